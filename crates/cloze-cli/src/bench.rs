@@ -1,0 +1,175 @@
+//! `cloze bench`: zero-shot classification throughput, measured the way
+//! `../shared/bench/bench.py --case mlm_infer` measures PyTorch, so the two can be run alternately
+//! and compared as ratios: batch × length prompts `[CLS] body it was [MASK] . [SEP]` with no
+//! padding, label-word logits at the mask (`--head mask`) or the whole vocabulary at every position
+//! (`--head full`, what fill-mask computes), median of the timed repetitions, matmul FLOPs only.
+
+use std::time::Instant;
+
+use candle_core::Tensor;
+use clap::Args;
+use cloze::plm::{DeviceChoice, MaskedLm, Plm};
+use cloze::{Error, Result};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The model folder (e.g. $BENCH_DIR/models/bert-base from ../shared/bench/make_models.py).
+    #[arg(long, short = 'm', value_name = "DIR")]
+    model: std::path::PathBuf,
+    /// cpu, cuda[:N] or metal.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Sequences per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Tokens per sequence, special tokens included.
+    #[arg(long, default_value_t = 128)]
+    seq_len: usize,
+    /// mask: label words at the mask only; full: whole vocabulary at every position.
+    #[arg(long, default_value = "mask", value_parser = ["mask", "full"])]
+    head: String,
+    /// Untimed warm-up passes.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Timed passes.
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Print one JSON line (for ../shared/bench/report.py-style tables) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// CPU jiffies of the whole machine (busy) and of this process, from /proc.
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal
+    let busy = fields.iter().take(8).sum::<u64>() - fields.get(3)? - fields.get(4).copied().unwrap_or(0);
+    let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = own.rsplit_once(')')?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let own = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some((busy, own))
+}
+
+fn gflop(plm: &Plm, b: usize, l: usize, full: bool) -> f64 {
+    let (d, n, f, v) = match plm.model() {
+        MaskedLm::Bert(m) => {
+            (m.config.hidden_size, m.config.num_hidden_layers, m.config.intermediate_size, m.config.vocab_size)
+        }
+        MaskedLm::DistilBert(m) => (m.config.dim, m.config.n_layers, m.config.hidden_dim, m.config.vocab_size),
+    };
+    let (b, l, d, n, f, v) = (b as f64, l as f64, d as f64, n as f64, f as f64, v as f64);
+    let mut lin = 2.0 * b * l * n * (4.0 * d * d + 2.0 * d * f);
+    let attn = 2.0 * b * l * n * (2.0 * l * d);
+    lin += if full { 2.0 * b * l * (d * d + d * v) } else { 2.0 * b * (d * d + 2.0 * d) };
+    (lin + attn) / 1e9
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let device = args.device.parse::<DeviceChoice>()?.open()?;
+    let t0 = Instant::now();
+    let plm = Plm::load(&args.model, &device)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let tok = plm.tokenizer();
+    let special = tok.special();
+    let (cls, sep) = match (&special.cls, &special.sep) {
+        (Some(c), Some(s)) => (c.1, s.1),
+        _ => return Err(Error::invalid("the benchmark needs a tokenizer with CLS and SEP tokens")),
+    };
+    let mut suffix = tok.encode_plain("it was")?;
+    suffix.push(special.mask.1);
+    suffix.extend(tok.encode_plain(".")?);
+    let body_len = args
+        .seq_len
+        .checked_sub(2 + suffix.len())
+        .filter(|_| args.seq_len <= plm.max_len())
+        .ok_or_else(|| Error::invalid(format!("--seq-len must be between {} and {}", 3 + suffix.len(), plm.max_len())))?;
+    // Deterministic body tokens from the ordinary vocabulary (ids past the first 1000).
+    let vocab = tok.vocab_size() as u64;
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (1000 + (state >> 33) % (vocab - 1000)) as u32
+    };
+    let mut ids = Vec::with_capacity(args.batch * args.seq_len);
+    let mut gather = Vec::with_capacity(args.batch);
+    for row in 0..args.batch {
+        ids.push(cls);
+        ids.extend((0..body_len).map(|_| next()));
+        gather.push((row * args.seq_len + ids.len() - row * args.seq_len + suffix.len() - 2) as u32);
+        ids.extend(&suffix);
+        ids.push(sep);
+    }
+    let ids = Tensor::from_vec(ids, (args.batch, args.seq_len), &device)?;
+    let attention = ids.ones_like()?;
+    let gather = Tensor::from_vec(gather, args.batch, &device)?;
+    let labels: Vec<u32> = ["great", "terrible"].iter().filter_map(|w| tok.encode_plain(w).ok()?.first().copied()).collect();
+    let labels = Tensor::new(labels.as_slice(), &device)?;
+    let head = plm.mlm_head()?;
+    let full = args.head == "full";
+    let h = plm.hidden_size();
+
+    let pass = || -> Result<Vec<u32>> {
+        let hidden = plm.encode(&plm.embed_tokens(&ids)?, &attention)?;
+        let flat = hidden.reshape((args.batch * args.seq_len, h))?;
+        let logits = if full {
+            let all = head.logits_full(&head.transform(&flat)?)?; // [b*l, vocab]
+            all.index_select(&gather, 0)?.index_select(&labels, 1)?
+        } else {
+            head.logits_for(&head.transform(&flat.index_select(&gather, 0)?)?, &labels)?
+        };
+        Ok(logits.argmax(1)?.to_vec1::<u32>()?)
+    };
+    for _ in 0..args.warmup {
+        pass()?;
+    }
+    let before = cpu_jiffies();
+    let wall = Instant::now();
+    let mut times = Vec::with_capacity(args.reps);
+    for _ in 0..args.reps {
+        let t = Instant::now();
+        pass()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let wall = wall.elapsed().as_secs_f64();
+    let foreign = match (before, cpu_jiffies()) {
+        (Some((b0, o0)), Some((b1, o1))) => {
+            let hz = 100.0;
+            let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+            Some((((b1 - b0) as f64 - (o1 - o0) as f64) / hz / (wall * cpus)).max(0.0))
+        }
+        _ => None,
+    };
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let g = gflop(&plm, args.batch, args.seq_len, full);
+    let seq_per_s = args.batch as f64 / median;
+    if args.json {
+        let out = serde_json::json!({
+            "case": "mlm_infer", "impl": "cloze", "model": args.model, "head": args.head,
+            "batch": args.batch, "seq_len": args.seq_len, "load_s": load_s,
+            "times_s": times, "median_s": median, "unit": "sequences/s",
+            "throughput_median": seq_per_s, "gflop_per_iter": g, "gflops_achieved_median": g / median,
+            "foreign_cpu_frac": foreign,
+            "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "mlm_infer {} head, batch {} x {} tokens: {:.3} sequences/s, {:.1} GFLOP/s (median of {} in {:.3}-{:.3} s; \
+             other processes used {} of the CPU)",
+            args.head,
+            args.batch,
+            args.seq_len,
+            seq_per_s,
+            g / median,
+            args.reps,
+            sorted[0],
+            sorted[sorted.len() - 1],
+            foreign.map(|f| format!("{:.0}%", f * 100.0)).unwrap_or_else(|| "?".into())
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! `cloze`: Cloze Studio's engine from a terminal — zero-shot prompt classification of a data file,
+//! model inspection, and the inference benchmark.
+
+mod bench;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use cloze::classify::{ClassifyOptions, Evaluation, Prediction};
+use cloze::data::{ColumnRef, Encoding, Format, ImportOptions};
+use cloze::plm::{DeviceChoice, Plm};
+use cloze::template::Template;
+use cloze::verbalizer::{Aggregate, MultiToken, Verbalizer};
+use cloze::{Error, Result};
+
+const AFTER_HELP: &str = "\
+Examples:
+  cloze classify --model ./bert-base-uncased --input reviews.csv \\
+      --template '{text_a} It was {mask}.' \\
+      --verbalizer '{\"negative\": [\"terrible\"], \"positive\": [\"great\"]}' --output preds.jsonl
+  cloze classify --model ./roberta-base --input stsa.binary.test --calibrate \\
+      --template '{text_a} All in all, it was {mask}.' --verbalizer '{\"0\": \"terrible\", \"1\": \"great\"}'
+  cloze inspect --model ./bert-base-uncased
+  cloze bench --model /tmp/bench/models/bert-base --head mask";
+
+#[derive(Parser, Debug)]
+#[command(name = "cloze", version, about = "Prompt learning from a terminal: zero-shot classification with a \
+template and a verbalizer on a Hugging Face masked-LM checkpoint.", after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Label every row of a data file with a prompt: per-class probabilities as JSONL, and, when the
+    /// file has labels, accuracy, macro-F1 and the confusion matrix on stderr.
+    Classify(ClassifyArgs),
+    /// Print a model folder's family, sizes and special tokens.
+    Inspect(InspectArgs),
+    /// Benchmark zero-shot classification (batch × sequence length of synthetic prompts), reporting
+    /// sequences/s and GFLOP/s in the same terms as ../shared/bench/bench.py.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct ModelArgs {
+    /// A Hugging Face model folder: config.json, tokenizer.json (or vocab.txt / vocab.json +
+    /// merges.txt) and model.safetensors or pytorch_model.bin.
+    #[arg(long, short = 'm', value_name = "DIR")]
+    model: PathBuf,
+    /// Where to run: cpu, cuda[:N] (build with --features cuda) or metal (--features metal).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+#[derive(Args, Debug)]
+struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The prompt template: fields in braces ({text_a}, {text_b} or any column name), one {mask}.
+    /// OpenPrompt's syntax ({"placeholder":"text_a"} It was {"mask"}.) is accepted too.
+    #[arg(long, short = 't')]
+    template: String,
+    /// Label words per class, as a JSON file or inline JSON: {"negative": ["terrible"], "positive":
+    /// ["great", "good"]}, or a list ["terrible", "great"] for classes "0", "1", ... Class names must
+    /// equal the label values in the data for accuracy to be computed.
+    #[arg(long, short = 'v', value_name = "FILE|JSON")]
+    verbalizer: String,
+    /// The data: CSV, TSV, JSONL, or `label sentence` lines; the format is detected.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    input: PathBuf,
+    /// Write predictions here as JSONL (default: standard output).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The text column (a name, or a 1-based number); detected from the header when omitted.
+    #[arg(long, value_name = "COLUMN")]
+    text_column: Option<String>,
+    /// The column for {text_b} (a name or 1-based number).
+    #[arg(long, value_name = "COLUMN")]
+    text_b_column: Option<String>,
+    /// The label column (a name or 1-based number).
+    #[arg(long, value_name = "COLUMN")]
+    label_column: Option<String>,
+    /// The id column (a name or 1-based number); rows are numbered from 1 without it.
+    #[arg(long, value_name = "COLUMN")]
+    id_column: Option<String>,
+    /// Force the file format: csv, tsv, jsonl, label-sentence.
+    #[arg(long)]
+    format: Option<String>,
+    /// The first row is a header (default: detected).
+    #[arg(long, conflicts_with = "no_header")]
+    header: bool,
+    /// The first row is data, not a header.
+    #[arg(long)]
+    no_header: bool,
+    /// Force the text encoding: utf-8 or latin-1 (default: UTF-8, falling back to Latin-1).
+    #[arg(long)]
+    encoding: Option<String>,
+    /// Skip malformed rows (they are counted and listed on stderr) instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_rows: bool,
+    /// Read only the first N rows.
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// Contextual calibration: divide by the label-word probabilities of content-free inputs
+    /// ("N/A" and empty), which removes the prompt's bias toward some words.
+    #[arg(long)]
+    calibrate: bool,
+    /// Score a label word made of several tokens by its first token, the mean or the max of its
+    /// tokens' logits.
+    #[arg(long, default_value = "first", value_parser = ["first", "mean", "max"])]
+    multi_token: String,
+    /// Class score from its words: mean-prob (log of the mean probability), mean-log-prob
+    /// (OpenPrompt's), or max.
+    #[arg(long, default_value = "mean-prob", value_parser = ["mean-prob", "mean-log-prob", "max"])]
+    aggregate: String,
+    /// Rows per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Also output the K most likely vocabulary tokens at the mask (helps choose label words).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    top_k: usize,
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Classify(args) => classify(args),
+        Command::Inspect(args) => inspect(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_model(args: &ModelArgs) -> Result<Plm> {
+    let device = args.device.parse::<DeviceChoice>()?.open()?;
+    Plm::load(&args.model, &device)
+}
+
+fn column(arg: &Option<String>) -> Result<Option<ColumnRef>> {
+    arg.as_deref().map(str::parse).transpose()
+}
+
+fn classify(args: ClassifyArgs) -> Result<()> {
+    let template = Template::parse(&args.template)?;
+    template.check_classification()?;
+    let verbalizer = Verbalizer::from_file_or_json(&args.verbalizer)?
+        .with_multi_token(args.multi_token.parse::<MultiToken>()?)
+        .with_aggregate(args.aggregate.parse::<Aggregate>()?);
+    let options = ImportOptions {
+        format: args.format.as_deref().map(str::parse::<Format>).transpose()?,
+        has_header: if args.header {
+            Some(true)
+        } else if args.no_header {
+            Some(false)
+        } else {
+            None
+        },
+        text_column: column(&args.text_column)?,
+        text_b_column: column(&args.text_b_column)?,
+        label_column: column(&args.label_column)?,
+        id_column: column(&args.id_column)?,
+        skip_bad_rows: args.skip_bad_rows,
+        limit: args.limit,
+        encoding: args.encoding.as_deref().map(str::parse::<Encoding>).transpose()?,
+        quoting: None,
+    };
+    let (rows, report) = cloze::data::load(&args.input, &options)?;
+    for note in &report.notes {
+        eprintln!("note: {}: {note}", args.input.display());
+    }
+    if !report.skipped.is_empty() {
+        eprintln!("warning: skipped {} malformed row(s):", report.skipped.len());
+        for s in report.skipped.iter().take(20) {
+            eprintln!("  {}, line {}: {}", args.input.display(), s.line, s.message);
+        }
+    }
+    if rows.is_empty() {
+        return Err(Error::Data { path: args.input.clone(), line: None, message: "no rows to classify".into() });
+    }
+    let mut available: Vec<&str> = vec!["text_a"];
+    if report.mapping.text_b.is_some() {
+        available.push("text_b");
+    }
+    available.extend(report.columns.iter().map(String::as_str));
+    template.check_fields(&available)?;
+
+    let plm = load_model(&args.model)?;
+    let classifier = cloze::classify::Classifier::new(
+        &plm,
+        template,
+        &verbalizer,
+        ClassifyOptions { batch_size: args.batch_size, calibrate: args.calibrate, top_k: args.top_k, ..Default::default() },
+    )?;
+    for w in &classifier.verbalizer().warnings {
+        eprintln!("warning: {w}");
+    }
+    let bar = indicatif::ProgressBar::new(rows.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} classifying [{bar:30}] {pos}/{len} rows, {per_sec}, eta {eta}")
+            .expect("valid progress template")
+            .progress_chars("=> "),
+    );
+    let preds = classifier.classify(&rows, &mut |done, _| {
+        bar.set_position(done as u64);
+        true
+    })?;
+    bar.finish_and_clear();
+
+    write_predictions(&preds, args.output.as_ref())?;
+    let classes = verbalizer.class_names();
+    if let Some(eval) = Evaluation::of(&preds, &classes)? {
+        print_evaluation(&eval);
+    } else {
+        eprintln!("{} rows classified (no labels in the data, so no accuracy)", preds.len());
+    }
+    Ok(())
+}
+
+fn prediction_json(p: &Prediction) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("id".into(), p.id.clone().into());
+    if let Some(l) = &p.label {
+        m.insert("label".into(), l.clone().into());
+    }
+    m.insert("predicted".into(), p.predicted.clone().into());
+    m.insert("probs".into(), p.probs.iter().map(|(c, v)| (c.clone(), serde_json::json!(v))).collect());
+    m.insert(
+        "label_word_logits".into(),
+        p.label_word_logits.iter().map(|(w, v)| (w.clone(), serde_json::json!(v))).collect(),
+    );
+    if !p.top_words.is_empty() {
+        m.insert("top_words".into(), serde_json::json!(p.top_words));
+    }
+    if p.truncated > 0 {
+        m.insert("truncated".into(), p.truncated.into());
+    }
+    serde_json::Value::Object(m)
+}
+
+fn write_predictions(preds: &[Prediction], output: Option<&PathBuf>) -> Result<()> {
+    let write = |w: &mut dyn Write| -> std::io::Result<()> {
+        for p in preds {
+            serde_json::to_writer(&mut *w, &prediction_json(p))?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()
+    };
+    match output {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| Error::Io { path: path.clone(), message: e.to_string() })?;
+            write(&mut std::io::BufWriter::new(file)).map_err(|e| Error::Io { path: path.clone(), message: e.to_string() })
+        }
+        None => {
+            let stdout = std::io::stdout();
+            write(&mut stdout.lock()).map_err(|e| Error::Io { path: "<stdout>".into(), message: e.to_string() })
+        }
+    }
+}
+
+fn print_evaluation(e: &Evaluation) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "rows {}  accuracy {:.4}  macro-F1 {:.4}", e.rows, e.accuracy, e.macro_f1);
+    let width = e.classes.iter().map(|c| c.chars().count()).max().unwrap_or(4).max(6);
+    let _ = write!(err, "{:>width$}  ", "true\\pred");
+    for c in &e.classes {
+        let _ = write!(err, "{c:>width$} ");
+    }
+    let _ = writeln!(err, "{:>8} {:>8} {:>8}", "prec", "recall", "f1");
+    for (i, c) in e.classes.iter().enumerate() {
+        let _ = write!(err, "{c:>width$}  ", width = width.max(9));
+        for n in &e.confusion[i] {
+            let _ = write!(err, "{n:>width$} ");
+        }
+        let (p, r, f, _) = e.per_class[i];
+        let _ = writeln!(err, "{p:>8.4} {r:>8.4} {f:>8.4}");
+    }
+}
+
+fn inspect(args: InspectArgs) -> Result<()> {
+    let plm = load_model(&args.model)?;
+    let info = plm.info();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&info).expect("info serialises"));
+        return Ok(());
+    }
+    let s = &info.special_tokens;
+    let tok = |t: &Option<(String, u32)>| t.as_ref().map(|(s, i)| format!("{s} ({i})")).unwrap_or_else(|| "-".into());
+    println!("model        {}", info.path.display());
+    println!("family       {}", info.family.name());
+    if !info.architectures.is_empty() {
+        println!("architecture {}", info.architectures.join(", "));
+    }
+    println!("weights      {}", info.weights.display());
+    println!("parameters   {} ({:.1} M)", info.parameters, info.parameters as f64 / 1e6);
+    println!("hidden size  {}", info.hidden_size);
+    println!("layers       {}", info.layers);
+    println!("heads        {}", info.heads);
+    println!("vocabulary   {}", info.vocab_size);
+    println!("max length   {} tokens", info.max_len);
+    println!("MLM head     {}", if info.has_mlm_head { "yes" } else { "no (bare encoder: cannot fill a {mask})" });
+    println!("tokenizer    {}", info.tokenizer.display());
+    println!("label words  {}", if info.space_sensitive { "tokenized with a leading space" } else { "as written" });
+    println!("mask         {} ({})", s.mask.0, s.mask.1);
+    println!("pad          {} ({})", s.pad.0, s.pad.1);
+    println!("cls / bos    {}", tok(&s.cls));
+    println!("sep / eos    {}", tok(&s.sep));
+    println!("unk          {}", tok(&s.unk));
+    Ok(())
+}

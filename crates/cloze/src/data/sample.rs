@@ -1,0 +1,260 @@
+//! Deterministic shuffles, splits and few-shot sampling.
+
+use std::collections::BTreeMap;
+
+use super::Example;
+use crate::error::{Error, Result};
+
+/// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fast generator whose output depends only on the
+/// seed, so shuffles are the same on every machine. Not for cryptography.
+#[derive(Debug, Clone)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64 { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0), by multiply-shift.
+    pub fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
+    }
+
+    /// A float in `[0, 1)` with 53 random bits.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// Fisher–Yates shuffle of `items` driven by `rng`.
+fn shuffle_with<T>(items: &mut [T], rng: &mut SplitMix64) {
+    for i in (1..items.len()).rev() {
+        let j = rng.below(i + 1);
+        items.swap(i, j);
+    }
+}
+
+/// Shuffle `items` in place; the same seed gives the same order.
+pub fn shuffle<T>(items: &mut [T], seed: u64) {
+    shuffle_with(items, &mut SplitMix64::new(seed));
+}
+
+/// Shuffle `examples` with `seed` and cut them into parts of the given fractions, e.g.
+/// `&[0.8, 0.1, 0.1]`. Part sizes are rounded so they add up exactly (largest remainder).
+///
+/// Fractions that add up to less than 1 leave the rest out (`&[0.1]` is a random 10% sample); more
+/// than 1 are scaled down to add up to 1. Negative and non-finite fractions count as 0. The result
+/// has one part per fraction.
+pub fn split(examples: Vec<Example>, fractions: &[f64], seed: u64) -> Vec<Vec<Example>> {
+    let n = examples.len();
+    let fractions: Vec<f64> = fractions.iter().map(|&f| if f.is_finite() && f > 0.0 { f } else { 0.0 }).collect();
+    let total: f64 = fractions.iter().sum();
+    let scale = if total > 1.0 { 1.0 / total } else { 1.0 };
+    let wanted = ((total.min(1.0) * n as f64).round() as usize).min(n);
+    let exact: Vec<f64> = fractions.iter().map(|f| f * scale * n as f64).collect();
+    let mut sizes: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
+    let assigned: usize = sizes.iter().sum();
+    if assigned < wanted {
+        let mut order: Vec<usize> = (0..sizes.len()).filter(|&i| fractions[i] > 0.0).collect();
+        order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+        for &i in order.iter().cycle().take(wanted - assigned) {
+            sizes[i] += 1;
+        }
+    }
+
+    let mut examples = examples;
+    shuffle(&mut examples, seed);
+    let mut rest = examples.into_iter();
+    sizes.iter().map(|&size| rest.by_ref().take(size).collect()).collect()
+}
+
+/// FNV-1a, to give each class its own stream of the seed.
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// LM-BFF style few-shot set: `k_per_class` examples of every label, drawn with `seed`, returned in a
+/// shuffled order. Each class is drawn from its own seeded stream, so adding a class does not change
+/// the examples drawn for the others. Unlabelled examples are ignored.
+///
+/// Fails when there are no labelled examples, or when a class has fewer than `k_per_class` (every such
+/// class is named).
+pub fn few_shot(examples: &[Example], k_per_class: usize, seed: u64) -> Result<Vec<Example>> {
+    let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, ex) in examples.iter().enumerate() {
+        if let Some(label) = ex.label.as_deref() {
+            by_label.entry(label).or_default().push(i);
+        }
+    }
+    if by_label.is_empty() {
+        return Err(Error::invalid(format!(
+            "few-shot sampling needs labelled examples, and none of the {} examples has a label; map the \
+             label column (--label-column)",
+            examples.len()
+        )));
+    }
+    let short: Vec<String> = by_label
+        .iter()
+        .filter(|(_, idx)| idx.len() < k_per_class)
+        .map(|(label, idx)| format!("{label:?} has {}", idx.len()))
+        .collect();
+    if !short.is_empty() {
+        return Err(Error::invalid(format!(
+            "cannot draw {k_per_class} examples per class: {}; lower k or add examples of {}",
+            short.join(", "),
+            if short.len() == 1 { "that class" } else { "those classes" }
+        )));
+    }
+    let mut picked = Vec::with_capacity(by_label.len() * k_per_class);
+    for (label, mut idx) in by_label {
+        shuffle_with(&mut idx, &mut SplitMix64::new(seed ^ fnv1a(label)));
+        picked.extend(idx.into_iter().take(k_per_class));
+    }
+    shuffle(&mut picked, seed);
+    Ok(picked.into_iter().map(|i| examples[i].clone()).collect())
+}
+
+/// How many examples carry each label (unlabelled examples are not counted).
+pub fn label_counts(examples: &[Example]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for label in examples.iter().filter_map(|e| e.label.as_deref()) {
+        if let Some(c) = counts.get_mut(label) {
+            *c += 1;
+        } else {
+            counts.insert(label.to_string(), 1);
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examples(n: usize, classes: usize) -> Vec<Example> {
+        (0..n)
+            .map(|i| {
+                let mut e = Example::new((i + 1).to_string(), format!("text {i}"));
+                e.label = Some(format!("c{}", i % classes));
+                e
+            })
+            .collect()
+    }
+
+    fn ids(v: &[Example]) -> Vec<&str> {
+        v.iter().map(|e| e.id.as_str()).collect()
+    }
+
+    #[test]
+    fn splitmix_reference_values() {
+        // Reference output of splitmix64 seeded with 1234567 (from the public-domain C code).
+        let mut rng = SplitMix64::new(1234567);
+        let got: Vec<u64> = (0..3).map(|_| rng.next_u64()).collect();
+        assert_eq!(got, vec![6457827717110365317, 3203168211198807973, 9817491932198370423]);
+        let mut rng = SplitMix64::new(7);
+        for n in [1usize, 2, 3, 10, 1000] {
+            for _ in 0..100 {
+                assert!(rng.below(n) < n);
+            }
+        }
+        assert_eq!(rng.below(0), 0);
+        let f = rng.next_f64();
+        assert!((0.0..1.0).contains(&f));
+    }
+
+    #[test]
+    fn split_sizes() {
+        let cases: &[(usize, &[f64], &[usize])] = &[
+            (10, &[0.8, 0.1, 0.1], &[8, 1, 1]),
+            (10, &[0.7, 0.2, 0.1], &[7, 2, 1]),
+            (7, &[0.5, 0.5], &[4, 3]),
+            (3, &[1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0], &[1, 1, 1]),
+            (100, &[0.1], &[10]),
+            (10, &[2.0, 2.0], &[5, 5]),
+            (10, &[0.5, -1.0, f64::NAN], &[5, 0, 0]),
+            (0, &[0.5, 0.5], &[0, 0]),
+            (5, &[], &[]),
+            (1000, &[0.9, 0.05, 0.05], &[900, 50, 50]),
+        ];
+        for (n, fractions, want) in cases {
+            let parts = split(examples(*n, 2), fractions, 42);
+            let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
+            assert_eq!(sizes, *want, "n={n} fractions={fractions:?}");
+        }
+    }
+
+    #[test]
+    fn split_is_deterministic_and_disjoint() {
+        let a = split(examples(50, 3), &[0.6, 0.4], 7);
+        let b = split(examples(50, 3), &[0.6, 0.4], 7);
+        assert_eq!(a, b);
+        let c = split(examples(50, 3), &[0.6, 0.4], 8);
+        assert_ne!(a, c);
+        let mut all: Vec<&str> = a.iter().flat_map(|p| ids(p)).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 50);
+        // Shuffled, not the input order.
+        assert_ne!(ids(&a[0])[..10], ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]);
+    }
+
+    #[test]
+    fn few_shot_per_class() {
+        let data = examples(30, 3);
+        let picked = few_shot(&data, 4, 1).unwrap();
+        assert_eq!(picked.len(), 12);
+        assert_eq!(label_counts(&picked), BTreeMap::from([("c0".into(), 4), ("c1".into(), 4), ("c2".into(), 4)]));
+        assert_eq!(few_shot(&data, 4, 1).unwrap(), picked);
+        assert_ne!(few_shot(&data, 4, 2).unwrap(), picked);
+        assert!(few_shot(&data, 0, 1).unwrap().is_empty());
+
+        // Adding a class leaves the draws of the others alone.
+        let mut more = data.clone();
+        for i in 0..5 {
+            let mut e = Example::new(format!("x{i}"), "extra");
+            e.label = Some("c3".into());
+            more.push(e);
+        }
+        let with_new = few_shot(&more, 4, 1).unwrap();
+        let mut old: Vec<&str> = ids(&picked);
+        let mut new: Vec<&str> = with_new.iter().filter(|e| e.label.as_deref() != Some("c3")).map(|e| e.id.as_str()).collect();
+        old.sort_unstable();
+        new.sort_unstable();
+        assert_eq!(old, new);
+    }
+
+    #[test]
+    fn few_shot_errors_name_the_classes() {
+        let mut data = examples(7, 2); // c0: 4, c1: 3
+        let err = few_shot(&data, 4, 0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot draw 4 examples per class: \"c1\" has 3; lower k or add examples of that class"
+        );
+        for e in &mut data {
+            e.label = None;
+        }
+        let err = few_shot(&data, 1, 0).unwrap_err();
+        assert!(err.to_string().contains("none of the 7 examples has a label"), "{err}");
+    }
+
+    #[test]
+    fn counts() {
+        let mut data = examples(5, 2);
+        data[0].label = None;
+        assert_eq!(label_counts(&data), BTreeMap::from([("c0".into(), 2), ("c1".into(), 2)]));
+        assert!(label_counts(&[]).is_empty());
+    }
+}

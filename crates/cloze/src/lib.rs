@@ -1,0 +1,13 @@
+//! Cloze Studio's engine: prompt learning over candle.
+//!
+//! Data flows one way: [`data`] → [`template`] renders → [`plm`] scores → [`verbalizer`] maps →
+//! [`classify`] uses that. See `ARCHITECTURE.md` in the shared folder for the whole picture.
+
+pub mod classify;
+pub mod data;
+pub mod error;
+pub mod plm;
+pub mod template;
+pub mod verbalizer;
+
+pub use error::{Error, Result};

@@ -1,0 +1,220 @@
+//! BERT (Devlin et al., 2019, <https://arxiv.org/abs/1810.04805>) and RoBERTa / XLM-RoBERTa
+//! (Liu et al., 2019, <https://arxiv.org/abs/1907.11692>; Conneau et al., 2020), which keep BERT's
+//! layout and change only the names of the MLM head and how positions are counted.
+//!
+//! References:
+//! - embeddings, encoder, MLM head: <https://github.com/huggingface/transformers/blob/main/src/transformers/models/bert/modeling_bert.py>
+//! - RoBERTa positions (`padding_idx + 1 + i`) and `lm_head`: <https://github.com/huggingface/transformers/blob/main/src/transformers/models/roberta/modeling_roberta.py>
+//!
+//! The forward pass starts from input embeddings so that soft prompt vectors can be spliced in at
+//! any position; [`BertMaskedLm::embed_tokens`] gives the word embeddings of token ids.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::VarBuilder;
+
+use super::layers::{Activation, LayerNorm, Linear, MlmHead, PostNormBlock, SelfAttention, additive_mask};
+
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_act() -> Activation {
+    Activation::Gelu
+}
+fn default_position_type() -> String {
+    "absolute".into()
+}
+
+/// config.json of a BERT-layout model (`model_type` bert, roberta, xlm-roberta).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct Config {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    #[serde(default = "default_act")]
+    pub hidden_act: Activation,
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+    #[serde(default = "default_position_type")]
+    pub position_embedding_type: String,
+}
+
+/// Whether positions count from 0 (BERT) or from `pad_token_id + 1` (RoBERTa, XLM-R).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Bert,
+    Roberta,
+}
+
+/// Token, position and token-type embeddings followed by layer norm.
+/// <https://github.com/huggingface/transformers/blob/main/src/transformers/models/bert/modeling_bert.py> `BertEmbeddings`
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    pub word_embeddings: Tensor,
+    position_embeddings: Tensor,
+    token_type_embeddings: Tensor,
+    layer_norm: LayerNorm,
+    position_offset: usize,
+}
+
+impl Embeddings {
+    fn load(vb: VarBuilder, cfg: &Config, variant: Variant) -> candle_core::Result<Self> {
+        let h = cfg.hidden_size;
+        let position_offset = match variant {
+            Variant::Bert => 0,
+            Variant::Roberta => cfg.pad_token_id.unwrap_or(1) as usize + 1,
+        };
+        Ok(Self {
+            word_embeddings: vb.get((cfg.vocab_size, h), "word_embeddings.weight")?,
+            position_embeddings: vb.get((cfg.max_position_embeddings, h), "position_embeddings.weight")?,
+            token_type_embeddings: vb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?,
+            layer_norm: LayerNorm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            position_offset,
+        })
+    }
+
+    /// Adds position and token-type (0) embeddings to `[batch, seq, hidden]` input embeddings.
+    /// With right padding, the real tokens of every row sit at positions `offset + i`, as
+    /// transformers computes them from the input ids.
+    fn forward(&self, inputs_embeds: &Tensor) -> candle_core::Result<Tensor> {
+        let (_, t, _) = inputs_embeds.dims3()?;
+        let pos = self.position_embeddings.narrow(0, self.position_offset, t)?;
+        let typ = self.token_type_embeddings.get(0)?;
+        let emb = inputs_embeds.broadcast_add(&(pos.broadcast_add(&typ))?)?;
+        self.layer_norm.forward(&emb)
+    }
+}
+
+/// A BERT-layout masked language model: embeddings, encoder and (when the checkpoint has one) the
+/// MLM head.
+#[derive(Debug, Clone)]
+pub struct BertMaskedLm {
+    pub config: Config,
+    pub embeddings: Embeddings,
+    pub layers: Vec<PostNormBlock>,
+    pub head: Option<MlmHead>,
+    pub variant: Variant,
+}
+
+fn load_layer(vb: VarBuilder, cfg: &Config) -> candle_core::Result<PostNormBlock> {
+    let h = cfg.hidden_size;
+    let att = vb.pp("attention");
+    let q = Linear::load(att.pp("self").pp("query"), h, h)?;
+    let k = Linear::load(att.pp("self").pp("key"), h, h)?;
+    let v = Linear::load(att.pp("self").pp("value"), h, h)?;
+    let out = Linear::load(att.pp("output").pp("dense"), h, h)?;
+    Ok(PostNormBlock {
+        attention: SelfAttention::from_parts(q, k, v, out, cfg.num_attention_heads)?,
+        attention_norm: LayerNorm::load(att.pp("output").pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+        ffn_in: Linear::load(vb.pp("intermediate").pp("dense"), h, cfg.intermediate_size)?,
+        ffn_out: Linear::load(vb.pp("output").pp("dense"), cfg.intermediate_size, h)?,
+        ffn_norm: LayerNorm::load(vb.pp("output").pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+        activation: cfg.hidden_act,
+    })
+}
+
+impl BertMaskedLm {
+    /// Loads from checkpoint tensors. `encoder_prefix` is `"bert."`, `"roberta."` or `""` (bare
+    /// encoders). The MLM head is `cls.predictions.*` (BERT) or `lm_head.*` (RoBERTa); a decoder
+    /// weight the checkpoint omits is tied to the word embeddings, and a missing decoder bias to
+    /// the head's `bias`.
+    pub fn load(
+        tensors: &HashMap<String, Tensor>,
+        cfg: &Config,
+        variant: Variant,
+        encoder_prefix: &str,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        if cfg.position_embedding_type != "absolute" {
+            candle_core::bail!(
+                "position_embedding_type \"{}\" is not supported; only \"absolute\" is",
+                cfg.position_embedding_type
+            );
+        }
+        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
+        let enc = if encoder_prefix.is_empty() {
+            vb.clone()
+        } else {
+            vb.pp(encoder_prefix.trim_end_matches('.'))
+        };
+        let embeddings = Embeddings::load(enc.pp("embeddings"), cfg, variant)?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| load_layer(enc.pp("encoder").pp("layer").pp(i), cfg))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let head = Self::load_head(&vb, tensors, cfg, variant, &embeddings.word_embeddings)?;
+        Ok(Self { config: cfg.clone(), embeddings, layers, head, variant })
+    }
+
+    fn load_head(
+        vb: &VarBuilder,
+        tensors: &HashMap<String, Tensor>,
+        cfg: &Config,
+        variant: Variant,
+        word_embeddings: &Tensor,
+    ) -> candle_core::Result<Option<MlmHead>> {
+        let h = cfg.hidden_size;
+        let (dense, norm, decoder, bias) = match variant {
+            Variant::Bert => (
+                "cls.predictions.transform.dense",
+                "cls.predictions.transform.LayerNorm",
+                "cls.predictions.decoder",
+                "cls.predictions.bias",
+            ),
+            Variant::Roberta => ("lm_head.dense", "lm_head.layer_norm", "lm_head.decoder", "lm_head.bias"),
+        };
+        if !tensors.contains_key(&format!("{dense}.weight")) {
+            return Ok(None);
+        }
+        let decoder_weight = if tensors.contains_key(&format!("{decoder}.weight")) {
+            vb.get((cfg.vocab_size, h), &format!("{decoder}.weight"))?
+        } else {
+            word_embeddings.clone()
+        };
+        let decoder_bias = if tensors.contains_key(bias) {
+            vb.get(cfg.vocab_size, bias)?
+        } else {
+            vb.get(cfg.vocab_size, &format!("{decoder}.bias"))?
+        };
+        Ok(Some(MlmHead {
+            dense: Linear::load(vb.pp(dense), h, h)?,
+            activation: cfg.hidden_act,
+            norm: LayerNorm::load(vb.pp(norm), h, cfg.layer_norm_eps)?,
+            decoder_weight,
+            decoder_bias,
+        }))
+    }
+
+    /// Word embeddings of `[batch, seq]` token ids: `[batch, seq, hidden]`.
+    pub fn embed_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let flat = self.embeddings.word_embeddings.index_select(&ids.flatten_all()?, 0)?;
+        flat.reshape((b, t, self.config.hidden_size))
+    }
+
+    /// Encoder output `[batch, seq, hidden]` from input embeddings and a 0/1 attention mask
+    /// `[batch, seq]` (right padding).
+    pub fn encode(&self, inputs_embeds: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        let mask = additive_mask(attention_mask, inputs_embeds.dtype())?;
+        let mut xs = self.embeddings.forward(inputs_embeds)?;
+        for layer in &self.layers {
+            xs = layer.forward(&xs, mask.as_ref())?;
+        }
+        Ok(xs)
+    }
+
+    /// The largest sequence length the position embeddings allow.
+    pub fn max_len(&self) -> usize {
+        self.config.max_position_embeddings - self.embeddings.position_offset
+    }
+}

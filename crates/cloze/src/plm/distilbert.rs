@@ -1,0 +1,136 @@
+//! DistilBERT (Sanh et al., 2019, <https://arxiv.org/abs/1910.01108>): BERT's post-LayerNorm blocks
+//! with half the layers, no token-type embeddings, and its own weight names.
+//!
+//! Reference: <https://github.com/huggingface/transformers/blob/main/src/transformers/models/distilbert/modeling_distilbert.py>
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::VarBuilder;
+
+use super::layers::{Activation, LayerNorm, Linear, MlmHead, PostNormBlock, SelfAttention, additive_mask};
+
+/// DistilBERT's layer norms use a fixed epsilon (`nn.LayerNorm(dim, eps=1e-12)`).
+const LAYER_NORM_EPS: f64 = 1e-12;
+
+fn default_act() -> Activation {
+    Activation::Gelu
+}
+
+/// config.json of a DistilBERT model.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+pub struct Config {
+    pub vocab_size: usize,
+    pub dim: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub hidden_dim: usize,
+    #[serde(default = "default_act")]
+    pub activation: Activation,
+    pub max_position_embeddings: usize,
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+}
+
+/// <https://github.com/huggingface/transformers/blob/main/src/transformers/models/distilbert/modeling_distilbert.py> `Embeddings`
+#[derive(Debug, Clone)]
+pub struct Embeddings {
+    pub word_embeddings: Tensor,
+    position_embeddings: Tensor,
+    layer_norm: LayerNorm,
+}
+
+/// DistilBertForMaskedLM: `distilbert.*`, then `vocab_transform`, `vocab_layer_norm`,
+/// `vocab_projector` (tied to the word embeddings when the checkpoint omits its weight).
+#[derive(Debug, Clone)]
+pub struct DistilBertMaskedLm {
+    pub config: Config,
+    pub embeddings: Embeddings,
+    pub layers: Vec<PostNormBlock>,
+    pub head: Option<MlmHead>,
+}
+
+/// <https://github.com/huggingface/transformers/blob/main/src/transformers/models/distilbert/modeling_distilbert.py> `TransformerBlock`
+fn load_layer(vb: VarBuilder, cfg: &Config) -> candle_core::Result<PostNormBlock> {
+    let d = cfg.dim;
+    let att = vb.pp("attention");
+    let q = Linear::load(att.pp("q_lin"), d, d)?;
+    let k = Linear::load(att.pp("k_lin"), d, d)?;
+    let v = Linear::load(att.pp("v_lin"), d, d)?;
+    let out = Linear::load(att.pp("out_lin"), d, d)?;
+    Ok(PostNormBlock {
+        attention: SelfAttention::from_parts(q, k, v, out, cfg.n_heads)?,
+        attention_norm: LayerNorm::load(vb.pp("sa_layer_norm"), d, LAYER_NORM_EPS)?,
+        ffn_in: Linear::load(vb.pp("ffn").pp("lin1"), d, cfg.hidden_dim)?,
+        ffn_out: Linear::load(vb.pp("ffn").pp("lin2"), cfg.hidden_dim, d)?,
+        ffn_norm: LayerNorm::load(vb.pp("output_layer_norm"), d, LAYER_NORM_EPS)?,
+        activation: cfg.activation,
+    })
+}
+
+impl DistilBertMaskedLm {
+    /// Loads from checkpoint tensors; `encoder_prefix` is `"distilbert."` or `""`.
+    pub fn load(
+        tensors: &HashMap<String, Tensor>,
+        cfg: &Config,
+        encoder_prefix: &str,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
+        let enc = if encoder_prefix.is_empty() {
+            vb.clone()
+        } else {
+            vb.pp(encoder_prefix.trim_end_matches('.'))
+        };
+        let d = cfg.dim;
+        let emb = enc.pp("embeddings");
+        let embeddings = Embeddings {
+            word_embeddings: emb.get((cfg.vocab_size, d), "word_embeddings.weight")?,
+            position_embeddings: emb.get((cfg.max_position_embeddings, d), "position_embeddings.weight")?,
+            layer_norm: LayerNorm::load(emb.pp("LayerNorm"), d, LAYER_NORM_EPS)?,
+        };
+        let layers = (0..cfg.n_layers)
+            .map(|i| load_layer(enc.pp("transformer").pp("layer").pp(i), cfg))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let head = if tensors.contains_key("vocab_transform.weight") {
+            let decoder_weight = if tensors.contains_key("vocab_projector.weight") {
+                vb.get((cfg.vocab_size, d), "vocab_projector.weight")?
+            } else {
+                embeddings.word_embeddings.clone()
+            };
+            Some(MlmHead {
+                dense: Linear::load(vb.pp("vocab_transform"), d, d)?,
+                activation: cfg.activation,
+                norm: LayerNorm::load(vb.pp("vocab_layer_norm"), d, LAYER_NORM_EPS)?,
+                decoder_weight,
+                decoder_bias: vb.get(cfg.vocab_size, "vocab_projector.bias")?,
+            })
+        } else {
+            None
+        };
+        Ok(Self { config: cfg.clone(), embeddings, layers, head })
+    }
+
+    /// Word embeddings of `[batch, seq]` token ids.
+    pub fn embed_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let flat = self.embeddings.word_embeddings.index_select(&ids.flatten_all()?, 0)?;
+        flat.reshape((b, t, self.config.dim))
+    }
+
+    /// Encoder output from input embeddings and a 0/1 attention mask (right padding).
+    pub fn encode(&self, inputs_embeds: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+        let mask = additive_mask(attention_mask, inputs_embeds.dtype())?;
+        let (_, t, _) = inputs_embeds.dims3()?;
+        let pos = self.embeddings.position_embeddings.narrow(0, 0, t)?;
+        let mut xs = self.embeddings.layer_norm.forward(&inputs_embeds.broadcast_add(&pos)?)?;
+        for layer in &self.layers {
+            xs = layer.forward(&xs, mask.as_ref())?;
+        }
+        Ok(xs)
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.config.max_position_embeddings
+    }
+}

@@ -1,0 +1,394 @@
+//! Pretrained language models: one [`Plm`] per checkpoint folder, over candle.
+//!
+//! A folder holds `config.json`, a tokenizer (`tokenizer.json`, or `vocab.txt`, or `vocab.json` +
+//! `merges.txt`) and weights (`model.safetensors`, sharded safetensors or `pytorch_model.bin`). The
+//! family comes from config.json's `model_type` (or `architectures`). Supported now: the masked-LM
+//! family — BERT, RoBERTa, XLM-RoBERTa, DistilBERT.
+//!
+//! The forward pass starts from input embeddings ([`Plm::embed_tokens`] then [`Plm::encode`]) so
+//! soft prompt vectors can be spliced in anywhere, and the MLM head is applied only where it is
+//! needed: at the mask positions and, for classification, only to the label words' rows.
+
+pub mod bert;
+pub mod distilbert;
+pub mod layers;
+pub mod tokenizer;
+pub mod weights;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::{Error, Result};
+pub use tokenizer::{PlmTokenizer, SpecialTokens};
+pub use weights::WeightFiles;
+
+/// The model families the engine can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    Bert,
+    Roberta,
+    XlmRoberta,
+    DistilBert,
+}
+
+/// What config.json may name, for the error message.
+const SUPPORTED: &str = "bert, roberta, xlm-roberta, distilbert";
+
+impl Family {
+    /// Reads the family from config.json's `model_type`, falling back to `architectures`.
+    pub fn from_config(config: &serde_json::Value, path: &Path) -> Result<Self> {
+        let model_type = config["model_type"].as_str().unwrap_or("");
+        let arch = config["architectures"][0].as_str().unwrap_or("");
+        let family = match model_type {
+            "bert" => Some(Family::Bert),
+            "roberta" => Some(Family::Roberta),
+            "xlm-roberta" => Some(Family::XlmRoberta),
+            "distilbert" => Some(Family::DistilBert),
+            _ => None,
+        }
+        .or_else(|| match arch {
+            a if a.starts_with("XLMRoberta") => Some(Family::XlmRoberta),
+            a if a.starts_with("Roberta") => Some(Family::Roberta),
+            a if a.starts_with("DistilBert") => Some(Family::DistilBert),
+            a if a.starts_with("Bert") => Some(Family::Bert),
+            _ => None,
+        });
+        family.ok_or_else(|| Error::Model {
+            path: path.to_path_buf(),
+            message: format!(
+                "model_type {:?} (architectures {:?}) is not supported; supported families: {SUPPORTED}",
+                model_type, arch
+            ),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Bert => "bert",
+            Family::Roberta => "roberta",
+            Family::XlmRoberta => "xlm-roberta",
+            Family::DistilBert => "distilbert",
+        }
+    }
+
+    /// Default (mask, pad, cls, sep, unk) tokens when the tokenizer config names none.
+    fn default_special_tokens(self) -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Family::Bert | Family::DistilBert => ("[MASK]", "[PAD]", "[CLS]", "[SEP]", "[UNK]"),
+            Family::Roberta | Family::XlmRoberta => ("<mask>", "<pad>", "<s>", "</s>", "<unk>"),
+        }
+    }
+}
+
+/// Where tensors live. CPU by default; CUDA and Metal need the matching cargo feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    #[default]
+    Cpu,
+    Cuda(usize),
+    Metal(usize),
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let (name, ordinal) = match s.split_once(':') {
+            Some((n, o)) => (
+                n,
+                o.parse::<usize>().map_err(|_| {
+                    Error::invalid(format!("device {s:?}: {o:?} is not a device number; write e.g. cuda:0"))
+                })?,
+            ),
+            None => (s, 0),
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" | "gpu" => Ok(DeviceChoice::Cuda(ordinal)),
+            "metal" | "mps" => Ok(DeviceChoice::Metal(ordinal)),
+            _ => Err(Error::invalid(format!("unknown device {s:?}; use cpu, cuda, cuda:N or metal"))),
+        }
+    }
+}
+
+impl DeviceChoice {
+    /// Opens the device, or says how to get a build that has it.
+    pub fn open(self) -> Result<Device> {
+        match self {
+            DeviceChoice::Cpu => Ok(Device::Cpu),
+            DeviceChoice::Cuda(n) => {
+                if !cfg!(feature = "cuda") {
+                    return Err(Error::Device {
+                        message: "this build has no CUDA support; rebuild with `--features cuda` or use \
+                                  --device cpu"
+                            .into(),
+                    });
+                }
+                Device::new_cuda(n)
+                    .map_err(|e| Error::Device { message: format!("cannot open CUDA device {n}: {e}") })
+            }
+            DeviceChoice::Metal(n) => {
+                if !cfg!(feature = "metal") {
+                    return Err(Error::Device {
+                        message: "this build has no Metal support; rebuild with `--features metal` (macOS) \
+                                  or use --device cpu"
+                            .into(),
+                    });
+                }
+                Device::new_metal(n)
+                    .map_err(|e| Error::Device { message: format!("cannot open Metal device {n}: {e}") })
+            }
+        }
+    }
+}
+
+/// The network of a masked-LM checkpoint, by family.
+#[derive(Debug, Clone)]
+pub enum MaskedLm {
+    Bert(bert::BertMaskedLm),
+    DistilBert(distilbert::DistilBertMaskedLm),
+}
+
+/// A loaded pretrained model with its tokenizer.
+#[derive(Debug, Clone)]
+pub struct Plm {
+    family: Family,
+    dir: PathBuf,
+    config: serde_json::Value,
+    model: MaskedLm,
+    tokenizer: PlmTokenizer,
+    device: Device,
+    weights: WeightFiles,
+    parameters: usize,
+}
+
+/// Facts about a model, for `cloze inspect` and the app.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub family: Family,
+    pub architectures: Vec<String>,
+    pub weights: PathBuf,
+    pub parameters: usize,
+    pub hidden_size: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub vocab_size: usize,
+    pub max_len: usize,
+    pub has_mlm_head: bool,
+    pub tokenizer: PathBuf,
+    pub space_sensitive: bool,
+    pub special_tokens: SpecialTokens,
+}
+
+fn model_err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Model { path: path.to_path_buf(), message: message.into() }
+}
+
+impl Plm {
+    /// Loads a checkpoint folder onto `device`.
+    pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(model_err(dir, "not a folder; pass the folder that holds config.json"));
+        }
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path)
+            .map_err(|e| model_err(dir, format!("cannot read config.json ({e}); is this a Hugging Face model folder?")))?;
+        let config: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| model_err(&config_path, format!("config.json is not valid JSON: {e}")))?;
+        let family = Family::from_config(&config, &config_path)?;
+        let tokenizer = PlmTokenizer::load(dir, family)?;
+        let weights = WeightFiles::find(dir)?;
+        let tensors = weights.load(DType::F32, device)?;
+        let parameters = tensors.values().map(|t| t.elem_count()).sum();
+        let bad_config = |e: serde_json::Error| model_err(&config_path, format!("config.json: {e}"));
+        let load_err = |e: candle_core::Error| {
+            model_err(weights.path(), format!("the weights do not match config.json ({family:?}): {e}"))
+        };
+        let model = match family {
+            Family::Bert | Family::Roberta | Family::XlmRoberta => {
+                let cfg: bert::Config = serde_json::from_value(config.clone()).map_err(bad_config)?;
+                let (variant, prefixes): (_, &[&str]) = match family {
+                    Family::Bert => (bert::Variant::Bert, &["bert.", ""]),
+                    _ => (bert::Variant::Roberta, &["roberta.", "xlm-roberta.", ""]),
+                };
+                let prefix = weights::detect_prefix(&tensors, prefixes, "embeddings.word_embeddings.weight")
+                    .ok_or_else(|| {
+                        model_err(
+                            weights.path(),
+                            format!("no word embeddings found (looked for {prefixes:?} + embeddings.word_embeddings.weight)"),
+                        )
+                    })?;
+                MaskedLm::Bert(bert::BertMaskedLm::load(&tensors, &cfg, variant, &prefix, device).map_err(load_err)?)
+            }
+            Family::DistilBert => {
+                let cfg: distilbert::Config = serde_json::from_value(config.clone()).map_err(bad_config)?;
+                let prefix = weights::detect_prefix(&tensors, &["distilbert.", ""], "embeddings.word_embeddings.weight")
+                    .ok_or_else(|| model_err(weights.path(), "no distilbert.embeddings.word_embeddings.weight found"))?;
+                MaskedLm::DistilBert(
+                    distilbert::DistilBertMaskedLm::load(&tensors, &cfg, &prefix, device).map_err(load_err)?,
+                )
+            }
+        };
+        Ok(Self { family, dir: dir.to_path_buf(), config, model, tokenizer, device: device.clone(), weights, parameters })
+    }
+
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    pub fn tokenizer(&self) -> &PlmTokenizer {
+        &self.tokenizer
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn model(&self) -> &MaskedLm {
+        &self.model
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        match &self.model {
+            MaskedLm::Bert(m) => m.config.hidden_size,
+            MaskedLm::DistilBert(m) => m.config.dim,
+        }
+    }
+
+    /// The longest input, in tokens including special tokens, the model takes.
+    pub fn max_len(&self) -> usize {
+        match &self.model {
+            MaskedLm::Bert(m) => m.max_len(),
+            MaskedLm::DistilBert(m) => m.max_len(),
+        }
+    }
+
+    fn head(&self) -> Option<&layers::MlmHead> {
+        match &self.model {
+            MaskedLm::Bert(m) => m.head.as_ref(),
+            MaskedLm::DistilBert(m) => m.head.as_ref(),
+        }
+    }
+
+    /// The MLM head, or an error explaining that the checkpoint is a bare encoder.
+    pub fn mlm_head(&self) -> Result<&layers::MlmHead> {
+        self.head().ok_or_else(|| {
+            model_err(
+                &self.dir,
+                "this checkpoint has no masked-LM head (it is a bare encoder, e.g. a sentence-transformers \
+                 export), so it cannot fill a {mask}; pick a *ForMaskedLM checkpoint such as bert-base-uncased \
+                 or roberta-base",
+            )
+        })
+    }
+
+    /// Word embeddings of `[batch, seq]` u32 token ids: `[batch, seq, hidden]`.
+    pub fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(match &self.model {
+            MaskedLm::Bert(m) => m.embed_tokens(ids)?,
+            MaskedLm::DistilBert(m) => m.embed_tokens(ids)?,
+        })
+    }
+
+    /// Last hidden states `[batch, seq, hidden]` from input embeddings and a 0/1 `[batch, seq]`
+    /// attention mask (right padding).
+    pub fn encode(&self, inputs_embeds: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        Ok(match &self.model {
+            MaskedLm::Bert(m) => m.encode(inputs_embeds, attention_mask)?,
+            MaskedLm::DistilBert(m) => m.encode(inputs_embeds, attention_mask)?,
+        })
+    }
+
+    /// Mean-pooled, L2-normalised sentence embeddings (the sentence-transformers recipe) of texts.
+    pub fn sentence_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for text in texts {
+            let enc = self.tokenizer.encode_with_specials(text)?;
+            let ids = enc.get_ids();
+            let n = ids.len().min(self.max_len());
+            let ids = Tensor::new(&ids[..n], &self.device)?.unsqueeze(0)?;
+            let mask = ids.ones_like()?;
+            let hidden = self.encode(&self.embed_tokens(&ids)?, &mask)?; // [1, n, h]
+            let mean = hidden.mean(1)?;
+            let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
+            out.push(mean.broadcast_div(&norm)?.squeeze(0)?.to_vec1::<f32>()?);
+        }
+        Ok(out)
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        let (layers, heads, vocab) = match &self.model {
+            MaskedLm::Bert(m) => (m.config.num_hidden_layers, m.config.num_attention_heads, m.config.vocab_size),
+            MaskedLm::DistilBert(m) => (m.config.n_layers, m.config.n_heads, m.config.vocab_size),
+        };
+        ModelInfo {
+            path: self.dir.clone(),
+            family: self.family,
+            architectures: self.config["architectures"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .unwrap_or_default(),
+            weights: self.weights.path().to_path_buf(),
+            parameters: self.parameters,
+            hidden_size: self.hidden_size(),
+            layers,
+            heads,
+            vocab_size: vocab,
+            max_len: self.max_len(),
+            has_mlm_head: self.head().is_some(),
+            tokenizer: self.tokenizer.source().to_path_buf(),
+            space_sensitive: self.tokenizer.space_sensitive(),
+            special_tokens: self.tokenizer.special().clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_from_config() {
+        let cases = [
+            (r#"{"model_type":"bert"}"#, Some(Family::Bert)),
+            (r#"{"model_type":"roberta"}"#, Some(Family::Roberta)),
+            (r#"{"model_type":"xlm-roberta"}"#, Some(Family::XlmRoberta)),
+            (r#"{"model_type":"distilbert"}"#, Some(Family::DistilBert)),
+            (r#"{"architectures":["RobertaForMaskedLM"]}"#, Some(Family::Roberta)),
+            (r#"{"model_type":"gpt2"}"#, None),
+        ];
+        for (json, expected) in cases {
+            let v: serde_json::Value = serde_json::from_str(json).unwrap();
+            let got = Family::from_config(&v, Path::new("config.json"));
+            match expected {
+                Some(f) => assert_eq!(got.unwrap(), f),
+                None => {
+                    let msg = got.unwrap_err().to_string();
+                    assert!(msg.contains("\"gpt2\"") && msg.contains("supported families: bert"), "{msg}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn devices_parse_and_explain() {
+        let cases = [("cpu", Some(DeviceChoice::Cpu)), ("cuda:1", Some(DeviceChoice::Cuda(1))), ("tpu", None)];
+        for (s, expected) in cases {
+            match expected {
+                Some(d) => assert_eq!(s.parse::<DeviceChoice>().unwrap(), d),
+                None => assert!(s.parse::<DeviceChoice>().unwrap_err().to_string().contains("use cpu")),
+            }
+        }
+        if !cfg!(feature = "cuda") {
+            let msg = DeviceChoice::Cuda(0).open().unwrap_err().to_string();
+            assert!(msg.contains("--features cuda"), "{msg}");
+        }
+    }
+}

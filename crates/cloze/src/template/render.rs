@@ -1,0 +1,242 @@
+//! Rendering a [`Template`] with one example's fields into the model's token ids.
+//!
+//! The template is rendered to one string — fields filled in, `{mask}` replaced by the model's mask
+//! token, each soft token by a mask-token placeholder (or, for `{soft:"init text"}`, by the init
+//! text) — and that string is tokenized once, with the model's own special tokens. Tokenizing the
+//! whole string gives exactly what transformers gives for the same text (leading-space handling of
+//! byte-level BPE and the mask token's `lstrip` included). The tokenizer's byte offsets then tell
+//! which segment each token came from, which is what truncation needs: when the sequence is longer
+//! than the model allows, tokens are removed from the end of the longest shortenable field, one at
+//! a time, so fixed text, special tokens, the mask and soft tokens are never dropped.
+
+use super::{Segment, Template};
+use crate::error::{Error, Result};
+use crate::plm::PlmTokenizer;
+
+/// Something a template can take field values from (a data row, or a test's pairs).
+pub trait FieldSource {
+    fn field(&self, name: &str) -> Option<&str>;
+}
+
+impl FieldSource for crate::data::Example {
+    fn field(&self, name: &str) -> Option<&str> {
+        crate::data::Example::field(self, name)
+    }
+}
+
+impl FieldSource for [(&str, &str)] {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+    }
+}
+
+impl<const N: usize> FieldSource for [(&str, &str); N] {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.as_slice().field(name)
+    }
+}
+
+/// One soft-token slot in a rendered sequence.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SoftSlot {
+    /// Position in `ids`.
+    pub position: usize,
+    /// Index of this soft token among all the template's soft tokens (what is trained).
+    pub index: usize,
+    /// For `{soft:"init text"}`: the token whose embedding initialises this slot.
+    pub init_id: Option<u32>,
+}
+
+/// A rendered example.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Rendered {
+    /// Token ids, special tokens included; soft slots hold a placeholder id.
+    pub ids: Vec<u32>,
+    /// Positions of the mask tokens in `ids`, in template order.
+    pub mask_positions: Vec<usize>,
+    pub soft_slots: Vec<SoftSlot>,
+    /// How many tokens truncation removed from shortenable fields.
+    pub truncated: usize,
+    /// The string that was tokenized (before truncation).
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Fixed,
+    Shortenable(usize),
+    Mask,
+    Soft { first_index: usize, from_init: bool },
+}
+
+/// Renders templates for one model's tokenizer and length limit.
+#[derive(Debug, Clone)]
+pub struct Renderer<'a> {
+    tokenizer: &'a PlmTokenizer,
+    max_len: usize,
+}
+
+impl<'a> Renderer<'a> {
+    /// `max_len` counts every token, special tokens included (the model's position limit).
+    pub fn new(tokenizer: &'a PlmTokenizer, max_len: usize) -> Self {
+        Self { tokenizer, max_len }
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Renders `template` with the fields of `row`.
+    pub fn render<F: FieldSource + ?Sized>(&self, template: &Template, row: &F) -> Result<Rendered> {
+        let (mask_str, mask_id) = &self.tokenizer.special().mask;
+        let mut text = String::new();
+        // (byte range in `text`, origin) per segment that produced text.
+        let mut ranges: Vec<(std::ops::Range<usize>, Origin)> = Vec::new();
+        let mut soft_index = 0usize;
+        let mut shortenable_count = 0usize;
+        for (segment, span) in template.segments().iter().zip(template.spans()) {
+            let start = text.len();
+            let origin = match segment {
+                Segment::Text(t) => {
+                    text.push_str(t);
+                    Origin::Fixed
+                }
+                Segment::Field(f) => {
+                    let value = row.field(&f.name).ok_or_else(|| Error::Template {
+                        position: span.start,
+                        message: format!(
+                            "this row has no value for {{{}}}; map a column to it or remove it from the template",
+                            f.name
+                        ),
+                    })?;
+                    text.push_str(&f.post.apply(value));
+                    if f.shortenable {
+                        shortenable_count += 1;
+                        Origin::Shortenable(shortenable_count - 1)
+                    } else {
+                        Origin::Fixed
+                    }
+                }
+                Segment::Mask => {
+                    text.push_str(mask_str);
+                    Origin::Mask
+                }
+                Segment::Soft(soft) => {
+                    let first_index = soft_index;
+                    if soft.count == 0 {
+                        let init = soft.init.as_deref().unwrap_or_default();
+                        text.push_str(init);
+                        let n = self.tokenizer.encode_plain(init)?.len();
+                        soft_index += n;
+                        Origin::Soft { first_index, from_init: true }
+                    } else {
+                        for _ in 0..soft.count {
+                            text.push_str(mask_str);
+                        }
+                        soft_index += soft.count;
+                        Origin::Soft { first_index, from_init: false }
+                    }
+                }
+            };
+            ranges.push((start..text.len(), origin));
+        }
+
+        let enc = self.tokenizer.encode_with_specials(&text)?;
+        let ids = enc.get_ids();
+        let offsets = enc.get_offsets();
+        let special = enc.get_special_tokens_mask();
+        let origin_of = |i: usize| -> Origin {
+            if special[i] == 1 && ids[i] != *mask_id {
+                return Origin::Fixed;
+            }
+            // A token's last byte decides: offsets may include a leading space that belongs to the
+            // segment before (the mask token's lstrip, Metaspace's "▁").
+            let (start, end) = offsets[i];
+            let at = if end > start { end - 1 } else { start };
+            ranges
+                .iter()
+                .find(|(r, _)| r.contains(&at) || (r.is_empty() && r.start == at))
+                .map(|(_, o)| *o)
+                .unwrap_or(Origin::Fixed)
+        };
+        let origins: Vec<Origin> = (0..ids.len()).map(origin_of).collect();
+
+        // Truncation: drop tokens from the end of the longest shortenable field until it fits.
+        let mut keep = vec![true; ids.len()];
+        let mut lengths = vec![0usize; shortenable_count];
+        for o in &origins {
+            if let Origin::Shortenable(k) = o {
+                lengths[*k] += 1;
+            }
+        }
+        let mut excess = ids.len().saturating_sub(self.max_len);
+        let truncated = excess;
+        while excess > 0 {
+            let Some((longest, &len)) = lengths.iter().enumerate().rev().max_by_key(|(_, l)| **l) else {
+                break;
+            };
+            if len == 0 {
+                break;
+            }
+            let victim = (0..ids.len()).rev().find(|&i| keep[i] && origins[i] == Origin::Shortenable(longest));
+            match victim {
+                Some(i) => keep[i] = false,
+                None => break,
+            }
+            lengths[longest] -= 1;
+            excess -= 1;
+        }
+        if excess > 0 {
+            let fixed = ids.len() - lengths.iter().sum::<usize>() - (truncated - excess);
+            return Err(Error::Template {
+                position: 0,
+                message: format!(
+                    "the template's fixed parts take {fixed} tokens but the model takes at most {}; shorten \
+                     the fixed text or mark a field shortenable",
+                    self.max_len
+                ),
+            });
+        }
+
+        let mut out_ids = Vec::with_capacity(ids.len() - truncated);
+        let mut mask_positions = Vec::new();
+        let mut soft_slots = Vec::new();
+        let mut soft_seen: Vec<(usize, usize)> = Vec::new(); // (first_index, count so far) per segment
+        for i in (0..ids.len()).filter(|&i| keep[i]) {
+            let pos = out_ids.len();
+            match origins[i] {
+                Origin::Mask if ids[i] == *mask_id => mask_positions.push(pos),
+                Origin::Soft { first_index, from_init } => {
+                    let n = match soft_seen.iter_mut().find(|(f, _)| *f == first_index) {
+                        Some((_, n)) => {
+                            *n += 1;
+                            *n - 1
+                        }
+                        None => {
+                            soft_seen.push((first_index, 1));
+                            0
+                        }
+                    };
+                    soft_slots.push(SoftSlot {
+                        position: pos,
+                        index: first_index + n,
+                        init_id: from_init.then_some(ids[i]),
+                    });
+                }
+                _ => {}
+            }
+            out_ids.push(ids[i]);
+        }
+        let expected_masks = template.segments().iter().filter(|s| matches!(s, Segment::Mask)).count();
+        if mask_positions.len() != expected_masks {
+            return Err(Error::Tokenizer {
+                message: format!(
+                    "the tokenizer did not keep {mask_str:?} as one token ({} found for {expected_masks} \
+                     {{mask}}); the tokenizer's special tokens do not match its model",
+                    mask_positions.len()
+                ),
+            });
+        }
+        Ok(Rendered { ids: out_ids, mask_positions, soft_slots, truncated, text })
+    }
+}

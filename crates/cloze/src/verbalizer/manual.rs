@@ -1,0 +1,227 @@
+//! A manual verbalizer bound to one tokenizer: label words as token ids, and the scoring from
+//! label-token logits to class probabilities.
+
+use super::{Aggregate, MultiToken, Verbalizer, softmax};
+use crate::error::{Error, Result};
+use crate::plm::PlmTokenizer;
+
+/// A label word as the model sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WordTokens {
+    pub word: String,
+    pub class: usize,
+    /// Token ids, in order.
+    pub ids: Vec<u32>,
+    /// Each token's index into [`BoundVerbalizer::token_ids`].
+    pub columns: Vec<usize>,
+}
+
+/// A verbalizer whose words are tokenized for a model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BoundVerbalizer {
+    pub verbalizer: Verbalizer,
+    /// Every distinct token id any label word uses: the only rows of the MLM decoder computed.
+    pub token_ids: Vec<u32>,
+    pub words: Vec<WordTokens>,
+    /// Things the caller should show the user (multi-token words).
+    pub warnings: Vec<String>,
+}
+
+impl BoundVerbalizer {
+    /// Tokenizes every label word. With `leading_space` (the text before the mask ends in a space
+    /// and the tokenizer is space-sensitive) words are tokenized as `" word"`.
+    pub fn bind(verbalizer: &Verbalizer, tokenizer: &PlmTokenizer, leading_space: bool) -> Result<Self> {
+        let mut token_ids: Vec<u32> = Vec::new();
+        let mut words = Vec::new();
+        let mut warnings = Vec::new();
+        let unk = tokenizer.special().unk.as_ref().map(|(_, id)| *id);
+        for (ci, class) in verbalizer.classes.iter().enumerate() {
+            for word in &class.words {
+                let form = if leading_space && !word.starts_with(' ') { format!(" {word}") } else { word.clone() };
+                let ids = tokenizer.encode_plain(&form)?;
+                if ids.is_empty() {
+                    return Err(Error::Verbalizer {
+                        message: format!("label word {word:?} of class {:?} gives no tokens", class.name),
+                    });
+                }
+                if unk.is_some_and(|u| ids.contains(&u)) {
+                    return Err(Error::Verbalizer {
+                        message: format!(
+                            "label word {word:?} of class {:?} is not in the model's vocabulary (it tokenizes to \
+                             the unknown token); pick another word",
+                            class.name
+                        ),
+                    });
+                }
+                if ids.len() > 1 {
+                    let pieces: Vec<String> = ids.iter().filter_map(|&i| tokenizer.id_to_token(i)).collect();
+                    warnings.push(format!(
+                        "label word {word:?} is {} tokens ({}); it is scored by the {} token{} at the mask",
+                        ids.len(),
+                        pieces.join(" "),
+                        match verbalizer.multi_token {
+                            MultiToken::First => "first",
+                            MultiToken::Mean => "mean of its",
+                            MultiToken::Max => "best of its",
+                        },
+                        if verbalizer.multi_token == MultiToken::First { "" } else { "s" },
+                    ));
+                }
+                let columns = ids
+                    .iter()
+                    .map(|id| match token_ids.iter().position(|t| t == id) {
+                        Some(p) => p,
+                        None => {
+                            token_ids.push(*id);
+                            token_ids.len() - 1
+                        }
+                    })
+                    .collect();
+                words.push(WordTokens { word: word.clone(), class: ci, ids, columns });
+            }
+        }
+        Ok(Self { verbalizer: verbalizer.clone(), token_ids, words, warnings })
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.verbalizer.classes.len()
+    }
+
+    /// Word logits from one row of label-token logits (one per entry of `token_ids`).
+    pub fn word_logits(&self, token_logits: &[f32]) -> Vec<f32> {
+        self.words
+            .iter()
+            .map(|w| {
+                let xs = w.columns.iter().map(|&c| token_logits[c]);
+                match self.verbalizer.multi_token {
+                    MultiToken::First => token_logits[w.columns[0]],
+                    MultiToken::Mean => xs.sum::<f32>() / w.columns.len() as f32,
+                    MultiToken::Max => xs.fold(f32::NEG_INFINITY, f32::max),
+                }
+            })
+            .collect()
+    }
+
+    /// Probabilities over the label words (softmax over all words of all classes).
+    pub fn word_probs(&self, token_logits: &[f32]) -> Vec<f32> {
+        softmax(&self.word_logits(token_logits))
+    }
+
+    /// Class probabilities from one row of label-token logits, optionally calibrated by the word
+    /// probabilities of a content-free input.
+    pub fn class_probs(&self, token_logits: &[f32], calibration: Option<&[f32]>) -> Vec<f32> {
+        let mut p = self.word_probs(token_logits);
+        if let Some(cf) = calibration {
+            for (pi, ci) in p.iter_mut().zip(cf) {
+                *pi /= ci.max(1e-12);
+            }
+            let sum: f32 = p.iter().sum();
+            p.iter_mut().for_each(|x| *x /= sum);
+        }
+        let c = self.num_classes();
+        let mut per_class: Vec<Vec<f32>> = vec![Vec::new(); c];
+        for (w, pw) in self.words.iter().zip(&p) {
+            per_class[w.class].push(*pw);
+        }
+        let logits: Vec<f32> = per_class
+            .iter()
+            .map(|ps| match self.verbalizer.aggregate {
+                Aggregate::MeanProb => (ps.iter().sum::<f32>() / ps.len() as f32 + 1e-15).ln(),
+                Aggregate::MeanLogProb => ps.iter().map(|x| (x + 1e-15).ln()).sum::<f32>() / ps.len() as f32,
+                Aggregate::Max => (ps.iter().copied().fold(0.0, f32::max) + 1e-15).ln(),
+            })
+            .collect();
+        softmax(&logits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Class;
+    use super::*;
+
+    fn bound(words: &[(&str, &[&[usize]])], multi: MultiToken, agg: Aggregate) -> BoundVerbalizer {
+        // Builds a bound verbalizer by hand: each word's token columns are given directly.
+        let classes: Vec<Class> = words
+            .iter()
+            .enumerate()
+            .map(|(i, (name, ws))| Class {
+                name: name.to_string(),
+                words: (0..ws.len()).map(|j| format!("w{i}{j}")).collect(),
+            })
+            .collect();
+        let mut v = Verbalizer::new(classes).unwrap();
+        v.multi_token = multi;
+        v.aggregate = agg;
+        let mut out = Vec::new();
+        let mut n = 0;
+        for (ci, (_, ws)) in words.iter().enumerate() {
+            for (j, cols) in ws.iter().enumerate() {
+                n = n.max(cols.iter().max().unwrap() + 1);
+                out.push(WordTokens {
+                    word: format!("w{ci}{j}"),
+                    class: ci,
+                    ids: cols.iter().map(|&c| c as u32).collect(),
+                    columns: cols.to_vec(),
+                });
+            }
+        }
+        BoundVerbalizer { verbalizer: v, token_ids: (0..n as u32).collect(), words: out, warnings: vec![] }
+    }
+
+    #[test]
+    fn scoring_table() {
+        let ln = |x: f32| x.ln();
+        // (classes → word columns, strategy, aggregate, token logits, expected class probs)
+        type Case<'a> = (&'a [(&'a str, &'a [&'a [usize]])], MultiToken, Aggregate, Vec<f32>, Vec<f32>);
+        let cases: Vec<Case> = vec![
+            // one word per class: plain softmax of the two logits
+            (&[("neg", &[&[0]]), ("pos", &[&[1]])], MultiToken::First, Aggregate::MeanProb, vec![0.0, ln(3.0)], vec![
+                0.25, 0.75,
+            ]),
+            // multi-token word, first: token 2 ignored
+            (&[("neg", &[&[0]]), ("pos", &[&[1, 2]])], MultiToken::First, Aggregate::MeanProb, vec![0.0, 0.0, 9.0], vec![
+                0.5, 0.5,
+            ]),
+            // mean of logits: (0 + 2ln3)/2 = ln3
+            (&[("neg", &[&[0]]), ("pos", &[&[1, 2]])], MultiToken::Mean, Aggregate::MeanProb, vec![0.0, 0.0, 2.0 * ln(3.0)], vec![
+                0.25, 0.75,
+            ]),
+            // max of logits
+            (&[("neg", &[&[0]]), ("pos", &[&[1, 2]])], MultiToken::Max, Aggregate::MeanProb, vec![0.0, ln(3.0), -5.0], vec![
+                0.25, 0.75,
+            ]),
+            // two words for pos, probs over 3 words (1/5, 1/5, 3/5): mean prob pos = 2/5 vs 1/5
+            (&[("neg", &[&[0]]), ("pos", &[&[1], &[2]])], MultiToken::First, Aggregate::MeanProb, vec![0.0, 0.0, ln(3.0)], vec![
+                1.0 / 3.0,
+                2.0 / 3.0,
+            ]),
+            // max aggregate: 1/5 vs 3/5
+            (&[("neg", &[&[0]]), ("pos", &[&[1], &[2]])], MultiToken::First, Aggregate::Max, vec![0.0, 0.0, ln(3.0)], vec![
+                0.25, 0.75,
+            ]),
+            // mean log prob: geometric mean sqrt(1/5*3/5) vs 1/5 → sqrt(3) : 1
+            (&[("neg", &[&[0]]), ("pos", &[&[1], &[2]])], MultiToken::First, Aggregate::MeanLogProb, vec![0.0, 0.0, ln(3.0)], vec![
+                1.0 / (1.0 + 3f32.sqrt()),
+                3f32.sqrt() / (1.0 + 3f32.sqrt()),
+            ]),
+        ];
+        for (i, (words, multi, agg, logits, expected)) in cases.into_iter().enumerate() {
+            let b = bound(words, multi, agg);
+            let got = b.class_probs(&logits, None);
+            for (g, e) in got.iter().zip(&expected) {
+                assert!((g - e).abs() < 1e-5, "case {i}: got {got:?}, expected {expected:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn calibration_divides_by_content_free_probs() {
+        let b = bound(&[("neg", &[&[0]]), ("pos", &[&[1]])], MultiToken::First, Aggregate::MeanProb);
+        // Without calibration 0.25 / 0.75; the content-free input already prefers pos 3:1, so
+        // calibrated the classes are even.
+        let cf = b.word_probs(&[0.0, 3f32.ln()]);
+        let got = b.class_probs(&[0.0, 3f32.ln()], Some(&cf));
+        assert!((got[0] - 0.5).abs() < 1e-5 && (got[1] - 0.5).abs() < 1e-5, "{got:?}");
+    }
+}

@@ -1,0 +1,123 @@
+//! Numeric parity with PyTorch/transformers: for each tiny random checkpoint, the rendered token ids
+//! equal what the Hugging Face tokenizer produced, and every logit transformers computed at the
+//! mask (label words, the first 50 vocabulary entries, and a right-padded batch) is reproduced
+//! within 1e-4.
+//!
+//! Fixtures: `../shared/fixtures/parity/bert` (given) and `tests/fixtures/parity/{roberta,
+//! distilbert,xlm-roberta}` (made by `tests/fixtures/parity/make_parity.py`).
+
+use std::path::PathBuf;
+
+use candle_core::Device;
+use cloze::classify::{Classifier, ClassifyOptions};
+use cloze::plm::{Family, Plm};
+use cloze::template::{Rendered, Template};
+use cloze::verbalizer::{Class, Verbalizer};
+use serde_json::Value;
+
+const TOLERANCE: f32 = 1e-4;
+
+fn shared_dir() -> PathBuf {
+    match std::env::var_os("CLOZE_SHARED_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
+    }
+}
+
+fn repo_fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity"))
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number") as f32).collect()
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array().expect("array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
+}
+
+fn assert_close(got: &[f32], want: &[f32], what: &str) -> f32 {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = 0f32;
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let d = (g - w).abs();
+        assert!(d <= TOLERANCE, "{what}[{i}]: got {g}, transformers {w} (|Δ| = {d})");
+        worst = worst.max(d);
+    }
+    worst
+}
+
+/// Runs every check of one fixture folder and returns the largest logit difference seen.
+fn check(dir: PathBuf, family: Family) -> f32 {
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let plm = Plm::load(&dir, &Device::Cpu).unwrap();
+    assert_eq!(plm.family(), family);
+    let mask = &plm.tokenizer().special().mask.0;
+    let template_src = reference["template"].as_str().unwrap().replace("{}", "{text_a}").replace(mask.as_str(), "{mask}");
+    let template = Template::parse(&template_src).unwrap();
+    let words: Vec<String> =
+        reference["label_words"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect();
+    // One class per word, so every word's logits are reported.
+    let verbalizer =
+        Verbalizer::new(words.iter().map(|w| Class { name: w.clone(), words: vec![w.clone()] }).collect()).unwrap();
+    let classifier = Classifier::new(&plm, template, &verbalizer, ClassifyOptions::default()).unwrap();
+    let bound = classifier.verbalizer();
+    let mut worst = 0f32;
+
+    let cases = reference["cases"].as_array().unwrap();
+    let mut rendered_all: Vec<Rendered> = Vec::new();
+    for (n, case) in cases.iter().enumerate() {
+        let text = case["text_a"].as_str().unwrap();
+        let rendered = classifier.render(&[("text_a", text)]).unwrap();
+        assert_eq!(rendered.text, case["rendered"].as_str().unwrap(), "case {n}: rendered string");
+        assert_eq!(rendered.ids, ids(&case["input_ids"]), "case {n} ({text:?}): token ids");
+        assert_eq!(rendered.mask_positions, vec![case["position"].as_u64().unwrap() as usize], "case {n}: mask");
+        for w in &bound.words {
+            assert_eq!(w.ids, ids(&case["label_word_ids"][&w.word]), "case {n}: token ids of label word {:?}", w.word);
+        }
+        let (logits, full) = classifier.mask_logits(&[&rendered], true).unwrap();
+        for w in &bound.words {
+            let got: Vec<f32> = w.columns.iter().map(|&c| logits[0][c]).collect();
+            worst = worst.max(assert_close(&got, &floats(&case["label_word_logits"][&w.word]), &w.word));
+        }
+        let full = full.unwrap().narrow(1, 0, 50).unwrap().to_vec2::<f32>().unwrap();
+        worst = worst.max(assert_close(&full[0], &floats(&case["first_50_logits"]), "first_50_logits"));
+        rendered_all.push(rendered);
+    }
+
+    if let Some(batch) = reference.get("batch") {
+        // The same rows as one right-padded batch: padding must not change any row's logits.
+        let refs: Vec<&Rendered> = rendered_all.iter().collect();
+        let (logits, _) = classifier.mask_logits(&refs, false).unwrap();
+        let want = batch["label_word_logits"].as_array().unwrap();
+        for (row, want_row) in want.iter().enumerate() {
+            for w in &bound.words {
+                let got: Vec<f32> = w.columns.iter().map(|&c| logits[row][c]).collect();
+                worst = worst.max(assert_close(&got, &floats(&want_row[&w.word]), &format!("batch row {row} {}", w.word)));
+            }
+        }
+    }
+    eprintln!("{}: {} cases, largest |Δ| {worst:.2e}", dir.display(), cases.len());
+    worst
+}
+
+#[test]
+fn bert_matches_transformers() {
+    check(shared_dir().join("fixtures/parity/bert"), Family::Bert);
+}
+
+#[test]
+fn roberta_matches_transformers() {
+    check(repo_fixtures().join("roberta"), Family::Roberta);
+}
+
+#[test]
+fn distilbert_matches_transformers() {
+    check(repo_fixtures().join("distilbert"), Family::DistilBert);
+}
+
+#[test]
+fn xlm_roberta_matches_transformers() {
+    check(repo_fixtures().join("xlm-roberta"), Family::XlmRoberta);
+}
