@@ -42,7 +42,8 @@ pub struct BenchArgs {
 /// CPU jiffies of the whole machine (busy) and of this process, from /proc.
 fn cpu_jiffies() -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let fields: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    let fields: Vec<u64> =
+        stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
     // user nice system idle iowait irq softirq steal
     let busy = fields.iter().take(8).sum::<u64>() - fields.get(3)? - fields.get(4).copied().unwrap_or(0);
     let own = std::fs::read_to_string("/proc/self/stat").ok()?;
@@ -54,10 +55,15 @@ fn cpu_jiffies() -> Option<(u64, u64)> {
 
 fn gflop(plm: &Plm, b: usize, l: usize, full: bool) -> f64 {
     let (d, n, f, v) = match plm.model() {
-        MaskedLm::Bert(m) => {
-            (m.config.hidden_size, m.config.num_hidden_layers, m.config.intermediate_size, m.config.vocab_size)
+        MaskedLm::Bert(m) => (
+            m.config.hidden_size,
+            m.config.num_hidden_layers,
+            m.config.intermediate_size,
+            m.config.vocab_size,
+        ),
+        MaskedLm::DistilBert(m) => {
+            (m.config.dim, m.config.n_layers, m.config.hidden_dim, m.config.vocab_size)
         }
-        MaskedLm::DistilBert(m) => (m.config.dim, m.config.n_layers, m.config.hidden_dim, m.config.vocab_size),
     };
     let (b, l, d, n, f, v) = (b as f64, l as f64, d as f64, n as f64, f as f64, v as f64);
     let mut lin = 2.0 * b * l * n * (4.0 * d * d + 2.0 * d * f);
@@ -84,7 +90,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .seq_len
         .checked_sub(2 + suffix.len())
         .filter(|_| args.seq_len <= plm.max_len())
-        .ok_or_else(|| Error::invalid(format!("--seq-len must be between {} and {}", 3 + suffix.len(), plm.max_len())))?;
+        .ok_or_else(|| {
+            Error::invalid(format!("--seq-len must be between {} and {}", 3 + suffix.len(), plm.max_len()))
+        })?;
     // Deterministic body tokens from the ordinary vocabulary (ids past the first 1000).
     let vocab = tok.vocab_size() as u64;
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -104,7 +112,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let ids = Tensor::from_vec(ids, (args.batch, args.seq_len), &device)?;
     let attention = ids.ones_like()?;
     let gather = Tensor::from_vec(gather, args.batch, &device)?;
-    let labels: Vec<u32> = ["great", "terrible"].iter().filter_map(|w| tok.encode_plain(w).ok()?.first().copied()).collect();
+    let labels: Vec<u32> =
+        ["great", "terrible"].iter().filter_map(|w| tok.encode_plain(w).ok()?.first().copied()).collect();
     let labels = Tensor::new(labels.as_slice(), &device)?;
     let head = plm.mlm_head()?;
     let full = args.head == "full";

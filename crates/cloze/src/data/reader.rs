@@ -6,7 +6,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::format::{ID_NAMES, LABEL_NAMES, SNIFF_BYTES, TEXT_B_NAMES, TEXT_NAMES, is_known_name, sample_lines};
+use super::format::{
+    ID_NAMES, LABEL_NAMES, SNIFF_BYTES, TEXT_B_NAMES, TEXT_NAMES, is_known_name, sample_lines,
+};
 use super::scan::{self, Scan, decode};
 use super::{ColumnMapping, ColumnRef, Encoding, Example, Format, ImportOptions, ImportReport, SkippedRow};
 use crate::error::{Error, Result};
@@ -129,7 +131,9 @@ impl Reader {
                 let delim = if format == Format::Csv { b',' } else { b'\t' };
                 Source::Csv(CsvSource::new(path, file, delim, quoting, encoding, &scanned))
             }
-            Format::LabelSentence => Source::Lines(LineSource::new(path, file, LineKind::LabelSentence, encoding)),
+            Format::LabelSentence => {
+                Source::Lines(LineSource::new(path, file, LineKind::LabelSentence, encoding))
+            }
             Format::Delimited(delim) => {
                 let width = delimited_width(head, delim, options.has_header);
                 Source::Lines(LineSource::new(path, file, LineKind::Delimited { delim, width }, encoding))
@@ -158,7 +162,11 @@ impl Reader {
                 match pending.pop_front() {
                     Some(Raw::Row { fields, .. }) => header_names(fields),
                     Some(Raw::Bad(bad)) => {
-                        return Err(data_error(path, Some(bad.line), format!("bad header row: {}", bad.message)));
+                        return Err(data_error(
+                            path,
+                            Some(bad.line),
+                            format!("bad header row: {}", bad.message),
+                        ));
                     }
                     None => Vec::new(),
                 }
@@ -443,7 +451,9 @@ fn is_number(s: &str) -> bool {
 /// The first row is a header when it names a known column, or when some column is numeric in every
 /// other sampled row but not in the first.
 fn sniff_header(pending: &VecDeque<Raw>) -> bool {
-    let Some(Raw::Row { fields: first, .. }) = pending.front() else { return false };
+    let Some(Raw::Row { fields: first, .. }) = pending.front() else {
+        return false;
+    };
     if first.iter().flatten().any(|cell| is_known_name(cell)) {
         return true;
     }
@@ -590,7 +600,11 @@ fn resolve(
                 ColumnRef::Index(i) => format!("there is no column {} (the file has {})", i + 1, names.len()),
                 ColumnRef::Name(n) => format!("there is no column named {n:?}"),
             };
-            return Err(err(format!("{} {r}: {what}. Columns found:{}", FLAGS[k], list_columns(names, sample))));
+            return Err(err(format!(
+                "{} {r}: {what}. Columns found:{}",
+                FLAGS[k],
+                list_columns(names, sample)
+            )));
         };
         if let Some(other) = slots.iter().position(|s| *s == Some(i)) {
             return Err(err(format!(
@@ -609,9 +623,9 @@ fn resolve(
             if slots[k].is_some() {
                 continue;
             }
-            let found = known
-                .iter()
-                .find_map(|want| (0..names.len()).find(|&i| !taken[i] && names[i].eq_ignore_ascii_case(want)));
+            let found = known.iter().find_map(|want| {
+                (0..names.len()).find(|&i| !taken[i] && names[i].eq_ignore_ascii_case(want))
+            });
             if let Some(i) = found {
                 taken[i] = true;
                 slots[k] = Some(i);
@@ -645,12 +659,14 @@ fn resolve(
         )));
     };
     // Without a header, one short column left over next to a chosen text is the label.
-    if !named && slots[2].is_none() && options.label_column.is_none() {
-        if let [only] = free(&taken).as_slice() {
-            let (sl, st) = (Stats::of(sample, *only), Stats::of(sample, text));
-            if sl.label_like() && st.mean_len > sl.mean_len {
-                slots[2] = Some(*only);
-            }
+    if !named
+        && slots[2].is_none()
+        && options.label_column.is_none()
+        && let [only] = free(&taken).as_slice()
+    {
+        let (sl, st) = (Stats::of(sample, *only), Stats::of(sample, text));
+        if sl.label_like() && st.mean_len > sl.mean_len {
+            slots[2] = Some(*only);
         }
     }
     if options.text_column.is_none() && Stats::of(sample, text).all_integers {
@@ -737,7 +753,14 @@ struct CsvSource {
 }
 
 impl CsvSource {
-    fn new(path: &Path, file: File, delim: u8, quoting: bool, encoding: Encoding, scanned: &Scan) -> Box<Self> {
+    fn new(
+        path: &Path,
+        file: File,
+        delim: u8,
+        quoting: bool,
+        encoding: Encoding,
+        scanned: &Scan,
+    ) -> Box<Self> {
         let rdr = csv::ReaderBuilder::new()
             .delimiter(delim)
             .has_headers(false)
@@ -770,7 +793,8 @@ impl CsvSource {
         // unclosed quote ran to the end (its final newline is inside the field).
         let terminated = !(at_eof && (!self.ends_with_newline || self.unterminated.is_some()));
         let end = pos.line().saturating_sub(u64::from(terminated)).max(1);
-        let inner = if self.quoting { self.rec.as_slice().iter().filter(|&&b| b == b'\n').count() as u64 } else { 0 };
+        let inner =
+            if self.quoting { self.rec.as_slice().iter().filter(|&&b| b == b'\n').count() as u64 } else { 0 };
         (end.saturating_sub(inner).max(1), end, at_eof)
     }
 
@@ -788,7 +812,9 @@ impl CsvSource {
             .join(&char::from(self.delim).to_string());
         let like = self.first_line.map(|l| format!(" as on line {l}")).unwrap_or_default();
         let hint = if end > start {
-            format!("the row runs from line {start} to line {end}, so a quoted field may be missing its closing quote")
+            format!(
+                "the row runs from line {start} to line {end}, so a quoted field may be missing its closing quote"
+            )
         } else if found < expected {
             "if a line break split a text in two, join this line to the previous one".to_string()
         } else if self.quoting {
@@ -915,9 +941,11 @@ impl LineSource {
                         ));
                     };
                     if p == 0 {
-                        return bad("the line starts with a space: expected the label first, then one space \
+                        return bad(
+                            "the line starts with a space: expected the label first, then one space \
                                     and the text"
-                            .into());
+                                .into(),
+                        );
                     }
                     for part in [&bytes[..p], &bytes[p + 1..]] {
                         match decode(part, encoding) {
@@ -1089,7 +1117,12 @@ mod tests {
             ("a.tsv", "hello there\t1\nbye now\t0\n", false, &["column_1", "column_2"]),
             ("a.tsv", "ham\thello there\nspam\twin now\nham\tok then\n", false, &["column_1", "column_2"]),
             ("a.csv", "tweet,score\nhello you,0.5\nbye you,1\n", true, &["tweet", "score"]),
-            ("a.csv", "\"class\",\"title\",\"text\"\n\"1\",\"t\",\"some body\"\n", true, &["class", "title", "text"]),
+            (
+                "a.csv",
+                "\"class\",\"title\",\"text\"\n\"1\",\"t\",\"some body\"\n",
+                true,
+                &["class", "title", "text"],
+            ),
             ("a.csv", "3,a title\n1,another one\n", false, &["column_1", "column_2"]),
             ("a.csv", "text,,text\nhi,x,y\n", true, &["text", "column_2", "text_2"]),
             ("a.txt", "label sentence\n0 a film\n1 good\n", true, &["label", "sentence"]),
@@ -1103,12 +1136,17 @@ mod tests {
             assert_eq!(reader.columns(), *columns, "{content:?}");
         }
         // Forcing the header either way.
-        let (ex, report) = load_str("a.tsv", "hello\t1\nbye\t0\n", &ImportOptions { has_header: Some(true), ..opts() })
-            .unwrap();
+        let (ex, report) =
+            load_str("a.tsv", "hello\t1\nbye\t0\n", &ImportOptions { has_header: Some(true), ..opts() })
+                .unwrap();
         assert_eq!(report.columns, ["hello", "1"]);
         assert_eq!(texts(&ex), ["bye"]);
-        let (ex, _) = load_str("a.tsv", "text\tlabel\nhi there\t1\n", &ImportOptions { has_header: Some(false), ..opts() })
-            .unwrap();
+        let (ex, _) = load_str(
+            "a.tsv",
+            "text\tlabel\nhi there\t1\n",
+            &ImportOptions { has_header: Some(false), ..opts() },
+        )
+        .unwrap();
         assert_eq!(texts(&ex), ["text", "hi there"]);
         assert_eq!(labels(&ex), [Some("label"), Some("1")]);
     }
@@ -1149,15 +1187,19 @@ mod tests {
     #[test]
     fn tsv_quoting_decision() {
         // RTE style: CSV quotes in a TSV.
-        let (ex, report) =
-            load_str("rte.tsv", "sentence1\tsentence2\tlabel\n\"He said \"\"no\"\".\"\tHe spoke.\t0\n", &opts())
-                .unwrap();
+        let (ex, report) = load_str(
+            "rte.tsv",
+            "sentence1\tsentence2\tlabel\n\"He said \"\"no\"\".\"\tHe spoke.\t0\n",
+            &opts(),
+        )
+        .unwrap();
         assert!(report.quoting);
         assert_eq!(texts(&ex), ["He said \"no\"."]);
         assert_eq!(ex[0].text_b.as_deref(), Some("He spoke."));
         // BANKING77 style: a quoted text spanning lines.
-        let (ex, _) = load_str("b.tsv", "text\tlabel\n\"\nHow do I unblock my PIN?\"\tpin_blocked\nok\tx\n", &opts())
-            .unwrap();
+        let (ex, _) =
+            load_str("b.tsv", "text\tlabel\n\"\nHow do I unblock my PIN?\"\tpin_blocked\nok\tx\n", &opts())
+                .unwrap();
         assert_eq!(texts(&ex), ["\nHow do I unblock my PIN?", "ok"]);
         // SMS style: quotes are part of the text.
         let content = "ham\thello there\nham\t\"Hi\" she said\nspam\t\"unclosed quote\nham\tbye now\n";
@@ -1167,12 +1209,15 @@ mod tests {
         assert_eq!(labels(&ex), [Some("ham"), Some("ham"), Some("spam"), Some("ham")]);
         assert_eq!(
             report.notes,
-            ["quotes were read as plain text: line 2 has text after a closing quote, so this file does not use \
-              CSV quoting (pass --quoting on to force it)"]
+            [
+                "quotes were read as plain text: line 2 has text after a closing quote, so this file does not use \
+              CSV quoting (pass --quoting on to force it)"
+            ]
         );
         // Forcing quoting off keeps quotes in a CSV.
         let (ex, _) =
-            load_str("a.csv", "text,label\n\"x\",1\n", &ImportOptions { quoting: Some(false), ..opts() }).unwrap();
+            load_str("a.csv", "text,label\n\"x\",1\n", &ImportOptions { quoting: Some(false), ..opts() })
+                .unwrap();
         assert_eq!(texts(&ex), ["\"x\""]);
     }
 
@@ -1199,8 +1244,10 @@ mod tests {
         assert_eq!(texts(&ex), ["simplistic , silly .", "caf\u{e9} cr\u{e8}me \u{85} ok", "fine"]);
         assert_eq!(
             report.notes,
-            ["the file is not UTF-8 (byte 0xE9 on line 2), so it was read as Latin-1 (ISO-8859-1, one character \
-              per byte)"]
+            [
+                "the file is not UTF-8 (byte 0xE9 on line 2), so it was read as Latin-1 (ISO-8859-1, one character \
+              per byte)"
+            ]
         );
         // Forcing UTF-8 makes the bad row an error.
         let err = load(&file.path, &ImportOptions { encoding: Some(Encoding::Utf8), ..opts() }).unwrap_err();
@@ -1209,7 +1256,8 @@ mod tests {
             "line 2: this row is not valid UTF-8; drop --encoding utf-8 to read the file as Latin-1"
         );
         // Valid UTF-8 stays UTF-8, including U+0085 inside a line.
-        let (ex, report) = load_str("u.all", "0 cr\u{e8}me \u{85} br\u{fb}l\u{e9}e\n1 ok\n", &opts()).unwrap();
+        let (ex, report) =
+            load_str("u.all", "0 cr\u{e8}me \u{85} br\u{fb}l\u{e9}e\n1 ok\n", &opts()).unwrap();
         assert_eq!(report.encoding, Encoding::Utf8);
         assert_eq!(texts(&ex), ["cr\u{e8}me \u{85} br\u{fb}l\u{e9}e", "ok"]);
     }
@@ -1359,7 +1407,8 @@ mod tests {
     #[test]
     fn limit_stops_early() {
         let content: String = (0..500).map(|i| format!("{} text number {i}\n", i % 2)).collect();
-        let (ex, report) = load_str("big.txt", &content, &ImportOptions { limit: Some(3), ..opts() }).unwrap();
+        let (ex, report) =
+            load_str("big.txt", &content, &ImportOptions { limit: Some(3), ..opts() }).unwrap();
         assert_eq!(texts(&ex), ["text number 0", "text number 1", "text number 2"]);
         assert_eq!(report.rows, 3);
         let (ex, _) = load_str("big.txt", &content, &ImportOptions { limit: Some(0), ..opts() }).unwrap();
@@ -1380,18 +1429,27 @@ mod tests {
         assert_eq!(labels(&ex), [Some("1"), Some("neg")]);
         assert_eq!(ex[0].id, "17");
         assert_eq!(ex[1].id, "2");
-        assert_eq!(ex[0].meta, BTreeMap::from([("ok".into(), "true".into()), ("score".into(), "0.5".into())]));
+        assert_eq!(
+            ex[0].meta,
+            BTreeMap::from([("ok".into(), "true".into()), ("score".into(), "0.5".into())])
+        );
         assert_eq!(ex[1].meta, BTreeMap::from([("extra".into(), "new".into())]));
-        assert_eq!(report.columns, ["id", "label", "none", "ok", "score", "text", "extra"]);
+        assert_eq!(report.columns, ["text", "label", "score", "ok", "none", "id", "extra"]);
         assert_eq!(
             report.mapping,
-            ColumnMapping { text: "text".into(), text_b: None, label: Some("label".into()), id: Some("id".into()) }
+            ColumnMapping {
+                text: "text".into(),
+                text_b: None,
+                label: Some("label".into()),
+                id: Some("id".into())
+            }
         );
     }
 
     #[test]
     fn delimited_splits_at_the_last_delimiter() {
-        let (ex, report) = load_str("e.txt", "text;label_name\ni feel; fine;joy\nsad day;sadness\n", &opts()).unwrap();
+        let (ex, report) =
+            load_str("e.txt", "text;label_name\ni feel; fine;joy\nsad day;sadness\n", &opts()).unwrap();
         assert_eq!(report.format, Format::Delimited(b';'));
         assert_eq!(texts(&ex), ["i feel; fine", "sad day"]);
         assert_eq!(labels(&ex), [Some("joy"), Some("sadness")]);
@@ -1402,7 +1460,10 @@ mod tests {
         assert_eq!(labels(&ex), [Some("joy"), Some("sadness"), Some("joy")]);
         // Three columns named by the header.
         let (ex, _) = load_str("e.txt", "text|label|id\nx|y|z|1|7\n", &opts()).unwrap();
-        assert_eq!((ex[0].text_a.as_str(), ex[0].label.as_deref(), ex[0].id.as_str()), ("x|y|z", Some("1"), "7"));
+        assert_eq!(
+            (ex[0].text_a.as_str(), ex[0].label.as_deref(), ex[0].id.as_str()),
+            ("x|y|z", Some("1"), "7")
+        );
     }
 
     #[test]
@@ -1429,16 +1490,27 @@ mod tests {
         assert!(ex[0].meta.is_empty());
         assert_eq!(report.mapping.text_b.as_deref(), Some("column_3"));
         // Text alone: the other columns go to meta by their column_N names.
-        let (ex, _) = load(&file.path, &ImportOptions { text_column: Some("column_3".parse().unwrap()), ..opts() })
-            .unwrap();
+        let (ex, _) =
+            load(&file.path, &ImportOptions { text_column: Some("column_3".parse().unwrap()), ..opts() })
+                .unwrap();
         assert_eq!(ex[0].label, None);
         assert_eq!(ex[0].field("column_2"), Some("Wall St. Bears Claw Back"));
 
         let cases: Vec<(ImportOptions, &str)> = vec![
-            (ImportOptions { text_column: Some(ColumnRef::Index(5)), ..opts() }, "--text-column 6: there is no column 6 (the file has 3)."),
-            (ImportOptions { label_column: Some(ColumnRef::Name("topic".into())), ..opts() }, "--label-column topic: there is no column named \"topic\"."),
             (
-                ImportOptions { text_column: Some(ColumnRef::Index(1)), label_column: Some(ColumnRef::Index(1)), ..opts() },
+                ImportOptions { text_column: Some(ColumnRef::Index(5)), ..opts() },
+                "--text-column 6: there is no column 6 (the file has 3).",
+            ),
+            (
+                ImportOptions { label_column: Some(ColumnRef::Name("topic".into())), ..opts() },
+                "--label-column topic: there is no column named \"topic\".",
+            ),
+            (
+                ImportOptions {
+                    text_column: Some(ColumnRef::Index(1)),
+                    label_column: Some(ColumnRef::Index(1)),
+                    ..opts()
+                },
                 "--label-column 2: column 2 is already the text column; give each role a different column",
             ),
         ];
@@ -1449,12 +1521,17 @@ mod tests {
 
         // Headerless two columns with the text chosen: the short other column is the label.
         let sms = "ham\tGo until jurong point\nspam\tFree entry in 2 a wkly comp\n";
-        let (ex, _) = load_str("sms", sms, &ImportOptions { text_column: Some(ColumnRef::Index(1)), ..opts() }).unwrap();
+        let (ex, _) =
+            load_str("sms", sms, &ImportOptions { text_column: Some(ColumnRef::Index(1)), ..opts() })
+                .unwrap();
         assert_eq!(labels(&ex), [Some("ham"), Some("spam")]);
         // Names are matched ignoring case; explicit names too.
-        let (ex, report) =
-            load_str("n.csv", "Review,Stars\ngreat,5\n", &ImportOptions { label_column: Some("stars".parse().unwrap()), ..opts() })
-                .unwrap();
+        let (ex, report) = load_str(
+            "n.csv",
+            "Review,Stars\ngreat,5\n",
+            &ImportOptions { label_column: Some("stars".parse().unwrap()), ..opts() },
+        )
+        .unwrap();
         assert_eq!((ex[0].text_a.as_str(), ex[0].label.as_deref()), ("great", Some("5")));
         assert_eq!(report.mapping.label.as_deref(), Some("Stars"));
     }
@@ -1466,10 +1543,15 @@ mod tests {
         let file = TempFile::new("test.tsv", content.as_bytes());
         let err = load(&file.path, &opts()).unwrap_err();
         assert!(
-            message(&file, &err).starts_with("column 1 \"text\" holds only whole numbers, so it looks like an index"),
+            message(&file, &err)
+                .starts_with("column 1 \"text\" holds only whole numbers, so it looks like an index"),
             "{err}"
         );
-        let options = ImportOptions { text_column: Some(ColumnRef::Index(1)), id_column: Some(ColumnRef::Index(0)), ..opts() };
+        let options = ImportOptions {
+            text_column: Some(ColumnRef::Index(1)),
+            id_column: Some(ColumnRef::Index(0)),
+            ..opts()
+        };
         let (ex, report) = load(&file.path, &options).unwrap();
         assert_eq!(texts(&ex), ["uneasy mishmash of styles and genres .", "a poor imitation ."]);
         assert_eq!(ex.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["0", "1"]);
@@ -1480,9 +1562,15 @@ mod tests {
     #[test]
     fn empty_and_missing_files() {
         let file = TempFile::new("e.csv", b"");
-        assert_eq!(message(&file, &load(&file.path, &opts()).unwrap_err()), "the file is empty: there is nothing to import");
+        assert_eq!(
+            message(&file, &load(&file.path, &opts()).unwrap_err()),
+            "the file is empty: there is nothing to import"
+        );
         let file = TempFile::new("e.txt", b"\xEF\xBB\xBF\n\n");
-        assert_eq!(message(&file, &load(&file.path, &opts()).unwrap_err()), "the file is empty: there is nothing to import");
+        assert_eq!(
+            message(&file, &load(&file.path, &opts()).unwrap_err()),
+            "the file is empty: there is nothing to import"
+        );
         let (ex, report) = load_str("h.csv", "text,label\n", &opts()).unwrap();
         assert!(ex.is_empty());
         assert_eq!(report.columns, ["text", "label"]);
@@ -1492,8 +1580,19 @@ mod tests {
     }
 
     #[test]
+    fn reader_can_move_to_a_worker_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Reader>();
+        let file = TempFile::new("t.tsv", b"text\tlabel\nhi\t1\n");
+        let reader = Reader::open(&file.path, &opts()).unwrap();
+        let rows = std::thread::spawn(move || reader.count()).join().unwrap();
+        assert_eq!(rows, 1);
+    }
+
+    #[test]
     fn labels_and_ids_are_trimmed_texts_are_not() {
-        let (ex, _) = load_str("t.tsv", "id\ttext\tlabel\n  a7 \t  padded text  \t pos \n\tx\t\n", &opts()).unwrap();
+        let (ex, _) =
+            load_str("t.tsv", "id\ttext\tlabel\n  a7 \t  padded text  \t pos \n\tx\t\n", &opts()).unwrap();
         assert_eq!(ex[0].id, "a7");
         assert_eq!(ex[0].text_a, "  padded text  ");
         assert_eq!(ex[0].label.as_deref(), Some("pos"));

@@ -59,7 +59,8 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
 /// has one part per fraction.
 pub fn split(examples: Vec<Example>, fractions: &[f64], seed: u64) -> Vec<Vec<Example>> {
     let n = examples.len();
-    let fractions: Vec<f64> = fractions.iter().map(|&f| if f.is_finite() && f > 0.0 { f } else { 0.0 }).collect();
+    let fractions: Vec<f64> =
+        fractions.iter().map(|&f| if f.is_finite() && f > 0.0 { f } else { 0.0 }).collect();
     let total: f64 = fractions.iter().sum();
     let scale = if total > 1.0 { 1.0 / total } else { 1.0 };
     let wanted = ((total.min(1.0) * n as f64).round() as usize).min(n);
@@ -68,7 +69,9 @@ pub fn split(examples: Vec<Example>, fractions: &[f64], seed: u64) -> Vec<Vec<Ex
     let assigned: usize = sizes.iter().sum();
     if assigned < wanted {
         let mut order: Vec<usize> = (0..sizes.len()).filter(|&i| fractions[i] > 0.0).collect();
-        order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| {
+            (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b))
+        });
         for &i in order.iter().cycle().take(wanted - assigned) {
             sizes[i] += 1;
         }
@@ -215,7 +218,10 @@ mod tests {
         let data = examples(30, 3);
         let picked = few_shot(&data, 4, 1).unwrap();
         assert_eq!(picked.len(), 12);
-        assert_eq!(label_counts(&picked), BTreeMap::from([("c0".into(), 4), ("c1".into(), 4), ("c2".into(), 4)]));
+        assert_eq!(
+            label_counts(&picked),
+            BTreeMap::from([("c0".into(), 4), ("c1".into(), 4), ("c2".into(), 4)])
+        );
         assert_eq!(few_shot(&data, 4, 1).unwrap(), picked);
         assert_ne!(few_shot(&data, 4, 2).unwrap(), picked);
         assert!(few_shot(&data, 0, 1).unwrap().is_empty());
@@ -229,7 +235,8 @@ mod tests {
         }
         let with_new = few_shot(&more, 4, 1).unwrap();
         let mut old: Vec<&str> = ids(&picked);
-        let mut new: Vec<&str> = with_new.iter().filter(|e| e.label.as_deref() != Some("c3")).map(|e| e.id.as_str()).collect();
+        let mut new: Vec<&str> =
+            with_new.iter().filter(|e| e.label.as_deref() != Some("c3")).map(|e| e.id.as_str()).collect();
         old.sort_unstable();
         new.sort_unstable();
         assert_eq!(old, new);

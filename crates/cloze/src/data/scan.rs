@@ -127,7 +127,12 @@ impl QuoteMachine {
 
 /// One streaming pass over `input` (positioned after any byte order mark): UTF-8 validity when
 /// `check_utf8`, and quote usage when `quote_delim` is given.
-pub(crate) fn scan(path: &Path, mut input: impl Read, check_utf8: bool, quote_delim: Option<u8>) -> Result<Scan> {
+pub(crate) fn scan(
+    path: &Path,
+    mut input: impl Read,
+    check_utf8: bool,
+    quote_delim: Option<u8>,
+) -> Result<Scan> {
     let mut buf = vec![0u8; CHUNK + 4];
     let mut carry = 0usize; // bytes of an incomplete UTF-8 sequence kept from the previous chunk
     let mut newlines = 0u64; // newlines before `buf[carry..]`, counted while the file is still valid
@@ -214,7 +219,8 @@ mod tests {
 
     #[test]
     fn utf8_detection_across_chunk_boundaries() {
-        let cases: &[(&[u8], Option<(u64, u8)>)] = &[
+        type Case<'a> = (&'a [u8], Option<(u64, u8)>);
+        let cases: &[Case] = &[
             (b"plain ascii\n", None),
             ("cr\u{e8}me br\u{fb}l\u{e9}e\nna\u{ef}ve\n".as_bytes(), None),
             (b"line one\nrancid cr\xe8me\n", Some((2, 0xe8))),
@@ -237,7 +243,11 @@ mod tests {
         let cases: &[(&[u8], u8, QuoteScan)] = &[
             (b"a\tb\n\"x \"\"y\"\"\"\tz\n", b'\t', QuoteScan::default()),
             (b"text\tlabel\n\"\nHow do I unblock my PIN?\"\tpin_blocked\n", b'\t', QuoteScan::default()),
-            (b"ham\tok\nham\t\"Happy day\" I know\n", b'\t', QuoteScan { malformed: Some(2), unterminated: None }),
+            (
+                b"ham\tok\nham\t\"Happy day\" I know\n",
+                b'\t',
+                QuoteScan { malformed: Some(2), unterminated: None },
+            ),
             (b"a,b\n\"open,1\nc,d\n", b',', QuoteScan { malformed: None, unterminated: Some(2) }),
             (b"a,b\r\n\"x\"\r\nc,d\r\n", b',', QuoteScan::default()),
             (b"said \"hi\" there\tx\n", b'\t', QuoteScan::default()),
@@ -245,7 +255,12 @@ mod tests {
         for (data, delim, want) in cases {
             for step in [1, 4, 1 << 20] {
                 let got = scan(Path::new("t"), Trickle { data, step }, false, Some(*delim)).unwrap();
-                assert_eq!(got.quotes.as_ref(), Some(want), "{:?} step {step}", String::from_utf8_lossy(data));
+                assert_eq!(
+                    got.quotes.as_ref(),
+                    Some(want),
+                    "{:?} step {step}",
+                    String::from_utf8_lossy(data)
+                );
             }
         }
     }

@@ -143,11 +143,8 @@ impl BertMaskedLm {
             );
         }
         let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
-        let enc = if encoder_prefix.is_empty() {
-            vb.clone()
-        } else {
-            vb.pp(encoder_prefix.trim_end_matches('.'))
-        };
+        let enc =
+            if encoder_prefix.is_empty() { vb.clone() } else { vb.pp(encoder_prefix.trim_end_matches('.')) };
         let embeddings = Embeddings::load(enc.pp("embeddings"), cfg, variant)?;
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| load_layer(enc.pp("encoder").pp("layer").pp(i), cfg))

@@ -77,11 +77,8 @@ impl DistilBertMaskedLm {
         device: &Device,
     ) -> candle_core::Result<Self> {
         let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
-        let enc = if encoder_prefix.is_empty() {
-            vb.clone()
-        } else {
-            vb.pp(encoder_prefix.trim_end_matches('.'))
-        };
+        let enc =
+            if encoder_prefix.is_empty() { vb.clone() } else { vb.pp(encoder_prefix.trim_end_matches('.')) };
         let d = cfg.dim;
         let emb = enc.pp("embeddings");
         let embeddings = Embeddings {

@@ -115,7 +115,13 @@ pub struct SelfAttention {
 
 impl SelfAttention {
     /// Builds the fused projection from the three separate checkpoint projections.
-    pub fn from_parts(q: Linear, k: Linear, v: Linear, out: Linear, num_heads: usize) -> candle_core::Result<Self> {
+    pub fn from_parts(
+        q: Linear,
+        k: Linear,
+        v: Linear,
+        out: Linear,
+        num_heads: usize,
+    ) -> candle_core::Result<Self> {
         let hidden = q.weight.dim(0)?;
         if hidden % num_heads != 0 {
             candle_core::bail!("hidden size {hidden} is not a multiple of the number of heads {num_heads}");

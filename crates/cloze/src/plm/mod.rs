@@ -74,7 +74,9 @@ impl Family {
     }
 
     /// Default (mask, pad, cls, sep, unk) tokens when the tokenizer config names none.
-    fn default_special_tokens(self) -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
+    fn default_special_tokens(
+        self,
+    ) -> (&'static str, &'static str, &'static str, &'static str, &'static str) {
         match self {
             Family::Bert | Family::DistilBert => ("[MASK]", "[PAD]", "[CLS]", "[SEP]", "[UNK]"),
             Family::Roberta | Family::XlmRoberta => ("<mask>", "<pad>", "<s>", "</s>", "<unk>"),
@@ -194,8 +196,9 @@ impl Plm {
             return Err(model_err(dir, "not a folder; pass the folder that holds config.json"));
         }
         let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|e| model_err(dir, format!("cannot read config.json ({e}); is this a Hugging Face model folder?")))?;
+        let text = std::fs::read_to_string(&config_path).map_err(|e| {
+            model_err(dir, format!("cannot read config.json ({e}); is this a Hugging Face model folder?"))
+        })?;
         let config: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| model_err(&config_path, format!("config.json is not valid JSON: {e}")))?;
         let family = Family::from_config(&config, &config_path)?;
@@ -221,18 +224,36 @@ impl Plm {
                             format!("no word embeddings found (looked for {prefixes:?} + embeddings.word_embeddings.weight)"),
                         )
                     })?;
-                MaskedLm::Bert(bert::BertMaskedLm::load(&tensors, &cfg, variant, &prefix, device).map_err(load_err)?)
+                MaskedLm::Bert(
+                    bert::BertMaskedLm::load(&tensors, &cfg, variant, &prefix, device).map_err(load_err)?,
+                )
             }
             Family::DistilBert => {
                 let cfg: distilbert::Config = serde_json::from_value(config.clone()).map_err(bad_config)?;
-                let prefix = weights::detect_prefix(&tensors, &["distilbert.", ""], "embeddings.word_embeddings.weight")
-                    .ok_or_else(|| model_err(weights.path(), "no distilbert.embeddings.word_embeddings.weight found"))?;
+                let prefix = weights::detect_prefix(
+                    &tensors,
+                    &["distilbert.", ""],
+                    "embeddings.word_embeddings.weight",
+                )
+                .ok_or_else(|| {
+                    model_err(weights.path(), "no distilbert.embeddings.word_embeddings.weight found")
+                })?;
                 MaskedLm::DistilBert(
-                    distilbert::DistilBertMaskedLm::load(&tensors, &cfg, &prefix, device).map_err(load_err)?,
+                    distilbert::DistilBertMaskedLm::load(&tensors, &cfg, &prefix, device)
+                        .map_err(load_err)?,
                 )
             }
         };
-        Ok(Self { family, dir: dir.to_path_buf(), config, model, tokenizer, device: device.clone(), weights, parameters })
+        Ok(Self {
+            family,
+            dir: dir.to_path_buf(),
+            config,
+            model,
+            tokenizer,
+            device: device.clone(),
+            weights,
+            parameters,
+        })
     }
 
     pub fn family(&self) -> Family {
@@ -325,7 +346,9 @@ impl Plm {
 
     pub fn info(&self) -> ModelInfo {
         let (layers, heads, vocab) = match &self.model {
-            MaskedLm::Bert(m) => (m.config.num_hidden_layers, m.config.num_attention_heads, m.config.vocab_size),
+            MaskedLm::Bert(m) => {
+                (m.config.num_hidden_layers, m.config.num_attention_heads, m.config.vocab_size)
+            }
             MaskedLm::DistilBert(m) => (m.config.n_layers, m.config.n_heads, m.config.vocab_size),
         };
         ModelInfo {
@@ -379,7 +402,8 @@ mod tests {
 
     #[test]
     fn devices_parse_and_explain() {
-        let cases = [("cpu", Some(DeviceChoice::Cpu)), ("cuda:1", Some(DeviceChoice::Cuda(1))), ("tpu", None)];
+        let cases =
+            [("cpu", Some(DeviceChoice::Cpu)), ("cuda:1", Some(DeviceChoice::Cuda(1))), ("tpu", None)];
         for (s, expected) in cases {
             match expected {
                 Some(d) => assert_eq!(s.parse::<DeviceChoice>().unwrap(), d),

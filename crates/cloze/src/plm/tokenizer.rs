@@ -95,7 +95,8 @@ impl PlmTokenizer {
         inner.with_padding(None);
         inner.with_truncation(None).map_err(|e| tok_err(&source, e))?;
 
-        let (mask_default, pad_default, cls_default, sep_default, unk_default) = family.default_special_tokens();
+        let (mask_default, pad_default, cls_default, sep_default, unk_default) =
+            family.default_special_tokens();
         let find = |key: &str, default: &str| -> Option<(String, u32)> {
             let name = configured_token(dir, key).unwrap_or_else(|| default.to_string());
             inner.token_to_id(&name).map(|id| (name, id))
@@ -127,7 +128,8 @@ impl PlmTokenizer {
         use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
         use tokenizers::processors::bert::BertProcessing;
         let path = vocab.to_str().ok_or_else(|| tok_err(vocab, "the path is not valid UTF-8"))?;
-        let model = WordPiece::from_file(path).unk_token("[UNK]".into()).build().map_err(|e| tok_err(vocab, e))?;
+        let model =
+            WordPiece::from_file(path).unk_token("[UNK]".into()).build().map_err(|e| tok_err(vocab, e))?;
         let mut tok = Tokenizer::new(model);
         let cls = tok.token_to_id("[CLS]").ok_or_else(|| tok_err(vocab, "vocab.txt has no [CLS]"))?;
         let sep = tok.token_to_id("[SEP]").ok_or_else(|| tok_err(vocab, "vocab.txt has no [SEP]"))?;
@@ -136,7 +138,8 @@ impl PlmTokenizer {
         tok.with_pre_tokenizer(Some(BertPreTokenizer));
         tok.with_post_processor(Some(BertProcessing::new(("[SEP]".into(), sep), ("[CLS]".into(), cls))));
         tok.add_special_tokens(
-            ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].map(|t| tokenizers::AddedToken::from(t.to_string(), true)),
+            ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+                .map(|t| tokenizers::AddedToken::from(t.to_string(), true)),
         )
         .map_err(|e| tok_err(vocab, e))?;
         Ok(tok)

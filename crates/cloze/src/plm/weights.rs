@@ -41,7 +41,10 @@ impl WeightFiles {
             shards.sort();
             shards.dedup();
             if shards.is_empty() {
-                return Err(Error::Model { path: index, message: "the shard index has no weight_map".into() });
+                return Err(Error::Model {
+                    path: index,
+                    message: "the shard index has no weight_map".into(),
+                });
             }
             return Ok(WeightFiles::ShardedSafetensors { index, shards });
         }

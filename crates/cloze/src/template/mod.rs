@@ -133,11 +133,7 @@ pub struct Field {
 impl Field {
     /// A shortenable field with no post-processing.
     pub fn new(name: impl Into<String>) -> Field {
-        Field {
-            name: name.into(),
-            shortenable: true,
-            post: PostProcess::None,
-        }
+        Field { name: name.into(), shortenable: true, post: PostProcess::None }
     }
 }
 
@@ -184,9 +180,9 @@ impl PostProcess {
         match self {
             PostProcess::None => value.to_string(),
             PostProcess::Lower => value.to_lowercase(),
-            PostProcess::StripTrailingPunctuation => value
-                .trim_end_matches(|c: char| c.is_whitespace() || STRIP_CHARS.contains(&c))
-                .to_string(),
+            PostProcess::StripTrailingPunctuation => {
+                value.trim_end_matches(|c: char| c.is_whitespace() || STRIP_CHARS.contains(&c)).to_string()
+            }
             PostProcess::AddPeriod => {
                 let trimmed = value.trim_end();
                 if trimmed.is_empty() || trimmed.ends_with(['.', '!', '?']) {
@@ -197,17 +193,11 @@ impl PostProcess {
             }
             PostProcess::Capitalize => {
                 let mut chars = value.chars();
-                chars
-                    .next()
-                    .map(|first| first.to_uppercase().chain(chars).collect())
-                    .unwrap_or_default()
+                chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
             }
             PostProcess::DecapitalizeFirst => {
                 let mut chars = value.chars();
-                chars
-                    .next()
-                    .map(|first| first.to_lowercase().chain(chars).collect())
-                    .unwrap_or_default()
+                chars.next().map(|first| first.to_lowercase().chain(chars).collect()).unwrap_or_default()
             }
         }
     }
@@ -260,10 +250,7 @@ impl SoftTokens {
 
     /// Soft tokens initialised from the embeddings of `text`, one per token.
     pub fn from_text(text: impl Into<String>) -> SoftTokens {
-        SoftTokens {
-            count: 0,
-            init: Some(text.into()),
-        }
+        SoftTokens { count: 0, init: Some(text.into()) }
     }
 }
 
@@ -328,10 +315,7 @@ impl Template {
 
     /// How many masks the template has.
     pub fn mask_count(&self) -> usize {
-        self.segments
-            .iter()
-            .filter(|s| matches!(s, Segment::Mask))
-            .count()
+        self.segments.iter().filter(|s| matches!(s, Segment::Mask)).count()
     }
 
     /// The data fields, in order (a field used twice appears twice).
@@ -359,11 +343,7 @@ impl Template {
     /// Checks the template fits classification: exactly one mask.
     pub fn check_classification(&self) -> Result<()> {
         let mask = mask_placeholder(self.syntax);
-        let mut masks = self
-            .segments
-            .iter()
-            .zip(&self.spans)
-            .filter(|(s, _)| matches!(s, Segment::Mask));
+        let mut masks = self.segments.iter().zip(&self.spans).filter(|(s, _)| matches!(s, Segment::Mask));
         let Some((_, first)) = masks.next() else {
             return Err(template_error(
                 self.source.chars().count(),
@@ -397,18 +377,12 @@ impl Template {
                 Syntax::Text => format!("{{{name}}}"),
                 Syntax::OpenPrompt => format!("{name:?}"),
             };
-            let mut message = format!(
-                "unknown field {}: the data has no column of that name",
-                shown(&field.name)
-            );
+            let mut message =
+                format!("unknown field {}: the data has no column of that name", shown(&field.name));
             let candidates = available.iter().copied().chain(std::iter::once("mask"));
             if let Some(close) = closest(&field.name, candidates) {
                 if close == "mask" {
-                    let _ = write!(
-                        message,
-                        "; did you mean {}, the mask?",
-                        mask_placeholder(self.syntax)
-                    );
+                    let _ = write!(message, "; did you mean {}, the mask?", mask_placeholder(self.syntax));
                 } else {
                     let _ = write!(message, "; did you mean {}?", shown(close));
                 }
@@ -512,9 +486,7 @@ impl fmt::Display for Segment {
 /// The canonical text syntax; [`Template::parse_text`] reads it back to the same segments.
 impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.segments
-            .iter()
-            .try_for_each(|segment| write!(f, "{segment}"))
+        self.segments.iter().try_for_each(|segment| write!(f, "{segment}"))
     }
 }
 
@@ -540,10 +512,7 @@ impl TryFrom<TemplateSource> for Template {
 
 /// A template error at a character position.
 pub(crate) fn template_error(position: usize, message: impl Into<String>) -> Error {
-    Error::Template {
-        position,
-        message: message.into(),
-    }
+    Error::Template { position, message: message.into() }
 }
 
 /// An example template in `syntax`, for hints.
@@ -578,10 +547,7 @@ pub(crate) fn field_name_problem(name: &str) -> Option<(usize, String)> {
             format!("field name `{name}` starts with a digit; rename the column, e.g. `col_{name}`"),
         ));
     }
-    let (k, bad) = name
-        .chars()
-        .enumerate()
-        .find(|&(_, c)| !(c.is_alphanumeric() || "_-.".contains(c)))?;
+    let (k, bad) = name.chars().enumerate().find(|&(_, c)| !(c.is_alphanumeric() || "_-.".contains(c)))?;
     Some((
         k,
         format!(
@@ -677,41 +643,23 @@ mod tests {
     fn check_classification_errors() {
         // (source, expected position, fragments of the message)
         let cases: &[(&str, usize, &[&str])] = &[
-            (
-                "{text_a} It was good.",
-                21,
-                &["template has no {mask}", r#""{text_a} It was {mask}.""#],
-            ),
+            ("{text_a} It was good.", 21, &["template has no {mask}", r#""{text_a} It was {mask}.""#]),
             ("Très 😀 {text_a}", 15, &["has no {mask}"]),
-            (
-                r#"{"placeholder": "text_a"} It was"#,
-                32,
-                &[r#"has no {"mask"}"#, r#"{"mask"}.'"#],
-            ),
+            (r#"{"placeholder": "text_a"} It was"#, 32, &[r#"has no {"mask"}"#, r#"{"mask"}.'"#]),
             (
                 "{mask} and {mask}",
                 11,
-                &[
-                    "only one {mask} is expected here",
-                    "first {mask} is at character 0",
-                ],
+                &["only one {mask} is expected here", "first {mask} is at character 0"],
             ),
             ("Très 😀 {mask} {mask}.", 14, &["only one", "character 7"]),
-            (
-                r#"{"mask"} {"mask"}"#,
-                9,
-                &[r#"only one {"mask"}"#, "character 0"],
-            ),
+            (r#"{"mask"} {"mask"}"#, 9, &[r#"only one {"mask"}"#, "character 0"]),
         ];
         for &(src, want_pos, fragments) in cases {
             let template = Template::parse(src).unwrap();
             let (pos, message) = position_and_message(template.check_classification().unwrap_err());
             assert_eq!(pos, want_pos, "position for {src:?}: {message}");
             for fragment in fragments {
-                assert!(
-                    message.contains(fragment),
-                    "{src:?}: {message:?} lacks {fragment:?}"
-                );
+                assert!(message.contains(fragment), "{src:?}: {message:?} lacks {fragment:?}");
             }
         }
         for src in ["{text_a} It was {mask}.", "{mask}", r#"{"meta": "x"} {"mask"}"#] {
@@ -724,12 +672,7 @@ mod tests {
         let ab: &[&str] = &["text_a", "text_b"];
         // (source, available, expected position, fragments of the message)
         let cases: &[(&str, &[&str], usize, &[&str])] = &[
-            (
-                "{maks} was it",
-                ab,
-                0,
-                &["unknown field {maks}", "did you mean {mask}, the mask?"],
-            ),
+            ("{maks} was it", ab, 0, &["unknown field {maks}", "did you mean {mask}, the mask?"]),
             ("{text_a} It was {MAKS}.", ab, 16, &["did you mean {mask}"]),
             (
                 "{txt_a} It was {mask}.",
@@ -752,31 +695,20 @@ mod tests {
                 0,
                 &[r#"unknown field "titel""#, r#"did you mean "title"?"#],
             ),
-            (
-                r#"{"mask"} {"placeholder": "text_c"}"#,
-                ab,
-                9,
-                &[r#"did you mean "text_a"?"#],
-            ),
+            (r#"{"mask"} {"placeholder": "text_c"}"#, ab, 9, &[r#"did you mean "text_a"?"#]),
         ];
         for &(src, available, want_pos, fragments) in cases {
             let template = Template::parse(src).unwrap();
             let (pos, message) = position_and_message(template.check_fields(available).unwrap_err());
             assert_eq!(pos, want_pos, "position for {src:?}: {message}");
             for fragment in fragments {
-                assert!(
-                    message.contains(fragment),
-                    "{src:?}: {message:?} lacks {fragment:?}"
-                );
+                assert!(message.contains(fragment), "{src:?}: {message:?} lacks {fragment:?}");
             }
             if src.contains("review") {
                 assert!(!message.contains("did you mean"), "{message}");
             }
         }
-        Template::parse("{text_a} {label} {mask}")
-            .unwrap()
-            .check_fields(&["text_a", "label"])
-            .unwrap();
+        Template::parse("{text_a} {label} {mask}").unwrap().check_fields(&["text_a", "label"]).unwrap();
     }
 
     #[test]
@@ -844,11 +776,7 @@ mod tests {
     #[test]
     fn new_builds_and_validates() {
         let t = Template::new(vec![
-            Segment::Field(Field {
-                name: "text_a".into(),
-                shortenable: false,
-                post: PostProcess::Lower,
-            }),
+            Segment::Field(Field { name: "text_a".into(), shortenable: false, post: PostProcess::Lower }),
             Segment::Text(" It ".into()),
             Segment::Text(String::new()),
             Segment::Text("was {".into()),
@@ -856,20 +784,14 @@ mod tests {
             Segment::Soft(SoftTokens::from_text("a \"q\" \\")),
         ])
         .unwrap();
-        assert_eq!(
-            t.source(),
-            r#"{text_a|full|lower} It was {{{mask}{soft:"a \"q\" \\"}"#
-        );
+        assert_eq!(t.source(), r#"{text_a|full|lower} It was {{{mask}{soft:"a \"q\" \\"}"#);
         assert_eq!(t.segments()[1], Segment::Text(" It was {".into()));
         assert_eq!(t.spans()[1], 19..29);
 
         let bad = [
             vec![Segment::Field(Field::new("mask"))],
             vec![Segment::Field(Field::new("two words"))],
-            vec![Segment::Soft(SoftTokens {
-                count: 2,
-                init: Some("x".into()),
-            })],
+            vec![Segment::Soft(SoftTokens { count: 2, init: Some("x".into()) })],
             vec![Segment::Soft(SoftTokens::random(0))],
             vec![Segment::Text("[MASK]".into())],
             vec![],
@@ -882,10 +804,7 @@ mod tests {
     #[test]
     fn display_and_openprompt_output() {
         let cases = [
-            (
-                "{text_a} It was {mask}.",
-                r#"{"placeholder": "text_a"} It was {"mask"}."#,
-            ),
+            ("{text_a} It was {mask}.", r#"{"placeholder": "text_a"} It was {"mask"}."#),
             (
                 "{text_a|full|lower} {entity|strip}: {mask}",
                 r#"{"placeholder": "text_a", "shortenable": False, "post_processing": lambda x: x.lower()} {"meta": "entity", "shortenable": True, "post_processing": lambda x: x.rstrip('.!?,;:')}: {"mask"}"#,
@@ -910,10 +829,7 @@ mod tests {
 
     #[test]
     fn serde_round_trip() {
-        for src in [
-            "{text_a|lower} It was {mask}.",
-            r#"{"meta": "title", "shortenable": True} {"mask"}"#,
-        ] {
+        for src in ["{text_a|lower} It was {mask}.", r#"{"meta": "title", "shortenable": True} {"mask"}"#] {
             let t = Template::parse(src).unwrap();
             let json = serde_json::to_value(&t).unwrap();
             assert_eq!(json["source"], src);

@@ -31,11 +31,7 @@ impl Template {
     /// Parses a template, telling the syntax by its look: a `{` followed by a quote (`{"` or `{'`)
     /// means OpenPrompt syntax, anything else the text syntax.
     pub fn parse(src: &str) -> Result<Template> {
-        if looks_like_openprompt(src) {
-            Template::parse_openprompt(src)
-        } else {
-            Template::parse_text(src)
-        }
+        if looks_like_openprompt(src) { Template::parse_openprompt(src) } else { Template::parse_text(src) }
     }
 
     /// Parses the text syntax: `{text_a} It was {mask}.`
@@ -201,17 +197,9 @@ impl Builder {
 
     fn finish(self, src: &str, syntax: Syntax) -> Result<Template> {
         if self.segments.is_empty() {
-            return Err(err(
-                0,
-                format!("template is empty; write one, e.g. {}", example(syntax)),
-            ));
+            return Err(err(0, format!("template is empty; write one, e.g. {}", example(syntax))));
         }
-        Ok(Template {
-            segments: self.segments,
-            spans: self.spans,
-            source: src.to_string(),
-            syntax,
-        })
+        Ok(Template { segments: self.segments, spans: self.spans, source: src.to_string(), syntax })
     }
 }
 
@@ -284,10 +272,7 @@ fn literal_mask_len(chars: &[char]) -> Option<usize> {
 // ---------------------------------------------------------------------------------------------
 
 fn unmatched_open(at: usize) -> Error {
-    err(
-        at,
-        "unmatched `{`; close the placeholder with `}`, or write `{{` for a literal brace",
-    )
+    err(at, "unmatched `{`; close the placeholder with `}`, or write `{{` for a literal brace")
 }
 
 /// The `}` closing the placeholder opened at `open`, skipping quoted text (`{soft:"a}b"}`).
@@ -339,10 +324,7 @@ fn placeholder(c: &[char], open: usize, close: usize) -> Result<Segment> {
     if name.is_empty() {
         return Err(err(
             head_end,
-            format!(
-                "missing field name before `{}`; write e.g. `{{text_a|lower}}`",
-                c[head_end]
-            ),
+            format!("missing field name before `{}`; write e.g. `{{text_a|lower}}`", c[head_end]),
         ));
     }
     match name.to_lowercase().as_str() {
@@ -402,10 +384,7 @@ fn soft_placeholder(c: &[char], head_end: usize, z: usize) -> Result<SoftTokens>
         ));
     }
     match arg.parse::<usize>() {
-        Ok(0) => Err(err(
-            a,
-            "`{soft:0}` has no soft tokens; use at least 1, e.g. `{soft:5}`, or remove it",
-        )),
+        Ok(0) => Err(err(a, "`{soft:0}` has no soft tokens; use at least 1, e.g. `{soft:5}`, or remove it")),
         Ok(count) if count <= MAX_SOFT_TOKENS => Ok(SoftTokens::random(count)),
         _ => Err(err(
             a,
@@ -453,10 +432,7 @@ fn field_placeholder(c: &[char], a: usize, name: &str, head_end: usize, z: usize
         let (oa, oz) = trim(c, bar + 1, end);
         let option: String = c[oa..oz].iter().collect();
         if option.is_empty() {
-            return Err(err(
-                bar,
-                format!("empty option after `|`; options are: {OPTIONS}"),
-            ));
+            return Err(err(bar, format!("empty option after `|`; options are: {OPTIONS}")));
         }
         if option == "full" {
             field.shortenable = false;
@@ -561,10 +537,7 @@ fn parse_dict(c: &[char], open: usize) -> Result<(Vec<Entry>, usize)> {
                     "mask" | "soft" => format!("{{\"{}\"}}", word.to_lowercase()),
                     _ => format!(r#"{{"placeholder": "{word}"}} or {{"meta": "{word}"}}"#),
                 };
-                return Err(err(
-                    i,
-                    format!("keys are quoted in OpenPrompt syntax; write {hint}"),
-                ));
+                return Err(err(i, format!("keys are quoted in OpenPrompt syntax; write {hint}")));
             }
             Some(_) => {
                 return Err(err(
@@ -594,12 +567,7 @@ fn parse_dict(c: &[char], open: usize) -> Result<(Vec<Entry>, usize)> {
         if entries.iter().any(|e| e.key == key) {
             return Err(err(key_pos, format!("key {key:?} is given twice; keep one")));
         }
-        entries.push(Entry {
-            key,
-            key_pos,
-            value,
-            value_pos,
-        });
+        entries.push(Entry { key, key_pos, value, value_pos });
         i = skip_ws(c, i);
         match c.get(i) {
             Some(',') => {
@@ -708,9 +676,7 @@ fn py_value(c: &[char], i: usize, open: usize) -> Result<(Value, usize)> {
                 end += 1;
             }
             let digits: String = c[i..end].iter().collect();
-            let value = digits
-                .parse::<i64>()
-                .map_err(|_| err(i, format!("number {digits} is too large")))?;
+            let value = digits.parse::<i64>().map_err(|_| err(i, format!("number {digits} is too large")))?;
             Ok((Value::Int(value), end))
         }
         Some(&ch) if is_ident_start(ch) => {
@@ -763,15 +729,9 @@ fn lambda_end(c: &[char], start: usize) -> Result<usize> {
 /// The [`PostProcess`] a `lambda` (source text at position `pos`) stands for.
 fn lambda_post(lambda: &str, pos: usize) -> Result<PostProcess> {
     let unsupported = || {
-        err(
-            pos,
-            format!("unsupported post_processing `{lambda}`; the supported forms are {LAMBDA_FORMS}"),
-        )
+        err(pos, format!("unsupported post_processing `{lambda}`; the supported forms are {LAMBDA_FORMS}"))
     };
-    let Some((params, body)) = lambda
-        .strip_prefix("lambda")
-        .and_then(|rest| rest.split_once(':'))
-    else {
+    let Some((params, body)) = lambda.strip_prefix("lambda").and_then(|rest| rest.split_once(':')) else {
         return Err(unsupported());
     };
     let param = params.trim();
@@ -784,14 +744,8 @@ fn lambda_post(lambda: &str, pos: usize) -> Result<PostProcess> {
     const FORMS: [(&str, PostProcess); 11] = [
         ("x", PostProcess::None),
         ("x.lower()", PostProcess::Lower),
-        (
-            "x.rstrip(string.punctuation)",
-            PostProcess::StripTrailingPunctuation,
-        ),
-        (
-            "x.strip(string.punctuation)",
-            PostProcess::StripTrailingPunctuation,
-        ),
+        ("x.rstrip(string.punctuation)", PostProcess::StripTrailingPunctuation),
+        ("x.strip(string.punctuation)", PostProcess::StripTrailingPunctuation),
         ("x[:-1]", PostProcess::StripTrailingPunctuation),
         ("x+'.'", PostProcess::AddPeriod),
         ("x[0].lower()+x[1:]", PostProcess::DecapitalizeFirst),
@@ -811,10 +765,7 @@ fn lambda_post(lambda: &str, pos: usize) -> Result<PostProcess> {
         .and_then(|arg| arg.strip_prefix('\''))
         .and_then(|arg| arg.strip_suffix('\''));
     if strip_arg.is_some_and(|arg| {
-        !arg.is_empty()
-            && arg
-                .chars()
-                .all(|ch| ch.is_ascii_punctuation() || STRIP_CHARS.contains(&ch))
+        !arg.is_empty() && arg.chars().all(|ch| ch.is_ascii_punctuation() || STRIP_CHARS.contains(&ch))
     }) {
         return Ok(PostProcess::StripTrailingPunctuation);
     }
@@ -861,22 +812,13 @@ struct Piece {
 /// far to the position of its `{…}`.
 fn interpret(entries: &[Entry], open: usize, soft_ids: &mut HashMap<i64, usize>) -> Result<Piece> {
     const KINDS: [&str; 6] = ["placeholder", "meta", "mask", "soft", "text", "special"];
-    const MODIFIERS: [&str; 6] = [
-        "soft_id",
-        "duplicate",
-        "same",
-        "shortenable",
-        "post_processing",
-        "add_prefix_space",
-    ];
+    const MODIFIERS: [&str; 6] =
+        ["soft_id", "duplicate", "same", "shortenable", "post_processing", "add_prefix_space"];
     for e in entries {
         if !KINDS.contains(&e.key.as_str()) && !MODIFIERS.contains(&e.key.as_str()) {
             return Err(err(
                 e.key_pos,
-                format!(
-                    "unknown key {:?} in OpenPrompt template; known keys: {KNOWN_KEYS}",
-                    e.key
-                ),
+                format!("unknown key {:?} in OpenPrompt template; known keys: {KNOWN_KEYS}", e.key),
             ));
         }
     }
@@ -897,18 +839,11 @@ fn interpret(entries: &[Entry], open: usize, soft_ids: &mut HashMap<i64, usize>)
         [first, second, ..] => {
             return Err(err(
                 second.key_pos,
-                format!(
-                    "one {{…}} cannot be both {:?} and {:?}; split it into two",
-                    first.key, second.key
-                ),
+                format!("one {{…}} cannot be both {:?} and {:?}; split it into two", first.key, second.key),
             ));
         }
     };
-    let kind_name = if kind.key == "soft_id" {
-        "soft"
-    } else {
-        kind.key.as_str()
-    };
+    let kind_name = if kind.key == "soft_id" { "soft" } else { kind.key.as_str() };
     if kind_name == "special" {
         return Err(err(
             kind.key_pos,
@@ -928,19 +863,13 @@ fn interpret(entries: &[Entry], open: usize, soft_ids: &mut HashMap<i64, usize>)
             };
             return Err(err(
                 e.key_pos,
-                format!(
-                    "{:?} does not apply to {kind_name:?}; it is for {applies_to} only",
-                    e.key
-                ),
+                format!("{:?} does not apply to {kind_name:?}; it is for {applies_to} only", e.key),
             ));
         }
     }
     let prefix = match get("add_prefix_space") {
         None => None,
-        Some(Entry {
-            value: Value::Str(text, _),
-            ..
-        }) => Some(text.clone()),
+        Some(Entry { value: Value::Str(text, _), .. }) => Some(text.clone()),
         Some(e) => {
             return Err(err(
                 e.value_pos,
@@ -961,10 +890,7 @@ fn interpret(entries: &[Entry], open: usize, soft_ids: &mut HashMap<i64, usize>)
                 (!text.is_empty()).then(|| Segment::Text(text.clone()))
             }
             _ => {
-                return Err(err(
-                    kind.value_pos,
-                    r#""text" takes a quoted string, e.g. {"text": "It was"}"#,
-                ));
+                return Err(err(kind.value_pos, r#""text" takes a quoted string, e.g. {"text": "It was"}"#));
             }
         },
         _ => Some(Segment::Soft(soft_piece(open, get, soft_ids)?)),
@@ -981,17 +907,11 @@ fn field_piece<'a>(kind: &Entry, kind_name: &str, get: impl Fn(&str) -> Option<&
         ));
     };
     if let Some((offset, message)) = field_name_problem(name) {
-        return Err(err(
-            positions.get(offset).copied().unwrap_or(kind.value_pos),
-            message,
-        ));
+        return Err(err(positions.get(offset).copied().unwrap_or(kind.value_pos), message));
     }
     // OpenPrompt's default: placeholders are shortenable, meta fields are not.
-    let mut field = Field {
-        name: name.clone(),
-        shortenable: kind_name == "placeholder",
-        post: PostProcess::None,
-    };
+    let mut field =
+        Field { name: name.clone(), shortenable: kind_name == "placeholder", post: PostProcess::None };
     if let Some(e) = get("shortenable") {
         field.shortenable = match &e.value {
             Value::Bool(b) => *b,
@@ -1065,9 +985,9 @@ fn soft_piece<'a>(
     }
     let duplicate = match get("duplicate") {
         None => None,
-        Some(Entry {
-            value: Value::Int(n), ..
-        }) if (1..=MAX_SOFT_TOKENS as i64).contains(n) => Some(*n as usize),
+        Some(Entry { value: Value::Int(n), .. }) if (1..=MAX_SOFT_TOKENS as i64).contains(n) => {
+            Some(*n as usize)
+        }
         Some(e) => {
             return Err(err(
                 e.value_pos,
@@ -1092,10 +1012,9 @@ fn soft_piece<'a>(
             }
             Ok(SoftTokens::from_text(text.clone()))
         }
-        Some((_, pos)) => Err(err(
-            pos,
-            r#""soft" takes None or init text in quotes, e.g. {"soft": "It was"}"#,
-        )),
+        Some((_, pos)) => {
+            Err(err(pos, r#""soft" takes None or init text in quotes, e.g. {"soft": "It was"}"#))
+        }
     }
 }
 
@@ -1112,11 +1031,7 @@ mod tests {
     }
 
     fn field(name: &str, shortenable: bool, post: PostProcess) -> Segment {
-        Segment::Field(Field {
-            name: name.to_string(),
-            shortenable,
-            post,
-        })
+        Segment::Field(Field { name: name.to_string(), shortenable, post })
     }
 
     fn soft(count: usize) -> Segment {
@@ -1143,10 +1058,7 @@ mod tests {
             let (pos, message) = error_of(src, parse(src));
             let at: String = src.chars().skip(pos).take(12).collect();
             assert_eq!(pos, want_pos, "{src:?}: error at {pos} ({at:?}): {message}");
-            assert!(
-                message.contains(fragment),
-                "{src:?}: {message:?} lacks {fragment:?}"
-            );
+            assert!(message.contains(fragment), "{src:?}: {message:?} lacks {fragment:?}");
         }
     }
 
@@ -1154,48 +1066,30 @@ mod tests {
     fn text_syntax() {
         use PostProcess::*;
         let cases: Vec<(&str, Vec<Segment>)> = vec![
-            (
-                "{text_a} It was {mask}.",
-                vec![f("text_a"), t(" It was "), M, t(".")],
-            ),
+            ("{text_a} It was {mask}.", vec![f("text_a"), t(" It was "), M, t(".")]),
             ("It was {mask}", vec![t("It was "), M]),
             ("{mask}", vec![M]),
             ("{MASK} and {Mask}", vec![M, t(" and "), M]),
             ("{text_a} {text_b}", vec![f("text_a"), t(" "), f("text_b")]),
-            (
-                "{my-col.name_2}{évaluation}",
-                vec![f("my-col.name_2"), f("évaluation")],
-            ),
+            ("{my-col.name_2}{évaluation}", vec![f("my-col.name_2"), f("évaluation")]),
             ("{text_a|lower}", vec![field("text_a", true, Lower)]),
             ("{text_a|full}", vec![field("text_a", false, None)]),
-            (
-                "{text_a|strip}",
-                vec![field("text_a", true, StripTrailingPunctuation)],
-            ),
+            ("{text_a|strip}", vec![field("text_a", true, StripTrailingPunctuation)]),
             ("{text_a|period}", vec![field("text_a", true, AddPeriod)]),
             ("{text_a|cap}", vec![field("text_a", true, Capitalize)]),
             ("{text_a|decap}", vec![field("text_a", true, DecapitalizeFirst)]),
             ("{text_a|full|lower}", vec![field("text_a", false, Lower)]),
             ("{text_a|lower|full|lower}", vec![field("text_a", false, Lower)]),
-            (
-                "{ text_a | full | decap }",
-                vec![field("text_a", false, DecapitalizeFirst)],
-            ),
+            ("{ text_a | full | decap }", vec![field("text_a", false, DecapitalizeFirst)]),
             ("{soft}", vec![soft(1)]),
             ("{SOFT:5}", vec![soft(5)]),
             ("{soft : 3 }", vec![soft(3)]),
             (r#"{soft:"It was"}"#, vec![soft_text("It was")]),
-            (
-                r#"{soft:"say \"hi\" {x} \\ \n"}"#,
-                vec![soft_text(r#"say "hi" {x} \ \n"#)],
-            ),
+            (r#"{soft:"say \"hi\" {x} \\ \n"}"#, vec![soft_text(r#"say "hi" {x} \ \n"#)]),
             ("{{literal}} {mask}", vec![t("{literal} "), M]),
             ("{{{text_a}}}", vec![t("{"), f("text_a"), t("}")]),
             ("  spaced  {mask}  ", vec![t("  spaced  "), M, t("  ")]),
-            (
-                "Line one\n\tLine two: {mask}",
-                vec![t("Line one\n\tLine two: "), M],
-            ),
+            ("Line one\n\tLine two: {mask}", vec![t("Line one\n\tLine two: "), M]),
             ("Très bien 😀 {mask}", vec![t("Très bien 😀 "), M]),
             ("[mask] <MASK> [SEP] {mask}", vec![t("[mask] <MASK> [SEP] "), M]),
             ("he said \"x\": {mask}", vec![t("he said \"x\": "), M]),
@@ -1204,11 +1098,7 @@ mod tests {
             let template = Template::parse_text(src).unwrap_or_else(|e| panic!("{src:?}: {e}"));
             assert_eq!(template.segments(), want.as_slice(), "{src:?}");
             assert_eq!(template.syntax(), Syntax::Text);
-            assert_eq!(
-                Template::parse(src).unwrap().segments(),
-                want.as_slice(),
-                "auto-detect {src:?}"
-            );
+            assert_eq!(Template::parse(src).unwrap().segments(), want.as_slice(), "auto-detect {src:?}");
         }
     }
 
@@ -1226,17 +1116,9 @@ mod tests {
             ("{text_a} It was {mask", 16, "unmatched `{`"),
             ("It was {mask}.}", 14, "unmatched `}`"),
             ("It was {mask}}.", 13, "write `}}` for a literal brace"),
-            (
-                "{} {mask}",
-                0,
-                "empty placeholder `{}`; name a data field such as `{text_a}`",
-            ),
+            ("{} {mask}", 0, "empty placeholder `{}`; name a data field such as `{text_a}`"),
             ("{  } {mask}", 0, "empty placeholder"),
-            (
-                "{text_a|loud} {mask}",
-                8,
-                "unknown option `loud` for `{text_a}`; options are: full",
-            ),
+            ("{text_a|loud} {mask}", 8, "unknown option `loud` for `{text_a}`; options are: full"),
             ("{text_a|full|Lower} {mask}", 13, "unknown option `Lower`"),
             ("{text_a|} {mask}", 7, "empty option after `|`"),
             ("{text_a|lower|cap}", 14, "one post-processing option"),
@@ -1250,25 +1132,13 @@ mod tests {
             ("{soft:}", 5, "missing value after `{soft:`"),
             (r#"{soft:""}"#, 6, "empty init text"),
             (r#"{soft:"abc} {mask}"#, 6, "unterminated quoted text"),
-            (
-                r#"{soft:"a" b}"#,
-                10,
-                "unexpected text after the quoted init text",
-            ),
+            (r#"{soft:"a" b}"#, 10, "unexpected text after the quoted init text"),
             ("{soft|lower}", 5, "not `|` options"),
             ("{soft:999999999}", 6, "more than any model can read"),
             ("{text a}", 5, "' ' cannot appear in a field name"),
             ("{1st} {mask}", 1, "starts with a digit"),
-            (
-                "[MASK] {text_a} {mask}",
-                0,
-                "`[MASK]` in fixed text is the model's mask token",
-            ),
-            (
-                "{text_a} is <mask>. {mask}",
-                12,
-                "write {mask} where the model should fill in",
-            ),
+            ("[MASK] {text_a} {mask}", 0, "`[MASK]` in fixed text is the model's mask token"),
+            ("{text_a} is <mask>. {mask}", 12, "write {mask} where the model should fill in"),
             ("{text_a} <extra_id_0> {mask}", 9, "`<extra_id_0>`"),
             ("{{[MASK]}}", 2, "`[MASK]`"),
             ("", 0, "template is empty"),
@@ -1285,14 +1155,8 @@ mod tests {
     fn openprompt_syntax() {
         use PostProcess::*;
         let cases: Vec<(&str, Vec<Segment>)> = vec![
-            (
-                r#"{"placeholder":"text_a"} It was {"mask"}."#,
-                vec![f("text_a"), t(" It was "), M, t(".")],
-            ),
-            (
-                r#"{'placeholder': 'text_b'} {'mask'}"#,
-                vec![f("text_b"), t(" "), M],
-            ),
+            (r#"{"placeholder":"text_a"} It was {"mask"}."#, vec![f("text_a"), t(" It was "), M, t(".")]),
+            (r#"{'placeholder': 'text_b'} {'mask'}"#, vec![f("text_b"), t(" "), M]),
             (
                 r#"{"placeholder": "text_a", "shortenable": "False"} {"mask"}"#,
                 vec![field("text_a", false, None), t(" "), M],
@@ -1301,40 +1165,22 @@ mod tests {
                 r#"{"placeholder": "text_a", "shortenable": False}{"mask"}"#,
                 vec![field("text_a", false, None), M],
             ),
-            (
-                r#"{"placeholder": "text_a", "shortenable": True}{"mask"}"#,
-                vec![f("text_a"), M],
-            ),
-            (
-                r#"{"meta": "entity"} is a {"mask"}"#,
-                vec![field("entity", false, None), t(" is a "), M],
-            ),
-            (
-                r#"{"meta": "entity", "shortenable": "true"}{"mask"}"#,
-                vec![f("entity"), M],
-            ),
+            (r#"{"placeholder": "text_a", "shortenable": True}{"mask"}"#, vec![f("text_a"), M]),
+            (r#"{"meta": "entity"} is a {"mask"}"#, vec![field("entity", false, None), t(" is a "), M]),
+            (r#"{"meta": "entity", "shortenable": "true"}{"mask"}"#, vec![f("entity"), M]),
             (r#"{"mask"}"#, vec![M]),
             (r#"{ "mask" , }"#, vec![M]),
             (r#"{"mask": None}"#, vec![M]),
             (r#"{"soft"} {"mask"}"#, vec![soft(1), t(" "), M]),
             (r#"{"soft": None}{"mask"}"#, vec![soft(1), M]),
-            (
-                r#"{"soft": "It was"} {"mask"}"#,
-                vec![soft_text("It was"), t(" "), M],
-            ),
-            (
-                r#"{"soft": None, "duplicate": 20} {"mask"}"#,
-                vec![soft(20), t(" "), M],
-            ),
+            (r#"{"soft": "It was"} {"mask"}"#, vec![soft_text("It was"), t(" "), M]),
+            (r#"{"soft": None, "duplicate": 20} {"mask"}"#, vec![soft(20), t(" "), M]),
             (r#"{"soft": None, "duplicate": 3, "same": False}"#, vec![soft(3)]),
             (
                 r#"{"soft": None, "soft_id": 1} {"soft_id": 2} {"mask"}"#,
                 vec![soft(1), t(" "), soft(1), t(" "), M],
             ),
-            (
-                r#"{"soft": "the", "soft_id": 1}{"mask"}"#,
-                vec![soft_text("the"), M],
-            ),
+            (r#"{"soft": "the", "soft_id": 1}{"mask"}"#, vec![soft_text("the"), M]),
             (r#"{"text": "It was"} {"mask"}"#, vec![t("It was "), M]),
             (r#"{"mask"}{"text": ""}."#, vec![M, t(".")]),
             (r#"{"text": "say \"hi\"\n\x41\u00e9"}"#, vec![t("say \"hi\"\nAé")]),
@@ -1384,22 +1230,13 @@ mod tests {
                 r#"{"placeholder":"text_a","post_processing": lambda x: x.capitalize()}"#,
                 vec![field("text_a", true, Capitalize)],
             ),
-            (
-                r#"{"placeholder":"text_a","post_processing": lambda x: x}"#,
-                vec![f("text_a")],
-            ),
-            (
-                r#"{"placeholder":"text_a","post_processing": None}"#,
-                vec![f("text_a")],
-            ),
+            (r#"{"placeholder":"text_a","post_processing": lambda x: x}"#, vec![f("text_a")]),
+            (r#"{"placeholder":"text_a","post_processing": None}"#, vec![f("text_a")]),
             (
                 r#"{"text": "It was"} {"placeholder": "text_a", "add_prefix_space": ""}"#,
                 vec![t("It was"), f("text_a")],
             ),
-            (
-                r#"{"text": "x", "add_prefix_space": " "}{"mask"}"#,
-                vec![t(" x"), M],
-            ),
+            (r#"{"text": "x", "add_prefix_space": " "}{"mask"}"#, vec![t(" x"), M]),
             (r#"{"mask", }"#, vec![M]),
             (
                 r#"A {"mask"} news: {"meta": "title", "shortenable": False} {"meta": "description"}"#,
@@ -1419,20 +1256,10 @@ mod tests {
             (" {\"mask\"}", vec![t(" "), M]),
             (
                 r#"{"meta": "context", "shortenable": True} 上文中，{"meta": "entity"} 是一个{"mask"}。"#,
-                vec![
-                    f("context"),
-                    t(" 上文中，"),
-                    field("entity", false, None),
-                    t(" 是一个"),
-                    M,
-                    t("。"),
-                ],
+                vec![f("context"), t(" 上文中，"), field("entity", false, None), t(" 是一个"), M, t("。")],
             ),
             (r#"a } b {"mask"}"#, vec![t("a } b "), M]),
-            (
-                r#"{"text": "{curly}", "add_prefix_space": ""}"#,
-                vec![t("{curly}")],
-            ),
+            (r#"{"text": "{curly}", "add_prefix_space": ""}"#, vec![t("{curly}")]),
             (
                 "hypothesis: {\"placeholder\":\"text_b\",\"post_processing\": lambda x:x+\".\"} premise: {\"placeholder\":\"text_a\"} {\"mask\"}",
                 vec![
@@ -1450,11 +1277,7 @@ mod tests {
             assert_eq!(template.segments(), want.as_slice(), "{src:?}");
             assert_eq!(template.syntax(), Syntax::OpenPrompt);
             if src.contains("{\"") || src.contains("{'") {
-                assert_eq!(
-                    Template::parse(src).unwrap().segments(),
-                    want.as_slice(),
-                    "auto-detect {src:?}"
-                );
+                assert_eq!(Template::parse(src).unwrap().segments(), want.as_slice(), "auto-detect {src:?}");
             }
         }
     }
@@ -1471,16 +1294,8 @@ mod tests {
         // (source, expected character position, fragment of the message)
         let cases: &[(&str, usize, &str)] = &[
             (r#"{"placeholder": "text_a"} It was {"mask""#, 33, "unmatched `{`"),
-            (
-                r#"{"placeholder": "text_a" It was {"mask"}"#,
-                25,
-                "expected `,` or `}` here",
-            ),
-            (
-                r#"{"mask"} {}"#,
-                9,
-                r#"empty `{}`; write e.g. {"placeholder": "text_a"}"#,
-            ),
+            (r#"{"placeholder": "text_a" It was {"mask"}"#, 25, "expected `,` or `}` here"),
+            (r#"{"mask"} {}"#, 9, r#"empty `{}`; write e.g. {"placeholder": "text_a"}"#),
             (
                 r#"{"placeholder": "text_a"} {mask}"#,
                 27,
@@ -1489,16 +1304,8 @@ mod tests {
             (r#"{"mask"} {text_b}"#, 10, r#"{"placeholder": "text_b"}"#),
             (r#"{"mask"} {1: 2}"#, 10, "expected a quoted key"),
             (r#"{"placeholder": text_a}"#, 16, "unsupported value `text_a`"),
-            (
-                r#"{"placeholder": "text_a", "shortenable": false}"#,
-                41,
-                "Python spells it `False`",
-            ),
-            (
-                r#"{"placeholder": "text_a", "shortenable": "maybe"}"#,
-                41,
-                "takes True or False",
-            ),
+            (r#"{"placeholder": "text_a", "shortenable": false}"#, 41, "Python spells it `False`"),
+            (r#"{"placeholder": "text_a", "shortenable": "maybe"}"#, 41, "takes True or False"),
             (r#"{"placeholder": 1}"#, 16, "takes a column name in quotes"),
             (
                 r#"{"placeholder": "text_a", "post_processing": lambda x: x.upper()}"#,
@@ -1510,31 +1317,15 @@ mod tests {
                 45,
                 "unsupported post_processing `lambda x, y: x`",
             ),
-            (
-                r#"{"placeholder": "text_a", "post_processing": "lambda x: x.title()"}"#,
-                46,
-                "x.title()",
-            ),
-            (
-                r#"{"placeholder": "text_a", "post_processing": "mlp"}"#,
-                45,
-                r#""mlp" is not supported"#,
-            ),
-            (
-                r#"{"placeholder": "text_a", "post_processing": 3}"#,
-                45,
-                "takes a lambda",
-            ),
+            (r#"{"placeholder": "text_a", "post_processing": "lambda x: x.title()"}"#, 46, "x.title()"),
+            (r#"{"placeholder": "text_a", "post_processing": "mlp"}"#, 45, r#""mlp" is not supported"#),
+            (r#"{"placeholder": "text_a", "post_processing": 3}"#, 45, "takes a lambda"),
             (
                 r#"{"placeholder": "text_a", "color": "red"}"#,
                 26,
                 r#"unknown key "color" in OpenPrompt template"#,
             ),
-            (
-                r#"{"mask"} {"special": "<eos>"}"#,
-                10,
-                r#"{"special": …} is not supported"#,
-            ),
+            (r#"{"mask"} {"special": "<eos>"}"#, 10, r#"{"special": …} is not supported"#),
             (
                 r#"{"soft": None, "soft_id": 1} {"soft_id": 1} {"mask"}"#,
                 30,
@@ -1546,11 +1337,7 @@ mod tests {
                 28,
                 r#""duplicate" takes a number of soft tokens from 1 up"#,
             ),
-            (
-                r#"{"soft": "It was", "duplicate": 3}"#,
-                19,
-                r#""duplicate" only applies to {"soft": None, …}"#,
-            ),
+            (r#"{"soft": "It was", "duplicate": 3}"#, 19, r#""duplicate" only applies to {"soft": None, …}"#),
             (
                 r#"{"soft": None, "duplicate": 3, "same": True}"#,
                 31,
@@ -1564,45 +1351,21 @@ mod tests {
                 26,
                 r#"key "placeholder" is given twice"#,
             ),
-            (
-                r#"{"placeholder": "text_a", "mask": None}"#,
-                26,
-                r#"cannot be both "placeholder" and "mask""#,
-            ),
+            (r#"{"placeholder": "text_a", "mask": None}"#, 26, r#"cannot be both "placeholder" and "mask""#),
             (r#"{"mask", "soft"}"#, 9, r#"cannot be both "mask" and "soft""#),
             (r#"{"mask"} {"shortenable": False}"#, 9, "does not say what it is"),
             (r#"{"mask": "x"}"#, 9, r#""mask" takes no value"#),
-            (
-                r#"{"text": "x", "shortenable": True}"#,
-                14,
-                r#""shortenable" does not apply to "text""#,
-            ),
+            (r#"{"text": "x", "shortenable": True}"#, 14, r#""shortenable" does not apply to "text""#),
             (r#"{"mask", "duplicate": 2}"#, 9, "mixes set items"),
             (
                 r#"{"mask": None, "duplicate": 2}"#,
                 15,
                 r#""duplicate" does not apply to "mask"; it is for "soft" only"#,
             ),
-            (
-                r#"{"text": "x", "add_prefix_space": 1}"#,
-                34,
-                r#""add_prefix_space" takes a string"#,
-            ),
-            (
-                r#"{"meta": "mask"} {"mask"}"#,
-                10,
-                "`mask` is reserved for {mask}",
-            ),
-            (
-                r#"{"meta": "a b"} {"mask"}"#,
-                11,
-                "' ' cannot appear in a field name",
-            ),
-            (
-                r#"{"text": "It is [MASK]"} {"mask"}"#,
-                16,
-                r#"write {"mask"} where the model"#,
-            ),
+            (r#"{"text": "x", "add_prefix_space": 1}"#, 34, r#""add_prefix_space" takes a string"#),
+            (r#"{"meta": "mask"} {"mask"}"#, 10, "`mask` is reserved for {mask}"),
+            (r#"{"meta": "a b"} {"mask"}"#, 11, "' ' cannot appear in a field name"),
+            (r#"{"text": "It is [MASK]"} {"mask"}"#, 16, r#"write {"mask"} where the model"#),
             (r#"Il était <mask> {"mask"}"#, 9, "`<mask>` in fixed text"),
             (r#"{"text": "unterminated}"#, 9, "unterminated string"),
             (r#"{"text": "bad \x4"}"#, 14, "invalid escape"),
@@ -1664,11 +1427,7 @@ mod tests {
             let text = template.to_string();
             let back = Template::parse_text(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
             assert_eq!(back.segments(), template.segments(), "text syntax {text:?}");
-            assert_eq!(
-                Template::parse(&text).unwrap().segments(),
-                template.segments(),
-                "auto {text:?}"
-            );
+            assert_eq!(Template::parse(&text).unwrap().segments(), template.segments(), "auto {text:?}");
             let openprompt = template.to_openprompt();
             let back =
                 Template::parse_openprompt(&openprompt).unwrap_or_else(|e| panic!("{openprompt:?}: {e}"));

@@ -178,7 +178,8 @@ impl<'a> Renderer<'a> {
             if len == 0 {
                 break;
             }
-            let victim = (0..ids.len()).rev().find(|&i| keep[i] && origins[i] == Origin::Shortenable(longest));
+            let victim =
+                (0..ids.len()).rev().find(|&i| keep[i] && origins[i] == Origin::Shortenable(longest));
             match victim {
                 Some(i) => keep[i] = false,
                 None => break,

@@ -37,7 +37,8 @@ impl BoundVerbalizer {
         let unk = tokenizer.special().unk.as_ref().map(|(_, id)| *id);
         for (ci, class) in verbalizer.classes.iter().enumerate() {
             for word in &class.words {
-                let form = if leading_space && !word.starts_with(' ') { format!(" {word}") } else { word.clone() };
+                let form =
+                    if leading_space && !word.starts_with(' ') { format!(" {word}") } else { word.clone() };
                 let ids = tokenizer.encode_plain(&form)?;
                 if ids.is_empty() {
                     return Err(Error::Verbalizer {
@@ -176,35 +177,61 @@ mod tests {
         type Case<'a> = (&'a [(&'a str, &'a [&'a [usize]])], MultiToken, Aggregate, Vec<f32>, Vec<f32>);
         let cases: Vec<Case> = vec![
             // one word per class: plain softmax of the two logits
-            (&[("neg", &[&[0]]), ("pos", &[&[1]])], MultiToken::First, Aggregate::MeanProb, vec![0.0, ln(3.0)], vec![
-                0.25, 0.75,
-            ]),
+            (
+                &[("neg", &[&[0]]), ("pos", &[&[1]])],
+                MultiToken::First,
+                Aggregate::MeanProb,
+                vec![0.0, ln(3.0)],
+                vec![0.25, 0.75],
+            ),
             // multi-token word, first: token 2 ignored
-            (&[("neg", &[&[0]]), ("pos", &[&[1, 2]])], MultiToken::First, Aggregate::MeanProb, vec![0.0, 0.0, 9.0], vec![
-                0.5, 0.5,
-            ]),
+            (
+                &[("neg", &[&[0]]), ("pos", &[&[1, 2]])],
+                MultiToken::First,
+                Aggregate::MeanProb,
+                vec![0.0, 0.0, 9.0],
+                vec![0.5, 0.5],
+            ),
             // mean of logits: (0 + 2ln3)/2 = ln3
-            (&[("neg", &[&[0]]), ("pos", &[&[1, 2]])], MultiToken::Mean, Aggregate::MeanProb, vec![0.0, 0.0, 2.0 * ln(3.0)], vec![
-                0.25, 0.75,
-            ]),
+            (
+                &[("neg", &[&[0]]), ("pos", &[&[1, 2]])],
+                MultiToken::Mean,
+                Aggregate::MeanProb,
+                vec![0.0, 0.0, 2.0 * ln(3.0)],
+                vec![0.25, 0.75],
+            ),
             // max of logits
-            (&[("neg", &[&[0]]), ("pos", &[&[1, 2]])], MultiToken::Max, Aggregate::MeanProb, vec![0.0, ln(3.0), -5.0], vec![
-                0.25, 0.75,
-            ]),
+            (
+                &[("neg", &[&[0]]), ("pos", &[&[1, 2]])],
+                MultiToken::Max,
+                Aggregate::MeanProb,
+                vec![0.0, ln(3.0), -5.0],
+                vec![0.25, 0.75],
+            ),
             // two words for pos, probs over 3 words (1/5, 1/5, 3/5): mean prob pos = 2/5 vs 1/5
-            (&[("neg", &[&[0]]), ("pos", &[&[1], &[2]])], MultiToken::First, Aggregate::MeanProb, vec![0.0, 0.0, ln(3.0)], vec![
-                1.0 / 3.0,
-                2.0 / 3.0,
-            ]),
+            (
+                &[("neg", &[&[0]]), ("pos", &[&[1], &[2]])],
+                MultiToken::First,
+                Aggregate::MeanProb,
+                vec![0.0, 0.0, ln(3.0)],
+                vec![1.0 / 3.0, 2.0 / 3.0],
+            ),
             // max aggregate: 1/5 vs 3/5
-            (&[("neg", &[&[0]]), ("pos", &[&[1], &[2]])], MultiToken::First, Aggregate::Max, vec![0.0, 0.0, ln(3.0)], vec![
-                0.25, 0.75,
-            ]),
+            (
+                &[("neg", &[&[0]]), ("pos", &[&[1], &[2]])],
+                MultiToken::First,
+                Aggregate::Max,
+                vec![0.0, 0.0, ln(3.0)],
+                vec![0.25, 0.75],
+            ),
             // mean log prob: geometric mean sqrt(1/5*3/5) vs 1/5 → sqrt(3) : 1
-            (&[("neg", &[&[0]]), ("pos", &[&[1], &[2]])], MultiToken::First, Aggregate::MeanLogProb, vec![0.0, 0.0, ln(3.0)], vec![
-                1.0 / (1.0 + 3f32.sqrt()),
-                3f32.sqrt() / (1.0 + 3f32.sqrt()),
-            ]),
+            (
+                &[("neg", &[&[0]]), ("pos", &[&[1], &[2]])],
+                MultiToken::First,
+                Aggregate::MeanLogProb,
+                vec![0.0, 0.0, ln(3.0)],
+                vec![1.0 / (1.0 + 3f32.sqrt()), 3f32.sqrt() / (1.0 + 3f32.sqrt())],
+            ),
         ];
         for (i, (words, multi, agg, logits, expected)) in cases.into_iter().enumerate() {
             let b = bound(words, multi, agg);

@@ -49,7 +49,9 @@ impl std::str::FromStr for MultiToken {
             "first" => Ok(MultiToken::First),
             "mean" => Ok(MultiToken::Mean),
             "max" => Ok(MultiToken::Max),
-            _ => Err(Error::invalid(format!("multi-token strategy {s:?} is unknown; use first, mean or max"))),
+            _ => {
+                Err(Error::invalid(format!("multi-token strategy {s:?} is unknown; use first, mean or max")))
+            }
         }
     }
 }
@@ -61,7 +63,9 @@ impl std::str::FromStr for Aggregate {
             "mean-prob" | "mean" => Ok(Aggregate::MeanProb),
             "mean-log-prob" => Ok(Aggregate::MeanLogProb),
             "max" => Ok(Aggregate::Max),
-            _ => Err(Error::invalid(format!("aggregate {s:?} is unknown; use mean-prob, mean-log-prob or max"))),
+            _ => Err(Error::invalid(format!(
+                "aggregate {s:?} is unknown; use mean-prob, mean-log-prob or max"
+            ))),
         }
     }
 }
@@ -129,12 +133,14 @@ impl Verbalizer {
                 serde_json::Value::Array(a) => a
                     .iter()
                     .map(|w| {
-                        w.as_str()
-                            .map(String::from)
-                            .ok_or_else(|| verr(format!("class {class:?}: label words must be strings, found {w}")))
+                        w.as_str().map(String::from).ok_or_else(|| {
+                            verr(format!("class {class:?}: label words must be strings, found {w}"))
+                        })
                     })
                     .collect(),
-                other => Err(verr(format!("class {class:?}: expected a word or a list of words, found {other}"))),
+                other => {
+                    Err(verr(format!("class {class:?}: expected a word or a list of words, found {other}")))
+                }
             }
         };
         let classes = match &value {
@@ -194,18 +200,22 @@ mod tests {
 
     #[test]
     fn parses_every_json_form() {
-        let cases: &[(&str, &[(&str, &[&str])])] = &[
-            (r#"{"negative": ["terrible"], "positive": ["great", "good"]}"#, &[
-                ("negative", &["terrible"]),
-                ("positive", &["great", "good"]),
-            ]),
+        type Classes<'a> = &'a [(&'a str, &'a [&'a str])];
+        let cases: &[(&str, Classes)] = &[
+            (
+                r#"{"negative": ["terrible"], "positive": ["great", "good"]}"#,
+                &[("negative", &["terrible"]), ("positive", &["great", "good"])],
+            ),
             (r#"{"pos": "great", "neg": "terrible"}"#, &[("pos", &["great"]), ("neg", &["terrible"])]),
             (r#"["terrible", ["great", "good"]]"#, &[("0", &["terrible"]), ("1", &["great", "good"])]),
         ];
         for (json, expected) in cases {
             let v = Verbalizer::from_json(json).unwrap();
-            let got: Vec<(&str, Vec<&str>)> =
-                v.classes.iter().map(|c| (c.name.as_str(), c.words.iter().map(|w| w.as_str()).collect())).collect();
+            let got: Vec<(&str, Vec<&str>)> = v
+                .classes
+                .iter()
+                .map(|c| (c.name.as_str(), c.words.iter().map(|w| w.as_str()).collect()))
+                .collect();
             let want: Vec<(&str, Vec<&str>)> = expected.iter().map(|(n, w)| (*n, w.to_vec())).collect();
             assert_eq!(got, want, "{json}");
         }

@@ -1,0 +1,186 @@
+//! End to end: the `cloze` binary on the tiny RoBERTa checkpoint and the sample data.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn model() -> PathBuf {
+    repo().join("tests/fixtures/parity/roberta")
+}
+
+fn cloze(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cloze")).args(args).current_dir(repo()).output().expect("run cloze")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn classify_writes_jsonl_and_reports_metrics() {
+    let out_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-preds.jsonl");
+    let model = model();
+    let out = cloze(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        "samples/reviews.csv",
+        "--template",
+        "{text_a} All in all, it was {mask}.",
+        "--verbalizer",
+        "samples/sentiment.verbalizer.json",
+        "--top-k",
+        "3",
+        "--output",
+        out_path.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "cloze classify failed: {stderr}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&out_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 16, "one prediction per row of samples/reviews.csv");
+    for (i, row) in lines.iter().enumerate() {
+        assert_eq!(row["id"], (i + 1).to_string(), "rows keep file order");
+        let probs = row["probs"].as_object().unwrap();
+        assert_eq!(probs.keys().collect::<Vec<_>>(), ["negative", "positive"]);
+        let sum: f64 = probs.values().map(|p| p.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "row {i}: probabilities sum to {sum}");
+        let best =
+            probs.iter().max_by(|a, b| a.1.as_f64().unwrap().total_cmp(&b.1.as_f64().unwrap())).unwrap().0;
+        assert_eq!(row["predicted"].as_str().unwrap(), best);
+        let logits = row["label_word_logits"].as_object().unwrap();
+        assert_eq!(logits.keys().collect::<Vec<_>>(), ["terrible", "bad", "great", "good"]);
+        assert_eq!(row["top_words"].as_array().unwrap().len(), 3);
+    }
+    assert!(stderr.contains("rows 16  accuracy"), "{stderr}");
+    assert!(stderr.contains("macro-F1"), "{stderr}");
+    assert!(stderr.contains("true\\pred"), "confusion matrix on stderr: {stderr}");
+}
+
+#[test]
+fn predictions_are_the_same_with_calibration_off_twice_and_change_with_it_on() {
+    let model = model();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "classify",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            "samples/reviews.csv",
+            "--template",
+            "{text_a} It was {mask}.",
+            "--verbalizer",
+            r#"{"negative": "terrible", "positive": "great"}"#,
+            "--batch-size",
+            "5",
+        ];
+        args.extend_from_slice(extra);
+        let out = cloze(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let a = run(&[]);
+    assert_eq!(a, run(&[]), "deterministic");
+    assert_ne!(a, run(&["--calibrate"]), "calibration changes the probabilities");
+}
+
+#[test]
+fn inspect_prints_family_and_special_tokens() {
+    let out = cloze(&["inspect", "--model", model().to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for needle in
+        ["family       roberta", "layers       2", "mask         <mask> (480)", "pad          <pad> (1)"]
+    {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+    let json = cloze(&["inspect", "--model", model().to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["family"], "roberta");
+    assert_eq!(v["has_mlm_head"], true);
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let model = model();
+    let m = model.to_str().unwrap();
+    let verbalizer = r#"{"negative": "terrible", "positive": "great"}"#;
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "classify",
+                "-m",
+                m,
+                "-i",
+                "samples/reviews.csv",
+                "-t",
+                "{text_a} It was great.",
+                "-v",
+                verbalizer,
+            ],
+            "template has no {mask}",
+        ),
+        (
+            vec![
+                "classify",
+                "-m",
+                m,
+                "-i",
+                "samples/reviews.csv",
+                "-t",
+                "{txt_a} It was {mask}.",
+                "-v",
+                verbalizer,
+            ],
+            "text_a",
+        ),
+        (
+            vec!["classify", "-m", m, "-i", "samples/missing.csv", "-t", "{text_a} {mask}", "-v", verbalizer],
+            "missing.csv",
+        ),
+        (
+            vec![
+                "classify",
+                "-m",
+                m,
+                "-i",
+                "samples/reviews.csv",
+                "-t",
+                "{text_a} {mask}",
+                "-v",
+                r#"{"0": "terrible", "1": "great"}"#,
+            ],
+            "are not classes of the verbalizer",
+        ),
+        (
+            vec![
+                "classify",
+                "-m",
+                "samples",
+                "-i",
+                "samples/reviews.csv",
+                "-t",
+                "{text_a} {mask}",
+                "-v",
+                verbalizer,
+            ],
+            "config.json",
+        ),
+        (vec!["inspect", "-m", m, "--device", "cuda"], "--features cuda"),
+    ];
+    for (args, fragment) in cases {
+        let out = cloze(&args);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(stderr.contains(fragment), "{args:?}: expected {fragment:?} in {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
