@@ -99,6 +99,10 @@ struct ClassifyArgs {
     /// Force the text encoding: utf-8 or latin-1 (default: UTF-8, falling back to Latin-1).
     #[arg(long)]
     encoding: Option<String>,
+    /// CSV-style quoting in CSV/TSV files: on or off (default: on for CSV; for TSV, on only when every
+    /// quoted field in the file is well-formed).
+    #[arg(long, value_parser = ["on", "off"])]
+    quoting: Option<String>,
     /// Skip malformed rows (they are counted and listed on stderr) instead of stopping at the first.
     #[arg(long)]
     skip_bad_rows: bool,
@@ -136,6 +140,7 @@ struct InspectArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cloze::plm::cpu_kernels::keep_freed_memory();
     let result = match cli.command {
         Command::Classify(args) => classify(*args),
         Command::Inspect(args) => inspect(args),
@@ -181,7 +186,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
         skip_bad_rows: args.skip_bad_rows,
         limit: args.limit,
         encoding: args.encoding.as_deref().map(str::parse::<Encoding>).transpose()?,
-        quoting: None,
+        quoting: args.quoting.as_deref().map(|q| q == "on"),
     };
     let (rows, report) = cloze::data::load(&args.input, &options)?;
     for note in &report.notes {

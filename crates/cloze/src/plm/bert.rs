@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{Activation, LayerNorm, Linear, MlmHead, PostNormBlock, SelfAttention, additive_mask};
+use super::layers::{Activation, AttentionMask, LayerNorm, Linear, MlmHead, PostNormBlock, SelfAttention};
 
 fn default_eps() -> f64 {
     1e-12
@@ -202,10 +202,10 @@ impl BertMaskedLm {
     /// Encoder output `[batch, seq, hidden]` from input embeddings and a 0/1 attention mask
     /// `[batch, seq]` (right padding).
     pub fn encode(&self, inputs_embeds: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
-        let mask = additive_mask(attention_mask, inputs_embeds.dtype())?;
+        let mask = AttentionMask::new(attention_mask, inputs_embeds.dtype())?;
         let mut xs = self.embeddings.forward(inputs_embeds)?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, mask.as_ref())?;
+            xs = layer.forward(&xs, &mask)?;
         }
         Ok(xs)
     }

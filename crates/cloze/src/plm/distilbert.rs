@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{Activation, LayerNorm, Linear, MlmHead, PostNormBlock, SelfAttention, additive_mask};
+use super::layers::{Activation, AttentionMask, LayerNorm, Linear, MlmHead, PostNormBlock, SelfAttention};
 
 /// DistilBERT's layer norms use a fixed epsilon (`nn.LayerNorm(dim, eps=1e-12)`).
 const LAYER_NORM_EPS: f64 = 1e-12;
@@ -117,12 +117,12 @@ impl DistilBertMaskedLm {
 
     /// Encoder output from input embeddings and a 0/1 attention mask (right padding).
     pub fn encode(&self, inputs_embeds: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
-        let mask = additive_mask(attention_mask, inputs_embeds.dtype())?;
+        let mask = AttentionMask::new(attention_mask, inputs_embeds.dtype())?;
         let (_, t, _) = inputs_embeds.dims3()?;
         let pos = self.embeddings.position_embeddings.narrow(0, 0, t)?;
         let mut xs = self.embeddings.layer_norm.forward(&inputs_embeds.broadcast_add(&pos)?)?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, mask.as_ref())?;
+            xs = layer.forward(&xs, &mask)?;
         }
         Ok(xs)
     }

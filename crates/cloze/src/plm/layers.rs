@@ -4,11 +4,19 @@
 //!
 //! Reference: <https://github.com/huggingface/transformers/blob/main/src/transformers/models/bert/modeling_bert.py>
 //!
-//! Inference uses candle's fused `layer_norm` and `softmax_last_dim`. Those have no backward pass:
-//! training code (step 5) must switch to the composed, differentiable forms.
+//! Tensors that are not tracked for gradients, on the CPU in f32, go through the fused kernels of
+//! [`super::cpu_kernels`] and candle's fused `layer_norm`; none of those has a backward pass, so
+//! training code (step 5) must switch to composed, differentiable forms for tracked tensors.
 
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::VarBuilder;
+
+use super::cpu_kernels::{AttentionOp, LinearOp};
+
+/// Whether the fused CPU inference kernels apply to these tensors.
+fn fused(tensors: &[&Tensor]) -> bool {
+    tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && !t.track_op())
+}
 
 /// The activation named by `hidden_act` / `activation` in config.json.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -64,8 +72,22 @@ impl Linear {
     }
 }
 
-impl Module for Linear {
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+impl Linear {
+    /// `act(x Wᵀ + b)`, fused into the matrix product on the CPU.
+    pub fn forward_act(&self, xs: &Tensor, act: Option<Activation>) -> candle_core::Result<Tensor> {
+        if let Some(b) = &self.bias {
+            if fused(&[xs, &self.weight, b]) {
+                return xs.contiguous()?.apply_op3_no_bwd(&self.weight, b, &LinearOp { activation: act });
+            }
+        }
+        let y = self.forward_composed(xs)?;
+        match act {
+            Some(a) => a.forward(&y),
+            None => Ok(y),
+        }
+    }
+
+    fn forward_composed(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let dims = xs.dims();
         let in_dim = dims[dims.len() - 1];
         let rows = xs.elem_count() / in_dim;
@@ -77,6 +99,12 @@ impl Module for Linear {
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("non-empty dims") = self.weight.dim(0)?;
         y.reshape(out_dims)
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_act(xs, None)
     }
 }
 
@@ -139,17 +167,22 @@ impl SelfAttention {
         Ok(Self { qkv: Linear::new(weight, Some(b)), out, num_heads, head_dim })
     }
 
-    /// `xs`: `[batch, seq, hidden]`; `mask`: additive `[batch, 1, 1, seq]` (0 or a large negative
-    /// number), or `None` when no position is padding.
-    pub fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    /// `xs`: `[batch, seq, hidden]`.
+    pub fn forward(&self, xs: &Tensor, mask: &AttentionMask) -> candle_core::Result<Tensor> {
         let (b, t, h) = xs.dims3()?;
-        let qkv = self.qkv.forward(xs)?.reshape((b, t, 3, self.num_heads, self.head_dim))?;
+        let qkv = self.qkv.forward(xs)?;
+        if let (Some(lengths), true) = (&mask.lengths, fused(&[&qkv])) {
+            let op = AttentionOp { heads: self.num_heads, head_dim: self.head_dim, lengths: lengths.clone() };
+            let ctx = qkv.apply_op1_no_bwd(&op)?;
+            return self.out.forward(&ctx);
+        }
+        let qkv = qkv.reshape((b, t, 3, self.num_heads, self.head_dim))?;
         let qkv = qkv.permute((2, 0, 3, 1, 4))?; // [3, b, heads, t, head_dim]
         let q = qkv.get(0)?.contiguous()?;
         let k = qkv.get(1)?.contiguous()?;
         let v = qkv.get(2)?.contiguous()?;
         let scores = q.matmul(&k.t()?)?;
-        let scores = match mask {
+        let scores = match &mask.additive {
             Some(m) => scores.broadcast_add(m)?,
             None => scores,
         };
@@ -172,27 +205,41 @@ pub struct PostNormBlock {
 }
 
 impl PostNormBlock {
-    pub fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    pub fn forward(&self, xs: &Tensor, mask: &AttentionMask) -> candle_core::Result<Tensor> {
         let attn = self.attention.forward(xs, mask)?;
         let xs = self.attention_norm.forward(&(attn + xs)?)?;
-        let ff = self.activation.forward(&self.ffn_in.forward(&xs)?)?;
+        let ff = self.ffn_in.forward_act(&xs, Some(self.activation))?;
         let ff = self.ffn_out.forward(&ff)?;
         self.ffn_norm.forward(&(ff + xs)?)
     }
 }
 
-/// Turns a `[batch, seq]` 0/1 attention mask into the additive `[batch, 1, 1, seq]` form, or `None`
-/// when nothing is masked (saves a broadcast add per layer).
-pub fn additive_mask(attention_mask: &Tensor, dtype: DType) -> candle_core::Result<Option<Tensor>> {
-    let (b, t) = attention_mask.dims2()?;
-    let total = attention_mask.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
-    if total as usize == b * t {
-        return Ok(None);
+/// Which key positions each query may attend to, from a `[batch, seq]` 0/1 attention mask.
+#[derive(Debug, Clone)]
+pub struct AttentionMask {
+    /// Additive `[batch, 1, 1, seq]` mask (0 or a large negative number); `None` when nothing is
+    /// masked.
+    pub additive: Option<Tensor>,
+    /// Real tokens per row, when every row is a run of ones followed by zeros (right padding).
+    pub lengths: Option<Vec<usize>>,
+}
+
+impl AttentionMask {
+    pub fn new(attention_mask: &Tensor, dtype: DType) -> candle_core::Result<Self> {
+        let (b, t) = attention_mask.dims2()?;
+        let rows = attention_mask.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let lengths: Vec<usize> = rows.iter().map(|r| r.iter().take_while(|&&m| m > 0.5).count()).collect();
+        let right_padded = rows.iter().zip(&lengths).all(|(r, &n)| r[n..].iter().all(|&m| m <= 0.5));
+        let additive = if lengths.iter().all(|&n| n == t) {
+            None
+        } else {
+            let keep = attention_mask.to_dtype(dtype)?;
+            // (1 - keep) * large negative; f32::MIN would overflow when added to scores.
+            let neg = ((keep.ones_like()? - keep)? * -1e30f64)?;
+            Some(neg.reshape((b, 1, 1, t))?)
+        };
+        Ok(Self { additive, lengths: right_padded.then_some(lengths) })
     }
-    let keep = attention_mask.to_dtype(dtype)?;
-    // (1 - keep) * large negative; f32::MIN would overflow when added to scores.
-    let neg = ((keep.ones_like()? - keep)? * -1e30f64)?;
-    Ok(Some(neg.reshape((b, 1, 1, t))?))
 }
 
 /// The MLM prediction head shared by BERT, RoBERTa and DistilBERT: dense, activation, layer norm,

@@ -10,6 +10,7 @@
 //! needed: at the mask positions and, for classification, only to the label words' rows.
 
 pub mod bert;
+pub mod cpu_kernels;
 pub mod distilbert;
 pub mod layers;
 pub mod tokenizer;

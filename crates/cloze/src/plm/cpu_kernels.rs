@@ -1,0 +1,244 @@
+//! Fused CPU kernels for inference: a linear layer with its bias (and optionally its activation)
+//! done inside one matrix product, and multi-head self-attention that reads queries, keys and
+//! values straight out of the fused QKV projection and writes each head into place — no permuted
+//! copies, no padded key columns, one task per (sequence, head) on the thread pool.
+//!
+//! The results equal the composed candle ops up to float rounding (the parity tests run through
+//! these kernels). They have no backward pass, so [`super::layers`] uses them only for tensors that
+//! are not tracked for gradients, on the CPU, in f32; everything else takes the composed path.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape};
+use rayon::prelude::*;
+
+use super::layers::Activation;
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(v) => v.as_slice(),
+        _ => candle_core::bail!("{what}: the fused CPU kernels take f32"),
+    };
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{what}: the fused CPU kernels take contiguous tensors"),
+    }
+}
+
+fn threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
+/// Exact (erf) GELU, as transformers' "gelu".
+#[inline]
+fn gelu_erf(x: f32) -> f32 {
+    0.5 * x * (1.0 + candle_core::cpu::erf::erf_f32(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+#[inline]
+fn gelu_tanh(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6; // sqrt(2/pi)
+    0.5 * x * (1.0 + (C * (x + 0.044715 * x * x * x)).tanh())
+}
+
+fn activate(out: &mut [f32], act: Activation) {
+    let f: fn(f32) -> f32 = match act {
+        Activation::Gelu => gelu_erf,
+        Activation::GeluTanh => gelu_tanh,
+        Activation::Relu => |x| x.max(0.0),
+        Activation::Silu => |x| x / (1.0 + (-x).exp()),
+    };
+    out.par_chunks_mut(1 << 14).for_each(|c| c.iter_mut().for_each(|x| *x = f(*x)));
+}
+
+/// `act(x Wᵀ + b)` for `x` `[..., in]`, `W` `[out, in]`, `b` `[out]`: the bias is written into the
+/// output first and the matrix product accumulates onto it.
+pub struct LinearOp {
+    pub activation: Option<Activation>,
+}
+
+impl CustomOp3 for LinearOp {
+    fn name(&self) -> &'static str {
+        "cloze-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "linear input")?;
+        let w = f32_slice(s2, l2, "linear weight")?;
+        let b = f32_slice(s3, l3, "linear bias")?;
+        let (out_dim, in_dim) = l2.shape().dims2()?;
+        let dims = l1.shape().dims();
+        if dims.last() != Some(&in_dim) || b.len() != out_dim {
+            candle_core::bail!("linear: input {:?}, weight {:?}, bias {}", dims, l2.shape(), b.len());
+        }
+        let rows = x.len() / in_dim;
+        let mut out = Vec::with_capacity(rows * out_dim);
+        for _ in 0..rows {
+            out.extend_from_slice(b);
+        }
+        let par = if rows * out_dim * in_dim > 1 << 18 {
+            gemm::Parallelism::Rayon(threads())
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: the pointers cover rows×in (x), out×in (w) and rows×out (out) f32 values, laid
+        // out with the strides given.
+        unsafe {
+            gemm::gemm(
+                rows,
+                out_dim,
+                in_dim,
+                out.as_mut_ptr(),
+                1,
+                out_dim as isize,
+                true,
+                x.as_ptr(),
+                1,
+                in_dim as isize,
+                w.as_ptr(),
+                in_dim as isize,
+                1,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+        if let Some(act) = self.activation {
+            activate(&mut out, act);
+        }
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("non-empty") = out_dim;
+        Ok((CpuStorage::F32(out), Shape::from(out_dims)))
+    }
+}
+
+/// Self-attention over a fused `[batch, seq, 3·hidden]` QKV projection (queries already scaled),
+/// with right padding given as the number of real tokens per row. Output `[batch, seq, hidden]`;
+/// rows past a sequence's length are zero (nothing reads them).
+pub struct AttentionOp {
+    pub heads: usize,
+    pub head_dim: usize,
+    pub lengths: Vec<usize>,
+}
+
+struct OutPtr(*mut f32);
+// SAFETY: every task writes a disjoint set of (row, head) cells of the output.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl CustomOp1 for AttentionOp {
+    fn name(&self) -> &'static str {
+        "cloze-attention"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let qkv = f32_slice(s, l, "attention input")?;
+        let (b, t, three_h) = l.shape().dims3()?;
+        let (nh, hd) = (self.heads, self.head_dim);
+        let h = nh * hd;
+        if three_h != 3 * h || self.lengths.len() != b {
+            candle_core::bail!("attention: input {:?} for {nh} heads of {hd}", l.shape());
+        }
+        let mut out = vec![0f32; b * t * h];
+        let out_ptr = OutPtr(out.as_mut_ptr());
+        (0..b * nh).into_par_iter().for_each_init(
+            || vec![0f32; t * t],
+            |scores, task| {
+                let (bi, head) = (task / nh, task % nh);
+                let n = self.lengths[bi];
+                if n == 0 {
+                    return;
+                }
+                let base = bi * t * three_h;
+                let q = qkv[base + head * hd..].as_ptr();
+                let k = qkv[base + h + head * hd..].as_ptr();
+                let v = qkv[base + 2 * h + head * hd..].as_ptr();
+                let scores = &mut scores[..n * n];
+                // SAFETY: q, k, v rows are `three_h` apart inside this sequence's block; scores is
+                // n×n; the output cells (row < n, columns of this head) belong to this task only.
+                unsafe {
+                    gemm::gemm(
+                        n,
+                        n,
+                        hd,
+                        scores.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        q,
+                        1,
+                        three_h as isize,
+                        k,
+                        three_h as isize,
+                        1,
+                        0.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                for row in scores.chunks_mut(n) {
+                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let mut sum = 0.0;
+                    for x in row.iter_mut() {
+                        *x = (*x - max).exp();
+                        sum += *x;
+                    }
+                    let inv = 1.0 / sum;
+                    row.iter_mut().for_each(|x| *x *= inv);
+                }
+                let dst = &out_ptr;
+                unsafe {
+                    gemm::gemm(
+                        n,
+                        hd,
+                        n,
+                        dst.0.add(bi * t * h + head * hd),
+                        1,
+                        h as isize,
+                        false,
+                        scores.as_ptr(),
+                        1,
+                        n as isize,
+                        v,
+                        1,
+                        three_h as isize,
+                        0.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            },
+        );
+        Ok((CpuStorage::F32(out), Shape::from((b, t, h))))
+    }
+}
+
+/// Keeps freed tensor buffers in the process heap for reuse.
+///
+/// glibc returns every allocation above its mmap threshold (at most 32 MiB by default) to the
+/// kernel when it is freed, so each activation buffer of a bert-base batch (tens of MiB) is faulted
+/// in afresh on every layer: about a fifth of a linear layer's time here. Raising the thresholds
+/// makes those pages reusable. Call once at start-up, before loading a model; a no-op elsewhere.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning parameters.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
