@@ -75,10 +75,10 @@ impl Linear {
 impl Linear {
     /// `act(x Wᵀ + b)`, fused into the matrix product on the CPU.
     pub fn forward_act(&self, xs: &Tensor, act: Option<Activation>) -> candle_core::Result<Tensor> {
-        if let Some(b) = &self.bias {
-            if fused(&[xs, &self.weight, b]) {
-                return xs.contiguous()?.apply_op3_no_bwd(&self.weight, b, &LinearOp { activation: act });
-            }
+        if let Some(b) = &self.bias
+            && fused(&[xs, &self.weight, b])
+        {
+            return xs.contiguous()?.apply_op3_no_bwd(&self.weight, b, &LinearOp { activation: act });
         }
         let y = self.forward_composed(xs)?;
         match act {
