@@ -44,6 +44,10 @@ pub enum Error {
     #[error("{message}")]
     Invalid { message: String },
 
+    /// A project file could not be created, opened, migrated, read or written.
+    #[error("project {}: {message}", path.display())]
+    Store { path: PathBuf, message: String },
+
     /// The user cancelled a long-running job.
     #[error("cancelled")]
     Cancelled,
@@ -65,6 +69,7 @@ impl Error {
             Error::Tokenizer { .. } => "tokenizer",
             Error::Device { .. } => "device",
             Error::Invalid { .. } => "invalid",
+            Error::Store { .. } => "store",
             Error::Cancelled => "cancelled",
             Error::Candle(_) => "compute",
         }

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod data;
 pub mod error;
 pub mod plm;
+pub mod store;
 pub mod template;
 pub mod verbalizer;
 

@@ -1,0 +1,339 @@
+//! Label sets and labels. Every label is one row written in its own transaction, with where it came
+//! from (human, model or import), its confidence, its annotator, the run that suggested it and when.
+//! Undo never deletes: it sets `retracted_at`, so the history stays in the file.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::Store;
+use crate::error::{Error, Result};
+
+/// Where a label came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelSource {
+    /// Decided or confirmed by a person.
+    Human,
+    /// Written from a model's prediction without a person confirming it.
+    Model,
+    /// Read from the data file's label column.
+    Import,
+}
+
+impl LabelSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelSource::Human => "human",
+            LabelSource::Model => "model",
+            LabelSource::Import => "import",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "model" => LabelSource::Model,
+            "import" => LabelSource::Import,
+            _ => LabelSource::Human,
+        }
+    }
+}
+
+/// The classes a dataset is labelled with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LabelSet {
+    pub id: i64,
+    pub dataset_id: i64,
+    pub name: String,
+    pub classes: Vec<String>,
+}
+
+/// A label to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLabel<'a> {
+    pub label_set_id: i64,
+    pub row_id: i64,
+    pub value: &'a str,
+    pub source: LabelSource,
+    pub confidence: Option<f64>,
+    pub annotator: Option<&'a str>,
+    pub run_id: Option<i64>,
+}
+
+/// A recorded label.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Label {
+    pub id: i64,
+    pub label_set_id: i64,
+    pub row_id: i64,
+    pub value: String,
+    pub source: LabelSource,
+    pub confidence: Option<f64>,
+    pub annotator: Option<String>,
+    pub run_id: Option<i64>,
+    pub created_at: String,
+    pub retracted_at: Option<String>,
+}
+
+const LABEL_COLUMNS: &str =
+    "id, label_set_id, row_id, value, source, confidence, annotator, run_id, created_at, retracted_at";
+
+fn label_from_row(r: &rusqlite::Row) -> rusqlite::Result<Label> {
+    let source: String = r.get(4)?;
+    Ok(Label {
+        id: r.get(0)?,
+        label_set_id: r.get(1)?,
+        row_id: r.get(2)?,
+        value: r.get(3)?,
+        source: LabelSource::parse(&source),
+        confidence: r.get(5)?,
+        annotator: r.get(6)?,
+        run_id: r.get(7)?,
+        created_at: r.get(8)?,
+        retracted_at: r.get(9)?,
+    })
+}
+
+impl Store {
+    /// Creates a label set for a dataset. Class names must be distinct and non-empty.
+    pub fn create_label_set(&self, dataset_id: i64, name: &str, classes: &[String]) -> Result<LabelSet> {
+        if classes.len() < 2 {
+            return Err(Error::invalid(
+                "a label set needs at least two classes, e.g. --classes negative,positive",
+            ));
+        }
+        for (i, c) in classes.iter().enumerate() {
+            if c.trim().is_empty() || classes[..i].contains(c) {
+                return Err(Error::invalid(format!("class {c:?} is empty or named twice")));
+            }
+        }
+        let json = serde_json::to_string(classes).expect("strings serialise");
+        self.conn()
+            .execute(
+                "INSERT INTO label_sets (dataset_id, name, classes) VALUES (?1, ?2, ?3)",
+                params![dataset_id, name, json],
+            )
+            .map_err(|e| self.err(format!("cannot create label set {name:?}: {e}")))?;
+        Ok(LabelSet {
+            id: self.conn().last_insert_rowid(),
+            dataset_id,
+            name: name.into(),
+            classes: classes.to_vec(),
+        })
+    }
+
+    pub(crate) fn label_set_id(&self, dataset_id: i64, name: &str) -> Result<Option<i64>> {
+        self.conn()
+            .query_row(
+                "SELECT id FROM label_sets WHERE dataset_id = ?1 AND name = ?2",
+                params![dataset_id, name],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The label sets of a dataset.
+    pub fn label_sets(&self, dataset_id: i64) -> Result<Vec<LabelSet>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT id, dataset_id, name, classes FROM label_sets WHERE dataset_id = ?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([dataset_id], |r| {
+                let classes: String = r.get(3)?;
+                Ok(LabelSet {
+                    id: r.get(0)?,
+                    dataset_id: r.get(1)?,
+                    name: r.get(2)?,
+                    classes: serde_json::from_str(&classes).unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Records a label in its own transaction. A person's new label on a row replaces (retracts)
+    /// their previous live label on it; the value must be one of the label set's classes.
+    pub fn add_label(&mut self, label: &NewLabel) -> Result<i64> {
+        let classes: String = self
+            .conn()
+            .query_row("SELECT classes FROM label_sets WHERE id = ?1", [label.label_set_id], |r| r.get(0))
+            .map_err(|e| self.err(format!("label set {}: {e}", label.label_set_id)))?;
+        let classes: Vec<String> = serde_json::from_str(&classes).unwrap_or_default();
+        if !classes.iter().any(|c| c == label.value) {
+            return Err(Error::invalid(format!(
+                "{:?} is not a class of this label set ({})",
+                label.value,
+                classes.join(", ")
+            )));
+        }
+        let path = self.path().map(std::path::Path::to_path_buf);
+        let tx = self.conn_mut().transaction().map_err(|e| super::db_err(path.as_deref(), e))?;
+        if label.source == LabelSource::Human {
+            tx.execute(
+                "UPDATE labels SET retracted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE label_set_id = ?1 AND row_id = ?2 AND source = 'human' AND annotator IS ?3
+                   AND retracted_at IS NULL",
+                params![label.label_set_id, label.row_id, label.annotator],
+            )
+            .map_err(|e| super::db_err(path.as_deref(), e))?;
+        }
+        tx.execute(
+            "INSERT INTO labels (label_set_id, row_id, value, source, confidence, annotator, run_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                label.label_set_id,
+                label.row_id,
+                label.value,
+                label.source.as_str(),
+                label.confidence,
+                label.annotator,
+                label.run_id
+            ],
+        )
+        .map_err(|e| super::db_err(path.as_deref(), e))?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(|e| super::db_err(path.as_deref(), e))?;
+        Ok(id)
+    }
+
+    /// Retracts a label (undo). Retracting a retracted label is an error.
+    pub fn retract_label(&self, label_id: i64) -> Result<()> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE labels SET retracted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?1 AND retracted_at IS NULL",
+                [label_id],
+            )
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(self.err(format!("label {label_id} does not exist or was already undone")));
+        }
+        Ok(())
+    }
+
+    /// A label by id (retracted or not).
+    pub fn label(&self, label_id: i64) -> Result<Label> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {LABEL_COLUMNS} FROM labels WHERE id = ?1"),
+                [label_id],
+                label_from_row,
+            )
+            .map_err(|e| self.err(format!("label {label_id}: {e}")))
+    }
+
+    /// The live (not retracted) labels of a row, oldest first.
+    pub fn live_labels(&self, label_set_id: i64, row_id: i64) -> Result<Vec<Label>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {LABEL_COLUMNS} FROM labels
+                 WHERE label_set_id = ?1 AND row_id = ?2 AND retracted_at IS NULL ORDER BY id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![label_set_id, row_id], label_from_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Live label counts by (source, value).
+    pub fn label_counts(&self, label_set_id: i64) -> Result<BTreeMap<(String, String), i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT source, value, count(*) FROM labels WHERE label_set_id = ?1 AND retracted_at IS NULL
+                 GROUP BY source, value",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([label_set_id], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<BTreeMap<_, _>>>().map_err(|e| self.err(e))
+    }
+
+    /// Live human labels per row for agreement: `(row_id, annotator, value)`, rows labelled by at
+    /// least two annotators.
+    pub fn human_labels_by_row(&self, label_set_id: i64) -> Result<Vec<(i64, String, String)>> {
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT row_id, coalesce(annotator, ''), value FROM labels
+                 WHERE label_set_id = ?1 AND source = 'human' AND retracted_at IS NULL
+                   AND row_id IN (SELECT row_id FROM labels WHERE label_set_id = ?1 AND source = 'human'
+                                  AND retracted_at IS NULL GROUP BY row_id
+                                  HAVING count(DISTINCT coalesce(annotator, '')) >= 2)
+                 ORDER BY row_id, annotator",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([label_set_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::ImportOptions;
+    use crate::store::Split;
+
+    fn project() -> (Store, i64, Vec<i64>) {
+        let dir = std::env::temp_dir().join(format!("cloze-labels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("d.csv");
+        std::fs::write(&p, "text\na\nb\nc\n").unwrap();
+        let mut store = Store::open_in_memory().unwrap();
+        let s =
+            store.import_dataset("d", &p, &ImportOptions::default(), Split::Train, &mut |_| true).unwrap();
+        let set = store.create_label_set(s.dataset.id, "sentiment", &["neg".into(), "pos".into()]).unwrap();
+        let rows = store.rows(s.dataset.id, 0, 10).unwrap().iter().map(|r| r.id).collect();
+        (store, set.id, rows)
+    }
+
+    fn human<'a>(set: i64, row: i64, value: &'a str, who: &'a str) -> NewLabel<'a> {
+        NewLabel {
+            label_set_id: set,
+            row_id: row,
+            value,
+            source: LabelSource::Human,
+            confidence: None,
+            annotator: Some(who),
+            run_id: None,
+        }
+    }
+
+    #[test]
+    fn corrections_replace_and_undo_retracts() {
+        let (mut store, set, rows) = project();
+        let first = store.add_label(&human(set, rows[0], "pos", "ann")).unwrap();
+        let second = store.add_label(&human(set, rows[0], "neg", "ann")).unwrap();
+        let live = store.live_labels(set, rows[0]).unwrap();
+        assert_eq!(live.iter().map(|l| l.id).collect::<Vec<_>>(), [second]);
+        assert!(store.label(first).unwrap().retracted_at.is_some(), "the first is kept, retracted");
+        store.add_label(&human(set, rows[0], "pos", "other")).unwrap();
+        assert_eq!(store.live_labels(set, rows[0]).unwrap().len(), 2, "two annotators keep a label each");
+        store.retract_label(second).unwrap();
+        assert!(store.retract_label(second).unwrap_err().to_string().contains("already undone"));
+        assert_eq!(store.live_labels(set, rows[0]).unwrap().len(), 1);
+        let err = store.add_label(&human(set, rows[1], "maybe", "ann")).unwrap_err().to_string();
+        assert!(err.contains("not a class") && err.contains("neg, pos"), "{err}");
+        let counts = store.label_counts(set).unwrap();
+        assert_eq!(counts.get(&("human".into(), "pos".into())), Some(&1));
+    }
+
+    #[test]
+    fn label_sets_are_checked() {
+        let (store, _, _) = project();
+        let d = store.dataset("d").unwrap();
+        assert!(store.create_label_set(d.id, "x", &["a".into()]).is_err());
+        assert!(store.create_label_set(d.id, "x", &["a".into(), "a".into()]).is_err());
+        assert!(
+            store.create_label_set(d.id, "sentiment", &["a".into(), "b".into()]).is_err(),
+            "duplicate name"
+        );
+        assert_eq!(store.label_sets(d.id).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,249 @@
+//! The project schema, as an append-only list of migrations keyed by `PRAGMA user_version`
+//! (cargo's way with its SQLite cache). Never edit a migration that has shipped: add one.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::db_err;
+use crate::error::{Error, Result};
+
+/// Each entry moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: data and labels.
+    r#"
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE datasets (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        source_path TEXT,
+        format      TEXT NOT NULL,
+        encoding    TEXT NOT NULL,
+        columns     TEXT NOT NULL,            -- JSON array of column names
+        mapping     TEXT NOT NULL,            -- JSON: which column gave text_a, text_b, label, id
+        imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        row_count   INTEGER NOT NULL DEFAULT 0,
+        status      TEXT NOT NULL DEFAULT 'importing' CHECK (status IN ('importing', 'ready'))
+    );
+    CREATE TABLE rows (
+        id           INTEGER PRIMARY KEY,
+        dataset_id   INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+        position     INTEGER NOT NULL,        -- order in the source file, from 0
+        ext_id       TEXT NOT NULL,           -- the file's id column, or the row number
+        line         INTEGER,                 -- 1-based line in the source file
+        text_a       TEXT NOT NULL,
+        text_b       TEXT,
+        meta         TEXT,                    -- JSON object of the other columns, or NULL
+        split        TEXT NOT NULL DEFAULT 'train' CHECK (split IN ('train', 'dev', 'test', 'unlabelled')),
+        content_hash INTEGER NOT NULL,        -- of text_a and text_b, for duplicate detection
+        duplicate_of INTEGER REFERENCES rows (id) ON DELETE SET NULL,
+        shuffle_key  INTEGER NOT NULL,        -- a fixed pseudo-random order, for the random queue
+        UNIQUE (dataset_id, position)
+    );
+    CREATE INDEX rows_by_hash ON rows (dataset_id, content_hash);
+    CREATE INDEX rows_by_shuffle ON rows (dataset_id, shuffle_key);
+    CREATE TABLE label_sets (
+        id         INTEGER PRIMARY KEY,
+        dataset_id INTEGER NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        classes    TEXT NOT NULL,             -- JSON array of class names, in order
+        UNIQUE (dataset_id, name)
+    );
+    CREATE TABLE labels (
+        id           INTEGER PRIMARY KEY,
+        label_set_id INTEGER NOT NULL REFERENCES label_sets (id) ON DELETE CASCADE,
+        row_id       INTEGER NOT NULL REFERENCES rows (id) ON DELETE CASCADE,
+        value        TEXT NOT NULL,
+        source       TEXT NOT NULL CHECK (source IN ('human', 'model', 'import')),
+        confidence   REAL,
+        annotator    TEXT,
+        run_id       INTEGER,                 -- the run that suggested it (runs: migration 2)
+        created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        retracted_at TEXT                     -- set by undo; the row keeps its history
+    );
+    CREATE INDEX labels_live ON labels (label_set_id, row_id) WHERE retracted_at IS NULL;
+    "#,
+    // 2: prompts, models, runs and what they produce.
+    r#"
+    CREATE TABLE templates (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        source     TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (name, version)
+    );
+    CREATE TABLE verbalizers (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        definition TEXT NOT NULL,             -- JSON of the verbalizer
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (name, version)
+    );
+    CREATE TABLE models (
+        id           INTEGER PRIMARY KEY,
+        repo_id      TEXT,                    -- Hugging Face repository, with its revision sha
+        revision     TEXT,
+        local_path   TEXT,                    -- or a local folder, with a hash of its files
+        content_hash TEXT,
+        family       TEXT NOT NULL,
+        added_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        CHECK (repo_id IS NOT NULL OR local_path IS NOT NULL)
+    );
+    CREATE TABLE runs (
+        id            INTEGER PRIMARY KEY,
+        strategy      TEXT NOT NULL,          -- zero-shot, calibrated, soft-prompt, finetune, ...
+        config        TEXT NOT NULL,          -- JSON: everything needed to reproduce it
+        seed          INTEGER NOT NULL,
+        status        TEXT NOT NULL CHECK (status IN ('running', 'finished', 'failed', 'cancelled')),
+        model_id      INTEGER REFERENCES models (id),
+        template_id   INTEGER REFERENCES templates (id),
+        verbalizer_id INTEGER REFERENCES verbalizers (id),
+        label_set_id  INTEGER REFERENCES label_sets (id) ON DELETE CASCADE,
+        started_at    TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        finished_at   TEXT,
+        error         TEXT
+    );
+    CREATE TABLE run_metrics (
+        run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        step   INTEGER NOT NULL,
+        name   TEXT NOT NULL,
+        value  REAL NOT NULL,
+        at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (run_id, step, name)
+    );
+    CREATE TABLE suggestions (
+        run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        row_id     INTEGER NOT NULL REFERENCES rows (id) ON DELETE CASCADE,
+        predicted  TEXT NOT NULL,
+        confidence REAL NOT NULL,             -- probability of the predicted class
+        margin     REAL NOT NULL,             -- best minus second best
+        entropy    REAL NOT NULL,             -- of the class distribution, in nats
+        probs      TEXT NOT NULL,             -- JSON array, in the label set's class order
+        PRIMARY KEY (run_id, row_id)
+    );
+    CREATE INDEX suggestions_by_confidence ON suggestions (run_id, confidence);
+    CREATE INDEX suggestions_by_margin ON suggestions (run_id, margin);
+    CREATE INDEX suggestions_by_entropy ON suggestions (run_id, entropy);
+    CREATE TABLE artifacts (
+        id         INTEGER PRIMARY KEY,
+        run_id     INTEGER REFERENCES runs (id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        kind       TEXT NOT NULL,             -- soft-prompt, head, ...
+        sha256     TEXT NOT NULL,
+        data       BLOB,                      -- safetensors bytes kept in the file,
+        path       TEXT,                      -- or a file beside the project
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        CHECK (data IS NOT NULL OR path IS NOT NULL)
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Brings the database to [`SCHEMA_VERSION`]. A newer file is refused; an older, non-empty file is
+/// first copied to `<file>.v<old>.bak` with `VACUUM INTO` (a consistent snapshot even in WAL mode).
+pub(crate) fn migrate(conn: &mut Connection, path: Option<&Path>) -> Result<()> {
+    let version: u32 =
+        conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| db_err(path, e))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::Store {
+            path: path.map(Path::to_path_buf).unwrap_or_default(),
+            message: format!(
+                "this project was written by a newer Cloze Studio (schema {version}; this build knows up to \
+                 {SCHEMA_VERSION}); update Cloze Studio to open it"
+            ),
+        });
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if version > 0
+        && let Some(p) = path
+    {
+        let backup = p.with_file_name(format!(
+            "{}.v{version}.bak",
+            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        ));
+        if !backup.exists() {
+            conn.execute("VACUUM INTO ?1", [backup.to_string_lossy()]).map_err(|e| {
+                db_err(
+                    path,
+                    format!("could not back up the project before upgrading it to {}: {e}", backup.display()),
+                )
+            })?;
+        }
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction().map_err(|e| db_err(path, e))?;
+        tx.execute_batch(sql).map_err(|e| db_err(path, format!("migration {} failed: {e}", i + 1)))?;
+        tx.pragma_update(None, "user_version", (i + 1) as u32).map_err(|e| db_err(path, e))?;
+        tx.commit().map_err(|e| db_err(path, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut stmt =
+            conn.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+    }
+
+    #[test]
+    fn migrate_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, None).unwrap();
+        let first = tables(&conn);
+        migrate(&mut conn, None).unwrap();
+        assert_eq!(tables(&conn), first);
+        let v: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        for t in ["settings", "datasets", "rows", "labels", "label_sets", "runs", "suggestions", "artifacts"]
+        {
+            assert!(first.iter().any(|x| x == t), "missing table {t}");
+        }
+    }
+
+    #[test]
+    fn newer_files_are_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        let err = migrate(&mut conn, None).unwrap_err().to_string();
+        assert!(err.contains("newer Cloze Studio") && err.contains("update Cloze Studio"), "{err}");
+    }
+
+    #[test]
+    fn older_files_are_backed_up_then_upgraded() {
+        let dir = std::env::temp_dir().join(format!("cloze-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("old.cloze");
+        let _ = std::fs::remove_file(&path);
+        {
+            // A file as the first release left it: schema 1 with a setting.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute("INSERT INTO settings VALUES ('name', 'old')", []).unwrap();
+        }
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, Some(&path)).unwrap();
+        let v: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let backup = dir.join("old.cloze.v1.bak");
+        let old = Connection::open(&backup).unwrap();
+        let v: u32 = old.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, 1, "the backup keeps the old schema");
+        let name: String = old.query_row("SELECT value FROM settings", [], |r| r.get(0)).unwrap();
+        assert_eq!(name, "old");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
