@@ -6,6 +6,8 @@
 pub mod classify;
 pub mod data;
 pub mod error;
+pub mod export;
+pub mod label;
 pub mod plm;
 pub mod store;
 pub mod template;

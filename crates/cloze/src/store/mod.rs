@@ -11,6 +11,7 @@
 pub mod labels;
 mod migrations;
 pub mod rows;
+pub mod runs;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ use crate::error::{Error, Result};
 pub use labels::{Label, LabelSet, LabelSource, NewLabel};
 pub use migrations::SCHEMA_VERSION;
 pub use rows::{Dataset, ImportProgress, ImportSummary, Split, StoredRow};
+pub use runs::{Run, RunStatus, Suggestion};
 
 /// The project file extension.
 pub const EXTENSION: &str = "cloze";

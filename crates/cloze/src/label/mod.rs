@@ -1,0 +1,11 @@
+//! The labelling loop: a queue that puts first the rows whose answer teaches most, a session that
+//! records every decision at once with its provenance (and undoes any of them), background
+//! re-scoring of suggestions, and agreement between annotators.
+
+pub mod agreement;
+mod queue;
+mod rescore;
+
+pub use agreement::{Agreement, cohen_kappa, fleiss_kappa};
+pub use queue::{Queue, QueueItem, Session, Strategy};
+pub use rescore::{RescoreProgress, rescore};
