@@ -2,6 +2,8 @@
 //! model inspection, and the inference benchmark.
 
 mod bench;
+mod label;
+mod project;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,9 +42,24 @@ enum Command {
     Classify(Box<ClassifyArgs>),
     /// Print a model folder's family, sizes and special tokens.
     Inspect(InspectArgs),
+    /// Projects: create one, import data into it, see where it stands.
+    #[command(subcommand)]
+    Project(project::ProjectCommand),
+    /// Label rows in the terminal: 1-9 pick a class, Enter accepts the suggestion, u undoes, s skips.
+    Label(Box<label::LabelArgs>),
+    /// Write out a project's labelled data.
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Benchmark zero-shot classification (batch × sequence length of synthetic prompts), reporting
     /// sequences/s and GFLOP/s in the same terms as ../shared/bench/bench.py.
     Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ExportCommand {
+    /// Labelled rows with their provenance (source, annotator, confidence, run, time) as CSV, JSONL,
+    /// or Hugging Face datasets JSONL.
+    Labels(project::ExportLabelsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -75,6 +92,31 @@ struct ClassifyArgs {
     /// Write predictions here as JSONL (default: standard output).
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Contextual calibration: divide by the label-word probabilities of content-free inputs
+    /// ("N/A" and empty), which removes the prompt's bias toward some words.
+    #[arg(long)]
+    calibrate: bool,
+    /// Score a label word made of several tokens by its first token, the mean or the max of its
+    /// tokens' logits.
+    #[arg(long, default_value = "first", value_parser = ["first", "mean", "max"])]
+    multi_token: String,
+    /// Class score from its words: mean-prob (log of the mean probability), mean-log-prob
+    /// (OpenPrompt's), or max.
+    #[arg(long, default_value = "mean-prob", value_parser = ["mean-prob", "mean-log-prob", "max"])]
+    aggregate: String,
+    /// Rows per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Also output the K most likely vocabulary tokens at the mask (helps choose label words).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    top_k: usize,
+}
+
+/// How to read a data file: the options shared by `classify` and `project import`.
+#[derive(Args, Debug)]
+pub struct DataArgs {
     /// The text column (a name, or a 1-based number); detected from the header when omitted.
     #[arg(long, value_name = "COLUMN")]
     text_column: Option<String>,
@@ -109,24 +151,45 @@ struct ClassifyArgs {
     /// Read only the first N rows.
     #[arg(long, value_name = "N")]
     limit: Option<usize>,
-    /// Contextual calibration: divide by the label-word probabilities of content-free inputs
-    /// ("N/A" and empty), which removes the prompt's bias toward some words.
-    #[arg(long)]
-    calibrate: bool,
-    /// Score a label word made of several tokens by its first token, the mean or the max of its
-    /// tokens' logits.
-    #[arg(long, default_value = "first", value_parser = ["first", "mean", "max"])]
-    multi_token: String,
-    /// Class score from its words: mean-prob (log of the mean probability), mean-log-prob
-    /// (OpenPrompt's), or max.
-    #[arg(long, default_value = "mean-prob", value_parser = ["mean-prob", "mean-log-prob", "max"])]
-    aggregate: String,
-    /// Rows per forward pass.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    /// Also output the K most likely vocabulary tokens at the mask (helps choose label words).
-    #[arg(long, default_value_t = 0, value_name = "K")]
-    top_k: usize,
+}
+
+impl DataArgs {
+    pub fn import_options(&self) -> Result<ImportOptions> {
+        Ok(ImportOptions {
+            format: self.format.as_deref().map(str::parse::<Format>).transpose()?,
+            has_header: if self.header {
+                Some(true)
+            } else if self.no_header {
+                Some(false)
+            } else {
+                None
+            },
+            text_column: column(&self.text_column)?,
+            text_b_column: column(&self.text_b_column)?,
+            label_column: column(&self.label_column)?,
+            id_column: column(&self.id_column)?,
+            skip_bad_rows: self.skip_bad_rows,
+            limit: self.limit,
+            encoding: self.encoding.as_deref().map(str::parse::<Encoding>).transpose()?,
+            quoting: self.quoting.as_deref().map(|q| q == "on"),
+        })
+    }
+}
+
+/// Prints an import report's notes and skipped rows on stderr.
+pub fn report_import(path: &std::path::Path, notes: &[String], skipped: &[cloze::data::SkippedRow]) {
+    for note in notes {
+        eprintln!("note: {}: {note}", path.display());
+    }
+    if !skipped.is_empty() {
+        eprintln!("warning: skipped {} malformed row(s):", skipped.len());
+        for s in skipped.iter().take(20) {
+            eprintln!("  {}, line {}: {}", path.display(), s.line, s.message);
+        }
+        if skipped.len() > 20 {
+            eprintln!("  … and {} more", skipped.len() - 20);
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -144,6 +207,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(args) => classify(*args),
         Command::Inspect(args) => inspect(args),
+        Command::Project(command) => project::run(command),
+        Command::Label(args) => label::run(*args),
+        Command::Export(ExportCommand::Labels(args)) => project::export(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {
@@ -170,34 +236,8 @@ fn classify(args: ClassifyArgs) -> Result<()> {
     let verbalizer = Verbalizer::from_file_or_json(&args.verbalizer)?
         .with_multi_token(args.multi_token.parse::<MultiToken>()?)
         .with_aggregate(args.aggregate.parse::<Aggregate>()?);
-    let options = ImportOptions {
-        format: args.format.as_deref().map(str::parse::<Format>).transpose()?,
-        has_header: if args.header {
-            Some(true)
-        } else if args.no_header {
-            Some(false)
-        } else {
-            None
-        },
-        text_column: column(&args.text_column)?,
-        text_b_column: column(&args.text_b_column)?,
-        label_column: column(&args.label_column)?,
-        id_column: column(&args.id_column)?,
-        skip_bad_rows: args.skip_bad_rows,
-        limit: args.limit,
-        encoding: args.encoding.as_deref().map(str::parse::<Encoding>).transpose()?,
-        quoting: args.quoting.as_deref().map(|q| q == "on"),
-    };
-    let (rows, report) = cloze::data::load(&args.input, &options)?;
-    for note in &report.notes {
-        eprintln!("note: {}: {note}", args.input.display());
-    }
-    if !report.skipped.is_empty() {
-        eprintln!("warning: skipped {} malformed row(s):", report.skipped.len());
-        for s in report.skipped.iter().take(20) {
-            eprintln!("  {}, line {}: {}", args.input.display(), s.line, s.message);
-        }
-    }
+    let (rows, report) = cloze::data::load(&args.input, &args.data.import_options()?)?;
+    report_import(&args.input, &report.notes, &report.skipped);
     if rows.is_empty() {
         return Err(Error::Data {
             path: args.input.clone(),

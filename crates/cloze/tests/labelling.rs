@@ -192,7 +192,8 @@ fn rescoring_writes_suggestions_the_queue_uses() {
     assert_eq!(all.len(), 16);
     assert!(all.iter().all(|&c| c >= s.confidence));
     // the suggestion equals what classify gives for that row
-    let direct = classifier.classify(std::slice::from_ref(&first.row.example), &mut |_, _| true).unwrap().remove(0);
+    let direct =
+        classifier.classify(std::slice::from_ref(&first.row.example), &mut |_, _| true).unwrap().remove(0);
     assert!((direct.probs[1].1 as f64 - s.probs[1]).abs() < 1e-6);
     // a verbalizer that does not fit the label set is refused
     let other = store.create_label_set(d.dataset.id, "topics", &["a".into(), "b".into()]).unwrap();

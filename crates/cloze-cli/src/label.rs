@@ -1,0 +1,291 @@
+//! `cloze label`: the labelling loop in a terminal. Keys 1–9 pick a class, Enter accepts the model's
+//! suggestion, u undoes, s skips, q quits. Every decision is saved at once.
+//!
+//! With `--model`, `--template` and `--verbalizer`, a background thread scores the rows still to
+//! label (its own connection to the project) while you label; the queue follows its suggestions.
+//! When standard input is not a terminal, each input line is one key (an empty line is Enter) and
+//! every saved label is confirmed on standard output — what scripts and the crash test use.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use clap::Args;
+use cloze::classify::{Classifier, ClassifyOptions};
+use cloze::label::{Queue, QueueItem, Session, Strategy, rescore};
+use cloze::plm::{DeviceChoice, Plm};
+use cloze::store::{LabelSet, Store};
+use cloze::template::Template;
+use cloze::verbalizer::Verbalizer;
+use cloze::{Error, Result};
+
+#[derive(Args, Debug)]
+pub struct LabelArgs {
+    /// The project file.
+    file: PathBuf,
+    /// The dataset (default: the only one).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// The label set (default: the only one).
+    #[arg(long)]
+    label_set: Option<String>,
+    /// Which row next: order, random[:SEED], least-confidence, margin, entropy, disagreement:RUN
+    /// (all but order and random need model suggestions).
+    #[arg(long, default_value = "order")]
+    strategy: String,
+    /// Your name, recorded with every label (several annotators can label the same rows).
+    #[arg(long)]
+    annotator: Option<String>,
+    /// A masked-LM model folder to suggest labels with (needs --template and --verbalizer).
+    #[arg(long, requires_all = ["template", "verbalizer"])]
+    model: Option<PathBuf>,
+    /// The prompt template for suggestions, e.g. '{text_a} It was {mask}.'.
+    #[arg(long)]
+    template: Option<String>,
+    /// Label words per class (JSON or a JSON file); the classes must be the label set's.
+    #[arg(long)]
+    verbalizer: Option<String>,
+    /// Show the suggestions of an earlier run instead of scoring anew.
+    #[arg(long, conflicts_with = "model")]
+    run: Option<i64>,
+    /// cpu, cuda[:N] or metal.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+}
+
+/// Rows scored so far by the background re-scorer, and its end.
+#[derive(Default)]
+struct Rescoring {
+    scored: AtomicUsize,
+    total: AtomicUsize,
+    done: AtomicBool,
+    stop: AtomicBool,
+}
+
+type Rescorer = (i64, Arc<Rescoring>, std::thread::JoinHandle<()>);
+
+fn start_rescoring(args: &LabelArgs, store: &Store, set: &LabelSet) -> Result<Rescorer> {
+    let (model, template, verbalizer) = match (&args.model, &args.template, &args.verbalizer) {
+        (Some(m), Some(t), Some(v)) => (m.clone(), t.clone(), v.clone()),
+        _ => return Err(Error::invalid("--model needs --template and --verbalizer")),
+    };
+    // Check everything that can be checked before the loop starts.
+    let parsed = Template::parse(&template)?;
+    parsed.check_classification()?;
+    let verb = Verbalizer::from_file_or_json(&verbalizer)?;
+    let device = args.device.parse::<DeviceChoice>()?.open()?;
+    let config = serde_json::json!({
+        "model": model, "template": template, "verbalizer": verb, "device": args.device,
+    });
+    let run_id = store.start_run("zero-shot", &config, 0, Some(set.id))?;
+    let state = Arc::new(Rescoring::default());
+    let (thread_state, path, set) = (state.clone(), args.file.clone(), set.clone());
+    let handle = std::thread::spawn(move || {
+        let result = (|| -> Result<()> {
+            let plm = Plm::load(&model, &device)?;
+            let classifier = Classifier::new(&plm, parsed, &verb, ClassifyOptions::default())?;
+            let mut store = Store::open(&path)?;
+            rescore(&mut store, &classifier, &set, run_id, 32, &mut |p| {
+                thread_state.scored.store(p.scored, Ordering::Relaxed);
+                thread_state.total.store(p.total, Ordering::Relaxed);
+                !thread_state.stop.load(Ordering::Relaxed)
+            })
+        })();
+        if let Err(e) = result {
+            eprintln!("\r\nsuggestions stopped: {e}\r");
+        }
+        thread_state.done.store(true, Ordering::Relaxed);
+    });
+    Ok((run_id, state, handle))
+}
+
+/// A key the loop understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Class(usize),
+    Accept,
+    Undo,
+    Skip,
+    Quit,
+    Other,
+}
+
+fn key_of(c: char) -> Key {
+    match c {
+        '1'..='9' => Key::Class(c as usize - '1' as usize),
+        '\n' | '\r' => Key::Accept,
+        'u' | 'U' => Key::Undo,
+        's' | 'S' => Key::Skip,
+        'q' | 'Q' => Key::Quit,
+        _ => Key::Other,
+    }
+}
+
+/// Reads one key: a key press on a terminal, a line otherwise (`None` at end of input).
+fn read_key(
+    interactive: bool,
+    lines: &mut dyn Iterator<Item = std::io::Result<String>>,
+) -> Result<Option<Key>> {
+    if interactive {
+        use crossterm::event::{Event, KeyCode, KeyEventKind, KeyModifiers, read};
+        loop {
+            let event = read().map_err(|e| Error::io("<terminal>", e))?;
+            if let Event::Key(k) = event {
+                if k.kind != KeyEventKind::Press {
+                    continue;
+                }
+                return Ok(Some(match k.code {
+                    KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => Key::Quit,
+                    KeyCode::Char(c) => key_of(c),
+                    KeyCode::Enter => Key::Accept,
+                    KeyCode::Backspace => Key::Undo,
+                    KeyCode::Esc => Key::Quit,
+                    _ => Key::Other,
+                }));
+            }
+        }
+    }
+    match lines.next() {
+        None => Ok(None),
+        Some(line) => {
+            let line = line.map_err(|e| Error::io("<stdin>", e))?;
+            Ok(Some(line.trim().chars().next().map(key_of).unwrap_or(Key::Accept)))
+        }
+    }
+}
+
+struct RawMode;
+impl RawMode {
+    fn enable() -> Result<Self> {
+        crossterm::terminal::enable_raw_mode().map_err(|e| Error::io("<terminal>", e))?;
+        Ok(RawMode)
+    }
+}
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+fn show(item: &QueueItem, set: &LabelSet, remaining: i64, session: &Session, rescoring: Option<&Rescoring>) {
+    let mut out = std::io::stderr().lock();
+    let _ = write!(
+        out,
+        "\r\n──── row {} ({} to go, {} labelled this session",
+        item.row.example.id,
+        remaining,
+        session.labelled()
+    );
+    if let Some(r) = rescoring {
+        let (scored, total) = (r.scored.load(Ordering::Relaxed), r.total.load(Ordering::Relaxed));
+        if !r.done.load(Ordering::Relaxed) {
+            if total == 0 {
+                let _ = write!(out, ", loading the model for suggestions");
+            } else {
+                let _ = write!(out, ", suggestions {scored}/{total}");
+            }
+        }
+    }
+    let _ = write!(out, ")\r\n");
+    for line in item.row.example.text_a.lines() {
+        let _ = write!(out, "  {line}\r\n");
+    }
+    if let Some(b) = &item.row.example.text_b {
+        let _ = write!(out, "  ── {b}\r\n");
+    }
+    match &item.suggestion {
+        Some(s) => {
+            let _ = write!(out, "model: {} ({:.0}%)  — Enter accepts\r\n", s.predicted, s.confidence * 100.0);
+        }
+        None => {
+            let _ = write!(out, "model: no suggestion yet\r\n");
+        }
+    }
+    let classes: Vec<String> =
+        set.classes.iter().enumerate().take(9).map(|(i, c)| format!("{} {c}", i + 1)).collect();
+    let _ = write!(out, "{}   u undo  s skip  q quit\r\n", classes.join("  "));
+    let _ = out.flush();
+}
+
+pub fn run(args: LabelArgs) -> Result<()> {
+    let mut store = Store::open(&args.file)?;
+    let (_, set) = crate::project::pick(&store, args.dataset.as_deref(), args.label_set.as_deref())?;
+    if set.classes.len() > 9 {
+        eprintln!("note: only the first 9 classes have keys in the terminal ({} classes)", set.classes.len());
+    }
+    let strategy = Strategy::parse(&args.strategy)?;
+    let (run_id, rescoring, rescorer) = if args.model.is_some() {
+        let (id, state, handle) = start_rescoring(&args, &store, &set)?;
+        (Some(id), Some(state), Some(handle))
+    } else {
+        (args.run, None, None)
+    };
+    let queue = Queue::new(set.clone(), strategy, run_id, args.annotator.clone())?;
+    let mut session = Session::new(queue);
+    let interactive = std::io::stdin().is_terminal();
+    let _raw = if interactive { Some(RawMode::enable()?) } else { None };
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut stdout = std::io::stdout();
+    let result = (|| -> Result<()> {
+        loop {
+            let Some(item) = session.current(&store)? else {
+                eprint!("\r\nevery row is labelled; u undoes the last one, q quits\r\n");
+                match read_key(interactive, &mut lines)? {
+                    Some(Key::Undo) => {
+                        session.undo(&store)?;
+                        continue;
+                    }
+                    _ => return Ok(()),
+                }
+            };
+            let remaining = session.queue.remaining(&store)?;
+            show(&item, &set, remaining, &session, rescoring.as_deref());
+            let saved = match read_key(interactive, &mut lines)? {
+                None | Some(Key::Quit) => return Ok(()),
+                Some(Key::Class(c)) if c < set.classes.len() => {
+                    session.label(&mut store, &item, c)?;
+                    Some(set.classes[c].clone())
+                }
+                Some(Key::Accept) => match session.accept(&mut store, &item) {
+                    Ok(_) => item.suggestion.as_ref().map(|s| s.predicted.clone()),
+                    Err(e) => {
+                        eprint!("{e}\r\n");
+                        None
+                    }
+                },
+                Some(Key::Undo) => {
+                    match session.undo(&store)? {
+                        Some(_) => eprint!("undone\r\n"),
+                        None => eprint!("nothing to undo\r\n"),
+                    }
+                    None
+                }
+                Some(Key::Skip) => {
+                    session.skip(&item);
+                    None
+                }
+                Some(_) => {
+                    eprint!(
+                        "keys: 1-{} pick a class, Enter accepts, u undoes, s skips, q quits\r\n",
+                        set.classes.len().min(9)
+                    );
+                    None
+                }
+            };
+            if let (Some(value), false) = (saved, interactive) {
+                writeln!(stdout, "saved {} {value}", item.row.example.id)
+                    .map_err(|e| Error::io("<stdout>", e))?;
+                stdout.flush().map_err(|e| Error::io("<stdout>", e))?;
+            }
+        }
+    })();
+    if let (Some(r), Some(handle)) = (&rescoring, rescorer) {
+        // The re-scorer stops after its current batch and records how its run ended.
+        r.stop.store(true, Ordering::Relaxed);
+        let _ = handle.join();
+    }
+    eprint!("\r\n{} labels saved in {}\r\n", session.labelled(), args.file.display());
+    result
+}

@@ -1,0 +1,299 @@
+//! `cloze project new|import|status` and `cloze export labels`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use cloze::export::{ExportFormat, LabelFilter, export_labels};
+use cloze::label::{cohen_kappa, fleiss_kappa};
+use cloze::store::{Dataset, LabelSet, Split, Store};
+use cloze::{Error, Result};
+
+use crate::DataArgs;
+
+#[derive(Subcommand, Debug)]
+pub enum ProjectCommand {
+    /// Create an empty project file (`.cloze`, one SQLite file you can copy).
+    New {
+        /// The project file to create.
+        file: PathBuf,
+    },
+    /// Import a data file into a project as a new dataset (streamed: any size), with the labels it
+    /// carries as `import` labels.
+    Import(Box<ImportArgs>),
+    /// Show a project's datasets, label sets, label counts by source, runs and annotator agreement.
+    Status {
+        /// The project file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// The project file.
+    file: PathBuf,
+    /// The data file: CSV, TSV, JSONL, `label sentence` lines or `text;label`.
+    input: PathBuf,
+    /// The dataset's name in the project (default: the file name).
+    #[arg(long)]
+    name: Option<String>,
+    /// The split these rows belong to: train, dev, test or unlabelled.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// The classes to label with, comma-separated (e.g. negative,positive), when the file has no
+    /// labels or you want another label set; creates the label set `--label-set`.
+    #[arg(long, value_delimiter = ',')]
+    classes: Vec<String>,
+    /// The name of the label set `--classes` creates.
+    #[arg(long, default_value = "labels")]
+    label_set: String,
+    /// Only show the first N rows as they would be imported; write nothing.
+    #[arg(long, value_name = "N")]
+    preview: Option<usize>,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportLabelsArgs {
+    /// The project file.
+    file: PathBuf,
+    /// Where to write: .csv or .jsonl (or give --format).
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    /// csv, jsonl, or hf-jsonl (Hugging Face datasets: {"text", "label": index, "label_text"}).
+    #[arg(long)]
+    format: Option<String>,
+    /// The dataset (default: the only one).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// The label set (default: the only one, or `labels`).
+    #[arg(long)]
+    label_set: Option<String>,
+    /// Only labels from these sources: human, model, import (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    source: Vec<String>,
+    /// Only labels by these annotators (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    annotator: Vec<String>,
+    /// Only labels with at least this confidence (labels without one pass).
+    #[arg(long)]
+    min_confidence: Option<f64>,
+}
+
+pub fn run(command: ProjectCommand) -> Result<()> {
+    match command {
+        ProjectCommand::New { file } => {
+            Store::create(&file)?;
+            eprintln!("created {}; next: cloze project import {} DATA_FILE", file.display(), file.display());
+            Ok(())
+        }
+        ProjectCommand::Import(args) => import(*args),
+        ProjectCommand::Status { file } => status(&file),
+    }
+}
+
+fn import(args: ImportArgs) -> Result<()> {
+    let options = args.data.import_options()?;
+    if let Some(n) = args.preview {
+        let options = cloze::data::ImportOptions { limit: Some(n), ..options };
+        let (rows, report) = cloze::data::load(&args.input, &options)?;
+        crate::report_import(&args.input, &report.notes, &report.skipped);
+        println!(
+            "{}: {} ({}), columns {}; text from {:?}{}{}",
+            args.input.display(),
+            report.format,
+            report.encoding,
+            report.columns.join(", "),
+            report.mapping.text,
+            report.mapping.text_b.as_ref().map(|c| format!(", text_b from {c:?}")).unwrap_or_default(),
+            report.mapping.label.as_ref().map(|c| format!(", label from {c:?}")).unwrap_or_default(),
+        );
+        for r in rows {
+            println!("{:>6}  {:<12} {}", r.id, r.label.as_deref().unwrap_or("-"), r.text_a);
+        }
+        return Ok(());
+    }
+    let split: Split = args.split.parse()?;
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => {
+            args.input.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into())
+        }
+    };
+    let mut store = Store::open(&args.file)?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} importing: {pos} rows, {per_sec}")
+            .expect("valid template"),
+    );
+    let summary = store.import_dataset(&name, &args.input, &options, split, &mut |p| {
+        bar.set_position(p.rows as u64);
+        true
+    })?;
+    bar.finish_and_clear();
+    crate::report_import(&args.input, &summary.notes, &summary.skipped);
+    eprintln!(
+        "imported {} rows into dataset {:?} ({} duplicates of earlier rows, {} labels from the file{})",
+        summary.rows,
+        summary.dataset.name,
+        summary.duplicates,
+        summary.labels,
+        if summary.classes.is_empty() {
+            String::new()
+        } else {
+            format!("; classes {}", summary.classes.join(", "))
+        }
+    );
+    if !args.classes.is_empty() {
+        let set = store.create_label_set(summary.dataset.id, &args.label_set, &args.classes)?;
+        eprintln!("label set {:?}: {}", set.name, set.classes.join(", "));
+    } else if summary.classes.is_empty() {
+        eprintln!("the file has no labels; give the classes to label with: --classes negative,positive");
+    }
+    Ok(())
+}
+
+fn status(file: &Path) -> Result<()> {
+    let store = Store::open(file)?;
+    println!("project {} (schema {})", file.display(), store.schema_version()?);
+    let datasets = store.datasets()?;
+    if datasets.is_empty() {
+        println!("no datasets yet: cloze project import {} DATA_FILE", file.display());
+    }
+    for d in &datasets {
+        let splits = store.split_counts(d.id)?;
+        let splits: Vec<String> = splits.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!(
+            "dataset {:?}: {} rows ({}), from {} ({}, {})",
+            d.name,
+            d.row_count,
+            splits.join(", "),
+            d.source_path.as_deref().unwrap_or("?"),
+            d.format,
+            d.encoding
+        );
+        for set in store.label_sets(d.id)? {
+            println!("  label set {:?}: {}", set.name, set.classes.join(", "));
+            let counts = store.label_counts(set.id)?;
+            let mut by_source: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+            for ((source, value), n) in &counts {
+                by_source.entry(source).or_default().push(format!("{value} {n}"));
+            }
+            for (source, values) in by_source {
+                println!("    {source:<7} {}", values.join(", "));
+            }
+            agreement(&store, &set)?;
+            for run in store.runs(set.id)?.iter().take(5) {
+                println!("    run {} {} {} ({})", run.id, run.strategy, run.status, run.started_at);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn agreement(store: &Store, set: &LabelSet) -> Result<()> {
+    let labels = store.human_labels_by_row(set.id)?;
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let mut items: Vec<Vec<&str>> = Vec::new();
+    let mut annotators: Vec<&str> = Vec::new();
+    let mut last = None;
+    for (row, who, value) in &labels {
+        if last != Some(*row) {
+            items.push(Vec::new());
+            last = Some(*row);
+        }
+        items.last_mut().expect("pushed").push(value.as_str());
+        if !annotators.contains(&who.as_str()) {
+            annotators.push(who);
+        }
+    }
+    let disagreements = items.iter().filter(|i| i.iter().any(|v| *v != i[0])).count();
+    let line = if annotators.len() == 2 && items.iter().all(|i| i.len() == 2) {
+        let pairs: Vec<(&str, &str)> = items.iter().map(|i| (i[0], i[1])).collect();
+        let k = cohen_kappa(&pairs)?;
+        format!("Cohen's kappa {:.3} (observed {:.3}, chance {:.3})", k.kappa, k.observed, k.expected)
+    } else {
+        let n = annotators.len();
+        let full: Vec<Vec<&str>> = items.iter().filter(|i| i.len() == n).cloned().collect();
+        match fleiss_kappa(&full) {
+            Ok(k) => {
+                format!("Fleiss' kappa {:.3} over {} rows all {n} annotators labelled", k.kappa, k.items)
+            }
+            Err(_) => "too few rows labelled by every annotator for Fleiss' kappa".into(),
+        }
+    };
+    println!(
+        "    agreement of {} annotators on {} rows: {line}; {disagreements} rows disagree",
+        annotators.len(),
+        items.len()
+    );
+    Ok(())
+}
+
+/// Finds the dataset and label set a command means: the named ones, or the only one.
+pub fn pick(store: &Store, dataset: Option<&str>, label_set: Option<&str>) -> Result<(Dataset, LabelSet)> {
+    let dataset = match dataset {
+        Some(name) => store.dataset(name)?,
+        None => {
+            let mut all = store.datasets()?;
+            match all.len() {
+                0 => {
+                    return Err(Error::invalid(
+                        "the project has no datasets yet; import one with `cloze project import`",
+                    ));
+                }
+                1 => all.remove(0),
+                _ => {
+                    let names: Vec<String> = all.iter().map(|d| format!("{:?}", d.name)).collect();
+                    return Err(Error::invalid(format!(
+                        "the project has several datasets ({}); choose one with --dataset",
+                        names.join(", ")
+                    )));
+                }
+            }
+        }
+    };
+    let mut sets = store.label_sets(dataset.id)?;
+    let set = match label_set {
+        Some(name) => sets
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::invalid(format!("dataset {:?} has no label set {name:?}", dataset.name)))?,
+        None => match sets.len() {
+            0 => {
+                return Err(Error::invalid(format!(
+                    "dataset {:?} has no label set yet; create one with `cloze project import … --classes a,b`",
+                    dataset.name
+                )));
+            }
+            1 => sets.remove(0),
+            _ => {
+                let names: Vec<String> = sets.iter().map(|s| format!("{:?}", s.name)).collect();
+                return Err(Error::invalid(format!(
+                    "dataset {:?} has several label sets ({}); choose one with --label-set",
+                    dataset.name,
+                    names.join(", ")
+                )));
+            }
+        },
+    };
+    Ok((dataset, set))
+}
+
+pub fn export(args: ExportLabelsArgs) -> Result<()> {
+    let store = Store::open(&args.file)?;
+    let (_, set) = pick(&store, args.dataset.as_deref(), args.label_set.as_deref())?;
+    let format = args.format.as_deref().map(str::parse::<ExportFormat>).transpose()?;
+    let filter =
+        LabelFilter { sources: args.source, annotators: args.annotator, min_confidence: args.min_confidence };
+    let count = export_labels(&store, &set, &args.output, format, &filter)?;
+    eprintln!(
+        "wrote {} labels to {} ({} left out by the filters)",
+        count.written,
+        args.output.display(),
+        count.filtered_out
+    );
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! End to end: a project from the CLI — new, import, label (scripted keys), status, export — and
+//! the crash test: a labelling process killed mid-stream loses no confirmed label.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use cloze::store::Store;
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn cloze(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloze"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &stderr
+}
+
+#[test]
+fn project_import_label_status_export() {
+    let d = dir("project-flow");
+    let p = d.join("reviews.cloze");
+    let p = p.to_str().unwrap();
+    ok(&cloze(&["project", "new", p], ""));
+    let err = cloze(&["project", "new", p], "");
+    assert!(String::from_utf8_lossy(&err.stderr).contains("already exists"));
+    let out = ok(&cloze(
+        &[
+            "project",
+            "import",
+            p,
+            "samples/reviews.csv",
+            "--name",
+            "reviews",
+            "--classes",
+            "negative,positive",
+            "--label-set",
+            "sentiment",
+        ],
+        "",
+    ));
+    assert!(out.contains("imported 16 rows into dataset \"reviews\""), "{out}");
+    // ann: negative, positive, skip, undo the skip, positive, undo it, negative; then quit.
+    let out = ok(&cloze(
+        &["label", p, "--label-set", "sentiment", "--annotator", "ann"],
+        "1\n2\ns\nu\n2\nu\n1\nq\n",
+    ));
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("saved ")).collect::<Vec<_>>(),
+        ["saved 1 negative", "saved 2 positive", "saved 3 positive", "saved 3 negative"]
+    );
+    // bob labels the same three rows, disagreeing on the second.
+    ok(&cloze(&["label", p, "--label-set", "sentiment", "--annotator", "bob"], "1\n1\n1\nq\n"));
+    let status = ok(&cloze(&["project", "status", p], ""));
+    assert!(status.contains("human   negative 5, positive 1"), "{status}");
+    assert!(status.contains("agreement of 2 annotators on 3 rows"), "{status}");
+    assert!(status.contains("1 rows disagree"), "{status}");
+    // p_o = 2/3; ann neg 2 pos 1, bob neg 3 → p_e = 2/3 → kappa 0
+    assert!(status.contains("Cohen's kappa 0.000"), "{status}");
+    let csv = d.join("labels.csv");
+    ok(&cloze(
+        &[
+            "export",
+            "labels",
+            p,
+            "--label-set",
+            "sentiment",
+            "-o",
+            csv.to_str().unwrap(),
+            "--annotator",
+            "ann",
+        ],
+        "",
+    ));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(text.starts_with("id,split,text_a,text_b,label,source,confidence,annotator,created_at,run_id"));
+    let hf = d.join("labels.jsonl");
+    ok(&cloze(
+        &[
+            "export",
+            "labels",
+            p,
+            "--label-set",
+            "sentiment",
+            "-o",
+            hf.to_str().unwrap(),
+            "--format",
+            "hf-jsonl",
+        ],
+        "",
+    ));
+    let first: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&hf).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(first["label"], 0);
+    assert_eq!(first["label_text"], "negative");
+    let err = cloze(&["label", p, "--strategy", "margin", "--label-set", "sentiment"], "");
+    assert!(String::from_utf8_lossy(&err.stderr).contains("model's suggestions"));
+}
+
+#[test]
+fn a_killed_labeller_loses_no_confirmed_label() {
+    let d = dir("kill");
+    let data = d.join("rows.csv");
+    let mut csv = String::from("text\n");
+    for i in 0..2000 {
+        csv.push_str(&format!("row number {i}\n"));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let p = d.join("kill.cloze");
+    let p = p.to_str().unwrap();
+    ok(&cloze(&["project", "new", p], ""));
+    ok(&cloze(&["project", "import", p, data.to_str().unwrap(), "--classes", "a,b"], ""));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloze"))
+        .args(["label", p, "--annotator", "k"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Feed far more keys than we will wait for, so the writer is busy when it is killed.
+    let feeder = std::thread::spawn(move || {
+        for i in 0..2000 {
+            if writeln!(stdin, "{}", 1 + i % 2).is_err() {
+                break;
+            }
+        }
+    });
+    let mut confirmed = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        confirmed.push(line);
+        if confirmed.len() == 300 {
+            child.kill().unwrap(); // SIGKILL: no destructor, no flush, no clean shutdown
+            break;
+        }
+    }
+    child.wait().unwrap();
+    let _ = feeder.join();
+    assert_eq!(confirmed.len(), 300);
+    let store = Store::open(p).unwrap();
+    let (_, set) = {
+        let ds = store.datasets().unwrap();
+        let sets = store.label_sets(ds[0].id).unwrap();
+        (ds, sets.into_iter().next().unwrap())
+    };
+    let rows = store.rows(set.dataset_id, 0, 2000).unwrap();
+    for line in &confirmed {
+        let mut parts = line.split_whitespace().skip(1);
+        let (id, value) = (parts.next().unwrap(), parts.next().unwrap());
+        let row = rows.iter().find(|r| r.example.id == id).unwrap();
+        let live = store.live_labels(set.id, row.id).unwrap();
+        assert_eq!(live.len(), 1, "row {id} was confirmed but its label is missing");
+        assert_eq!(live[0].value, value);
+    }
+    let total: i64 = store.label_counts(set.id).unwrap().values().sum();
+    assert!(total >= 300, "{total} labels in the file");
+}
