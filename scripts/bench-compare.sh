@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs `cloze bench` and the PyTorch baseline (../shared/bench/bench.py --case mlm_infer)
+# Runs `cloze bench infer` and the PyTorch baseline (../shared/bench/bench.py --case mlm_infer)
 # alternately on the same random bert-base weights and prints the ratios. The machine is shared
 # and noisy, so only ratios from one run mean anything.
 #
@@ -24,7 +24,7 @@ for round in $(seq "$rounds"); do
     "$venv/bin/python" "$bench_py" --case mlm_infer --model "$model" --head "$head" --warmup 1 --reps "$reps" \
       | grep '^RESULT ' | tail -n 1 | sed -e 's/^RESULT //' -e 's/^{/{"impl": "pytorch", /' >> "$out"
     echo "round $round, $head head: cloze" >&2
-    target/release/cloze bench --model "$BENCH_DIR/models/$model" --head "$head" --warmup 1 --reps "$reps" --json >> "$out"
+    target/release/cloze bench infer --model "$BENCH_DIR/models/$model" --head "$head" --warmup 1 --reps "$reps" --json >> "$out"
   done
 done
 python3 - "$out" <<'PY'

@@ -1,4 +1,4 @@
-//! `cloze bench`: zero-shot classification throughput, measured the way
+//! `cloze bench`: benchmarks. `infer` measures zero-shot classification throughput the way
 //! `../shared/bench/bench.py --case mlm_infer` measures PyTorch, so the two can be run alternately
 //! and compared as ratios: batch × length prompts `[CLS] body it was [MASK] . [SEP]` with no
 //! padding, label-word logits at the mask (`--head mask`) or the whole vocabulary at every position
@@ -7,9 +7,28 @@
 use std::time::Instant;
 
 use candle_core::Tensor;
-use clap::Args;
+use clap::{Args, Subcommand};
 use cloze::plm::{DeviceChoice, MaskedLm, Plm};
 use cloze::{Error, Result};
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Zero-shot classification throughput (sequences/s, GFLOP/s), comparable with
+    /// ../shared/bench/bench.py --case mlm_infer.
+    Infer(BenchArgs),
+    /// Importing a generated CSV into a project: rows/s and peak memory.
+    Import(crate::bench_store::ImportBenchArgs),
+    /// Fetching the next row to label from a large project, for every queue strategy.
+    Queue(crate::bench_store::QueueBenchArgs),
+}
+
+pub fn run(command: BenchCommand) -> Result<()> {
+    match command {
+        BenchCommand::Infer(args) => infer(args),
+        BenchCommand::Import(args) => crate::bench_store::import(args),
+        BenchCommand::Queue(args) => crate::bench_store::queue(args),
+    }
+}
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -72,7 +91,7 @@ fn gflop(plm: &Plm, b: usize, l: usize, full: bool) -> f64 {
     (lin + attn) / 1e9
 }
 
-pub fn run(args: BenchArgs) -> Result<()> {
+fn infer(args: BenchArgs) -> Result<()> {
     let device = args.device.parse::<DeviceChoice>()?.open()?;
     let t0 = Instant::now();
     let plm = Plm::load(&args.model, &device)?;

@@ -2,6 +2,7 @@
 //! model inspection, and the inference benchmark.
 
 mod bench;
+mod bench_store;
 mod label;
 mod project;
 
@@ -25,7 +26,7 @@ Examples:
   cloze classify --model ./roberta-base --input stsa.binary.test --calibrate \\
       --template '{text_a} All in all, it was {mask}.' --verbalizer '{\"0\": \"terrible\", \"1\": \"great\"}'
   cloze inspect --model ./bert-base-uncased
-  cloze bench --model /tmp/bench/models/bert-base --head mask";
+  cloze bench infer --model /tmp/bench/models/bert-base --head mask";
 
 #[derive(Parser, Debug)]
 #[command(name = "cloze", version, about = "Prompt learning from a terminal: zero-shot classification with a \
@@ -50,9 +51,9 @@ enum Command {
     /// Write out a project's labelled data.
     #[command(subcommand)]
     Export(ExportCommand),
-    /// Benchmark zero-shot classification (batch × sequence length of synthetic prompts), reporting
-    /// sequences/s and GFLOP/s in the same terms as ../shared/bench/bench.py.
-    Bench(bench::BenchArgs),
+    /// Benchmarks: zero-shot inference (against ../shared/bench/bench.py), project import, queue.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Subcommand, Debug)]

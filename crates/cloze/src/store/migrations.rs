@@ -38,12 +38,11 @@ const MIGRATIONS: &[&str] = &[
         text_b       TEXT,
         meta         TEXT,                    -- JSON object of the other columns, or NULL
         split        TEXT NOT NULL DEFAULT 'train' CHECK (split IN ('train', 'dev', 'test', 'unlabelled')),
-        content_hash INTEGER NOT NULL,        -- of text_a and text_b, for duplicate detection
+        content_hash INTEGER NOT NULL,        -- of text_a and text_b; duplicates are found at import
         duplicate_of INTEGER REFERENCES rows (id) ON DELETE SET NULL,
         shuffle_key  INTEGER NOT NULL,        -- a fixed pseudo-random order, for the random queue
         UNIQUE (dataset_id, position)
     );
-    CREATE INDEX rows_by_hash ON rows (dataset_id, content_hash);
     CREATE INDEX rows_by_shuffle ON rows (dataset_id, shuffle_key);
     CREATE TABLE label_sets (
         id         INTEGER PRIMARY KEY,
