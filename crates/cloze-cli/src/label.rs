@@ -84,8 +84,13 @@ fn start_rescoring(args: &LabelArgs, store: &Store, set: &LabelSet) -> Result<Re
     let handle = std::thread::spawn(move || {
         let result = (|| -> Result<()> {
             let plm = Plm::load(&model, &device)?;
-            let classifier = Classifier::new(&plm, parsed, &verb, ClassifyOptions::default())?;
             let mut store = Store::open(&path)?;
+            // Provenance: the run points at the exact model files, template and verbalizer.
+            let model_id = store.record_local_model(&model, plm.family().name())?;
+            let template_id = store.save_template(&set.name, &parsed)?.id;
+            let verbalizer_id = store.save_verbalizer(&set.name, &verb)?.id;
+            store.set_run_inputs(run_id, Some(model_id), Some(template_id), Some(verbalizer_id))?;
+            let classifier = Classifier::new(&plm, parsed, &verb, ClassifyOptions::default())?;
             rescore(&mut store, &classifier, &set, run_id, 32, &mut |p| {
                 thread_state.scored.store(p.scored, Ordering::Relaxed);
                 thread_state.total.store(p.total, Ordering::Relaxed);

@@ -25,6 +25,17 @@ pub enum ProjectCommand {
         /// The project file.
         file: PathBuf,
     },
+    /// Review the rows where annotators gave different labels.
+    Disagreements {
+        /// The project file.
+        file: PathBuf,
+        /// The dataset (default: the only one).
+        #[arg(long)]
+        dataset: Option<String>,
+        /// The label set (default: the only one).
+        #[arg(long)]
+        label_set: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -89,7 +100,31 @@ pub fn run(command: ProjectCommand) -> Result<()> {
         }
         ProjectCommand::Import(args) => import(*args),
         ProjectCommand::Status { file } => status(&file),
+        ProjectCommand::Disagreements { file, dataset, label_set } => {
+            disagreements(&file, dataset.as_deref(), label_set.as_deref())
+        }
     }
+}
+
+fn disagreements(file: &Path, dataset: Option<&str>, label_set: Option<&str>) -> Result<()> {
+    let store = Store::open(file)?;
+    let (_, set) = pick(&store, dataset, label_set)?;
+    let labels = store.human_labels_by_row(set.id)?;
+    let mut shown = 0;
+    for group in labels.chunk_by(|a, b| a.0 == b.0) {
+        if group.iter().all(|(_, _, v)| *v == group[0].2) {
+            continue;
+        }
+        shown += 1;
+        let row = store.row(group[0].0)?;
+        println!("row {}: {}", row.example.id, row.example.text_a);
+        for (_, who, value) in group {
+            println!("    {:<16} {value}", if who.is_empty() { "(anonymous)" } else { who });
+        }
+    }
+    let rows = labels.chunk_by(|a, b| a.0 == b.0).count();
+    eprintln!("{shown} of {rows} rows labelled by several annotators disagree");
+    Ok(())
 }
 
 fn import(args: ImportArgs) -> Result<()> {

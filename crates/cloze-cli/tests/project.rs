@@ -78,6 +78,13 @@ fn project_import_label_status_export() {
     assert!(status.contains("1 rows disagree"), "{status}");
     // p_o = 2/3; ann neg 2 pos 1, bob neg 3 → p_e = 2/3 → kappa 0
     assert!(status.contains("Cohen's kappa 0.000"), "{status}");
+    let review = ok(&cloze(&["project", "disagreements", p, "--label-set", "sentiment"], ""));
+    assert!(review.contains("row 2: Dull, overlong and completely forgettable."), "{review}");
+    assert!(
+        review.contains("ann              positive") && review.contains("bob              negative"),
+        "{review}"
+    );
+    assert!(review.contains("1 of 3 rows labelled by several annotators disagree"), "{review}");
     let csv = d.join("labels.csv");
     ok(&cloze(
         &[

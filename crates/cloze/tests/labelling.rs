@@ -201,3 +201,59 @@ fn rescoring_writes_suggestions_the_queue_uses() {
     let err = rescore(&mut store, &classifier, &other, run, 5, &mut |_| true).unwrap_err();
     assert!(err.to_string().contains("not the label set's"), "{err}");
 }
+
+#[test]
+fn labelling_goes_on_while_a_second_connection_rescores() {
+    let data = tmp("many.csv");
+    let mut csv = String::from("text\n");
+    for i in 0..120 {
+        csv.push_str(&format!("review {i}: the film was {}\n", ["fine", "dull", "moving", "a mess"][i % 4]));
+    }
+    std::fs::write(&data, csv).unwrap();
+    let project = tmp("concurrent.cloze");
+    let _ = std::fs::remove_file(&project);
+    let mut store = Store::create(&project).unwrap();
+    let d =
+        store.import_dataset("many", &data, &ImportOptions::default(), Split::Train, &mut |_| true).unwrap();
+    let set = store.create_label_set(d.dataset.id, "s", &["negative".into(), "positive".into()]).unwrap();
+    let run = store.start_run("zero-shot", &serde_json::json!({}), 0, Some(set.id)).unwrap();
+
+    let (path, thread_set) = (project.clone(), set.clone());
+    let scorer = std::thread::spawn(move || {
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity/roberta"));
+        let plm = Plm::load(&dir, &Device::Cpu).unwrap();
+        let verbalizer = Verbalizer::from_json(r#"{"negative": "terrible", "positive": "great"}"#).unwrap();
+        let t = Template::parse("{text_a} It was {mask}.").unwrap();
+        let classifier = Classifier::new(&plm, t, &verbalizer, ClassifyOptions::default()).unwrap();
+        let mut own = Store::open(&path).unwrap();
+        let mut batches = 0;
+        rescore(&mut own, &classifier, &thread_set, run, 1, &mut |_| {
+            batches += 1;
+            true
+        })
+        .unwrap();
+        batches
+    });
+    // Meanwhile: label 40 rows in file order on the first connection, each its own transaction.
+    let mut session = Session::new(Queue::new(set.clone(), Strategy::FileOrder, Some(run), None).unwrap());
+    for i in 0..40 {
+        let item = session.current(&store).unwrap().unwrap();
+        session.label(&mut store, &item, i % 2).unwrap();
+    }
+    let batches = scorer.join().unwrap();
+    assert!(batches >= 80, "the scorer wrote {batches} batches");
+    assert_eq!(store.run(run).unwrap().status, "finished");
+    // The uncertainty queue now follows the suggestions: its first row is the least confident
+    // unlabelled one.
+    let q = Queue::new(set.clone(), Strategy::LeastConfidence, Some(run), None).unwrap();
+    let first = q.next(&store, &[]).unwrap().unwrap();
+    let best = first.suggestion.unwrap().confidence;
+    for row in store.rows(d.dataset.id, 0, 200).unwrap() {
+        if store.live_labels(set.id, row.id).unwrap().is_empty()
+            && let Some(s) = store.suggestion(run, row.id).unwrap()
+        {
+            assert!(s.confidence >= best);
+        }
+    }
+    assert_eq!(session.labelled(), 40);
+}

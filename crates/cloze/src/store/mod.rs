@@ -10,6 +10,7 @@
 
 pub mod labels;
 mod migrations;
+pub mod prompts;
 pub mod rows;
 pub mod runs;
 
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::{Error, Result};
 pub use labels::{Label, LabelSet, LabelSource, NewLabel};
 pub use migrations::SCHEMA_VERSION;
+pub use prompts::Saved;
 pub use rows::{Dataset, ImportProgress, ImportSummary, Split, StoredRow};
 pub use runs::{Run, RunStatus, Suggestion};
 

@@ -1,0 +1,225 @@
+//! Templates and verbalizers, named and versioned (saving under an existing name adds a version;
+//! saving the same content again reuses the latest version), and the models a project used:
+//! a Hugging Face repository at a revision, or a local folder with a hash of its files.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::Store;
+use crate::error::{Error, Result};
+use crate::template::Template;
+use crate::verbalizer::Verbalizer;
+
+/// A saved template or verbalizer version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Saved {
+    pub id: i64,
+    pub name: String,
+    pub version: i64,
+    /// Template source text, or the verbalizer as JSON.
+    pub content: String,
+    pub created_at: String,
+}
+
+/// FNV-1a over the model folder's files that define its behaviour, streamed.
+fn folder_hash(dir: &Path) -> Result<String> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.ends_with(".json") || n.ends_with(".safetensors") || n.ends_with(".bin") || n.ends_with(".txt")
+        })
+        .collect();
+    names.sort();
+    let mut buf = vec![0u8; 1 << 20];
+    for name in names {
+        for b in name.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        let path = dir.join(&name);
+        let mut f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        loop {
+            let n = f.read(&mut buf).map_err(|e| Error::io(&path, e))?;
+            if n == 0 {
+                break;
+            }
+            for b in &buf[..n] {
+                h = (h ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+    }
+    Ok(format!("fnv1a64:{h:016x}"))
+}
+
+impl Store {
+    fn save_versioned(&self, table: &str, column: &str, name: &str, content: &str) -> Result<Saved> {
+        if name.trim().is_empty() {
+            return Err(Error::invalid(format!("a saved {table} needs a name")));
+        }
+        let latest: Option<(i64, String)> = self
+            .conn()
+            .query_row(
+                &format!(
+                    "SELECT version, {column} FROM {table} WHERE name = ?1 ORDER BY version DESC LIMIT 1"
+                ),
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let version = match latest {
+            Some((v, c)) if c == content => return self.saved(table, column, name, v),
+            Some((v, _)) => v + 1,
+            None => 1,
+        };
+        self.conn()
+            .execute(
+                &format!("INSERT INTO {table} (name, version, {column}) VALUES (?1, ?2, ?3)"),
+                params![name, version, content],
+            )
+            .map_err(|e| self.err(e))?;
+        self.saved(table, column, name, version)
+    }
+
+    fn saved(&self, table: &str, column: &str, name: &str, version: i64) -> Result<Saved> {
+        self.conn()
+            .query_row(
+                &format!("SELECT id, name, version, {column}, created_at FROM {table} WHERE name = ?1 AND version = ?2"),
+                params![name, version],
+                |r| Ok(Saved { id: r.get(0)?, name: r.get(1)?, version: r.get(2)?, content: r.get(3)?, created_at: r.get(4)? }),
+            )
+            .map_err(|e| self.err(format!("{table} {name:?} version {version}: {e}")))
+    }
+
+    fn all_saved(&self, table: &str, column: &str) -> Result<Vec<Saved>> {
+        let mut stmt = self
+            .conn()
+            .prepare(&format!(
+                "SELECT id, name, version, {column}, created_at FROM {table} ORDER BY name, version"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(Saved {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    version: r.get(2)?,
+                    content: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Saves a template under `name` (a new version when its text changed).
+    pub fn save_template(&self, name: &str, template: &Template) -> Result<Saved> {
+        self.save_versioned("templates", "source", name, template.source())
+    }
+
+    /// Every saved template version.
+    pub fn templates(&self) -> Result<Vec<Saved>> {
+        self.all_saved("templates", "source")
+    }
+
+    /// Saves a verbalizer under `name` (a new version when it changed).
+    pub fn save_verbalizer(&self, name: &str, verbalizer: &Verbalizer) -> Result<Saved> {
+        let json = serde_json::to_string(verbalizer).expect("verbalizers serialise");
+        self.save_versioned("verbalizers", "definition", name, &json)
+    }
+
+    /// Every saved verbalizer version.
+    pub fn verbalizers(&self) -> Result<Vec<Saved>> {
+        self.all_saved("verbalizers", "definition")
+    }
+
+    /// Records a local model folder (with a hash of its files) and returns its id; the same folder
+    /// with the same files is recorded once.
+    pub fn record_local_model(&self, dir: &Path, family: &str) -> Result<i64> {
+        let hash = folder_hash(dir)?;
+        let path = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()).to_string_lossy().into_owned();
+        let existing: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT id FROM models WHERE local_path = ?1 AND content_hash = ?2",
+                params![path, hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO models (local_path, content_hash, family) VALUES (?1, ?2, ?3)",
+                params![path, hash, family],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn().last_insert_rowid())
+    }
+
+    /// Links a run to the model, template and verbalizer it used.
+    pub fn set_run_inputs(
+        &self,
+        run_id: i64,
+        model: Option<i64>,
+        template: Option<i64>,
+        verbalizer: Option<i64>,
+    ) -> Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE runs SET model_id = ?2, template_id = ?3, verbalizer_id = ?4 WHERE id = ?1",
+                params![run_id, model, template, verbalizer],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_grow_only_when_content_changes() {
+        let store = Store::open_in_memory().unwrap();
+        let a =
+            store.save_template("sentiment", &Template::parse("{text_a} It was {mask}.").unwrap()).unwrap();
+        let same =
+            store.save_template("sentiment", &Template::parse("{text_a} It was {mask}.").unwrap()).unwrap();
+        let b = store
+            .save_template("sentiment", &Template::parse("{text_a} All in all, {mask}.").unwrap())
+            .unwrap();
+        assert_eq!((a.version, same.version, b.version), (1, 1, 2));
+        assert_eq!(a.id, same.id);
+        assert_eq!(store.templates().unwrap().len(), 2);
+        let v = Verbalizer::from_json(r#"{"neg": "bad", "pos": "good"}"#).unwrap();
+        let s = store.save_verbalizer("words", &v).unwrap();
+        assert_eq!(s.version, 1);
+        let back: Verbalizer = serde_json::from_str(&s.content).unwrap();
+        assert_eq!(back, v);
+        assert!(store.save_template(" ", &Template::parse("{mask}").unwrap()).is_err());
+    }
+
+    #[test]
+    fn local_models_are_recorded_once_per_content() {
+        let store = Store::open_in_memory().unwrap();
+        let dir = std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/parity/bert"
+        ));
+        let a = store.record_local_model(&dir, "bert").unwrap();
+        let b = store.record_local_model(&dir, "bert").unwrap();
+        assert_eq!(a, b);
+        let hash: String = store
+            .conn()
+            .query_row("SELECT content_hash FROM models WHERE id = ?1", [a], |r| r.get(0))
+            .unwrap();
+        assert!(hash.starts_with("fnv1a64:"), "{hash}");
+    }
+}
