@@ -8,6 +8,7 @@
 //! table they serve (`rows.rs`, `labels.rs`, …); every write that records a user's decision is its
 //! own transaction, so a crash loses nothing confirmed.
 
+pub mod artifacts;
 pub mod labels;
 mod migrations;
 pub mod prompts;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
+pub use artifacts::Artifact;
 pub use labels::{Label, LabelSet, LabelSource, NewLabel};
 pub use migrations::SCHEMA_VERSION;
 pub use prompts::Saved;
