@@ -37,9 +37,10 @@ pub struct LabelArgs {
     /// Your name, recorded with every label (several annotators can label the same rows).
     #[arg(long)]
     annotator: Option<String>,
-    /// A masked-LM model folder to suggest labels with (needs --template and --verbalizer).
+    /// A masked-LM model (folder, or org/name[@revision] in the Hugging Face cache) to suggest
+    /// labels with (needs --template and --verbalizer).
     #[arg(long, requires_all = ["template", "verbalizer"])]
-    model: Option<PathBuf>,
+    model: Option<String>,
     /// The prompt template for suggestions, e.g. '{text_a} It was {mask}.'.
     #[arg(long)]
     template: Option<String>,
@@ -67,7 +68,7 @@ type Rescorer = (i64, Arc<Rescoring>, std::thread::JoinHandle<()>);
 
 fn start_rescoring(args: &LabelArgs, store: &Store, set: &LabelSet) -> Result<Rescorer> {
     let (model, template, verbalizer) = match (&args.model, &args.template, &args.verbalizer) {
-        (Some(m), Some(t), Some(v)) => (m.clone(), t.clone(), v.clone()),
+        (Some(m), Some(t), Some(v)) => (cloze::hub::resolve_model(m)?, t.clone(), v.clone()),
         _ => return Err(Error::invalid("--model needs --template and --verbalizer")),
     };
     // Check everything that can be checked before the loop starts.

@@ -48,12 +48,59 @@ enum Command {
     Project(project::ProjectCommand),
     /// Label rows in the terminal: 1-9 pick a class, Enter accepts the suggestion, u undoes, s skips.
     Label(Box<label::LabelArgs>),
+    /// The Hugging Face cache shared with the Python tools: list and remove models.
+    #[command(subcommand)]
+    Hub(HubCommand),
     /// Write out a project's labelled data.
     #[command(subcommand)]
     Export(ExportCommand),
     /// Benchmarks: zero-shot inference (against ../shared/bench/bench.py), project import, queue.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum HubCommand {
+    /// List the models in the cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub) with
+    /// their revisions and disk use.
+    List,
+    /// Delete a model from the cache.
+    Rm {
+        /// The repository id, org/name.
+        repo: String,
+    },
+}
+
+fn hub(command: HubCommand) -> Result<()> {
+    let cache = cloze::hub::Cache::from_env();
+    match command {
+        HubCommand::List => {
+            let models = cache.list()?;
+            if models.is_empty() {
+                eprintln!("no models in {}", cache.root().display());
+            }
+            for m in models {
+                let snapshots: Vec<String> = m
+                    .snapshots
+                    .iter()
+                    .map(|(c, refs)| {
+                        if refs.is_empty() {
+                            c[..7.min(c.len())].to_string()
+                        } else {
+                            format!("{} ({})", &c[..7.min(c.len())], refs.join(", "))
+                        }
+                    })
+                    .collect();
+                println!("{:<40} {:>10.1} MB  {}", m.repo_id, m.size as f64 / 1e6, snapshots.join(", "));
+            }
+            Ok(())
+        }
+        HubCommand::Rm { repo } => {
+            let freed = cache.remove(&repo)?;
+            eprintln!("removed {repo} from {} ({:.1} MB freed)", cache.root().display(), freed as f64 / 1e6);
+            Ok(())
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -65,10 +112,10 @@ enum ExportCommand {
 
 #[derive(Args, Debug)]
 struct ModelArgs {
-    /// A Hugging Face model folder: config.json, tokenizer.json (or vocab.txt / vocab.json +
-    /// merges.txt) and model.safetensors or pytorch_model.bin.
-    #[arg(long, short = 'm', value_name = "DIR")]
-    model: PathBuf,
+    /// A model folder (config.json, tokenizer.json or vocab files, model.safetensors or
+    /// pytorch_model.bin), or a Hugging Face repository id already in the cache: org/name[@revision].
+    #[arg(long, short = 'm', value_name = "DIR|REPO")]
+    model: String,
     /// Where to run: cpu, cuda[:N] (build with --features cuda) or metal (--features metal).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -211,6 +258,7 @@ fn main() -> ExitCode {
         Command::Project(command) => project::run(command),
         Command::Label(args) => label::run(*args),
         Command::Export(ExportCommand::Labels(args)) => project::export(args),
+        Command::Hub(command) => hub(command),
         Command::Bench(args) => bench::run(args),
     };
     match result {
@@ -224,7 +272,7 @@ fn main() -> ExitCode {
 
 fn load_model(args: &ModelArgs) -> Result<Plm> {
     let device = args.device.parse::<DeviceChoice>()?.open()?;
-    Plm::load(&args.model, &device)
+    Plm::load(cloze::hub::resolve_model(&args.model)?, &device)
 }
 
 fn column(arg: &Option<String>) -> Result<Option<ColumnRef>> {

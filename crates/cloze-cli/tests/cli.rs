@@ -184,3 +184,51 @@ fn bad_input_gets_a_clear_error() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn models_in_the_hugging_face_cache_are_used_by_repo_id() {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-hf-cache");
+    let _ = std::fs::remove_dir_all(&root);
+    let work = root.join("incoming");
+    std::fs::create_dir_all(&work).unwrap();
+    let cache = cloze::hub::Cache::new(root.join("hub"));
+    let commit = "89abcdef0123456789abcdef0123456789abcdef";
+    for (i, entry) in std::fs::read_dir(model()).unwrap().enumerate() {
+        let entry = entry.unwrap();
+        let tmp = work.join(entry.file_name());
+        std::fs::copy(entry.path(), &tmp).unwrap();
+        cache
+            .store_file(
+                "org/tiny-roberta",
+                commit,
+                &entry.file_name().to_string_lossy(),
+                &format!("etag{i}"),
+                &tmp,
+            )
+            .unwrap();
+    }
+    cache.write_ref("org/tiny-roberta", "main", commit).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cloze"))
+            .args(args)
+            .env("HF_HUB_CACHE", root.join("hub"))
+            .current_dir(repo())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["inspect", "--model", "org/tiny-roberta"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("family       roberta"));
+    let out = run(&["hub", "list"]);
+    assert!(
+        text(&out.stdout).contains("org/tiny-roberta") && text(&out.stdout).contains("89abcde (main)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&["inspect", "--model", "org/absent"]);
+    assert!(text(&out.stderr).contains("is not in the Hugging Face cache"), "{}", text(&out.stderr));
+    let out = run(&["hub", "rm", "org/tiny-roberta"]);
+    assert!(out.status.success() && text(&out.stderr).contains("removed org/tiny-roberta"));
+    let out = run(&["hub", "list"]);
+    assert!(text(&out.stderr).contains("no models in"));
+}

@@ -7,6 +7,7 @@ pub mod classify;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod hub;
 pub mod label;
 pub mod plm;
 pub mod store;

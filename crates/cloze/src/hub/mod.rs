@@ -1,0 +1,34 @@
+//! Hugging Face models: the shared cache (this step) — search and download come next.
+//!
+//! A model is named by a local folder or by a Hub repository id with an optional revision
+//! (`org/name`, `org/name@v1.0`, `org/name@<commit sha>`); [`resolve_model`] turns either into a
+//! folder [`crate::plm::Plm::load`] can open, using only the cache (so it works offline).
+
+pub mod cache;
+
+use std::path::PathBuf;
+
+pub use cache::{Cache, CachedModel};
+
+use crate::error::{Error, Result};
+
+/// A folder, or `repo_id[@revision]` found in the cache from the environment ([`Cache::from_env`]).
+pub fn resolve_model(spec: &str) -> Result<PathBuf> {
+    resolve_model_in(&Cache::from_env(), spec)
+}
+
+/// [`resolve_model`] with an explicit cache.
+pub fn resolve_model_in(cache: &Cache, spec: &str) -> Result<PathBuf> {
+    let path = PathBuf::from(spec);
+    if path.is_dir() {
+        return Ok(path);
+    }
+    let (repo, revision) = spec.split_once('@').unwrap_or((spec, "main"));
+    if cache::folder_name(repo).is_err() || spec.starts_with('.') || spec.starts_with('/') {
+        return Err(Error::Model {
+            path,
+            message: "no such folder, and not a Hugging Face repository id (org/name[@revision])".into(),
+        });
+    }
+    cache.snapshot(repo, revision)
+}
