@@ -48,7 +48,8 @@ enum Command {
     Project(project::ProjectCommand),
     /// Label rows in the terminal: 1-9 pick a class, Enter accepts the suggestion, u undoes, s skips.
     Label(Box<label::LabelArgs>),
-    /// The Hugging Face cache shared with the Python tools: list and remove models.
+    /// Hugging Face: search models, download them into the cache shared with the Python tools, list
+    /// and remove cached models. Honours HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, HF_HUB_OFFLINE, HF_TOKEN.
     #[command(subcommand)]
     Hub(HubCommand),
     /// Write out a project's labelled data.
@@ -61,6 +62,30 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum HubCommand {
+    /// Search the Hub's models; each result says whether Cloze Studio can run it.
+    Search {
+        /// Words to search for.
+        text: String,
+        /// The pipeline tag to filter on (fill-mask, text-generation, text2text-generation).
+        #[arg(long, default_value = "fill-mask")]
+        task: String,
+        /// Sort by downloads, likes or lastModified.
+        #[arg(long, default_value = "downloads")]
+        sort: String,
+        /// Results per page.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Pages to fetch.
+        #[arg(long, default_value_t = 1)]
+        pages: usize,
+    },
+    /// Download what a model needs (config, tokenizer, weights; safetensors preferred) into the
+    /// cache: org/name or org/name@revision. Interrupted downloads resume; files are checked
+    /// against the Hub's SHA-256.
+    Download {
+        /// org/name[@revision]
+        repo: String,
+    },
     /// List the models in the cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub) with
     /// their revisions and disk use.
     List,
@@ -72,8 +97,55 @@ enum HubCommand {
 }
 
 fn hub(command: HubCommand) -> Result<()> {
-    let cache = cloze::hub::Cache::from_env();
+    let client = cloze::hub::HubClient::from_env();
+    let cache = client.cache().clone();
     match command {
+        HubCommand::Search { text, task, sort, limit, pages } => {
+            let query = cloze::hub::SearchQuery { text, task: Some(task), sort: Some(sort), limit };
+            let mut next: Option<String> = None;
+            for page in 0..pages.max(1) {
+                if page > 0 && next.is_none() {
+                    break;
+                }
+                let result = client.search(&query, next.as_deref())?;
+                for m in &result.models {
+                    let support = match &m.supported {
+                        Ok(()) => "supported".to_string(),
+                        Err(why) => format!("not supported: {why}"),
+                    };
+                    println!(
+                        "{:<45} {:>10} downloads {:>6} likes  {:<12} {}",
+                        m.repo_id,
+                        m.downloads,
+                        m.likes,
+                        m.license.as_deref().unwrap_or("-"),
+                        support
+                    );
+                }
+                next = result.next;
+            }
+            Ok(())
+        }
+        HubCommand::Download { repo } => {
+            let (id, revision) = repo.split_once('@').unwrap_or((&repo, "main"));
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}, eta {eta}",
+                )
+                .expect("valid progress template")
+                .progress_chars("=> "),
+            );
+            let dir = client.download(id, revision, &mut |p| {
+                bar.set_length(p.total);
+                bar.set_position(p.done);
+                bar.set_message(p.file.clone());
+                true
+            })?;
+            bar.finish_and_clear();
+            eprintln!("{repo} is in {}", dir.display());
+            Ok(())
+        }
         HubCommand::List => {
             let models = cache.list()?;
             if models.is_empty() {

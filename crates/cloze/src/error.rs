@@ -48,6 +48,11 @@ pub enum Error {
     #[error("project {}: {message}", path.display())]
     Store { path: PathBuf, message: String },
 
+    /// The Hugging Face Hub could not be reached or refused a request. Messages never contain the
+    /// access token.
+    #[error("hub: {message}")]
+    Hub { message: String },
+
     /// The user cancelled a long-running job.
     #[error("cancelled")]
     Cancelled,
@@ -70,6 +75,7 @@ impl Error {
             Error::Device { .. } => "device",
             Error::Invalid { .. } => "invalid",
             Error::Store { .. } => "store",
+            Error::Hub { .. } => "hub",
             Error::Cancelled => "cancelled",
             Error::Candle(_) => "compute",
         }

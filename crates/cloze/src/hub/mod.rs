@@ -1,14 +1,17 @@
-//! Hugging Face models: the shared cache (this step) — search and download come next.
+//! Hugging Face models: search and download ([`client`]) into the cache shared with the Python tools
+//! ([`cache`]).
 //!
 //! A model is named by a local folder or by a Hub repository id with an optional revision
 //! (`org/name`, `org/name@v1.0`, `org/name@<commit sha>`); [`resolve_model`] turns either into a
 //! folder [`crate::plm::Plm::load`] can open, using only the cache (so it works offline).
 
 pub mod cache;
+pub mod client;
 
 use std::path::PathBuf;
 
 pub use cache::{Cache, CachedModel};
+pub use client::{DownloadProgress, HubClient, ModelSummary, SearchPage, SearchQuery, Token};
 
 use crate::error::{Error, Result};
 

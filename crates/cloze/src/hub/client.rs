@@ -1,0 +1,595 @@
+//! The Hugging Face Hub over its REST API: search, and downloading a model's needed files into the
+//! shared cache with progress, resume, retries and checksum verification.
+//!
+//! Why not the `hf-hub` crate: 1.0 pulls the Xet stack (≈ 280 crates, minutes of build here) and its
+//! downloads neither resume a broken transfer nor verify checksums; 0.5 has no search. This client is
+//! a blocking `ureq` agent (rustls) and a few hundred lines, and writes the cache exactly as
+//! `huggingface_hub` does ([`super::Cache`]).
+//!
+//! API references: <https://huggingface.co/docs/hub/api>,
+//! <https://github.com/huggingface/huggingface_hub/blob/main/src/huggingface_hub/file_download.py>
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::Cache;
+use crate::error::{Error, Result};
+
+/// An access token. It is sent as a bearer header and never printed: `Debug` shows `Token(***)`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// `HF_TOKEN`, else the token file the Python tools write (`$HF_HOME/token`, by default
+    /// `~/.cache/huggingface/token`).
+    pub fn from_env() -> Option<Self> {
+        if let Some(t) = std::env::var("HF_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+            return Some(Self(t.trim().to_string()));
+        }
+        let home = std::env::var_os("HF_HOME").map(PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("huggingface"))
+        })?;
+        let t = std::fs::read_to_string(home.join("token")).ok()?;
+        let t = t.trim();
+        (!t.is_empty()).then(|| Self(t.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+/// What to search for.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SearchQuery {
+    pub text: String,
+    /// A pipeline tag such as `fill-mask`.
+    pub task: Option<String>,
+    /// `downloads` (default), `likes` or `lastModified`.
+    pub sort: Option<String>,
+    pub limit: usize,
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelSummary {
+    pub repo_id: String,
+    pub task: Option<String>,
+    pub downloads: u64,
+    pub likes: u64,
+    pub license: Option<String>,
+    pub last_modified: Option<String>,
+    pub model_type: Option<String>,
+    /// Whether the engine can run it, and if not, why.
+    pub supported: std::result::Result<(), String>,
+}
+
+/// A page of search results and the address of the next page, if any.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SearchPage {
+    pub models: Vec<ModelSummary>,
+    pub next: Option<String>,
+}
+
+/// Download progress, after every chunk.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DownloadProgress {
+    pub file: String,
+    /// Bytes of all needed files already on disk.
+    pub done: u64,
+    pub total: u64,
+    /// Bytes per second over this download so far.
+    pub rate: f64,
+}
+
+/// A file of a repository at a commit, as the API lists it.
+#[derive(Debug, Clone, PartialEq)]
+struct RepoFile {
+    name: String,
+    size: u64,
+    /// sha256 of the contents for LFS files; the git blob id otherwise.
+    etag: String,
+    lfs: bool,
+}
+
+/// Which families the engine runs, for the search results' "supported" flag.
+fn support(model_type: Option<&str>, task: Option<&str>) -> std::result::Result<(), String> {
+    match model_type {
+        Some("bert" | "roberta" | "xlm-roberta" | "distilbert") => Ok(()),
+        Some(other) => Err(format!(
+            "architecture {other} is not supported yet (bert, roberta, xlm-roberta, distilbert are)"
+        )),
+        None if task == Some("fill-mask") => Err("the Hub does not say which architecture it is".into()),
+        None => Err("not a masked language model".into()),
+    }
+}
+
+/// A Hub client.
+#[derive(Debug, Clone)]
+pub struct HubClient {
+    endpoint: String,
+    token: Option<Token>,
+    offline: bool,
+    cache: Cache,
+    agent: ureq::Agent,
+    /// Attempts per request for 429, 5xx and dropped connections.
+    pub attempts: u32,
+    /// The first wait between attempts; doubled after each.
+    pub backoff: Duration,
+}
+
+impl HubClient {
+    /// A client for `endpoint` (e.g. `https://huggingface.co`) writing into `cache`.
+    pub fn new(endpoint: &str, token: Option<Token>, cache: Cache) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(15)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_recv_body(Some(Duration::from_secs(60)))
+            .build();
+        Self {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            token,
+            offline: false,
+            cache,
+            agent: config.into(),
+            attempts: 5,
+            backoff: Duration::from_millis(500),
+        }
+    }
+
+    /// `HF_ENDPOINT`, `HF_HUB_OFFLINE`, the token from [`Token::from_env`], the cache from
+    /// [`Cache::from_env`].
+    pub fn from_env() -> Self {
+        let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
+        let mut c = Self::new(&endpoint, Token::from_env(), Cache::from_env());
+        c.offline = std::env::var("HF_HUB_OFFLINE")
+            .map(|v| matches!(v.as_str(), "1" | "true" | "yes" | "ON" | "on"))
+            .unwrap_or(false);
+        c
+    }
+
+    pub fn with_offline(mut self, offline: bool) -> Self {
+        self.offline = offline;
+        self
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    fn offline_error(&self, what: &str) -> Error {
+        Error::Hub {
+            message: format!(
+                "offline (HF_HUB_OFFLINE is set), so {what} is not possible; cached models still work — `cloze hub \
+                 list` shows them"
+            ),
+        }
+    }
+
+    /// One request with retries: 429 and 5xx answers and connection failures are tried again after
+    /// a growing wait (or the server's `Retry-After`).
+    fn call(&self, url: &str, range_from: u64) -> Result<ureq::http::Response<ureq::Body>> {
+        let mut wait = self.backoff;
+        let mut last = String::new();
+        for attempt in 0..self.attempts.max(1) {
+            if attempt > 0 {
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+            let mut req = self.agent.get(url);
+            if let Some(t) = &self.token {
+                req = req.header("Authorization", format!("Bearer {}", t.0));
+            }
+            if range_from > 0 {
+                req = req.header("Range", format!("bytes={range_from}-"));
+            }
+            match req.call() {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    if status == 429 || status >= 500 {
+                        if let Some(secs) = resp
+                            .headers()
+                            .get("retry-after")
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| v.parse::<u64>().ok())
+                        {
+                            wait = Duration::from_secs(secs.min(30));
+                        }
+                        last = format!("the Hub answered HTTP {status}");
+                        continue;
+                    }
+                    return Ok(resp);
+                }
+                Err(e) => last = format!("cannot reach {}: {e}", self.endpoint),
+            }
+        }
+        Err(Error::Hub {
+            message: format!(
+                "{last} (tried {} times); check the connection, or work offline with cached models (HF_HUB_OFFLINE=1)",
+                self.attempts.max(1)
+            ),
+        })
+    }
+
+    fn check_status(&self, resp: &ureq::http::Response<ureq::Body>, what: &str) -> Result<()> {
+        let status = resp.status().as_u16();
+        let message = match status {
+            200..=299 => return Ok(()),
+            401 | 403 if self.token.is_none() => format!(
+                "{what} needs an access token (the model is gated or private): accept its terms on the Hub, then set \
+                 HF_TOKEN or log in with the Hugging Face tools"
+            ),
+            401 | 403 => format!(
+                "{what} was refused with the token given: check that it is valid and has access (HTTP {status})"
+            ),
+            404 => {
+                format!("{what} was not found on the Hub (HTTP 404); check the repository id and revision")
+            }
+            _ => format!("{what} failed: HTTP {status}"),
+        };
+        Err(Error::Hub { message })
+    }
+
+    fn get_json(&self, url: &str, what: &str) -> Result<(serde_json::Value, Option<String>)> {
+        let mut resp = self.call(url, 0)?;
+        self.check_status(&resp, what)?;
+        let next = resp.headers().get("link").and_then(|v| v.to_str().ok()).and_then(parse_next_link);
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| Error::Hub { message: format!("{what}: the answer could not be read: {e}") })?;
+        let json = serde_json::from_str(&text).map_err(|e| Error::Hub {
+            message: format!("{what}: the Hub answered something that is not JSON ({e})"),
+        })?;
+        Ok((json, next))
+    }
+
+    /// Searches the Hub's models. `next` continues from a previous page's [`SearchPage::next`].
+    pub fn search(&self, query: &SearchQuery, next: Option<&str>) -> Result<SearchPage> {
+        if self.offline {
+            return Err(self.offline_error("searching the Hub"));
+        }
+        let url = match next {
+            Some(n) => n.to_string(),
+            None => {
+                let mut url = format!(
+                    "{}/api/models?search={}&sort={}&direction=-1&limit={}&full=true&config=true",
+                    self.endpoint,
+                    encode(&query.text),
+                    encode(query.sort.as_deref().unwrap_or("downloads")),
+                    query.limit.clamp(1, 100)
+                );
+                if let Some(t) = &query.task {
+                    url.push_str(&format!("&filter={}", encode(t)));
+                }
+                url
+            }
+        };
+        let (json, next) = self.get_json(&url, "the model search")?;
+        let models = json
+            .as_array()
+            .ok_or_else(|| Error::Hub { message: "the model search did not return a list".into() })?
+            .iter()
+            .map(|m| {
+                let task = m["pipeline_tag"].as_str().map(String::from);
+                let model_type = m["config"]["model_type"].as_str().map(String::from);
+                ModelSummary {
+                    repo_id: m["id"].as_str().or(m["modelId"].as_str()).unwrap_or_default().to_string(),
+                    downloads: m["downloads"].as_u64().unwrap_or(0),
+                    likes: m["likes"].as_u64().unwrap_or(0),
+                    license: m["tags"].as_array().and_then(|tags| {
+                        tags.iter()
+                            .filter_map(|t| t.as_str())
+                            .find_map(|t| t.strip_prefix("license:"))
+                            .map(String::from)
+                    }),
+                    last_modified: m["lastModified"].as_str().map(String::from),
+                    supported: support(model_type.as_deref(), task.as_deref()),
+                    task,
+                    model_type,
+                }
+            })
+            .collect();
+        Ok(SearchPage { models, next })
+    }
+
+    /// The commit a revision points at and the repository's files.
+    fn repo_files(&self, repo_id: &str, revision: &str) -> Result<(String, Vec<RepoFile>)> {
+        super::cache::folder_name(repo_id)?;
+        let url = format!("{}/api/models/{repo_id}/revision/{}?blobs=true", self.endpoint, encode(revision));
+        let (json, _) = self.get_json(&url, &format!("{repo_id}@{revision}"))?;
+        let commit = json["sha"]
+            .as_str()
+            .ok_or_else(|| Error::Hub {
+                message: format!("{repo_id}@{revision}: the Hub gave no commit sha"),
+            })?
+            .to_string();
+        let files = json["siblings"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .filter_map(|f| {
+                        let name = f["rfilename"].as_str()?.to_string();
+                        let lfs = f["lfs"]["sha256"].as_str();
+                        Some(RepoFile {
+                            size: f["lfs"]["size"].as_u64().or(f["size"].as_u64()).unwrap_or(0),
+                            etag: lfs.or(f["blobId"].as_str()).unwrap_or_default().to_string(),
+                            lfs: lfs.is_some(),
+                            name,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((commit, files))
+    }
+
+    /// Downloads what the engine needs of `repo_id@revision` into the cache and returns the
+    /// snapshot folder. Files already cached are not fetched again; a partial file left by a broken
+    /// or cancelled transfer is resumed. Offline, the cached snapshot is returned.
+    pub fn download(
+        &self,
+        repo_id: &str,
+        revision: &str,
+        progress: &mut dyn FnMut(&DownloadProgress) -> bool,
+    ) -> Result<PathBuf> {
+        if self.offline {
+            return self.cache.snapshot(repo_id, revision);
+        }
+        let (commit, files) = self.repo_files(repo_id, revision)?;
+        let needed = needed_files(&files).map_err(|m| Error::Hub { message: format!("{repo_id}: {m}") })?;
+        let total: u64 = needed.iter().map(|f| f.size).sum();
+        let snapshot = self.cache.repo_dir(repo_id)?.join("snapshots").join(&commit);
+        let mut done = 0u64;
+        let started = Instant::now();
+        for file in needed {
+            if snapshot.join(&file.name).exists() {
+                done += file.size;
+                continue;
+            }
+            self.fetch(repo_id, &commit, file, &mut done, total, started, progress)?;
+        }
+        self.cache.write_ref(repo_id, revision, &commit)?;
+        Ok(snapshot)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fetch(
+        &self,
+        repo_id: &str,
+        commit: &str,
+        file: &RepoFile,
+        done: &mut u64,
+        total: u64,
+        started: Instant,
+        progress: &mut dyn FnMut(&DownloadProgress) -> bool,
+    ) -> Result<()> {
+        let blobs = self.cache.repo_dir(repo_id)?.join("blobs");
+        std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
+        let etag = if file.etag.is_empty() {
+            format!("{commit}-{}", file.name.replace('/', "-"))
+        } else {
+            file.etag.clone()
+        };
+        let partial = blobs.join(format!("{etag}.incomplete"));
+        let url = format!("{}/{repo_id}/resolve/{commit}/{}", self.endpoint, file.name);
+        let what = format!("{repo_id}/{}", file.name);
+        let base = *done;
+        let mut attempts = 0;
+        loop {
+            let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+            let mut resp = self.call(&url, have)?;
+            self.check_status(&resp, &what)?;
+            let resumed = resp.status().as_u16() == 206;
+            let mut out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(resumed)
+                .write(true)
+                .truncate(!resumed)
+                .open(&partial)
+                .map_err(|e| Error::io(&partial, e))?;
+            let mut written = if resumed { have } else { 0 };
+            let mut reader = resp.body_mut().as_reader();
+            let mut buf = vec![0u8; 1 << 16];
+            let result: std::io::Result<()> = loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        if let Err(e) = out.write_all(&buf[..n]) {
+                            return Err(Error::io(&partial, e));
+                        }
+                        written += n as u64;
+                        *done = base + written;
+                        let secs = started.elapsed().as_secs_f64().max(1e-3);
+                        let p = DownloadProgress {
+                            file: file.name.clone(),
+                            done: *done,
+                            total,
+                            rate: *done as f64 / secs,
+                        };
+                        if !progress(&p) {
+                            return Err(Error::Cancelled);
+                        }
+                    }
+                    Err(e) => break Err(e),
+                }
+            };
+            drop(out);
+            let complete = result.is_ok() && (file.size == 0 || written == file.size);
+            if !complete {
+                attempts += 1;
+                if attempts >= self.attempts.max(1) {
+                    return Err(Error::Hub {
+                        message: format!(
+                            "{what}: the transfer broke off at {written} of {} bytes {} times; run the download again to \
+                             resume it",
+                            file.size, attempts
+                        ),
+                    });
+                }
+                std::thread::sleep(self.backoff);
+                continue;
+            }
+            break;
+        }
+        if file.lfs {
+            let actual = sha256_file(&partial)?;
+            if actual != file.etag {
+                let _ = std::fs::remove_file(&partial);
+                return Err(Error::Hub {
+                    message: format!(
+                        "{what}: the downloaded file does not match the Hub's SHA-256 ({actual} instead of {}); it was \
+                         deleted, download again",
+                        file.etag
+                    ),
+                });
+            }
+        }
+        self.cache.store_file(repo_id, commit, &file.name, &etag, &partial)?;
+        Ok(())
+    }
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The files a masked-LM needs: config, tokenizer (tokenizer.json, or the vocabulary files), and
+/// weights (safetensors preferred, sharded with its index, else pytorch_model.bin).
+fn needed_files(files: &[RepoFile]) -> std::result::Result<Vec<&RepoFile>, String> {
+    let find = |n: &str| files.iter().find(|f| f.name == n);
+    let mut out = Vec::new();
+    out.push(find("config.json").ok_or("the repository has no config.json at its top level")?);
+    for optional in ["tokenizer_config.json", "special_tokens_map.json"] {
+        out.extend(find(optional));
+    }
+    match find("tokenizer.json") {
+        Some(t) => out.push(t),
+        None => {
+            let vocab: Vec<&RepoFile> =
+                ["vocab.txt", "vocab.json", "merges.txt"].iter().filter_map(|n| find(n)).collect();
+            if vocab.is_empty() {
+                return Err("no tokenizer.json, vocab.txt or vocab.json in the repository".into());
+            }
+            out.extend(vocab);
+        }
+    }
+    if let Some(w) = find("model.safetensors") {
+        out.push(w);
+    } else if let Some(index) = find("model.safetensors.index.json") {
+        out.push(index);
+        out.extend(files.iter().filter(|f| f.name.starts_with("model-") && f.name.ends_with(".safetensors")));
+    } else if let Some(w) = find("pytorch_model.bin") {
+        out.push(w);
+    } else {
+        return Err(
+            "no model.safetensors or pytorch_model.bin (GGUF-only repositories are not supported yet)".into(),
+        );
+    }
+    Ok(out)
+}
+
+fn parse_next_link(header: &str) -> Option<String> {
+    header.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
+        let start = part.find('<')? + 1;
+        let end = part.find('>')?;
+        Some(part[start..end].to_string())
+    })
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(name: &str) -> RepoFile {
+        RepoFile { name: name.into(), size: 1, etag: "e".into(), lfs: false }
+    }
+
+    #[test]
+    fn needed_files_prefer_safetensors() {
+        type Expected<'a> = std::result::Result<Vec<&'a str>, &'a str>;
+        let cases: Vec<(Vec<&str>, Expected)> = vec![
+            (
+                vec!["config.json", "tokenizer.json", "model.safetensors", "pytorch_model.bin", "README.md"],
+                Ok(vec!["config.json", "tokenizer.json", "model.safetensors"]),
+            ),
+            (
+                vec!["config.json", "vocab.txt", "pytorch_model.bin", "tokenizer_config.json"],
+                Ok(vec!["config.json", "tokenizer_config.json", "vocab.txt", "pytorch_model.bin"]),
+            ),
+            (
+                vec![
+                    "config.json",
+                    "tokenizer.json",
+                    "model.safetensors.index.json",
+                    "model-00001-of-00002.safetensors",
+                    "model-00002-of-00002.safetensors",
+                ],
+                Ok(vec![
+                    "config.json",
+                    "tokenizer.json",
+                    "model.safetensors.index.json",
+                    "model-00001-of-00002.safetensors",
+                    "model-00002-of-00002.safetensors",
+                ]),
+            ),
+            (vec!["tokenizer.json", "model.safetensors"], Err("no config.json")),
+            (vec!["config.json", "tokenizer.json", "model.Q4_K_M.gguf"], Err("GGUF-only")),
+        ];
+        for (names, expected) in cases {
+            let files: Vec<RepoFile> = names.iter().map(|n| f(n)).collect();
+            match (needed_files(&files), expected) {
+                (Ok(got), Ok(want)) => {
+                    assert_eq!(got.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), want)
+                }
+                (Err(got), Err(want)) => assert!(got.contains(want), "{got}"),
+                (got, want) => panic!("{names:?}: {:?} vs {want:?}", got.map(|v| v.len())),
+            }
+        }
+    }
+
+    #[test]
+    fn links_and_encoding() {
+        assert_eq!(
+            parse_next_link(r#"<https://hub/api/models?cursor=abc&limit=2>; rel="next""#).as_deref(),
+            Some("https://hub/api/models?cursor=abc&limit=2")
+        );
+        assert_eq!(parse_next_link(r#"<x>; rel="prev""#), None);
+        assert_eq!(encode("bert base/ü"), "bert%20base%2F%C3%BC");
+        assert_eq!(format!("{:?}", Token::new("hf_secret")), "Token(***)");
+        assert!(support(Some("gpt2"), Some("text-generation")).unwrap_err().contains("not supported yet"));
+        assert!(support(Some("bert"), Some("fill-mask")).is_ok());
+    }
+}

@@ -1,0 +1,345 @@
+//! The Hub client against a mock Hub on 127.0.0.1 that serves the search API and the tiny RoBERTa
+//! fixture with the Hub's headers, ranges, and injected faults: paging, a download with progress, a
+//! connection dropped mid-file then resumed, a corrupted file rejected, a gated model with and
+//! without a token, 429/500 retried, offline mode — and no token in any file written.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use candle_core::Device;
+use cloze::hub::{Cache, HubClient, SearchQuery, Token};
+use cloze::plm::Plm;
+use sha2::{Digest, Sha256};
+
+const COMMIT: &str = "fedcba9876543210fedcba9876543210fedcba98";
+const TOKEN: &str = "hf_mock_secret_token_123";
+
+#[derive(Default)]
+struct Faults {
+    /// API answers to fail with 429, then 500, before answering.
+    api_failures: Vec<u16>,
+    /// Cut the next weights transfer after this many bytes.
+    cut_weights_after: Option<usize>,
+    /// Requests seen: (path, range header).
+    seen: Vec<(String, Option<String>)>,
+}
+
+struct MockHub {
+    base: String,
+    faults: Arc<Mutex<Faults>>,
+}
+
+fn fixture_files() -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity/roberta"));
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
+        .collect();
+    files.sort();
+    files
+}
+
+fn sha256(b: &[u8]) -> String {
+    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    cut: Option<usize>,
+) {
+    let reason = match status {
+        200 => "OK",
+        206 => "Partial Content",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        _ => "Error",
+    };
+    let mut head =
+        format!("HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let body = match cut {
+        Some(n) => &body[..n.min(body.len())],
+        None => body,
+    };
+    let _ = stream.write_all(body);
+    let _ = stream.flush();
+}
+
+fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: &[(String, Vec<u8>)]) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut headers = HashMap::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.trim_end().split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let target = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    let authorized = headers.get("authorization").map(|a| a == &format!("Bearer {TOKEN}")).unwrap_or(false);
+    let range = headers.get("range").cloned();
+    let mut f = faults.lock().unwrap();
+    f.seen.push((target.clone(), range.clone()));
+    let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap();
+    if path.starts_with("/api/") {
+        if !f.api_failures.is_empty() {
+            let status = f.api_failures.remove(0);
+            return respond(&mut stream, status, &[("Retry-After".into(), "0".into())], b"busy", None);
+        }
+        drop(f);
+        if path == "/api/models" {
+            let all: Vec<serde_json::Value> = vec![
+                serde_json::json!({"id": "org/tiny", "pipeline_tag": "fill-mask", "downloads": 30, "likes": 3,
+                    "tags": ["license:mit"], "lastModified": "2026-01-01T00:00:00.000Z", "config": {"model_type": "roberta"}}),
+                serde_json::json!({"id": "org/gpt", "pipeline_tag": "text-generation", "downloads": 20, "likes": 2,
+                    "tags": [], "config": {"model_type": "gpt2"}}),
+                serde_json::json!({"id": "org/gated", "pipeline_tag": "fill-mask", "downloads": 10, "likes": 1,
+                    "tags": ["license:other"], "config": {"model_type": "roberta"}}),
+            ];
+            let start: usize = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("cursor="))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let limit: usize = query
+                .split('&')
+                .find_map(|p| p.strip_prefix("limit="))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(100);
+            let page: Vec<_> = all.iter().skip(start).take(limit).cloned().collect();
+            let mut headers = vec![];
+            if start + limit < all.len() {
+                headers.push((
+                    "Link".into(),
+                    format!("<{base}/api/models?cursor={}&limit={limit}>; rel=\"next\"", start + limit),
+                ));
+            }
+            return respond(&mut stream, 200, &headers, &json(serde_json::Value::Array(page)), None);
+        }
+        let repo = path.trim_start_matches("/api/models/").split("/revision/").next().unwrap_or("");
+        if repo == "org/gated" && !authorized {
+            return respond(&mut stream, 401, &[], b"{\"error\":\"gated\"}", None);
+        }
+        if !["org/tiny", "org/gated", "org/corrupt"].contains(&repo) {
+            return respond(&mut stream, 404, &[], b"{}", None);
+        }
+        let siblings: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(name, bytes)| {
+                if name.ends_with(".safetensors") {
+                    serde_json::json!({"rfilename": name, "blobId": "0000", "size": bytes.len(),
+                        "lfs": {"sha256": sha256(bytes), "size": bytes.len()}})
+                } else {
+                    serde_json::json!({"rfilename": name, "blobId": format!("git{}", sha256(bytes)), "size": bytes.len()})
+                }
+            })
+            .collect();
+        return respond(
+            &mut stream,
+            200,
+            &[],
+            &json(serde_json::json!({"id": repo, "sha": COMMIT, "siblings": siblings})),
+            None,
+        );
+    }
+    // /{org}/{name}/resolve/{commit}/{file}
+    let parts: Vec<&str> = path.trim_start_matches('/').splitn(5, '/').collect();
+    if parts.len() != 5 || parts[2] != "resolve" {
+        return respond(&mut stream, 404, &[], b"", None);
+    }
+    let repo = format!("{}/{}", parts[0], parts[1]);
+    if repo == "org/gated" && !authorized {
+        return respond(&mut stream, 401, &[], b"", None);
+    }
+    let Some((name, bytes)) = files.iter().find(|(n, _)| n == parts[4]) else {
+        return respond(&mut stream, 404, &[], b"", None);
+    };
+    let mut body = bytes.clone();
+    if repo == "org/corrupt" && name.ends_with(".safetensors") {
+        body[100] ^= 0xff;
+    }
+    let from: usize = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.trim_end_matches('-').parse().ok())
+        .unwrap_or(0);
+    let cut = if name.ends_with(".safetensors") { f.cut_weights_after.take() } else { None };
+    drop(f);
+    let mut headers =
+        vec![("ETag".into(), format!("\"{}\"", sha256(bytes))), ("X-Repo-Commit".into(), COMMIT.into())];
+    if from > 0 {
+        headers.push(("Content-Range".into(), format!("bytes {from}-{}/{}", body.len() - 1, body.len())));
+        respond(&mut stream, 206, &headers, &body[from..], cut)
+    } else {
+        respond(&mut stream, 200, &headers, &body, cut)
+    }
+}
+
+impl MockHub {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let faults = Arc::new(Mutex::new(Faults::default()));
+        let (b, f, files) = (base.clone(), faults.clone(), fixture_files());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                handle(stream, &b, &f, &files);
+            }
+        });
+        Self { base, faults }
+    }
+}
+
+fn fresh(name: &str) -> Cache {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    Cache::new(d)
+}
+
+fn client(hub: &MockHub, cache: &Cache, token: Option<&str>) -> HubClient {
+    let mut c = HubClient::new(&hub.base, token.map(Token::new), cache.clone());
+    c.backoff = Duration::from_millis(10);
+    c
+}
+
+#[test]
+fn search_pages_and_flags_support() {
+    let hub = MockHub::start();
+    let c = client(&hub, &fresh("hub-search"), None);
+    let q = SearchQuery { text: "tiny model".into(), task: Some("fill-mask".into()), sort: None, limit: 2 };
+    let page = c.search(&q, None).unwrap();
+    assert_eq!(page.models.iter().map(|m| m.repo_id.as_str()).collect::<Vec<_>>(), ["org/tiny", "org/gpt"]);
+    assert_eq!(page.models[0].license.as_deref(), Some("mit"));
+    assert!(page.models[0].supported.is_ok());
+    assert!(page.models[1].supported.as_ref().unwrap_err().contains("gpt2"));
+    let next = page.next.expect("a second page");
+    let page2 = c.search(&q, Some(&next)).unwrap();
+    assert_eq!(page2.models.len(), 1);
+    assert_eq!(page2.next, None);
+    let first = &hub.faults.lock().unwrap().seen[0].0;
+    assert!(
+        first.contains("search=tiny%20model")
+            && first.contains("filter=fill-mask")
+            && first.contains("limit=2"),
+        "{first}"
+    );
+    let offline = c.clone().with_offline(true).search(&q, None).unwrap_err().to_string();
+    assert!(offline.contains("offline") && offline.contains("cloze hub list"), "{offline}");
+}
+
+#[test]
+fn download_with_progress_retries_resume_and_offline_use() {
+    let hub = MockHub::start();
+    let cache = fresh("hub-download");
+    {
+        let mut f = hub.faults.lock().unwrap();
+        f.api_failures = vec![429, 500];
+        f.cut_weights_after = Some(100_000);
+    }
+    let c = client(&hub, &cache, None);
+    let mut seen = Vec::new();
+    let dir = c
+        .download("org/tiny", "main", &mut |p| {
+            seen.push((p.done, p.total));
+            true
+        })
+        .unwrap();
+    // every file but reference.json, which a model does not need
+    let total: u64 =
+        fixture_files().iter().filter(|(n, _)| n != "reference.json").map(|(_, b)| b.len() as u64).sum();
+    assert_eq!(seen.last().unwrap(), &(total, total), "progress reaches the total");
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "progress never goes back");
+    let ranges: Vec<String> = hub.faults.lock().unwrap().seen.iter().filter_map(|(_, r)| r.clone()).collect();
+    assert_eq!(ranges, ["bytes=100000-"], "the broken transfer resumed from where it stopped");
+    // the snapshot is in the Python layout and loads
+    assert!(dir.ends_with(format!("models--org--tiny/snapshots/{COMMIT}")));
+    assert!(std::fs::read_link(dir.join("model.safetensors")).unwrap().starts_with("../../blobs"));
+    assert!(Plm::load(&dir, &Device::Cpu).is_ok());
+    // again: nothing is fetched
+    let before = hub.faults.lock().unwrap().seen.len();
+    c.download("org/tiny", "main", &mut |_| true).unwrap();
+    assert_eq!(hub.faults.lock().unwrap().seen.len(), before + 1, "only the revision lookup");
+    // offline: the cached snapshot, no request
+    let offline = c.clone().with_offline(true);
+    assert_eq!(offline.download("org/tiny", "main", &mut |_| true).unwrap(), dir);
+    assert_eq!(hub.faults.lock().unwrap().seen.len(), before + 1);
+    assert!(
+        offline
+            .download("org/gated", "main", &mut |_| true)
+            .unwrap_err()
+            .to_string()
+            .contains("not in the Hugging Face cache")
+    );
+    // cancelling keeps nothing half-stored in the snapshot
+    let other = fresh("hub-cancel");
+    let err = client(&hub, &other, None).download("org/tiny", "main", &mut |_| false).unwrap_err();
+    assert!(matches!(err, cloze::Error::Cancelled));
+}
+
+#[test]
+fn corrupted_files_are_rejected() {
+    let hub = MockHub::start();
+    let cache = fresh("hub-corrupt");
+    let err =
+        client(&hub, &cache, None).download("org/corrupt", "main", &mut |_| true).unwrap_err().to_string();
+    assert!(err.contains("does not match the Hub's SHA-256") && err.contains("download again"), "{err}");
+    let snapshot = cache.repo_dir("org/corrupt").unwrap().join("snapshots").join(COMMIT);
+    assert!(!snapshot.join("model.safetensors").exists());
+}
+
+#[test]
+fn gated_models_need_a_token_that_is_never_written_down() {
+    let hub = MockHub::start();
+    let cache = fresh("hub-gated");
+    let err =
+        client(&hub, &cache, None).download("org/gated", "main", &mut |_| true).unwrap_err().to_string();
+    assert!(err.contains("needs an access token") && err.contains("HF_TOKEN"), "{err}");
+    let wrong = client(&hub, &cache, Some("hf_wrong"))
+        .download("org/gated", "main", &mut |_| true)
+        .unwrap_err()
+        .to_string();
+    assert!(wrong.contains("refused with the token given") && !wrong.contains("hf_wrong"), "{wrong}");
+    let c = client(&hub, &cache, Some(TOKEN));
+    let dir = c.download("org/gated", "main", &mut |_| true).unwrap();
+    assert!(Plm::load(&dir, &Device::Cpu).is_ok());
+    assert!(!format!("{c:?}").contains(TOKEN), "Debug output hides the token");
+    // No file in the cache contains the token.
+    fn scan(dir: &std::path::Path) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                scan(&p);
+            } else {
+                let mut bytes = Vec::new();
+                std::fs::File::open(&p).unwrap().read_to_end(&mut bytes).unwrap();
+                assert!(
+                    !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+                    "token found in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+    scan(cache.root());
+}
