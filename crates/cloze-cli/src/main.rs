@@ -79,6 +79,11 @@ enum HubCommand {
         #[arg(long, default_value_t = 1)]
         pages: usize,
     },
+    /// Show a model's files, what a download would fetch, its architecture and model card summary.
+    Show {
+        /// org/name[@revision]
+        repo: String,
+    },
     /// Download what a model needs (config, tokenizer, weights; safetensors preferred) into the
     /// cache: org/name or org/name@revision. Interrupted downloads resume; files are checked
     /// against the Hub's SHA-256.
@@ -123,6 +128,27 @@ fn hub(command: HubCommand) -> Result<()> {
                     );
                 }
                 next = result.next;
+            }
+            Ok(())
+        }
+        HubCommand::Show { repo } => {
+            let (id, revision) = repo.split_once('@').unwrap_or((&repo, "main"));
+            let d = client.details(id, revision)?;
+            println!("{} @ {}", d.repo_id, d.commit);
+            if let Some(s) = &d.summary {
+                println!("{s}");
+            }
+            println!("architecture: {}", d.model_type.as_deref().unwrap_or("unknown"));
+            match &d.supported {
+                Ok(()) => println!("supported by Cloze Studio"),
+                Err(why) => println!("not supported: {why}"),
+            }
+            println!("download: {} ({:.1} MB)", d.selected.join(", "), d.download_size as f64 / 1e6);
+            if !d.gguf.is_empty() {
+                println!("GGUF variants (not loadable yet): {}", d.gguf.join(", "));
+            }
+            for (name, size) in &d.files {
+                println!("  {name:<50} {:>12} bytes", size);
             }
             Ok(())
         }

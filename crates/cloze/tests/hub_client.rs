@@ -33,6 +33,7 @@ struct MockHub {
     faults: Arc<Mutex<Faults>>,
 }
 
+/// The tiny RoBERTa fixture, plus a model card and a GGUF variant as a Hub repository would have.
 fn fixture_files() -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity/roberta"));
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
@@ -40,9 +41,23 @@ fn fixture_files() -> Vec<(String, Vec<u8>)> {
         .map(|e| e.unwrap())
         .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap()))
         .collect();
+    files.push((
+        "README.md".into(),
+        b"---\nlicense: mit\n---\n# tiny\n\nA tiny random RoBERTa for tests.\n".to_vec(),
+    ));
+    files.push(("model.Q4_K_M.gguf".into(), b"GGUF....".to_vec()));
     files.sort();
     files
 }
+
+/// The files a download fetches from the fixture repository.
+const NEEDED: [&str; 5] = [
+    "config.json",
+    "model.safetensors",
+    "special_tokens_map.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+];
 
 fn sha256(b: &[u8]) -> String {
     Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
@@ -60,6 +75,7 @@ fn respond(
         206 => "Partial Content",
         401 => "Unauthorized",
         404 => "Not Found",
+        302 => "Found",
         429 => "Too Many Requests",
         _ => "Error",
     };
@@ -162,13 +178,32 @@ fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: &[(S
             None,
         );
     }
-    // /{org}/{name}/resolve/{commit}/{file}
+    // /{org}/{name}/resolve/{commit}/{file}; LFS files redirect to /cdn/{org}/{name}/{file} as the
+    // Hub's do to its CDN.
+    let (path, via_cdn) = match path.strip_prefix("/cdn") {
+        Some(rest) => {
+            let p: Vec<&str> = rest.trim_start_matches('/').splitn(3, '/').collect();
+            (format!("/{}/{}/resolve/{COMMIT}/{}", p[0], p[1], p.get(2).unwrap_or(&"")), true)
+        }
+        None => (path.to_string(), false),
+    };
     let parts: Vec<&str> = path.trim_start_matches('/').splitn(5, '/').collect();
     if parts.len() != 5 || parts[2] != "resolve" {
         return respond(&mut stream, 404, &[], b"", None);
     }
     let repo = format!("{}/{}", parts[0], parts[1]);
-    if repo == "org/gated" && !authorized {
+    if parts[4].ends_with(".safetensors") && !via_cdn {
+        let location = format!("{base}/cdn/{repo}/{}", parts[4]);
+        return respond(
+            &mut stream,
+            302,
+            &[("Location".into(), location), ("X-Repo-Commit".into(), COMMIT.into())],
+            b"",
+            None,
+        );
+    }
+    // CDN addresses are pre-signed on the real Hub: no token needed there, and none is sent.
+    if repo == "org/gated" && !authorized && !via_cdn {
         return respond(&mut stream, 401, &[], b"", None);
     }
     let Some((name, bytes)) = files.iter().find(|(n, _)| n == parts[4]) else {
@@ -265,13 +300,20 @@ fn download_with_progress_retries_resume_and_offline_use() {
             true
         })
         .unwrap();
-    // every file but reference.json, which a model does not need
-    let total: u64 =
-        fixture_files().iter().filter(|(n, _)| n != "reference.json").map(|(_, b)| b.len() as u64).sum();
+    // the files a model needs (not the card, the GGUF variant or reference.json)
+    let total: u64 = fixture_files()
+        .iter()
+        .filter(|(n, _)| NEEDED.contains(&n.as_str()))
+        .map(|(_, b)| b.len() as u64)
+        .sum();
     assert_eq!(seen.last().unwrap(), &(total, total), "progress reaches the total");
     assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "progress never goes back");
     let ranges: Vec<String> = hub.faults.lock().unwrap().seen.iter().filter_map(|(_, r)| r.clone()).collect();
-    assert_eq!(ranges, ["bytes=100000-"], "the broken transfer resumed from where it stopped");
+    assert_eq!(
+        ranges,
+        ["bytes=100000-", "bytes=100000-"],
+        "the broken transfer resumed, through the redirect"
+    );
     // the snapshot is in the Python layout and loads
     assert!(dir.ends_with(format!("models--org--tiny/snapshots/{COMMIT}")));
     assert!(std::fs::read_link(dir.join("model.safetensors")).unwrap().starts_with("../../blobs"));
@@ -295,6 +337,37 @@ fn download_with_progress_retries_resume_and_offline_use() {
     let other = fresh("hub-cancel");
     let err = client(&hub, &other, None).download("org/tiny", "main", &mut |_| false).unwrap_err();
     assert!(matches!(err, cloze::Error::Cancelled));
+}
+
+#[test]
+fn details_list_files_selection_and_card() {
+    let hub = MockHub::start();
+    let d = client(&hub, &fresh("hub-details"), None).details("org/tiny", "main").unwrap();
+    assert_eq!(d.commit, COMMIT);
+    assert_eq!(
+        d.selected,
+        [
+            "config.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "tokenizer.json",
+            "model.safetensors"
+        ]
+    );
+    let sizes: u64 = fixture_files()
+        .iter()
+        .filter(|(n, _)| NEEDED.contains(&n.as_str()))
+        .map(|(_, b)| b.len() as u64)
+        .sum();
+    assert_eq!(d.download_size, sizes);
+    assert_eq!(d.gguf, ["model.Q4_K_M.gguf"]);
+    assert_eq!(d.model_type.as_deref(), Some("roberta"));
+    assert!(d.supported.is_ok());
+    assert_eq!(d.summary.as_deref(), Some("A tiny random RoBERTa for tests."));
+    assert_eq!(d.files.len(), fixture_files().len());
+    let missing =
+        client(&hub, &fresh("hub-details-404"), None).details("org/none", "main").unwrap_err().to_string();
+    assert!(missing.contains("not found on the Hub"), "{missing}");
 }
 
 #[test]

@@ -91,6 +91,24 @@ pub struct DownloadProgress {
     pub rate: f64,
 }
 
+/// What a model repository holds and what a download would fetch.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModelDetails {
+    pub repo_id: String,
+    pub commit: String,
+    /// Every file with its size in bytes.
+    pub files: Vec<(String, u64)>,
+    /// The files [`HubClient::download`] would fetch, and their total size.
+    pub selected: Vec<String>,
+    pub download_size: u64,
+    /// GGUF variants in the repository (listed; not loadable yet).
+    pub gguf: Vec<String>,
+    pub model_type: Option<String>,
+    pub supported: std::result::Result<(), String>,
+    /// The model card's first paragraph.
+    pub summary: Option<String>,
+}
+
 /// A file of a repository at a commit, as the API lists it.
 #[derive(Debug, Clone, PartialEq)]
 struct RepoFile {
@@ -336,6 +354,61 @@ impl HubClient {
         Ok((commit, files))
     }
 
+    fn small_text(&self, repo_id: &str, commit: &str, file: &str) -> Result<Option<String>> {
+        let mut resp = self.call(&format!("{}/{repo_id}/resolve/{commit}/{file}", self.endpoint), 0)?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        self.check_status(&resp, &format!("{repo_id}/{file}"))?;
+        resp.body_mut()
+            .with_config()
+            .limit(4 << 20)
+            .read_to_string()
+            .map(Some)
+            .map_err(|e| Error::Hub { message: format!("{repo_id}/{file}: {e}") })
+    }
+
+    /// The repository's files, what a download would fetch, the architecture and whether the
+    /// engine runs it, and the model card's summary.
+    pub fn details(&self, repo_id: &str, revision: &str) -> Result<ModelDetails> {
+        if self.offline {
+            return Err(self.offline_error("looking up a model on the Hub"));
+        }
+        let (commit, files) = self.repo_files(repo_id, revision)?;
+        let has = |n: &str| files.iter().any(|f| f.name == n);
+        let model_type = if has("config.json") {
+            self.small_text(repo_id, &commit, "config.json")?
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|c| c["model_type"].as_str().map(String::from))
+        } else {
+            None
+        };
+        let summary = if has("README.md") {
+            self.small_text(repo_id, &commit, "README.md")?.and_then(|t| card_summary(&t))
+        } else {
+            None
+        };
+        let (selected, download_size) = match needed_files(&files) {
+            Ok(n) => (n.iter().map(|f| f.name.clone()).collect(), n.iter().map(|f| f.size).sum()),
+            Err(_) => (Vec::new(), 0),
+        };
+        let supported = match needed_files(&files) {
+            Err(why) => Err(why),
+            Ok(_) => support(model_type.as_deref(), Some("fill-mask")),
+        };
+        Ok(ModelDetails {
+            repo_id: repo_id.to_string(),
+            commit,
+            gguf: files.iter().filter(|f| f.name.ends_with(".gguf")).map(|f| f.name.clone()).collect(),
+            files: files.iter().map(|f| (f.name.clone(), f.size)).collect(),
+            selected,
+            download_size,
+            model_type,
+            supported,
+            summary,
+        })
+    }
+
     /// Downloads what the engine needs of `repo_id@revision` into the cache and returns the
     /// snapshot folder. Files already cached are not fetched again; a partial file left by a broken
     /// or cancelled transfer is resumed. Offline, the cached snapshot is returned.
@@ -511,6 +584,35 @@ fn needed_files(files: &[RepoFile]) -> std::result::Result<Vec<&RepoFile>, Strin
     Ok(out)
 }
 
+/// The first paragraph of a model card that is prose: after the YAML front matter, not a heading,
+/// badge, HTML or table line; at most 600 characters.
+fn card_summary(card: &str) -> Option<String> {
+    let body = match card.strip_prefix("---") {
+        Some(rest) => rest.split_once("\n---").map(|(_, b)| b).unwrap_or(rest),
+        None => card,
+    };
+    let paragraph: Vec<&str> = body
+        .split("\n\n")
+        .map(str::trim)
+        .find(|p| {
+            !p.is_empty()
+                && !p.starts_with('#')
+                && !p.starts_with('<')
+                && !p.starts_with('!')
+                && !p.starts_with('|')
+                && !p.starts_with("```")
+        })?
+        .lines()
+        .map(str::trim)
+        .collect();
+    let text = paragraph.join(" ");
+    Some(if text.chars().count() > 600 {
+        format!("{}…", text.chars().take(600).collect::<String>())
+    } else {
+        text
+    })
+}
+
 fn parse_next_link(header: &str) -> Option<String> {
     header.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
         let start = part.find('<')? + 1;
@@ -587,6 +689,9 @@ mod tests {
             Some("https://hub/api/models?cursor=abc&limit=2")
         );
         assert_eq!(parse_next_link(r#"<x>; rel="prev""#), None);
+        let card = "---\nlicense: mit\n---\n# Tiny\n\n![badge](x)\n\nA tiny RoBERTa\nfor tests.\n\nMore.";
+        assert_eq!(card_summary(card).as_deref(), Some("A tiny RoBERTa for tests."));
+        assert_eq!(card_summary("# only a title"), None);
         assert_eq!(encode("bert base/ü"), "bert%20base%2F%C3%BC");
         assert_eq!(format!("{:?}", Token::new("hf_secret")), "Token(***)");
         assert!(support(Some("gpt2"), Some("text-generation")).unwrap_err().contains("not supported yet"));

@@ -11,7 +11,7 @@ pub mod client;
 use std::path::PathBuf;
 
 pub use cache::{Cache, CachedModel};
-pub use client::{DownloadProgress, HubClient, ModelSummary, SearchPage, SearchQuery, Token};
+pub use client::{DownloadProgress, HubClient, ModelDetails, ModelSummary, SearchPage, SearchQuery, Token};
 
 use crate::error::{Error, Result};
 
