@@ -91,6 +91,11 @@ enum HubCommand {
         /// org/name[@revision]
         repo: String,
     },
+    /// Save a Hugging Face access token (for gated or private models) in the system's credential
+    /// store; it is read from standard input, without echo on a terminal.
+    Login,
+    /// Forget the saved access token.
+    Logout,
     /// List the models in the cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub) with
     /// their revisions and disk use.
     List,
@@ -128,6 +133,27 @@ fn hub(command: HubCommand) -> Result<()> {
                     );
                 }
                 next = result.next;
+            }
+            Ok(())
+        }
+        HubCommand::Login => {
+            let token = read_secret("Hugging Face access token (hf_…): ")?;
+            if token.is_empty() {
+                return Err(Error::invalid(
+                    "no token given; create one at the Hub under Settings → Access Tokens",
+                ));
+            }
+            cloze::hub::TokenStore::system()?.save(&cloze::hub::Token::new(token))?;
+            eprintln!(
+                "the token is saved in the system's credential store (HF_TOKEN, when set, takes precedence)"
+            );
+            Ok(())
+        }
+        HubCommand::Logout => {
+            if cloze::hub::TokenStore::system()?.delete()? {
+                eprintln!("the saved token is removed");
+            } else {
+                eprintln!("no token was saved");
             }
             Ok(())
         }
@@ -199,6 +225,38 @@ fn hub(command: HubCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Reads a secret: without echo from a terminal, else one line of standard input.
+fn read_secret(prompt: &str) -> Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io("<stdin>", e))?;
+        return Ok(line.trim().to_string());
+    }
+    use crossterm::event::{Event, KeyCode, KeyEventKind, read};
+    eprint!("{prompt}");
+    crossterm::terminal::enable_raw_mode().map_err(|e| Error::io("<terminal>", e))?;
+    let mut secret = String::new();
+    let result = loop {
+        match read() {
+            Ok(Event::Key(k)) if k.kind == KeyEventKind::Press => match k.code {
+                KeyCode::Enter => break Ok(()),
+                KeyCode::Esc => break Err(Error::Cancelled),
+                KeyCode::Backspace => {
+                    secret.pop();
+                }
+                KeyCode::Char(c) => secret.push(c),
+                _ => {}
+            },
+            Ok(_) => {}
+            Err(e) => break Err(Error::io("<terminal>", e)),
+        }
+    };
+    let _ = crossterm::terminal::disable_raw_mode();
+    eprintln!();
+    result.map(|()| secret.trim().to_string())
 }
 
 #[derive(Subcommand, Debug)]

@@ -11,7 +11,9 @@ pub mod client;
 use std::path::PathBuf;
 
 pub use cache::{Cache, CachedModel};
-pub use client::{DownloadProgress, HubClient, ModelDetails, ModelSummary, SearchPage, SearchQuery, Token};
+pub use client::{
+    DownloadProgress, HubClient, ModelDetails, ModelSummary, SearchPage, SearchQuery, Token, TokenStore,
+};
 
 use crate::error::{Error, Result};
 
