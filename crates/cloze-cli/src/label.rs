@@ -68,7 +68,7 @@ type Rescorer = (i64, Arc<Rescoring>, std::thread::JoinHandle<()>);
 
 fn start_rescoring(args: &LabelArgs, store: &Store, set: &LabelSet) -> Result<Rescorer> {
     let (model, template, verbalizer) = match (&args.model, &args.template, &args.verbalizer) {
-        (Some(m), Some(t), Some(v)) => (cloze::hub::resolve_model(m)?, t.clone(), v.clone()),
+        (Some(m), Some(t), Some(v)) => ((m.clone(), cloze::hub::resolve_model(m)?), t.clone(), v.clone()),
         _ => return Err(Error::invalid("--model needs --template and --verbalizer")),
     };
     // Check everything that can be checked before the loop starts.
@@ -77,17 +77,19 @@ fn start_rescoring(args: &LabelArgs, store: &Store, set: &LabelSet) -> Result<Re
     let verb = Verbalizer::from_file_or_json(&verbalizer)?;
     let device = args.device.parse::<DeviceChoice>()?.open()?;
     let config = serde_json::json!({
-        "model": model, "template": template, "verbalizer": verb, "device": args.device,
+        "model": model.0, "model_path": model.1, "template": template, "verbalizer": verb, "device": args.device,
     });
     let run_id = store.start_run("zero-shot", &config, 0, Some(set.id))?;
     let state = Arc::new(Rescoring::default());
     let (thread_state, path, set) = (state.clone(), args.file.clone(), set.clone());
     let handle = std::thread::spawn(move || {
         let result = (|| -> Result<()> {
-            let plm = Plm::load(&model, &device)?;
+            let (spec, dir) = &model;
+            let plm = Plm::load(dir, &device)?;
             let mut store = Store::open(&path)?;
-            // Provenance: the run points at the exact model files, template and verbalizer.
-            let model_id = store.record_local_model(&model, plm.family().name())?;
+            // Provenance: the run points at the exact model (Hub commit, or folder hash), template
+            // and verbalizer.
+            let model_id = store.record_model(spec, dir, plm.family().name())?;
             let template_id = store.save_template(&set.name, &parsed)?.id;
             let verbalizer_id = store.save_verbalizer(&set.name, &verb)?.id;
             store.set_run_inputs(run_id, Some(model_id), Some(template_id), Some(verbalizer_id))?;

@@ -17,6 +17,16 @@ pub use client::{
 
 use crate::error::{Error, Result};
 
+/// Splits `org/name[@revision]` when `spec` has that shape (revision `main` when absent).
+pub fn repo_spec(spec: &str) -> Option<(&str, &str)> {
+    let (repo, revision) = spec.split_once('@').unwrap_or((spec, "main"));
+    (cache::folder_name(repo).is_ok()
+        && !spec.starts_with('.')
+        && !spec.starts_with('/')
+        && !revision.is_empty())
+    .then_some((repo, revision))
+}
+
 /// A folder, or `repo_id[@revision]` found in the cache from the environment ([`Cache::from_env`]).
 pub fn resolve_model(spec: &str) -> Result<PathBuf> {
     resolve_model_in(&Cache::from_env(), spec)
@@ -28,12 +38,11 @@ pub fn resolve_model_in(cache: &Cache, spec: &str) -> Result<PathBuf> {
     if path.is_dir() {
         return Ok(path);
     }
-    let (repo, revision) = spec.split_once('@').unwrap_or((spec, "main"));
-    if cache::folder_name(repo).is_err() || spec.starts_with('.') || spec.starts_with('/') {
-        return Err(Error::Model {
+    match repo_spec(spec) {
+        Some((repo, revision)) => cache.snapshot(repo, revision),
+        None => Err(Error::Model {
             path,
             message: "no such folder, and not a Hugging Face repository id (org/name[@revision])".into(),
-        });
+        }),
     }
-    cache.snapshot(repo, revision)
 }

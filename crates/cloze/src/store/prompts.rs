@@ -163,6 +163,41 @@ impl Store {
         Ok(self.conn().last_insert_rowid())
     }
 
+    /// Records a Hub model at the exact commit used; the same repository and commit is recorded once.
+    pub fn record_hub_model(&self, repo_id: &str, commit: &str, family: &str) -> Result<i64> {
+        let existing: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT id FROM models WHERE repo_id = ?1 AND revision = ?2",
+                params![repo_id, commit],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        self.conn()
+            .execute(
+                "INSERT INTO models (repo_id, revision, family) VALUES (?1, ?2, ?3)",
+                params![repo_id, commit, family],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn().last_insert_rowid())
+    }
+
+    /// Records the model `spec` names: a Hub repository at the commit its cached snapshot holds, or
+    /// a local folder with a hash of its files.
+    pub fn record_model(&self, spec: &str, dir: &Path, family: &str) -> Result<i64> {
+        match crate::hub::repo_spec(spec) {
+            Some((repo, _)) if !Path::new(spec).is_dir() => {
+                let commit = dir.file_name().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default();
+                self.record_hub_model(repo, &commit, family)
+            }
+            _ => self.record_local_model(dir, family),
+        }
+    }
+
     /// Links a run to the model, template and verbalizer it used.
     pub fn set_run_inputs(
         &self,
@@ -221,5 +256,16 @@ mod tests {
             .query_row("SELECT content_hash FROM models WHERE id = ?1", [a], |r| r.get(0))
             .unwrap();
         assert!(hash.starts_with("fnv1a64:"), "{hash}");
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let snapshot = std::path::PathBuf::from("/cache/models--org--m/snapshots").join(commit);
+        let h = store.record_model("org/m@main", &snapshot, "bert").unwrap();
+        assert_eq!(store.record_hub_model("org/m", commit, "bert").unwrap(), h);
+        let (repo, rev): (String, String) = store
+            .conn()
+            .query_row("SELECT repo_id, revision FROM models WHERE id = ?1", [h], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((repo.as_str(), rev.as_str()), ("org/m", commit));
     }
 }
