@@ -123,11 +123,16 @@ fn hub(command: HubCommand) -> Result<()> {
                         Ok(()) => "supported".to_string(),
                         Err(why) => format!("not supported: {why}"),
                     };
+                    let size = m
+                        .weight_bytes
+                        .map(|b| format!("{:.0} MB", b as f64 / 1e6))
+                        .unwrap_or_else(|| "?".into());
                     println!(
-                        "{:<45} {:>10} downloads {:>6} likes  {:<12} {}",
+                        "{:<45} {:>10} downloads {:>6} likes {:>8}  {:<12} {}",
                         m.repo_id,
                         m.downloads,
                         m.likes,
+                        size,
                         m.license.as_deref().unwrap_or("-"),
                         support
                     );

@@ -25,6 +25,14 @@ pub enum ProjectCommand {
         /// The project file.
         file: PathBuf,
     },
+    /// Add a model to a project: a local folder (validated by loading it, recorded with a hash of its
+    /// files) or a cached Hub model org/name[@revision] (recorded with its commit).
+    AddModel {
+        /// The project file.
+        file: PathBuf,
+        /// The model folder or repository id.
+        model: String,
+    },
     /// Review the rows where annotators gave different labels.
     Disagreements {
         /// The project file.
@@ -100,6 +108,21 @@ pub fn run(command: ProjectCommand) -> Result<()> {
         }
         ProjectCommand::Import(args) => import(*args),
         ProjectCommand::Status { file } => status(&file),
+        ProjectCommand::AddModel { file, model } => {
+            let store = Store::open(&file)?;
+            let dir = cloze::hub::resolve_model(&model)?;
+            let plm = cloze::plm::Plm::load(&dir, &candle_core::Device::Cpu)?;
+            let info = plm.info();
+            let id = store.record_model(&model, &dir, info.family.name())?;
+            eprintln!(
+                "model {id}: {model} ({}, {:.1} M parameters{}) recorded in {}",
+                info.family.name(),
+                info.parameters as f64 / 1e6,
+                if info.has_mlm_head { "" } else { ", no masked-LM head: cannot fill a {mask}" },
+                file.display()
+            );
+            Ok(())
+        }
         ProjectCommand::Disagreements { file, dataset, label_set } => {
             disagreements(&file, dataset.as_deref(), label_set.as_deref())
         }

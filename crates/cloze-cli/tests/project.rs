@@ -122,6 +122,15 @@ fn project_import_label_status_export() {
         serde_json::from_str(std::fs::read_to_string(&hf).unwrap().lines().next().unwrap()).unwrap();
     assert_eq!(first["label"], 0);
     assert_eq!(first["label_text"], "negative");
+    let added = ok(&cloze(&["project", "add-model", p, "tests/fixtures/parity/distilbert"], ""));
+    assert!(
+        added.contains("model 1: tests/fixtures/parity/distilbert (distilbert, 0.1 M parameters) recorded"),
+        "{added}"
+    );
+    let again = ok(&cloze(&["project", "add-model", p, "tests/fixtures/parity/distilbert"], ""));
+    assert!(again.contains("model 1:"), "the same files are recorded once: {again}");
+    let bad = cloze(&["project", "add-model", p, "samples"], "");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("config.json"));
     let err = cloze(&["label", p, "--strategy", "margin", "--label-set", "sentiment"], "");
     assert!(String::from_utf8_lossy(&err.stderr).contains("model's suggestions"));
 }

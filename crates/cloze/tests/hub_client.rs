@@ -126,7 +126,8 @@ fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: &[(S
         if path == "/api/models" {
             let all: Vec<serde_json::Value> = vec![
                 serde_json::json!({"id": "org/tiny", "pipeline_tag": "fill-mask", "downloads": 30, "likes": 3,
-                    "tags": ["license:mit"], "lastModified": "2026-01-01T00:00:00.000Z", "config": {"model_type": "roberta"}}),
+                    "tags": ["license:mit"], "lastModified": "2026-01-01T00:00:00.000Z", "config": {"model_type": "roberta"},
+                    "safetensors": {"parameters": {"F32": 110_000}, "total": 110_000}}),
                 serde_json::json!({"id": "org/gpt", "pipeline_tag": "text-generation", "downloads": 20, "likes": 2,
                     "tags": [], "config": {"model_type": "gpt2"}}),
                 serde_json::json!({"id": "org/gated", "pipeline_tag": "fill-mask", "downloads": 10, "likes": 1,
@@ -266,6 +267,8 @@ fn search_pages_and_flags_support() {
     let page = c.search(&q, None).unwrap();
     assert_eq!(page.models.iter().map(|m| m.repo_id.as_str()).collect::<Vec<_>>(), ["org/tiny", "org/gpt"]);
     assert_eq!(page.models[0].license.as_deref(), Some("mit"));
+    assert_eq!(page.models[0].weight_bytes, Some(440_000));
+    assert_eq!(page.models[1].weight_bytes, None);
     assert!(page.models[0].supported.is_ok());
     assert!(page.models[1].supported.as_ref().unwrap_err().contains("gpt2"));
     let next = page.next.expect("a second page");

@@ -116,6 +116,8 @@ pub struct ModelSummary {
     pub license: Option<String>,
     pub last_modified: Option<String>,
     pub model_type: Option<String>,
+    /// Size of the safetensors weights, from the Hub's parameter counts (when it has them).
+    pub weight_bytes: Option<u64>,
     /// Whether the engine can run it, and if not, why.
     pub supported: std::result::Result<(), String>,
 }
@@ -164,6 +166,29 @@ struct RepoFile {
     /// sha256 of the contents for LFS files; the git blob id otherwise.
     etag: String,
     lfs: bool,
+}
+
+/// The fields a search asks for.
+const EXPAND: &str = "&expand[]=pipeline_tag&expand[]=downloads&expand[]=likes&expand[]=tags&expand[]=lastModified\
+                      &expand[]=config&expand[]=safetensors";
+
+/// Bytes of the weights from the Hub's safetensors summary (parameters per dtype).
+fn weight_bytes(safetensors: &serde_json::Value) -> Option<u64> {
+    let params = safetensors["parameters"].as_object()?;
+    Some(
+        params
+            .iter()
+            .map(|(dtype, n)| {
+                let width = match dtype.as_str() {
+                    "F64" | "I64" | "U64" => 8,
+                    "F32" | "I32" | "U32" => 4,
+                    "F16" | "BF16" | "I16" | "U16" => 2,
+                    _ => 1,
+                };
+                n.as_u64().unwrap_or(0) * width
+            })
+            .sum(),
+    )
 }
 
 /// Which families the engine runs, for the search results' "supported" flag.
@@ -330,7 +355,7 @@ impl HubClient {
             Some(n) => n.to_string(),
             None => {
                 let mut url = format!(
-                    "{}/api/models?search={}&sort={}&direction=-1&limit={}&full=true&config=true",
+                    "{}/api/models?search={}&sort={}&direction=-1&limit={}{EXPAND}",
                     self.endpoint,
                     encode(&query.text),
                     encode(query.sort.as_deref().unwrap_or("downloads")),
@@ -361,6 +386,7 @@ impl HubClient {
                             .map(String::from)
                     }),
                     last_modified: m["lastModified"].as_str().map(String::from),
+                    weight_bytes: weight_bytes(&m["safetensors"]),
                     supported: support(model_type.as_deref(), task.as_deref()),
                     task,
                     model_type,
@@ -755,5 +781,8 @@ mod tests {
         assert_eq!(format!("{:?}", Token::new("hf_secret")), "Token(***)");
         assert!(support(Some("gpt2"), Some("text-generation")).unwrap_err().contains("not supported yet"));
         assert!(support(Some("bert"), Some("fill-mask")).is_ok());
+        let st = serde_json::json!({"parameters": {"F32": 100, "BF16": 10}, "total": 110});
+        assert_eq!(weight_bytes(&st), Some(420));
+        assert_eq!(weight_bytes(&serde_json::Value::Null), None);
     }
 }
