@@ -137,16 +137,14 @@ impl Store {
         self.all_saved("verbalizers", "definition")
     }
 
-    /// Records a local model folder (with a hash of its files) and returns its id; the same folder
-    /// with the same files is recorded once.
-    pub fn record_local_model(&self, dir: &Path, family: &str) -> Result<i64> {
-        let hash = folder_hash(dir)?;
-        let path = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()).to_string_lossy().into_owned();
+    /// The id of the model whose two identifying columns hold `values`, recorded now if new.
+    fn find_or_insert_model(&self, columns: [&str; 2], values: [&str; 2], family: &str) -> Result<i64> {
+        let [a, b] = columns;
         let existing: Option<i64> = self
             .conn()
             .query_row(
-                "SELECT id FROM models WHERE local_path = ?1 AND content_hash = ?2",
-                params![path, hash],
+                &format!("SELECT id FROM models WHERE {a} = ?1 AND {b} = ?2"),
+                params![values[0], values[1]],
                 |r| r.get(0),
             )
             .optional()
@@ -156,34 +154,24 @@ impl Store {
         }
         self.conn()
             .execute(
-                "INSERT INTO models (local_path, content_hash, family) VALUES (?1, ?2, ?3)",
-                params![path, hash, family],
+                &format!("INSERT INTO models ({a}, {b}, family) VALUES (?1, ?2, ?3)"),
+                params![values[0], values[1], family],
             )
             .map_err(|e| self.err(e))?;
         Ok(self.conn().last_insert_rowid())
     }
 
+    /// Records a local model folder (with a hash of its files) and returns its id; the same folder
+    /// with the same files is recorded once.
+    pub fn record_local_model(&self, dir: &Path, family: &str) -> Result<i64> {
+        let hash = folder_hash(dir)?;
+        let path = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()).to_string_lossy().into_owned();
+        self.find_or_insert_model(["local_path", "content_hash"], [&path, &hash], family)
+    }
+
     /// Records a Hub model at the exact commit used; the same repository and commit is recorded once.
     pub fn record_hub_model(&self, repo_id: &str, commit: &str, family: &str) -> Result<i64> {
-        let existing: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT id FROM models WHERE repo_id = ?1 AND revision = ?2",
-                params![repo_id, commit],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        if let Some(id) = existing {
-            return Ok(id);
-        }
-        self.conn()
-            .execute(
-                "INSERT INTO models (repo_id, revision, family) VALUES (?1, ?2, ?3)",
-                params![repo_id, commit, family],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn().last_insert_rowid())
+        self.find_or_insert_model(["repo_id", "revision"], [repo_id, commit], family)
     }
 
     /// Records the model `spec` names: a Hub repository at the commit its cached snapshot holds, or
