@@ -23,6 +23,17 @@ pub struct Saved {
     pub created_at: String,
 }
 
+/// A `SELECT id, name, version, <content>, created_at` row.
+fn saved_from_row(r: &rusqlite::Row) -> rusqlite::Result<Saved> {
+    Ok(Saved {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        version: r.get(2)?,
+        content: r.get(3)?,
+        created_at: r.get(4)?,
+    })
+}
+
 /// FNV-1a over the model folder's files that define its behaviour, streamed.
 fn folder_hash(dir: &Path) -> Result<String> {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -90,7 +101,7 @@ impl Store {
             .query_row(
                 &format!("SELECT id, name, version, {column}, created_at FROM {table} WHERE name = ?1 AND version = ?2"),
                 params![name, version],
-                |r| Ok(Saved { id: r.get(0)?, name: r.get(1)?, version: r.get(2)?, content: r.get(3)?, created_at: r.get(4)? }),
+                saved_from_row,
             )
             .map_err(|e| self.err(format!("{table} {name:?} version {version}: {e}")))
     }
@@ -102,17 +113,7 @@ impl Store {
                 "SELECT id, name, version, {column}, created_at FROM {table} ORDER BY name, version"
             ))
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(Saved {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    version: r.get(2)?,
-                    content: r.get(3)?,
-                    created_at: r.get(4)?,
-                })
-            })
-            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([], saved_from_row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 

@@ -80,6 +80,8 @@ impl Suggestion {
     }
 }
 
+const RUN_COLUMNS: &str = "id, strategy, config, seed, status, label_set_id, started_at, finished_at, error";
+
 fn run_from_row(r: &rusqlite::Row) -> rusqlite::Result<Run> {
     let config: String = r.get(2)?;
     Ok(Run {
@@ -128,12 +130,7 @@ impl Store {
     /// A run by id.
     pub fn run(&self, run_id: i64) -> Result<Run> {
         self.conn()
-            .query_row(
-                "SELECT id, strategy, config, seed, status, label_set_id, started_at, finished_at, error
-                 FROM runs WHERE id = ?1",
-                [run_id],
-                run_from_row,
-            )
+            .query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [run_id], run_from_row)
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or_else(|| self.err(format!("there is no run {run_id}")))
@@ -143,10 +140,7 @@ impl Store {
     pub fn runs(&self, label_set_id: i64) -> Result<Vec<Run>> {
         let mut stmt = self
             .conn()
-            .prepare(
-                "SELECT id, strategy, config, seed, status, label_set_id, started_at, finished_at, error
-                 FROM runs WHERE label_set_id = ?1 ORDER BY id DESC",
-            )
+            .prepare(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE label_set_id = ?1 ORDER BY id DESC"))
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map([label_set_id], run_from_row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
