@@ -68,7 +68,7 @@ pub struct Classifier<'a> {
 }
 
 /// Whether label words follow a space in the template (so `Ġgreat`, not `great`, for byte-level BPE).
-fn space_before_mask(template: &Template) -> bool {
+pub(crate) fn space_before_mask(template: &Template) -> bool {
     let segs = template.segments();
     match segs.iter().position(|s| matches!(s, Segment::Mask)) {
         Some(0) | None => false,

@@ -11,6 +11,7 @@ pub mod hub;
 pub mod label;
 pub mod plm;
 pub mod store;
+pub mod studio;
 pub mod template;
 pub mod verbalizer;
 

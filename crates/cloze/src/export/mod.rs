@@ -1,6 +1,7 @@
 //! Writing out what a project holds: labelled data now; prompt bundles, PEFT adapters, OpenPrompt
 //! template text and report charts as the steps that produce them land.
 
+pub mod charts;
 pub mod labels;
 
 use std::path::Path;

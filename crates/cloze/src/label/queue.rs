@@ -12,6 +12,7 @@ use crate::store::{LabelSet, LabelSource, NewLabel, Store, StoredRow, Suggestion
 
 /// How the next row is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Strategy {
     /// The order of the data file.
@@ -285,6 +286,11 @@ impl Session {
         };
         self.pending = Some(row_id);
         Ok(Some(row_id))
+    }
+
+    /// Whether there is a label or skip to undo.
+    pub fn can_undo(&self) -> bool {
+        !self.history.is_empty()
     }
 
     /// Labels recorded in this session and not undone.

@@ -59,6 +59,9 @@ pub struct Rendered {
     pub truncated: usize,
     /// The string that was tokenized (before truncation).
     pub text: String,
+    /// For each token of `ids`, the index of the template segment it came from; `None` for the
+    /// tokenizer's special tokens (a preview colours tokens by this).
+    pub segments: Vec<Option<usize>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,10 +94,10 @@ impl<'a> Renderer<'a> {
         let (mask_str, mask_id) = &self.tokenizer.special().mask;
         let mut text = String::new();
         // (byte range in `text`, origin) per segment that produced text.
-        let mut ranges: Vec<(std::ops::Range<usize>, Origin)> = Vec::new();
+        let mut ranges: Vec<(std::ops::Range<usize>, Origin, usize)> = Vec::new();
         let mut soft_index = 0usize;
         let mut shortenable_count = 0usize;
-        for (segment, span) in template.segments().iter().zip(template.spans()) {
+        for (k, (segment, span)) in template.segments().iter().zip(template.spans()).enumerate() {
             let start = text.len();
             let origin = match segment {
                 Segment::Text(t) => {
@@ -138,16 +141,17 @@ impl<'a> Renderer<'a> {
                     }
                 }
             };
-            ranges.push((start..text.len(), origin));
+            ranges.push((start..text.len(), origin, k));
         }
 
         let enc = self.tokenizer.encode_with_specials(&text)?;
         let ids = enc.get_ids();
         let offsets = enc.get_offsets();
         let special = enc.get_special_tokens_mask();
-        let origin_of = |i: usize| -> Origin {
+        // (origin, segment) of token i.
+        let origin_of = |i: usize| -> (Origin, Option<usize>) {
             if special[i] == 1 && ids[i] != *mask_id {
-                return Origin::Fixed;
+                return (Origin::Fixed, None);
             }
             // A token's last byte decides: offsets may include a leading space that belongs to the
             // segment before (the mask token's lstrip, Metaspace's "▁").
@@ -155,11 +159,12 @@ impl<'a> Renderer<'a> {
             let at = if end > start { end - 1 } else { start };
             ranges
                 .iter()
-                .find(|(r, _)| r.contains(&at) || (r.is_empty() && r.start == at))
-                .map(|(_, o)| *o)
-                .unwrap_or(Origin::Fixed)
+                .find(|(r, _, _)| r.contains(&at) || (r.is_empty() && r.start == at))
+                .map(|(_, o, k)| (*o, Some(*k)))
+                .unwrap_or((Origin::Fixed, None))
         };
-        let origins: Vec<Origin> = (0..ids.len()).map(origin_of).collect();
+        let (origins, token_segments): (Vec<Origin>, Vec<Option<usize>>) =
+            (0..ids.len()).map(origin_of).unzip();
 
         // Truncation: drop tokens from the end of the longest shortenable field until it fits.
         let mut keep = vec![true; ids.len()];
@@ -203,8 +208,10 @@ impl<'a> Renderer<'a> {
         let mut mask_positions = Vec::new();
         let mut soft_slots = Vec::new();
         let mut soft_seen: Vec<(usize, usize)> = Vec::new(); // (first_index, count so far) per segment
+        let mut segments = Vec::with_capacity(ids.len() - truncated);
         for i in (0..ids.len()).filter(|&i| keep[i]) {
             let pos = out_ids.len();
+            segments.push(token_segments[i]);
             match origins[i] {
                 Origin::Mask if ids[i] == *mask_id => mask_positions.push(pos),
                 Origin::Soft { first_index, from_init } => {
@@ -238,6 +245,6 @@ impl<'a> Renderer<'a> {
                 ),
             });
         }
-        Ok(Rendered { ids: out_ids, mask_positions, soft_slots, truncated, text })
+        Ok(Rendered { ids: out_ids, mask_positions, soft_slots, truncated, text, segments })
     }
 }

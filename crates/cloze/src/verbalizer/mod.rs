@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 
 /// How a label word that tokenizes into several tokens is scored from one mask position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum MultiToken {
     /// The logit of the word's first token (OpenPrompt's default).
@@ -31,6 +32,7 @@ pub enum MultiToken {
 
 /// How a class's score is formed from its words' probabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "kebab-case")]
 pub enum Aggregate {
     /// log of the mean probability of the class's words.
@@ -72,6 +74,8 @@ impl std::str::FromStr for Aggregate {
 
 /// One class and its label words.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename = "VerbalizerClass")]
 pub struct Class {
     pub name: String,
     pub words: Vec<String>,
@@ -79,6 +83,8 @@ pub struct Class {
 
 /// A manual verbalizer: classes in order, each with label words.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename = "VerbalizerSpec")]
 pub struct Verbalizer {
     pub classes: Vec<Class>,
     pub multi_token: MultiToken,

@@ -1,0 +1,330 @@
+//! Label screen: the labelling session (label, accept, skip, undo), scoring rows with a prompt in
+//! the background, the table view with its filters and bulk accept; and the export of labels.
+
+use std::path::Path;
+
+use rusqlite::OptionalExtension;
+
+use super::data::{label_set, label_set_info, row_view};
+use super::prompt::template_view;
+use super::views::*;
+use super::{Project, Studio, lock, no_project};
+use crate::classify::{Classifier, ClassifyOptions};
+use crate::error::{Error, Result};
+use crate::export::{ExportFormat, LabelFilter, export_labels};
+use crate::label::{Queue, QueueItem, Session, Strategy, rescore};
+use crate::store::{LabelSource, NewLabel, Store, Suggestion};
+use crate::template::Template;
+use crate::verbalizer::Verbalizer;
+
+/// Rows scored per batch (and written per transaction) when scoring.
+const SCORE_BATCH: usize = 32;
+/// The confidence below which the table's low-confidence filter keeps a row, by default.
+const LOW_CONFIDENCE: f64 = 0.6;
+
+fn suggestion_view(s: &Suggestion, classes: &[String]) -> SuggestionView {
+    SuggestionView {
+        run_id: s.run_id,
+        predicted: s.predicted.clone(),
+        confidence: s.confidence,
+        probs: classes.iter().zip(&s.probs).map(|(c, p)| ClassProb { class: c.clone(), prob: *p }).collect(),
+    }
+}
+
+fn label_state(store: &Store, session: &Session) -> Result<LabelState> {
+    let classes = &session.queue.label_set.classes;
+    let item = session
+        .current(store)?
+        .map(|QueueItem { row, suggestion }| -> Result<QueueItemView> {
+            Ok(QueueItemView {
+                suggestion: suggestion.as_ref().map(|s| suggestion_view(s, classes)),
+                row: row_view(store, row, Some(session.queue.label_set.id))?,
+            })
+        })
+        .transpose()?;
+    Ok(LabelState {
+        label_set: label_set_info(store, &session.queue.label_set)?,
+        strategy: session.queue.strategy,
+        run_id: session.queue.run_id,
+        item,
+        remaining: session.queue.remaining(store)?,
+        labelled_in_session: session.labelled() as i64,
+        can_undo: session.can_undo(),
+    })
+}
+
+/// The newest run of a label set, if any.
+fn latest_run(store: &Store, label_set_id: i64) -> Result<Option<i64>> {
+    store
+        .conn()
+        .query_row(
+            "SELECT id FROM runs WHERE label_set_id = ?1 ORDER BY CASE status WHEN 'finished' THEN 0 ELSE 1 END, id DESC
+             LIMIT 1",
+            [label_set_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| store.err(e))
+}
+
+impl Studio {
+    /// Runs `f` on the labelling session (and the project's connection).
+    fn with_session<T>(&self, f: impl FnOnce(&mut Store, &mut Session) -> Result<T>) -> Result<T> {
+        let mut guard = lock(&self.project);
+        let Project { store, session, .. } = guard.as_mut().ok_or_else(no_project)?;
+        let session = session.as_mut().ok_or_else(|| {
+            Error::invalid("no labelling session; pick a label set and press Start on the Label screen")
+        })?;
+        f(store, session)
+    }
+
+    /// Starts labelling a label set in the given order; `run_id` is the scoring run whose
+    /// suggestions are shown (the newest run of the label set when `None`).
+    pub fn start_labelling(
+        &self,
+        label_set_id: i64,
+        strategy: Strategy,
+        run_id: Option<i64>,
+    ) -> Result<LabelState> {
+        let mut guard = lock(&self.project);
+        let project = guard.as_mut().ok_or_else(no_project)?;
+        let store = &project.store;
+        let set = label_set(store, label_set_id)?;
+        let run_id = match run_id {
+            Some(id) => {
+                let run = store.run(id)?;
+                if run.label_set_id != Some(label_set_id) {
+                    return Err(Error::invalid(format!(
+                        "run {id} scored another label set; pick one of this set's runs"
+                    )));
+                }
+                Some(id)
+            }
+            None => latest_run(store, label_set_id)?,
+        };
+        let session = Session::new(Queue::new(set, strategy, run_id, None)?);
+        let state = label_state(store, &session)?;
+        project.session = Some(session);
+        Ok(state)
+    }
+
+    pub fn label_state(&self) -> Result<Option<LabelState>> {
+        let guard = lock(&self.project);
+        let project = guard.as_ref().ok_or_else(no_project)?;
+        project.session.as_ref().map(|s| label_state(&project.store, s)).transpose()
+    }
+
+    /// Labels the current row with class `class_index` (0-based).
+    pub fn label_current(&self, class_index: usize) -> Result<LabelState> {
+        self.with_session(|store, session| {
+            let item = session.current(store)?.ok_or_else(|| Error::invalid("every row is labelled"))?;
+            session.label(store, &item, class_index)?;
+            label_state(store, session)
+        })
+    }
+
+    /// Confirms the model's suggestion for the current row.
+    pub fn accept_suggestion(&self) -> Result<LabelState> {
+        self.with_session(|store, session| {
+            let item = session.current(store)?.ok_or_else(|| Error::invalid("every row is labelled"))?;
+            session.accept(store, &item)?;
+            label_state(store, session)
+        })
+    }
+
+    pub fn skip_current(&self) -> Result<LabelState> {
+        self.with_session(|store, session| {
+            if let Some(item) = session.current(store)? {
+                session.skip(&item);
+            }
+            label_state(store, session)
+        })
+    }
+
+    /// Undoes the session's last label or skip (the label is retracted, not deleted).
+    pub fn undo_last(&self) -> Result<LabelState> {
+        self.with_session(|store, session| {
+            session.undo(store)?;
+            label_state(store, session)
+        })
+    }
+
+    /// Scores every row of the label set still to label with the prompt and the loaded model, as a
+    /// new run, on its own connection: the labelling session goes on meanwhile and picks up the
+    /// suggestions as they are written.
+    pub fn score_rows(
+        &self,
+        label_set_id: i64,
+        prompt: &PromptSpec,
+        progress: ProgressFn,
+    ) -> Result<RunView> {
+        let model = self.model()?;
+        let template = Template::parse(&prompt.template)?;
+        let verbalizer = Verbalizer::new(prompt.verbalizer.classes.clone())?
+            .with_multi_token(prompt.verbalizer.multi_token)
+            .with_aggregate(prompt.verbalizer.aggregate);
+        let options = ClassifyOptions { calibrate: prompt.calibrate, ..Default::default() };
+        let classifier = Classifier::new(&model.plm, template.clone(), &verbalizer, options)?;
+        let mut store = Store::open(self.project_file()?)?;
+        let set = label_set(&store, label_set_id)?;
+        let kind = if prompt.calibrate { "calibrated" } else { "zero-shot" };
+        let config = serde_json::json!({
+            "model": model.spec, "template": template_view(&template).text, "verbalizer": verbalizer,
+            "calibrate": prompt.calibrate, "device": model.device,
+        });
+        let run_id = store.start_run(kind, &config, 0, Some(set.id))?;
+        let model_id = store.record_model(&model.spec, model.plm.dir(), model.plm.family().name())?;
+        let template_id = store.save_template(&set.name, &template)?.id;
+        let verbalizer_id = store.save_verbalizer(&set.name, &verbalizer)?.id;
+        store.set_run_inputs(run_id, Some(model_id), Some(template_id), Some(verbalizer_id))?;
+        rescore(&mut store, &classifier, &set, run_id, SCORE_BATCH, &mut |p| {
+            progress(Progress::new("score", p.scored as u64, Some(p.total as u64)))
+        })?;
+        run_view(&store, run_id)
+    }
+
+    pub fn runs(&self, label_set_id: i64) -> Result<Vec<RunView>> {
+        self.with_store(|store| {
+            store.runs(label_set_id)?.into_iter().map(|r| run_view(store, r.id)).collect()
+        })
+    }
+
+    /// A page of the label set's rows with their labels and the run's suggestions, filtered.
+    pub fn label_table(&self, label_set_id: i64, query: &TableQuery) -> Result<TablePage> {
+        self.with_store(|store| {
+            let set = label_set(store, label_set_id)?;
+            let run = match query.run_id {
+                Some(r) => Some(r),
+                None => latest_run(store, label_set_id)?,
+            };
+            let needs_run = matches!(query.filter, TableFilter::LowConfidence | TableFilter::Disagrees);
+            if needs_run && run.is_none() {
+                return Err(Error::invalid(
+                    "this filter compares with the model's suggestions; score the rows with a prompt first",
+                ));
+            }
+            let live = "SELECT 1 FROM labels l WHERE l.label_set_id = :set AND l.row_id = r.id AND l.retracted_at IS NULL";
+            let condition = match query.filter {
+                TableFilter::All => "1".to_string(),
+                TableFilter::Unlabelled => format!("NOT EXISTS ({live})"),
+                TableFilter::Labelled => format!("EXISTS ({live})"),
+                TableFilter::LowConfidence => "s.confidence < :threshold".to_string(),
+                TableFilter::Disagrees => format!("EXISTS ({live} AND l.source = 'human' AND l.value <> s.predicted)"),
+            };
+            let join = if needs_run { "JOIN" } else { "LEFT JOIN" };
+            let from = format!(
+                "FROM rows r {join} suggestions s ON s.row_id = r.id AND s.run_id = :run
+                 WHERE r.dataset_id = :dataset AND {condition}"
+            );
+            let order = if query.filter == TableFilter::LowConfidence { "s.confidence" } else { "r.position" };
+            let threshold = query.max_confidence.unwrap_or(LOW_CONFIDENCE);
+            let run_or_none = run.unwrap_or(-1);
+            let total: i64 = store
+                .conn()
+                .prepare(&format!("SELECT count(*) {from}"))
+                .and_then(|mut s| {
+                    s.query_row(
+                        rusqlite::named_params! {":set": set.id, ":run": run_or_none, ":dataset": set.dataset_id,
+                                                 ":threshold": threshold}
+                        .iter()
+                        .filter(|(name, _)| from.contains(name))
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .as_slice(),
+                        |r| r.get(0),
+                    )
+                })
+                .map_err(|e| store.err(e))?;
+            let ids: Vec<i64> = {
+                let sql = format!("SELECT r.id {from} ORDER BY {order} LIMIT :limit OFFSET :offset");
+                let mut stmt = store.conn().prepare(&sql).map_err(|e| store.err(e))?;
+                let all = rusqlite::named_params! {":set": set.id, ":run": run_or_none, ":dataset": set.dataset_id,
+                    ":threshold": threshold, ":limit": query.limit.clamp(1, 500), ":offset": query.offset.max(0)};
+                let used: Vec<_> = all.iter().filter(|(name, _)| sql.contains(name)).copied().collect();
+                stmt.query_map(used.as_slice(), |r| r.get(0))
+                    .map_err(|e| store.err(e))?
+                    .collect::<rusqlite::Result<_>>()
+                    .map_err(|e| store.err(e))?
+            };
+            let rows = ids
+                .into_iter()
+                .map(|id| {
+                    let suggestion = match run {
+                        Some(run) => store.suggestion(run, id)?.map(|s| suggestion_view(&s, &set.classes)),
+                        None => None,
+                    };
+                    Ok(TableRow { row: row_view(store, store.row(id)?, Some(set.id))?, suggestion })
+                })
+                .collect::<Result<_>>()?;
+            Ok(TablePage { rows, total })
+        })
+    }
+
+    /// Accepts the run's suggestions for the given rows as human labels (with the suggestion's
+    /// confidence and run recorded); rows without a suggestion are left. Returns how many were labelled.
+    pub fn bulk_accept(&self, label_set_id: i64, run_id: i64, row_ids: &[i64]) -> Result<i64> {
+        self.with_store(|store| {
+            let set = label_set(store, label_set_id)?;
+            let mut n = 0;
+            for &row in row_ids {
+                if let Some(s) = store.suggestion(run_id, row)? {
+                    store.add_label(&NewLabel {
+                        label_set_id: set.id,
+                        row_id: row,
+                        value: &s.predicted,
+                        source: LabelSource::Human,
+                        confidence: Some(s.confidence),
+                        annotator: None,
+                        run_id: Some(run_id),
+                    })?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
+    /// Writes the label set's live labels to a file, with their provenance.
+    pub fn export_labels(&self, request: &ExportRequest) -> Result<ExportResult> {
+        let path = Path::new(request.path.trim());
+        if request.path.trim().is_empty() {
+            return Err(Error::invalid("give the file to write, e.g. ~/labels.csv"));
+        }
+        self.with_store(|store| {
+            let set = label_set(store, request.label_set_id)?;
+            let format = match request.format {
+                ExportFormatView::Csv => ExportFormat::Csv,
+                ExportFormatView::Jsonl => ExportFormat::Jsonl,
+                ExportFormatView::HfJsonl => ExportFormat::HfJsonl,
+            };
+            let filter = LabelFilter {
+                sources: request.sources.clone(),
+                annotators: Vec::new(),
+                min_confidence: request.min_confidence,
+            };
+            let count = export_labels(store, &set, path, Some(format), &filter)?;
+            Ok(ExportResult {
+                path: path.display().to_string(),
+                written: count.written as i64,
+                filtered_out: count.filtered_out as i64,
+            })
+        })
+    }
+}
+
+fn run_view(store: &Store, run_id: i64) -> Result<RunView> {
+    let run = store.run(run_id)?;
+    let text = |key: &str| -> Option<String> {
+        run.config.get(key).map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+    };
+    Ok(RunView {
+        id: run.id,
+        kind: run.strategy.clone(),
+        status: run.status.clone(),
+        started_at: run.started_at.clone(),
+        finished_at: run.finished_at.clone(),
+        error: run.error.clone(),
+        template: text("template"),
+        verbalizer: text("verbalizer"),
+    })
+}

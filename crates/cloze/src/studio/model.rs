@@ -1,0 +1,194 @@
+//! Model screen: Hugging Face search, details and download, the local cache, devices, and loading
+//! a model for scoring.
+
+use super::views::*;
+use super::{LoadedModel, Studio};
+use crate::error::{Error, Result};
+use crate::hub::{CachedModel, SearchQuery, resolve_model_in};
+use crate::plm::{DeviceChoice, Plm};
+use crate::store::Store;
+
+pub(super) fn model_records(store: &Store) -> Result<Vec<ModelRecord>> {
+    let mut stmt = store
+        .conn()
+        .prepare(
+            "SELECT id, repo_id, revision, local_path, family, added_at FROM models ORDER BY added_at DESC, id DESC",
+        )
+        .map_err(|e| store.err(e))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let repo: Option<String> = r.get(1)?;
+            let revision: Option<String> = r.get(2)?;
+            let local: Option<String> = r.get(3)?;
+            let (spec, path) = match (repo, local) {
+                (Some(repo), _) => {
+                    let rev = revision.unwrap_or_default();
+                    (format!("{repo}@{}", &rev[..rev.len().min(12)]), repo)
+                }
+                (None, Some(path)) => (path.clone(), path),
+                (None, None) => (String::new(), String::new()),
+            };
+            Ok(ModelRecord { id: r.get(0)?, spec, path, family: r.get(4)?, added_at: r.get(5)? })
+        })
+        .map_err(|e| store.err(e))?;
+    rows.collect::<rusqlite::Result<_>>().map_err(|e| store.err(e))
+}
+
+fn cached_view(m: CachedModel) -> CachedModelView {
+    let mut refs: Vec<String> = m.snapshots.iter().flat_map(|(_, r)| r.clone()).collect();
+    refs.sort();
+    CachedModelView {
+        repo_id: m.repo_id,
+        commits: m.snapshots.into_iter().map(|(c, _)| c).collect(),
+        refs,
+        size: m.size as f64,
+        path: m.path.display().to_string(),
+    }
+}
+
+fn device_choice(kind: DeviceKind) -> DeviceChoice {
+    match kind {
+        DeviceKind::Cpu => DeviceChoice::Cpu,
+        DeviceKind::Cuda => DeviceChoice::Cuda(0),
+        DeviceKind::Metal => DeviceChoice::Metal(0),
+    }
+}
+
+pub(super) fn model_view(m: &LoadedModel) -> ModelView {
+    let info = m.plm.info();
+    ModelView {
+        spec: m.spec.clone(),
+        path: info.path.display().to_string(),
+        family: info.family.name().to_string(),
+        parameters: info.parameters as f64,
+        hidden_size: info.hidden_size as i64,
+        layers: info.layers as i64,
+        vocab_size: info.vocab_size as i64,
+        max_len: info.max_len as i64,
+        has_mlm_head: info.has_mlm_head,
+        mask_token: info.special_tokens.mask.0.clone(),
+        device: m.device,
+    }
+}
+
+impl Studio {
+    pub fn hub_search(&self, query: &HubQuery) -> Result<HubPage> {
+        let q = SearchQuery {
+            text: query.text.trim().to_string(),
+            task: query.task.clone().filter(|t| !t.is_empty()),
+            sort: Some(
+                match query.sort {
+                    HubSort::Downloads => "downloads",
+                    HubSort::Likes => "likes",
+                    HubSort::LastModified => "lastModified",
+                }
+                .to_string(),
+            ),
+            limit: query.limit.clamp(1, 100) as usize,
+        };
+        let page = self.hub.search(&q, None)?;
+        let models = page
+            .models
+            .into_iter()
+            .map(|m| HubModel {
+                supported: m.supported.is_ok(),
+                unsupported_reason: m.supported.err(),
+                repo_id: m.repo_id,
+                task: m.task,
+                downloads: m.downloads as f64,
+                likes: m.likes as f64,
+                license: m.license,
+                last_modified: m.last_modified,
+                model_type: m.model_type,
+                weight_bytes: m.weight_bytes.map(|b| b as f64),
+            })
+            .filter(|m| m.supported || !query.supported_only)
+            .collect();
+        Ok(HubPage { models, next: page.next })
+    }
+
+    pub fn hub_details(&self, repo_id: &str) -> Result<HubDetails> {
+        let d = self.hub.details(repo_id.trim(), "main")?;
+        Ok(HubDetails {
+            repo_id: d.repo_id,
+            commit: d.commit,
+            files: d.files.into_iter().map(|(name, size)| HubFile { name, size: size as f64 }).collect(),
+            selected: d.selected,
+            download_size: d.download_size as f64,
+            gguf: d.gguf,
+            model_type: d.model_type,
+            supported: d.supported.is_ok(),
+            unsupported_reason: d.supported.err(),
+            summary: d.summary,
+        })
+    }
+
+    /// Downloads the files a model needs into the Hugging Face cache (resuming partial files).
+    pub fn hub_download(&self, repo_id: &str, progress: ProgressFn) -> Result<CachedModelView> {
+        let repo_id = repo_id.trim();
+        self.hub.download(repo_id, "main", &mut |p| {
+            progress(Progress::new("download", p.done, Some(p.total)).with_message(format!(
+                "{} · {:.1} MB/s",
+                p.file,
+                p.rate / 1e6
+            )))
+        })?;
+        self.cached_models()?.into_iter().find(|m| m.repo_id == repo_id).ok_or_else(|| Error::Hub {
+            message: format!("{repo_id} was downloaded but is not in the cache"),
+        })
+    }
+
+    pub fn cached_models(&self) -> Result<Vec<CachedModelView>> {
+        Ok(self.hub.cache().list()?.into_iter().map(cached_view).collect())
+    }
+
+    pub fn remove_cached_model(&self, repo_id: &str) -> Result<Vec<CachedModelView>> {
+        if let Some(loaded) = self.model.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            if loaded.spec == repo_id {
+                return Err(Error::invalid(format!(
+                    "{repo_id} is the loaded model; load another model before removing it"
+                )));
+            }
+        }
+        self.hub.cache().remove(repo_id)?;
+        self.cached_models()
+    }
+
+    /// The devices this build and machine offer.
+    pub fn devices(&self) -> Vec<DeviceOption> {
+        let probe = |kind: DeviceKind| match device_choice(kind).open() {
+            Ok(_) => DeviceOption { kind, available: true, note: None },
+            Err(e) => DeviceOption { kind, available: false, note: Some(e.to_string()) },
+        };
+        vec![probe(DeviceKind::Cpu), probe(DeviceKind::Cuda), probe(DeviceKind::Metal)]
+    }
+
+    /// Loads a model folder, or a repository already in the cache, and records it in the open
+    /// project (if any). Replaces the loaded model only when loading succeeds.
+    pub fn load_model(&self, spec: &str, device: DeviceKind, progress: ProgressFn) -> Result<ModelView> {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err(Error::invalid(
+                "give a model folder (with config.json) or a downloaded model's name",
+            ));
+        }
+        if !progress(Progress::new("load", 0, Some(2)).with_message(format!("reading {spec}"))) {
+            return Err(Error::Cancelled);
+        }
+        let dir = resolve_model_in(self.hub.cache(), spec)?;
+        let plm = Plm::load(&dir, &device_choice(device).open()?)?;
+        if !progress(Progress::new("load", 1, Some(2)).with_message("recording the model in the project")) {
+            return Err(Error::Cancelled);
+        }
+        if let Ok(file) = self.project_file() {
+            Store::open(&file)?.record_model(spec, &dir, plm.family().name())?;
+        }
+        let loaded = self.set_model(LoadedModel { plm, spec: spec.to_string(), device });
+        progress(Progress::new("load", 2, Some(2)));
+        Ok(model_view(&loaded))
+    }
+
+    pub fn current_model(&self) -> Option<ModelView> {
+        self.model().ok().map(|m| model_view(&m))
+    }
+}

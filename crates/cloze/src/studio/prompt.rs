@@ -1,0 +1,408 @@
+//! Prompt studio: templates as chips and back, rendering previews with tokens, verbalizer checks,
+//! live zero-shot probabilities, evaluation on labelled rows, label-word suggestions, saving.
+
+use candle_nn::ops::log_softmax;
+
+use super::data::{label_set, live_label};
+use super::views::*;
+use super::{LoadedModel, Studio};
+use crate::classify::{Classifier, ClassifyOptions, Evaluation, space_before_mask};
+use crate::data::Example;
+use crate::error::{Error, Result};
+use crate::export::charts;
+use crate::store::Store;
+use crate::template::{Field, PostProcess, Renderer, Segment, SoftTokens, Template};
+use crate::verbalizer::{BoundVerbalizer, Verbalizer};
+
+/// Labelled rows per class used to suggest label words.
+const SUGGEST_ROWS: usize = 32;
+/// Rows scored per batch in evaluations.
+const EVAL_BATCH: usize = 32;
+
+fn segment_view(s: &Segment) -> SegmentView {
+    match s {
+        Segment::Text(text) => SegmentView::Text { text: text.clone() },
+        Segment::Field(f) => SegmentView::Field {
+            name: f.name.clone(),
+            shortenable: f.shortenable,
+            post: f.post.option().map(String::from),
+        },
+        Segment::Mask => SegmentView::Mask,
+        Segment::Soft(s) => SegmentView::Soft { count: s.count as u32, init: s.init.clone() },
+    }
+}
+
+fn segment(v: &SegmentView) -> Result<Segment> {
+    Ok(match v {
+        SegmentView::Text { text } => Segment::Text(text.clone()),
+        SegmentView::Field { name, shortenable, post } => Segment::Field(Field {
+            name: name.trim().to_string(),
+            shortenable: *shortenable,
+            post: match post.as_deref().filter(|p| !p.is_empty()) {
+                None => PostProcess::None,
+                Some(p) => PostProcess::from_option(p).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "post-processing {p:?} is unknown; use lower, strip, period, cap or decap"
+                    ))
+                })?,
+            },
+        }),
+        SegmentView::Mask => Segment::Mask,
+        SegmentView::Soft { count, init } => match init.as_deref().filter(|i| !i.is_empty()) {
+            Some(text) => Segment::Soft(SoftTokens::from_text(text)),
+            None => Segment::Soft(SoftTokens::random((*count).max(1) as usize)),
+        },
+    })
+}
+
+pub(super) fn template_view(t: &Template) -> TemplateView {
+    let mut fields: Vec<String> = Vec::new();
+    for f in t.fields() {
+        if !fields.contains(&f.name) {
+            fields.push(f.name.clone());
+        }
+    }
+    TemplateView {
+        text: t.segments().iter().map(ToString::to_string).collect(),
+        openprompt: t.to_openprompt(),
+        segments: t.segments().iter().map(segment_view).collect(),
+        mask_count: t.mask_count() as u32,
+        fields,
+    }
+}
+
+/// The verbalizer, checked as [`Verbalizer::new`] checks one read from a file.
+fn checked_verbalizer(v: &Verbalizer) -> Result<Verbalizer> {
+    let classes = v
+        .classes
+        .iter()
+        .map(|c| crate::verbalizer::Class {
+            name: c.name.trim().to_string(),
+            words: c.words.iter().map(|w| w.trim().to_string()).filter(|w| !w.is_empty()).collect(),
+        })
+        .collect();
+    Ok(Verbalizer::new(classes)?.with_multi_token(v.multi_token).with_aggregate(v.aggregate))
+}
+
+fn classifier<'a>(m: &'a LoadedModel, prompt: &PromptSpec) -> Result<Classifier<'a>> {
+    let template = Template::parse(&prompt.template)?;
+    let verbalizer = checked_verbalizer(&prompt.verbalizer)?;
+    let options =
+        ClassifyOptions { calibrate: prompt.calibrate, batch_size: EVAL_BATCH, ..Default::default() };
+    Classifier::new(&m.plm, template, &verbalizer, options)
+}
+
+/// Rows by id, each with its live label in `label_set_id` as [`Example::label`].
+fn examples(store: &Store, row_ids: &[i64], label_set_id: Option<i64>) -> Result<Vec<(i64, Example)>> {
+    row_ids
+        .iter()
+        .map(|&id| {
+            let mut ex = store.row(id)?.example;
+            if let Some(set) = label_set_id {
+                ex.label = live_label(store, set, id)?.map(|(v, _)| v);
+            }
+            Ok((id, ex))
+        })
+        .collect()
+}
+
+fn class_probs(probs: &[(String, f32)]) -> Vec<ClassProb> {
+    probs.iter().map(|(class, p)| ClassProb { class: class.clone(), prob: *p as f64 }).collect()
+}
+
+/// A vocabulary token as a stand-alone label word, if it is one (no sub-word continuation, no
+/// special token, letters only).
+fn word_of(token: &str, space_sensitive: bool) -> Option<String> {
+    let word = if space_sensitive {
+        token.strip_prefix('Ġ').or_else(|| token.strip_prefix('▁'))?
+    } else {
+        if token.starts_with("##") {
+            return None;
+        }
+        token
+    };
+    (word.chars().count() >= 2 && word.chars().all(char::is_alphabetic)).then(|| word.to_string())
+}
+
+impl Studio {
+    /// Parses a template in either syntax.
+    pub fn parse_template(&self, source: &str) -> Result<TemplateView> {
+        Ok(template_view(&Template::parse(source)?))
+    }
+
+    /// The template the builder's chips make.
+    pub fn template_from_segments(&self, segments: &[SegmentView]) -> Result<TemplateView> {
+        let segments = segments.iter().map(segment).collect::<Result<Vec<_>>>()?;
+        Ok(template_view(&Template::new(segments)?))
+    }
+
+    /// Renders rows with the loaded model's tokenizer: the text, each token with the kind of the
+    /// segment it came from, the length against the model's budget and what truncation removed.
+    pub fn preview_prompt(&self, template: &str, row_ids: &[i64]) -> Result<Vec<RenderPreview>> {
+        let model = self.model()?;
+        let template = Template::parse(template)?;
+        let rows = self.with_store(|store| examples(store, row_ids, None))?;
+        let tokenizer = model.plm.tokenizer();
+        let renderer = Renderer::new(tokenizer, model.plm.max_len());
+        rows.iter()
+            .map(|(id, ex)| {
+                let r = renderer.render(&template, ex)?;
+                let tokens = r
+                    .ids
+                    .iter()
+                    .zip(&r.segments)
+                    .map(|(&tid, seg)| {
+                        let text = tokenizer.id_to_token(tid).unwrap_or_else(|| format!("[{tid}]"));
+                        let (kind, field) = match seg.map(|k| &template.segments()[k]) {
+                            None => (TokenKind::Special, None),
+                            Some(Segment::Text(_)) => (TokenKind::Text, None),
+                            Some(Segment::Field(f)) => (TokenKind::Field, Some(f.name.clone())),
+                            Some(Segment::Mask) => (TokenKind::Mask, None),
+                            Some(Segment::Soft(_)) => (TokenKind::Soft, None),
+                        };
+                        TokenView { text, kind, field }
+                    })
+                    .collect();
+                Ok(RenderPreview {
+                    row_id: *id,
+                    text: r.text.clone(),
+                    tokens,
+                    length: r.ids.len() as i64,
+                    budget: model.plm.max_len() as i64,
+                    truncated: r.truncated as i64,
+                })
+            })
+            .collect()
+    }
+
+    /// How the loaded model's tokenizer splits each label word (with the template's leading space).
+    pub fn check_verbalizer(&self, template: &str, verbalizer: &Verbalizer) -> Result<VerbalizerCheck> {
+        let model = self.model()?;
+        let template = Template::parse(template)?;
+        let verbalizer = checked_verbalizer(verbalizer)?;
+        let tokenizer = model.plm.tokenizer();
+        let leading = tokenizer.space_sensitive() && space_before_mask(&template);
+        let bound = BoundVerbalizer::bind(&verbalizer, tokenizer, leading)?;
+        let classes = verbalizer
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(ci, c)| ClassWords {
+                class: c.name.clone(),
+                words: bound
+                    .words
+                    .iter()
+                    .filter(|w| w.class == ci)
+                    .map(|w| WordView {
+                        word: w.word.clone(),
+                        tokens: w.ids.iter().map(|&i| tokenizer.id_to_token(i).unwrap_or_default()).collect(),
+                        multi_token: w.ids.len() > 1,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(VerbalizerCheck { classes, warnings: bound.warnings })
+    }
+
+    /// Class probabilities for a few rows (the live preview).
+    pub fn zero_shot(&self, prompt: &PromptSpec, row_ids: &[i64]) -> Result<Vec<PredictionView>> {
+        let model = self.model()?;
+        let classifier = classifier(&model, prompt)?;
+        let rows = self.with_store(|store| {
+            // The label shown beside a prediction: the row's label in a set with the verbalizer's classes.
+            let names = classifier.verbalizer().verbalizer.class_names();
+            let set = match row_ids.first() {
+                Some(&id) => {
+                    let dataset = store.row(id)?.dataset_id;
+                    store
+                        .label_sets(dataset)?
+                        .into_iter()
+                        .find(|s| s.classes.iter().all(|c| names.contains(&c.as_str())))
+                }
+                None => None,
+            };
+            examples(store, row_ids, set.map(|s| s.id))
+        })?;
+        let (ids, rows): (Vec<i64>, Vec<Example>) = rows.into_iter().unzip();
+        let predictions = classifier.classify(&rows, &mut |_, _| true)?;
+        Ok(ids
+            .into_iter()
+            .zip(predictions)
+            .map(|(row_id, p)| PredictionView {
+                row_id,
+                predicted: p.predicted,
+                probs: class_probs(&p.probs),
+                label: p.label,
+            })
+            .collect())
+    }
+
+    /// Accuracy, macro-F1 and the confusion matrix of the prompt on the label set's labelled rows.
+    pub fn evaluate_prompt(
+        &self,
+        prompt: &PromptSpec,
+        label_set_id: i64,
+        progress: ProgressFn,
+    ) -> Result<EvaluationView> {
+        let model = self.model()?;
+        let classifier = classifier(&model, prompt)?;
+        let store = Store::open(self.project_file()?)?;
+        let set = label_set(&store, label_set_id)?;
+        let ids: Vec<i64> = {
+            let mut stmt = store
+                .conn()
+                .prepare(
+                    "SELECT DISTINCT l.row_id FROM labels l JOIN rows r ON r.id = l.row_id
+                     WHERE l.label_set_id = ?1 AND l.retracted_at IS NULL ORDER BY r.position",
+                )
+                .map_err(|e| store.err(e))?;
+            stmt.query_map([label_set_id], |r| r.get(0))
+                .map_err(|e| store.err(e))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(|e| store.err(e))?
+        };
+        if ids.is_empty() {
+            return Err(Error::invalid(format!(
+                "label set {:?} has no labelled rows yet; label some rows (or import a labelled file) to evaluate",
+                set.name
+            )));
+        }
+        let rows: Vec<Example> =
+            examples(&store, &ids, Some(label_set_id))?.into_iter().map(|(_, e)| e).collect();
+        let total = rows.len() as u64;
+        let predictions = classifier
+            .classify(&rows, &mut |done, _| progress(Progress::new("evaluate", done as u64, Some(total))))?;
+        let names = classifier.verbalizer().verbalizer.class_names();
+        let eval = Evaluation::of(&predictions, &names)?
+            .ok_or_else(|| Error::invalid("no labelled rows to evaluate"))?;
+        let confusion: Vec<Vec<i64>> =
+            eval.confusion.iter().map(|r| r.iter().map(|&c| c as i64).collect()).collect();
+        Ok(EvaluationView {
+            rows: eval.rows as i64,
+            accuracy: eval.accuracy,
+            macro_f1: eval.macro_f1,
+            confusion_svg: charts::confusion_matrix(
+                "Confusion matrix",
+                &eval.classes,
+                &eval.confusion,
+                (480, 420),
+            )?,
+            classes: eval.classes.clone(),
+            confusion,
+            per_class: eval
+                .classes
+                .iter()
+                .zip(&eval.per_class)
+                .map(|(class, &(precision, recall, f1, support))| ClassMetrics {
+                    class: class.clone(),
+                    precision,
+                    recall,
+                    f1,
+                    support: support as i64,
+                })
+                .collect(),
+        })
+    }
+
+    /// The vocabulary words most typical of each class at the mask: the mean log-probability over
+    /// up to 32 of the class's labelled rows, minus the mean over the other classes' rows.
+    pub fn suggest_label_words(
+        &self,
+        prompt: &PromptSpec,
+        label_set_id: i64,
+        per_class: usize,
+    ) -> Result<Vec<WordSuggestions>> {
+        let model = self.model()?;
+        let classifier = classifier(&model, prompt)?;
+        let by_class: Vec<(String, Vec<Example>)> = self.with_store(|store| {
+            let set = label_set(store, label_set_id)?;
+            set.classes
+                .iter()
+                .map(|class| {
+                    let mut stmt = store
+                        .conn()
+                        .prepare_cached(
+                            "SELECT DISTINCT row_id FROM labels WHERE label_set_id = ?1 AND value = ?2
+                             AND retracted_at IS NULL ORDER BY row_id LIMIT ?3",
+                        )
+                        .map_err(|e| store.err(e))?;
+                    let ids: Vec<i64> = stmt
+                        .query_map(rusqlite::params![label_set_id, class, SUGGEST_ROWS as i64], |r| r.get(0))
+                        .map_err(|e| store.err(e))?
+                        .collect::<rusqlite::Result<_>>()
+                        .map_err(|e| store.err(e))?;
+                    let rows = examples(store, &ids, None)?.into_iter().map(|(_, e)| e).collect();
+                    Ok((class.clone(), rows))
+                })
+                .collect::<Result<_>>()
+        })?;
+        if by_class.iter().filter(|(_, rows)| !rows.is_empty()).count() < 2 {
+            return Err(Error::invalid(
+                "label words are suggested from labelled rows of at least two classes; label a few rows of each class first",
+            ));
+        }
+        // Mean log-probability over the vocabulary at the mask, per class.
+        let mut means: Vec<Option<Vec<f32>>> = Vec::new();
+        for (_, rows) in &by_class {
+            if rows.is_empty() {
+                means.push(None);
+                continue;
+            }
+            let rendered = rows.iter().map(|r| classifier.render(r)).collect::<Result<Vec<_>>>()?;
+            let refs: Vec<_> = rendered.iter().collect();
+            let (_, full) = classifier.mask_logits(&refs, true)?;
+            let full = full.ok_or_else(|| Error::invalid("the model gave no vocabulary logits"))?;
+            let mean = log_softmax(&full, 1)?.mean(0)?.to_vec1::<f32>()?;
+            means.push(Some(mean));
+        }
+        let tokenizer = model.plm.tokenizer();
+        let space_sensitive = tokenizer.space_sensitive();
+        let vocab = means.iter().flatten().next().map_or(0, Vec::len);
+        let words: Vec<Option<String>> = (0..vocab)
+            .map(|i| tokenizer.id_to_token(i as u32).and_then(|t| word_of(&t, space_sensitive)))
+            .collect();
+        Ok(by_class
+            .iter()
+            .enumerate()
+            .map(|(ci, (class, _))| {
+                let mut scored: Vec<WordScore> = match &means[ci] {
+                    None => Vec::new(),
+                    Some(mine) => {
+                        let others: Vec<&Vec<f32>> = means
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != ci)
+                            .filter_map(|(_, m)| m.as_ref())
+                            .collect();
+                        (0..vocab)
+                            .filter_map(|i| {
+                                let word = words[i].clone()?;
+                                let other = others.iter().map(|o| o[i]).sum::<f32>() / others.len() as f32;
+                                Some(WordScore { word, score: (mine[i] - other) as f64 })
+                            })
+                            .collect()
+                    }
+                };
+                scored.sort_by(|a, b| b.score.total_cmp(&a.score));
+                scored.truncate(per_class.clamp(1, 50));
+                WordSuggestions { class: class.clone(), words: scored }
+            })
+            .collect())
+    }
+
+    /// Saves the template and the verbalizer under `name` as new versions.
+    pub fn save_prompt(&self, name: &str, prompt: &PromptSpec) -> Result<SavedPrompt> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(Error::invalid("give the prompt a name, e.g. sentiment"));
+        }
+        let template = Template::parse(&prompt.template)?;
+        let verbalizer = checked_verbalizer(&prompt.verbalizer)?;
+        self.with_store(|store| {
+            Ok(SavedPrompt {
+                template: store.save_template(name, &template)?.into(),
+                verbalizer: store.save_verbalizer(name, &verbalizer)?.into(),
+            })
+        })
+    }
+}

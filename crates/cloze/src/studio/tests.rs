@@ -1,0 +1,513 @@
+//! The studio end to end on the sample reviews and the tiny RoBERTa fixture: every operation the
+//! desktop app calls, as the app calls it.
+
+use std::path::PathBuf;
+
+use super::Studio;
+use super::views::*;
+use crate::error::Error;
+use crate::hub::{Cache, HubClient};
+use crate::label::Strategy;
+use crate::verbalizer::{Class, Verbalizer};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+pub(crate) struct Fixture {
+    pub dir: PathBuf,
+    pub studio: Studio,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub(crate) fn fixture(name: &str) -> Fixture {
+    let dir = std::env::temp_dir().join(format!("cloze-studio-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // An unreachable Hub: nothing here may touch the network.
+    let hub = HubClient::new("http://127.0.0.1:9", None, Cache::new(dir.join("hf-cache"))).with_offline(true);
+    let studio = Studio::new(dir.join("config"), hub);
+    Fixture { dir, studio }
+}
+
+fn yes(_: Progress) -> bool {
+    true
+}
+
+fn settings() -> ImportSettings {
+    ImportSettings::default()
+}
+
+fn prompt() -> PromptSpec {
+    PromptSpec {
+        template: "{text_a} It was {mask}.".into(),
+        verbalizer: Verbalizer::new(vec![
+            Class { name: "positive".into(), words: vec!["great".into(), "good".into()] },
+            Class { name: "negative".into(), words: vec!["terrible".into(), "bad".into()] },
+        ])
+        .unwrap(),
+        calibrate: false,
+    }
+}
+
+/// A project with the sample reviews imported (label set "labels" from the file's label column).
+fn with_reviews(name: &str) -> (Fixture, ImportResult) {
+    let f = fixture(name);
+    f.studio.create_project(f.dir.join("p.cloze").to_str().unwrap()).unwrap();
+    let request = ImportRequest {
+        path: format!("{ROOT}/samples/reviews.csv"),
+        name: "reviews".into(),
+        settings: settings(),
+        split: SplitName::Train,
+        classes: vec![],
+    };
+    let result = f.studio.import_dataset(&request, &mut yes).unwrap();
+    (f, result)
+}
+
+fn load_roberta(f: &Fixture) -> ModelView {
+    f.studio.load_model(&format!("{ROOT}/tests/fixtures/parity/roberta"), DeviceKind::Cpu, &mut yes).unwrap()
+}
+
+#[test]
+fn projects_create_open_recent_close() {
+    let f = fixture("projects");
+    let path = f.dir.join("reviews");
+    let s = f.studio.create_project(path.to_str().unwrap()).unwrap();
+    assert_eq!(s.name, "reviews");
+    assert!(s.path.ends_with("reviews.cloze"), "{}", s.path);
+    let again = f.studio.create_project(path.to_str().unwrap()).unwrap_err();
+    assert!(again.to_string().contains("already exists"), "{again}");
+    f.studio.close_project();
+    assert!(f.studio.current_project().unwrap().is_none());
+    assert!(f.studio.rows_page(1, None, 0, 10).unwrap_err().to_string().contains("no project is open"));
+    let opened = f.studio.open_project(&s.path).unwrap();
+    assert_eq!(opened, s);
+    let recent = f.studio.recent_projects().unwrap();
+    assert_eq!(recent.len(), 1);
+    assert!(recent[0].exists);
+    assert_eq!(f.studio.forget_recent_project(&s.path).unwrap().len(), 0);
+    let missing = f.studio.open_project(f.dir.join("nope.cloze").to_str().unwrap()).unwrap_err();
+    assert_eq!(missing.kind(), "io");
+    assert!(f.studio.create_project("  ").is_err());
+    let no_dir = f.studio.create_project(f.dir.join("no/such/dir/x.cloze").to_str().unwrap()).unwrap_err();
+    assert!(no_dir.to_string().contains("does not exist"), "{no_dir}");
+}
+
+#[test]
+fn preview_import_stats_rows() {
+    let f = fixture("data");
+    f.studio.create_project(f.dir.join("p.cloze").to_str().unwrap()).unwrap();
+    let csv = format!("{ROOT}/samples/reviews.csv");
+    let p = f.studio.preview_file(&csv, &settings()).unwrap();
+    assert_eq!(p.columns, ["id", "text", "label"]);
+    assert_eq!(p.format, "csv");
+    assert!(p.has_header);
+    assert_eq!(p.rows.len(), 16);
+    assert_eq!(p.rows[0][2], "positive");
+    assert!(p.rows[0][1].starts_with("A gorgeous"));
+    assert_eq!(p.mapping.text.as_deref(), Some("text"));
+    assert_eq!(p.mapping.label.as_deref(), Some("label"));
+    assert_eq!(p.labels.iter().map(|l| l.count).sum::<i64>(), 16);
+    assert!(
+        f.studio
+            .preview_file("/no/such/file.csv", &settings())
+            .unwrap_err()
+            .to_string()
+            .contains("no such file")
+    );
+
+    // Re-mapping: no label column → no label values.
+    let s = ImportSettings { label_column: None, text_column: Some("text".into()), ..settings() };
+    assert_eq!(f.studio.preview_file(&csv, &s).unwrap().mapping.text.as_deref(), Some("text"));
+
+    let mut seen = Vec::new();
+    let request = ImportRequest {
+        path: csv.clone(),
+        name: "reviews".into(),
+        settings: settings(),
+        split: SplitName::Train,
+        classes: vec![],
+    };
+    let r = f
+        .studio
+        .import_dataset(&request, &mut |p| {
+            seen.push(p);
+            true
+        })
+        .unwrap();
+    assert_eq!(r.rows, 16);
+    assert_eq!(r.labels, 16);
+    let set = r.label_set.clone().unwrap();
+    assert_eq!(set.labelled, 16);
+    assert!(!seen.is_empty());
+    let dup = f.studio.import_dataset(&request, &mut yes).unwrap_err();
+    assert!(dup.to_string().contains("already exists"), "{dup}");
+
+    // A file without labels, with classes given: an empty label set.
+    let unl = f.dir.join("unlabelled.csv");
+    std::fs::write(&unl, "text\nfirst row\nsecond row\n").unwrap();
+    let r2 = f
+        .studio
+        .import_dataset(
+            &ImportRequest {
+                path: unl.display().to_string(),
+                name: "new".into(),
+                settings: settings(),
+                split: SplitName::Unlabelled,
+                classes: vec!["yes".into(), " no ".into(), "".into()],
+            },
+            &mut yes,
+        )
+        .unwrap();
+    assert_eq!(r2.label_set.as_ref().unwrap().classes, ["yes", "no"]);
+    assert_eq!(r2.dataset.splits, [SplitCount { split: "unlabelled".into(), rows: 2 }]);
+
+    // Cancelling an import leaves nothing behind.
+    let cancelled = f
+        .studio
+        .import_dataset(&ImportRequest { name: "gone".into(), ..request.clone() }, &mut |_| false)
+        .unwrap_err();
+    assert!(matches!(cancelled, Error::Cancelled), "{cancelled}");
+    let summary = f.studio.current_project().unwrap().unwrap();
+    assert_eq!(summary.datasets.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["reviews", "new"]);
+    assert_eq!(summary.label_sets.len(), 2);
+
+    let stats = f.studio.dataset_stats(r.dataset.id, Some(set.id)).unwrap();
+    assert_eq!(stats.rows, 16);
+    assert_eq!(stats.unlabelled, 0);
+    assert_eq!(stats.length_unit, LengthUnit::Words);
+    assert_eq!(stats.labels.iter().map(|c| c.count).sum::<i64>(), 16);
+    let l = stats.lengths.unwrap();
+    assert!(l.min >= 1.0 && l.min <= l.median && l.median <= l.max, "{l:?}");
+    assert!(stats.label_chart_svg.unwrap().contains("<svg"));
+    assert!(stats.length_chart_svg.unwrap().contains("<svg"));
+    load_roberta(&f);
+    assert_eq!(f.studio.dataset_stats(r.dataset.id, None).unwrap().length_unit, LengthUnit::Tokens);
+
+    let page = f.studio.rows_page(r.dataset.id, Some(set.id), 10, 4).unwrap();
+    assert_eq!(page.total, 16);
+    assert_eq!(page.rows.len(), 4);
+    assert_eq!(page.rows[0].position, 10);
+    assert_eq!(page.rows[0].label_source.as_deref(), Some("import"));
+    assert!(f.studio.dataset_stats(999, None).is_err());
+}
+
+#[test]
+fn models_devices_and_cache() {
+    let f = fixture("models");
+    let devices = f.studio.devices();
+    assert_eq!(devices.len(), 3);
+    assert!(devices[0].available);
+    assert!(!devices[1].available && devices[1].note.as_deref().unwrap().contains("cuda"));
+    assert!(f.studio.current_model().is_none());
+    let m = load_roberta(&f);
+    assert_eq!(m.family, "roberta");
+    assert!(m.has_mlm_head);
+    assert_eq!(m.mask_token, "<mask>");
+    assert_eq!(f.studio.current_model().unwrap(), m);
+    let bad = f.studio.load_model("/no/such/model", DeviceKind::Cpu, &mut yes).unwrap_err();
+    assert_eq!(bad.kind(), "model");
+    assert_eq!(f.studio.current_model().unwrap(), m, "a failed load keeps the loaded model");
+    let cancelled = f.studio.load_model(&m.spec, DeviceKind::Cpu, &mut |_| false).unwrap_err();
+    assert!(matches!(cancelled, Error::Cancelled));
+    let cuda = f.studio.load_model(&m.spec, DeviceKind::Cuda, &mut yes).unwrap_err();
+    assert_eq!(cuda.kind(), "device");
+    assert!(f.studio.cached_models().unwrap().is_empty());
+    // Offline: search says so instead of hanging.
+    let q = HubQuery {
+        text: "bert".into(),
+        task: None,
+        sort: HubSort::Downloads,
+        limit: 5,
+        supported_only: true,
+    };
+    assert_eq!(f.studio.hub_search(&q).unwrap_err().kind(), "hub");
+}
+
+#[test]
+fn template_round_trips_through_chips() {
+    let f = fixture("template");
+    let t = f.studio.parse_template("{text_a} It was {mask}.").unwrap();
+    assert_eq!(
+        t.segments,
+        [
+            SegmentView::Field { name: "text_a".into(), shortenable: true, post: None },
+            SegmentView::Text { text: " It was ".into() },
+            SegmentView::Mask,
+            SegmentView::Text { text: ".".into() },
+        ]
+    );
+    assert_eq!(t.mask_count, 1);
+    assert_eq!(t.fields, ["text_a"]);
+    assert_eq!(t.openprompt, r#"{"placeholder": "text_a"} It was {"mask"}."#);
+    let op = f.studio.parse_template(&t.openprompt).unwrap();
+    assert_eq!(op.segments, t.segments);
+    assert_eq!(op.text, t.text);
+    // Reorder chips: mask first.
+    let mut segs = t.segments.clone();
+    segs.swap(0, 2);
+    let moved = f.studio.template_from_segments(&segs).unwrap();
+    assert_eq!(moved.text, "{mask} It was {text_a}.");
+    let soft = f
+        .studio
+        .template_from_segments(&[
+            SegmentView::Soft { count: 3, init: None },
+            SegmentView::Field { name: "text_a".into(), shortenable: false, post: Some("lower".into()) },
+            SegmentView::Mask,
+        ])
+        .unwrap();
+    assert_eq!(soft.segments.len(), 3);
+    let e = f.studio.parse_template("{text_a} It was {mask").unwrap_err();
+    assert_eq!(e.kind(), "template");
+    let bad_post = f
+        .studio
+        .template_from_segments(&[SegmentView::Field {
+            name: "text_a".into(),
+            shortenable: true,
+            post: Some("x".into()),
+        }])
+        .unwrap_err();
+    assert!(bad_post.to_string().contains("post-processing"), "{bad_post}");
+}
+
+#[test]
+fn prompt_preview_probabilities_evaluation_suggestions_save() {
+    let (f, imported) = with_reviews("prompt");
+    let set = imported.label_set.unwrap();
+    let rows = f.studio.rows_page(imported.dataset.id, None, 0, 5).unwrap().rows;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let p = prompt();
+    assert!(f.studio.zero_shot(&p, &ids).unwrap_err().to_string().contains("no model is loaded"));
+    load_roberta(&f);
+
+    let previews = f.studio.preview_prompt(&p.template, &ids).unwrap();
+    assert_eq!(previews.len(), 5);
+    let first = &previews[0];
+    assert_eq!(first.tokens.first().unwrap().kind, TokenKind::Special);
+    assert_eq!(first.tokens.iter().filter(|t| t.kind == TokenKind::Mask).count(), 1);
+    assert!(first.tokens.iter().any(|t| t.kind == TokenKind::Field && t.field.as_deref() == Some("text_a")));
+    assert!(first.tokens.iter().any(|t| t.kind == TokenKind::Text));
+    assert_eq!(first.length as usize, first.tokens.len());
+    assert!(first.budget >= first.length);
+
+    let check = f.studio.check_verbalizer(&p.template, &p.verbalizer).unwrap();
+    assert_eq!(check.classes.len(), 2);
+    assert_eq!(check.classes[0].words[0].word, "great");
+    assert!(!check.classes[0].words[0].tokens.is_empty());
+
+    let preds = f.studio.zero_shot(&p, &ids).unwrap();
+    assert_eq!(preds.len(), 5);
+    for (pred, row) in preds.iter().zip(&rows) {
+        assert_eq!(pred.row_id, row.id);
+        let sum: f64 = pred.probs.iter().map(|c| c.prob).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{sum}");
+        assert!(pred.label.is_some(), "the row's label is shown beside the prediction");
+    }
+    let calibrated = f.studio.zero_shot(&PromptSpec { calibrate: true, ..p.clone() }, &ids).unwrap();
+    assert_ne!(calibrated[0].probs, preds[0].probs);
+
+    let mut progress = 0;
+    let eval = f
+        .studio
+        .evaluate_prompt(&p, set.id, &mut |_| {
+            progress += 1;
+            true
+        })
+        .unwrap();
+    assert_eq!(eval.rows, 16);
+    assert!(progress > 0);
+    assert_eq!(eval.confusion.iter().flatten().sum::<i64>(), 16);
+    assert!(eval.confusion_svg.contains("<svg"));
+    assert_eq!(eval.per_class.len(), 2);
+    assert!(matches!(f.studio.evaluate_prompt(&p, set.id, &mut |_| false), Err(Error::Cancelled)));
+
+    let words = f.studio.suggest_label_words(&p, set.id, 5).unwrap();
+    assert_eq!(words.len(), 2);
+    assert_eq!(words[0].words.len(), 5);
+    assert!(words[0].words.windows(2).all(|w| w[0].score >= w[1].score));
+    assert!(words[0].words.iter().all(|w| w.word.chars().all(char::is_alphabetic)));
+
+    let saved = f.studio.save_prompt("sentiment", &p).unwrap();
+    assert_eq!((saved.template.version, saved.verbalizer.version), (1, 1));
+    assert_eq!(
+        f.studio.save_prompt("sentiment", &p).unwrap(),
+        saved,
+        "an unchanged prompt is not a new version"
+    );
+    let changed = PromptSpec { template: "{text_a} All in all, {mask}.".into(), ..p.clone() };
+    let v2 = f.studio.save_prompt("sentiment", &changed).unwrap();
+    assert_eq!((v2.template.version, v2.verbalizer.version), (2, 1));
+    let summary = f.studio.current_project().unwrap().unwrap();
+    assert_eq!(summary.templates.len(), 2);
+    assert_eq!(summary.models.len(), 1, "the loaded model is recorded in the project");
+    assert!(f.studio.save_prompt(" ", &p).is_err());
+    let mut bad = p.clone();
+    bad.verbalizer.classes[1].words = vec!["great".into()];
+    assert_eq!(f.studio.zero_shot(&bad, &ids).unwrap_err().kind(), "verbalizer");
+}
+
+#[test]
+fn labelling_session_scoring_table_bulk_and_export() {
+    let f = fixture("label");
+    f.studio.create_project(f.dir.join("p.cloze").to_str().unwrap()).unwrap();
+    // The reviews without their labels, with the classes given.
+    let request = ImportRequest {
+        path: format!("{ROOT}/samples/reviews.csv"),
+        name: "reviews".into(),
+        settings: ImportSettings { label_column: Some("3".into()), ..settings() },
+        split: SplitName::Train,
+        classes: vec![],
+    };
+    let set = f.studio.import_dataset(&request, &mut yes).unwrap().label_set.unwrap();
+    // Start over on the same file with no labels at all.
+    let unl = f.dir.join("texts.csv");
+    let text: String = std::fs::read_to_string(format!("{ROOT}/samples/reviews.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    std::fs::write(&unl, text).unwrap();
+    let fresh = f
+        .studio
+        .import_dataset(
+            &ImportRequest {
+                path: unl.display().to_string(),
+                name: "texts".into(),
+                settings: settings(),
+                split: SplitName::Unlabelled,
+                classes: vec!["positive".into(), "negative".into()],
+            },
+            &mut yes,
+        )
+        .unwrap()
+        .label_set
+        .unwrap();
+    assert_eq!(set.labelled, 16);
+    assert_eq!(fresh.labelled, 0);
+
+    assert!(f.studio.label_current(0).unwrap_err().to_string().contains("no labelling session"));
+    let uncertain = f.studio.start_labelling(fresh.id, Strategy::LeastConfidence, None).unwrap_err();
+    assert!(uncertain.to_string().contains("suggestions"), "{uncertain}");
+    let s = f.studio.start_labelling(fresh.id, Strategy::FileOrder, None).unwrap();
+    assert_eq!(s.remaining, 16);
+    assert!(!s.can_undo);
+    let first = s.item.clone().unwrap().row;
+    assert_eq!(first.position, 0);
+    assert!(s.item.as_ref().unwrap().suggestion.is_none());
+    assert!(f.studio.accept_suggestion().unwrap_err().to_string().contains("no suggestion"));
+
+    // Label 5 rows, undo one.
+    let mut state = s;
+    for k in 0..5 {
+        state = f.studio.label_current(k % 2).unwrap();
+    }
+    assert_eq!(state.labelled_in_session, 5);
+    assert_eq!(state.remaining, 11);
+    assert_eq!(state.item.as_ref().unwrap().row.position, 5);
+    state = f.studio.undo_last().unwrap();
+    assert_eq!(state.labelled_in_session, 4);
+    assert_eq!(state.item.as_ref().unwrap().row.position, 4, "undo shows the row again");
+    assert_eq!(state.remaining, 12);
+    state = f.studio.skip_current().unwrap();
+    assert_eq!(state.item.as_ref().unwrap().row.position, 5);
+    assert!(f.studio.label_current(7).unwrap_err().to_string().contains("no class 8"));
+    assert_eq!(f.studio.label_state().unwrap().unwrap(), state);
+
+    // Score the rest with the model; the session picks up suggestions.
+    load_roberta(&f);
+    let mut last = None;
+    let run = f
+        .studio
+        .score_rows(fresh.id, &prompt(), &mut |p| {
+            last = Some(p);
+            true
+        })
+        .unwrap();
+    assert_eq!(run.status, "finished");
+    assert_eq!(run.kind, "zero-shot");
+    assert_eq!(run.template.as_deref(), Some("{text_a} It was {mask}."));
+    let last = last.unwrap();
+    assert_eq!(Some(last.done), last.total);
+    assert_eq!(last.done, 12);
+    let runs = f.studio.runs(fresh.id).unwrap();
+    assert_eq!(runs.len(), 1);
+
+    let s = f.studio.start_labelling(fresh.id, Strategy::LeastConfidence, None).unwrap();
+    assert_eq!(s.run_id, Some(run.id));
+    let sug = s.item.as_ref().unwrap().suggestion.clone().unwrap();
+    assert_eq!(sug.probs.len(), 2);
+    let accepted = f.studio.accept_suggestion().unwrap();
+    assert_eq!(accepted.labelled_in_session, 1);
+
+    // The table: filters, totals, bulk accept.
+    let q = |filter| TableQuery { filter, run_id: None, max_confidence: Some(1.01), offset: 0, limit: 50 };
+    let all = f.studio.label_table(fresh.id, &q(TableFilter::All)).unwrap();
+    assert_eq!(all.total, 16);
+    let labelled = f.studio.label_table(fresh.id, &q(TableFilter::Labelled)).unwrap();
+    assert_eq!(labelled.total, 5);
+    assert!(labelled.rows.iter().all(|r| r.row.label_source.as_deref() == Some("human")));
+    let unlabelled = f.studio.label_table(fresh.id, &q(TableFilter::Unlabelled)).unwrap();
+    assert_eq!(unlabelled.total, 11);
+    assert!(unlabelled.rows.iter().all(|r| r.suggestion.is_some()));
+    let low = f.studio.label_table(fresh.id, &q(TableFilter::LowConfidence)).unwrap();
+    assert_eq!(low.total, 12, "every scored row is below 1.01");
+    assert!(low.rows.windows(2).all(
+        |w| w[0].suggestion.as_ref().unwrap().confidence <= w[1].suggestion.as_ref().unwrap().confidence
+    ));
+    let disagree = f.studio.label_table(fresh.id, &q(TableFilter::Disagrees)).unwrap();
+    assert!(disagree.total <= 1, "only the accepted row has both a human label and a suggestion");
+    let picked: Vec<i64> = unlabelled.rows.iter().take(3).map(|r| r.row.id).collect();
+    assert_eq!(f.studio.bulk_accept(fresh.id, run.id, &picked).unwrap(), 3);
+    assert_eq!(f.studio.label_table(fresh.id, &q(TableFilter::Unlabelled)).unwrap().total, 8);
+    assert!(f.studio.label_table(set.id, &q(TableFilter::Disagrees)).is_err(), "no run for this set");
+
+    // Reopen: the labels are there.
+    let path = f.studio.current_project().unwrap().unwrap().path;
+    f.studio.close_project();
+    let reopened = f.studio.open_project(&path).unwrap();
+    let info = reopened.label_sets.iter().find(|s| s.id == fresh.id).unwrap();
+    assert_eq!(info.labelled, 8);
+
+    // Export with provenance.
+    let out = f.dir.join("labels.csv");
+    let r = f
+        .studio
+        .export_labels(&ExportRequest {
+            label_set_id: fresh.id,
+            path: out.display().to_string(),
+            format: ExportFormatView::Csv,
+            sources: vec!["human".into()],
+            min_confidence: None,
+        })
+        .unwrap();
+    assert_eq!(r.written, 8);
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 9);
+    assert!(text.lines().next().unwrap().contains("source"));
+    let hf = f
+        .studio
+        .export_labels(&ExportRequest {
+            label_set_id: fresh.id,
+            path: f.dir.join("labels.jsonl").display().to_string(),
+            format: ExportFormatView::HfJsonl,
+            sources: vec![],
+            min_confidence: Some(0.99),
+        })
+        .unwrap();
+    assert!(hf.written >= 4, "{hf:?}");
+    assert!(f.studio.export_labels(&ExportRequest { path: " ".into(), ..reqless(fresh.id) }).is_err());
+}
+
+fn reqless(label_set_id: i64) -> ExportRequest {
+    ExportRequest {
+        label_set_id,
+        path: String::new(),
+        format: ExportFormatView::Jsonl,
+        sources: vec![],
+        min_confidence: None,
+    }
+}

@@ -1,0 +1,656 @@
+//! What the studio hands to a user interface: plain, serialisable views of the engine's state, in
+//! the shape the desktop app's TypeScript bindings are generated from (with the `specta` feature).
+//! Field names stay snake_case on both sides.
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "specta")]
+use specta::Type;
+
+/// Progress of a long operation. `total` is `None` when it is not known.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct Progress {
+    pub stage: String,
+    pub done: u64,
+    pub total: Option<u64>,
+    pub message: Option<String>,
+}
+
+impl Progress {
+    pub fn new(stage: &str, done: u64, total: Option<u64>) -> Self {
+        Self { stage: stage.to_string(), done, total, message: None }
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+}
+
+/// A progress callback: returning `false` cancels the operation.
+pub type ProgressFn<'a> = &'a mut dyn FnMut(Progress) -> bool;
+
+// ------------------------------------------------------------------------------------------ projects
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct RecentProject {
+    pub path: String,
+    pub name: String,
+    pub opened_at: String,
+    pub exists: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct SplitCount {
+    pub split: String,
+    pub rows: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct DatasetInfo {
+    pub id: i64,
+    pub name: String,
+    pub source_path: Option<String>,
+    pub format: String,
+    pub encoding: String,
+    pub columns: Vec<String>,
+    pub row_count: i64,
+    pub imported_at: String,
+    pub splits: Vec<SplitCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ClassCount {
+    pub class: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct LabelSetInfo {
+    pub id: i64,
+    pub dataset_id: i64,
+    pub name: String,
+    pub classes: Vec<String>,
+    /// Rows with a live label of any source.
+    pub labelled: i64,
+    pub by_class: Vec<ClassCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ModelRecord {
+    pub id: i64,
+    pub spec: String,
+    pub path: String,
+    pub family: String,
+    pub added_at: String,
+}
+
+/// A saved template or verbalizer version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct Saved {
+    pub id: i64,
+    pub name: String,
+    pub version: i64,
+    pub content: String,
+    pub created_at: String,
+}
+
+impl From<crate::store::Saved> for Saved {
+    fn from(s: crate::store::Saved) -> Self {
+        Self { id: s.id, name: s.name, version: s.version, content: s.content, created_at: s.created_at }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ProjectSummary {
+    pub path: String,
+    pub name: String,
+    pub datasets: Vec<DatasetInfo>,
+    pub label_sets: Vec<LabelSetInfo>,
+    pub models: Vec<ModelRecord>,
+    pub templates: Vec<Saved>,
+    pub verbalizers: Vec<Saved>,
+}
+
+// ------------------------------------------------------------------------------------------ data
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "kebab-case")]
+pub enum FileFormat {
+    #[default]
+    Auto,
+    Csv,
+    Tsv,
+    Jsonl,
+    LabelSentence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub enum TextEncoding {
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "latin-1")]
+    Latin1,
+}
+
+/// How to read a data file; columns by name (or 1-based number).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ImportSettings {
+    pub format: FileFormat,
+    pub has_header: Option<bool>,
+    pub text_column: Option<String>,
+    pub text_b_column: Option<String>,
+    pub label_column: Option<String>,
+    pub id_column: Option<String>,
+    pub encoding: TextEncoding,
+    pub skip_bad_rows: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ColumnGuess {
+    pub text: Option<String>,
+    pub text_b: Option<String>,
+    pub label: Option<String>,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct LabelValue {
+    pub value: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct FilePreview {
+    pub path: String,
+    pub format: String,
+    pub encoding: String,
+    pub has_header: bool,
+    pub columns: Vec<String>,
+    /// The first rows, one cell per column.
+    pub rows: Vec<Vec<String>>,
+    pub mapping: ColumnGuess,
+    /// Label values of the scanned rows, most frequent first (when a label column is mapped).
+    pub labels: Vec<LabelValue>,
+    pub rows_scanned: i64,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename = "Split", rename_all = "lowercase")]
+pub enum SplitName {
+    #[default]
+    Train,
+    Dev,
+    Test,
+    Unlabelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ImportRequest {
+    pub path: String,
+    pub name: String,
+    pub settings: ImportSettings,
+    pub split: SplitName,
+    /// Classes of the label set to create when the file has no label column (ignored otherwise).
+    pub classes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct SkippedRow {
+    pub line: i64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ImportResult {
+    pub dataset: DatasetInfo,
+    pub rows: i64,
+    pub duplicates: i64,
+    pub labels: i64,
+    pub label_set: Option<LabelSetInfo>,
+    pub skipped: Vec<SkippedRow>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct LengthStats {
+    pub min: f64,
+    pub median: f64,
+    pub p95: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "lowercase")]
+pub enum LengthUnit {
+    Tokens,
+    Words,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct DatasetStats {
+    pub dataset_id: i64,
+    pub rows: i64,
+    pub splits: Vec<SplitCount>,
+    pub labels: Vec<ClassCount>,
+    pub unlabelled: i64,
+    pub length_unit: LengthUnit,
+    pub lengths: Option<LengthStats>,
+    /// How many rows the length figures were measured on (a sample of large datasets).
+    pub length_sample: i64,
+    /// SVG documents drawn with plotters.
+    pub label_chart_svg: Option<String>,
+    pub length_chart_svg: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct RowView {
+    pub id: i64,
+    pub position: i64,
+    pub ext_id: String,
+    pub text_a: String,
+    pub text_b: Option<String>,
+    pub split: String,
+    /// The row's live label in the label set asked for.
+    pub label: Option<String>,
+    pub label_source: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct RowPage {
+    pub rows: Vec<RowView>,
+    pub total: i64,
+}
+
+// ------------------------------------------------------------------------------------------ models
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub enum HubSort {
+    #[default]
+    #[serde(rename = "downloads")]
+    Downloads,
+    #[serde(rename = "likes")]
+    Likes,
+    #[serde(rename = "lastModified")]
+    LastModified,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct HubQuery {
+    pub text: String,
+    pub task: Option<String>,
+    pub sort: HubSort,
+    pub limit: u32,
+    pub supported_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct HubModel {
+    pub repo_id: String,
+    pub task: Option<String>,
+    pub downloads: f64,
+    pub likes: f64,
+    pub license: Option<String>,
+    pub last_modified: Option<String>,
+    pub model_type: Option<String>,
+    pub weight_bytes: Option<f64>,
+    pub supported: bool,
+    pub unsupported_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct HubPage {
+    pub models: Vec<HubModel>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct HubFile {
+    pub name: String,
+    pub size: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct HubDetails {
+    pub repo_id: String,
+    pub commit: String,
+    pub files: Vec<HubFile>,
+    pub selected: Vec<String>,
+    pub download_size: f64,
+    pub gguf: Vec<String>,
+    pub model_type: Option<String>,
+    pub supported: bool,
+    pub unsupported_reason: Option<String>,
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct CachedModelView {
+    pub repo_id: String,
+    pub commits: Vec<String>,
+    pub refs: Vec<String>,
+    pub size: f64,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    #[default]
+    Cpu,
+    Cuda,
+    Metal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct DeviceOption {
+    pub kind: DeviceKind,
+    pub available: bool,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ModelView {
+    pub spec: String,
+    pub path: String,
+    pub family: String,
+    pub parameters: f64,
+    pub hidden_size: i64,
+    pub layers: i64,
+    pub vocab_size: i64,
+    pub max_len: i64,
+    pub has_mlm_head: bool,
+    pub mask_token: String,
+    pub device: DeviceKind,
+}
+
+// ------------------------------------------------------------------------------------------ prompts
+
+/// One template segment, as the builder's chips show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum SegmentView {
+    Text { text: String },
+    Field { name: String, shortenable: bool, post: Option<String> },
+    Mask,
+    Soft { count: u32, init: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct TemplateView {
+    pub text: String,
+    pub openprompt: String,
+    pub segments: Vec<SegmentView>,
+    pub mask_count: u32,
+    pub fields: Vec<String>,
+}
+
+/// A template (either syntax), a verbalizer and whether to calibrate: what scores rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct PromptSpec {
+    pub template: String,
+    pub verbalizer: crate::verbalizer::Verbalizer,
+    pub calibrate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    Special,
+    Text,
+    Field,
+    Mask,
+    Soft,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct TokenView {
+    pub text: String,
+    pub kind: TokenKind,
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct RenderPreview {
+    pub row_id: i64,
+    pub text: String,
+    pub tokens: Vec<TokenView>,
+    pub length: i64,
+    pub budget: i64,
+    pub truncated: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct WordView {
+    pub word: String,
+    pub tokens: Vec<String>,
+    pub multi_token: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ClassWords {
+    pub class: String,
+    pub words: Vec<WordView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct VerbalizerCheck {
+    pub classes: Vec<ClassWords>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ClassProb {
+    pub class: String,
+    pub prob: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct PredictionView {
+    pub row_id: i64,
+    pub predicted: String,
+    pub probs: Vec<ClassProb>,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ClassMetrics {
+    pub class: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct EvaluationView {
+    pub rows: i64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub classes: Vec<String>,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<i64>>,
+    pub per_class: Vec<ClassMetrics>,
+    pub confusion_svg: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct WordScore {
+    pub word: String,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct WordSuggestions {
+    pub class: String,
+    pub words: Vec<WordScore>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct SavedPrompt {
+    pub template: Saved,
+    pub verbalizer: Saved,
+}
+
+// ------------------------------------------------------------------------------------------ labelling
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct SuggestionView {
+    pub run_id: i64,
+    pub predicted: String,
+    pub confidence: f64,
+    pub probs: Vec<ClassProb>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct QueueItemView {
+    pub row: RowView,
+    pub suggestion: Option<SuggestionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct LabelState {
+    pub label_set: LabelSetInfo,
+    pub strategy: crate::label::Strategy,
+    pub run_id: Option<i64>,
+    pub item: Option<QueueItemView>,
+    pub remaining: i64,
+    pub labelled_in_session: i64,
+    pub can_undo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct RunView {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    pub template: Option<String>,
+    pub verbalizer: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "kebab-case")]
+pub enum TableFilter {
+    #[default]
+    All,
+    Unlabelled,
+    Labelled,
+    LowConfidence,
+    Disagrees,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct TableQuery {
+    pub filter: TableFilter,
+    pub run_id: Option<i64>,
+    pub max_confidence: Option<f64>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct TableRow {
+    pub row: RowView,
+    pub suggestion: Option<SuggestionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct TablePage {
+    pub rows: Vec<TableRow>,
+    pub total: i64,
+}
+
+// ------------------------------------------------------------------------------------------ export
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename = "ExportFormat", rename_all = "kebab-case")]
+pub enum ExportFormatView {
+    Csv,
+    Jsonl,
+    HfJsonl,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ExportRequest {
+    pub label_set_id: i64,
+    pub path: String,
+    pub format: ExportFormatView,
+    pub sources: Vec<String>,
+    pub min_confidence: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ExportResult {
+    pub path: String,
+    pub written: i64,
+    pub filtered_out: i64,
+}
