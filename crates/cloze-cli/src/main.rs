@@ -2,6 +2,7 @@
 //! model inspection, and the inference benchmark.
 
 mod bench;
+mod bench_live;
 mod bench_store;
 mod label;
 mod project;

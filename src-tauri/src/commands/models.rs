@@ -1,0 +1,65 @@
+//! Model screen: Hugging Face search and download, the cache, devices, loading.
+
+use cloze::studio::views::{
+    CachedModelView, DeviceKind, DeviceOption, HubDetails, HubPage, HubQuery, ModelView,
+};
+use tauri::{AppHandle, State};
+
+use crate::error::AppError;
+use crate::jobs::{Shared, run, run_job};
+
+#[tauri::command]
+#[specta::specta]
+pub async fn hub_search(studio: State<'_, Shared>, query: HubQuery) -> Result<HubPage, AppError> {
+    run(&studio, move |s| s.hub_search(&query)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn hub_details(studio: State<'_, Shared>, repo_id: String) -> Result<HubDetails, AppError> {
+    run(&studio, move |s| s.hub_details(&repo_id)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn hub_download(app: AppHandle, job: String, repo_id: String) -> Result<CachedModelView, AppError> {
+    run_job(&app, job, move |s, p| s.hub_download(&repo_id, p)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cached_models(studio: State<'_, Shared>) -> Result<Vec<CachedModelView>, AppError> {
+    run(&studio, |s| s.cached_models()).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_cached_model(
+    studio: State<'_, Shared>,
+    repo_id: String,
+) -> Result<Vec<CachedModelView>, AppError> {
+    run(&studio, move |s| s.remove_cached_model(&repo_id)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn devices(studio: State<'_, Shared>) -> Result<Vec<DeviceOption>, AppError> {
+    run(&studio, |s| Ok(s.devices())).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn load_model(
+    app: AppHandle,
+    job: String,
+    spec: String,
+    device: DeviceKind,
+) -> Result<ModelView, AppError> {
+    run_job(&app, job, move |s, p| s.load_model(&spec, device, p)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn current_model(studio: State<'_, Shared>) -> Result<Option<ModelView>, AppError> {
+    run(&studio, |s| Ok(s.current_model())).await
+}

@@ -1,0 +1,88 @@
+//! Prompt studio: templates, previews, verbalizers, live probabilities, evaluation, saving.
+
+use cloze::studio::views::{
+    EvaluationView, PredictionView, PromptSpec, RenderPreview, SavedPrompt, SegmentView, TemplateView,
+    VerbalizerCheck, WordSuggestions,
+};
+use cloze::verbalizer::Verbalizer;
+use tauri::{AppHandle, State};
+
+use crate::error::AppError;
+use crate::jobs::{Shared, run, run_job};
+
+#[tauri::command]
+#[specta::specta]
+pub async fn parse_template(studio: State<'_, Shared>, source: String) -> Result<TemplateView, AppError> {
+    run(&studio, move |s| s.parse_template(&source)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn template_from_segments(
+    studio: State<'_, Shared>,
+    segments: Vec<SegmentView>,
+) -> Result<TemplateView, AppError> {
+    run(&studio, move |s| s.template_from_segments(&segments)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn preview_prompt(
+    studio: State<'_, Shared>,
+    template: String,
+    row_ids: Vec<i64>,
+) -> Result<Vec<RenderPreview>, AppError> {
+    run(&studio, move |s| s.preview_prompt(&template, &row_ids)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn check_verbalizer(
+    studio: State<'_, Shared>,
+    template: String,
+    verbalizer: Verbalizer,
+) -> Result<VerbalizerCheck, AppError> {
+    run(&studio, move |s| s.check_verbalizer(&template, &verbalizer)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn zero_shot(
+    studio: State<'_, Shared>,
+    prompt: PromptSpec,
+    row_ids: Vec<i64>,
+) -> Result<Vec<PredictionView>, AppError> {
+    run(&studio, move |s| s.zero_shot(&prompt, &row_ids)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn evaluate_prompt(
+    app: AppHandle,
+    job: String,
+    prompt: PromptSpec,
+    label_set_id: i64,
+) -> Result<EvaluationView, AppError> {
+    run_job(&app, job, move |s, p| s.evaluate_prompt(&prompt, label_set_id, p)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn suggest_label_words(
+    studio: State<'_, Shared>,
+    prompt: PromptSpec,
+    label_set_id: i64,
+    per_class: u32,
+) -> Result<Vec<WordSuggestions>, AppError> {
+    run(&studio, move |s| s.suggest_label_words(&prompt, label_set_id, per_class as usize)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn save_prompt(
+    studio: State<'_, Shared>,
+    name: String,
+    prompt: PromptSpec,
+) -> Result<SavedPrompt, AppError> {
+    run(&studio, move |s| s.save_prompt(&name, &prompt)).await
+}

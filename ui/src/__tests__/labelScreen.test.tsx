@@ -1,0 +1,126 @@
+import { act, fireEvent, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { commands, type LabelState } from "../bindings";
+import { LabelScreen } from "../label/LabelScreen";
+import { labelState, PROJECT } from "../test/fixtures";
+import { renderWithApp } from "../test/render";
+
+vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
+
+const m = vi.mocked(commands);
+
+async function press(init: { key: string }, target: Window | HTMLElement = window) {
+  await act(async () => {
+    fireEvent.keyDown(target, init);
+  });
+}
+
+async function setup(state: LabelState = labelState()) {
+  m.labelState.mockResolvedValue(state);
+  m.runs.mockResolvedValue([]);
+  renderWithApp(<LabelScreen active />, { project: PROJECT, screen: "label" });
+  await screen.findByTestId("label-text");
+}
+
+describe("LabelScreen", () => {
+  beforeEach(() => {
+    vi.clearAllMocks();
+  });
+
+  it("renders the card, suggestion, class buttons and counter", async () => {
+    await setup();
+    expect(screen.getByTestId("label-text")).toHaveTextContent("A gorgeous, witty film.");
+    expect(screen.getByTestId("label-suggestion")).toHaveTextContent("positive");
+    expect(screen.getByTestId("label-suggestion")).toHaveTextContent("91%");
+    expect(screen.getByTestId("label-class-0")).toHaveTextContent("negative");
+    expect(screen.getByTestId("label-class-1")).toHaveTextContent("positive");
+    expect(screen.getByTestId("label-counter")).toHaveTextContent("0 labelled this session · 9 remaining");
+  });
+
+  it("1 labels with class 0, Enter accepts, Backspace undoes, S skips", async () => {
+    const user = userEvent.setup();
+    await setup();
+    const next = labelState({ labelled_in_session: 1, remaining: 8, can_undo: true });
+    m.labelCurrent.mockResolvedValue(next);
+    await user.keyboard("1");
+    expect(m.labelCurrent).toHaveBeenCalledWith(0);
+    await waitFor(() => expect(screen.getByTestId("label-counter")).toHaveTextContent("1 labelled this session · 8 remaining"));
+
+    m.acceptSuggestion.mockResolvedValue(labelState({ labelled_in_session: 2, remaining: 7, can_undo: true }));
+    await user.keyboard("{Enter}");
+    expect(m.acceptSuggestion).toHaveBeenCalledTimes(1);
+    await waitFor(() => expect(screen.getByTestId("label-counter")).toHaveTextContent("2 labelled"));
+
+    m.undoLast.mockResolvedValue(labelState({ labelled_in_session: 1, remaining: 8, can_undo: true }));
+    await user.keyboard("{Backspace}");
+    expect(m.undoLast).toHaveBeenCalledTimes(1);
+    await waitFor(() => expect(screen.getByTestId("label-counter")).toHaveTextContent("1 labelled"));
+
+    m.skipCurrent.mockResolvedValue(labelState({ labelled_in_session: 1, remaining: 7, can_undo: true }));
+    await user.keyboard("s");
+    expect(m.skipCurrent).toHaveBeenCalledTimes(1);
+  });
+
+  it("never sends a second action while one is in flight", async () => {
+    await setup();
+    let resolve: (s: LabelState) => void = () => {};
+    m.labelCurrent.mockImplementation(() => new Promise<LabelState>((r) => {
+      resolve = r;
+    }));
+    await press({ key: "1" }, window);
+    await press({ key: "2" }, window);
+    await press({ key: "1" }, window);
+    expect(m.labelCurrent).toHaveBeenCalledTimes(1);
+    expect(m.labelCurrent).toHaveBeenCalledWith(0);
+    await act(async () => {
+      resolve(labelState({ labelled_in_session: 1, remaining: 8, can_undo: true }));
+    });
+    await waitFor(() => expect(screen.getByTestId("label-counter")).toHaveTextContent("1 labelled"));
+    m.labelCurrent.mockResolvedValue(labelState({ labelled_in_session: 2, remaining: 7, can_undo: true }));
+    await press({ key: "2" }, window);
+    expect(m.labelCurrent).toHaveBeenCalledTimes(2);
+    expect(m.labelCurrent).toHaveBeenLastCalledWith(1);
+  });
+
+  it("ignores digits beyond the class count and keys typed in inputs", async () => {
+    await setup();
+    await press({ key: "3" }, window);
+    expect(m.labelCurrent).not.toHaveBeenCalled();
+    const input = document.createElement("input");
+    document.body.appendChild(input);
+    await press({ key: "1" }, input);
+    expect(m.labelCurrent).not.toHaveBeenCalled();
+    input.remove();
+  });
+
+  it("Enter without a suggestion shows a hint instead of calling", async () => {
+    const s = labelState();
+    await setup({ ...s, item: s.item ? { ...s.item, suggestion: null } : null });
+    await press({ key: "Enter" }, window);
+    expect(m.acceptSuggestion).not.toHaveBeenCalled();
+    expect(await screen.findByTestId("label-hint")).toHaveTextContent("No suggestion");
+  });
+
+  it("? opens the key help and Escape closes it", async () => {
+    await setup();
+    await press({ key: "?" }, window);
+    expect(await screen.findByTestId("label-help")).toBeInTheDocument();
+    await press({ key: "Escape" }, window);
+    await waitFor(() => expect(screen.queryByTestId("label-help")).toBeNull());
+  });
+
+  it("shows the done state when there is no item", async () => {
+    m.labelState.mockResolvedValue(labelState({ item: null, remaining: 0, labelled_in_session: 10 }));
+    m.runs.mockResolvedValue([]);
+    renderWithApp(<LabelScreen active />, { project: PROJECT });
+    expect(await screen.findByTestId("label-done")).toHaveTextContent("All rows are labelled");
+  });
+
+  it("an AppError from an action shows in the error banner", async () => {
+    await setup();
+    m.labelCurrent.mockRejectedValue({ kind: "store", message: "database is locked" });
+    await press({ key: "1" }, window);
+    expect(await screen.findByTestId("error-banner")).toHaveTextContent("database is locked");
+  });
+});

@@ -1,0 +1,76 @@
+import { act, screen, waitFor } from "@testing-library/react";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { commands, type ModelView, type PredictionView, type PromptSpec } from "../bindings";
+import { DEFAULT_PROMPT } from "../app/PromptContext";
+import { PromptScreen } from "../prompt/PromptScreen";
+import { BASIC_SEGMENTS, PROJECT, templateView } from "../test/fixtures";
+import { renderWithApp } from "../test/render";
+
+vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
+
+const m = vi.mocked(commands);
+const MODEL: ModelView = {
+  spec: "bert-tiny", path: "/m", family: "bert", parameters: 4_000_000, hidden_size: 128, layers: 2,
+  vocab_size: 30522, max_len: 512, has_mlm_head: true, mask_token: "[MASK]", device: "cpu",
+};
+const rows = [
+  { id: 1, position: 0, ext_id: "1", text_a: "Great film", text_b: null, split: "train", label: "positive", label_source: "import" },
+  { id: 2, position: 1, ext_id: "2", text_a: "Dull", text_b: null, split: "train", label: "negative", label_source: "import" },
+];
+function preds(p: number): PredictionView[] {
+  return rows.map((r) => ({ row_id: r.id, predicted: p > 0.5 ? "positive" : "negative", label: r.label, probs: [{ class: "negative", prob: 1 - p }, { class: "positive", prob: p }] }));
+}
+
+describe("PromptScreen", () => {
+  beforeEach(() => {
+    vi.clearAllMocks();
+    m.parseTemplate.mockResolvedValue(templateView(BASIC_SEGMENTS));
+    m.rowsPage.mockResolvedValue({ rows, total: 2 });
+    m.previewPrompt.mockResolvedValue([]);
+    m.checkVerbalizer.mockResolvedValue({ classes: [{ class: "positive", words: [{ word: "great", tokens: ["great"], multi_token: false }] }], warnings: [] });
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it("without a model says to load one", async () => {
+    renderWithApp(<PromptScreen />, { project: PROJECT, prompt: DEFAULT_PROMPT });
+    expect(await screen.findByText("Load a model to see probabilities")).toBeInTheDocument();
+    expect(m.zeroShot).not.toHaveBeenCalled();
+  });
+
+  it("shows live probabilities and ignores stale responses", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    const resolvers: ((p: PredictionView[]) => void)[] = [];
+    m.zeroShot.mockImplementation(() => new Promise((r) => {
+      resolvers.push(r);
+    }));
+    renderWithApp(<PromptScreen />, { project: PROJECT, model: MODEL, prompt: DEFAULT_PROMPT });
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(300);
+    });
+    await waitFor(() => expect(m.zeroShot).toHaveBeenCalledTimes(1));
+    const [promptArg, ids] = m.zeroShot.mock.calls[0] as [PromptSpec, number[]];
+    expect(ids).toEqual([1, 2]);
+    expect(promptArg.template).toBe(DEFAULT_PROMPT.template);
+
+    // change the verbalizer → a second call; the first (stale) answer must be ignored
+    const input = screen.getByTestId("verbalizer-words-1");
+    await act(async () => {
+      const { fireEvent } = await import("@testing-library/react");
+      fireEvent.change(input, { target: { value: "great, good" } });
+      await vi.advanceTimersByTimeAsync(300);
+    });
+    expect(m.zeroShot).toHaveBeenCalledTimes(2);
+    expect((m.zeroShot.mock.calls[1][0] as PromptSpec).verbalizer.classes[1].words).toEqual(["great", "good"]);
+    await act(async () => {
+      resolvers[1](preds(0.8));
+    });
+    await act(async () => {
+      resolvers[0](preds(0.1));
+    });
+    const probRows = await screen.findAllByTestId("prob-row");
+    expect(probRows).toHaveLength(2);
+    expect(probRows[0]).toHaveTextContent("80.0%");
+    expect(screen.getByTestId("live-probs")).not.toHaveTextContent("90.0%");
+    expect(screen.getByTestId("latency")).toHaveTextContent("ms");
+  });
+});

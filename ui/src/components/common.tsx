@@ -1,0 +1,155 @@
+import { useId, type ReactNode } from "react";
+import type { JobProgress } from "../bindings";
+import { svgDataUrl } from "../lib/format";
+import { pickPath, pickSavePath, type FileFilter } from "../lib/dialog";
+import { useApp } from "../app/AppContext";
+
+export function EmptyState({ title, children, testId }: { title: string; children?: ReactNode; testId?: string }) {
+  return (
+    <div className="empty" data-testid={testId}>
+      <p className="empty-title">{title}</p>
+      {children ? <div className="empty-body">{children}</div> : null}
+    </div>
+  );
+}
+
+export function ProgressBar({ progress, label, onCancel }: { progress: JobProgress | null; label?: string; onCancel?: () => void }) {
+  const total = progress?.total ?? null;
+  const done = progress?.done ?? 0;
+  const ratio = total && total > 0 ? Math.min(1, done / total) : null;
+  const text = progress
+    ? `${progress.stage}${progress.message ? ` — ${progress.message}` : ""}${total ? ` (${done.toLocaleString("en-US")} / ${total.toLocaleString("en-US")})` : done ? ` (${done.toLocaleString("en-US")})` : ""}`
+    : label ?? "Starting…";
+  return (
+    <div className="progress-wrap">
+      <div
+        className={`progress${ratio === null ? " indeterminate" : ""}`}
+        role="progressbar"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={ratio === null ? undefined : Math.round(ratio * 100)}
+        aria-label={label ?? "progress"}
+      >
+        <div className="progress-fill" style={{ width: ratio === null ? undefined : `${ratio * 100}%` }} />
+      </div>
+      <div className="row spread">
+        <div className="progress-text muted small">{text}</div>
+        {onCancel ? <button type="button" className="btn ghost small" onClick={onCancel}>Cancel</button> : null}
+      </div>
+    </div>
+  );
+}
+
+export function SvgImage({ svg, alt, className }: { svg: string; alt: string; className?: string }) {
+  return <img className={className ?? "chart"} src={svgDataUrl(svg)} alt={alt} />;
+}
+
+/** Text input for a path plus a "Browse…" button (native dialog). Enter calls onSubmit. */
+export function PathInput(props: {
+  value: string;
+  onChange: (v: string) => void;
+  onSubmit?: () => void;
+  testId: string;
+  label: string;
+  placeholder?: string;
+  mode: "open-file" | "open-dir" | "save";
+  filters?: FileFilter[];
+  browseTestId?: string;
+}) {
+  const id = useId();
+  const { showError } = useApp();
+  const browse = async () => {
+    try {
+      const picked = props.mode === "save"
+        ? await pickSavePath({ filters: props.filters, defaultPath: props.value })
+        : await pickPath({ directory: props.mode === "open-dir", filters: props.filters, defaultPath: props.value });
+      if (picked) props.onChange(picked);
+    } catch (e) {
+      showError(e);
+    }
+  };
+  return (
+    <div className="field">
+      <label htmlFor={id}>{props.label}</label>
+      <div className="path-input">
+        <input
+          id={id}
+          type="text"
+          className="mono-input"
+          data-testid={props.testId}
+          value={props.value}
+          placeholder={props.placeholder}
+          spellCheck={false}
+          autoComplete="off"
+          onChange={(e) => props.onChange(e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && props.onSubmit) {
+              e.preventDefault();
+              props.onSubmit();
+            }
+          }}
+        />
+        <button type="button" className="btn" onClick={() => void browse()} data-testid={props.browseTestId}>
+          Browse…
+        </button>
+      </div>
+    </div>
+  );
+}
+
+export function ErrorBanner() {
+  const { error, dismissError } = useApp();
+  if (!error) return null;
+  return (
+    <div className="error-banner" role="alert" data-testid="error-banner">
+      <span className="error-icon" aria-hidden>!</span>
+      <span className="error-text">{error}</span>
+      <button type="button" className="btn ghost small" onClick={dismissError} data-testid="error-dismiss" aria-label="Dismiss error">
+        Dismiss
+      </button>
+    </div>
+  );
+}
+
+export function Notices() {
+  const { notices, dismissNotice } = useApp();
+  if (notices.length === 0) return null;
+  return (
+    <div className="notices" aria-live="polite">
+      {notices.map((n) => (
+        <div key={n.id} className="notice" data-testid="notice">
+          <span>{n.text}</span>
+          <button type="button" className="btn ghost small" aria-label="Dismiss notice" onClick={() => dismissNotice(n.id)}>×</button>
+        </div>
+      ))}
+    </div>
+  );
+}
+
+/** Labelled select with string options. */
+export function Select<T extends string>(props: {
+  label: string;
+  value: T;
+  onChange: (v: T) => void;
+  options: { value: T; label: string; disabled?: boolean }[];
+  testId?: string;
+  disabled?: boolean;
+}) {
+  const id = useId();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{props.label}</label>
+      <select
+        id={id}
+        data-testid={props.testId}
+        value={props.value}
+        disabled={props.disabled}
+        onChange={(e) => props.onChange(e.target.value as T)}
+      >
+        {props.options.map((o) => (
+          <option key={o.value} value={o.value} disabled={o.disabled}>{o.label}</option>
+        ))}
+      </select>
+    </div>
+  );
+}

@@ -1,0 +1,119 @@
+import { useState } from "react";
+import { commands, type ExportFormat, type ExportResult } from "../bindings";
+import { useApp } from "../app/AppContext";
+import { EmptyState, PathInput } from "../components/common";
+
+const FORMATS: { value: ExportFormat; label: string; help: string; ext: string }[] = [
+  { value: "csv", label: "CSV", help: "One row per example: id, text, text_b, label, source, confidence — opens in any spreadsheet.", ext: "csv" },
+  { value: "jsonl", label: "JSONL", help: "One JSON object per line with every field, including label source and confidence.", ext: "jsonl" },
+  { value: "hf-jsonl", label: "Hugging Face JSONL", help: "text / label pairs ready for datasets.load_dataset(\"json\", …) and fine-tuning.", ext: "jsonl" },
+];
+const SOURCES = [
+  { value: "human", label: "Human labels" },
+  { value: "import", label: "Imported labels" },
+  { value: "model", label: "Model labels (accepted suggestions)" },
+];
+
+export function ExportScreen() {
+  const { project, guard, setScreen } = useApp();
+  const labelSets = project?.label_sets ?? [];
+  const [labelSetChoice, setLabelSetChoice] = useState<number | null>(null);
+  const labelSetId = labelSets.find((l) => l.id === labelSetChoice)?.id ?? labelSets[0]?.id ?? null;
+  const [format, setFormat] = useState<ExportFormat>("csv");
+  const [sources, setSources] = useState<string[]>(["human", "import"]);
+  const [minConf, setMinConf] = useState("");
+  const [path, setPath] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<ExportResult | null>(null);
+
+  const fmt = FORMATS.find((f) => f.value === format) ?? FORMATS[0];
+  const minConfidence = minConf.trim() === "" ? null : Number(minConf);
+  const minValid = minConfidence === null || (Number.isFinite(minConfidence) && minConfidence >= 0 && minConfidence <= 1);
+  const canExport = labelSetId !== null && path.trim() !== "" && sources.length > 0 && minValid && !busy;
+
+  const run = async () => {
+    if (!canExport || labelSetId === null) return;
+    setBusy(true);
+    const r = await guard(commands.exportLabels({ label_set_id: labelSetId, path: path.trim(), format, sources, min_confidence: minConfidence }));
+    setBusy(false);
+    if (r) setResult(r);
+  };
+
+  if (!project) {
+    return (
+      <div className="stack">
+        <h1>Export</h1>
+        <EmptyState title="No project open — create one or open a recent project on the Projects screen" testId="export-empty" />
+      </div>
+    );
+  }
+  if (labelSets.length === 0) {
+    return (
+      <div className="stack">
+        <h1>Export</h1>
+        <EmptyState title="Nothing to export yet">
+          Import a dataset on the <button type="button" className="link" onClick={() => setScreen("data")}>Data screen</button> and label some rows first.
+        </EmptyState>
+      </div>
+    );
+  }
+
+  return (
+    <div className="stack">
+      <h1>Export</h1>
+      <form
+        className="card stack"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run();
+        }}
+      >
+        <div className="row gap wrap align-end">
+          <div className="field">
+            <label htmlFor="export-label-set">Label set</label>
+            <select id="export-label-set" data-testid="export-label-set" value={String(labelSetId ?? "")} onChange={(e) => setLabelSetChoice(Number(e.target.value))}>
+              {labelSets.map((l) => <option key={l.id} value={l.id}>{l.name} · {l.labelled} labelled</option>)}
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="export-format">Format</label>
+            <select id="export-format" data-testid="export-format" value={format} onChange={(e) => setFormat(e.target.value as ExportFormat)}>
+              {FORMATS.map((f) => <option key={f.value} value={f.value}>{f.label}</option>)}
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="export-min-confidence">Min. confidence for model labels (0–1, optional)</label>
+            <input id="export-min-confidence" data-testid="export-min-confidence" inputMode="decimal" value={minConf} onChange={(e) => setMinConf(e.target.value)} placeholder="e.g. 0.9" />
+          </div>
+        </div>
+        <p className="hint">{fmt.help}</p>
+        {!minValid ? <p className="inline-error small">Min. confidence must be a number between 0 and 1.</p> : null}
+        <fieldset className="fieldset">
+          <legend>Include labels from</legend>
+          {SOURCES.map((s) => (
+            <label key={s.value} className="check">
+              <input
+                type="checkbox"
+                data-testid={`export-source-${s.value}`}
+                checked={sources.includes(s.value)}
+                onChange={(e) => setSources((cur) => (e.target.checked ? [...cur, s.value] : cur.filter((x) => x !== s.value)))}
+              />
+              {s.label}
+            </label>
+          ))}
+          {sources.length === 0 ? <p className="inline-error small">Pick at least one source.</p> : null}
+        </fieldset>
+        <PathInput label="Write to" testId="export-path" value={path} onChange={setPath} onSubmit={() => void run()} mode="save"
+          filters={[{ name: fmt.label, extensions: [fmt.ext] }]} placeholder={`/home/me/labels.${fmt.ext}`} />
+        <div>
+          <button type="submit" className="btn primary" data-testid="export-start" disabled={!canExport}>{busy ? "Exporting…" : "Export"}</button>
+        </div>
+      </form>
+      {result ? (
+        <div className="result card" data-testid="export-result">
+          Wrote <strong>{result.written.toLocaleString("en-US")}</strong> rows to <span className="mono">{result.path}</span>, {result.filtered_out.toLocaleString("en-US")} filtered out.
+        </div>
+      ) : null}
+    </div>
+  );
+}

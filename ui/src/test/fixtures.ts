@@ -1,0 +1,46 @@
+import type { LabelSetInfo, LabelState, ProjectSummary, SegmentView, TemplateView } from "../bindings";
+
+export function templateView(segments: SegmentView[]): TemplateView {
+  const text = segments.map((s) => (s.kind === "text" ? s.text : s.kind === "field" ? `{${s.name}}` : s.kind === "mask" ? "{mask}" : `{soft:${s.count}}`)).join("");
+  return {
+    text,
+    openprompt: text.replace("{mask}", '{"mask"}').replace("{text_a}", '{"placeholder":"text_a"}'),
+    segments,
+    mask_count: segments.filter((s) => s.kind === "mask").length,
+    fields: segments.flatMap((s) => (s.kind === "field" ? [s.name] : [])),
+  };
+}
+
+export const BASIC_SEGMENTS: SegmentView[] = [
+  { kind: "field", name: "text_a", shortenable: true, post: null },
+  { kind: "text", text: " It was " },
+  { kind: "mask" },
+  { kind: "text", text: "." },
+];
+
+export const LABEL_SET: LabelSetInfo = {
+  id: 7, dataset_id: 3, name: "sentiment", classes: ["negative", "positive"], labelled: 2,
+  by_class: [{ class: "negative", count: 1 }, { class: "positive", count: 1 }],
+};
+
+export const PROJECT: ProjectSummary = {
+  path: "/tmp/demo.cloze", name: "demo",
+  datasets: [{ id: 3, name: "reviews", source_path: "/tmp/reviews.csv", format: "csv", encoding: "utf-8", columns: ["id", "text", "label"], row_count: 10, imported_at: "2026-11-24", splits: [{ split: "train", rows: 10 }] }],
+  label_sets: [LABEL_SET], models: [], templates: [], verbalizers: [],
+};
+
+export function labelState(over: Partial<LabelState> = {}): LabelState {
+  return {
+    label_set: LABEL_SET,
+    strategy: { kind: "file-order" },
+    run_id: null,
+    item: {
+      row: { id: 100, position: 0, ext_id: "1", text_a: "A gorgeous, witty film.", text_b: null, split: "train", label: null, label_source: null },
+      suggestion: { run_id: 1, predicted: "positive", confidence: 0.91, probs: [{ class: "negative", prob: 0.09 }, { class: "positive", prob: 0.91 }] },
+    },
+    remaining: 9,
+    labelled_in_session: 0,
+    can_undo: false,
+    ...over,
+  };
+}

@@ -1,0 +1,20 @@
+// Factory for vi.mock("../bindings"): every command is a vi.fn() that rejects until a test sets it up.
+import { vi } from "vitest";
+
+const names = [
+  "uiReady", "cancelJob", "recentProjects", "forgetRecentProject", "createProject", "openProject", "closeProject", "currentProject",
+  "previewFile", "importDataset", "createLabelSet", "datasetStats", "rowsPage",
+  "hubSearch", "hubDetails", "hubDownload", "cachedModels", "removeCachedModel", "devices", "loadModel", "currentModel",
+  "parseTemplate", "templateFromSegments", "previewPrompt", "checkVerbalizer", "zeroShot", "evaluatePrompt", "suggestLabelWords", "savePrompt",
+  "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept",
+  "exportLabels",
+] as const;
+
+export function mockBindings() {
+  const commands: Record<string, ReturnType<typeof vi.fn>> = {};
+  for (const n of names) commands[n] = vi.fn(() => Promise.reject({ kind: "test", message: `${n} not mocked` }));
+  return {
+    commands,
+    events: { jobProgress: { listen: vi.fn(() => Promise.resolve(() => {})) } },
+  };
+}
