@@ -36,7 +36,11 @@ pub async fn open_project(studio: State<'_, Shared>, path: String) -> Result<Pro
 #[tauri::command]
 #[specta::specta]
 pub async fn close_project(studio: State<'_, Shared>) -> Result<(), AppError> {
-    run(&studio, |s| Ok(s.close_project())).await
+    run(&studio, |s| {
+        s.close_project();
+        Ok(())
+    })
+    .await
 }
 
 #[tauri::command]

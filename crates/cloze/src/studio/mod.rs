@@ -97,10 +97,10 @@ impl Studio {
                 path.display()
             )));
         }
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if !parent.is_dir() {
-                return Err(Error::io(parent, "the folder does not exist; create it first or pick another"));
-            }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            return Err(Error::io(parent, "the folder does not exist; create it first or pick another"));
         }
         let store = Store::create(&path)?;
         self.set_project(path, store)

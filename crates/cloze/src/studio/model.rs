@@ -143,12 +143,12 @@ impl Studio {
     }
 
     pub fn remove_cached_model(&self, repo_id: &str) -> Result<Vec<CachedModelView>> {
-        if let Some(loaded) = self.model.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            if loaded.spec == repo_id {
-                return Err(Error::invalid(format!(
-                    "{repo_id} is the loaded model; load another model before removing it"
-                )));
-            }
+        if let Some(loaded) = self.model.read().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && loaded.spec == repo_id
+        {
+            return Err(Error::invalid(format!(
+                "{repo_id} is the loaded model; load another model before removing it"
+            )));
         }
         self.hub.cache().remove(repo_id)?;
         self.cached_models()
