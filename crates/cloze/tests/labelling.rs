@@ -12,8 +12,12 @@ use cloze::store::{LabelSet, Split, Store, Suggestion};
 use cloze::template::Template;
 use cloze::verbalizer::Verbalizer;
 
+/// A path of its own for each call: tests run in parallel and must not share files.
 fn tmp(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("labelling");
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("labelling-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
