@@ -190,6 +190,10 @@ pub struct ImportOptions {
     pub id_column: Option<ColumnRef>,
     /// Skip malformed rows (and list them in the report) instead of failing on the first one.
     pub skip_bad_rows: bool,
+    /// Take the column roles exactly as given: nothing is guessed, so a role without a column has
+    /// none (the text column must be given). For user interfaces where the user saw the guess and
+    /// changed it (e.g. chose no label column).
+    pub explicit_columns: bool,
     /// Stop after this many good rows.
     pub limit: Option<usize>,
     /// Force an encoding instead of detecting it (UTF-8 if valid, else Latin-1).

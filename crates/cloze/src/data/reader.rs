@@ -618,7 +618,8 @@ fn resolve(
         slots[k] = Some(i);
     }
 
-    if named {
+    let guess = !options.explicit_columns;
+    if named && guess {
         for (k, known) in [TEXT_NAMES, TEXT_B_NAMES, LABEL_NAMES, ID_NAMES].iter().enumerate() {
             if slots[k].is_some() {
                 continue;
@@ -634,7 +635,7 @@ fn resolve(
     }
 
     let free = |taken: &[bool]| (0..names.len()).filter(|&i| !taken[i]).collect::<Vec<_>>();
-    if slots[0].is_none() {
+    if slots[0].is_none() && guess {
         match free(&taken).as_slice() {
             [a, b] if slots[2].is_none() => {
                 if let Some((label, text)) = pick_label(sample, *a, *b) {
@@ -660,6 +661,7 @@ fn resolve(
     };
     // Without a header, one short column left over next to a chosen text is the label.
     if !named
+        && guess
         && slots[2].is_none()
         && options.label_column.is_none()
         && let [only] = free(&taken).as_slice()

@@ -39,6 +39,7 @@ pub(super) fn import_options(s: &ImportSettings) -> Result<ImportOptions> {
         label_column: column(&s.label_column)?,
         id_column: column(&s.id_column)?,
         skip_bad_rows: s.skip_bad_rows,
+        explicit_columns: s.explicit_columns,
         limit: None,
         encoding: match s.encoding {
             TextEncoding::Auto => None,
@@ -180,7 +181,23 @@ impl Studio {
         let mut options = import_options(settings)?;
         // A preview shows what is there: bad rows are listed, not fatal.
         options.skip_bad_rows = true;
-        let mut reader = Reader::open(path, &options)?;
+        let (mut reader, guessed) = match Reader::open(path, &options) {
+            Ok(reader) => (reader, true),
+            // The columns do not say which one is the text: show the file anyway, with no roles
+            // assigned, so the user can choose them.
+            Err(Error::Data { .. }) if options.text_column.is_none() => {
+                let shown = ImportOptions {
+                    text_column: Some(ColumnRef::Index(0)),
+                    text_b_column: None,
+                    label_column: None,
+                    id_column: None,
+                    explicit_columns: true,
+                    ..options.clone()
+                };
+                (Reader::open(path, &shown)?, false)
+            }
+            Err(e) => return Err(e),
+        };
         let columns = reader.columns().to_vec();
         let mapping = reader.mapping();
         let mut rows = Vec::new();
@@ -211,6 +228,12 @@ impl Studio {
         }
         let report = reader.into_report();
         let mut notes = report.notes.clone();
+        if !guessed {
+            notes.insert(
+                0,
+                "Choose the column that holds the text: the file's columns do not say which it is.".into(),
+            );
+        }
         for s in report.skipped.iter().take(5) {
             notes.push(format!("line {}: {}", s.line, s.message));
         }
@@ -220,7 +243,10 @@ impl Studio {
         let mut labels: Vec<LabelValue> =
             labels.into_iter().map(|(value, count)| LabelValue { value, count }).collect();
         labels.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
-        let none_if_empty = |s: String| Some(s).filter(|s| !s.is_empty());
+        let none_if_empty = |s: String| Some(s).filter(|s| !s.is_empty() && guessed);
+        if !guessed {
+            labels.clear();
+        }
         Ok(FilePreview {
             path: path.display().to_string(),
             format: report.format.to_string(),
@@ -230,9 +256,9 @@ impl Studio {
             rows,
             mapping: ColumnGuess {
                 text: none_if_empty(mapping.text),
-                text_b: mapping.text_b,
-                label: mapping.label,
-                id: mapping.id,
+                text_b: mapping.text_b.filter(|_| guessed),
+                label: mapping.label.filter(|_| guessed),
+                id: mapping.id.filter(|_| guessed),
             },
             labels,
             rows_scanned: scanned,
@@ -363,13 +389,13 @@ impl Studio {
                 LengthUnit::Words => "words",
             };
             let label_chart = match &set {
-                Some(s) => Some(charts::bar_chart(
-                    &format!("Labels ({})", s.name),
+                Some(_) if labelled > 0 => Some(charts::bar_chart(
+                    "Label distribution",
                     &labels.iter().map(|c| (c.class.clone(), c.count as f64)).collect::<Vec<_>>(),
                     "rows",
                     (560, 300),
                 )?),
-                None => None,
+                _ => None,
             };
             let length_chart = charts::histogram(
                 &format!("Text length ({unit_name})"),

@@ -11,7 +11,7 @@ use super::views::*;
 use super::{Project, Studio, lock, no_project};
 use crate::classify::{Classifier, ClassifyOptions};
 use crate::error::{Error, Result};
-use crate::export::{ExportFormat, LabelFilter, export_labels};
+use crate::export::{ExportFormat, LabelFilter, charts, export_labels};
 use crate::label::{Queue, QueueItem, Session, Strategy, rescore};
 use crate::store::{LabelSource, NewLabel, Store, Suggestion};
 use crate::template::Template;
@@ -42,8 +42,11 @@ fn label_state(store: &Store, session: &Session) -> Result<LabelState> {
             })
         })
         .transpose()?;
+    let info = label_set_info(store, &session.queue.label_set)?;
+    let bars: Vec<(String, f64)> = info.by_class.iter().map(|c| (c.class.clone(), c.count as f64)).collect();
     Ok(LabelState {
-        label_set: label_set_info(store, &session.queue.label_set)?,
+        distribution_svg: charts::bar_chart("Labels so far", &bars, "rows", (380, 240))?,
+        label_set: info,
         strategy: session.queue.strategy,
         run_id: session.queue.run_id,
         item,

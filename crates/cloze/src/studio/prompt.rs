@@ -124,6 +124,12 @@ fn word_of(token: &str, space_sensitive: bool) -> Option<String> {
     (word.chars().count() >= 2 && word.chars().all(char::is_alphabetic)).then(|| word.to_string())
 }
 
+/// A vocabulary token as a person reads it: the byte-level BPE space marker (`Ġ`) and
+/// SentencePiece's (`▁`) shown as `·`.
+fn display_token(token: &str) -> String {
+    token.replace(['Ġ', '▁'], "·")
+}
+
 impl Studio {
     /// Parses a template in either syntax.
     pub fn parse_template(&self, source: &str) -> Result<TemplateView> {
@@ -152,7 +158,9 @@ impl Studio {
                     .iter()
                     .zip(&r.segments)
                     .map(|(&tid, seg)| {
-                        let text = tokenizer.id_to_token(tid).unwrap_or_else(|| format!("[{tid}]"));
+                        let text = tokenizer
+                            .id_to_token(tid)
+                            .map_or_else(|| format!("[{tid}]"), |t| display_token(&t));
                         let (kind, field) = match seg.map(|k| &template.segments()[k]) {
                             None => (TokenKind::Special, None),
                             Some(Segment::Text(_)) => (TokenKind::Text, None),
@@ -195,7 +203,11 @@ impl Studio {
                     .filter(|w| w.class == ci)
                     .map(|w| WordView {
                         word: w.word.clone(),
-                        tokens: w.ids.iter().map(|&i| tokenizer.id_to_token(i).unwrap_or_default()).collect(),
+                        tokens: w
+                            .ids
+                            .iter()
+                            .map(|&i| display_token(&tokenizer.id_to_token(i).unwrap_or_default()))
+                            .collect(),
                         multi_token: w.ids.len() > 1,
                     })
                     .collect(),

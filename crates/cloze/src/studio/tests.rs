@@ -407,6 +407,7 @@ fn labelling_session_scoring_table_bulk_and_export() {
     }
     assert_eq!(state.labelled_in_session, 5);
     assert_eq!(state.remaining, 11);
+    assert!(state.distribution_svg.contains("<svg") && state.distribution_svg.contains("positive"));
     assert_eq!(state.item.as_ref().unwrap().row.position, 5);
     state = f.studio.undo_last().unwrap();
     assert_eq!(state.labelled_in_session, 4);
@@ -510,4 +511,51 @@ fn reqless(label_set_id: i64) -> ExportRequest {
         sources: vec![],
         min_confidence: None,
     }
+}
+
+#[test]
+fn a_file_whose_text_column_cannot_be_guessed_is_shown_for_mapping() {
+    let f = fixture("headerless");
+    f.studio.create_project(f.dir.join("p.cloze").to_str().unwrap()).unwrap();
+    // AG News: no header, three columns (class, title, description).
+    let csv = format!("{ROOT}/../shared/data/ag_news_csv/train_subset_581.csv");
+    let p = f.studio.preview_file(&csv, &settings()).unwrap();
+    assert_eq!(p.columns, ["column_1", "column_2", "column_3"]);
+    assert_eq!(p.rows.len(), 20);
+    assert_eq!(p.rows[0].len(), 3);
+    assert_eq!(p.mapping, ColumnGuess { text: None, text_b: None, label: None, id: None });
+    assert!(p.notes[0].contains("Choose the column that holds the text"), "{:?}", p.notes);
+
+    // The user maps text and label: label values appear.
+    let mapped = ImportSettings {
+        text_column: Some("column_3".into()),
+        label_column: Some("column_1".into()),
+        explicit_columns: true,
+        ..settings()
+    };
+    let p = f.studio.preview_file(&csv, &mapped).unwrap();
+    assert_eq!(p.mapping.text.as_deref(), Some("column_3"));
+    assert_eq!(p.labels.len(), 4);
+
+    // Explicitly no label column: nothing is guessed, the classes come from the user.
+    let no_label = ImportSettings { label_column: None, ..mapped };
+    assert!(f.studio.preview_file(&csv, &no_label).unwrap().labels.is_empty());
+    let r = f
+        .studio
+        .import_dataset(
+            &ImportRequest {
+                path: csv.clone(),
+                name: "ag_news".into(),
+                settings: no_label,
+                split: SplitName::Train,
+                classes: ["1", "2", "3", "4"].map(String::from).to_vec(),
+            },
+            &mut yes,
+        )
+        .unwrap();
+    assert_eq!(r.rows, 581);
+    assert_eq!(r.labels, 0);
+    assert_eq!(r.label_set.unwrap().classes, ["1", "2", "3", "4"]);
+    let stats = f.studio.dataset_stats(r.dataset.id, None).unwrap();
+    assert!(stats.label_chart_svg.is_none(), "no labels yet: no empty chart");
 }

@@ -159,6 +159,9 @@ pub struct ImportSettings {
     pub id_column: Option<String>,
     pub encoding: TextEncoding,
     pub skip_bad_rows: bool,
+    /// Use the columns exactly as given, guessing none (once the user has seen and changed the
+    /// guessed mapping, e.g. chosen no label column).
+    pub explicit_columns: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -575,6 +578,8 @@ pub struct LabelState {
     pub remaining: i64,
     pub labelled_in_session: i64,
     pub can_undo: bool,
+    /// The label set's class distribution so far, as an SVG bar chart (redrawn after every label).
+    pub distribution_svg: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
