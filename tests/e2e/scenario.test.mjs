@@ -234,7 +234,7 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     const before = await kinds();
     const chipTexts = await chipText();
     assert.match(chipTexts, /\{text_a\}/);
-    assert.match(chipTexts, /\[MASK\]/);
+    assert.match(chipTexts, /<mask>/);
     assert.match(chipTexts, /This\s+is\s+about/);
     await h.textMatches("template-openprompt", /placeholder[^}]*text_a[\s\S]*mask/);
 

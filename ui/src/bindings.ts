@@ -270,6 +270,11 @@ export type ImportSettings = {
 	id_column: string | null,
 	encoding: TextEncoding,
 	skip_bad_rows: boolean,
+	/**
+	 *  Use the columns exactly as given, guessing none (once the user has seen and changed the
+	 *  guessed mapping, e.g. chosen no label column).
+	 */
+	explicit_columns: boolean,
 };
 
 /**  Progress of a job, sent as the `job-progress` event. */
@@ -299,6 +304,8 @@ export type LabelState = {
 	remaining: number,
 	labelled_in_session: number,
 	can_undo: boolean,
+	/**  The label set's class distribution so far, as an SVG bar chart (redrawn after every label). */
+	distribution_svg: string,
 };
 
 export type LabelValue = {

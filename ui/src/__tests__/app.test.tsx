@@ -39,7 +39,26 @@ describe("App", () => {
     expect(m.createProject).toHaveBeenCalledWith("/tmp/demo.cloze");
     await waitFor(() => expect(screen.getByTestId("project-name")).toHaveTextContent("demo"));
     expect(await screen.findByTestId("import-path")).toBeVisible();
+    // The path box is cleared, so Create cannot be pressed twice by accident.
+    expect(screen.getByTestId("project-path")).toHaveValue("");
+    expect(screen.getByTestId("project-create")).toBeDisabled();
     expect(screen.getByText("Import a CSV, TSV or JSONL file to start")).toBeVisible();
+  });
+
+  it("closes the project with project-close and reopens it from the recent list", async () => {
+    const user = userEvent.setup();
+    m.currentProject.mockResolvedValue(PROJECT);
+    m.closeProject.mockResolvedValue(null);
+    m.openProject.mockResolvedValue(PROJECT);
+    render(<App />);
+    await waitFor(() => expect(screen.getByTestId("project-name")).toHaveTextContent("demo"));
+    await user.click(screen.getByTestId("project-close"));
+    await waitFor(() => expect(screen.getByTestId("project-name")).toHaveTextContent("No project open"));
+    const opens = await screen.findAllByTestId("recent-open");
+    expect(opens).toHaveLength(2);
+    await user.click(opens[0]);
+    expect(m.openProject).toHaveBeenCalledWith("/tmp/old.cloze");
+    await waitFor(() => expect(screen.getByTestId("project-name")).toHaveTextContent("demo"));
   });
 
   it("forgets a missing recent project", async () => {

@@ -3,7 +3,8 @@ import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { commands, type LabelState } from "../bindings";
 import { LabelScreen } from "../label/LabelScreen";
-import { labelState, PROJECT } from "../test/fixtures";
+import { LABEL_SET, labelState, PROJECT } from "../test/fixtures";
+import { useApp } from "../app/AppContext";
 import { renderWithApp } from "../test/render";
 
 vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
@@ -21,6 +22,18 @@ async function setup(state: LabelState = labelState()) {
   m.runs.mockResolvedValue([]);
   renderWithApp(<LabelScreen active />, { project: PROJECT, screen: "label" });
   await screen.findByTestId("label-text");
+}
+
+/** Stand-in for the Projects screen: close / (re)open the project through the app context. */
+function ProjectSwitch() {
+  const { setProject, project } = useApp();
+  return (
+    <>
+      <button type="button" onClick={() => setProject(null)}>close</button>
+      <button type="button" onClick={() => setProject({ ...PROJECT })}>reopen</button>
+      <output data-testid="summary-labelled">{project?.label_sets.map((l) => l.labelled).join(",")}</output>
+    </>
+  );
 }
 
 describe("LabelScreen", () => {
@@ -122,5 +135,51 @@ describe("LabelScreen", () => {
     m.labelCurrent.mockRejectedValue({ kind: "store", message: "database is locked" });
     await press({ key: "1" }, window);
     expect(await screen.findByTestId("error-banner")).toHaveTextContent("database is locked");
+  });
+
+  it("reopening the project clears the session card", async () => {
+    const user = userEvent.setup();
+    m.labelState.mockResolvedValue(labelState());
+    m.runs.mockResolvedValue([]);
+    renderWithApp(<><ProjectSwitch /><LabelScreen active /></>, { project: PROJECT, screen: "label" });
+    await screen.findByTestId("label-text");
+    await user.click(screen.getByRole("button", { name: "reopen" }));
+    expect(screen.queryByTestId("label-card")).toBeNull();
+    expect(screen.getByTestId("label-not-started")).toBeInTheDocument();
+    await press({ key: "1" }, window);
+    expect(m.labelCurrent).not.toHaveBeenCalled();
+    expect(screen.queryByTestId("error-banner")).toBeNull();
+  });
+
+  it("closing the project and opening it again shows no stale card", async () => {
+    const user = userEvent.setup();
+    m.labelState.mockResolvedValue(labelState());
+    m.runs.mockResolvedValue([]);
+    renderWithApp(<><ProjectSwitch /><LabelScreen active /></>, { project: PROJECT, screen: "label" });
+    await screen.findByTestId("label-text");
+    await user.click(screen.getByRole("button", { name: "close" }));
+    expect(screen.getByTestId("label-empty")).toBeInTheDocument();
+    await user.click(screen.getByRole("button", { name: "reopen" }));
+    expect(screen.queryByTestId("label-card")).toBeNull();
+    expect(screen.getByTestId("label-not-started")).toBeInTheDocument();
+  });
+
+  it("each label updates the project's label set counts (select option and summary)", async () => {
+    const user = userEvent.setup();
+    renderWithApp(<><ProjectSwitch /><LabelScreen active /></>, { project: PROJECT, screen: "label" });
+    m.labelState.mockResolvedValue(labelState());
+    m.runs.mockResolvedValue([]);
+    await screen.findByTestId("label-text");
+    expect(screen.getByRole("option", { name: "sentiment · 2 labelled" })).toBeInTheDocument();
+    const updated = { ...LABEL_SET, labelled: 3, by_class: [{ class: "negative", count: 2 }, { class: "positive", count: 1 }] };
+    m.labelCurrent.mockResolvedValue(labelState({ label_set: updated, labelled_in_session: 1, remaining: 8, can_undo: true }));
+    await user.keyboard("1");
+    await waitFor(() => expect(screen.getByRole("option", { name: "sentiment · 3 labelled" })).toBeInTheDocument());
+    expect(screen.getByTestId("summary-labelled")).toHaveTextContent("3");
+    expect(m.currentProject).not.toHaveBeenCalled();
+
+    m.undoLast.mockResolvedValue(labelState({ labelled_in_session: 0, remaining: 9, can_undo: false }));
+    await user.keyboard("{Backspace}");
+    await waitFor(() => expect(screen.getByRole("option", { name: "sentiment · 2 labelled" })).toBeInTheDocument());
   });
 });

@@ -10,11 +10,11 @@ vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBi
 const parse = vi.mocked(commands.parseTemplate);
 const fromSegments = vi.mocked(commands.templateFromSegments);
 
-function setup() {
+function setup(props: { fields?: string[]; maskToken?: string | null } = { fields: ["text_a", "text_b"] }) {
   parse.mockResolvedValue(templateView(BASIC_SEGMENTS));
   fromSegments.mockImplementation((segs: SegmentView[]) => Promise.resolve(templateView(segs)));
   const onChange = vi.fn();
-  render(<TemplateBuilder template="{text_a} It was {mask}." onChange={onChange} />);
+  render(<TemplateBuilder template="{text_a} It was {mask}." onChange={onChange} {...props} />);
   return { onChange };
 }
 
@@ -33,6 +33,39 @@ describe("TemplateBuilder", () => {
     expect(chips.map((c) => c.getAttribute("data-kind"))).toEqual(["field", "text", "mask", "text"]);
     expect(parse).toHaveBeenCalledWith("{text_a} It was {mask}.");
     expect(screen.getByTestId("template-openprompt")).toHaveTextContent('{"mask"}');
+  });
+
+  it("the mask chip shows the model's mask token, or \"mask\" without a model", async () => {
+    setup({ maskToken: "<mask>" });
+    const chips = await screen.findAllByTestId("chip");
+    expect(chips[2]).toHaveTextContent("<mask>");
+    expect(screen.queryByText("[MASK]")).toBeNull();
+  });
+
+  it("the mask chip says mask when no model is loaded", async () => {
+    setup({ maskToken: null });
+    const chips = await screen.findAllByTestId("chip");
+    expect(chips[2]).toHaveTextContent(/^mask×$/);
+  });
+
+  it("+ Field adds text_a again, not text_b, when the dataset has no text_b", async () => {
+    const user = userEvent.setup();
+    setup({ fields: ["text_a"] });
+    await screen.findAllByTestId("chip");
+    expect(screen.getByTestId("add-field-name")).toHaveValue("text_a");
+    await user.click(screen.getByTestId("add-field"));
+    const last = fromSegments.mock.lastCall?.[0] ?? [];
+    expect(last[last.length - 1]).toMatchObject({ kind: "field", name: "text_a" });
+  });
+
+  it("+ Field uses the field picked in its select", async () => {
+    const user = userEvent.setup();
+    setup({ fields: ["text_a"] });
+    await screen.findAllByTestId("chip");
+    await user.selectOptions(screen.getByTestId("add-field-name"), "text_b");
+    await user.click(screen.getByTestId("add-field"));
+    const last = fromSegments.mock.lastCall?.[0] ?? [];
+    expect(last[last.length - 1]).toMatchObject({ kind: "field", name: "text_b" });
   });
 
   it("adds a mask, a field and a text chip", async () => {

@@ -19,7 +19,12 @@ export type Notice = { id: number; text: string };
 
 export type AppContextValue = {
   project: ProjectSummary | null;
+  /** A project was opened, created or closed (or re-opened): bumps `projectEpoch`. */
   setProject: (p: ProjectSummary | null) => void;
+  /** Counts opens/closes, not refreshes: screens drop per-project session state when it changes. */
+  projectEpoch: number;
+  /** Change the open project's summary in place (e.g. a label set's counts), without a backend call. */
+  updateProject: (fn: (p: ProjectSummary) => ProjectSummary) => void;
   refreshProject: () => Promise<void>;
   model: ModelView | null;
   setModel: (m: ModelView | null) => void;
@@ -50,7 +55,17 @@ export function useApp(): AppContextValue {
 export function AppProvider({ children, initialScreen = "projects", initialProject = null, initialModel = null }: {
   children: ReactNode; initialScreen?: ScreenId; initialProject?: ProjectSummary | null; initialModel?: ModelView | null;
 }) {
-  const [project, setProject] = useState<ProjectSummary | null>(initialProject);
+  const [project, setProjectState] = useState<ProjectSummary | null>(initialProject);
+  const [projectEpoch, setProjectEpoch] = useState(0);
+  const projectPath = useRef<string | null>(initialProject?.path ?? null);
+  const setProject = useCallback((p: ProjectSummary | null) => {
+    projectPath.current = p?.path ?? null;
+    setProjectState(p);
+    setProjectEpoch((e) => e + 1);
+  }, []);
+  const updateProject = useCallback((fn: (p: ProjectSummary) => ProjectSummary) => {
+    setProjectState((p) => (p ? fn(p) : p));
+  }, []);
   const [model, setModel] = useState<ModelView | null>(initialModel);
   const [screen, setScreen] = useState<ScreenId>(initialScreen);
   const [error, setError] = useState<string | null>(null);
@@ -87,11 +102,14 @@ export function AppProvider({ children, initialScreen = "projects", initialProje
 
   const refreshProject = useCallback(async () => {
     try {
-      setProject(await commands.currentProject());
+      const p = await commands.currentProject();
+      // Same project (or none): a refresh. Another one: treat it as an open.
+      if ((p?.path ?? null) !== projectPath.current) setProject(p);
+      else setProjectState(p);
     } catch (e) {
       showError(e);
     }
-  }, [showError]);
+  }, [showError, setProject]);
 
   const runJob = useCallback(async <T,>(label: string, fn: (job: string) => Promise<T>, onStart?: (job: string) => void): Promise<T | undefined> => {
     const id = newJobId();
@@ -119,9 +137,9 @@ export function AppProvider({ children, initialScreen = "projects", initialProje
   }, [showError]);
 
   const value = useMemo<AppContextValue>(() => ({
-    project, setProject, refreshProject, model, setModel, screen, setScreen,
+    project, setProject, projectEpoch, updateProject, refreshProject, model, setModel, screen, setScreen,
     error, showError, dismissError, notices, notify, dismissNotice, jobs, runJob, cancelJob, guard,
-  }), [project, refreshProject, model, screen, error, showError, dismissError, notices, notify, dismissNotice, jobs, runJob, cancelJob, guard]);
+  }), [project, setProject, projectEpoch, updateProject, refreshProject, model, screen, error, showError, dismissError, notices, notify, dismissNotice, jobs, runJob, cancelJob, guard]);
 
   return <AppContext.Provider value={value}>{children}</AppContext.Provider>;
 }

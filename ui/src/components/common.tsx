@@ -1,4 +1,4 @@
-import { useId, type ReactNode } from "react";
+import { useEffect, useId, useRef, type ReactNode } from "react";
 import type { JobProgress } from "../bindings";
 import { svgDataUrl } from "../lib/format";
 import { pickPath, pickSavePath, type FileFilter } from "../lib/dialog";
@@ -58,6 +58,12 @@ export function PathInput(props: {
 }) {
   const id = useId();
   const { showError } = useApp();
+  const inputRef = useRef<HTMLInputElement | null>(null);
+  // A long path set from outside (Browse…, a reset) shows its end — the file name — not its start.
+  useEffect(() => {
+    const el = inputRef.current;
+    if (el && document.activeElement !== el) el.scrollLeft = el.scrollWidth;
+  }, [props.value]);
   const browse = async () => {
     try {
       const picked = props.mode === "save"
@@ -74,14 +80,19 @@ export function PathInput(props: {
       <div className="path-input">
         <input
           id={id}
+          ref={inputRef}
           type="text"
           className="mono-input"
+          title={props.value || undefined}
           data-testid={props.testId}
           value={props.value}
           placeholder={props.placeholder}
           spellCheck={false}
           autoComplete="off"
           onChange={(e) => props.onChange(e.target.value)}
+          onBlur={(e) => {
+            e.currentTarget.scrollLeft = e.currentTarget.scrollWidth;
+          }}
           onKeyDown={(e) => {
             if (e.key === "Enter" && props.onSubmit) {
               e.preventDefault();

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { commands, type LabelState, type RunView, type Strategy } from "../bindings";
 import { useApp } from "../app/AppContext";
 import { usePrompt } from "../app/PromptContext";
-import { EmptyState, ProgressBar, Select } from "../components/common";
+import { EmptyState, ProgressBar, Select, SvgImage } from "../components/common";
 import { pct } from "../lib/format";
 import { useJobProgress } from "../lib/progress";
 import { keyToAction, type LabelAction } from "./keys";
@@ -26,7 +26,7 @@ export function isUsableRun(r: RunView): boolean {
 }
 
 export function LabelScreen({ active = true }: { active?: boolean }) {
-  const { project, guard, runJob, cancelJob, setScreen, showError, notify } = useApp();
+  const { project, projectEpoch, updateProject, guard, runJob, cancelJob, setScreen, showError, notify } = useApp();
   const { prompt } = usePrompt();
   const labelSets = project?.label_sets ?? [];
   const [labelSetChoice, setLabelSetChoice] = useState<number | null>(null);
@@ -51,6 +51,29 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
   useEffect(() => {
     if (focusToken > 0) cardRef.current?.focus();
   }, [focusToken]);
+
+  // Another project (or the same one closed and reopened): the backend's session is gone, and so
+  // is everything shown here about it.
+  const [epoch, setEpoch] = useState(projectEpoch);
+  const epochRef = useRef(projectEpoch);
+  if (epoch !== projectEpoch) {
+    setEpoch(projectEpoch);
+    setState(null);
+    setHint(null);
+    setHelpOpen(false);
+    setTableView(false);
+    setLabelSetChoice(null);
+    setRunChoice(null);
+  }
+  useEffect(() => {
+    epochRef.current = projectEpoch;
+  }, [projectEpoch]);
+
+  /** Show a state from the backend and keep the project summary's label set counts in step. */
+  const applyState = useCallback((s: LabelState) => {
+    setState(s);
+    updateProject((p) => ({ ...p, label_sets: p.label_sets.map((l) => (l.id === s.label_set.id ? s.label_set : l)) }));
+  }, [updateProject]);
 
   // Resume a session the backend already has.
   useEffect(() => {
@@ -83,11 +106,12 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
     if (labelSetId === null || busyRef.current) return;
     busyRef.current = true;
     setBusy(true);
+    const my = epochRef.current;
     const s = await guard(commands.startLabelling(labelSetId, strategyFor(effectiveStrategy), runId));
     busyRef.current = false;
     setBusy(false);
-    if (s) {
-      setState(s);
+    if (s && my === epochRef.current) {
+      applyState(s);
       setHint(null);
       setTableView(false);
       setFocusToken((t) => t + 1);
@@ -127,19 +151,20 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
     busyRef.current = true;
     setBusy(true);
     setHint(null);
+    const my = epochRef.current;
     try {
       const next = action.type === "label" ? await commands.labelCurrent(action.index)
         : action.type === "accept" ? await commands.acceptSuggestion()
         : action.type === "skip" ? await commands.skipCurrent()
         : await commands.undoLast();
-      setState(next);
+      if (my === epochRef.current) applyState(next);
     } catch (e) {
       showError(e);
     } finally {
       busyRef.current = false;
       setBusy(false);
     }
-  }, [state, showError]);
+  }, [state, showError, applyState]);
 
   useEffect(() => {
     if (!active || tableView) return;
@@ -274,6 +299,9 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
             </div>
           )}
           {hint ? <p className="hint" role="status" data-testid="label-hint">{hint}</p> : null}
+          <div className="label-chart" data-testid="label-chart">
+            <SvgImage svg={state.distribution_svg} alt={`Labels so far: ${state.label_set.by_class.map((c) => `${c.class} ${c.count}`).join(", ")}`} className="chart small" />
+          </div>
         </div>
       )}
 

@@ -39,3 +39,20 @@ export function newJobId(): string {
 export function splitWords(raw: string): string[] {
   return raw.split(",").map((w) => w.trim()).filter((w) => w.length > 0);
 }
+
+/**
+ * A timestamp (ISO, usually UTC like 2026-11-24T10:51:27Z) as a short local time: "today 11:51",
+ * "yesterday 18:02", "20 Nov" (this year) or "20 Nov 2025". Unparseable input comes back as is.
+ */
+export function friendlyTime(iso: string, now: Date = new Date()): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const time = `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+  const day = (x: Date) => new Date(x.getFullYear(), x.getMonth(), x.getDate()).getTime();
+  const days = Math.round((day(now) - day(d)) / 86_400_000);
+  if (days === 0) return `today ${time}`;
+  if (days === 1) return `yesterday ${time}`;
+  const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const date = `${d.getDate()} ${months[d.getMonth()]}`;
+  return d.getFullYear() === now.getFullYear() ? date : `${date} ${d.getFullYear()}`;
+}

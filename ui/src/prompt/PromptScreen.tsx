@@ -212,7 +212,12 @@ export function PromptScreen() {
 
       <div className="card">
         <h2>Template</h2>
-        <TemplateBuilder template={prompt.template} onChange={(text) => setPrompt((p) => (p.template === text ? p : { ...p, template: text }))} />
+        <TemplateBuilder
+          template={prompt.template}
+          onChange={(text) => setPrompt((p) => (p.template === text ? p : { ...p, template: text }))}
+          maskToken={model?.mask_token ?? null}
+          fields={samples.some((r) => r.text_b !== null && r.text_b !== "") ? ["text_a", "text_b"] : ["text_a"]}
+        />
       </div>
 
       <div className="card">
@@ -289,7 +294,7 @@ export function PromptScreen() {
             <>
               {probError ? <p className="inline-error small">{probError}</p> : null}
               {preds ? (
-                <table className="table probs">
+                <div className="probs-wrap"><table className="table probs">
                   <thead><tr><th>Row</th><th>Class probabilities</th><th>Label</th></tr></thead>
                   <tbody>
                     {preds.map((p) => {
@@ -312,7 +317,7 @@ export function PromptScreen() {
                       );
                     })}
                   </tbody>
-                </table>
+                </table></div>
               ) : <p className="muted">Computing…</p>}
             </>
           )}

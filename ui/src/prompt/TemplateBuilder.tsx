@@ -12,11 +12,11 @@ export function moveItem<T>(items: T[], from: number, to: number): T[] {
   return next;
 }
 
-function chipLabel(s: SegmentView): string {
+function chipLabel(s: SegmentView, maskToken: string): string {
   switch (s.kind) {
     case "text": return s.text;
     case "field": return `{${s.name}}`;
-    case "mask": return "[MASK]";
+    case "mask": return maskToken;
     case "soft": return `soft × ${s.count}`;
   }
 }
@@ -27,14 +27,22 @@ type Editing = { index: number; draft: string; isNew: boolean } | null;
  * The template as a row of chips plus an editable source box. Emits the canonical template text
  * (TemplateView.text) through `onChange` whenever the backend accepts an edit.
  */
-export function TemplateBuilder({ template, onChange }: { template: string; onChange: (text: string, view: TemplateView) => void }) {
+export function TemplateBuilder({ template, onChange, maskToken, fields = ["text_a"] }: {
+  template: string;
+  onChange: (text: string, view: TemplateView) => void;
+  /** The loaded model's mask token (e.g. "<mask>"); the chip says "mask" without a model. */
+  maskToken?: string | null;
+  /** The fields the dataset's rows have (text_a, and text_b when they have one), in order. */
+  fields?: string[];
+}) {
   const [view, setView] = useState<TemplateView | null>(null);
   const [segments, setSegments] = useState<SegmentView[]>([]);
   const [source, setSource] = useState(template);
   const [error, setError] = useState<string | null>(null);
   const [editing, setEditing] = useState<Editing>(null);
   const [focusIndex, setFocusIndex] = useState<number | null>(null);
-  const [newField, setNewField] = useState<string>("text_a");
+  // The field the user picked in the "+ Field" select; null → the first one not yet in the template.
+  const [newField, setNewField] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
   const seq = useRef(0);
   const lastEmitted = useRef<string | null>(null);
@@ -172,7 +180,8 @@ export function TemplateBuilder({ template, onChange }: { template: string; onCh
   };
 
   const fieldsPresent = new Set(segments.flatMap((s) => (s.kind === "field" ? [s.name] : [])));
-  const suggestedField = fieldsPresent.has("text_a") && !fieldsPresent.has("text_b") ? "text_b" : newField;
+  const suggestedField = newField ?? fields.find((f) => !fieldsPresent.has(f)) ?? fields[0] ?? "text_a";
+  const maskLabel = maskToken || "mask";
 
   const editor = (
     <input
@@ -212,7 +221,7 @@ export function TemplateBuilder({ template, onChange }: { template: string; onCh
             data-testid="chip"
             data-kind={s.kind}
             draggable={!editing}
-            aria-label={`${s.kind} chip ${chipLabel(s)}. Alt+Left or Alt+Right to move, Delete to remove`}
+            aria-label={`${s.kind} chip ${chipLabel(s, maskLabel)}. Alt+Left or Alt+Right to move, Delete to remove`}
             onKeyDown={(e) => onChipKey(e, i)}
             onDragStart={(e) => {
               dragFrom.current = i;
@@ -238,7 +247,7 @@ export function TemplateBuilder({ template, onChange }: { template: string; onCh
                 onClick={() => activate(i)}
                 title={s.kind === "text" ? "Click to edit" : s.kind === "field" ? "Click to toggle shortenable" : s.kind === "soft" ? "Click to change the count" : "The mask the model fills"}
               >
-                {s.kind === "text" ? <span className="chip-text">{s.text.replace(/ /g, "\u00a0")}</span> : chipLabel(s)}
+                {s.kind === "text" ? <span className="chip-text">{s.text.replace(/ /g, "\u00a0")}</span> : chipLabel(s, maskLabel)}
                 {s.kind === "field" && s.shortenable ? <span className="chip-flag" title="shortenable">✂</span> : null}
               </button>
             )}
@@ -250,12 +259,15 @@ export function TemplateBuilder({ template, onChange }: { template: string; onCh
       <div className="row gap wrap toolbar">
         <button type="button" className="btn small" data-testid="add-text" onClick={() => setEditing({ index: segments.length, draft: "", isNew: true })}>+ Text</button>
         <span className="split-button">
-          <button type="button" className="btn small" data-testid="add-field" onClick={() => applySegments([...segments, { kind: "field", name: suggestedField, shortenable: true, post: null }])}>
+          <button type="button" className="btn small" data-testid="add-field" onClick={() => {
+            applySegments([...segments, { kind: "field", name: suggestedField, shortenable: true, post: null }]);
+            setNewField(null);
+          }}>
             + Field
           </button>
           <select aria-label="Field to add" className="small-select" value={suggestedField} onChange={(e) => setNewField(e.target.value)} data-testid="add-field-name">
             <option value="text_a">text_a</option>
-            <option value="text_b">text_b</option>
+            <option value="text_b">{fields.includes("text_b") ? "text_b" : "text_b (empty in this dataset)"}</option>
           </select>
         </span>
         <button type="button" className="btn small" data-testid="add-mask" onClick={() => applySegments([...segments, { kind: "mask" }])}>+ Mask</button>

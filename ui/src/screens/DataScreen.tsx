@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import {
   commands, type ColumnGuess, type DatasetInfo, type DatasetStats, type FileFormat, type FilePreview,
   type ImportResult, type ImportSettings, type RowPage, type Split, type TextEncoding,
@@ -34,6 +34,11 @@ export function DataScreen() {
   );
 }
 
+export const PREVIEW_DEBOUNCE_MS = 300;
+const NO_MAPPING: ColumnGuess = { text: null, text_b: null, label: null, id: null };
+
+type ReadOptions = { format: FileFormat; header: HeaderChoice; encoding: TextEncoding; skipBad: boolean };
+
 export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) => void } = {}) {
   const { guard, runJob, cancelJob, refreshProject } = useApp();
   const [path, setPath] = useState("");
@@ -42,7 +47,9 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
   const [encoding, setEncoding] = useState<TextEncoding>("auto");
   const [skipBad, setSkipBad] = useState(true);
   const [preview, setPreview] = useState<FilePreview | null>(null);
-  const [mapping, setMapping] = useState<ColumnGuess>({ text: null, text_b: null, label: null, id: null });
+  // The mapping as the user sees it. Guessed by the backend on the first preview of a file (or of a
+  // new format/header/encoding choice); from then on it is the user's and is sent as is.
+  const [mapping, setMapping] = useState<ColumnGuess>(NO_MAPPING);
   const [classes, setClasses] = useState("");
   const [name, setName] = useState("");
   const [split, setSplit] = useState<Split>("train");
@@ -50,42 +57,89 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
   const [jobId, setJobId] = useState<string | null>(null);
   const [result, setResult] = useState<ImportResult | null>(null);
   const progress = useJobProgress(jobId);
+  const seq = useRef(0);
+  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
-  const settingsFor = (m: ColumnGuess | null): ImportSettings => ({
-    format, has_header: headerValue(header), encoding, skip_bad_rows: skipBad,
+  useEffect(() => () => {
+    if (timer.current) clearTimeout(timer.current);
+  }, []);
+
+  const settingsFor = (o: ReadOptions, m: ColumnGuess | null): ImportSettings => ({
+    format: o.format, has_header: headerValue(o.header), encoding: o.encoding, skip_bad_rows: o.skipBad,
     text_column: m?.text ?? null, text_b_column: m?.text_b ?? null, label_column: m?.label ?? null, id_column: m?.id ?? null,
+    explicit_columns: m !== null,
   });
+  const current: ReadOptions = { format, header, encoding, skipBad };
 
-  const runPreview = async (m: ColumnGuess | null) => {
-    if (!path.trim()) return;
+  /** Preview the file: `m === null` lets the backend guess the columns (and takes its guess). */
+  const runPreview = async (o: ReadOptions, m: ColumnGuess | null, file = path) => {
+    if (timer.current) clearTimeout(timer.current);
+    timer.current = null;
+    if (!file.trim()) return;
+    const my = ++seq.current;
     setPreviewing(true);
-    const p = await guard(commands.previewFile(path.trim(), settingsFor(m)));
+    const p = await guard(commands.previewFile(file.trim(), settingsFor(o, m)));
+    if (my !== seq.current) return;
     setPreviewing(false);
     if (p) {
       setPreview(p);
-      setMapping(p.mapping);
-      if (!name.trim() || m === null) setName(fileStem(p.path || path));
-      setResult(null);
+      if (m === null) {
+        setMapping(p.mapping);
+        setName((n) => (n.trim() ? n : fileStem(p.path || file)));
+      }
     }
+  };
+
+  /** Re-run the preview after a short pause (several quick changes → one preview). */
+  const schedulePreview = (o: ReadOptions, m: ColumnGuess | null) => {
+    if (timer.current) clearTimeout(timer.current);
+    seq.current++; // an answer still on its way is out of date now
+    setPreviewing(true);
+    timer.current = setTimeout(() => void runPreview(o, m), PREVIEW_DEBOUNCE_MS);
   };
 
   const changeMapping = (key: keyof ColumnGuess, value: string) => {
     const next = { ...mapping, [key]: value === NONE ? null : value };
     setMapping(next);
-    void runPreview(next);
+    if (preview) schedulePreview(current, next);
+  };
+
+  /** Format, header or encoding changed: the columns may be different, so start over with a guess. */
+  const changeReading = (o: ReadOptions) => {
+    setFormat(o.format);
+    setHeader(o.header);
+    setEncoding(o.encoding);
+    setSkipBad(o.skipBad);
+    if (preview) {
+      setMapping(NO_MAPPING);
+      schedulePreview(o, null);
+    }
+  };
+
+  const resetWizard = () => {
+    if (timer.current) clearTimeout(timer.current);
+    timer.current = null;
+    seq.current++;
+    setPath("");
+    setPreview(null);
+    setMapping(NO_MAPPING);
+    setClasses("");
+    setName("");
+    setPreviewing(false);
   };
 
   const classList = splitWords(classes);
   const needsClasses = preview !== null && mapping.label === null;
-  const canImport = preview !== null && mapping.text !== null && name.trim() !== "" && jobId === null && (!needsClasses || classList.length >= 2);
+  const canImport = preview !== null && !previewing && mapping.text !== null && name.trim() !== "" && jobId === null && (!needsClasses || classList.length >= 2);
 
   const startImport = async () => {
     if (!preview || !canImport) return;
     const r = await runJob(`Import ${name.trim()}`, (job) =>
-      commands.importDataset(job, { path: path.trim(), name: name.trim(), settings: settingsFor(mapping), split, classes: needsClasses ? classList : [] }),
+      commands.importDataset(job, { path: path.trim(), name: name.trim(), settings: settingsFor(current, mapping), split, classes: needsClasses ? classList : [] }),
     (job) => setJobId(job));
     setJobId(null);
     if (r) {
+      resetWizard();
       setResult(r);
       await refreshProject();
       onImported?.(r);
@@ -94,13 +148,26 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
 
   const columnOptions = [{ value: NONE, label: NONE }, ...(preview?.columns ?? []).map((c) => ({ value: c, label: c }))];
 
+  if (result) {
+    return (
+      <div className="card">
+        <div className="row spread wrap">
+          <h2>Import a dataset</h2>
+          <button type="button" className="btn small" data-testid="import-another" onClick={() => setResult(null)}>Import another file</button>
+        </div>
+        <ImportSummary result={result} />
+      </div>
+    );
+  }
+
   return (
     <div className="card">
       <h2>Import a dataset</h2>
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          void runPreview(null);
+          // Again after a preview: the user's mapping stands.
+          void runPreview(current, preview ? mapping : null);
         }}
       >
         <PathInput
@@ -108,22 +175,28 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
           testId="import-path"
           value={path}
           onChange={(v) => {
+            if (timer.current) clearTimeout(timer.current);
+            timer.current = null;
+            seq.current++;
             setPath(v);
             setPreview(null);
+            setMapping(NO_MAPPING);
+            setPreviewing(false);
+            setName("");
           }}
           mode="open-file"
           filters={[{ name: "Data", extensions: ["csv", "tsv", "jsonl", "txt", "json"] }]}
           placeholder="/data/reviews.csv"
         />
-        <div className="row gap wrap">
-          <Select<FileFormat> label="Format" value={format} onChange={setFormat} testId="import-format" options={[
+        <div className="row gap wrap align-end">
+          <Select<FileFormat> label="Format" value={format} onChange={(v) => changeReading({ ...current, format: v })} testId="import-format" options={[
             { value: "auto", label: "Detect" }, { value: "csv", label: "CSV" }, { value: "tsv", label: "TSV" },
             { value: "jsonl", label: "JSONL" }, { value: "label-sentence", label: "label sentence" },
           ]} />
-          <Select<HeaderChoice> label="Header row" value={header} onChange={setHeader} testId="import-header" options={[
+          <Select<HeaderChoice> label="Header row" value={header} onChange={(v) => changeReading({ ...current, header: v })} testId="import-header" options={[
             { value: "auto", label: "Detect" }, { value: "yes", label: "Yes" }, { value: "no", label: "No" },
           ]} />
-          <Select<TextEncoding> label="Encoding" value={encoding} onChange={setEncoding} testId="import-encoding" options={[
+          <Select<TextEncoding> label="Encoding" value={encoding} onChange={(v) => changeReading({ ...current, encoding: v })} testId="import-encoding" options={[
             { value: "auto", label: "Detect" }, { value: "utf-8", label: "UTF-8" }, { value: "latin-1", label: "Latin-1" },
           ]} />
           <label className="check">
@@ -136,12 +209,12 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
         </button>
       </form>
 
-      {!preview && !result ? (
+      {!preview ? (
         <EmptyState title="Import a CSV, TSV or JSONL file to start">Type or paste its path above (or Browse…), then press Enter to preview it.</EmptyState>
       ) : null}
 
       {preview ? (
-        <div className="stack">
+        <div className="stack import-preview">
           <p className="muted small">
             {preview.format.toUpperCase()} · {preview.encoding} · {preview.has_header ? "header row" : "no header"} · {preview.rows_scanned.toLocaleString("en-US")} rows scanned
           </p>
@@ -151,7 +224,7 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
               <thead><tr>{preview.columns.map((c) => <th key={c}>{c}</th>)}</tr></thead>
               <tbody>
                 {preview.rows.map((r, i) => (
-                  <tr key={i}>{r.map((cell, j) => <td key={j} className="cell-clip">{cell}</td>)}</tr>
+                  <tr key={i}>{r.map((cell, j) => <td key={j} className="cell-clip" title={cell}>{cell}</td>)}</tr>
                 ))}
               </tbody>
             </table>
@@ -162,7 +235,6 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
             <Select label="Label column" value={mapping.label ?? NONE} onChange={(v) => changeMapping("label", v)} testId="map-label" options={columnOptions} />
             <Select label="Id column" value={mapping.id ?? NONE} onChange={(v) => changeMapping("id", v)} testId="map-id" options={columnOptions} />
           </div>
-          {mapping.text === null ? <p className="warn">Choose the column that holds the text.</p> : null}
           {mapping.label !== null ? (
             <div>
               <h3>Label values found</h3>
@@ -174,7 +246,7 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
             </div>
           ) : (
             <div className="field">
-              <label htmlFor="import-classes">Classes (comma separated) — the file has no label column, so name the classes you will label</label>
+              <label htmlFor="import-classes">Classes (comma separated) — no label column is chosen, so name the classes you will label</label>
               <input id="import-classes" data-testid="import-classes" value={classes} onChange={(e) => setClasses(e.target.value)} placeholder="negative, positive" />
               {classList.length < 2 ? <p className="hint">At least two classes.</p> : null}
             </div>
@@ -193,13 +265,12 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
             <Select<Split> label="Split" value={split} onChange={setSplit} testId="import-split" options={[
               { value: "train", label: "train" }, { value: "dev", label: "dev" }, { value: "test", label: "test" }, { value: "unlabelled", label: "unlabelled" },
             ]} />
-            <button type="submit" className="btn primary" data-testid="import-start" disabled={!canImport}>Import</button>
+            <button type="submit" className="btn primary btn-field" data-testid="import-start" disabled={!canImport}>Import</button>
+            {mapping.text === null ? <p className="warn full" data-testid="import-text-hint">Choose the column that holds the text</p> : null}
           </form>
           {jobId ? <ProgressBar progress={progress} label="Importing" onCancel={() => void cancelJob(jobId)} /> : null}
         </div>
       ) : null}
-
-      {result ? <ImportSummary result={result} /> : null}
     </div>
   );
 }
@@ -226,8 +297,12 @@ function ImportSummary({ result }: { result: ImportResult }) {
 }
 
 function DatasetBrowser({ selectedId, onSelect }: { selectedId: number | null; onSelect: (id: number) => void }) {
-  const { project, guard } = useApp();
+  const { project, guard, screen } = useApp();
   const datasets = project?.datasets ?? [];
+  // Reload the figures when the project changed (an import, labels added elsewhere), but only
+  // while this screen is shown: labelling updates the project on every key.
+  const [seenProject, setSeenProject] = useState(project);
+  if (screen === "data" && seenProject !== project) setSeenProject(project);
   const selected: DatasetInfo | undefined = datasets.find((d) => d.id === selectedId);
   const labelSets = (project?.label_sets ?? []).filter((l) => l.dataset_id === selectedId);
   const [labelSetId, setLabelSetId] = useState<number | null>(null);
@@ -235,17 +310,25 @@ function DatasetBrowser({ selectedId, onSelect }: { selectedId: number | null; o
   const [stats, setStats] = useState<DatasetStats | null>(null);
   const [page, setPage] = useState<RowPage | null>(null);
   const [offset, setOffset] = useState(0);
+  // A new selection (a click, or the dataset just imported): drop the old dataset's figures.
+  const [shownId, setShownId] = useState(selectedId);
+  if (shownId !== selectedId) {
+    setShownId(selectedId);
+    setOffset(0);
+    setStats(null);
+    setPage(null);
+  }
 
   useEffect(() => {
     if (selectedId === null) return;
     let live = true;
     void guard(commands.datasetStats(selectedId, lsId)).then((s) => {
-      if (live && s) setStats(s);
+      if (live && s && s.dataset_id === selectedId) setStats(s);
     });
     return () => {
       live = false;
     };
-  }, [selectedId, lsId, guard, project]);
+  }, [selectedId, lsId, guard, seenProject]);
 
   useEffect(() => {
     if (selectedId === null) return;
@@ -256,7 +339,7 @@ function DatasetBrowser({ selectedId, onSelect }: { selectedId: number | null; o
     return () => {
       live = false;
     };
-  }, [selectedId, lsId, offset, guard, project]);
+  }, [selectedId, lsId, offset, guard, seenProject]);
 
   if (datasets.length === 0) {
     return <div className="card"><h2>Datasets</h2><EmptyState title="No datasets yet">Import a file above; it will be listed here with its statistics.</EmptyState></div>;
@@ -271,12 +354,7 @@ function DatasetBrowser({ selectedId, onSelect }: { selectedId: number | null; o
             <button
               type="button"
               className={`list-button${d.id === selectedId ? " active" : ""}`}
-              onClick={() => {
-                onSelect(d.id);
-                setOffset(0);
-                setStats(null);
-                setPage(null);
-              }}
+              onClick={() => onSelect(d.id)}
             >
               <strong>{d.name}</strong> <span className="muted small">{d.row_count.toLocaleString("en-US")} rows · {d.format}</span>
             </button>
@@ -319,6 +397,7 @@ function DatasetBrowser({ selectedId, onSelect }: { selectedId: number | null; o
 }
 
 function StatsPanel({ stats }: { stats: DatasetStats }) {
+  const hasLabels = stats.labels.some((l) => l.count > 0);
   return (
     <div className="stats" data-testid="dataset-stats">
       <div className="stat-grid">
@@ -336,14 +415,22 @@ function StatsPanel({ stats }: { stats: DatasetStats }) {
           </div>
         ) : null}
       </div>
-      {stats.labels.length > 0 ? (
+      {hasLabels ? (
         <table className="table compact">
           <thead><tr><th>Label</th><th className="num">Rows</th></tr></thead>
           <tbody>{stats.labels.map((l) => <tr key={l.class}><td>{l.class}</td><td className="num">{l.count.toLocaleString("en-US")}</td></tr>)}</tbody>
         </table>
-      ) : <p className="muted">No labels yet.</p>}
+      ) : null}
       <div className="charts">
-        {stats.label_chart_svg ? <SvgImage svg={stats.label_chart_svg} alt="Label distribution chart" /> : null}
+        {hasLabels && stats.label_chart_svg ? <SvgImage svg={stats.label_chart_svg} alt="Label distribution chart" />
+          : (
+            <div className="chart-placeholder" data-testid="no-labels">
+              <span className="empty-title">No labels yet</span>
+              <span className="muted small">
+                {stats.labels.length > 0 ? `Classes ${stats.labels.map((l) => l.class).join(", ")}. ` : ""}Label rows on the Label screen; their distribution is charted here.
+              </span>
+            </div>
+          )}
         {stats.length_chart_svg ? <SvgImage svg={stats.length_chart_svg} alt="Text length chart" /> : null}
       </div>
     </div>

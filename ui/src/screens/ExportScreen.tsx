@@ -4,9 +4,9 @@ import { useApp } from "../app/AppContext";
 import { EmptyState, PathInput } from "../components/common";
 
 const FORMATS: { value: ExportFormat; label: string; help: string; ext: string }[] = [
-  { value: "csv", label: "CSV", help: "One row per example: id, text, text_b, label, source, confidence — opens in any spreadsheet.", ext: "csv" },
-  { value: "jsonl", label: "JSONL", help: "One JSON object per line with every field, including label source and confidence.", ext: "jsonl" },
-  { value: "hf-jsonl", label: "Hugging Face JSONL", help: "text / label pairs ready for datasets.load_dataset(\"json\", …) and fine-tuning.", ext: "jsonl" },
+  { value: "csv", label: "CSV", help: "One row per labelled example with the columns id, split, text_a, text_b, label, source, confidence, annotator, created_at, run_id, then the source file's other columns — opens in any spreadsheet.", ext: "csv" },
+  { value: "jsonl", label: "JSONL", help: "One JSON object per line with the same fields as the CSV (id, split, text_a, text_b, label, source, confidence, annotator, created_at, run_id) plus meta: the source file's other columns.", ext: "jsonl" },
+  { value: "hf-jsonl", label: "Hugging Face JSONL", help: "One object per line with text, text_b, label (the class index) and label_text — ready for datasets.load_dataset(\"json\", …) and fine-tuning.", ext: "jsonl" },
 ];
 const SOURCES = [
   { value: "human", label: "Human labels" },
@@ -86,7 +86,7 @@ export function ExportScreen() {
             <input id="export-min-confidence" data-testid="export-min-confidence" inputMode="decimal" value={minConf} onChange={(e) => setMinConf(e.target.value)} placeholder="e.g. 0.9" />
           </div>
         </div>
-        <p className="hint">{fmt.help}</p>
+        <p className="hint" data-testid="export-format-help">{fmt.help}</p>
         {!minValid ? <p className="inline-error small">Min. confidence must be a number between 0 and 1.</p> : null}
         <fieldset className="fieldset">
           <legend>Include labels from</legend>

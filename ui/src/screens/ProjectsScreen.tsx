@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState } from "react";
 import { commands, type ProjectSummary, type RecentProject } from "../bindings";
 import { useApp } from "../app/AppContext";
 import { EmptyState, PathInput } from "../components/common";
+import { friendlyTime } from "../lib/format";
 
 export function ProjectsScreen() {
   const { project, setProject, setScreen, guard } = useApp();
@@ -20,6 +21,8 @@ export function ProjectsScreen() {
 
   const opened = (p: ProjectSummary | undefined) => {
     if (!p) return;
+    // Clear the box so Create cannot be pressed twice by accident; the project is in the header.
+    setPath("");
     setProject(p);
     void loadRecent();
     setScreen("data");
@@ -48,9 +51,9 @@ export function ProjectsScreen() {
   const filters = [{ name: "Cloze Studio project", extensions: ["cloze"] }];
 
   return (
-    <div className="stack">
+    <div className="stack projects-screen">
       <h1>Projects</h1>
-      <div className="grid-2">
+      <div className="grid-2 projects-grid">
         <div className="card">
           <h2>Create or open</h2>
           <form
@@ -94,13 +97,14 @@ export function ProjectsScreen() {
                   <button
                     type="button"
                     className="recent-open"
+                    data-testid="recent-open"
                     disabled={!r.exists || busy}
                     onClick={() => void open(r.path)}
                     title={r.exists ? `Open ${r.path}` : "This file no longer exists"}
                   >
                     <span className="recent-name">{r.name}</span>
                     <span className="recent-path mono small">{r.path}</span>
-                    <span className="muted small">{r.exists ? `opened ${r.opened_at}` : "file missing"}</span>
+                    <span className="muted small" title={r.opened_at}>{r.exists ? `opened ${friendlyTime(r.opened_at)}` : "file missing"}</span>
                   </button>
                   <button type="button" className="btn ghost small" onClick={() => void forget(r.path)} aria-label={`Forget ${r.name}`}>
                     Forget
@@ -125,8 +129,8 @@ function ProjectOverview({ project, onClose }: { project: ProjectSummary; onClos
   return (
     <div className="card" data-testid="project-overview">
       <div className="row spread">
-        <h2>{project.name} <span className="muted small mono">{project.path}</span></h2>
-        <button type="button" className="btn small" onClick={onClose}>Close project</button>
+        <h2 className="overview-title">{project.name} <span className="muted small mono">{project.path}</span></h2>
+        <button type="button" className="btn small" data-testid="project-close" onClick={onClose}>Close project</button>
       </div>
       <div className="grid-2">
         <div>

@@ -40,6 +40,7 @@ export function labelState(over: Partial<LabelState> = {}): LabelState {
     },
     remaining: 9,
     labelled_in_session: 0,
+    distribution_svg: "<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>",
     can_undo: false,
     ...over,
   };

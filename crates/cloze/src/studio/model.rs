@@ -126,13 +126,14 @@ impl Studio {
     /// Downloads the files a model needs into the Hugging Face cache (resuming partial files).
     pub fn hub_download(&self, repo_id: &str, progress: ProgressFn) -> Result<CachedModelView> {
         let repo_id = repo_id.trim();
+        let mut total = 0;
         self.hub.download(repo_id, "main", &mut |p| {
-            progress(Progress::new("download", p.done, Some(p.total)).with_message(format!(
-                "{} · {:.1} MB/s",
-                p.file,
-                p.rate / 1e6
-            )))
+            total = p.total;
+            let message = format!("{} · {:.1} MB/s", p.file, p.rate / 1e6);
+            progress(Progress::new("download", p.done, Some(p.total)).with_message(message))
         })?;
+        // The last chunk's report may come before the last small file is in place: end at 100 %.
+        progress(Progress::new("download", total, Some(total)).with_message("done"));
         self.cached_models()?.into_iter().find(|m| m.repo_id == repo_id).ok_or_else(|| Error::Hub {
             message: format!("{repo_id} was downloaded but is not in the cache"),
         })

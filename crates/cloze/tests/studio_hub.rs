@@ -1,0 +1,78 @@
+//! The studio's Model screen operations against the mock Hub: search with the supported filter,
+//! details, a download with progress and cancel, the cache listing, loading a downloaded model by
+//! repository id (recorded in the project at its commit), and removal.
+
+mod common;
+
+use cloze::studio::Studio;
+use cloze::studio::views::{DeviceKind, HubQuery, HubSort, Progress};
+use common::mock_hub::*;
+
+#[test]
+fn search_details_download_load_remove() {
+    let hub = MockHub::start();
+    let cache = fresh("studio-hub");
+    let config = cache.root().join("config");
+    let studio = Studio::new(&config, client(&hub, &cache, None));
+    studio.create_project(cache.root().join("p.cloze").to_str().unwrap()).unwrap();
+
+    let q = HubQuery {
+        text: "tiny model".into(),
+        task: Some("fill-mask".into()),
+        sort: HubSort::Likes,
+        limit: 2,
+        supported_only: false,
+    };
+    let page = studio.hub_search(&q).unwrap();
+    assert_eq!(page.models.len(), 2);
+    assert!(page.models[0].supported && page.models[0].unsupported_reason.is_none());
+    assert!(
+        !page.models[1].supported && page.models[1].unsupported_reason.as_deref().unwrap().contains("gpt2")
+    );
+    assert_eq!(page.models[0].weight_bytes, Some(440_000.0));
+    assert!(page.next.is_some());
+    let only = studio.hub_search(&HubQuery { supported_only: true, ..q }).unwrap();
+    assert_eq!(only.models.iter().map(|m| m.repo_id.as_str()).collect::<Vec<_>>(), ["org/tiny"]);
+    assert!(hub.faults.lock().unwrap().seen[0].0.contains("sort=likes"));
+
+    let details = studio.hub_details("org/tiny").unwrap();
+    assert_eq!(details.commit, COMMIT);
+    assert!(details.supported);
+    let mut selected = details.selected.clone();
+    selected.sort();
+    assert_eq!(selected, NEEDED);
+    assert!(details.download_size > 0.0);
+    assert_eq!(details.gguf, ["model.Q4_K_M.gguf"]);
+
+    // Cancelled at the first progress report: nothing usable is cached.
+    let cancelled = studio.hub_download("org/tiny", &mut |_| false).unwrap_err();
+    assert_eq!(cancelled.kind(), "cancelled");
+
+    let mut seen: Vec<Progress> = Vec::new();
+    let cached = studio
+        .hub_download("org/tiny", &mut |p| {
+            seen.push(p);
+            true
+        })
+        .unwrap();
+    assert_eq!(cached.repo_id, "org/tiny");
+    assert_eq!(cached.commits, [COMMIT]);
+    assert_eq!(cached.refs, ["main"]);
+    assert!(cached.size > 0.0);
+    let last = seen.last().unwrap();
+    assert_eq!(Some(last.done), last.total);
+    assert_eq!(studio.cached_models().unwrap(), [cached.clone()]);
+
+    let model = studio.load_model("org/tiny", DeviceKind::Cpu, &mut |_| true).unwrap();
+    assert_eq!(model.family, "roberta");
+    let summary = studio.current_project().unwrap().unwrap();
+    assert_eq!(summary.models.len(), 1);
+    assert!(summary.models[0].spec.starts_with("org/tiny@fedcba987654"), "{}", summary.models[0].spec);
+
+    let refused = studio.remove_cached_model("org/tiny").unwrap_err();
+    assert!(refused.to_string().contains("loaded model"), "{refused}");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity/bert");
+    studio.load_model(fixture, DeviceKind::Cpu, &mut |_| true).unwrap();
+    assert!(studio.remove_cached_model("org/tiny").unwrap().is_empty());
+    assert!(studio.cached_models().unwrap().is_empty());
+}
