@@ -22,60 +22,74 @@ pub use jobs::{JobProgress, Jobs, Shared};
 /// Where the generated bindings live, from the package root.
 pub const BINDINGS: &str = "ui/src/bindings.ts";
 
+/// Every command and event, for one runtime (a macro: the command registration generates items
+/// that cannot be generic).
+macro_rules! builder_for {
+    ($runtime:ty) => {{
+        use crate::commands::{app, data, export, labelling, models, projects, prompts};
+        tauri_specta::Builder::<$runtime>::new()
+            .commands(collect_commands![
+                app::ui_ready::<$runtime>,
+                crate::commands::jobs::cancel_job,
+                projects::recent_projects,
+                projects::forget_recent_project,
+                projects::create_project,
+                projects::open_project,
+                projects::close_project,
+                projects::current_project,
+                data::preview_file,
+                data::import_dataset::<$runtime>,
+                data::create_label_set,
+                data::dataset_stats,
+                data::rows_page,
+                models::hub_search,
+                models::hub_details,
+                models::hub_download::<$runtime>,
+                models::cached_models,
+                models::remove_cached_model,
+                models::devices,
+                models::load_model::<$runtime>,
+                models::current_model,
+                prompts::parse_template,
+                prompts::template_from_segments,
+                prompts::preview_prompt,
+                prompts::check_verbalizer,
+                prompts::zero_shot,
+                prompts::evaluate_prompt::<$runtime>,
+                prompts::suggest_label_words,
+                prompts::save_prompt,
+                labelling::start_labelling,
+                labelling::label_state,
+                labelling::label_current,
+                labelling::accept_suggestion,
+                labelling::skip_current,
+                labelling::undo_last,
+                labelling::score_rows::<$runtime>,
+                labelling::runs,
+                labelling::label_table,
+                labelling::bulk_accept,
+                export::export_labels,
+            ])
+            .events(collect_events![JobProgress])
+            .error_handling(ErrorHandlingMode::Throw)
+            // One shape per type for both directions (Option fields are always present, as null).
+            .disable_serde_phases()
+            // The studio never sends NaN or infinities, so floats are plain numbers.
+            .semantic_types(specta_typescript::semantic::Configuration::empty().enable_lossless_floats())
+            // Row and run ids are SQLite integers, far below 2^53.
+            .dangerously_cast_bigints_to_number()
+    }};
+}
+
 /// Every command and event, for the invoke handler and the bindings.
 pub fn specta_builder() -> tauri_specta::Builder<tauri::Wry> {
-    use commands::{app, data, export, labelling, models, projects, prompts};
-    tauri_specta::Builder::<tauri::Wry>::new()
-        .commands(collect_commands![
-            app::ui_ready,
-            commands::jobs::cancel_job,
-            projects::recent_projects,
-            projects::forget_recent_project,
-            projects::create_project,
-            projects::open_project,
-            projects::close_project,
-            projects::current_project,
-            data::preview_file,
-            data::import_dataset,
-            data::create_label_set,
-            data::dataset_stats,
-            data::rows_page,
-            models::hub_search,
-            models::hub_details,
-            models::hub_download,
-            models::cached_models,
-            models::remove_cached_model,
-            models::devices,
-            models::load_model,
-            models::current_model,
-            prompts::parse_template,
-            prompts::template_from_segments,
-            prompts::preview_prompt,
-            prompts::check_verbalizer,
-            prompts::zero_shot,
-            prompts::evaluate_prompt,
-            prompts::suggest_label_words,
-            prompts::save_prompt,
-            labelling::start_labelling,
-            labelling::label_state,
-            labelling::label_current,
-            labelling::accept_suggestion,
-            labelling::skip_current,
-            labelling::undo_last,
-            labelling::score_rows,
-            labelling::runs,
-            labelling::label_table,
-            labelling::bulk_accept,
-            export::export_labels,
-        ])
-        .events(collect_events![JobProgress])
-        .error_handling(ErrorHandlingMode::Throw)
-        // One shape per type for both directions (Option fields are always present, as null).
-        .disable_serde_phases()
-        // The studio never sends NaN or infinities, so floats are plain numbers.
-        .semantic_types(specta_typescript::semantic::Configuration::empty().enable_lossless_floats())
-        // Row and run ids are SQLite integers, far below 2^53.
-        .dangerously_cast_bigints_to_number()
+    builder_for!(tauri::Wry)
+}
+
+/// The same for Tauri's mock runtime, to test the commands through IPC.
+#[cfg(test)]
+pub(crate) fn mock_specta_builder() -> tauri_specta::Builder<tauri::test::MockRuntime> {
+    builder_for!(tauri::test::MockRuntime)
 }
 
 /// The bindings file's text.
@@ -115,6 +129,9 @@ pub fn run() {
         .run(tauri::generate_context!())
         .expect("Cloze Studio could not start its window (see the message above)");
 }
+
+#[cfg(test)]
+mod ipc_tests;
 
 #[cfg(test)]
 mod tests {

@@ -514,6 +514,8 @@ export type TokenView = {
 	text: string,
 	kind: TokenKind,
 	field: string | null,
+	/**  Truncation removed tokens right before this one (the field was cut here). */
+	cut_before: boolean,
 };
 
 export type VerbalizerCheck = {

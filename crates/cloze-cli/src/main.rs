@@ -379,6 +379,8 @@ impl DataArgs {
             label_column: column(&self.label_column)?,
             id_column: column(&self.id_column)?,
             skip_bad_rows: self.skip_bad_rows,
+            // The CLI guesses the roles it is not given, and says what it chose.
+            explicit_columns: false,
             limit: self.limit,
             encoding: self.encoding.as_deref().map(str::parse::<Encoding>).transpose()?,
             quoting: self.quoting.as_deref().map(|q| q == "on"),

@@ -61,7 +61,7 @@ fn search_details_download_load_remove() {
     assert!(cached.size > 0.0);
     let last = seen.last().unwrap();
     assert_eq!(Some(last.done), last.total);
-    assert_eq!(studio.cached_models().unwrap(), [cached.clone()]);
+    assert_eq!(studio.cached_models().unwrap(), std::slice::from_ref(&cached));
 
     let model = studio.load_model("org/tiny", DeviceKind::Cpu, &mut |_| true).unwrap();
     assert_eq!(model.family, "roberta");

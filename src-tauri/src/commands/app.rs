@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use tauri::AppHandle;
+use tauri::{AppHandle, Runtime};
 
 /// When the process started its Rust `main` (set by [`crate::run`]).
 pub static STARTED: OnceLock<Instant> = OnceLock::new();
@@ -14,7 +14,7 @@ pub static STARTED: OnceLock<Instant> = OnceLock::new();
 /// Returns the milliseconds since start.
 #[tauri::command]
 #[specta::specta]
-pub fn ui_ready(app: AppHandle) -> f64 {
+pub fn ui_ready<R: Runtime>(app: AppHandle<R>) -> f64 {
     let ms = STARTED.get().map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
     if std::env::var_os("CLOZE_STARTUP_REPORT").is_some() {
         eprintln!("cloze-studio: interactive {ms:.0} ms after start");

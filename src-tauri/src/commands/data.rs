@@ -3,7 +3,7 @@
 use cloze::studio::views::{
     DatasetStats, FilePreview, ImportRequest, ImportResult, ImportSettings, LabelSetInfo, RowPage,
 };
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
 use crate::jobs::{Shared, run, run_job};
@@ -20,8 +20,8 @@ pub async fn preview_file(
 
 #[tauri::command]
 #[specta::specta]
-pub async fn import_dataset(
-    app: AppHandle,
+pub async fn import_dataset<R: Runtime>(
+    app: AppHandle<R>,
     job: String,
     request: ImportRequest,
 ) -> Result<ImportResult, AppError> {

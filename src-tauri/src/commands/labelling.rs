@@ -2,7 +2,7 @@
 
 use cloze::label::Strategy;
 use cloze::studio::views::{LabelState, PromptSpec, RunView, TablePage, TableQuery};
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
 use crate::jobs::{Shared, run, run_job};
@@ -50,8 +50,8 @@ pub async fn undo_last(studio: State<'_, Shared>) -> Result<LabelState, AppError
 
 #[tauri::command]
 #[specta::specta]
-pub async fn score_rows(
-    app: AppHandle,
+pub async fn score_rows<R: Runtime>(
+    app: AppHandle<R>,
     job: String,
     label_set_id: i64,
     prompt: PromptSpec,

@@ -3,7 +3,7 @@
 use cloze::studio::views::{
     CachedModelView, DeviceKind, DeviceOption, HubDetails, HubPage, HubQuery, ModelView,
 };
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
 use crate::jobs::{Shared, run, run_job};
@@ -22,7 +22,11 @@ pub async fn hub_details(studio: State<'_, Shared>, repo_id: String) -> Result<H
 
 #[tauri::command]
 #[specta::specta]
-pub async fn hub_download(app: AppHandle, job: String, repo_id: String) -> Result<CachedModelView, AppError> {
+pub async fn hub_download<R: Runtime>(
+    app: AppHandle<R>,
+    job: String,
+    repo_id: String,
+) -> Result<CachedModelView, AppError> {
     run_job(&app, job, move |s, p| s.hub_download(&repo_id, p)).await
 }
 
@@ -49,8 +53,8 @@ pub async fn devices(studio: State<'_, Shared>) -> Result<Vec<DeviceOption>, App
 
 #[tauri::command]
 #[specta::specta]
-pub async fn load_model(
-    app: AppHandle,
+pub async fn load_model<R: Runtime>(
+    app: AppHandle<R>,
     job: String,
     spec: String,
     device: DeviceKind,

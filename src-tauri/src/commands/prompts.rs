@@ -5,7 +5,7 @@ use cloze::studio::views::{
     VerbalizerCheck, WordSuggestions,
 };
 use cloze::verbalizer::Verbalizer;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
 use crate::jobs::{Shared, run, run_job};
@@ -57,8 +57,8 @@ pub async fn zero_shot(
 
 #[tauri::command]
 #[specta::specta]
-pub async fn evaluate_prompt(
-    app: AppHandle,
+pub async fn evaluate_prompt<R: Runtime>(
+    app: AppHandle<R>,
     job: String,
     prompt: PromptSpec,
     label_set_id: i64,

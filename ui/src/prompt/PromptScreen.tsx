@@ -259,7 +259,7 @@ export function PromptScreen() {
                       <>
                         <div className="tokens" aria-label="Rendered prompt tokens">
                           {pv.tokens.map((t, i) => (
-                            <span key={i} className={`tok tok-${t.kind}`} title={t.field ? `${t.kind} (${t.field})` : t.kind}>{t.text}</span>
+                            <span key={i} className={`tok tok-${t.kind}${t.cut_before ? " tok-cut" : ""}`} title={(t.cut_before ? "truncation cut tokens before this one · " : "") + (t.field ? `${t.kind} (${t.field})` : t.kind)}>{t.text}</span>
                           ))}
                         </div>
                         <div className="budget">

@@ -157,7 +157,8 @@ impl Studio {
                     .ids
                     .iter()
                     .zip(&r.segments)
-                    .map(|(&tid, seg)| {
+                    .enumerate()
+                    .map(|(k, (&tid, seg))| {
                         let text = tokenizer
                             .id_to_token(tid)
                             .map_or_else(|| format!("[{tid}]"), |t| display_token(&t));
@@ -168,7 +169,7 @@ impl Studio {
                             Some(Segment::Mask) => (TokenKind::Mask, None),
                             Some(Segment::Soft(_)) => (TokenKind::Soft, None),
                         };
-                        TokenView { text, kind, field }
+                        TokenView { text, kind, field, cut_before: r.cuts.contains(&k) }
                     })
                     .collect();
                 Ok(RenderPreview {

@@ -558,4 +558,18 @@ fn a_file_whose_text_column_cannot_be_guessed_is_shown_for_mapping() {
     assert_eq!(r.label_set.unwrap().classes, ["1", "2", "3", "4"]);
     let stats = f.studio.dataset_stats(r.dataset.id, None).unwrap();
     assert!(stats.label_chart_svg.is_none(), "no labels yet: no empty chart");
+
+    // Long news texts are cut to the tiny model's 126 tokens; the preview shows where.
+    load_roberta(&f);
+    let ids: Vec<i64> =
+        f.studio.rows_page(r.dataset.id, None, 0, 20).unwrap().rows.iter().map(|r| r.id).collect();
+    let previews = f.studio.preview_prompt("{text_a} This is about {mask}.", &ids).unwrap();
+    let cut = previews.iter().find(|p| p.truncated > 0).expect("a long row");
+    assert_eq!(cut.length, cut.budget);
+    let at: Vec<usize> =
+        cut.tokens.iter().enumerate().filter(|(_, t)| t.cut_before).map(|(i, _)| i).collect();
+    assert_eq!(at.len(), 1, "one field, one cut");
+    assert_eq!(cut.tokens[at[0] - 1].kind, TokenKind::Field);
+    assert_eq!(cut.tokens[at[0]].kind, TokenKind::Text, "the fixed text after the field is kept");
+    assert!(previews.iter().filter(|p| p.truncated == 0).all(|p| p.tokens.iter().all(|t| !t.cut_before)));
 }

@@ -455,6 +455,8 @@ pub struct TokenView {
     pub text: String,
     pub kind: TokenKind,
     pub field: Option<String>,
+    /// Truncation removed tokens right before this one (the field was cut here).
+    pub cut_before: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

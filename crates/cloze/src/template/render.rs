@@ -62,6 +62,8 @@ pub struct Rendered {
     /// For each token of `ids`, the index of the template segment it came from; `None` for the
     /// tokenizer's special tokens (a preview colours tokens by this).
     pub segments: Vec<Option<usize>>,
+    /// Positions in `ids` right before which truncation removed tokens (where a field was cut).
+    pub cuts: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,8 +211,15 @@ impl<'a> Renderer<'a> {
         let mut soft_slots = Vec::new();
         let mut soft_seen: Vec<(usize, usize)> = Vec::new(); // (first_index, count so far) per segment
         let mut segments = Vec::with_capacity(ids.len() - truncated);
-        for i in (0..ids.len()).filter(|&i| keep[i]) {
+        let mut cuts = Vec::new();
+        for i in 0..ids.len() {
+            if !keep[i] {
+                continue;
+            }
             let pos = out_ids.len();
+            if i > 0 && !keep[i - 1] {
+                cuts.push(pos);
+            }
             segments.push(token_segments[i]);
             match origins[i] {
                 Origin::Mask if ids[i] == *mask_id => mask_positions.push(pos),
@@ -245,6 +254,6 @@ impl<'a> Renderer<'a> {
                 ),
             });
         }
-        Ok(Rendered { ids: out_ids, mask_positions, soft_slots, truncated, text, segments })
+        Ok(Rendered { ids: out_ids, mask_positions, soft_slots, truncated, text, segments, cuts })
     }
 }

@@ -1,0 +1,245 @@
+//! Every command through Tauri's real IPC path (mock runtime): arguments named as the generated
+//! bindings name them, results and `{kind, message}` errors as the UI receives them, progress events
+//! from jobs. The studio behind the commands is tested in depth in `cloze::studio`; this checks the
+//! shell: registration, argument names, serialisation, state.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use cloze::hub::{Cache, HubClient};
+use cloze::studio::Studio;
+use serde_json::{Value, json};
+use tauri::Listener;
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
+use tauri::webview::InvokeRequest;
+
+use crate::{Jobs, Shared, mock_specta_builder};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+struct Harness {
+    app: tauri::App<MockRuntime>,
+    webview: tauri::WebviewWindow<MockRuntime>,
+    dir: PathBuf,
+    called: Mutex<BTreeSet<String>>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Harness {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("cloze-ipc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // An offline Hub client: nothing here may touch the network.
+        let hub = HubClient::new("http://127.0.0.1:9", None, Cache::new(dir.join("hf"))).with_offline(true);
+        let studio: Shared = Arc::new(Studio::new(dir.join("config"), hub));
+        let builder = mock_specta_builder();
+        let app = mock_builder()
+            .invoke_handler(builder.invoke_handler())
+            .manage(studio)
+            .manage(Jobs::default())
+            .build(tauri::generate_context!())
+            .expect("mock app");
+        builder.mount_events(&app);
+        let webview = tauri::WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
+        Self { app, webview, dir, called: Mutex::new(BTreeSet::new()) }
+    }
+
+    /// Invokes `cmd` with `args` as the UI does; the error is the rejected value the UI would see.
+    fn call(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        self.called.lock().unwrap().insert(cmd.to_string());
+        let request = InvokeRequest {
+            cmd: cmd.into(),
+            callback: CallbackFn(0),
+            error: CallbackFn(1),
+            // The app's own origin on Linux and macOS (local: app commands are allowed).
+            url: "tauri://localhost".parse().unwrap(),
+            body: InvokeBody::Json(args),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        };
+        get_ipc_response(&self.webview, request).map(|b| b.deserialize::<Value>().unwrap())
+    }
+
+    fn ok(&self, cmd: &str, args: Value) -> Value {
+        self.call(cmd, args).unwrap_or_else(|e| panic!("{cmd} failed: {e}"))
+    }
+
+    /// The command fails with an `AppError` of `kind`; returns its message.
+    fn err(&self, cmd: &str, args: Value, kind: &str) -> String {
+        let e = self.call(cmd, args).expect_err(cmd);
+        assert_eq!(e["kind"], kind, "{cmd}: {e}");
+        e["message"].as_str().unwrap().to_string()
+    }
+}
+
+fn prompt() -> Value {
+    json!({
+        "template": "{text_a} It was {mask}.",
+        "verbalizer": {
+            "classes": [{"name": "positive", "words": ["great", "good"]}, {"name": "negative", "words": ["terrible", "bad"]}],
+            "multi_token": "first",
+            "aggregate": "mean-prob"
+        },
+        "calibrate": false
+    })
+}
+
+/// The command names the generated bindings call.
+fn bound_commands() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(PathBuf::from(ROOT).join(crate::BINDINGS)).unwrap();
+    text.split("__TAURI_INVOKE<")
+        .skip(1)
+        .filter_map(|part| {
+            part.split_once(">(\"").and_then(|(_, rest)| rest.split_once('"')).map(|(n, _)| n.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn every_command_through_ipc() {
+    let h = Harness::new("all");
+    let events: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = events.clone();
+    h.app.listen_any("job-progress", move |e| {
+        sink.lock().unwrap().push(serde_json::from_str(e.payload()).unwrap())
+    });
+
+    assert_eq!(h.ok("recent_projects", json!({})), json!([]));
+    assert_eq!(h.ok("current_project", json!({})), Value::Null);
+    assert!(
+        h.err("rows_page", json!({"datasetId": 1, "labelSetId": null, "offset": 0, "limit": 5}), "invalid")
+            .contains("no project is open")
+    );
+    let path = h.dir.join("reviews.cloze");
+    let project = h.ok("create_project", json!({"path": path}));
+    assert_eq!(project["name"], "reviews");
+    assert_eq!(h.ok("current_project", json!({}))["name"], "reviews");
+
+    // Data.
+    let csv = format!("{ROOT}/samples/reviews.csv");
+    let settings = json!({"format": "auto", "has_header": null, "text_column": null, "text_b_column": null,
+        "label_column": null, "id_column": null, "encoding": "auto", "skip_bad_rows": false, "explicit_columns": false});
+    let preview = h.ok("preview_file", json!({"path": csv, "settings": settings}));
+    assert_eq!(preview["columns"], json!(["id", "text", "label"]));
+    let request =
+        json!({"path": csv, "name": "reviews", "settings": settings, "split": "train", "classes": []});
+    let imported = h.ok("import_dataset", json!({"job": "import-1", "request": request}));
+    assert_eq!(imported["rows"], 16);
+    let dataset = imported["dataset"]["id"].as_i64().unwrap();
+    let set = imported["label_set"]["id"].as_i64().unwrap();
+    assert!(events.lock().unwrap().iter().any(|e| e["job"] == "import-1" && e["stage"] == "import"));
+    let extra =
+        h.ok("create_label_set", json!({"datasetId": dataset, "name": "topic", "classes": ["a", "b"]}));
+    assert_eq!(extra["classes"], json!(["a", "b"]));
+    assert_eq!(h.ok("dataset_stats", json!({"datasetId": dataset, "labelSetId": set}))["rows"], 16);
+    let page = h.ok("rows_page", json!({"datasetId": dataset, "labelSetId": set, "offset": 0, "limit": 5}));
+    let ids: Vec<i64> = page["rows"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids.len(), 5);
+
+    // Models (the Hub is offline here: its commands fail with kind "hub", saying so).
+    let devices = h.ok("devices", json!({}));
+    assert_eq!(devices[0], json!({"kind": "cpu", "available": true, "note": null}));
+    assert_eq!(h.ok("current_model", json!({})), Value::Null);
+    let model = format!("{ROOT}/tests/fixtures/parity/roberta");
+    let loaded = h.ok("load_model", json!({"job": "load-1", "spec": model, "device": "cpu"}));
+    assert_eq!(loaded["family"], "roberta");
+    assert_eq!(h.ok("current_model", json!({}))["mask_token"], "<mask>");
+    assert_eq!(h.ok("cached_models", json!({})), json!([]));
+    let query =
+        json!({"text": "bert", "task": "fill-mask", "sort": "downloads", "limit": 5, "supported_only": true});
+    assert!(h.err("hub_search", json!({"query": query}), "hub").contains("offline"));
+    h.err("hub_details", json!({"repoId": "org/tiny"}), "hub");
+    let download = h.call("hub_download", json!({"job": "dl-1", "repoId": "org/tiny"})).expect_err("offline");
+    assert!(download["kind"] == "hub" || download["kind"] == "model", "{download}");
+    assert!(
+        h.err("remove_cached_model", json!({"repoId": "org/tiny"}), "model").contains("not in the cache")
+    );
+
+    // Prompt studio.
+    let t = h.ok("parse_template", json!({"source": "{text_a} It was {mask}."}));
+    assert_eq!(t["segments"][2], json!({"kind": "mask"}));
+    let moved = h.ok(
+        "template_from_segments",
+        json!({"segments": [{"kind": "mask"}, {"kind": "text", "text": " "},
+        {"kind": "field", "name": "text_a", "shortenable": true, "post": null}]}),
+    );
+    assert_eq!(moved["text"], "{mask} {text_a}");
+    assert!(h.err("parse_template", json!({"source": "{text_a"}), "template").contains("{"));
+    let previews = h.ok("preview_prompt", json!({"template": "{text_a} It was {mask}.", "rowIds": ids}));
+    assert_eq!(previews.as_array().unwrap().len(), 5);
+    let check = h.ok(
+        "check_verbalizer",
+        json!({"template": "{text_a} It was {mask}.", "verbalizer": prompt()["verbalizer"]}),
+    );
+    assert_eq!(check["classes"][0]["class"], "positive");
+    let probs = h.ok("zero_shot", json!({"prompt": prompt(), "rowIds": ids}));
+    assert_eq!(probs[0]["probs"].as_array().unwrap().len(), 2);
+    let eval = h.ok("evaluate_prompt", json!({"job": "eval-1", "prompt": prompt(), "labelSetId": set}));
+    assert_eq!(eval["rows"], 16);
+    let words = h.ok("suggest_label_words", json!({"prompt": prompt(), "labelSetId": set, "perClass": 3}));
+    assert_eq!(words[0]["words"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        h.ok("save_prompt", json!({"name": "sentiment", "prompt": prompt()}))["template"]["version"],
+        1
+    );
+
+    // Labelling, on the empty second label set of the same rows.
+    assert_eq!(h.ok("label_state", json!({})), Value::Null);
+    let s = h.ok(
+        "start_labelling",
+        json!({"labelSetId": extra["id"], "strategy": {"kind": "file-order"}, "runId": null}),
+    );
+    assert_eq!(s["remaining"], 16);
+    assert_eq!(h.ok("label_current", json!({"classIndex": 1}))["labelled_in_session"], 1);
+    h.err("accept_suggestion", json!({}), "invalid");
+    assert_eq!(h.ok("skip_current", json!({}))["item"]["row"]["position"], 2);
+    assert_eq!(h.ok("undo_last", json!({}))["item"]["row"]["position"], 1);
+    assert_eq!(h.ok("label_state", json!({}))["labelled_in_session"], 1);
+    let run = h.ok("score_rows", json!({"job": "score-1", "labelSetId": set, "prompt": prompt()}));
+    assert_eq!(run["status"], "finished");
+    assert_eq!(h.ok("runs", json!({"labelSetId": set})).as_array().unwrap().len(), 1);
+    let table = h.ok(
+        "label_table",
+        json!({"labelSetId": set, "query": {"filter": "all", "run_id": null,
+        "max_confidence": null, "offset": 0, "limit": 10}}),
+    );
+    assert_eq!(table["total"], 16);
+    assert_eq!(
+        h.ok("bulk_accept", json!({"labelSetId": set, "runId": run["id"], "rowIds": ids})),
+        0,
+        "every row of this set has an imported label, so none was scored"
+    );
+
+    // Export.
+    let out = h.dir.join("labels.csv");
+    let exported = h.ok(
+        "export_labels",
+        json!({"request": {"label_set_id": extra["id"], "path": out,
+        "format": "csv", "sources": ["human"], "min_confidence": null}}),
+    );
+    assert_eq!(exported["written"], 1);
+
+    // Jobs, the app, closing.
+    assert_eq!(h.ok("cancel_job", json!({"job": "nothing-running"})), false);
+    assert!(h.ok("ui_ready", json!({})).as_f64().unwrap() >= 0.0);
+    assert_eq!(h.ok("forget_recent_project", json!({"path": project["path"]})), json!([]));
+    assert_eq!(h.ok("close_project", json!({})), Value::Null);
+    let reopened = h.ok("open_project", json!({"path": project["path"]}));
+    let topic = reopened["label_sets"].as_array().unwrap().iter().find(|s| s["id"] == extra["id"]).unwrap();
+    assert_eq!(topic["labelled"], 1, "the label made through IPC is in the file");
+
+    // A malformed request is refused by Tauri before it reaches the engine.
+    assert!(h.call("label_current", json!({"class_index": 0})).is_err(), "arguments are camelCase");
+
+    let called = h.called.lock().unwrap().clone();
+    let missing: Vec<_> = bound_commands().difference(&called).cloned().collect();
+    assert!(missing.is_empty(), "commands in the bindings that this test does not call: {missing:?}");
+}
