@@ -23,15 +23,17 @@ fn search_details_download_load_remove() {
         limit: 2,
         supported_only: false,
     };
-    let page = studio.hub_search(&q).unwrap();
+    let page = studio.hub_search(&q, None).unwrap();
     assert_eq!(page.models.len(), 2);
     assert!(page.models[0].supported && page.models[0].unsupported_reason.is_none());
     assert!(
         !page.models[1].supported && page.models[1].unsupported_reason.as_deref().unwrap().contains("gpt2")
     );
     assert_eq!(page.models[0].weight_bytes, Some(440_000.0));
-    assert!(page.next.is_some());
-    let only = studio.hub_search(&HubQuery { supported_only: true, ..q }).unwrap();
+    let page2 = studio.hub_search(&q, page.next.as_deref()).unwrap();
+    assert_eq!(page2.models.len(), 1);
+    assert_eq!(page2.next, None);
+    let only = studio.hub_search(&HubQuery { supported_only: true, ..q }, None).unwrap();
     assert_eq!(only.models.iter().map(|m| m.repo_id.as_str()).collect::<Vec<_>>(), ["org/tiny"]);
     assert!(hub.faults.lock().unwrap().seen[0].0.contains("sort=likes"));
 

@@ -10,8 +10,12 @@ use crate::jobs::{Shared, run, run_job};
 
 #[tauri::command]
 #[specta::specta]
-pub async fn hub_search(studio: State<'_, Shared>, query: HubQuery) -> Result<HubPage, AppError> {
-    run(&studio, move |s| s.hub_search(&query)).await
+pub async fn hub_search(
+    studio: State<'_, Shared>,
+    query: HubQuery,
+    next: Option<String>,
+) -> Result<HubPage, AppError> {
+    run(&studio, move |s| s.hub_search(&query, next.as_deref())).await
 }
 
 #[tauri::command]

@@ -136,6 +136,7 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
   const [sort, setSort] = useState<HubQuery["sort"]>("downloads");
   const [supportedOnly, setSupportedOnly] = useState(true);
   const [results, setResults] = useState<HubModel[] | null>(null);
+  const [nextPage, setNextPage] = useState<string | null>(null);
   const [hubError, setHubError] = useState<string | null>(null);
   const [searching, setSearching] = useState(false);
   const [details, setDetails] = useState<HubDetails | null>(null);
@@ -145,12 +146,14 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
   const [downloadedMsg, setDownloadedMsg] = useState<string | null>(null);
   const progress = useJobProgress(downloadJob);
 
-  const search = async () => {
+  const search = async (more = false) => {
     setSearching(true);
     setHubError(null);
     try {
-      const page = await commands.hubSearch({ text: text.trim(), task: task === "any" ? null : task, sort, limit: 30, supported_only: supportedOnly });
-      setResults(page.models);
+      const query = { text: text.trim(), task: task === "any" ? null : task, sort, limit: 30, supported_only: supportedOnly };
+      const page = await commands.hubSearch(query, more ? nextPage : null);
+      setResults((prev) => (more && prev ? [...prev, ...page.models.filter((m) => !prev.some((p) => p.repo_id === m.repo_id))] : page.models));
+      setNextPage(page.next);
     } catch (e) {
       setHubError(errorMessage(e));
     } finally {
@@ -217,6 +220,13 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
                 </button>
               </li>
             ))}
+            {nextPage ? (
+              <li>
+                <button type="button" className="btn small" data-testid="hub-more" disabled={searching} onClick={() => void search(true)}>
+                  {searching ? "Loading…" : "More results"}
+                </button>
+              </li>
+            ) : null}
           </ul>
           <div className="hub-details" data-testid="hub-details">
             {detailsFor === null ? <p className="muted">Select a model to see its files and download size.</p> : detailsError ? (

@@ -117,6 +117,13 @@ pub fn bar_chart(title: &str, bars: &[(String, f64)], y_label: &str, size: (u32,
     let widest = values.iter().map(|v| v.chars().count()).max().unwrap_or(1) as f64;
     let value_px = (slot * 0.95 / (widest * DIGIT_EM)).min(TICK_PX);
 
+    // Counts (whole numbers) get whole-number ticks only: no "0.5 rows".
+    let counts = bars.iter().all(|b| b.1.fract() == 0.0);
+    let mut y_ticks = ticks(f64::from(size.1) - f64::from(TITLE_H + layout.height), 40.0, 6);
+    if counts {
+        y_ticks = y_ticks.min((y1 - y0).floor() as usize + 1).max(2);
+    }
+
     render(size, |root| {
         let body = draw_title(root, title, size)?;
         let mut chart = ChartBuilder::on(&body)
@@ -130,9 +137,11 @@ pub fn bar_chart(title: &str, bars: &[(String, f64)], y_label: &str, size: (u32,
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(0)
-            .y_labels(ticks(f64::from(size.1) - f64::from(TITLE_H + layout.height), 40.0, 6))
+            .y_labels(y_ticks)
             .y_desc(y_label)
-            .y_label_formatter(&|v| fmt_num(*v))
+            .y_label_formatter(&|v| {
+                if counts && v.fract().abs() > 1e-9 { String::new() } else { fmt_num(*v) }
+            })
             .max_light_lines(0)
             .bold_line_style(GRID)
             .axis_style(AXIS)

@@ -142,7 +142,9 @@ impl BertMaskedLm {
                 cfg.position_embedding_type
             );
         }
-        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
+        // The weights' dtype (f32 normally; f64 for gradient checks).
+        let dtype = tensors.values().next().map_or(DType::F32, |t| t.dtype());
+        let vb = VarBuilder::from_tensors(tensors.clone(), dtype, device);
         let enc =
             if encoder_prefix.is_empty() { vb.clone() } else { vb.pp(encoder_prefix.trim_end_matches('.')) };
         let embeddings = Embeddings::load(enc.pp("embeddings"), cfg, variant)?;

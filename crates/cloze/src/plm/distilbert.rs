@@ -76,7 +76,9 @@ impl DistilBertMaskedLm {
         encoder_prefix: &str,
         device: &Device,
     ) -> candle_core::Result<Self> {
-        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, device);
+        // The weights' dtype (f32 normally; f64 for gradient checks).
+        let dtype = tensors.values().next().map_or(DType::F32, |t| t.dtype());
+        let vb = VarBuilder::from_tensors(tensors.clone(), dtype, device);
         let enc =
             if encoder_prefix.is_empty() { vb.clone() } else { vb.pp(encoder_prefix.trim_end_matches('.')) };
         let d = cfg.dim;

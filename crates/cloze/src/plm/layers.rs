@@ -5,8 +5,10 @@
 //! Reference: <https://github.com/huggingface/transformers/blob/main/src/transformers/models/bert/modeling_bert.py>
 //!
 //! Tensors that are not tracked for gradients, on the CPU in f32, go through the fused kernels of
-//! [`super::cpu_kernels`] and candle's fused `layer_norm`; none of those has a backward pass, so
-//! training code (step 5) must switch to composed, differentiable forms for tracked tensors.
+//! [`super::cpu_kernels`] and candle's fused `layer_norm` and `softmax_last_dim`; none of those has
+//! a backward pass (the gradient graph would be cut silently), so as soon as any input is tracked
+//! (a soft prompt, a trained weight) every block switches to composed, differentiable ops.
+//! `tests/gradients.rs` checks the result against finite differences in f64.
 
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::VarBuilder;
@@ -126,6 +128,10 @@ impl LayerNorm {
 
 impl Module for LayerNorm {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        // Composed when differentiating (the fused op has no backward) and in f64 (it has no f64 kernel).
+        if xs.track_op() || self.weight.track_op() || self.bias.track_op() || xs.dtype() == DType::F64 {
+            return candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps as f32);
+        }
         let xs = if xs.is_contiguous() { xs.clone() } else { xs.contiguous()? };
         candle_nn::ops::layer_norm(&xs, &self.weight, &self.bias, self.eps as f32)
     }
@@ -186,7 +192,8 @@ impl SelfAttention {
             Some(m) => scores.broadcast_add(m)?,
             None => scores,
         };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let probs =
+            if scores.track_op() { softmax(&scores)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
         let ctx = probs.matmul(&v)?; // [b, heads, t, head_dim]
         let ctx = ctx.transpose(1, 2)?.contiguous()?.reshape((b, t, h))?;
         self.out.forward(&ctx)

@@ -190,8 +190,14 @@ fn model_err(path: &Path, message: impl Into<String>) -> Error {
 }
 
 impl Plm {
-    /// Loads a checkpoint folder onto `device`.
+    /// Loads a checkpoint folder onto `device`, in f32.
     pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        Self::load_with_dtype(dir, device, DType::F32)
+    }
+
+    /// Loads a checkpoint folder onto `device` with its weights in `dtype` (f64 for gradient checks;
+    /// the fused inference kernels are f32-only, so other dtypes run the composed ops).
+    pub fn load_with_dtype(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Self> {
         let dir = dir.as_ref();
         if !dir.is_dir() {
             return Err(model_err(dir, "not a folder; pass the folder that holds config.json"));
@@ -205,7 +211,7 @@ impl Plm {
         let family = Family::from_config(&config, &config_path)?;
         let tokenizer = PlmTokenizer::load(dir, family)?;
         let weights = WeightFiles::find(dir)?;
-        let tensors = weights.load(DType::F32, device)?;
+        let tensors = weights.load(dtype, device)?;
         let parameters = tensors.values().map(|t| t.elem_count()).sum();
         let bad_config = |e: serde_json::Error| model_err(&config_path, format!("config.json: {e}"));
         let load_err = |e: candle_core::Error| {

@@ -72,7 +72,8 @@ pub(super) fn model_view(m: &LoadedModel) -> ModelView {
 }
 
 impl Studio {
-    pub fn hub_search(&self, query: &HubQuery) -> Result<HubPage> {
+    /// One page of search results; `next` is the previous page's [`HubPage::next`].
+    pub fn hub_search(&self, query: &HubQuery, next: Option<&str>) -> Result<HubPage> {
         let q = SearchQuery {
             text: query.text.trim().to_string(),
             task: query.task.clone().filter(|t| !t.is_empty()),
@@ -86,7 +87,7 @@ impl Studio {
             ),
             limit: query.limit.clamp(1, 100) as usize,
         };
-        let page = self.hub.search(&q, None)?;
+        let page = self.hub.search(&q, next)?;
         let models = page
             .models
             .into_iter()

@@ -225,7 +225,7 @@ fn models_devices_and_cache() {
         limit: 5,
         supported_only: true,
     };
-    assert_eq!(f.studio.hub_search(&q).unwrap_err().kind(), "hub");
+    assert_eq!(f.studio.hub_search(&q, None).unwrap_err().kind(), "hub");
 }
 
 #[test]

@@ -1,0 +1,132 @@
+//! Gradients through the encoders with respect to the input embeddings — what soft-prompt tuning
+//! trains — checked against central finite differences in f64, for BERT, RoBERTa and DistilBERT
+//! (the tiny random fixtures). candle's fused layer_norm and softmax_last_dim have no backward pass;
+//! if any block used them on tracked tensors, the gradient would be missing or wrong here.
+//!
+//! The loss: cross-entropy at each row's mask over two label words, summed over a right-padded
+//! batch of two rows.
+
+use std::path::PathBuf;
+
+use candle_core::{D, DType, Device, Tensor, Var};
+use cloze::plm::Plm;
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity");
+
+/// A right-padded batch of two prompts: ids `[2, t]`, mask `[2, t]`, each row's mask position.
+fn batch(plm: &Plm) -> (Tensor, Tensor, Vec<usize>) {
+    let mask = plm.tokenizer().special().mask.0.clone();
+    let texts = [format!("the movie was {mask} ."), format!("a long and boring film , it was {mask} !")];
+    let encoded: Vec<Vec<u32>> =
+        texts.iter().map(|t| plm.tokenizer().encode_with_specials(t).unwrap().get_ids().to_vec()).collect();
+    let mask_id = plm.tokenizer().special().mask.1;
+    let positions: Vec<usize> =
+        encoded.iter().map(|ids| ids.iter().position(|&i| i == mask_id).unwrap()).collect();
+    let t = encoded.iter().map(Vec::len).max().unwrap();
+    let pad = plm.tokenizer().special().pad.1;
+    let mut ids = vec![pad; 2 * t];
+    let mut keep = vec![0u32; 2 * t];
+    for (r, row) in encoded.iter().enumerate() {
+        ids[r * t..r * t + row.len()].copy_from_slice(row);
+        keep[r * t..r * t + row.len()].iter_mut().for_each(|k| *k = 1);
+    }
+    assert_ne!(encoded[0].len(), encoded[1].len(), "the batch must need padding");
+    let dev = plm.device();
+    (Tensor::from_vec(ids, (2, t), dev).unwrap(), Tensor::from_vec(keep, (2, t), dev).unwrap(), positions)
+}
+
+/// Summed cross-entropy at the masks over two label-word ids (target: the first for row 0, the
+/// second for row 1).
+fn loss(plm: &Plm, embeds: &Tensor, mask: &Tensor, positions: &[usize], words: &Tensor) -> Tensor {
+    let hidden = plm.encode(embeds, mask).unwrap();
+    let (b, t, h) = hidden.dims3().unwrap();
+    let gather: Vec<u32> = positions.iter().enumerate().map(|(r, &p)| (r * t + p) as u32).collect();
+    let at_mask = hidden
+        .reshape((b * t, h))
+        .unwrap()
+        .index_select(&Tensor::new(gather.as_slice(), plm.device()).unwrap(), 0)
+        .unwrap();
+    let head = plm.mlm_head().unwrap();
+    let logits = head.logits_for(&head.transform(&at_mask).unwrap(), words).unwrap();
+    let logp = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
+    let picked = (logp.get(0).unwrap().get(0).unwrap() + logp.get(1).unwrap().get(1).unwrap()).unwrap();
+    picked.neg().unwrap()
+}
+
+fn scalar(t: &Tensor) -> f64 {
+    t.to_scalar::<f64>().unwrap()
+}
+
+#[test]
+fn input_embedding_gradients_match_finite_differences() {
+    for family in ["bert", "roberta", "distilbert"] {
+        let dir = PathBuf::from(ROOT).join(family);
+        let plm = Plm::load_with_dtype(&dir, &Device::Cpu, DType::F64).unwrap();
+        let (ids, mask, positions) = batch(&plm);
+        // Two label words: the first two ordinary vocabulary ids after the specials.
+        let words = Tensor::new(&[5u32, 9], plm.device()).unwrap();
+        let embeds = Var::from_tensor(&plm.embed_tokens(&ids).unwrap()).unwrap();
+        let l = loss(&plm, embeds.as_tensor(), &mask, &positions, &words);
+        let grads = l.backward().unwrap();
+        let g = grads
+            .get(embeds.as_tensor())
+            .unwrap_or_else(|| panic!("{family}: no gradient reached the embeddings"));
+        let g: Vec<Vec<Vec<f64>>> = g.to_vec3().unwrap();
+        let (b, t, h) = embeds.as_tensor().dims3().unwrap();
+        let keep: Vec<Vec<u32>> = mask.to_vec2().unwrap();
+
+        // Every real token's embedding gets a finite, non-zero gradient; padding gets exactly zero.
+        for r in 0..b {
+            for p in 0..t {
+                let norm: f64 = g[r][p].iter().map(|x| x * x).sum::<f64>().sqrt();
+                assert!(norm.is_finite(), "{family}: row {r} position {p}: gradient {norm}");
+                if keep[r][p] == 1 {
+                    assert!(norm > 0.0, "{family}: row {r} position {p} gets no gradient");
+                } else {
+                    assert_eq!(norm, 0.0, "{family}: padding at row {r} position {p} must not matter");
+                }
+            }
+        }
+
+        // Central differences on a spread of coordinates: first token, the mask, the last real one.
+        let base: Vec<f64> = embeds.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let eps = 1e-6;
+        let mut worst: f64 = 0.0;
+        for (r, p, k) in [(0, 0, 0), (0, positions[0], 3), (1, positions[1], h - 1), (1, 2, h / 2), (0, 1, 7)]
+        {
+            let at = (r * t + p) * h + k;
+            let at_value = |delta: f64| {
+                let mut v = base.clone();
+                v[at] += delta;
+                let x = Tensor::from_vec(v, (b, t, h), plm.device()).unwrap();
+                scalar(&loss(&plm, &x, &mask, &positions, &words))
+            };
+            let fd = (at_value(eps) - at_value(-eps)) / (2.0 * eps);
+            let an = g[r][p][k];
+            let err = (fd - an).abs() / an.abs().max(1e-3);
+            worst = worst.max(err);
+            // A cut or wrong backward is off by O(1); what is left here is ~1e-5 (see the note on
+            // this in the step-5 issue: under investigation, far below what training notices).
+            assert!(
+                err < 1e-4,
+                "{family}: d loss / d embeds[{r},{p},{k}]: analytic {an:e}, finite difference {fd:e}"
+            );
+        }
+        eprintln!("{family}: largest relative error against finite differences {worst:.1e}");
+    }
+}
+
+#[test]
+fn inference_stays_on_the_fused_kernels() {
+    // Untracked f32 inputs take the fused path, and give the same numbers as the composed one.
+    let dir = PathBuf::from(ROOT).join("bert");
+    let plm = Plm::load(&dir, &Device::Cpu).unwrap();
+    let (ids, mask, _) = batch(&plm);
+    let embeds = plm.embed_tokens(&ids).unwrap();
+    let fused = plm.encode(&embeds, &mask).unwrap();
+    let tracked = Var::from_tensor(&embeds).unwrap();
+    let composed = plm.encode(tracked.as_tensor(), &mask).unwrap();
+    let keep = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
+    let diff = (fused - composed).unwrap().broadcast_mul(&keep).unwrap().abs().unwrap().max_all().unwrap();
+    assert!(diff.to_scalar::<f32>().unwrap() < 1e-4, "fused and composed forward differ by {diff}");
+}
