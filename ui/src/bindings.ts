@@ -432,6 +432,7 @@ export type Saved = {
 	id: number,
 	name: string,
 	version: number,
+	/**  Template source text, or the verbalizer as JSON. */
 	content: string,
 	created_at: string,
 };

@@ -83,6 +83,21 @@ const BLUES: [(u8, u8, u8); 9] = [
 ];
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+
+/// The grid, axes and text every chart here shares.
+trait HouseStyle {
+    fn house_style(&mut self) -> &mut Self;
+}
+
+impl<X: Ranged, Y: Ranged, DB: DrawingBackend> HouseStyle for plotters::chart::MeshStyle<'_, '_, X, Y, DB> {
+    fn house_style(&mut self) -> &mut Self {
+        self.max_light_lines(0)
+            .bold_line_style(GRID)
+            .axis_style(AXIS)
+            .label_style(text(TICK_PX, MUTED))
+            .axis_desc_style(text(LABEL_PX, INK))
+    }
+}
 type Points = Vec<(f64, f64)>;
 type Drawn<T = ()> = std::result::Result<T, DrawingAreaErrorKind<std::io::Error>>;
 
@@ -135,6 +150,7 @@ pub fn bar_chart(title: &str, bars: &[(String, f64)], y_label: &str, size: (u32,
             .build_cartesian_2d(0.0..n as f64, y0..y1)?;
         chart
             .configure_mesh()
+            .house_style()
             .disable_x_mesh()
             .x_labels(0)
             .y_labels(y_ticks)
@@ -142,11 +158,6 @@ pub fn bar_chart(title: &str, bars: &[(String, f64)], y_label: &str, size: (u32,
             .y_label_formatter(&|v| {
                 if counts && v.fract().abs() > 1e-9 { String::new() } else { fmt_num(*v) }
             })
-            .max_light_lines(0)
-            .bold_line_style(GRID)
-            .axis_style(AXIS)
-            .label_style(text(TICK_PX, MUTED))
-            .axis_desc_style(text(LABEL_PX, INK))
             .draw()?;
         chart.draw_series(bars.iter().enumerate().map(|(i, (_, v))| {
             let x = i as f64;
@@ -208,6 +219,7 @@ pub fn histogram(
             .build_cartesian_2d(bins.start..bins.edge(bins.count), 0.0..y1)?;
         chart
             .configure_mesh()
+            .house_style()
             .disable_x_mesh()
             .x_labels(ticks(f64::from(size.0) - 100.0, 70.0, 8))
             .y_labels(y_ticks)
@@ -215,11 +227,6 @@ pub fn histogram(
             .y_desc("rows")
             .x_label_formatter(&|v| fmt_num(*v))
             .y_label_formatter(&|v| fmt_num(*v))
-            .max_light_lines(0)
-            .bold_line_style(GRID)
-            .axis_style(AXIS)
-            .label_style(text(TICK_PX, MUTED))
-            .axis_desc_style(text(LABEL_PX, INK))
             .draw()?;
         chart.draw_series(counts.iter().enumerate().filter(|(_, c)| **c > 0).map(|(i, c)| {
             Rectangle::new([(bins.edge(i), 0.0), (bins.edge(i + 1), f64::from(*c))], ACCENT.filled())
@@ -320,17 +327,13 @@ pub fn line_chart(
             .build_cartesian_2d(x0..x1, y0..y1)?;
         chart
             .configure_mesh()
+            .house_style()
             .x_labels(ticks(f64::from(size.0) - 100.0, 70.0, 8))
             .y_labels(ticks(f64::from(size.1) - f64::from(TITLE_H + legend_h) - 56.0, 40.0, 6))
             .x_desc(x_label)
             .y_desc(y_label)
             .x_label_formatter(&|v| fmt_num(*v))
             .y_label_formatter(&|v| fmt_num(*v))
-            .max_light_lines(0)
-            .bold_line_style(GRID)
-            .axis_style(AXIS)
-            .label_style(text(TICK_PX, MUTED))
-            .axis_desc_style(text(LABEL_PX, INK))
             .draw()?;
         for (_, colour, points) in &lines {
             if points.len() > 1 {

@@ -13,7 +13,8 @@ use crate::template::Template;
 use crate::verbalizer::Verbalizer;
 
 /// A saved template or verbalizer version.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Saved {
     pub id: i64,
     pub name: String,

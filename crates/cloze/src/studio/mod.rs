@@ -196,8 +196,8 @@ fn summary(path: &Path, store: &Store) -> Result<ProjectSummary> {
         datasets,
         label_sets,
         models: model::model_records(store)?,
-        templates: store.templates()?.into_iter().map(Saved::from).collect(),
-        verbalizers: store.verbalizers()?.into_iter().map(Saved::from).collect(),
+        templates: store.templates()?,
+        verbalizers: store.verbalizers()?,
     })
 }
 

@@ -413,8 +413,8 @@ impl Studio {
         let verbalizer = checked_verbalizer(&prompt.verbalizer)?;
         self.with_store(|store| {
             Ok(SavedPrompt {
-                template: store.save_template(name, &template)?.into(),
-                verbalizer: store.save_verbalizer(name, &verbalizer)?.into(),
+                template: store.save_template(name, &template)?,
+                verbalizer: store.save_verbalizer(name, &verbalizer)?,
             })
         })
     }

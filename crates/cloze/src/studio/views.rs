@@ -92,22 +92,8 @@ pub struct ModelRecord {
     pub added_at: String,
 }
 
-/// A saved template or verbalizer version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "specta", derive(Type))]
-pub struct Saved {
-    pub id: i64,
-    pub name: String,
-    pub version: i64,
-    pub content: String,
-    pub created_at: String,
-}
-
-impl From<crate::store::Saved> for Saved {
-    fn from(s: crate::store::Saved) -> Self {
-        Self { id: s.id, name: s.name, version: s.version, content: s.content, created_at: s.created_at }
-    }
-}
+/// A saved template or verbalizer version (the store's own type).
+pub use crate::store::Saved;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(Type))]
