@@ -1,7 +1,8 @@
-//! Gradients through the encoders with respect to the input embeddings — what soft-prompt tuning
-//! trains — checked against central finite differences in f64, for BERT, RoBERTa and DistilBERT
-//! (the tiny random fixtures). candle's fused layer_norm and softmax_last_dim have no backward pass;
-//! if any block used them on tracked tensors, the gradient would be missing or wrong here.
+//! Gradients through the encoders — with respect to the input embeddings (what soft-prompt tuning
+//! trains) and to every weight (what fine-tuning trains) — checked against central finite
+//! differences in f64, for BERT, RoBERTa and DistilBERT (the tiny random fixtures). candle's fused
+//! layer_norm and softmax_last_dim have no backward pass; if any block used them on tracked
+//! tensors, a gradient would be missing or wrong here.
 //!
 //! The loss: cross-entropy at each row's mask over two label words, summed over a right-padded
 //! batch of two rows.
@@ -129,4 +130,73 @@ fn inference_stays_on_the_fused_kernels() {
     let keep = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
     let diff = (fused - composed).unwrap().broadcast_mul(&keep).unwrap().abs().unwrap().max_all().unwrap();
     assert!(diff.to_scalar::<f32>().unwrap() < 1e-4, "fused and composed forward differ by {diff}");
+}
+
+#[test]
+fn every_weight_gets_a_gradient_that_matches_finite_differences() {
+    for family in ["bert", "roberta", "distilbert"] {
+        let dir = PathBuf::from(ROOT).join(family);
+        let mut plm = Plm::load_with_dtype(&dir, &Device::Cpu, DType::F64).unwrap();
+        let vars = plm.trainable().unwrap();
+        let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"layers.0.attention.qkv.weight"), "{family}: {names:?}");
+        assert!(
+            !names.contains(&"head.decoder.weight"),
+            "{family}: the decoder is tied to the word embeddings"
+        );
+        let (ids, mask, positions) = batch(&plm);
+        let words = Tensor::new(&[5u32, 9], plm.device()).unwrap();
+        let run = |plm: &Plm| loss(plm, &plm.embed_tokens(&ids).unwrap(), &mask, &positions, &words);
+        let grads = run(&plm).backward().unwrap();
+
+        // Every weight receives a finite gradient, and a non-zero one.
+        for (name, var) in &vars {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{family}: {name} gets no gradient"));
+            let norm = g.sqr().unwrap().sum_all().unwrap().sqrt().unwrap().to_scalar::<f64>().unwrap();
+            assert!(norm.is_finite() && norm > 0.0, "{family}: {name}: gradient norm {norm}");
+        }
+
+        // Central differences on one element of a spread of weights (for the word embeddings, an
+        // element of the first word's row, which is both an input and a decoder row).
+        let eps = 1e-6;
+        let mut worst: f64 = 0.0;
+        let hidden = plm.hidden_size();
+        let first_word = ids.to_vec2::<u32>().unwrap()[0][1] as usize;
+        for (name, index) in [
+            ("embeddings.word_embeddings", first_word * hidden + 3),
+            ("embeddings.norm.weight", 1),
+            ("layers.0.attention.qkv.weight", 17),
+            ("layers.0.attention.out.bias", 2),
+            ("layers.1.ffn_in.weight", 40),
+            ("layers.1.ffn_norm.bias", 0),
+            ("head.dense.weight", 11),
+            ("head.decoder.bias", 9),
+        ] {
+            let (_, var) =
+                vars.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("{family}: no {name}"));
+            let shape = var.as_tensor().shape().clone();
+            let base: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            let analytic: Vec<f64> =
+                grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let at = |delta: f64| {
+                let mut v = base.clone();
+                v[index] += delta;
+                var.set(&Tensor::from_vec(v, shape.clone(), plm.device()).unwrap()).unwrap();
+                scalar(&run(&plm))
+            };
+            let fd = (at(eps) - at(-eps)) / (2.0 * eps);
+            var.set(&Tensor::from_vec(base.clone(), shape.clone(), plm.device()).unwrap()).unwrap();
+            let an = analytic[index];
+            let err = (fd - an).abs() / an.abs().max(1e-3);
+            worst = worst.max(err);
+            assert!(
+                err < 1e-4,
+                "{family}: d loss / d {name}[{index}]: analytic {an:e}, finite difference {fd:e}"
+            );
+        }
+        eprintln!(
+            "{family}: {} weights, largest relative error against finite differences {worst:.1e}",
+            vars.len()
+        );
+    }
 }

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{Activation, AttentionMask, LayerNorm, Linear, MlmHead, PostNormBlock, SelfAttention};
+use super::layers::{
+    Activation, AttentionMask, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
+};
 
 fn default_eps() -> f64 {
     1e-12
@@ -87,6 +89,13 @@ impl Embeddings {
     /// Adds position and token-type (0) embeddings to `[batch, seq, hidden]` input embeddings.
     /// With right padding, the real tokens of every row sit at positions `offset + i`, as
     /// transformers computes them from the input ids.
+    fn visit_params(&mut self, f: ParamFn) {
+        f("embeddings.word_embeddings".into(), &mut self.word_embeddings);
+        f("embeddings.position_embeddings".into(), &mut self.position_embeddings);
+        f("embeddings.token_type_embeddings".into(), &mut self.token_type_embeddings);
+        self.layer_norm.visit_params("embeddings.norm", f);
+    }
+
     fn forward(&self, inputs_embeds: &Tensor) -> candle_core::Result<Tensor> {
         let (_, t, _) = inputs_embeds.dims3()?;
         let pos = self.position_embeddings.narrow(0, self.position_offset, t)?;
@@ -192,6 +201,17 @@ impl BertMaskedLm {
             decoder_weight,
             decoder_bias,
         }))
+    }
+
+    /// Every parameter with its engine name (`embeddings.*`, `layers.{i}.*`, `head.*`).
+    pub fn visit_params(&mut self, f: ParamFn) {
+        self.embeddings.visit_params(f);
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_params(&format!("layers.{i}"), f);
+        }
+        if let Some(head) = &mut self.head {
+            head.visit_params("head", f);
+        }
     }
 
     /// Word embeddings of `[batch, seq]` token ids: `[batch, seq, hidden]`.

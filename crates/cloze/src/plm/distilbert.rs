@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{Activation, AttentionMask, LayerNorm, Linear, MlmHead, PostNormBlock, SelfAttention};
+use super::layers::{
+    Activation, AttentionMask, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
+};
 
 /// DistilBERT's layer norms use a fixed epsilon (`nn.LayerNorm(dim, eps=1e-12)`).
 const LAYER_NORM_EPS: f64 = 1e-12;
@@ -111,6 +113,19 @@ impl DistilBertMaskedLm {
     }
 
     /// Word embeddings of `[batch, seq]` token ids.
+    /// Every parameter with its engine name (`embeddings.*`, `layers.{i}.*`, `head.*`).
+    pub fn visit_params(&mut self, f: ParamFn) {
+        f("embeddings.word_embeddings".into(), &mut self.embeddings.word_embeddings);
+        f("embeddings.position_embeddings".into(), &mut self.embeddings.position_embeddings);
+        self.embeddings.layer_norm.visit_params("embeddings.norm", f);
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_params(&format!("layers.{i}"), f);
+        }
+        if let Some(head) = &mut self.head {
+            head.visit_params("head", f);
+        }
+    }
+
     pub fn embed_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let flat = self.embeddings.word_embeddings.index_select(&ids.flatten_all()?, 0)?;

@@ -15,6 +15,9 @@ use candle_nn::VarBuilder;
 
 use super::cpu_kernels::{AttentionOp, LinearOp};
 
+/// Called with each parameter of a model and its name (see [`super::Plm::trainable`]).
+pub type ParamFn<'a> = &'a mut dyn FnMut(String, &mut Tensor);
+
 /// Whether the fused CPU inference kernels apply to these tensors.
 fn fused(tensors: &[&Tensor]) -> bool {
     tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && !t.track_op())
@@ -67,6 +70,13 @@ impl Linear {
 
     pub fn weight(&self) -> &Tensor {
         &self.weight
+    }
+
+    pub fn visit_params(&mut self, prefix: &str, f: ParamFn) {
+        f(format!("{prefix}.weight"), &mut self.weight);
+        if let Some(b) = &mut self.bias {
+            f(format!("{prefix}.bias"), b);
+        }
     }
 
     pub fn bias(&self) -> Option<&Tensor> {
@@ -124,6 +134,11 @@ impl LayerNorm {
     pub fn load(vb: VarBuilder, dim: usize, eps: f64) -> candle_core::Result<Self> {
         Ok(Self { weight: vb.get(dim, "weight")?, bias: vb.get(dim, "bias")?, eps })
     }
+
+    pub fn visit_params(&mut self, prefix: &str, f: ParamFn) {
+        f(format!("{prefix}.weight"), &mut self.weight);
+        f(format!("{prefix}.bias"), &mut self.bias);
+    }
 }
 
 impl Module for LayerNorm {
@@ -173,6 +188,13 @@ impl SelfAttention {
         Ok(Self { qkv: Linear::new(weight, Some(b)), out, num_heads, head_dim })
     }
 
+    /// The parameters: the fused query/key/value projection (`qkv`, the query part pre-scaled by
+    /// 1/√head_dim) and the output projection.
+    pub fn visit_params(&mut self, prefix: &str, f: ParamFn) {
+        self.qkv.visit_params(&format!("{prefix}.qkv"), f);
+        self.out.visit_params(&format!("{prefix}.out"), f);
+    }
+
     /// `xs`: `[batch, seq, hidden]`.
     pub fn forward(&self, xs: &Tensor, mask: &AttentionMask) -> candle_core::Result<Tensor> {
         let (b, t, h) = xs.dims3()?;
@@ -212,6 +234,14 @@ pub struct PostNormBlock {
 }
 
 impl PostNormBlock {
+    pub fn visit_params(&mut self, prefix: &str, f: ParamFn) {
+        self.attention.visit_params(&format!("{prefix}.attention"), f);
+        self.attention_norm.visit_params(&format!("{prefix}.attention_norm"), f);
+        self.ffn_in.visit_params(&format!("{prefix}.ffn_in"), f);
+        self.ffn_out.visit_params(&format!("{prefix}.ffn_out"), f);
+        self.ffn_norm.visit_params(&format!("{prefix}.ffn_norm"), f);
+    }
+
     pub fn forward(&self, xs: &Tensor, mask: &AttentionMask) -> candle_core::Result<Tensor> {
         let attn = self.attention.forward(xs, mask)?;
         let xs = self.attention_norm.forward(&(attn + xs)?)?;
@@ -263,6 +293,14 @@ pub struct MlmHead {
 }
 
 impl MlmHead {
+    /// The parameters; the decoder weight is usually the word-embedding matrix itself (tied).
+    pub fn visit_params(&mut self, prefix: &str, f: ParamFn) {
+        self.dense.visit_params(&format!("{prefix}.dense"), f);
+        self.norm.visit_params(&format!("{prefix}.norm"), f);
+        f(format!("{prefix}.decoder.weight"), &mut self.decoder_weight);
+        f(format!("{prefix}.decoder.bias"), &mut self.decoder_bias);
+    }
+
     /// The transformed hidden state the decoder reads: `[n, hidden]` → `[n, hidden]`.
     pub fn transform(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
         let h = self.activation.forward(&self.dense.forward(hidden)?)?;

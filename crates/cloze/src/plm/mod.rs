@@ -16,9 +16,10 @@ pub mod layers;
 pub mod tokenizer;
 pub mod weights;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, TensorId, Var};
 
 use crate::error::{Error, Result};
 pub use tokenizer::{PlmTokenizer, SpecialTokens};
@@ -315,6 +316,38 @@ impl Plm {
                  or roberta-base",
             )
         })
+    }
+
+    /// Makes every weight a trainable variable and returns them by name (tied weights — the MLM
+    /// decoder and the word embeddings — stay one variable, listed once). Gradients then reach
+    /// them, and the model runs its composed, differentiable ops (slower than the fused inference
+    /// kernels; a model loaded for inference is untouched).
+    pub fn trainable(&mut self) -> Result<Vec<(String, Var)>> {
+        let mut vars: Vec<(String, Var)> = Vec::new();
+        let mut made: HashMap<TensorId, Var> = HashMap::new();
+        let mut failed = None;
+        let mut visit = |name: String, t: &mut Tensor| {
+            if let Some(v) = made.get(&t.id()) {
+                *t = v.as_tensor().clone();
+                return;
+            }
+            match Var::from_tensor(t) {
+                Ok(v) => {
+                    made.insert(t.id(), v.clone());
+                    *t = v.as_tensor().clone();
+                    vars.push((name, v));
+                }
+                Err(e) => failed = Some(e),
+            }
+        };
+        match &mut self.model {
+            MaskedLm::Bert(m) => m.visit_params(&mut visit),
+            MaskedLm::DistilBert(m) => m.visit_params(&mut visit),
+        }
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(vars),
+        }
     }
 
     /// Word embeddings of `[batch, seq]` u32 token ids: `[batch, seq, hidden]`.
