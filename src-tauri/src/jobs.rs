@@ -87,11 +87,11 @@ where
     let handle = app.clone();
     let id = job.clone();
     let result = tauri::async_runtime::spawn_blocking(move || {
-        let mut last = Instant::now() - Duration::from_secs(1);
+        let mut last: Option<Instant> = None;
         let mut progress = |p: Progress| {
             let end = p.total.is_some_and(|t| p.done >= t);
-            if end || last.elapsed() >= Duration::from_millis(50) {
-                last = Instant::now();
+            if end || last.is_none_or(|l| l.elapsed() >= Duration::from_millis(50)) {
+                last = Some(Instant::now());
                 let event = JobProgress {
                     job: id.clone(),
                     stage: p.stage,

@@ -22,6 +22,8 @@ pub enum BenchCommand {
     Queue(crate::bench_store::QueueBenchArgs),
     /// The prompt studio's live zero-shot preview: latency per template edit.
     Live(crate::bench_live::LiveBenchArgs),
+    /// One labelling key in the desktop app on a large project.
+    Label(crate::bench_live::LabelBenchArgs),
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -30,6 +32,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Import(args) => crate::bench_store::import(args),
         BenchCommand::Queue(args) => crate::bench_store::queue(args),
         BenchCommand::Live(args) => crate::bench_live::live(args),
+        BenchCommand::Label(args) => crate::bench_live::label(args),
     }
 }
 

@@ -1,6 +1,7 @@
-//! `cloze bench live`: the prompt studio's live preview as the desktop app runs it — the studio's
-//! zero-shot call on a handful of sample rows, after every edit of the template (alternating
-//! between two templates so nothing is cached). The target is under 300 ms on a small model.
+//! Benchmarks of the desktop app's interactive paths, through the same studio calls its commands
+//! make. `cloze bench live`: the prompt studio's live preview — the zero-shot call on a handful of
+//! sample rows after every edit of the template (alternating between two templates so nothing is
+//! cached); the target is under 300 ms on a small model. `cloze bench label`: one labelling key.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -83,6 +84,69 @@ pub fn live(args: LiveBenchArgs) -> Result<()> {
             pick(0.95),
             pick(1.0),
             times.len()
+        );
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+#[derive(Args, Debug)]
+pub struct LabelBenchArgs {
+    /// Rows in the generated project.
+    #[arg(long, default_value_t = 100_000)]
+    rows: usize,
+    /// Keys pressed (every fifth an undo), each timed as the app's command runs it.
+    #[arg(long, default_value_t = 200)]
+    keys: usize,
+}
+
+/// `cloze bench label`: one labelling key in the desktop app — the studio's label / undo call,
+/// which records the label and returns the next row, the counters and the redrawn distribution
+/// chart — on a large project.
+pub fn label(args: LabelBenchArgs) -> Result<()> {
+    let (dir, _) = work_dir(&None, "label")?;
+    let result = (|| -> Result<()> {
+        let csv = dir.join("rows.csv");
+        generate_csv(&csv, args.rows.max(1))?;
+        let studio = Studio::new(dir.join("config"), HubClient::from_env().with_offline(true));
+        studio.create_project(dir.join("label.cloze").to_str().unwrap_or("label.cloze"))?;
+        let request = ImportRequest {
+            path: csv.display().to_string(),
+            name: "rows".into(),
+            settings: ImportSettings {
+                label_column: None,
+                text_column: Some("text".into()),
+                explicit_columns: true,
+                ..Default::default()
+            },
+            split: SplitName::Train,
+            classes: vec!["negative".into(), "positive".into()],
+        };
+        let set = studio
+            .import_dataset(&request, &mut |_| true)?
+            .label_set
+            .ok_or_else(|| Error::invalid("no label set"))?;
+        studio.start_labelling(set.id, cloze::label::Strategy::FileOrder, None)?;
+        let mut times = Vec::with_capacity(args.keys);
+        for k in 0..args.keys {
+            let t = Instant::now();
+            if k % 5 == 4 {
+                studio.undo_last()?;
+            } else {
+                studio.label_current(k % 2)?;
+            }
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+        println!(
+            "label: {} rows, {} keys (label or undo, with next row, counters and chart): median {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+            args.rows,
+            times.len(),
+            pick(0.5),
+            pick(0.95),
+            pick(1.0)
         );
         Ok(())
     })();

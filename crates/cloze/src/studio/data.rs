@@ -327,7 +327,8 @@ impl Studio {
     /// in words; measured on up to 5,000 rows), with charts.
     pub fn dataset_stats(&self, dataset_id: i64, label_set_id: Option<i64>) -> Result<DatasetStats> {
         let model = self.model().ok();
-        self.with_store(|store| {
+        // Read under the project's lock; tokenize and draw after it, so labelling never waits.
+        let (d, set, labels, splits, texts) = self.with_store(|store| {
             let d = dataset_by_id(store, dataset_id)?;
             let set = match label_set_id {
                 Some(id) => Some(label_set(store, id)?),
@@ -337,7 +338,6 @@ impl Studio {
                 Some(s) => class_counts(store, s)?,
                 None => Vec::new(),
             };
-            let labelled: i64 = labels.iter().map(|c| c.count).sum();
             let texts: Vec<(String, Option<String>)> = {
                 let mut stmt = store
                     .conn()
@@ -350,76 +350,74 @@ impl Studio {
                     .collect::<rusqlite::Result<_>>()
                     .map_err(|e| store.err(e))?
             };
-            let (unit, mut lengths) = match &model {
-                Some(m) => {
-                    let tok = m.plm.tokenizer();
-                    let mut out = Vec::with_capacity(texts.len());
-                    for (a, b) in &texts {
-                        let n = tok.encode_plain(a)?.len()
-                            + b.as_deref()
-                                .map(|b| tok.encode_plain(b).map(|t| t.len()))
-                                .transpose()?
-                                .unwrap_or(0);
-                        out.push(n as f64);
-                    }
-                    (LengthUnit::Tokens, out)
+            let splits: Vec<SplitCount> = store
+                .split_counts(dataset_id)?
+                .into_iter()
+                .map(|(split, rows)| SplitCount { split, rows })
+                .collect();
+            Ok((d, set, labels, splits, texts))
+        })?;
+        let labelled: i64 = labels.iter().map(|c| c.count).sum();
+        let (unit, mut lengths) = match &model {
+            Some(m) => {
+                let tok = m.plm.tokenizer();
+                let mut out = Vec::with_capacity(texts.len());
+                for (a, b) in &texts {
+                    let n = tok.encode_plain(a)?.len()
+                        + b.as_deref()
+                            .map(|b| tok.encode_plain(b).map(|t| t.len()))
+                            .transpose()?
+                            .unwrap_or(0);
+                    out.push(n as f64);
                 }
-                None => (
-                    LengthUnit::Words,
-                    texts
-                        .iter()
-                        .map(|(a, b)| {
-                            (a.split_whitespace().count()
-                                + b.as_deref().map_or(0, |b| b.split_whitespace().count()))
-                                as f64
-                        })
-                        .collect(),
-                ),
-            };
-            lengths.sort_by(f64::total_cmp);
-            let stats = (!lengths.is_empty()).then(|| LengthStats {
-                min: lengths[0],
-                median: percentile(&lengths, 0.5),
-                p95: percentile(&lengths, 0.95),
-                max: lengths[lengths.len() - 1],
-                mean: lengths.iter().sum::<f64>() / lengths.len() as f64,
-            });
-            let unit_name = match unit {
-                LengthUnit::Tokens => "tokens",
-                LengthUnit::Words => "words",
-            };
-            let label_chart = match &set {
-                Some(_) if labelled > 0 => Some(charts::bar_chart(
-                    "Label distribution",
-                    &labels.iter().map(|c| (c.class.clone(), c.count as f64)).collect::<Vec<_>>(),
-                    "rows",
-                    (560, 300),
-                )?),
-                _ => None,
-            };
-            let length_chart = charts::histogram(
-                &format!("Text length ({unit_name})"),
-                &lengths,
-                24,
-                unit_name,
-                (560, 300),
-            )?;
-            Ok(DatasetStats {
-                dataset_id,
-                rows: d.row_count,
-                splits: store
-                    .split_counts(dataset_id)?
-                    .into_iter()
-                    .map(|(split, rows)| SplitCount { split, rows })
+                (LengthUnit::Tokens, out)
+            }
+            None => (
+                LengthUnit::Words,
+                texts
+                    .iter()
+                    .map(|(a, b)| {
+                        (a.split_whitespace().count()
+                            + b.as_deref().map_or(0, |b| b.split_whitespace().count()))
+                            as f64
+                    })
                     .collect(),
-                labels,
-                unlabelled: d.row_count - labelled,
-                length_unit: unit,
-                lengths: stats,
-                length_sample: lengths.len() as i64,
-                label_chart_svg: label_chart,
-                length_chart_svg: Some(length_chart),
-            })
+            ),
+        };
+        lengths.sort_by(f64::total_cmp);
+        let stats = (!lengths.is_empty()).then(|| LengthStats {
+            min: lengths[0],
+            median: percentile(&lengths, 0.5),
+            p95: percentile(&lengths, 0.95),
+            max: lengths[lengths.len() - 1],
+            mean: lengths.iter().sum::<f64>() / lengths.len() as f64,
+        });
+        let unit_name = match unit {
+            LengthUnit::Tokens => "tokens",
+            LengthUnit::Words => "words",
+        };
+        let label_chart = match &set {
+            Some(_) if labelled > 0 => Some(charts::bar_chart(
+                "Label distribution",
+                &labels.iter().map(|c| (c.class.clone(), c.count as f64)).collect::<Vec<_>>(),
+                "rows",
+                (560, 300),
+            )?),
+            _ => None,
+        };
+        let length_chart =
+            charts::histogram(&format!("Text length ({unit_name})"), &lengths, 24, unit_name, (560, 300))?;
+        Ok(DatasetStats {
+            dataset_id,
+            rows: d.row_count,
+            splits,
+            labels,
+            unlabelled: d.row_count - labelled,
+            length_unit: unit,
+            lengths: stats,
+            length_sample: lengths.len() as i64,
+            label_chart_svg: label_chart,
+            length_chart_svg: Some(length_chart),
         })
     }
 
