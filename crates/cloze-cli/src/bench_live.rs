@@ -3,13 +3,13 @@
 //! sample rows after every edit of the template (alternating between two templates so nothing is
 //! cached); the target is under 300 ms on a small model. `cloze bench label`: one labelling key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
 use cloze::hub::HubClient;
 use cloze::studio::Studio;
-use cloze::studio::views::{DeviceKind, ImportRequest, ImportSettings, PromptSpec, SplitName};
+use cloze::studio::views::{DeviceKind, ImportRequest, ImportResult, ImportSettings, PromptSpec, SplitName};
 use cloze::verbalizer::{Class, Verbalizer};
 use cloze::{Error, Result};
 
@@ -28,21 +28,32 @@ pub struct LiveBenchArgs {
     reps: usize,
 }
 
+/// A studio with a new project in `dir` holding `rows` generated review rows.
+fn project(
+    dir: &Path,
+    rows: usize,
+    settings: ImportSettings,
+    classes: Vec<String>,
+) -> Result<(Studio, ImportResult)> {
+    let csv = dir.join("rows.csv");
+    generate_csv(&csv, rows.max(1))?;
+    let studio = Studio::new(dir.join("config"), HubClient::from_env().with_offline(true));
+    studio.create_project(dir.join("bench.cloze").to_str().unwrap_or("bench.cloze"))?;
+    let request = ImportRequest {
+        path: csv.display().to_string(),
+        name: "rows".into(),
+        settings,
+        split: SplitName::Train,
+        classes,
+    };
+    let imported = studio.import_dataset(&request, &mut |_| true)?;
+    Ok((studio, imported))
+}
+
 pub fn live(args: LiveBenchArgs) -> Result<()> {
     let (dir, _) = work_dir(&None, "live")?;
     let result = (|| -> Result<()> {
-        let csv = dir.join("rows.csv");
-        generate_csv(&csv, args.rows.max(1))?;
-        let studio = Studio::new(dir.join("config"), HubClient::from_env().with_offline(true));
-        studio.create_project(dir.join("live.cloze").to_str().unwrap_or("live.cloze"))?;
-        let request = ImportRequest {
-            path: csv.display().to_string(),
-            name: "rows".into(),
-            settings: ImportSettings::default(),
-            split: SplitName::Train,
-            classes: vec![],
-        };
-        let imported = studio.import_dataset(&request, &mut |_| true)?;
+        let (studio, imported) = project(&dir, args.rows, ImportSettings::default(), vec![])?;
         let ids: Vec<i64> = studio
             .rows_page(imported.dataset.id, None, 0, args.rows as i64)?
             .rows
@@ -107,26 +118,16 @@ pub struct LabelBenchArgs {
 pub fn label(args: LabelBenchArgs) -> Result<()> {
     let (dir, _) = work_dir(&None, "label")?;
     let result = (|| -> Result<()> {
-        let csv = dir.join("rows.csv");
-        generate_csv(&csv, args.rows.max(1))?;
-        let studio = Studio::new(dir.join("config"), HubClient::from_env().with_offline(true));
-        studio.create_project(dir.join("label.cloze").to_str().unwrap_or("label.cloze"))?;
-        let request = ImportRequest {
-            path: csv.display().to_string(),
-            name: "rows".into(),
-            settings: ImportSettings {
-                label_column: None,
-                text_column: Some("text".into()),
-                explicit_columns: true,
-                ..Default::default()
-            },
-            split: SplitName::Train,
-            classes: vec!["negative".into(), "positive".into()],
+        // The generated rows without their labels, to be labelled.
+        let settings = ImportSettings {
+            label_column: None,
+            text_column: Some("text".into()),
+            explicit_columns: true,
+            ..Default::default()
         };
-        let set = studio
-            .import_dataset(&request, &mut |_| true)?
-            .label_set
-            .ok_or_else(|| Error::invalid("no label set"))?;
+        let classes = vec!["negative".into(), "positive".into()];
+        let (studio, imported) = project(&dir, args.rows, settings, classes)?;
+        let set = imported.label_set.ok_or_else(|| Error::invalid("the import made no label set"))?;
         studio.start_labelling(set.id, cloze::label::Strategy::FileOrder, None)?;
         let mut times = Vec::with_capacity(args.keys);
         for k in 0..args.keys {
