@@ -8,7 +8,11 @@ cd "$(dirname "$0")/.."
 export CLOZE_SETUP_E2E=1
 source scripts/setup.sh
 
-step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+# A from-scratch build gains nothing from incremental caches, which are large on disk.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+disk() { df -h --output=avail . | tail -1 | tr -d ' '; }
+
+step() { printf '\n== %s (%s, %s free)\n' "$1" "$(date +%H:%M:%S)" "$(disk)"; }
 
 step "UI: type check, lint, unit tests, build"
 (cd ui && npm run --silent typecheck && npm run --silent lint && npm test --silent && npm run --silent build)
@@ -23,4 +27,5 @@ cargo test --workspace
 step "Desktop app: end-to-end"
 cargo build -p cloze-studio
 bash scripts/e2e.sh target/debug/cloze-studio
+echo "disk: target/ $(du -sh target 2>/dev/null | cut -f1), $(disk) free"
 step "all checks passed"

@@ -36,7 +36,7 @@ fn main() -> candle_core::Result<()> {
     t("gelu_tanh", || y.gelu().unwrap());
     t("ffn_out", || ffn_out.forward(&y).unwrap());
     let mask = AttentionMask::new(&Tensor::ones((b, l), DType::U32, &d)?, DType::F32)?;
-    t("attention", || att.forward(&x, &mask).unwrap());
+    t("attention", || att.forward(&x, &mask, None).unwrap());
     t("ffn_in+gelu", || ffn_in.forward_act(&x, Some(Activation::Gelu)).unwrap());
     t("layernorm", || ln.forward(&x).unwrap());
     t("add", || (&x + &x).unwrap());

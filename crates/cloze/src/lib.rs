@@ -13,6 +13,7 @@ pub mod plm;
 pub mod store;
 pub mod studio;
 pub mod template;
+pub mod tune;
 pub mod verbalizer;
 
 pub use error::{Error, Result};

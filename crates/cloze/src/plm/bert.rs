@@ -15,7 +15,8 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use super::layers::{
-    Activation, AttentionMask, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
+    Activation, AttentionMask, Dropout, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
+    dropout,
 };
 
 fn default_eps() -> f64 {
@@ -223,11 +224,17 @@ impl BertMaskedLm {
 
     /// Encoder output `[batch, seq, hidden]` from input embeddings and a 0/1 attention mask
     /// `[batch, seq]` (right padding).
-    pub fn encode(&self, inputs_embeds: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+    /// `drop`: dropout when training (after the embeddings and in every block), `None` otherwise.
+    pub fn encode(
+        &self,
+        inputs_embeds: &Tensor,
+        attention_mask: &Tensor,
+        drop: Option<&Dropout>,
+    ) -> candle_core::Result<Tensor> {
         let mask = AttentionMask::new(attention_mask, inputs_embeds.dtype())?;
-        let mut xs = self.embeddings.forward(inputs_embeds)?;
+        let mut xs = dropout(self.embeddings.forward(inputs_embeds)?, drop)?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, &mask)?;
+            xs = layer.forward(&xs, &mask, drop)?;
         }
         Ok(xs)
     }

@@ -4,10 +4,11 @@
 //! copies, no padded key columns, one task per (sequence, head) on the thread pool.
 //!
 //! The results equal the composed candle ops up to float rounding (the parity tests run through
-//! these kernels). They have no backward pass, so [`super::layers`] uses them only for tensors that
-//! are not tracked for gradients, on the CPU, in f32; everything else takes the composed path.
+//! these kernels). The attention kernel and the fused activations have no backward pass, so
+//! [`super::layers`] uses them only for tensors that are not tracked for gradients, on the CPU, in
+//! f32; the linear kernel has one (skipping frozen weights), so training uses it too.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::layers::Activation;
@@ -163,6 +164,30 @@ impl CustomOp3 for LinearOp {
         let mut out_dims = dims.to_vec();
         *out_dims.last_mut().expect("non-empty") = out_dim;
         Ok((CpuStorage::F32(out), Shape::from(out_dims)))
+    }
+
+    /// The backward pass of `x Wᵀ + b` (without activation: training applies the activation as a
+    /// separate, differentiable op). Unlike candle's matmul backward, the weight and bias
+    /// gradients are computed only when they are tracked, so a frozen model costs one product per
+    /// layer in the backward pass, not two.
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if self.activation.is_some() {
+            candle_core::bail!("cloze-linear: no backward with a fused activation; apply it separately");
+        }
+        let (out_dim, in_dim) = w.dims2()?;
+        let rows = grad.elem_count() / out_dim;
+        let g2 = grad.reshape((rows, out_dim))?;
+        let gx = if x.track_op() { Some(g2.matmul(w)?.reshape(x.dims())?) } else { None };
+        let gw = if w.track_op() { Some(g2.t()?.matmul(&x.reshape((rows, in_dim))?)?) } else { None };
+        let gb = if b.track_op() { Some(g2.sum(0)?) } else { None };
+        Ok((gx, gw, gb))
     }
 }
 

@@ -9,7 +9,8 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use super::layers::{
-    Activation, AttentionMask, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
+    Activation, AttentionMask, Dropout, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
+    dropout,
 };
 
 /// DistilBERT's layer norms use a fixed epsilon (`nn.LayerNorm(dim, eps=1e-12)`).
@@ -133,13 +134,19 @@ impl DistilBertMaskedLm {
     }
 
     /// Encoder output from input embeddings and a 0/1 attention mask (right padding).
-    pub fn encode(&self, inputs_embeds: &Tensor, attention_mask: &Tensor) -> candle_core::Result<Tensor> {
+    /// `drop`: dropout when training (after the embeddings and in every block), `None` otherwise.
+    pub fn encode(
+        &self,
+        inputs_embeds: &Tensor,
+        attention_mask: &Tensor,
+        drop: Option<&Dropout>,
+    ) -> candle_core::Result<Tensor> {
         let mask = AttentionMask::new(attention_mask, inputs_embeds.dtype())?;
         let (_, t, _) = inputs_embeds.dims3()?;
         let pos = self.embeddings.position_embeddings.narrow(0, 0, t)?;
-        let mut xs = self.embeddings.layer_norm.forward(&inputs_embeds.broadcast_add(&pos)?)?;
+        let mut xs = dropout(self.embeddings.layer_norm.forward(&inputs_embeds.broadcast_add(&pos)?)?, drop)?;
         for layer in &self.layers {
-            xs = layer.forward(&xs, &mask)?;
+            xs = layer.forward(&xs, &mask, drop)?;
         }
         Ok(xs)
     }

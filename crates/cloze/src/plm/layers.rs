@@ -20,7 +20,64 @@ pub type ParamFn<'a> = &'a mut dyn FnMut(String, &mut Tensor);
 
 /// Whether the fused CPU inference kernels apply to these tensors.
 fn fused(tensors: &[&Tensor]) -> bool {
-    tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && !t.track_op())
+    on_cpu_f32(tensors) && tensors.iter().all(|t| !t.track_op())
+}
+
+fn on_cpu_f32(tensors: &[&Tensor]) -> bool {
+    tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+}
+
+/// Dropout for training (Srivastava et al., 2014): each element is zeroed with probability `p`
+/// and the rest scaled by 1/(1-p). Masks come from a seeded generator, so a training run on the
+/// CPU is the same bit for bit when repeated with the same seed (candle's own random tensors are
+/// not seedable on the CPU).
+#[derive(Debug)]
+pub struct Dropout {
+    p: f64,
+    rng: std::sync::Mutex<crate::data::SplitMix64>,
+}
+
+impl Dropout {
+    pub fn new(p: f64, seed: u64) -> Self {
+        Self { p: p.clamp(0.0, 0.99), rng: std::sync::Mutex::new(crate::data::SplitMix64::new(seed)) }
+    }
+
+    pub fn p(&self) -> f64 {
+        self.p
+    }
+
+    /// The generator's state, saved with a checkpoint so a resumed run draws the same masks.
+    pub fn state(&self) -> u64 {
+        self.rng.lock().map(|r| r.state()).unwrap_or_default()
+    }
+
+    pub fn set_state(&self, state: u64) {
+        if let Ok(mut r) = self.rng.lock() {
+            *r = crate::data::SplitMix64::new(state);
+        }
+    }
+
+    pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        if self.p <= 0.0 {
+            return Ok(xs.clone());
+        }
+        let n = xs.elem_count();
+        let scale = 1.0 / (1.0 - self.p);
+        let mask: Vec<f32> = {
+            let mut rng = self.rng.lock().map_err(|_| candle_core::Error::Msg("dropout lock".into()))?;
+            (0..n).map(|_| if rng.next_f64() < self.p { 0.0 } else { scale as f32 }).collect()
+        };
+        let mask = Tensor::from_vec(mask, xs.shape(), xs.device())?.to_dtype(xs.dtype())?;
+        xs.mul(&mask)
+    }
+}
+
+/// Applies dropout when training (`Some`), the identity otherwise.
+pub fn dropout(xs: Tensor, d: Option<&Dropout>) -> candle_core::Result<Tensor> {
+    match d {
+        Some(d) => d.forward(&xs),
+        None => Ok(xs),
+    }
 }
 
 /// The activation named by `hidden_act` / `activation` in config.json.
@@ -88,9 +145,18 @@ impl Linear {
     /// `act(x Wᵀ + b)`, fused into the matrix product on the CPU.
     pub fn forward_act(&self, xs: &Tensor, act: Option<Activation>) -> candle_core::Result<Tensor> {
         if let Some(b) = &self.bias
-            && fused(&[xs, &self.weight, b])
+            && on_cpu_f32(&[xs, &self.weight, b])
         {
-            return xs.contiguous()?.apply_op3_no_bwd(&self.weight, b, &LinearOp { activation: act });
+            if !(xs.track_op() || self.weight.track_op() || b.track_op()) {
+                return xs.contiguous()?.apply_op3_no_bwd(&self.weight, b, &LinearOp { activation: act });
+            }
+            // Training: the kernel's own backward, which skips frozen weights; the activation
+            // as a composed op so that its gradient flows.
+            let y = xs.contiguous()?.apply_op3(&self.weight, b, LinearOp { activation: None })?;
+            return match act {
+                Some(a) => a.forward(&y),
+                None => Ok(y),
+            };
         }
         let y = self.forward_composed(xs)?;
         match act {
@@ -195,11 +261,16 @@ impl SelfAttention {
         self.out.visit_params(&format!("{prefix}.out"), f);
     }
 
-    /// `xs`: `[batch, seq, hidden]`.
-    pub fn forward(&self, xs: &Tensor, mask: &AttentionMask) -> candle_core::Result<Tensor> {
+    /// `xs`: `[batch, seq, hidden]`; `drop`: dropout of the attention probabilities when training.
+    pub fn forward(
+        &self,
+        xs: &Tensor,
+        mask: &AttentionMask,
+        drop: Option<&Dropout>,
+    ) -> candle_core::Result<Tensor> {
         let (b, t, h) = xs.dims3()?;
         let qkv = self.qkv.forward(xs)?;
-        if let (Some(lengths), true) = (&mask.lengths, fused(&[&qkv])) {
+        if let (Some(lengths), true, None) = (&mask.lengths, fused(&[&qkv]), drop) {
             let op = AttentionOp { heads: self.num_heads, head_dim: self.head_dim, lengths: lengths.clone() };
             let ctx = qkv.apply_op1_no_bwd(&op)?;
             return self.out.forward(&ctx);
@@ -216,6 +287,7 @@ impl SelfAttention {
         };
         let probs =
             if scores.track_op() { softmax(&scores)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
+        let probs = dropout(probs, drop)?;
         let ctx = probs.matmul(&v)?; // [b, heads, t, head_dim]
         let ctx = ctx.transpose(1, 2)?.contiguous()?.reshape((b, t, h))?;
         self.out.forward(&ctx)
@@ -242,11 +314,18 @@ impl PostNormBlock {
         self.ffn_norm.visit_params(&format!("{prefix}.ffn_norm"), f);
     }
 
-    pub fn forward(&self, xs: &Tensor, mask: &AttentionMask) -> candle_core::Result<Tensor> {
-        let attn = self.attention.forward(xs, mask)?;
+    /// `drop`: when training, dropout of the attention probabilities and of each sub-layer's
+    /// output before its residual connection, as BERT places it.
+    pub fn forward(
+        &self,
+        xs: &Tensor,
+        mask: &AttentionMask,
+        drop: Option<&Dropout>,
+    ) -> candle_core::Result<Tensor> {
+        let attn = dropout(self.attention.forward(xs, mask, drop)?, drop)?;
         let xs = self.attention_norm.forward(&(attn + xs)?)?;
         let ff = self.ffn_in.forward_act(&xs, Some(self.activation))?;
-        let ff = self.ffn_out.forward(&ff)?;
+        let ff = dropout(self.ffn_out.forward(&ff)?, drop)?;
         self.ffn_norm.forward(&(ff + xs)?)
     }
 }

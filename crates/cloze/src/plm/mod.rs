@@ -13,11 +13,13 @@ pub mod bert;
 pub mod cpu_kernels;
 pub mod distilbert;
 pub mod layers;
+pub mod save;
 pub mod tokenizer;
 pub mod weights;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor, TensorId, Var};
 
@@ -165,6 +167,10 @@ pub struct Plm {
     device: Device,
     weights: WeightFiles,
     parameters: usize,
+    /// Dropout while training; `None` (inference) otherwise.
+    dropout: Option<Arc<layers::Dropout>>,
+    /// `bert.`, `roberta.`, `distilbert.` or empty (bare encoders), as in the checkpoint.
+    encoder_prefix: String,
 }
 
 /// Facts about a model, for `cloze inspect` and the app.
@@ -218,6 +224,7 @@ impl Plm {
         let load_err = |e: candle_core::Error| {
             model_err(weights.path(), format!("the weights do not match config.json ({family:?}): {e}"))
         };
+        let encoder_prefix;
         let model = match family {
             Family::Bert | Family::Roberta | Family::XlmRoberta => {
                 let cfg: bert::Config = serde_json::from_value(config.clone()).map_err(bad_config)?;
@@ -232,6 +239,7 @@ impl Plm {
                             format!("no word embeddings found (looked for {prefixes:?} + embeddings.word_embeddings.weight)"),
                         )
                     })?;
+                encoder_prefix = prefix.clone();
                 MaskedLm::Bert(
                     bert::BertMaskedLm::load(&tensors, &cfg, variant, &prefix, device).map_err(load_err)?,
                 )
@@ -246,6 +254,7 @@ impl Plm {
                 .ok_or_else(|| {
                     model_err(weights.path(), "no distilbert.embeddings.word_embeddings.weight found")
                 })?;
+                encoder_prefix = prefix.clone();
                 MaskedLm::DistilBert(
                     distilbert::DistilBertMaskedLm::load(&tensors, &cfg, &prefix, device)
                         .map_err(load_err)?,
@@ -261,7 +270,30 @@ impl Plm {
             device: device.clone(),
             weights,
             parameters,
+            dropout: None,
+            encoder_prefix,
         })
+    }
+
+    /// Turns training-mode dropout on (`Some`) or off. The probability usually comes from
+    /// [`Plm::config_dropout`].
+    pub fn set_dropout(&mut self, dropout: Option<layers::Dropout>) {
+        self.dropout = dropout.map(Arc::new);
+    }
+
+    pub fn dropout(&self) -> Option<&layers::Dropout> {
+        self.dropout.as_deref()
+    }
+
+    /// The dropout probability config.json gives (`hidden_dropout_prob`, DistilBERT's `dropout`),
+    /// 0.1 when it names none.
+    pub fn config_dropout(&self) -> f64 {
+        self.config["hidden_dropout_prob"].as_f64().or_else(|| self.config["dropout"].as_f64()).unwrap_or(0.1)
+    }
+
+    /// The checkpoint's config.json as read.
+    pub fn config(&self) -> &serde_json::Value {
+        &self.config
     }
 
     pub fn family(&self) -> Family {
@@ -350,6 +382,36 @@ impl Plm {
         }
     }
 
+    /// A copy whose weights are plain tensors sharing the trained values (no gradient tracking,
+    /// no dropout), so evaluation during training runs the fast inference kernels.
+    pub fn detached(&self) -> Plm {
+        let mut copy = self.clone();
+        copy.dropout = None;
+        let mut detach = |_: String, t: &mut Tensor| *t = t.detach();
+        match &mut copy.model {
+            MaskedLm::Bert(m) => m.visit_params(&mut detach),
+            MaskedLm::DistilBert(m) => m.visit_params(&mut detach),
+        }
+        copy
+    }
+
+    /// Every weight by engine name (see [`Plm::trainable`]), without making them variables.
+    pub fn named_weights(&self) -> Vec<(String, Tensor)> {
+        let mut copy = self.model.clone();
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut visit = |name: String, t: &mut Tensor| {
+            if seen.insert(t.id()) {
+                out.push((name, t.clone()));
+            }
+        };
+        match &mut copy {
+            MaskedLm::Bert(m) => m.visit_params(&mut visit),
+            MaskedLm::DistilBert(m) => m.visit_params(&mut visit),
+        }
+        out
+    }
+
     /// Word embeddings of `[batch, seq]` u32 token ids: `[batch, seq, hidden]`.
     pub fn embed_tokens(&self, ids: &Tensor) -> Result<Tensor> {
         Ok(match &self.model {
@@ -362,8 +424,8 @@ impl Plm {
     /// attention mask (right padding).
     pub fn encode(&self, inputs_embeds: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         Ok(match &self.model {
-            MaskedLm::Bert(m) => m.encode(inputs_embeds, attention_mask)?,
-            MaskedLm::DistilBert(m) => m.encode(inputs_embeds, attention_mask)?,
+            MaskedLm::Bert(m) => m.encode(inputs_embeds, attention_mask, self.dropout.as_deref())?,
+            MaskedLm::DistilBert(m) => m.encode(inputs_embeds, attention_mask, self.dropout.as_deref())?,
         })
     }
 

@@ -22,6 +22,15 @@ pub struct SpecialTokens {
     pub unk: Option<(String, u32)>,
 }
 
+impl SpecialTokens {
+    /// The ids of every special token named.
+    pub fn ids(&self) -> Vec<u32> {
+        let mut out = vec![self.mask.1, self.pad.1];
+        out.extend([&self.cls, &self.sep, &self.unk].into_iter().flatten().map(|(_, id)| *id));
+        out
+    }
+}
+
 /// A model's tokenizer plus what the engine needs to know about it.
 #[derive(Clone)]
 pub struct PlmTokenizer {

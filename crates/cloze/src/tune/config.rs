@@ -1,0 +1,313 @@
+//! What a tuning run is: the strategy, the prompt, the data and the hyperparameters. Saved as the
+//! run directory's `config.json`, it is enough to run the same thing again.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::verbalizer::Verbalizer;
+
+/// The four ways of training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum Strategy {
+    /// Only the template's `{soft}` vectors (and a soft verbalizer, if chosen) train; the model is
+    /// frozen and gets no gradient computed.
+    SoftPrompt,
+    /// Every weight trains on data rendered by the template, cross-entropy over the verbalizer's
+    /// classes at the mask (PET / LM-BFF).
+    Finetune,
+    /// Masked-LM training on (unlabelled) text rendered through the template, saved as a new
+    /// checkpoint folder to use zero-shot.
+    Pretrain,
+    /// A logistic regression or small MLP on frozen, pooled sentence embeddings.
+    Probe,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 4] =
+        [Strategy::SoftPrompt, Strategy::Finetune, Strategy::Pretrain, Strategy::Probe];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::SoftPrompt => "soft-prompt",
+            Strategy::Finetune => "finetune",
+            Strategy::Pretrain => "pretrain",
+            Strategy::Probe => "probe",
+        }
+    }
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Strategy::ALL.into_iter().find(|x| x.name() == s).ok_or_else(|| {
+            Error::invalid(format!("unknown strategy {s:?}; use soft-prompt, finetune, pretrain or probe"))
+        })
+    }
+}
+
+/// How the mask's hidden state becomes class scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum VerbalizerKind {
+    /// The label words' logits from the MLM head (needs a head).
+    #[default]
+    Manual,
+    /// A trained projection from the mask's hidden state to the classes, initialised from the label
+    /// words' output embeddings (works on bare encoders too).
+    Soft,
+}
+
+/// How soft tokens without init text start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum SoftInit {
+    /// Embeddings of tokens drawn from the vocabulary (Lester et al. found this better than random).
+    #[default]
+    Vocab,
+    /// Normal noise with the word embeddings' standard deviation.
+    Random,
+}
+
+/// Pooling of token states into one sentence vector for the probe.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum Pooling {
+    #[default]
+    Mean,
+    Cls,
+}
+
+/// The probe's classifier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum ProbeHead {
+    #[default]
+    Logistic,
+    /// One hidden layer of 256 units with ReLU.
+    Mlp,
+}
+
+/// The optimiser and loop settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Hyper {
+    pub learning_rate: f64,
+    pub weight_decay: f64,
+    /// Fraction of the updates spent warming up.
+    pub warmup_ratio: f64,
+    pub epochs: u32,
+    /// Stop after this many updates (overrides epochs when set).
+    pub max_steps: Option<u32>,
+    pub batch_size: u32,
+    /// Batches whose gradients are summed before one update.
+    pub grad_accumulation: u32,
+    /// Clip the global gradient norm to this (0 = no clipping).
+    pub max_grad_norm: f64,
+    /// Evaluate on the dev rows every this many updates (0 = at the end of every epoch).
+    pub eval_every: u32,
+    /// Stop when dev accuracy has not improved for this many evaluations (0 = never).
+    pub patience: u32,
+    pub seed: u64,
+    /// Dropout while training; `None` takes the model's config.json value.
+    pub dropout: Option<f64>,
+    /// Longest rendered input in tokens (`None` = the model's limit).
+    pub max_len: Option<u32>,
+}
+
+impl Default for Hyper {
+    fn default() -> Self {
+        Self {
+            learning_rate: 2e-5,
+            weight_decay: 0.01,
+            warmup_ratio: 0.06,
+            epochs: 10,
+            max_steps: None,
+            batch_size: 8,
+            grad_accumulation: 1,
+            max_grad_norm: 1.0,
+            eval_every: 0,
+            patience: 0,
+            seed: 13,
+            dropout: None,
+            max_len: None,
+        }
+    }
+}
+
+impl Hyper {
+    /// Sensible defaults for a strategy (learning rates from the papers' small-data settings).
+    pub fn for_strategy(strategy: Strategy) -> Self {
+        let base = Hyper::default();
+        match strategy {
+            Strategy::SoftPrompt => Hyper { learning_rate: 3e-2, weight_decay: 0.0, epochs: 20, ..base },
+            Strategy::Finetune => Hyper { learning_rate: 2e-5, epochs: 10, ..base },
+            Strategy::Pretrain => Hyper { learning_rate: 5e-5, epochs: 3, ..base },
+            Strategy::Probe => {
+                Hyper { learning_rate: 1e-2, weight_decay: 0.0, epochs: 100, batch_size: 32, ..base }
+            }
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &str, fix: &str| Err(Error::invalid(format!("{what}; {fix}")));
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad(
+                &format!("learning rate {} is not a positive number", self.learning_rate),
+                "use e.g. 2e-5",
+            );
+        }
+        if self.batch_size == 0 || self.grad_accumulation == 0 {
+            return bad("batch size and gradient accumulation must be at least 1", "use e.g. --batch-size 8");
+        }
+        if self.epochs == 0 && self.max_steps.is_none() {
+            return bad("0 epochs and no step limit trains nothing", "set --epochs or --max-steps");
+        }
+        if !(0.0..1.0).contains(&self.warmup_ratio) {
+            return bad(&format!("warmup ratio {} is outside [0, 1)", self.warmup_ratio), "use e.g. 0.06");
+        }
+        if let Some(p) = self.dropout
+            && !(0.0..1.0).contains(&p)
+        {
+            return bad(&format!("dropout {p} is outside [0, 1)"), "use e.g. 0.1");
+        }
+        if self.weight_decay < 0.0 || self.max_grad_norm < 0.0 {
+            return bad("weight decay and the clipping norm cannot be negative", "use 0 to turn them off");
+        }
+        Ok(())
+    }
+}
+
+/// Where the rows came from, recorded so the run can be repeated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum DataSource {
+    /// Files read with column options (CLI).
+    Files { train: PathBuf, dev: Option<PathBuf>, columns: Option<String> },
+    /// Rows of a Cloze Studio project (the app).
+    Project { path: PathBuf, dataset: String, label_set: Option<String> },
+    /// Rows given directly by the caller (tests, benchmarks).
+    Inline,
+}
+
+/// The complete description of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TuneConfig {
+    pub strategy: Strategy,
+    /// The model folder.
+    pub model: PathBuf,
+    /// Template source (either syntax). The probe does not use one.
+    pub template: Option<String>,
+    pub verbalizer: Option<Verbalizer>,
+    #[serde(default)]
+    pub verbalizer_kind: VerbalizerKind,
+    #[serde(default)]
+    pub soft_init: SoftInit,
+    #[serde(default)]
+    pub pooling: Pooling,
+    #[serde(default)]
+    pub probe_head: ProbeHead,
+    /// Few-shot: k training rows per class, sampled with the seed (`None` = all rows).
+    pub shots: Option<u32>,
+    /// Dev rows to hold out of the training rows when no dev set is given.
+    #[serde(default)]
+    pub dev_fraction: Option<f64>,
+    pub data: DataSource,
+    pub hyper: Hyper,
+    /// The engine's version, for the record.
+    #[serde(default)]
+    pub engine: String,
+}
+
+impl TuneConfig {
+    /// A config with the strategy's default hyperparameters.
+    pub fn new(strategy: Strategy, model: impl Into<PathBuf>, data: DataSource) -> Self {
+        Self {
+            strategy,
+            model: model.into(),
+            template: None,
+            verbalizer: None,
+            verbalizer_kind: VerbalizerKind::default(),
+            soft_init: SoftInit::default(),
+            pooling: Pooling::default(),
+            probe_head: ProbeHead::default(),
+            shots: None,
+            dev_fraction: None,
+            data,
+            hyper: Hyper::for_strategy(strategy),
+            engine: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+
+    /// Checks that the parts the strategy needs are there.
+    pub fn validate(&self) -> Result<()> {
+        self.hyper.validate()?;
+        let needs_prompt = self.strategy != Strategy::Probe;
+        if needs_prompt && self.template.is_none() {
+            return Err(Error::invalid(format!(
+                "the {} strategy needs a template; add one, e.g. --template \"{{text_a}} It was {{mask}}.\"",
+                self.strategy.name()
+            )));
+        }
+        if matches!(self.strategy, Strategy::SoftPrompt | Strategy::Finetune) && self.verbalizer.is_none() {
+            return Err(Error::invalid(format!(
+                "the {} strategy needs a verbalizer; add one, e.g. --verbalizer '{{\"negative\": [\"terrible\"], \
+                 \"positive\": [\"great\"]}}'",
+                self.strategy.name()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategies_parse_and_explain() {
+        for s in Strategy::ALL {
+            assert_eq!(s.name().parse::<Strategy>().unwrap(), s);
+        }
+        let msg = "lora".parse::<Strategy>().unwrap_err().to_string();
+        assert!(msg.contains("soft-prompt, finetune, pretrain or probe"), "{msg}");
+    }
+
+    #[test]
+    fn hyperparameters_are_checked() {
+        let cases: [(Hyper, &str); 5] = [
+            (Hyper { learning_rate: 0.0, ..Hyper::default() }, "learning rate"),
+            (Hyper { batch_size: 0, ..Hyper::default() }, "batch size"),
+            (Hyper { epochs: 0, ..Hyper::default() }, "--epochs"),
+            (Hyper { warmup_ratio: 1.5, ..Hyper::default() }, "warmup"),
+            (Hyper { dropout: Some(1.0), ..Hyper::default() }, "dropout"),
+        ];
+        for (h, needle) in cases {
+            let msg = h.validate().unwrap_err().to_string();
+            assert!(msg.contains(needle), "{needle}: {msg}");
+        }
+        for s in Strategy::ALL {
+            Hyper::for_strategy(s).validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn configs_say_what_is_missing() {
+        let c = TuneConfig::new(Strategy::SoftPrompt, "m", DataSource::Inline);
+        assert!(c.validate().unwrap_err().to_string().contains("needs a template"));
+        let c = TuneConfig { template: Some("{text_a} {mask}".into()), ..c };
+        assert!(c.validate().unwrap_err().to_string().contains("needs a verbalizer"));
+        let probe = TuneConfig::new(Strategy::Probe, "m", DataSource::Inline);
+        probe.validate().unwrap();
+        let json = serde_json::to_string(&probe).unwrap();
+        assert_eq!(serde_json::from_str::<TuneConfig>(&json).unwrap(), probe);
+    }
+}

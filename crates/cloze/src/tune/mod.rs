@@ -1,0 +1,512 @@
+//! Tuning: soft prompts anywhere in the template, prompt-based fine-tuning, prompted continued
+//! pretraining and the feature-extractor probe, all through one training loop ([`trainer`]).
+//!
+//! A run lives in a folder:
+//! - `config.json` — the [`TuneConfig`]: strategy, model, template, verbalizer, data, hyperparameters
+//!   and seed; enough to run it again;
+//! - `metrics.jsonl` — every update's loss and learning rate and every evaluation, one JSON per line;
+//! - `prompt.safetensors` (soft prompt, soft verbalizer) or `probe.safetensors`, and for fine-tuning
+//!   and pretraining `model/`, a checkpoint folder that [`crate::plm::Plm::load`] and transformers read;
+//! - `summary.json`, `dev_predictions.jsonl`, and `checkpoint/` to resume an interrupted run.
+//!
+//! [`TunedRun::load`] reads a finished run back for classification (`cloze classify --prompt DIR`).
+
+pub mod config;
+pub mod optim;
+pub mod pretrain;
+pub mod probe;
+pub mod prompt_model;
+pub mod prompt_task;
+pub mod trainer;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+
+pub use config::{DataSource, Hyper, Pooling, ProbeHead, SoftInit, Strategy, TuneConfig, VerbalizerKind};
+pub use prompt_model::PromptModel;
+pub use trainer::{Checkpoints, DevPrediction, EvalMetrics, Summary, TuneEvent};
+
+use crate::classify::Prediction;
+use crate::data::Example;
+use crate::error::{Error, Result};
+use crate::plm::Plm;
+use crate::plm::layers::Dropout;
+use crate::template::Template;
+
+fn io(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io { path: path.to_path_buf(), message: e.to_string() }
+}
+
+/// The files of a run folder.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+    pub fn config(&self) -> PathBuf {
+        self.path.join("config.json")
+    }
+    pub fn metrics(&self) -> PathBuf {
+        self.path.join("metrics.jsonl")
+    }
+    pub fn summary(&self) -> PathBuf {
+        self.path.join("summary.json")
+    }
+    pub fn prompt(&self) -> PathBuf {
+        self.path.join("prompt.safetensors")
+    }
+    pub fn probe(&self) -> PathBuf {
+        self.path.join("probe.safetensors")
+    }
+    pub fn model(&self) -> PathBuf {
+        self.path.join("model")
+    }
+    pub fn predictions(&self) -> PathBuf {
+        self.path.join("dev_predictions.jsonl")
+    }
+    pub fn checkpoints(&self, resume: bool) -> Checkpoints {
+        Checkpoints { dir: self.path.join("checkpoint"), resume }
+    }
+
+    pub fn read_config(&self) -> Result<TuneConfig> {
+        let p = self.config();
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            io(&p, format!("{e}; is {} a run folder made by `cloze tune`?", self.path.display()))
+        })?;
+        serde_json::from_str(&text).map_err(|e| io(&p, format!("not a run config: {e}")))
+    }
+
+    pub fn read_summary(&self) -> Result<Option<Summary>> {
+        let p = self.summary();
+        if !p.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+        serde_json::from_str(&text).map(Some).map_err(|e| io(&p, e))
+    }
+
+    /// Every event line of `metrics.jsonl` (steps and evaluations).
+    pub fn read_metrics(&self) -> Result<Vec<TuneEvent>> {
+        let p = self.metrics();
+        if !p.is_file() {
+            return Ok(Vec::new());
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| serde_json::from_str(l).map_err(|e| io(&p, format!("line {}: {e}", i + 1))))
+            .collect()
+    }
+
+    pub fn read_predictions(&self) -> Result<Vec<DevPrediction>> {
+        let p = self.predictions();
+        if !p.is_file() {
+            return Ok(Vec::new());
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, l)| serde_json::from_str(l).map_err(|e| io(&p, format!("line {}: {e}", i + 1))))
+            .collect()
+    }
+
+    /// Keeps the metric lines up to `step` (a resumed run rewrites what follows).
+    fn truncate_metrics(&self, step: u32) -> Result<()> {
+        let kept: Vec<String> = self
+            .read_metrics()?
+            .into_iter()
+            .filter(|e| match e {
+                TuneEvent::Step { step: s, .. } | TuneEvent::Eval { step: s, .. } => *s <= step,
+                _ => false,
+            })
+            .map(|e| serde_json::to_string(&e).unwrap_or_default())
+            .collect();
+        let mut text = kept.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(self.metrics(), text).map_err(|e| io(&self.metrics(), e))
+    }
+}
+
+/// Writes `value` as pretty JSON.
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| io(path, e))?;
+    std::fs::write(path, text).map_err(|e| io(path, e))
+}
+
+/// The training and dev rows a config asks for: `shots` per class sampled with the seed, and a
+/// held-out dev part when no dev rows are given and `dev_fraction` is set.
+pub fn select_rows(
+    config: &TuneConfig,
+    train: Vec<Example>,
+    dev: Vec<Example>,
+) -> Result<(Vec<Example>, Vec<Example>)> {
+    let seed = config.hyper.seed;
+    let (train, dev) = match (dev.is_empty(), config.dev_fraction) {
+        (true, Some(f)) if f > 0.0 => {
+            let mut parts = crate::data::split(train, &[1.0 - f, f], seed);
+            let dev = parts.pop().unwrap_or_default();
+            (parts.pop().unwrap_or_default(), dev)
+        }
+        _ => (train, dev),
+    };
+    let train = match config.shots {
+        Some(k) if config.strategy != Strategy::Pretrain => crate::data::few_shot(&train, k as usize, seed)?,
+        _ => train,
+    };
+    Ok((train, dev))
+}
+
+/// Runs a tuning job into `run_dir` (created; with `resume`, an interrupted run there continues).
+/// Rows are used as given (see [`select_rows`]). Returns the summary.
+pub fn run(
+    config: &TuneConfig,
+    train: &[Example],
+    dev: &[Example],
+    run_dir: &Path,
+    device: &Device,
+    resume: bool,
+    on_event: &mut dyn FnMut(&TuneEvent) -> bool,
+) -> Result<Summary> {
+    config.validate()?;
+    let dir = RunDir::new(run_dir);
+    if dir.config().is_file() {
+        let stored = dir.read_config()?;
+        if !resume {
+            return Err(Error::invalid(format!(
+                "{} already holds a run; choose a new folder, or pass --resume to continue it",
+                run_dir.display()
+            )));
+        }
+        if stored.strategy != config.strategy
+            || stored.hyper != config.hyper
+            || stored.template != config.template
+        {
+            return Err(Error::invalid(format!(
+                "the run in {} was made with another configuration; resume it with the same settings, or start a \
+                 new folder",
+                run_dir.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(run_dir).map_err(|e| io(run_dir, e))?;
+    write_json(&dir.config(), config)?;
+
+    let mut plm = Plm::load(&config.model, device)?;
+    let hyper = &config.hyper;
+    let max_len = hyper.max_len.map(|m| m as usize);
+    let template = config.template.as_deref().map(Template::parse).transpose()?;
+    let p_drop = hyper.dropout.unwrap_or_else(|| plm.config_dropout());
+    let drop_seed = hyper.seed ^ 0xD0D0_0D0D;
+
+    let checkpoints = dir.checkpoints(resume);
+    let mut writer = |event: &TuneEvent| -> bool {
+        if matches!(event, TuneEvent::Step { .. } | TuneEvent::Eval { .. })
+            && let Ok(line) = serde_json::to_string(event)
+            && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.metrics())
+        {
+            let _ = writeln!(f, "{line}");
+        }
+        on_event(event)
+    };
+    if resume && checkpoints.exists() {
+        let text = std::fs::read_to_string(checkpoints.dir.join("state.json"))
+            .map_err(|e| io(&checkpoints.dir, e))?;
+        let state: trainer::LoopState = serde_json::from_str(&text).map_err(|e| io(&checkpoints.dir, e))?;
+        dir.truncate_metrics(state.step)?;
+    } else {
+        let _ = std::fs::remove_file(dir.metrics());
+    }
+
+    let (summary, predictions) = match config.strategy {
+        Strategy::SoftPrompt | Strategy::Finetune => {
+            let verbalizer =
+                config.verbalizer.as_ref().ok_or_else(|| Error::invalid("a verbalizer is needed"))?;
+            let template = template.ok_or_else(|| Error::invalid("a template is needed"))?;
+            let mut base_vars = Vec::new();
+            if config.strategy == Strategy::Finetune {
+                base_vars = plm.trainable()?;
+            }
+            plm.set_dropout(Some(Dropout::new(p_drop, drop_seed)));
+            let mut model = PromptModel::new(
+                plm,
+                template,
+                verbalizer,
+                config.verbalizer_kind,
+                config.soft_init,
+                max_len,
+                hyper.seed,
+            )?;
+            let mut vars = model.prompt_vars()?;
+            vars.extend(base_vars);
+            let train_rows = prompt_task::render_rows(&model, train, "training")?;
+            let dev_rows = prompt_task::render_rows(&model, dev, "dev")?;
+            let mut objective =
+                prompt_task::PromptObjective { model, train: train_rows, dev: dev_rows, vars };
+            let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)?;
+            let model = &objective.model;
+            let tensors = model.prompt_tensors();
+            if !tensors.is_empty() {
+                candle_core::safetensors::save(&tensors, dir.prompt()).map_err(|e| io(&dir.prompt(), e))?;
+            }
+            if config.strategy == Strategy::Finetune {
+                model.plm().save_pretrained(&dir.model())?;
+            }
+            out
+        }
+        Strategy::Probe => {
+            let classes = probe_classes(config, train)?;
+            let label_of = |ex: &Example, what: &str, i: usize| -> Result<usize> {
+                let l = ex.label.as_deref().ok_or_else(|| {
+                    Error::invalid(format!("{what} row {} (id {:?}) has no label", i + 1, ex.id))
+                })?;
+                classes.iter().position(|c| c == l).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "{what} row {} (id {:?}) has label {l:?}, which no training row has ({})",
+                        i + 1,
+                        ex.id,
+                        classes.join(", ")
+                    ))
+                })
+            };
+            let train_y = train
+                .iter()
+                .enumerate()
+                .map(|(i, ex)| label_of(ex, "training", i).map(|c| c as u32))
+                .collect::<Result<Vec<_>>>()?;
+            let dev_meta = dev
+                .iter()
+                .enumerate()
+                .map(|(i, ex)| Ok((ex.id.clone(), ex.text_a.clone(), label_of(ex, "dev", i)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let limit = max_len.unwrap_or(plm.max_len());
+            write_json(&run_dir.join("classes.json"), &classes)?;
+            // Feature extraction runs before the loop's first event; cancellation is honoured from
+            // the first update on.
+            let mut feature_progress = |_: usize, _: usize| true;
+            let train_x = probe::features(&plm, train, config.pooling, limit, &mut feature_progress)?;
+            let dev_x = if dev.is_empty() {
+                None
+            } else {
+                Some(probe::features(&plm, dev, config.pooling, limit, &mut feature_progress)?)
+            };
+            let head = probe::Probe::new(&train_x, classes.len(), config.probe_head, hyper.seed)?;
+            let mut objective = probe::ProbeObjective::new(head, train_x, train_y, dev_x, dev_meta, classes)?;
+            let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)?;
+            candle_core::safetensors::save(&objective.probe.tensors(), dir.probe())
+                .map_err(|e| io(&dir.probe(), e))?;
+            out
+        }
+        Strategy::Pretrain => {
+            let template = template.ok_or_else(|| Error::invalid("a template is needed"))?;
+            plm.mlm_head()?;
+            let vars = plm.trainable()?;
+            plm.set_dropout(Some(Dropout::new(p_drop, drop_seed)));
+            let limit = max_len.unwrap_or(plm.max_len());
+            let zero_shot = match &config.verbalizer {
+                Some(v) => {
+                    let model = PromptModel::new(
+                        plm.clone(),
+                        template.clone(),
+                        v,
+                        VerbalizerKind::Manual,
+                        config.soft_init,
+                        max_len,
+                        hyper.seed,
+                    )?;
+                    let labelled: Vec<Example> = dev.iter().filter(|e| e.label.is_some()).cloned().collect();
+                    let rows = prompt_task::render_rows(&model, &labelled, "dev")?;
+                    Some((model, rows))
+                }
+                None => None,
+            };
+            let answer_ids: Vec<(String, u32)> = match &zero_shot {
+                Some((m, _)) => m
+                    .verbalizer()
+                    .verbalizer
+                    .classes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(ci, c)| {
+                        m.verbalizer()
+                            .words
+                            .iter()
+                            .find(|w| w.class == ci)
+                            .map(|w| (c.name.clone(), w.ids[0]))
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            let answer = |ex: &Example| {
+                ex.label.as_deref().and_then(|l| answer_ids.iter().find(|(c, _)| c == l).map(|(_, id)| *id))
+            };
+            let train_rows = pretrain::prepare(&plm, &template, limit, train, &answer, hyper.seed)?;
+            let no_answer = |_: &Example| None;
+            let dev_rows = pretrain::prepare(&plm, &template, limit, dev, &no_answer, hyper.seed ^ 1)?;
+            let mut objective =
+                pretrain::MlmObjective { plm, vars, train: train_rows, dev: dev_rows, zero_shot };
+            let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)?;
+            objective.plm.save_pretrained(&dir.model())?;
+            out
+        }
+    };
+    write_json(&dir.summary(), &summary)?;
+    let mut text = String::new();
+    for p in &predictions {
+        text.push_str(&serde_json::to_string(p).map_err(|e| io(&dir.predictions(), e))?);
+        text.push('\n');
+    }
+    std::fs::write(dir.predictions(), text).map_err(|e| io(&dir.predictions(), e))?;
+    Ok(summary)
+}
+
+/// The probe's classes: from the verbalizer when given, else the training labels in sorted order.
+fn probe_classes(config: &TuneConfig, train: &[Example]) -> Result<Vec<String>> {
+    if let Some(v) = &config.verbalizer {
+        return Ok(v.classes.iter().map(|c| c.name.clone()).collect());
+    }
+    let set: std::collections::BTreeSet<String> = train.iter().filter_map(|e| e.label.clone()).collect();
+    if set.len() < 2 {
+        return Err(Error::invalid(format!(
+            "the probe needs labelled training rows of at least two classes; found {}",
+            set.len()
+        )));
+    }
+    Ok(set.into_iter().collect())
+}
+
+/// A finished run, loaded to classify new rows.
+pub enum TunedRun {
+    Prompt { model: Box<PromptModel> },
+    Probe { plm: Box<Plm>, probe: probe::Probe, pooling: Pooling, max_len: usize, classes: Vec<String> },
+}
+
+impl TunedRun {
+    /// Loads the run in `run_dir`: the tuned or pretrained model folder when there is one, else the
+    /// original model, plus the trained prompt tensors.
+    pub fn load(run_dir: &Path, device: &Device) -> Result<(TuneConfig, TunedRun)> {
+        let dir = RunDir::new(run_dir);
+        let config = dir.read_config()?;
+        if dir.read_summary()?.is_none() {
+            return Err(Error::invalid(format!(
+                "the run in {} has not finished (no summary.json); resume it with `cloze tune --resume --out {}`",
+                run_dir.display(),
+                run_dir.display()
+            )));
+        }
+        let model_dir = if dir.model().is_dir() { dir.model() } else { config.model.clone() };
+        let plm = Plm::load(&model_dir, device)?;
+        let max_len = config.hyper.max_len.map(|m| m as usize);
+        let run = match config.strategy {
+            Strategy::Probe => {
+                let tensors =
+                    candle_core::safetensors::load(dir.probe(), device).map_err(|e| io(&dir.probe(), e))?;
+                let probe = probe::Probe::from_tensors(&tensors, device)?;
+                let path = run_dir.join("classes.json");
+                let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+                let classes: Vec<String> = serde_json::from_str(&text).map_err(|e| io(&path, e))?;
+                let max_len = max_len.unwrap_or(plm.max_len());
+                TunedRun::Probe { plm: Box::new(plm), probe, pooling: config.pooling, max_len, classes }
+            }
+            _ => {
+                let template = Template::parse(
+                    config
+                        .template
+                        .as_deref()
+                        .ok_or_else(|| Error::invalid("the run's config has no template"))?,
+                )?;
+                let verbalizer = config.verbalizer.as_ref().ok_or_else(|| {
+                    Error::invalid(
+                        "this run has no verbalizer; classify with --model RUN/model and a verbalizer",
+                    )
+                })?;
+                let kind = if config.strategy == Strategy::Pretrain {
+                    VerbalizerKind::Manual
+                } else {
+                    config.verbalizer_kind
+                };
+                let mut model = PromptModel::new(
+                    plm,
+                    template,
+                    verbalizer,
+                    kind,
+                    config.soft_init,
+                    max_len,
+                    config.hyper.seed,
+                )?;
+                if dir.prompt().is_file() {
+                    let tensors = candle_core::safetensors::load(dir.prompt(), device)
+                        .map_err(|e| io(&dir.prompt(), e))?;
+                    model.load_prompt_tensors(&tensors)?;
+                }
+                TunedRun::Prompt { model: Box::new(model) }
+            }
+        };
+        Ok((config, run))
+    }
+
+    /// Classifies rows; `progress(done, total)` returning `false` cancels.
+    pub fn classify(
+        &self,
+        rows: &[Example],
+        progress: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<Vec<Prediction>> {
+        let (classes, probs): (Vec<String>, Vec<Vec<f32>>) = match self {
+            TunedRun::Prompt { model } => {
+                let rendered = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        model.render(r).map_err(|e| match e {
+                            Error::Template { position, message } => {
+                                Error::Template { position, message: format!("row {}: {message}", i + 1) }
+                            }
+                            other => other,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let mut out = Vec::with_capacity(rows.len());
+                for chunk in rendered.chunks(256) {
+                    let refs: Vec<_> = chunk.iter().collect();
+                    out.extend(prompt_task::predict(model, &refs, 32)?);
+                    if !progress(out.len(), rows.len()) {
+                        return Err(Error::Cancelled);
+                    }
+                }
+                (model.classes(), out)
+            }
+            TunedRun::Probe { plm, probe, pooling, max_len, classes } => {
+                let x = probe::features(plm, rows, *pooling, *max_len, progress)?;
+                let p = candle_nn::ops::softmax_last_dim(&probe.logits(&x)?)?.to_vec2::<f32>()?;
+                (classes.clone(), p)
+            }
+        };
+        Ok(rows
+            .iter()
+            .zip(probs)
+            .enumerate()
+            .map(|(i, (row, p))| {
+                let best =
+                    p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(c, _)| c).unwrap_or(0);
+                Prediction {
+                    id: if row.id.is_empty() { (i + 1).to_string() } else { row.id.clone() },
+                    label: row.label.clone(),
+                    predicted: classes[best].clone(),
+                    probs: classes.iter().cloned().zip(p).collect(),
+                    label_word_logits: Vec::new(),
+                    top_words: Vec::new(),
+                    truncated: 0,
+                }
+            })
+            .collect())
+    }
+}

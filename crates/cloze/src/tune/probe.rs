@@ -1,0 +1,239 @@
+//! The feature-extractor paradigm: a frozen encoder turns each text into one pooled vector (mean
+//! over tokens or the first token), computed once; a logistic regression or a one-hidden-layer MLP
+//! is trained on the standardised vectors. Fast, needs no MLM head, and a baseline beside prompts.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use super::config::{Pooling, ProbeHead};
+use super::trainer::{DevPrediction, EvalMetrics, Objective, classification_metrics};
+use crate::data::{Example, SplitMix64};
+use crate::error::{Error, Result};
+use crate::plm::Plm;
+
+const MLP_HIDDEN: usize = 256;
+
+/// Pooled sentence vectors `[rows, hidden]` of the examples' text (text_a, and text_b as a second
+/// segment when present), in length-sorted batches. `progress(done, total)` returning `false`
+/// cancels.
+pub fn features(
+    plm: &Plm,
+    examples: &[Example],
+    pooling: Pooling,
+    max_len: usize,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Tensor> {
+    let plm = plm.detached();
+    let tok = plm.tokenizer();
+    let max_len = max_len.min(plm.max_len());
+    let encoded: Vec<Vec<u32>> = examples
+        .iter()
+        .map(|ex| {
+            let text = match &ex.text_b {
+                Some(b) if !b.is_empty() => format!("{} {}", ex.text_a, b),
+                _ => ex.text_a.clone(),
+            };
+            let mut ids = tok.encode_with_specials(&text)?.get_ids().to_vec();
+            if ids.len() > max_len {
+                let last = *ids.last().expect("non-empty");
+                ids.truncate(max_len);
+                ids[max_len - 1] = last; // keep the closing special token
+            }
+            Ok(ids)
+        })
+        .collect::<Result<_>>()?;
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
+    let h = plm.hidden_size();
+    let mut out = vec![0f32; examples.len() * h];
+    let pad = tok.special().pad.1;
+    let device = plm.device().clone();
+    let mut done = 0;
+    for chunk in order.chunks(32) {
+        let t = chunk.iter().map(|&i| encoded[i].len()).max().unwrap_or(1);
+        let b = chunk.len();
+        let mut ids = vec![pad; b * t];
+        let mut mask = vec![0u32; b * t];
+        for (k, &i) in chunk.iter().enumerate() {
+            ids[k * t..k * t + encoded[i].len()].copy_from_slice(&encoded[i]);
+            mask[k * t..k * t + encoded[i].len()].iter_mut().for_each(|m| *m = 1);
+        }
+        let ids = Tensor::from_vec(ids, (b, t), &device)?;
+        let mask_t = Tensor::from_vec(mask.clone(), (b, t), &device)?;
+        let hidden = plm.encode(&plm.embed_tokens(&ids)?, &mask_t)?.to_dtype(DType::F32)?;
+        let pooled = match pooling {
+            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+            Pooling::Mean => {
+                let m = mask_t.to_dtype(DType::F32)?.unsqueeze(2)?;
+                let sum = hidden.broadcast_mul(&m)?.sum(1)?;
+                sum.broadcast_div(&m.sum(1)?)?
+            }
+        };
+        for (k, row) in pooled.to_vec2::<f32>()?.into_iter().enumerate() {
+            let i = chunk[k];
+            out[i * h..(i + 1) * h].copy_from_slice(&row);
+        }
+        done += b;
+        if !progress(done, examples.len()) {
+            return Err(Error::Cancelled);
+        }
+    }
+    Ok(Tensor::from_vec(out, (examples.len(), h), &device)?)
+}
+
+/// The probe's trained tensors: the standardisation and the classifier.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub mean: Tensor,
+    pub std: Tensor,
+    pub layers: Vec<(Tensor, Tensor)>,
+}
+
+impl Probe {
+    /// A fresh probe for `features` (whose mean and spread it standardises by).
+    pub fn new(features: &Tensor, classes: usize, head: ProbeHead, seed: u64) -> Result<Self> {
+        let (_, h) = features.dims2()?;
+        let device = features.device();
+        let mean = features.mean_keepdim(0)?;
+        let std = (features.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)? + 1e-6)?.sqrt()?;
+        let mut rng = SplitMix64::new(seed ^ 0x9B0B_E000);
+        let mut dense = |out: usize, inp: usize| -> Result<(Tensor, Tensor)> {
+            // Kaiming-uniform, as torch.nn.Linear.
+            let bound = 1.0 / (inp as f64).sqrt();
+            let w: Vec<f32> = (0..out * inp).map(|_| ((rng.next_f64() * 2.0 - 1.0) * bound) as f32).collect();
+            Ok((Tensor::from_vec(w, (out, inp), device)?, Tensor::zeros(out, DType::F32, device)?))
+        };
+        let layers = match head {
+            ProbeHead::Logistic => {
+                vec![(
+                    Tensor::zeros((classes, h), DType::F32, device)?,
+                    Tensor::zeros(classes, DType::F32, device)?,
+                )]
+            }
+            ProbeHead::Mlp => vec![dense(MLP_HIDDEN, h)?, dense(classes, MLP_HIDDEN)?],
+        };
+        Ok(Self { mean, std, layers })
+    }
+
+    pub fn logits(&self, features: &Tensor) -> Result<Tensor> {
+        let mut x = features.broadcast_sub(&self.mean)?.broadcast_div(&self.std)?;
+        for (i, (w, b)) in self.layers.iter().enumerate() {
+            if i > 0 {
+                x = x.relu()?;
+            }
+            x = x.matmul(&w.t()?)?.broadcast_add(b)?;
+        }
+        Ok(x)
+    }
+
+    pub fn tensors(&self) -> HashMap<String, Tensor> {
+        let mut out = HashMap::new();
+        out.insert("probe.mean".into(), self.mean.detach());
+        out.insert("probe.std".into(), self.std.detach());
+        for (i, (w, b)) in self.layers.iter().enumerate() {
+            out.insert(format!("probe.{i}.weight"), w.detach());
+            out.insert(format!("probe.{i}.bias"), b.detach());
+        }
+        out
+    }
+
+    pub fn from_tensors(t: &HashMap<String, Tensor>, device: &Device) -> Result<Self> {
+        let get = |k: &str| {
+            t.get(k)
+                .ok_or_else(|| {
+                    Error::invalid(format!("probe.safetensors has no {k:?}; the run folder is incomplete"))
+                })
+                .and_then(|x| Ok(x.to_device(device)?))
+        };
+        let mut layers = Vec::new();
+        while t.contains_key(&format!("probe.{}.weight", layers.len())) {
+            let i = layers.len();
+            layers.push((get(&format!("probe.{i}.weight"))?, get(&format!("probe.{i}.bias"))?));
+        }
+        Ok(Self { mean: get("probe.mean")?, std: get("probe.std")?, layers })
+    }
+}
+
+/// Training the probe's classifier on cached features.
+pub struct ProbeObjective {
+    pub probe: Probe,
+    pub vars: Vec<(String, Var)>,
+    pub train_x: Tensor,
+    pub train_y: Vec<u32>,
+    pub dev_x: Option<Tensor>,
+    pub dev: Vec<(String, String, usize)>,
+    pub classes: Vec<String>,
+}
+
+impl ProbeObjective {
+    pub fn new(
+        mut probe: Probe,
+        train_x: Tensor,
+        train_y: Vec<u32>,
+        dev_x: Option<Tensor>,
+        dev: Vec<(String, String, usize)>,
+        classes: Vec<String>,
+    ) -> Result<Self> {
+        let mut vars = Vec::new();
+        for (i, (w, b)) in probe.layers.iter_mut().enumerate() {
+            let wv = Var::from_tensor(w)?;
+            let bv = Var::from_tensor(b)?;
+            *w = wv.as_tensor().clone();
+            *b = bv.as_tensor().clone();
+            vars.push((format!("probe.{i}.weight"), wv));
+            vars.push((format!("probe.{i}.bias"), bv));
+        }
+        Ok(Self { probe, vars, train_x, train_y, dev_x, dev, classes })
+    }
+}
+
+impl Objective for ProbeObjective {
+    fn train_len(&self) -> usize {
+        self.train_y.len()
+    }
+
+    fn vars(&self) -> Vec<(String, Var)> {
+        self.vars.clone()
+    }
+
+    fn loss(&mut self, batch: &[usize]) -> Result<Tensor> {
+        let device = self.train_x.device();
+        let idx: Vec<u32> = batch.iter().map(|&i| i as u32).collect();
+        let idx = Tensor::new(idx.as_slice(), device)?;
+        let x = self.train_x.index_select(&idx, 0)?;
+        let y: Vec<u32> = batch.iter().map(|&i| self.train_y[i]).collect();
+        let y = Tensor::new(y.as_slice(), device)?;
+        Ok(candle_nn::loss::cross_entropy(&self.probe.logits(&x)?, &y)?)
+    }
+
+    fn evaluate(&mut self, keep: bool) -> Result<Option<(EvalMetrics, Vec<DevPrediction>)>> {
+        let Some(x) = &self.dev_x else { return Ok(None) };
+        let detached = Probe {
+            mean: self.probe.mean.clone(),
+            std: self.probe.std.clone(),
+            layers: self.probe.layers.iter().map(|(w, b)| (w.detach(), b.detach())).collect(),
+        };
+        let probs = candle_nn::ops::softmax_last_dim(&detached.logits(x)?)?.to_vec2::<f32>()?;
+        let mut pairs = Vec::new();
+        let mut loss = 0f64;
+        let mut kept = Vec::new();
+        for ((id, text, label), p) in self.dev.iter().zip(&probs) {
+            let best = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+            pairs.push((*label, best));
+            loss -= f64::from(p[*label].max(1e-12)).ln();
+            if keep {
+                kept.push(DevPrediction {
+                    id: id.clone(),
+                    text: text.clone(),
+                    label: self.classes[*label].clone(),
+                    predicted: self.classes[best].clone(),
+                    p_label: f64::from(p[*label]),
+                    probs: p.iter().map(|&v| f64::from(v)).collect(),
+                });
+            }
+        }
+        let loss = Some(loss / self.dev.len().max(1) as f64);
+        Ok(Some((classification_metrics(&pairs, &self.classes, loss), kept)))
+    }
+}

@@ -1,0 +1,138 @@
+//! Training a prompt model for classification: soft-prompt tuning (model frozen) and prompt-based
+//! fine-tuning (every weight), both with cross-entropy over the verbalizer's classes at the mask.
+
+use candle_core::{Tensor, Var};
+
+use super::prompt_model::PromptModel;
+use super::trainer::{DevPrediction, EvalMetrics, Objective, classification_metrics};
+use crate::data::Example;
+use crate::error::{Error, Result};
+use crate::template::Rendered;
+
+/// A rendered, labelled row.
+#[derive(Debug, Clone)]
+pub struct PromptRow {
+    pub id: String,
+    pub text: String,
+    pub rendered: Rendered,
+    pub label: usize,
+}
+
+/// Renders labelled examples, mapping labels to class indices (an unknown label is an error naming
+/// the row and the classes).
+pub fn render_rows(model: &PromptModel, examples: &[Example], what: &str) -> Result<Vec<PromptRow>> {
+    let classes = model.classes();
+    examples
+        .iter()
+        .enumerate()
+        .map(|(i, ex)| {
+            let label = ex.label.as_deref().ok_or_else(|| {
+                Error::invalid(format!("{what} row {} (id {:?}) has no label; every training row needs one", i + 1, ex.id))
+            })?;
+            let label = classes.iter().position(|c| c == label).ok_or_else(|| {
+                Error::invalid(format!(
+                    "{what} row {} (id {:?}) has label {label:?}, which is not a class of the verbalizer ({}); \
+                     name the verbalizer's classes by the label values",
+                    i + 1,
+                    ex.id,
+                    classes.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            let rendered = model.render(ex).map_err(|e| match e {
+                Error::Template { position, message } => {
+                    Error::Template { position, message: format!("{what} row {}: {message}", i + 1) }
+                }
+                other => other,
+            })?;
+            Ok(PromptRow { id: ex.id.clone(), text: ex.text_a.clone(), rendered, label })
+        })
+        .collect()
+}
+
+/// Class probabilities for many rows with the model's current weights, in length-sorted batches,
+/// through the fast inference kernels.
+pub fn predict(model: &PromptModel, rows: &[&Rendered], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    let eval = model.detached();
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(rows[i].ids.len()));
+    let mut out = vec![Vec::new(); rows.len()];
+    for chunk in order.chunks(batch_size.max(1)) {
+        let batch: Vec<&Rendered> = chunk.iter().map(|&i| rows[i]).collect();
+        for (k, p) in eval.probabilities(&batch)?.into_iter().enumerate() {
+            out[chunk[k]] = p;
+        }
+    }
+    Ok(out)
+}
+
+/// Metrics and per-row predictions of `rows` under `model`.
+pub fn evaluate_rows(
+    model: &PromptModel,
+    rows: &[PromptRow],
+    keep: bool,
+) -> Result<(EvalMetrics, Vec<DevPrediction>)> {
+    let refs: Vec<&Rendered> = rows.iter().map(|r| &r.rendered).collect();
+    let probs = predict(model, &refs, 32)?;
+    let classes = model.classes();
+    let mut pairs = Vec::with_capacity(rows.len());
+    let mut loss = 0f64;
+    let mut kept = Vec::new();
+    for (row, p) in rows.iter().zip(&probs) {
+        let best = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+        pairs.push((row.label, best));
+        loss -= f64::from(p[row.label].max(1e-12)).ln();
+        if keep {
+            kept.push(DevPrediction {
+                id: row.id.clone(),
+                text: row.text.clone(),
+                label: classes[row.label].clone(),
+                predicted: classes[best].clone(),
+                p_label: f64::from(p[row.label]),
+                probs: p.iter().map(|&x| f64::from(x)).collect(),
+            });
+        }
+    }
+    let loss = if rows.is_empty() { None } else { Some(loss / rows.len() as f64) };
+    Ok((classification_metrics(&pairs, &classes, loss), kept))
+}
+
+/// The objective of soft-prompt tuning and prompt-based fine-tuning.
+pub struct PromptObjective {
+    pub model: PromptModel,
+    pub train: Vec<PromptRow>,
+    pub dev: Vec<PromptRow>,
+    pub vars: Vec<(String, Var)>,
+}
+
+impl Objective for PromptObjective {
+    fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    fn vars(&self) -> Vec<(String, Var)> {
+        self.vars.clone()
+    }
+
+    fn loss(&mut self, batch: &[usize]) -> Result<Tensor> {
+        let rows: Vec<&Rendered> = batch.iter().map(|&i| &self.train[i].rendered).collect();
+        let labels: Vec<u32> = batch.iter().map(|&i| self.train[i].label as u32).collect();
+        self.model.loss(&rows, &labels)
+    }
+
+    fn evaluate(&mut self, keep: bool) -> Result<Option<(EvalMetrics, Vec<DevPrediction>)>> {
+        if self.dev.is_empty() {
+            return Ok(None);
+        }
+        evaluate_rows(&self.model, &self.dev, keep).map(Some)
+    }
+
+    fn rng_state(&self) -> Option<u64> {
+        self.model.plm().dropout().map(|d| d.state())
+    }
+
+    fn set_rng_state(&mut self, state: u64) {
+        if let Some(d) = self.model.plm().dropout() {
+            d.set_state(state);
+        }
+    }
+}

@@ -1,0 +1,541 @@
+//! The training loop shared by every strategy: shuffled mini-batches (the order is a function of the
+//! seed and the epoch), gradient accumulation, global-norm clipping, AdamW with warmup and linear
+//! decay, evaluation every N updates, early stopping, restoring the best weights, checkpoints to
+//! resume from, cancellation at any update, and progress as [`TuneEvent`]s.
+//!
+//! With the same seed a CPU run repeats bit for bit: batch order, dropout masks and soft-prompt
+//! initialisation all come from seeded generators, and every CPU kernel reduces in a fixed order.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use super::config::Hyper;
+use super::optim::{AdamW, AdamWConfig, Schedule};
+use crate::data::SplitMix64;
+use crate::error::{Error, Result};
+
+/// Metrics of one evaluation on the dev rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct EvalMetrics {
+    pub rows: u32,
+    /// The value early stopping and best-checkpoint selection maximise (accuracy for classifiers,
+    /// minus the loss for masked-LM training without labels).
+    pub score: f64,
+    pub accuracy: Option<f64>,
+    pub macro_f1: Option<f64>,
+    /// F1 per class, in class order.
+    pub per_class_f1: Vec<f64>,
+    pub classes: Vec<String>,
+    /// `confusion[true][predicted]`.
+    pub confusion: Vec<Vec<u32>>,
+    /// Mean loss on the dev rows.
+    pub loss: Option<f64>,
+}
+
+/// One dev row's prediction, kept for the final report (best and worst examples).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct DevPrediction {
+    pub id: String,
+    pub text: String,
+    pub label: String,
+    pub predicted: String,
+    /// Probability of the true class.
+    pub p_label: f64,
+    pub probs: Vec<f64>,
+}
+
+/// What a strategy gives the loop.
+pub trait Objective {
+    /// Training examples.
+    fn train_len(&self) -> usize;
+    /// The variables the optimiser updates, by name.
+    fn vars(&self) -> Vec<(String, Var)>;
+    /// Mean loss over the training examples `batch` (indices), differentiable in [`Self::vars`].
+    fn loss(&mut self, batch: &[usize]) -> Result<Tensor>;
+    /// Evaluates on the dev rows (`None` when there are none). `keep` asks for every row's
+    /// prediction too.
+    fn evaluate(&mut self, keep: bool) -> Result<Option<(EvalMetrics, Vec<DevPrediction>)>>;
+    /// The dropout generator's state, to save with a checkpoint.
+    fn rng_state(&self) -> Option<u64> {
+        None
+    }
+    fn set_rng_state(&mut self, _state: u64) {}
+}
+
+/// Progress of a run, in order: `Started`, then `Step`s and `Eval`s, then `Finished`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum TuneEvent {
+    Started { total_steps: u32, steps_per_epoch: u32, train_rows: u32, resumed_from: u32 },
+    Step { step: u32, epoch: u32, loss: f64, learning_rate: f64, grad_norm: f64, elapsed_s: f64, eta_s: f64 },
+    Eval { step: u32, metrics: EvalMetrics, best: bool },
+    Finished { summary: Summary },
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Summary {
+    pub steps: u32,
+    pub best_step: Option<u32>,
+    pub best: Option<EvalMetrics>,
+    /// Dev metrics of the weights kept (the best ones when there was a dev set).
+    pub final_metrics: Option<EvalMetrics>,
+    pub stopped_early: bool,
+    pub seconds: f64,
+    pub steps_per_second: f64,
+    pub final_train_loss: Option<f64>,
+}
+
+/// The loop's position, saved with a checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoopState {
+    pub step: u32,
+    pub best_score: Option<f64>,
+    pub best_step: Option<u32>,
+    pub best: Option<EvalMetrics>,
+    pub bad_evals: u32,
+    pub rng_state: Option<u64>,
+    pub last_loss: Option<f64>,
+}
+
+/// Where checkpoints go, and whether to resume from one there.
+#[derive(Debug, Clone)]
+pub struct Checkpoints {
+    pub dir: PathBuf,
+    pub resume: bool,
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Io { path: path.to_path_buf(), message: e.to_string() }
+}
+
+fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    candle_core::safetensors::save(tensors, path).map_err(|e| io(path, e))
+}
+
+fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    candle_core::safetensors::load(path, &candle_core::Device::Cpu).map_err(|e| io(path, e))
+}
+
+impl Checkpoints {
+    fn params(&self) -> PathBuf {
+        self.dir.join("params.safetensors")
+    }
+    fn best(&self) -> PathBuf {
+        self.dir.join("best.safetensors")
+    }
+    fn optimizer(&self) -> PathBuf {
+        self.dir.join("optimizer.safetensors")
+    }
+    fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    pub fn exists(&self) -> bool {
+        self.state().is_file()
+    }
+
+    fn save(&self, vars: &[(String, Var)], opt: &AdamW, state: &LoopState) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
+        let params: HashMap<String, Tensor> =
+            vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect();
+        save_tensors(&params, &self.params())?;
+        save_tensors(&opt.state_tensors(), &self.optimizer())?;
+        // state.json last: a checkpoint counts only once it is written.
+        let json = serde_json::to_string_pretty(state).map_err(|e| io(&self.state(), e))?;
+        let tmp = self.state().with_extension("json.tmp");
+        std::fs::write(&tmp, json).map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, self.state()).map_err(|e| io(&self.state(), e))
+    }
+
+    fn save_best(&self, best: &HashMap<String, Tensor>) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
+        save_tensors(best, &self.best())
+    }
+
+    fn load(
+        &self,
+        vars: &[(String, Var)],
+        opt: &mut AdamW,
+    ) -> Result<(LoopState, Option<HashMap<String, Tensor>>)> {
+        let text = std::fs::read_to_string(self.state()).map_err(|e| io(&self.state(), e))?;
+        let state: LoopState = serde_json::from_str(&text)
+            .map_err(|e| io(&self.state(), format!("{e}; delete the checkpoint folder to start afresh")))?;
+        let params = load_tensors(&self.params())?;
+        for (name, var) in vars {
+            let t = params.get(name).ok_or_else(|| {
+                Error::invalid(format!(
+                    "the checkpoint in {} has no {name:?}; it was made by a different run",
+                    self.dir.display()
+                ))
+            })?;
+            var.set(&t.to_device(var.device())?.to_dtype(var.dtype())?)?;
+        }
+        let moments = load_tensors(&self.optimizer())?;
+        let device = vars.first().map(|(_, v)| v.device().clone()).unwrap_or(candle_core::Device::Cpu);
+        let moments = moments
+            .into_iter()
+            .map(|(k, t)| Ok((k, t.to_device(&device)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        opt.load_state(&moments, state.step as usize)?;
+        let best = if self.best().is_file() { Some(load_tensors(&self.best())?) } else { None };
+        Ok((state, best))
+    }
+}
+
+/// The shuffled order of the training examples in `epoch`.
+pub fn epoch_order(n: usize, seed: u64, epoch: u32) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = SplitMix64::new(seed ^ (u64::from(epoch) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    for i in (1..n).rev() {
+        let j = rng.below(i + 1);
+        order.swap(i, j);
+    }
+    order
+}
+
+fn snapshot(vars: &[(String, Var)]) -> HashMap<String, Tensor> {
+    vars.iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().copy().unwrap_or_else(|_| v.as_tensor().detach())))
+        .collect()
+}
+
+fn restore(vars: &[(String, Var)], saved: &HashMap<String, Tensor>) -> Result<()> {
+    for (n, v) in vars {
+        if let Some(t) = saved.get(n) {
+            v.set(&t.to_device(v.device())?.to_dtype(v.dtype())?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Sums `more` into `acc`, variable by variable.
+fn accumulate(acc: &mut GradStore, more: GradStore, vars: &[(String, Var)]) -> Result<()> {
+    for (_, v) in vars {
+        if let Some(g) = more.get(v.as_tensor()) {
+            let sum = match acc.get(v.as_tensor()) {
+                Some(a) => (a + g)?,
+                None => g.clone(),
+            };
+            acc.insert(v.as_tensor(), sum);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the loop. `on_event` receives every event; returning `false` cancels (a checkpoint is
+/// written first when `checkpoints` is set, so the run can resume). Returns the summary and the
+/// final dev predictions; the variables hold the best weights afterwards.
+pub fn train(
+    objective: &mut dyn Objective,
+    hyper: &Hyper,
+    checkpoints: Option<&Checkpoints>,
+    on_event: &mut dyn FnMut(&TuneEvent) -> bool,
+) -> Result<(Summary, Vec<DevPrediction>)> {
+    hyper.validate()?;
+    let n = objective.train_len();
+    if n == 0 {
+        return Err(Error::invalid("there are no training rows; give a training set with labelled rows"));
+    }
+    let bs = hyper.batch_size as usize;
+    let accum = hyper.grad_accumulation as usize;
+    let per_update = bs * accum;
+    let steps_per_epoch = n.div_ceil(per_update) as u32;
+    let total = hyper.max_steps.unwrap_or(hyper.epochs * steps_per_epoch).max(1);
+    let schedule = Schedule {
+        peak: hyper.learning_rate,
+        warmup: (hyper.warmup_ratio * f64::from(total)).round() as usize,
+        total: total as usize,
+    };
+    let vars = objective.vars();
+    if vars.is_empty() {
+        return Err(Error::invalid(
+            "nothing to train: the template has no {soft} tokens and the verbalizer is manual; add {soft} to \
+             the template (e.g. \"{soft} {text_a} It was {mask}.\") or choose a soft verbalizer",
+        ));
+    }
+    let mut opt =
+        AdamW::new(vars.clone(), AdamWConfig { weight_decay: hyper.weight_decay, ..Default::default() })?;
+    let mut state = LoopState::default();
+    let mut best: Option<HashMap<String, Tensor>> = None;
+    if let Some(c) = checkpoints
+        && c.resume
+        && c.exists()
+    {
+        let (s, b) = c.load(&vars, &mut opt)?;
+        if let Some(r) = s.rng_state {
+            objective.set_rng_state(r);
+        }
+        state = s;
+        best = b;
+    }
+    let resumed_from = state.step;
+    if !on_event(&TuneEvent::Started {
+        total_steps: total,
+        steps_per_epoch,
+        train_rows: n as u32,
+        resumed_from,
+    }) {
+        return Err(Error::Cancelled);
+    }
+    let eval_every = if hyper.eval_every == 0 { steps_per_epoch } else { hyper.eval_every };
+    let started = Instant::now();
+    let mut order_epoch = u32::MAX;
+    let mut order = Vec::new();
+    let mut stopped_early = false;
+    while state.step < total {
+        let epoch = state.step / steps_per_epoch;
+        if epoch != order_epoch {
+            order = epoch_order(n, hyper.seed, epoch);
+            order_epoch = epoch;
+        }
+        let within = (state.step % steps_per_epoch) as usize;
+        let mut grads: Option<GradStore> = None;
+        let mut loss_sum = 0f64;
+        let mut micro = 0usize;
+        for a in 0..accum {
+            let start = (within * accum + a) * bs;
+            if start >= n {
+                break;
+            }
+            let batch = &order[start..(start + bs).min(n)];
+            let loss = objective.loss(batch)?;
+            loss_sum += loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+            micro += 1;
+            let g = loss.backward()?;
+            match &mut grads {
+                None => grads = Some(g),
+                Some(acc) => accumulate(acc, g, &vars)?,
+            }
+        }
+        let grads = grads.ok_or_else(|| Error::invalid("an update had no batch (a bug)"))?;
+        let scale = 1.0 / micro as f64;
+        let norm = opt.grad_norm(&grads)? * scale;
+        let clip = if hyper.max_grad_norm > 0.0 && norm > hyper.max_grad_norm {
+            hyper.max_grad_norm / (norm + 1e-6)
+        } else {
+            1.0
+        };
+        let lr = schedule.lr(state.step as usize);
+        opt.step(&grads, lr, scale * clip)?;
+        drop(grads);
+        state.step += 1;
+        let loss = loss_sum / micro as f64;
+        state.last_loss = Some(loss);
+        let elapsed = started.elapsed().as_secs_f64();
+        let done = f64::from(state.step - resumed_from);
+        let eta = elapsed / done * f64::from(total - state.step);
+        let go_on = on_event(&TuneEvent::Step {
+            step: state.step,
+            epoch: epoch + 1,
+            loss,
+            learning_rate: lr,
+            grad_norm: norm,
+            elapsed_s: elapsed,
+            eta_s: eta,
+        });
+        let eval_now = state.step % eval_every == 0 || state.step == total;
+        let mut stop = false;
+        if eval_now && let Some((metrics, _)) = objective.evaluate(false)? {
+            let better = state.best_score.is_none_or(|b| metrics.score > b);
+            if better {
+                state.best_score = Some(metrics.score);
+                state.best_step = Some(state.step);
+                state.best = Some(metrics.clone());
+                state.bad_evals = 0;
+                let snap = snapshot(&vars);
+                if let Some(c) = checkpoints {
+                    c.save_best(&snap)?;
+                }
+                best = Some(snap);
+            } else {
+                state.bad_evals += 1;
+            }
+            if !on_event(&TuneEvent::Eval { step: state.step, metrics, best: better }) {
+                stop = true;
+            }
+            if hyper.patience > 0 && state.bad_evals >= hyper.patience {
+                stopped_early = true;
+            }
+        }
+        if !go_on || stop {
+            if let Some(c) = checkpoints {
+                state.rng_state = objective.rng_state();
+                c.save(&vars, &opt, &state)?;
+            }
+            return Err(Error::Cancelled);
+        }
+        if let Some(c) = checkpoints
+            && (eval_now || stopped_early)
+        {
+            state.rng_state = objective.rng_state();
+            c.save(&vars, &opt, &state)?;
+        }
+        if stopped_early {
+            break;
+        }
+    }
+    if let Some(b) = &best {
+        restore(&vars, b)?;
+    }
+    let (final_metrics, predictions) = match objective.evaluate(true)? {
+        Some((m, p)) => (Some(m), p),
+        None => (None, Vec::new()),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = Summary {
+        steps: state.step,
+        best_step: state.best_step,
+        best: state.best.clone(),
+        final_metrics,
+        stopped_early,
+        seconds,
+        steps_per_second: f64::from(state.step - resumed_from) / seconds.max(1e-9),
+        final_train_loss: state.last_loss,
+    };
+    on_event(&TuneEvent::Finished { summary: summary.clone() });
+    Ok((summary, predictions))
+}
+
+/// Accuracy, macro-F1, per-class F1 and the confusion matrix from (true, predicted) class indices.
+pub fn classification_metrics(
+    pairs: &[(usize, usize)],
+    classes: &[String],
+    loss: Option<f64>,
+) -> EvalMetrics {
+    let c = classes.len();
+    let mut confusion = vec![vec![0u32; c]; c];
+    for &(t, p) in pairs {
+        confusion[t][p] += 1;
+    }
+    let correct: u32 = (0..c).map(|i| confusion[i][i]).sum();
+    let per_class_f1: Vec<f64> = (0..c)
+        .map(|i| {
+            let tp = f64::from(confusion[i][i]);
+            let predicted: u32 = (0..c).map(|t| confusion[t][i]).sum();
+            let support: u32 = confusion[i].iter().sum();
+            let p = if predicted == 0 { 0.0 } else { tp / f64::from(predicted) };
+            let r = if support == 0 { 0.0 } else { tp / f64::from(support) };
+            if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+        })
+        .collect();
+    let accuracy = if pairs.is_empty() { 0.0 } else { f64::from(correct) / pairs.len() as f64 };
+    EvalMetrics {
+        rows: pairs.len() as u32,
+        score: accuracy,
+        accuracy: Some(accuracy),
+        macro_f1: Some(per_class_f1.iter().sum::<f64>() / c.max(1) as f64),
+        per_class_f1,
+        classes: classes.to_vec(),
+        confusion,
+        loss,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_orders_are_permutations_fixed_by_seed() {
+        let a = epoch_order(10, 7, 0);
+        assert_eq!(a, epoch_order(10, 7, 0));
+        assert_ne!(a, epoch_order(10, 7, 1));
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn metrics_by_hand() {
+        let classes = vec!["a".to_string(), "b".to_string()];
+        let m = classification_metrics(&[(0, 0), (0, 1), (1, 1), (1, 1)], &classes, None);
+        assert_eq!(m.confusion, vec![vec![1, 1], vec![0, 2]]);
+        assert!((m.accuracy.unwrap() - 0.75).abs() < 1e-12);
+        // a: p 1 r .5 f 2/3; b: p 2/3 r 1 f .8
+        assert!((m.macro_f1.unwrap() - (2.0 / 3.0 + 0.8) / 2.0).abs() < 1e-12);
+    }
+
+    /// A one-parameter least-squares problem: the loop converges, cancels on request, and a
+    /// resumed run ends where an uninterrupted one does.
+    struct Line {
+        w: Var,
+        xs: Vec<f64>,
+    }
+
+    impl Objective for Line {
+        fn train_len(&self) -> usize {
+            self.xs.len()
+        }
+        fn vars(&self) -> Vec<(String, Var)> {
+            vec![("w".into(), self.w.clone())]
+        }
+        fn loss(&mut self, batch: &[usize]) -> Result<Tensor> {
+            let x: Vec<f64> = batch.iter().map(|&i| self.xs[i]).collect();
+            let x = Tensor::new(x.as_slice(), self.w.device())?;
+            let y = (&x * 3.0)?;
+            Ok(x.broadcast_mul(self.w.as_tensor())?.sub(&y)?.sqr()?.mean_all()?)
+        }
+        fn evaluate(&mut self, _keep: bool) -> Result<Option<(EvalMetrics, Vec<DevPrediction>)>> {
+            let w = self.w.as_tensor().to_vec1::<f64>()?[0];
+            let mut m = classification_metrics(&[], &[], Some((w - 3.0).abs()));
+            m.score = -(w - 3.0).abs();
+            Ok(Some((m, vec![])))
+        }
+    }
+
+    fn line() -> Line {
+        Line {
+            w: Var::new(&[0.0f64], &candle_core::Device::Cpu).unwrap(),
+            xs: (1..=8).map(f64::from).collect(),
+        }
+    }
+
+    #[test]
+    fn loop_learns_cancels_and_resumes() {
+        let hyper = Hyper {
+            learning_rate: 0.1,
+            epochs: 30,
+            batch_size: 2,
+            grad_accumulation: 2,
+            eval_every: 5,
+            ..Hyper::default()
+        };
+        let mut full = line();
+        let (summary, _) = train(&mut full, &hyper, None, &mut |_| true).unwrap();
+        let w_full = full.w.as_tensor().to_vec1::<f64>().unwrap()[0];
+        assert!((w_full - 3.0).abs() < 0.05, "{w_full}");
+        assert_eq!(summary.steps, 60);
+
+        let dir = std::env::temp_dir().join(format!("cloze-loop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ck = Checkpoints { dir: dir.clone(), resume: true };
+        let mut first = line();
+        let err =
+            train(&mut first, &hyper, Some(&ck), &mut |e| !matches!(e, TuneEvent::Step { step: 23, .. }))
+                .unwrap_err();
+        assert!(matches!(err, Error::Cancelled));
+        let mut resumed = line();
+        let mut started_at = None;
+        train(&mut resumed, &hyper, Some(&ck), &mut |e| {
+            if let TuneEvent::Started { resumed_from, .. } = e {
+                started_at = Some(*resumed_from);
+            }
+            true
+        })
+        .unwrap();
+        assert_eq!(started_at, Some(23));
+        let w_resumed = resumed.w.as_tensor().to_vec1::<f64>().unwrap()[0];
+        assert_eq!(w_resumed.to_bits(), w_full.to_bits(), "{w_resumed} vs {w_full}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

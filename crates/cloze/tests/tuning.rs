@@ -1,0 +1,374 @@
+//! Tuning on the tiny random RoBERTa fixture and a synthetic sentiment task (a sentence of filler
+//! words with one signal word: good / wonderful / excellent / nice → positive, bad / awful /
+//! boring / slow → negative). Checks that each strategy really learns, that soft-prompt tuning
+//! leaves every model weight bit-identical, that a seed repeats a run bit for bit, that a cancelled
+//! run resumes to the same result, and that saved checkpoints load back.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{D, DType, Device, Tensor, Var};
+use cloze::data::{Example, SplitMix64};
+use cloze::plm::Plm;
+use cloze::tune::prompt_task::{PromptObjective, evaluate_rows, render_rows};
+use cloze::tune::{
+    self, DataSource, PromptModel, SoftInit, Strategy, TuneConfig, TuneEvent, TunedRun, VerbalizerKind,
+    trainer,
+};
+use cloze::verbalizer::Verbalizer;
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity");
+
+fn roberta() -> PathBuf {
+    Path::new(ROOT).join("roberta")
+}
+
+const FILLER: [&str; 12] =
+    ["the", "film", "story", "music", "actors", "was", "and", "this", "movie", "plot", "food", "service"];
+const POSITIVE: [&str; 4] = ["good", "wonderful", "excellent", "nice"];
+const NEGATIVE: [&str; 4] = ["bad", "awful", "boring", "slow"];
+
+fn synthetic(n: usize, seed: u64) -> Vec<Example> {
+    let mut rng = SplitMix64::new(seed);
+    (0..n)
+        .map(|i| {
+            let positive = i % 2 == 0;
+            let len = 3 + rng.below(4);
+            let mut words: Vec<&str> = (0..len).map(|_| FILLER[rng.below(FILLER.len())]).collect();
+            let signal = if positive { POSITIVE[rng.below(4)] } else { NEGATIVE[rng.below(4)] };
+            words.insert(rng.below(len + 1), signal);
+            let mut ex = Example::new(format!("r{i}"), words.join(" "));
+            ex.label = Some(if positive { "positive" } else { "negative" }.into());
+            ex
+        })
+        .collect()
+}
+
+fn verbalizer() -> Verbalizer {
+    Verbalizer::from_json(r#"{"negative": ["terrible"], "positive": ["great"]}"#).unwrap()
+}
+
+fn config(strategy: Strategy) -> TuneConfig {
+    let mut c = TuneConfig::new(strategy, roberta(), DataSource::Inline);
+    c.template = Some("{soft:8} {text_a} It was {mask}.".into());
+    c.verbalizer = Some(verbalizer());
+    c.hyper.dropout = Some(0.0);
+    c.hyper.seed = 7;
+    c
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cloze-tuning-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn weights_bits(plm: &Plm) -> Vec<(String, Vec<u32>)> {
+    plm.named_weights()
+        .into_iter()
+        .map(|(n, t)| {
+            (n, t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect())
+        })
+        .collect()
+}
+
+/// Rows for two tasks on the same sentences — sentiment (good/bad words) and topic (food or film),
+/// independent of each other — each labelled positive/negative (topic: food → positive).
+fn two_tasks(n: usize, seed: u64) -> Vec<(Example, bool, bool)> {
+    let mut rng = SplitMix64::new(seed);
+    let filler = ["the", "story", "music", "was", "and", "this", "plot", "service"];
+    (0..n)
+        .map(|i| {
+            let positive = i % 2 == 0;
+            let food = rng.below(2) == 0;
+            let mut words: Vec<&str> =
+                (0..2 + rng.below(3)).map(|_| filler[rng.below(filler.len())]).collect();
+            let signal = if positive { POSITIVE[rng.below(4)] } else { NEGATIVE[rng.below(4)] };
+            words.insert(rng.below(words.len() + 1), signal);
+            words.insert(rng.below(words.len() + 1), if food { "food" } else { "film" });
+            (Example::new(format!("r{i}"), words.join(" ")), positive, food)
+        })
+        .collect()
+}
+
+fn labelled(rows: &[(Example, bool, bool)], cue: Option<&str>, by_topic: bool) -> Vec<Example> {
+    rows.iter()
+        .map(|(ex, positive, food)| {
+            let mut ex = ex.clone();
+            if let Some(c) = cue {
+                ex.text_a = format!("{c} {}", ex.text_a);
+            }
+            let yes = if by_topic { *food } else { *positive };
+            ex.label = Some(if yes { "positive" } else { "negative" }.into());
+            ex
+        })
+        .collect()
+}
+
+/// A random model knows nothing for a prompt to draw out, so the test first teaches the tiny model
+/// two tasks on the same sentences (as pretraining would), each announced by a cue word: "time"
+/// for sentiment, "place" (or none) for topic. Without a cue the model answers the topic, which is
+/// independent of sentiment, so it scores sentiment near chance; soft-prompt tuning, with the model
+/// frozen, must learn to ask for sentiment.
+#[test]
+fn soft_prompt_learns_with_the_model_frozen() {
+    let device = Device::Cpu;
+    let mut teach = config(Strategy::Finetune);
+    teach.template = Some("{text_a} It was {mask}.".into());
+    teach.hyper.learning_rate = 3e-3;
+    teach.hyper.epochs = 10;
+    let rows = two_tasks(128, 11);
+    let dev_rows = two_tasks(32, 12);
+    let mut teach_train = labelled(&rows, Some("time"), false);
+    teach_train.extend(labelled(&rows, Some("place"), true));
+    teach_train.extend(labelled(&rows, None, true)); // no cue: topic
+    let mut teach_dev = labelled(&dev_rows, Some("time"), false);
+    teach_dev.extend(labelled(&dev_rows, Some("place"), true));
+    let taught = temp("soft-teacher");
+    let s = tune::run(&teach, &teach_train, &teach_dev, &taught, &device, false, &mut |_| true).unwrap();
+    eprintln!("teacher: both tasks, dev accuracy {:.3}", s.final_metrics.unwrap().accuracy.unwrap());
+
+    let plm = Plm::load(taught.join("model"), &device).unwrap();
+    let before = weights_bits(&plm);
+    let template = cloze::template::Template::parse("{soft:4} {text_a} It was {mask}.").unwrap();
+    let mut model =
+        PromptModel::new(plm, template, &verbalizer(), VerbalizerKind::Manual, SoftInit::Vocab, None, 7)
+            .unwrap();
+    let vars = model.prompt_vars().unwrap();
+    assert_eq!(vars.len(), 1, "only the soft prompt trains");
+    assert_eq!(vars[0].1.dims(), &[4, 64]);
+    let train = render_rows(&model, &labelled(&two_tasks(96, 1), None, false), "training").unwrap();
+    let dev = render_rows(&model, &labelled(&two_tasks(64, 2), None, false), "dev").unwrap();
+    let (start, _) = evaluate_rows(&model, &dev, false).unwrap();
+    let start_acc = start.accuracy.unwrap();
+
+    let hyper = cloze::tune::Hyper {
+        epochs: 30,
+        learning_rate: 0.03,
+        eval_every: 12,
+        dropout: Some(0.0),
+        ..teach.hyper.clone()
+    };
+    let mut objective = PromptObjective { model, train, dev, vars };
+    let mut evals = Vec::new();
+    let (summary, _) = trainer::train(&mut objective, &hyper, None, &mut |e| {
+        if let TuneEvent::Eval { metrics, .. } = e {
+            evals.push(metrics.accuracy.unwrap());
+        }
+        true
+    })
+    .unwrap();
+    let acc = summary.final_metrics.as_ref().unwrap().accuracy.unwrap();
+    eprintln!(
+        "soft prompt: dev accuracy {start_acc:.3} → {acc:.3} over {} updates; evals {evals:?}",
+        summary.steps
+    );
+    assert!(start_acc < 0.7, "the untrained prompt should be near chance, got {start_acc}");
+    assert!(acc >= 0.95, "dev accuracy {acc} after soft-prompt tuning");
+    // The model's weights never changed, bit for bit, and none became a variable.
+    assert_eq!(weights_bits(objective.model.plm()), before);
+    assert!(objective.model.plm().named_weights().iter().all(|(_, t)| !t.track_op()));
+    let _ = std::fs::remove_dir_all(taught);
+}
+
+#[test]
+fn runs_repeat_bit_for_bit_and_resume_exactly() {
+    let device = Device::Cpu;
+    let mut cfg = config(Strategy::SoftPrompt);
+    cfg.hyper.epochs = 3;
+    cfg.hyper.eval_every = 4;
+    cfg.hyper.dropout = Some(0.1); // dropout masks must repeat too
+    let (train, dev) = (synthetic(32, 3), synthetic(16, 4));
+    let a = temp("repeat-a");
+    let b = temp("repeat-b");
+    tune::run(&cfg, &train, &dev, &a, &device, false, &mut |_| true).unwrap();
+    tune::run(&cfg, &train, &dev, &b, &device, false, &mut |_| true).unwrap();
+    let bytes = |d: &Path| std::fs::read(d.join("prompt.safetensors")).unwrap();
+    assert_eq!(bytes(&a), bytes(&b), "the same seed gave different prompts");
+
+    // Cancelled after update 5, then resumed: the same prompt as the uninterrupted run.
+    let c = temp("resume");
+    let err = tune::run(&cfg, &train, &dev, &c, &device, false, &mut |e| {
+        !matches!(e, TuneEvent::Step { step: 5, .. })
+    })
+    .unwrap_err();
+    assert!(matches!(err, cloze::Error::Cancelled));
+    assert!(!c.join("prompt.safetensors").exists());
+    let again = tune::run(&cfg, &train, &dev, &c, &device, false, &mut |_| true).unwrap_err().to_string();
+    assert!(again.contains("--resume"), "{again}");
+    let mut resumed_from = None;
+    tune::run(&cfg, &train, &dev, &c, &device, true, &mut |e| {
+        if let TuneEvent::Started { resumed_from: r, .. } = e {
+            resumed_from = Some(*r);
+        }
+        true
+    })
+    .unwrap();
+    assert_eq!(resumed_from, Some(5));
+    assert_eq!(bytes(&c), bytes(&a), "the resumed run ended elsewhere");
+    // metrics.jsonl holds each update once.
+    let steps: Vec<u32> = tune::RunDir::new(&c)
+        .read_metrics()
+        .unwrap()
+        .iter()
+        .filter_map(|e| if let TuneEvent::Step { step, .. } = e { Some(*step) } else { None })
+        .collect();
+    assert_eq!(steps, (1..=12).collect::<Vec<_>>());
+    for d in [a, b, c] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[test]
+fn finetuning_learns_saves_a_checkpoint_and_classifies_from_the_run() {
+    let device = Device::Cpu;
+    let mut cfg = config(Strategy::Finetune);
+    cfg.template = Some("{text_a} It was {mask}.".into());
+    cfg.hyper.learning_rate = 3e-3;
+    cfg.hyper.epochs = 8;
+    let dir = temp("finetune");
+    let (train, dev) = (synthetic(64, 5), synthetic(32, 6));
+    let summary = tune::run(&cfg, &train, &dev, &dir, &device, false, &mut |_| true).unwrap();
+    let acc = summary.final_metrics.as_ref().unwrap().accuracy.unwrap();
+    eprintln!(
+        "finetune: dev accuracy {acc:.3}, {} updates, {:.1} updates/s",
+        summary.steps, summary.steps_per_second
+    );
+    assert!(acc >= 0.9, "fine-tuned dev accuracy {acc}");
+    // The saved model folder loads, and differs from the original.
+    let tuned = Plm::load(dir.join("model"), &device).unwrap();
+    let original = Plm::load(roberta(), &device).unwrap();
+    assert_ne!(weights_bits(&tuned), weights_bits(&original));
+    // Classifying from the run folder reproduces the dev predictions the run recorded.
+    let (_, run) = TunedRun::load(&dir, &device).unwrap();
+    let preds = run.classify(&dev, &mut |_, _| true).unwrap();
+    let recorded = tune::RunDir::new(&dir).read_predictions().unwrap();
+    assert_eq!(recorded.len(), dev.len());
+    for (p, r) in preds.iter().zip(&recorded) {
+        assert_eq!(p.id, r.id);
+        assert_eq!(p.predicted, r.predicted);
+        let pl = p.probs.iter().find(|(c, _)| *c == r.label).unwrap().1;
+        assert!((f64::from(pl) - r.p_label).abs() < 1e-4, "{pl} vs {}", r.p_label);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn probe_and_soft_verbalizer_learn() {
+    let device = Device::Cpu;
+    let (train, dev) = (synthetic(96, 7), synthetic(64, 8));
+    let mut probe = TuneConfig::new(Strategy::Probe, roberta(), DataSource::Inline);
+    probe.hyper.epochs = 60;
+    let dir = temp("probe");
+    let s = tune::run(&probe, &train, &dev, &dir, &device, false, &mut |_| true).unwrap();
+    let acc = s.final_metrics.unwrap().accuracy.unwrap();
+    eprintln!("probe: dev accuracy {acc:.3}");
+    // The fixture is a random model: pooled features carry the signal word only weakly.
+    assert!(acc >= 0.85, "probe accuracy {acc}");
+    let (_, run) = TunedRun::load(&dir, &device).unwrap();
+    let preds = run.classify(&dev[..4], &mut |_, _| true).unwrap();
+    assert!(
+        preds.iter().all(|p| p.probs.len() == 2 && (p.predicted == "negative" || p.predicted == "positive"))
+    );
+    let _ = std::fs::remove_dir_all(dir);
+
+    // Fine-tuning with a soft verbalizer: the path for encoders without an MLM head.
+    let mut soft = config(Strategy::Finetune);
+    soft.template = Some("{text_a} It was {mask}.".into());
+    soft.verbalizer_kind = VerbalizerKind::Soft;
+    soft.hyper.learning_rate = 3e-3;
+    soft.hyper.epochs = 8;
+    let dir = temp("softverb");
+    let s = tune::run(&soft, &train, &dev, &dir, &device, false, &mut |_| true).unwrap();
+    let acc = s.final_metrics.unwrap().accuracy.unwrap();
+    eprintln!("soft verbalizer: dev accuracy {acc:.3}");
+    assert!(acc >= 0.9, "soft verbalizer accuracy {acc}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn prompted_pretraining_lowers_the_mlm_loss_and_saves_a_loadable_model() {
+    let device = Device::Cpu;
+    let mut cfg = config(Strategy::Pretrain);
+    cfg.template = Some("{text_a} It was {mask}.".into());
+    cfg.hyper.learning_rate = 2e-3;
+    cfg.hyper.epochs = 6;
+    let unlabelled: Vec<Example> = synthetic(64, 9)
+        .into_iter()
+        .map(|mut e| {
+            e.label = None;
+            e
+        })
+        .collect();
+    let dev: Vec<Example> = synthetic(16, 10)
+        .into_iter()
+        .map(|mut e| {
+            e.label = None;
+            e
+        })
+        .collect();
+    let dir = temp("pretrain");
+    let mut losses = Vec::new();
+    tune::run(&cfg, &unlabelled, &dev, &dir, &device, false, &mut |e| {
+        if let TuneEvent::Eval { metrics, .. } = e {
+            losses.push(metrics.loss.unwrap());
+        }
+        true
+    })
+    .unwrap();
+    eprintln!("pretrain: dev MLM loss per epoch {losses:?}");
+    assert!(losses.last().unwrap() < &(losses[0] * 0.9), "{losses:?}");
+    let tuned = Plm::load(dir.join("model"), &device).unwrap();
+    assert!(tuned.mlm_head().is_ok());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Saving splits the fused QKV projection and undoes the query scale: a saved, unchanged model
+/// gives the same logits as the original, for every family.
+#[test]
+fn saved_checkpoints_load_back_identically() {
+    let device = Device::Cpu;
+    for family in ["bert", "roberta", "distilbert"] {
+        let src = Path::new(ROOT).join(family);
+        let plm = Plm::load(&src, &device).unwrap();
+        let dir = temp(&format!("save-{family}"));
+        plm.save_pretrained(&dir).unwrap();
+        let again = Plm::load(&dir, &device).unwrap();
+        let ids = Tensor::new(&[[3u32, 5, 7, 9, 11]], &device).unwrap();
+        let mask = ids.ones_like().unwrap();
+        let h1 = plm.encode(&plm.embed_tokens(&ids).unwrap(), &mask).unwrap();
+        let h2 = again.encode(&again.embed_tokens(&ids).unwrap(), &mask).unwrap();
+        let diff = (h1 - h2).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-5, "{family}: {diff}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// The fused linear kernel's own backward (used in f32 training, skipping frozen weights) gives
+/// the same input gradient as candle's composed ops in f64.
+#[test]
+fn fused_linear_backward_matches_composed() {
+    let device = Device::Cpu;
+    let grad_of = |dtype: DType| -> Vec<f32> {
+        let plm = Plm::load_with_dtype(roberta(), &device, dtype).unwrap();
+        let ids = Tensor::new(&[[0u32, 50, 60, 70, 80, 2]], &device).unwrap();
+        let mask = ids.ones_like().unwrap();
+        let x = Var::from_tensor(&plm.embed_tokens(&ids).unwrap()).unwrap();
+        let hidden = plm.encode(x.as_tensor(), &mask).unwrap();
+        let loss = candle_nn::ops::log_softmax(&hidden, D::Minus1).unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        grads
+            .get(x.as_tensor())
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let fused = grad_of(DType::F32);
+    let composed = grad_of(DType::F64);
+    let scale = composed.iter().fold(0f32, |m, x| m.max(x.abs()));
+    let err = fused.iter().zip(&composed).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(err / scale < 1e-4, "max error {err} (scale {scale})");
+}
