@@ -227,6 +227,28 @@ fn every_command_through_ipc() {
     );
     assert_eq!(exported["written"], 1);
 
+    // Tuning: two short fine-tuning runs on the labelled rows, listed, detailed and compared.
+    let mut hyper = h.ok("tune_defaults", json!({"strategy": "finetune"}));
+    assert_eq!(hyper["learning_rate"], 2e-5);
+    hyper["epochs"] = json!(1);
+    hyper["dropout"] = json!(0.0);
+    let request = json!({"name": "ft-1", "strategy": "finetune", "template": "{text_a} It was {mask}.",
+        "verbalizer": prompt()["verbalizer"], "verbalizerKind": "manual", "labelSetId": set, "shots": null,
+        "devFraction": 0.25, "hyper": hyper, "resume": false});
+    let tuned = h.ok("start_tuning", json!({"job": "tune-1", "request": request}));
+    assert_eq!(tuned["status"], "finished");
+    let mut second = request.clone();
+    second["name"] = json!("ft-2");
+    second["hyper"]["seed"] = json!(5);
+    h.ok("start_tuning", json!({"job": "tune-2", "request": second}));
+    assert_eq!(h.ok("list_runs", json!({})).as_array().unwrap().len(), 2);
+    let details = h.ok("run_details", json!({"name": "ft-1"}));
+    assert!(details["lossSvg"].as_str().unwrap().starts_with("<svg"), "{details}");
+    assert_eq!(details["lastEval"]["rows"], 4);
+    let diff = h.ok("compare_runs", json!({"a": "ft-1", "b": "ft-2"}));
+    assert!(diff.as_array().unwrap().iter().any(|d| d["key"] == "hyper.seed"), "{diff}");
+    h.err("run_details", json!({"name": "../etc"}), "invalid");
+
     // Jobs, the app, closing.
     assert_eq!(h.ok("cancel_job", json!({"job": "nothing-running"})), false);
     assert!(h.ok("ui_ready", json!({})).as_f64().unwrap() >= 0.0);

@@ -26,7 +26,7 @@ pub const BINDINGS: &str = "ui/src/bindings.ts";
 /// that cannot be generic).
 macro_rules! builder_for {
     ($runtime:ty) => {{
-        use crate::commands::{app, data, export, labelling, models, projects, prompts};
+        use crate::commands::{app, data, export, labelling, models, projects, prompts, tuning};
         tauri_specta::Builder::<$runtime>::new()
             .commands(collect_commands![
                 app::ui_ready::<$runtime>,
@@ -69,6 +69,11 @@ macro_rules! builder_for {
                 labelling::label_table,
                 labelling::bulk_accept,
                 export::export_labels,
+                tuning::tune_defaults,
+                tuning::start_tuning::<$runtime>,
+                tuning::list_runs,
+                tuning::run_details,
+                tuning::compare_runs,
             ])
             .events(collect_events![JobProgress])
             .error_handling(ErrorHandlingMode::Throw)

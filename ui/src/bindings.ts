@@ -55,6 +55,11 @@ export const commands = {
 	labelTable: (labelSetId: number, query: TableQuery) => __TAURI_INVOKE<TablePage>("label_table", { labelSetId, query }),
 	bulkAccept: (labelSetId: number, runId: number, rowIds: number[]) => __TAURI_INVOKE<number>("bulk_accept", { labelSetId, runId, rowIds }),
 	exportLabels: (request: ExportRequest) => __TAURI_INVOKE<ExportResult>("export_labels", { request }),
+	tuneDefaults: (strategy: TuneStrategy) => __TAURI_INVOKE<Hyper>("tune_defaults", { strategy }),
+	startTuning: (job: string, request: TuneRequest) => __TAURI_INVOKE<RunSummaryView>("start_tuning", { job, request }),
+	listRuns: () => __TAURI_INVOKE<RunSummaryView[]>("list_runs"),
+	runDetails: (name: string) => __TAURI_INVOKE<RunDetailsView>("run_details", { name }),
+	compareRuns: (a: string, b: string) => __TAURI_INVOKE<ConfigDiff[]>("compare_runs", { a, b }),
 };
 
 /** Events */
@@ -116,6 +121,13 @@ export type ColumnGuess = {
 	id: string | null,
 };
 
+/**  A key of two runs' configs that differs. */
+export type ConfigDiff = {
+	key: string,
+	a: string,
+	b: string,
+};
+
 export type DatasetInfo = {
 	id: number,
 	name: string,
@@ -143,12 +155,39 @@ export type DatasetStats = {
 	length_chart_svg: string | null,
 };
 
+/**  A dev example for the best / worst lists. */
+export type DevExampleView = {
+	text: string,
+	label: string,
+	predicted: string,
+	pLabel: number,
+};
+
 export type DeviceKind = "cpu" | "cuda" | "metal";
 
 export type DeviceOption = {
 	kind: DeviceKind,
 	available: boolean,
 	note: string | null,
+};
+
+/**  Metrics of one evaluation on the dev rows. */
+export type EvalMetrics = {
+	rows: number,
+	/**
+	 *  The value early stopping and best-checkpoint selection maximise (accuracy for classifiers,
+	 *  minus the loss for masked-LM training without labels).
+	 */
+	score: number,
+	accuracy: number | null,
+	macro_f1: number | null,
+	/**  F1 per class, in class order. */
+	per_class_f1: number[],
+	classes: string[],
+	/**  `confusion[true][predicted]`. */
+	confusion: number[][],
+	/**  Mean loss on the dev rows. */
+	loss: number | null,
 };
 
 export type EvaluationView = {
@@ -240,6 +279,31 @@ export type HubQuery = {
 };
 
 export type HubSort = "downloads" | "likes" | "lastModified";
+
+/**  The optimiser and loop settings. */
+export type Hyper = {
+	learning_rate?: number,
+	weight_decay?: number,
+	/**  Fraction of the updates spent warming up. */
+	warmup_ratio?: number,
+	epochs?: number,
+	/**  Stop after this many updates (overrides epochs when set). */
+	max_steps?: number | null,
+	batch_size?: number,
+	/**  Batches whose gradients are summed before one update. */
+	grad_accumulation?: number,
+	/**  Clip the global gradient norm to this (0 = no clipping). */
+	max_grad_norm?: number,
+	/**  Evaluate on the dev rows every this many updates (0 = at the end of every epoch). */
+	eval_every?: number,
+	/**  Stop when dev accuracy has not improved for this many evaluations (0 = never). */
+	patience?: number,
+	seed?: number,
+	/**  Dropout while training; `None` takes the model's config.json value. */
+	dropout?: number | null,
+	/**  Longest rendered input in tokens (`None` = the model's limit). */
+	max_len?: number | null,
+};
 
 export type ImportRequest = {
 	path: string,
@@ -416,6 +480,35 @@ export type RowView = {
 	label_source: string | null,
 };
 
+/**  Everything the screen shows about one run. */
+export type RunDetailsView = {
+	summary: RunSummaryView,
+	/**  The config as pretty JSON. */
+	configJson: string,
+	lossSvg: string,
+	accuracySvg: string,
+	confusionSvg: string | null,
+	lastEval: EvalMetrics | null,
+	best: DevExampleView[],
+	worst: DevExampleView[],
+	totalSteps: number | null,
+	lastStep: number,
+	lastLoss: number | null,
+};
+
+/**  One run in the list. */
+export type RunSummaryView = {
+	name: string,
+	strategy: TuneStrategy,
+	model: string,
+	/**  finished, interrupted (can resume) or empty. */
+	status: string,
+	steps: number,
+	devAccuracy: number | null,
+	devMacroF1: number | null,
+	seconds: number | null,
+};
+
 export type RunView = {
 	id: number,
 	kind: string,
@@ -519,6 +612,44 @@ export type TokenView = {
 	cut_before: boolean,
 };
 
+/**  What the tuning screen sends to start (or resume) a run. */
+export type TuneRequest = {
+	/**  The run's folder name (letters, digits, `-`, `_`). */
+	name: string,
+	strategy: TuneStrategy,
+	template: string,
+	verbalizer: VerbalizerSpec,
+	verbalizerKind: VerbalizerKind,
+	labelSetId: number,
+	/**  Few-shot: k rows per class (`None` = every labelled row). */
+	shots: number | null,
+	/**  Fraction of the labelled rows held out as dev rows. */
+	devFraction: number,
+	hyper: Hyper,
+	/**  Continue the interrupted run of this name. */
+	resume: boolean,
+};
+
+/**  The four ways of training. */
+export type TuneStrategy = 
+/**
+ *  Only the template's `{soft}` vectors (and a soft verbalizer, if chosen) train; the model is
+ *  frozen and gets no gradient computed.
+ */
+"soft-prompt" | 
+/**
+ *  Every weight trains on data rendered by the template, cross-entropy over the verbalizer's
+ *  classes at the mask (PET / LM-BFF).
+ */
+"finetune" | 
+/**
+ *  Masked-LM training on (unlabelled) text rendered through the template, saved as a new
+ *  checkpoint folder to use zero-shot.
+ */
+"pretrain" | 
+/**  A logistic regression or small MLP on frozen, pooled sentence embeddings. */
+"probe";
+
 export type VerbalizerCheck = {
 	classes: ClassWords[],
 	warnings: string[],
@@ -529,6 +660,16 @@ export type VerbalizerClass = {
 	name: string,
 	words: string[],
 };
+
+/**  How the mask's hidden state becomes class scores. */
+export type VerbalizerKind = 
+/**  The label words' logits from the MLM head (needs a head). */
+"manual" | 
+/**
+ *  A trained projection from the mask's hidden state to the classes, initialised from the label
+ *  words' output embeddings (works on bare encoders too).
+ */
+"soft";
 
 /**  A manual verbalizer: classes in order, each with label words. */
 export type VerbalizerSpec = {

@@ -6,6 +6,7 @@ mod bench_live;
 mod bench_store;
 mod label;
 mod project;
+mod tune_cmd;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -26,6 +27,10 @@ Examples:
       --verbalizer '{\"negative\": [\"terrible\"], \"positive\": [\"great\"]}' --output preds.jsonl
   cloze classify --model ./roberta-base --input stsa.binary.test --calibrate \\
       --template '{text_a} All in all, it was {mask}.' --verbalizer '{\"0\": \"terrible\", \"1\": \"great\"}'
+  cloze tune --strategy soft-prompt --model ./roberta-base --train train.csv --dev dev.csv \
+      --template '{soft:20} {text_a} It was {mask}.' \
+      --verbalizer '{\"negative\": [\"terrible\"], \"positive\": [\"great\"]}' --out runs/soft
+  cloze classify --prompt runs/soft --input test.csv
   cloze inspect --model ./bert-base-uncased
   cloze bench infer --model /tmp/bench/models/bert-base --head mask";
 
@@ -56,6 +61,9 @@ enum Command {
     /// Write out a project's labelled data.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Train a prompt: soft-prompt tuning (model frozen), prompt-based fine-tuning, prompted
+    /// continued pretraining (masked LM) or a probe on frozen embeddings. Writes a run folder.
+    Tune(Box<tune_cmd::TuneArgs>),
     /// Benchmarks: zero-shot inference (against ../shared/bench/bench.py), project import, queue.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -276,7 +284,13 @@ enum ExportCommand {
 struct ModelArgs {
     /// A model folder (config.json, tokenizer.json or vocab files, model.safetensors or
     /// pytorch_model.bin), or a Hugging Face repository id already in the cache: org/name[@revision].
-    #[arg(long, short = 'm', value_name = "DIR|REPO")]
+    #[arg(
+        long,
+        short = 'm',
+        value_name = "DIR|REPO",
+        required_unless_present = "prompt",
+        default_value = ""
+    )]
     model: String,
     /// Where to run: cpu, cuda[:N] (build with --features cuda) or metal (--features metal).
     #[arg(long, default_value = "cpu")]
@@ -287,14 +301,24 @@ struct ModelArgs {
 struct ClassifyArgs {
     #[command(flatten)]
     model: ModelArgs,
+    /// Classify with a tuned run instead (a folder `cloze tune` wrote): its model, template,
+    /// verbalizer and trained prompt; --model, --template and --verbalizer are not needed.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["template", "verbalizer", "calibrate", "top_k"])]
+    prompt: Option<PathBuf>,
     /// The prompt template: fields in braces ({text_a}, {text_b} or any column name), one {mask}.
     /// OpenPrompt's syntax ({"placeholder":"text_a"} It was {"mask"}.) is accepted too.
-    #[arg(long, short = 't')]
+    #[arg(long, short = 't', required_unless_present = "prompt", default_value = "")]
     template: String,
     /// Label words per class, as a JSON file or inline JSON: {"negative": ["terrible"], "positive":
     /// ["great", "good"]}, or a list ["terrible", "great"] for classes "0", "1", ... Class names must
     /// equal the label values in the data for accuracy to be computed.
-    #[arg(long, short = 'v', value_name = "FILE|JSON")]
+    #[arg(
+        long,
+        short = 'v',
+        value_name = "FILE|JSON",
+        required_unless_present = "prompt",
+        default_value = ""
+    )]
     verbalizer: String,
     /// The data: CSV, TSV, JSONL, or `label sentence` lines; the format is detected.
     #[arg(long, short = 'i', value_name = "FILE")]
@@ -329,7 +353,7 @@ struct ClassifyArgs {
 pub struct DataArgs {
     /// The text column (a name, or a 1-based number); detected from the header when omitted.
     #[arg(long, value_name = "COLUMN")]
-    text_column: Option<String>,
+    pub text_column: Option<String>,
     /// The column for {text_b} (a name or 1-based number).
     #[arg(long, value_name = "COLUMN")]
     text_b_column: Option<String>,
@@ -424,6 +448,7 @@ fn main() -> ExitCode {
         Command::Export(ExportCommand::Labels(args)) => project::export(args),
         Command::Hub(command) => hub(command),
         Command::Bench(args) => bench::run(args),
+        Command::Tune(args) => tune_cmd::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -444,6 +469,15 @@ fn column(arg: &Option<String>) -> Result<Option<ColumnRef>> {
 }
 
 fn classify(args: ClassifyArgs) -> Result<()> {
+    if let Some(run) = &args.prompt {
+        return tune_cmd::classify_with_run(
+            run,
+            &args.model.device,
+            &args.input,
+            &args.data,
+            args.output.as_ref(),
+        );
+    }
     let template = Template::parse(&args.template)?;
     template.check_classification()?;
     let verbalizer = Verbalizer::from_file_or_json(&args.verbalizer)?
@@ -500,7 +534,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
     Ok(())
 }
 
-fn prediction_json(p: &Prediction) -> serde_json::Value {
+pub(crate) fn prediction_json(p: &Prediction) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     m.insert("id".into(), p.id.clone().into());
     if let Some(l) = &p.label {
@@ -521,7 +555,7 @@ fn prediction_json(p: &Prediction) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
-fn write_predictions(preds: &[Prediction], output: Option<&PathBuf>) -> Result<()> {
+pub(crate) fn write_predictions(preds: &[Prediction], output: Option<&PathBuf>) -> Result<()> {
     let write = |w: &mut dyn Write| -> std::io::Result<()> {
         for p in preds {
             serde_json::to_writer(&mut *w, &prediction_json(p))?;
@@ -544,7 +578,7 @@ fn write_predictions(preds: &[Prediction], output: Option<&PathBuf>) -> Result<(
     }
 }
 
-fn print_evaluation(e: &Evaluation) {
+pub(crate) fn print_evaluation(e: &Evaluation) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "rows {}  accuracy {:.4}  macro-F1 {:.4}", e.rows, e.accuracy, e.macro_f1);
     let width = e.classes.iter().map(|c| c.chars().count()).max().unwrap_or(4).max(6);

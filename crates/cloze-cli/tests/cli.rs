@@ -232,3 +232,69 @@ fn models_in_the_hugging_face_cache_are_used_by_repo_id() {
     let out = run(&["hub", "list"]);
     assert!(text(&out.stderr).contains("no models in"));
 }
+
+/// `cloze tune` for each strategy on the sample reviews, then `cloze classify --prompt RUN_DIR`.
+#[test]
+fn tune_each_strategy_then_classify_with_the_run() {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-tune");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let model = model();
+    let cases: [(&str, &[&str]); 4] = [
+        ("soft-prompt", &["--template", "{soft:4} {text_a} It was {mask}.", "--epochs", "2"]),
+        ("finetune", &["--template", "{text_a} It was {mask}.", "--epochs", "1", "--lr", "1e-3"]),
+        ("pretrain", &["--template", "{text_a} It was {mask}.", "--epochs", "1"]),
+        ("probe", &["--epochs", "5"]),
+    ];
+    for (strategy, extra) in cases {
+        let run = tmp.join(strategy);
+        let mut args = vec![
+            "tune",
+            "--strategy",
+            strategy,
+            "--model",
+            model.to_str().unwrap(),
+            "--train",
+            "samples/reviews.csv",
+            "--dev-fraction",
+            "0.25",
+            "--verbalizer",
+            "samples/sentiment.verbalizer.json",
+            "--batch-size",
+            "4",
+            "--out",
+            run.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = cloze(&args);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "cloze tune --strategy {strategy} failed: {stderr}");
+        assert!(stderr.contains("done:"), "{stderr}");
+        for f in ["config.json", "metrics.jsonl", "summary.json"] {
+            assert!(run.join(f).is_file(), "{strategy}: no {f}");
+        }
+        if strategy == "pretrain" {
+            assert!(run.join("model/model.safetensors").is_file());
+            continue;
+        }
+        let out = cloze(&["classify", "--prompt", run.to_str().unwrap(), "--input", "samples/reviews.csv"]);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "classify --prompt {strategy}: {stderr}");
+        assert_eq!(text(&out.stdout).lines().count(), 16, "{strategy}");
+        assert!(stderr.contains("accuracy"), "{stderr}");
+    }
+    // Reusing a run folder without --resume is refused with the fix.
+    let again = cloze(&[
+        "tune",
+        "--strategy",
+        "probe",
+        "--model",
+        model.to_str().unwrap(),
+        "--train",
+        "samples/reviews.csv",
+        "--out",
+        tmp.join("probe").to_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("--resume"), "{}", text(&again.stderr));
+    let _ = std::fs::remove_dir_all(&tmp);
+}

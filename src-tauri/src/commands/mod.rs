@@ -9,3 +9,4 @@ pub mod labelling;
 pub mod models;
 pub mod projects;
 pub mod prompts;
+pub mod tuning;

@@ -13,6 +13,7 @@ mod labelling;
 mod model;
 mod prompt;
 mod recent;
+pub mod tuning;
 pub mod views;
 
 use std::path::{Path, PathBuf};

@@ -106,6 +106,24 @@ fn examples(store: &Store, row_ids: &[i64], label_set_id: Option<i64>) -> Result
         .collect()
 }
 
+/// Every row with a live label in the label set, in file order, labelled with it.
+pub(super) fn labelled_examples(store: &Store, label_set_id: i64) -> Result<Vec<Example>> {
+    let ids: Vec<i64> = {
+        let mut stmt = store
+            .conn()
+            .prepare(
+                "SELECT DISTINCT l.row_id FROM labels l JOIN rows r ON r.id = l.row_id
+                 WHERE l.label_set_id = ?1 AND l.retracted_at IS NULL ORDER BY r.position",
+            )
+            .map_err(|e| store.err(e))?;
+        stmt.query_map([label_set_id], |r| r.get(0))
+            .map_err(|e| store.err(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| store.err(e))?
+    };
+    Ok(examples(store, &ids, Some(label_set_id))?.into_iter().map(|(_, e)| e).collect())
+}
+
 fn class_probs(probs: &[(String, f32)]) -> Vec<ClassProb> {
     probs.iter().map(|(class, p)| ClassProb { class: class.clone(), prob: *p as f64 }).collect()
 }
@@ -261,27 +279,13 @@ impl Studio {
         let classifier = classifier(&model, prompt)?;
         let store = Store::open(self.project_file()?)?;
         let set = label_set(&store, label_set_id)?;
-        let ids: Vec<i64> = {
-            let mut stmt = store
-                .conn()
-                .prepare(
-                    "SELECT DISTINCT l.row_id FROM labels l JOIN rows r ON r.id = l.row_id
-                     WHERE l.label_set_id = ?1 AND l.retracted_at IS NULL ORDER BY r.position",
-                )
-                .map_err(|e| store.err(e))?;
-            stmt.query_map([label_set_id], |r| r.get(0))
-                .map_err(|e| store.err(e))?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(|e| store.err(e))?
-        };
-        if ids.is_empty() {
+        let rows = labelled_examples(&store, label_set_id)?;
+        if rows.is_empty() {
             return Err(Error::invalid(format!(
                 "label set {:?} has no labelled rows yet; label some rows (or import a labelled file) to evaluate",
                 set.name
             )));
         }
-        let rows: Vec<Example> =
-            examples(&store, &ids, Some(label_set_id))?.into_iter().map(|(_, e)| e).collect();
         let total = rows.len() as u64;
         let predictions = classifier
             .classify(&rows, &mut |done, _| progress(Progress::new("evaluate", done as u64, Some(total))))?;

@@ -12,6 +12,7 @@ use crate::verbalizer::Verbalizer;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename = "TuneStrategy")]
 pub enum Strategy {
     /// Only the template's `{soft}` vectors (and a soft verbalizer, if chosen) train; the model is
     /// frozen and gets no gradient computed.

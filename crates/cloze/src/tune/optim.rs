@@ -95,10 +95,13 @@ impl AdamW {
         let bias2 = 1.0 - c.beta2.powi(t);
         for s in &mut self.slots {
             let Some(g) = grads.get(s.var.as_tensor()) else { continue };
-            let g = if grad_scale == 1.0 { g.clone() } else { (g * grad_scale)? };
-            s.m = ((&s.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?;
-            s.v = ((&s.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?;
-            let w = s.var.as_tensor();
+            // Gradients computed from variables carry their own op graph; detached, the moments
+            // do not chain every step's graph to the next (which would keep them all in memory).
+            let g = g.detach();
+            let g = if grad_scale == 1.0 { g } else { (g * grad_scale)? };
+            s.m = ((&s.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?.detach();
+            s.v = ((&s.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?.detach();
+            let w = s.var.as_tensor().detach();
             let decayed =
                 if s.decay && c.weight_decay > 0.0 { (w * (1.0 - lr * c.weight_decay))? } else { w.clone() };
             let m_hat = (&s.m / bias1)?;

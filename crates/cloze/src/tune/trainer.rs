@@ -223,8 +223,8 @@ fn accumulate(acc: &mut GradStore, more: GradStore, vars: &[(String, Var)]) -> R
     for (_, v) in vars {
         if let Some(g) = more.get(v.as_tensor()) {
             let sum = match acc.get(v.as_tensor()) {
-                Some(a) => (a + g)?,
-                None => g.clone(),
+                Some(a) => (a.detach() + g.detach())?,
+                None => g.detach(),
             };
             acc.insert(v.as_tensor(), sum);
         }

@@ -1,0 +1,259 @@
+//! `cloze tune` (train a prompt into a run folder) and `cloze classify --prompt RUN_DIR`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use cloze::classify::Evaluation;
+use cloze::plm::DeviceChoice;
+use cloze::tune::{
+    self, DataSource, Pooling, ProbeHead, SoftInit, Strategy, TuneConfig, TuneEvent, VerbalizerKind,
+};
+use cloze::verbalizer::Verbalizer;
+use cloze::{Error, Result};
+
+use crate::{DataArgs, print_evaluation, report_import, write_predictions};
+
+#[derive(Args, Debug)]
+pub struct TuneArgs {
+    /// soft-prompt (only {soft} vectors train), finetune (all weights, PET/LM-BFF), pretrain
+    /// (masked LM on text rendered through the template, saved as a model folder), or probe
+    /// (a classifier on frozen pooled embeddings).
+    #[arg(long, short = 's')]
+    strategy: String,
+    /// The model folder, or a cached Hugging Face repository id.
+    #[arg(long, short = 'm', value_name = "DIR|REPO")]
+    model: String,
+    /// cpu, cuda[:N] or metal.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Training rows (labelled; for pretrain, any text).
+    #[arg(long, value_name = "FILE")]
+    train: PathBuf,
+    /// Dev rows, evaluated every --eval-every updates (default: none, or --dev-fraction of --train).
+    #[arg(long, value_name = "FILE")]
+    dev: Option<PathBuf>,
+    /// Hold out this fraction of the training rows as dev rows when --dev is not given.
+    #[arg(long, value_name = "F")]
+    dev_fraction: Option<f64>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// The template: {text_a}, {mask}, and {soft} / {soft:N} / {soft:"init text"} anywhere.
+    #[arg(long, short = 't')]
+    template: Option<String>,
+    /// Label words per class (JSON file or inline JSON), as for `cloze classify`.
+    #[arg(long, short = 'v', value_name = "FILE|JSON")]
+    verbalizer: Option<String>,
+    /// manual (label-word logits from the MLM head) or soft (a trained projection initialised from
+    /// the label words; works on encoders without an MLM head).
+    #[arg(long, default_value = "manual", value_parser = ["manual", "soft"])]
+    verbalizer_kind: String,
+    /// How {soft:N} vectors start: vocab (embeddings of random vocabulary tokens) or random.
+    #[arg(long, default_value = "vocab", value_parser = ["vocab", "random"])]
+    soft_init: String,
+    /// Probe: mean or cls pooling.
+    #[arg(long, default_value = "mean", value_parser = ["mean", "cls"])]
+    pooling: String,
+    /// Probe: logistic or mlp.
+    #[arg(long, default_value = "logistic", value_parser = ["logistic", "mlp"])]
+    probe_head: String,
+    /// Few-shot: sample K training rows per class with the seed.
+    #[arg(long, value_name = "K")]
+    shots: Option<u32>,
+    /// Peak learning rate (default per strategy: soft-prompt 3e-2, finetune 2e-5, pretrain 5e-5,
+    /// probe 1e-2).
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    epochs: Option<u32>,
+    /// Stop after N updates.
+    #[arg(long)]
+    max_steps: Option<u32>,
+    #[arg(long)]
+    batch_size: Option<u32>,
+    /// Batches per update.
+    #[arg(long)]
+    grad_accumulation: Option<u32>,
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    #[arg(long)]
+    warmup_ratio: Option<f64>,
+    /// Clip the gradient norm to this (0 = off).
+    #[arg(long)]
+    max_grad_norm: Option<f64>,
+    /// Evaluate every N updates (default: every epoch).
+    #[arg(long)]
+    eval_every: Option<u32>,
+    /// Stop after N evaluations without improvement (default: never).
+    #[arg(long)]
+    patience: Option<u32>,
+    /// Dropout while training (default: the model's config).
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// Longest input in tokens.
+    #[arg(long)]
+    max_len: Option<u32>,
+    #[arg(long, default_value_t = 13)]
+    seed: u64,
+    /// The run folder to create.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    out: PathBuf,
+    /// Continue the interrupted run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+}
+
+fn load_rows(path: &Path, data: &DataArgs, what: &str) -> Result<Vec<cloze::data::Example>> {
+    let (rows, report) = cloze::data::load(path, &data.import_options()?)?;
+    report_import(path, &report.notes, &report.skipped);
+    if rows.is_empty() {
+        return Err(Error::Data { path: path.to_path_buf(), line: None, message: format!("no {what} rows") });
+    }
+    Ok(rows)
+}
+
+pub fn run(args: TuneArgs) -> Result<()> {
+    let strategy: Strategy = args.strategy.parse()?;
+    let device = args.device.parse::<DeviceChoice>()?.open()?;
+    let model = cloze::hub::resolve_model(&args.model)?;
+    let mut config = TuneConfig::new(
+        strategy,
+        model,
+        DataSource::Files {
+            train: args.train.clone(),
+            dev: args.dev.clone(),
+            columns: args.data.text_column.clone(),
+        },
+    );
+    config.template = args.template.clone();
+    config.verbalizer = args.verbalizer.as_deref().map(Verbalizer::from_file_or_json).transpose()?;
+    config.verbalizer_kind =
+        if args.verbalizer_kind == "soft" { VerbalizerKind::Soft } else { VerbalizerKind::Manual };
+    config.soft_init = if args.soft_init == "random" { SoftInit::Random } else { SoftInit::Vocab };
+    config.pooling = if args.pooling == "cls" { Pooling::Cls } else { Pooling::Mean };
+    config.probe_head = if args.probe_head == "mlp" { ProbeHead::Mlp } else { ProbeHead::Logistic };
+    config.shots = args.shots;
+    config.dev_fraction = args.dev_fraction;
+    let h = &mut config.hyper;
+    h.seed = args.seed;
+    h.max_steps = args.max_steps;
+    h.dropout = args.dropout;
+    h.max_len = args.max_len;
+    macro_rules! set {
+        ($($field:ident = $arg:expr),*) => { $(if let Some(v) = $arg { h.$field = v; })* };
+    }
+    set!(
+        learning_rate = args.lr,
+        epochs = args.epochs,
+        batch_size = args.batch_size,
+        grad_accumulation = args.grad_accumulation,
+        weight_decay = args.weight_decay,
+        warmup_ratio = args.warmup_ratio,
+        max_grad_norm = args.max_grad_norm,
+        eval_every = args.eval_every,
+        patience = args.patience
+    );
+    config.validate()?;
+    let train = load_rows(&args.train, &args.data, "training")?;
+    let dev = match &args.dev {
+        Some(p) => load_rows(p, &args.data, "dev")?,
+        None => Vec::new(),
+    };
+    let (train, dev) = tune::select_rows(&config, train, dev)?;
+    eprintln!(
+        "{}: {} training rows, {} dev rows → {}",
+        strategy.name(),
+        train.len(),
+        dev.len(),
+        args.out.display()
+    );
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} updates  {msg}")
+            .expect("valid progress template")
+            .progress_chars("=> "),
+    );
+    let summary = tune::run(&config, &train, &dev, &args.out, &device, args.resume, &mut |e| {
+        match e {
+            TuneEvent::Started { total_steps, resumed_from, .. } => {
+                bar.set_length(u64::from(*total_steps));
+                bar.set_position(u64::from(*resumed_from));
+            }
+            TuneEvent::Step { step, loss, learning_rate, eta_s, .. } => {
+                bar.set_position(u64::from(*step));
+                bar.set_message(format!("loss {loss:.4}  lr {learning_rate:.2e}  eta {eta_s:.0}s"));
+            }
+            TuneEvent::Eval { step, metrics, best } => {
+                let acc = metrics
+                    .accuracy
+                    .map(|a| format!("accuracy {a:.4}  macro-F1 {:.4}", metrics.macro_f1.unwrap_or(0.0)));
+                let loss = metrics.loss.map(|l| format!("loss {l:.4}"));
+                bar.println(format!(
+                    "update {step}: dev {}{}",
+                    [acc, loss].into_iter().flatten().collect::<Vec<_>>().join("  "),
+                    if *best { "  (best)" } else { "" }
+                ));
+            }
+            TuneEvent::Finished { .. } => bar.finish_and_clear(),
+        }
+        true
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "done: {} updates in {:.1}s ({:.2} updates/s){}",
+        summary.steps,
+        summary.seconds,
+        summary.steps_per_second,
+        if summary.stopped_early { ", stopped early" } else { "" }
+    );
+    if let Some(m) = &summary.final_metrics {
+        if let (Some(a), Some(f)) = (m.accuracy, m.macro_f1) {
+            eprintln!(
+                "dev ({} rows, best update {}): accuracy {a:.4}  macro-F1 {f:.4}",
+                m.rows,
+                summary.best_step.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
+            );
+        } else if let Some(l) = m.loss {
+            eprintln!("dev masked-LM loss {l:.4}");
+        }
+    }
+    let what = match strategy {
+        Strategy::Pretrain => format!(
+            "the pretrained model is in {0}/model; classify zero-shot with `cloze classify --model {0}/model …`",
+            args.out.display()
+        ),
+        _ => format!("classify with `cloze classify --prompt {} --input FILE`", args.out.display()),
+    };
+    eprintln!("{what}");
+    Ok(())
+}
+
+pub fn classify_with_run(
+    run: &Path,
+    device: &str,
+    input: &Path,
+    data: &DataArgs,
+    output: Option<&PathBuf>,
+) -> Result<()> {
+    let device = device.parse::<DeviceChoice>()?.open()?;
+    let (config, tuned) = tune::TunedRun::load(run, &device)?;
+    let rows = load_rows(input, data, "input")?;
+    let bar = indicatif::ProgressBar::new(rows.len() as u64);
+    let preds = tuned.classify(&rows, &mut |done, _| {
+        bar.set_position(done as u64);
+        true
+    })?;
+    bar.finish_and_clear();
+    write_predictions(&preds, output)?;
+    let classes: Vec<String> =
+        preds.first().map(|p| p.probs.iter().map(|(c, _)| c.clone()).collect()).unwrap_or_default();
+    let refs: Vec<&str> = classes.iter().map(String::as_str).collect();
+    match Evaluation::of(&preds, &refs)? {
+        Some(e) => print_evaluation(&e),
+        None => eprintln!(
+            "{} rows classified with the {} run (no labels, so no accuracy)",
+            preds.len(),
+            config.strategy.name()
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,352 @@
+//! Tuning from the app: start a run on the project's labelled rows with the loaded model, follow it
+//! (metrics and charts drawn from `metrics.jsonl` while it runs), cancel and resume it, list runs and
+//! compare two. Runs live beside the project file, in `<project>.runs/<name>/`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Studio;
+use super::data::label_set;
+use super::prompt::labelled_examples;
+use super::views::{Progress, ProgressFn};
+use crate::error::{Error, Result};
+use crate::export::charts::{self, Series};
+use crate::tune::{
+    self, DataSource, EvalMetrics, Hyper, RunDir, Strategy, TuneConfig, TuneEvent, VerbalizerKind,
+};
+use crate::verbalizer::Verbalizer;
+
+#[cfg(feature = "specta")]
+use specta::Type;
+
+/// What the tuning screen sends to start (or resume) a run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "camelCase")]
+pub struct TuneRequest {
+    /// The run's folder name (letters, digits, `-`, `_`).
+    pub name: String,
+    pub strategy: Strategy,
+    pub template: String,
+    pub verbalizer: Verbalizer,
+    pub verbalizer_kind: VerbalizerKind,
+    pub label_set_id: i64,
+    /// Few-shot: k rows per class (`None` = every labelled row).
+    pub shots: Option<u32>,
+    /// Fraction of the labelled rows held out as dev rows.
+    pub dev_fraction: f64,
+    pub hyper: Hyper,
+    /// Continue the interrupted run of this name.
+    pub resume: bool,
+}
+
+/// One run in the list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummaryView {
+    pub name: String,
+    pub strategy: Strategy,
+    pub model: String,
+    /// finished, interrupted (can resume) or empty.
+    pub status: String,
+    pub steps: u32,
+    pub dev_accuracy: Option<f64>,
+    pub dev_macro_f1: Option<f64>,
+    pub seconds: Option<f64>,
+}
+
+/// A key of two runs' configs that differs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ConfigDiff {
+    pub key: String,
+    pub a: String,
+    pub b: String,
+}
+
+/// A dev example for the best / worst lists.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "camelCase")]
+pub struct DevExampleView {
+    pub text: String,
+    pub label: String,
+    pub predicted: String,
+    pub p_label: f64,
+}
+
+/// Everything the screen shows about one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "camelCase")]
+pub struct RunDetailsView {
+    pub summary: RunSummaryView,
+    /// The config as pretty JSON.
+    pub config_json: String,
+    pub loss_svg: String,
+    pub accuracy_svg: String,
+    pub confusion_svg: Option<String>,
+    pub last_eval: Option<EvalMetrics>,
+    pub best: Vec<DevExampleView>,
+    pub worst: Vec<DevExampleView>,
+    pub total_steps: Option<u32>,
+    pub last_step: u32,
+    pub last_loss: Option<f64>,
+}
+
+fn valid_name(name: &str) -> Result<&str> {
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(Error::invalid(format!(
+            "run name {name:?} must be letters, digits, '-' or '_' (e.g. soft-prompt-1)"
+        )));
+    }
+    Ok(name)
+}
+
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten(&key, x, out);
+            }
+        }
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+impl Studio {
+    /// `<project>.runs/`, beside the project file.
+    pub fn runs_dir(&self) -> Result<PathBuf> {
+        let file = self.project_file()?;
+        let mut name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(".runs");
+        Ok(file.with_file_name(name))
+    }
+
+    /// The default hyperparameters of a strategy.
+    pub fn tune_defaults(&self, strategy: Strategy) -> Hyper {
+        Hyper::for_strategy(strategy)
+    }
+
+    /// Trains a run on the label set's labelled rows with the loaded model. Progress goes to
+    /// `progress` (one `Progress` per update and evaluation); cancelling leaves a checkpoint that
+    /// `resume` continues.
+    pub fn start_tuning(&self, request: &TuneRequest, progress: ProgressFn) -> Result<RunSummaryView> {
+        let name = valid_name(&request.name)?;
+        let model = self.model()?;
+        let file = self.project_file()?;
+        let store = crate::store::Store::open(&file)?;
+        let set = label_set(&store, request.label_set_id)?;
+        let rows = labelled_examples(&store, request.label_set_id)?;
+        if rows.len() < 4 {
+            return Err(Error::invalid(format!(
+                "label set {:?} has {} labelled rows; label at least a few rows of each class to tune",
+                set.name,
+                rows.len()
+            )));
+        }
+        let mut config = TuneConfig::new(
+            request.strategy,
+            model.plm.dir(),
+            DataSource::Project {
+                path: file.clone(),
+                dataset: set.dataset_id.to_string(),
+                label_set: Some(set.name.clone()),
+            },
+        );
+        config.template = Some(request.template.clone());
+        config.verbalizer = Some(request.verbalizer.clone());
+        config.verbalizer_kind = request.verbalizer_kind;
+        config.shots = request.shots;
+        config.dev_fraction = Some(request.dev_fraction);
+        config.hyper = request.hyper.clone();
+        let (train, dev) = tune::select_rows(&config, rows, Vec::new())?;
+        let dir = self.runs_dir()?.join(name);
+        let device = model.plm.device().clone();
+        let mut total = None;
+        tune::run(&config, &train, &dev, &dir, &device, request.resume, &mut |e| match e {
+            TuneEvent::Started { total_steps, .. } => {
+                total = Some(u64::from(*total_steps));
+                progress(Progress::new("tune", 0, total))
+            }
+            TuneEvent::Step { step, loss, .. } => progress(
+                Progress::new("tune", u64::from(*step), total).with_message(format!("loss {loss:.4}")),
+            ),
+            TuneEvent::Eval { step, metrics, .. } => progress(
+                Progress::new("tune", u64::from(*step), total)
+                    .with_message(format!("dev accuracy {:.3}", metrics.accuracy.unwrap_or(0.0))),
+            ),
+            TuneEvent::Finished { .. } => true,
+        })?;
+        self.run_summary(name)
+    }
+
+    fn run_summary(&self, name: &str) -> Result<RunSummaryView> {
+        let dir = RunDir::new(self.runs_dir()?.join(name));
+        let config = dir.read_config()?;
+        let summary = dir.read_summary()?;
+        let steps = match &summary {
+            Some(s) => s.steps,
+            None => dir
+                .read_metrics()?
+                .iter()
+                .filter_map(|e| if let TuneEvent::Step { step, .. } = e { Some(*step) } else { None })
+                .max()
+                .unwrap_or(0),
+        };
+        let metrics = summary.as_ref().and_then(|s| s.final_metrics.clone());
+        Ok(RunSummaryView {
+            name: name.to_string(),
+            strategy: config.strategy,
+            model: config.model.display().to_string(),
+            status: if summary.is_some() {
+                "finished"
+            } else if steps > 0 {
+                "interrupted"
+            } else {
+                "empty"
+            }
+            .into(),
+            steps,
+            dev_accuracy: metrics.as_ref().and_then(|m| m.accuracy),
+            dev_macro_f1: metrics.as_ref().and_then(|m| m.macro_f1),
+            seconds: summary.map(|s| s.seconds),
+        })
+    }
+
+    /// The project's runs, newest first.
+    pub fn list_runs(&self) -> Result<Vec<RunSummaryView>> {
+        let root = self.runs_dir()?;
+        let Ok(entries) = std::fs::read_dir(&root) else { return Ok(Vec::new()) };
+        let mut runs: Vec<(std::time::SystemTime, RunSummaryView)> = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.join("config.json").is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().to_string();
+            let modified = path
+                .join("config.json")
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            if let Ok(s) = self.run_summary(&name) {
+                runs.push((modified, s));
+            }
+        }
+        runs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.name.cmp(&b.1.name)));
+        Ok(runs.into_iter().map(|(_, s)| s).collect())
+    }
+
+    /// A run's config, live loss and dev-accuracy charts, last evaluation with its confusion
+    /// matrix, and (when finished) its most and least confident correct / wrong dev examples.
+    pub fn run_details(&self, name: &str) -> Result<RunDetailsView> {
+        let name = valid_name(name)?;
+        let dir = RunDir::new(self.runs_dir()?.join(name));
+        let config = dir.read_config()?;
+        let events = dir.read_metrics()?;
+        let mut loss = Vec::new();
+        let mut acc = Vec::new();
+        let mut dev_loss = Vec::new();
+        let mut last_eval = None;
+        let mut last_step = 0;
+        let mut last_loss = None;
+        for e in &events {
+            match e {
+                TuneEvent::Step { step, loss: l, .. } => {
+                    loss.push((f64::from(*step), *l));
+                    last_step = last_step.max(*step);
+                    last_loss = Some(*l);
+                }
+                TuneEvent::Eval { step, metrics, .. } => {
+                    if let Some(a) = metrics.accuracy {
+                        acc.push((f64::from(*step), a));
+                    }
+                    if let Some(l) = metrics.loss {
+                        dev_loss.push((f64::from(*step), l));
+                    }
+                    last_eval = Some(metrics.clone());
+                }
+                _ => {}
+            }
+        }
+        let loss_svg = charts::line_chart(
+            "Loss",
+            &[
+                Series { name: "training".into(), points: loss },
+                Series { name: "dev".into(), points: dev_loss },
+            ],
+            "update",
+            "loss",
+            (520, 300),
+        )?;
+        let accuracy_svg = charts::line_chart(
+            "Dev accuracy",
+            &[Series { name: "accuracy".into(), points: acc }],
+            "update",
+            "accuracy",
+            (520, 300),
+        )?;
+        let summary = dir.read_summary()?;
+        let final_metrics = summary.as_ref().and_then(|s| s.final_metrics.clone()).or(last_eval);
+        let confusion_svg = match &final_metrics {
+            Some(m) if !m.classes.is_empty() => {
+                let conf: Vec<Vec<usize>> =
+                    m.confusion.iter().map(|r| r.iter().map(|&c| c as usize).collect()).collect();
+                Some(charts::confusion_matrix("Dev confusion matrix", &m.classes, &conf, (420, 380))?)
+            }
+            _ => None,
+        };
+        let mut preds = dir.read_predictions()?;
+        preds.sort_by(|a, b| b.p_label.total_cmp(&a.p_label));
+        let view = |p: &tune::DevPrediction| DevExampleView {
+            text: p.text.clone(),
+            label: p.label.clone(),
+            predicted: p.predicted.clone(),
+            p_label: p.p_label,
+        };
+        let best: Vec<DevExampleView> = preds.iter().take(5).map(view).collect();
+        let worst: Vec<DevExampleView> = preds.iter().rev().take(5).map(view).collect();
+        let total_steps = summary.as_ref().map(|s| s.steps);
+        Ok(RunDetailsView {
+            summary: self.run_summary(name)?,
+            config_json: serde_json::to_string_pretty(&config).unwrap_or_default(),
+            loss_svg,
+            accuracy_svg,
+            confusion_svg,
+            last_eval: final_metrics,
+            best,
+            worst,
+            total_steps,
+            last_step,
+            last_loss,
+        })
+    }
+
+    /// The config keys where two runs differ.
+    pub fn compare_runs(&self, a: &str, b: &str) -> Result<Vec<ConfigDiff>> {
+        let root = self.runs_dir()?;
+        let read = |n: &str| -> Result<Vec<(String, String)>> {
+            let c = RunDir::new(root.join(valid_name(n)?)).read_config()?;
+            let mut out = Vec::new();
+            flatten("", &serde_json::to_value(&c).map_err(|e| Error::invalid(e.to_string()))?, &mut out);
+            Ok(out)
+        };
+        let (ca, cb) = (read(a)?, read(b)?);
+        let mut keys: Vec<&String> = ca.iter().chain(&cb).map(|(k, _)| k).collect();
+        keys.sort();
+        keys.dedup();
+        let get = |c: &[(String, String)], k: &str| {
+            c.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone()).unwrap_or_else(|| "—".into())
+        };
+        Ok(keys
+            .into_iter()
+            .filter(|k| get(&ca, k) != get(&cb, k))
+            .map(|k| ConfigDiff { key: k.clone(), a: get(&ca, k), b: get(&cb, k) })
+            .collect())
+    }
+}

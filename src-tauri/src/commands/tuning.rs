@@ -1,0 +1,47 @@
+//! Tuning: defaults per strategy, start / resume a run (a job with progress and cancel), list runs,
+//! one run's details with live charts, and two runs' config differences.
+
+use cloze::studio::tuning::{ConfigDiff, RunDetailsView, RunSummaryView, TuneRequest};
+use cloze::tune::{Hyper, Strategy};
+use tauri::{AppHandle, Runtime, State};
+
+use crate::error::AppError;
+use crate::jobs::{Shared, run, run_job};
+
+#[tauri::command]
+#[specta::specta]
+pub async fn tune_defaults(studio: State<'_, Shared>, strategy: Strategy) -> Result<Hyper, AppError> {
+    run(&studio, move |s| Ok(s.tune_defaults(strategy))).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn start_tuning<R: Runtime>(
+    app: AppHandle<R>,
+    job: String,
+    request: TuneRequest,
+) -> Result<RunSummaryView, AppError> {
+    run_job(&app, job, move |s, p| s.start_tuning(&request, p)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_runs(studio: State<'_, Shared>) -> Result<Vec<RunSummaryView>, AppError> {
+    run(&studio, move |s| s.list_runs()).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn run_details(studio: State<'_, Shared>, name: String) -> Result<RunDetailsView, AppError> {
+    run(&studio, move |s| s.run_details(&name)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn compare_runs(
+    studio: State<'_, Shared>,
+    a: String,
+    b: String,
+) -> Result<Vec<ConfigDiff>, AppError> {
+    run(&studio, move |s| s.compare_runs(&a, &b)).await
+}
