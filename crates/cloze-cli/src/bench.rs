@@ -24,6 +24,9 @@ pub enum BenchCommand {
     Live(crate::bench_live::LiveBenchArgs),
     /// One labelling key in the desktop app on a large project.
     Label(crate::bench_live::LabelBenchArgs),
+    /// One training step (soft prompt, or full fine-tuning), comparable with
+    /// ../shared/bench/bench.py --case prompt_tuning_step / full_finetune_step.
+    Tune(crate::bench_tune::TuneBenchArgs),
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -33,6 +36,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Queue(args) => crate::bench_store::queue(args),
         BenchCommand::Live(args) => crate::bench_live::live(args),
         BenchCommand::Label(args) => crate::bench_live::label(args),
+        BenchCommand::Tune(args) => crate::bench_tune::run(args),
     }
 }
 

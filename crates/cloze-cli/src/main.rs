@@ -4,6 +4,7 @@
 mod bench;
 mod bench_live;
 mod bench_store;
+mod bench_tune;
 mod label;
 mod project;
 mod tune_cmd;

@@ -372,3 +372,39 @@ fn fused_linear_backward_matches_composed() {
     let err = fused.iter().zip(&composed).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
     assert!(err / scale < 1e-4, "max error {err} (scale {scale})");
 }
+
+/// Weight gradients through the fused linear kernel's backward (f32, trainable model) equal the
+/// composed ops' (f64), for every weight.
+#[test]
+fn fused_linear_weight_gradients_match_composed() {
+    let device = Device::Cpu;
+    let grads_of = |dtype: DType| -> Vec<(String, Vec<f32>)> {
+        let mut plm = Plm::load_with_dtype(roberta(), &device, dtype).unwrap();
+        let vars = plm.trainable().unwrap();
+        let ids = Tensor::new(&[[0u32, 50, 60, 4, 80, 2], [0, 70, 4, 90, 2, 1]], &device).unwrap();
+        let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0]], &device).unwrap();
+        let hidden = plm.encode(&plm.embed_tokens(&ids).unwrap(), &mask).unwrap();
+        let head = plm.mlm_head().unwrap();
+        let logits = head.logits_full(&head.transform(&hidden.reshape((12, 64)).unwrap()).unwrap()).unwrap();
+        let loss = candle_nn::ops::log_softmax(&logits, D::Minus1)
+            .unwrap()
+            .narrow(1, 5, 3)
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let grads = loss.backward().unwrap();
+        vars.iter()
+            .map(|(n, v)| {
+                let g = grads.get(v.as_tensor()).unwrap_or_else(|| panic!("{n}: no gradient"));
+                (n.clone(), g.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1().unwrap())
+            })
+            .collect()
+    };
+    let fused = grads_of(DType::F32);
+    let composed = grads_of(DType::F64);
+    for ((name, a), (_, b)) in fused.iter().zip(&composed) {
+        let scale = b.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
+        let err = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(err / scale < 1e-3, "{name}: max error {err} (scale {scale})");
+    }
+}
