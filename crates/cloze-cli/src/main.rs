@@ -62,6 +62,9 @@ enum Command {
     /// Write out a project's labelled data.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Find label words automatically: the vocabulary words whose probability at the mask best
+    /// separates each class's labelled rows from the others' (LM-BFF / PETAL). Prints a verbalizer.
+    SearchWords(Box<SearchWordsArgs>),
     /// Train a prompt: soft-prompt tuning (model frozen), prompt-based fine-tuning, prompted
     /// continued pretraining (masked LM) or a probe on frozen embeddings. Writes a run folder.
     Tune(Box<tune_cmd::TuneArgs>),
@@ -285,13 +288,8 @@ enum ExportCommand {
 struct ModelArgs {
     /// A model folder (config.json, tokenizer.json or vocab files, model.safetensors or
     /// pytorch_model.bin), or a Hugging Face repository id already in the cache: org/name[@revision].
-    #[arg(
-        long,
-        short = 'm',
-        value_name = "DIR|REPO",
-        required_unless_present = "prompt",
-        default_value = ""
-    )]
+    /// (Not needed with `classify --prompt RUN_DIR`.)
+    #[arg(long, short = 'm', value_name = "DIR|REPO", default_value = "")]
     model: String,
     /// Where to run: cpu, cuda[:N] (build with --features cuda) or metal (--features metal).
     #[arg(long, default_value = "cpu")]
@@ -347,6 +345,19 @@ struct ClassifyArgs {
     /// Also output the K most likely vocabulary tokens at the mask (helps choose label words).
     #[arg(long, default_value_t = 0, value_name = "K")]
     top_k: usize,
+    /// Labelled rows to draw in-context demonstrations from, for a template with {demo}
+    /// (read with the same column options as --input).
+    #[arg(long, value_name = "FILE")]
+    demos: Option<PathBuf>,
+    /// Demonstrations per class.
+    #[arg(long, default_value_t = 1)]
+    demos_per_class: u32,
+    /// random, or similar (the closest rows by sentence embedding).
+    #[arg(long, default_value = "random", value_parser = ["random", "similar"])]
+    demos_select: String,
+    /// Seed for random demonstrations.
+    #[arg(long, default_value_t = 13)]
+    seed: u64,
 }
 
 /// How to read a data file: the options shared by `classify` and `project import`.
@@ -430,6 +441,45 @@ pub fn report_import(path: &std::path::Path, notes: &[String], skipped: &[cloze:
 }
 
 #[derive(Args, Debug)]
+struct SearchWordsArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The template with one {mask}.
+    #[arg(long, short = 't')]
+    template: String,
+    /// Labelled rows.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    input: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Words to list per class.
+    #[arg(long, default_value_t = 5)]
+    per_class: usize,
+}
+
+fn search_words(args: SearchWordsArgs) -> Result<()> {
+    let template = Template::parse(&args.template)?;
+    let (rows, report) = cloze::data::load(&args.input, &args.data.import_options()?)?;
+    report_import(&args.input, &report.notes, &report.skipped);
+    let classes: Vec<String> = cloze::data::label_counts(&rows).into_keys().collect();
+    let plm = load_model(&args.model)?;
+    let found = cloze::verbalizer::search::search(&plm, &template, &classes, &rows, args.per_class)?;
+    let mut verbalizer = serde_json::Map::new();
+    for (class, words) in &found {
+        eprintln!(
+            "{class}: {}",
+            words.iter().map(|w| format!("{} ({:+.2})", w.word, w.score)).collect::<Vec<_>>().join(", ")
+        );
+        verbalizer.insert(
+            class.clone(),
+            words.iter().take(1).map(|w| serde_json::Value::from(w.word.clone())).collect(),
+        );
+    }
+    println!("{}", serde_json::Value::Object(verbalizer));
+    Ok(())
+}
+
+#[derive(Args, Debug)]
 struct InspectArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -450,6 +500,7 @@ fn main() -> ExitCode {
         Command::Hub(command) => hub(command),
         Command::Bench(args) => bench::run(args),
         Command::Tune(args) => tune_cmd::run(*args),
+        Command::SearchWords(args) => search_words(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -461,6 +512,11 @@ fn main() -> ExitCode {
 }
 
 fn load_model(args: &ModelArgs) -> Result<Plm> {
+    if args.model.is_empty() {
+        return Err(Error::invalid(
+            "no model given; pass the model folder or a cached repository id with --model",
+        ));
+    }
     let device = args.device.parse::<DeviceChoice>()?.open()?;
     Plm::load(cloze::hub::resolve_model(&args.model)?, &device)
 }
@@ -484,7 +540,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
     let verbalizer = Verbalizer::from_file_or_json(&args.verbalizer)?
         .with_multi_token(args.multi_token.parse::<MultiToken>()?)
         .with_aggregate(args.aggregate.parse::<Aggregate>()?);
-    let (rows, report) = cloze::data::load(&args.input, &args.data.import_options()?)?;
+    let (mut rows, report) = cloze::data::load(&args.input, &args.data.import_options()?)?;
     report_import(&args.input, &report.notes, &report.skipped);
     if rows.is_empty() {
         return Err(Error::Data {
@@ -493,10 +549,30 @@ fn classify(args: ClassifyArgs) -> Result<()> {
             message: "no rows to classify".into(),
         });
     }
-    let fields = report.fields();
+    let mut fields = report.fields();
+    let with_demos = cloze::tune::demo::uses_demos(&template);
+    if with_demos {
+        fields.push(cloze::tune::demo::DEMO_FIELD.to_string());
+    }
     template.check_fields(&fields.iter().map(String::as_str).collect::<Vec<_>>())?;
 
     let plm = load_model(&args.model)?;
+    if with_demos {
+        let path = args.demos.as_ref().ok_or_else(|| {
+            Error::invalid(
+                "the template has {demo}; give labelled rows to draw demonstrations from with --demos FILE",
+            )
+        })?;
+        let (pool, report) = cloze::data::load(path, &args.data.import_options()?)?;
+        report_import(path, &report.notes, &report.skipped);
+        let config = cloze::tune::demo::DemoConfig {
+            per_class: args.demos_per_class,
+            selection: args.demos_select.parse()?,
+        };
+        let demos =
+            cloze::tune::demo::Demonstrations::new(&plm, &template, &verbalizer, &pool, config, args.seed)?;
+        demos.fill(&plm, &mut rows)?;
+    }
     let classifier = cloze::classify::Classifier::new(
         &plm,
         template,

@@ -56,6 +56,12 @@ pub struct TuneArgs {
     /// Probe: logistic or mlp.
     #[arg(long, default_value = "logistic", value_parser = ["logistic", "mlp"])]
     probe_head: String,
+    /// {demo}: demonstrations per class, drawn from the training rows.
+    #[arg(long, default_value_t = 1)]
+    demos_per_class: u32,
+    /// {demo}: random, or similar (closest rows by sentence embedding).
+    #[arg(long, default_value = "random", value_parser = ["random", "similar"])]
+    demos_select: String,
     /// Few-shot: sample K training rows per class with the seed.
     #[arg(long, value_name = "K")]
     shots: Option<u32>,
@@ -132,6 +138,10 @@ pub fn run(args: TuneArgs) -> Result<()> {
     config.pooling = if args.pooling == "cls" { Pooling::Cls } else { Pooling::Mean };
     config.probe_head = if args.probe_head == "mlp" { ProbeHead::Mlp } else { ProbeHead::Logistic };
     config.shots = args.shots;
+    config.demos = Some(cloze::tune::demo::DemoConfig {
+        per_class: args.demos_per_class,
+        selection: args.demos_select.parse()?,
+    });
     config.dev_fraction = args.dev_fraction;
     let h = &mut config.hyper;
     h.seed = args.seed;

@@ -298,3 +298,45 @@ fn tune_each_strategy_then_classify_with_the_run() {
     assert!(text(&again.stderr).contains("--resume"), "{}", text(&again.stderr));
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// `cloze search-words` prints a verbalizer; `classify` fills `{demo}` from `--demos`.
+#[test]
+fn search_words_and_demonstrations() {
+    let model = model();
+    let m = model.to_str().unwrap();
+    let out = cloze(&[
+        "search-words",
+        "--model",
+        m,
+        "--input",
+        "samples/reviews.csv",
+        "--template",
+        "{text_a} It was {mask}.",
+        "--per-class",
+        "3",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(v.as_object().unwrap().len(), 2, "{v}");
+    assert!(text(&out.stderr).contains("positive:"));
+
+    let args = [
+        "classify",
+        "--model",
+        m,
+        "--input",
+        "samples/reviews.csv",
+        "--template",
+        "{text_a} It was {mask}. {demo}",
+        "--verbalizer",
+        "samples/sentiment.verbalizer.json",
+    ];
+    let missing = cloze(&args);
+    assert!(!missing.status.success());
+    assert!(text(&missing.stderr).contains("--demos FILE"), "{}", text(&missing.stderr));
+    let mut with = args.to_vec();
+    with.extend(["--demos", "samples/reviews.csv", "--demos-select", "similar"]);
+    let out = cloze(&with);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 16);
+}

@@ -408,3 +408,65 @@ fn fused_linear_weight_gradients_match_composed() {
         assert!(err / scale < 1e-3, "{name}: max error {err} (scale {scale})");
     }
 }
+
+/// `{demo}`: demonstrations from the training rows fill the template while fine-tuning and when
+/// classifying with the run; similar-by-embedding selection picks a row of the same words.
+#[test]
+fn demonstrations_in_context() {
+    use cloze::tune::demo::{DEMO_FIELD, DemoConfig, DemoSelection, Demonstrations};
+    let device = Device::Cpu;
+    let plm = Plm::load(roberta(), &device).unwrap();
+    let template = cloze::template::Template::parse("{text_a} It was {mask}. {demo}").unwrap();
+    let pool = synthetic(8, 21);
+    let cfg = DemoConfig { per_class: 2, selection: DemoSelection::Random };
+    let demos = Demonstrations::new(&plm, &template, &verbalizer(), &pool, cfg, 1).unwrap();
+    let mut rows = pool[..2].to_vec();
+    demos.fill(&plm, &mut rows).unwrap();
+    for row in &rows {
+        let d = &row.meta[DEMO_FIELD];
+        assert_eq!(d.matches("It was great.").count(), 2, "{d}");
+        assert_eq!(d.matches("It was terrible.").count(), 2, "{d}");
+        assert!(!d.contains(&format!("{} It was", row.text_a)), "a row is never its own demonstration: {d}");
+    }
+    let similar = DemoConfig { per_class: 1, selection: DemoSelection::Similar };
+    let demos = Demonstrations::new(&plm, &template, &verbalizer(), &pool, similar, 1).unwrap();
+    let mut twin = vec![Example::new("q", pool[3].text_a.clone())];
+    demos.fill(&plm, &mut twin).unwrap();
+    assert!(twin[0].meta[DEMO_FIELD].contains(&pool[3].text_a), "the identical row is the most similar");
+
+    let mut cfg = config(Strategy::Finetune);
+    cfg.template = Some("{text_a} It was {mask}. {demo}".into());
+    cfg.hyper.learning_rate = 3e-3;
+    cfg.hyper.epochs = 2;
+    let dir = temp("demo");
+    let (train, dev) = (synthetic(32, 22), synthetic(8, 23));
+    tune::run(&cfg, &train, &dev, &dir, &device, false, &mut |_| true).unwrap();
+    assert!(dir.join("demos.jsonl").is_file());
+    let (_, run) = TunedRun::load(&dir, &device).unwrap();
+    let preds = run.classify(&dev, &mut |_, _| true).unwrap();
+    let recorded = tune::RunDir::new(&dir).read_predictions().unwrap();
+    for (p, r) in preds.iter().zip(&recorded) {
+        assert_eq!(p.predicted, r.predicted, "classifying with the run fills {{demo}} as training did");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Automatic label-word search finds the words a model was taught to put at the mask.
+#[test]
+fn label_word_search_finds_taught_words() {
+    let device = Device::Cpu;
+    let mut teach = config(Strategy::Finetune);
+    teach.template = Some("{text_a} It was {mask}.".into());
+    teach.hyper.learning_rate = 3e-3;
+    teach.hyper.epochs = 8;
+    let dir = temp("search");
+    tune::run(&teach, &synthetic(64, 31), &synthetic(16, 32), &dir, &device, false, &mut |_| true).unwrap();
+    let plm = Plm::load(dir.join("model"), &device).unwrap();
+    let template = cloze::template::Template::parse("{text_a} It was {mask}.").unwrap();
+    let classes = vec!["negative".to_string(), "positive".to_string()];
+    let found = cloze::verbalizer::search::search(&plm, &template, &classes, &synthetic(32, 33), 3).unwrap();
+    eprintln!("{found:?}");
+    assert_eq!(found[0].1[0].word, "terrible");
+    assert_eq!(found[1].1[0].word, "great");
+    let _ = std::fs::remove_dir_all(dir);
+}

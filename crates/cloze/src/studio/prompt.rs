@@ -128,20 +128,6 @@ fn class_probs(probs: &[(String, f32)]) -> Vec<ClassProb> {
     probs.iter().map(|(class, p)| ClassProb { class: class.clone(), prob: *p as f64 }).collect()
 }
 
-/// A vocabulary token as a stand-alone label word, if it is one (no sub-word continuation, no
-/// special token, letters only).
-fn word_of(token: &str, space_sensitive: bool) -> Option<String> {
-    let word = if space_sensitive {
-        token.strip_prefix('Ġ').or_else(|| token.strip_prefix('▁'))?
-    } else {
-        if token.starts_with("##") {
-            return None;
-        }
-        token
-    };
-    (word.chars().count() >= 2 && word.chars().all(char::is_alphabetic)).then(|| word.to_string())
-}
-
 /// A vocabulary token as a person reads it: the byte-level BPE space marker (`Ġ`) and
 /// SentencePiece's (`▁`) shown as `·`.
 fn display_token(token: &str) -> String {
@@ -376,33 +362,19 @@ impl Studio {
         let space_sensitive = tokenizer.space_sensitive();
         let vocab = means.iter().flatten().next().map_or(0, Vec::len);
         let words: Vec<Option<String>> = (0..vocab)
-            .map(|i| tokenizer.id_to_token(i as u32).and_then(|t| word_of(&t, space_sensitive)))
+            .map(|i| {
+                tokenizer
+                    .id_to_token(i as u32)
+                    .and_then(|t| crate::verbalizer::search::word_of(&t, space_sensitive))
+            })
             .collect();
+        let ranked = crate::verbalizer::search::rank(&means, &words, per_class);
         Ok(by_class
             .iter()
-            .enumerate()
-            .map(|(ci, (class, _))| {
-                let mut scored: Vec<WordScore> = match &means[ci] {
-                    None => Vec::new(),
-                    Some(mine) => {
-                        let others: Vec<&Vec<f32>> = means
-                            .iter()
-                            .enumerate()
-                            .filter(|(j, _)| *j != ci)
-                            .filter_map(|(_, m)| m.as_ref())
-                            .collect();
-                        (0..vocab)
-                            .filter_map(|i| {
-                                let word = words[i].clone()?;
-                                let other = others.iter().map(|o| o[i]).sum::<f32>() / others.len() as f32;
-                                Some(WordScore { word, score: (mine[i] - other) as f64 })
-                            })
-                            .collect()
-                    }
-                };
-                scored.sort_by(|a, b| b.score.total_cmp(&a.score));
-                scored.truncate(per_class.clamp(1, 50));
-                WordSuggestions { class: class.clone(), words: scored }
+            .zip(ranked)
+            .map(|((class, _), words)| WordSuggestions {
+                class: class.clone(),
+                words: words.into_iter().map(|w| WordScore { word: w.word, score: w.score }).collect(),
             })
             .collect())
     }

@@ -221,6 +221,9 @@ pub struct TuneConfig {
     /// Dev rows to hold out of the training rows when no dev set is given.
     #[serde(default)]
     pub dev_fraction: Option<f64>,
+    /// How `{demo}` is filled (k per class, random or similar), when the template has one.
+    #[serde(default)]
+    pub demos: Option<super::demo::DemoConfig>,
     pub data: DataSource,
     pub hyper: Hyper,
     /// The engine's version, for the record.
@@ -242,6 +245,7 @@ impl TuneConfig {
             probe_head: ProbeHead::default(),
             shots: None,
             dev_fraction: None,
+            demos: None,
             data,
             hyper: Hyper::for_strategy(strategy),
             engine: env!("CARGO_PKG_VERSION").into(),

@@ -12,6 +12,7 @@
 //! [`TunedRun::load`] reads a finished run back for classification (`cloze classify --prompt DIR`).
 
 pub mod config;
+pub mod demo;
 pub mod optim;
 pub mod pretrain;
 pub mod probe;
@@ -208,6 +209,30 @@ pub fn run(
     let p_drop = hyper.dropout.unwrap_or_else(|| plm.config_dropout());
     let drop_seed = hyper.seed ^ 0xD0D0_0D0D;
 
+    // `{demo}`: demonstrations from the training rows, for training and dev rows alike; the pool is
+    // kept in the run folder so that classifying with the run fills `{demo}` the same way.
+    let mut train = train.to_vec();
+    let mut dev = dev.to_vec();
+    if let (Some(t), Some(v)) = (&template, &config.verbalizer)
+        && demo::uses_demos(t)
+    {
+        let demos =
+            demo::Demonstrations::new(&plm, t, v, &train, config.demos.unwrap_or_default(), hyper.seed)?;
+        demos.fill(&plm, &mut train)?;
+        demos.fill(&plm, &mut dev)?;
+        let pool: Vec<String> = train
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.meta.remove(demo::DEMO_FIELD);
+                serde_json::to_string(&e).unwrap_or_default()
+            })
+            .collect();
+        let path = run_dir.join("demos.jsonl");
+        std::fs::write(&path, pool.join("\n") + "\n").map_err(|e| io(&path, e))?;
+    }
+    let (train, dev) = (train.as_slice(), dev.as_slice());
+
     let checkpoints = dir.checkpoints(resume);
     let mut writer = |event: &TuneEvent| -> bool {
         if matches!(event, TuneEvent::Step { .. } | TuneEvent::Eval { .. })
@@ -386,7 +411,7 @@ fn probe_classes(config: &TuneConfig, train: &[Example]) -> Result<Vec<String>> 
 
 /// A finished run, loaded to classify new rows.
 pub enum TunedRun {
-    Prompt { model: Box<PromptModel> },
+    Prompt { model: Box<PromptModel>, demos: Option<demo::Demonstrations> },
     Probe { plm: Box<Plm>, probe: probe::Probe, pooling: Pooling, max_len: usize, classes: Vec<String> },
 }
 
@@ -448,7 +473,29 @@ impl TunedRun {
                         .map_err(|e| io(&dir.prompt(), e))?;
                     model.load_prompt_tensors(&tensors)?;
                 }
-                TunedRun::Prompt { model: Box::new(model) }
+                let demos = if demo::uses_demos(model.template()) {
+                    let path = run_dir.join("demos.jsonl");
+                    let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+                    let pool = text
+                        .lines()
+                        .filter(|l| !l.trim().is_empty())
+                        .enumerate()
+                        .map(|(i, l)| {
+                            serde_json::from_str(l).map_err(|e| io(&path, format!("line {}: {e}", i + 1)))
+                        })
+                        .collect::<Result<Vec<Example>>>()?;
+                    Some(demo::Demonstrations::new(
+                        model.plm(),
+                        model.template(),
+                        verbalizer,
+                        &pool,
+                        config.demos.unwrap_or_default(),
+                        config.hyper.seed,
+                    )?)
+                } else {
+                    None
+                };
+                TunedRun::Prompt { model: Box::new(model), demos }
             }
         };
         Ok((config, run))
@@ -461,7 +508,16 @@ impl TunedRun {
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Vec<Prediction>> {
         let (classes, probs): (Vec<String>, Vec<Vec<f32>>) = match self {
-            TunedRun::Prompt { model } => {
+            TunedRun::Prompt { model, demos } => {
+                let mut filled;
+                let rows = match demos {
+                    Some(d) => {
+                        filled = rows.to_vec();
+                        d.fill(model.plm(), &mut filled)?;
+                        filled.as_slice()
+                    }
+                    None => rows,
+                };
                 let rendered = rows
                     .iter()
                     .enumerate()

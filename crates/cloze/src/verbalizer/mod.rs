@@ -9,8 +9,12 @@
 //! class by [`Aggregate`], then softmax over classes.
 //!
 //! Reference: <https://github.com/thunlp/OpenPrompt/blob/main/openprompt/prompts/manual_verbalizer.py>
+//!
+//! [`search`] finds label words automatically from labelled rows; a soft verbalizer (a trained
+//! projection initialised from the label words) is part of the prompt model, `crate::tune::prompt_model`.
 
 mod manual;
+pub mod search;
 
 pub use manual::{BoundVerbalizer, WordTokens};
 

@@ -1,0 +1,190 @@
+//! In-context demonstrations (LM-BFF, Gao et al. 2021, <https://arxiv.org/abs/2012.15723> §6): a
+//! `{demo}` in the template is filled, for each row, with k labelled examples per class, each
+//! written out through the same template with its label word in place of `{mask}` — e.g.
+//! `{text_a} It was {mask}. {demo}` becomes `a gripping film . It was [MASK]. a dull mess . It was
+//! terrible. a joy . It was great.` Demonstrations are drawn at random (seeded) or as the most similar
+//! rows by sentence embedding, never the row itself. Works zero-shot and during fine-tuning.
+//!
+//! `{demo}` is a field the engine fills (`Example::meta["demo"]`), so the template parser needs
+//! nothing special and truncation shortens demonstrations like any other field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Example, SplitMix64};
+use crate::error::{Error, Result};
+use crate::plm::Plm;
+use crate::template::{Segment, Template};
+use crate::verbalizer::Verbalizer;
+
+/// The field name `{demo}` reads.
+pub const DEMO_FIELD: &str = "demo";
+
+/// How demonstrations are chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DemoSelection {
+    #[default]
+    Random,
+    /// The most similar rows of each class by mean-pooled sentence embedding (cosine).
+    Similar,
+}
+
+impl std::str::FromStr for DemoSelection {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "random" => Ok(DemoSelection::Random),
+            "similar" => Ok(DemoSelection::Similar),
+            _ => Err(Error::invalid(format!("unknown demonstration selection {s:?}; use random or similar"))),
+        }
+    }
+}
+
+/// Demonstration settings, stored in a run's config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoConfig {
+    pub per_class: u32,
+    pub selection: DemoSelection,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self { per_class: 1, selection: DemoSelection::Random }
+    }
+}
+
+/// Whether the template has a `{demo}`.
+pub fn uses_demos(template: &Template) -> bool {
+    template.fields().any(|f| f.name == DEMO_FIELD)
+}
+
+/// A row written out through the template with `word` at the mask (no soft tokens, no `{demo}`).
+pub fn demo_text(template: &Template, row: &Example, word: &str) -> String {
+    let mut out = String::new();
+    for seg in template.segments() {
+        match seg {
+            Segment::Text(t) => out.push_str(t),
+            Segment::Field(f) if f.name == DEMO_FIELD => {}
+            Segment::Field(f) => out.push_str(&f.post.apply(row.field(&f.name).unwrap_or_default())),
+            Segment::Mask => out.push_str(word),
+            Segment::Soft(_) => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The labelled pool demonstrations come from.
+pub struct Demonstrations {
+    pool: Vec<Example>,
+    texts: Vec<String>,
+    by_class: Vec<Vec<usize>>,
+    embeddings: Option<Vec<Vec<f32>>>,
+    config: DemoConfig,
+    seed: u64,
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Demonstrations {
+    /// `pool`: labelled rows (labels must be the verbalizer's classes; others are ignored).
+    pub fn new(
+        plm: &Plm,
+        template: &Template,
+        verbalizer: &Verbalizer,
+        pool: &[Example],
+        config: DemoConfig,
+        seed: u64,
+    ) -> Result<Self> {
+        let mut by_class = vec![Vec::new(); verbalizer.classes.len()];
+        let mut kept = Vec::new();
+        let mut texts = Vec::new();
+        for ex in pool {
+            let Some(ci) =
+                verbalizer.classes.iter().position(|c| Some(c.name.as_str()) == ex.label.as_deref())
+            else {
+                continue;
+            };
+            let word = verbalizer.classes[ci].words.first().cloned().unwrap_or_default();
+            by_class[ci].push(kept.len());
+            texts.push(demo_text(template, ex, &word));
+            kept.push(ex.clone());
+        }
+        if by_class.iter().any(Vec::is_empty) {
+            return Err(Error::invalid(
+                "{demo} needs labelled rows of every class to draw demonstrations from; label some rows of each \
+                 class or remove {demo}",
+            ));
+        }
+        let embeddings = match config.selection {
+            DemoSelection::Random => None,
+            DemoSelection::Similar => {
+                let refs: Vec<&str> = kept.iter().map(|e| e.text_a.as_str()).collect();
+                Some(plm.detached().sentence_embeddings(&refs)?)
+            }
+        };
+        Ok(Self { pool: kept, texts, by_class, embeddings, config, seed })
+    }
+
+    /// Sets `{demo}` for each row: `per_class` demonstrations of every class, in class order,
+    /// never the row itself (matched by id and text).
+    pub fn fill(&self, plm: &Plm, rows: &mut [Example]) -> Result<()> {
+        let queries = match &self.embeddings {
+            Some(_) => {
+                let refs: Vec<&str> = rows.iter().map(|e| e.text_a.as_str()).collect();
+                Some(plm.detached().sentence_embeddings(&refs)?)
+            }
+            None => None,
+        };
+        for (r, row) in rows.iter_mut().enumerate() {
+            let mut rng = SplitMix64::new(self.seed ^ (r as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
+            let mut parts = Vec::new();
+            for members in &self.by_class {
+                let candidates: Vec<usize> = members
+                    .iter()
+                    .copied()
+                    .filter(|&i| !(self.pool[i].id == row.id && self.pool[i].text_a == row.text_a))
+                    .collect();
+                let k = (self.config.per_class as usize).min(candidates.len());
+                let chosen: Vec<usize> = match (&self.embeddings, &queries) {
+                    (Some(pool), Some(q)) => {
+                        let mut scored: Vec<(f32, usize)> =
+                            candidates.iter().map(|&i| (cosine(&pool[i], &q[r]), i)).collect();
+                        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                        scored.into_iter().take(k).map(|(_, i)| i).collect()
+                    }
+                    _ => {
+                        let mut c = candidates.clone();
+                        for i in 0..k {
+                            let j = i + rng.below(c.len() - i);
+                            c.swap(i, j);
+                        }
+                        c.truncate(k);
+                        c
+                    }
+                };
+                parts.extend(chosen.into_iter().map(|i| self.texts[i].clone()));
+            }
+            row.meta.insert(DEMO_FIELD.to_string(), parts.join(" "));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demonstrations_are_written_through_the_template() {
+        let t = Template::parse("{soft:2} {text_a|lower} It was {mask}. {demo}").unwrap();
+        let mut ex = Example::new("1", "A Fine Film");
+        ex.label = Some("pos".into());
+        assert_eq!(demo_text(&t, &ex, "great"), "a fine film It was great.");
+        assert!(uses_demos(&t));
+        assert!(!uses_demos(&Template::parse("{text_a} It was {mask}.").unwrap()));
+        assert_eq!("similar".parse::<DemoSelection>().unwrap(), DemoSelection::Similar);
+        assert!("best".parse::<DemoSelection>().unwrap_err().to_string().contains("random or similar"));
+    }
+}
