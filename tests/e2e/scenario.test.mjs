@@ -407,4 +407,38 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     }
     console.log(`[e2e] export header: ${lines[0]} (source column #${srcIdx + 1})`);
   });
+  step(9, "tune: fine-tune and probe on the labelled rows, then compare the runs", async () => {
+    await h.click("nav-tune");
+    await h.shown("tune-screen");
+    await h.textMatches("tune-runs-empty", /No runs yet/);
+    await h.selectValue("tune-strategy", "finetune");
+    await browser.waitUntil(async () => (await h.value("tune-epochs")) === "10", { timeout: SHORT, timeoutMsg: "fine-tuning defaults (10 epochs) were not loaded" });
+    await h.typeInto("tune-epochs", "2");
+    assert.equal(await h.value("tune-name"), "run-1");
+    await h.click("tune-start");
+    await h.textMatches("tune-details", /run-1 · finetune · finished/, LONG);
+    await h.shown("tune-loss-chart");
+    await h.shown("tune-accuracy-chart");
+    const first = await h.$$t("tune-run-row");
+    assert.equal(first.length, 1, "one run listed");
+    assert.match(await h.txt(first[0]), /run-1\s+finetune\s+finished\s+2\b/);
+    await h.assertNoError("after fine-tuning");
+    await h.scrollTo(await h.$t("tune-details"));
+    await h.screenshot("08-tune-finetune");
+
+    await h.selectValue("tune-strategy", "probe");
+    await browser.waitUntil(async () => (await h.value("tune-epochs")) === "100", { timeout: SHORT, timeoutMsg: "probe defaults were not loaded" });
+    assert.equal(await h.value("tune-name"), "run-2", "the next run gets a fresh name");
+    await h.click("tune-start");
+    await h.textMatches("tune-details", /run-2 · probe · finished/, LONG);
+    await browser.waitUntil(async () => (await h.$$t("tune-run-row")).length === 2, { timeout: SHORT, timeoutMsg: "two runs listed" });
+    await h.selectValue("tune-compare-a", "run-1");
+    await h.selectValue("tune-compare-b", "run-2");
+    await h.click("tune-compare-go");
+    const diff = await h.textMatches("tune-diff", /strategy\s+"finetune"\s+"probe"/);
+    assert.match(diff, /hyper\.epochs/);
+    await h.assertNoError("after comparing runs");
+    await h.scrollTo(await h.$t("tune-diff"));
+    await h.screenshot("08b-tune-compare");
+  });
 });

@@ -11,11 +11,12 @@ import { ModelScreen } from "./screens/ModelScreen";
 import { PromptScreen } from "./prompt/PromptScreen";
 import { LabelScreen } from "./label/LabelScreen";
 import { ExportScreen } from "./screens/ExportScreen";
+import { TuneScreen } from "./tune/TuneScreen";
 
-/** Alt+1..6 → screen index (uses `code` so it works where Alt changes the typed character). */
+/** Alt+1..7 → screen index (uses `code` so it works where Alt changes the typed character). */
 export function screenShortcut(e: { altKey: boolean; ctrlKey: boolean; metaKey: boolean; key: string; code?: string }): number | null {
   if (!e.altKey || e.ctrlKey || e.metaKey) return null;
-  const m = /^Digit([1-6])$/.exec(e.code ?? "") ?? /^([1-6])$/.exec(e.key);
+  const m = /^Digit([1-7])$/.exec(e.code ?? "") ?? /^([1-7])$/.exec(e.key);
   return m ? Number(m[1]) - 1 : null;
 }
 
@@ -53,6 +54,7 @@ function Shell() {
       case "model": return <ModelScreen />;
       case "prompt": return <PromptScreen />;
       case "label": return <LabelScreen active={screen === "label"} />;
+      case "tune": return <TuneScreen />;
       case "export": return <ExportScreen />;
     }
   };

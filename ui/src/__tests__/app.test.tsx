@@ -94,10 +94,11 @@ describe("App", () => {
 });
 
 describe("screenShortcut", () => {
-  it("maps Alt+1..6 and nothing else", () => {
+  it("maps Alt+1..7 and nothing else", () => {
     expect(screenShortcut({ altKey: true, ctrlKey: false, metaKey: false, key: "¡", code: "Digit1" })).toBe(0);
     expect(screenShortcut({ altKey: true, ctrlKey: false, metaKey: false, key: "6" })).toBe(5);
-    expect(screenShortcut({ altKey: true, ctrlKey: false, metaKey: false, key: "7", code: "Digit7" })).toBeNull();
+    expect(screenShortcut({ altKey: true, ctrlKey: false, metaKey: false, key: "7", code: "Digit7" })).toBe(6);
+    expect(screenShortcut({ altKey: true, ctrlKey: false, metaKey: false, key: "8", code: "Digit8" })).toBeNull();
     expect(screenShortcut({ altKey: false, ctrlKey: false, metaKey: false, key: "1", code: "Digit1" })).toBeNull();
   });
 });

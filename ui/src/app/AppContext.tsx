@@ -4,13 +4,14 @@ import { errorMessage, isCancelled } from "../lib/errors";
 import { newJobId } from "../lib/format";
 import { clearProgress } from "../lib/progress";
 
-export type ScreenId = "projects" | "data" | "model" | "prompt" | "label" | "export";
+export type ScreenId = "projects" | "data" | "model" | "prompt" | "label" | "tune" | "export";
 export const SCREENS: { id: ScreenId; title: string }[] = [
   { id: "projects", title: "Projects" },
   { id: "data", title: "Data" },
   { id: "model", title: "Model" },
   { id: "prompt", title: "Prompt studio" },
   { id: "label", title: "Label" },
+  { id: "tune", title: "Tune" },
   { id: "export", title: "Export" },
 ];
 

@@ -8,6 +8,7 @@ const names = [
   "parseTemplate", "templateFromSegments", "previewPrompt", "checkVerbalizer", "zeroShot", "evaluatePrompt", "suggestLabelWords", "savePrompt",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept",
   "exportLabels",
+  "tuneDefaults", "startTuning", "listRuns", "runDetails", "compareRuns",
 ] as const;
 
 export function mockBindings() {

@@ -284,6 +284,18 @@ pub fn line_chart(
     y_label: &str,
     size: (u32, u32),
 ) -> Result<String> {
+    line_chart_in(title, series, x_label, y_label, size, None)
+}
+
+/// [`line_chart`] with a fixed y range (e.g. 0–1 for accuracy), widened only if a point lies outside.
+pub fn line_chart_in(
+    title: &str,
+    series: &[Series],
+    x_label: &str,
+    y_label: &str,
+    size: (u32, u32),
+    y_range: Option<(f64, f64)>,
+) -> Result<String> {
     check_size(size)?;
     // Colours follow the caller's order, so a series keeps its colour when another one is empty.
     let lines: Vec<(&Series, RGBColor, Points)> = series
@@ -302,7 +314,10 @@ pub fn line_chart(
     check_span(&all().map(|p| p.0).collect::<Vec<_>>())?;
     check_span(&all().map(|p| p.1).collect::<Vec<_>>())?;
     let (x0, x1) = pad_range(all().map(|p| p.0), 0.0);
-    let (y0, y1) = pad_range(all().map(|p| p.1), 0.06);
+    let (y0, y1) = match y_range {
+        Some((lo, hi)) => all().fold((lo, hi), |(a, b), p| (a.min(p.1), b.max(p.1))),
+        None => pad_range(all().map(|p| p.1), 0.06),
+    };
     let legend = if lines.len() > 1 {
         let entries: Vec<(&str, RGBColor)> = lines.iter().map(|l| (l.0.name.as_str(), l.1)).collect();
         Some(Legend::new(&entries, size.0))

@@ -284,12 +284,13 @@ impl Studio {
             "loss",
             (520, 300),
         )?;
-        let accuracy_svg = charts::line_chart(
+        let accuracy_svg = charts::line_chart_in(
             "Dev accuracy",
             &[Series { name: "accuracy".into(), points: acc }],
             "update",
             "accuracy",
             (520, 300),
+            Some((0.0, 1.0)),
         )?;
         let summary = dir.read_summary()?;
         let final_metrics = summary.as_ref().and_then(|s| s.final_metrics.clone()).or(last_eval);

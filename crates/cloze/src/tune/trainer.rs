@@ -429,11 +429,17 @@ pub fn classification_metrics(
         })
         .collect();
     let accuracy = if pairs.is_empty() { 0.0 } else { f64::from(correct) / pairs.len() as f64 };
+    // Macro-F1 over the classes that occur among the true or predicted labels (scikit-learn's
+    // default), so a small dev set missing a class is not scored 0 for it.
+    let present: Vec<usize> = (0..c)
+        .filter(|&i| confusion[i].iter().sum::<u32>() > 0 || (0..c).any(|t| confusion[t][i] > 0))
+        .collect();
+    let macro_f1 = present.iter().map(|&i| per_class_f1[i]).sum::<f64>() / present.len().max(1) as f64;
     EvalMetrics {
         rows: pairs.len() as u32,
         score: accuracy,
         accuracy: Some(accuracy),
-        macro_f1: Some(per_class_f1.iter().sum::<f64>() / c.max(1) as f64),
+        macro_f1: Some(macro_f1),
         per_class_f1,
         classes: classes.to_vec(),
         confusion,
@@ -463,6 +469,10 @@ mod tests {
         assert!((m.accuracy.unwrap() - 0.75).abs() < 1e-12);
         // a: p 1 r .5 f 2/3; b: p 2/3 r 1 f .8
         assert!((m.macro_f1.unwrap() - (2.0 / 3.0 + 0.8) / 2.0).abs() < 1e-12);
+        // A class absent from truth and predictions does not count.
+        let three = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let m = classification_metrics(&[(0, 0), (1, 1)], &three, None);
+        assert_eq!(m.macro_f1, Some(1.0));
     }
 
     /// A one-parameter least-squares problem: the loop converges, cancels on request, and a

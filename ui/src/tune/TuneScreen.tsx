@@ -1,0 +1,377 @@
+import { useCallback, useEffect, useMemo, useState } from "react";
+import {
+  commands,
+  type ConfigDiff,
+  type DevExampleView,
+  type Hyper,
+  type RunDetailsView,
+  type RunSummaryView,
+  type TuneRequest,
+  type TuneStrategy,
+  type VerbalizerKind,
+} from "../bindings";
+import { useApp } from "../app/AppContext";
+import { usePrompt } from "../app/PromptContext";
+import { EmptyState, ProgressBar, SvgImage } from "../components/common";
+import { useJobProgress } from "../lib/progress";
+
+export const STRATEGIES: { value: TuneStrategy; label: string; help: string }[] = [
+  { value: "soft-prompt", label: "Soft-prompt tuning", help: "Only the template's {soft} vectors train; the model stays frozen. Put {soft} or {soft:N} in the template." },
+  { value: "finetune", label: "Prompt-based fine-tuning", help: "Every weight trains on rows rendered by the template, scored at the mask (PET / LM-BFF)." },
+  { value: "pretrain", label: "Prompted pretraining", help: "Masked-LM training on text rendered through the template; the run saves a model folder to use zero-shot." },
+  { value: "probe", label: "Probe", help: "A logistic regression on frozen, pooled sentence embeddings: fast, and a baseline beside prompts." },
+];
+
+type HyperField = { key: keyof Hyper; label: string; step?: string; optional?: boolean };
+const HYPER_FIELDS: HyperField[] = [
+  { key: "learning_rate", label: "Learning rate", step: "any" },
+  { key: "epochs", label: "Epochs" },
+  { key: "batch_size", label: "Batch size" },
+  { key: "grad_accumulation", label: "Gradient accumulation" },
+  { key: "warmup_ratio", label: "Warmup ratio", step: "any" },
+  { key: "weight_decay", label: "Weight decay", step: "any" },
+  { key: "max_grad_norm", label: "Max gradient norm", step: "any" },
+  { key: "eval_every", label: "Evaluate every N updates (0 = each epoch)" },
+  { key: "patience", label: "Patience (0 = no early stop)" },
+  { key: "seed", label: "Seed" },
+  { key: "dropout", label: "Dropout (empty = model's)", step: "any", optional: true },
+];
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`);
+
+/** The next free run name: run-1, run-2, … */
+export function nextRunName(runs: RunSummaryView[]): string {
+  const taken = new Set(runs.map((r) => r.name));
+  let i = 1;
+  while (taken.has(`run-${i}`)) i += 1;
+  return `run-${i}`;
+}
+
+function Examples({ title, rows, testId }: { title: string; rows: DevExampleView[]; testId: string }) {
+  if (rows.length === 0) return null;
+  return (
+    <div className="stack" data-testid={testId}>
+      <h3>{title}</h3>
+      <table className="table">
+        <thead><tr><th>Text</th><th>Label</th><th>Predicted</th><th>p(label)</th></tr></thead>
+        <tbody>
+          {rows.map((r, i) => (
+            <tr key={i}><td>{r.text}</td><td>{r.label}</td><td>{r.predicted}</td><td>{pct(r.pLabel)}</td></tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function TuneScreen() {
+  const { project, model, guard, runJob, cancelJob, setScreen, notify } = useApp();
+  const { prompt } = usePrompt();
+  const labelSets = useMemo(() => (project?.label_sets ?? []).filter((l) => l.labelled > 0), [project]);
+  const [runs, setRuns] = useState<RunSummaryView[]>([]);
+  const [name, setName] = useState("run-1");
+  const [strategy, setStrategy] = useState<TuneStrategy>("finetune");
+  const [template, setTemplate] = useState(prompt.template);
+  const [kind, setKind] = useState<VerbalizerKind>("manual");
+  const [labelSetChoice, setLabelSetChoice] = useState<number | null>(null);
+  const [shots, setShots] = useState("");
+  const [devFraction, setDevFraction] = useState("0.2");
+  const [hyper, setHyper] = useState<Hyper>({});
+  const [job, setJob] = useState<string | null>(null);
+  const [running, setRunning] = useState<string | null>(null);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [details, setDetails] = useState<RunDetailsView | null>(null);
+  const [compareA, setCompareA] = useState("");
+  const [compareB, setCompareB] = useState("");
+  const [diff, setDiff] = useState<ConfigDiff[] | null>(null);
+  const progress = useJobProgress(job);
+  const labelSetId = labelSets.find((l) => l.id === labelSetChoice)?.id ?? labelSets[0]?.id ?? null;
+
+  const refreshRuns = useCallback(async () => {
+    if (!project) return;
+    const r = await guard(commands.listRuns());
+    if (r) setRuns(r);
+  }, [project, guard]);
+
+  useEffect(() => {
+    void refreshRuns();
+  }, [refreshRuns]);
+
+  useEffect(() => {
+    setTemplate(prompt.template);
+  }, [prompt.template]);
+
+  useEffect(() => {
+    let live = true;
+    commands.tuneDefaults(strategy).then((h) => live && setHyper(h), () => {});
+    return () => {
+      live = false;
+    };
+  }, [strategy]);
+
+  // While a run trains, redraw its charts from the metrics it writes.
+  const shown = running ?? selected;
+  useEffect(() => {
+    if (!shown) return;
+    let live = true;
+    const load = () => commands.runDetails(shown).then((d) => live && setDetails(d), () => {});
+    void load();
+    if (!running) return () => {
+      live = false;
+    };
+    const timer = window.setInterval(load, 1000);
+    return () => {
+      live = false;
+      window.clearInterval(timer);
+    };
+  }, [shown, running]);
+
+  if (!project) {
+    return (
+      <div className="stack">
+        <h1>Tune</h1>
+        <EmptyState title="No project open — create one or open a recent project on the Projects screen" testId="tune-empty" />
+      </div>
+    );
+  }
+  if (!model) {
+    return (
+      <div className="stack">
+        <h1>Tune</h1>
+        <EmptyState title="No model loaded" testId="tune-empty">
+          Load a model on the <button type="button" className="link" onClick={() => setScreen("model")}>Model screen</button> to tune a prompt with it.
+        </EmptyState>
+      </div>
+    );
+  }
+  if (labelSets.length === 0) {
+    return (
+      <div className="stack">
+        <h1>Tune</h1>
+        <EmptyState title="No labelled rows yet" testId="tune-empty">
+          Label some rows of each class on the <button type="button" className="link" onClick={() => setScreen("label")}>Label screen</button> (or import a labelled file) to train on them.
+        </EmptyState>
+      </div>
+    );
+  }
+
+  const validName = /^[A-Za-z0-9_-]+$/.test(name.trim());
+  const shotsNum = shots.trim() === "" ? null : Number(shots);
+  const devNum = Number(devFraction);
+  const formValid = validName && labelSetId !== null && (shotsNum === null || (Number.isInteger(shotsNum) && shotsNum > 0)) && devNum >= 0 && devNum < 1;
+
+  const request = (runName: string, resume: boolean): TuneRequest | null => {
+    if (labelSetId === null) return null;
+    return {
+      name: runName,
+      strategy,
+      template,
+      verbalizer: prompt.verbalizer,
+      verbalizerKind: kind,
+      labelSetId,
+      shots: shotsNum,
+      devFraction: devNum,
+      hyper,
+      resume,
+    };
+  };
+
+  const start = async (runName: string, resume: boolean) => {
+    const req = request(runName, resume);
+    if (!req) return;
+    setRunning(runName);
+    setSelected(runName);
+    const r = await runJob(resume ? `Resume ${runName}` : `Tune ${runName}`, (j) => commands.startTuning(j, req), setJob);
+    setJob(null);
+    setRunning(null);
+    await refreshRuns();
+    const d = await guard(commands.runDetails(runName));
+    if (d) setDetails(d);
+    if (r) {
+      notify(`${runName} finished: dev accuracy ${pct(r.devAccuracy)}`);
+      setName(nextRunName([...runs, r]));
+    }
+  };
+
+  const setHyperValue = (key: keyof Hyper, raw: string, optional?: boolean) => {
+    const v = raw.trim() === "" ? (optional ? null : undefined) : Number(raw);
+    setHyper((h) => ({ ...h, [key]: v }));
+  };
+
+  const chosen = runs.find((r) => r.name === selected) ?? null;
+  const strategyHelp = STRATEGIES.find((s) => s.value === strategy)?.help ?? "";
+
+  return (
+    <div className="stack" data-testid="tune-screen">
+      <h1>Tune</h1>
+      <form
+        className="card stack"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (formValid && !running) void start(name.trim(), false);
+        }}
+      >
+        <div className="row gap wrap align-end">
+          <div className="field">
+            <label htmlFor="tune-name">Run name</label>
+            <input id="tune-name" data-testid="tune-name" value={name} onChange={(e) => setName(e.target.value)} />
+          </div>
+          <div className="field">
+            <label htmlFor="tune-strategy">Strategy</label>
+            <select id="tune-strategy" data-testid="tune-strategy" value={strategy} onChange={(e) => setStrategy(e.target.value as TuneStrategy)}>
+              {STRATEGIES.map((s) => <option key={s.value} value={s.value}>{s.label}</option>)}
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="tune-label-set">Label set</label>
+            <select id="tune-label-set" data-testid="tune-label-set" value={String(labelSetId ?? "")} onChange={(e) => setLabelSetChoice(Number(e.target.value))}>
+              {labelSets.map((l) => <option key={l.id} value={l.id}>{l.name} · {l.labelled} labelled</option>)}
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="tune-verbalizer-kind">Verbalizer</label>
+            <select id="tune-verbalizer-kind" data-testid="tune-verbalizer-kind" value={kind} onChange={(e) => setKind(e.target.value as VerbalizerKind)}>
+              <option value="manual">Label words (manual)</option>
+              <option value="soft">Trained projection (soft)</option>
+            </select>
+          </div>
+        </div>
+        <p className="hint">{strategyHelp}</p>
+        {!validName ? <p className="inline-error small">Run names are letters, digits, - and _ (e.g. run-2).</p> : null}
+        <div className="field">
+          <label htmlFor="tune-template">Template (from the Prompt studio; edit here for this run)</label>
+          <input id="tune-template" data-testid="tune-template" value={template} onChange={(e) => setTemplate(e.target.value)} />
+        </div>
+        <p className="hint">
+          Verbalizer: {prompt.verbalizer.classes.map((c) => `${c.name} → ${c.words.join(", ")}`).join(" · ")} — change it in the{" "}
+          <button type="button" className="link" onClick={() => setScreen("prompt")}>Prompt studio</button>.
+        </p>
+        <div className="row gap wrap align-end">
+          <div className="field">
+            <label htmlFor="tune-shots">Rows per class (few-shot; empty = all)</label>
+            <input id="tune-shots" data-testid="tune-shots" inputMode="numeric" value={shots} onChange={(e) => setShots(e.target.value)} />
+          </div>
+          <div className="field">
+            <label htmlFor="tune-dev-fraction">Dev fraction</label>
+            <input id="tune-dev-fraction" data-testid="tune-dev-fraction" inputMode="decimal" value={devFraction} onChange={(e) => setDevFraction(e.target.value)} />
+          </div>
+          {HYPER_FIELDS.map((f) => (
+            <div className="field" key={f.key}>
+              <label htmlFor={`tune-${f.key}`}>{f.label}</label>
+              <input
+                id={`tune-${f.key}`}
+                data-testid={`tune-${f.key.replace(/_/g, "-")}`}
+                inputMode="decimal"
+                value={hyper[f.key] === null || hyper[f.key] === undefined ? "" : String(hyper[f.key])}
+                onChange={(e) => setHyperValue(f.key, e.target.value, f.optional)}
+              />
+            </div>
+          ))}
+        </div>
+        <div className="row gap">
+          <button type="submit" className="primary" data-testid="tune-start" disabled={!formValid || running !== null}>Start training</button>
+          {chosen && chosen.status === "interrupted" && !running ? (
+            <button type="button" data-testid="tune-resume" onClick={() => void start(chosen.name, true)}>Resume {chosen.name}</button>
+          ) : null}
+        </div>
+        {job ? <ProgressBar progress={progress} label={`Training ${running ?? ""}`} onCancel={() => void cancelJob(job)} /> : null}
+      </form>
+
+      <div className="card stack">
+        <h2>Runs</h2>
+        {runs.length === 0 ? (
+          <p className="hint" data-testid="tune-runs-empty">No runs yet: choose a strategy and start one above.</p>
+        ) : (
+          <table className="table" data-testid="tune-runs">
+            <thead>
+              <tr><th>Run</th><th>Strategy</th><th>Status</th><th>Updates</th><th>Dev accuracy</th><th>Macro-F1</th><th>Time</th></tr>
+            </thead>
+            <tbody>
+              {runs.map((r) => (
+                <tr
+                  key={r.name}
+                  data-testid="tune-run-row"
+                  className={r.name === selected ? "selected clickable" : "clickable"}
+                  onClick={() => setSelected(r.name)}
+                >
+                  <td><button type="button" className="link">{r.name}</button></td>
+                  <td>{r.strategy}</td>
+                  <td>{r.status}</td>
+                  <td>{r.steps}</td>
+                  <td>{pct(r.devAccuracy)}</td>
+                  <td>{pct(r.devMacroF1)}</td>
+                  <td>{r.seconds === null ? "—" : `${r.seconds.toFixed(1)} s`}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {runs.length >= 2 ? (
+          <div className="row gap wrap align-end" data-testid="tune-compare">
+            <div className="field">
+              <label htmlFor="tune-compare-a">Compare run</label>
+              <select id="tune-compare-a" data-testid="tune-compare-a" value={compareA} onChange={(e) => setCompareA(e.target.value)}>
+                <option value="">—</option>
+                {runs.map((r) => <option key={r.name} value={r.name}>{r.name}</option>)}
+              </select>
+            </div>
+            <div className="field">
+              <label htmlFor="tune-compare-b">with</label>
+              <select id="tune-compare-b" data-testid="tune-compare-b" value={compareB} onChange={(e) => setCompareB(e.target.value)}>
+                <option value="">—</option>
+                {runs.map((r) => <option key={r.name} value={r.name}>{r.name}</option>)}
+              </select>
+            </div>
+            <button
+              type="button"
+              data-testid="tune-compare-go"
+              disabled={!compareA || !compareB || compareA === compareB}
+              onClick={() => void guard(commands.compareRuns(compareA, compareB)).then((d) => d && setDiff(d))}
+            >
+              Compare
+            </button>
+          </div>
+        ) : null}
+        {diff ? (
+          diff.length === 0 ? <p className="hint" data-testid="tune-diff">The two runs have the same configuration.</p> : (
+            <table className="table" data-testid="tune-diff">
+              <thead><tr><th>Setting</th><th>{compareA}</th><th>{compareB}</th></tr></thead>
+              <tbody>{diff.map((d) => <tr key={d.key}><td>{d.key}</td><td>{d.a}</td><td>{d.b}</td></tr>)}</tbody>
+            </table>
+          )
+        ) : null}
+      </div>
+
+      {details && shown ? (
+        <div className="card stack" data-testid="tune-details">
+          <h2>{details.summary.name} · {details.summary.strategy} · {details.summary.status}</h2>
+          <p className="muted">
+            Update {details.lastStep}{details.totalSteps ? ` of ${details.totalSteps}` : ""}
+            {details.lastLoss !== null ? ` · training loss ${details.lastLoss.toFixed(4)}` : ""}
+            {details.lastEval?.accuracy !== null && details.lastEval?.accuracy !== undefined ? ` · dev accuracy ${pct(details.lastEval.accuracy)}` : ""}
+            {details.lastEval?.macro_f1 !== null && details.lastEval?.macro_f1 !== undefined ? ` · macro-F1 ${pct(details.lastEval.macro_f1)}` : ""}
+          </p>
+          <div className="row gap wrap">
+            <div data-testid="tune-loss-chart"><SvgImage svg={details.lossSvg} alt="Training and dev loss by update" /></div>
+            <div data-testid="tune-accuracy-chart"><SvgImage svg={details.accuracySvg} alt="Dev accuracy by update" /></div>
+            {details.confusionSvg ? <div data-testid="tune-confusion"><SvgImage svg={details.confusionSvg} alt="Dev confusion matrix" /></div> : null}
+          </div>
+          {details.lastEval && details.lastEval.per_class_f1.length > 0 ? (
+            <table className="table" data-testid="tune-per-class">
+              <thead><tr><th>Class</th><th>F1</th></tr></thead>
+              <tbody>
+                {details.lastEval.classes.map((c, i) => <tr key={c}><td>{c}</td><td>{pct(details.lastEval?.per_class_f1[i])}</td></tr>)}
+              </tbody>
+            </table>
+          ) : null}
+          <Examples title="Best dev examples (highest p(label))" rows={details.best} testId="tune-best" />
+          <Examples title="Worst dev examples (lowest p(label))" rows={details.worst} testId="tune-worst" />
+          <details>
+            <summary>Configuration (enough to run it again)</summary>
+            <pre className="small" data-testid="tune-config">{details.configJson}</pre>
+          </details>
+        </div>
+      ) : null}
+    </div>
+  );
+}
