@@ -94,15 +94,19 @@ pub fn run(args: TuneBenchArgs) -> Result<()> {
     let lr = if full { 2e-5 } else { 1e-3 };
     let mut opt = AdamW::new(vars, AdamWConfig { weight_decay: 0.01, ..Default::default() })?;
     let mut times = Vec::new();
+    let mut phases = Vec::new();
     let mut losses = Vec::new();
     for i in 0..args.warmup + args.reps {
         let t = Instant::now();
         let loss = model.loss(&refs, &labels)?;
+        let forward = t.elapsed().as_secs_f64();
         let grads = loss.backward()?;
+        let backward = t.elapsed().as_secs_f64() - forward;
         opt.step(&grads, lr, 1.0)?;
         losses.push(loss.to_scalar::<f32>()?);
         if i >= args.warmup {
             times.push(t.elapsed().as_secs_f64());
+            phases.push((forward, backward));
         }
     }
     let mut sorted = times.clone();
@@ -115,7 +119,7 @@ pub fn run(args: TuneBenchArgs) -> Result<()> {
         "batch": args.batch, "seq_len": args.seq, "n_virtual_tokens": args.soft, "total_len": rows[0].ids.len(),
         "head": "mask", "dropout": false,
         "trainable_params": opt.vars().map(|(_, v)| v.elem_count()).sum::<usize>(),
-        "times_s": times, "median_s": median, "steps_per_s": 1.0 / median,
+        "times_s": times, "forward_backward_s": phases, "median_s": median, "steps_per_s": 1.0 / median,
         "loss_first": losses.first(), "loss_last": losses.last(),
         "peak_rss_mib": peak_rss_mib(),
     });

@@ -361,3 +361,137 @@ mod tests {
         }
     }
 }
+
+/// `Φ(x) + x·φ(x)`: the derivative of exact GELU.
+#[inline(always)]
+fn gelu_erf_grad(x: f32) -> f32 {
+    const INV_SQRT_2PI: f32 = 0.398_942_3;
+    0.5 * (1.0 + erf_f32(x * std::f32::consts::FRAC_1_SQRT_2)) + x * INV_SQRT_2PI * exp_f32(-0.5 * x * x)
+}
+
+/// The derivative of the tanh approximation of GELU.
+#[inline(always)]
+fn gelu_tanh_grad(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6;
+    let u = C * (x + 0.044715 * x * x * x);
+    let t = 1.0 - 2.0 / (exp_f32(2.0 * u) + 1.0);
+    0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * 0.044715 * x * x)
+}
+
+/// GELU (exact or tanh) over every element, on the thread pool, with a backward pass — for
+/// training, where candle's composed `gelu_erf` backward costs a dozen passes over the tensor.
+#[derive(Debug, Clone, Copy)]
+pub struct GeluOp {
+    pub tanh: bool,
+}
+
+impl CustomOp1 for GeluOp {
+    fn name(&self) -> &'static str {
+        "cloze-gelu"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, "gelu input")?;
+        let mut out = x.to_vec();
+        activate(&mut out, if self.tanh { Activation::GeluTanh } else { Activation::Gelu });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let g = grad.contiguous()?;
+        Ok(Some(x.apply_op2_no_bwd(&g, &GeluBwdOp { tanh: self.tanh })?))
+    }
+}
+
+/// `grad · gelu'(x)` in one pass.
+struct GeluBwdOp {
+    tanh: bool,
+}
+
+impl candle_core::CustomOp2 for GeluBwdOp {
+    fn name(&self) -> &'static str {
+        "cloze-gelu-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "gelu backward input")?;
+        let g = f32_slice(s2, l2, "gelu backward gradient")?;
+        let mut out = vec![0f32; x.len()];
+        let tanh = self.tanh;
+        out.par_chunks_mut(1 << 14).zip(x.par_chunks(1 << 14)).zip(g.par_chunks(1 << 14)).for_each(
+            |((o, x), g)| {
+                if tanh {
+                    o.iter_mut().zip(x).zip(g).for_each(|((o, &x), &g)| *o = g * gelu_tanh_grad(x));
+                } else {
+                    o.iter_mut().zip(x).zip(g).for_each(|((o, &x), &g)| *o = g * gelu_erf_grad(x));
+                }
+            },
+        );
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// Softmax over the last dimension, one row per task, with a backward pass
+/// (`y · (g − Σ g·y)` per row) — for training, where the composed softmax's backward costs many
+/// passes over the attention scores.
+pub struct SoftmaxOp;
+
+impl CustomOp1 for SoftmaxOp {
+    fn name(&self) -> &'static str {
+        "cloze-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s, l, "softmax input")?;
+        let n = *l.shape().dims().last().unwrap_or(&1);
+        let mut out = x.to_vec();
+        out.par_chunks_mut(n.max(1)).for_each(|row| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for v in row.iter_mut() {
+                *v = exp_f32(*v - max);
+                sum += *v;
+            }
+            let inv = 1.0 / sum;
+            row.iter_mut().for_each(|v| *v *= inv);
+        });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let g = grad.contiguous()?;
+        Ok(Some(res.contiguous()?.apply_op2_no_bwd(&g, &SoftmaxBwdOp)?))
+    }
+}
+
+struct SoftmaxBwdOp;
+
+impl candle_core::CustomOp2 for SoftmaxBwdOp {
+    fn name(&self) -> &'static str {
+        "cloze-softmax-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let y = f32_slice(s1, l1, "softmax backward output")?;
+        let g = f32_slice(s2, l2, "softmax backward gradient")?;
+        let n = (*l1.shape().dims().last().unwrap_or(&1)).max(1);
+        let mut out = vec![0f32; y.len()];
+        out.par_chunks_mut(n).zip(y.par_chunks(n)).zip(g.par_chunks(n)).for_each(|((o, y), g)| {
+            let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+            o.iter_mut().zip(y).zip(g).for_each(|((o, &y), &g)| *o = y * (g - dot));
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}

@@ -97,6 +97,12 @@ pub enum Activation {
 
 impl Activation {
     pub fn forward(self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        // GELU on the CPU in f32: the fused op, whose backward is one pass (candle's composed
+        // gelu_erf backward is most of a training step's time otherwise).
+        if matches!(self, Activation::Gelu | Activation::GeluTanh) && on_cpu_f32(&[xs]) {
+            let op = super::cpu_kernels::GeluOp { tanh: self == Activation::GeluTanh };
+            return xs.contiguous()?.apply_op1(op);
+        }
         match self {
             Activation::Gelu => xs.gelu_erf(),
             Activation::GeluTanh => xs.gelu(),
@@ -399,7 +405,11 @@ impl MlmHead {
     }
 }
 
-/// Softmax over the last dimension, composed from differentiable ops.
+/// Softmax over the last dimension, differentiable: a fused op with its own backward on the CPU
+/// in f32, composed ops elsewhere.
 pub fn softmax(xs: &Tensor) -> candle_core::Result<Tensor> {
+    if on_cpu_f32(&[xs]) {
+        return xs.contiguous()?.apply_op1(super::cpu_kernels::SoftmaxOp);
+    }
     candle_nn::ops::softmax(xs, D::Minus1)
 }
