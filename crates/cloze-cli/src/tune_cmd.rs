@@ -69,18 +69,25 @@ pub struct TuneArgs {
     /// probe 1e-2).
     #[arg(long)]
     lr: Option<f64>,
+    /// Passes over the training rows (default per strategy: soft-prompt 20, finetune 10, pretrain 3,
+    /// probe 100).
     #[arg(long)]
     epochs: Option<u32>,
     /// Stop after N updates.
     #[arg(long)]
     max_steps: Option<u32>,
+    /// Rows per batch (default 8; probe 32).
     #[arg(long)]
     batch_size: Option<u32>,
     /// Batches per update.
     #[arg(long)]
     grad_accumulation: Option<u32>,
+    /// AdamW weight decay, not applied to biases and layer norms (default 0.01; soft-prompt and
+    /// probe 0).
     #[arg(long)]
     weight_decay: Option<f64>,
+    /// Fraction of the updates spent warming the learning rate up from 0 before its linear decay
+    /// (default 0.06).
     #[arg(long)]
     warmup_ratio: Option<f64>,
     /// Clip the gradient norm to this (0 = off).
@@ -98,6 +105,8 @@ pub struct TuneArgs {
     /// Longest input in tokens.
     #[arg(long)]
     max_len: Option<u32>,
+    /// Fixes the few-shot sample, the batch order, soft-prompt initialisation and dropout masks: a
+    /// CPU run with the same seed repeats bit for bit.
     #[arg(long, default_value_t = 13)]
     seed: u64,
     /// The run folder to create.

@@ -28,6 +28,33 @@ fn main() {
     let q = Var::from_tensor(&Tensor::randn(0f32, 1., (8, 12, 148, 64), &dev).unwrap()).unwrap();
     let w = Tensor::ones(768, DType::F32, &dev).unwrap();
     let b = Tensor::zeros(768, DType::F32, &dev).unwrap();
+    let wv = Var::from_tensor(&Tensor::randn(0f32, 0.02, (3072, 768), &dev).unwrap()).unwrap();
+    let bv = Var::from_tensor(&Tensor::zeros(3072, DType::F32, &dev).unwrap()).unwrap();
+    let w_frozen = wv.as_tensor().detach();
+    let b_frozen = bv.as_tensor().detach();
+    time("linear 768→3072 (frozen)", || {
+        cloze::plm::layers::Linear::new(w_frozen.clone(), Some(b_frozen.clone()))
+            .forward_act(x.as_tensor(), None)
+            .unwrap()
+    });
+    time("linear 768→3072 (trained)", || {
+        cloze::plm::layers::Linear::new(wv.as_tensor().clone(), Some(bv.as_tensor().clone()))
+            .forward_act(x.as_tensor(), None)
+            .unwrap()
+    });
+    time("bias grad: sum over rows", || ff.as_tensor().reshape((8 * 148, 3072)).unwrap().sum(0).unwrap());
+    let wn = Var::from_tensor(&Tensor::ones(768, DType::F32, &dev).unwrap()).unwrap();
+    let bn = Var::from_tensor(&Tensor::zeros(768, DType::F32, &dev).unwrap()).unwrap();
+    time("layer norm (fused op) x2", || {
+        let op = cloze::plm::cpu_kernels::LayerNormOp { eps: 1e-12 };
+        let y = x.as_tensor().apply_op3(wn.as_tensor(), bn.as_tensor(), op).unwrap();
+        y.apply_op3(wn.as_tensor(), bn.as_tensor(), op).unwrap()
+    });
+    let qkv = Var::from_tensor(&Tensor::randn(0f32, 1., (8, 148, 3 * 768), &dev).unwrap()).unwrap();
+    time("attention (fused op)", || {
+        let op = cloze::plm::cpu_kernels::AttentionTrainOp::new(12, 64, vec![148; 8], 0.0, 0);
+        qkv.as_tensor().apply_op1(op).unwrap()
+    });
     time("softmax (composed)", || candle_nn::ops::softmax(scores.as_tensor(), D::Minus1).unwrap());
     time("layer_norm_slow x2", || {
         let y = candle_nn::ops::layer_norm_slow(x.as_tensor(), &w, &b, 1e-12).unwrap();

@@ -185,9 +185,102 @@ impl CustomOp3 for LinearOp {
         let rows = grad.elem_count() / out_dim;
         let g2 = grad.reshape((rows, out_dim))?;
         let gx = if x.track_op() { Some(g2.matmul(w)?.reshape(x.dims())?) } else { None };
-        let gw = if w.track_op() { Some(g2.t()?.matmul(&x.reshape((rows, in_dim))?)?) } else { None };
-        let gb = if b.track_op() { Some(g2.sum(0)?) } else { None };
+        let on_cpu = g2.device().is_cpu() && g2.dtype() == candle_core::DType::F32;
+        let gw = match (w.track_op(), on_cpu) {
+            (false, _) => None,
+            (true, true) => Some(g2.contiguous()?.apply_op2_no_bwd(&x.contiguous()?, &WeightGradOp)?),
+            (true, false) => Some(g2.t()?.matmul(&x.reshape((rows, in_dim))?)?),
+        };
+        let gb = match (b.track_op(), on_cpu) {
+            (false, _) => None,
+            (true, true) => Some(g2.contiguous()?.apply_op1_no_bwd(&ColumnSumOp)?),
+            (true, false) => Some(g2.sum(0)?),
+        };
         Ok((gx, gw, gb))
+    }
+}
+
+/// The weight gradient of a linear layer, `gᵀ·x` for `g` `[rows, out]` and `x` `[..., in]`, as one
+/// matrix product that reads `g` transposed in place (candle would copy it first).
+struct WeightGradOp;
+
+impl candle_core::CustomOp2 for WeightGradOp {
+    fn name(&self) -> &'static str {
+        "cloze-linear-weight-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = f32_slice(s1, l1, "linear output gradient")?;
+        let x = f32_slice(s2, l2, "linear input")?;
+        let (rows, out_dim) = l1.shape().dims2()?;
+        let in_dim = *l2.shape().dims().last().unwrap_or(&0);
+        if rows * in_dim != x.len() {
+            candle_core::bail!("linear weight gradient: gradient {:?}, input {:?}", l1.shape(), l2.shape());
+        }
+        let mut out = vec![0f32; out_dim * in_dim];
+        // SAFETY: gᵀ is read with column stride out_dim and row stride 1 (g is rows×out), x is
+        // rows×in, out is out×in.
+        unsafe {
+            gemm::gemm(
+                out_dim,
+                in_dim,
+                rows,
+                out.as_mut_ptr(),
+                1,
+                in_dim as isize,
+                false,
+                g.as_ptr(),
+                out_dim as isize,
+                1,
+                x.as_ptr(),
+                1,
+                in_dim as isize,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(threads()),
+            );
+        }
+        Ok((CpuStorage::F32(out), Shape::from((out_dim, in_dim))))
+    }
+}
+
+/// Column sums of a `[rows, cols]` matrix (a linear layer's bias gradient): partial sums over
+/// fixed blocks of rows on the thread pool, added in block order (the same result on every run).
+struct ColumnSumOp;
+
+impl CustomOp1 for ColumnSumOp {
+    fn name(&self) -> &'static str {
+        "cloze-column-sum"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = f32_slice(s, l, "column sum input")?;
+        let (_, cols) = l.shape().dims2()?;
+        const BLOCK: usize = 64;
+        let partials: Vec<Vec<f32>> = g
+            .par_chunks(cols * BLOCK)
+            .map(|block| {
+                let mut acc = vec![0f32; cols];
+                for row in block.chunks(cols) {
+                    acc.iter_mut().zip(row).for_each(|(a, v)| *a += v);
+                }
+                acc
+            })
+            .collect();
+        let mut out = vec![0f32; cols];
+        for p in &partials {
+            out.iter_mut().zip(p).for_each(|(o, v)| *o += v);
+        }
+        Ok((CpuStorage::F32(out), Shape::from(cols)))
     }
 }
 
@@ -493,5 +586,500 @@ impl candle_core::CustomOp2 for SoftmaxBwdOp {
             o.iter_mut().zip(y).zip(g).for_each(|((o, &y), &g)| *o = y * (g - dot));
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// Layer normalisation over the last dimension, `(x − mean) / √(var + ε) · γ + β`, with a one-pass
+/// backward — for training, where candle's fused `layer_norm` has no backward and the composed one
+/// costs a dozen passes over the activations (and as many in its backward).
+#[derive(Debug, Clone, Copy)]
+pub struct LayerNormOp {
+    pub eps: f32,
+}
+
+/// Rows per task in the layer-norm kernels; fixed, so the parameter-gradient sums are reduced in
+/// the same order on every run (bit-reproducible training).
+const NORM_ROWS: usize = 32;
+
+#[inline(always)]
+fn mean_rstd(row: &[f32], eps: f32) -> (f32, f32) {
+    let d = row.len() as f32;
+    let mean = row.iter().sum::<f32>() / d;
+    let var = row.iter().map(|&x| (x - mean) * (x - mean)).sum::<f32>() / d;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "cloze-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "layer norm input")?;
+        let gamma = f32_slice(s2, l2, "layer norm weight")?;
+        let beta = f32_slice(s3, l3, "layer norm bias")?;
+        let d = gamma.len();
+        if l1.shape().dims().last() != Some(&d) || beta.len() != d {
+            candle_core::bail!("layer norm: input {:?}, weight {d}, bias {}", l1.shape(), beta.len());
+        }
+        let mut out = vec![0f32; x.len()];
+        let eps = self.eps;
+        out.par_chunks_mut(d * NORM_ROWS).zip(x.par_chunks(d * NORM_ROWS)).for_each(|(o, x)| {
+            for (o, x) in o.chunks_mut(d).zip(x.chunks(d)) {
+                let (mean, rstd) = mean_rstd(x, eps);
+                for (((o, &x), &g), &b) in o.iter_mut().zip(x).zip(gamma).zip(beta) {
+                    *o = (x - mean) * rstd * g + b;
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = gamma.elem_count();
+        let rows = x.elem_count() / d;
+        let params = gamma.track_op() || beta.track_op();
+        let op = LayerNormBwdOp { eps: self.eps, params };
+        // `[rows (+ 2), d]`: the input gradient, then (when wanted) the γ and β gradients.
+        let out = x.contiguous()?.apply_op3_no_bwd(gamma, &grad.contiguous()?, &op)?;
+        let gx = if x.track_op() { Some(out.narrow(0, 0, rows)?.reshape(x.dims())?) } else { None };
+        let gg = if gamma.track_op() { Some(out.get(rows)?) } else { None };
+        let gb = if beta.track_op() { Some(out.get(rows + 1)?) } else { None };
+        Ok((gx, gg, gb))
+    }
+}
+
+/// `dx = rstd · (g − mean(g) − x̂ · mean(g · x̂))` with `g = dy · γ`; `dγ = Σ dy · x̂`, `dβ = Σ dy`.
+struct LayerNormBwdOp {
+    eps: f32,
+    params: bool,
+}
+
+impl CustomOp3 for LayerNormBwdOp {
+    fn name(&self) -> &'static str {
+        "cloze-layer-norm-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "layer norm backward input")?;
+        let gamma = f32_slice(s2, l2, "layer norm backward weight")?;
+        let dy = f32_slice(s3, l3, "layer norm backward gradient")?;
+        let d = gamma.len();
+        let rows = x.len() / d;
+        let extra = if self.params { 2 } else { 0 };
+        let mut out = vec![0f32; (rows + extra) * d];
+        let eps = self.eps;
+        let (dx, param_grads) = out.split_at_mut(rows * d);
+        let partials: Vec<Vec<f32>> = dx
+            .par_chunks_mut(d * NORM_ROWS)
+            .zip(x.par_chunks(d * NORM_ROWS))
+            .zip(dy.par_chunks(d * NORM_ROWS))
+            .map(|((dx, x), dy)| {
+                let mut acc = if self.params { vec![0f32; 2 * d] } else { Vec::new() };
+                let mut xhat = vec![0f32; d];
+                for ((dx, x), dy) in dx.chunks_mut(d).zip(x.chunks(d)).zip(dy.chunks(d)) {
+                    let (mean, rstd) = mean_rstd(x, eps);
+                    let (mut sum_g, mut sum_gx) = (0f32, 0f32);
+                    for (((xh, &x), &dy), &g) in xhat.iter_mut().zip(x).zip(dy).zip(gamma) {
+                        *xh = (x - mean) * rstd;
+                        let g = dy * g;
+                        sum_g += g;
+                        sum_gx += g * *xh;
+                    }
+                    let (a, b) = (sum_g / d as f32, sum_gx / d as f32);
+                    for (((dx, &xh), &dy), &g) in dx.iter_mut().zip(&xhat).zip(dy).zip(gamma) {
+                        *dx = rstd * (dy * g - a - xh * b);
+                    }
+                    if self.params {
+                        let (ag, ab) = acc.split_at_mut(d);
+                        for (((ag, ab), &xh), &dy) in ag.iter_mut().zip(ab.iter_mut()).zip(&xhat).zip(dy) {
+                            *ag += dy * xh;
+                            *ab += dy;
+                        }
+                    }
+                }
+                acc
+            })
+            .collect();
+        // Summed in chunk order: the same result on every run.
+        for p in &partials {
+            for (o, v) in param_grads.iter_mut().zip(p) {
+                *o += v;
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((rows + extra, d))))
+    }
+}
+
+/// The dropout mask of one (sequence, head) task of [`AttentionTrainOp`]: drawn from a generator
+/// seeded by the op's seed and the task's index, so the backward pass redraws exactly the mask the
+/// forward pass used, whatever thread ran the task.
+fn attention_dropout_mask(seed: u64, task: usize, p: f32, out: &mut [f32]) {
+    let mut rng = crate::data::SplitMix64::new(seed ^ (task as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let scale = 1.0 / (1.0 - p);
+    for m in out.iter_mut() {
+        *m = if (rng.next_f64() as f32) < p { 0.0 } else { scale };
+    }
+}
+
+/// `dst (m×n) = lhs (m×k) · rhs (k×n)`, each operand given by its pointer, column stride and row
+/// stride (in elements).
+///
+/// # Safety
+/// The pointers must cover the elements their strides address.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_strided(
+    (m, n, k): (usize, usize, usize),
+    dst: (*mut f32, isize, isize),
+    lhs: (*const f32, isize, isize),
+    rhs: (*const f32, isize, isize),
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.0,
+            dst.1,
+            dst.2,
+            false,
+            lhs.0,
+            lhs.1,
+            lhs.2,
+            rhs.0,
+            rhs.1,
+            rhs.2,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Self-attention for training: as [`AttentionOp`] (fused `[batch, seq, 3·hidden]` QKV input,
+/// right padding by lengths, one task per (sequence, head)), plus dropout of the attention
+/// probabilities and a backward pass that writes the query, key and value gradients straight into
+/// a `[batch, seq, 3·hidden]` gradient — where composed ops would copy Q, K and V out of the fused
+/// projection, run four batched products and a masked softmax, and copy the gradients back.
+/// The probabilities are kept from the forward pass for the backward pass (`heads · n²` floats
+/// per sequence).
+pub struct AttentionTrainOp {
+    pub heads: usize,
+    pub head_dim: usize,
+    pub lengths: Vec<usize>,
+    /// Dropout probability of the attention probabilities (0 for none).
+    pub dropout: f32,
+    /// Seed of the dropout masks.
+    pub seed: u64,
+    saved: std::sync::Arc<std::sync::Mutex<Vec<Vec<f32>>>>,
+}
+
+impl AttentionTrainOp {
+    pub fn new(heads: usize, head_dim: usize, lengths: Vec<usize>, dropout: f32, seed: u64) -> Self {
+        Self { heads, head_dim, lengths, dropout, seed, saved: Default::default() }
+    }
+
+    fn check(&self, shape: &Shape) -> candle_core::Result<(usize, usize, usize)> {
+        let (b, t, three_h) = shape.dims3()?;
+        if three_h != 3 * self.heads * self.head_dim || self.lengths.len() != b {
+            candle_core::bail!("attention: input {shape:?} for {} heads of {}", self.heads, self.head_dim);
+        }
+        Ok((b, t, three_h))
+    }
+}
+
+impl CustomOp1 for AttentionTrainOp {
+    fn name(&self) -> &'static str {
+        "cloze-attention-train"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let qkv = f32_slice(s, l, "attention input")?;
+        let (b, t, three_h) = self.check(l.shape())?;
+        let (nh, hd) = (self.heads, self.head_dim);
+        let h = nh * hd;
+        let mut out = vec![0f32; b * t * h];
+        let out_ptr = OutPtr(out.as_mut_ptr());
+        let probs: Vec<Vec<f32>> = (0..b * nh)
+            .into_par_iter()
+            .map(|task| {
+                let (bi, head) = (task / nh, task % nh);
+                let n = self.lengths[bi].min(t);
+                let mut p = vec![0f32; n * n];
+                if n == 0 {
+                    return p;
+                }
+                let base = bi * t * three_h;
+                let q = qkv[base + head * hd..].as_ptr();
+                let k = qkv[base + h + head * hd..].as_ptr();
+                let v = qkv[base + 2 * h + head * hd..].as_ptr();
+                let (n_, th) = (n as isize, three_h as isize);
+                // SAFETY: q, k, v rows are `three_h` apart inside this sequence's block; p is n×n;
+                // the output cells (row < n, columns of this head) belong to this task only.
+                unsafe { gemm_strided((n, n, hd), (p.as_mut_ptr(), 1, n_), (q, 1, th), (k, th, 1)) };
+                for row in p.chunks_mut(n) {
+                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    row.iter_mut().for_each(|x| *x = exp_f32(*x - max));
+                    let inv = 1.0 / row.iter().sum::<f32>();
+                    row.iter_mut().for_each(|x| *x *= inv);
+                }
+                let dropped;
+                let used = if self.dropout > 0.0 {
+                    let mut m = vec![0f32; n * n];
+                    attention_dropout_mask(self.seed, task, self.dropout, &mut m);
+                    m.iter_mut().zip(&p).for_each(|(m, p)| *m *= p);
+                    dropped = m;
+                    &dropped
+                } else {
+                    &p
+                };
+                let dst = &out_ptr;
+                unsafe {
+                    gemm_strided(
+                        (n, hd, n),
+                        (dst.0.add(bi * t * h + head * hd), 1, h as isize),
+                        (used.as_ptr(), 1, n_),
+                        (v, 1, th),
+                    )
+                };
+                p
+            })
+            .collect();
+        if let Ok(mut saved) = self.saved.lock() {
+            *saved = probs;
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, t, h))))
+    }
+
+    fn bwd(&self, qkv: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let op = AttentionBwdOp {
+            heads: self.heads,
+            head_dim: self.head_dim,
+            lengths: self.lengths.clone(),
+            dropout: self.dropout,
+            seed: self.seed,
+            saved: self.saved.clone(),
+        };
+        Ok(Some(qkv.apply_op2_no_bwd(&grad.contiguous()?, &op)?))
+    }
+}
+
+/// The backward pass of [`AttentionTrainOp`], per (sequence, head), with `P` the saved
+/// probabilities, `M` the dropout mask and `dC` the context gradient:
+/// `dV = (P∘M)ᵀ·dC`, `dP = (dC·Vᵀ)∘M`, `dS = P∘(dP − rowsum(dP∘P))`, `dQ = dS·K`, `dK = dSᵀ·Q`.
+struct AttentionBwdOp {
+    heads: usize,
+    head_dim: usize,
+    lengths: Vec<usize>,
+    dropout: f32,
+    seed: u64,
+    saved: std::sync::Arc<std::sync::Mutex<Vec<Vec<f32>>>>,
+}
+
+impl candle_core::CustomOp2 for AttentionBwdOp {
+    fn name(&self) -> &'static str {
+        "cloze-attention-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let qkv = f32_slice(s1, l1, "attention backward input")?;
+        let dc = f32_slice(s2, l2, "attention backward gradient")?;
+        let (b, t, three_h) = l1.shape().dims3()?;
+        let (nh, hd) = (self.heads, self.head_dim);
+        let h = nh * hd;
+        if three_h != 3 * h || dc.len() != b * t * h {
+            candle_core::bail!("attention backward: input {:?}, gradient {:?}", l1.shape(), l2.shape());
+        }
+        let saved = self.saved.lock().map_err(|_| candle_core::Error::Msg("attention: lock".into()))?;
+        if saved.len() != b * nh {
+            candle_core::bail!("attention backward: the forward pass's probabilities are missing");
+        }
+        let mut out = vec![0f32; b * t * three_h];
+        let out_ptr = OutPtr(out.as_mut_ptr());
+        (0..b * nh).into_par_iter().for_each(|task| {
+            let (bi, head) = (task / nh, task % nh);
+            let n = self.lengths[bi].min(t);
+            if n == 0 {
+                return;
+            }
+            let p = &saved[task];
+            let base = bi * t * three_h;
+            let q = qkv[base + head * hd..].as_ptr();
+            let k = qkv[base + h + head * hd..].as_ptr();
+            let v = qkv[base + 2 * h + head * hd..].as_ptr();
+            let g = dc[bi * t * h + head * hd..].as_ptr();
+            let (n_, th, h_) = (n as isize, three_h as isize, h as isize);
+            let dst = &out_ptr;
+            let (dq, dk, dv) = unsafe {
+                let d = dst.0.add(base + head * hd);
+                (d, d.add(h), d.add(2 * h))
+            };
+            let mask = (self.dropout > 0.0).then(|| {
+                let mut m = vec![0f32; n * n];
+                attention_dropout_mask(self.seed, task, self.dropout, &mut m);
+                m
+            });
+            let mut ds = vec![0f32; n * n];
+            // SAFETY: as in the forward pass; each task writes rows < n of its own head's columns
+            // in the query, key and value thirds of the gradient.
+            unsafe {
+                match &mask {
+                    Some(m) => {
+                        let pm: Vec<f32> = p.iter().zip(m).map(|(p, m)| p * m).collect();
+                        gemm_strided((n, hd, n), (dv, 1, th), (pm.as_ptr(), n_, 1), (g, 1, h_));
+                    }
+                    None => gemm_strided((n, hd, n), (dv, 1, th), (p.as_ptr(), n_, 1), (g, 1, h_)),
+                }
+                gemm_strided((n, n, hd), (ds.as_mut_ptr(), 1, n_), (g, 1, h_), (v, th, 1));
+            }
+            if let Some(m) = &mask {
+                ds.iter_mut().zip(m).for_each(|(d, m)| *d *= m);
+            }
+            for (drow, prow) in ds.chunks_mut(n).zip(p.chunks(n)) {
+                let dot: f32 = drow.iter().zip(prow).map(|(d, p)| d * p).sum();
+                drow.iter_mut().zip(prow).for_each(|(d, &p)| *d = p * (*d - dot));
+            }
+            unsafe {
+                gemm_strided((n, hd, n), (dq, 1, th), (ds.as_ptr(), 1, n_), (k, 1, th));
+                gemm_strided((n, hd, n), (dk, 1, th), (ds.as_ptr(), n_, 1), (q, 1, th));
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod training_kernel_tests {
+    use candle_core::{D, Device, Tensor, Var};
+
+    use super::*;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    fn var(shape: &[usize], seed: u64) -> Var {
+        let mut rng = crate::data::SplitMix64::new(seed);
+        let n: usize = shape.iter().product();
+        let v: Vec<f32> = (0..n).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect();
+        Var::from_tensor(&Tensor::from_vec(v, shape, &Device::Cpu).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn layer_norm_kernel_matches_composed_ops_forward_and_backward() {
+        let x = var(&[3, 37, 48], 1);
+        let gamma = var(&[48], 2);
+        let beta = var(&[48], 3);
+        let weights = var(&[3, 37, 48], 4);
+        let fused =
+            x.as_tensor().apply_op3(gamma.as_tensor(), beta.as_tensor(), LayerNormOp { eps: 1e-12 }).unwrap();
+        let composed =
+            candle_nn::ops::layer_norm_slow(x.as_tensor(), gamma.as_tensor(), beta.as_tensor(), 1e-12)
+                .unwrap();
+        assert!(max_diff(&fused, &composed) < 1e-5, "forward differs by {}", max_diff(&fused, &composed));
+        let g1 = (fused * weights.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (composed * weights.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+        for (name, v) in [("x", &x), ("gamma", &gamma), ("beta", &beta)] {
+            let (a, b) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+            assert_eq!(a.dims(), b.dims(), "{name}");
+            let d = max_diff(a, b);
+            assert!(d < 2e-4, "gradient of {name} differs by {d}");
+        }
+    }
+
+    /// The attention kernel against composed candle ops on the real rows of each sequence, with
+    /// the same dropout masks; gradients of the whole fused QKV input.
+    #[test]
+    fn attention_kernel_matches_composed_ops_with_and_without_dropout() {
+        let (b, t, nh, hd) = (3, 9, 2, 4);
+        let h = nh * hd;
+        let lengths = vec![9, 5, 1];
+        for p in [0.0f32, 0.3] {
+            let qkv = var(&[b, t, 3 * h], 5);
+            let weights = var(&[b, t, h], 6);
+            let op = AttentionTrainOp::new(nh, hd, lengths.clone(), p, 77);
+            let fused = qkv.as_tensor().apply_op1(op).unwrap();
+            let mut rows = Vec::new();
+            for (bi, &n) in lengths.iter().enumerate() {
+                let x = qkv.as_tensor().get(bi).unwrap().narrow(0, 0, n).unwrap();
+                let x = x.reshape((n, 3, nh, hd)).unwrap().permute((1, 2, 0, 3)).unwrap();
+                let mut heads = Vec::new();
+                for head in 0..nh {
+                    let q = x.get(0).unwrap().get(head).unwrap().contiguous().unwrap();
+                    let k = x.get(1).unwrap().get(head).unwrap().contiguous().unwrap();
+                    let v = x.get(2).unwrap().get(head).unwrap().contiguous().unwrap();
+                    let mut probs =
+                        candle_nn::ops::softmax(&q.matmul(&k.t().unwrap()).unwrap(), D::Minus1).unwrap();
+                    if p > 0.0 {
+                        let mut m = vec![0f32; n * n];
+                        attention_dropout_mask(77, bi * nh + head, p, &mut m);
+                        probs = (probs * Tensor::from_vec(m, (n, n), &Device::Cpu).unwrap()).unwrap();
+                    }
+                    heads.push(probs.matmul(&v).unwrap());
+                }
+                let ctx = Tensor::cat(&heads, 1).unwrap(); // [n, h]
+                let pad = Tensor::zeros((t - n, h), candle_core::DType::F32, &Device::Cpu).unwrap();
+                rows.push(Tensor::cat(&[ctx, pad], 0).unwrap());
+            }
+            let composed = Tensor::stack(&rows, 0).unwrap();
+            assert!(
+                max_diff(&fused, &composed) < 1e-5,
+                "p {p}: forward differs by {}",
+                max_diff(&fused, &composed)
+            );
+            let g1 = (fused * weights.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+            let g2 = (composed * weights.as_tensor()).unwrap().sum_all().unwrap().backward().unwrap();
+            let (a, c) = (g1.get(&qkv).unwrap(), g2.get(&qkv).unwrap());
+            let d = max_diff(a, c);
+            assert!(d < 1e-5, "p {p}: QKV gradient differs by {d}");
+            assert!(a.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.1);
+        }
+    }
+
+    #[test]
+    fn attention_dropout_masks_depend_on_seed_and_task_only() {
+        let mut a = vec![0f32; 1000];
+        let mut b = vec![0f32; 1000];
+        attention_dropout_mask(1, 3, 0.25, &mut a);
+        attention_dropout_mask(1, 3, 0.25, &mut b);
+        assert_eq!(a, b);
+        attention_dropout_mask(1, 4, 0.25, &mut b);
+        assert_ne!(a, b);
+        let dropped = a.iter().filter(|&&m| m == 0.0).count();
+        assert!((200..300).contains(&dropped), "{dropped} of 1000 dropped at p 0.25");
+        assert!(a.iter().all(|&m| m == 0.0 || (m - 1.0 / 0.75).abs() < 1e-6));
     }
 }

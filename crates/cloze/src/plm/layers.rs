@@ -13,7 +13,7 @@
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::cpu_kernels::{AttentionOp, LinearOp};
+use super::cpu_kernels::{AttentionOp, AttentionTrainOp, LayerNormOp, LinearOp};
 
 /// Called with each parameter of a model and its name (see [`super::Plm::trainable`]).
 pub type ParamFn<'a> = &'a mut dyn FnMut(String, &mut Tensor);
@@ -55,6 +55,11 @@ impl Dropout {
         if let Ok(mut r) = self.rng.lock() {
             *r = crate::data::SplitMix64::new(state);
         }
+    }
+
+    /// A seed for a kernel that draws its own masks ([`AttentionTrainOp`]), from this generator.
+    pub fn next_seed(&self) -> u64 {
+        self.rng.lock().map(|mut r| r.next_u64()).unwrap_or_default()
     }
 
     pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
@@ -215,8 +220,15 @@ impl LayerNorm {
 
 impl Module for LayerNorm {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        // Composed when differentiating (the fused op has no backward) and in f64 (it has no f64 kernel).
-        if xs.track_op() || self.weight.track_op() || self.bias.track_op() || xs.dtype() == DType::F64 {
+        let tracked = xs.track_op() || self.weight.track_op() || self.bias.track_op();
+        // Training on the CPU in f32: the kernel with a one-pass backward.
+        if tracked && on_cpu_f32(&[xs, &self.weight, &self.bias]) {
+            let op = LayerNormOp { eps: self.eps as f32 };
+            return xs.contiguous()?.apply_op3(&self.weight, &self.bias, op);
+        }
+        // Composed when differentiating elsewhere (candle's fused op has no backward) and in f64
+        // (it has no f64 kernel).
+        if tracked || xs.dtype() == DType::F64 {
             return candle_nn::ops::layer_norm_slow(xs, &self.weight, &self.bias, self.eps as f32);
         }
         let xs = if xs.is_contiguous() { xs.clone() } else { xs.contiguous()? };
@@ -276,9 +288,17 @@ impl SelfAttention {
     ) -> candle_core::Result<Tensor> {
         let (b, t, h) = xs.dims3()?;
         let qkv = self.qkv.forward(xs)?;
-        if let (Some(lengths), true, None) = (&mask.lengths, fused(&[&qkv]), drop) {
-            let op = AttentionOp { heads: self.num_heads, head_dim: self.head_dim, lengths: lengths.clone() };
-            let ctx = qkv.apply_op1_no_bwd(&op)?;
+        if let (Some(lengths), true) = (&mask.lengths, on_cpu_f32(&[&qkv])) {
+            let ctx = if fused(&[&qkv]) && drop.is_none() {
+                let op =
+                    AttentionOp { heads: self.num_heads, head_dim: self.head_dim, lengths: lengths.clone() };
+                qkv.apply_op1_no_bwd(&op)?
+            } else {
+                // Training: the kernel with dropout and a backward pass.
+                let (p, seed) = drop.map_or((0.0, 0), |d| (d.p() as f32, d.next_seed()));
+                let op = AttentionTrainOp::new(self.num_heads, self.head_dim, lengths.clone(), p, seed);
+                qkv.contiguous()?.apply_op1(op)?
+            };
             return self.out.forward(&ctx);
         }
         let qkv = qkv.reshape((b, t, 3, self.num_heads, self.head_dim))?;
