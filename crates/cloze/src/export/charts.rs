@@ -325,6 +325,13 @@ pub fn line_chart_in(
         None
     };
     let legend_h = legend.as_ref().map_or(0, |l| l.height);
+    // Steps and epochs (whole x values) get whole-number ticks only: no "update 1.5".
+    let whole_x = all().all(|p| p.0.fract() == 0.0);
+    let mut x_ticks = ticks(f64::from(size.0) - 100.0, 70.0, 8);
+    if whole_x {
+        x_ticks = x_ticks.min((x1 - x0).floor() as usize + 1).max(2);
+    }
+    let x_fmt = |v: &f64| if whole_x && v.fract() != 0.0 { String::new() } else { fmt_num(*v) };
 
     render(size, |root| {
         let body = draw_title(root, title, size)?;
@@ -343,11 +350,11 @@ pub fn line_chart_in(
         chart
             .configure_mesh()
             .house_style()
-            .x_labels(ticks(f64::from(size.0) - 100.0, 70.0, 8))
+            .x_labels(x_ticks)
             .y_labels(ticks(f64::from(size.1) - f64::from(TITLE_H + legend_h) - 56.0, 40.0, 6))
             .x_desc(x_label)
             .y_desc(y_label)
-            .x_label_formatter(&|v| fmt_num(*v))
+            .x_label_formatter(&x_fmt)
             .y_label_formatter(&|v| fmt_num(*v))
             .draw()?;
         for (_, colour, points) in &lines {
@@ -1044,6 +1051,28 @@ mod tests {
         for bars in [vec![(long, 5.0)], many] {
             assert_well_formed(&bar_chart("Long", &bars, "rows", SIZE).unwrap());
             assert_well_formed(&bar_chart("Long", &bars, "rows", MIN_SIZE).unwrap());
+        }
+    }
+
+    /// Update numbers are whole: two updates give ticks 1 and 2, never 1.2 or 1.5.
+    #[test]
+    fn whole_x_values_get_whole_ticks() {
+        let cases: [(Vec<(f64, f64)>, &[&str], &[&str]); 3] = [
+            (vec![(1.0, 0.5), (2.0, 0.4)], &["1", "2"], &["1.2", "1.5"]),
+            (vec![(1.0, 0.5), (3.0, 0.4), (4.0, 0.3)], &["1", "4"], &["1.5", "2.5"]),
+            (vec![(0.5, 0.5), (1.5, 0.4)], &[], &[]),
+        ];
+        for (points, present, absent) in cases {
+            let svg =
+                line_chart("Loss", &[Series { name: "training".into(), points }], "update", "loss", SIZE)
+                    .unwrap();
+            assert_well_formed(&svg);
+            for p in present {
+                assert!(has_text(&svg, p), "tick {p} missing");
+            }
+            for a in absent {
+                assert!(!has_text(&svg, a), "tick {a} drawn");
+            }
         }
     }
 
