@@ -21,6 +21,10 @@ fn time(name: &str, f: impl Fn() -> Tensor) {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--matmul") {
+        matmul_rates();
+        return;
+    }
     let dev = Device::Cpu;
     let scores = Var::from_tensor(&Tensor::randn(0f32, 1., (8, 12, 148, 148), &dev).unwrap()).unwrap();
     let x = Var::from_tensor(&Tensor::randn(0f32, 1., (8, 148, 768), &dev).unwrap()).unwrap();
@@ -80,4 +84,32 @@ fn main() {
         let _ = scores.as_tensor().broadcast_add(&m).unwrap();
         y
     });
+}
+
+/// GFLOP/s of the matrix products of a bert-base step at batch 8 × 148 (1184 rows), forward
+/// (the linear kernel) and backward (candle's matmul for the input gradient).
+#[allow(dead_code)]
+pub fn matmul_rates() {
+    let dev = Device::Cpu;
+    for (i, o) in [(768usize, 2304usize), (768, 768), (768, 3072), (3072, 768)] {
+        let x = Tensor::randn(0f32, 1., (1184, i), &dev).unwrap();
+        let w = Tensor::randn(0f32, 0.02, (o, i), &dev).unwrap();
+        let b = Tensor::zeros(o, DType::F32, &dev).unwrap();
+        let g = Tensor::randn(0f32, 1., (1184, o), &dev).unwrap();
+        let flops = 2.0 * 1184.0 * i as f64 * o as f64;
+        let lin = cloze::plm::layers::Linear::new(w.clone(), Some(b));
+        let rate = |f: &dyn Fn() -> Tensor| {
+            let _ = f();
+            let t = Instant::now();
+            for _ in 0..5 {
+                let _ = f();
+            }
+            flops * 5.0 / t.elapsed().as_secs_f64() / 1e9
+        };
+        let fwd = rate(&|| lin.forward_act(&x, None).unwrap());
+        let bwd = rate(&|| g.matmul(&w).unwrap());
+        println!(
+            "{i:>5}→{o:<5} forward {fwd:6.1} GFLOP/s   input gradient (candle matmul) {bwd:6.1} GFLOP/s"
+        );
+    }
 }

@@ -1057,7 +1057,8 @@ mod tests {
     /// Update numbers are whole: two updates give ticks 1 and 2, never 1.2 or 1.5.
     #[test]
     fn whole_x_values_get_whole_ticks() {
-        let cases: [(Vec<(f64, f64)>, &[&str], &[&str]); 3] = [
+        type Case = (Vec<(f64, f64)>, &'static [&'static str], &'static [&'static str]);
+        let cases: [Case; 3] = [
             (vec![(1.0, 0.5), (2.0, 0.4)], &["1", "2"], &["1.2", "1.5"]),
             (vec![(1.0, 0.5), (3.0, 0.4), (4.0, 0.3)], &["1", "4"], &["1.5", "2.5"]),
             (vec![(0.5, 0.5), (1.5, 0.4)], &[], &[]),
