@@ -193,6 +193,7 @@ fn runs_repeat_bit_for_bit_and_resume_exactly() {
     .unwrap_err();
     assert!(matches!(err, cloze::Error::Cancelled));
     assert!(!c.join("prompt.safetensors").exists());
+    assert!(c.join("checkpoint").join("state.json").is_file(), "a cancelled run keeps its checkpoint");
     let again = tune::run(&cfg, &train, &dev, &c, &device, false, &mut |_| true).unwrap_err().to_string();
     assert!(again.contains("--resume"), "{again}");
     let mut resumed_from = None;
@@ -205,6 +206,9 @@ fn runs_repeat_bit_for_bit_and_resume_exactly() {
     .unwrap();
     assert_eq!(resumed_from, Some(5));
     assert_eq!(bytes(&c), bytes(&a), "the resumed run ended elsewhere");
+    // A finished run drops the checkpoint (optimiser state, several times the trained tensors).
+    assert!(!c.join("checkpoint").exists());
+    assert!(!a.join("checkpoint").exists());
     // metrics.jsonl holds each update once.
     let steps: Vec<u32> = tune::RunDir::new(&c)
         .read_metrics()

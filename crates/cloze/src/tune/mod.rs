@@ -7,7 +7,8 @@
 //! - `metrics.jsonl` — every update's loss and learning rate and every evaluation, one JSON per line;
 //! - `prompt.safetensors` (soft prompt, soft verbalizer) or `probe.safetensors`, and for fine-tuning
 //!   and pretraining `model/`, a checkpoint folder that [`crate::plm::Plm::load`] and transformers read;
-//! - `summary.json`, `dev_predictions.jsonl`, and `checkpoint/` to resume an interrupted run.
+//! - `summary.json`, `dev_predictions.jsonl`, and `checkpoint/` to resume an interrupted run (removed
+//!   once the run finishes).
 //!
 //! [`TunedRun::load`] reads a finished run back for classification (`cloze classify --prompt DIR`).
 
@@ -391,6 +392,9 @@ pub fn run(
         text.push('\n');
     }
     std::fs::write(dir.predictions(), text).map_err(|e| io(&dir.predictions(), e))?;
+    // The run is complete: the checkpoint (weights plus optimiser moments, several times the size
+    // of what the run keeps) served only to resume it. Failing to delete it loses nothing.
+    let _ = std::fs::remove_dir_all(run_dir.join("checkpoint"));
     Ok(summary)
 }
 
