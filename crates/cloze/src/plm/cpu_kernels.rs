@@ -1,12 +1,14 @@
-//! Fused CPU kernels for inference: a linear layer with its bias (and optionally its activation)
-//! done inside one matrix product, and multi-head self-attention that reads queries, keys and
-//! values straight out of the fused QKV projection and writes each head into place — no permuted
-//! copies, no padded key columns, one task per (sequence, head) on the thread pool.
+//! Fused CPU kernels (f32). For inference: a linear layer with its bias (and optionally its
+//! activation) done inside one matrix product, and multi-head self-attention that reads queries,
+//! keys and values straight out of the fused QKV projection and writes each head into place — no
+//! permuted copies, no padded key columns, one task per (sequence, head) on the thread pool.
+//! For training: the same linear kernel with a backward pass that skips frozen weights, and layer
+//! norm, GELU, softmax and attention (with seeded dropout) kernels with one-pass backward passes.
 //!
 //! The results equal the composed candle ops up to float rounding (the parity tests run through
-//! these kernels). The attention kernel and the fused activations have no backward pass, so
-//! [`super::layers`] uses them only for tensors that are not tracked for gradients, on the CPU, in
-//! f32; the linear kernel has one (skipping frozen weights), so training uses it too.
+//! the inference kernels; the tests at the bottom and `tests/tuning.rs` compare the training
+//! kernels' gradients with composed ops). [`super::layers`] picks the inference kernels for
+//! untracked tensors and the training kernels as soon as a tensor is tracked.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;

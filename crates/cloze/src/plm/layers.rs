@@ -4,11 +4,13 @@
 //!
 //! Reference: <https://github.com/huggingface/transformers/blob/main/src/transformers/models/bert/modeling_bert.py>
 //!
-//! Tensors that are not tracked for gradients, on the CPU in f32, go through the fused kernels of
-//! [`super::cpu_kernels`] and candle's fused `layer_norm` and `softmax_last_dim`; none of those has
-//! a backward pass (the gradient graph would be cut silently), so as soon as any input is tracked
-//! (a soft prompt, a trained weight) every block switches to composed, differentiable ops.
-//! `tests/gradients.rs` checks the result against finite differences in f64.
+//! Tensors that are not tracked for gradients, on the CPU in f32, go through the inference kernels
+//! of [`super::cpu_kernels`] and candle's fused `layer_norm` and `softmax_last_dim`, none of which
+//! has a backward pass (the gradient graph would be cut silently). As soon as any input is tracked
+//! (a soft prompt, a trained weight) every block switches to differentiable ops: the training
+//! kernels of [`super::cpu_kernels`] on the CPU in f32, composed candle ops elsewhere (f64, GPU).
+//! `tests/gradients.rs` checks the composed ops against finite differences in f64, and
+//! `tests/tuning.rs` the training kernels against the composed ops.
 
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::VarBuilder;
