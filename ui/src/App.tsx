@@ -1,7 +1,8 @@
 import { useEffect, useState, type ReactNode } from "react";
 import { commands } from "./bindings";
-import { AppProvider, SCREENS, useApp, type ScreenId } from "./app/AppContext";
-import { PromptProvider } from "./app/PromptContext";
+import { AppProviders } from "./app/AppProviders";
+import { SCREENS, useScreen, useSetScreen, type ScreenId } from "./app/NavigationContext";
+import { useModel, useProject } from "./app/ProjectContext";
 import { ErrorBanner, Notices } from "./components/common";
 import { JobPanel } from "./components/JobPanel";
 import { startProgressListener } from "./lib/progress";
@@ -21,7 +22,10 @@ export function screenShortcut(e: { altKey: boolean; ctrlKey: boolean; metaKey: 
 }
 
 function Shell() {
-  const { screen, setScreen, project, model, setProject, setModel } = useApp();
+  const screen = useScreen();
+  const setScreen = useSetScreen();
+  const { project, setProject } = useProject();
+  const { model, setModel } = useModel();
   const [visited, setVisited] = useState<Set<ScreenId>>(() => new Set([screen]));
 
   if (!visited.has(screen)) setVisited(new Set(visited).add(screen));
@@ -113,10 +117,8 @@ function Shell() {
 
 export default function App() {
   return (
-    <AppProvider>
-      <PromptProvider>
-        <Shell />
-      </PromptProvider>
-    </AppProvider>
+    <AppProviders>
+      <Shell />
+    </AppProviders>
   );
 }

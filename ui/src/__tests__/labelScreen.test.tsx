@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { commands, type LabelState } from "../bindings";
 import { LabelScreen } from "../label/LabelScreen";
 import { LABEL_SET, labelState, PROJECT } from "../test/fixtures";
-import { useApp } from "../app/AppContext";
+import { useProject } from "../app/ProjectContext";
 import { renderWithApp } from "../test/render";
 
 vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
@@ -26,7 +26,7 @@ async function setup(state: LabelState = labelState()) {
 
 /** Stand-in for the Projects screen: close / (re)open the project through the app context. */
 function ProjectSwitch() {
-  const { setProject, project } = useApp();
+  const { setProject, project } = useProject();
   return (
     <>
       <button type="button" onClick={() => setProject(null)}>close</button>

@@ -1,9 +1,10 @@
-import { useApp } from "../app/AppContext";
+import { useJobList, useJobs } from "../app/JobsContext";
 import { useAllProgress } from "../lib/progress";
 import { ProgressBar } from "./common";
 
 export function JobPanel() {
-  const { jobs, cancelJob } = useApp();
+  const jobs = useJobList();
+  const { cancelJob } = useJobs();
   const progress = useAllProgress();
   if (jobs.length === 0) return null;
   return (

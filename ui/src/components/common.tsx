@@ -1,8 +1,9 @@
 import { useEffect, useId, useRef, type ReactNode } from "react";
 import type { JobProgress } from "../bindings";
 import { svgDataUrl } from "../lib/format";
+import { useJobProgress } from "../lib/progress";
 import { pickPath, pickSavePath, type FileFilter } from "../lib/dialog";
-import { useApp } from "../app/AppContext";
+import { useNotifications, useNotify } from "../app/NotificationsContext";
 
 export function EmptyState({ title, children, testId }: { title: string; children?: ReactNode; testId?: string }) {
   return (
@@ -40,6 +41,12 @@ export function ProgressBar({ progress, label, onCancel }: { progress: JobProgre
   );
 }
 
+/** A running job's progress bar. It reads the job's progress itself, so progress events re-render
+ * only this bar, never the screen that started the job. */
+export function JobProgressBar({ job, label, onCancel }: { job: string; label?: string; onCancel?: () => void }) {
+  return <ProgressBar progress={useJobProgress(job)} label={label} onCancel={onCancel} />;
+}
+
 export function SvgImage({ svg, alt, className }: { svg: string; alt: string; className?: string }) {
   return <img className={className ?? "chart"} src={svgDataUrl(svg)} alt={alt} />;
 }
@@ -57,7 +64,7 @@ export function PathInput(props: {
   browseTestId?: string;
 }) {
   const id = useId();
-  const { showError } = useApp();
+  const { showError } = useNotify();
   const inputRef = useRef<HTMLInputElement | null>(null);
   // A long path set from outside (Browse…, a reset) shows its end — the file name — not its start.
   useEffect(() => {
@@ -109,7 +116,7 @@ export function PathInput(props: {
 }
 
 export function ErrorBanner() {
-  const { error, dismissError } = useApp();
+  const { error, dismissError } = useNotifications();
   if (!error) return null;
   return (
     <div className="error-banner" role="alert" data-testid="error-banner">
@@ -123,7 +130,7 @@ export function ErrorBanner() {
 }
 
 export function Notices() {
-  const { notices, dismissNotice } = useApp();
+  const { notices, dismissNotice } = useNotifications();
   if (notices.length === 0) return null;
   return (
     <div className="notices" aria-live="polite">

@@ -1,10 +1,12 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { commands, type LabelState, type RunView, type Strategy } from "../bindings";
-import { useApp } from "../app/AppContext";
+import { useJobs } from "../app/JobsContext";
+import { useSetScreen } from "../app/NavigationContext";
+import { useNotify } from "../app/NotificationsContext";
+import { useProject } from "../app/ProjectContext";
 import { usePrompt } from "../app/PromptContext";
-import { EmptyState, ProgressBar, Select, SvgImage } from "../components/common";
+import { EmptyState, JobProgressBar, Select, SvgImage } from "../components/common";
 import { pct } from "../lib/format";
-import { useJobProgress } from "../lib/progress";
 import { keyToAction, type LabelAction } from "./keys";
 import { LabelTable } from "./LabelTable";
 
@@ -26,7 +28,10 @@ export function isUsableRun(r: RunView): boolean {
 }
 
 export function LabelScreen({ active = true }: { active?: boolean }) {
-  const { project, projectEpoch, updateProject, guard, runJob, cancelJob, setScreen, showError, notify } = useApp();
+  const { project, projectEpoch, updateProject } = useProject();
+  const { guard, showError, notify } = useNotify();
+  const { runJob, cancelJob } = useJobs();
+  const setScreen = useSetScreen();
   const { prompt } = usePrompt();
   const labelSets = project?.label_sets ?? [];
   const [labelSetChoice, setLabelSetChoice] = useState<number | null>(null);
@@ -44,7 +49,6 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
   const [helpOpen, setHelpOpen] = useState(false);
   const [tableView, setTableView] = useState(false);
   const [scoreJob, setScoreJob] = useState<string | null>(null);
-  const scoreProgress = useJobProgress(scoreJob);
   const cardRef = useRef<HTMLDivElement | null>(null);
   const [focusToken, setFocusToken] = useState(0);
   // After Start, put focus on the card so Enter/1–9 go to labelling, not to the Start button.
@@ -229,7 +233,7 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
             Score rows with the current prompt
           </button>
           {runId === null ? <p className="hint full">Uncertainty orders need a model run: score the rows with the current prompt first (labelling can go on meanwhile).</p> : null}
-          {scoreJob ? <div className="full"><ProgressBar progress={scoreProgress} label="Scoring rows" onCancel={() => void cancelJob(scoreJob)} /></div> : null}
+          {scoreJob ? <div className="full"><JobProgressBar job={scoreJob} label="Scoring rows" onCancel={() => void cancelJob(scoreJob)} /></div> : null}
         </form>
       )}
 

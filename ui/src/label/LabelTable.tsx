@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import { commands, type TableFilter, type TablePage } from "../bindings";
-import { useApp } from "../app/AppContext";
+import { useNotify } from "../app/NotificationsContext";
 import { Select } from "../components/common";
 import { pct } from "../lib/format";
 import { Pager } from "../screens/DataScreen";
@@ -8,7 +8,7 @@ import { Pager } from "../screens/DataScreen";
 const LIMIT = 50;
 
 export function LabelTable({ labelSetId, runId, classes }: { labelSetId: number; runId: number | null; classes: string[] }) {
-  const { guard, notify } = useApp();
+  const { guard, notify } = useNotify();
   const [filter, setFilter] = useState<TableFilter>("all");
   const [threshold, setThreshold] = useState(0.6);
   const [offset, setOffset] = useState(0);

@@ -56,7 +56,8 @@ export function useAllProgress(): Record<string, JobProgress> {
   return useSyncExternalStore(subscribe, () => snapshot, () => snapshot);
 }
 
+/** One job's progress: re-renders the caller only when that job's progress changes. */
 export function useJobProgress(job: string | null | undefined): JobProgress | null {
-  const all = useAllProgress();
-  return job ? all[job] ?? null : null;
+  const get = () => (job ? snapshot[job] ?? null : null);
+  return useSyncExternalStore(subscribe, get, get);
 }

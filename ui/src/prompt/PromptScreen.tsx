@@ -2,12 +2,14 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import {
   commands, type EvaluationView, type PredictionView, type RenderPreview, type RowView, type VerbalizerCheck, type WordSuggestions,
 } from "../bindings";
-import { useApp } from "../app/AppContext";
+import { useJobs } from "../app/JobsContext";
+import { useSetScreen } from "../app/NavigationContext";
+import { useNotify } from "../app/NotificationsContext";
+import { useModel, useProject } from "../app/ProjectContext";
 import { usePrompt } from "../app/PromptContext";
-import { EmptyState, ProgressBar, Select, SvgImage } from "../components/common";
+import { EmptyState, JobProgressBar, Select, SvgImage } from "../components/common";
 import { errorMessage } from "../lib/errors";
 import { pct } from "../lib/format";
-import { useJobProgress } from "../lib/progress";
 import { TemplateBuilder } from "./TemplateBuilder";
 import { VerbalizerEditor } from "./VerbalizerEditor";
 import { pairSaved, parseVerbalizerContent } from "./savedPrompt";
@@ -16,7 +18,11 @@ export const LIVE_DEBOUNCE_MS = 250;
 const SAMPLE_COUNT = 5;
 
 export function PromptScreen() {
-  const { project, model, guard, runJob, cancelJob, refreshProject, setScreen, notify } = useApp();
+  const { project, refreshProject } = useProject();
+  const { model } = useModel();
+  const { guard, notify } = useNotify();
+  const { runJob, cancelJob } = useJobs();
+  const setScreen = useSetScreen();
   const { prompt, setPrompt, loadPrompt } = usePrompt();
   const datasets = useMemo(() => project?.datasets ?? [], [project]);
   const allLabelSets = useMemo(() => project?.label_sets ?? [], [project]);
@@ -145,7 +151,6 @@ export function PromptScreen() {
 
   // ---- evaluation, suggestions, saving
   const [evalJob, setEvalJob] = useState<string | null>(null);
-  const evalProgress = useJobProgress(evalJob);
   const [evaluation, setEvaluation] = useState<EvaluationView | null>(null);
   const evaluate = async () => {
     if (labelSetId === null || evalJob) return;
@@ -333,7 +338,7 @@ export function PromptScreen() {
             </button>
           </div>
           {!model ? <p className="hint">Load a model to evaluate the prompt on the labelled rows.</p> : needsLabelSet ? <p className="hint">Pick a label set with labelled rows.</p> : null}
-          {evalJob ? <ProgressBar progress={evalProgress} label="Evaluating" onCancel={() => void cancelJob(evalJob)} /> : null}
+          {evalJob ? <JobProgressBar job={evalJob} label="Evaluating" onCancel={() => void cancelJob(evalJob)} /> : null}
           {evaluation ? <EvaluationPanel ev={evaluation} /> : !evalJob ? <p className="muted">Accuracy, macro-F1 and a confusion matrix on every labelled row of the label set.</p> : null}
         </div>
         <div className="card">

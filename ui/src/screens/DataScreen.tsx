@@ -3,10 +3,12 @@ import {
   commands, type ColumnGuess, type DatasetInfo, type DatasetStats, type FileFormat, type FilePreview,
   type ImportResult, type ImportSettings, type RowPage, type Split, type TextEncoding,
 } from "../bindings";
-import { useApp } from "../app/AppContext";
-import { EmptyState, PathInput, ProgressBar, Select, SvgImage } from "../components/common";
+import { useJobs } from "../app/JobsContext";
+import { useScreen } from "../app/NavigationContext";
+import { useNotify } from "../app/NotificationsContext";
+import { useProject } from "../app/ProjectContext";
+import { EmptyState, JobProgressBar, PathInput, Select, SvgImage } from "../components/common";
 import { fileStem, splitWords } from "../lib/format";
-import { useJobProgress } from "../lib/progress";
 
 type HeaderChoice = "auto" | "yes" | "no";
 const NONE = "(none)";
@@ -17,7 +19,7 @@ function headerValue(h: HeaderChoice): boolean | null {
 }
 
 export function DataScreen() {
-  const { project } = useApp();
+  const { project } = useProject();
   const [selectedId, setSelectedId] = useState<number | null>(null);
   return (
     <div className="stack">
@@ -40,7 +42,9 @@ const NO_MAPPING: ColumnGuess = { text: null, text_b: null, label: null, id: nul
 type ReadOptions = { format: FileFormat; header: HeaderChoice; encoding: TextEncoding; skipBad: boolean };
 
 export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) => void } = {}) {
-  const { guard, runJob, cancelJob, refreshProject } = useApp();
+  const { refreshProject } = useProject();
+  const { guard } = useNotify();
+  const { runJob, cancelJob } = useJobs();
   const [path, setPath] = useState("");
   const [format, setFormat] = useState<FileFormat>("auto");
   const [header, setHeader] = useState<HeaderChoice>("auto");
@@ -56,7 +60,6 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
   const [previewing, setPreviewing] = useState(false);
   const [jobId, setJobId] = useState<string | null>(null);
   const [result, setResult] = useState<ImportResult | null>(null);
-  const progress = useJobProgress(jobId);
   const seq = useRef(0);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
@@ -268,7 +271,7 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
             <button type="submit" className="btn primary btn-field" data-testid="import-start" disabled={!canImport}>Import</button>
             {mapping.text === null ? <p className="warn full" data-testid="import-text-hint">Choose the column that holds the text</p> : null}
           </form>
-          {jobId ? <ProgressBar progress={progress} label="Importing" onCancel={() => void cancelJob(jobId)} /> : null}
+          {jobId ? <JobProgressBar job={jobId} label="Importing" onCancel={() => void cancelJob(jobId)} /> : null}
         </div>
       ) : null}
     </div>
@@ -297,7 +300,9 @@ function ImportSummary({ result }: { result: ImportResult }) {
 }
 
 function DatasetBrowser({ selectedId, onSelect }: { selectedId: number | null; onSelect: (id: number) => void }) {
-  const { project, guard, screen } = useApp();
+  const { project } = useProject();
+  const { guard } = useNotify();
+  const screen = useScreen();
   const datasets = project?.datasets ?? [];
   // Reload the figures when the project changed (an import, labels added elsewhere), but only
   // while this screen is shown: labelling updates the project on every key.

@@ -1,6 +1,8 @@
 import { useState } from "react";
 import { commands, type ExportFormat, type ExportResult } from "../bindings";
-import { useApp } from "../app/AppContext";
+import { useSetScreen } from "../app/NavigationContext";
+import { useNotify } from "../app/NotificationsContext";
+import { useProject } from "../app/ProjectContext";
 import { EmptyState, PathInput } from "../components/common";
 
 const FORMATS: { value: ExportFormat; label: string; help: string; ext: string }[] = [
@@ -15,7 +17,9 @@ const SOURCES = [
 ];
 
 export function ExportScreen() {
-  const { project, guard, setScreen } = useApp();
+  const { project } = useProject();
+  const { guard } = useNotify();
+  const setScreen = useSetScreen();
   const labelSets = project?.label_sets ?? [];
   const [labelSetChoice, setLabelSetChoice] = useState<number | null>(null);
   const labelSetId = labelSets.find((l) => l.id === labelSetChoice)?.id ?? labelSets[0]?.id ?? null;

@@ -2,20 +2,23 @@ import { useCallback, useEffect, useState } from "react";
 import {
   commands, type CachedModelView, type DeviceKind, type DeviceOption, type HubDetails, type HubModel, type HubQuery, type ModelView,
 } from "../bindings";
-import { useApp } from "../app/AppContext";
-import { EmptyState, PathInput, ProgressBar, Select } from "../components/common";
+import { useJobs } from "../app/JobsContext";
+import { useNotify } from "../app/NotificationsContext";
+import { useModel, useProject } from "../app/ProjectContext";
+import { EmptyState, JobProgressBar, PathInput, Select } from "../components/common";
 import { errorMessage } from "../lib/errors";
 import { formatBytes, formatCount } from "../lib/format";
-import { useJobProgress } from "../lib/progress";
 
 export function ModelScreen() {
-  const { model, setModel, runJob, cancelJob, guard, refreshProject, project } = useApp();
+  const { project, refreshProject } = useProject();
+  const { model, setModel } = useModel();
+  const { guard } = useNotify();
+  const { runJob, cancelJob } = useJobs();
   const [path, setPath] = useState("");
   const [devices, setDevices] = useState<DeviceOption[]>([{ kind: "cpu", available: true, note: null }]);
   const [device, setDevice] = useState<DeviceKind>("cpu");
   const [loadJob, setLoadJob] = useState<string | null>(null);
   const [cached, setCached] = useState<CachedModelView[] | null>(null);
-  const loadProgress = useJobProgress(loadJob);
 
   useEffect(() => {
     void guard(commands.devices()).then((d) => {
@@ -71,7 +74,7 @@ export function ModelScreen() {
               <button type="submit" className="btn primary" data-testid="model-load" disabled={!path.trim() || loadJob !== null}>Load model</button>
             </div>
           </form>
-          {loadJob ? <ProgressBar progress={loadProgress} label="Loading model" onCancel={() => void cancelJob(loadJob)} /> : null}
+          {loadJob ? <JobProgressBar job={loadJob} label="Loading model" onCancel={() => void cancelJob(loadJob)} /> : null}
         </div>
         <div className="card">
           <h2>Current model</h2>
@@ -130,7 +133,7 @@ function ModelCard({ model }: { model: ModelView }) {
 }
 
 function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
-  const { runJob, cancelJob } = useApp();
+  const { runJob, cancelJob } = useJobs();
   const [text, setText] = useState("");
   const [task, setTask] = useState<"fill-mask" | "any">("fill-mask");
   const [sort, setSort] = useState<HubQuery["sort"]>("downloads");
@@ -144,7 +147,6 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
   const [detailsError, setDetailsError] = useState<string | null>(null);
   const [downloadJob, setDownloadJob] = useState<string | null>(null);
   const [downloadedMsg, setDownloadedMsg] = useState<string | null>(null);
-  const progress = useJobProgress(downloadJob);
 
   const search = async (more = false) => {
     setSearching(true);
@@ -249,7 +251,7 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
                 <button type="button" className="btn primary" data-testid="hub-download" disabled={!details.supported || downloadJob !== null} onClick={() => void download(details.repo_id)}>
                   Download {formatBytes(details.download_size)}
                 </button>
-                {downloadJob ? <ProgressBar progress={progress} label="Downloading" onCancel={() => void cancelJob(downloadJob)} /> : null}
+                {downloadJob ? <JobProgressBar job={downloadJob} label="Downloading" onCancel={() => void cancelJob(downloadJob)} /> : null}
                 {downloadedMsg ? <p className="ok-text">{downloadedMsg}</p> : null}
               </div>
             )}

@@ -1,11 +1,15 @@
 import { useCallback, useEffect, useState } from "react";
 import { commands, type ProjectSummary, type RecentProject } from "../bindings";
-import { useApp } from "../app/AppContext";
+import { useSetScreen } from "../app/NavigationContext";
+import { useNotify } from "../app/NotificationsContext";
+import { useProject } from "../app/ProjectContext";
 import { EmptyState, PathInput } from "../components/common";
 import { friendlyTime } from "../lib/format";
 
 export function ProjectsScreen() {
-  const { project, setProject, setScreen, guard } = useApp();
+  const { project, setProject } = useProject();
+  const { guard } = useNotify();
+  const setScreen = useSetScreen();
   const [path, setPath] = useState("");
   const [recent, setRecent] = useState<RecentProject[] | null>(null);
   const [busy, setBusy] = useState(false);
@@ -125,7 +129,7 @@ export function ProjectsScreen() {
 }
 
 function ProjectOverview({ project, onClose }: { project: ProjectSummary; onClose: () => void }) {
-  const { setScreen } = useApp();
+  const setScreen = useSetScreen();
   return (
     <div className="card" data-testid="project-overview">
       <div className="row spread">

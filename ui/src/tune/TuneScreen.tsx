@@ -10,10 +10,12 @@ import {
   type TuneStrategy,
   type VerbalizerKind,
 } from "../bindings";
-import { useApp } from "../app/AppContext";
+import { useJobs } from "../app/JobsContext";
+import { useSetScreen } from "../app/NavigationContext";
+import { useNotify } from "../app/NotificationsContext";
+import { useModel, useProject } from "../app/ProjectContext";
 import { usePrompt } from "../app/PromptContext";
-import { EmptyState, ProgressBar, SvgImage } from "../components/common";
-import { useJobProgress } from "../lib/progress";
+import { EmptyState, JobProgressBar, SvgImage } from "../components/common";
 
 export const STRATEGIES: { value: TuneStrategy; label: string; help: string }[] = [
   { value: "soft-prompt", label: "Soft-prompt tuning", help: "Only the template's {soft} vectors train; the model stays frozen. Put {soft} or {soft:N} in the template." },
@@ -65,7 +67,11 @@ function Examples({ title, rows, testId }: { title: string; rows: DevExampleView
 }
 
 export function TuneScreen() {
-  const { project, model, guard, runJob, cancelJob, setScreen, notify } = useApp();
+  const { project } = useProject();
+  const { model } = useModel();
+  const { guard, notify } = useNotify();
+  const { runJob, cancelJob } = useJobs();
+  const setScreen = useSetScreen();
   const { prompt } = usePrompt();
   const labelSets = useMemo(() => (project?.label_sets ?? []).filter((l) => l.labelled > 0), [project]);
   const [runs, setRuns] = useState<RunSummaryView[]>([]);
@@ -84,7 +90,6 @@ export function TuneScreen() {
   const [compareA, setCompareA] = useState("");
   const [compareB, setCompareB] = useState("");
   const [diff, setDiff] = useState<ConfigDiff[] | null>(null);
-  const progress = useJobProgress(job);
   const labelSetId = labelSets.find((l) => l.id === labelSetChoice)?.id ?? labelSets[0]?.id ?? null;
 
   const refreshRuns = useCallback(async () => {
@@ -274,7 +279,7 @@ export function TuneScreen() {
             <button type="button" data-testid="tune-resume" onClick={() => void start(chosen.name, true)}>Resume {chosen.name}</button>
           ) : null}
         </div>
-        {job ? <ProgressBar progress={progress} label={`Training ${running ?? ""}`} onCancel={() => void cancelJob(job)} /> : null}
+        {job ? <JobProgressBar job={job} label={`Training ${running ?? ""}`} onCancel={() => void cancelJob(job)} /> : null}
       </form>
 
       <div className="card stack">
