@@ -1,11 +1,12 @@
 // Jobs: the long commands running now, starting one with a fresh job id, and cancelling it.
 // Progress is not here: it comes from `lib/progress.ts`, read only by the components that draw it.
-import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from "react";
+import { useCallback, useMemo, useState, type ReactNode } from "react";
 import { commands } from "../bindings";
 import { isCancelled } from "../lib/errors";
 import { newJobId } from "../lib/format";
 import { clearProgress } from "../lib/progress";
 import { useNotify } from "./NotificationsContext";
+import { strictContext } from "./strictContext";
 
 export type JobEntry = { id: string; label: string; startedAt: number; cancelling: boolean };
 
@@ -16,21 +17,11 @@ export type Jobs = {
   cancelJob: (job: string) => Promise<void>;
 };
 
-const JobsContext = createContext<Jobs | null>(null);
-const JobListContext = createContext<JobEntry[] | null>(null);
-
-export function useJobs(): Jobs {
-  const ctx = useContext(JobsContext);
-  if (!ctx) throw new Error("useJobs must be used inside <JobsProvider> (see AppProviders)");
-  return ctx;
-}
+const [JobsContext, useJobs] = strictContext<Jobs>("useJobs", "JobsProvider");
 
 /** The running jobs (for the job panel); re-renders the caller whenever one starts, ends or is cancelled. */
-export function useJobList(): JobEntry[] {
-  const ctx = useContext(JobListContext);
-  if (!ctx) throw new Error("useJobList must be used inside <JobsProvider> (see AppProviders)");
-  return ctx;
-}
+const [JobListContext, useJobList] = strictContext<JobEntry[]>("useJobList", "JobsProvider");
+export { useJobs, useJobList };
 
 export function JobsProvider({ children }: { children: ReactNode }) {
   const { notify, showError } = useNotify();

@@ -1,5 +1,6 @@
 // Navigation: which screen is shown, and switching to another one.
-import { createContext, useContext, useState, type ReactNode } from "react";
+import { useState, type ReactNode } from "react";
+import { strictContext } from "./strictContext";
 
 export type ScreenId = "projects" | "data" | "model" | "prompt" | "label" | "tune" | "export";
 export const SCREENS: { id: ScreenId; title: string }[] = [
@@ -14,22 +15,12 @@ export const SCREENS: { id: ScreenId; title: string }[] = [
 
 type SetScreen = (s: ScreenId) => void;
 
-const ScreenContext = createContext<ScreenId | null>(null);
-const SetScreenContext = createContext<SetScreen | null>(null);
-
 /** The screen shown now; re-renders the caller on every switch. */
-export function useScreen(): ScreenId {
-  const ctx = useContext(ScreenContext);
-  if (ctx === null) throw new Error("useScreen must be used inside <NavigationProvider> (see AppProviders)");
-  return ctx;
-}
+const [ScreenContext, useScreen] = strictContext<ScreenId>("useScreen", "NavigationProvider");
 
 /** Switch to a screen; stable, so a component that only links to other screens never re-renders on a switch. */
-export function useSetScreen(): SetScreen {
-  const ctx = useContext(SetScreenContext);
-  if (!ctx) throw new Error("useSetScreen must be used inside <NavigationProvider> (see AppProviders)");
-  return ctx;
-}
+const [SetScreenContext, useSetScreen] = strictContext<SetScreen>("useSetScreen", "NavigationProvider");
+export { useScreen, useSetScreen };
 
 export function NavigationProvider({ children, initialScreen = "projects" }: { children: ReactNode; initialScreen?: ScreenId }) {
   const [screen, setScreen] = useState<ScreenId>(initialScreen);

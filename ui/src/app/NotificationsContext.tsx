@@ -1,6 +1,7 @@
 // Notifications: the error banner and the short-lived notices, and the helpers that feed them.
-import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from "react";
+import { useCallback, useMemo, useRef, useState, type ReactNode } from "react";
 import { errorMessage, isCancelled } from "../lib/errors";
+import { strictContext } from "./strictContext";
 
 export type Notice = { id: number; text: string };
 
@@ -22,20 +23,10 @@ export type Notifications = {
   dismissNotice: (id: number) => void;
 };
 
-const NotifyContext = createContext<Notify | null>(null);
-const NotificationsContext = createContext<Notifications | null>(null);
+const [NotifyContext, useNotify] = strictContext<Notify>("useNotify", "NotificationsProvider");
 
-export function useNotify(): Notify {
-  const ctx = useContext(NotifyContext);
-  if (!ctx) throw new Error("useNotify must be used inside <NotificationsProvider> (see AppProviders)");
-  return ctx;
-}
-
-export function useNotifications(): Notifications {
-  const ctx = useContext(NotificationsContext);
-  if (!ctx) throw new Error("useNotifications must be used inside <NotificationsProvider> (see AppProviders)");
-  return ctx;
-}
+const [NotificationsContext, useNotifications] = strictContext<Notifications>("useNotifications", "NotificationsProvider");
+export { useNotify, useNotifications };
 
 export function NotificationsProvider({ children }: { children: ReactNode }) {
   const [error, setError] = useState<string | null>(null);

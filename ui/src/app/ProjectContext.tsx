@@ -1,7 +1,8 @@
 // Project: the open project (its datasets, label sets and saved prompts) and the loaded model.
-import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from "react";
+import { useCallback, useMemo, useRef, useState, type ReactNode } from "react";
 import { commands, type ModelView, type ProjectSummary } from "../bindings";
 import { useNotify } from "./NotificationsContext";
+import { strictContext } from "./strictContext";
 
 export type ProjectState = {
   project: ProjectSummary | null;
@@ -20,21 +21,11 @@ export type ModelState = {
   setModel: (m: ModelView | null) => void;
 };
 
-const ProjectContext = createContext<ProjectState | null>(null);
-const ModelContext = createContext<ModelState | null>(null);
-
-export function useProject(): ProjectState {
-  const ctx = useContext(ProjectContext);
-  if (!ctx) throw new Error("useProject must be used inside <ProjectProvider> (see AppProviders)");
-  return ctx;
-}
+const [ProjectContext, useProject] = strictContext<ProjectState>("useProject", "ProjectProvider");
 
 /** The loaded model; apart from the project so that loading one does not re-render project-only screens. */
-export function useModel(): ModelState {
-  const ctx = useContext(ModelContext);
-  if (!ctx) throw new Error("useModel must be used inside <ProjectProvider> (see AppProviders)");
-  return ctx;
-}
+const [ModelContext, useModel] = strictContext<ModelState>("useModel", "ProjectProvider");
+export { useProject, useModel };
 
 export function ProjectProvider({ children, initialProject = null, initialModel = null }: {
   children: ReactNode; initialProject?: ProjectSummary | null; initialModel?: ModelView | null;

@@ -1,5 +1,6 @@
-import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from "react";
+import { useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
 import type { PromptSpec } from "../bindings";
+import { strictContext } from "./strictContext";
 
 export const DEFAULT_PROMPT: PromptSpec = {
   template: "{text_a} It was {mask}.",
@@ -45,13 +46,8 @@ type PromptContextValue = {
   revision: number;
 };
 
-const PromptContext = createContext<PromptContextValue | null>(null);
-
-export function usePrompt(): PromptContextValue {
-  const ctx = useContext(PromptContext);
-  if (!ctx) throw new Error("usePrompt must be used inside <PromptProvider>");
-  return ctx;
-}
+const [PromptContext, usePrompt] = strictContext<PromptContextValue>("usePrompt", "PromptProvider");
+export { usePrompt };
 
 export function PromptProvider({ children, initial }: { children: ReactNode; initial?: PromptSpec }) {
   const [prompt, setPromptState] = useState<PromptSpec>(() => initial ?? loadStoredPrompt());
