@@ -2,7 +2,8 @@ import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { commands, type FilePreview, type ImportResult, type ImportSettings } from "../bindings";
-import { DataScreen, ImportWizard } from "../screens/DataScreen";
+import { DataScreen } from "../screens/DataScreen";
+import { ImportWizard } from "../screens/ImportWizard";
 import { LABEL_SET, PROJECT } from "../test/fixtures";
 import { renderWithApp } from "../test/render";
 

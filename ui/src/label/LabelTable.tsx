@@ -3,7 +3,7 @@ import { commands, type TableFilter, type TablePage } from "../bindings";
 import { useNotify } from "../app/NotificationsContext";
 import { Select } from "../components/common";
 import { pct } from "../lib/format";
-import { Pager } from "../screens/DataScreen";
+import { Pager } from "../components/Pager";
 
 const LIMIT = 50;
 
