@@ -21,28 +21,20 @@ describe("useLatest", () => {
     vi.useRealTimers();
   });
 
-  it("drops a slow first answer when a second request was sent, in either order of arrival", async () => {
+  it.each([
+    ["the newer answer arrives first", ["second", "first"]],
+    ["the older answer arrives first", ["first", "second"]],
+  ])("uses only the answer to the newest request when %s", async (_case, order) => {
     const { result } = renderHook(() => useLatest());
     const seen: string[] = [];
-    const first = deferred<string>();
-    const second = deferred<string>();
-    result.current.run(first.promise, (v) => seen.push(v));
-    result.current.run(second.promise, (v) => seen.push(v));
-    second.resolve("second");
-    await settle();
-    first.resolve("first");
-    await settle();
+    const requests = { first: deferred<string>(), second: deferred<string>() };
+    result.current.run(requests.first.promise, (v) => seen.push(v));
+    result.current.run(requests.second.promise, (v) => seen.push(v));
+    for (const name of order as (keyof typeof requests)[]) {
+      requests[name].resolve(name);
+      await settle();
+    }
     expect(seen).toEqual(["second"]);
-
-    const third = deferred<string>();
-    const fourth = deferred<string>();
-    result.current.run(third.promise, (v) => seen.push(v));
-    result.current.run(fourth.promise, (v) => seen.push(v));
-    third.resolve("third");
-    await settle();
-    fourth.resolve("fourth");
-    await settle();
-    expect(seen).toEqual(["second", "fourth"]);
   });
 
   it("passes only the newest request's error to onError, and drops errors without one", async () => {

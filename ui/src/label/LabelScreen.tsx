@@ -7,6 +7,7 @@ import { useProject } from "../app/ProjectContext";
 import { usePrompt } from "../app/PromptContext";
 import { EmptyState, JobProgressBar, Select, SvgImage } from "../components/common";
 import { pct } from "../lib/format";
+import { useLatest } from "../lib/useLatest";
 import { keyToAction, type LabelAction } from "./keys";
 import { LabelTable } from "./LabelTable";
 
@@ -29,7 +30,7 @@ export function isUsableRun(r: RunView): boolean {
 
 export function LabelScreen({ active = true }: { active?: boolean }) {
   const { project, projectEpoch, updateProject } = useProject();
-  const { guard, showError, notify } = useNotify();
+  const { guard, notify } = useNotify();
   const { runJob, cancelJob } = useJobs();
   const setScreen = useSetScreen();
   const { prompt } = usePrompt();
@@ -59,7 +60,6 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
   // Another project (or the same one closed and reopened): the backend's session is gone, and so
   // is everything shown here about it.
   const [epoch, setEpoch] = useState(projectEpoch);
-  const epochRef = useRef(projectEpoch);
   if (epoch !== projectEpoch) {
     setEpoch(projectEpoch);
     setState(null);
@@ -69,9 +69,9 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
     setLabelSetChoice(null);
     setRunChoice(null);
   }
-  useEffect(() => {
-    epochRef.current = projectEpoch;
-  }, [projectEpoch]);
+  // Answers about the old project's session are dropped too (start and every labelling key use this).
+  const sessionRequest = useLatest();
+  useEffect(() => sessionRequest.cancel, [projectEpoch, sessionRequest]);
 
   /** Show a state from the backend and keep the project summary's label set counts in step. */
   const applyState = useCallback((s: LabelState) => {
@@ -80,18 +80,16 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
   }, [updateProject]);
 
   // Resume a session the backend already has.
+  const resumeRequest = useLatest();
   useEffect(() => {
-    let live = true;
-    commands.labelState().then((s) => {
-      if (live && s) {
+    resumeRequest.run(commands.labelState(), (s) => {
+      if (s) {
         setState(s);
         setLabelSetChoice(s.label_set.id);
       }
-    }, () => {});
-    return () => {
-      live = false;
-    };
-  }, []);
+    });
+    return resumeRequest.cancel;
+  }, [resumeRequest]);
 
   const loadRuns = useCallback(async (id: number) => {
     const r = await guard(commands.runs(id));
@@ -106,20 +104,20 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
 
   const effectiveStrategy: StrategyKind = UNCERTAINTY.includes(strategyKind) && runId === null ? "file-order" : strategyKind;
 
-  const start = async () => {
+  const start = () => {
     if (labelSetId === null || busyRef.current) return;
     busyRef.current = true;
     setBusy(true);
-    const my = epochRef.current;
-    const s = await guard(commands.startLabelling(labelSetId, strategyFor(effectiveStrategy), runId));
-    busyRef.current = false;
-    setBusy(false);
-    if (s && my === epochRef.current) {
+    sessionRequest.run(guard(commands.startLabelling(labelSetId, strategyFor(effectiveStrategy), runId)).finally(() => {
+      busyRef.current = false;
+      setBusy(false);
+    }), (s) => {
+      if (!s) return;
       applyState(s);
       setHint(null);
       setTableView(false);
       setFocusToken((t) => t + 1);
-    }
+    });
   };
 
   const score = async () => {
@@ -133,7 +131,7 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
     }
   };
 
-  const dispatch = useCallback(async (action: LabelAction) => {
+  const dispatch = useCallback((action: LabelAction) => {
     if (action.type === "toggle-help") {
       setHelpOpen((h) => !h);
       return;
@@ -155,20 +153,17 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
     busyRef.current = true;
     setBusy(true);
     setHint(null);
-    const my = epochRef.current;
-    try {
-      const next = action.type === "label" ? await commands.labelCurrent(action.index)
-        : action.type === "accept" ? await commands.acceptSuggestion()
-        : action.type === "skip" ? await commands.skipCurrent()
-        : await commands.undoLast();
-      if (my === epochRef.current) applyState(next);
-    } catch (e) {
-      showError(e);
-    } finally {
+    const request = action.type === "label" ? commands.labelCurrent(action.index)
+      : action.type === "accept" ? commands.acceptSuggestion()
+      : action.type === "skip" ? commands.skipCurrent()
+      : commands.undoLast();
+    sessionRequest.run(guard(request).finally(() => {
       busyRef.current = false;
       setBusy(false);
-    }
-  }, [state, showError, applyState]);
+    }), (next) => {
+      if (next) applyState(next);
+    });
+  }, [state, guard, applyState, sessionRequest]);
 
   useEffect(() => {
     if (!active || tableView) return;
@@ -177,7 +172,7 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
       if (!action) return;
       if (!state && action.type !== "toggle-help" && action.type !== "close-help") return;
       e.preventDefault();
-      void dispatch(action);
+      dispatch(action);
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
@@ -212,7 +207,7 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
           className="card row gap wrap align-end"
           onSubmit={(e) => {
             e.preventDefault();
-            void start();
+            start();
           }}
         >
           <Select label="Label set" value={String(labelSetId ?? "")} onChange={(v) => setLabelSetChoice(Number(v))} testId="label-set-select"
@@ -279,7 +274,7 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
                     data-testid={`label-class-${i}`}
                     disabled={busy}
                     onClick={() => {
-                      void dispatch({ type: "label", index: i });
+                      dispatch({ type: "label", index: i });
                       cardRef.current?.focus();
                     }}
                   >
@@ -288,8 +283,8 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
                 ))}
               </div>
               <div className="row gap">
-                <button type="button" className="btn small" disabled={busy} onClick={() => { void dispatch({ type: "skip" }); cardRef.current?.focus(); }}>Skip (S)</button>
-                <button type="button" className="btn small" disabled={busy || !state.can_undo} onClick={() => { void dispatch({ type: "undo" }); cardRef.current?.focus(); }}>Undo (Backspace)</button>
+                <button type="button" className="btn small" disabled={busy} onClick={() => { dispatch({ type: "skip" }); cardRef.current?.focus(); }}>Skip (S)</button>
+                <button type="button" className="btn small" disabled={busy || !state.can_undo} onClick={() => { dispatch({ type: "undo" }); cardRef.current?.focus(); }}>Undo (Backspace)</button>
               </div>
             </>
           ) : (
@@ -298,7 +293,7 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
               <p className="muted">Nothing left in this queue. Export the labels, or undo the last one with Backspace.</p>
               <div className="row gap">
                 <button type="button" className="btn primary" onClick={() => setScreen("export")}>Go to Export</button>
-                {state.can_undo ? <button type="button" className="btn" onClick={() => void dispatch({ type: "undo" })}>Undo last</button> : null}
+                {state.can_undo ? <button type="button" className="btn" onClick={() => dispatch({ type: "undo" })}>Undo last</button> : null}
               </div>
             </div>
           )}

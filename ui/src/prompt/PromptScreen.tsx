@@ -10,6 +10,7 @@ import { usePrompt } from "../app/PromptContext";
 import { EmptyState, JobProgressBar, Select, SvgImage } from "../components/common";
 import { errorMessage } from "../lib/errors";
 import { pct } from "../lib/format";
+import { useLatest } from "../lib/useLatest";
 import { TemplateBuilder } from "./TemplateBuilder";
 import { VerbalizerEditor } from "./VerbalizerEditor";
 import { pairSaved, parseVerbalizerContent } from "./savedPrompt";
@@ -51,21 +52,19 @@ export function PromptScreen() {
   const [samples, setSamples] = useState<RowView[]>([]);
   const [sampleOffset, setSampleOffset] = useState(0);
   const [sampleTotal, setSampleTotal] = useState(0);
+  const sampleRequest = useLatest();
   useEffect(() => {
     if (datasetId === null) {
       setSamples([]);
       return;
     }
-    let live = true;
-    void guard(commands.rowsPage(datasetId, labelSetId, sampleOffset, SAMPLE_COUNT)).then((p) => {
-      if (!live || !p) return;
+    sampleRequest.run(guard(commands.rowsPage(datasetId, labelSetId, sampleOffset, SAMPLE_COUNT)), (p) => {
+      if (!p) return;
       setSamples(p.rows);
       setSampleTotal(p.total);
     });
-    return () => {
-      live = false;
-    };
-  }, [datasetId, labelSetId, sampleOffset, guard]);
+    return sampleRequest.cancel;
+  }, [datasetId, labelSetId, sampleOffset, guard, sampleRequest]);
   const rowIds = useMemo(() => samples.map((r) => r.id), [samples]);
   const shuffle = () => {
     const max = Math.max(0, sampleTotal - SAMPLE_COUNT);
@@ -78,76 +77,50 @@ export function PromptScreen() {
   // ---- live render preview (tokens)
   const [previews, setPreviews] = useState<RenderPreview[] | null>(null);
   const [previewError, setPreviewError] = useState<string | null>(null);
-  const previewSeq = useRef(0);
+  const previewRequest = useLatest();
   useEffect(() => {
     if (rowIds.length === 0) return;
-    const my = ++previewSeq.current;
-    const t = setTimeout(() => {
-      commands.previewPrompt(prompt.template, rowIds).then(
-        (p) => {
-          if (my !== previewSeq.current) return;
-          setPreviews(p);
-          setPreviewError(null);
-        },
-        (e) => {
-          if (my === previewSeq.current) setPreviewError(errorMessage(e));
-        },
-      );
-    }, LIVE_DEBOUNCE_MS);
-    return () => clearTimeout(t);
-  }, [prompt.template, rowIds, model]);
+    return previewRequest.later(LIVE_DEBOUNCE_MS, () => commands.previewPrompt(prompt.template, rowIds), (p) => {
+      setPreviews(p);
+      setPreviewError(null);
+    }, (e) => setPreviewError(errorMessage(e)));
+  }, [prompt.template, rowIds, model, previewRequest]);
 
   // ---- verbalizer check
   const [check, setCheck] = useState<VerbalizerCheck | null>(null);
   const [checkError, setCheckError] = useState<string | null>(null);
-  const checkSeq = useRef(0);
+  const checkRequest = useLatest();
   useEffect(() => {
     if (!model) return;
-    const my = ++checkSeq.current;
-    const t = setTimeout(() => {
-      commands.checkVerbalizer(prompt.template, prompt.verbalizer).then(
-        (c) => {
-          if (my !== checkSeq.current) return;
-          setCheck(c);
-          setCheckError(null);
-        },
-        (e) => {
-          if (my === checkSeq.current) setCheckError(errorMessage(e));
-        },
-      );
-    }, LIVE_DEBOUNCE_MS);
-    return () => clearTimeout(t);
-  }, [prompt.template, prompt.verbalizer, model]);
+    return checkRequest.later(LIVE_DEBOUNCE_MS, () => commands.checkVerbalizer(prompt.template, prompt.verbalizer), (c) => {
+      setCheck(c);
+      setCheckError(null);
+    }, (e) => setCheckError(errorMessage(e)));
+  }, [prompt.template, prompt.verbalizer, model, checkRequest]);
 
   // ---- live zero-shot probabilities
   const [preds, setPreds] = useState<PredictionView[] | null>(null);
   const [probError, setProbError] = useState<string | null>(null);
   const [latency, setLatency] = useState<number | null>(null);
   const [probPending, setProbPending] = useState(false);
-  const probSeq = useRef(0);
+  const probRequest = useLatest();
   useEffect(() => {
     if (!model || rowIds.length === 0 || prompt.verbalizer.classes.length === 0) return;
-    const my = ++probSeq.current;
-    const t = setTimeout(() => {
-      const started = performance.now();
+    let started = 0;
+    return probRequest.later(LIVE_DEBOUNCE_MS, () => {
+      started = performance.now();
       setProbPending(true);
-      commands.zeroShot(prompt, rowIds).then(
-        (p) => {
-          if (my !== probSeq.current) return;
-          setPreds(p);
-          setProbError(null);
-          setLatency(Math.round(performance.now() - started));
-          setProbPending(false);
-        },
-        (e) => {
-          if (my !== probSeq.current) return;
-          setProbError(errorMessage(e));
-          setProbPending(false);
-        },
-      );
-    }, LIVE_DEBOUNCE_MS);
-    return () => clearTimeout(t);
-  }, [prompt, rowIds, model]);
+      return commands.zeroShot(prompt, rowIds);
+    }, (p) => {
+      setPreds(p);
+      setProbError(null);
+      setLatency(Math.round(performance.now() - started));
+      setProbPending(false);
+    }, (e) => {
+      setProbError(errorMessage(e));
+      setProbPending(false);
+    });
+  }, [prompt, rowIds, model, probRequest]);
 
   // ---- evaluation, suggestions, saving
   const [evalJob, setEvalJob] = useState<string | null>(null);

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState, type KeyboardEvent as ReactKeyboardEvent } from "react";
 import { commands, type SegmentView, type TemplateView } from "../bindings";
 import { errorMessage } from "../lib/errors";
+import { useLatest } from "../lib/useLatest";
 
 export const PARSE_DEBOUNCE_MS = 250;
 
@@ -44,9 +45,9 @@ export function TemplateBuilder({ template, onChange, maskToken, fields = ["text
   // The field the user picked in the "+ Field" select; null → the first one not yet in the template.
   const [newField, setNewField] = useState<string | null>(null);
   const [copied, setCopied] = useState(false);
-  const seq = useRef(0);
+  // One guard for every parse: the template from outside, the typed source and the chip edits.
+  const parse = useLatest();
   const lastEmitted = useRef<string | null>(null);
-  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const chipRefs = useRef<(HTMLDivElement | null)[]>([]);
   const dragFrom = useRef<number | null>(null);
   const onChangeRef = useRef(onChange);
@@ -67,24 +68,13 @@ export function TemplateBuilder({ template, onChange, maskToken, fields = ["text
   useEffect(() => {
     if (template === lastEmitted.current) return;
     lastEmitted.current = template;
-    const my = ++seq.current;
     setSource(template);
-    commands.parseTemplate(template).then(
-      (v) => {
-        if (my !== seq.current) return;
-        setView(v);
-        setSegments(v.segments);
-        setError(null);
-      },
-      (e) => {
-        if (my === seq.current) setError(errorMessage(e));
-      },
-    );
-  }, [template]);
-
-  useEffect(() => () => {
-    if (timer.current) clearTimeout(timer.current);
-  }, []);
+    parse.run(commands.parseTemplate(template), (v) => {
+      setView(v);
+      setSegments(v.segments);
+      setError(null);
+    }, (e) => setError(errorMessage(e)));
+  }, [template, parse]);
 
   useEffect(() => {
     if (focusIndex === null) return;
@@ -94,32 +84,12 @@ export function TemplateBuilder({ template, onChange, maskToken, fields = ["text
 
   const onSourceChange = (text: string) => {
     setSource(text);
-    if (timer.current) clearTimeout(timer.current);
-    const my = ++seq.current;
-    timer.current = setTimeout(() => {
-      commands.parseTemplate(text).then(
-        (v) => {
-          if (my === seq.current) accept(v, false);
-        },
-        (e) => {
-          if (my === seq.current) setError(errorMessage(e));
-        },
-      );
-    }, PARSE_DEBOUNCE_MS);
+    parse.later(PARSE_DEBOUNCE_MS, () => commands.parseTemplate(text), (v) => accept(v, false), (e) => setError(errorMessage(e)));
   };
 
   const applySegments = (next: SegmentView[]) => {
-    if (timer.current) clearTimeout(timer.current);
     setSegments(next);
-    const my = ++seq.current;
-    commands.templateFromSegments(next).then(
-      (v) => {
-        if (my === seq.current) accept(v, true);
-      },
-      (e) => {
-        if (my === seq.current) setError(errorMessage(e));
-      },
-    );
+    parse.run(commands.templateFromSegments(next), (v) => accept(v, true), (e) => setError(errorMessage(e)));
   };
 
   const remove = (i: number) => {

@@ -6,6 +6,7 @@ import { useNotify } from "../app/NotificationsContext";
 import { useProject } from "../app/ProjectContext";
 import { EmptyState, Select, SvgImage } from "../components/common";
 import { Pager } from "../components/Pager";
+import { useLatest } from "../lib/useLatest";
 import { ImportWizard } from "./ImportWizard";
 
 const PAGE = 50;
@@ -53,27 +54,23 @@ function DatasetBrowser({ selectedId, onSelect }: { selectedId: number | null; o
     setPage(null);
   }
 
+  const statsRequest = useLatest();
   useEffect(() => {
     if (selectedId === null) return;
-    let live = true;
-    void guard(commands.datasetStats(selectedId, lsId)).then((s) => {
-      if (live && s && s.dataset_id === selectedId) setStats(s);
+    statsRequest.run(guard(commands.datasetStats(selectedId, lsId)), (s) => {
+      if (s && s.dataset_id === selectedId) setStats(s);
     });
-    return () => {
-      live = false;
-    };
-  }, [selectedId, lsId, guard, seenProject]);
+    return statsRequest.cancel;
+  }, [selectedId, lsId, guard, seenProject, statsRequest]);
 
+  const pageRequest = useLatest();
   useEffect(() => {
     if (selectedId === null) return;
-    let live = true;
-    void guard(commands.rowsPage(selectedId, lsId, offset, PAGE)).then((p) => {
-      if (live && p) setPage(p);
+    pageRequest.run(guard(commands.rowsPage(selectedId, lsId, offset, PAGE)), (p) => {
+      if (p) setPage(p);
     });
-    return () => {
-      live = false;
-    };
-  }, [selectedId, lsId, offset, guard, seenProject]);
+    return pageRequest.cancel;
+  }, [selectedId, lsId, offset, guard, seenProject, pageRequest]);
 
   if (datasets.length === 0) {
     return <div className="card"><h2>Datasets</h2><EmptyState title="No datasets yet">Import a file above; it will be listed here with its statistics.</EmptyState></div>;

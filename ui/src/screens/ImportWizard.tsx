@@ -1,6 +1,6 @@
 // The import wizard: pick a file, preview it with the guessed reading options and column roles,
 // correct them, and import it as a dataset (with a label set when it has labels or classes are named).
-import { useEffect, useRef, useState } from "react";
+import { useState } from "react";
 import {
   commands, type ColumnGuess, type FileFormat, type FilePreview, type ImportResult, type ImportSettings, type Split, type TextEncoding,
 } from "../bindings";
@@ -9,6 +9,7 @@ import { useNotify } from "../app/NotificationsContext";
 import { useProject } from "../app/ProjectContext";
 import { EmptyState, JobProgressBar, PathInput, Select } from "../components/common";
 import { fileStem, splitWords } from "../lib/format";
+import { useLatest } from "../lib/useLatest";
 
 type HeaderChoice = "auto" | "yes" | "no";
 const NONE = "(none)";
@@ -41,12 +42,7 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
   const [previewing, setPreviewing] = useState(false);
   const [jobId, setJobId] = useState<string | null>(null);
   const [result, setResult] = useState<ImportResult | null>(null);
-  const seq = useRef(0);
-  const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
-
-  useEffect(() => () => {
-    if (timer.current) clearTimeout(timer.current);
-  }, []);
+  const previewRequest = useLatest();
 
   const settingsFor = (o: ReadOptions, m: ColumnGuess | null): ImportSettings => ({
     format: o.format, has_header: headerValue(o.header), encoding: o.encoding, skip_bad_rows: o.skipBad,
@@ -55,37 +51,36 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
   });
   const current: ReadOptions = { format, header, encoding, skipBad };
 
-  /** Preview the file: `m === null` lets the backend guess the columns (and takes its guess). */
-  const runPreview = async (o: ReadOptions, m: ColumnGuess | null, file = path) => {
-    if (timer.current) clearTimeout(timer.current);
-    timer.current = null;
-    if (!file.trim()) return;
-    const my = ++seq.current;
-    setPreviewing(true);
-    const p = await guard(commands.previewFile(file.trim(), settingsFor(o, m)));
-    if (my !== seq.current) return;
-    setPreviewing(false);
-    if (p) {
-      setPreview(p);
-      if (m === null) {
-        setMapping(p.mapping);
-        setName((n) => (n.trim() ? n : fileStem(p.path || file)));
-      }
+  /**
+   * Preview the file, now or after `delayMs` (several quick changes → one preview); an answer still
+   * on its way is out of date from this call on. `m === null` lets the backend guess the columns
+   * (and takes its guess).
+   */
+  const requestPreview = (o: ReadOptions, m: ColumnGuess | null, delayMs = 0, file = path) => {
+    if (!file.trim()) {
+      previewRequest.cancel();
+      return;
     }
-  };
-
-  /** Re-run the preview after a short pause (several quick changes → one preview). */
-  const schedulePreview = (o: ReadOptions, m: ColumnGuess | null) => {
-    if (timer.current) clearTimeout(timer.current);
-    seq.current++; // an answer still on its way is out of date now
     setPreviewing(true);
-    timer.current = setTimeout(() => void runPreview(o, m), PREVIEW_DEBOUNCE_MS);
+    const send = () => guard(commands.previewFile(file.trim(), settingsFor(o, m)));
+    const show = (p: FilePreview | undefined) => {
+      setPreviewing(false);
+      if (p) {
+        setPreview(p);
+        if (m === null) {
+          setMapping(p.mapping);
+          setName((n) => (n.trim() ? n : fileStem(p.path || file)));
+        }
+      }
+    };
+    if (delayMs > 0) previewRequest.later(delayMs, send, show);
+    else previewRequest.run(send(), show);
   };
 
   const changeMapping = (key: keyof ColumnGuess, value: string) => {
     const next = { ...mapping, [key]: value === NONE ? null : value };
     setMapping(next);
-    if (preview) schedulePreview(current, next);
+    if (preview) requestPreview(current, next, PREVIEW_DEBOUNCE_MS);
   };
 
   /** Format, header or encoding changed: the columns may be different, so start over with a guess. */
@@ -96,14 +91,12 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
     setSkipBad(o.skipBad);
     if (preview) {
       setMapping(NO_MAPPING);
-      schedulePreview(o, null);
+      requestPreview(o, null, PREVIEW_DEBOUNCE_MS);
     }
   };
 
   const resetWizard = () => {
-    if (timer.current) clearTimeout(timer.current);
-    timer.current = null;
-    seq.current++;
+    previewRequest.cancel();
     setPath("");
     setPreview(null);
     setMapping(NO_MAPPING);
@@ -151,7 +144,7 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
         onSubmit={(e) => {
           e.preventDefault();
           // Again after a preview: the user's mapping stands.
-          void runPreview(current, preview ? mapping : null);
+          requestPreview(current, preview ? mapping : null);
         }}
       >
         <PathInput
@@ -159,9 +152,7 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
           testId="import-path"
           value={path}
           onChange={(v) => {
-            if (timer.current) clearTimeout(timer.current);
-            timer.current = null;
-            seq.current++;
+            previewRequest.cancel();
             setPath(v);
             setPreview(null);
             setMapping(NO_MAPPING);

@@ -16,6 +16,7 @@ import { useNotify } from "../app/NotificationsContext";
 import { useModel, useProject } from "../app/ProjectContext";
 import { usePrompt } from "../app/PromptContext";
 import { EmptyState, JobProgressBar, SvgImage } from "../components/common";
+import { useLatest } from "../lib/useLatest";
 
 export const STRATEGIES: { value: TuneStrategy; label: string; help: string }[] = [
   { value: "soft-prompt", label: "Soft-prompt tuning", help: "Only the template's {soft} vectors train; the model stays frozen. Put {soft} or {soft:N} in the template." },
@@ -106,30 +107,34 @@ export function TuneScreen() {
     setTemplate(prompt.template);
   }, [prompt.template]);
 
+  const defaultsRequest = useLatest();
   useEffect(() => {
-    let live = true;
-    commands.tuneDefaults(strategy).then((h) => live && setHyper(h), () => {});
-    return () => {
-      live = false;
-    };
-  }, [strategy]);
+    defaultsRequest.run(commands.tuneDefaults(strategy), setHyper);
+    return defaultsRequest.cancel;
+  }, [strategy, defaultsRequest]);
 
-  // While a run trains, redraw its charts from the metrics it writes.
+  // While a run trains, redraw its charts from the metrics it writes. A poll waits for the previous
+  // answer, so a slow one is never overtaken (and dropped) by the next, second after second.
   const shown = running ?? selected;
+  const detailsRequest = useLatest();
   useEffect(() => {
     if (!shown) return;
-    let live = true;
-    const load = () => commands.runDetails(shown).then((d) => live && setDetails(d), () => {});
-    void load();
-    if (!running) return () => {
-      live = false;
+    let waiting = false;
+    const load = () => {
+      if (waiting) return;
+      waiting = true;
+      detailsRequest.run(commands.runDetails(shown).finally(() => {
+        waiting = false;
+      }), setDetails);
     };
+    load();
+    if (!running) return detailsRequest.cancel;
     const timer = window.setInterval(load, 1000);
     return () => {
-      live = false;
+      detailsRequest.cancel();
       window.clearInterval(timer);
     };
-  }, [shown, running]);
+  }, [shown, running, detailsRequest]);
 
   if (!project) {
     return (
