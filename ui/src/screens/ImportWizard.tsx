@@ -56,7 +56,8 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
    * on its way is out of date from this call on. `m === null` lets the backend guess the columns
    * (and takes its guess).
    */
-  const requestPreview = (o: ReadOptions, m: ColumnGuess | null, delayMs = 0, file = path) => {
+  const requestPreview = (o: ReadOptions, m: ColumnGuess | null, delayMs = 0) => {
+    const file = path;
     if (!file.trim()) {
       previewRequest.cancel();
       return;
