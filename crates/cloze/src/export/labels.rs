@@ -12,33 +12,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-
-/// One labelled example as it leaves the project.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct LabelledRow {
-    /// The project's own row number (not exported; `ext_id` is).
-    pub row_id: i64,
-    /// The example's id in the user's data, exported as `id`.
-    pub ext_id: String,
-    pub split: String,
-    pub text_a: String,
-    pub text_b: Option<String>,
-    /// Extra columns carried through from the import.
-    pub meta: BTreeMap<String, String>,
-    /// The class name.
-    pub label: String,
-    /// The position of `label` in the project's class list.
-    pub class_index: usize,
-    /// Where the label came from: `human`, `model` or `import`.
-    pub source: String,
-    /// The model's probability for `label`, when a model suggested it.
-    pub confidence: Option<f64>,
-    /// Who labelled the row, when known.
-    pub annotator: Option<String>,
-    pub created_at: String,
-    /// The classification or tuning run that produced a model label.
-    pub run_id: Option<i64>,
-}
+pub use crate::store::LabelledRow;
 
 /// The file formats [`write_labels`] can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -1,14 +1,13 @@
 //! The labelling queue: which row to show next, and a session's accept / correct / skip / undo.
 //!
 //! A row is done for an annotator when it has a live `import` label or a live `human` label of
-//! theirs. Every strategy is one indexed query (the next item of a 100k-row project comes back in
-//! well under 10 ms; see `cloze bench queue`), so the order follows new suggestions as a background
-//! re-scorer writes them.
-
-use rusqlite::{OptionalExtension, named_params};
+//! theirs. Every strategy is one or two of the store's indexed queries ([`Store::next_to_label`]),
+//! so the order follows new suggestions as a background re-scorer writes them.
 
 use crate::error::{Error, Result};
-use crate::store::{LabelSet, LabelSource, NewLabel, Store, StoredRow, Suggestion};
+use crate::store::{
+    LabelSet, LabelSource, NewLabel, RowOrder, Store, StoredRow, Suggestion, ToLabel, Uncertainty,
+};
 
 /// How the next row is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -80,10 +79,6 @@ pub struct Queue {
     pub annotator: Option<String>,
 }
 
-const NOT_DONE: &str = "NOT EXISTS (SELECT 1 FROM labels l WHERE l.label_set_id = :set AND l.row_id = r.id
-       AND l.retracted_at IS NULL AND (l.source = 'import' OR (l.source = 'human' AND l.annotator IS :who)))
-     AND r.id NOT IN (SELECT value FROM json_each(:skipped))";
-
 impl Queue {
     pub fn new(
         label_set: LabelSet,
@@ -100,65 +95,35 @@ impl Queue {
         Ok(Self { dataset_id: label_set.dataset_id, label_set, strategy, run_id, annotator })
     }
 
+    /// Who is labelling, and which rows they skipped.
+    fn scope<'a>(&'a self, skipped: &'a [i64]) -> ToLabel<'a> {
+        ToLabel {
+            dataset_id: self.dataset_id,
+            label_set_id: self.label_set.id,
+            annotator: self.annotator.as_deref(),
+            skipped,
+        }
+    }
+
     /// The next row for this annotator, not counting `skipped` rows.
     pub fn next(&self, store: &Store, skipped: &[i64]) -> Result<Option<QueueItem>> {
-        let skipped = serde_json::to_string(skipped).expect("ids serialise");
         let run = self.run_id.unwrap_or(-1);
-        let by_suggestion = |order: &str| {
-            format!(
-                "SELECT r.id FROM suggestions s JOIN rows r ON r.id = s.row_id
-                 WHERE s.run_id = :run AND r.dataset_id = :dataset AND {NOT_DONE} ORDER BY {order} LIMIT 1"
-            )
-        };
-        let file_order = format!(
-            "SELECT r.id FROM rows r WHERE r.dataset_id = :dataset AND {NOT_DONE} ORDER BY r.position LIMIT 1"
-        );
-        let mut queries: Vec<(String, i64)> = Vec::new();
-        match self.strategy {
-            Strategy::FileOrder => queries.push((file_order.clone(), 0)),
+        let uncertain = |by| RowOrder::Uncertain { run, by };
+        let orders: Vec<RowOrder> = match self.strategy {
+            Strategy::FileOrder => vec![RowOrder::File],
             Strategy::Random { seed } => {
-                let start = (crate::data::SplitMix64::new(seed).next_u64() >> 1) as i64;
-                let q = format!(
-                    "SELECT r.id FROM rows r WHERE r.dataset_id = :dataset AND r.shuffle_key >= :start AND {NOT_DONE}
-                     ORDER BY r.shuffle_key LIMIT 1"
-                );
-                queries.push((q.clone(), start));
-                queries.push((q, 0));
+                let from = (crate::data::SplitMix64::new(seed).next_u64() >> 1) as i64;
+                vec![RowOrder::Shuffled { from }, RowOrder::Shuffled { from: 0 }]
             }
-            Strategy::LeastConfidence => queries.push((by_suggestion("s.confidence ASC"), 0)),
-            Strategy::Margin => queries.push((by_suggestion("s.margin ASC"), 0)),
-            Strategy::Entropy => queries.push((by_suggestion("s.entropy DESC"), 0)),
-            Strategy::Disagreement { other_run } => queries.push((
-                format!(
-                    "SELECT r.id FROM suggestions s JOIN suggestions o ON o.row_id = s.row_id AND o.run_id = {other_run}
-                     JOIN rows r ON r.id = s.row_id
-                     WHERE s.run_id = :run AND r.dataset_id = :dataset AND s.predicted <> o.predicted AND {NOT_DONE}
-                     ORDER BY r.position LIMIT 1"
-                ),
-                0,
-            )),
-        }
-        // Rows a running re-scorer has not reached yet come after the scored ones, in file order.
-        if matches!(self.strategy, Strategy::LeastConfidence | Strategy::Margin | Strategy::Entropy) {
-            queries.push((file_order, 0));
-        }
-        for (sql, start) in queries {
-            let mut stmt = store.conn().prepare_cached(&sql).map_err(|e| store.err(e))?;
-            let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
-                (":dataset", &self.dataset_id),
-                (":set", &self.label_set.id),
-                (":who", &self.annotator),
-                (":skipped", &skipped),
-            ];
-            if sql.contains(":run") {
-                named.push((":run", &run));
-            }
-            if sql.contains(":start") {
-                named.push((":start", &start));
-            }
-            let id: Option<i64> =
-                stmt.query_row(named.as_slice(), |r| r.get(0)).optional().map_err(|e| store.err(e))?;
-            if let Some(id) = id {
+            // Rows a running re-scorer has not reached yet come after the scored ones, in file order.
+            Strategy::LeastConfidence => vec![uncertain(Uncertainty::LeastConfidence), RowOrder::File],
+            Strategy::Margin => vec![uncertain(Uncertainty::Margin), RowOrder::File],
+            Strategy::Entropy => vec![uncertain(Uncertainty::Entropy), RowOrder::File],
+            Strategy::Disagreement { other_run } => vec![RowOrder::Disagreement { run, other_run }],
+        };
+        let scope = self.scope(skipped);
+        for order in orders {
+            if let Some(id) = store.next_to_label(&scope, order)? {
                 return Ok(Some(self.item(store, id)?));
             }
         }
@@ -176,18 +141,7 @@ impl Queue {
 
     /// Rows not yet done for this annotator.
     pub fn remaining(&self, store: &Store) -> Result<i64> {
-        let sql = format!("SELECT count(*) FROM rows r WHERE r.dataset_id = :dataset AND {NOT_DONE}");
-        let mut stmt = store.conn().prepare_cached(&sql).map_err(|e| store.err(e))?;
-        stmt.query_row(
-            named_params! {
-                ":dataset": self.dataset_id,
-                ":set": self.label_set.id,
-                ":who": self.annotator,
-                ":skipped": "[]",
-            },
-            |r| r.get(0),
-        )
-        .map_err(|e| store.err(e))
+        store.count_to_label(&self.scope(&[]))
     }
 }
 

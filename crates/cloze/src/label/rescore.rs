@@ -41,20 +41,7 @@ pub fn rescore(
             })?;
             mapping.push(i);
         }
-        let ids: Vec<i64> = {
-            let mut stmt = store
-                .conn()
-                .prepare(
-                    "SELECT r.id FROM rows r WHERE r.dataset_id = ?1 AND NOT EXISTS (SELECT 1 FROM labels l
-                       WHERE l.label_set_id = ?2 AND l.row_id = r.id AND l.retracted_at IS NULL)
-                     ORDER BY r.position",
-                )
-                .map_err(|e| store.err(e))?;
-            let rows = stmt
-                .query_map([label_set.dataset_id, label_set.id], |r| r.get(0))
-                .map_err(|e| store.err(e))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| store.err(e))?
-        };
+        let ids = store.unlabelled_rows(label_set)?;
         for chunk in ids.chunks(batch_size.max(1)) {
             let rows =
                 chunk.iter().map(|&id| store.row(id).map(|r| r.example)).collect::<Result<Vec<_>>>()?;

@@ -48,6 +48,33 @@ pub struct LabelSet {
     pub classes: Vec<String>,
 }
 
+/// One labelled example as it leaves the project.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LabelledRow {
+    /// The project's own row number (not exported; `ext_id` is).
+    pub row_id: i64,
+    /// The example's id in the user's data, exported as `id`.
+    pub ext_id: String,
+    pub split: String,
+    pub text_a: String,
+    pub text_b: Option<String>,
+    /// Extra columns carried through from the import.
+    pub meta: BTreeMap<String, String>,
+    /// The class name.
+    pub label: String,
+    /// The position of `label` in the project's class list.
+    pub class_index: usize,
+    /// Where the label came from: `human`, `model` or `import`.
+    pub source: String,
+    /// The model's probability for `label`, when a model suggested it.
+    pub confidence: Option<f64>,
+    /// Who labelled the row, when known.
+    pub annotator: Option<String>,
+    pub created_at: String,
+    /// The classification or tuning run that produced a model label.
+    pub run_id: Option<i64>,
+}
+
 /// A label to record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewLabel<'a> {
@@ -91,6 +118,16 @@ fn label_from_row(r: &rusqlite::Row) -> rusqlite::Result<Label> {
         run_id: r.get(7)?,
         created_at: r.get(8)?,
         retracted_at: r.get(9)?,
+    })
+}
+
+fn label_set_from_row(r: &rusqlite::Row) -> rusqlite::Result<LabelSet> {
+    let classes: String = r.get(3)?;
+    Ok(LabelSet {
+        id: r.get(0)?,
+        dataset_id: r.get(1)?,
+        name: r.get(2)?,
+        classes: serde_json::from_str(&classes).unwrap_or_default(),
     })
 }
 
@@ -139,18 +176,138 @@ impl Store {
             .conn()
             .prepare("SELECT id, dataset_id, name, classes FROM label_sets WHERE dataset_id = ?1 ORDER BY id")
             .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([dataset_id], label_set_from_row).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// A label set by id, or `None` when the project has no such set.
+    pub fn label_set_by_id(&self, label_set_id: i64) -> Result<Option<LabelSet>> {
+        self.conn()
+            .query_row(
+                "SELECT id, dataset_id, name, classes FROM label_sets WHERE id = ?1",
+                [label_set_id],
+                label_set_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The row's live label as `(value, source)`: a human label beats an imported one, the newest wins.
+    pub fn live_label(&self, label_set_id: i64, row_id: i64) -> Result<Option<(String, String)>> {
+        self.conn()
+            .prepare_cached(
+                "SELECT value, source FROM labels WHERE label_set_id = ?1 AND row_id = ?2 AND retracted_at IS NULL
+                 ORDER BY CASE source WHEN 'human' THEN 0 WHEN 'import' THEN 1 ELSE 2 END, id DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row([label_set_id, row_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Rows per live label value, counting each row once by its [`live_label`](Self::live_label).
+    pub fn live_label_counts(&self, label_set_id: i64) -> Result<BTreeMap<String, i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT value, count(*) FROM (
+                   SELECT row_id, value, row_number() OVER (PARTITION BY row_id
+                     ORDER BY CASE source WHEN 'human' THEN 0 WHEN 'import' THEN 1 ELSE 2 END, id DESC) AS k
+                   FROM labels WHERE label_set_id = ?1 AND retracted_at IS NULL)
+                 WHERE k = 1 GROUP BY value",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([label_set_id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<BTreeMap<_, _>>>().map_err(|e| self.err(e))
+    }
+
+    /// The rows of the label set's dataset with no live label in it, in file order.
+    pub fn unlabelled_rows(&self, label_set: &LabelSet) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT r.id FROM rows r WHERE r.dataset_id = ?1 AND NOT EXISTS (SELECT 1 FROM labels l
+                   WHERE l.label_set_id = ?2 AND l.row_id = r.id AND l.retracted_at IS NULL)
+                 ORDER BY r.position",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows =
+            stmt.query_map([label_set.dataset_id, label_set.id], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// The rows with a live label in the label set, each once, in file order.
+    pub fn labelled_rows(&self, label_set_id: i64) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT DISTINCT l.row_id FROM labels l JOIN rows r ON r.id = l.row_id
+                 WHERE l.label_set_id = ?1 AND l.retracted_at IS NULL ORDER BY r.position",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map([label_set_id], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Up to `limit` rows with a live label `value` in the label set, lowest row id first.
+    pub fn rows_labelled_as(&self, label_set_id: i64, value: &str, limit: usize) -> Result<Vec<i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT DISTINCT row_id FROM labels WHERE label_set_id = ?1 AND value = ?2
+                 AND retracted_at IS NULL ORDER BY row_id LIMIT ?3",
+            )
+            .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([dataset_id], |r| {
-                let classes: String = r.get(3)?;
-                Ok(LabelSet {
-                    id: r.get(0)?,
-                    dataset_id: r.get(1)?,
-                    name: r.get(2)?,
-                    classes: serde_json::from_str(&classes).unwrap_or_default(),
+            .query_map(params![label_set_id, value, limit as i64], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
+    /// Streams the live labels of a label set with their rows (in file order, one item per label, so
+    /// a row labelled by two annotators comes twice) to `f`. A row that fails to read ends the
+    /// stream; its error is returned after `f`'s.
+    pub fn with_labelled_rows<T>(
+        &self,
+        label_set: &LabelSet,
+        f: impl FnOnce(&mut dyn Iterator<Item = LabelledRow>) -> Result<T>,
+    ) -> Result<T> {
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT l.row_id, r.ext_id, r.split, r.text_a, r.text_b, r.meta, l.value, l.source, l.confidence,
+                        l.annotator, l.created_at, l.run_id
+                 FROM labels l JOIN rows r ON r.id = l.row_id
+                 WHERE l.label_set_id = ?1 AND l.retracted_at IS NULL ORDER BY r.position, l.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let classes = &label_set.classes;
+        let rows = stmt
+            .query_map([label_set.id], |r| {
+                let meta: Option<String> = r.get(5)?;
+                let label: String = r.get(6)?;
+                Ok(LabelledRow {
+                    row_id: r.get(0)?,
+                    ext_id: r.get(1)?,
+                    split: r.get(2)?,
+                    text_a: r.get(3)?,
+                    text_b: r.get(4)?,
+                    meta: meta.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default(),
+                    class_index: classes.iter().position(|c| *c == label).unwrap_or(usize::MAX),
+                    label,
+                    source: r.get(7)?,
+                    confidence: r.get(8)?,
+                    annotator: r.get(9)?,
+                    created_at: r.get(10)?,
+                    run_id: r.get(11)?,
                 })
             })
             .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+        let mut failure = None;
+        let mut rows = rows.map_while(|r| r.map_err(|e| failure = Some(self.err(e))).ok());
+        let result = f(&mut rows)?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
     }
 
     /// Records a label in its own transaction. A person's new label on a row replaces (retracts)
@@ -322,6 +479,48 @@ mod tests {
         assert!(err.contains("not a class") && err.contains("neg, pos"), "{err}");
         let counts = store.label_counts(set).unwrap();
         assert_eq!(counts.get(&("human".into(), "pos".into())), Some(&1));
+    }
+
+    #[test]
+    fn live_labels_by_row_class_and_stream() {
+        let (mut store, set, rows) = project();
+        let imported = |store: &mut Store, row, value| {
+            store
+                .add_label(&NewLabel {
+                    source: LabelSource::Import,
+                    annotator: None,
+                    ..human(set, row, value, "")
+                })
+                .unwrap()
+        };
+        imported(&mut store, rows[0], "neg");
+        store.add_label(&human(set, rows[0], "pos", "ann")).unwrap();
+        imported(&mut store, rows[2], "neg");
+        let cases = [(rows[0], Some(("pos", "human"))), (rows[1], None), (rows[2], Some(("neg", "import")))];
+        for (row, expected) in cases {
+            let got = store.live_label(set, row).unwrap();
+            assert_eq!(got.as_ref().map(|(v, s)| (v.as_str(), s.as_str())), expected, "row {row}");
+        }
+        let counts = store.live_label_counts(set).unwrap();
+        assert_eq!(counts, BTreeMap::from([("neg".into(), 1), ("pos".into(), 1)]), "each row once");
+        let label_set = store.label_set_by_id(set).unwrap().unwrap();
+        assert_eq!(label_set.classes, ["neg", "pos"]);
+        assert_eq!(store.label_set_by_id(set + 100).unwrap(), None);
+        assert_eq!(store.unlabelled_rows(&label_set).unwrap(), [rows[1]]);
+        assert_eq!(store.labelled_rows(set).unwrap(), [rows[0], rows[2]]);
+        assert_eq!(store.rows_labelled_as(set, "neg", 10).unwrap(), [rows[0], rows[2]], "import labels too");
+        assert_eq!(store.rows_labelled_as(set, "neg", 1).unwrap(), [rows[0]]);
+        assert_eq!(store.rows_labelled_as(set, "pos", 10).unwrap(), [rows[0]]);
+        let streamed = store
+            .with_labelled_rows(&label_set, |rows| {
+                Ok(rows.map(|r| (r.row_id, r.label, r.class_index)).collect::<Vec<_>>())
+            })
+            .unwrap();
+        let expected: Vec<(i64, String, usize)> =
+            [(rows[0], "neg", 0), (rows[0], "pos", 1), (rows[2], "neg", 0)]
+                .map(|(i, l, c)| (i, l.into(), c))
+                .to_vec();
+        assert_eq!(streamed, expected, "one item per live label, in file order");
     }
 
     #[test]

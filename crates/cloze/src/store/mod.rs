@@ -12,6 +12,7 @@ pub mod artifacts;
 pub mod labels;
 mod migrations;
 pub mod prompts;
+pub mod queue;
 pub mod rows;
 pub mod runs;
 
@@ -21,9 +22,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
 pub use artifacts::Artifact;
-pub use labels::{Label, LabelSet, LabelSource, NewLabel};
+pub use labels::{Label, LabelSet, LabelSource, LabelledRow, NewLabel};
 pub use migrations::SCHEMA_VERSION;
-pub use prompts::Saved;
+pub use prompts::{ModelRow, Saved};
+pub use queue::{RowFilter, RowIdPage, RowOrder, ToLabel, Uncertainty};
 pub use rows::{Dataset, ImportProgress, ImportSummary, Split, StoredRow};
 pub use runs::{Run, RunStatus, Suggestion};
 
@@ -41,7 +43,7 @@ pub struct Store {
     path: Option<PathBuf>,
 }
 
-pub(crate) fn db_err(path: Option<&Path>, e: impl std::fmt::Display) -> Error {
+fn db_err(path: Option<&Path>, e: impl std::fmt::Display) -> Error {
     Error::Store {
         path: path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(":memory:")),
         message: e.to_string(),
@@ -121,15 +123,16 @@ impl Store {
         self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| self.err(e))
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
+    // The connection and its error stay inside `store/`: every query is a method of the store.
+    fn conn(&self) -> &Connection {
         &self.conn
     }
 
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+    fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
 
-    pub(crate) fn err(&self, e: impl std::fmt::Display) -> Error {
+    fn err(&self, e: impl std::fmt::Display) -> Error {
         db_err(self.path.as_deref(), e)
     }
 

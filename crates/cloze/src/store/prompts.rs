@@ -24,6 +24,17 @@ pub struct Saved {
     pub created_at: String,
 }
 
+/// A model a project used, as recorded: a Hub repository at a commit, or a local folder.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelRow {
+    pub id: i64,
+    pub repo_id: Option<String>,
+    pub revision: Option<String>,
+    pub local_path: Option<String>,
+    pub family: String,
+    pub added_at: String,
+}
+
 /// A `SELECT id, name, version, <content>, created_at` row.
 fn saved_from_row(r: &rusqlite::Row) -> rusqlite::Result<Saved> {
     Ok(Saved {
@@ -188,6 +199,30 @@ impl Store {
         }
     }
 
+    /// Every model the project used, most recently added first.
+    pub fn models(&self) -> Result<Vec<ModelRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT id, repo_id, revision, local_path, family, added_at FROM models
+                 ORDER BY added_at DESC, id DESC",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ModelRow {
+                    id: r.get(0)?,
+                    repo_id: r.get(1)?,
+                    revision: r.get(2)?,
+                    local_path: r.get(3)?,
+                    family: r.get(4)?,
+                    added_at: r.get(5)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
     /// Links a run to the model, template and verbalizer it used.
     pub fn set_run_inputs(
         &self,
@@ -257,5 +292,13 @@ mod tests {
             })
             .unwrap();
         assert_eq!((repo.as_str(), rev.as_str()), ("org/m", commit));
+        let models = store.models().unwrap();
+        assert_eq!(models.iter().map(|m| m.id).collect::<Vec<_>>(), [h, a], "newest first");
+        assert_eq!(
+            (models[0].repo_id.as_deref(), models[0].revision.as_deref()),
+            (Some("org/m"), Some(commit))
+        );
+        assert!(models[1].local_path.is_some() && models[1].repo_id.is_none());
+        assert_eq!(models[1].family, "bert");
     }
 }

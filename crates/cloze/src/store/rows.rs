@@ -414,6 +414,19 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
+    /// The texts (`text_a`, `text_b`) of up to `limit` rows of a dataset, in its fixed
+    /// pseudo-random order: a sample that is the same every time.
+    pub fn text_sample(&self, dataset_id: i64, limit: usize) -> Result<Vec<(String, Option<String>)>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT text_a, text_b FROM rows WHERE dataset_id = ?1 ORDER BY shuffle_key LIMIT ?2")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![dataset_id, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
+    }
+
     /// Row counts of a dataset by split.
     pub fn split_counts(&self, dataset_id: i64) -> Result<BTreeMap<String, i64>> {
         let mut stmt = self
@@ -460,6 +473,10 @@ mod tests {
         );
         assert_eq!(rows[2].duplicate_of, Some(rows[0].id));
         assert_eq!(rows[1].line, Some(3));
+        let sample = store.text_sample(s.dataset.id, 2).unwrap();
+        assert_eq!(sample.len(), 2);
+        assert_eq!(sample, store.text_sample(s.dataset.id, 2).unwrap(), "the same sample every time");
+        assert!(sample.iter().all(|(a, b)| rows.iter().any(|r| r.example.text_a == *a) && b.is_none()));
         let err = store
             .import_dataset("reviews", &path, &ImportOptions::default(), Split::Train, &mut |_| true)
             .unwrap_err();

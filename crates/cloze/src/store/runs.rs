@@ -146,6 +146,20 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
+    /// The run whose suggestions a label set shows by default: its newest finished run, else its
+    /// newest run of any status.
+    pub fn latest_run(&self, label_set_id: i64) -> Result<Option<i64>> {
+        self.conn()
+            .query_row(
+                "SELECT id FROM runs WHERE label_set_id = ?1
+                 ORDER BY CASE status WHEN 'finished' THEN 0 ELSE 1 END, id DESC LIMIT 1",
+                [label_set_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// Appends a metric value of a run at a step.
     pub fn log_metric(&self, run_id: i64, step: i64, name: &str, value: f64) -> Result<()> {
         self.conn()

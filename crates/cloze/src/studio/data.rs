@@ -3,8 +3,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rusqlite::OptionalExtension;
-
 use super::Studio;
 use super::views::*;
 use crate::data::{ColumnRef, Encoding, Format, ImportOptions, Reader};
@@ -17,7 +15,7 @@ const PREVIEW_ROWS: usize = 20;
 /// Rows scanned for label values in a preview.
 const PREVIEW_SCAN: usize = 10_000;
 /// Rows measured for the length statistics.
-const LENGTH_SAMPLE: i64 = 5_000;
+const LENGTH_SAMPLE: usize = 5_000;
 
 fn column(name: &Option<String>) -> Result<Option<ColumnRef>> {
     name.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::parse).transpose()
@@ -68,21 +66,7 @@ pub(super) fn dataset_info(store: &Store, d: Dataset) -> Result<DatasetInfo> {
 
 /// Live labels per class (any source), counting each row once (a human label beats an imported one).
 fn class_counts(store: &Store, set: &LabelSet) -> Result<Vec<ClassCount>> {
-    let mut stmt = store
-        .conn()
-        .prepare_cached(
-            "SELECT value, count(*) FROM (
-               SELECT row_id, value, row_number() OVER (PARTITION BY row_id
-                 ORDER BY CASE source WHEN 'human' THEN 0 WHEN 'import' THEN 1 ELSE 2 END, id DESC) AS k
-               FROM labels WHERE label_set_id = ?1 AND retracted_at IS NULL)
-             WHERE k = 1 GROUP BY value",
-        )
-        .map_err(|e| store.err(e))?;
-    let counts: BTreeMap<String, i64> = stmt
-        .query_map([set.id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(|e| store.err(e))?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(|e| store.err(e))?;
+    let counts = store.live_label_counts(set.id)?;
     let mut out: Vec<ClassCount> = set
         .classes
         .iter()
@@ -110,19 +94,9 @@ pub(super) fn label_set_info(store: &Store, set: &LabelSet) -> Result<LabelSetIn
 }
 
 pub(super) fn label_set(store: &Store, label_set_id: i64) -> Result<LabelSet> {
-    let dataset_id: Option<i64> = store
-        .conn()
-        .query_row("SELECT dataset_id FROM label_sets WHERE id = ?1", [label_set_id], |r| r.get(0))
-        .optional()
-        .map_err(|e| store.err(e))?;
-    let dataset_id = dataset_id.ok_or_else(|| {
+    store.label_set_by_id(label_set_id)?.ok_or_else(|| {
         Error::invalid(format!("label set {label_set_id} is not in this project; pick one from the list"))
-    })?;
-    store
-        .label_sets(dataset_id)?
-        .into_iter()
-        .find(|s| s.id == label_set_id)
-        .ok_or_else(|| Error::invalid(format!("label set {label_set_id} is not in this project")))
+    })
 }
 
 fn dataset_by_id(store: &Store, dataset_id: i64) -> Result<Dataset> {
@@ -131,25 +105,13 @@ fn dataset_by_id(store: &Store, dataset_id: i64) -> Result<Dataset> {
     })
 }
 
-/// The row's live label in a label set: a human label beats an imported one, the newest wins.
-pub(super) fn live_label(store: &Store, label_set_id: i64, row_id: i64) -> Result<Option<(String, String)>> {
-    store
-        .conn()
-        .prepare_cached(
-            "SELECT value, source FROM labels WHERE label_set_id = ?1 AND row_id = ?2 AND retracted_at IS NULL
-             ORDER BY CASE source WHEN 'human' THEN 0 WHEN 'import' THEN 1 ELSE 2 END, id DESC LIMIT 1",
-        )
-        .and_then(|mut s| s.query_row([label_set_id, row_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-        .map_err(|e| store.err(e))
-}
-
 pub(super) fn row_view(
     store: &Store,
     row: crate::store::StoredRow,
     label_set_id: Option<i64>,
 ) -> Result<RowView> {
     let label = match label_set_id {
-        Some(set) => live_label(store, set, row.id)?,
+        Some(set) => store.live_label(set, row.id)?,
         None => None,
     };
     let (label, label_source) = label.map_or((None, None), |(v, s)| (Some(v), Some(s)));
@@ -338,18 +300,7 @@ impl Studio {
                 Some(s) => class_counts(store, s)?,
                 None => Vec::new(),
             };
-            let texts: Vec<(String, Option<String>)> = {
-                let mut stmt = store
-                    .conn()
-                    .prepare(
-                        "SELECT text_a, text_b FROM rows WHERE dataset_id = ?1 ORDER BY shuffle_key LIMIT ?2",
-                    )
-                    .map_err(|e| store.err(e))?;
-                stmt.query_map([dataset_id, LENGTH_SAMPLE], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(|e| store.err(e))?
-                    .collect::<rusqlite::Result<_>>()
-                    .map_err(|e| store.err(e))?
-            };
+            let texts = store.text_sample(dataset_id, LENGTH_SAMPLE)?;
             let splits: Vec<SplitCount> = store
                 .split_counts(dataset_id)?
                 .into_iter()

@@ -3,8 +3,6 @@
 
 use std::path::Path;
 
-use rusqlite::OptionalExtension;
-
 use super::data::{label_set, label_set_info, row_view};
 use super::prompt::template_view;
 use super::views::*;
@@ -13,7 +11,7 @@ use crate::classify::{Classifier, ClassifyOptions};
 use crate::error::{Error, Result};
 use crate::export::{ExportFormat, LabelFilter, charts, export_labels};
 use crate::label::{Queue, QueueItem, Session, Strategy, rescore};
-use crate::store::{LabelSource, NewLabel, Store, Suggestion};
+use crate::store::{LabelSource, NewLabel, RowFilter, RowIdPage, Store, Suggestion};
 use crate::template::Template;
 use crate::verbalizer::Verbalizer;
 
@@ -56,20 +54,6 @@ fn label_state(store: &Store, session: &Session) -> Result<LabelState> {
     })
 }
 
-/// The newest run of a label set, if any.
-fn latest_run(store: &Store, label_set_id: i64) -> Result<Option<i64>> {
-    store
-        .conn()
-        .query_row(
-            "SELECT id FROM runs WHERE label_set_id = ?1 ORDER BY CASE status WHEN 'finished' THEN 0 ELSE 1 END, id DESC
-             LIMIT 1",
-            [label_set_id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| store.err(e))
-}
-
 impl Studio {
     /// Runs `f` on the labelling session (and the project's connection).
     fn with_session<T>(&self, f: impl FnOnce(&mut Store, &mut Session) -> Result<T>) -> Result<T> {
@@ -103,7 +87,7 @@ impl Studio {
                 }
                 Some(id)
             }
-            None => latest_run(store, label_set_id)?,
+            None => store.latest_run(label_set_id)?,
         };
         let session = Session::new(Queue::new(set, strategy, run_id, None)?);
         let state = label_state(store, &session)?;
@@ -198,57 +182,30 @@ impl Studio {
             let set = label_set(store, label_set_id)?;
             let run = match query.run_id {
                 Some(r) => Some(r),
-                None => latest_run(store, label_set_id)?,
+                None => store.latest_run(label_set_id)?,
             };
-            let needs_run = matches!(query.filter, TableFilter::LowConfidence | TableFilter::Disagrees);
-            if needs_run && run.is_none() {
+            let filter = match query.filter {
+                TableFilter::All => RowFilter::All,
+                TableFilter::Unlabelled => RowFilter::Unlabelled,
+                TableFilter::Labelled => RowFilter::Labelled,
+                TableFilter::LowConfidence => {
+                    RowFilter::BelowConfidence(query.max_confidence.unwrap_or(LOW_CONFIDENCE))
+                }
+                TableFilter::Disagrees => RowFilter::HumanDisagrees,
+            };
+            if filter.needs_run() && run.is_none() {
                 return Err(Error::invalid(
                     "this filter compares with the model's suggestions; score the rows with a prompt first",
                 ));
             }
-            let live = "SELECT 1 FROM labels l WHERE l.label_set_id = :set AND l.row_id = r.id AND l.retracted_at IS NULL";
-            let condition = match query.filter {
-                TableFilter::All => "1".to_string(),
-                TableFilter::Unlabelled => format!("NOT EXISTS ({live})"),
-                TableFilter::Labelled => format!("EXISTS ({live})"),
-                TableFilter::LowConfidence => "s.confidence < :threshold".to_string(),
-                TableFilter::Disagrees => format!("EXISTS ({live} AND l.source = 'human' AND l.value <> s.predicted)"),
-            };
-            let join = if needs_run { "JOIN" } else { "LEFT JOIN" };
-            let from = format!(
-                "FROM rows r {join} suggestions s ON s.row_id = r.id AND s.run_id = :run
-                 WHERE r.dataset_id = :dataset AND {condition}"
-            );
-            let order = if query.filter == TableFilter::LowConfidence { "s.confidence" } else { "r.position" };
-            let threshold = query.max_confidence.unwrap_or(LOW_CONFIDENCE);
-            let run_or_none = run.unwrap_or(-1);
-            let total: i64 = store
-                .conn()
-                .prepare(&format!("SELECT count(*) {from}"))
-                .and_then(|mut s| {
-                    s.query_row(
-                        rusqlite::named_params! {":set": set.id, ":run": run_or_none, ":dataset": set.dataset_id,
-                                                 ":threshold": threshold}
-                        .iter()
-                        .filter(|(name, _)| from.contains(name))
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .as_slice(),
-                        |r| r.get(0),
-                    )
-                })
-                .map_err(|e| store.err(e))?;
-            let ids: Vec<i64> = {
-                let sql = format!("SELECT r.id {from} ORDER BY {order} LIMIT :limit OFFSET :offset");
-                let mut stmt = store.conn().prepare(&sql).map_err(|e| store.err(e))?;
-                let all = rusqlite::named_params! {":set": set.id, ":run": run_or_none, ":dataset": set.dataset_id,
-                    ":threshold": threshold, ":limit": query.limit.clamp(1, 500), ":offset": query.offset.max(0)};
-                let used: Vec<_> = all.iter().filter(|(name, _)| sql.contains(name)).copied().collect();
-                stmt.query_map(used.as_slice(), |r| r.get(0))
-                    .map_err(|e| store.err(e))?
-                    .collect::<rusqlite::Result<_>>()
-                    .map_err(|e| store.err(e))?
-            };
+            let RowIdPage { ids, total } = store.filtered_rows(
+                set.dataset_id,
+                set.id,
+                run,
+                filter,
+                query.offset.max(0),
+                query.limit.clamp(1, 500),
+            )?;
             let rows = ids
                 .into_iter()
                 .map(|id| {

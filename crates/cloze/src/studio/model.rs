@@ -9,29 +9,21 @@ use crate::plm::{DeviceChoice, Plm};
 use crate::store::Store;
 
 pub(super) fn model_records(store: &Store) -> Result<Vec<ModelRecord>> {
-    let mut stmt = store
-        .conn()
-        .prepare(
-            "SELECT id, repo_id, revision, local_path, family, added_at FROM models ORDER BY added_at DESC, id DESC",
-        )
-        .map_err(|e| store.err(e))?;
-    let rows = stmt
-        .query_map([], |r| {
-            let repo: Option<String> = r.get(1)?;
-            let revision: Option<String> = r.get(2)?;
-            let local: Option<String> = r.get(3)?;
-            let (spec, path) = match (repo, local) {
+    Ok(store
+        .models()?
+        .into_iter()
+        .map(|m| {
+            let (spec, path) = match (m.repo_id, m.local_path) {
                 (Some(repo), _) => {
-                    let rev = revision.unwrap_or_default();
+                    let rev = m.revision.unwrap_or_default();
                     (format!("{repo}@{}", &rev[..rev.len().min(12)]), repo)
                 }
                 (None, Some(path)) => (path.clone(), path),
                 (None, None) => (String::new(), String::new()),
             };
-            Ok(ModelRecord { id: r.get(0)?, spec, path, family: r.get(4)?, added_at: r.get(5)? })
+            ModelRecord { id: m.id, spec, path, family: m.family, added_at: m.added_at }
         })
-        .map_err(|e| store.err(e))?;
-    rows.collect::<rusqlite::Result<_>>().map_err(|e| store.err(e))
+        .collect())
 }
 
 fn cached_view(m: CachedModel) -> CachedModelView {

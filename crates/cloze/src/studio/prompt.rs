@@ -1,9 +1,7 @@
 //! Prompt studio: templates as chips and back, rendering previews with tokens, verbalizer checks,
 //! live zero-shot probabilities, evaluation on labelled rows, label-word suggestions, saving.
 
-use candle_nn::ops::log_softmax;
-
-use super::data::{label_set, live_label};
+use super::data::label_set;
 use super::views::*;
 use super::{LoadedModel, Studio};
 use crate::classify::{Classifier, ClassifyOptions, Evaluation, space_before_mask};
@@ -12,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::export::charts;
 use crate::store::Store;
 use crate::template::{Field, PostProcess, Renderer, Segment, SoftTokens, Template};
-use crate::verbalizer::{BoundVerbalizer, Verbalizer};
+use crate::verbalizer::{BoundVerbalizer, Verbalizer, search};
 
 /// Labelled rows per class used to suggest label words.
 const SUGGEST_ROWS: usize = 32;
@@ -99,7 +97,7 @@ fn examples(store: &Store, row_ids: &[i64], label_set_id: Option<i64>) -> Result
         .map(|&id| {
             let mut ex = store.row(id)?.example;
             if let Some(set) = label_set_id {
-                ex.label = live_label(store, set, id)?.map(|(v, _)| v);
+                ex.label = store.live_label(set, id)?.map(|(v, _)| v);
             }
             Ok((id, ex))
         })
@@ -108,19 +106,7 @@ fn examples(store: &Store, row_ids: &[i64], label_set_id: Option<i64>) -> Result
 
 /// Every row with a live label in the label set, in file order, labelled with it.
 pub(super) fn labelled_examples(store: &Store, label_set_id: i64) -> Result<Vec<Example>> {
-    let ids: Vec<i64> = {
-        let mut stmt = store
-            .conn()
-            .prepare(
-                "SELECT DISTINCT l.row_id FROM labels l JOIN rows r ON r.id = l.row_id
-                 WHERE l.label_set_id = ?1 AND l.retracted_at IS NULL ORDER BY r.position",
-            )
-            .map_err(|e| store.err(e))?;
-        stmt.query_map([label_set_id], |r| r.get(0))
-            .map_err(|e| store.err(e))?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(|e| store.err(e))?
-    };
+    let ids = store.labelled_rows(label_set_id)?;
     Ok(examples(store, &ids, Some(label_set_id))?.into_iter().map(|(_, e)| e).collect())
 }
 
@@ -307,8 +293,8 @@ impl Studio {
         })
     }
 
-    /// The vocabulary words most typical of each class at the mask: the mean log-probability over
-    /// up to 32 of the class's labelled rows, minus the mean over the other classes' rows.
+    /// The vocabulary words most typical of each class at the mask ([`search::search`] over up to
+    /// 32 of each class's labelled rows).
     pub fn suggest_label_words(
         &self,
         prompt: &PromptSpec,
@@ -316,64 +302,25 @@ impl Studio {
         per_class: usize,
     ) -> Result<Vec<WordSuggestions>> {
         let model = self.model()?;
-        let classifier = classifier(&model, prompt)?;
-        let by_class: Vec<(String, Vec<Example>)> = self.with_store(|store| {
+        let template = Template::parse(&prompt.template)?;
+        let (classes, rows) = self.with_store(|store| {
             let set = label_set(store, label_set_id)?;
-            set.classes
-                .iter()
-                .map(|class| {
-                    let mut stmt = store
-                        .conn()
-                        .prepare_cached(
-                            "SELECT DISTINCT row_id FROM labels WHERE label_set_id = ?1 AND value = ?2
-                             AND retracted_at IS NULL ORDER BY row_id LIMIT ?3",
-                        )
-                        .map_err(|e| store.err(e))?;
-                    let ids: Vec<i64> = stmt
-                        .query_map(rusqlite::params![label_set_id, class, SUGGEST_ROWS as i64], |r| r.get(0))
-                        .map_err(|e| store.err(e))?
-                        .collect::<rusqlite::Result<_>>()
-                        .map_err(|e| store.err(e))?;
-                    let rows = examples(store, &ids, None)?.into_iter().map(|(_, e)| e).collect();
-                    Ok((class.clone(), rows))
-                })
-                .collect::<Result<_>>()
-        })?;
-        if by_class.iter().filter(|(_, rows)| !rows.is_empty()).count() < 2 {
-            return Err(Error::invalid(
-                "label words are suggested from labelled rows of at least two classes; label a few rows of each class first",
-            ));
-        }
-        // Mean log-probability over the vocabulary at the mask, per class.
-        let mut means: Vec<Option<Vec<f32>>> = Vec::new();
-        for (_, rows) in &by_class {
-            if rows.is_empty() {
-                means.push(None);
-                continue;
+            let mut rows = Vec::new();
+            for class in &set.classes {
+                let ids = store.rows_labelled_as(label_set_id, class, SUGGEST_ROWS)?;
+                rows.extend(
+                    examples(store, &ids, None)?
+                        .into_iter()
+                        .map(|(_, e)| Example { label: Some(class.clone()), ..e }),
+                );
             }
-            let rendered = rows.iter().map(|r| classifier.render(r)).collect::<Result<Vec<_>>>()?;
-            let refs: Vec<_> = rendered.iter().collect();
-            let (_, full) = classifier.mask_logits(&refs, true)?;
-            let full = full.ok_or_else(|| Error::invalid("the model gave no vocabulary logits"))?;
-            let mean = log_softmax(&full, 1)?.mean(0)?.to_vec1::<f32>()?;
-            means.push(Some(mean));
-        }
-        let tokenizer = model.plm.tokenizer();
-        let space_sensitive = tokenizer.space_sensitive();
-        let vocab = means.iter().flatten().next().map_or(0, Vec::len);
-        let words: Vec<Option<String>> = (0..vocab)
-            .map(|i| {
-                tokenizer
-                    .id_to_token(i as u32)
-                    .and_then(|t| crate::verbalizer::search::word_of(&t, space_sensitive))
-            })
-            .collect();
-        let ranked = crate::verbalizer::search::rank(&means, &words, per_class);
-        Ok(by_class
-            .iter()
-            .zip(ranked)
-            .map(|((class, _), words)| WordSuggestions {
-                class: class.clone(),
+            Ok((set.classes, rows))
+        })?;
+        let found = search::search(&model.plm, &template, &classes, &rows, per_class)?;
+        Ok(found
+            .into_iter()
+            .map(|(class, words)| WordSuggestions {
+                class,
                 words: words.into_iter().map(|w| WordScore { word: w.word, score: w.score }).collect(),
             })
             .collect())
