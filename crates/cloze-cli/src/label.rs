@@ -12,8 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::Args;
-use cloze::classify::{Classifier, ClassifyOptions};
-use cloze::label::{Queue, QueueItem, Session, Strategy, rescore};
+use cloze::label::{Queue, QueueItem, ScoringPrompt, ScoringRun, Session, Strategy};
 use cloze::plm::{DeviceChoice, Plm};
 use cloze::store::{LabelSet, Store};
 use cloze::template::Template;
@@ -67,39 +66,31 @@ struct Rescoring {
 type Rescorer = (i64, Arc<Rescoring>, std::thread::JoinHandle<()>);
 
 fn start_rescoring(args: &LabelArgs, store: &Store, set: &LabelSet) -> Result<Rescorer> {
-    let (model, template, verbalizer) = match (&args.model, &args.template, &args.verbalizer) {
-        (Some(m), Some(t), Some(v)) => ((m.clone(), cloze::hub::resolve_model(m)?), t.clone(), v.clone()),
+    let (spec, template, verbalizer) = match (&args.model, &args.template, &args.verbalizer) {
+        (Some(m), Some(t), Some(v)) => (m.clone(), t, v),
         _ => return Err(Error::invalid("--model needs --template and --verbalizer")),
     };
     // Check everything that can be checked before the loop starts.
-    let parsed = Template::parse(&template)?;
-    parsed.check_classification()?;
-    let verb = Verbalizer::from_file_or_json(&verbalizer)?;
+    let dir = cloze::hub::resolve_model(&spec)?;
+    let prompt = ScoringPrompt {
+        template: Template::parse(template)?,
+        verbalizer: Verbalizer::from_file_or_json(verbalizer)?,
+        calibrate: false,
+    };
     let device = args.device.parse::<DeviceChoice>()?.open()?;
-    let config = serde_json::json!({
-        "model": model.0, "model_path": model.1, "template": template, "verbalizer": verb, "device": args.device,
-    });
-    let run_id = store.start_run("zero-shot", &config, 0, Some(set.id))?;
+    let run = ScoringRun::start(store, set, prompt, &spec, &args.device)?;
+    let run_id = run.run_id;
     let state = Arc::new(Rescoring::default());
-    let (thread_state, path, set) = (state.clone(), args.file.clone(), set.clone());
+    let (thread_state, path) = (state.clone(), args.file.clone());
     let handle = std::thread::spawn(move || {
-        let result = (|| -> Result<()> {
-            let (spec, dir) = &model;
-            let plm = Plm::load(dir, &device)?;
-            let mut store = Store::open(&path)?;
-            // Provenance: the run points at the exact model (Hub commit, or folder hash), template
-            // and verbalizer.
-            let model_id = store.record_model(spec, dir, plm.family().name())?;
-            let template_id = store.save_template(&set.name, &parsed)?.id;
-            let verbalizer_id = store.save_verbalizer(&set.name, &verb)?.id;
-            store.set_run_inputs(run_id, Some(model_id), Some(template_id), Some(verbalizer_id))?;
-            let classifier = Classifier::new(&plm, parsed, &verb, ClassifyOptions::default())?;
-            rescore(&mut store, &classifier, &set, run_id, 32, &mut |p| {
+        let result = Store::open(&path).and_then(|mut store| match Plm::load(&dir, &device) {
+            Ok(plm) => run.score(&mut store, &plm, &mut |p| {
                 thread_state.scored.store(p.scored, Ordering::Relaxed);
                 thread_state.total.store(p.total, Ordering::Relaxed);
                 !thread_state.stop.load(Ordering::Relaxed)
-            })
-        })();
+            }),
+            Err(e) => run.fail(&store, e),
+        });
         if let Err(e) = result {
             eprintln!("\r\nsuggestions stopped: {e}\r");
         }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use candle_core::Device;
 use cloze::classify::{Classifier, ClassifyOptions};
 use cloze::data::ImportOptions;
-use cloze::label::{Queue, Session, Strategy, cohen_kappa, rescore};
+use cloze::label::{Queue, ScoringPrompt, ScoringRun, Session, Strategy, cohen_kappa, rescore};
 use cloze::plm::Plm;
 use cloze::store::{LabelSet, Split, Store, Suggestion};
 use cloze::template::Template;
@@ -204,6 +204,65 @@ fn rescoring_writes_suggestions_the_queue_uses() {
     let run = store.start_run("zero-shot", &serde_json::json!({}), 0, Some(other.id)).unwrap();
     let err = rescore(&mut store, &classifier, &other, run, 5, &mut |_| true).unwrap_err();
     assert!(err.to_string().contains("not the label set's"), "{err}");
+}
+
+#[test]
+fn a_scoring_run_records_its_inputs_and_scores_the_rows_to_label() {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity/roberta"));
+    let plm = Plm::load(&dir, &Device::Cpu).unwrap();
+    let prompt = |words: &str, calibrate| ScoringPrompt {
+        template: Template::parse("{text_a} It was {mask}.").unwrap(),
+        verbalizer: Verbalizer::from_json(words).unwrap(),
+        calibrate,
+    };
+    let samples = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/reviews.csv"));
+    let mut store = Store::open_in_memory().unwrap();
+    let d = store
+        .import_dataset("reviews", &samples, &ImportOptions::default(), Split::Train, &mut |_| true)
+        .unwrap();
+    let set = store.create_label_set(d.dataset.id, "fresh", &["negative".into(), "positive".into()]).unwrap();
+    let words = r#"{"negative": "terrible", "positive": "great"}"#;
+    let model = dir.to_string_lossy();
+
+    // A prompt that cannot score the label set is refused before a run is recorded.
+    let err = ScoringRun::start(&store, &set, prompt(r#"{"a": "bad", "b": "good"}"#, false), &model, "cpu")
+        .unwrap_err();
+    assert!(err.to_string().contains("not the label set's"), "{err}");
+    let no_mask = ScoringPrompt { template: Template::parse("{text_a}").unwrap(), ..prompt(words, false) };
+    assert!(ScoringRun::start(&store, &set, no_mask, &model, "cpu").is_err());
+    assert!(store.runs(set.id).unwrap().is_empty());
+
+    // Started: the queue can follow the run before a row is scored.
+    let run = ScoringRun::start(&store, &set, prompt(words, true), &model, "cpu").unwrap();
+    let id = run.run_id;
+    let recorded = store.run(id).unwrap();
+    assert_eq!((recorded.strategy.as_str(), recorded.status.as_str()), ("calibrated", "running"));
+    assert_eq!(recorded.config["template"], "{text_a} It was {mask}.");
+    assert_eq!(
+        (recorded.config["device"].as_str(), recorded.config["calibrate"].as_bool()),
+        (Some("cpu"), Some(true))
+    );
+    let mut last = None;
+    run.score(&mut store, &plm, &mut |p| {
+        last = Some((p.scored, p.total));
+        true
+    })
+    .unwrap();
+    assert_eq!(last, Some((16, 16)));
+    assert_eq!(store.run(id).unwrap().status, "finished");
+    assert_eq!(store.models().unwrap().len(), 1, "the run's model is recorded");
+    assert_eq!(store.templates().unwrap()[0].name, "fresh", "saved under the label set's name");
+    assert_eq!(store.verbalizers().unwrap().len(), 1);
+    let rows = store.rows(d.dataset.id, 0, 100).unwrap();
+    assert!(rows.iter().all(|r| store.suggestion(id, r.id).unwrap().is_some()));
+
+    // A model that fails to load ends the run as failed, with the reason.
+    let run = ScoringRun::start(&store, &set, prompt(words, false), "missing", "cpu").unwrap();
+    let id = run.run_id;
+    let err = run.fail(&store, cloze::Error::invalid("no such model")).unwrap_err();
+    assert!(err.to_string().contains("no such model"));
+    let failed = store.run(id).unwrap();
+    assert_eq!((failed.status.as_str(), failed.error.as_deref()), ("failed", Some(err.to_string().as_str())));
 }
 
 #[test]

@@ -8,4 +8,4 @@ mod rescore;
 
 pub use agreement::{Agreement, cohen_kappa, fleiss_kappa};
 pub use queue::{Queue, QueueItem, Session, Strategy};
-pub use rescore::{RescoreProgress, rescore};
+pub use rescore::{RescoreProgress, SCORE_BATCH, ScoringPrompt, ScoringRun, rescore};

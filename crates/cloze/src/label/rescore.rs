@@ -2,10 +2,20 @@
 //! rows still to label are recomputed in batches, each written in its own short transaction, so the
 //! labelling loop (on its own connection to the same file) never waits on it and the queue reorders
 //! as the suggestions arrive.
+//!
+//! [`ScoringRun`] is the whole workflow the CLI's `cloze label --model` and the app's "Score rows"
+//! share: record the run, link it to the exact model, template and verbalizer, build the classifier
+//! and re-score; [`rescore`] is its last step, for a caller that has a classifier already.
 
-use crate::classify::Classifier;
+use crate::classify::{Classifier, ClassifyOptions};
 use crate::error::{Error, Result};
+use crate::plm::Plm;
 use crate::store::{LabelSet, RunStatus, Store, Suggestion};
+use crate::template::Template;
+use crate::verbalizer::Verbalizer;
+
+/// Rows scored per batch (and written per transaction) by a [`ScoringRun`].
+pub const SCORE_BATCH: usize = 32;
 
 /// Progress of a re-scoring run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -13,6 +23,100 @@ pub struct RescoreProgress {
     pub run_id: i64,
     pub scored: usize,
     pub total: usize,
+}
+
+/// For each class of the label set, its position among the verbalizer's classes; an error when the
+/// two do not name the same classes.
+fn class_order(verbalizer: &Verbalizer, label_set: &LabelSet) -> Result<Vec<usize>> {
+    let verbalizer_classes = verbalizer.class_names();
+    label_set
+        .classes
+        .iter()
+        .map(|c| {
+            verbalizer_classes.iter().position(|v| v == c).ok_or_else(|| {
+                Error::invalid(format!(
+                    "the verbalizer's classes ({}) are not the label set's ({}); name one class per label",
+                    verbalizer_classes.join(", "),
+                    label_set.classes.join(", ")
+                ))
+            })
+        })
+        .collect()
+}
+
+/// A prompt to score a label set's rows with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoringPrompt {
+    pub template: Template,
+    /// Its classes must be the label set's.
+    pub verbalizer: Verbalizer,
+    /// Contextual calibration: the run is `calibrated` with it, `zero-shot` without.
+    pub calibrate: bool,
+}
+
+/// A scoring run recorded in a project: [`start`](Self::start) checks the prompt and records the
+/// run (so a labelling queue can follow it from its first batch, while the model still loads);
+/// [`score`](Self::score) scores the rows still to label, on any connection to the project.
+#[derive(Debug, Clone)]
+pub struct ScoringRun {
+    pub run_id: i64,
+    label_set: LabelSet,
+    prompt: ScoringPrompt,
+    model: String,
+}
+
+impl ScoringRun {
+    /// Checks the prompt against the label set and records a running run. `model` is the folder or
+    /// Hub id the model comes from and `device` where it runs, both kept in the run's config.
+    pub fn start(
+        store: &Store,
+        label_set: &LabelSet,
+        prompt: ScoringPrompt,
+        model: &str,
+        device: &str,
+    ) -> Result<Self> {
+        prompt.template.check_classification()?;
+        class_order(&prompt.verbalizer, label_set)?;
+        let kind = if prompt.calibrate { "calibrated" } else { "zero-shot" };
+        let config = serde_json::json!({
+            "model": model, "template": prompt.template.to_string(), "verbalizer": prompt.verbalizer,
+            "calibrate": prompt.calibrate, "device": device,
+        });
+        let run_id = store.start_run(kind, &config, 0, Some(label_set.id))?;
+        Ok(Self { run_id, label_set: label_set.clone(), prompt, model: model.to_string() })
+    }
+
+    /// Links the run to the exact model (Hub commit, or folder hash), and to the template and the
+    /// verbalizer saved under the label set's name; then scores every row still to label with
+    /// `plm`, in batches of [`SCORE_BATCH`], as [`rescore`] does. The run ends finished, cancelled
+    /// (`progress` returned `false`) or failed.
+    pub fn score(
+        self,
+        store: &mut Store,
+        plm: &Plm,
+        progress: &mut dyn FnMut(RescoreProgress) -> bool,
+    ) -> Result<()> {
+        let setup = (|| -> Result<Classifier<'_>> {
+            let model_id = store.record_model(&self.model, plm.dir(), plm.family().name())?;
+            let template_id = store.save_template(&self.label_set.name, &self.prompt.template)?.id;
+            let verbalizer_id = store.save_verbalizer(&self.label_set.name, &self.prompt.verbalizer)?.id;
+            store.set_run_inputs(self.run_id, Some(model_id), Some(template_id), Some(verbalizer_id))?;
+            let options = ClassifyOptions { calibrate: self.prompt.calibrate, ..Default::default() };
+            Classifier::new(plm, self.prompt.template.clone(), &self.prompt.verbalizer, options)
+        })();
+        match setup {
+            Ok(classifier) => {
+                rescore(store, &classifier, &self.label_set, self.run_id, SCORE_BATCH, progress)
+            }
+            Err(e) => self.fail(store, e),
+        }
+    }
+
+    /// Records that the run failed before it could score (say, the model did not load); returns `error`.
+    pub fn fail(self, store: &Store, error: Error) -> Result<()> {
+        store.finish_run(self.run_id, RunStatus::Failed, Some(&error.to_string()))?;
+        Err(error)
+    }
 }
 
 /// Scores every row of the label set's dataset that has no live label yet, with `classifier`, as
@@ -29,18 +133,7 @@ pub fn rescore(
 ) -> Result<()> {
     let mut scored = 0;
     let result = (|| -> Result<()> {
-        let verbalizer_classes = classifier.verbalizer().verbalizer.class_names();
-        let mut mapping = Vec::with_capacity(label_set.classes.len());
-        for c in &label_set.classes {
-            let i = verbalizer_classes.iter().position(|v| v == c).ok_or_else(|| {
-                Error::invalid(format!(
-                    "the verbalizer's classes ({}) are not the label set's ({}); name one class per label",
-                    verbalizer_classes.join(", "),
-                    label_set.classes.join(", ")
-                ))
-            })?;
-            mapping.push(i);
-        }
+        let mapping = class_order(&classifier.verbalizer().verbalizer, label_set)?;
         let ids = store.unlabelled_rows(label_set)?;
         for chunk in ids.chunks(batch_size.max(1)) {
             let rows =

@@ -4,19 +4,15 @@
 use std::path::Path;
 
 use super::data::{label_set, label_set_info, row_view};
-use super::prompt::template_view;
+use super::prompt::checked_verbalizer;
 use super::views::*;
 use super::{Project, Studio, lock, no_project};
-use crate::classify::{Classifier, ClassifyOptions};
 use crate::error::{Error, Result};
 use crate::export::{ExportFormat, LabelFilter, charts, export_labels};
-use crate::label::{Queue, QueueItem, Session, Strategy, rescore};
+use crate::label::{Queue, QueueItem, ScoringPrompt, ScoringRun, Session, Strategy};
 use crate::store::{LabelSource, NewLabel, RowFilter, RowIdPage, Store, Suggestion};
 use crate::template::Template;
-use crate::verbalizer::Verbalizer;
 
-/// Rows scored per batch (and written per transaction) when scoring.
-const SCORE_BATCH: usize = 32;
 /// The confidence below which the table's low-confidence filter keeps a row, by default.
 const LOW_CONFIDENCE: f64 = 0.6;
 
@@ -146,25 +142,16 @@ impl Studio {
         progress: ProgressFn,
     ) -> Result<RunView> {
         let model = self.model()?;
-        let template = Template::parse(&prompt.template)?;
-        let verbalizer = Verbalizer::new(prompt.verbalizer.classes.clone())?
-            .with_multi_token(prompt.verbalizer.multi_token)
-            .with_aggregate(prompt.verbalizer.aggregate);
-        let options = ClassifyOptions { calibrate: prompt.calibrate, ..Default::default() };
-        let classifier = Classifier::new(&model.plm, template.clone(), &verbalizer, options)?;
+        let prompt = ScoringPrompt {
+            template: Template::parse(&prompt.template)?,
+            verbalizer: checked_verbalizer(&prompt.verbalizer)?,
+            calibrate: prompt.calibrate,
+        };
         let mut store = Store::open(self.project_file()?)?;
         let set = label_set(&store, label_set_id)?;
-        let kind = if prompt.calibrate { "calibrated" } else { "zero-shot" };
-        let config = serde_json::json!({
-            "model": model.spec, "template": template_view(&template).text, "verbalizer": verbalizer,
-            "calibrate": prompt.calibrate, "device": model.device,
-        });
-        let run_id = store.start_run(kind, &config, 0, Some(set.id))?;
-        let model_id = store.record_model(&model.spec, model.plm.dir(), model.plm.family().name())?;
-        let template_id = store.save_template(&set.name, &template)?.id;
-        let verbalizer_id = store.save_verbalizer(&set.name, &verbalizer)?.id;
-        store.set_run_inputs(run_id, Some(model_id), Some(template_id), Some(verbalizer_id))?;
-        rescore(&mut store, &classifier, &set, run_id, SCORE_BATCH, &mut |p| {
+        let run = ScoringRun::start(&store, &set, prompt, &model.spec, model.device.name())?;
+        let run_id = run.run_id;
+        run.score(&mut store, &model.plm, &mut |p| {
             progress(Progress::new("score", p.scored as u64, Some(p.total as u64)))
         })?;
         run_view(&store, run_id)

@@ -46,6 +46,17 @@ fn device_choice(kind: DeviceKind) -> DeviceChoice {
     }
 }
 
+impl DeviceKind {
+    /// The name the project records a run's device by (`cpu`, `cuda`, `metal`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Cuda => "cuda",
+            DeviceKind::Metal => "metal",
+        }
+    }
+}
+
 pub(super) fn model_view(m: &LoadedModel) -> ModelView {
     let info = m.plm.info();
     ModelView {

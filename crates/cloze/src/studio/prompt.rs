@@ -53,7 +53,7 @@ fn segment(v: &SegmentView) -> Result<Segment> {
     })
 }
 
-pub(super) fn template_view(t: &Template) -> TemplateView {
+fn template_view(t: &Template) -> TemplateView {
     let mut fields: Vec<String> = Vec::new();
     for f in t.fields() {
         if !fields.contains(&f.name) {
@@ -70,7 +70,7 @@ pub(super) fn template_view(t: &Template) -> TemplateView {
 }
 
 /// The verbalizer, checked as [`Verbalizer::new`] checks one read from a file.
-fn checked_verbalizer(v: &Verbalizer) -> Result<Verbalizer> {
+pub(super) fn checked_verbalizer(v: &Verbalizer) -> Result<Verbalizer> {
     let classes = v
         .classes
         .iter()
