@@ -128,7 +128,7 @@ pub fn label(args: LabelBenchArgs) -> Result<()> {
         let classes = vec!["negative".into(), "positive".into()];
         let (studio, imported) = project(&dir, args.rows, settings, classes)?;
         let set = imported.label_set.ok_or_else(|| Error::invalid("the import made no label set"))?;
-        studio.start_labelling(set.id, cloze::label::Strategy::FileOrder, None)?;
+        studio.start_labelling(set.id, cloze::label::QueueOrder::FileOrder, None)?;
         let mut times = Vec::with_capacity(args.keys);
         for k in 0..args.keys {
             let t = Instant::now();

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::Args;
 use cloze::data::{ImportOptions, SplitMix64};
-use cloze::label::{Queue, Strategy};
+use cloze::label::{Queue, QueueOrder};
 use cloze::store::{LabelSource, NewLabel, Split, Store, Suggestion};
 use cloze::{Error, Result};
 
@@ -156,12 +156,12 @@ pub fn queue(args: QueueBenchArgs) -> Result<()> {
     }
     println!("queue: project of {} rows with suggestions from 2 runs", ids.len());
     let strategies = [
-        Strategy::FileOrder,
-        Strategy::Random { seed: 3 },
-        Strategy::LeastConfidence,
-        Strategy::Margin,
-        Strategy::Entropy,
-        Strategy::Disagreement { other_run: runs[1] },
+        QueueOrder::FileOrder,
+        QueueOrder::Random { seed: 3 },
+        QueueOrder::LeastConfidence,
+        QueueOrder::Margin,
+        QueueOrder::Entropy,
+        QueueOrder::Disagreement { other_run: runs[1] },
     ];
     for (k, strategy) in strategies.into_iter().enumerate() {
         let annotator = format!("bench-{k}");

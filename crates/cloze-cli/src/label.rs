@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::Args;
-use cloze::label::{Queue, QueueItem, ScoringPrompt, ScoringRun, Session, Strategy};
+use cloze::label::{Queue, QueueItem, ScoringPrompt, ScoringRun, Session, QueueOrder};
 use cloze::plm::{DeviceChoice, Plm};
 use cloze::store::{LabelSet, Store};
 use cloze::template::Template;
@@ -213,7 +213,7 @@ pub fn run(args: LabelArgs) -> Result<()> {
     if set.classes.len() > 9 {
         eprintln!("note: only the first 9 classes have keys in the terminal ({} classes)", set.classes.len());
     }
-    let strategy = Strategy::parse(&args.strategy)?;
+    let strategy = QueueOrder::parse(&args.strategy)?;
     let (run_id, rescoring, rescorer) = if args.model.is_some() {
         let (id, state, handle) = start_rescoring(&args, &store, &set)?;
         (Some(id), Some(state), Some(handle))

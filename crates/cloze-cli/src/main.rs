@@ -14,8 +14,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use cloze::classify::{ClassifyOptions, Evaluation, Prediction};
+use cloze::classify::{ClassifyOptions, Prediction, evaluate};
 use cloze::data::{ColumnRef, Encoding, Format, ImportOptions};
+use cloze::metrics::Metrics;
 use cloze::plm::{DeviceChoice, Plm};
 use cloze::template::Template;
 use cloze::verbalizer::{Aggregate, MultiToken, Verbalizer};
@@ -550,9 +551,9 @@ fn classify(args: ClassifyArgs) -> Result<()> {
         });
     }
     let mut fields = report.fields();
-    let with_demos = cloze::tune::demo::uses_demos(&template);
+    let with_demos = cloze::demo::uses_demos(&template);
     if with_demos {
-        fields.push(cloze::tune::demo::DEMO_FIELD.to_string());
+        fields.push(cloze::demo::DEMO_FIELD.to_string());
     }
     template.check_fields(&fields.iter().map(String::as_str).collect::<Vec<_>>())?;
 
@@ -565,12 +566,11 @@ fn classify(args: ClassifyArgs) -> Result<()> {
         })?;
         let (pool, report) = cloze::data::load(path, &args.data.import_options()?)?;
         report_import(path, &report.notes, &report.skipped);
-        let config = cloze::tune::demo::DemoConfig {
+        let config = cloze::demo::DemoConfig {
             per_class: args.demos_per_class,
             selection: args.demos_select.parse()?,
         };
-        let demos =
-            cloze::tune::demo::Demonstrations::new(&plm, &template, &verbalizer, &pool, config, args.seed)?;
+        let demos = cloze::demo::Demonstrations::new(&plm, &template, &verbalizer, &pool, config, args.seed)?;
         demos.fill(&plm, &mut rows)?;
     }
     let classifier = cloze::classify::Classifier::new(
@@ -603,7 +603,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
 
     write_predictions(&preds, args.output.as_ref())?;
     let classes = verbalizer.class_names();
-    if let Some(eval) = Evaluation::of(&preds, &classes)? {
+    if let Some(eval) = evaluate(&preds, &classes)? {
         print_evaluation(&eval);
     } else {
         eprintln!("{} rows classified (no labels in the data, so no accuracy)", preds.len());
@@ -655,7 +655,7 @@ pub(crate) fn write_predictions(preds: &[Prediction], output: Option<&PathBuf>) 
     }
 }
 
-pub(crate) fn print_evaluation(e: &Evaluation) {
+pub(crate) fn print_evaluation(e: &Metrics) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "rows {}  accuracy {:.4}  macro-F1 {:.4}", e.rows, e.accuracy, e.macro_f1);
     let width = e.classes.iter().map(|c| c.chars().count()).max().unwrap_or(4).max(6);
@@ -669,8 +669,8 @@ pub(crate) fn print_evaluation(e: &Evaluation) {
         for n in &e.confusion[i] {
             let _ = write!(err, "{n:>width$} ");
         }
-        let (p, r, f, _) = e.per_class[i];
-        let _ = writeln!(err, "{p:>8.4} {r:>8.4} {f:>8.4}");
+        let s = e.per_class[i];
+        let _ = writeln!(err, "{:>8.4} {:>8.4} {:>8.4}", s.precision, s.recall, s.f1);
     }
 }
 

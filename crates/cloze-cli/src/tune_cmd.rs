@@ -3,10 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use cloze::classify::Evaluation;
 use cloze::plm::DeviceChoice;
 use cloze::tune::{
-    self, DataSource, Pooling, ProbeHead, SoftInit, Strategy, TuneConfig, TuneEvent, VerbalizerKind,
+    self, DataSource, Pooling, ProbeHead, SoftInit, TuneConfig, TuneEvent, TuneStrategy, VerbalizerKind,
 };
 use cloze::verbalizer::Verbalizer;
 use cloze::{Error, Result};
@@ -127,7 +126,7 @@ fn load_rows(path: &Path, data: &DataArgs, what: &str) -> Result<Vec<cloze::data
 }
 
 pub fn run(args: TuneArgs) -> Result<()> {
-    let strategy: Strategy = args.strategy.parse()?;
+    let strategy: TuneStrategy = args.strategy.parse()?;
     let device = args.device.parse::<DeviceChoice>()?.open()?;
     let model = cloze::hub::resolve_model(&args.model)?;
     let mut config = TuneConfig::new(
@@ -147,7 +146,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
     config.pooling = if args.pooling == "cls" { Pooling::Cls } else { Pooling::Mean };
     config.probe_head = if args.probe_head == "mlp" { ProbeHead::Mlp } else { ProbeHead::Logistic };
     config.shots = args.shots;
-    config.demos = Some(cloze::tune::demo::DemoConfig {
+    config.demos = Some(cloze::demo::DemoConfig {
         per_class: args.demos_per_class,
         selection: args.demos_select.parse()?,
     });
@@ -236,7 +235,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         }
     }
     let what = match strategy {
-        Strategy::Pretrain => format!(
+        TuneStrategy::Pretrain => format!(
             "the pretrained model is in {0}/model; classify zero-shot with `cloze classify --model {0}/model …`",
             args.out.display()
         ),
@@ -265,8 +264,7 @@ pub fn classify_with_run(
     write_predictions(&preds, output)?;
     let classes: Vec<String> =
         preds.first().map(|p| p.probs.iter().map(|(c, _)| c.clone()).collect()).unwrap_or_default();
-    let refs: Vec<&str> = classes.iter().map(String::as_str).collect();
-    match Evaluation::of(&preds, &refs)? {
+    match cloze::classify::evaluate(&preds, &classes)? {
         Some(e) => print_evaluation(&e),
         None => eprintln!(
             "{} rows classified with the {} run (no labels, so no accuracy)",

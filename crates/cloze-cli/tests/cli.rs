@@ -340,3 +340,58 @@ fn search_words_and_demonstrations() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().count(), 16);
 }
+
+/// The macro-F1 a tuning run reports on its dev rows is the one `cloze classify --prompt` reports on
+/// the same rows: one definition (every class of the label set counts). The dev rows here are all
+/// positive, so a definition over the classes present would differ.
+#[test]
+fn tune_and_classify_report_the_same_macro_f1() {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-macro-f1");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let reviews = std::fs::read_to_string(repo().join("samples/reviews.csv")).unwrap();
+    let mut lines = reviews.lines();
+    let mut dev = vec![lines.next().unwrap().to_string()];
+    dev.extend(lines.filter(|l| l.ends_with(",positive")).map(String::from));
+    assert!(dev.len() > 3, "the sample has positive rows");
+    let dev_file = tmp.join("dev.csv");
+    std::fs::write(&dev_file, dev.join("\n") + "\n").unwrap();
+    let run = tmp.join("run");
+    let macro_f1 = |stderr: &str, marker: &str| -> String {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(marker))
+            .unwrap_or_else(|| panic!("no {marker:?} in {stderr}"));
+        line.split("macro-F1 ").nth(1).unwrap_or_else(|| panic!("no macro-F1 in {line:?}")).trim().to_string()
+    };
+    let out = cloze(&[
+        "tune",
+        "--strategy",
+        "finetune",
+        "--model",
+        model().to_str().unwrap(),
+        "--train",
+        "samples/reviews.csv",
+        "--dev",
+        dev_file.to_str().unwrap(),
+        "--template",
+        "{text_a} It was {mask}.",
+        "--verbalizer",
+        "samples/sentiment.verbalizer.json",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let tuned = macro_f1(&stderr, "dev (");
+    let out = cloze(&["classify", "--prompt", run.to_str().unwrap(), "--input", dev_file.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let classified = macro_f1(&stderr, "accuracy");
+    assert_eq!(tuned, classified, "tune and classify disagree on the same dev rows");
+    let _ = std::fs::remove_dir_all(&tmp);
+}

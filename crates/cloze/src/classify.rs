@@ -2,12 +2,13 @@
 //! dynamic padding, apply the MLM head only at the mask and only to the label words' rows, and
 //! turn those logits into class probabilities with the verbalizer.
 
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 
 use crate::error::{Error, Result};
-use crate::plm::Plm;
-use crate::template::{FieldSource, Rendered, Renderer, Segment, Template};
-use crate::verbalizer::{BoundVerbalizer, Verbalizer};
+use crate::metrics::Metrics;
+use crate::plm::{Plm, batch};
+use crate::template::{FieldSource, Rendered, Renderer, Segment, Template, mask_batch};
+use crate::verbalizer::{BoundVerbalizer, Calibration, Verbalizer};
 
 /// Options for [`Classifier`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -63,7 +64,7 @@ pub struct Classifier<'a> {
     verbalizer: BoundVerbalizer,
     renderer: Renderer<'a>,
     label_ids: Tensor,
-    calibration: Option<Vec<f32>>,
+    calibration: Option<Calibration>,
     options: ClassifyOptions,
 }
 
@@ -98,7 +99,7 @@ impl<'a> Classifier<'a> {
         let mut c =
             Self { plm, template, verbalizer: bound, renderer, label_ids, calibration: None, options };
         if c.options.calibrate {
-            c.calibration = Some(c.content_free_probs()?);
+            c.calibration = Some(c.calibrate()?);
         }
         Ok(c)
     }
@@ -111,31 +112,23 @@ impl<'a> Classifier<'a> {
         &self.template
     }
 
-    /// The label-word probabilities of the content-free inputs, averaged.
-    pub fn calibration(&self) -> Option<&[f32]> {
-        self.calibration.as_deref()
+    /// The contextual calibration in use (`options.calibrate`).
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
     }
 
-    fn content_free_probs(&self) -> Result<Vec<f32>> {
-        let names: Vec<String> = self.template.fields().map(|f| f.name.clone()).collect();
-        let rendered = self
-            .options
-            .content_free
+    /// Scores the content-free inputs and averages their label-word probabilities.
+    fn calibrate(&self) -> Result<Calibration> {
+        let rendered = Calibration::content_free_rows(&self.template, &self.options.content_free)
             .iter()
-            .map(|value| {
-                let row: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), value.as_str())).collect();
+            .map(|fields| {
+                let row: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
                 self.renderer.render(&self.template, row.as_slice())
             })
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&Rendered> = rendered.iter().collect();
         let (logits, _) = self.mask_logits(&refs, false)?;
-        let mut mean = vec![0f32; self.verbalizer.words.len()];
-        for row in &logits {
-            for (m, p) in mean.iter_mut().zip(self.verbalizer.word_probs(row)) {
-                *m += p / logits.len() as f32;
-            }
-        }
-        Ok(mean)
+        Ok(Calibration::from_token_logits(&self.verbalizer, &logits))
     }
 
     /// Renders one row (for previews and tests).
@@ -146,26 +139,8 @@ impl<'a> Classifier<'a> {
     /// Label-token logits at the mask for a batch of rendered rows (padded to the longest), and,
     /// when `full`, the whole-vocabulary logits too.
     pub fn mask_logits(&self, rows: &[&Rendered], full: bool) -> Result<(Vec<Vec<f32>>, Option<Tensor>)> {
-        let device: &Device = self.plm.device();
-        let b = rows.len();
-        let t = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
-        let pad = self.plm.tokenizer().special().pad.1;
-        let mut ids = vec![pad; b * t];
-        let mut mask = vec![0u32; b * t];
-        let mut gather = Vec::with_capacity(b);
-        for (i, r) in rows.iter().enumerate() {
-            ids[i * t..i * t + r.ids.len()].copy_from_slice(&r.ids);
-            mask[i * t..i * t + r.ids.len()].iter_mut().for_each(|m| *m = 1);
-            let pos =
-                *r.mask_positions.first().ok_or_else(|| Error::invalid("a rendered row has no mask"))?;
-            gather.push((i * t + pos) as u32);
-        }
-        let ids = Tensor::from_vec(ids, (b, t), device)?;
-        let mask = Tensor::from_vec(mask, (b, t), device)?;
-        let hidden = self.plm.encode(&self.plm.embed_tokens(&ids)?, &mask)?;
-        let h = hidden.dim(2)?;
-        let at_mask =
-            hidden.reshape((b * t, h))?.index_select(&Tensor::new(gather.as_slice(), device)?, 0)?;
+        let (batch, at) = mask_batch(self.plm, rows)?;
+        let at_mask = batch.select(&self.plm.encode_batch(&batch)?, &at)?;
         let head = self.plm.mlm_head()?;
         let transformed = head.transform(&at_mask)?;
         let logits = head.logits_for(&transformed, &self.label_ids)?.to_vec2::<f32>()?;
@@ -192,22 +167,20 @@ impl<'a> Classifier<'a> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        // Longest first, so a batch too large for memory fails at once, and padding is minimal.
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(rendered[i].ids.len()));
+        let lengths: Vec<usize> = rendered.iter().map(|r| r.ids.len()).collect();
         let mut out: Vec<Option<Prediction>> = vec![None; rows.len()];
         let classes: Vec<String> =
             self.verbalizer.verbalizer.classes.iter().map(|c| c.name.clone()).collect();
         let mut done = 0;
-        for chunk in order.chunks(self.options.batch_size) {
-            let batch: Vec<&Rendered> = chunk.iter().map(|&i| &rendered[i]).collect();
-            let (logits, full) = self.mask_logits(&batch, self.options.top_k > 0)?;
+        for chunk in batch::longest_first(&lengths, self.options.batch_size) {
+            let group: Vec<&Rendered> = chunk.iter().map(|&i| &rendered[i]).collect();
+            let (logits, full) = self.mask_logits(&group, self.options.top_k > 0)?;
             let top = match full {
                 Some(f) => Some(self.top_words(&f)?),
                 None => None,
             };
             for (k, &i) in chunk.iter().enumerate() {
-                let probs = self.verbalizer.class_probs(&logits[k], self.calibration.as_deref());
+                let probs = self.verbalizer.class_probs(&logits[k], self.calibration.as_ref());
                 let best = probs
                     .iter()
                     .enumerate()
@@ -258,76 +231,15 @@ impl<'a> Classifier<'a> {
     }
 }
 
-/// Accuracy, macro-F1 and the confusion matrix of predictions against their labels.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Evaluation {
-    pub rows: usize,
-    pub accuracy: f64,
-    pub macro_f1: f64,
-    pub classes: Vec<String>,
-    /// `confusion[true][predicted]`.
-    pub confusion: Vec<Vec<usize>>,
-    /// (precision, recall, f1, support) per class.
-    pub per_class: Vec<(f64, f64, f64, usize)>,
-}
-
-impl Evaluation {
-    /// Evaluates the predictions that have a label. `None` when no row has one; an error when a
-    /// label is not one of the classes (it names both sets, so the verbalizer can be fixed).
-    pub fn of(predictions: &[Prediction], classes: &[&str]) -> Result<Option<Self>> {
-        let labelled: Vec<&Prediction> = predictions.iter().filter(|p| p.label.is_some()).collect();
-        if labelled.is_empty() {
-            return Ok(None);
-        }
-        let c = classes.len();
-        let mut confusion = vec![vec![0usize; c]; c];
-        let mut unknown = std::collections::BTreeSet::new();
-        for p in &labelled {
-            let label = p.label.as_deref().unwrap_or_default();
-            let Some(t) = classes.iter().position(|x| *x == label) else {
-                unknown.insert(label.to_string());
-                continue;
-            };
-            let pr = classes.iter().position(|x| *x == p.predicted).expect("predicted is a class");
-            confusion[t][pr] += 1;
-        }
-        if !unknown.is_empty() {
-            let shown: Vec<String> = unknown.iter().take(10).map(|s| format!("{s:?}")).collect();
-            return Err(Error::invalid(format!(
-                "labels in the data ({}) are not classes of the verbalizer ({}); name the verbalizer's classes \
-                 by the label values, e.g. {{{}}}",
-                shown.join(", "),
-                classes.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", "),
-                unknown.iter().take(2).map(|s| format!("{s:?}: [\"word\"]")).collect::<Vec<_>>().join(", ")
-            )));
-        }
-        let rows = labelled.len();
-        let correct: usize = (0..c).map(|i| confusion[i][i]).sum();
-        let per_class: Vec<(f64, f64, f64, usize)> = (0..c)
-            .map(|i| {
-                let tp = confusion[i][i] as f64;
-                let predicted: usize = (0..c).map(|t| confusion[t][i]).sum();
-                let support: usize = confusion[i].iter().sum();
-                let precision = if predicted == 0 { 0.0 } else { tp / predicted as f64 };
-                let recall = if support == 0 { 0.0 } else { tp / support as f64 };
-                let f1 = if precision + recall == 0.0 {
-                    0.0
-                } else {
-                    2.0 * precision * recall / (precision + recall)
-                };
-                (precision, recall, f1, support)
-            })
-            .collect();
-        let macro_f1 = per_class.iter().map(|p| p.2).sum::<f64>() / c as f64;
-        Ok(Some(Self {
-            rows,
-            accuracy: correct as f64 / rows as f64,
-            macro_f1,
-            classes: classes.iter().map(|s| s.to_string()).collect(),
-            confusion,
-            per_class,
-        }))
+/// The metrics of the predictions that have a label, over the verbalizer's `classes`; `None` when
+/// no row has one, an error when a label is not one of the classes.
+pub fn evaluate<S: AsRef<str>>(predictions: &[Prediction], classes: &[S]) -> Result<Option<Metrics>> {
+    let labelled: Vec<(&str, &str)> =
+        predictions.iter().filter_map(|p| Some((p.label.as_deref()?, p.predicted.as_str()))).collect();
+    if labelled.is_empty() {
+        return Ok(None);
     }
+    Metrics::from_labels(labelled, classes).map(Some)
 }
 
 #[cfg(test)]
@@ -347,21 +259,14 @@ mod tests {
     }
 
     #[test]
-    fn evaluation_by_hand() {
-        // true a: a a b ; true b: b a ; true c: c
-        let preds =
-            [pred("a", "a"), pred("a", "a"), pred("a", "b"), pred("b", "b"), pred("b", "a"), pred("c", "c")];
-        let e = Evaluation::of(&preds, &["a", "b", "c"]).unwrap().unwrap();
-        assert_eq!(e.confusion, vec![vec![2, 1, 0], vec![1, 1, 0], vec![0, 0, 1]]);
-        assert!((e.accuracy - 4.0 / 6.0).abs() < 1e-12);
-        // a: p 2/3 r 2/3 f 2/3; b: p 1/2 r 1/2 f 1/2; c: 1
-        assert!((e.macro_f1 - (2.0 / 3.0 + 0.5 + 1.0) / 3.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn unknown_labels_are_named() {
-        let msg = Evaluation::of(&[pred("1", "pos")], &["neg", "pos"]).unwrap_err().to_string();
+    fn evaluates_labelled_rows_only() {
+        let mut unlabelled = pred("a", "b");
+        unlabelled.label = None;
+        let preds = [pred("a", "a"), pred("b", "a"), unlabelled];
+        let m = evaluate(&preds, &["a", "b"]).unwrap().unwrap();
+        assert_eq!((m.rows, m.confusion.clone()), (2, vec![vec![1, 0], vec![1, 0]]));
+        let msg = evaluate(&[pred("1", "pos")], &["neg", "pos"]).unwrap_err().to_string();
         assert!(msg.contains("\"1\"") && msg.contains("\"neg\", \"pos\""), "{msg}");
-        assert_eq!(Evaluation::of(&[], &["a", "b"]).unwrap(), None);
+        assert_eq!(evaluate(&preds[2..], &["a", "b"]).unwrap(), None);
     }
 }

@@ -5,10 +5,12 @@
 
 pub mod classify;
 pub mod data;
+pub mod demo;
 pub mod error;
 pub mod export;
 pub mod hub;
 pub mod label;
+pub mod metrics;
 pub mod plm;
 pub mod store;
 pub mod studio;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use candle_core::Device;
 use cloze::classify::{Classifier, ClassifyOptions};
 use cloze::data::ImportOptions;
-use cloze::label::{Queue, ScoringPrompt, ScoringRun, Session, Strategy, cohen_kappa, rescore};
+use cloze::label::{Queue, ScoringPrompt, ScoringRun, Session, QueueOrder, cohen_kappa, rescore};
 use cloze::plm::Plm;
 use cloze::store::{LabelSet, Split, Store, Suggestion};
 use cloze::template::Template;
@@ -63,15 +63,15 @@ fn order(store: &Store, queue: &Queue, rows: &[i64]) -> Vec<usize> {
 #[test]
 fn every_strategy_orders_as_expected() {
     let (store, set, rows, run_a, run_b) = fixture();
-    let cases: Vec<(Strategy, Option<i64>, Vec<usize>)> = vec![
-        (Strategy::FileOrder, None, vec![0, 1, 2, 3, 4, 5]),
+    let cases: Vec<(QueueOrder, Option<i64>, Vec<usize>)> = vec![
+        (QueueOrder::FileOrder, None, vec![0, 1, 2, 3, 4, 5]),
         // confidence: r0 .95, r1 .80, r2 .52, r3 .90, r4 .60, r5 .99
-        (Strategy::LeastConfidence, Some(run_a), vec![2, 4, 1, 3, 0, 5]),
+        (QueueOrder::LeastConfidence, Some(run_a), vec![2, 4, 1, 3, 0, 5]),
         // margin = |2p - 1|, same order as confidence for two classes
-        (Strategy::Margin, Some(run_a), vec![2, 4, 1, 3, 0, 5]),
+        (QueueOrder::Margin, Some(run_a), vec![2, 4, 1, 3, 0, 5]),
         // entropy is highest where p is nearest 0.5
-        (Strategy::Entropy, Some(run_a), vec![2, 4, 1, 3, 0, 5]),
-        (Strategy::Disagreement { other_run: run_b }, Some(run_a), vec![1, 3]),
+        (QueueOrder::Entropy, Some(run_a), vec![2, 4, 1, 3, 0, 5]),
+        (QueueOrder::Disagreement { other_run: run_b }, Some(run_a), vec![1, 3]),
     ];
     for (strategy, run, expected) in cases {
         let q = Queue::new(set.clone(), strategy, run, Some("ann".into())).unwrap();
@@ -79,23 +79,23 @@ fn every_strategy_orders_as_expected() {
     }
     // random: a permutation, the same for the same seed, different for another
     let random =
-        |seed| order(&store, &Queue::new(set.clone(), Strategy::Random { seed }, None, None).unwrap(), &rows);
+        |seed| order(&store, &Queue::new(set.clone(), QueueOrder::Random { seed }, None, None).unwrap(), &rows);
     let r1 = random(1);
     let mut sorted = r1.clone();
     sorted.sort();
     assert_eq!(sorted, vec![0, 1, 2, 3, 4, 5]);
     assert_eq!(random(1), r1);
     assert!((2..20).any(|s| random(s) != r1), "other seeds give other orders");
-    let err = Queue::new(set.clone(), Strategy::Margin, None, None).unwrap_err().to_string();
+    let err = Queue::new(set.clone(), QueueOrder::Margin, None, None).unwrap_err().to_string();
     assert!(err.contains("suggestions"), "{err}");
-    assert!(Strategy::parse("disagreement").unwrap_err().to_string().contains("disagreement:3"));
-    assert_eq!(Strategy::parse("random:7").unwrap(), Strategy::Random { seed: 7 });
+    assert!(QueueOrder::parse("disagreement").unwrap_err().to_string().contains("disagreement:3"));
+    assert_eq!(QueueOrder::parse("random:7").unwrap(), QueueOrder::Random { seed: 7 });
 }
 
 #[test]
 fn session_accepts_corrects_skips_and_undoes() {
     let (mut store, set, rows, run_a, _) = fixture();
-    let q = Queue::new(set.clone(), Strategy::LeastConfidence, Some(run_a), Some("ann".into())).unwrap();
+    let q = Queue::new(set.clone(), QueueOrder::LeastConfidence, Some(run_a), Some("ann".into())).unwrap();
     let mut s = Session::new(q);
     let first = s.current(&store).unwrap().unwrap();
     assert_eq!(first.row.id, rows[2]);
@@ -132,7 +132,7 @@ fn annotators_label_independently_and_agreement_is_computed() {
     let mut sessions: Vec<Session> = ["a", "b"]
         .iter()
         .map(|who| {
-            Session::new(Queue::new(set.clone(), Strategy::FileOrder, None, Some(who.to_string())).unwrap())
+            Session::new(Queue::new(set.clone(), QueueOrder::FileOrder, None, Some(who.to_string())).unwrap())
         })
         .collect();
     // a: neg pos pos neg neg pos ; b: neg pos neg neg pos pos  → 4 of 6 agree
@@ -183,7 +183,7 @@ fn rescoring_writes_suggestions_the_queue_uses() {
     .unwrap();
     assert_eq!(seen, [5, 10, 15, 16]);
     assert_eq!(store.run(run).unwrap().status, "finished");
-    let q = Queue::new(set.clone(), Strategy::LeastConfidence, Some(run), None).unwrap();
+    let q = Queue::new(set.clone(), QueueOrder::LeastConfidence, Some(run), None).unwrap();
     let first = q.next(&store, &[]).unwrap().unwrap();
     let s = first.suggestion.unwrap();
     // the least confident row has the lowest confidence of all 16
@@ -298,7 +298,7 @@ fn labelling_goes_on_while_a_second_connection_rescores() {
         batches
     });
     // Meanwhile: label 40 rows in file order on the first connection, each its own transaction.
-    let mut session = Session::new(Queue::new(set.clone(), Strategy::FileOrder, Some(run), None).unwrap());
+    let mut session = Session::new(Queue::new(set.clone(), QueueOrder::FileOrder, Some(run), None).unwrap());
     for i in 0..40 {
         let item = session.current(&store).unwrap().unwrap();
         session.label(&mut store, &item, i % 2).unwrap();
@@ -308,7 +308,7 @@ fn labelling_goes_on_while_a_second_connection_rescores() {
     assert_eq!(store.run(run).unwrap().status, "finished");
     // The uncertainty queue now follows the suggestions: its first row is the least confident
     // unlabelled one.
-    let q = Queue::new(set.clone(), Strategy::LeastConfidence, Some(run), None).unwrap();
+    let q = Queue::new(set.clone(), QueueOrder::LeastConfidence, Some(run), None).unwrap();
     let first = q.next(&store, &[]).unwrap().unwrap();
     let best = first.suggestion.unwrap().confidence;
     for row in store.rows(d.dataset.id, 0, 200).unwrap() {

@@ -11,7 +11,7 @@ use cloze::data::{Example, SplitMix64};
 use cloze::plm::Plm;
 use cloze::tune::prompt_task::{PromptObjective, evaluate_rows, render_rows};
 use cloze::tune::{
-    self, DataSource, PromptModel, SoftInit, Strategy, TuneConfig, TuneEvent, TunedRun, VerbalizerKind,
+    self, DataSource, PromptModel, SoftInit, TuneConfig, TuneEvent, TuneStrategy, TunedRun, VerbalizerKind,
     trainer,
 };
 use cloze::verbalizer::Verbalizer;
@@ -47,7 +47,7 @@ fn verbalizer() -> Verbalizer {
     Verbalizer::from_json(r#"{"negative": ["terrible"], "positive": ["great"]}"#).unwrap()
 }
 
-fn config(strategy: Strategy) -> TuneConfig {
+fn config(strategy: TuneStrategy) -> TuneConfig {
     let mut c = TuneConfig::new(strategy, roberta(), DataSource::Inline);
     c.template = Some("{soft:8} {text_a} It was {mask}.".into());
     c.verbalizer = Some(verbalizer());
@@ -112,7 +112,7 @@ fn labelled(rows: &[(Example, bool, bool)], cue: Option<&str>, by_topic: bool) -
 #[test]
 fn soft_prompt_learns_with_the_model_frozen() {
     let device = Device::Cpu;
-    let mut teach = config(Strategy::Finetune);
+    let mut teach = config(TuneStrategy::Finetune);
     teach.template = Some("{text_a} It was {mask}.".into());
     teach.hyper.learning_rate = 3e-3;
     teach.hyper.epochs = 10;
@@ -173,7 +173,7 @@ fn soft_prompt_learns_with_the_model_frozen() {
 #[test]
 fn runs_repeat_bit_for_bit_and_resume_exactly() {
     let device = Device::Cpu;
-    let mut cfg = config(Strategy::SoftPrompt);
+    let mut cfg = config(TuneStrategy::SoftPrompt);
     cfg.hyper.epochs = 3;
     cfg.hyper.eval_every = 4;
     cfg.hyper.dropout = Some(0.1); // dropout masks must repeat too
@@ -225,7 +225,7 @@ fn runs_repeat_bit_for_bit_and_resume_exactly() {
 #[test]
 fn finetuning_learns_saves_a_checkpoint_and_classifies_from_the_run() {
     let device = Device::Cpu;
-    let mut cfg = config(Strategy::Finetune);
+    let mut cfg = config(TuneStrategy::Finetune);
     cfg.template = Some("{text_a} It was {mask}.".into());
     cfg.hyper.learning_rate = 3e-3;
     cfg.hyper.epochs = 8;
@@ -260,7 +260,7 @@ fn finetuning_learns_saves_a_checkpoint_and_classifies_from_the_run() {
 fn probe_and_soft_verbalizer_learn() {
     let device = Device::Cpu;
     let (train, dev) = (synthetic(96, 7), synthetic(64, 8));
-    let mut probe = TuneConfig::new(Strategy::Probe, roberta(), DataSource::Inline);
+    let mut probe = TuneConfig::new(TuneStrategy::Probe, roberta(), DataSource::Inline);
     probe.hyper.epochs = 60;
     let dir = temp("probe");
     let s = tune::run(&probe, &train, &dev, &dir, &device, false, &mut |_| true).unwrap();
@@ -276,7 +276,7 @@ fn probe_and_soft_verbalizer_learn() {
     let _ = std::fs::remove_dir_all(dir);
 
     // Fine-tuning with a soft verbalizer: the path for encoders without an MLM head.
-    let mut soft = config(Strategy::Finetune);
+    let mut soft = config(TuneStrategy::Finetune);
     soft.template = Some("{text_a} It was {mask}.".into());
     soft.verbalizer_kind = VerbalizerKind::Soft;
     soft.hyper.learning_rate = 3e-3;
@@ -292,7 +292,7 @@ fn probe_and_soft_verbalizer_learn() {
 #[test]
 fn prompted_pretraining_lowers_the_mlm_loss_and_saves_a_loadable_model() {
     let device = Device::Cpu;
-    let mut cfg = config(Strategy::Pretrain);
+    let mut cfg = config(TuneStrategy::Pretrain);
     cfg.template = Some("{text_a} It was {mask}.".into());
     cfg.hyper.learning_rate = 2e-3;
     cfg.hyper.epochs = 6;
@@ -420,7 +420,7 @@ fn training_kernels_weight_gradients_match_composed() {
 /// classifying with the run; similar-by-embedding selection picks a row of the same words.
 #[test]
 fn demonstrations_in_context() {
-    use cloze::tune::demo::{DEMO_FIELD, DemoConfig, DemoSelection, Demonstrations};
+    use cloze::demo::{DEMO_FIELD, DemoConfig, DemoSelection, Demonstrations};
     let device = Device::Cpu;
     let plm = Plm::load(roberta(), &device).unwrap();
     let template = cloze::template::Template::parse("{text_a} It was {mask}. {demo}").unwrap();
@@ -441,7 +441,7 @@ fn demonstrations_in_context() {
     demos.fill(&plm, &mut twin).unwrap();
     assert!(twin[0].meta[DEMO_FIELD].contains(&pool[3].text_a), "the identical row is the most similar");
 
-    let mut cfg = config(Strategy::Finetune);
+    let mut cfg = config(TuneStrategy::Finetune);
     cfg.template = Some("{text_a} It was {mask}. {demo}".into());
     cfg.hyper.learning_rate = 3e-3;
     cfg.hyper.epochs = 2;
@@ -462,7 +462,7 @@ fn demonstrations_in_context() {
 #[test]
 fn label_word_search_finds_taught_words() {
     let device = Device::Cpu;
-    let mut teach = config(Strategy::Finetune);
+    let mut teach = config(TuneStrategy::Finetune);
     teach.template = Some("{text_a} It was {mask}.".into());
     teach.hyper.learning_rate = 3e-3;
     teach.hyper.epochs = 8;

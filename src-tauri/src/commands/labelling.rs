@@ -1,6 +1,6 @@
 //! Label screen: the session's keys, scoring, the table view, bulk accept.
 
-use cloze::label::Strategy;
+use cloze::label::QueueOrder;
 use cloze::studio::views::{LabelState, PromptSpec, RunView, TablePage, TableQuery};
 use tauri::{AppHandle, Runtime, State};
 
@@ -12,7 +12,7 @@ use crate::jobs::{Shared, run, run_job};
 pub async fn start_labelling(
     studio: State<'_, Shared>,
     label_set_id: i64,
-    strategy: Strategy,
+    strategy: QueueOrder,
     run_id: Option<i64>,
 ) -> Result<LabelState, AppError> {
     run(&studio, move |s| s.start_labelling(label_set_id, strategy, run_id)).await

@@ -2,7 +2,7 @@
 //! one run's details with live charts, and two runs' config differences.
 
 use cloze::studio::tuning::{ConfigDiff, RunDetailsView, RunSummaryView, TuneRequest};
-use cloze::tune::{Hyper, Strategy};
+use cloze::tune::{Hyper, TuneStrategy};
 use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
@@ -10,7 +10,7 @@ use crate::jobs::{Shared, run, run_job};
 
 #[tauri::command]
 #[specta::specta]
-pub async fn tune_defaults(studio: State<'_, Shared>, strategy: Strategy) -> Result<Hyper, AppError> {
+pub async fn tune_defaults(studio: State<'_, Shared>, strategy: TuneStrategy) -> Result<Hyper, AppError> {
     run(&studio, move |s| Ok(s.tune_defaults(strategy))).await
 }
 

@@ -1,5 +1,5 @@
 //! Hugging Face models: search and download ([`client`]) into the cache shared with the Python tools
-//! ([`cache`]).
+//! ([`cache`]), with access tokens from the environment or the system's credential store ([`token`]).
 //!
 //! A model is named by a local folder or by a Hub repository id with an optional revision
 //! (`org/name`, `org/name@v1.0`, `org/name@<commit sha>`); [`resolve_model`] turns either into a
@@ -7,13 +7,13 @@
 
 pub mod cache;
 pub mod client;
+pub mod token;
 
 use std::path::PathBuf;
 
 pub use cache::{Cache, CachedModel};
-pub use client::{
-    DownloadProgress, HubClient, ModelDetails, ModelSummary, SearchPage, SearchQuery, Token, TokenStore,
-};
+pub use client::{DownloadProgress, HubClient, ModelDetails, ModelSummary, SearchPage, SearchQuery};
+pub use token::{Token, TokenStore};
 
 use crate::error::{Error, Result};
 

@@ -13,7 +13,7 @@ use crate::store::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "kebab-case", tag = "kind")]
-pub enum Strategy {
+pub enum QueueOrder {
     /// The order of the data file.
     FileOrder,
     /// A fixed pseudo-random order, set by the seed.
@@ -28,10 +28,10 @@ pub enum Strategy {
     Disagreement { other_run: i64 },
 }
 
-impl Strategy {
+impl QueueOrder {
     /// Whether the strategy reads a run's suggestions.
     pub fn needs_run(self) -> bool {
-        !matches!(self, Strategy::FileOrder | Strategy::Random { .. })
+        !matches!(self, QueueOrder::FileOrder | QueueOrder::Random { .. })
     }
 
     /// Parses `order`, `random[:SEED]`, `least-confidence`, `margin`, `entropy`,
@@ -43,14 +43,14 @@ impl Strategy {
                 .ok_or_else(|| Error::invalid(format!("strategy {name} needs {what}, e.g. {name}:3")))
         };
         Ok(match name {
-            "order" | "file-order" => Strategy::FileOrder,
+            "order" | "file-order" => QueueOrder::FileOrder,
             "random" => {
-                Strategy::Random { seed: arg.map(|_| number("a seed")).transpose()?.unwrap_or(0) as u64 }
+                QueueOrder::Random { seed: arg.map(|_| number("a seed")).transpose()?.unwrap_or(0) as u64 }
             }
-            "least-confidence" | "confidence" => Strategy::LeastConfidence,
-            "margin" => Strategy::Margin,
-            "entropy" => Strategy::Entropy,
-            "disagreement" => Strategy::Disagreement { other_run: number("the other run's id")? },
+            "least-confidence" | "confidence" => QueueOrder::LeastConfidence,
+            "margin" => QueueOrder::Margin,
+            "entropy" => QueueOrder::Entropy,
+            "disagreement" => QueueOrder::Disagreement { other_run: number("the other run's id")? },
             _ => {
                 return Err(Error::invalid(format!(
                     "queue strategy {s:?} is unknown; use order, random[:SEED], least-confidence, margin, entropy \
@@ -73,7 +73,7 @@ pub struct QueueItem {
 pub struct Queue {
     pub dataset_id: i64,
     pub label_set: LabelSet,
-    pub strategy: Strategy,
+    pub strategy: QueueOrder,
     /// The run whose suggestions are shown (and sorted by, for the uncertainty strategies).
     pub run_id: Option<i64>,
     pub annotator: Option<String>,
@@ -82,7 +82,7 @@ pub struct Queue {
 impl Queue {
     pub fn new(
         label_set: LabelSet,
-        strategy: Strategy,
+        strategy: QueueOrder,
         run_id: Option<i64>,
         annotator: Option<String>,
     ) -> Result<Self> {
@@ -110,16 +110,16 @@ impl Queue {
         let run = self.run_id.unwrap_or(-1);
         let uncertain = |by| RowOrder::Uncertain { run, by };
         let orders: Vec<RowOrder> = match self.strategy {
-            Strategy::FileOrder => vec![RowOrder::File],
-            Strategy::Random { seed } => {
+            QueueOrder::FileOrder => vec![RowOrder::File],
+            QueueOrder::Random { seed } => {
                 let from = (crate::data::SplitMix64::new(seed).next_u64() >> 1) as i64;
                 vec![RowOrder::Shuffled { from }, RowOrder::Shuffled { from: 0 }]
             }
             // Rows a running re-scorer has not reached yet come after the scored ones, in file order.
-            Strategy::LeastConfidence => vec![uncertain(Uncertainty::LeastConfidence), RowOrder::File],
-            Strategy::Margin => vec![uncertain(Uncertainty::Margin), RowOrder::File],
-            Strategy::Entropy => vec![uncertain(Uncertainty::Entropy), RowOrder::File],
-            Strategy::Disagreement { other_run } => vec![RowOrder::Disagreement { run, other_run }],
+            QueueOrder::LeastConfidence => vec![uncertain(Uncertainty::LeastConfidence), RowOrder::File],
+            QueueOrder::Margin => vec![uncertain(Uncertainty::Margin), RowOrder::File],
+            QueueOrder::Entropy => vec![uncertain(Uncertainty::Entropy), RowOrder::File],
+            QueueOrder::Disagreement { other_run } => vec![RowOrder::Disagreement { run, other_run }],
         };
         let scope = self.scope(skipped);
         for order in orders {

@@ -435,3 +435,10 @@ pub fn softmax(xs: &Tensor) -> candle_core::Result<Tensor> {
     }
     candle_nn::ops::softmax(xs, D::Minus1)
 }
+
+/// Mean of `hidden` (`[batch, seq, h]`) over the positions where the 0/1 `attention` mask
+/// (`[batch, seq]`) is 1: `[batch, h]` (sentence-transformers' mean pooling).
+pub fn masked_mean(hidden: &Tensor, attention: &Tensor) -> candle_core::Result<Tensor> {
+    let m = attention.to_dtype(hidden.dtype())?.unsqueeze(2)?;
+    hidden.broadcast_mul(&m)?.sum(1)?.broadcast_div(&m.sum(1)?)
+}

@@ -9,6 +9,7 @@
 //! soft prompt vectors can be spliced in anywhere, and the MLM head is applied only where it is
 //! needed: at the mask positions and, for classification, only to the label words' rows.
 
+pub mod batch;
 pub mod bert;
 pub mod cpu_kernels;
 pub mod distilbert;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Tensor, TensorId, Var};
 
 use crate::error::{Error, Result};
+pub use batch::{Batch, PaddingSide};
 pub use tokenizer::{PlmTokenizer, SpecialTokens};
 pub use weights::WeightFiles;
 
@@ -429,19 +431,43 @@ impl Plm {
         })
     }
 
-    /// Mean-pooled, L2-normalised sentence embeddings (the sentence-transformers recipe) of texts.
+    /// The side this model pads a batch on: every supported family is an encoder and pads right.
+    pub fn padding_side(&self) -> PaddingSide {
+        PaddingSide::Right
+    }
+
+    /// Token rows padded into one batch with this model's pad token, on its side.
+    pub fn batch(&self, rows: &[&[u32]]) -> Result<Batch> {
+        Batch::pad(rows, self.tokenizer.special().pad.1, self.padding_side(), &self.device)
+    }
+
+    /// Last hidden states `[batch, seq, hidden]` of a batch's tokens.
+    pub fn encode_batch(&self, batch: &Batch) -> Result<Tensor> {
+        self.encode(&self.embed_tokens(batch.ids())?, batch.attention())
+    }
+
+    /// Mean-pooled, L2-normalised sentence embeddings (the sentence-transformers recipe) of texts,
+    /// in length-sorted batches.
     pub fn sentence_embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(texts.len());
-        for text in texts {
-            let enc = self.tokenizer.encode_with_specials(text)?;
-            let ids = enc.get_ids();
-            let n = ids.len().min(self.max_len());
-            let ids = Tensor::new(&ids[..n], &self.device)?.unsqueeze(0)?;
-            let mask = ids.ones_like()?;
-            let hidden = self.encode(&self.embed_tokens(&ids)?, &mask)?; // [1, n, h]
-            let mean = hidden.mean(1)?;
+        let max = self.max_len();
+        let encoded: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| {
+                let enc = self.tokenizer.encode_with_specials(t)?;
+                Ok(enc.get_ids()[..enc.get_ids().len().min(max)].to_vec())
+            })
+            .collect::<Result<_>>()?;
+        let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in batch::longest_first(&lengths, 32) {
+            let rows: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].as_slice()).collect();
+            let batch = self.batch(&rows)?;
+            let hidden = self.encode_batch(&batch)?.to_dtype(DType::F32)?;
+            let mean = layers::masked_mean(&hidden, batch.attention())?;
             let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
-            out.push(mean.broadcast_div(&norm)?.squeeze(0)?.to_vec1::<f32>()?);
+            for (k, row) in mean.broadcast_div(&norm)?.to_vec2::<f32>()?.into_iter().enumerate() {
+                out[chunk[k]] = row;
+            }
         }
         Ok(out)
     }

@@ -9,7 +9,7 @@ use super::views::*;
 use super::{Project, Studio, lock, no_project};
 use crate::error::{Error, Result};
 use crate::export::{ExportFormat, LabelFilter, charts, export_labels};
-use crate::label::{Queue, QueueItem, ScoringPrompt, ScoringRun, Session, Strategy};
+use crate::label::{Queue, QueueItem, ScoringPrompt, ScoringRun, Session, QueueOrder};
 use crate::store::{LabelSource, NewLabel, RowFilter, RowIdPage, Store, Suggestion};
 use crate::template::Template;
 
@@ -66,7 +66,7 @@ impl Studio {
     pub fn start_labelling(
         &self,
         label_set_id: i64,
-        strategy: Strategy,
+        strategy: QueueOrder,
         run_id: Option<i64>,
     ) -> Result<LabelState> {
         let mut guard = lock(&self.project);

@@ -4,7 +4,7 @@
 use super::data::label_set;
 use super::views::*;
 use super::{LoadedModel, Studio};
-use crate::classify::{Classifier, ClassifyOptions, Evaluation, space_before_mask};
+use crate::classify::{Classifier, ClassifyOptions, evaluate, space_before_mask};
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::export::charts;
@@ -262,8 +262,8 @@ impl Studio {
         let predictions = classifier
             .classify(&rows, &mut |done, _| progress(Progress::new("evaluate", done as u64, Some(total))))?;
         let names = classifier.verbalizer().verbalizer.class_names();
-        let eval = Evaluation::of(&predictions, &names)?
-            .ok_or_else(|| Error::invalid("no labelled rows to evaluate"))?;
+        let eval =
+            evaluate(&predictions, &names)?.ok_or_else(|| Error::invalid("no labelled rows to evaluate"))?;
         let confusion: Vec<Vec<i64>> =
             eval.confusion.iter().map(|r| r.iter().map(|&c| c as i64).collect()).collect();
         Ok(EvaluationView {
@@ -282,12 +282,12 @@ impl Studio {
                 .classes
                 .iter()
                 .zip(&eval.per_class)
-                .map(|(class, &(precision, recall, f1, support))| ClassMetrics {
+                .map(|(class, s)| ClassMetrics {
                     class: class.clone(),
-                    precision,
-                    recall,
-                    f1,
-                    support: support as i64,
+                    precision: s.precision,
+                    recall: s.recall,
+                    f1: s.f1,
+                    support: s.support as i64,
                 })
                 .collect(),
         })

@@ -7,7 +7,7 @@ use super::Studio;
 use super::views::*;
 use crate::error::Error;
 use crate::hub::{Cache, HubClient};
-use crate::label::Strategy;
+use crate::label::QueueOrder;
 use crate::verbalizer::{Class, Verbalizer};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -390,9 +390,9 @@ fn labelling_session_scoring_table_bulk_and_export() {
     assert_eq!(fresh.labelled, 0);
 
     assert!(f.studio.label_current(0).unwrap_err().to_string().contains("no labelling session"));
-    let uncertain = f.studio.start_labelling(fresh.id, Strategy::LeastConfidence, None).unwrap_err();
+    let uncertain = f.studio.start_labelling(fresh.id, QueueOrder::LeastConfidence, None).unwrap_err();
     assert!(uncertain.to_string().contains("suggestions"), "{uncertain}");
-    let s = f.studio.start_labelling(fresh.id, Strategy::FileOrder, None).unwrap();
+    let s = f.studio.start_labelling(fresh.id, QueueOrder::FileOrder, None).unwrap();
     assert_eq!(s.remaining, 16);
     assert!(!s.can_undo);
     let first = s.item.clone().unwrap().row;
@@ -437,7 +437,7 @@ fn labelling_session_scoring_table_bulk_and_export() {
     let runs = f.studio.runs(fresh.id).unwrap();
     assert_eq!(runs.len(), 1);
 
-    let s = f.studio.start_labelling(fresh.id, Strategy::LeastConfidence, None).unwrap();
+    let s = f.studio.start_labelling(fresh.id, QueueOrder::LeastConfidence, None).unwrap();
     assert_eq!(s.run_id, Some(run.id));
     let sug = s.item.as_ref().unwrap().suggestion.clone().unwrap();
     assert_eq!(sug.probs.len(), 2);

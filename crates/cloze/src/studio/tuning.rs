@@ -13,7 +13,7 @@ use super::views::{Progress, ProgressFn};
 use crate::error::{Error, Result};
 use crate::export::charts::{self, Series};
 use crate::tune::{
-    self, DataSource, EvalMetrics, Hyper, RunDir, Strategy, TuneConfig, TuneEvent, VerbalizerKind,
+    self, DataSource, EvalMetrics, Hyper, RunDir, TuneConfig, TuneEvent, TuneStrategy, VerbalizerKind,
 };
 use crate::verbalizer::Verbalizer;
 
@@ -27,7 +27,7 @@ use specta::Type;
 pub struct TuneRequest {
     /// The run's folder name (letters, digits, `-`, `_`).
     pub name: String,
-    pub strategy: Strategy,
+    pub strategy: TuneStrategy,
     pub template: String,
     pub verbalizer: Verbalizer,
     pub verbalizer_kind: VerbalizerKind,
@@ -47,7 +47,7 @@ pub struct TuneRequest {
 #[serde(rename_all = "camelCase")]
 pub struct RunSummaryView {
     pub name: String,
-    pub strategy: Strategy,
+    pub strategy: TuneStrategy,
     pub model: String,
     /// finished, interrupted (can resume) or empty.
     pub status: String,
@@ -128,7 +128,7 @@ impl Studio {
     }
 
     /// The default hyperparameters of a strategy.
-    pub fn tune_defaults(&self, strategy: Strategy) -> Hyper {
+    pub fn tune_defaults(&self, strategy: TuneStrategy) -> Hyper {
         Hyper::for_strategy(strategy)
     }
 

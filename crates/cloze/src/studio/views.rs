@@ -560,7 +560,7 @@ pub struct QueueItemView {
 #[cfg_attr(feature = "specta", derive(Type))]
 pub struct LabelState {
     pub label_set: LabelSetInfo,
-    pub strategy: crate::label::Strategy,
+    pub strategy: crate::label::QueueOrder,
     pub run_id: Option<i64>,
     pub item: Option<QueueItemView>,
     pub remaining: i64,

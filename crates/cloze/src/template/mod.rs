@@ -71,7 +71,7 @@
 mod parse;
 mod render;
 
-pub use render::{FieldSource, Rendered, Renderer, SoftSlot};
+pub use render::{FieldSource, Rendered, Renderer, SoftSlot, mask_batch};
 
 use std::fmt::{self, Write as _};
 use std::ops::Range;

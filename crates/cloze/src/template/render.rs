@@ -11,7 +11,7 @@
 
 use super::{Segment, Template};
 use crate::error::{Error, Result};
-use crate::plm::PlmTokenizer;
+use crate::plm::{Batch, Plm, PlmTokenizer};
 
 /// Something a template can take field values from (a data row, or a test's pairs).
 pub trait FieldSource {
@@ -64,6 +64,23 @@ pub struct Rendered {
     pub segments: Vec<Option<usize>>,
     /// Positions in `ids` right before which truncation removed tokens (where a field was cut).
     pub cuts: Vec<usize>,
+}
+
+/// Rendered rows padded into one batch for `plm`, with the flat position of each row's (first)
+/// mask — what every classification path reads.
+pub fn mask_batch(plm: &Plm, rows: &[&Rendered]) -> Result<(Batch, Vec<u32>)> {
+    let ids: Vec<&[u32]> = rows.iter().map(|r| r.ids.as_slice()).collect();
+    let batch = plm.batch(&ids)?;
+    let at_mask = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let pos =
+                *r.mask_positions.first().ok_or_else(|| Error::invalid("a rendered row has no mask"))?;
+            Ok(batch.flat(i, pos) as u32)
+        })
+        .collect::<Result<_>>()?;
+    Ok((batch, at_mask))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

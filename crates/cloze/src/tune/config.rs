@@ -12,8 +12,7 @@ use crate::verbalizer::Verbalizer;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
-#[serde(rename = "TuneStrategy")]
-pub enum Strategy {
+pub enum TuneStrategy {
     /// Only the template's `{soft}` vectors (and a soft verbalizer, if chosen) train; the model is
     /// frozen and gets no gradient computed.
     SoftPrompt,
@@ -27,24 +26,24 @@ pub enum Strategy {
     Probe,
 }
 
-impl Strategy {
-    pub const ALL: [Strategy; 4] =
-        [Strategy::SoftPrompt, Strategy::Finetune, Strategy::Pretrain, Strategy::Probe];
+impl TuneStrategy {
+    pub const ALL: [TuneStrategy; 4] =
+        [TuneStrategy::SoftPrompt, TuneStrategy::Finetune, TuneStrategy::Pretrain, TuneStrategy::Probe];
 
     pub fn name(self) -> &'static str {
         match self {
-            Strategy::SoftPrompt => "soft-prompt",
-            Strategy::Finetune => "finetune",
-            Strategy::Pretrain => "pretrain",
-            Strategy::Probe => "probe",
+            TuneStrategy::SoftPrompt => "soft-prompt",
+            TuneStrategy::Finetune => "finetune",
+            TuneStrategy::Pretrain => "pretrain",
+            TuneStrategy::Probe => "probe",
         }
     }
 }
 
-impl std::str::FromStr for Strategy {
+impl std::str::FromStr for TuneStrategy {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        Strategy::ALL.into_iter().find(|x| x.name() == s).ok_or_else(|| {
+        TuneStrategy::ALL.into_iter().find(|x| x.name() == s).ok_or_else(|| {
             Error::invalid(format!("unknown strategy {s:?}; use soft-prompt, finetune, pretrain or probe"))
         })
     }
@@ -146,13 +145,13 @@ impl Default for Hyper {
 
 impl Hyper {
     /// Sensible defaults for a strategy (learning rates from the papers' small-data settings).
-    pub fn for_strategy(strategy: Strategy) -> Self {
+    pub fn for_strategy(strategy: TuneStrategy) -> Self {
         let base = Hyper::default();
         match strategy {
-            Strategy::SoftPrompt => Hyper { learning_rate: 3e-2, weight_decay: 0.0, epochs: 20, ..base },
-            Strategy::Finetune => Hyper { learning_rate: 2e-5, epochs: 10, ..base },
-            Strategy::Pretrain => Hyper { learning_rate: 5e-5, epochs: 3, ..base },
-            Strategy::Probe => {
+            TuneStrategy::SoftPrompt => Hyper { learning_rate: 3e-2, weight_decay: 0.0, epochs: 20, ..base },
+            TuneStrategy::Finetune => Hyper { learning_rate: 2e-5, epochs: 10, ..base },
+            TuneStrategy::Pretrain => Hyper { learning_rate: 5e-5, epochs: 3, ..base },
+            TuneStrategy::Probe => {
                 Hyper { learning_rate: 1e-2, weight_decay: 0.0, epochs: 100, batch_size: 32, ..base }
             }
         }
@@ -202,7 +201,7 @@ pub enum DataSource {
 /// The complete description of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TuneConfig {
-    pub strategy: Strategy,
+    pub strategy: TuneStrategy,
     /// The model folder.
     pub model: PathBuf,
     /// Template source (either syntax). The probe does not use one.
@@ -223,7 +222,7 @@ pub struct TuneConfig {
     pub dev_fraction: Option<f64>,
     /// How `{demo}` is filled (k per class, random or similar), when the template has one.
     #[serde(default)]
-    pub demos: Option<super::demo::DemoConfig>,
+    pub demos: Option<crate::demo::DemoConfig>,
     pub data: DataSource,
     pub hyper: Hyper,
     /// The engine's version, for the record.
@@ -233,7 +232,7 @@ pub struct TuneConfig {
 
 impl TuneConfig {
     /// A config with the strategy's default hyperparameters.
-    pub fn new(strategy: Strategy, model: impl Into<PathBuf>, data: DataSource) -> Self {
+    pub fn new(strategy: TuneStrategy, model: impl Into<PathBuf>, data: DataSource) -> Self {
         Self {
             strategy,
             model: model.into(),
@@ -255,14 +254,16 @@ impl TuneConfig {
     /// Checks that the parts the strategy needs are there.
     pub fn validate(&self) -> Result<()> {
         self.hyper.validate()?;
-        let needs_prompt = self.strategy != Strategy::Probe;
+        let needs_prompt = self.strategy != TuneStrategy::Probe;
         if needs_prompt && self.template.is_none() {
             return Err(Error::invalid(format!(
                 "the {} strategy needs a template; add one, e.g. --template \"{{text_a}} It was {{mask}}.\"",
                 self.strategy.name()
             )));
         }
-        if matches!(self.strategy, Strategy::SoftPrompt | Strategy::Finetune) && self.verbalizer.is_none() {
+        if matches!(self.strategy, TuneStrategy::SoftPrompt | TuneStrategy::Finetune)
+            && self.verbalizer.is_none()
+        {
             return Err(Error::invalid(format!(
                 "the {} strategy needs a verbalizer; add one, e.g. --verbalizer '{{\"negative\": [\"terrible\"], \
                  \"positive\": [\"great\"]}}'",
@@ -279,10 +280,10 @@ mod tests {
 
     #[test]
     fn strategies_parse_and_explain() {
-        for s in Strategy::ALL {
-            assert_eq!(s.name().parse::<Strategy>().unwrap(), s);
+        for s in TuneStrategy::ALL {
+            assert_eq!(s.name().parse::<TuneStrategy>().unwrap(), s);
         }
-        let msg = "lora".parse::<Strategy>().unwrap_err().to_string();
+        let msg = "lora".parse::<TuneStrategy>().unwrap_err().to_string();
         assert!(msg.contains("soft-prompt, finetune, pretrain or probe"), "{msg}");
     }
 
@@ -299,18 +300,18 @@ mod tests {
             let msg = h.validate().unwrap_err().to_string();
             assert!(msg.contains(needle), "{needle}: {msg}");
         }
-        for s in Strategy::ALL {
+        for s in TuneStrategy::ALL {
             Hyper::for_strategy(s).validate().unwrap();
         }
     }
 
     #[test]
     fn configs_say_what_is_missing() {
-        let c = TuneConfig::new(Strategy::SoftPrompt, "m", DataSource::Inline);
+        let c = TuneConfig::new(TuneStrategy::SoftPrompt, "m", DataSource::Inline);
         assert!(c.validate().unwrap_err().to_string().contains("needs a template"));
         let c = TuneConfig { template: Some("{text_a} {mask}".into()), ..c };
         assert!(c.validate().unwrap_err().to_string().contains("needs a verbalizer"));
-        let probe = TuneConfig::new(Strategy::Probe, "m", DataSource::Inline);
+        let probe = TuneConfig::new(TuneStrategy::Probe, "m", DataSource::Inline);
         probe.validate().unwrap();
         let json = serde_json::to_string(&probe).unwrap();
         assert_eq!(serde_json::from_str::<TuneConfig>(&json).unwrap(), probe);

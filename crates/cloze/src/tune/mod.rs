@@ -13,7 +13,6 @@
 //! [`TunedRun::load`] reads a finished run back for classification (`cloze classify --prompt DIR`).
 
 pub mod config;
-pub mod demo;
 pub mod optim;
 pub mod pretrain;
 pub mod probe;
@@ -26,12 +25,13 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
-pub use config::{DataSource, Hyper, Pooling, ProbeHead, SoftInit, Strategy, TuneConfig, VerbalizerKind};
+pub use config::{DataSource, Hyper, Pooling, ProbeHead, SoftInit, TuneConfig, TuneStrategy, VerbalizerKind};
 pub use prompt_model::PromptModel;
 pub use trainer::{Checkpoints, DevPrediction, EvalMetrics, Summary, TuneEvent};
 
 use crate::classify::Prediction;
 use crate::data::Example;
+use crate::demo;
 use crate::error::{Error, Result};
 use crate::plm::Plm;
 use crate::plm::layers::Dropout;
@@ -162,7 +162,9 @@ pub fn select_rows(
         _ => (train, dev),
     };
     let train = match config.shots {
-        Some(k) if config.strategy != Strategy::Pretrain => crate::data::few_shot(&train, k as usize, seed)?,
+        Some(k) if config.strategy != TuneStrategy::Pretrain => {
+            crate::data::few_shot(&train, k as usize, seed)?
+        }
         _ => train,
     };
     Ok((train, dev))
@@ -254,12 +256,12 @@ pub fn run(
     }
 
     let (summary, predictions) = match config.strategy {
-        Strategy::SoftPrompt | Strategy::Finetune => {
+        TuneStrategy::SoftPrompt | TuneStrategy::Finetune => {
             let verbalizer =
                 config.verbalizer.as_ref().ok_or_else(|| Error::invalid("a verbalizer is needed"))?;
             let template = template.ok_or_else(|| Error::invalid("a template is needed"))?;
             let mut base_vars = Vec::new();
-            if config.strategy == Strategy::Finetune {
+            if config.strategy == TuneStrategy::Finetune {
                 base_vars = plm.trainable()?;
             }
             plm.set_dropout(Some(Dropout::new(p_drop, drop_seed)));
@@ -284,12 +286,12 @@ pub fn run(
             if !tensors.is_empty() {
                 candle_core::safetensors::save(&tensors, dir.prompt()).map_err(|e| io(&dir.prompt(), e))?;
             }
-            if config.strategy == Strategy::Finetune {
+            if config.strategy == TuneStrategy::Finetune {
                 model.plm().save_pretrained(&dir.model())?;
             }
             out
         }
-        Strategy::Probe => {
+        TuneStrategy::Probe => {
             let classes = probe_classes(config, train)?;
             let label_of = |ex: &Example, what: &str, i: usize| -> Result<usize> {
                 let l = ex.label.as_deref().ok_or_else(|| {
@@ -332,7 +334,7 @@ pub fn run(
                 .map_err(|e| io(&dir.probe(), e))?;
             out
         }
-        Strategy::Pretrain => {
+        TuneStrategy::Pretrain => {
             let template = template.ok_or_else(|| Error::invalid("a template is needed"))?;
             plm.mlm_head()?;
             let vars = plm.trainable()?;
@@ -436,7 +438,7 @@ impl TunedRun {
         let plm = Plm::load(&model_dir, device)?;
         let max_len = config.hyper.max_len.map(|m| m as usize);
         let run = match config.strategy {
-            Strategy::Probe => {
+            TuneStrategy::Probe => {
                 let tensors =
                     candle_core::safetensors::load(dir.probe(), device).map_err(|e| io(&dir.probe(), e))?;
                 let probe = probe::Probe::from_tensors(&tensors, device)?;
@@ -458,7 +460,7 @@ impl TunedRun {
                         "this run has no verbalizer; classify with --model RUN/model and a verbalizer",
                     )
                 })?;
-                let kind = if config.strategy == Strategy::Pretrain {
+                let kind = if config.strategy == TuneStrategy::Pretrain {
                     VerbalizerKind::Manual
                 } else {
                     config.verbalizer_kind

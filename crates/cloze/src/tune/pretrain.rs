@@ -101,33 +101,23 @@ pub fn prepare(
 
 /// Masked-LM loss of a batch: cross-entropy over the whole vocabulary at the target positions.
 pub fn mlm_loss(plm: &Plm, rows: &[&MlmRow]) -> Result<Tensor> {
-    let device = plm.device();
-    let b = rows.len();
-    let t = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
-    let pad = plm.tokenizer().special().pad.1;
-    let mut ids = vec![pad; b * t];
-    let mut mask = vec![0u32; b * t];
-    let mut gather = Vec::new();
+    let ids: Vec<&[u32]> = rows.iter().map(|r| r.ids.as_slice()).collect();
+    let batch = plm.batch(&ids)?;
+    let mut at = Vec::new();
     let mut targets = Vec::new();
     for (i, r) in rows.iter().enumerate() {
-        ids[i * t..i * t + r.ids.len()].copy_from_slice(&r.ids);
-        mask[i * t..i * t + r.ids.len()].iter_mut().for_each(|m| *m = 1);
         for &(p, id) in &r.targets {
-            gather.push((i * t + p) as u32);
+            at.push(batch.flat(i, p) as u32);
             targets.push(id);
         }
     }
     if targets.is_empty() {
         return Err(Error::invalid("a masked-LM batch has no target tokens; the rows are too short"));
     }
-    let ids = Tensor::from_vec(ids, (b, t), device)?;
-    let mask = Tensor::from_vec(mask, (b, t), device)?;
-    let hidden = plm.encode(&plm.embed_tokens(&ids)?, &mask)?;
-    let h = hidden.dim(2)?;
-    let at = hidden.reshape((b * t, h))?.index_select(&Tensor::new(gather.as_slice(), device)?, 0)?;
+    let at = batch.select(&plm.encode_batch(&batch)?, &at)?;
     let head = plm.mlm_head()?;
     let logits = head.logits_full(&head.transform(&at)?)?;
-    Ok(candle_nn::loss::cross_entropy(&logits, &Tensor::new(targets.as_slice(), device)?)?)
+    Ok(candle_nn::loss::cross_entropy(&logits, &Tensor::new(targets.as_slice(), plm.device())?)?)
 }
 
 /// The objective of prompted continued pretraining.

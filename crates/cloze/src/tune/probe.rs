@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor, Var};
 
 use super::config::{Pooling, ProbeHead};
-use super::trainer::{DevPrediction, EvalMetrics, Objective, classification_metrics};
+use super::trainer::{DevPrediction, EvalMetrics, Objective};
 use crate::data::{Example, SplitMix64};
 use crate::error::{Error, Result};
-use crate::plm::Plm;
+use crate::plm::{Plm, batch, layers};
 
 const MLP_HIDDEN: usize = 256;
 
@@ -43,43 +43,31 @@ pub fn features(
             Ok(ids)
         })
         .collect::<Result<_>>()?;
-    let mut order: Vec<usize> = (0..examples.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
+    let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
     let h = plm.hidden_size();
     let mut out = vec![0f32; examples.len() * h];
-    let pad = tok.special().pad.1;
-    let device = plm.device().clone();
     let mut done = 0;
-    for chunk in order.chunks(32) {
-        let t = chunk.iter().map(|&i| encoded[i].len()).max().unwrap_or(1);
-        let b = chunk.len();
-        let mut ids = vec![pad; b * t];
-        let mut mask = vec![0u32; b * t];
-        for (k, &i) in chunk.iter().enumerate() {
-            ids[k * t..k * t + encoded[i].len()].copy_from_slice(&encoded[i]);
-            mask[k * t..k * t + encoded[i].len()].iter_mut().for_each(|m| *m = 1);
-        }
-        let ids = Tensor::from_vec(ids, (b, t), &device)?;
-        let mask_t = Tensor::from_vec(mask.clone(), (b, t), &device)?;
-        let hidden = plm.encode(&plm.embed_tokens(&ids)?, &mask_t)?.to_dtype(DType::F32)?;
+    for chunk in batch::longest_first(&lengths, 32) {
+        let rows: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].as_slice()).collect();
+        let batch = plm.batch(&rows)?;
+        let hidden = plm.encode_batch(&batch)?.to_dtype(DType::F32)?;
         let pooled = match pooling {
-            Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
-            Pooling::Mean => {
-                let m = mask_t.to_dtype(DType::F32)?.unsqueeze(2)?;
-                let sum = hidden.broadcast_mul(&m)?.sum(1)?;
-                sum.broadcast_div(&m.sum(1)?)?
+            Pooling::Cls => {
+                let first: Vec<u32> = (0..chunk.len()).map(|k| batch.flat(k, 0) as u32).collect();
+                batch.select(&hidden, &first)?
             }
+            Pooling::Mean => layers::masked_mean(&hidden, batch.attention())?,
         };
         for (k, row) in pooled.to_vec2::<f32>()?.into_iter().enumerate() {
             let i = chunk[k];
             out[i * h..(i + 1) * h].copy_from_slice(&row);
         }
-        done += b;
+        done += chunk.len();
         if !progress(done, examples.len()) {
             return Err(Error::Cancelled);
         }
     }
-    Ok(Tensor::from_vec(out, (examples.len(), h), &device)?)
+    Ok(Tensor::from_vec(out, (examples.len(), h), plm.device())?)
 }
 
 /// The probe's trained tensors: the standardisation and the classifier.
@@ -234,6 +222,6 @@ impl Objective for ProbeObjective {
             }
         }
         let loss = Some(loss / self.dev.len().max(1) as f64);
-        Ok(Some((classification_metrics(&pairs, &self.classes, loss), kept)))
+        Ok(Some((EvalMetrics::classification(&pairs, &self.classes, loss)?, kept)))
     }
 }

@@ -9,28 +9,28 @@
 
 use std::collections::HashMap;
 
-use candle_core::{D, DType, Device, Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 
 use super::config::{SoftInit, VerbalizerKind};
 use crate::classify::space_before_mask;
 use crate::data::SplitMix64;
 use crate::error::{Error, Result};
-use crate::plm::Plm;
-use crate::template::{FieldSource, Rendered, Renderer, Template};
-use crate::verbalizer::{Aggregate, BoundVerbalizer, MultiToken, Verbalizer};
+use crate::plm::{Batch, Plm};
+use crate::template::{FieldSource, Rendered, Renderer, Template, mask_batch};
+use crate::verbalizer::soft::{self, SoftVerbalizer};
+use crate::verbalizer::{BoundVerbalizer, Verbalizer};
 
-/// The names of the trained tensors in `prompt.safetensors`.
+/// The name of the trained soft prompt in `prompt.safetensors` (a soft verbalizer's tensors are
+/// named in [`crate::verbalizer::soft`]).
 pub const SOFT_PROMPT: &str = "soft_prompt";
-pub const SOFT_VERBALIZER_WEIGHT: &str = "verbalizer.weight";
-pub const SOFT_VERBALIZER_BIAS: &str = "verbalizer.bias";
 
 /// How class scores are computed from the mask.
 #[derive(Debug, Clone)]
 enum ClassHead {
     /// Label-word logits from the MLM head, aggregated per class as the verbalizer says.
     Manual { label_ids: Tensor },
-    /// `h · Wᵀ + b` over the head-transformed mask state (or the raw state for bare encoders).
-    Soft { weight: Tensor, bias: Tensor },
+    /// A trained projection of the mask state.
+    Soft(SoftVerbalizer),
 }
 
 /// A template and verbalizer over a model, with trainable prompt tensors.
@@ -85,23 +85,7 @@ impl PromptModel {
         let head = match kind {
             VerbalizerKind::Manual => ClassHead::Manual { label_ids },
             VerbalizerKind::Soft => {
-                let (rows, bias_rows) = match plm.mlm_head() {
-                    Ok(h) => (h.decoder_weight.clone(), Some(h.decoder_bias.clone())),
-                    Err(_) => (embeddings.clone(), None),
-                };
-                let mut ws = Vec::new();
-                let mut bs = Vec::new();
-                for c in 0..bound.num_classes() {
-                    let ids: Vec<u32> =
-                        bound.words.iter().filter(|w| w.class == c).flat_map(|w| w.ids.clone()).collect();
-                    let idx = Tensor::new(ids.as_slice(), &device)?;
-                    ws.push(rows.index_select(&idx, 0)?.mean_keepdim(0)?);
-                    bs.push(match &bias_rows {
-                        Some(b) => b.index_select(&idx, 0)?.mean_keepdim(0)?,
-                        None => Tensor::zeros(1, rows.dtype(), &device)?,
-                    });
-                }
-                ClassHead::Soft { weight: Tensor::cat(&ws, 0)?, bias: Tensor::cat(&bs, 0)? }
+                ClassHead::Soft(SoftVerbalizer::from_label_words(&plm, &bound, &embeddings)?)
             }
         };
         let mut model = Self { plm, template, bound, head, soft: None, max_len };
@@ -170,10 +154,6 @@ impl PromptModel {
         &self.plm
     }
 
-    pub fn plm_mut(&mut self) -> &mut Plm {
-        &mut self.plm
-    }
-
     pub fn template(&self) -> &Template {
         &self.template
     }
@@ -189,7 +169,7 @@ impl PromptModel {
     pub fn kind(&self) -> VerbalizerKind {
         match self.head {
             ClassHead::Manual { .. } => VerbalizerKind::Manual,
-            ClassHead::Soft { .. } => VerbalizerKind::Soft,
+            ClassHead::Soft(_) => VerbalizerKind::Soft,
         }
     }
 
@@ -201,13 +181,8 @@ impl PromptModel {
             *s = v.as_tensor().clone();
             vars.push((SOFT_PROMPT.to_string(), v));
         }
-        if let ClassHead::Soft { weight, bias } = &mut self.head {
-            let w = Var::from_tensor(weight)?;
-            let b = Var::from_tensor(bias)?;
-            *weight = w.as_tensor().clone();
-            *bias = b.as_tensor().clone();
-            vars.push((SOFT_VERBALIZER_WEIGHT.to_string(), w));
-            vars.push((SOFT_VERBALIZER_BIAS.to_string(), b));
+        if let ClassHead::Soft(v) = &mut self.head {
+            vars.extend(v.vars()?);
         }
         Ok(vars)
     }
@@ -218,40 +193,19 @@ impl PromptModel {
         if let Some(s) = &self.soft {
             out.insert(SOFT_PROMPT.to_string(), s.detach());
         }
-        if let ClassHead::Soft { weight, bias } = &self.head {
-            out.insert(SOFT_VERBALIZER_WEIGHT.to_string(), weight.detach());
-            out.insert(SOFT_VERBALIZER_BIAS.to_string(), bias.detach());
+        if let ClassHead::Soft(v) = &self.head {
+            out.extend(v.tensors().map(|(name, t)| (name.to_string(), t)));
         }
         out
     }
 
     /// Replaces the prompt's tensors with saved ones (checked for shape).
     pub fn load_prompt_tensors(&mut self, tensors: &HashMap<String, Tensor>) -> Result<()> {
-        let device = self.plm.device().clone();
-        let take = |name: &str, current: &Tensor| -> Result<Tensor> {
-            let t = tensors.get(name).ok_or_else(|| {
-                Error::invalid(format!(
-                    "prompt.safetensors has no {name:?}; was it saved by another template?"
-                ))
-            })?;
-            if t.dims() != current.dims() {
-                return Err(Error::invalid(format!(
-                    "{name} has shape {:?} but this template and model need {:?}; the run was made with a \
-                     different template or model",
-                    t.dims(),
-                    current.dims()
-                )));
-            }
-            Ok(t.to_device(&device)?.to_dtype(current.dtype())?)
-        };
         if let Some(s) = &self.soft {
-            self.soft = Some(take(SOFT_PROMPT, s)?);
+            self.soft = Some(soft::take(tensors, SOFT_PROMPT, s)?);
         }
-        if let ClassHead::Soft { weight, bias } = &self.head {
-            self.head = ClassHead::Soft {
-                weight: take(SOFT_VERBALIZER_WEIGHT, weight)?,
-                bias: take(SOFT_VERBALIZER_BIAS, bias)?,
-            };
+        if let ClassHead::Soft(v) = &mut self.head {
+            v.load(tensors)?;
         }
         Ok(())
     }
@@ -263,42 +217,21 @@ impl PromptModel {
         copy.soft = self.soft.as_ref().map(|s| s.detach());
         copy.head = match &self.head {
             ClassHead::Manual { label_ids } => ClassHead::Manual { label_ids: label_ids.clone() },
-            ClassHead::Soft { weight, bias } => {
-                ClassHead::Soft { weight: weight.detach(), bias: bias.detach() }
-            }
+            ClassHead::Soft(v) => ClassHead::Soft(v.detached()),
         };
         copy
     }
 
-    /// Input ids, attention mask and the flat index of each row's mask, right-padded.
-    fn batch_tensors(&self, rows: &[&Rendered]) -> Result<(Tensor, Tensor, Vec<u32>, usize)> {
-        let device: &Device = self.plm.device();
-        let b = rows.len();
-        let t = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
-        let pad = self.plm.tokenizer().special().pad.1;
-        let mut ids = vec![pad; b * t];
-        let mut mask = vec![0u32; b * t];
-        let mut gather = Vec::with_capacity(b);
-        for (i, r) in rows.iter().enumerate() {
-            ids[i * t..i * t + r.ids.len()].copy_from_slice(&r.ids);
-            mask[i * t..i * t + r.ids.len()].iter_mut().for_each(|m| *m = 1);
-            let pos =
-                *r.mask_positions.first().ok_or_else(|| Error::invalid("a rendered row has no mask"))?;
-            gather.push((i * t + pos) as u32);
-        }
-        Ok((Tensor::from_vec(ids, (b, t), device)?, Tensor::from_vec(mask, (b, t), device)?, gather, t))
-    }
-
     /// Input embeddings with the soft vectors in their slots: `[batch, seq, hidden]`.
-    pub fn input_embeddings(&self, rows: &[&Rendered], ids: &Tensor, t: usize) -> Result<Tensor> {
-        let embeds = self.plm.embed_tokens(ids)?;
+    pub fn input_embeddings(&self, rows: &[&Rendered], batch: &Batch) -> Result<Tensor> {
+        let embeds = self.plm.embed_tokens(batch.ids())?;
         let Some(soft) = &self.soft else { return Ok(embeds) };
-        let (b, _, h) = embeds.dims3()?;
+        let (b, t, h) = embeds.dims3()?;
         let mut index: Vec<u32> = (0..(b * t) as u32).collect();
         let mut any = false;
         for (i, r) in rows.iter().enumerate() {
             for s in &r.soft_slots {
-                index[i * t + s.position] = (b * t + s.index) as u32;
+                index[batch.flat(i, s.position)] = (b * t + s.index) as u32;
                 any = true;
             }
         }
@@ -312,12 +245,9 @@ impl PromptModel {
 
     /// The encoder's hidden state at each row's mask: `[batch, hidden]`.
     pub fn mask_states(&self, rows: &[&Rendered]) -> Result<Tensor> {
-        let (ids, mask, gather, t) = self.batch_tensors(rows)?;
-        let embeds = self.input_embeddings(rows, &ids, t)?;
-        let hidden = self.plm.encode(&embeds, &mask)?;
-        let (b, _, h) = hidden.dims3()?;
-        let gather = Tensor::new(gather.as_slice(), self.plm.device())?;
-        Ok(hidden.reshape((b * t, h))?.index_select(&gather, 0)?)
+        let (batch, at_mask) = mask_batch(&self.plm, rows)?;
+        let embeds = self.input_embeddings(rows, &batch)?;
+        batch.select(&self.plm.encode(&embeds, batch.attention())?, &at_mask)
     }
 
     /// Class scores `[batch, classes]` (log-probabilities up to a constant per row for the manual
@@ -325,54 +255,12 @@ impl PromptModel {
     pub fn class_scores(&self, rows: &[&Rendered]) -> Result<Tensor> {
         let at_mask = self.mask_states(rows)?;
         match &self.head {
-            ClassHead::Soft { weight, bias } => {
-                let x = match self.plm.mlm_head() {
-                    Ok(head) => head.transform(&at_mask)?,
-                    Err(_) => at_mask,
-                };
-                Ok(x.matmul(&weight.t()?)?.broadcast_add(bias)?)
-            }
+            ClassHead::Soft(v) => v.scores(&self.plm, &at_mask),
             ClassHead::Manual { label_ids } => {
                 let head = self.plm.mlm_head()?;
-                let token_logits = head.logits_for(&head.transform(&at_mask)?, label_ids)?;
-                self.manual_scores(&token_logits)
+                self.bound.class_scores(&head.logits_for(&head.transform(&at_mask)?, label_ids)?)
             }
         }
-    }
-
-    /// The manual verbalizer's scoring ([`BoundVerbalizer::class_probs`]) in differentiable ops.
-    fn manual_scores(&self, token_logits: &Tensor) -> Result<Tensor> {
-        let device = token_logits.device();
-        let v = &self.bound.verbalizer;
-        let mut words = Vec::with_capacity(self.bound.words.len());
-        for w in &self.bound.words {
-            let cols: Vec<u32> = w.columns.iter().map(|&c| c as u32).collect();
-            let x = token_logits.index_select(&Tensor::new(cols.as_slice(), device)?, 1)?;
-            words.push(match v.multi_token {
-                MultiToken::First => x.narrow(1, 0, 1)?,
-                MultiToken::Mean => x.mean_keepdim(1)?,
-                MultiToken::Max => x.max_keepdim(1)?,
-            });
-        }
-        let word_logp = candle_nn::ops::log_softmax(&Tensor::cat(&words, 1)?, D::Minus1)?;
-        let mut classes = Vec::with_capacity(self.bound.num_classes());
-        for c in 0..self.bound.num_classes() {
-            let idx: Vec<u32> = self
-                .bound
-                .words
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.class == c)
-                .map(|(i, _)| i as u32)
-                .collect();
-            let lp = word_logp.index_select(&Tensor::new(idx.as_slice(), device)?, 1)?;
-            classes.push(match v.aggregate {
-                Aggregate::MeanProb => (log_sum_exp(&lp)? - (idx.len() as f64).ln())?,
-                Aggregate::MeanLogProb => lp.mean_keepdim(1)?,
-                Aggregate::Max => lp.max_keepdim(1)?,
-            });
-        }
-        Ok(Tensor::cat(&classes, 1)?)
     }
 
     /// Mean cross-entropy of the class scores against `labels` (class indices).
@@ -388,10 +276,4 @@ impl PromptModel {
         let p = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?.contiguous()?)?;
         Ok(p.to_vec2::<f32>()?)
     }
-}
-
-/// `log Σ exp` over dim 1, keeping it, from differentiable ops (max-shifted for stability).
-fn log_sum_exp(x: &Tensor) -> Result<Tensor> {
-    let m = x.max_keepdim(1)?.detach();
-    Ok((x.broadcast_sub(&m)?.exp()?.sum_keepdim(1)?.log()? + m)?)
 }

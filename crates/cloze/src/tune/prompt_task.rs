@@ -4,7 +4,7 @@
 use candle_core::{Tensor, Var};
 
 use super::prompt_model::PromptModel;
-use super::trainer::{DevPrediction, EvalMetrics, Objective, classification_metrics};
+use super::trainer::{DevPrediction, EvalMetrics, Objective};
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::template::Rendered;
@@ -93,7 +93,7 @@ pub fn evaluate_rows(
         }
     }
     let loss = if rows.is_empty() { None } else { Some(loss / rows.len() as f64) };
-    Ok((classification_metrics(&pairs, &classes, loss), kept))
+    Ok((EvalMetrics::classification(&pairs, &classes, loss)?, kept))
 }
 
 /// The objective of soft-prompt tuning and prompt-based fine-tuning.

@@ -18,6 +18,7 @@ use super::config::Hyper;
 use super::optim::{AdamW, AdamWConfig, Schedule};
 use crate::data::SplitMix64;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 
 /// Metrics of one evaluation on the dev rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -406,44 +407,21 @@ pub fn train(
     Ok((summary, predictions))
 }
 
-/// Accuracy, macro-F1, per-class F1 and the confusion matrix from (true, predicted) class indices.
-pub fn classification_metrics(
-    pairs: &[(usize, usize)],
-    classes: &[String],
-    loss: Option<f64>,
-) -> EvalMetrics {
-    let c = classes.len();
-    let mut confusion = vec![vec![0u32; c]; c];
-    for &(t, p) in pairs {
-        confusion[t][p] += 1;
-    }
-    let correct: u32 = (0..c).map(|i| confusion[i][i]).sum();
-    let per_class_f1: Vec<f64> = (0..c)
-        .map(|i| {
-            let tp = f64::from(confusion[i][i]);
-            let predicted: u32 = (0..c).map(|t| confusion[t][i]).sum();
-            let support: u32 = confusion[i].iter().sum();
-            let p = if predicted == 0 { 0.0 } else { tp / f64::from(predicted) };
-            let r = if support == 0 { 0.0 } else { tp / f64::from(support) };
-            if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+impl EvalMetrics {
+    /// A classifier's dev evaluation: [`Metrics`] of `(true, predicted)` class indices (the one
+    /// definition of accuracy and macro-F1 that `cloze classify` reports too), scored by accuracy.
+    pub fn classification(pairs: &[(usize, usize)], classes: &[String], loss: Option<f64>) -> Result<Self> {
+        let m = Metrics::from_pairs(pairs, classes)?;
+        Ok(EvalMetrics {
+            rows: m.rows as u32,
+            score: m.accuracy,
+            accuracy: Some(m.accuracy),
+            macro_f1: Some(m.macro_f1),
+            per_class_f1: m.per_class.iter().map(|s| s.f1).collect(),
+            classes: m.classes,
+            confusion: m.confusion.iter().map(|r| r.iter().map(|&n| n as u32).collect()).collect(),
+            loss,
         })
-        .collect();
-    let accuracy = if pairs.is_empty() { 0.0 } else { f64::from(correct) / pairs.len() as f64 };
-    // Macro-F1 over the classes that occur among the true or predicted labels (scikit-learn's
-    // default), so a small dev set missing a class is not scored 0 for it.
-    let present: Vec<usize> = (0..c)
-        .filter(|&i| confusion[i].iter().sum::<u32>() > 0 || (0..c).any(|t| confusion[t][i] > 0))
-        .collect();
-    let macro_f1 = present.iter().map(|&i| per_class_f1[i]).sum::<f64>() / present.len().max(1) as f64;
-    EvalMetrics {
-        rows: pairs.len() as u32,
-        score: accuracy,
-        accuracy: Some(accuracy),
-        macro_f1: Some(macro_f1),
-        per_class_f1,
-        classes: classes.to_vec(),
-        confusion,
-        loss,
     }
 }
 
@@ -462,17 +440,18 @@ mod tests {
     }
 
     #[test]
-    fn metrics_by_hand() {
+    fn classification_metrics_are_the_shared_ones() {
         let classes = vec!["a".to_string(), "b".to_string()];
-        let m = classification_metrics(&[(0, 0), (0, 1), (1, 1), (1, 1)], &classes, None);
+        let m = EvalMetrics::classification(&[(0, 0), (0, 1), (1, 1), (1, 1)], &classes, Some(0.5)).unwrap();
         assert_eq!(m.confusion, vec![vec![1, 1], vec![0, 2]]);
-        assert!((m.accuracy.unwrap() - 0.75).abs() < 1e-12);
+        assert_eq!((m.score, m.accuracy, m.loss, m.rows), (0.75, Some(0.75), Some(0.5), 4));
         // a: p 1 r .5 f 2/3; b: p 2/3 r 1 f .8
         assert!((m.macro_f1.unwrap() - (2.0 / 3.0 + 0.8) / 2.0).abs() < 1e-12);
-        // A class absent from truth and predictions does not count.
+        // A class absent from truth and predictions counts as 0, as scikit-learn's labels= does
+        // and as `cloze classify` reports.
         let three = vec!["a".to_string(), "b".to_string(), "c".to_string()];
-        let m = classification_metrics(&[(0, 0), (1, 1)], &three, None);
-        assert_eq!(m.macro_f1, Some(1.0));
+        let m = EvalMetrics::classification(&[(0, 0), (1, 1)], &three, None).unwrap();
+        assert!((m.macro_f1.unwrap() - 2.0 / 3.0).abs() < 1e-12);
     }
 
     /// A one-parameter least-squares problem: the loop converges, cancels on request, and a
@@ -497,7 +476,7 @@ mod tests {
         }
         fn evaluate(&mut self, _keep: bool) -> Result<Option<(EvalMetrics, Vec<DevPrediction>)>> {
             let w = self.w.as_tensor().to_vec1::<f64>()?[0];
-            let mut m = classification_metrics(&[], &[], Some((w - 3.0).abs()));
+            let mut m = EvalMetrics::classification(&[], &[], Some((w - 3.0).abs()))?;
             m.score = -(w - 3.0).abs();
             Ok(Some((m, vec![])))
         }

@@ -1,7 +1,9 @@
 //! A manual verbalizer bound to one tokenizer: label words as token ids, and the scoring from
 //! label-token logits to class probabilities.
 
-use super::{Aggregate, MultiToken, Verbalizer, softmax};
+use candle_core::{D, Tensor};
+
+use super::{Aggregate, Calibration, MultiToken, Verbalizer, softmax};
 use crate::error::{Error, Result};
 use crate::plm::PlmTokenizer;
 
@@ -109,15 +111,11 @@ impl BoundVerbalizer {
     }
 
     /// Class probabilities from one row of label-token logits, optionally calibrated by the word
-    /// probabilities of a content-free input.
-    pub fn class_probs(&self, token_logits: &[f32], calibration: Option<&[f32]>) -> Vec<f32> {
+    /// probabilities of content-free inputs.
+    pub fn class_probs(&self, token_logits: &[f32], calibration: Option<&Calibration>) -> Vec<f32> {
         let mut p = self.word_probs(token_logits);
         if let Some(cf) = calibration {
-            for (pi, ci) in p.iter_mut().zip(cf) {
-                *pi /= ci.max(1e-12);
-            }
-            let sum: f32 = p.iter().sum();
-            p.iter_mut().for_each(|x| *x /= sum);
+            cf.apply(&mut p);
         }
         let c = self.num_classes();
         let mut per_class: Vec<Vec<f32>> = vec![Vec::new(); c];
@@ -134,6 +132,42 @@ impl BoundVerbalizer {
             .collect();
         softmax(&logits)
     }
+
+    /// [`Self::class_probs`]'s scoring (without calibration) in differentiable ops: class scores
+    /// `[batch, classes]` from label-token logits `[batch, token_ids]` — log-probabilities up to a
+    /// constant per row, so a softmax over them gives the class probabilities.
+    pub fn class_scores(&self, token_logits: &Tensor) -> Result<Tensor> {
+        let device = token_logits.device();
+        let mut words = Vec::with_capacity(self.words.len());
+        for w in &self.words {
+            let cols: Vec<u32> = w.columns.iter().map(|&c| c as u32).collect();
+            let x = token_logits.index_select(&Tensor::new(cols.as_slice(), device)?, 1)?;
+            words.push(match self.verbalizer.multi_token {
+                MultiToken::First => x.narrow(1, 0, 1)?,
+                MultiToken::Mean => x.mean_keepdim(1)?,
+                MultiToken::Max => x.max_keepdim(1)?,
+            });
+        }
+        let word_logp = candle_nn::ops::log_softmax(&Tensor::cat(&words, 1)?, D::Minus1)?;
+        let mut classes = Vec::with_capacity(self.num_classes());
+        for c in 0..self.num_classes() {
+            let idx: Vec<u32> =
+                self.words.iter().enumerate().filter(|(_, w)| w.class == c).map(|(i, _)| i as u32).collect();
+            let lp = word_logp.index_select(&Tensor::new(idx.as_slice(), device)?, 1)?;
+            classes.push(match self.verbalizer.aggregate {
+                Aggregate::MeanProb => (log_sum_exp(&lp)? - (idx.len() as f64).ln())?,
+                Aggregate::MeanLogProb => lp.mean_keepdim(1)?,
+                Aggregate::Max => lp.max_keepdim(1)?,
+            });
+        }
+        Ok(Tensor::cat(&classes, 1)?)
+    }
+}
+
+/// `log Σ exp` over dim 1, keeping it, from differentiable ops (max-shifted for stability).
+fn log_sum_exp(x: &Tensor) -> Result<Tensor> {
+    let m = x.max_keepdim(1)?.detach();
+    Ok((x.broadcast_sub(&m)?.exp()?.sum_keepdim(1)?.log()? + m)?)
 }
 
 #[cfg(test)]
@@ -247,7 +281,7 @@ mod tests {
         let b = bound(&[("neg", &[&[0]]), ("pos", &[&[1]])], MultiToken::First, Aggregate::MeanProb);
         // Without calibration 0.25 / 0.75; the content-free input already prefers pos 3:1, so
         // calibrated the classes are even.
-        let cf = b.word_probs(&[0.0, 3f32.ln()]);
+        let cf = Calibration::from_token_logits(&b, &[vec![0.0, 3f32.ln()]]);
         let got = b.class_probs(&[0.0, 3f32.ln()], Some(&cf));
         assert!((got[0] - 0.5).abs() < 1e-5 && (got[1] - 0.5).abs() < 1e-5, "{got:?}");
     }

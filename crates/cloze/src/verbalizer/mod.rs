@@ -10,13 +10,18 @@
 //!
 //! Reference: <https://github.com/thunlp/OpenPrompt/blob/main/openprompt/prompts/manual_verbalizer.py>
 //!
-//! [`search`] finds label words automatically from labelled rows; a soft verbalizer (a trained
-//! projection initialised from the label words) is part of the prompt model, `crate::tune::prompt_model`.
+//! Beside it: [`calibrate`] (contextual calibration against content-free inputs), [`soft`] (a
+//! trained projection initialised from the label words, for tuning) and [`search`] (label words
+//! found automatically from labelled rows).
 
+pub mod calibrate;
 mod manual;
 pub mod search;
+pub mod soft;
 
+pub use calibrate::Calibration;
 pub use manual::{BoundVerbalizer, WordTokens};
+pub use soft::SoftVerbalizer;
 
 use crate::error::{Error, Result};
 

@@ -9,7 +9,7 @@ use candle_core::{D, Tensor};
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::plm::Plm;
-use crate::template::{Rendered, Renderer, Template};
+use crate::template::{Rendered, Renderer, Template, mask_batch};
 
 /// A candidate label word and its score (higher separates the class better).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -35,27 +35,11 @@ pub fn word_of(token: &str, space_sensitive: bool) -> Option<String> {
 /// Mean log-probabilities over the vocabulary at the mask of `rows` (batches of 16).
 pub fn mean_mask_log_probs(plm: &Plm, rows: &[Rendered]) -> Result<Vec<f32>> {
     let head = plm.mlm_head()?;
-    let device = plm.device();
-    let pad = plm.tokenizer().special().pad.1;
     let mut sum: Option<Tensor> = None;
     for chunk in rows.chunks(16) {
-        let b = chunk.len();
-        let t = chunk.iter().map(|r| r.ids.len()).max().unwrap_or(0);
-        let mut ids = vec![pad; b * t];
-        let mut mask = vec![0u32; b * t];
-        let mut gather = Vec::with_capacity(b);
-        for (i, r) in chunk.iter().enumerate() {
-            ids[i * t..i * t + r.ids.len()].copy_from_slice(&r.ids);
-            mask[i * t..i * t + r.ids.len()].iter_mut().for_each(|m| *m = 1);
-            let pos =
-                *r.mask_positions.first().ok_or_else(|| Error::invalid("a rendered row has no mask"))?;
-            gather.push((i * t + pos) as u32);
-        }
-        let ids = Tensor::from_vec(ids, (b, t), device)?;
-        let mask = Tensor::from_vec(mask, (b, t), device)?;
-        let hidden = plm.encode(&plm.embed_tokens(&ids)?, &mask)?;
-        let h = hidden.dim(2)?;
-        let at = hidden.reshape((b * t, h))?.index_select(&Tensor::new(gather.as_slice(), device)?, 0)?;
+        let group: Vec<&Rendered> = chunk.iter().collect();
+        let (batch, at_mask) = mask_batch(plm, &group)?;
+        let at = batch.select(&plm.encode_batch(&batch)?, &at_mask)?;
         let logp =
             candle_nn::ops::log_softmax(&head.logits_full(&head.transform(&at)?)?, D::Minus1)?.sum(0)?;
         sum = Some(match sum {
