@@ -44,7 +44,7 @@ export const commands = {
 	evaluatePrompt: (job: string, prompt: PromptSpec, labelSetId: number) => __TAURI_INVOKE<EvaluationView>("evaluate_prompt", { job, prompt, labelSetId }),
 	suggestLabelWords: (prompt: PromptSpec, labelSetId: number, perClass: number) => __TAURI_INVOKE<WordSuggestions[]>("suggest_label_words", { prompt, labelSetId, perClass }),
 	savePrompt: (name: string, prompt: PromptSpec) => __TAURI_INVOKE<SavedPrompt>("save_prompt", { name, prompt }),
-	startLabelling: (labelSetId: number, strategy: Strategy, runId: number | null) => __TAURI_INVOKE<LabelState>("start_labelling", { labelSetId, strategy, runId }),
+	startLabelling: (labelSetId: number, strategy: QueueOrder, runId: number | null) => __TAURI_INVOKE<LabelState>("start_labelling", { labelSetId, strategy, runId }),
 	labelState: () => __TAURI_INVOKE<LabelState | null>("label_state"),
 	labelCurrent: (classIndex: number) => __TAURI_INVOKE<LabelState>("label_current", { classIndex }),
 	acceptSuggestion: () => __TAURI_INVOKE<LabelState>("accept_suggestion"),
@@ -362,7 +362,7 @@ export type LabelSetInfo = {
 
 export type LabelState = {
 	label_set: LabelSetInfo,
-	strategy: Strategy,
+	strategy: QueueOrder,
 	run_id: number | null,
 	item: QueueItemView | null,
 	remaining: number,
@@ -446,6 +446,21 @@ export type QueueItemView = {
 	row: RowView,
 	suggestion: SuggestionView | null,
 };
+
+/**  How the next row is chosen. */
+export type QueueOrder = 
+/**  The order of the data file. */
+{ kind: "file-order" } | 
+/**  A fixed pseudo-random order, set by the seed. */
+{ kind: "random"; seed: number } | 
+/**  Lowest probability of the predicted class first. */
+{ kind: "least-confidence" } | 
+/**  Smallest gap between the two most probable classes first. */
+{ kind: "margin" } | 
+/**  Highest entropy of the class distribution first. */
+{ kind: "entropy" } | 
+/**  Rows where two runs predict different classes, in file order. */
+{ kind: "disagreement"; other_run: number };
 
 export type RecentProject = {
 	path: string,
@@ -549,21 +564,6 @@ export type SplitCount = {
 	split: string,
 	rows: number,
 };
-
-/**  How the next row is chosen. */
-export type Strategy = 
-/**  The order of the data file. */
-{ kind: "file-order" } | 
-/**  A fixed pseudo-random order, set by the seed. */
-{ kind: "random"; seed: number } | 
-/**  Lowest probability of the predicted class first. */
-{ kind: "least-confidence" } | 
-/**  Smallest gap between the two most probable classes first. */
-{ kind: "margin" } | 
-/**  Highest entropy of the class distribution first. */
-{ kind: "entropy" } | 
-/**  Rows where two runs predict different classes, in file order. */
-{ kind: "disagreement"; other_run: number };
 
 export type SuggestionView = {
 	run_id: number,

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { commands, type LabelState, type RunView, type Strategy } from "../bindings";
+import { commands, type LabelState, type RunView, type QueueOrder } from "../bindings";
 import { useJobs } from "../app/JobsContext";
 import { useSetScreen } from "../app/NavigationContext";
 import { useNotify } from "../app/NotificationsContext";
@@ -14,7 +14,7 @@ import { LabelTable } from "./LabelTable";
 type StrategyKind = "file-order" | "random" | "least-confidence" | "margin" | "entropy";
 const UNCERTAINTY: StrategyKind[] = ["least-confidence", "margin", "entropy"];
 
-function strategyFor(kind: StrategyKind): Strategy {
+function strategyFor(kind: StrategyKind): QueueOrder {
   switch (kind) {
     case "random": return { kind: "random", seed: Math.floor(Math.random() * 2 ** 31) };
     case "file-order": return { kind: "file-order" };
