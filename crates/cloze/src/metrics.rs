@@ -148,10 +148,13 @@ mod tests {
         assert_eq!(m.rows, 10);
     }
 
+    /// (label/predicted pairs, (accuracy, macro-F1) or a part of the error)
+    type LabelCase<'a> = (&'a [(&'a str, &'a str)], Result<(f64, f64), &'a str>);
+
     #[test]
     fn by_label_names() {
         let classes = names(&["a", "b", "c"]);
-        let cases: &[(&[(&str, &str)], Result<(f64, f64), &str>)] = &[
+        let cases: &[LabelCase] = &[
             // true a: a a b ; true b: b a ; true c: c
             (
                 &[("a", "a"), ("a", "a"), ("a", "b"), ("b", "b"), ("b", "a"), ("c", "c")],

@@ -99,9 +99,12 @@ impl Batch {
 mod tests {
     use super::*;
 
+    /// (lengths, batch size, the batches expected)
+    type BatchCase<'a> = (&'a [usize], usize, &'a [&'a [usize]]);
+
     #[test]
     fn longest_first_batches() {
-        let cases: &[(&[usize], usize, &[&[usize]])] = &[
+        let cases: &[BatchCase] = &[
             (&[3, 5, 1, 5], 2, &[&[1, 3], &[0, 2]]),
             (&[2, 2, 2], 2, &[&[0, 1], &[2]]),
             (&[4], 8, &[&[0]]),
