@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::Args;
-use cloze::label::{Queue, QueueItem, ScoringPrompt, ScoringRun, Session, QueueOrder};
+use cloze::label::{Queue, QueueItem, QueueOrder, ScoringPrompt, ScoringRun, Session};
 use cloze::plm::{DeviceChoice, Plm};
 use cloze::store::{LabelSet, Store};
 use cloze::template::Template;

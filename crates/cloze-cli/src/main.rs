@@ -421,6 +421,7 @@ impl DataArgs {
             limit: self.limit,
             encoding: self.encoding.as_deref().map(str::parse::<Encoding>).transpose()?,
             quoting: self.quoting.as_deref().map(|q| q == "on"),
+            template_fields: Vec::new(),
         })
     }
 }
@@ -460,7 +461,8 @@ struct SearchWordsArgs {
 
 fn search_words(args: SearchWordsArgs) -> Result<()> {
     let template = Template::parse(&args.template)?;
-    let (rows, report) = cloze::data::load(&args.input, &args.data.import_options()?)?;
+    let options = args.data.import_options()?.for_fields(template.fields().map(|f| f.name.clone()));
+    let (rows, report) = cloze::data::load(&args.input, &options)?;
     report_import(&args.input, &report.notes, &report.skipped);
     let classes: Vec<String> = cloze::data::label_counts(&rows).into_keys().collect();
     let plm = load_model(&args.model)?;
@@ -541,7 +543,8 @@ fn classify(args: ClassifyArgs) -> Result<()> {
     let verbalizer = Verbalizer::from_file_or_json(&args.verbalizer)?
         .with_multi_token(args.multi_token.parse::<MultiToken>()?)
         .with_aggregate(args.aggregate.parse::<Aggregate>()?);
-    let (mut rows, report) = cloze::data::load(&args.input, &args.data.import_options()?)?;
+    let options = args.data.import_options()?.for_fields(template.fields().map(|f| f.name.clone()));
+    let (mut rows, report) = cloze::data::load(&args.input, &options)?;
     report_import(&args.input, &report.notes, &report.skipped);
     if rows.is_empty() {
         return Err(Error::Data {
@@ -564,7 +567,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
                 "the template has {demo}; give labelled rows to draw demonstrations from with --demos FILE",
             )
         })?;
-        let (pool, report) = cloze::data::load(path, &args.data.import_options()?)?;
+        let (pool, report) = cloze::data::load(path, &options)?;
         report_import(path, &report.notes, &report.skipped);
         let config = cloze::demo::DemoConfig {
             per_class: args.demos_per_class,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use cloze::plm::DeviceChoice;
+use cloze::template::Template;
 use cloze::tune::{
     self, DataSource, Pooling, ProbeHead, SoftInit, TuneConfig, TuneEvent, TuneStrategy, VerbalizerKind,
 };
@@ -116,8 +117,18 @@ pub struct TuneArgs {
     resume: bool,
 }
 
-fn load_rows(path: &Path, data: &DataArgs, what: &str) -> Result<Vec<cloze::data::Example>> {
-    let (rows, report) = cloze::data::load(path, &data.import_options()?)?;
+/// Reads `path` for rows the template `template` (its source text, when there is one) reads.
+fn load_rows(
+    path: &Path,
+    data: &DataArgs,
+    template: Option<&str>,
+    what: &str,
+) -> Result<Vec<cloze::data::Example>> {
+    let fields = match template {
+        Some(t) => Template::parse(t)?.fields().map(|f| f.name.clone()).collect(),
+        None => Vec::new(),
+    };
+    let (rows, report) = cloze::data::load(path, &data.import_options()?.for_fields(fields))?;
     report_import(path, &report.notes, &report.skipped);
     if rows.is_empty() {
         return Err(Error::Data { path: path.to_path_buf(), line: None, message: format!("no {what} rows") });
@@ -171,9 +182,9 @@ pub fn run(args: TuneArgs) -> Result<()> {
         patience = args.patience
     );
     config.validate()?;
-    let train = load_rows(&args.train, &args.data, "training")?;
+    let train = load_rows(&args.train, &args.data, args.template.as_deref(), "training")?;
     let dev = match &args.dev {
-        Some(p) => load_rows(p, &args.data, "dev")?,
+        Some(p) => load_rows(p, &args.data, args.template.as_deref(), "dev")?,
         None => Vec::new(),
     };
     let (train, dev) = tune::select_rows(&config, train, dev)?;
@@ -254,7 +265,7 @@ pub fn classify_with_run(
 ) -> Result<()> {
     let device = device.parse::<DeviceChoice>()?.open()?;
     let (config, tuned) = tune::TunedRun::load(run, &device)?;
-    let rows = load_rows(input, data, "input")?;
+    let rows = load_rows(input, data, config.template.as_deref(), "input")?;
     let bar = indicatif::ProgressBar::new(rows.len() as u64);
     let preds = tuned.classify(&rows, &mut |done, _| {
         bar.set_position(done as u64);

@@ -395,3 +395,48 @@ fn tune_and_classify_report_the_same_macro_f1() {
     assert_eq!(tuned, classified, "tune and classify disagree on the same dev rows");
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// A template that reads columns by name (`{before} {mask} {after}`) needs no `--text-column`.
+#[test]
+fn template_fields_read_columns_of_the_same_name() {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-template-fields");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let input = tmp.join("cloze.jsonl");
+    std::fs::write(
+        &input,
+        "{\"before\": \"The film was\", \"after\": \", truly.\", \"label\": \"positive\"}\n\
+         {\"before\": \"The plot was\", \"after\": \" and slow.\", \"label\": \"negative\"}\n",
+    )
+    .unwrap();
+    let out = cloze(&[
+        "classify",
+        "--model",
+        model().to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--template",
+        "{before} {mask}{after}",
+        "--verbalizer",
+        "samples/sentiment.verbalizer.json",
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(text(&out.stdout).lines().count(), 2, "{stderr}");
+    assert!(stderr.contains("rows 2  accuracy"), "{stderr}");
+    // Without a template naming them, two text columns still need --text-column.
+    let out = cloze(&[
+        "classify",
+        "--model",
+        model().to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--template",
+        "{text_a} It was {mask}.",
+        "--verbalizer",
+        "samples/sentiment.verbalizer.json",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("cannot tell which column holds the text"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use candle_core::Device;
 use cloze::classify::{Classifier, ClassifyOptions};
 use cloze::data::ImportOptions;
-use cloze::label::{Queue, ScoringPrompt, ScoringRun, Session, QueueOrder, cohen_kappa, rescore};
+use cloze::label::{Queue, QueueOrder, ScoringPrompt, ScoringRun, Session, cohen_kappa, rescore};
 use cloze::plm::Plm;
 use cloze::store::{LabelSet, Split, Store, Suggestion};
 use cloze::template::Template;
@@ -78,8 +78,9 @@ fn every_strategy_orders_as_expected() {
         assert_eq!(order(&store, &q, &rows), expected, "{strategy:?}");
     }
     // random: a permutation, the same for the same seed, different for another
-    let random =
-        |seed| order(&store, &Queue::new(set.clone(), QueueOrder::Random { seed }, None, None).unwrap(), &rows);
+    let random = |seed| {
+        order(&store, &Queue::new(set.clone(), QueueOrder::Random { seed }, None, None).unwrap(), &rows)
+    };
     let r1 = random(1);
     let mut sorted = r1.clone();
     sorted.sort();

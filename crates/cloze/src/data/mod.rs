@@ -201,6 +201,18 @@ pub struct ImportOptions {
     /// CSV-style quoting for CSV/TSV. `None`: always for CSV; for TSV only when every quoted field in
     /// the file is well-formed (so `"Hi" she said` in a TSV stays text).
     pub quoting: Option<bool>,
+    /// The fields the template that will read the rows names (`{before} {mask} {after}`): a column of
+    /// the same name is that field's value (also when it fills a role), and when nothing else says
+    /// which column holds the text, the first of them that is a column does.
+    pub template_fields: Vec<String>,
+}
+
+impl ImportOptions {
+    /// These options, for rows a template with these fields reads.
+    pub fn for_fields<S: Into<String>>(mut self, fields: impl IntoIterator<Item = S>) -> Self {
+        self.template_fields = fields.into_iter().map(Into::into).collect();
+        self
+    }
 }
 
 /// A malformed row that was skipped.
@@ -247,12 +259,17 @@ pub struct ImportReport {
     pub mapping: ColumnMapping,
     /// Things worth telling the user (encoding fallback, quoting decision).
     pub notes: Vec<String>,
+    /// Columns that fill a role and that a template field also names
+    /// ([`ImportOptions::template_fields`]): their values are in `meta` under these names too.
+    #[serde(default)]
+    pub named_roles: Vec<String>,
 }
 
 impl ImportReport {
     /// The template placeholders the imported examples can fill ([`Example::field`]): `text_a`,
     /// `text_b` and `label` when mapped, `id`, then every column that went to [`Example::meta`]. The
-    /// columns mapped to roles are not among them (`{sentence}` is `{text_a}`).
+    /// columns mapped to roles are not among them (`{sentence}` is `{text_a}`) unless the template
+    /// read with the rows names them ([`ImportReport::named_roles`]).
     pub fn fields(&self) -> Vec<String> {
         let m = &self.mapping;
         let mut fields = vec!["text_a".to_string()];
@@ -264,7 +281,12 @@ impl ImportReport {
         }
         fields.push("id".into());
         let roles = [Some(&m.text), m.text_b.as_ref(), m.label.as_ref(), m.id.as_ref()];
-        fields.extend(self.columns.iter().filter(|c| !roles.contains(&Some(*c))).cloned());
+        fields.extend(
+            self.columns
+                .iter()
+                .filter(|c| !roles.contains(&Some(*c)) || self.named_roles.contains(c))
+                .cloned(),
+        );
         fields
     }
 }
@@ -362,8 +384,12 @@ mod tests {
                 id: Some("idx".into()),
             },
             notes: Vec::new(),
+            named_roles: Vec::new(),
         };
         assert_eq!(report.fields(), ["text_a", "text_b", "label", "id", "genre"]);
+        // A template that reads the text column by its name ({sentence1}) may.
+        let named = ImportReport { named_roles: vec!["sentence1".into()], ..report.clone() };
+        assert_eq!(named.fields(), ["text_a", "text_b", "label", "id", "sentence1", "genre"]);
         let unlabelled = ImportReport {
             columns: vec!["column_1".into(), "column_2".into()],
             mapping: ColumnMapping { text: "column_2".into(), ..Default::default() },

@@ -7,5 +7,5 @@ mod queue;
 mod rescore;
 
 pub use agreement::{Agreement, cohen_kappa, fleiss_kappa};
-pub use queue::{Queue, QueueItem, Session, QueueOrder};
+pub use queue::{Queue, QueueItem, QueueOrder, Session};
 pub use rescore::{RescoreProgress, SCORE_BATCH, ScoringPrompt, ScoringRun, rescore};

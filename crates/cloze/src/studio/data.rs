@@ -45,6 +45,7 @@ pub(super) fn import_options(s: &ImportSettings) -> Result<ImportOptions> {
             TextEncoding::Latin1 => Some(Encoding::Latin1),
         },
         quoting: None,
+        template_fields: Vec::new(),
     })
 }
 

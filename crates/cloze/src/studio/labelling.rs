@@ -9,7 +9,7 @@ use super::views::*;
 use super::{Project, Studio, lock, no_project};
 use crate::error::{Error, Result};
 use crate::export::{ExportFormat, LabelFilter, charts, export_labels};
-use crate::label::{Queue, QueueItem, ScoringPrompt, ScoringRun, Session, QueueOrder};
+use crate::label::{Queue, QueueItem, QueueOrder, ScoringPrompt, ScoringRun, Session};
 use crate::store::{LabelSource, NewLabel, RowFilter, RowIdPage, Store, Suggestion};
 use crate::template::Template;
 

@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use self::roles::{Roles, describe_column, resolve};
+use self::roles::{Roles, describe_column, resolve, template_columns};
 use self::sniff::{header_names, sniff_header};
 use self::source::{Columns, Next, Source};
 use super::format::SNIFF_BYTES;
@@ -51,6 +51,9 @@ pub struct Reader {
     quoting: bool,
     columns: Columns,
     roles: Roles,
+    /// Columns a template field names that also fill a role: their value goes to `meta` as well,
+    /// under the column's name, so `{sentence}` reads the text column called `sentence`.
+    also_fields: Vec<usize>,
     pending: VecDeque<Raw>,
     fields: Vec<Option<String>>,
     line: u64,
@@ -168,6 +171,11 @@ impl Reader {
             .collect();
         let named = header || matches!(format, Format::Jsonl | Format::LabelSentence);
         let roles = resolve(path, options, &columns.names, &sample, named)?;
+        let role_columns = [Some(roles.text), roles.text_b, roles.label, roles.id];
+        let also_fields = template_columns(options, &columns.names)
+            .into_iter()
+            .filter(|i| role_columns.contains(&Some(*i)))
+            .collect();
 
         Ok(Reader {
             path: path.to_path_buf(),
@@ -178,6 +186,7 @@ impl Reader {
             quoting,
             columns,
             roles,
+            also_fields,
             pending,
             fields: Vec::new(),
             line: 0,
@@ -244,12 +253,14 @@ impl Reader {
             quoting: self.quoting,
             mapping: self.mapping(),
             notes: self.notes.clone(),
+            named_roles: self.named_roles(),
         }
     }
 
     /// Like [`Reader::report`], without copying.
     pub fn into_report(self) -> ImportReport {
         let mapping = self.mapping();
+        let named_roles = self.named_roles();
         ImportReport {
             rows: self.rows,
             skipped: self.skipped,
@@ -260,7 +271,13 @@ impl Reader {
             quoting: self.quoting,
             mapping,
             notes: self.notes,
+            named_roles,
         }
+    }
+
+    /// The names of [`Reader::also_fields`]' columns.
+    fn named_roles(&self) -> Vec<String> {
+        self.also_fields.iter().filter_map(|&i| self.columns.names.get(i).cloned()).collect()
     }
 
     /// A bad row: counted when skipping, else the error to return.
@@ -276,6 +293,12 @@ impl Reader {
     /// Turn the fields of the current row into an example; `Err` is the message for a bad row.
     fn build(&mut self) -> std::result::Result<Example, String> {
         let roles = self.roles;
+        let mut meta = BTreeMap::new();
+        for &i in &self.also_fields {
+            if let (Some(Some(v)), Some(name)) = (self.fields.get(i), self.columns.names.get(i)) {
+                meta.insert(name.clone(), v.clone());
+            }
+        }
         let fields = &mut self.fields;
         let mut take = |i: usize| fields.get_mut(i).and_then(Option::take);
         let text_a = match take(roles.text) {
@@ -296,7 +319,6 @@ impl Reader {
         let text_b = roles.text_b.and_then(&mut take).filter(|t| !t.trim().is_empty());
         let label = roles.label.and_then(&mut take).and_then(trimmed);
         let id = roles.id.and_then(&mut take).and_then(trimmed).unwrap_or_else(|| self.record_no.to_string());
-        let mut meta = BTreeMap::new();
         for (i, value) in self.fields.iter_mut().enumerate() {
             if let (Some(v), Some(name)) = (value.take(), self.columns.names.get(i)) {
                 meta.insert(name.clone(), v);

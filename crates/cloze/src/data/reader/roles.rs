@@ -96,8 +96,27 @@ fn find_column(names: &[String], r: &ColumnRef) -> Option<usize> {
     }
 }
 
-/// Map columns to roles: explicit options first, then known header names, then the two-column
-/// label/text heuristic. See [`ImportOptions`].
+/// The columns the template's fields name (`{before}`, `{meta.before}`), in template order; the
+/// fields an [`Example`](crate::data::Example) always has (`text_a`, `text_b`, `label`, `id`) and
+/// the engine's own `{demo}` name none.
+pub(super) fn template_columns(options: &ImportOptions, names: &[String]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for field in &options.template_fields {
+        let name = field.strip_prefix("meta.").unwrap_or(field);
+        if ["text_a", "text_b", "label", "id", "demo"].contains(&name) {
+            continue;
+        }
+        if let Some(i) = find_column(names, &ColumnRef::Name(name.to_string()))
+            && !out.contains(&i)
+        {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Map columns to roles: explicit options first, then known header names, then a column the
+/// template names, then the two-column label/text heuristic. See [`ImportOptions`].
 pub(super) fn resolve(
     path: &Path,
     options: &ImportOptions,
@@ -151,6 +170,14 @@ pub(super) fn resolve(
                 slots[k] = Some(i);
             }
         }
+    }
+
+    // A template that reads columns by name says which column is the text when nothing above did.
+    if slots[0].is_none()
+        && let Some(i) = template_columns(options, names).into_iter().find(|&i| !taken[i])
+    {
+        slots[0] = Some(i);
+        taken[i] = true;
     }
 
     let free = |taken: &[bool]| (0..names.len()).filter(|&i| !taken[i]).collect::<Vec<_>>();
@@ -297,5 +324,71 @@ mod tests {
         assert_eq!(ex.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["0", "1"]);
         assert_eq!(labels(&ex), [None, None]);
         assert_eq!(report.mapping.label, None);
+    }
+
+    #[test]
+    fn template_fields_bind_columns_by_name() {
+        let jsonl = "{\"before\": \"the film was\", \"after\": \", truly\", \"label\": \"pos\"}\n\
+                     {\"before\": \"a plot that was\", \"after\": \" and slow\", \"label\": \"neg\"}\n";
+        let csv = "sentence,label\nA fine film,pos\nA dull film,neg\n";
+        // (file, content, template fields, text_a of row 1, meta of row 1, fields, or an error part)
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a [&'a str],
+            Result<(&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]), &'a str>,
+        );
+        let cases: &[Case] = &[
+            // Nothing says which of two text columns is the text: asked for.
+            ("a.jsonl", jsonl, &[], Err("cannot tell which column holds the text")),
+            // `{before} {mask} {after}`: the template says; both stay readable by name.
+            (
+                "a.jsonl",
+                jsonl,
+                &["before", "after"],
+                Ok((
+                    "the film was",
+                    &[("after", ", truly"), ("before", "the film was")],
+                    &["text_a", "label", "id", "before", "after"],
+                )),
+            ),
+            // `{meta.after} {mask}`: the first named column is the text.
+            (
+                "a.jsonl",
+                jsonl,
+                &["meta.after"],
+                Ok((
+                    ", truly",
+                    &[("after", ", truly"), ("before", "the film was")],
+                    &["text_a", "label", "id", "before", "after"],
+                )),
+            ),
+            // `{sentence}` names the column the header made the text: readable by name too.
+            (
+                "a.csv",
+                csv,
+                &["sentence"],
+                Ok(("A fine film", &[("sentence", "A fine film")], &["text_a", "label", "id", "sentence"])),
+            ),
+            // Fields every example has bind nothing.
+            ("a.csv", csv, &["text_a", "label"], Ok(("A fine film", &[], &["text_a", "label", "id"]))),
+        ];
+        for (name, content, fields, want) in cases {
+            let options = opts().for_fields(fields.iter().copied());
+            match (load_str(name, content, &options), want) {
+                (Ok((ex, report)), Ok((text, meta, want_fields))) => {
+                    assert_eq!(ex[0].text_a, *text, "{fields:?}");
+                    let got: Vec<(&str, &str)> =
+                        ex[0].meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    assert_eq!(got, *meta, "{fields:?}");
+                    assert_eq!(report.fields(), *want_fields, "{fields:?}");
+                    for f in *fields {
+                        assert!(ex[0].field(f).is_some(), "{f} is readable");
+                    }
+                }
+                (Err(e), Err(part)) => assert!(e.to_string().contains(part), "{fields:?}: {e}"),
+                (got, want) => panic!("{fields:?}: {:?} vs {want:?}", got.map(|(ex, _)| ex)),
+            }
+        }
     }
 }
