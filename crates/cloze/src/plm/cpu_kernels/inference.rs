@@ -1,0 +1,220 @@
+//! Forward kernels: a linear layer with its bias and activation inside one matrix product, and
+//! multi-head self-attention over the fused QKV projection, one task per (sequence, head).
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::super::layers::Activation;
+use super::math::{activate, exp_f32};
+use super::training::{ColumnSumOp, WeightGradOp};
+use super::{OutPtr, f32_slice, threads};
+
+/// `act(x Wᵀ + b)` for `x` `[..., in]`, `W` `[out, in]`, `b` `[out]`: the bias is written into the
+/// output first and the matrix product accumulates onto it.
+pub struct LinearOp {
+    pub activation: Option<Activation>,
+}
+
+impl CustomOp3 for LinearOp {
+    fn name(&self) -> &'static str {
+        "cloze-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_slice(s1, l1, "linear input")?;
+        let w = f32_slice(s2, l2, "linear weight")?;
+        let b = f32_slice(s3, l3, "linear bias")?;
+        let (out_dim, in_dim) = l2.shape().dims2()?;
+        let dims = l1.shape().dims();
+        if dims.last() != Some(&in_dim) || b.len() != out_dim {
+            candle_core::bail!("linear: input {:?}, weight {:?}, bias {}", dims, l2.shape(), b.len());
+        }
+        let rows = x.len() / in_dim;
+        let mut out: Vec<f32> = Vec::with_capacity(rows * out_dim);
+        out.spare_capacity_mut().par_chunks_mut(out_dim * 64).for_each(|block| {
+            for row in block.chunks_mut(out_dim) {
+                for (d, v) in row.iter_mut().zip(b) {
+                    d.write(*v);
+                }
+            }
+        });
+        // SAFETY: every one of the rows × out_dim values was written just above.
+        unsafe { out.set_len(rows * out_dim) };
+        let par = if rows * out_dim * in_dim > 1 << 18 {
+            gemm::Parallelism::Rayon(threads())
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: the pointers cover rows×in (x), out×in (w) and rows×out (out) f32 values, laid
+        // out with the strides given.
+        unsafe {
+            gemm::gemm(
+                rows,
+                out_dim,
+                in_dim,
+                out.as_mut_ptr(),
+                1,
+                out_dim as isize,
+                true,
+                x.as_ptr(),
+                1,
+                in_dim as isize,
+                w.as_ptr(),
+                in_dim as isize,
+                1,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+        if let Some(act) = self.activation {
+            activate(&mut out, act);
+        }
+        let mut out_dims = dims.to_vec();
+        *out_dims.last_mut().expect("non-empty") = out_dim;
+        Ok((CpuStorage::F32(out), Shape::from(out_dims)))
+    }
+
+    /// The backward pass of `x Wᵀ + b` (without activation: training applies the activation as a
+    /// separate, differentiable op). Unlike candle's matmul backward, the weight and bias
+    /// gradients are computed only when they are tracked, so a frozen model costs one product per
+    /// layer in the backward pass, not two.
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if self.activation.is_some() {
+            candle_core::bail!("cloze-linear: no backward with a fused activation; apply it separately");
+        }
+        let (out_dim, in_dim) = w.dims2()?;
+        let rows = grad.elem_count() / out_dim;
+        let g2 = grad.reshape((rows, out_dim))?;
+        let gx = if x.track_op() { Some(g2.matmul(w)?.reshape(x.dims())?) } else { None };
+        let on_cpu = g2.device().is_cpu() && g2.dtype() == candle_core::DType::F32;
+        let gw = match (w.track_op(), on_cpu) {
+            (false, _) => None,
+            (true, true) => Some(g2.contiguous()?.apply_op2_no_bwd(&x.contiguous()?, &WeightGradOp)?),
+            (true, false) => Some(g2.t()?.matmul(&x.reshape((rows, in_dim))?)?),
+        };
+        let gb = match (b.track_op(), on_cpu) {
+            (false, _) => None,
+            (true, true) => Some(g2.contiguous()?.apply_op1_no_bwd(&ColumnSumOp)?),
+            (true, false) => Some(g2.sum(0)?),
+        };
+        Ok((gx, gw, gb))
+    }
+}
+
+/// Self-attention over a fused `[batch, seq, 3·hidden]` QKV projection (queries already scaled),
+/// with right padding given as the number of real tokens per row. Output `[batch, seq, hidden]`;
+/// rows past a sequence's length are zero (nothing reads them).
+pub struct AttentionOp {
+    pub heads: usize,
+    pub head_dim: usize,
+    pub lengths: Vec<usize>,
+}
+
+impl CustomOp1 for AttentionOp {
+    fn name(&self) -> &'static str {
+        "cloze-attention"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let qkv = f32_slice(s, l, "attention input")?;
+        let (b, t, three_h) = l.shape().dims3()?;
+        let (nh, hd) = (self.heads, self.head_dim);
+        let h = nh * hd;
+        if three_h != 3 * h || self.lengths.len() != b {
+            candle_core::bail!("attention: input {:?} for {nh} heads of {hd}", l.shape());
+        }
+        let mut out = vec![0f32; b * t * h];
+        let out_ptr = OutPtr(out.as_mut_ptr());
+        (0..b * nh).into_par_iter().for_each_init(
+            || vec![0f32; t * t],
+            |scores, task| {
+                let (bi, head) = (task / nh, task % nh);
+                let n = self.lengths[bi];
+                if n == 0 {
+                    return;
+                }
+                let base = bi * t * three_h;
+                let q = qkv[base + head * hd..].as_ptr();
+                let k = qkv[base + h + head * hd..].as_ptr();
+                let v = qkv[base + 2 * h + head * hd..].as_ptr();
+                let scores = &mut scores[..n * n];
+                // SAFETY: q, k, v rows are `three_h` apart inside this sequence's block; scores is
+                // n×n; the output cells (row < n, columns of this head) belong to this task only.
+                unsafe {
+                    gemm::gemm(
+                        n,
+                        n,
+                        hd,
+                        scores.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        q,
+                        1,
+                        three_h as isize,
+                        k,
+                        three_h as isize,
+                        1,
+                        0.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+                for row in scores.chunks_mut(n) {
+                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    row.iter_mut().for_each(|x| *x = exp_f32(*x - max));
+                    let sum: f32 = row.iter().sum();
+                    let inv = 1.0 / sum;
+                    row.iter_mut().for_each(|x| *x *= inv);
+                }
+                let dst = &out_ptr;
+                unsafe {
+                    gemm::gemm(
+                        n,
+                        hd,
+                        n,
+                        dst.0.add(bi * t * h + head * hd),
+                        1,
+                        h as isize,
+                        false,
+                        scores.as_ptr(),
+                        1,
+                        n as isize,
+                        v,
+                        1,
+                        three_h as isize,
+                        0.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
+                    );
+                }
+            },
+        );
+        Ok((CpuStorage::F32(out), Shape::from((b, t, h))))
+    }
+}

@@ -1,0 +1,49 @@
+//! Fused CPU kernels (f32). For inference: a linear layer with its bias (and optionally its
+//! activation) done inside one matrix product, and multi-head self-attention that reads queries,
+//! keys and values straight out of the fused QKV projection and writes each head into place — no
+//! permuted copies, no padded key columns, one task per (sequence, head) on the thread pool.
+//! For training: the same linear kernel with a backward pass that skips frozen weights, and layer
+//! norm, GELU, softmax and attention (with seeded dropout) kernels with one-pass backward passes.
+//!
+//! The results equal the composed candle ops up to float rounding (the parity tests run through
+//! the inference kernels; the tests at the bottom and `tests/tuning.rs` compare the training
+//! kernels' gradients with composed ops). [`super::layers`] picks the inference kernels for
+//! untracked tensors and the training kernels as soon as a tensor is tracked.
+//!
+//! - [`math`]: the f32 approximations (`exp`, `erf`) and activations the kernels apply;
+//! - [`inference`]: the linear and attention kernels of the forward pass;
+//! - [`training`]: the kernels with backward passes (linear gradients, GELU, softmax, layer norm,
+//!   attention with dropout);
+//! - [`malloc`]: allocator tuning that keeps freed activation buffers for reuse.
+
+mod inference;
+mod malloc;
+mod math;
+mod training;
+
+use candle_core::{CpuStorage, Layout};
+
+pub use self::inference::{AttentionOp, LinearOp};
+pub use self::malloc::keep_freed_memory;
+pub use self::math::{erf_f32, exp_f32};
+pub use self::training::{AttentionTrainOp, GeluOp, LayerNormOp, SoftmaxOp};
+
+pub(super) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let data = match s {
+        CpuStorage::F32(v) => v.as_slice(),
+        _ => candle_core::bail!("{what}: the fused CPU kernels take f32"),
+    };
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{what}: the fused CPU kernels take contiguous tensors"),
+    }
+}
+
+pub(super) fn threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
+pub(super) struct OutPtr(pub *mut f32);
+// SAFETY: every task writes a disjoint set of (row, head) cells of the output.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
