@@ -1,7 +1,9 @@
 //! Cloze Studio's engine: prompt learning over candle.
 //!
 //! Data flows one way: [`data`] → [`template`] renders → [`plm`] scores → [`verbalizer`] maps →
-//! [`classify`] uses that. See `ARCHITECTURE.md` in the shared folder for the whole picture.
+//! [`classify`] / [`tune`] / [`label`] use that → [`store`] keeps it → [`export`] writes it; the
+//! [`studio`] serves the desktop app over all of them. `ARCHITECTURE.md` at the repository's top
+//! has the module map and where each concept lives.
 
 pub mod classify;
 pub mod data;
