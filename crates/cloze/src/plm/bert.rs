@@ -14,10 +14,12 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
+use super::Family;
 use super::layers::{
     Activation, AttentionMask, Dropout, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
     dropout,
 };
+use super::weights::{CheckpointNames, EMBEDDING_NORM, EMBEDDING_TABLES, EMBEDDINGS};
 
 fn default_eps() -> f64 {
     1e-12
@@ -60,6 +62,16 @@ pub enum Variant {
     Roberta,
 }
 
+impl Variant {
+    /// The checkpoint's weight names (they differ in the MLM head only).
+    fn names(self) -> &'static CheckpointNames {
+        CheckpointNames::of(match self {
+            Variant::Bert => Family::Bert,
+            Variant::Roberta => Family::Roberta,
+        })
+    }
+}
+
 /// Token, position and token-type embeddings followed by layer norm.
 /// <https://github.com/huggingface/transformers/blob/main/src/transformers/models/bert/modeling_bert.py> `BertEmbeddings`
 #[derive(Debug, Clone)]
@@ -74,15 +86,16 @@ pub struct Embeddings {
 impl Embeddings {
     fn load(vb: VarBuilder, cfg: &Config, variant: Variant) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
+        let [word, position, token_type] = EMBEDDING_TABLES;
         let position_offset = match variant {
             Variant::Bert => 0,
             Variant::Roberta => cfg.pad_token_id.unwrap_or(1) as usize + 1,
         };
         Ok(Self {
-            word_embeddings: vb.get((cfg.vocab_size, h), "word_embeddings.weight")?,
-            position_embeddings: vb.get((cfg.max_position_embeddings, h), "position_embeddings.weight")?,
-            token_type_embeddings: vb.get((cfg.type_vocab_size, h), "token_type_embeddings.weight")?,
-            layer_norm: LayerNorm::load(vb.pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+            word_embeddings: vb.pp(word).get((cfg.vocab_size, h), "weight")?,
+            position_embeddings: vb.pp(position).get((cfg.max_position_embeddings, h), "weight")?,
+            token_type_embeddings: vb.pp(token_type).get((cfg.type_vocab_size, h), "weight")?,
+            layer_norm: LayerNorm::load(vb.pp(EMBEDDING_NORM), h, cfg.layer_norm_eps)?,
             position_offset,
         })
     }
@@ -117,19 +130,16 @@ pub struct BertMaskedLm {
     pub variant: Variant,
 }
 
-fn load_layer(vb: VarBuilder, cfg: &Config) -> candle_core::Result<PostNormBlock> {
+fn load_layer(vb: VarBuilder, cfg: &Config, names: &CheckpointNames) -> candle_core::Result<PostNormBlock> {
     let h = cfg.hidden_size;
-    let att = vb.pp("attention");
-    let q = Linear::load(att.pp("self").pp("query"), h, h)?;
-    let k = Linear::load(att.pp("self").pp("key"), h, h)?;
-    let v = Linear::load(att.pp("self").pp("value"), h, h)?;
-    let out = Linear::load(att.pp("output").pp("dense"), h, h)?;
+    let [q, k, v] = names.qkv.map(|n| Linear::load(vb.pp(n), h, h));
+    let out = Linear::load(vb.pp(names.attention_out), h, h)?;
     Ok(PostNormBlock {
-        attention: SelfAttention::from_parts(q, k, v, out, cfg.num_attention_heads)?,
-        attention_norm: LayerNorm::load(att.pp("output").pp("LayerNorm"), h, cfg.layer_norm_eps)?,
-        ffn_in: Linear::load(vb.pp("intermediate").pp("dense"), h, cfg.intermediate_size)?,
-        ffn_out: Linear::load(vb.pp("output").pp("dense"), cfg.intermediate_size, h)?,
-        ffn_norm: LayerNorm::load(vb.pp("output").pp("LayerNorm"), h, cfg.layer_norm_eps)?,
+        attention: SelfAttention::from_parts(q?, k?, v?, out, cfg.num_attention_heads)?,
+        attention_norm: LayerNorm::load(vb.pp(names.attention_norm), h, cfg.layer_norm_eps)?,
+        ffn_in: Linear::load(vb.pp(names.ffn_in), h, cfg.intermediate_size)?,
+        ffn_out: Linear::load(vb.pp(names.ffn_out), cfg.intermediate_size, h)?,
+        ffn_norm: LayerNorm::load(vb.pp(names.ffn_norm), h, cfg.layer_norm_eps)?,
         activation: cfg.hidden_act,
     })
 }
@@ -157,9 +167,10 @@ impl BertMaskedLm {
         let vb = VarBuilder::from_tensors(tensors.clone(), dtype, device);
         let enc =
             if encoder_prefix.is_empty() { vb.clone() } else { vb.pp(encoder_prefix.trim_end_matches('.')) };
-        let embeddings = Embeddings::load(enc.pp("embeddings"), cfg, variant)?;
+        let names = variant.names();
+        let embeddings = Embeddings::load(enc.pp(EMBEDDINGS), cfg, variant)?;
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| load_layer(enc.pp("encoder").pp("layer").pp(i), cfg))
+            .map(|i| load_layer(enc.pp(names.layers).pp(i), cfg, names))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let head = Self::load_head(&vb, tensors, cfg, variant, &embeddings.word_embeddings)?;
         Ok(Self { config: cfg.clone(), embeddings, layers, head, variant })
@@ -173,15 +184,9 @@ impl BertMaskedLm {
         word_embeddings: &Tensor,
     ) -> candle_core::Result<Option<MlmHead>> {
         let h = cfg.hidden_size;
-        let (dense, norm, decoder, bias) = match variant {
-            Variant::Bert => (
-                "cls.predictions.transform.dense",
-                "cls.predictions.transform.LayerNorm",
-                "cls.predictions.decoder",
-                "cls.predictions.bias",
-            ),
-            Variant::Roberta => ("lm_head.dense", "lm_head.layer_norm", "lm_head.decoder", "lm_head.bias"),
-        };
+        let names = variant.names();
+        let (dense, norm, decoder, bias) =
+            (names.head_dense, names.head_norm, names.head_decoder, names.head_bias);
         if !tensors.contains_key(&format!("{dense}.weight")) {
             return Ok(None);
         }

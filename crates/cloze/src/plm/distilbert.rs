@@ -8,10 +8,12 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
+use super::Family;
 use super::layers::{
     Activation, AttentionMask, Dropout, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
     dropout,
 };
+use super::weights::{CheckpointNames, EMBEDDING_NORM, EMBEDDING_TABLES, EMBEDDINGS};
 
 /// DistilBERT's layer norms use a fixed epsilon (`nn.LayerNorm(dim, eps=1e-12)`).
 const LAYER_NORM_EPS: f64 = 1e-12;
@@ -56,19 +58,22 @@ pub struct DistilBertMaskedLm {
 /// <https://github.com/huggingface/transformers/blob/main/src/transformers/models/distilbert/modeling_distilbert.py> `TransformerBlock`
 fn load_layer(vb: VarBuilder, cfg: &Config) -> candle_core::Result<PostNormBlock> {
     let d = cfg.dim;
-    let att = vb.pp("attention");
-    let q = Linear::load(att.pp("q_lin"), d, d)?;
-    let k = Linear::load(att.pp("k_lin"), d, d)?;
-    let v = Linear::load(att.pp("v_lin"), d, d)?;
-    let out = Linear::load(att.pp("out_lin"), d, d)?;
+    let names = names();
+    let [q, k, v] = names.qkv.map(|n| Linear::load(vb.pp(n), d, d));
+    let out = Linear::load(vb.pp(names.attention_out), d, d)?;
     Ok(PostNormBlock {
-        attention: SelfAttention::from_parts(q, k, v, out, cfg.n_heads)?,
-        attention_norm: LayerNorm::load(vb.pp("sa_layer_norm"), d, LAYER_NORM_EPS)?,
-        ffn_in: Linear::load(vb.pp("ffn").pp("lin1"), d, cfg.hidden_dim)?,
-        ffn_out: Linear::load(vb.pp("ffn").pp("lin2"), cfg.hidden_dim, d)?,
-        ffn_norm: LayerNorm::load(vb.pp("output_layer_norm"), d, LAYER_NORM_EPS)?,
+        attention: SelfAttention::from_parts(q?, k?, v?, out, cfg.n_heads)?,
+        attention_norm: LayerNorm::load(vb.pp(names.attention_norm), d, LAYER_NORM_EPS)?,
+        ffn_in: Linear::load(vb.pp(names.ffn_in), d, cfg.hidden_dim)?,
+        ffn_out: Linear::load(vb.pp(names.ffn_out), cfg.hidden_dim, d)?,
+        ffn_norm: LayerNorm::load(vb.pp(names.ffn_norm), d, LAYER_NORM_EPS)?,
         activation: cfg.activation,
     })
+}
+
+/// DistilBERT's checkpoint weight names.
+fn names() -> &'static CheckpointNames {
+    CheckpointNames::of(Family::DistilBert)
 }
 
 impl DistilBertMaskedLm {
@@ -85,27 +90,30 @@ impl DistilBertMaskedLm {
         let enc =
             if encoder_prefix.is_empty() { vb.clone() } else { vb.pp(encoder_prefix.trim_end_matches('.')) };
         let d = cfg.dim;
-        let emb = enc.pp("embeddings");
+        let names = names();
+        let emb = enc.pp(EMBEDDINGS);
+        let [word, position, _] = EMBEDDING_TABLES;
         let embeddings = Embeddings {
-            word_embeddings: emb.get((cfg.vocab_size, d), "word_embeddings.weight")?,
-            position_embeddings: emb.get((cfg.max_position_embeddings, d), "position_embeddings.weight")?,
-            layer_norm: LayerNorm::load(emb.pp("LayerNorm"), d, LAYER_NORM_EPS)?,
+            word_embeddings: emb.pp(word).get((cfg.vocab_size, d), "weight")?,
+            position_embeddings: emb.pp(position).get((cfg.max_position_embeddings, d), "weight")?,
+            layer_norm: LayerNorm::load(emb.pp(EMBEDDING_NORM), d, LAYER_NORM_EPS)?,
         };
         let layers = (0..cfg.n_layers)
-            .map(|i| load_layer(enc.pp("transformer").pp("layer").pp(i), cfg))
+            .map(|i| load_layer(enc.pp(names.layers).pp(i), cfg))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        let head = if tensors.contains_key("vocab_transform.weight") {
-            let decoder_weight = if tensors.contains_key("vocab_projector.weight") {
-                vb.get((cfg.vocab_size, d), "vocab_projector.weight")?
+        let head = if tensors.contains_key(&format!("{}.weight", names.head_dense)) {
+            let decoder = format!("{}.weight", names.head_decoder);
+            let decoder_weight = if tensors.contains_key(&decoder) {
+                vb.get((cfg.vocab_size, d), &decoder)?
             } else {
                 embeddings.word_embeddings.clone()
             };
             Some(MlmHead {
-                dense: Linear::load(vb.pp("vocab_transform"), d, d)?,
+                dense: Linear::load(vb.pp(names.head_dense), d, d)?,
                 activation: cfg.activation,
-                norm: LayerNorm::load(vb.pp("vocab_layer_norm"), d, LAYER_NORM_EPS)?,
+                norm: LayerNorm::load(vb.pp(names.head_norm), d, LAYER_NORM_EPS)?,
                 decoder_weight,
-                decoder_bias: vb.get(cfg.vocab_size, "vocab_projector.bias")?,
+                decoder_bias: vb.get(cfg.vocab_size, names.head_bias)?,
             })
         } else {
             None

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use candle_core::Tensor;
 
+use super::weights::CheckpointNames;
 use super::{Family, Plm};
 use crate::error::{Error, Result};
 
@@ -28,73 +29,10 @@ fn io(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Io { path: path.to_path_buf(), message: e.to_string() }
 }
 
-/// The checkpoint names of one engine weight (several for the fused QKV projection, in q, k, v order).
+/// The checkpoint names of one engine weight (several for the fused QKV projection, in q, k, v order),
+/// from the map the loaders read too.
 fn checkpoint_names(family: Family, prefix: &str, name: &str) -> Option<Vec<String>> {
-    let distil = family == Family::DistilBert;
-    if let Some(rest) = name.strip_prefix("embeddings.") {
-        let n = match rest {
-            "word_embeddings" | "position_embeddings" | "token_type_embeddings" => format!("{rest}.weight"),
-            "norm.weight" => "LayerNorm.weight".into(),
-            "norm.bias" => "LayerNorm.bias".into(),
-            _ => return None,
-        };
-        return Some(vec![format!("{prefix}embeddings.{n}")]);
-    }
-    if let Some(rest) = name.strip_prefix("layers.") {
-        let (i, part) = rest.split_once('.')?;
-        let (module, param) = part.rsplit_once('.')?;
-        let base = if distil {
-            format!("{prefix}transformer.layer.{i}.")
-        } else {
-            format!("{prefix}encoder.layer.{i}.")
-        };
-        let modules: Vec<&str> = match (module, distil) {
-            ("attention.qkv", false) => {
-                vec!["attention.self.query", "attention.self.key", "attention.self.value"]
-            }
-            ("attention.qkv", true) => vec!["attention.q_lin", "attention.k_lin", "attention.v_lin"],
-            ("attention.out", false) => vec!["attention.output.dense"],
-            ("attention.out", true) => vec!["attention.out_lin"],
-            ("attention_norm", false) => vec!["attention.output.LayerNorm"],
-            ("attention_norm", true) => vec!["sa_layer_norm"],
-            ("ffn_in", false) => vec!["intermediate.dense"],
-            ("ffn_in", true) => vec!["ffn.lin1"],
-            ("ffn_out", false) => vec!["output.dense"],
-            ("ffn_out", true) => vec!["ffn.lin2"],
-            ("ffn_norm", false) => vec!["output.LayerNorm"],
-            ("ffn_norm", true) => vec!["output_layer_norm"],
-            _ => return None,
-        };
-        return Some(modules.into_iter().map(|m| format!("{base}{m}.{param}")).collect());
-    }
-    let head = match family {
-        Family::Bert => [
-            "cls.predictions.transform.dense",
-            "cls.predictions.transform.LayerNorm",
-            "cls.predictions.decoder.weight",
-            "cls.predictions.bias",
-        ],
-        Family::Roberta | Family::XlmRoberta => {
-            ["lm_head.dense", "lm_head.layer_norm", "lm_head.decoder.weight", "lm_head.bias"]
-        }
-        Family::DistilBert => {
-            ["vocab_transform", "vocab_layer_norm", "vocab_projector.weight", "vocab_projector.bias"]
-        }
-    };
-    let n = match name {
-        "head.decoder.weight" => head[2].to_string(),
-        "head.decoder.bias" => head[3].to_string(),
-        _ => {
-            if let Some(p) = name.strip_prefix("head.dense.") {
-                format!("{}.{p}", head[0])
-            } else if let Some(p) = name.strip_prefix("head.norm.") {
-                format!("{}.{p}", head[1])
-            } else {
-                return None;
-            }
-        }
-    };
-    Some(vec![n])
+    CheckpointNames::of(family).checkpoint(prefix, name)
 }
 
 impl Plm {

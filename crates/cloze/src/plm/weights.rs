@@ -4,12 +4,17 @@
 //! Names are kept exactly as in the checkpoint, except two historical spellings that transformers
 //! itself renames when loading: `LayerNorm.gamma` / `LayerNorm.beta` (early BERT ports) become
 //! `LayerNorm.weight` / `LayerNorm.bias`.
+//!
+//! [`CheckpointNames`] is the one map between a family's checkpoint names and the engine's module
+//! names: the model loaders read their weights through it and `save_pretrained` writes them back
+//! through it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
+use super::Family;
 use crate::error::{Error, Result};
 
 /// Which weight file a model folder holds.
@@ -95,6 +100,126 @@ impl WeightFiles {
             out.insert(normalise_name(&name), t);
         }
         Ok(out)
+    }
+}
+
+/// Where a family's checkpoint keeps each module, as `VarBuilder` paths (a module's `.weight` and
+/// `.bias` sit under it). Encoder modules are under the checkpoint's encoder prefix (`bert.`,
+/// `distilbert.`, … or none); the MLM head is not.
+#[derive(Debug)]
+pub struct CheckpointNames {
+    /// The layer list: layer `i` is `{layers}.{i}`.
+    pub layers: &'static str,
+    /// In a layer: the query, key and value projections, which the engine keeps fused as
+    /// `attention.qkv` (the query part pre-scaled by 1/√head_dim).
+    pub qkv: [&'static str; 3],
+    /// In a layer: the engine's `attention.out`, `attention_norm`, `ffn_in`, `ffn_out`, `ffn_norm`.
+    pub attention_out: &'static str,
+    pub attention_norm: &'static str,
+    pub ffn_in: &'static str,
+    pub ffn_out: &'static str,
+    pub ffn_norm: &'static str,
+    /// The MLM head: the engine's `head.dense`, `head.norm`, `head.decoder` (its `.weight`) and
+    /// `head.decoder.bias`.
+    pub head_dense: &'static str,
+    pub head_norm: &'static str,
+    pub head_decoder: &'static str,
+    pub head_bias: &'static str,
+}
+
+/// The embeddings, the same in every family: the engine's `embeddings.{name}` is the checkpoint's
+/// `embeddings.{name}.weight`, and `embeddings.norm` is `embeddings.LayerNorm`.
+pub const EMBEDDINGS: &str = "embeddings";
+pub const EMBEDDING_TABLES: [&str; 3] = ["word_embeddings", "position_embeddings", "token_type_embeddings"];
+pub const EMBEDDING_NORM: &str = "LayerNorm";
+
+const BERT: CheckpointNames = CheckpointNames {
+    layers: "encoder.layer",
+    qkv: ["attention.self.query", "attention.self.key", "attention.self.value"],
+    attention_out: "attention.output.dense",
+    attention_norm: "attention.output.LayerNorm",
+    ffn_in: "intermediate.dense",
+    ffn_out: "output.dense",
+    ffn_norm: "output.LayerNorm",
+    head_dense: "cls.predictions.transform.dense",
+    head_norm: "cls.predictions.transform.LayerNorm",
+    head_decoder: "cls.predictions.decoder",
+    head_bias: "cls.predictions.bias",
+};
+
+const ROBERTA: CheckpointNames = CheckpointNames {
+    head_dense: "lm_head.dense",
+    head_norm: "lm_head.layer_norm",
+    head_decoder: "lm_head.decoder",
+    head_bias: "lm_head.bias",
+    ..BERT
+};
+
+const DISTILBERT: CheckpointNames = CheckpointNames {
+    layers: "transformer.layer",
+    qkv: ["attention.q_lin", "attention.k_lin", "attention.v_lin"],
+    attention_out: "attention.out_lin",
+    attention_norm: "sa_layer_norm",
+    ffn_in: "ffn.lin1",
+    ffn_out: "ffn.lin2",
+    ffn_norm: "output_layer_norm",
+    head_dense: "vocab_transform",
+    head_norm: "vocab_layer_norm",
+    head_decoder: "vocab_projector",
+    head_bias: "vocab_projector.bias",
+};
+
+impl CheckpointNames {
+    pub fn of(family: Family) -> &'static CheckpointNames {
+        match family {
+            Family::Bert => &BERT,
+            Family::Roberta | Family::XlmRoberta => &ROBERTA,
+            Family::DistilBert => &DISTILBERT,
+        }
+    }
+
+    /// The checkpoint names of the engine weight `name` (`embeddings.*`, `layers.{i}.*`, `head.*`,
+    /// as the models' `visit_params` name them), with the encoder `prefix`: three for the fused
+    /// QKV projection (q, k, v), one otherwise; `None` for a name the map does not know.
+    pub fn checkpoint(&self, prefix: &str, name: &str) -> Option<Vec<String>> {
+        if let Some(rest) = name.strip_prefix("embeddings.") {
+            let n = match rest.strip_prefix("norm.") {
+                Some(param) => format!("{EMBEDDING_NORM}.{param}"),
+                None if EMBEDDING_TABLES.contains(&rest) => format!("{rest}.weight"),
+                None => return None,
+            };
+            return Some(vec![format!("{prefix}{EMBEDDINGS}.{n}")]);
+        }
+        if let Some(rest) = name.strip_prefix("layers.") {
+            let (i, part) = rest.split_once('.')?;
+            let (module, param) = part.rsplit_once('.')?;
+            let modules: &[&str] = match module {
+                "attention.qkv" => &self.qkv,
+                "attention.out" => std::slice::from_ref(&self.attention_out),
+                "attention_norm" => std::slice::from_ref(&self.attention_norm),
+                "ffn_in" => std::slice::from_ref(&self.ffn_in),
+                "ffn_out" => std::slice::from_ref(&self.ffn_out),
+                "ffn_norm" => std::slice::from_ref(&self.ffn_norm),
+                _ => return None,
+            };
+            return Some(
+                modules.iter().map(|m| format!("{prefix}{}.{i}.{m}.{param}", self.layers)).collect(),
+            );
+        }
+        let n = match name {
+            "head.decoder.weight" => format!("{}.weight", self.head_decoder),
+            "head.decoder.bias" => self.head_bias.to_string(),
+            _ => {
+                if let Some(p) = name.strip_prefix("head.dense.") {
+                    format!("{}.{p}", self.head_dense)
+                } else if let Some(p) = name.strip_prefix("head.norm.") {
+                    format!("{}.{p}", self.head_norm)
+                } else {
+                    return None;
+                }
+            }
+        };
+        Some(vec![n])
     }
 }
 
