@@ -100,9 +100,6 @@ impl Embeddings {
         })
     }
 
-    /// Adds position and token-type (0) embeddings to `[batch, seq, hidden]` input embeddings.
-    /// With right padding, the real tokens of every row sit at positions `offset + i`, as
-    /// transformers computes them from the input ids.
     fn visit_params(&mut self, f: ParamFn) {
         f("embeddings.word_embeddings".into(), &mut self.word_embeddings);
         f("embeddings.position_embeddings".into(), &mut self.position_embeddings);
@@ -110,6 +107,9 @@ impl Embeddings {
         self.layer_norm.visit_params("embeddings.norm", f);
     }
 
+    /// Adds position and token-type (0) embeddings to `[batch, seq, hidden]` input embeddings.
+    /// With right padding, the real tokens of every row sit at positions `offset + i`, as
+    /// transformers computes them from the input ids.
     fn forward(&self, inputs_embeds: &Tensor) -> candle_core::Result<Tensor> {
         let (_, t, _) = inputs_embeds.dims3()?;
         let pos = self.position_embeddings.narrow(0, self.position_offset, t)?;

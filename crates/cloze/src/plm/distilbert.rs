@@ -121,7 +121,6 @@ impl DistilBertMaskedLm {
         Ok(Self { config: cfg.clone(), embeddings, layers, head })
     }
 
-    /// Word embeddings of `[batch, seq]` token ids.
     /// Every parameter with its engine name (`embeddings.*`, `layers.{i}.*`, `head.*`).
     pub fn visit_params(&mut self, f: ParamFn) {
         f("embeddings.word_embeddings".into(), &mut self.embeddings.word_embeddings);
@@ -135,6 +134,7 @@ impl DistilBertMaskedLm {
         }
     }
 
+    /// Word embeddings of `[batch, seq]` token ids.
     pub fn embed_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
         let flat = self.embeddings.word_embeddings.index_select(&ids.flatten_all()?, 0)?;
@@ -159,6 +159,7 @@ impl DistilBertMaskedLm {
         Ok(xs)
     }
 
+    /// The largest sequence length the position embeddings allow.
     pub fn max_len(&self) -> usize {
         self.config.max_position_embeddings
     }
