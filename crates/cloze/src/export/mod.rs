@@ -1,5 +1,6 @@
-//! Writing out what a project holds: labelled data now; prompt bundles, PEFT adapters, OpenPrompt
-//! template text and report charts as the steps that produce them land.
+//! Writing out what a project holds: the labelled rows with their provenance ([`labels`]: CSV,
+//! JSONL, Hugging Face `datasets` JSONL) and charts as SVG ([`charts`]: label distribution, text
+//! lengths, confusion matrix, training curves — the same code draws the app's charts and reports).
 
 pub mod charts;
 pub mod labels;
