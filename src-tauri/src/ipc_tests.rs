@@ -233,8 +233,8 @@ fn every_command_through_ipc() {
     hyper["epochs"] = json!(1);
     hyper["dropout"] = json!(0.0);
     let request = json!({"name": "ft-1", "strategy": "finetune", "template": "{text_a} It was {mask}.",
-        "verbalizer": prompt()["verbalizer"], "verbalizerKind": "manual", "labelSetId": set, "shots": null,
-        "devFraction": 0.25, "hyper": hyper, "resume": false});
+        "verbalizer": prompt()["verbalizer"], "verbalizer_kind": "manual", "label_set_id": set, "shots": null,
+        "dev_fraction": 0.25, "hyper": hyper, "resume": false});
     let tuned = h.ok("start_tuning", json!({"job": "tune-1", "request": request}));
     assert_eq!(tuned["status"], "finished");
     let mut second = request.clone();
@@ -243,8 +243,8 @@ fn every_command_through_ipc() {
     h.ok("start_tuning", json!({"job": "tune-2", "request": second}));
     assert_eq!(h.ok("list_runs", json!({})).as_array().unwrap().len(), 2);
     let details = h.ok("run_details", json!({"name": "ft-1"}));
-    assert!(details["lossSvg"].as_str().unwrap().starts_with("<svg"), "{details}");
-    assert_eq!(details["lastEval"]["rows"], 4);
+    assert!(details["loss_svg"].as_str().unwrap().starts_with("<svg"), "{details}");
+    assert_eq!(details["last_eval"]["rows"], 4);
     let diff = h.ok("compare_runs", json!({"a": "ft-1", "b": "ft-2"}));
     assert!(diff.as_array().unwrap().iter().any(|d| d["key"] == "hyper.seed"), "{diff}");
     h.err("run_details", json!({"name": "../etc"}), "invalid");

@@ -160,7 +160,7 @@ export type DevExampleView = {
 	text: string,
 	label: string,
 	predicted: string,
-	pLabel: number,
+	p_label: number,
 };
 
 export type DeviceKind = "cpu" | "cuda" | "metal";
@@ -278,7 +278,7 @@ export type HubQuery = {
 	supported_only: boolean,
 };
 
-export type HubSort = "downloads" | "likes" | "lastModified";
+export type HubSort = "downloads" | "likes" | "last_modified";
 
 /**  The optimiser and loop settings. */
 export type Hyper = {
@@ -499,16 +499,16 @@ export type RowView = {
 export type RunDetailsView = {
 	summary: RunSummaryView,
 	/**  The config as pretty JSON. */
-	configJson: string,
-	lossSvg: string,
-	accuracySvg: string,
-	confusionSvg: string | null,
-	lastEval: EvalMetrics | null,
+	config_json: string,
+	loss_svg: string,
+	accuracy_svg: string,
+	confusion_svg: string | null,
+	last_eval: EvalMetrics | null,
 	best: DevExampleView[],
 	worst: DevExampleView[],
-	totalSteps: number | null,
-	lastStep: number,
-	lastLoss: number | null,
+	total_steps: number | null,
+	last_step: number,
+	last_loss: number | null,
 };
 
 /**  One run in the list. */
@@ -519,8 +519,8 @@ export type RunSummaryView = {
 	/**  finished, interrupted (can resume) or empty. */
 	status: string,
 	steps: number,
-	devAccuracy: number | null,
-	devMacroF1: number | null,
+	dev_accuracy: number | null,
+	dev_macro_f1: number | null,
 	seconds: number | null,
 };
 
@@ -619,12 +619,12 @@ export type TuneRequest = {
 	strategy: TuneStrategy,
 	template: string,
 	verbalizer: VerbalizerSpec,
-	verbalizerKind: VerbalizerKind,
-	labelSetId: number,
+	verbalizer_kind: VerbalizerKind,
+	label_set_id: number,
 	/**  Few-shot: k rows per class (`None` = every labelled row). */
 	shots: number | null,
 	/**  Fraction of the labelled rows held out as dev rows. */
-	devFraction: number,
+	dev_fraction: number,
 	hyper: Hyper,
 	/**  Continue the interrupted run of this name. */
 	resume: boolean,

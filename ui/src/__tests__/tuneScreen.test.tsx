@@ -20,15 +20,15 @@ const hyper = (lr: number, epochs: number): Hyper => ({
   max_grad_norm: 1, eval_every: 0, patience: 0, seed: 13, dropout: null, max_len: null,
 });
 const run = (name: string, acc: number): RunSummaryView => ({
-  name, strategy: "finetune", model: "/m", status: "finished", steps: 6, devAccuracy: acc, devMacroF1: acc, seconds: 1.5,
+  name, strategy: "finetune", model: "/m", status: "finished", steps: 6, dev_accuracy: acc, dev_macro_f1: acc, seconds: 1.5,
 });
 const details = (name: string): RunDetailsView => ({
-  summary: run(name, 0.75), configJson: "{\n  \"strategy\": \"finetune\"\n}", lossSvg: "<svg><text>loss</text></svg>",
-  accuracySvg: "<svg><text>acc</text></svg>", confusionSvg: "<svg><text>confusion</text></svg>",
-  lastEval: { rows: 4, score: 0.75, accuracy: 0.75, macro_f1: 0.7, per_class_f1: [0.8, 0.6], classes: ["negative", "positive"], confusion: [[2, 0], [1, 1]], loss: 0.5 },
-  best: [{ text: "a joy", label: "positive", predicted: "positive", pLabel: 0.9 }],
-  worst: [{ text: "not bad", label: "positive", predicted: "negative", pLabel: 0.2 }],
-  totalSteps: 6, lastStep: 6, lastLoss: 0.31,
+  summary: run(name, 0.75), config_json: "{\n  \"strategy\": \"finetune\"\n}", loss_svg: "<svg><text>loss</text></svg>",
+  accuracy_svg: "<svg><text>acc</text></svg>", confusion_svg: "<svg><text>confusion</text></svg>",
+  last_eval: { rows: 4, score: 0.75, accuracy: 0.75, macro_f1: 0.7, per_class_f1: [0.8, 0.6], classes: ["negative", "positive"], confusion: [[2, 0], [1, 1]], loss: 0.5 },
+  best: [{ text: "a joy", label: "positive", predicted: "positive", p_label: 0.9 }],
+  worst: [{ text: "not bad", label: "positive", predicted: "negative", p_label: 0.2 }],
+  total_steps: 6, last_step: 6, last_loss: 0.31,
 });
 
 describe("TuneScreen", () => {
@@ -62,7 +62,7 @@ describe("TuneScreen", () => {
     const [, request] = mocked.startTuning.mock.calls[0];
     expect(request).toMatchObject({
       name: "run-3", strategy: "finetune", template: DEFAULT_PROMPT.template, verbalizer: DEFAULT_PROMPT.verbalizer,
-      verbalizerKind: "manual", labelSetId: PROJECT.label_sets[0].id, shots: 4, devFraction: 0.2, resume: false,
+      verbalizer_kind: "manual", label_set_id: PROJECT.label_sets[0].id, shots: 4, dev_fraction: 0.2, resume: false,
     });
     expect(request.hyper).toMatchObject({ epochs: 3, learning_rate: 2e-5 });
   });

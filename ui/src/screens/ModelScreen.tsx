@@ -200,7 +200,7 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
         </div>
         <Select<"fill-mask" | "any"> label="Task" value={task} onChange={setTask} options={[{ value: "fill-mask", label: "fill-mask" }, { value: "any", label: "any task" }]} />
         <Select<HubQuery["sort"]> label="Sort by" value={sort} onChange={setSort} options={[
-          { value: "downloads", label: "Downloads" }, { value: "likes", label: "Likes" }, { value: "lastModified", label: "Recently updated" },
+          { value: "downloads", label: "Downloads" }, { value: "likes", label: "Likes" }, { value: "last_modified", label: "Recently updated" },
         ]} />
         <label className="check"><input type="checkbox" checked={supportedOnly} onChange={(e) => setSupportedOnly(e.target.checked)} /> Supported only</label>
         <button type="submit" className="btn primary" data-testid="hub-search" disabled={searching}>{searching ? "Searching…" : "Search"}</button>

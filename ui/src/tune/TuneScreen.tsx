@@ -59,7 +59,7 @@ function Examples({ title, rows, testId }: { title: string; rows: DevExampleView
         <thead><tr><th>Text</th><th>Label</th><th>Predicted</th><th>p(label)</th></tr></thead>
         <tbody>
           {rows.map((r, i) => (
-            <tr key={i}><td>{r.text}</td><td>{r.label}</td><td>{r.predicted}</td><td>{pct(r.pLabel)}</td></tr>
+            <tr key={i}><td>{r.text}</td><td>{r.label}</td><td>{r.predicted}</td><td>{pct(r.p_label)}</td></tr>
           ))}
         </tbody>
       </table>
@@ -177,10 +177,10 @@ export function TuneScreen() {
       strategy,
       template,
       verbalizer: prompt.verbalizer,
-      verbalizerKind: kind,
-      labelSetId,
+      verbalizer_kind: kind,
+      label_set_id: labelSetId,
       shots: shotsNum,
-      devFraction: devNum,
+      dev_fraction: devNum,
       hyper,
       resume,
     };
@@ -198,7 +198,7 @@ export function TuneScreen() {
     const d = await guard(commands.runDetails(runName));
     if (d) setDetails(d);
     if (r) {
-      notify(`${runName} finished: dev accuracy ${pct(r.devAccuracy)}`);
+      notify(`${runName} finished: dev accuracy ${pct(r.dev_accuracy)}`);
       setName(nextRunName([...runs, r]));
     }
   };
@@ -308,8 +308,8 @@ export function TuneScreen() {
                   <td>{r.strategy}</td>
                   <td>{r.status}</td>
                   <td>{r.steps}</td>
-                  <td>{pct(r.devAccuracy)}</td>
-                  <td>{pct(r.devMacroF1)}</td>
+                  <td>{pct(r.dev_accuracy)}</td>
+                  <td>{pct(r.dev_macro_f1)}</td>
                   <td>{r.seconds === null ? "—" : `${r.seconds.toFixed(1)} s`}</td>
                 </tr>
               ))}
@@ -356,21 +356,21 @@ export function TuneScreen() {
         <div className="card stack" data-testid="tune-details">
           <h2>{details.summary.name} · {details.summary.strategy} · {details.summary.status}</h2>
           <p className="muted">
-            Update {details.lastStep}{details.totalSteps ? ` of ${details.totalSteps}` : ""}
-            {details.lastLoss !== null ? ` · training loss ${details.lastLoss.toFixed(4)}` : ""}
-            {details.lastEval?.accuracy !== null && details.lastEval?.accuracy !== undefined ? ` · dev accuracy ${pct(details.lastEval.accuracy)}` : ""}
-            {details.lastEval?.macro_f1 !== null && details.lastEval?.macro_f1 !== undefined ? ` · macro-F1 ${pct(details.lastEval.macro_f1)}` : ""}
+            Update {details.last_step}{details.total_steps ? ` of ${details.total_steps}` : ""}
+            {details.last_loss !== null ? ` · training loss ${details.last_loss.toFixed(4)}` : ""}
+            {details.last_eval?.accuracy !== null && details.last_eval?.accuracy !== undefined ? ` · dev accuracy ${pct(details.last_eval.accuracy)}` : ""}
+            {details.last_eval?.macro_f1 !== null && details.last_eval?.macro_f1 !== undefined ? ` · macro-F1 ${pct(details.last_eval.macro_f1)}` : ""}
           </p>
           <div className="row gap wrap">
-            <div data-testid="tune-loss-chart"><SvgImage svg={details.lossSvg} alt="Training and dev loss by update" /></div>
-            <div data-testid="tune-accuracy-chart"><SvgImage svg={details.accuracySvg} alt="Dev accuracy by update" /></div>
-            {details.confusionSvg ? <div data-testid="tune-confusion"><SvgImage svg={details.confusionSvg} alt="Dev confusion matrix" /></div> : null}
+            <div data-testid="tune-loss-chart"><SvgImage svg={details.loss_svg} alt="Training and dev loss by update" /></div>
+            <div data-testid="tune-accuracy-chart"><SvgImage svg={details.accuracy_svg} alt="Dev accuracy by update" /></div>
+            {details.confusion_svg ? <div data-testid="tune-confusion"><SvgImage svg={details.confusion_svg} alt="Dev confusion matrix" /></div> : null}
           </div>
-          {details.lastEval && details.lastEval.per_class_f1.length > 0 ? (
+          {details.last_eval && details.last_eval.per_class_f1.length > 0 ? (
             <table className="table" data-testid="tune-per-class">
               <thead><tr><th>Class</th><th>F1</th></tr></thead>
               <tbody>
-                {details.lastEval.classes.map((c, i) => <tr key={c}><td>{c}</td><td>{pct(details.lastEval?.per_class_f1[i])}</td></tr>)}
+                {details.last_eval.classes.map((c, i) => <tr key={c}><td>{c}</td><td>{pct(details.last_eval?.per_class_f1[i])}</td></tr>)}
               </tbody>
             </table>
           ) : null}
@@ -378,7 +378,7 @@ export function TuneScreen() {
           <Examples title="Worst dev examples (lowest p(label))" rows={details.worst} testId="tune-worst" />
           <details>
             <summary>Configuration (enough to run it again)</summary>
-            <pre className="small" data-testid="tune-config">{details.configJson}</pre>
+            <pre className="small" data-testid="tune-config">{details.config_json}</pre>
           </details>
         </div>
       ) : null}

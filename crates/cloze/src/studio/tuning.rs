@@ -23,7 +23,6 @@ use specta::Type;
 /// What the tuning screen sends to start (or resume) a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(Type))]
-#[serde(rename_all = "camelCase")]
 pub struct TuneRequest {
     /// The run's folder name (letters, digits, `-`, `_`).
     pub name: String,
@@ -44,7 +43,6 @@ pub struct TuneRequest {
 /// One run in the list.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(Type))]
-#[serde(rename_all = "camelCase")]
 pub struct RunSummaryView {
     pub name: String,
     pub strategy: TuneStrategy,
@@ -69,7 +67,6 @@ pub struct ConfigDiff {
 /// A dev example for the best / worst lists.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(Type))]
-#[serde(rename_all = "camelCase")]
 pub struct DevExampleView {
     pub text: String,
     pub label: String,
@@ -80,7 +77,6 @@ pub struct DevExampleView {
 /// Everything the screen shows about one run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(Type))]
-#[serde(rename_all = "camelCase")]
 pub struct RunDetailsView {
     pub summary: RunSummaryView,
     /// The config as pretty JSON.

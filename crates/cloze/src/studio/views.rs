@@ -284,13 +284,11 @@ pub struct RowPage {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "snake_case")]
 pub enum HubSort {
     #[default]
-    #[serde(rename = "downloads")]
     Downloads,
-    #[serde(rename = "likes")]
     Likes,
-    #[serde(rename = "lastModified")]
     LastModified,
 }
 
