@@ -1,18 +1,20 @@
 //! The error every command returns: the engine's error as `{kind, message}`, the shape the UI
-//! shows (the message says what went wrong and what to do).
+//! shows (the message says what went wrong and what to do, naming settings as the app labels them;
+//! `kind` is what the UI can act on, e.g. `cancelled`).
 
+use cloze::error::{ErrorKind, Front};
 use serde::Serialize;
 
 /// See the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
 pub struct AppError {
-    pub kind: String,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 impl From<cloze::Error> for AppError {
     fn from(e: cloze::Error) -> Self {
-        Self { kind: e.kind().to_string(), message: e.to_string() }
+        Self { kind: e.kind(), message: e.message(Front::App) }
     }
 }
 
@@ -20,7 +22,7 @@ impl AppError {
     /// A failure of the shell itself (a panicked worker thread): a bug, reported as such.
     pub fn internal(what: impl std::fmt::Display) -> Self {
         Self {
-            kind: "internal".into(),
+            kind: ErrorKind::Internal,
             message: format!("{what}; this is a bug in Cloze Studio, please report it (your data is safe)"),
         }
     }
@@ -34,7 +36,12 @@ mod tests {
     fn serialises_kind_and_message() {
         let e: AppError = cloze::Error::invalid("pick a label set first").into();
         let json = serde_json::to_value(&e).unwrap();
-        assert_eq!(json, serde_json::json!({"kind": "invalid", "message": "pick a label set first"}));
-        assert_eq!(AppError::from(cloze::Error::Cancelled).kind, "cancelled");
+        assert_eq!(json, serde_json::json!({"kind": "invalid-input", "message": "pick a label set first"}));
+        assert_eq!(AppError::from(cloze::Error::Cancelled).kind, ErrorKind::Cancelled);
+        // Settings are named as the app labels them, not as flags.
+        let bad = cloze::Error::invalid(
+            cloze::error::Text::from("set ").setting(cloze::error::Setting::BatchSize).then(" to e.g. 8"),
+        );
+        assert_eq!(AppError::from(bad).message, "set “Batch size” to e.g. 8");
     }
 }

@@ -115,8 +115,12 @@ fn every_command_through_ipc() {
     assert_eq!(h.ok("recent_projects", json!({})), json!([]));
     assert_eq!(h.ok("current_project", json!({})), Value::Null);
     assert!(
-        h.err("rows_page", json!({"datasetId": 1, "labelSetId": null, "offset": 0, "limit": 5}), "invalid")
-            .contains("no project is open")
+        h.err(
+            "rows_page",
+            json!({"datasetId": 1, "labelSetId": null, "offset": 0, "limit": 5}),
+            "precondition"
+        )
+        .contains("no project is open")
     );
     let path = h.dir.join("reviews.cloze");
     let project = h.ok("create_project", json!({"path": path}));
@@ -144,7 +148,7 @@ fn every_command_through_ipc() {
     let ids: Vec<i64> = page["rows"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert_eq!(ids.len(), 5);
 
-    // Models (the Hub is offline here: its commands fail with kind "hub", saying so).
+    // Models (the Hub is offline here: its commands fail with kind "unavailable", saying so).
     let devices = h.ok("devices", json!({}));
     assert_eq!(devices[0], json!({"kind": "cpu", "available": true, "note": null}));
     assert_eq!(h.ok("current_model", json!({})), Value::Null);
@@ -155,12 +159,12 @@ fn every_command_through_ipc() {
     assert_eq!(h.ok("cached_models", json!({})), json!([]));
     let query =
         json!({"text": "bert", "task": "fill-mask", "sort": "downloads", "limit": 5, "supported_only": true});
-    assert!(h.err("hub_search", json!({"query": query, "next": null}), "hub").contains("offline"));
-    h.err("hub_details", json!({"repoId": "org/tiny"}), "hub");
+    assert!(h.err("hub_search", json!({"query": query, "next": null}), "unavailable").contains("offline"));
+    h.err("hub_details", json!({"repoId": "org/tiny"}), "unavailable");
     let download = h.call("hub_download", json!({"job": "dl-1", "repoId": "org/tiny"})).expect_err("offline");
-    assert!(download["kind"] == "hub" || download["kind"] == "model", "{download}");
+    assert!(download["kind"] == "unavailable" || download["kind"] == "not-found", "{download}");
     assert!(
-        h.err("remove_cached_model", json!({"repoId": "org/tiny"}), "model").contains("not in the cache")
+        h.err("remove_cached_model", json!({"repoId": "org/tiny"}), "not-found").contains("not in the cache")
     );
 
     // Prompt studio.
@@ -172,7 +176,7 @@ fn every_command_through_ipc() {
         {"kind": "field", "name": "text_a", "shortenable": true, "post": null}]}),
     );
     assert_eq!(moved["text"], "{mask} {text_a}");
-    assert!(h.err("parse_template", json!({"source": "{text_a"}), "template").contains("{"));
+    assert!(h.err("parse_template", json!({"source": "{text_a"}), "invalid-input").contains("{"));
     let previews = h.ok("preview_prompt", json!({"template": "{text_a} It was {mask}.", "rowIds": ids}));
     assert_eq!(previews.as_array().unwrap().len(), 5);
     let check = h.ok(
@@ -199,7 +203,7 @@ fn every_command_through_ipc() {
     );
     assert_eq!(s["remaining"], 16);
     assert_eq!(h.ok("label_current", json!({"classIndex": 1}))["labelled_in_session"], 1);
-    h.err("accept_suggestion", json!({}), "invalid");
+    h.err("accept_suggestion", json!({}), "precondition");
     assert_eq!(h.ok("skip_current", json!({}))["item"]["row"]["position"], 2);
     assert_eq!(h.ok("undo_last", json!({}))["item"]["row"]["position"], 1);
     assert_eq!(h.ok("label_state", json!({}))["labelled_in_session"], 1);
@@ -247,7 +251,7 @@ fn every_command_through_ipc() {
     assert_eq!(details["last_eval"]["rows"], 4);
     let diff = h.ok("compare_runs", json!({"a": "ft-1", "b": "ft-2"}));
     assert!(diff.as_array().unwrap().iter().any(|d| d["key"] == "hyper.seed"), "{diff}");
-    h.err("run_details", json!({"name": "../etc"}), "invalid");
+    h.err("run_details", json!({"name": "../etc"}), "invalid-input");
 
     // Jobs, the app, closing.
     assert_eq!(h.ok("cancel_job", json!({"job": "nothing-running"})), false);

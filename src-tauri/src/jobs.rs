@@ -37,7 +37,7 @@ impl Jobs {
         let mut jobs = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if jobs.contains_key(job) {
             return Err(AppError {
-                kind: "invalid".into(),
+                kind: cloze::error::ErrorKind::InvalidInput,
                 message: format!("job {job:?} is already running; give each job its own id"),
             });
         }

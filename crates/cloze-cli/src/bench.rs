@@ -40,14 +40,32 @@ pub fn run(command: BenchCommand) -> Result<()> {
     }
 }
 
+/// What the benchmarked forward pass computes at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Head {
+    /// Label-word logits at the mask.
+    Mask,
+    /// The whole vocabulary at every position.
+    Full,
+}
+
+impl Head {
+    fn name(self) -> &'static str {
+        match self {
+            Head::Mask => "mask",
+            Head::Full => "full",
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// The model folder (e.g. $BENCH_DIR/models/bert-base from ../shared/bench/make_models.py).
     #[arg(long, short = 'm', value_name = "DIR")]
     model: std::path::PathBuf,
     /// cpu, cuda[:N] or metal.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, default_value = "cpu", value_parser = crate::choices::engine::<DeviceChoice>)]
+    device: DeviceChoice,
     /// Sequences per forward pass.
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -55,8 +73,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 128)]
     seq_len: usize,
     /// mask: label words at the mask only; full: whole vocabulary at every position.
-    #[arg(long, default_value = "mask", value_parser = ["mask", "full"])]
-    head: String,
+    #[arg(long, value_enum, default_value_t = Head::Mask)]
+    head: Head,
     /// Untimed warm-up passes.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
@@ -102,7 +120,7 @@ fn gflop(plm: &Plm, b: usize, l: usize, full: bool) -> f64 {
 }
 
 fn infer(args: BenchArgs) -> Result<()> {
-    let device = args.device.parse::<DeviceChoice>()?.open()?;
+    let device = args.device.open()?;
     let t0 = Instant::now();
     let plm = Plm::load(&args.model, &device)?;
     let load_s = t0.elapsed().as_secs_f64();
@@ -145,7 +163,7 @@ fn infer(args: BenchArgs) -> Result<()> {
         ["great", "terrible"].iter().filter_map(|w| tok.encode_plain(w).ok()?.first().copied()).collect();
     let labels = Tensor::new(labels.as_slice(), &device)?;
     let head = plm.mlm_head()?;
-    let full = args.head == "full";
+    let full = args.head == Head::Full;
     let h = plm.hidden_size();
 
     let pass = || -> Result<Vec<u32>> {
@@ -186,19 +204,19 @@ fn infer(args: BenchArgs) -> Result<()> {
     let seq_per_s = args.batch as f64 / median;
     if args.json {
         let out = serde_json::json!({
-            "case": "mlm_infer", "impl": "cloze", "model": args.model, "head": args.head,
+            "case": "mlm_infer", "impl": "cloze", "model": args.model, "head": args.head.name(),
             "batch": args.batch, "seq_len": args.seq_len, "load_s": load_s,
             "times_s": times, "median_s": median, "unit": "sequences/s",
             "throughput_median": seq_per_s, "gflop_per_iter": g, "gflops_achieved_median": g / median,
             "foreign_cpu_frac": foreign,
             "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         });
-        println!("{out}");
+        outln!("{out}")?;
     } else {
-        println!(
+        outln!(
             "mlm_infer {} head, batch {} x {} tokens: {:.3} sequences/s, {:.1} GFLOP/s (median of {} in {:.3}-{:.3} s; \
              other processes used {} of the CPU)",
-            args.head,
+            args.head.name(),
             args.batch,
             args.seq_len,
             seq_per_s,
@@ -207,7 +225,7 @@ fn infer(args: BenchArgs) -> Result<()> {
             sorted[0],
             sorted[sorted.len() - 1],
             foreign.map(|f| format!("{:.0}%", f * 100.0)).unwrap_or_else(|| "?".into())
-        );
+        )?;
     }
     Ok(())
 }

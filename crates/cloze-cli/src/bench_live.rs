@@ -85,7 +85,7 @@ pub fn live(args: LiveBenchArgs) -> Result<()> {
         }
         times.sort_by(f64::total_cmp);
         let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-        println!(
+        outln!(
             "live: {} ({}, {:.1}M parameters), {} rows per edit: median {:.1} ms, p95 {:.1} ms, max {:.1} ms over {} edits",
             args.model.display(),
             model.family,
@@ -95,7 +95,7 @@ pub fn live(args: LiveBenchArgs) -> Result<()> {
             pick(0.95),
             pick(1.0),
             times.len()
-        );
+        )?;
         Ok(())
     })();
     let _ = std::fs::remove_dir_all(&dir);
@@ -141,14 +141,14 @@ pub fn label(args: LabelBenchArgs) -> Result<()> {
         }
         times.sort_by(f64::total_cmp);
         let pick = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-        println!(
+        outln!(
             "label: {} rows, {} keys (label or undo, with next row, counters and chart): median {:.2} ms, p95 {:.2} ms, max {:.2} ms",
             args.rows,
             times.len(),
             pick(0.5),
             pick(0.95),
             pick(1.0)
-        );
+        )?;
         Ok(())
     })();
     let _ = std::fs::remove_dir_all(&dir);

@@ -104,7 +104,7 @@ pub fn import(args: ImportBenchArgs) -> Result<()> {
         store.import_dataset("bench", &input, &ImportOptions::default(), Split::Train, &mut |_| true)?;
     let secs = t.elapsed().as_secs_f64();
     let db_bytes = std::fs::metadata(&project).map(|m| m.len()).unwrap_or(0);
-    println!(
+    outln!(
         "import: {} rows ({:.1} MB CSV) in {:.2} s = {:.0} rows/s, {:.1} MB/s; peak RSS {:.1} MiB (before import {:.1} MiB); \
          project file {:.1} MB",
         summary.rows,
@@ -115,7 +115,7 @@ pub fn import(args: ImportBenchArgs) -> Result<()> {
         peak_rss_mib().unwrap_or(f64::NAN),
         rss_before.unwrap_or(f64::NAN),
         db_bytes as f64 / 1e6
-    );
+    )?;
     drop(store);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
@@ -154,7 +154,7 @@ pub fn queue(args: QueueBenchArgs) -> Result<()> {
         }
         runs.push(run);
     }
-    println!("queue: project of {} rows with suggestions from 2 runs", ids.len());
+    outln!("queue: project of {} rows with suggestions from 2 runs", ids.len())?;
     let strategies = [
         QueueOrder::FileOrder,
         QueueOrder::Random { seed: 3 },
@@ -183,14 +183,14 @@ pub fn queue(args: QueueBenchArgs) -> Result<()> {
         }
         times.sort_by(f64::total_cmp);
         let pct = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-        println!(
+        outln!(
             "  {:<18} next item: median {:.3} ms, p99 {:.3} ms, max {:.3} ms over {} fetches",
             format!("{strategy:?}").split_whitespace().next().unwrap_or(""),
             pct(0.5),
             pct(0.99),
             times[times.len() - 1],
             times.len()
-        );
+        )?;
     }
     drop(store);
     if temporary {

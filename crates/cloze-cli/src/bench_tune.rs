@@ -16,16 +16,25 @@ use cloze::tune::{PromptModel, SoftInit, VerbalizerKind};
 use cloze::verbalizer::Verbalizer;
 use cloze::{Error, Result};
 
+/// The training step to time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Case {
+    /// Soft-prompt tuning: the model is frozen.
+    PromptTuningStep,
+    /// Every weight trains.
+    FullFinetuneStep,
+}
+
 #[derive(Args, Debug)]
 pub struct TuneBenchArgs {
     /// prompt-tuning-step (model frozen) or full-finetune-step.
-    #[arg(long, value_parser = ["prompt-tuning-step", "full-finetune-step"])]
-    case: String,
+    #[arg(long, value_enum)]
+    case: Case,
     /// The model folder ($BENCH_DIR/models/bert-base from make_models.py).
     #[arg(long, short = 'm', value_name = "DIR")]
     model: PathBuf,
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, default_value = "cpu", value_parser = crate::choices::engine::<DeviceChoice>)]
+    device: DeviceChoice,
     #[arg(long, default_value_t = 8)]
     batch: usize,
     /// Tokens per row before the soft tokens.
@@ -46,8 +55,8 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: TuneBenchArgs) -> Result<()> {
-    let full = args.case == "full-finetune-step";
-    let device = args.device.parse::<DeviceChoice>()?.open()?;
+    let full = args.case == Case::FullFinetuneStep;
+    let device = args.device.open()?;
     let mut plm = Plm::load(&args.model, &device)?;
     let base_vars = if full { plm.trainable()? } else { Vec::new() };
     let tok = plm.tokenizer().clone();
@@ -113,7 +122,7 @@ pub fn run(args: TuneBenchArgs) -> Result<()> {
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
     let out = serde_json::json!({
-        "case": args.case.replace('-', "_"),
+        "case": if full { "full_finetune_step" } else { "prompt_tuning_step" },
         "engine": "cloze",
         "model": args.model.file_name().map(|f| f.to_string_lossy().to_string()),
         "batch": args.batch, "seq_len": args.seq, "n_virtual_tokens": args.soft, "total_len": rows[0].ids.len(),
@@ -123,6 +132,6 @@ pub fn run(args: TuneBenchArgs) -> Result<()> {
         "loss_first": losses.first(), "loss_last": losses.last(),
         "peak_rss_mib": peak_rss_mib(),
     });
-    println!("{out}");
+    outln!("{out}")?;
     Ok(())
 }

@@ -1,10 +1,31 @@
-//! `cloze`: Cloze Studio's engine from a terminal — zero-shot prompt classification of a data file,
-//! model inspection, and the inference benchmark.
+//! `cloze`: Cloze Studio's engine from a terminal. Nine commands, each a thin adapter over the
+//! engine: `classify` (label a data file with a prompt, or with a tuned run), `inspect` (a model
+//! folder's family, sizes and special tokens), `project` (create a project, import data, see where
+//! it stands), `label` (label rows in the terminal), `hub` (search, download, list and remove
+//! Hugging Face models; log in), `export` (a project's labelled data), `search-words` (find label
+//! words), `tune` (train a prompt into a run folder) and `bench` (inference, import and queue
+//! benchmarks).
+//!
+//! It behaves like a Unix tool: results go to standard output, progress and messages to standard
+//! error; a reader that closes the pipe early (`cloze hub list | head -1`) ends the command quietly
+//! with status 0, and the exit status says how a run ended (see [`EXIT_CODES`]).
+
+/// Writes a line to standard output like `println!`, but returns the error instead of panicking,
+/// so that a closed pipe ends the command quietly (see [`exit_code`]). Use as `outln!(...)?`.
+macro_rules! outln {
+    () => {
+        $crate::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
 
 mod bench;
 mod bench_live;
 mod bench_store;
 mod bench_tune;
+mod choices;
 mod label;
 mod project;
 mod tune_cmd;
@@ -13,14 +34,32 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use choices::engine;
 use clap::{Args, Parser, Subcommand};
 use cloze::classify::{ClassifyOptions, Prediction, evaluate};
-use cloze::data::{ColumnRef, Encoding, Format, ImportOptions};
+use cloze::data::{ColumnRef, Format, ImportOptions};
 use cloze::metrics::Metrics;
 use cloze::plm::{DeviceChoice, Plm};
 use cloze::template::Template;
-use cloze::verbalizer::{Aggregate, MultiToken, Verbalizer};
+use cloze::verbalizer::Verbalizer;
 use cloze::{Error, Result};
+
+/// What the exit status means, as `cloze --help` lists it.
+const EXIT_CODES: &str = "\
+Exit status:
+  0    done (also when the reader of the output closed the pipe early, as `| head` does)
+  1    the work failed: a missing file, bad data, a model that does not load, ... (the message says
+       what went wrong and how to fix it)
+  2    usage error: an unknown option, a missing or invalid argument
+  130  cancelled (Esc at a prompt, or an interrupted job)";
+
+/// The status for a command that failed (see [`EXIT_CODES`]).
+const EXIT_FAILED: u8 = 1;
+/// The status for a cancelled command, as shells report a Ctrl-C (128 + SIGINT).
+const EXIT_CANCELLED: u8 = 130;
+
+/// The name errors give standard output.
+pub(crate) const STDOUT: &str = "<stdout>";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -34,11 +73,17 @@ Examples:
       --verbalizer '{\"negative\": [\"terrible\"], \"positive\": [\"great\"]}' --out runs/soft
   cloze classify --prompt runs/soft --input test.csv
   cloze inspect --model ./bert-base-uncased
+  cloze project new reviews.cloze && cloze project import reviews.cloze train.csv
+  cloze label reviews.cloze
+  cloze export labels reviews.cloze --output labels.jsonl
+  cloze hub search roberta | head -5
+  cloze search-words --model ./roberta-base --input train.csv --template '{text_a} It was {mask}.'
   cloze bench infer --model /tmp/bench/models/bert-base --head mask";
 
 #[derive(Parser, Debug)]
-#[command(name = "cloze", version, about = "Prompt learning from a terminal: zero-shot classification with a \
-template and a verbalizer on a Hugging Face masked-LM checkpoint.", after_help = AFTER_HELP)]
+#[command(name = "cloze", version, about = "Prompt learning from a terminal: classify a data file with a template \
+and a verbalizer on a Hugging Face masked-LM checkpoint, label it in a project, find label words, tune a prompt, \
+manage models from the Hub and export the labels.", after_help = format!("{AFTER_HELP}\n\n{EXIT_CODES}"))]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,9 +128,9 @@ enum HubCommand {
         /// The pipeline tag to filter on (fill-mask, text-generation, text2text-generation).
         #[arg(long, default_value = "fill-mask")]
         task: String,
-        /// Sort by downloads, likes or lastModified.
-        #[arg(long, default_value = "downloads")]
-        sort: String,
+        /// The order of the results.
+        #[arg(long, value_enum, default_value_t = choices::HubSort::Downloads)]
+        sort: choices::HubSort,
         /// Results per page.
         #[arg(long, default_value_t = 20)]
         limit: usize,
@@ -125,7 +170,7 @@ fn hub(command: HubCommand) -> Result<()> {
     let cache = client.cache().clone();
     match command {
         HubCommand::Search { text, task, sort, limit, pages } => {
-            let query = cloze::hub::SearchQuery { text, task: Some(task), sort: Some(sort), limit };
+            let query = cloze::hub::SearchQuery { text, task: Some(task), sort: Some(sort.into()), limit };
             let mut next: Option<String> = None;
             for page in 0..pages.max(1) {
                 if page > 0 && next.is_none() {
@@ -141,7 +186,7 @@ fn hub(command: HubCommand) -> Result<()> {
                         .weight_bytes
                         .map(|b| format!("{:.0} MB", b as f64 / 1e6))
                         .unwrap_or_else(|| "?".into());
-                    println!(
+                    outln!(
                         "{:<45} {:>10} downloads {:>6} likes {:>8}  {:<12} {}",
                         m.repo_id,
                         m.downloads,
@@ -149,7 +194,7 @@ fn hub(command: HubCommand) -> Result<()> {
                         size,
                         m.license.as_deref().unwrap_or("-"),
                         support
-                    );
+                    )?;
                 }
                 next = result.next;
             }
@@ -179,21 +224,21 @@ fn hub(command: HubCommand) -> Result<()> {
         HubCommand::Show { repo } => {
             let (id, revision) = repo.split_once('@').unwrap_or((&repo, "main"));
             let d = client.details(id, revision)?;
-            println!("{} @ {}", d.repo_id, d.commit);
+            outln!("{} @ {}", d.repo_id, d.commit)?;
             if let Some(s) = &d.summary {
-                println!("{s}");
+                outln!("{s}")?;
             }
-            println!("architecture: {}", d.model_type.as_deref().unwrap_or("unknown"));
+            outln!("architecture: {}", d.model_type.as_deref().unwrap_or("unknown"))?;
             match &d.supported {
-                Ok(()) => println!("supported by Cloze Studio"),
-                Err(why) => println!("not supported: {why}"),
+                Ok(()) => outln!("supported by Cloze Studio")?,
+                Err(why) => outln!("not supported: {why}")?,
             }
-            println!("download: {} ({:.1} MB)", d.selected.join(", "), d.download_size as f64 / 1e6);
+            outln!("download: {} ({:.1} MB)", d.selected.join(", "), d.download_size as f64 / 1e6)?;
             if !d.gguf.is_empty() {
-                println!("GGUF variants (not loadable yet): {}", d.gguf.join(", "));
+                outln!("GGUF variants (not loadable yet): {}", d.gguf.join(", "))?;
             }
             for (name, size) in &d.files {
-                println!("  {name:<50} {:>12} bytes", size);
+                outln!("  {name:<50} {:>12} bytes", size)?;
             }
             Ok(())
         }
@@ -234,7 +279,7 @@ fn hub(command: HubCommand) -> Result<()> {
                         }
                     })
                     .collect();
-                println!("{:<40} {:>10.1} MB  {}", m.repo_id, m.size as f64 / 1e6, snapshots.join(", "));
+                outln!("{:<40} {:>10.1} MB  {}", m.repo_id, m.size as f64 / 1e6, snapshots.join(", "))?;
             }
             Ok(())
         }
@@ -293,8 +338,8 @@ struct ModelArgs {
     #[arg(long, short = 'm', value_name = "DIR|REPO", default_value = "")]
     model: String,
     /// Where to run: cpu, cuda[:N] (build with --features cuda) or metal (--features metal).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, default_value = "cpu", value_parser = engine::<DeviceChoice>)]
+    device: DeviceChoice,
 }
 
 #[derive(Args, Debug)]
@@ -334,12 +379,12 @@ struct ClassifyArgs {
     calibrate: bool,
     /// Score a label word made of several tokens by its first token, the mean or the max of its
     /// tokens' logits.
-    #[arg(long, default_value = "first", value_parser = ["first", "mean", "max"])]
-    multi_token: String,
+    #[arg(long, value_enum, default_value_t = choices::MultiToken::First)]
+    multi_token: choices::MultiToken,
     /// Class score from its words: mean-prob (log of the mean probability), mean-log-prob
     /// (OpenPrompt's), or max.
-    #[arg(long, default_value = "mean-prob", value_parser = ["mean-prob", "mean-log-prob", "max"])]
-    aggregate: String,
+    #[arg(long, value_enum, default_value_t = choices::Aggregate::MeanProb)]
+    aggregate: choices::Aggregate,
     /// Rows per forward pass.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
@@ -354,8 +399,8 @@ struct ClassifyArgs {
     #[arg(long, default_value_t = 1)]
     demos_per_class: u32,
     /// random, or similar (the closest rows by sentence embedding).
-    #[arg(long, default_value = "random", value_parser = ["random", "similar"])]
-    demos_select: String,
+    #[arg(long, value_enum, default_value_t = choices::DemoSelect::Random)]
+    demos_select: choices::DemoSelect,
     /// Seed for random demonstrations.
     #[arg(long, default_value_t = 13)]
     seed: u64,
@@ -376,22 +421,22 @@ pub struct DataArgs {
     /// The id column (a name or 1-based number); rows are numbered from 1 without it.
     #[arg(long, value_name = "COLUMN")]
     id_column: Option<String>,
-    /// Force the file format: csv, tsv, jsonl, label-sentence.
-    #[arg(long)]
-    format: Option<String>,
+    /// Force the file format: csv, tsv, jsonl, label-sentence or delimited:<character>.
+    #[arg(long, value_parser = engine::<Format>)]
+    format: Option<Format>,
     /// The first row is a header (default: detected).
     #[arg(long, conflicts_with = "no_header")]
     header: bool,
     /// The first row is data, not a header.
     #[arg(long)]
     no_header: bool,
-    /// Force the text encoding: utf-8 or latin-1 (default: UTF-8, falling back to Latin-1).
-    #[arg(long)]
-    encoding: Option<String>,
-    /// CSV-style quoting in CSV/TSV files: on or off (default: on for CSV; for TSV, on only when every
-    /// quoted field in the file is well-formed).
-    #[arg(long, value_parser = ["on", "off"])]
-    quoting: Option<String>,
+    /// Force the text encoding (default: UTF-8, falling back to Latin-1).
+    #[arg(long, value_enum)]
+    encoding: Option<choices::Encoding>,
+    /// CSV-style quoting in CSV/TSV files (default: on for CSV; for TSV, on only when every quoted
+    /// field in the file is well-formed).
+    #[arg(long, value_enum)]
+    quoting: Option<choices::Quoting>,
     /// Skip malformed rows (they are counted and listed on stderr) instead of stopping at the first.
     #[arg(long)]
     skip_bad_rows: bool,
@@ -403,7 +448,7 @@ pub struct DataArgs {
 impl DataArgs {
     pub fn import_options(&self) -> Result<ImportOptions> {
         Ok(ImportOptions {
-            format: self.format.as_deref().map(str::parse::<Format>).transpose()?,
+            format: self.format.clone(),
             has_header: if self.header {
                 Some(true)
             } else if self.no_header {
@@ -419,8 +464,8 @@ impl DataArgs {
             // The CLI guesses the roles it is not given, and says what it chose.
             explicit_columns: false,
             limit: self.limit,
-            encoding: self.encoding.as_deref().map(str::parse::<Encoding>).transpose()?,
-            quoting: self.quoting.as_deref().map(|q| q == "on"),
+            encoding: self.encoding.map(Into::into),
+            quoting: self.quoting.map(Into::into),
             template_fields: Vec::new(),
         })
     }
@@ -478,7 +523,7 @@ fn search_words(args: SearchWordsArgs) -> Result<()> {
             words.iter().take(1).map(|w| serde_json::Value::from(w.word.clone())).collect(),
         );
     }
-    println!("{}", serde_json::Value::Object(verbalizer));
+    outln!("{}", serde_json::Value::Object(verbalizer))?;
     Ok(())
 }
 
@@ -489,6 +534,34 @@ struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+}
+
+/// Writes to standard output; a failed write (a closed pipe) is an error naming [`STDOUT`].
+pub(crate) fn write_out(args: std::fmt::Arguments) -> Result<()> {
+    std::io::stdout().lock().write_fmt(args).map_err(|e| Error::io(STDOUT, e))
+}
+
+/// The exit status of a finished command (see [`EXIT_CODES`]); prints the error, if any, on
+/// standard error — except for a closed output pipe, which is how `| head` says it has enough.
+fn exit_code(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
+        Err(Error::Cancelled) => {
+            eprintln!("cancelled");
+            ExitCode::from(EXIT_CANCELLED)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+/// Whether the error is a write to standard output that found the pipe closed.
+fn closed_pipe(e: &Error) -> bool {
+    matches!(e, Error::Io { path, source, .. } if path.as_os_str() == STDOUT
+        && source.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 fn main() -> ExitCode {
@@ -505,13 +578,7 @@ fn main() -> ExitCode {
         Command::Tune(args) => tune_cmd::run(*args),
         Command::SearchWords(args) => search_words(*args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_code(result)
 }
 
 fn load_model(args: &ModelArgs) -> Result<Plm> {
@@ -520,8 +587,7 @@ fn load_model(args: &ModelArgs) -> Result<Plm> {
             "no model given; pass the model folder or a cached repository id with --model",
         ));
     }
-    let device = args.device.parse::<DeviceChoice>()?.open()?;
-    Plm::load(cloze::hub::resolve_model(&args.model)?, &device)
+    Plm::load(cloze::hub::resolve_model(&args.model)?, &args.device.open()?)
 }
 
 fn column(arg: &Option<String>) -> Result<Option<ColumnRef>> {
@@ -532,7 +598,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
     if let Some(run) = &args.prompt {
         return tune_cmd::classify_with_run(
             run,
-            &args.model.device,
+            args.model.device,
             &args.input,
             &args.data,
             args.output.as_ref(),
@@ -541,8 +607,8 @@ fn classify(args: ClassifyArgs) -> Result<()> {
     let template = Template::parse(&args.template)?;
     template.check_classification()?;
     let verbalizer = Verbalizer::from_file_or_json(&args.verbalizer)?
-        .with_multi_token(args.multi_token.parse::<MultiToken>()?)
-        .with_aggregate(args.aggregate.parse::<Aggregate>()?);
+        .with_multi_token(args.multi_token.into())
+        .with_aggregate(args.aggregate.into());
     let options = args.data.import_options()?.for_fields(template.fields().map(|f| f.name.clone()));
     let (mut rows, report) = cloze::data::load(&args.input, &options)?;
     report_import(&args.input, &report.notes, &report.skipped);
@@ -569,10 +635,8 @@ fn classify(args: ClassifyArgs) -> Result<()> {
         })?;
         let (pool, report) = cloze::data::load(path, &options)?;
         report_import(path, &report.notes, &report.skipped);
-        let config = cloze::demo::DemoConfig {
-            per_class: args.demos_per_class,
-            selection: args.demos_select.parse()?,
-        };
+        let config =
+            cloze::demo::DemoConfig { per_class: args.demos_per_class, selection: args.demos_select.into() };
         let demos = cloze::demo::Demonstrations::new(&plm, &template, &verbalizer, &pool, config, args.seed)?;
         demos.fill(&plm, &mut rows)?;
     }
@@ -645,15 +709,12 @@ pub(crate) fn write_predictions(preds: &[Prediction], output: Option<&PathBuf>) 
     };
     match output {
         Some(path) => {
-            let file = std::fs::File::create(path)
-                .map_err(|e| Error::Io { path: path.clone(), message: e.to_string() })?;
-            write(&mut std::io::BufWriter::new(file))
-                .map_err(|e| Error::Io { path: path.clone(), message: e.to_string() })
+            let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+            write(&mut std::io::BufWriter::new(file)).map_err(|e| Error::io(path, e))
         }
         None => {
             let stdout = std::io::stdout();
-            write(&mut stdout.lock())
-                .map_err(|e| Error::Io { path: "<stdout>".into(), message: e.to_string() })
+            write(&mut stdout.lock()).map_err(|e| Error::io(STDOUT, e))
         }
     }
 }
@@ -681,38 +742,38 @@ fn inspect(args: InspectArgs) -> Result<()> {
     let plm = load_model(&args.model)?;
     let info = plm.info();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&info).expect("info serialises"));
+        outln!("{}", serde_json::to_string_pretty(&info).expect("info serialises"))?;
         return Ok(());
     }
     let s = &info.special_tokens;
     let tok = |t: &Option<(String, u32)>| {
         t.as_ref().map(|(s, i)| format!("{s} ({i})")).unwrap_or_else(|| "-".into())
     };
-    println!("model        {}", info.path.display());
-    println!("family       {}", info.family.name());
+    outln!("model        {}", info.path.display())?;
+    outln!("family       {}", info.family.name())?;
     if !info.architectures.is_empty() {
-        println!("architecture {}", info.architectures.join(", "));
+        outln!("architecture {}", info.architectures.join(", "))?;
     }
-    println!("weights      {}", info.weights.display());
-    println!("parameters   {} ({:.1} M)", info.parameters, info.parameters as f64 / 1e6);
-    println!("hidden size  {}", info.hidden_size);
-    println!("layers       {}", info.layers);
-    println!("heads        {}", info.heads);
-    println!("vocabulary   {}", info.vocab_size);
-    println!("max length   {} tokens", info.max_len);
-    println!(
+    outln!("weights      {}", info.weights.display())?;
+    outln!("parameters   {} ({:.1} M)", info.parameters, info.parameters as f64 / 1e6)?;
+    outln!("hidden size  {}", info.hidden_size)?;
+    outln!("layers       {}", info.layers)?;
+    outln!("heads        {}", info.heads)?;
+    outln!("vocabulary   {}", info.vocab_size)?;
+    outln!("max length   {} tokens", info.max_len)?;
+    outln!(
         "MLM head     {}",
         if info.has_mlm_head { "yes" } else { "no (bare encoder: cannot fill a {mask})" }
-    );
-    println!("tokenizer    {}", info.tokenizer.display());
-    println!(
+    )?;
+    outln!("tokenizer    {}", info.tokenizer.display())?;
+    outln!(
         "label words  {}",
         if info.space_sensitive { "tokenized with a leading space" } else { "as written" }
-    );
-    println!("mask         {} ({})", s.mask.0, s.mask.1);
-    println!("pad          {} ({})", s.pad.0, s.pad.1);
-    println!("cls / bos    {}", tok(&s.cls));
-    println!("sep / eos    {}", tok(&s.sep));
-    println!("unk          {}", tok(&s.unk));
+    )?;
+    outln!("mask         {} ({})", s.mask.0, s.mask.1)?;
+    outln!("pad          {} ({})", s.pad.0, s.pad.1)?;
+    outln!("cls / bos    {}", tok(&s.cls))?;
+    outln!("sep / eos    {}", tok(&s.sep))?;
+    outln!("unk          {}", tok(&s.unk))?;
     Ok(())
 }

@@ -55,9 +55,9 @@ pub struct ImportArgs {
     /// The dataset's name in the project (default: the file name).
     #[arg(long)]
     name: Option<String>,
-    /// The split these rows belong to: train, dev, test or unlabelled.
-    #[arg(long, default_value = "train")]
-    split: String,
+    /// The split these rows belong to.
+    #[arg(long, value_enum, default_value_t = crate::choices::Split::Train)]
+    split: crate::choices::Split,
     /// The classes to label with, comma-separated (e.g. negative,positive), when the file has no
     /// labels or you want another label set; creates the label set `--label-set`.
     #[arg(long, value_delimiter = ',')]
@@ -80,8 +80,8 @@ pub struct ExportLabelsArgs {
     #[arg(long, short = 'o')]
     output: PathBuf,
     /// csv, jsonl, or hf-jsonl (Hugging Face datasets: {"text", "label": index, "label_text"}).
-    #[arg(long)]
-    format: Option<String>,
+    #[arg(long, value_enum)]
+    format: Option<crate::choices::ExportFormat>,
     /// The dataset (default: the only one).
     #[arg(long)]
     dataset: Option<String>,
@@ -140,9 +140,9 @@ fn disagreements(file: &Path, dataset: Option<&str>, label_set: Option<&str>) ->
         }
         shown += 1;
         let row = store.row(group[0].0)?;
-        println!("row {}: {}", row.example.id, row.example.text_a);
+        outln!("row {}: {}", row.example.id, row.example.text_a)?;
         for (_, who, value) in group {
-            println!("    {:<16} {value}", if who.is_empty() { "(anonymous)" } else { who });
+            outln!("    {:<16} {value}", if who.is_empty() { "(anonymous)" } else { who })?;
         }
     }
     let rows = labels.chunk_by(|a, b| a.0 == b.0).count();
@@ -156,7 +156,7 @@ fn import(args: ImportArgs) -> Result<()> {
         let options = cloze::data::ImportOptions { limit: Some(n), ..options };
         let (rows, report) = cloze::data::load(&args.input, &options)?;
         crate::report_import(&args.input, &report.notes, &report.skipped);
-        println!(
+        outln!(
             "{}: {} ({}), columns {}; text from {:?}{}{}",
             args.input.display(),
             report.format,
@@ -165,13 +165,13 @@ fn import(args: ImportArgs) -> Result<()> {
             report.mapping.text,
             report.mapping.text_b.as_ref().map(|c| format!(", text_b from {c:?}")).unwrap_or_default(),
             report.mapping.label.as_ref().map(|c| format!(", label from {c:?}")).unwrap_or_default(),
-        );
+        )?;
         for r in rows {
-            println!("{:>6}  {:<12} {}", r.id, r.label.as_deref().unwrap_or("-"), r.text_a);
+            outln!("{:>6}  {:<12} {}", r.id, r.label.as_deref().unwrap_or("-"), r.text_a)?;
         }
         return Ok(());
     }
-    let split: Split = args.split.parse()?;
+    let split: Split = args.split.into();
     let name = match &args.name {
         Some(n) => n.clone(),
         None => {
@@ -213,15 +213,15 @@ fn import(args: ImportArgs) -> Result<()> {
 
 fn status(file: &Path) -> Result<()> {
     let store = Store::open(file)?;
-    println!("project {} (schema {})", file.display(), store.schema_version()?);
+    outln!("project {} (schema {})", file.display(), store.schema_version()?)?;
     let datasets = store.datasets()?;
     if datasets.is_empty() {
-        println!("no datasets yet: cloze project import {} DATA_FILE", file.display());
+        outln!("no datasets yet: cloze project import {} DATA_FILE", file.display())?;
     }
     for d in &datasets {
         let splits = store.split_counts(d.id)?;
         let splits: Vec<String> = splits.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!(
+        outln!(
             "dataset {:?}: {} rows ({}), from {} ({}, {})",
             d.name,
             d.row_count,
@@ -229,20 +229,20 @@ fn status(file: &Path) -> Result<()> {
             d.source_path.as_deref().unwrap_or("?"),
             d.format,
             d.encoding
-        );
+        )?;
         for set in store.label_sets(d.id)? {
-            println!("  label set {:?}: {}", set.name, set.classes.join(", "));
+            outln!("  label set {:?}: {}", set.name, set.classes.join(", "))?;
             let counts = store.label_counts(set.id)?;
             let mut by_source: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
             for ((source, value), n) in &counts {
                 by_source.entry(source).or_default().push(format!("{value} {n}"));
             }
             for (source, values) in by_source {
-                println!("    {source:<7} {}", values.join(", "));
+                outln!("    {source:<7} {}", values.join(", "))?;
             }
             agreement(&store, &set)?;
             for run in store.runs(set.id)?.iter().take(5) {
-                println!("    run {} {} {} ({})", run.id, run.strategy, run.status, run.started_at);
+                outln!("    run {} {} {} ({})", run.id, run.strategy, run.status, run.started_at)?;
             }
         }
     }
@@ -282,11 +282,11 @@ fn agreement(store: &Store, set: &LabelSet) -> Result<()> {
             Err(_) => "too few rows labelled by every annotator for Fleiss' kappa".into(),
         }
     };
-    println!(
+    outln!(
         "    agreement of {} annotators on {} rows: {line}; {disagreements} rows disagree",
         annotators.len(),
         items.len()
-    );
+    )?;
     Ok(())
 }
 
@@ -343,7 +343,7 @@ pub fn pick(store: &Store, dataset: Option<&str>, label_set: Option<&str>) -> Re
 pub fn export(args: ExportLabelsArgs) -> Result<()> {
     let store = Store::open(&args.file)?;
     let (_, set) = pick(&store, args.dataset.as_deref(), args.label_set.as_deref())?;
-    let format = args.format.as_deref().map(str::parse::<ExportFormat>).transpose()?;
+    let format: Option<ExportFormat> = args.format.map(Into::into);
     let filter =
         LabelFilter { sources: args.source, annotators: args.annotator, min_confidence: args.min_confidence };
     let count = export_labels(&store, &set, &args.output, format, &filter)?;

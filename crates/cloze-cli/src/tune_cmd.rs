@@ -5,12 +5,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use cloze::plm::DeviceChoice;
 use cloze::template::Template;
-use cloze::tune::{
-    self, DataSource, Pooling, ProbeHead, SoftInit, TuneConfig, TuneEvent, TuneStrategy, VerbalizerKind,
-};
+use cloze::tune::{self, DataSource, TuneConfig, TuneEvent, TuneStrategy};
 use cloze::verbalizer::Verbalizer;
 use cloze::{Error, Result};
 
+use crate::choices::{self, engine};
 use crate::{DataArgs, print_evaluation, report_import, write_predictions};
 
 #[derive(Args, Debug)]
@@ -18,14 +17,14 @@ pub struct TuneArgs {
     /// soft-prompt (only {soft} vectors train), finetune (all weights, PET/LM-BFF), pretrain
     /// (masked LM on text rendered through the template, saved as a model folder), or probe
     /// (a classifier on frozen pooled embeddings).
-    #[arg(long, short = 's')]
-    strategy: String,
+    #[arg(long, short = 's', value_enum)]
+    strategy: choices::TuneStrategy,
     /// The model folder, or a cached Hugging Face repository id.
     #[arg(long, short = 'm', value_name = "DIR|REPO")]
     model: String,
     /// cpu, cuda[:N] or metal.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, default_value = "cpu", value_parser = engine::<DeviceChoice>)]
+    device: DeviceChoice,
     /// Training rows (labelled; for pretrain, any text).
     #[arg(long, value_name = "FILE")]
     train: PathBuf,
@@ -45,23 +44,23 @@ pub struct TuneArgs {
     verbalizer: Option<String>,
     /// manual (label-word logits from the MLM head) or soft (a trained projection initialised from
     /// the label words; works on encoders without an MLM head).
-    #[arg(long, default_value = "manual", value_parser = ["manual", "soft"])]
-    verbalizer_kind: String,
+    #[arg(long, value_enum, default_value_t = choices::VerbalizerKind::Manual)]
+    verbalizer_kind: choices::VerbalizerKind,
     /// How {soft:N} vectors start: vocab (embeddings of random vocabulary tokens) or random.
-    #[arg(long, default_value = "vocab", value_parser = ["vocab", "random"])]
-    soft_init: String,
+    #[arg(long, value_enum, default_value_t = choices::SoftInit::Vocab)]
+    soft_init: choices::SoftInit,
     /// Probe: mean or cls pooling.
-    #[arg(long, default_value = "mean", value_parser = ["mean", "cls"])]
-    pooling: String,
+    #[arg(long, value_enum, default_value_t = choices::Pooling::Mean)]
+    pooling: choices::Pooling,
     /// Probe: logistic or mlp.
-    #[arg(long, default_value = "logistic", value_parser = ["logistic", "mlp"])]
-    probe_head: String,
+    #[arg(long, value_enum, default_value_t = choices::ProbeHead::Logistic)]
+    probe_head: choices::ProbeHead,
     /// {demo}: demonstrations per class, drawn from the training rows.
     #[arg(long, default_value_t = 1)]
     demos_per_class: u32,
     /// {demo}: random, or similar (closest rows by sentence embedding).
-    #[arg(long, default_value = "random", value_parser = ["random", "similar"])]
-    demos_select: String,
+    #[arg(long, value_enum, default_value_t = choices::DemoSelect::Random)]
+    demos_select: choices::DemoSelect,
     /// Few-shot: sample K training rows per class with the seed.
     #[arg(long, value_name = "K")]
     shots: Option<u32>,
@@ -131,14 +130,18 @@ fn load_rows(
     let (rows, report) = cloze::data::load(path, &data.import_options()?.for_fields(fields))?;
     report_import(path, &report.notes, &report.skipped);
     if rows.is_empty() {
-        return Err(Error::Data { path: path.to_path_buf(), line: None, message: format!("no {what} rows") });
+        return Err(Error::Data {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("no {what} rows").into(),
+        });
     }
     Ok(rows)
 }
 
 pub fn run(args: TuneArgs) -> Result<()> {
-    let strategy: TuneStrategy = args.strategy.parse()?;
-    let device = args.device.parse::<DeviceChoice>()?.open()?;
+    let strategy: TuneStrategy = args.strategy.into();
+    let device = args.device.open()?;
     let model = cloze::hub::resolve_model(&args.model)?;
     let mut config = TuneConfig::new(
         strategy,
@@ -151,15 +154,14 @@ pub fn run(args: TuneArgs) -> Result<()> {
     );
     config.template = args.template.clone();
     config.verbalizer = args.verbalizer.as_deref().map(Verbalizer::from_file_or_json).transpose()?;
-    config.verbalizer_kind =
-        if args.verbalizer_kind == "soft" { VerbalizerKind::Soft } else { VerbalizerKind::Manual };
-    config.soft_init = if args.soft_init == "random" { SoftInit::Random } else { SoftInit::Vocab };
-    config.pooling = if args.pooling == "cls" { Pooling::Cls } else { Pooling::Mean };
-    config.probe_head = if args.probe_head == "mlp" { ProbeHead::Mlp } else { ProbeHead::Logistic };
+    config.verbalizer_kind = args.verbalizer_kind.into();
+    config.soft_init = args.soft_init.into();
+    config.pooling = args.pooling.into();
+    config.probe_head = args.probe_head.into();
     config.shots = args.shots;
     config.demos = Some(cloze::demo::DemoConfig {
         per_class: args.demos_per_class,
-        selection: args.demos_select.parse()?,
+        selection: args.demos_select.into(),
     });
     config.dev_fraction = args.dev_fraction;
     let h = &mut config.hyper;
@@ -258,12 +260,12 @@ pub fn run(args: TuneArgs) -> Result<()> {
 
 pub fn classify_with_run(
     run: &Path,
-    device: &str,
+    device: DeviceChoice,
     input: &Path,
     data: &DataArgs,
     output: Option<&PathBuf>,
 ) -> Result<()> {
-    let device = device.parse::<DeviceChoice>()?.open()?;
+    let device = device.open()?;
     let (config, tuned) = tune::TunedRun::load(run, &device)?;
     let rows = load_rows(input, data, config.template.as_deref(), "input")?;
     let bar = indicatif::ProgressBar::new(rows.len() as u64);

@@ -440,3 +440,108 @@ fn template_fields_read_columns_of_the_same_name() {
     assert!(text(&out.stderr).contains("cannot tell which column holds the text"), "{}", text(&out.stderr));
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// `cloze classify … | head -1`: the reader takes one line and closes the pipe; `cloze` ends
+/// quietly with status 0 instead of a panic or a "Broken pipe" error. The output is larger than a
+/// pipe's buffer, so the write after the close does fail.
+#[test]
+fn a_closed_pipe_ends_quietly_with_status_zero() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let input = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-pipe.csv");
+    let mut csv = String::from("id,text,label\n");
+    for i in 0..2000 {
+        let label = if i % 2 == 0 { "positive" } else { "negative" };
+        csv.push_str(&format!("{i},\"row {i}: a film that was fine, all things considered\",{label}\n"));
+    }
+    std::fs::write(&input, csv).unwrap();
+    let model = model();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloze"))
+        .args([
+            "classify",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--text-column",
+            "text",
+            "--label-column",
+            "label",
+            "--id-column",
+            "id",
+            "--template",
+            "{text_a} It was {mask}.",
+            "--verbalizer",
+            r#"{"negative": "terrible", "positive": "great"}"#,
+        ])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cloze");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("{\"id\":\"0\""), "{first}");
+    drop(stdout);
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "", "nothing on stderr after the reader left");
+}
+
+#[test]
+fn exit_codes_tell_usage_errors_failed_work_and_success_apart() {
+    let model = model();
+    let m = model.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (vec!["inspect", "--model", m], 0, ""),
+        (vec!["--help"], 0, ""),
+        (vec!["classify", "--no-such-option"], 2, "unexpected argument"),
+        (vec!["inspect", "--model", m, "--device", "tpu"], 2, "use cpu, cuda, cuda:N or metal"),
+        (vec!["tune", "--strategy", "lora", "-m", m, "--train", "x.csv", "--out", "r"], 2, "soft-prompt"),
+        (vec!["project", "import", "p.cloze", "x.csv", "--encoding", "ebcdic"], 2, "latin-1"),
+        (
+            vec![
+                "classify",
+                "-m",
+                m,
+                "-i",
+                "samples/missing.csv",
+                "-t",
+                "{text_a} {mask}",
+                "-v",
+                "[\"a\", \"b\"]",
+            ],
+            1,
+            "missing.csv",
+        ),
+        (vec!["inspect", "--model", "samples/no-such-model"], 1, "no-such-model"),
+    ];
+    for (args, code, fragment) in cases {
+        let out = cloze(&args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+        assert!(stderr.contains(fragment), "{args:?}: expected {fragment:?} in {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_lists_every_command_and_the_exit_codes() {
+    let out = cloze(&["--help"]);
+    let help = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for command in
+        ["classify", "inspect", "project", "label", "hub", "export", "search-words", "tune", "bench"]
+    {
+        assert!(help.contains(&format!("\n  {command} ")), "{command} missing from:\n{help}");
+    }
+    for code in ["Exit status:", "  0 ", "  1 ", "  2 ", "  130 "] {
+        assert!(help.contains(code), "{code:?} missing from:\n{help}");
+    }
+    // Options with a fixed set of values list them.
+    let tune = text(&cloze(&["tune", "--help"]).stdout);
+    assert!(tune.contains("soft-prompt") && tune.contains("finetune") && tune.contains("probe"), "{tune}");
+}

@@ -112,7 +112,7 @@ impl Demonstrations {
             kept.push(ex.clone());
         }
         if by_class.iter().any(Vec::is_empty) {
-            return Err(Error::invalid(
+            return Err(Error::precondition(
                 "{demo} needs labelled rows of every class to draw demonstrations from; label some rows of each \
                  class or remove {demo}",
             ));

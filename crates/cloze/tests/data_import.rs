@@ -496,7 +496,7 @@ fn latin1_files_keep_every_byte() {
 #[test]
 fn label_sentence_rows_with_no_text_are_bad_rows() {
     let err = load(data("harvardnlp_sent-conv-torch/custrev.all"), &defaults()).unwrap_err();
-    assert_eq!(err.kind(), "data");
+    assert_eq!(err.kind(), cloze::error::ErrorKind::InvalidInput);
     assert_eq!(
         err.to_string(),
         format!(
@@ -542,7 +542,7 @@ fn trec_fine_labels_add_up_to_the_coarse_ones() {
 fn sms_spam_has_one_split_message() {
     let path = data("sms_spam_uci/SMSSpamCollection");
     let err = load(&path, &defaults()).unwrap_err();
-    assert_eq!(err.kind(), "data");
+    assert_eq!(err.kind(), cloze::error::ErrorKind::InvalidInput);
     assert_eq!(
         err.to_string(),
         format!(

@@ -207,6 +207,6 @@ fn render_errors_say_what_and_where() {
         let err =
             Renderer::new(&tok, *max_len).render(&Template::parse(template).unwrap(), *fields).unwrap_err();
         assert!(err.to_string().contains(fragment), "{template}: {err}");
-        assert_eq!(err.kind(), "template");
+        assert_eq!(err.kind(), cloze::error::ErrorKind::InvalidInput);
     }
 }

@@ -48,7 +48,7 @@ fn search_details_download_load_remove() {
 
     // Cancelled at the first progress report: nothing usable is cached.
     let cancelled = studio.hub_download("org/tiny", &mut |_| false).unwrap_err();
-    assert_eq!(cancelled.kind(), "cancelled");
+    assert_eq!(cancelled.kind(), cloze::error::ErrorKind::Cancelled);
 
     let mut seen: Vec<Progress> = Vec::new();
     let cached = studio

@@ -84,7 +84,7 @@ describe("App", () => {
 
   it("an error from a command shows in the banner and can be dismissed", async () => {
     const user = userEvent.setup();
-    m.openProject.mockRejectedValue({ kind: "project", message: "not a Cloze Studio project: /tmp/x.txt" });
+    m.openProject.mockRejectedValue({ kind: "invalid-input", message: "not a Cloze Studio project: /tmp/x.txt" });
     render(<App />);
     await user.type(screen.getByTestId("project-path"), "/tmp/x.txt{Enter}");
     expect(await screen.findByTestId("error-banner")).toHaveTextContent("not a Cloze Studio project: /tmp/x.txt");

@@ -30,7 +30,7 @@ describe("Hub search", () => {
     m.hubSearch
       .mockResolvedValueOnce({ models: [model("org/a"), model("org/b")], next: "cursor-2" })
       .mockResolvedValueOnce({ models: [model("org/c")], next: null })
-      .mockRejectedValueOnce({ kind: "hub", message: "offline: set HF_HUB_OFFLINE=0" });
+      .mockRejectedValueOnce({ kind: "unavailable", message: "offline: set HF_HUB_OFFLINE=0" });
     renderWithApp(<ModelScreen />);
     await user.type(screen.getByTestId("hub-query"), "bert");
     await user.click(screen.getByTestId("hub-search"));

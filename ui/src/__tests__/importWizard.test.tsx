@@ -162,7 +162,7 @@ describe("ImportWizard", () => {
 
   it("shows a preview error in the banner", async () => {
     const user = userEvent.setup();
-    m.previewFile.mockRejectedValue({ kind: "io", message: "No such file: /nope.csv" });
+    m.previewFile.mockRejectedValue({ kind: "not-found", message: "No such file: /nope.csv" });
     renderWithApp(<ImportWizard />, { project: PROJECT });
     await user.type(screen.getByTestId("import-path"), "/nope.csv");
     await user.click(screen.getByTestId("import-preview"));

@@ -132,7 +132,7 @@ describe("LabelScreen", () => {
 
   it("an AppError from an action shows in the error banner", async () => {
     await setup();
-    m.labelCurrent.mockRejectedValue({ kind: "store", message: "database is locked" });
+    m.labelCurrent.mockRejectedValue({ kind: "unavailable", message: "database is locked" });
     await press({ key: "1" }, window);
     expect(await screen.findByTestId("error-banner")).toHaveTextContent("database is locked");
   });

@@ -136,7 +136,7 @@ describe("TemplateBuilder", () => {
       await Promise.resolve();
     });
     expect(parse).toHaveBeenCalledTimes(1);
-    parse.mockRejectedValue({ kind: "template", message: "template error at character 0: template has no {mask}" });
+    parse.mockRejectedValue({ kind: "invalid-input", message: "template error at character 0: template has no {mask}" });
 
     const box = screen.getByTestId("template-source");
     act(() => {

@@ -1,4 +1,4 @@
-import type { AppError } from "../bindings";
+import type { AppError, ErrorKind } from "../bindings";
 
 export function isAppError(e: unknown): e is AppError {
   return typeof e === "object" && e !== null && "kind" in e && "message" in e &&
@@ -16,7 +16,7 @@ export function errorMessage(e: unknown): string {
   }
 }
 
-export function errorKind(e: unknown): string | null {
+export function errorKind(e: unknown): ErrorKind | null {
   return isAppError(e) ? e.kind : null;
 }
 

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting, Text};
 
 /// How many bytes of the file [`Format::detect`] needs to sniff a layout.
 pub(crate) const SNIFF_BYTES: usize = 64 * 1024;
@@ -79,16 +79,18 @@ impl Format {
         if let Some(format) = Format::from_extension(path) {
             return Ok(format);
         }
-        let data_error = |message: String| Error::Data { path: path.to_path_buf(), line: None, message };
+        let data_error = |message: Text| Error::Data { path: path.to_path_buf(), line: None, message };
         if first_bytes.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(data_error("the file is empty: there is nothing to import".into()));
         }
         sniff(first_bytes).ok_or_else(|| {
             data_error(
-                "cannot tell the layout of this file (not tab- or comma-separated, not `label text` \
-                 lines, not `text;label`, not JSON lines); pass --format csv, tsv, jsonl, label-sentence \
-                 or delimited:<character>"
-                    .into(),
+                Text::from(
+                    "cannot tell the layout of this file (not tab- or comma-separated, not `label text` \
+                     lines, not `text;label`, not JSON lines); set ",
+                )
+                .setting(Setting::Format)
+                .cli_only(" to csv, tsv, jsonl, label-sentence or delimited:<character>"),
             )
         })
     }
@@ -297,7 +299,7 @@ mod tests {
         let err = Format::detect(Path::new("x.txt"), b"").unwrap_err();
         assert_eq!(err.to_string(), "x.txt: the file is empty: there is nothing to import");
         let err = Format::detect(Path::new("x.txt"), b"justoneword\n").unwrap_err();
-        assert!(err.to_string().contains("pass --format csv, tsv, jsonl"), "{err}");
+        assert!(err.to_string().contains("set --format to csv, tsv, jsonl"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::Example;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting, Text};
 
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny, fast generator whose output depends only on the
 /// seed, so shuffles are the same on every machine. Not for cryptography.
@@ -107,11 +107,15 @@ pub fn few_shot(examples: &[Example], k_per_class: usize, seed: u64) -> Result<V
         }
     }
     if by_label.is_empty() {
-        return Err(Error::invalid(format!(
-            "few-shot sampling needs labelled examples, and none of the {} examples has a label; map the \
-             label column (--label-column)",
-            examples.len()
-        )));
+        return Err(Error::invalid(
+            Text::from(format!(
+                "few-shot sampling needs labelled examples, and none of the {} examples has a label; map the \
+                 label column (",
+                examples.len()
+            ))
+            .setting(Setting::LabelColumn)
+            .then(")"),
+        ));
     }
     let short: Vec<String> = by_label
         .iter()

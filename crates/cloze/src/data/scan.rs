@@ -144,7 +144,7 @@ pub(crate) fn scan(
         let n = match input.read(&mut buf[carry..carry + CHUNK]) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(path, format!("cannot read the file: {e}"))),
+            Err(e) => return Err(Error::io_while(path, "cannot read the file", e)),
         };
         if n == 0 {
             if check_utf8 && carry > 0 {

@@ -195,7 +195,7 @@ pub fn write_labels_file(
         let _ = std::fs::remove_file(path);
     }
     result.map_err(|err| match err {
-        Error::Io { message, .. } => Error::Io { path: path.to_path_buf(), message },
+        Error::Io { message, source, .. } => Error::Io { path: path.to_path_buf(), message, source },
         other => other,
     })
 }
@@ -608,7 +608,7 @@ mod tests {
         }
         for text in ["", "json", "tsv", "hf_jsonl"] {
             let err = text.parse::<ExportFormat>().unwrap_err();
-            assert_eq!(err.kind(), "invalid");
+            assert_eq!(err.kind(), crate::error::ErrorKind::InvalidInput);
             let msg = err.to_string();
             assert!(msg.contains(&format!("\"{text}\"")) && msg.contains("csv, jsonl, hf-jsonl"), "{msg}");
         }
@@ -659,7 +659,7 @@ mod tests {
         for (name, row, format, classes, needles) in cases {
             let err =
                 write_labels(vec![row], format, &classes, &LabelFilter::default(), Vec::new()).unwrap_err();
-            assert_eq!(err.kind(), "invalid", "{name}");
+            assert_eq!(err.kind(), crate::error::ErrorKind::InvalidInput, "{name}");
             let msg = err.to_string();
             for needle in needles {
                 assert!(msg.contains(needle), "{name}: {msg:?} lacks {needle:?}");
@@ -687,7 +687,7 @@ mod tests {
         for format in ExportFormat::ALL {
             let err = write_labels(vec![full_row()], format, &classes(), &LabelFilter::default(), Broken)
                 .unwrap_err();
-            assert_eq!(err.kind(), "io", "{format}");
+            assert_eq!(err.kind(), crate::error::ErrorKind::Internal, "{format}");
             assert!(err.to_string().contains("disk full"), "{format}: {err}");
         }
     }
@@ -712,7 +712,7 @@ mod tests {
         // A folder that does not exist is an I/O error naming the path.
         let missing = dir.join("no-such-dir").join("labels.csv");
         let err = write_labels_file(&missing, vec![], None, &classes(), &LabelFilter::default()).unwrap_err();
-        assert_eq!(err.kind(), "io");
+        assert_eq!(err.kind(), crate::error::ErrorKind::NotFound);
         assert!(err.to_string().contains("no-such-dir"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Text};
 
 /// A Hugging Face cache folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,21 +115,23 @@ impl Cache {
     /// The snapshot folder of a cached revision: a model folder [`crate::plm::Plm::load`] can open.
     /// The error says how to fetch it when it is not cached.
     pub fn snapshot(&self, repo_id: &str, revision: &str) -> Result<PathBuf> {
-        let commit = self.resolve(repo_id, revision)?.ok_or_else(|| Error::Model {
-            path: self.root.clone(),
-            message: format!(
-                "{repo_id}@{revision} is not in the Hugging Face cache; download it first (`cloze hub download \
-                 {repo_id}`), or point HF_HUB_CACHE at the cache that has it"
-            ),
+        let commit = self.resolve(repo_id, revision)?.ok_or_else(|| {
+            Error::missing(
+                &self.root,
+                Text::from(format!(
+                    "{repo_id}@{revision} is not in the Hugging Face cache; download it first"
+                ))
+                .cli_only(format!(" (`cloze hub download {repo_id}`)"))
+                .app_only(" on the Model screen")
+                .then(", or point HF_HUB_CACHE at the cache that has it"),
+            )
         })?;
         let dir = self.repo_dir(repo_id)?.join("snapshots").join(&commit);
         if !dir.is_dir() {
-            return Err(Error::Model {
-                path: dir,
-                message: format!(
-                    "the cache's ref {revision} points at commit {commit}, whose snapshot is missing"
-                ),
-            });
+            return Err(Error::missing(
+                dir,
+                format!("the cache's ref {revision} points at commit {commit}, whose snapshot is missing"),
+            ));
         }
         Ok(dir)
     }
@@ -225,10 +227,11 @@ impl Cache {
     pub fn remove(&self, repo_id: &str) -> Result<u64> {
         let dir = self.repo_dir(repo_id)?;
         if !dir.is_dir() {
-            return Err(Error::Model {
-                path: dir,
-                message: format!("{repo_id} is not in the cache; `cloze hub list` shows what is"),
-            });
+            return Err(Error::missing(
+                dir,
+                Text::from(format!("{repo_id} is not in the cache"))
+                    .cli_only("; `cloze hub list` shows what is"),
+            ));
         }
         let size = dir_size(&dir.join("blobs"));
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;

@@ -16,7 +16,21 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::{Cache, Token};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result, Source, Text};
+
+/// A failure of the Hub.
+fn hub_err(kind: ErrorKind, message: impl Into<Text>) -> Error {
+    Error::Hub { kind, message: message.into(), source: None }
+}
+
+/// A failure of the Hub, caused by `e`.
+fn hub_cause(
+    kind: ErrorKind,
+    message: impl Into<Text>,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::Hub { kind, message: message.into(), source: Some(Box::new(e)) }
+}
 
 /// What to search for.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
@@ -181,12 +195,13 @@ impl HubClient {
     }
 
     fn offline_error(&self, what: &str) -> Error {
-        Error::Hub {
-            message: format!(
-                "offline (HF_HUB_OFFLINE is set), so {what} is not possible; cached models still work — `cloze hub \
-                 list` shows them"
-            ),
-        }
+        hub_err(
+            ErrorKind::Unavailable,
+            Text::from(format!(
+                "offline (HF_HUB_OFFLINE is set), so {what} is not possible; cached models still work"
+            ))
+            .cli_only(" — `cloze hub list` shows them"),
+        )
     }
 
     /// One request with retries: 429 and 5xx answers and connection failures are tried again after
@@ -194,6 +209,7 @@ impl HubClient {
     fn call(&self, url: &str, range_from: u64) -> Result<ureq::http::Response<ureq::Body>> {
         let mut wait = self.backoff;
         let mut last = String::new();
+        let mut cause: Option<Source> = None;
         for attempt in 0..self.attempts.max(1) {
             if attempt > 0 {
                 std::thread::sleep(wait);
@@ -219,52 +235,63 @@ impl HubClient {
                             wait = Duration::from_secs(secs.min(30));
                         }
                         last = format!("the Hub answered HTTP {status}");
+                        cause = None;
                         continue;
                     }
                     return Ok(resp);
                 }
-                Err(e) => last = format!("cannot reach {}: {e}", self.endpoint),
+                Err(e) => {
+                    last = format!("cannot reach {}", self.endpoint);
+                    cause = Some(e.into());
+                }
             }
         }
         Err(Error::Hub {
+            kind: ErrorKind::Unavailable,
             message: format!(
                 "{last} (tried {} times); check the connection, or work offline with cached models (HF_HUB_OFFLINE=1)",
                 self.attempts.max(1)
-            ),
+            )
+            .into(),
+            source: cause,
         })
     }
 
     fn check_status(&self, resp: &ureq::http::Response<ureq::Body>, what: &str) -> Result<()> {
         let status = resp.status().as_u16();
-        let message = match status {
+        let (kind, message) = match status {
             200..=299 => return Ok(()),
-            401 | 403 if self.token.is_none() => format!(
-                "{what} needs an access token (the model is gated or private): accept its terms on the Hub, then set \
+            401 | 403 if self.token.is_none() => (
+                ErrorKind::Precondition,
+                format!(
+                    "{what} needs an access token (the model is gated or private): accept its terms on the Hub, then set \
                  HF_TOKEN or log in with the Hugging Face tools"
+                ),
             ),
-            401 | 403 => format!(
-                "{what} was refused with the token given: check that it is valid and has access (HTTP {status})"
+            401 | 403 => (
+                ErrorKind::Precondition,
+                format!(
+                    "{what} was refused with the token given: check that it is valid and has access (HTTP {status})"
+                ),
             ),
-            404 => {
-                format!("{what} was not found on the Hub (HTTP 404); check the repository id and revision")
-            }
-            _ => format!("{what} failed: HTTP {status}"),
+            404 => (
+                ErrorKind::NotFound,
+                format!("{what} was not found on the Hub (HTTP 404); check the repository id and revision"),
+            ),
+            _ => (ErrorKind::Unavailable, format!("{what} failed: HTTP {status}")),
         };
-        Err(Error::Hub { message })
+        Err(hub_err(kind, message))
     }
 
     fn get_json(&self, url: &str, what: &str) -> Result<(serde_json::Value, Option<String>)> {
         let mut resp = self.call(url, 0)?;
         self.check_status(&resp, what)?;
         let next = resp.headers().get("link").and_then(|v| v.to_str().ok()).and_then(parse_next_link);
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(64 << 20)
-            .read_to_string()
-            .map_err(|e| Error::Hub { message: format!("{what}: the answer could not be read: {e}") })?;
-        let json = serde_json::from_str(&text).map_err(|e| Error::Hub {
-            message: format!("{what}: the Hub answered something that is not JSON ({e})"),
+        let text = resp.body_mut().with_config().limit(64 << 20).read_to_string().map_err(|e| {
+            hub_cause(ErrorKind::Unavailable, format!("{what}: the answer could not be read"), e)
+        })?;
+        let json = serde_json::from_str(&text).map_err(|e| {
+            hub_cause(ErrorKind::Internal, format!("{what}: the Hub answered something that is not JSON"), e)
         })?;
         Ok((json, next))
     }
@@ -293,7 +320,7 @@ impl HubClient {
         let (json, next) = self.get_json(&url, "the model search")?;
         let models = json
             .as_array()
-            .ok_or_else(|| Error::Hub { message: "the model search did not return a list".into() })?
+            .ok_or_else(|| hub_err(ErrorKind::Internal, "the model search did not return a list"))?
             .iter()
             .map(|m| {
                 let task = m["pipeline_tag"].as_str().map(String::from);
@@ -326,8 +353,8 @@ impl HubClient {
         let (json, _) = self.get_json(&url, &format!("{repo_id}@{revision}"))?;
         let commit = json["sha"]
             .as_str()
-            .ok_or_else(|| Error::Hub {
-                message: format!("{repo_id}@{revision}: the Hub gave no commit sha"),
+            .ok_or_else(|| {
+                hub_err(ErrorKind::Internal, format!("{repo_id}@{revision}: the Hub gave no commit sha"))
             })?
             .to_string();
         let files = json["siblings"]
@@ -361,7 +388,7 @@ impl HubClient {
             .limit(4 << 20)
             .read_to_string()
             .map(Some)
-            .map_err(|e| Error::Hub { message: format!("{repo_id}/{file}: {e}") })
+            .map_err(|e| hub_cause(ErrorKind::Unavailable, format!("{repo_id}/{file}"), e))
     }
 
     /// The repository's files, what a download would fetch, the architecture and whether the
@@ -418,7 +445,8 @@ impl HubClient {
             return self.cache.snapshot(repo_id, revision);
         }
         let (commit, files) = self.repo_files(repo_id, revision)?;
-        let needed = needed_files(&files).map_err(|m| Error::Hub { message: format!("{repo_id}: {m}") })?;
+        let needed =
+            needed_files(&files).map_err(|m| hub_err(ErrorKind::InvalidInput, format!("{repo_id}: {m}")))?;
         let total: u64 = needed.iter().map(|f| f.size).sum();
         let snapshot = self.cache.repo_dir(repo_id)?.join("snapshots").join(&commit);
         let mut done = 0u64;
@@ -500,13 +528,14 @@ impl HubClient {
             if !complete {
                 attempts += 1;
                 if attempts >= self.attempts.max(1) {
-                    return Err(Error::Hub {
-                        message: format!(
+                    return Err(hub_err(
+                        ErrorKind::Unavailable,
+                        format!(
                             "{what}: the transfer broke off at {written} of {} bytes {} times; run the download again to \
                              resume it",
                             file.size, attempts
                         ),
-                    });
+                    ));
                 }
                 std::thread::sleep(self.backoff);
                 continue;
@@ -517,13 +546,14 @@ impl HubClient {
             let actual = sha256_file(&partial)?;
             if actual != file.etag {
                 let _ = std::fs::remove_file(&partial);
-                return Err(Error::Hub {
-                    message: format!(
+                return Err(hub_err(
+                    ErrorKind::Unavailable,
+                    format!(
                         "{what}: the downloaded file does not match the Hub's SHA-256 ({actual} instead of {}); it was \
                          deleted, download again",
                         file.etag
                     ),
-                });
+                ));
             }
         }
         self.cache.store_file(repo_id, commit, &file.name, &etag, &partial)?;

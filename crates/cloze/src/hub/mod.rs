@@ -40,9 +40,9 @@ pub fn resolve_model_in(cache: &Cache, spec: &str) -> Result<PathBuf> {
     }
     match repo_spec(spec) {
         Some((repo, revision)) => cache.snapshot(repo, revision),
-        None => Err(Error::Model {
+        None => Err(Error::missing(
             path,
-            message: "no such folder, and not a Hugging Face repository id (org/name[@revision])".into(),
-        }),
+            "no such folder, and not a Hugging Face repository id (org/name[@revision])",
+        )),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// An access token. It is sent as a bearer header and never printed: `Debug` shows `Token(***)`.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,9 +54,11 @@ pub struct TokenStore {
 fn keyring_err(e: keyring::Error) -> Error {
     // keyring's errors never contain the secret.
     Error::Hub {
-        message: format!(
-            "the system's credential store is not available ({e}); set the HF_TOKEN environment variable instead"
-        ),
+        kind: ErrorKind::Unavailable,
+        message:
+            "the system's credential store is not available; set the HF_TOKEN environment variable instead"
+                .into(),
+        source: Some(Box::new(e)),
     }
 }
 

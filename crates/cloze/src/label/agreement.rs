@@ -315,7 +315,7 @@ mod tests {
         ];
         for (name, result, needles) in cases {
             let err = result.unwrap_err();
-            assert_eq!(err.kind(), "invalid", "{name}");
+            assert_eq!(err.kind(), crate::error::ErrorKind::InvalidInput, "{name}");
             let msg = err.to_string();
             for needle in needles {
                 assert!(msg.contains(needle), "{name}: {msg:?} lacks {needle:?}");

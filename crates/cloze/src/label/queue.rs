@@ -4,7 +4,7 @@
 //! theirs. Every strategy is one or two of the store's indexed queries ([`Store::next_to_label`]),
 //! so the order follows new suggestions as a background re-scorer writes them.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting, Text};
 use crate::store::{
     LabelSet, LabelSource, NewLabel, RowOrder, Store, StoredRow, Suggestion, ToLabel, Uncertainty,
 };
@@ -87,9 +87,13 @@ impl Queue {
         annotator: Option<String>,
     ) -> Result<Self> {
         if strategy.needs_run() && run_id.is_none() {
-            return Err(Error::invalid(
-                "this queue strategy orders rows by a model's suggestions; give a model, template and verbalizer \
-                 to score the rows, or use --strategy order or random",
+            return Err(Error::precondition(
+                Text::from(
+                    "this queue strategy orders rows by a model's suggestions; give a model, template and \
+                     verbalizer to score the rows, or set ",
+                )
+                .setting(Setting::LabelOrder)
+                .then(" to file order or random"),
             ));
         }
         Ok(Self { dataset_id: label_set.dataset_id, label_set, strategy, run_id, annotator })
@@ -213,7 +217,7 @@ impl Session {
     /// Confirms the model's suggestion.
     pub fn accept(&mut self, store: &mut Store, item: &QueueItem) -> Result<i64> {
         let s = item.suggestion.clone().ok_or_else(|| {
-            Error::invalid("this row has no suggestion to accept yet; pick a class with its number")
+            Error::precondition("this row has no suggestion to accept yet; pick a class with its number")
         })?;
         self.record(store, item, &s.predicted, Some(s.confidence))
     }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor, TensorId, Var};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Text};
 pub use batch::{Batch, PaddingSide};
 pub use tokenizer::{PlmTokenizer, SpecialTokens};
 pub use weights::WeightFiles;
@@ -67,6 +67,7 @@ impl Family {
                 "model_type {:?} (architectures {:?}) is not supported; supported families: {SUPPORTED}",
                 model_type, arch
             ),
+            source: None,
         })
     }
 
@@ -128,24 +129,30 @@ impl DeviceChoice {
             DeviceChoice::Cuda(n) => {
                 if !cfg!(feature = "cuda") {
                     return Err(Error::Device {
-                        message: "this build has no CUDA support; rebuild with `--features cuda` or use \
-                                  --device cpu"
-                            .into(),
+                        message: Text::from("this build has no CUDA support; ")
+                            .cli_only("rebuild with `--features cuda` or use --device cpu")
+                            .app_only("choose the CPU device"),
+                        source: None,
                     });
                 }
-                Device::new_cuda(n)
-                    .map_err(|e| Error::Device { message: format!("cannot open CUDA device {n}: {e}") })
+                Device::new_cuda(n).map_err(|e| Error::Device {
+                    message: format!("cannot open CUDA device {n}").into(),
+                    source: Some(e.into()),
+                })
             }
             DeviceChoice::Metal(n) => {
                 if !cfg!(feature = "metal") {
                     return Err(Error::Device {
-                        message: "this build has no Metal support; rebuild with `--features metal` (macOS) \
-                                  or use --device cpu"
-                            .into(),
+                        message: Text::from("this build has no Metal support; ")
+                            .cli_only("rebuild with `--features metal` (macOS) or use --device cpu")
+                            .app_only("choose the CPU device"),
+                        source: None,
                     });
                 }
-                Device::new_metal(n)
-                    .map_err(|e| Error::Device { message: format!("cannot open Metal device {n}: {e}") })
+                Device::new_metal(n).map_err(|e| Error::Device {
+                    message: format!("cannot open Metal device {n}").into(),
+                    source: Some(e.into()),
+                })
             }
         }
     }
@@ -195,7 +202,16 @@ pub struct ModelInfo {
 }
 
 fn model_err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Model { path: path.to_path_buf(), message: message.into() }
+    Error::Model { path: path.to_path_buf(), message: message.into(), source: None }
+}
+
+/// A model folder's file could not be used: `message` says which and why, `e` is the cause.
+fn model_cause(
+    path: &Path,
+    message: impl Into<String>,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::Model { path: path.to_path_buf(), message: message.into(), source: Some(Box::new(e)) }
 }
 
 impl Plm {
@@ -213,18 +229,18 @@ impl Plm {
         }
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path).map_err(|e| {
-            model_err(dir, format!("cannot read config.json ({e}); is this a Hugging Face model folder?"))
+            model_cause(dir, "cannot read config.json (is this a Hugging Face model folder?)", e)
         })?;
         let config: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| model_err(&config_path, format!("config.json is not valid JSON: {e}")))?;
+            .map_err(|e| model_cause(&config_path, "config.json is not valid JSON", e))?;
         let family = Family::from_config(&config, &config_path)?;
         let tokenizer = PlmTokenizer::load(dir, family)?;
         let weights = WeightFiles::find(dir)?;
         let tensors = weights.load(dtype, device)?;
         let parameters = tensors.values().map(|t| t.elem_count()).sum();
-        let bad_config = |e: serde_json::Error| model_err(&config_path, format!("config.json: {e}"));
+        let bad_config = |e: serde_json::Error| model_cause(&config_path, "config.json", e);
         let load_err = |e: candle_core::Error| {
-            model_err(weights.path(), format!("the weights do not match config.json ({family:?}): {e}"))
+            model_cause(weights.path(), format!("the weights do not match config.json ({family:?})"), e)
         };
         let encoder_prefix;
         let model = match family {

@@ -25,10 +25,6 @@ const SIDE_FILES: [&str; 7] = [
     "sentencepiece.bpe.model",
 ];
 
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io { path: path.to_path_buf(), message: e.to_string() }
-}
-
 /// The checkpoint names of one engine weight (several for the fused QKV projection, in q, k, v order),
 /// from the map the loaders read too.
 fn checkpoint_names(family: Family, prefix: &str, name: &str) -> Option<Vec<String>> {
@@ -44,7 +40,7 @@ impl Plm {
         let mut out = HashMap::new();
         for (name, t) in self.named_weights() {
             let names = checkpoint_names(self.family, &self.encoder_prefix, &name).ok_or_else(|| {
-                Error::invalid(format!("no checkpoint name for the engine weight {name:?} (a bug)"))
+                Error::internal(format!("no checkpoint name for the engine weight {name:?} (a bug)"))
             })?;
             let t = t.detach().contiguous()?;
             if names.len() == 3 {
@@ -64,17 +60,17 @@ impl Plm {
     /// Writes the model as a checkpoint folder `dir` (created if needed): `model.safetensors`,
     /// `config.json` and the tokenizer files of the folder it was loaded from.
     pub fn save_pretrained(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let tensors = self.checkpoint_tensors()?;
         let weights = dir.join("model.safetensors");
-        candle_core::safetensors::save(&tensors, &weights).map_err(|e| io(&weights, e))?;
+        candle_core::safetensors::save(&tensors, &weights).map_err(|e| Error::io(&weights, e))?;
         let config = dir.join("config.json");
-        let text = serde_json::to_string_pretty(&self.config).map_err(|e| io(&config, e))?;
-        std::fs::write(&config, text).map_err(|e| io(&config, e))?;
+        let text = serde_json::to_string_pretty(&self.config).map_err(|e| Error::io(&config, e))?;
+        std::fs::write(&config, text).map_err(|e| Error::io(&config, e))?;
         for f in SIDE_FILES {
             let src = self.dir.join(f);
             if src.is_file() && self.dir != dir {
-                std::fs::copy(&src, dir.join(f)).map_err(|e| io(&src, e))?;
+                std::fs::copy(&src, dir.join(f)).map_err(|e| Error::io(&src, e))?;
             }
         }
         Ok(())

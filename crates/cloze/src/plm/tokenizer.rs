@@ -50,8 +50,12 @@ impl std::fmt::Debug for PlmTokenizer {
     }
 }
 
-fn tok_err(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Tokenizer { message: format!("{}: {e}", path.display()) }
+fn tok_err(path: &Path, e: tokenizers::Error) -> Error {
+    Error::Tokenizer { message: path.display().to_string(), source: Some(e) }
+}
+
+fn tok_msg(path: &Path, message: impl std::fmt::Display) -> Error {
+    Error::Tokenizer { message: format!("{}: {message}", path.display()), source: None }
 }
 
 /// Reads a special token from tokenizer_config.json / special_tokens_map.json, where it is either
@@ -99,6 +103,7 @@ impl PlmTokenizer {
                 message: "no tokenizer found: expected tokenizer.json, vocab.txt, or vocab.json with \
                           merges.txt"
                     .into(),
+                source: None,
             });
         };
         inner.with_padding(None);
@@ -117,6 +122,7 @@ impl PlmTokenizer {
                 source.display(),
                 configured_token(dir, "mask_token").unwrap_or_else(|| mask_default.to_string())
             ),
+            source: None,
         })?;
         let pad = find("pad_token", pad_default).unwrap_or_else(|| mask.clone());
         let special = SpecialTokens {
@@ -136,12 +142,12 @@ impl PlmTokenizer {
         use tokenizers::normalizers::BertNormalizer;
         use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
         use tokenizers::processors::bert::BertProcessing;
-        let path = vocab.to_str().ok_or_else(|| tok_err(vocab, "the path is not valid UTF-8"))?;
+        let path = vocab.to_str().ok_or_else(|| tok_msg(vocab, "the path is not valid UTF-8"))?;
         let model =
             WordPiece::from_file(path).unk_token("[UNK]".into()).build().map_err(|e| tok_err(vocab, e))?;
         let mut tok = Tokenizer::new(model);
-        let cls = tok.token_to_id("[CLS]").ok_or_else(|| tok_err(vocab, "vocab.txt has no [CLS]"))?;
-        let sep = tok.token_to_id("[SEP]").ok_or_else(|| tok_err(vocab, "vocab.txt has no [SEP]"))?;
+        let cls = tok.token_to_id("[CLS]").ok_or_else(|| tok_msg(vocab, "vocab.txt has no [CLS]"))?;
+        let sep = tok.token_to_id("[SEP]").ok_or_else(|| tok_msg(vocab, "vocab.txt has no [SEP]"))?;
         tok.with_normalizer(Some(BertNormalizer::new(true, true, Some(lowercase), lowercase)))
             .map_err(|e| tok_err(vocab, e))?;
         tok.with_pre_tokenizer(Some(BertPreTokenizer));
@@ -159,12 +165,12 @@ impl PlmTokenizer {
         use tokenizers::pre_tokenizers::byte_level::ByteLevel;
         use tokenizers::processors::roberta::RobertaProcessing;
         let (v, m) = (
-            vocab.to_str().ok_or_else(|| tok_err(vocab, "the path is not valid UTF-8"))?,
-            merges.to_str().ok_or_else(|| tok_err(merges, "the path is not valid UTF-8"))?,
+            vocab.to_str().ok_or_else(|| tok_msg(vocab, "the path is not valid UTF-8"))?,
+            merges.to_str().ok_or_else(|| tok_msg(merges, "the path is not valid UTF-8"))?,
         );
         let model = BPE::from_file(v, m).build().map_err(|e| tok_err(vocab, e))?;
         let mut tok = Tokenizer::new(model);
-        let id = |t: &str| tok.token_to_id(t).ok_or_else(|| tok_err(vocab, format!("vocab.json has no {t}")));
+        let id = |t: &str| tok.token_to_id(t).ok_or_else(|| tok_msg(vocab, format!("vocab.json has no {t}")));
         let (bos, eos) = (id("<s>")?, id("</s>")?);
         tok.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
         tok.with_decoder(Some(ByteLevel::default()));

@@ -37,7 +37,8 @@ impl WeightFiles {
             let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
             let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Model {
                 path: index.clone(),
-                message: format!("the shard index is not valid JSON: {e}"),
+                message: "the shard index is not valid JSON".into(),
+                source: Some(e.into()),
             })?;
             let mut shards: Vec<PathBuf> = json["weight_map"]
                 .as_object()
@@ -49,6 +50,7 @@ impl WeightFiles {
                 return Err(Error::Model {
                     path: index,
                     message: "the shard index has no weight_map".into(),
+                    source: None,
                 });
             }
             return Ok(WeightFiles::ShardedSafetensors { index, shards });
@@ -62,6 +64,7 @@ impl WeightFiles {
             message: "no weights found: expected model.safetensors, model.safetensors.index.json or \
                       pytorch_model.bin in this folder"
                 .into(),
+            source: None,
         })
     }
 
@@ -78,7 +81,8 @@ impl WeightFiles {
     pub fn load(&self, dtype: DType, device: &Device) -> Result<HashMap<String, Tensor>> {
         let bad = |path: &Path, e: candle_core::Error| Error::Model {
             path: path.to_path_buf(),
-            message: format!("cannot read the weights ({e}); the file may be truncated or not a checkpoint"),
+            message: "cannot read the weights (the file may be truncated or not a checkpoint)".into(),
+            source: Some(e.into()),
         };
         let raw: Vec<(String, Tensor)> = match self {
             WeightFiles::Safetensors(p) => {

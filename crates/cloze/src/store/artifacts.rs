@@ -8,7 +8,7 @@ use rusqlite::params;
 use sha2::{Digest, Sha256};
 
 use super::Store;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Artifacts up to this size are stored inside the project file.
 pub const INLINE_LIMIT: usize = 16 << 20;
@@ -74,20 +74,30 @@ impl Store {
             .query_row("SELECT sha256, data, path FROM artifacts WHERE id = ?1", [artifact_id], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
-            .map_err(|e| self.err(format!("artifact {artifact_id}: {e}")))?;
+            .map_err(|e| self.err_in(format!("artifact {artifact_id}"), e))?;
         let bytes = match (data, path) {
             (Some(d), _) => d,
             (None, Some(p)) => std::fs::read(&p).map_err(|e| {
-                Error::io(Path::new(&p), format!("{e}; the artifact file beside the project is missing"))
+                Error::io_while(
+                    Path::new(&p),
+                    "the artifact file beside the project is missing or unreadable",
+                    e,
+                )
             })?,
             (None, None) => {
-                return Err(self.err(format!("artifact {artifact_id} has neither data nor a file")));
+                return Err(self.failure(
+                    ErrorKind::Internal,
+                    format!("artifact {artifact_id} has neither data nor a file"),
+                ));
             }
         };
         if sha256_hex(&bytes) != sha {
-            return Err(self.err(format!(
-                "artifact {artifact_id} does not match its SHA-256 {sha}; the file was changed or damaged"
-            )));
+            return Err(self.failure(
+                ErrorKind::InvalidInput,
+                format!(
+                    "artifact {artifact_id} does not match its SHA-256 {sha}; the file was changed or damaged"
+                ),
+            ));
         }
         Ok(bytes)
     }

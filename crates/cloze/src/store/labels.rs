@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension, params};
 
 use super::Store;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result, Setting, Text};
 
 /// Where a label came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -136,7 +136,9 @@ impl Store {
     pub fn create_label_set(&self, dataset_id: i64, name: &str, classes: &[String]) -> Result<LabelSet> {
         if classes.len() < 2 {
             return Err(Error::invalid(
-                "a label set needs at least two classes, e.g. --classes negative,positive",
+                Text::from("a label set needs at least two classes, e.g. ")
+                    .setting(Setting::Classes)
+                    .then(" negative,positive"),
             ));
         }
         for (i, c) in classes.iter().enumerate() {
@@ -150,7 +152,7 @@ impl Store {
                 "INSERT INTO label_sets (dataset_id, name, classes) VALUES (?1, ?2, ?3)",
                 params![dataset_id, name, json],
             )
-            .map_err(|e| self.err(format!("cannot create label set {name:?}: {e}")))?;
+            .map_err(|e| self.err_in(format!("cannot create label set {name:?}"), e))?;
         Ok(LabelSet {
             id: self.conn().last_insert_rowid(),
             dataset_id,
@@ -316,7 +318,7 @@ impl Store {
         let classes: String = self
             .conn()
             .query_row("SELECT classes FROM label_sets WHERE id = ?1", [label.label_set_id], |r| r.get(0))
-            .map_err(|e| self.err(format!("label set {}: {e}", label.label_set_id)))?;
+            .map_err(|e| self.err_in(format!("label set {}", label.label_set_id), e))?;
         let classes: Vec<String> = serde_json::from_str(&classes).unwrap_or_default();
         if !classes.iter().any(|c| c == label.value) {
             return Err(Error::invalid(format!(
@@ -366,7 +368,10 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         if n == 0 {
-            return Err(self.err(format!("label {label_id} does not exist or was already undone")));
+            return Err(self.failure(
+                ErrorKind::NotFound,
+                format!("label {label_id} does not exist or was already undone"),
+            ));
         }
         Ok(())
     }
@@ -379,7 +384,7 @@ impl Store {
                 [label_id],
                 label_from_row,
             )
-            .map_err(|e| self.err(format!("label {label_id}: {e}")))
+            .map_err(|e| self.err_in(format!("label {label_id}"), e))
     }
 
     /// The live (not retracted) labels of a row, oldest first.

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::db_err;
-use crate::error::{Error, Result};
+use super::{db_err, db_err_in, store_failure};
+use crate::error::{ErrorKind, Result};
 
 /// Each entry moves the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -151,13 +151,14 @@ pub(crate) fn migrate(conn: &mut Connection, path: Option<&Path>) -> Result<()> 
     let version: u32 =
         conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| db_err(path, e))?;
     if version > SCHEMA_VERSION {
-        return Err(Error::Store {
-            path: path.map(Path::to_path_buf).unwrap_or_default(),
-            message: format!(
+        return Err(store_failure(
+            path,
+            ErrorKind::Precondition,
+            format!(
                 "this project was written by a newer Cloze Studio (schema {version}; this build knows up to \
                  {SCHEMA_VERSION}); update Cloze Studio to open it"
             ),
-        });
+        ));
     }
     if version == SCHEMA_VERSION {
         return Ok(());
@@ -171,16 +172,17 @@ pub(crate) fn migrate(conn: &mut Connection, path: Option<&Path>) -> Result<()> 
         ));
         if !backup.exists() {
             conn.execute("VACUUM INTO ?1", [backup.to_string_lossy()]).map_err(|e| {
-                db_err(
+                db_err_in(
                     path,
-                    format!("could not back up the project before upgrading it to {}: {e}", backup.display()),
+                    format!("could not back up the project before upgrading it to {}", backup.display()),
+                    e,
                 )
             })?;
         }
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction().map_err(|e| db_err(path, e))?;
-        tx.execute_batch(sql).map_err(|e| db_err(path, format!("migration {} failed: {e}", i + 1)))?;
+        tx.execute_batch(sql).map_err(|e| db_err_in(path, format!("migration {} failed", i + 1), e))?;
         tx.pragma_update(None, "user_version", (i + 1) as u32).map_err(|e| db_err(path, e))?;
         tx.commit().map_err(|e| db_err(path, e))?;
     }

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result, Text, project_path, sqlite_kind};
 pub use artifacts::Artifact;
 pub use labels::{Label, LabelSet, LabelSource, LabelledRow, NewLabel};
 pub use migrations::SCHEMA_VERSION;
@@ -43,11 +43,19 @@ pub struct Store {
     path: Option<PathBuf>,
 }
 
-fn db_err(path: Option<&Path>, e: impl std::fmt::Display) -> Error {
-    Error::Store {
-        path: path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(":memory:")),
-        message: e.to_string(),
-    }
+/// A SQLite failure on the project at `path`, its kind taken from the SQLite error.
+fn db_err(path: Option<&Path>, e: rusqlite::Error) -> Error {
+    db_err_in(path, "", e)
+}
+
+/// A SQLite failure while doing `what` ("label set 3", "migration 2 failed").
+fn db_err_in(path: Option<&Path>, what: impl Into<Text>, e: rusqlite::Error) -> Error {
+    Error::Store { path: project_path(path), kind: sqlite_kind(&e), message: what.into(), source: Some(e) }
+}
+
+/// A failure of the project at `path` that no SQLite error caused.
+fn store_failure(path: Option<&Path>, kind: ErrorKind, message: impl Into<Text>) -> Error {
+    Error::Store { path: project_path(path), kind, message: message.into(), source: None }
 }
 
 impl Store {
@@ -55,18 +63,16 @@ impl Store {
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         if path.exists() {
-            return Err(Error::Store {
-                path: path.to_path_buf(),
-                message: "a file already exists there; open it, or choose another name".into(),
-            });
+            return Err(store_failure(
+                Some(path),
+                ErrorKind::Precondition,
+                "a file already exists there; open it, or choose another name",
+            ));
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()
         {
-            return Err(Error::Store {
-                path: path.to_path_buf(),
-                message: format!("the folder {} does not exist", dir.display()),
-            });
+            return Err(Error::missing(dir, "the folder for the project does not exist; create it first"));
         }
         let conn = Connection::open(path).map_err(|e| db_err(Some(path), e))?;
         Self::init(conn, Some(path.to_path_buf()))
@@ -77,16 +83,17 @@ impl Store {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         if !path.is_file() {
-            return Err(Error::Store {
-                path: path.to_path_buf(),
-                message: "no such project file; create it with `cloze project new`".into(),
-            });
+            return Err(Error::missing(
+                path,
+                Text::from("no such project file; create it")
+                    .cli_only(" with `cloze project new`")
+                    .app_only(" on the Projects screen"),
+            ));
         }
         let conn = Connection::open(path).map_err(|e| db_err(Some(path), e))?;
         // Reading the header fails here when the file is not SQLite at all.
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).map_err(|e| {
-            Error::Store { path: path.to_path_buf(), message: format!("not a Cloze Studio project ({e})") }
-        })?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| db_err_in(Some(path), "not a Cloze Studio project", e))?;
         Self::init(conn, Some(path.to_path_buf()))
     }
 
@@ -132,8 +139,19 @@ impl Store {
         &mut self.conn
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> Error {
+    /// A SQLite failure on this project.
+    fn err(&self, e: rusqlite::Error) -> Error {
         db_err(self.path.as_deref(), e)
+    }
+
+    /// A SQLite failure on this project while doing `what` ("label set 3").
+    fn err_in(&self, what: impl Into<Text>, e: rusqlite::Error) -> Error {
+        db_err_in(self.path.as_deref(), what, e)
+    }
+
+    /// A failure on this project that no SQLite error caused.
+    fn failure(&self, kind: ErrorKind, message: impl Into<Text>) -> Error {
+        store_failure(self.path.as_deref(), kind, message)
     }
 
     /// A project setting, or `None`.

@@ -115,7 +115,7 @@ impl Store {
                 params![name, version],
                 saved_from_row,
             )
-            .map_err(|e| self.err(format!("{table} {name:?} version {version}: {e}")))
+            .map_err(|e| self.err_in(format!("{table} {name:?} version {version}"), e))
     }
 
     fn all_saved(&self, table: &str, column: &str) -> Result<Vec<Saved>> {

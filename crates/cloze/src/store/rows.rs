@@ -18,7 +18,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::Store;
 use crate::data::{ColumnMapping, Example, ImportOptions, Reader, SkippedRow, SplitMix64};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result, Setting, Text};
 
 /// Rows written per transaction during import.
 pub const IMPORT_BATCH: usize = 10_000;
@@ -185,9 +185,13 @@ impl Store {
             return Err(Error::invalid("a dataset needs a name"));
         }
         if self.dataset_id(name)?.is_some() {
-            return Err(self.err(format!(
-                "a dataset called {name:?} already exists in this project; pick another --name"
-            )));
+            return Err(self.failure(
+                ErrorKind::InvalidInput,
+                Text::from(format!(
+                    "a dataset called {name:?} already exists in this project; pick another "
+                ))
+                .setting(Setting::DatasetName),
+            ));
         }
         let mut reader = Reader::open(path, options)?;
         self.conn().execute_batch("DROP INDEX IF EXISTS rows_by_shuffle").map_err(|e| self.err(e))?;
@@ -387,11 +391,19 @@ impl Store {
         found.ok_or_else(|| {
             let names: Vec<String> =
                 self.datasets().unwrap_or_default().into_iter().map(|d| format!("{:?}", d.name)).collect();
-            self.err(if names.is_empty() {
-                "the project has no datasets yet; import one with `cloze project import`".to_string()
+            if names.is_empty() {
+                self.failure(
+                    ErrorKind::Precondition,
+                    Text::from("the project has no datasets yet; import one")
+                        .cli_only(" with `cloze project import`")
+                        .app_only(" on the Data screen"),
+                )
             } else {
-                format!("no dataset called {name:?}; the project has {}", names.join(", "))
-            })
+                self.failure(
+                    ErrorKind::NotFound,
+                    format!("no dataset called {name:?}; the project has {}", names.join(", ")),
+                )
+            }
         })
     }
 
@@ -399,7 +411,7 @@ impl Store {
     pub fn row(&self, row_id: i64) -> Result<StoredRow> {
         self.conn()
             .query_row(&format!("SELECT {ROW_COLUMNS} FROM rows WHERE id = ?1"), [row_id], stored_row)
-            .map_err(|e| self.err(format!("row {row_id}: {e}")))
+            .map_err(|e| self.err_in(format!("row {row_id}"), e))
     }
 
     /// Rows of a dataset in file order.

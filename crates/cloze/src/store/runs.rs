@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::Store;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// How a run ended, or that it is still going.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -133,7 +133,7 @@ impl Store {
             .query_row(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"), [run_id], run_from_row)
             .optional()
             .map_err(|e| self.err(e))?
-            .ok_or_else(|| self.err(format!("there is no run {run_id}")))
+            .ok_or_else(|| self.failure(ErrorKind::NotFound, format!("there is no run {run_id}")))
     }
 
     /// The runs that scored a label set, newest first.

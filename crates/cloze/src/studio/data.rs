@@ -96,13 +96,13 @@ pub(super) fn label_set_info(store: &Store, set: &LabelSet) -> Result<LabelSetIn
 
 pub(super) fn label_set(store: &Store, label_set_id: i64) -> Result<LabelSet> {
     store.label_set_by_id(label_set_id)?.ok_or_else(|| {
-        Error::invalid(format!("label set {label_set_id} is not in this project; pick one from the list"))
+        Error::not_found(format!("label set {label_set_id} is not in this project; pick one from the list"))
     })
 }
 
 fn dataset_by_id(store: &Store, dataset_id: i64) -> Result<Dataset> {
     store.datasets()?.into_iter().find(|d| d.id == dataset_id).ok_or_else(|| {
-        Error::invalid(format!("dataset {dataset_id} is not in this project; pick one from the list"))
+        Error::not_found(format!("dataset {dataset_id} is not in this project; pick one from the list"))
     })
 }
 
@@ -139,7 +139,7 @@ impl Studio {
     pub fn preview_file(&self, path: &str, settings: &ImportSettings) -> Result<FilePreview> {
         let path = Path::new(path.trim());
         if !path.is_file() {
-            return Err(Error::io(path, "no such file; check the path"));
+            return Err(Error::missing(path, "no such file; check the path"));
         }
         let mut options = import_options(settings)?;
         // A preview shows what is there: bad rows are listed, not fatal.

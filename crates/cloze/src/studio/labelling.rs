@@ -56,7 +56,7 @@ impl Studio {
         let mut guard = lock(&self.project);
         let Project { store, session, .. } = guard.as_mut().ok_or_else(no_project)?;
         let session = session.as_mut().ok_or_else(|| {
-            Error::invalid("no labelling session; pick a label set and press Start on the Label screen")
+            Error::precondition("no labelling session; pick a label set and press Start on the Label screen")
         })?;
         f(store, session)
     }
@@ -100,7 +100,7 @@ impl Studio {
     /// Labels the current row with class `class_index` (0-based).
     pub fn label_current(&self, class_index: usize) -> Result<LabelState> {
         self.with_session(|store, session| {
-            let item = session.current(store)?.ok_or_else(|| Error::invalid("every row is labelled"))?;
+            let item = session.current(store)?.ok_or_else(|| Error::precondition("every row is labelled"))?;
             session.label(store, &item, class_index)?;
             label_state(store, session)
         })
@@ -109,7 +109,7 @@ impl Studio {
     /// Confirms the model's suggestion for the current row.
     pub fn accept_suggestion(&self) -> Result<LabelState> {
         self.with_session(|store, session| {
-            let item = session.current(store)?.ok_or_else(|| Error::invalid("every row is labelled"))?;
+            let item = session.current(store)?.ok_or_else(|| Error::precondition("every row is labelled"))?;
             session.accept(store, &item)?;
             label_state(store, session)
         })
@@ -181,7 +181,7 @@ impl Studio {
                 TableFilter::Disagrees => RowFilter::HumanDisagrees,
             };
             if filter.needs_run() && run.is_none() {
-                return Err(Error::invalid(
+                return Err(Error::precondition(
                     "this filter compares with the model's suggestions; score the rows with a prompt first",
                 ));
             }

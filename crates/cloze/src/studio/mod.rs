@@ -59,7 +59,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn no_project() -> Error {
-    Error::invalid("no project is open; create or open one on the Projects screen")
+    Error::precondition("no project is open; create or open one on the Projects screen")
 }
 
 impl Studio {
@@ -101,7 +101,7 @@ impl Studio {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
             && !parent.is_dir()
         {
-            return Err(Error::io(parent, "the folder does not exist; create it first or pick another"));
+            return Err(Error::missing(parent, "the folder does not exist; create it first or pick another"));
         }
         let store = Store::create(&path)?;
         self.set_project(path, store)
@@ -111,7 +111,10 @@ impl Studio {
     pub fn open_project(&self, path: &str) -> Result<ProjectSummary> {
         let path = project_path(path)?;
         if !path.is_file() {
-            return Err(Error::io(&path, "no such project file; check the path or create a new project"));
+            return Err(Error::missing(
+                &path,
+                "no such project file; check the path or create a new project",
+            ));
         }
         let store = Store::open(&path)?;
         self.set_project(path, store)
@@ -151,7 +154,7 @@ impl Studio {
     /// The loaded model, or an error saying how to load one.
     pub fn model(&self) -> Result<Arc<LoadedModel>> {
         self.model.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| {
-            Error::invalid(
+            Error::precondition(
                 "no model is loaded; open a model folder or a downloaded model on the Model screen",
             )
         })

@@ -138,9 +138,10 @@ impl Studio {
         })?;
         // The last chunk's report may come before the last small file is in place: end at 100 %.
         progress(Progress::new("download", total, Some(total)).with_message("done"));
-        self.cached_models()?.into_iter().find(|m| m.repo_id == repo_id).ok_or_else(|| Error::Hub {
-            message: format!("{repo_id} was downloaded but is not in the cache"),
-        })
+        self.cached_models()?
+            .into_iter()
+            .find(|m| m.repo_id == repo_id)
+            .ok_or_else(|| Error::internal(format!("{repo_id} was downloaded but is not in the cache")))
     }
 
     pub fn cached_models(&self) -> Result<Vec<CachedModelView>> {
@@ -151,7 +152,7 @@ impl Studio {
         if let Some(loaded) = self.model.read().unwrap_or_else(|e| e.into_inner()).as_ref()
             && loaded.spec == repo_id
         {
-            return Err(Error::invalid(format!(
+            return Err(Error::precondition(format!(
                 "{repo_id} is the loaded model; load another model before removing it"
             )));
         }

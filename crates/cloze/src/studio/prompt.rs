@@ -253,7 +253,7 @@ impl Studio {
         let set = label_set(&store, label_set_id)?;
         let rows = labelled_examples(&store, label_set_id)?;
         if rows.is_empty() {
-            return Err(Error::invalid(format!(
+            return Err(Error::precondition(format!(
                 "label set {:?} has no labelled rows yet; label some rows (or import a labelled file) to evaluate",
                 set.name
             )));
@@ -262,8 +262,8 @@ impl Studio {
         let predictions = classifier
             .classify(&rows, &mut |done, _| progress(Progress::new("evaluate", done as u64, Some(total))))?;
         let names = classifier.verbalizer().verbalizer.class_names();
-        let eval =
-            evaluate(&predictions, &names)?.ok_or_else(|| Error::invalid("no labelled rows to evaluate"))?;
+        let eval = evaluate(&predictions, &names)?
+            .ok_or_else(|| Error::precondition("no labelled rows to evaluate"))?;
         let confusion: Vec<Vec<i64>> =
             eval.confusion.iter().map(|r| r.iter().map(|&c| c as i64).collect()).collect();
         Ok(EvaluationView {

@@ -91,7 +91,7 @@ fn projects_create_open_recent_close() {
     assert!(recent[0].exists);
     assert_eq!(f.studio.forget_recent_project(&s.path).unwrap().len(), 0);
     let missing = f.studio.open_project(f.dir.join("nope.cloze").to_str().unwrap()).unwrap_err();
-    assert_eq!(missing.kind(), "io");
+    assert_eq!(missing.kind(), crate::error::ErrorKind::NotFound);
     assert!(f.studio.create_project("  ").is_err());
     let no_dir = f.studio.create_project(f.dir.join("no/such/dir/x.cloze").to_str().unwrap()).unwrap_err();
     assert!(no_dir.to_string().contains("does not exist"), "{no_dir}");
@@ -210,12 +210,12 @@ fn models_devices_and_cache() {
     assert_eq!(m.mask_token, "<mask>");
     assert_eq!(f.studio.current_model().unwrap(), m);
     let bad = f.studio.load_model("/no/such/model", DeviceKind::Cpu, &mut yes).unwrap_err();
-    assert_eq!(bad.kind(), "model");
+    assert_eq!(bad.kind(), crate::error::ErrorKind::NotFound);
     assert_eq!(f.studio.current_model().unwrap(), m, "a failed load keeps the loaded model");
     let cancelled = f.studio.load_model(&m.spec, DeviceKind::Cpu, &mut |_| false).unwrap_err();
     assert!(matches!(cancelled, Error::Cancelled));
     let cuda = f.studio.load_model(&m.spec, DeviceKind::Cuda, &mut yes).unwrap_err();
-    assert_eq!(cuda.kind(), "device");
+    assert_eq!(cuda.kind(), crate::error::ErrorKind::Unavailable);
     assert!(f.studio.cached_models().unwrap().is_empty());
     // Offline: search says so instead of hanging.
     let q = HubQuery {
@@ -225,7 +225,7 @@ fn models_devices_and_cache() {
         limit: 5,
         supported_only: true,
     };
-    assert_eq!(f.studio.hub_search(&q, None).unwrap_err().kind(), "hub");
+    assert_eq!(f.studio.hub_search(&q, None).unwrap_err().kind(), crate::error::ErrorKind::Unavailable);
 }
 
 #[test]
@@ -262,7 +262,7 @@ fn template_round_trips_through_chips() {
         .unwrap();
     assert_eq!(soft.segments.len(), 3);
     let e = f.studio.parse_template("{text_a} It was {mask").unwrap_err();
-    assert_eq!(e.kind(), "template");
+    assert_eq!(e.kind(), crate::error::ErrorKind::InvalidInput);
     let bad_post = f
         .studio
         .template_from_segments(&[SegmentView::Field {
@@ -347,7 +347,7 @@ fn prompt_preview_probabilities_evaluation_suggestions_save() {
     assert!(f.studio.save_prompt(" ", &p).is_err());
     let mut bad = p.clone();
     bad.verbalizer.classes[1].words = vec!["great".into()];
-    assert_eq!(f.studio.zero_shot(&bad, &ids).unwrap_err().kind(), "verbalizer");
+    assert_eq!(f.studio.zero_shot(&bad, &ids).unwrap_err().kind(), crate::error::ErrorKind::InvalidInput);
 }
 
 #[test]

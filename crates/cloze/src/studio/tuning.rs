@@ -139,7 +139,7 @@ impl Studio {
         let set = label_set(&store, request.label_set_id)?;
         let rows = labelled_examples(&store, request.label_set_id)?;
         if rows.len() < 4 {
-            return Err(Error::invalid(format!(
+            return Err(Error::precondition(format!(
                 "label set {:?} has {} labelled rows; label at least a few rows of each class to tune",
                 set.name,
                 rows.len()
@@ -330,7 +330,7 @@ impl Studio {
         let read = |n: &str| -> Result<Vec<(String, String)>> {
             let c = RunDir::new(root.join(valid_name(n)?)).read_config()?;
             let mut out = Vec::new();
-            flatten("", &serde_json::to_value(&c).map_err(|e| Error::invalid(e.to_string()))?, &mut out);
+            flatten("", &serde_json::to_value(&c).map_err(|e| Error::internal(e.to_string()))?, &mut out);
             Ok(out)
         };
         let (ca, cb) = (read(a)?, read(b)?);

@@ -269,6 +269,7 @@ impl<'a> Renderer<'a> {
                      {{mask}}); the tokenizer's special tokens do not match its model",
                     mask_positions.len()
                 ),
+                source: None,
             });
         }
         Ok(Rendered { ids: out_ids, mask_positions, soft_slots, truncated, text, segments, cuts })

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting, Text};
 use crate::verbalizer::Verbalizer;
 
 /// The four ways of training.
@@ -158,29 +158,41 @@ impl Hyper {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let bad = |what: &str, fix: &str| Err(Error::invalid(format!("{what}; {fix}")));
+        let bad = |what: &str, fix: Text| Err(Error::invalid(Text::from(format!("{what}; ")).append(fix)));
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad(
                 &format!("learning rate {} is not a positive number", self.learning_rate),
-                "use e.g. 2e-5",
+                "use e.g. 2e-5".into(),
             );
         }
         if self.batch_size == 0 || self.grad_accumulation == 0 {
-            return bad("batch size and gradient accumulation must be at least 1", "use e.g. --batch-size 8");
+            return bad(
+                "batch size and gradient accumulation must be at least 1",
+                Text::from("set ").setting(Setting::BatchSize).then(" to e.g. 8"),
+            );
         }
         if self.epochs == 0 && self.max_steps.is_none() {
-            return bad("0 epochs and no step limit trains nothing", "set --epochs or --max-steps");
+            return bad(
+                "0 epochs and no step limit trains nothing",
+                Text::from("set ").setting(Setting::Epochs).cli_only(" or --max-steps"),
+            );
         }
         if !(0.0..1.0).contains(&self.warmup_ratio) {
-            return bad(&format!("warmup ratio {} is outside [0, 1)", self.warmup_ratio), "use e.g. 0.06");
+            return bad(
+                &format!("warmup ratio {} is outside [0, 1)", self.warmup_ratio),
+                "use e.g. 0.06".into(),
+            );
         }
         if let Some(p) = self.dropout
             && !(0.0..1.0).contains(&p)
         {
-            return bad(&format!("dropout {p} is outside [0, 1)"), "use e.g. 0.1");
+            return bad(&format!("dropout {p} is outside [0, 1)"), "use e.g. 0.1".into());
         }
         if self.weight_decay < 0.0 || self.max_grad_norm < 0.0 {
-            return bad("weight decay and the clipping norm cannot be negative", "use 0 to turn them off");
+            return bad(
+                "weight decay and the clipping norm cannot be negative",
+                "use 0 to turn them off".into(),
+            );
         }
         Ok(())
     }
@@ -256,19 +268,20 @@ impl TuneConfig {
         self.hyper.validate()?;
         let needs_prompt = self.strategy != TuneStrategy::Probe;
         if needs_prompt && self.template.is_none() {
-            return Err(Error::invalid(format!(
-                "the {} strategy needs a template; add one, e.g. --template \"{{text_a}} It was {{mask}}.\"",
-                self.strategy.name()
-            )));
+            return Err(Error::invalid(
+                Text::from(format!("the {} strategy needs a template; add one", self.strategy.name()))
+                    .cli_only(", e.g. --template \"{text_a} It was {mask}.\""),
+            ));
         }
         if matches!(self.strategy, TuneStrategy::SoftPrompt | TuneStrategy::Finetune)
             && self.verbalizer.is_none()
         {
-            return Err(Error::invalid(format!(
-                "the {} strategy needs a verbalizer; add one, e.g. --verbalizer '{{\"negative\": [\"terrible\"], \
-                 \"positive\": [\"great\"]}}'",
-                self.strategy.name()
-            )));
+            return Err(Error::invalid(
+                Text::from(format!("the {} strategy needs a verbalizer; add one", self.strategy.name()))
+                    .cli_only(
+                        ", e.g. --verbalizer '{\"negative\": [\"terrible\"], \"positive\": [\"great\"]}'",
+                    ),
+            ));
         }
         Ok(())
     }

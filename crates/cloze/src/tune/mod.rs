@@ -32,14 +32,10 @@ pub use trainer::{Checkpoints, DevPrediction, EvalMetrics, Summary, TuneEvent};
 use crate::classify::Prediction;
 use crate::data::Example;
 use crate::demo;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting, Text};
 use crate::plm::Plm;
 use crate::plm::layers::Dropout;
 use crate::template::Template;
-
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io { path: path.to_path_buf(), message: e.to_string() }
-}
 
 /// The files of a run folder.
 #[derive(Debug, Clone)]
@@ -79,9 +75,13 @@ impl RunDir {
     pub fn read_config(&self) -> Result<TuneConfig> {
         let p = self.config();
         let text = std::fs::read_to_string(&p).map_err(|e| {
-            io(&p, format!("{e}; is {} a run folder made by `cloze tune`?", self.path.display()))
+            Error::io_while(
+                &p,
+                format!("{} is not a run folder (one a tuning run wrote)", self.path.display()),
+                e,
+            )
         })?;
-        serde_json::from_str(&text).map_err(|e| io(&p, format!("not a run config: {e}")))
+        serde_json::from_str(&text).map_err(|e| Error::io_while(&p, "not a run config", e))
     }
 
     pub fn read_summary(&self) -> Result<Option<Summary>> {
@@ -89,8 +89,8 @@ impl RunDir {
         if !p.is_file() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
-        serde_json::from_str(&text).map(Some).map_err(|e| io(&p, e))
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        serde_json::from_str(&text).map(Some).map_err(|e| Error::io(&p, e))
     }
 
     /// Every event line of `metrics.jsonl` (steps and evaluations).
@@ -99,11 +99,13 @@ impl RunDir {
         if !p.is_file() {
             return Ok(Vec::new());
         }
-        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
         text.lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| serde_json::from_str(l).map_err(|e| io(&p, format!("line {}: {e}", i + 1))))
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| Error::io_while(&p, format!("line {}", i + 1), e))
+            })
             .collect()
     }
 
@@ -112,11 +114,13 @@ impl RunDir {
         if !p.is_file() {
             return Ok(Vec::new());
         }
-        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .enumerate()
-            .map(|(i, l)| serde_json::from_str(l).map_err(|e| io(&p, format!("line {}: {e}", i + 1))))
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| Error::io_while(&p, format!("line {}", i + 1), e))
+            })
             .collect()
     }
 
@@ -135,14 +139,14 @@ impl RunDir {
         if !text.is_empty() {
             text.push('\n');
         }
-        std::fs::write(self.metrics(), text).map_err(|e| io(&self.metrics(), e))
+        std::fs::write(self.metrics(), text).map_err(|e| Error::io(&self.metrics(), e))
     }
 }
 
 /// Writes `value` as pretty JSON.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| io(path, e))?;
-    std::fs::write(path, text).map_err(|e| io(path, e))
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::io(path, e))?;
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
 }
 
 /// The training and dev rows a config asks for: `shots` per class sampled with the seed, and a
@@ -186,10 +190,11 @@ pub fn run(
     if dir.config().is_file() {
         let stored = dir.read_config()?;
         if !resume {
-            return Err(Error::invalid(format!(
-                "{} already holds a run; choose a new folder, or pass --resume to continue it",
-                run_dir.display()
-            )));
+            return Err(Error::precondition(
+                Text::from(format!("{} already holds a run; choose a new folder, or ", run_dir.display()))
+                    .turn_on(Setting::Resume)
+                    .then(" to continue it"),
+            ));
         }
         if stored.strategy != config.strategy
             || stored.hyper != config.hyper
@@ -202,7 +207,7 @@ pub fn run(
             )));
         }
     }
-    std::fs::create_dir_all(run_dir).map_err(|e| io(run_dir, e))?;
+    std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     write_json(&dir.config(), config)?;
 
     let mut plm = Plm::load(&config.model, device)?;
@@ -232,7 +237,7 @@ pub fn run(
             })
             .collect();
         let path = run_dir.join("demos.jsonl");
-        std::fs::write(&path, pool.join("\n") + "\n").map_err(|e| io(&path, e))?;
+        std::fs::write(&path, pool.join("\n") + "\n").map_err(|e| Error::io(&path, e))?;
     }
     let (train, dev) = (train.as_slice(), dev.as_slice());
 
@@ -248,8 +253,9 @@ pub fn run(
     };
     if resume && checkpoints.exists() {
         let text = std::fs::read_to_string(checkpoints.dir.join("state.json"))
-            .map_err(|e| io(&checkpoints.dir, e))?;
-        let state: trainer::LoopState = serde_json::from_str(&text).map_err(|e| io(&checkpoints.dir, e))?;
+            .map_err(|e| Error::io(&checkpoints.dir, e))?;
+        let state: trainer::LoopState =
+            serde_json::from_str(&text).map_err(|e| Error::io(&checkpoints.dir, e))?;
         dir.truncate_metrics(state.step)?;
     } else {
         let _ = std::fs::remove_file(dir.metrics());
@@ -284,7 +290,8 @@ pub fn run(
             let model = &objective.model;
             let tensors = model.prompt_tensors();
             if !tensors.is_empty() {
-                candle_core::safetensors::save(&tensors, dir.prompt()).map_err(|e| io(&dir.prompt(), e))?;
+                candle_core::safetensors::save(&tensors, dir.prompt())
+                    .map_err(|e| Error::io(&dir.prompt(), e))?;
             }
             if config.strategy == TuneStrategy::Finetune {
                 model.plm().save_pretrained(&dir.model())?;
@@ -331,7 +338,7 @@ pub fn run(
             let mut objective = probe::ProbeObjective::new(head, train_x, train_y, dev_x, dev_meta, classes)?;
             let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)?;
             candle_core::safetensors::save(&objective.probe.tensors(), dir.probe())
-                .map_err(|e| io(&dir.probe(), e))?;
+                .map_err(|e| Error::io(&dir.probe(), e))?;
             out
         }
         TuneStrategy::Pretrain => {
@@ -390,10 +397,10 @@ pub fn run(
     write_json(&dir.summary(), &summary)?;
     let mut text = String::new();
     for p in &predictions {
-        text.push_str(&serde_json::to_string(p).map_err(|e| io(&dir.predictions(), e))?);
+        text.push_str(&serde_json::to_string(p).map_err(|e| Error::io(&dir.predictions(), e))?);
         text.push('\n');
     }
-    std::fs::write(dir.predictions(), text).map_err(|e| io(&dir.predictions(), e))?;
+    std::fs::write(dir.predictions(), text).map_err(|e| Error::io(&dir.predictions(), e))?;
     // The run is complete: the checkpoint (weights plus optimiser moments, several times the size
     // of what the run keeps) served only to resume it. Failing to delete it loses nothing.
     let _ = std::fs::remove_dir_all(run_dir.join("checkpoint"));
@@ -407,7 +414,7 @@ fn probe_classes(config: &TuneConfig, train: &[Example]) -> Result<Vec<String>> 
     }
     let set: std::collections::BTreeSet<String> = train.iter().filter_map(|e| e.label.clone()).collect();
     if set.len() < 2 {
-        return Err(Error::invalid(format!(
+        return Err(Error::precondition(format!(
             "the probe needs labelled training rows of at least two classes; found {}",
             set.len()
         )));
@@ -428,23 +435,26 @@ impl TunedRun {
         let dir = RunDir::new(run_dir);
         let config = dir.read_config()?;
         if dir.read_summary()?.is_none() {
-            return Err(Error::invalid(format!(
-                "the run in {} has not finished (no summary.json); resume it with `cloze tune --resume --out {}`",
-                run_dir.display(),
-                run_dir.display()
-            )));
+            return Err(Error::precondition(
+                Text::from(format!(
+                    "the run in {} has not finished (no summary.json); resume it",
+                    run_dir.display()
+                ))
+                .cli_only(format!(" with `cloze tune --resume --out {}`", run_dir.display()))
+                .app_only(" on the Tune screen"),
+            ));
         }
         let model_dir = if dir.model().is_dir() { dir.model() } else { config.model.clone() };
         let plm = Plm::load(&model_dir, device)?;
         let max_len = config.hyper.max_len.map(|m| m as usize);
         let run = match config.strategy {
             TuneStrategy::Probe => {
-                let tensors =
-                    candle_core::safetensors::load(dir.probe(), device).map_err(|e| io(&dir.probe(), e))?;
+                let tensors = candle_core::safetensors::load(dir.probe(), device)
+                    .map_err(|e| Error::io(&dir.probe(), e))?;
                 let probe = probe::Probe::from_tensors(&tensors, device)?;
                 let path = run_dir.join("classes.json");
-                let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-                let classes: Vec<String> = serde_json::from_str(&text).map_err(|e| io(&path, e))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+                let classes: Vec<String> = serde_json::from_str(&text).map_err(|e| Error::io(&path, e))?;
                 let max_len = max_len.unwrap_or(plm.max_len());
                 TunedRun::Probe { plm: Box::new(plm), probe, pooling: config.pooling, max_len, classes }
             }
@@ -457,7 +467,9 @@ impl TunedRun {
                 )?;
                 let verbalizer = config.verbalizer.as_ref().ok_or_else(|| {
                     Error::invalid(
-                        "this run has no verbalizer; classify with --model RUN/model and a verbalizer",
+                        Text::from("this run has no verbalizer; classify with ")
+                            .setting(Setting::Model)
+                            .then(" RUN/model and a verbalizer"),
                     )
                 })?;
                 let kind = if config.strategy == TuneStrategy::Pretrain {
@@ -476,18 +488,19 @@ impl TunedRun {
                 )?;
                 if dir.prompt().is_file() {
                     let tensors = candle_core::safetensors::load(dir.prompt(), device)
-                        .map_err(|e| io(&dir.prompt(), e))?;
+                        .map_err(|e| Error::io(&dir.prompt(), e))?;
                     model.load_prompt_tensors(&tensors)?;
                 }
                 let demos = if demo::uses_demos(model.template()) {
                     let path = run_dir.join("demos.jsonl");
-                    let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+                    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
                     let pool = text
                         .lines()
                         .filter(|l| !l.trim().is_empty())
                         .enumerate()
                         .map(|(i, l)| {
-                            serde_json::from_str(l).map_err(|e| io(&path, format!("line {}: {e}", i + 1)))
+                            serde_json::from_str(l)
+                                .map_err(|e| Error::io_while(&path, format!("line {}", i + 1), e))
                         })
                         .collect::<Result<Vec<Example>>>()?;
                     Some(demo::Demonstrations::new(

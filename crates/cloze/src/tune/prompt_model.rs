@@ -98,7 +98,7 @@ impl PromptModel {
             .into_iter()
             .find(|(n, _)| n == "embeddings.word_embeddings")
             .map(|(_, t)| t)
-            .ok_or_else(|| Error::invalid("the model has no word embeddings (a bug)"))
+            .ok_or_else(|| Error::internal("the model has no word embeddings (a bug)"))
     }
 
     /// The soft vectors' starting values, from a rendering of an empty row.

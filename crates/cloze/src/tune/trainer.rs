@@ -115,16 +115,12 @@ pub struct Checkpoints {
     pub resume: bool,
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io { path: path.to_path_buf(), message: e.to_string() }
-}
-
 fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    candle_core::safetensors::save(tensors, path).map_err(|e| io(path, e))
+    candle_core::safetensors::save(tensors, path).map_err(|e| Error::io(path, e))
 }
 
 fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
-    candle_core::safetensors::load(path, &candle_core::Device::Cpu).map_err(|e| io(path, e))
+    candle_core::safetensors::load(path, &candle_core::Device::Cpu).map_err(|e| Error::io(path, e))
 }
 
 impl Checkpoints {
@@ -146,20 +142,20 @@ impl Checkpoints {
     }
 
     fn save(&self, vars: &[(String, Var)], opt: &AdamW, state: &LoopState) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         let params: HashMap<String, Tensor> =
             vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect();
         save_tensors(&params, &self.params())?;
         save_tensors(&opt.state_tensors(), &self.optimizer())?;
         // state.json last: a checkpoint counts only once it is written.
-        let json = serde_json::to_string_pretty(state).map_err(|e| io(&self.state(), e))?;
+        let json = serde_json::to_string_pretty(state).map_err(|e| Error::io(&self.state(), e))?;
         let tmp = self.state().with_extension("json.tmp");
-        std::fs::write(&tmp, json).map_err(|e| io(&tmp, e))?;
-        std::fs::rename(&tmp, self.state()).map_err(|e| io(&self.state(), e))
+        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, self.state()).map_err(|e| Error::io(&self.state(), e))
     }
 
     fn save_best(&self, best: &HashMap<String, Tensor>) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
         save_tensors(best, &self.best())
     }
 
@@ -168,9 +164,14 @@ impl Checkpoints {
         vars: &[(String, Var)],
         opt: &mut AdamW,
     ) -> Result<(LoopState, Option<HashMap<String, Tensor>>)> {
-        let text = std::fs::read_to_string(self.state()).map_err(|e| io(&self.state(), e))?;
-        let state: LoopState = serde_json::from_str(&text)
-            .map_err(|e| io(&self.state(), format!("{e}; delete the checkpoint folder to start afresh")))?;
+        let text = std::fs::read_to_string(self.state()).map_err(|e| Error::io(&self.state(), e))?;
+        let state: LoopState = serde_json::from_str(&text).map_err(|e| {
+            Error::io_while(
+                &self.state(),
+                "the checkpoint cannot be read; delete its folder to start afresh",
+                e,
+            )
+        })?;
         let params = load_tensors(&self.params())?;
         for (name, var) in vars {
             let t = params.get(name).ok_or_else(|| {
@@ -245,7 +246,9 @@ pub fn train(
     hyper.validate()?;
     let n = objective.train_len();
     if n == 0 {
-        return Err(Error::invalid("there are no training rows; give a training set with labelled rows"));
+        return Err(Error::precondition(
+            "there are no training rows; give a training set with labelled rows",
+        ));
     }
     let bs = hyper.batch_size as usize;
     let accum = hyper.grad_accumulation as usize;
@@ -318,7 +321,7 @@ pub fn train(
                 Some(acc) => accumulate(acc, g, &vars)?,
             }
         }
-        let grads = grads.ok_or_else(|| Error::invalid("an update had no batch (a bug)"))?;
+        let grads = grads.ok_or_else(|| Error::internal("an update had no batch (a bug)"))?;
         let scale = 1.0 / micro as f64;
         let norm = opt.grad_norm(&grads)? * scale;
         let clip = if hyper.max_grad_norm > 0.0 && norm > hyper.max_grad_norm {

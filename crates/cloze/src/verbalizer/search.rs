@@ -95,7 +95,7 @@ pub fn search(
         means.push(if rendered.is_empty() { None } else { Some(mean_mask_log_probs(plm, &rendered)?) });
     }
     if means.iter().flatten().count() < 2 {
-        return Err(Error::invalid(
+        return Err(Error::precondition(
             "label words are searched from labelled rows of at least two classes; label a few rows of each class first",
         ));
     }

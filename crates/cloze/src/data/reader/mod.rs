@@ -22,7 +22,7 @@ use self::source::{Columns, Next, Source};
 use super::format::SNIFF_BYTES;
 use super::scan;
 use super::{ColumnMapping, Encoding, Example, Format, ImportOptions, ImportReport, SkippedRow};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Text};
 
 /// Rows read ahead to sniff the header and map columns; they are returned first, in order.
 const SAMPLE_ROWS: usize = 200;
@@ -85,8 +85,8 @@ impl Reader {
     /// (the message lists the columns and the option to pass).
     pub fn open(path: impl AsRef<Path>, options: &ImportOptions) -> Result<Reader> {
         let path = path.as_ref();
-        let mut file = File::open(path).map_err(|e| Error::io(path, format!("cannot open the file: {e}")))?;
-        let read_err = |e: std::io::Error| Error::io(path, format!("cannot read the file: {e}"));
+        let mut file = File::open(path).map_err(|e| Error::io_while(path, "cannot open the file", e))?;
+        let read_err = |e: std::io::Error| Error::io_while(path, "cannot read the file", e);
         let mut head = Vec::with_capacity(SNIFF_BYTES);
         Read::by_ref(&mut file).take(SNIFF_BYTES as u64).read_to_end(&mut head).map_err(read_err)?;
         let bom = if head.starts_with(BOM) { BOM.len() } else { 0 };
@@ -286,7 +286,7 @@ impl Reader {
             self.skipped.push(bad);
             None
         } else {
-            Some(Error::Data { path: self.path.clone(), line: Some(bad.line), message: bad.message })
+            Some(Error::Data { path: self.path.clone(), line: Some(bad.line), message: bad.message.into() })
         }
     }
 
@@ -392,7 +392,7 @@ enum Raw {
     Bad(SkippedRow),
 }
 
-fn data_error(path: &Path, line: Option<u64>, message: impl Into<String>) -> Error {
+fn data_error(path: &Path, line: Option<u64>, message: impl Into<Text>) -> Error {
     Error::Data { path: path.to_path_buf(), line, message: message.into() }
 }
 
@@ -475,7 +475,7 @@ mod tests {
         assert!(ex.is_empty());
         assert_eq!(report.columns, ["text", "label"]);
         let err = load("/nonexistent/cloze/data.csv", &opts()).unwrap_err();
-        assert_eq!(err.kind(), "io");
+        assert_eq!(err.kind(), crate::error::ErrorKind::NotFound);
         assert!(err.to_string().starts_with("/nonexistent/cloze/data.csv: cannot open the file: "), "{err}");
     }
 

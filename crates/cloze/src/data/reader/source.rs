@@ -212,8 +212,16 @@ impl CsvSource {
                 Ok(true) => None,
                 Err(e) => match e.kind() {
                     csv::ErrorKind::UnequalLengths { expected_len, .. } => Some(*expected_len as usize),
-                    csv::ErrorKind::Io(io) => {
-                        return Err(Error::io(&self.path, format!("cannot read the file: {io}")));
+                    csv::ErrorKind::Io(_) => {
+                        let source: crate::error::Source = match e.into_kind() {
+                            csv::ErrorKind::Io(io) => Box::new(io),
+                            other => format!("{other:?}").into(),
+                        };
+                        return Err(Error::Io {
+                            path: self.path.clone(),
+                            message: "cannot read the file".into(),
+                            source,
+                        });
                     }
                     _ => {
                         let line = e.position().map(|p| p.line());
@@ -293,7 +301,7 @@ impl LineSource {
             let n = self
                 .rdr
                 .read_until(b'\n', &mut self.buf)
-                .map_err(|e| Error::io(&self.path, format!("cannot read the file: {e}")))?;
+                .map_err(|e| Error::io_while(&self.path, "cannot read the file", e))?;
             if n == 0 {
                 return Ok(Next::End);
             }
@@ -615,7 +623,7 @@ mod tests {
         for (name, content, options, want) in cases {
             let file = TempFile::new(name, content.as_bytes());
             let err = load(&file.path, &options).unwrap_err();
-            assert_eq!(err.kind(), "data");
+            assert_eq!(err.kind(), crate::error::ErrorKind::InvalidInput);
             assert_eq!(message(&file, &err), want, "{content:?}");
             // Skipping reports the same line and message, and keeps the good rows.
             let skip = ImportOptions { skip_bad_rows: true, ..options };

@@ -1,0 +1,197 @@
+//! The options that take one of a fixed set of values: clap `ValueEnum`s (so `--help` lists the
+//! values and a wrong one is a usage error, exit code 2), each mapped to the engine's enum. Options
+//! whose values are open-ended (`--device cuda:N`, `--format delimited:;`, `--strategy random:SEED`)
+//! are parsed into the engine's type by [`engine`] when the command line is read.
+
+use clap::ValueEnum;
+
+/// Parses an option value with the engine's `FromStr`, for clap's `value_parser`: a bad value is a
+/// usage error that quotes the engine's message.
+pub fn engine<T>(s: &str) -> Result<T, String>
+where
+    T: std::str::FromStr<Err = cloze::Error>,
+{
+    s.parse().map_err(|e: cloze::Error| e.to_string())
+}
+
+/// One `ValueEnum` and its mapping to the engine's type.
+macro_rules! choice {
+    ($(#[$meta:meta])* $name:ident => $engine:ty {
+        $($(#[$vmeta:meta])* $variant:ident => $value:expr),+ $(,)?
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl From<$name> for $engine {
+            fn from(choice: $name) -> Self {
+                match choice {
+                    $($name::$variant => $value),+
+                }
+            }
+        }
+    };
+}
+
+choice!(
+    /// How a label word of several tokens is scored.
+    MultiToken => cloze::verbalizer::MultiToken {
+        First => cloze::verbalizer::MultiToken::First,
+        Mean => cloze::verbalizer::MultiToken::Mean,
+        Max => cloze::verbalizer::MultiToken::Max,
+    }
+);
+
+choice!(
+    /// How a class's score is made from its label words.
+    Aggregate => cloze::verbalizer::Aggregate {
+        MeanProb => cloze::verbalizer::Aggregate::MeanProb,
+        MeanLogProb => cloze::verbalizer::Aggregate::MeanLogProb,
+        Max => cloze::verbalizer::Aggregate::Max,
+    }
+);
+
+choice!(
+    /// How demonstrations are picked.
+    DemoSelect => cloze::demo::DemoSelection {
+        Random => cloze::demo::DemoSelection::Random,
+        Similar => cloze::demo::DemoSelection::Similar,
+    }
+);
+
+choice!(
+    /// A data file's text encoding.
+    Encoding => cloze::data::Encoding {
+        #[value(name = "utf-8", alias = "utf8")]
+        Utf8 => cloze::data::Encoding::Utf8,
+        #[value(name = "latin-1", alias = "latin1")]
+        Latin1 => cloze::data::Encoding::Latin1,
+    }
+);
+
+choice!(
+    /// CSV-style quoting on or off.
+    Quoting => bool {
+        On => true,
+        Off => false,
+    }
+);
+
+choice!(
+    /// How `cloze tune` trains.
+    TuneStrategy => cloze::tune::TuneStrategy {
+        SoftPrompt => cloze::tune::TuneStrategy::SoftPrompt,
+        Finetune => cloze::tune::TuneStrategy::Finetune,
+        Pretrain => cloze::tune::TuneStrategy::Pretrain,
+        Probe => cloze::tune::TuneStrategy::Probe,
+    }
+);
+
+choice!(
+    /// Where class scores come from when tuning.
+    VerbalizerKind => cloze::tune::VerbalizerKind {
+        Manual => cloze::tune::VerbalizerKind::Manual,
+        Soft => cloze::tune::VerbalizerKind::Soft,
+    }
+);
+
+choice!(
+    /// How `{soft:N}` vectors start.
+    SoftInit => cloze::tune::SoftInit {
+        Vocab => cloze::tune::SoftInit::Vocab,
+        Random => cloze::tune::SoftInit::Random,
+    }
+);
+
+choice!(
+    /// How the probe pools a row's token vectors.
+    Pooling => cloze::tune::Pooling {
+        Mean => cloze::tune::Pooling::Mean,
+        Cls => cloze::tune::Pooling::Cls,
+    }
+);
+
+choice!(
+    /// The probe's classifier.
+    ProbeHead => cloze::tune::ProbeHead {
+        Logistic => cloze::tune::ProbeHead::Logistic,
+        Mlp => cloze::tune::ProbeHead::Mlp,
+    }
+);
+
+choice!(
+    /// The file format of a label export.
+    ExportFormat => cloze::export::ExportFormat {
+        Csv => cloze::export::ExportFormat::Csv,
+        Jsonl => cloze::export::ExportFormat::Jsonl,
+        HfJsonl => cloze::export::ExportFormat::HfJsonl,
+    }
+);
+
+choice!(
+    /// The split imported rows belong to.
+    Split => cloze::store::Split {
+        Train => cloze::store::Split::Train,
+        Dev => cloze::store::Split::Dev,
+        Test => cloze::store::Split::Test,
+        Unlabelled => cloze::store::Split::Unlabelled,
+    }
+);
+
+choice!(
+    /// The order of Hub search results (the Hub's own sort keys).
+    HubSort => String {
+        Downloads => "downloads".into(),
+        Likes => "likes".into(),
+        #[value(name = "lastModified", alias = "last-modified")]
+        LastModified => "lastModified".into(),
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_parses_to_its_engine_value() {
+        for v in MultiToken::value_variants() {
+            let name = v.to_possible_value().unwrap().get_name().to_string();
+            let engine: cloze::verbalizer::MultiToken = (*v).into();
+            assert_eq!(name.parse::<cloze::verbalizer::MultiToken>().unwrap(), engine, "{name}");
+        }
+        for v in Aggregate::value_variants() {
+            let name = v.to_possible_value().unwrap().get_name().to_string();
+            let engine: cloze::verbalizer::Aggregate = (*v).into();
+            assert_eq!(name.parse::<cloze::verbalizer::Aggregate>().unwrap(), engine, "{name}");
+        }
+        for v in Encoding::value_variants() {
+            let name = v.to_possible_value().unwrap().get_name().to_string();
+            let engine: cloze::data::Encoding = (*v).into();
+            assert_eq!(name.parse::<cloze::data::Encoding>().unwrap(), engine, "{name}");
+        }
+        for v in TuneStrategy::value_variants() {
+            let name = v.to_possible_value().unwrap().get_name().to_string();
+            let engine: cloze::tune::TuneStrategy = (*v).into();
+            assert_eq!(name.parse::<cloze::tune::TuneStrategy>().unwrap(), engine, "{name}");
+        }
+        for v in Split::value_variants() {
+            let name = v.to_possible_value().unwrap().get_name().to_string();
+            let engine: cloze::store::Split = (*v).into();
+            assert_eq!(name.parse::<cloze::store::Split>().unwrap(), engine, "{name}");
+        }
+        for v in ExportFormat::value_variants() {
+            let name = v.to_possible_value().unwrap().get_name().to_string();
+            let engine: cloze::export::ExportFormat = (*v).into();
+            assert_eq!(name.parse::<cloze::export::ExportFormat>().unwrap(), engine, "{name}");
+        }
+    }
+
+    #[test]
+    fn open_ended_values_use_the_engine_parser() {
+        assert_eq!(engine::<cloze::plm::DeviceChoice>("cpu").unwrap(), cloze::plm::DeviceChoice::Cpu);
+        let bad = engine::<cloze::plm::DeviceChoice>("tpu").unwrap_err();
+        assert!(bad.contains("use cpu, cuda, cuda:N or metal"), "{bad}");
+    }
+}
