@@ -79,7 +79,7 @@ export type Aggregate =
 
 /**  See the module documentation. */
 export type AppError = {
-	kind: string,
+	kind: ErrorKind,
 	message: string,
 };
 
@@ -170,6 +170,30 @@ export type DeviceOption = {
 	available: boolean,
 	note: string | null,
 };
+
+/**  What a caller can do about an error: the part of an error a program acts on. */
+export type ErrorKind = 
+/**  A file, folder, project item or cached model that was named does not exist. */
+"not-found" | 
+/**
+ *  The input is wrong: a template, data file, verbalizer, model folder or option value. Fix it
+ *  and try again.
+ */
+"invalid-input" | 
+/**
+ *  The input is fine but something must happen first: load a model, label rows, open a project,
+ *  log in.
+ */
+"precondition" | 
+/**
+ *  A service or device cannot be reached or used right now (the Hub, the network, the system's
+ *  credential store, a GPU, a busy project file); retrying later, or elsewhere, may work.
+ */
+"unavailable" | 
+/**  The user cancelled the job. */
+"cancelled" | 
+/**  The work itself failed (a computation, the disk, the database): not the caller's input. */
+"internal";
 
 /**  Metrics of one evaluation on the dev rows. */
 export type EvalMetrics = {
