@@ -448,7 +448,7 @@ pub struct DataArgs {
 impl DataArgs {
     pub fn import_options(&self) -> Result<ImportOptions> {
         Ok(ImportOptions {
-            format: self.format.clone(),
+            format: self.format,
             has_header: if self.header {
                 Some(true)
             } else if self.no_header {

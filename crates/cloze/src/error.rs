@@ -275,7 +275,7 @@ pub enum Error {
 
     /// A project file could not be created, opened, migrated, read or written. The kind comes from
     /// the SQLite error, or from the site when there is none.
-    Store { path: PathBuf, kind: ErrorKind, message: Text, source: Option<rusqlite::Error> },
+    Store { path: PathBuf, kind: ErrorKind, message: Text, source: Option<Box<rusqlite::Error>> },
 
     /// The Hugging Face Hub or the credential store could not be used. Messages never contain the
     /// access token.
@@ -347,7 +347,7 @@ impl Error {
                 path.display(),
                 cause(
                     message.render(front),
-                    source.as_ref().map(|e| e as &(dyn std::error::Error + 'static))
+                    source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
                 )
             ),
             Error::Hub { message, source, .. } => {
@@ -456,7 +456,7 @@ impl std::error::Error for Error {
             | Error::Tokenizer { source, .. }
             | Error::Device { source, .. }
             | Error::Hub { source, .. } => source_ref(source),
-            Error::Store { source, .. } => source.as_ref().map(|e| e as &(dyn std::error::Error + 'static)),
+            Error::Store { source, .. } => source.as_deref().map(|e| e as &(dyn std::error::Error + 'static)),
             Error::Candle(e) => Some(e),
             Error::NotFound { .. }
             | Error::Template { .. }
@@ -558,7 +558,7 @@ mod tests {
                     path: "p.cloze".into(),
                     kind: sqlite_kind(&sqlite),
                     message: "label set 2".into(),
-                    source: Some(sqlite),
+                    source: Some(Box::new(sqlite)),
                 },
                 ErrorKind::Internal,
                 "project p.cloze: label set 2: near \"NOT\": syntax error in NOT SQL at offset 0",
@@ -629,7 +629,7 @@ mod tests {
             path: "p.cloze".into(),
             kind: sqlite_kind(&sqlite),
             message: Text::default(),
-            source: Some(sqlite),
+            source: Some(Box::new(sqlite)),
         };
         assert!(matches!(
             store.source().unwrap().downcast_ref::<rusqlite::Error>(),

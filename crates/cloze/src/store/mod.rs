@@ -50,7 +50,12 @@ fn db_err(path: Option<&Path>, e: rusqlite::Error) -> Error {
 
 /// A SQLite failure while doing `what` ("label set 3", "migration 2 failed").
 fn db_err_in(path: Option<&Path>, what: impl Into<Text>, e: rusqlite::Error) -> Error {
-    Error::Store { path: project_path(path), kind: sqlite_kind(&e), message: what.into(), source: Some(e) }
+    Error::Store {
+        path: project_path(path),
+        kind: sqlite_kind(&e),
+        message: what.into(),
+        source: Some(Box::new(e)),
+    }
 }
 
 /// A failure of the project at `path` that no SQLite error caused.

@@ -139,7 +139,7 @@ impl RunDir {
         if !text.is_empty() {
             text.push('\n');
         }
-        std::fs::write(self.metrics(), text).map_err(|e| Error::io(&self.metrics(), e))
+        std::fs::write(self.metrics(), text).map_err(|e| Error::io(self.metrics(), e))
     }
 }
 
@@ -291,7 +291,7 @@ pub fn run(
             let tensors = model.prompt_tensors();
             if !tensors.is_empty() {
                 candle_core::safetensors::save(&tensors, dir.prompt())
-                    .map_err(|e| Error::io(&dir.prompt(), e))?;
+                    .map_err(|e| Error::io(dir.prompt(), e))?;
             }
             if config.strategy == TuneStrategy::Finetune {
                 model.plm().save_pretrained(&dir.model())?;
@@ -338,7 +338,7 @@ pub fn run(
             let mut objective = probe::ProbeObjective::new(head, train_x, train_y, dev_x, dev_meta, classes)?;
             let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)?;
             candle_core::safetensors::save(&objective.probe.tensors(), dir.probe())
-                .map_err(|e| Error::io(&dir.probe(), e))?;
+                .map_err(|e| Error::io(dir.probe(), e))?;
             out
         }
         TuneStrategy::Pretrain => {
@@ -397,10 +397,10 @@ pub fn run(
     write_json(&dir.summary(), &summary)?;
     let mut text = String::new();
     for p in &predictions {
-        text.push_str(&serde_json::to_string(p).map_err(|e| Error::io(&dir.predictions(), e))?);
+        text.push_str(&serde_json::to_string(p).map_err(|e| Error::io(dir.predictions(), e))?);
         text.push('\n');
     }
-    std::fs::write(dir.predictions(), text).map_err(|e| Error::io(&dir.predictions(), e))?;
+    std::fs::write(dir.predictions(), text).map_err(|e| Error::io(dir.predictions(), e))?;
     // The run is complete: the checkpoint (weights plus optimiser moments, several times the size
     // of what the run keeps) served only to resume it. Failing to delete it loses nothing.
     let _ = std::fs::remove_dir_all(run_dir.join("checkpoint"));
@@ -450,7 +450,7 @@ impl TunedRun {
         let run = match config.strategy {
             TuneStrategy::Probe => {
                 let tensors = candle_core::safetensors::load(dir.probe(), device)
-                    .map_err(|e| Error::io(&dir.probe(), e))?;
+                    .map_err(|e| Error::io(dir.probe(), e))?;
                 let probe = probe::Probe::from_tensors(&tensors, device)?;
                 let path = run_dir.join("classes.json");
                 let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
@@ -488,7 +488,7 @@ impl TunedRun {
                 )?;
                 if dir.prompt().is_file() {
                     let tensors = candle_core::safetensors::load(dir.prompt(), device)
-                        .map_err(|e| Error::io(&dir.prompt(), e))?;
+                        .map_err(|e| Error::io(dir.prompt(), e))?;
                     model.load_prompt_tensors(&tensors)?;
                 }
                 let demos = if demo::uses_demos(model.template()) {

@@ -148,10 +148,10 @@ impl Checkpoints {
         save_tensors(&params, &self.params())?;
         save_tensors(&opt.state_tensors(), &self.optimizer())?;
         // state.json last: a checkpoint counts only once it is written.
-        let json = serde_json::to_string_pretty(state).map_err(|e| Error::io(&self.state(), e))?;
+        let json = serde_json::to_string_pretty(state).map_err(|e| Error::io(self.state(), e))?;
         let tmp = self.state().with_extension("json.tmp");
         std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, self.state()).map_err(|e| Error::io(&self.state(), e))
+        std::fs::rename(&tmp, self.state()).map_err(|e| Error::io(self.state(), e))
     }
 
     fn save_best(&self, best: &HashMap<String, Tensor>) -> Result<()> {
@@ -164,10 +164,10 @@ impl Checkpoints {
         vars: &[(String, Var)],
         opt: &mut AdamW,
     ) -> Result<(LoopState, Option<HashMap<String, Tensor>>)> {
-        let text = std::fs::read_to_string(self.state()).map_err(|e| Error::io(&self.state(), e))?;
+        let text = std::fs::read_to_string(self.state()).map_err(|e| Error::io(self.state(), e))?;
         let state: LoopState = serde_json::from_str(&text).map_err(|e| {
             Error::io_while(
-                &self.state(),
+                self.state(),
                 "the checkpoint cannot be read; delete its folder to start afresh",
                 e,
             )
