@@ -3,8 +3,9 @@
 //! mask (label words, the first 50 vocabulary entries, and a right-padded batch) is reproduced
 //! within 1e-4.
 //!
-//! Fixtures in `tests/fixtures/parity/`: `bert` (a copy of `../shared/fixtures/parity/bert`) and
-//! `roberta`, `distilbert`, `xlm-roberta` (made by `make_parity.py` there).
+//! Fixtures in `tests/fixtures/parity/`: `bert` (a copy of `../shared/fixtures/parity/bert`, its
+//! `batch` added by `make_parity.py --add-batch`) and `roberta`, `distilbert`, `xlm-roberta` (made
+//! by `make_parity.py` there). Every fixture must have the `batch` entry.
 
 use std::path::PathBuf;
 
@@ -94,23 +95,37 @@ fn check(dir: PathBuf, family: Family) -> f32 {
         rendered_all.push(rendered);
     }
 
-    if let Some(batch) = reference.get("batch") {
-        // The same rows as one right-padded batch: padding must not change any row's logits.
-        let refs: Vec<&Rendered> = rendered_all.iter().collect();
-        let (logits, _) = classifier.mask_logits(&refs, false).unwrap();
-        let want = batch["label_word_logits"].as_array().unwrap();
-        for (row, want_row) in want.iter().enumerate() {
-            for w in &bound.words {
-                let got: Vec<f32> = w.columns.iter().map(|&c| logits[row][c]).collect();
-                worst = worst.max(assert_close(
-                    &got,
-                    &floats(&want_row[&w.word]),
-                    &format!("batch row {row} {}", w.word),
-                ));
-            }
+    let Some(batch) = reference.get("batch") else {
+        panic!(
+            "{}: reference.json has no `batch` entry, so the right-padded batch is not checked; \
+             add it with `python tests/fixtures/parity/make_parity.py --add-batch {}` \
+             (needs torch and transformers, see tests/fixtures/parity/README.md)",
+            dir.display(),
+            dir.display()
+        );
+    };
+    // The same rows as one right-padded batch: padding must not change any row's logits.
+    let refs: Vec<&Rendered> = rendered_all.iter().collect();
+    let (logits, _) = classifier.mask_logits(&refs, false).unwrap();
+    let want = batch["label_word_logits"].as_array().unwrap();
+    assert_eq!(want.len(), cases.len(), "batch: one row per case");
+    let mut batch_worst = 0f32;
+    for (row, want_row) in want.iter().enumerate() {
+        for w in &bound.words {
+            let got: Vec<f32> = w.columns.iter().map(|&c| logits[row][c]).collect();
+            batch_worst = batch_worst.max(assert_close(
+                &got,
+                &floats(&want_row[&w.word]),
+                &format!("batch row {row} {}", w.word),
+            ));
         }
     }
-    eprintln!("{}: {} cases, largest |Δ| {worst:.2e}", dir.display(), cases.len());
+    worst = worst.max(batch_worst);
+    eprintln!(
+        "{}: {} cases, largest |Δ| {worst:.2e}, in the padded batch {batch_worst:.2e}",
+        dir.display(),
+        cases.len()
+    );
     worst
 }
 
