@@ -500,8 +500,8 @@ fn label_sentence_rows_with_no_text_are_bad_rows() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{}, line 769: the text (column 2 \"text\") is empty; fill it in, or pass --skip-bad-rows to skip rows \
-             without text",
+            "{}, line 769: the text (column 2 \"text\") is empty; fill it in (or pass --skip-bad-rows to skip \
+             such rows)",
             data("harvardnlp_sent-conv-torch/custrev.all").display()
         )
     );
@@ -622,10 +622,18 @@ fn ag_news_needs_a_column_mapping() {
         format!(
             "{}: cannot tell which column holds the text. Columns found:\n  column 1, e.g. \"3\"\n  column 2, e.g. \
              \"Fears for T N pension after talks\"\n  column 3, e.g. \"Unions representing workers at Turner   \
-             Newall say…\"\npass --text-column with a column number or name (and --label-column, --text-b-column \
-             for the others)",
+             Newall say…\"\nchoose it with --text-column (a column number or name), and the others with \
+             --label-column and --text-b-column",
             path.display()
         )
+    );
+    // The app names its own controls.
+    assert!(
+        err.message(cloze::error::Front::App).ends_with(
+            "choose it with “Text column”, and the others with “Label column” and “Second text (text_b)”"
+        ),
+        "{}",
+        err.message(cloze::error::Front::App)
     );
     let (ex, report) = import("ag_news_csv/test.csv", &ag_news());
     assert_eq!(ex[0].text_a, "Fears for T N pension after talks");

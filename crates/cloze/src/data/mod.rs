@@ -45,7 +45,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Setting, Text};
 
 pub use format::Format;
 pub use reader::Reader;
@@ -220,8 +220,29 @@ impl ImportOptions {
 pub struct SkippedRow {
     /// 1-based physical line where the row starts.
     pub line: u64,
-    /// What is wrong with it.
+    /// What is wrong with it, and how to fix the row.
     pub message: String,
+    /// A fix that is not in the row: a setting, named as the front end that shows the error names
+    /// it (only in the error a bad row becomes; a skipped-row report needs none).
+    #[serde(skip)]
+    pub fix: Option<Text>,
+}
+
+impl SkippedRow {
+    pub fn new(line: u64, message: impl Into<String>) -> Self {
+        Self { line, message: message.into(), fix: None }
+    }
+
+    /// The error this row is when bad rows are not skipped: its message, the fix, and how to skip
+    /// such rows instead.
+    pub fn into_error(self, path: &std::path::Path) -> Error {
+        let mut message = Text::from(self.message);
+        if let Some(fix) = self.fix {
+            message = message.append(fix);
+        }
+        let message = message.then(" (or ").turn_on(Setting::SkipBadRows).then(" to skip such rows)");
+        Error::Data { path: path.to_path_buf(), line: Some(self.line), message }
+    }
 }
 
 /// Which column fills which role of an [`Example`], by column name.

@@ -286,7 +286,7 @@ impl Reader {
             self.skipped.push(bad);
             None
         } else {
-            Some(Error::Data { path: self.path.clone(), line: Some(bad.line), message: bad.message.into() })
+            Some(bad.into_error(&self.path))
         }
     }
 
@@ -305,13 +305,13 @@ impl Reader {
             Some(t) if !t.trim().is_empty() => t,
             Some(_) => {
                 return Err(format!(
-                    "the text ({}) is empty; fill it in, or pass --skip-bad-rows to skip rows without text",
+                    "the text ({}) is empty; fill it in",
                     describe_column(&self.columns.names, roles.text)
                 ));
             }
             None => {
                 return Err(format!(
-                    "this row has no text ({}); add it, or pass --skip-bad-rows to skip rows without text",
+                    "this row has no text ({}); add it",
                     describe_column(&self.columns.names, roles.text)
                 ));
             }
@@ -375,7 +375,7 @@ impl Iterator for Reader {
                             return Some(Ok(example));
                         }
                         Err(message) => {
-                            if let Some(err) = self.reject(SkippedRow { line, message }) {
+                            if let Some(err) = self.reject(SkippedRow::new(line, message)) {
                                 return Some(Err(err));
                             }
                         }

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::super::format::{ID_NAMES, LABEL_NAMES, TEXT_B_NAMES, TEXT_NAMES};
 use super::super::{ColumnRef, ImportOptions};
 use super::{data_error, preview};
-use crate::error::Result;
+use crate::error::{Result, Setting, Text};
 
 /// Column positions of the roles.
 #[derive(Debug, Clone, Copy)]
@@ -125,8 +125,9 @@ pub(super) fn resolve(
     named: bool,
 ) -> Result<Roles> {
     const ROLES: [&str; 4] = ["text", "text_b", "label", "id"];
-    const FLAGS: [&str; 4] = ["--text-column", "--text-b-column", "--label-column", "--id-column"];
-    let err = |message: String| data_error(path, None, message);
+    const SETTINGS: [Setting; 4] =
+        [Setting::TextColumn, Setting::TextBColumn, Setting::LabelColumn, Setting::IdColumn];
+    let err = |message: Text| data_error(path, None, message);
     let mut slots: [Option<usize>; 4] = [None; 4];
     let mut taken = vec![false; names.len()];
 
@@ -138,19 +139,16 @@ pub(super) fn resolve(
                 ColumnRef::Index(i) => format!("there is no column {} (the file has {})", i + 1, names.len()),
                 ColumnRef::Name(n) => format!("there is no column named {n:?}"),
             };
-            return Err(err(format!(
-                "{} {r}: {what}. Columns found:{}",
-                FLAGS[k],
-                list_columns(names, sample)
-            )));
+            return Err(err(Text::default()
+                .setting(SETTINGS[k])
+                .then(format!(" {r}: {what}. Columns found:{}", list_columns(names, sample)))));
         };
         if let Some(other) = slots.iter().position(|s| *s == Some(i)) {
-            return Err(err(format!(
-                "{} {r}: {} is already the {} column; give each role a different column",
-                FLAGS[k],
+            return Err(err(Text::default().setting(SETTINGS[k]).then(format!(
+                " {r}: {} is already the {} column; give each role a different column",
                 describe_column(names, i),
                 ROLES[other]
-            )));
+            ))));
         }
         taken[i] = true;
         slots[k] = Some(i);
@@ -199,11 +197,17 @@ pub(super) fn resolve(
         }
     }
     let Some(text) = slots[0] else {
-        return Err(err(format!(
-            "cannot tell which column holds the text. Columns found:{}\npass --text-column with a column \
-             number or name (and --label-column, --text-b-column for the others)",
+        return Err(err(Text::from(format!(
+            "cannot tell which column holds the text. Columns found:{}\n",
             list_columns(names, sample)
-        )));
+        ))
+        .then("choose it with ")
+        .setting(Setting::TextColumn)
+        .cli_only(" (a column number or name)")
+        .then(", and the others with ")
+        .setting(Setting::LabelColumn)
+        .then(" and ")
+        .setting(Setting::TextBColumn)));
     };
     // Without a header, one short column left over next to a chosen text is the label.
     if !named
@@ -218,12 +222,16 @@ pub(super) fn resolve(
         }
     }
     if options.text_column.is_none() && Stats::of(sample, text).all_integers {
-        return Err(err(format!(
-            "{} holds only whole numbers, so it looks like an index rather than text. Columns found:{}\n\
-             pass --text-column with the column that holds the text (and --id-column for an index column)",
+        return Err(err(Text::from(format!(
+            "{} holds only whole numbers, so it looks like an index rather than text. Columns found:{}\n",
             describe_column(names, text),
             list_columns(names, sample)
-        )));
+        ))
+        .then("choose the column that holds the text with ")
+        .setting(Setting::TextColumn)
+        .then(" (and an index column with ")
+        .setting(Setting::IdColumn)
+        .then(")")));
     }
     Ok(Roles { text, text_b: slots[1], label: slots[2], id: slots[3] })
 }
@@ -242,8 +250,9 @@ mod tests {
         assert_eq!(
             message(&file, &err),
             "cannot tell which column holds the text. Columns found:\n  column 1, e.g. \"3\"\n  column 2, e.g. \
-             \"Wall St. Bears Claw Back\"\n  column 3, e.g. \"Reuters - Short-sellers are seeing green\"\npass \
-             --text-column with a column number or name (and --label-column, --text-b-column for the others)"
+             \"Wall St. Bears Claw Back\"\n  column 3, e.g. \"Reuters - Short-sellers are seeing green\"\nchoose \
+             it with --text-column (a column number or name), and the others with --label-column and \
+             --text-b-column"
         );
         let mapped = ImportOptions {
             label_column: Some(ColumnRef::Index(0)),

@@ -11,7 +11,7 @@ use super::super::scan::{Scan, decode};
 use super::super::{Encoding, Format, SkippedRow};
 use super::sniff::delimited_width;
 use super::{data_error, preview};
-use crate::error::{Error, Result};
+use crate::error::{Error, Front, Result, Setting, Text};
 
 /// Column names, and for JSONL an index to add keys as they appear.
 #[derive(Debug, Default)]
@@ -109,8 +109,13 @@ pub(super) fn encoding(
 
 fn invalid_utf8_row(line: u64) -> SkippedRow {
     SkippedRow {
-        line,
-        message: "this row is not valid UTF-8; drop --encoding utf-8 to read the file as Latin-1".into(),
+        fix: Some(
+            Text::from("; ")
+                .cli_only("drop --encoding utf-8")
+                .app_only(format!("set {} to Auto", Setting::Encoding.name(Front::App)))
+                .then(" to read the file as Latin-1"),
+        ),
+        ..SkippedRow::new(line, "this row is not valid UTF-8")
     }
 }
 
@@ -198,11 +203,7 @@ impl CsvSource {
         } else {
             format!("a text contains a {sep}")
         };
-        format!(
-            "expected {expected} {sep}-separated fields{like}, found {found}: {}; {hint} (or pass \
-             --skip-bad-rows to skip such rows)",
-            preview(&row)
-        )
+        format!("expected {expected} {sep}-separated fields{like}, found {found}: {}; {hint}", preview(&row))
     }
 
     fn next(&mut self, fields: &mut Vec<Option<String>>) -> Result<Next> {
@@ -243,13 +244,14 @@ impl CsvSource {
             {
                 let message = format!(
                     "the quote opened on line {open} is never closed, so the rest of the file was read as \
-                     one field; close the quote, or pass --quoting off if quotes are plain text"
+                     one field; close the quote"
                 );
-                return Ok(Next::Bad(SkippedRow { line: start, message }));
+                let fix = Text::default().cli_only(", or pass --quoting off if quotes are plain text");
+                return Ok(Next::Bad(SkippedRow { fix: Some(fix), ..SkippedRow::new(start, message) }));
             }
             if let Some(expected) = expected {
                 let message = self.count_message(expected, self.rec.len(), start, end);
-                return Ok(Next::Bad(SkippedRow { line: start, message }));
+                return Ok(Next::Bad(SkippedRow::new(start, message)));
             }
             fields.clear();
             let last = self.rec.len().saturating_sub(1);
@@ -314,7 +316,7 @@ impl LineSource {
             }
             let line = self.line;
             let encoding = self.encoding;
-            let bad = |message: String| Ok(Next::Bad(SkippedRow { line, message }));
+            let bad = |message: String| Ok(Next::Bad(SkippedRow::new(line, message)));
             fields.clear();
             match self.kind {
                 LineKind::LabelSentence => {
@@ -350,7 +352,7 @@ impl LineSource {
                             None => {
                                 return bad(format!(
                                     "expected {width} {:?}-separated fields, found {}: {}; the last {} \
-                                     fields must not contain {:?} (or pass --skip-bad-rows to skip such rows)",
+                                     fields must not contain {:?}",
                                     char::from(delim),
                                     self.cuts.len() + 1,
                                     preview(&String::from_utf8_lossy(bytes)),
@@ -480,7 +482,13 @@ mod tests {
         assert_eq!(
             message(&file, &err),
             "line 3: the quote opened on line 3 is never closed, so the rest of the file was read as one \
-             field; close the quote, or pass --quoting off if quotes are plain text"
+             field; close the quote, or pass --quoting off if quotes are plain text (or pass --skip-bad-rows to \
+             skip such rows)"
+        );
+        // The app has no quoting option: it says only what it can offer.
+        assert!(
+            err.message(crate::error::Front::App)
+                .ends_with("close the quote (or turn on “Skip bad rows” to skip such rows)")
         );
         let (ex, report) = load(&file.path, &skipping()).unwrap();
         assert_eq!(texts(&ex), ["a"]);
@@ -505,7 +513,12 @@ mod tests {
         let err = load(&file.path, &ImportOptions { encoding: Some(Encoding::Utf8), ..opts() }).unwrap_err();
         assert_eq!(
             message(&file, &err),
-            "line 2: this row is not valid UTF-8; drop --encoding utf-8 to read the file as Latin-1"
+            "line 2: this row is not valid UTF-8; drop --encoding utf-8 to read the file as Latin-1 (or pass \
+             --skip-bad-rows to skip such rows)"
+        );
+        assert!(
+            err.message(crate::error::Front::App)
+                .contains("set “Encoding” to Auto to read the file as Latin-1")
         );
         // Valid UTF-8 stays UTF-8, including U+0085 inside a line.
         let (ex, report) =
@@ -565,8 +578,8 @@ mod tests {
                 "a.csv",
                 "text,label\nok,1\n  ,0\n",
                 opts(),
-                "line 3: the text (column 1 \"text\") is empty; fill it in, or pass --skip-bad-rows to skip rows \
-                 without text",
+                "line 3: the text (column 1 \"text\") is empty; fill it in (or pass --skip-bad-rows to skip \
+                 such rows)",
             ),
             (
                 "a.jsonl",
@@ -590,8 +603,8 @@ mod tests {
                 "a.jsonl",
                 "{\"text\": \"a\"}\n{\"label\": \"b\"}\n",
                 opts(),
-                "line 2: this row has no text (column 1 \"text\"); add it, or pass --skip-bad-rows to skip rows \
-                 without text",
+                "line 2: this row has no text (column 1 \"text\"); add it (or pass --skip-bad-rows to skip \
+                 such rows)",
             ),
             (
                 "a.txt",
@@ -609,8 +622,8 @@ mod tests {
                 "a.txt",
                 "0 good\n1 \n",
                 label_sentence,
-                "line 2: the text (column 2 \"text\") is empty; fill it in, or pass --skip-bad-rows to skip rows \
-                 without text",
+                "line 2: the text (column 2 \"text\") is empty; fill it in (or pass --skip-bad-rows to skip such \
+                 rows)",
             ),
             (
                 "a.txt",
@@ -624,14 +637,26 @@ mod tests {
             let file = TempFile::new(name, content.as_bytes());
             let err = load(&file.path, &options).unwrap_err();
             assert_eq!(err.kind(), crate::error::ErrorKind::InvalidInput);
-            assert_eq!(message(&file, &err), want, "{content:?}");
+            // Every bad row's error ends saying how to skip such rows.
+            let skip_hint = " (or pass --skip-bad-rows to skip such rows)";
+            let full =
+                if want.ends_with(skip_hint) { want.to_string() } else { format!("{want}{skip_hint}") };
+            assert_eq!(message(&file, &err), full, "{content:?}");
             // Skipping reports the same line and message, and keeps the good rows.
             let skip = ImportOptions { skip_bad_rows: true, ..options };
             let (_, report) = load(&file.path, &skip).unwrap();
             assert_eq!(report.skipped.len(), 1, "{content:?}");
             let line = &want[5..want.find(':').unwrap()];
             assert_eq!(report.skipped[0].line.to_string(), line);
-            assert_eq!(format!("line {}: {}", report.skipped[0].line, report.skipped[0].message), want);
+            // The skipped-row report says what is wrong, not how to skip it.
+            let problem = want.strip_suffix(skip_hint).unwrap_or(want);
+            assert_eq!(format!("line {}: {}", report.skipped[0].line, report.skipped[0].message), problem);
+            // The app names its checkbox instead of the flag.
+            let app = err.message(crate::error::Front::App);
+            assert!(
+                app.ends_with(" (or turn on “Skip bad rows” to skip such rows)") && !app.contains("--"),
+                "{app}"
+            );
         }
     }
 
