@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use crate::choices::engine;
 use clap::Args;
 use cloze::label::{Queue, QueueItem, QueueOrder, ScoringPrompt, ScoringRun, Session};
 use cloze::plm::{DeviceChoice, Plm};
@@ -31,8 +32,8 @@ pub struct LabelArgs {
     label_set: Option<String>,
     /// Which row next: order, random[:SEED], least-confidence, margin, entropy, disagreement:RUN
     /// (all but order and random need model suggestions).
-    #[arg(long, default_value = "order")]
-    strategy: String,
+    #[arg(long, default_value = "order", value_parser = engine::<QueueOrder>)]
+    strategy: QueueOrder,
     /// Your name, recorded with every label (several annotators can label the same rows).
     #[arg(long)]
     annotator: Option<String>,
@@ -50,8 +51,8 @@ pub struct LabelArgs {
     #[arg(long, conflicts_with = "model")]
     run: Option<i64>,
     /// cpu, cuda[:N] or metal.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[arg(long, default_value = "cpu", value_parser = engine::<DeviceChoice>)]
+    device: DeviceChoice,
 }
 
 /// Rows scored so far by the background re-scorer, and its end.
@@ -77,8 +78,8 @@ fn start_rescoring(args: &LabelArgs, store: &Store, set: &LabelSet) -> Result<Re
         verbalizer: Verbalizer::from_file_or_json(verbalizer)?,
         calibrate: false,
     };
-    let device = args.device.parse::<DeviceChoice>()?.open()?;
-    let run = ScoringRun::start(store, set, prompt, &spec, &args.device)?;
+    let device = args.device.open()?;
+    let run = ScoringRun::start(store, set, prompt, &spec, &args.device.to_string())?;
     let run_id = run.run_id;
     let state = Arc::new(Rescoring::default());
     let (thread_state, path) = (state.clone(), args.file.clone());
@@ -213,7 +214,7 @@ pub fn run(args: LabelArgs) -> Result<()> {
     if set.classes.len() > 9 {
         eprintln!("note: only the first 9 classes have keys in the terminal ({} classes)", set.classes.len());
     }
-    let strategy = QueueOrder::parse(&args.strategy)?;
+    let strategy = args.strategy;
     let (run_id, rescoring, rescorer) = if args.model.is_some() {
         let (id, state, handle) = start_rescoring(&args, &store, &set)?;
         (Some(id), Some(state), Some(handle))

@@ -28,6 +28,13 @@ pub enum QueueOrder {
     Disagreement { other_run: i64 },
 }
 
+impl std::str::FromStr for QueueOrder {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        QueueOrder::parse(s)
+    }
+}
+
 impl QueueOrder {
     /// Whether the strategy reads a run's suggestions.
     pub fn needs_run(self) -> bool {
@@ -35,7 +42,7 @@ impl QueueOrder {
     }
 
     /// Parses `order`, `random[:SEED]`, `least-confidence`, `margin`, `entropy`,
-    /// `disagreement:RUN`.
+    /// `disagreement:RUN` (also as `FromStr`).
     pub fn parse(s: &str) -> Result<Self> {
         let (name, arg) = s.split_once(':').map(|(a, b)| (a, Some(b))).unwrap_or((s, None));
         let number = |what: &str| -> Result<i64> {

@@ -121,6 +121,17 @@ impl std::str::FromStr for DeviceChoice {
     }
 }
 
+impl std::fmt::Display for DeviceChoice {
+    /// The form [`DeviceChoice::from_str`] reads back: `cpu`, `cuda:1`, `metal:0`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceChoice::Cpu => f.write_str("cpu"),
+            DeviceChoice::Cuda(n) => write!(f, "cuda:{n}"),
+            DeviceChoice::Metal(n) => write!(f, "metal:{n}"),
+        }
+    }
+}
+
 impl DeviceChoice {
     /// Opens the device, or says how to get a build that has it.
     pub fn open(self) -> Result<Device> {
