@@ -92,6 +92,8 @@ pub enum Setting {
     LabelOrder,
     Device,
     Model,
+    /// Replace an existing output file (`--force`; the app asks).
+    Replace,
 }
 
 impl Setting {
@@ -115,6 +117,7 @@ impl Setting {
             Setting::LabelOrder => "--strategy",
             Setting::Device => "--device",
             Setting::Model => "--model",
+            Setting::Replace => "--force",
         }
     }
 
@@ -138,6 +141,7 @@ impl Setting {
             Setting::LabelOrder => "Order",
             Setting::Device => "Device",
             Setting::Model => "Model folder",
+            Setting::Replace => "Replace",
         }
     }
 
@@ -155,6 +159,7 @@ impl Setting {
         match (front, self) {
             (Front::Cli, _) => format!("pass {}", self.flag()),
             (Front::App, Setting::Resume) => format!("press {}", self.name(front)),
+            (Front::App, Setting::Replace) => format!("confirm {}", self.name(front)),
             (Front::App, _) => format!("turn on {}", self.name(front)),
         }
     }

@@ -10,6 +10,7 @@ pub mod data;
 pub mod demo;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod hub;
 pub mod label;
 pub mod metrics;

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// ARCHITECTURE.md's order, lowest first.
-const LAYERS: [&str; 14] = [
+const LAYERS: [&str; 15] = [
     "error",
+    "files",
     "data",
     "plm",
     "template",

@@ -1,0 +1,315 @@
+//! Writing files so that nothing is ever half-written or written over what the user needs, and
+//! reading names from outside without letting them escape their folder.
+//!
+//! - [`AtomicFile`] / [`write_atomic`]: every file the program writes goes to a temporary name
+//!   beside its destination (`.name.<pid>.<n>.tmp`), is flushed and synced, and is renamed into
+//!   place only when complete; dropped without [`AtomicFile::commit`], the temporary file is removed.
+//! - [`check_output`]: an output path may not be one of the job's inputs or the open project (the
+//!   same file, whatever the spelling), and an existing file is replaced only when the user said so
+//!   ([`Replace::Allow`]: `--force` in the CLI, “Replace” in the app).
+//! - [`safe_name`] / [`safe_relative_path`]: a name read from a file or a server (a Hub listing's
+//!   blob id, a revision, a shard index's file name) is one path component, or a relative path of
+//!   such components, from a known alphabet: no `..`, no absolute path, no separators in disguise.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result, Setting, Text};
+
+/// A file being written under a temporary name beside `dest`, renamed into place by
+/// [`AtomicFile::commit`]. Dropping it without committing removes the temporary file, so an error
+/// (or a cancel) part-way through leaves the destination as it was.
+pub struct AtomicFile {
+    dest: PathBuf,
+    tmp: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The temporary name beside `dest` that [`AtomicFile`] writes to: hidden, unique to this process
+/// and call, in the same folder (so the rename never crosses file systems).
+pub fn temp_path_for(dest: &Path) -> PathBuf {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    dest.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
+}
+
+impl AtomicFile {
+    /// Starts writing `dest`. The folder must exist; `dest` itself is not touched until
+    /// [`commit`](Self::commit).
+    pub fn create(dest: impl AsRef<Path>) -> Result<Self> {
+        let dest = dest.as_ref().to_path_buf();
+        if dest.is_dir() {
+            return Err(Error::invalid(format!(
+                "`{}` is a folder; name a file to write, e.g. `{}`",
+                dest.display(),
+                dest.join("labels.csv").display()
+            )));
+        }
+        let tmp = temp_path_for(&dest);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io_while(&dest, "cannot create a file beside it to write", e))?;
+        Ok(AtomicFile { dest, tmp, file: Some(BufWriter::new(file)) })
+    }
+
+    /// Where the file will be once committed.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Flushes, syncs and renames the file into place (then syncs the folder, so the rename
+    /// survives a crash).
+    pub fn commit(mut self) -> Result<()> {
+        let writer = self.file.take().expect("AtomicFile is committed once");
+        let file =
+            writer.into_inner().map_err(|e| Error::io_while(&self.dest, "cannot write", e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io_while(&self.dest, "cannot write", e))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| Error::io_while(&self.dest, "cannot move into place", e))?;
+        sync_parent(&self.dest);
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.as_mut().expect("not committed").write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().expect("not committed").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Syncs the folder holding `path`, so that a rename into it is durable. Best effort: some file
+/// systems cannot sync a folder, and the data itself is already synced.
+pub fn sync_parent(path: &Path) {
+    #[cfg(unix)]
+    if let Some(parent) = path.parent() {
+        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        if let Ok(dir) = File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Writes `bytes` to `dest` through an [`AtomicFile`].
+pub fn write_atomic(dest: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let mut file = AtomicFile::create(dest)?;
+    file.write_all(bytes).map_err(|e| Error::io_while(file.dest(), "cannot write", e))?;
+    file.commit()
+}
+
+/// Whether an existing output file may be replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Replace {
+    /// Refuse, naming the file and how to allow it (the default).
+    #[default]
+    Refuse,
+    /// The user asked to replace it (`--force`, or confirmed in the app).
+    Allow,
+}
+
+impl From<bool> for Replace {
+    fn from(force: bool) -> Self {
+        if force { Replace::Allow } else { Replace::Refuse }
+    }
+}
+
+/// Whether `a` and `b` name the same existing file (same device and inode on Unix; the same
+/// canonical path elsewhere). `false` when either does not exist.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Checks that `out` may be written by a job that reads `inputs` (data files, the open project):
+/// it is not a folder, not one of the inputs, and does not exist unless `replace` allows it.
+pub fn check_output(out: &Path, inputs: &[&Path], replace: Replace) -> Result<()> {
+    if out.is_dir() {
+        return Err(Error::invalid(format!(
+            "`{}` is a folder; name a file to write, e.g. `{}`",
+            out.display(),
+            out.join("labels.csv").display()
+        )));
+    }
+    if let Some(input) = inputs.iter().find(|input| same_file(out, input)) {
+        return Err(Error::invalid(format!(
+            "`{}` is also this job's input (`{}`); writing there would destroy it. Write to another file",
+            out.display(),
+            input.display()
+        )));
+    }
+    if replace == Replace::Refuse && std::fs::symlink_metadata(out).is_ok() {
+        return Err(Error::precondition(
+            Text::from(format!("`{}` already exists; choose another name, or ", out.display()))
+                .turn_on(Setting::Replace)
+                .then(" to replace it"),
+        ));
+    }
+    Ok(())
+}
+
+/// The longest name [`safe_name`] accepts (most file systems allow 255 bytes).
+pub const MAX_NAME_LEN: usize = 200;
+
+/// Checks that `name`, read from outside (`what` says where: "the Hub's blob id"), is one path
+/// component made of ASCII letters, digits, `.`, `-`, `_`, `+`, `=` and `@`; not empty, not `.` or
+/// `..`, at most [`MAX_NAME_LEN`] bytes.
+pub fn safe_name<'a>(name: &'a str, what: &str) -> Result<&'a str> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '=' | '@');
+    let problem = if name.is_empty() {
+        Some("is empty".to_string())
+    } else if name == "." || name == ".." {
+        Some("points outside its folder".to_string())
+    } else if name.len() > MAX_NAME_LEN {
+        Some(format!("is {} bytes long (at most {MAX_NAME_LEN})", name.len()))
+    } else {
+        name.chars().find(|c| !allowed(*c)).map(|c| format!("contains {c:?}"))
+    };
+    match problem {
+        Some(problem) => Err(Error::invalid(format!(
+            "{what} {:?} {problem}; only letters, digits and . - _ + = @ are accepted in a name",
+            truncate_for_message(name)
+        ))),
+        None => Ok(name),
+    }
+}
+
+/// Checks that `path`, read from outside, is a relative path of `/`-separated [`safe_name`]
+/// components (so `onnx/model.onnx` passes, `../x`, `/etc/x`, `a//b` and `a\b` do not), and returns it
+/// as a `PathBuf` to join onto the folder it belongs in.
+pub fn safe_relative_path(path: &str, what: &str) -> Result<PathBuf> {
+    if path.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    let mut out = PathBuf::new();
+    for part in path.split('/') {
+        safe_name(part, what).map_err(|_| {
+            Error::invalid(format!(
+                "{what} {:?} is not a plain relative path (each part made of letters, digits and . - _ + = @, \
+                 no `..`, not starting with `/`)",
+                truncate_for_message(path)
+            ))
+        })?;
+        out.push(part);
+    }
+    debug_assert!(out.components().all(|c| matches!(c, Component::Normal(_))));
+    Ok(out)
+}
+
+fn truncate_for_message(s: &str) -> String {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_outside() {
+        let cases: &[(&str, bool)] = &[
+            ("model.safetensors", true),
+            ("a1b2c3d4e5", true),
+            ("main", true),
+            ("v1.0-rc_2+x=y@z", true),
+            ("", false),
+            (".", false),
+            ("..", false),
+            ("../x", false),
+            ("a/b", false),
+            ("/etc", false),
+            ("a\\b", false),
+            ("a\0b", false),
+            ("naïve", false),
+            (&"x".repeat(MAX_NAME_LEN + 1), false),
+        ];
+        for (name, ok) in cases {
+            assert_eq!(safe_name(name, "the blob id").is_ok(), *ok, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn relative_paths_from_outside() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("model.safetensors", Some("model.safetensors")),
+            ("onnx/model.onnx", Some("onnx/model.onnx")),
+            ("../model.safetensors", None),
+            ("a/../../b", None),
+            ("/abs/path", None),
+            ("a//b", None),
+            ("a/", None),
+            ("a\\..\\b", None),
+            ("", None),
+        ];
+        for (path, want) in cases {
+            let got = safe_relative_path(path, "the shard's file name").ok();
+            assert_eq!(got, want.map(PathBuf::from), "{path:?}");
+        }
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.csv");
+        std::fs::write(&dest, "old").unwrap();
+        {
+            let mut f = AtomicFile::create(&dest).unwrap();
+            f.write_all(b"half").unwrap();
+            // dropped without commit: the old file stays, no temporary file is left behind
+        }
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomic(&dest, b"new").unwrap();
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(AtomicFile::create(dir.path()).is_err(), "a folder is not a file to write");
+    }
+
+    #[test]
+    fn outputs_never_replace_inputs_or_existing_files_unasked() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        std::fs::write(&input, "x").unwrap();
+        let spelled_otherwise = dir.path().join(".").join("in.csv");
+        let fresh = dir.path().join("new.csv");
+        assert!(check_output(&fresh, &[&input], Replace::Refuse).is_ok());
+        let e = check_output(&spelled_otherwise, &[&input], Replace::Allow).unwrap_err();
+        assert!(e.to_string().contains("input"), "{e}");
+        let e = check_output(&input, &[], Replace::Refuse).unwrap_err();
+        assert!(e.to_string().contains("--force"), "{e}");
+        assert!(check_output(&input, &[], Replace::Allow).is_ok());
+        assert!(check_output(dir.path(), &[], Replace::Allow).is_err());
+    }
+}
