@@ -4,6 +4,10 @@
 //! - [`AtomicFile`] / [`write_atomic`]: every file the program writes goes to a temporary name
 //!   beside its destination (`.name.<pid>.<n>.tmp`), is flushed and synced, and is renamed into
 //!   place only when complete; dropped without [`AtomicFile::commit`], the temporary file is removed.
+//! - [`AtomicDir`]: the same for a folder of files (a tuning checkpoint, an exported model): filled
+//!   under a temporary name beside its destination and renamed into place whole;
+//!   [`remove_dir_whole`] takes a folder away by first renaming it out of sight, so it is never
+//!   seen half-deleted; [`remove_stale_temps`] clears what a killed process left behind.
 //! - [`check_output`]: an output path may not be one of the job's inputs or the open project (the
 //!   same file, whatever the spelling), and an existing file is replaced only when the user said so
 //!   ([`Replace::Allow`]: `--force` in the CLI, “Replace” in the app).
@@ -93,6 +97,123 @@ impl Drop for AtomicFile {
         if self.file.take().is_some() {
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+/// A folder being filled under a temporary name beside `dest`, renamed into place by
+/// [`AtomicDir::commit`]. Readers see either no folder (or the previous one) or the complete new
+/// one, never a part. Dropped without committing, the temporary folder is removed.
+pub struct AtomicDir {
+    dest: PathBuf,
+    tmp: PathBuf,
+    committed: bool,
+}
+
+impl AtomicDir {
+    /// Starts a folder that will become `dest`. The parent folder must exist; `dest` itself is
+    /// not touched until [`commit`](Self::commit).
+    pub fn create(dest: impl AsRef<Path>) -> Result<Self> {
+        let dest = dest.as_ref().to_path_buf();
+        let tmp = temp_path_for(&dest);
+        std::fs::create_dir(&tmp)
+            .map_err(|e| Error::io_while(&dest, "cannot create a folder beside it to write", e))?;
+        Ok(AtomicDir { dest, tmp, committed: false })
+    }
+
+    /// The temporary folder to write the files into.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Where the folder will be once committed.
+    pub fn dest(&self) -> &Path {
+        &self.dest
+    }
+
+    /// Syncs every file in the folder (and its subfolders) and the folder itself, then renames it
+    /// into place. An existing `dest` is first renamed out of sight and removed afterwards, so a
+    /// crash in between leaves either the old or the new folder under a hidden temporary name,
+    /// never a mixture under `dest`.
+    pub fn commit(mut self) -> Result<()> {
+        sync_tree(&self.tmp).map_err(|e| Error::io_while(&self.dest, "cannot write", e))?;
+        let aside = if std::fs::symlink_metadata(&self.dest).is_ok() {
+            let aside = temp_path_for(&self.dest);
+            std::fs::rename(&self.dest, &aside)
+                .map_err(|e| Error::io_while(&self.dest, "cannot move the old folder out of the way", e))?;
+            Some(aside)
+        } else {
+            None
+        };
+        std::fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| Error::io_while(&self.dest, "cannot move into place", e))?;
+        self.committed = true;
+        sync_parent(&self.dest);
+        if let Some(aside) = aside {
+            let _ = std::fs::remove_dir_all(aside);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for AtomicDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+    }
+}
+
+/// Syncs the files under `dir`, then `dir` itself.
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            sync_tree(&entry.path())?;
+        } else {
+            File::open(entry.path())?.sync_all()?;
+        }
+    }
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Removes the folder `dir` so that it is never seen half-deleted: it is renamed to a hidden
+/// temporary name first, then deleted. A folder that does not exist is not an error.
+pub fn remove_dir_whole(dir: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(dir).is_err() {
+        return Ok(());
+    }
+    let aside = temp_path_for(dir);
+    std::fs::rename(dir, &aside).map_err(|e| Error::io_while(dir, "cannot remove", e))?;
+    sync_parent(dir);
+    std::fs::remove_dir_all(&aside).map_err(|e| Error::io_while(&aside, "cannot remove", e))
+}
+
+/// Removes the temporary files and folders ([`temp_path_for`] names) that other, finished or
+/// killed, processes left in `dir`. Best effort; the current process's own are kept.
+pub fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let own = std::process::id().to_string();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { continue };
+        // `.{name}.{pid}.{n}.tmp`: two numeric parts before `.tmp`.
+        let mut parts = inner.rsplitn(3, '.');
+        let (Some(n), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !numeric(n) || !numeric(pid) {
+            continue;
+        }
+        if pid == own {
+            continue;
+        }
+        let path = entry.path();
+        let _ = if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
     }
 }
 
@@ -311,5 +432,56 @@ mod tests {
         assert!(e.to_string().contains("--force"), "{e}");
         assert!(check_output(&input, &[], Replace::Allow).is_ok());
         assert!(check_output(dir.path(), &[], Replace::Allow).is_err());
+    }
+
+    #[test]
+    fn atomic_dir_appears_whole_or_not_at_all() {
+        let root = tempfile::tempdir().unwrap();
+        let dest = root.path().join("step-000001");
+        {
+            let d = AtomicDir::create(&dest).unwrap();
+            std::fs::write(d.path().join("a.bin"), b"half").unwrap();
+            // dropped without commit: nothing under `dest`, no temporary folder left
+        }
+        assert!(!dest.exists());
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+        let d = AtomicDir::create(&dest).unwrap();
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::fs::write(d.path().join("sub").join("b.bin"), b"new").unwrap();
+        d.commit().unwrap();
+        assert_eq!(std::fs::read(dest.join("sub").join("b.bin")).unwrap(), b"new");
+        // Replacing an existing folder: the new one whole, the old one gone.
+        let d = AtomicDir::create(&dest).unwrap();
+        std::fs::write(d.path().join("c.bin"), b"newer").unwrap();
+        d.commit().unwrap();
+        assert!(!dest.join("sub").exists());
+        assert_eq!(std::fs::read(dest.join("c.bin")).unwrap(), b"newer");
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+        remove_dir_whole(&dest).unwrap();
+        remove_dir_whole(&dest).unwrap();
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn stale_temporaries_of_other_processes_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let stale = [".step-000004.999999999.0.tmp", ".config.json.1.12.tmp"];
+        let kept = ["config.json", ".hidden", "x.tmp", ".a.b.tmp"];
+        for n in stale.iter().chain(&kept) {
+            std::fs::write(root.path().join(n), b"x").unwrap();
+        }
+        std::fs::create_dir(root.path().join(".step-000005.999999999.1.tmp")).unwrap();
+        let own = temp_path_for(&root.path().join("mine"));
+        std::fs::write(&own, b"x").unwrap();
+        remove_stale_temps(root.path());
+        let mut left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want: Vec<String> = kept.iter().map(|s| s.to_string()).collect();
+        want.push(own.file_name().unwrap().to_string_lossy().into_owned());
+        want.sort();
+        assert_eq!(left, want);
     }
 }
