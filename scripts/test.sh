@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every check: the UI's type check, lint, unit tests and build; Rust formatting,
 # clippy with warnings as errors and all tests (engine, CLI, app commands, binding drift); then the
-# desktop end-to-end tests, driving the real app under Xvfb through WebDriver.
+# desktop end-to-end tests, driving the real app under Xvfb through WebDriver; last, each fuzz target
+# for a short fixed time over its committed corpus (fuzz/run.sh check).
 # Tests that read ../shared (the labelled datasets) need the repository cloned beside it, as CI has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,4 +29,9 @@ step "Desktop app: end-to-end"
 cargo build -p cloze-studio
 bash scripts/e2e.sh target/debug/cloze-studio
 echo "disk: target/ $(du -sh target 2>/dev/null | cut -f1), $(disk) free"
+
+step "Fuzz: each target ${CLOZE_FUZZ_SECONDS:-20} s over its corpus"
+bash fuzz/run.sh check "${CLOZE_FUZZ_SECONDS:-20}"
+# A from-scratch CI clone needs none of the instrumented build afterwards.
+if [ "${CI:-}" = true ]; then rm -rf fuzz/target; fi
 step "all checks passed"
