@@ -61,14 +61,32 @@ unsafe impl GlobalAlloc for CappedAlloc {
 #[global_allocator]
 static ALLOCATOR: CappedAlloc = CappedAlloc;
 
-/// This process's scratch folder (one per fuzzing process, under the system's temp folder).
+/// This process's scratch folder (one per fuzzing process): in `/dev/shm` when there is one, as
+/// replacing a file on a disk file system costs ~3 ms (ext4 flushes a truncated file) against
+/// ~50 µs in memory; else under the system's temp folder.
 pub fn scratch() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("cloze-fuzz-{}", std::process::id()));
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+        remove_stale(&base);
+        let dir = base.join(format!("cloze-fuzz-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("cannot create the fuzzing scratch folder");
         dir
     })
+}
+
+/// Removes the scratch folders of fuzzing processes that have ended (libFuzzer's fork mode starts
+/// many).
+fn remove_stale(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("cloze-fuzz-")) else { continue };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Writes `bytes` to `name` in a fresh scratch folder `sub` (emptied first), returning the path.
