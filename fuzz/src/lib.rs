@@ -15,7 +15,7 @@ pub const MAX_ALLOCATION: usize = 256 << 20;
 pub struct CappedAlloc;
 
 fn too_large(size: usize) -> ! {
-    // No formatting: it could allocate, and we are inside the allocator.
+    // The message first without formatting (we are inside the allocator).
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = size;
@@ -31,6 +31,8 @@ fn too_large(size: usize) -> ! {
     let _ = err.write_all(b"\n==fuzz== allocation of ");
     let _ = err.write_all(&digits[i..]);
     let _ = err.write_all(b" bytes exceeds the fuzzing limit (cloze_fuzz::MAX_ALLOCATION): a size read from the input is trusted\n");
+    // Where: the backtrace's own allocations are small, far under the limit.
+    let _ = writeln!(err, "{}", std::backtrace::Backtrace::force_capture());
     std::process::abort()
 }
 
