@@ -25,11 +25,12 @@ ci_skip=(pickle)
 limits=(-rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10)
 
 build() {
-  # --target keeps the flags off build scripts and proc-macros (as cargo-fuzz does).
+  # --target keeps the flags off build scripts and proc-macros (as cargo-fuzz does). Not --locked:
+  # fuzz/Cargo.lock follows the engine's dependencies when they change.
   RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cforce-frame-pointers=yes" \
-    cargo build --release --locked --target "$host" --bins
+    cargo build --release --target "$host" --bins
 }
 
 bin() { echo "$CARGO_TARGET_DIR/$host/release/$1"; }
