@@ -41,8 +41,12 @@ templates = [
     '{"placeholder":"text_a", "post_processing": "lambda x: x.strip(\'.\')"} {"mask"}',
     '{"soft": "x", "duplicate": -1} {"mask"}',
 ]
-for i, t in enumerate(templates):
-    put("template", f"seed-{i:02}", t)
+def put_all(target, items):
+    for i, item in enumerate(items):
+        put(target, f"seed-{i:02}", item)
+
+
+put_all("template", templates)
 
 # --- verbalizers
 verbalizers = [
@@ -56,8 +60,7 @@ verbalizers = [
     '{"a": ["w"], "a": ["v"]}',
     "[[[]]]",
 ]
-for i, v in enumerate(verbalizers):
-    put("verbalizer", f"seed-{i:02}", v)
+put_all("verbalizer", verbalizers)
 
 
 # --- data files: two option bytes, then the file (see fuzz_targets/data_reader.rs)

@@ -30,8 +30,8 @@ cargo build -p cloze-studio
 bash scripts/e2e.sh target/debug/cloze-studio
 echo "disk: target/ $(du -sh target 2>/dev/null | cut -f1), $(disk) free"
 
-step "Fuzz: each target ${CLOZE_FUZZ_SECONDS:-15} s over its corpus"
-bash fuzz/run.sh check "${CLOZE_FUZZ_SECONDS:-15}"
+step "Fuzz: each target ${CLOZE_FUZZ_SECONDS:-10} s over its corpus"
+bash fuzz/run.sh check "${CLOZE_FUZZ_SECONDS:-10}"
 # A from-scratch CI clone needs none of the instrumented build afterwards.
 if [ "${CI:-}" = true ]; then rm -rf fuzz/target; fi
 step "all checks passed"
