@@ -32,26 +32,79 @@ pub struct CachedModel {
     pub path: PathBuf,
 }
 
-/// Checks a repository id (`org/name` or `name`) and returns its cache folder name.
+/// The longest repository name part the Hub accepts (`org` or `name`).
+const MAX_REPO_PART: usize = 96;
+
+/// Checks a repository id (`org/name` or `name`) against the Hub's rules (letters, digits, `-`,
+/// `_`, `.`; not starting or ending with `-` or `.`; no `--` or `..`; at most 96 characters a
+/// part) and returns its cache folder name.
 pub fn folder_name(repo_id: &str) -> Result<String> {
-    let ok = !repo_id.is_empty()
-        && repo_id.split('/').count() <= 2
-        && repo_id.split('/').all(|p| {
-            !p.is_empty()
-                && p != "."
-                && p != ".."
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        });
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= MAX_REPO_PART
+            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !p.starts_with(['-', '.'])
+            && !p.ends_with(['-', '.'])
+            && !p.contains("--")
+            && !p.contains("..")
+    };
+    let ok = !repo_id.is_empty() && repo_id.split('/').count() <= 2 && repo_id.split('/').all(part_ok);
     if !ok {
         return Err(Error::invalid(format!(
-            "{repo_id:?} is not a Hugging Face repository id; write it as org/name, e.g. FacebookAI/roberta-base"
+            "{:?} is not a Hugging Face repository id; write it as org/name, e.g. FacebookAI/roberta-base \
+             (letters, digits, - _ . in each part)",
+            short(repo_id)
         )));
     }
     Ok(format!("models--{}", repo_id.replace('/', "--")))
 }
 
-fn is_commit(s: &str) -> bool {
-    s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit())
+/// Whether `s` is a full commit sha (40 hex digits).
+pub fn is_commit(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Checks a commit sha read from outside (the Hub's answer, a ref file): 40 hex digits, so it can
+/// name a snapshot folder.
+pub fn check_commit<'a>(commit: &'a str, what: &str) -> Result<&'a str> {
+    if is_commit(commit) {
+        Ok(commit)
+    } else {
+        Err(Error::invalid(format!("{what} {:?} is not a commit sha (40 hex digits)", short(commit))))
+    }
+}
+
+/// Checks a revision (`main`, `v1.0`, `refs/pr/3`, a commit sha) before it names a file under
+/// `refs/` or goes into a URL: `/`-separated parts of letters, digits and `. - _ + = @`, none
+/// starting with `.` or ending with `.lock`, no `..`, not absolute, at most 200 bytes — so
+/// `org/name@/abs/path` or `@../../x` is refused, never written to.
+pub fn check_revision(revision: &str) -> Result<&str> {
+    if is_commit(revision) {
+        return Ok(revision);
+    }
+    let bad = || {
+        Error::invalid(format!(
+            "revision {:?} is not a branch, tag or commit sha; write a name such as main, v1.0 or refs/pr/3 \
+             (letters, digits, . - _ + = @ and / between parts; no `..`, not a path)",
+            short(revision)
+        ))
+    };
+    if revision.len() > crate::files::MAX_NAME_LEN || revision.contains("..") {
+        return Err(bad());
+    }
+    crate::files::safe_relative_path(revision, "revision").map_err(|_| bad())?;
+    if revision.split('/').any(|p| p.starts_with('.') || p.ends_with(".lock")) {
+        return Err(bad());
+    }
+    Ok(revision)
+}
+
+/// The first 80 characters of a value from outside, for messages.
+fn short(s: &str) -> String {
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -100,14 +153,26 @@ impl Cache {
     /// `refs/`. `None` when the cache has never fetched it.
     pub fn resolve(&self, repo_id: &str, revision: &str) -> Result<Option<String>> {
         let dir = self.repo_dir(repo_id)?;
+        check_revision(revision)?;
         if is_commit(revision) {
             return Ok(dir.join("snapshots").join(revision).is_dir().then(|| revision.to_string()));
         }
-        if revision.contains("..") {
-            return Err(Error::invalid(format!("revision {revision:?} is not a branch, tag or commit")));
-        }
-        match std::fs::read_to_string(dir.join("refs").join(revision)) {
-            Ok(commit) => Ok(Some(commit.trim().to_string())),
+        let path = dir.join("refs").join(revision);
+        match std::fs::read_to_string(&path) {
+            Ok(commit) => {
+                let commit = commit.trim();
+                if !is_commit(commit) {
+                    return Err(Error::missing(
+                        &path,
+                        format!(
+                            "this ref file should hold the commit sha that {revision} pointed at, but holds {:?}; \
+                             delete it and download {repo_id} again",
+                            short(commit)
+                        ),
+                    ));
+                }
+                Ok(Some(commit.to_string()))
+            }
             Err(_) => Ok(None),
         }
     }
@@ -136,9 +201,11 @@ impl Cache {
         Ok(dir)
     }
 
-    /// Stores a file fetched from the Hub: moves `downloaded` to `blobs/<etag>` and links
-    /// `snapshots/<commit>/<filename>` to it (a relative symlink, as `huggingface_hub` makes; a copy
-    /// where symlinks are not available).
+    /// Stores a file fetched (and verified) from the Hub: moves `downloaded` to `blobs/<etag>` and
+    /// links `snapshots/<commit>/<filename>` to it (a relative symlink, as `huggingface_hub` makes;
+    /// a copy where symlinks are not available). The commit, the file name (a relative path inside
+    /// the snapshot) and the etag (one name) are checked first; the link or copy is made under a
+    /// temporary name and renamed into place, so the snapshot never shows a partial file.
     pub fn store_file(
         &self,
         repo_id: &str,
@@ -147,38 +214,55 @@ impl Cache {
         etag: &str,
         downloaded: &Path,
     ) -> Result<PathBuf> {
-        if !is_commit(commit) {
-            return Err(Error::invalid(format!("{commit:?} is not a commit sha")));
-        }
-        if filename.split('/').any(|p| p.is_empty() || p == "." || p == "..")
-            || etag.contains(['/', '\\'])
-            || etag.is_empty()
-        {
-            return Err(Error::invalid(format!("refusing to store {filename:?} with etag {etag:?}")));
-        }
+        check_commit(commit, "the commit")?;
+        crate::files::safe_relative_path(filename, "the file name")?;
+        crate::files::safe_name(etag, "the blob id (etag)")?;
         let repo = self.repo_dir(repo_id)?;
         let blobs = repo.join("blobs");
         std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
         let blob = blobs.join(etag);
         std::fs::rename(downloaded, &blob).map_err(|e| Error::io(&blob, e))?;
-        let link = repo.join("snapshots").join(commit).join(filename);
+        crate::files::sync_parent(&blob);
+        self.link_blob(repo_id, commit, filename, etag)
+    }
+
+    /// Links `snapshots/<commit>/<filename>` to the blob `blobs/<etag>` already in the cache
+    /// (through a temporary name renamed into place).
+    pub fn link_blob(&self, repo_id: &str, commit: &str, filename: &str, etag: &str) -> Result<PathBuf> {
+        check_commit(commit, "the commit")?;
+        let relative = crate::files::safe_relative_path(filename, "the file name")?;
+        crate::files::safe_name(etag, "the blob id (etag)")?;
+        let repo = self.repo_dir(repo_id)?;
+        let blob = repo.join("blobs").join(etag);
+        let link = repo.join("snapshots").join(commit).join(&relative);
         let parent = link.parent().expect("has a parent");
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        let _ = std::fs::remove_file(&link);
-        let depth = filename.split('/').count() + 1; // snapshots/<commit>/<dirs…>/file → ../../blobs
+        let depth = relative.components().count() + 1; // snapshots/<commit>/<dirs…>/file → ../../blobs
         let target: PathBuf = std::iter::repeat_n("..", depth).collect::<PathBuf>().join("blobs").join(etag);
+        let tmp = crate::files::temp_path_for(&link);
         #[cfg(unix)]
-        let linked = std::os::unix::fs::symlink(&target, &link);
+        let linked = std::os::unix::fs::symlink(&target, &tmp);
         #[cfg(not(unix))]
         let linked: std::io::Result<()> = Err(std::io::Error::other("no symlinks"));
         if linked.is_err() {
-            std::fs::copy(&blob, &link).map_err(|e| Error::io(&link, e))?;
+            let _ = std::fs::remove_file(&tmp);
+            if let Err(e) = std::fs::copy(&blob, &tmp) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Error::io(&link, e));
+            }
         }
+        if let Err(e) = std::fs::rename(&tmp, &link) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io_while(&link, "cannot move into place", e));
+        }
+        crate::files::sync_parent(&link);
         Ok(link)
     }
 
-    /// Records that `revision` (a branch or tag) pointed at `commit`.
+    /// Records that `revision` (a branch or tag) pointed at `commit` (written whole or not at all).
     pub fn write_ref(&self, repo_id: &str, revision: &str, commit: &str) -> Result<()> {
+        check_revision(revision)?;
+        check_commit(commit, "the commit")?;
         if is_commit(revision) {
             return Ok(());
         }
@@ -186,7 +270,7 @@ impl Cache {
         let path = refs.join(revision);
         let parent = path.parent().expect("has a parent");
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        std::fs::write(&path, commit).map_err(|e| Error::io(&path, e))
+        crate::files::write_atomic(&path, commit.as_bytes())
     }
 
     /// Every model in the cache, with its snapshots and disk use.
@@ -266,12 +350,54 @@ mod tests {
             ("", None),
             ("org/", None),
             ("o rg/x", None),
+            ("org/..", None),
+            ("org/-x", None),
+            ("org/x.", None),
+            ("a--b/c", None),
+            ("org/a..b", None),
+            (&*format!("org/{}", "x".repeat(97)), None),
         ];
         for (id, expected) in cases {
             match expected {
                 Some(name) => assert_eq!(folder_name(id).unwrap(), name),
                 None => assert!(folder_name(id).unwrap_err().to_string().contains("org/name"), "{id}"),
             }
+        }
+    }
+
+    #[test]
+    fn revisions_and_commits_are_never_paths() {
+        let cases: &[(&str, bool)] = &[
+            ("main", true),
+            ("v1.0", true),
+            ("refs/pr/3", true),
+            ("release-2024_01", true),
+            ("0123456789abcdef0123456789abcdef01234567", true),
+            ("/abs/path", false),
+            ("../../x", false),
+            ("a/../b", false),
+            ("a..b", false),
+            (".hidden", false),
+            ("main.lock", false),
+            ("a//b", false),
+            ("main/", false),
+            ("", false),
+            ("ma in", false),
+            ("a\\b", false),
+        ];
+        for (rev, ok) in cases {
+            match check_revision(rev) {
+                Ok(_) => assert!(ok, "{rev:?} accepted"),
+                Err(e) => {
+                    assert!(!ok, "{rev:?}: {e}");
+                    assert!(e.to_string().contains("not a branch, tag or commit sha"), "{e}");
+                }
+            }
+        }
+        assert!(check_commit("0123456789abcdef0123456789abcdef01234567", "the commit").is_ok());
+        for bad in ["../../../../tmp/x", "0123", "g123456789abcdef0123456789abcdef01234567", ""] {
+            let e = check_commit(bad, "the Hub's commit").unwrap_err().to_string();
+            assert!(e.contains("not a commit sha"), "{e}");
         }
     }
 }

@@ -95,14 +95,59 @@ pub struct ModelDetails {
     pub summary: Option<String>,
 }
 
-/// A file of a repository at a commit, as the API lists it.
+/// A file of a repository at a commit, as the API lists it. Nothing of it is trusted: before a
+/// download uses it to form a path, [`RepoFile::check`] validates it.
 #[derive(Debug, Clone, PartialEq)]
 struct RepoFile {
     name: String,
-    size: u64,
-    /// sha256 of the contents for LFS files; the git blob id otherwise.
+    /// The listed size (`None` when the listing gives none).
+    size: Option<u64>,
+    /// sha256 of the contents for LFS files; the git blob id (sha1) otherwise; lowercased.
     etag: String,
     lfs: bool,
+}
+
+/// The largest file a download accepts (the biggest single weight files on the Hub are ≈ 50 GB).
+pub const MAX_FILE_BYTES: u64 = 64 << 30;
+
+impl RepoFile {
+    fn bytes(&self) -> u64 {
+        self.size.unwrap_or(0)
+    }
+
+    /// Checks what a download takes from the listing (`listing` names it, `org/name@rev`) before
+    /// anything is written: the file name is a relative path inside the repository (a weight
+    /// shard's, one name), the blob id is the git sha1 (40 hex digits) or the LFS sha256 (64), and
+    /// the size is given and at most [`MAX_FILE_BYTES`].
+    fn check(&self, listing: &str) -> Result<()> {
+        let what = format!("{listing}: the Hub's listing has a file name,");
+        crate::files::safe_relative_path(&self.name, &what)?;
+        let refuse = |problem: String| {
+            hub_err(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{listing}: the Hub's listing {problem}; nothing was downloaded (is HF_ENDPOINT a Hugging Face \
+                     Hub?)"
+                ),
+            )
+        };
+        let (kind, len) = if self.lfs { ("LFS sha256", 64) } else { ("blob id", 40) };
+        if self.etag.len() != len || !self.etag.bytes().all(|c| c.is_ascii_hexdigit()) {
+            let shown: String = self.etag.chars().take(80).collect();
+            return Err(refuse(format!(
+                "gives {} the {kind} {shown:?}, which is not {len} hex digits",
+                self.name
+            )));
+        }
+        match self.size {
+            None => Err(refuse(format!("gives no size for {}", self.name))),
+            Some(n) if n > MAX_FILE_BYTES => Err(refuse(format!(
+                "says {} is {n} bytes, more than the {MAX_FILE_BYTES} a download accepts",
+                self.name
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
 }
 
 /// The fields a search asks for.
@@ -349,6 +394,7 @@ impl HubClient {
     /// The commit a revision points at and the repository's files.
     fn repo_files(&self, repo_id: &str, revision: &str) -> Result<(String, Vec<RepoFile>)> {
         super::cache::folder_name(repo_id)?;
+        super::cache::check_revision(revision)?;
         let url = format!("{}/api/models/{repo_id}/revision/{}?blobs=true", self.endpoint, encode(revision));
         let (json, _) = self.get_json(&url, &format!("{repo_id}@{revision}"))?;
         let commit = json["sha"]
@@ -357,6 +403,7 @@ impl HubClient {
                 hub_err(ErrorKind::Internal, format!("{repo_id}@{revision}: the Hub gave no commit sha"))
             })?
             .to_string();
+        super::cache::check_commit(&commit, &format!("{repo_id}@{revision}: the Hub's commit"))?;
         let files = json["siblings"]
             .as_array()
             .map(|s| {
@@ -365,8 +412,8 @@ impl HubClient {
                         let name = f["rfilename"].as_str()?.to_string();
                         let lfs = f["lfs"]["sha256"].as_str();
                         Some(RepoFile {
-                            size: f["lfs"]["size"].as_u64().or(f["size"].as_u64()).unwrap_or(0),
-                            etag: lfs.or(f["blobId"].as_str()).unwrap_or_default().to_string(),
+                            size: f["lfs"]["size"].as_u64().or(f["size"].as_u64()),
+                            etag: lfs.or(f["blobId"].as_str()).unwrap_or_default().to_ascii_lowercase(),
                             lfs: lfs.is_some(),
                             name,
                         })
@@ -412,7 +459,7 @@ impl HubClient {
             None
         };
         let (selected, download_size) = match needed_files(&files) {
-            Ok(n) => (n.iter().map(|f| f.name.clone()).collect(), n.iter().map(|f| f.size).sum()),
+            Ok(n) => (n.iter().map(|f| f.name.clone()).collect(), n.iter().map(|f| f.bytes()).sum()),
             Err(_) => (Vec::new(), 0),
         };
         let supported = match needed_files(&files) {
@@ -423,7 +470,7 @@ impl HubClient {
             repo_id: repo_id.to_string(),
             commit,
             gguf: files.iter().filter(|f| f.name.ends_with(".gguf")).map(|f| f.name.clone()).collect(),
-            files: files.iter().map(|f| (f.name.clone(), f.size)).collect(),
+            files: files.iter().map(|f| (f.name.clone(), f.bytes())).collect(),
             selected,
             download_size,
             model_type,
@@ -434,7 +481,10 @@ impl HubClient {
 
     /// Downloads what the engine needs of `repo_id@revision` into the cache and returns the
     /// snapshot folder. Files already cached are not fetched again; a partial file left by a broken
-    /// or cancelled transfer is resumed. Offline, the cached snapshot is returned.
+    /// or cancelled transfer (or a killed process) is resumed. Every value of the listing that forms
+    /// a path is checked before anything is written; each file is checked against its listed size
+    /// and hash (SHA-256 for LFS files, the git blob id otherwise) before it is renamed into the
+    /// cache. Offline, the cached snapshot is returned.
     pub fn download(
         &self,
         repo_id: &str,
@@ -447,13 +497,17 @@ impl HubClient {
         let (commit, files) = self.repo_files(repo_id, revision)?;
         let needed =
             needed_files(&files).map_err(|m| hub_err(ErrorKind::InvalidInput, format!("{repo_id}: {m}")))?;
-        let total: u64 = needed.iter().map(|f| f.size).sum();
+        let listing = format!("{repo_id}@{revision}");
+        for file in &needed {
+            file.check(&listing)?;
+        }
+        let total: u64 = needed.iter().map(|f| f.bytes()).sum();
         let snapshot = self.cache.repo_dir(repo_id)?.join("snapshots").join(&commit);
         let mut done = 0u64;
         let started = Instant::now();
         for file in needed {
             if snapshot.join(&file.name).exists() {
-                done += file.size;
+                done += file.bytes();
                 continue;
             }
             self.fetch(repo_id, &commit, file, &mut done, total, started, progress)?;
@@ -462,6 +516,9 @@ impl HubClient {
         Ok(snapshot)
     }
 
+    /// Fetches one checked file into `blobs/<etag>.incomplete` (resuming what is there), verifies
+    /// it and stores it in the cache. A blob already in the cache (shared with another snapshot, or
+    /// stored just before the process was killed) is only linked.
     #[allow(clippy::too_many_arguments)]
     fn fetch(
         &self,
@@ -475,104 +532,174 @@ impl HubClient {
     ) -> Result<()> {
         let blobs = self.cache.repo_dir(repo_id)?.join("blobs");
         std::fs::create_dir_all(&blobs).map_err(|e| Error::io(&blobs, e))?;
-        let etag = if file.etag.is_empty() {
-            format!("{commit}-{}", file.name.replace('/', "-"))
-        } else {
-            file.etag.clone()
-        };
+        let etag = crate::files::safe_name(&file.etag, "the blob id")?;
+        let size = file.bytes();
+        let blob = blobs.join(etag);
+        if std::fs::metadata(&blob).map(|m| m.is_file() && m.len() == size).unwrap_or(false) {
+            self.cache.link_blob(repo_id, commit, &file.name, etag)?;
+            *done += size;
+            return Ok(());
+        }
         let partial = blobs.join(format!("{etag}.incomplete"));
         let url = format!("{}/{repo_id}/resolve/{commit}/{}", self.endpoint, file.name);
         let what = format!("{repo_id}/{}", file.name);
         let base = *done;
         let mut attempts = 0;
         loop {
-            let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
-            let mut resp = self.call(&url, have)?;
-            self.check_status(&resp, &what)?;
-            let resumed = resp.status().as_u16() == 206;
-            let mut out = std::fs::OpenOptions::new()
-                .create(true)
-                .append(resumed)
-                .write(true)
-                .truncate(!resumed)
-                .open(&partial)
-                .map_err(|e| Error::io(&partial, e))?;
-            let mut written = if resumed { have } else { 0 };
-            let mut reader = resp.body_mut().as_reader();
-            let mut buf = vec![0u8; 1 << 16];
-            let result: std::io::Result<()> = loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => {
-                        if let Err(e) = out.write_all(&buf[..n]) {
-                            return Err(Error::io(&partial, e));
-                        }
-                        written += n as u64;
-                        *done = base + written;
-                        let secs = started.elapsed().as_secs_f64().max(1e-3);
-                        let p = DownloadProgress {
-                            file: file.name.clone(),
-                            done: *done,
-                            total,
-                            rate: *done as f64 / secs,
-                        };
-                        if !progress(&p) {
-                            return Err(Error::Cancelled);
-                        }
-                    }
-                    Err(e) => break Err(e),
+            let have = match std::fs::metadata(&partial) {
+                Ok(m) if m.len() <= size => m.len(),
+                Ok(_) => {
+                    std::fs::remove_file(&partial).map_err(|e| Error::io(&partial, e))?;
+                    0
                 }
+                Err(_) => 0,
             };
-            drop(out);
-            let complete = result.is_ok() && (file.size == 0 || written == file.size);
-            if !complete {
-                attempts += 1;
-                if attempts >= self.attempts.max(1) {
-                    return Err(hub_err(
-                        ErrorKind::Unavailable,
-                        format!(
-                            "{what}: the transfer broke off at {written} of {} bytes {} times; run the download again to \
-                             resume it",
-                            file.size, attempts
-                        ),
-                    ));
+            let outcome = if have == size && size > 0 {
+                Ok(()) // complete before the previous process stopped: only verify and store it
+            } else {
+                let mut report = |written: u64| {
+                    *done = base + written;
+                    let secs = started.elapsed().as_secs_f64().max(1e-3);
+                    progress(&DownloadProgress {
+                        file: file.name.clone(),
+                        done: *done,
+                        total,
+                        rate: *done as f64 / secs,
+                    })
+                };
+                self.receive(&url, &what, &partial, (have, size), &mut report)?
+            };
+            match outcome {
+                Ok(()) => break,
+                Err(why) => {
+                    attempts += 1;
+                    if attempts >= self.attempts.max(1) {
+                        return Err(hub_err(
+                            ErrorKind::Unavailable,
+                            format!(
+                                "{what}: {why} ({attempts} attempts); run the download again to resume it"
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(self.backoff);
                 }
-                std::thread::sleep(self.backoff);
-                continue;
-            }
-            break;
-        }
-        if file.lfs {
-            let actual = sha256_file(&partial)?;
-            if actual != file.etag {
-                let _ = std::fs::remove_file(&partial);
-                return Err(hub_err(
-                    ErrorKind::Unavailable,
-                    format!(
-                        "{what}: the downloaded file does not match the Hub's SHA-256 ({actual} instead of {}); it was \
-                         deleted, download again",
-                        file.etag
-                    ),
-                ));
             }
         }
-        self.cache.store_file(repo_id, commit, &file.name, &etag, &partial)?;
+        let actual = file_hash(&partial, file.lfs)?;
+        if actual != file.etag {
+            let _ = std::fs::remove_file(&partial);
+            let hash = if file.lfs { "SHA-256" } else { "git blob id" };
+            return Err(hub_err(
+                ErrorKind::Unavailable,
+                format!(
+                    "{what}: the downloaded file does not match the Hub's {hash} ({actual} instead of {}); it was \
+                     deleted, download again",
+                    file.etag
+                ),
+            ));
+        }
+        self.cache.store_file(repo_id, commit, &file.name, etag, &partial)?;
+        *done = base + size;
         Ok(())
+    }
+
+    /// One transfer of `url` into `partial` (`size` bytes in all), from byte `have` when the
+    /// server resumes there. `Ok(Err(why))` is a transfer that broke off or went wrong and may be
+    /// tried again (what was received in order is kept); `Err` is final (a cancel, an HTTP refusal,
+    /// a local write error).
+    fn receive(
+        &self,
+        url: &str,
+        what: &str,
+        partial: &Path,
+        (have, size): (u64, u64),
+        report: &mut dyn FnMut(u64) -> bool,
+    ) -> Result<std::result::Result<(), String>> {
+        let mut resp = self.call(url, have)?;
+        self.check_status(&resp, what)?;
+        let resumed = resp.status().as_u16() == 206;
+        if resumed {
+            // `Content-Range: bytes <from>-<to>/<size>`: the server must resume where the file ends.
+            let from = resp
+                .headers()
+                .get("content-range")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().strip_prefix("bytes "))
+                .and_then(|v| v.split('-').next())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            if from != Some(have) {
+                std::fs::remove_file(partial).map_err(|e| Error::io(partial, e))?;
+                return Ok(Err(format!(
+                    "the server resumed the transfer at {from:?} instead of byte {have}; it starts again"
+                )));
+            }
+        }
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(resumed)
+            .write(true)
+            .truncate(!resumed)
+            .open(partial)
+            .map_err(|e| Error::io(partial, e))?;
+        let mut written = if resumed { have } else { 0 };
+        let mut reader = resp.body_mut().as_reader();
+        let mut buf = vec![0u8; 1 << 16];
+        let result: std::io::Result<()> = loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    if written + n as u64 > size {
+                        drop(out);
+                        std::fs::remove_file(partial).map_err(|e| Error::io(partial, e))?;
+                        return Ok(Err(format!(
+                            "the server sent more than the {size} bytes the listing gives"
+                        )));
+                    }
+                    out.write_all(&buf[..n]).map_err(|e| Error::io(partial, e))?;
+                    written += n as u64;
+                    if !report(written) {
+                        return Err(Error::Cancelled);
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        out.flush().map_err(|e| Error::io(partial, e))?;
+        drop(out);
+        Ok(match result {
+            Ok(()) if written == size => Ok(()),
+            Ok(()) => Err(format!("the transfer broke off at {written} of {size} bytes")),
+            Err(e) => Err(format!("the transfer broke off at {written} of {size} bytes ({e})")),
+        })
     }
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
+/// The hash the Hub lists for a file: the SHA-256 of an LFS file's contents, the git blob id
+/// (SHA-1 of `blob <len>\0` and the contents) of another; lowercase hex. Syncs the file too, so the
+/// rename that follows a successful check is durable.
+fn file_hash(path: &Path, lfs: bool) -> Result<String> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = Sha256::new();
+    let len = f.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut sha256 = Sha256::new();
+    let mut sha1 = sha1::Sha1::new();
+    if !lfs {
+        sha1.update(format!("blob {len}\0").as_bytes());
+    }
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
+        if lfs {
+            sha256.update(&buf[..n]);
+        } else {
+            sha1.update(&buf[..n]);
+        }
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    let _ = f.sync_all();
+    let digest: Vec<u8> = if lfs { sha256.finalize().to_vec() } else { sha1.finalize().to_vec() };
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The files a masked-LM needs: config, tokenizer (tokenizer.json, or the vocabulary files), and
@@ -599,7 +726,10 @@ fn needed_files(files: &[RepoFile]) -> std::result::Result<Vec<&RepoFile>, Strin
         out.push(w);
     } else if let Some(index) = find("model.safetensors.index.json") {
         out.push(index);
-        out.extend(files.iter().filter(|f| f.name.starts_with("model-") && f.name.ends_with(".safetensors")));
+        // shards sit beside their index (a name with a `/` is no shard of it)
+        out.extend(files.iter().filter(|f| {
+            f.name.starts_with("model-") && f.name.ends_with(".safetensors") && !f.name.contains('/')
+        }));
     } else if let Some(w) = find("pytorch_model.bin") {
         out.push(w);
     } else {
@@ -662,7 +792,7 @@ mod tests {
     use super::*;
 
     fn f(name: &str) -> RepoFile {
-        RepoFile { name: name.into(), size: 1, etag: "e".into(), lfs: false }
+        RepoFile { name: name.into(), size: Some(1), etag: "e".into(), lfs: false }
     }
 
     #[test]
@@ -706,6 +836,49 @@ mod tests {
                 (got, want) => panic!("{names:?}: {:?} vs {want:?}", got.map(|v| v.len())),
             }
         }
+    }
+
+    #[test]
+    fn listings_are_checked_before_they_form_paths() {
+        let sha1 = "0123456789abcdef0123456789abcdef01234567";
+        let sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let file = |name: &str, etag: &str, lfs: bool, size: Option<u64>| RepoFile {
+            name: name.into(),
+            size,
+            etag: etag.into(),
+            lfs,
+        };
+        let cases: Vec<(RepoFile, Option<&str>)> = vec![
+            (file("config.json", sha1, false, Some(10)), None),
+            (file("onnx/config.json", sha1, false, Some(0)), None),
+            (file("model.safetensors", sha256, true, Some(MAX_FILE_BYTES)), None),
+            (file("../config.json", sha1, false, Some(10)), Some("not a plain relative path")),
+            (file("/etc/passwd", sha1, false, Some(10)), Some("not a plain relative path")),
+            (file("config.json", "../../../x", false, Some(10)), Some("not 40 hex digits")),
+            (file("config.json", &format!("{}/../x", &sha1[..35]), false, Some(10)), Some("not 40 hex")),
+            (file("model.safetensors", "../../evil", true, Some(10)), Some("LFS sha256")),
+            (file("model.safetensors", sha1, true, Some(10)), Some("not 64 hex digits")),
+            (file("config.json", "", false, Some(10)), Some("blob id")),
+            (file("config.json", sha1, false, None), Some("gives no size")),
+            (file("model.safetensors", sha256, true, Some(MAX_FILE_BYTES + 1)), Some("more than")),
+        ];
+        for (f, want) in cases {
+            match (f.check("org/x@main"), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(want)) => {
+                    let e = e.to_string();
+                    assert!(e.contains(want) && e.contains("org/x@main"), "{}: {e}", f.name);
+                }
+                (got, want) => panic!("{}: {got:?}, expected {want:?}", f.name),
+            }
+        }
+        let shards: Vec<RepoFile> = ["config.json", "tokenizer.json", "model.safetensors.index.json"]
+            .into_iter()
+            .chain(["model-00001-of-00001.safetensors", "model-../x.safetensors"])
+            .map(f)
+            .collect();
+        let picked: Vec<&str> = needed_files(&shards).unwrap().iter().map(|f| f.name.as_str()).collect();
+        assert!(!picked.contains(&"model-../x.safetensors"), "{picked:?}");
     }
 
     #[test]

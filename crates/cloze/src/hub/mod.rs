@@ -17,14 +17,11 @@ pub use token::{Token, TokenStore};
 
 use crate::error::{Error, Result};
 
-/// Splits `org/name[@revision]` when `spec` has that shape (revision `main` when absent).
+/// Splits `org/name[@revision]` when `spec` has that shape (revision `main` when absent): a valid
+/// repository id and a revision that is a branch, tag or commit name, never a path.
 pub fn repo_spec(spec: &str) -> Option<(&str, &str)> {
     let (repo, revision) = spec.split_once('@').unwrap_or((spec, "main"));
-    (cache::folder_name(repo).is_ok()
-        && !spec.starts_with('.')
-        && !spec.starts_with('/')
-        && !revision.is_empty())
-    .then_some((repo, revision))
+    (cache::folder_name(repo).is_ok() && cache::check_revision(revision).is_ok()).then_some((repo, revision))
 }
 
 /// A folder, or `repo_id[@revision]` found in the cache from the environment ([`Cache::from_env`]).
@@ -40,6 +37,11 @@ pub fn resolve_model_in(cache: &Cache, spec: &str) -> Result<PathBuf> {
     }
     match repo_spec(spec) {
         Some((repo, revision)) => cache.snapshot(repo, revision),
+        // `org/name@<not a revision>`: say what is wrong with the revision
+        None if spec.split_once('@').is_some_and(|(repo, _)| cache::folder_name(repo).is_ok()) => {
+            let (_, revision) = spec.split_once('@').expect("checked");
+            Err(cache::check_revision(revision).expect_err("repo_spec refused it"))
+        }
         None => Err(Error::missing(
             path,
             "no such folder, and not a Hugging Face repository id (org/name[@revision])",

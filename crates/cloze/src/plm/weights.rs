@@ -40,10 +40,10 @@ impl WeightFiles {
                 message: "the shard index is not valid JSON".into(),
                 source: Some(e.into()),
             })?;
-            let mut shards: Vec<PathBuf> = json["weight_map"]
-                .as_object()
-                .map(|m| m.values().filter_map(|v| v.as_str()).map(|f| dir.join(f)).collect())
-                .unwrap_or_default();
+            let mut shards = Vec::new();
+            for (tensor, file) in json["weight_map"].as_object().into_iter().flatten() {
+                shards.push(dir.join(shard_name(&index, tensor, file)?));
+            }
             shards.sort();
             shards.dedup();
             if shards.is_empty() {
@@ -105,6 +105,24 @@ impl WeightFiles {
         }
         Ok(out)
     }
+}
+
+/// A shard's file name from the index's `weight_map` (`tensor` → `file`): one plain name beside the
+/// index, so an index can never point the loader outside the model folder (`../x.safetensors`,
+/// `/etc/passwd`, `sub/../../x`).
+fn shard_name(index: &Path, tensor: &str, file: &serde_json::Value) -> Result<PathBuf> {
+    let bad = |what: String| Error::Model {
+        path: index.to_path_buf(),
+        message: format!(
+            "the shard index maps {tensor:?} to {what}; a shard must be a file name beside the index \
+             (e.g. model-00001-of-00002.safetensors) — fix or re-download the model"
+        ),
+        source: None,
+    };
+    let Some(name) = file.as_str() else { return Err(bad(format!("{file}, which is not a file name"))) };
+    crate::files::safe_name(name, "the shard")
+        .map(PathBuf::from)
+        .map_err(|_| bad(format!("{name:?}, which is not a plain file name in this folder")))
 }
 
 /// Where a family's checkpoint keeps each module, as `VarBuilder` paths (a module's `.weight` and

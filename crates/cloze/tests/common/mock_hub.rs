@@ -23,6 +23,11 @@ pub struct Faults {
     pub cut_weights_after: Option<usize>,
     /// Requests seen: (path, range header).
     pub seen: Vec<(String, Option<String>)>,
+    /// Served instead of the next revision listing (a crafted, hostile answer).
+    pub listing: Option<serde_json::Value>,
+    /// Send weight files in chunks of this many bytes with this pause after each (slow enough
+    /// for a test to kill the downloading process mid-file).
+    pub throttle: Option<(usize, Duration)>,
 }
 
 pub struct MockHub {
@@ -60,13 +65,16 @@ pub fn sha256(b: &[u8]) -> String {
     Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
 }
 
-pub fn respond(
-    stream: &mut TcpStream,
-    status: u16,
-    headers: &[(String, String)],
-    body: &[u8],
-    cut: Option<usize>,
-) {
+/// The git blob id the Hub lists for a file that is not in LFS: SHA-1 of `blob <len>\0` + bytes.
+pub fn git_blob_id(b: &[u8]) -> String {
+    use sha1::Digest as _;
+    let mut h = sha1::Sha1::new();
+    h.update(format!("blob {}\0", b.len()).as_bytes());
+    h.update(b);
+    h.finalize().iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn head(status: u16, headers: &[(String, String)], len: usize) -> String {
     let reason = match status {
         200 => "OK",
         206 => "Partial Content",
@@ -76,13 +84,22 @@ pub fn respond(
         429 => "Too Many Requests",
         _ => "Error",
     };
-    let mut head =
-        format!("HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    let mut head = format!("HTTP/1.1 {status} {reason}\r\nContent-Length: {len}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    let _ = stream.write_all(head.as_bytes());
+    head
+}
+
+pub fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    cut: Option<usize>,
+) {
+    let _ = stream.write_all(head(status, headers, body.len()).as_bytes());
     let body = match cut {
         Some(n) => &body[..n.min(body.len())],
         None => body,
@@ -115,6 +132,12 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
     f.seen.push((target.clone(), range.clone()));
     let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap();
     if path.starts_with("/api/") {
+        if path.contains("/revision/") {
+            if let Some(listing) = f.listing.take() {
+                drop(f);
+                return respond(&mut stream, 200, &[], &json(listing), None);
+            }
+        }
         if !f.api_failures.is_empty() {
             let status = f.api_failures.remove(0);
             return respond(&mut stream, status, &[("Retry-After".into(), "0".into())], b"busy", None);
@@ -154,7 +177,7 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
         if repo == "org/gated" && !authorized {
             return respond(&mut stream, 401, &[], b"{\"error\":\"gated\"}", None);
         }
-        if !["org/tiny", "org/gated", "org/corrupt"].contains(&repo) {
+        if !["org/tiny", "org/gated", "org/corrupt", "org/big"].contains(&repo) {
             return respond(&mut stream, 404, &[], b"{}", None);
         }
         let siblings: Vec<serde_json::Value> = files
@@ -164,7 +187,7 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
                     serde_json::json!({"rfilename": name, "blobId": "0000", "size": bytes.len(),
                         "lfs": {"sha256": sha256(bytes), "size": bytes.len()}})
                 } else {
-                    serde_json::json!({"rfilename": name, "blobId": format!("git{}", sha256(bytes)), "size": bytes.len()})
+                    serde_json::json!({"rfilename": name, "blobId": git_blob_id(bytes), "size": bytes.len()})
                 }
             })
             .collect();
@@ -215,25 +238,77 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
         .as_deref()
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.trim_end_matches('-').parse().ok())
-        .unwrap_or(0);
+        .unwrap_or(0usize)
+        .min(body.len());
     let cut = if name.ends_with(".safetensors") { f.cut_weights_after.take() } else { None };
+    let throttle = if name.ends_with(".safetensors") { f.throttle } else { None };
     drop(f);
     let mut headers =
         vec![("ETag".into(), format!("\"{}\"", sha256(bytes))), ("X-Repo-Commit".into(), COMMIT.into())];
-    if from > 0 {
+    let (status, body) = if from > 0 {
         headers.push(("Content-Range".into(), format!("bytes {from}-{}/{}", body.len() - 1, body.len())));
-        respond(&mut stream, 206, &headers, &body[from..], cut)
+        (206, &body[from..])
     } else {
-        respond(&mut stream, 200, &headers, &body, cut)
+        (200, &body[..])
+    };
+    match throttle {
+        Some((chunk, pause)) => respond_slowly(&mut stream, status, &headers, body, chunk, pause),
+        None => respond(&mut stream, status, &headers, body, cut),
     }
+}
+
+/// [`respond`] in chunks with a pause after each; stops when the client has gone.
+pub fn respond_slowly(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    chunk: usize,
+    pause: Duration,
+) {
+    if stream.write_all(head(status, headers, body.len()).as_bytes()).is_err() {
+        return;
+    }
+    for part in body.chunks(chunk.max(1)) {
+        if stream.write_all(part).and_then(|_| stream.flush()).is_err() {
+            return;
+        }
+        std::thread::sleep(pause);
+    }
+}
+
+/// The fixture repository with `model.safetensors` replaced by `len` pseudo-random bytes (for
+/// downloads long enough to interrupt).
+pub fn big_files(len: usize) -> Vec<(String, Vec<u8>)> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let weights: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let mut files = fixture_files();
+    for (name, bytes) in files.iter_mut() {
+        if name == "model.safetensors" {
+            *bytes = weights.clone();
+        }
+    }
+    files
 }
 
 impl MockHub {
     pub fn start() -> Self {
+        Self::serving(fixture_files())
+    }
+
+    /// A mock Hub whose repositories hold `files`.
+    pub fn serving(files: Vec<(String, Vec<u8>)>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let faults = Arc::new(Mutex::new(Faults::default()));
-        let (b, f, files) = (base.clone(), faults.clone(), fixture_files());
+        let (b, f) = (base.clone(), faults.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 handle(stream, &b, &f, &files);
