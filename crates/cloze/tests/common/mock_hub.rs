@@ -132,11 +132,11 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
     f.seen.push((target.clone(), range.clone()));
     let json = |v: serde_json::Value| serde_json::to_vec(&v).unwrap();
     if path.starts_with("/api/") {
-        if path.contains("/revision/") {
-            if let Some(listing) = f.listing.take() {
-                drop(f);
-                return respond(&mut stream, 200, &[], &json(listing), None);
-            }
+        if path.contains("/revision/")
+            && let Some(listing) = f.listing.take()
+        {
+            drop(f);
+            return respond(&mut stream, 200, &[], &json(listing), None);
         }
         if !f.api_failures.is_empty() {
             let status = f.api_failures.remove(0);
