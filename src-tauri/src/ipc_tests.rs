@@ -227,9 +227,22 @@ fn every_command_through_ipc() {
     let exported = h.ok(
         "export_labels",
         json!({"request": {"label_set_id": extra["id"], "path": out,
-        "format": "csv", "sources": ["human"], "min_confidence": null}}),
+        "format": "csv", "sources": ["human"], "min_confidence": null, "replace": false}}),
     );
     assert_eq!(exported["written"], 1);
+    // The file exists now: the UI is told so by kind, asks “Replace?”, and sends `replace`.
+    let again = json!({"request": {"label_set_id": extra["id"], "path": out,
+        "format": "csv", "sources": ["human"], "min_confidence": null, "replace": false}});
+    assert!(h.err("export_labels", again.clone(), "already-exists").contains("“Replace”"));
+    let mut replace = again;
+    replace["request"]["replace"] = json!(true);
+    assert_eq!(h.ok("export_labels", replace)["written"], 1);
+    // Never over the open project, even with replace.
+    let mut over = json!({"request": {"label_set_id": extra["id"], "path": project["path"],
+        "format": "csv", "sources": ["human"], "min_confidence": null, "replace": true}});
+    assert!(h.err("export_labels", over.clone(), "invalid-input").contains("input"));
+    over["request"]["replace"] = json!(false);
+    h.err("export_labels", over, "invalid-input");
 
     // Tuning: two short fine-tuning runs on the labelled rows, listed, detailed and compared.
     let mut hyper = h.ok("tune_defaults", json!({"strategy": "finetune"}));

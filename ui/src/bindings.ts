@@ -192,6 +192,17 @@ export type ErrorKind =
 "unavailable" | 
 /**  The user cancelled the job. */
 "cancelled" | 
+/**
+ *  The output file exists and the user did not say to replace it (`--force` in the CLI; the
+ *  app asks “Replace?” and retries with replace allowed). Only [`crate::files::check_output`]
+ *  gives this kind, so a front end can ask before replacing.
+ */
+"already-exists" | 
+/**
+ *  The app refused a path the user did not choose in this session (with a file dialog, or from
+ *  the recent projects); choose it with “Browse…”.
+ */
+"not-allowed" | 
 /**  The work itself failed (a computation, the disk, the database): not the caller's input. */
 "internal";
 
@@ -233,6 +244,12 @@ export type ExportRequest = {
 	format: ExportFormat,
 	sources: string[],
 	min_confidence: number | null,
+	/**
+	 *  Replace the file at `path` if there is one. Without it an existing file is an
+	 *  `already-exists` error: the Export screen asks “Replace?” and sends the request again with
+	 *  this set. The open project is never replaced.
+	 */
+	replace: boolean,
 };
 
 export type ExportResult = {

@@ -59,8 +59,7 @@ pub(crate) fn generate_csv(path: &Path, rows: usize) -> Result<u64> {
         "the", "film", "was", "great", "terrible", "acting", "plot", "boring", "funny", "sad", "music", "and",
     ];
     let mut rng = SplitMix64::new(7);
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut out = std::io::BufWriter::new(file);
+    let mut out = cloze::files::AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
     writeln!(out, "id,text,label").map_err(io)?;
     for i in 0..rows {
@@ -73,7 +72,7 @@ pub(crate) fn generate_csv(path: &Path, rows: usize) -> Result<u64> {
             writeln!(out, "{i},{},{label}", text.join(" ")).map_err(io)?;
         }
     }
-    out.flush().map_err(io)?;
+    out.commit()?;
     Ok(std::fs::metadata(path).map_err(io)?.len())
 }
 

@@ -31,7 +31,7 @@ mod project;
 mod tune_cmd;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use choices::engine;
@@ -368,9 +368,13 @@ struct ClassifyArgs {
     /// The data: CSV, TSV, JSONL, or `label sentence` lines; the format is detected.
     #[arg(long, short = 'i', value_name = "FILE")]
     input: PathBuf,
-    /// Write predictions here as JSONL (default: standard output).
+    /// Write predictions here as JSONL (default: standard output). Never one of the inputs; an
+    /// existing file only with --force. Written to a temporary file beside it and renamed into place.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Replace the --output file if it exists.
+    #[arg(long, requires = "output")]
+    force: bool,
     #[command(flatten)]
     data: DataArgs,
     /// Contextual calibration: divide by the label-word probabilities of content-free inputs
@@ -595,6 +599,24 @@ fn column(arg: &Option<String>) -> Result<Option<ColumnRef>> {
 }
 
 fn classify(args: ClassifyArgs) -> Result<()> {
+    // Checked before any work: the output is never an input of this job (the data, the
+    // demonstrations, a verbalizer file, the tuned run's files), nor an existing file unasked.
+    if let Some(output) = &args.output {
+        let verbalizer = Path::new(&args.verbalizer);
+        let mut inputs: Vec<&Path> = vec![&args.input];
+        inputs.extend(args.demos.as_deref());
+        if verbalizer.is_file() {
+            inputs.push(verbalizer);
+        }
+        let run_files: Vec<PathBuf> = match &args.prompt {
+            Some(run) => std::fs::read_dir(run)
+                .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        inputs.extend(run_files.iter().map(PathBuf::as_path));
+        cloze::files::check_output(output, &inputs, args.force.into())?;
+    }
     if let Some(run) = &args.prompt {
         return tune_cmd::classify_with_run(
             run,
@@ -709,8 +731,9 @@ pub(crate) fn write_predictions(preds: &[Prediction], output: Option<&PathBuf>) 
     };
     match output {
         Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-            write(&mut std::io::BufWriter::new(file)).map_err(|e| Error::io(path, e))
+            let mut file = cloze::files::AtomicFile::create(path)?;
+            write(&mut file).map_err(|e| Error::io(path, e))?;
+            file.commit()
         }
         None => {
             let stdout = std::io::stdout();

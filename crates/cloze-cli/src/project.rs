@@ -76,9 +76,13 @@ pub struct ImportArgs {
 pub struct ExportLabelsArgs {
     /// The project file.
     file: PathBuf,
-    /// Where to write: .csv or .jsonl (or give --format).
+    /// Where to write: .csv or .jsonl (or give --format). Never the project itself; an existing
+    /// file only with --force. Written to a temporary file beside it and renamed into place.
     #[arg(long, short = 'o')]
     output: PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
     /// csv, jsonl, or hf-jsonl (Hugging Face datasets: {"text", "label": index, "label_text"}).
     #[arg(long, value_enum)]
     format: Option<crate::choices::ExportFormat>,
@@ -346,7 +350,7 @@ pub fn export(args: ExportLabelsArgs) -> Result<()> {
     let format: Option<ExportFormat> = args.format.map(Into::into);
     let filter =
         LabelFilter { sources: args.source, annotators: args.annotator, min_confidence: args.min_confidence };
-    let count = export_labels(&store, &set, &args.output, format, &filter)?;
+    let count = export_labels(&store, &set, &args.output, format, &filter, args.force.into())?;
     eprintln!(
         "wrote {} labels to {} ({} left out by the filters)",
         count.written,

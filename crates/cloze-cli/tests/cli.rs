@@ -22,6 +22,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn classify_writes_jsonl_and_reports_metrics() {
     let out_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-preds.jsonl");
+    let _ = std::fs::remove_file(&out_path);
     let model = model();
     let out = cloze(&[
         "classify",
@@ -544,4 +545,69 @@ fn help_lists_every_command_and_the_exit_codes() {
     // Options with a fixed set of values list them.
     let tune = text(&cloze(&["tune", "--help"]).stdout);
     assert!(tune.contains("soft-prompt") && tune.contains("finetune") && tune.contains("probe"), "{tune}");
+}
+
+/// `classify --input x.csv --output x.csv` once replaced its input with predictions (exit 0).
+/// Now the output is checked before any work: never an input of the job (the data, the
+/// demonstrations, the verbalizer file), and an existing file only with --force.
+#[test]
+fn classify_never_replaces_its_input() {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-no-replace");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let input = tmp.join("x.csv");
+    std::fs::copy(repo().join("samples/reviews.csv"), &input).unwrap();
+    let original = std::fs::read(&input).unwrap();
+    let model = model();
+    let run = |output: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "classify",
+            "--model",
+            model.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--template",
+            "{text_a} It was {mask}.",
+            "--verbalizer",
+            "samples/sentiment.verbalizer.json",
+            "--output",
+            output.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        cloze(&args)
+    };
+    // The input, however it is spelled, even with --force.
+    let same = tmp.join(".").join("x.csv");
+    for extra in [&[][..], &["--force"][..]] {
+        let out = run(&same, extra);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("input") && stderr.contains("x.csv"), "{stderr}");
+        assert_eq!(std::fs::read(&input).unwrap(), original, "the input is untouched");
+    }
+    // The verbalizer file is an input too.
+    let verbalizer = repo().join("samples/sentiment.verbalizer.json");
+    let before = std::fs::read(&verbalizer).unwrap();
+    let out = run(&verbalizer, &["--force"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&verbalizer).unwrap(), before);
+
+    // Another existing file: refused without --force (naming it), replaced with it.
+    let preds = tmp.join("preds.jsonl");
+    std::fs::write(&preds, "keep me\n").unwrap();
+    let out = run(&preds, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already exists") && stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&preds).unwrap(), "keep me\n");
+    let out = run(&preds, &["--force"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&preds).unwrap().lines().count(), 16);
+    // Nothing but the files named above: no temporary file left beside them.
+    let mut names: Vec<String> = std::fs::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["preds.jsonl", "x.csv"]);
 }

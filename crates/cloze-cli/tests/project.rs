@@ -135,6 +135,51 @@ fn project_import_label_status_export() {
     assert!(String::from_utf8_lossy(&err.stderr).contains("model's suggestions"));
 }
 
+/// `cloze export labels p.cloze -o p.cloze` once overwrote the project with a CSV header. Now
+/// the project (however spelled) is refused even with --force, and any other existing file needs
+/// --force.
+#[test]
+fn export_never_overwrites_the_open_project() {
+    let d = dir("export-safety");
+    let p = d.join("reviews.cloze");
+    let p = p.to_str().unwrap();
+    ok(&cloze(&["project", "new", p], ""));
+    ok(&cloze(&["project", "import", p, "samples/reviews.csv"], ""));
+    let before = std::fs::read(p).unwrap();
+    let spelled = d.join(".").join("reviews.cloze");
+    for extra in [&[][..], &["--force"][..], &["--format", "csv", "--force"][..]] {
+        let mut args = vec!["export", "labels", p, "-o", spelled.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = cloze(&args, "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("input") && stderr.contains("reviews.cloze"), "{stderr}");
+    }
+    assert_eq!(std::fs::read(p).unwrap(), before, "the project is untouched");
+    let status = ok(&cloze(&["project", "status", p], ""));
+    assert!(status.contains("16"), "the project still opens: {status}");
+}
+
+/// Export never replaces an existing file unasked: without --force it says so and names the flag;
+/// with it the file is replaced whole.
+#[test]
+fn export_asks_before_replacing() {
+    let d = dir("export-replace");
+    let p = d.join("reviews.cloze");
+    let p = p.to_str().unwrap();
+    ok(&cloze(&["project", "new", p], ""));
+    ok(&cloze(&["project", "import", p, "samples/reviews.csv"], ""));
+    let csv = d.join("labels.csv");
+    std::fs::write(&csv, "mine\n").unwrap();
+    let out = cloze(&["export", "labels", p, "-o", csv.to_str().unwrap()], "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already exists") && stderr.contains("--force"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "mine\n");
+    ok(&cloze(&["export", "labels", p, "-o", csv.to_str().unwrap(), "--force"], ""));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 17, "a header and 16 rows");
+}
+
 #[test]
 fn a_killed_labeller_loses_no_confirmed_label() {
     let d = dir("kill");

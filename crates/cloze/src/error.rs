@@ -38,6 +38,13 @@ pub enum ErrorKind {
     Unavailable,
     /// The user cancelled the job.
     Cancelled,
+    /// The output file exists and the user did not say to replace it (`--force` in the CLI; the
+    /// app asks “Replace?” and retries with replace allowed). Only [`crate::files::check_output`]
+    /// gives this kind, so a front end can ask before replacing.
+    AlreadyExists,
+    /// The app refused a path the user did not choose in this session (with a file dialog, or from
+    /// the recent projects); choose it with “Browse…”.
+    NotAllowed,
     /// The work itself failed (a computation, the disk, the database): not the caller's input.
     Internal,
 }
@@ -51,6 +58,8 @@ impl ErrorKind {
             ErrorKind::Precondition => "precondition",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::AlreadyExists => "already-exists",
+            ErrorKind::NotAllowed => "not-allowed",
             ErrorKind::Internal => "internal",
         }
     }
@@ -397,6 +406,11 @@ impl Error {
         Error::Message { kind: ErrorKind::NotFound, message: message.into() }
     }
 
+    /// The output file exists and replacing it was not allowed ([`ErrorKind::AlreadyExists`]).
+    pub fn already_exists(message: impl Into<Text>) -> Self {
+        Error::Message { kind: ErrorKind::AlreadyExists, message: message.into() }
+    }
+
     /// A state the engine should never reach: a bug.
     pub fn internal(message: impl Into<Text>) -> Self {
         Error::Message { kind: ErrorKind::Internal, message: message.into() }
@@ -649,7 +663,16 @@ mod tests {
     #[test]
     fn every_kind_serialises_as_its_name() {
         use ErrorKind::*;
-        for kind in [NotFound, InvalidInput, Precondition, Unavailable, Cancelled, Internal] {
+        for kind in [
+            NotFound,
+            InvalidInput,
+            Precondition,
+            Unavailable,
+            Cancelled,
+            AlreadyExists,
+            NotAllowed,
+            Internal,
+        ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), serde_json::json!(kind.name()));
         }
     }

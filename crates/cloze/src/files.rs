@@ -290,7 +290,7 @@ pub fn check_output(out: &Path, inputs: &[&Path], replace: Replace) -> Result<()
         )));
     }
     if replace == Replace::Refuse && std::fs::symlink_metadata(out).is_ok() {
-        return Err(Error::precondition(
+        return Err(Error::already_exists(
             Text::from(format!("`{}` already exists; choose another name, or ", out.display()))
                 .turn_on(Setting::Replace)
                 .then(" to replace it"),
@@ -430,6 +430,11 @@ mod tests {
         assert!(e.to_string().contains("input"), "{e}");
         let e = check_output(&input, &[], Replace::Refuse).unwrap_err();
         assert!(e.to_string().contains("--force"), "{e}");
+        assert_eq!(
+            e.kind(),
+            crate::error::ErrorKind::AlreadyExists,
+            "the app tells it apart to ask “Replace?”"
+        );
         assert!(check_output(&input, &[], Replace::Allow).is_ok());
         assert!(check_output(dir.path(), &[], Replace::Allow).is_err());
     }

@@ -4,6 +4,7 @@ import { useSetScreen } from "../app/NavigationContext";
 import { useNotify } from "../app/NotificationsContext";
 import { useProject } from "../app/ProjectContext";
 import { EmptyState, PathInput } from "../components/common";
+import { errorKind } from "../lib/errors";
 
 const FORMATS: { value: ExportFormat; label: string; help: string; ext: string }[] = [
   { value: "csv", label: "CSV", help: "One row per labelled example with the columns id, split, text_a, text_b, label, source, confidence, annotator, created_at, run_id, then the source file's other columns — opens in any spreadsheet.", ext: "csv" },
@@ -29,16 +30,30 @@ export function ExportScreen() {
   const [path, setPath] = useState("");
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<ExportResult | null>(null);
+  // The path the user is asked about: it exists; export again only if they choose Replace.
+  const [confirmReplace, setConfirmReplace] = useState<string | null>(null);
 
   const fmt = FORMATS.find((f) => f.value === format) ?? FORMATS[0];
   const minConfidence = minConf.trim() === "" ? null : Number(minConf);
   const minValid = minConfidence === null || (Number.isFinite(minConfidence) && minConfidence >= 0 && minConfidence <= 1);
   const canExport = labelSetId !== null && path.trim() !== "" && sources.length > 0 && minValid && !busy;
 
-  const run = async () => {
+  /** Exports; a file already at the path is replaced only after the user says so: the engine
+   * answers `already-exists`, the screen asks "Replace?", and Replace sends it again with `replace`. */
+  const run = async (replace = false) => {
     if (!canExport || labelSetId === null) return;
     setBusy(true);
-    const r = await guard(commands.exportLabels({ label_set_id: labelSetId, path: path.trim(), format, sources, min_confidence: minConfidence }));
+    setConfirmReplace(null);
+    const target = path.trim();
+    const r = await guard(
+      commands.exportLabels({ label_set_id: labelSetId, path: target, format, sources, min_confidence: minConfidence, replace }).catch((e: unknown) => {
+        if (errorKind(e) === "already-exists") {
+          setConfirmReplace(target);
+          return undefined;
+        }
+        throw e;
+      }),
+    );
     setBusy(false);
     if (r) setResult(r);
   };
@@ -107,8 +122,17 @@ export function ExportScreen() {
           ))}
           {sources.length === 0 ? <p className="inline-error small">Pick at least one source.</p> : null}
         </fieldset>
-        <PathInput label="Write to" testId="export-path" value={path} onChange={setPath} onSubmit={() => void run()} mode="save"
+        <PathInput label="Write to" testId="export-path" value={path} onChange={(v) => { setPath(v); setConfirmReplace(null); }} onSubmit={() => void run()} mode="save"
           filters={[{ name: fmt.label, extensions: [fmt.ext] }]} placeholder={`/home/me/labels.${fmt.ext}`} />
+        {confirmReplace !== null ? (
+          <div className="confirm card" role="alertdialog" aria-label="Replace the file?" data-testid="export-confirm-replace">
+            <p><span className="mono">{confirmReplace}</span> exists — Replace?</p>
+            <div className="row gap">
+              <button type="button" className="btn primary" data-testid="export-replace" disabled={busy} onClick={() => void run(true)}>Replace</button>
+              <button type="button" className="btn" data-testid="export-keep" onClick={() => setConfirmReplace(null)}>Cancel</button>
+            </div>
+          </div>
+        ) : null}
         <div>
           <button type="submit" className="btn primary" data-testid="export-start" disabled={!canExport}>{busy ? "Exporting…" : "Export"}</button>
         </div>

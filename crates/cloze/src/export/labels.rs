@@ -12,6 +12,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::files::AtomicFile;
 pub use crate::store::LabelledRow;
 
 /// The file formats [`write_labels`] can write.
@@ -175,9 +176,11 @@ pub fn write_labels<W: Write>(
     Ok(count)
 }
 
-/// [`write_labels`] into a new file at `path` (replacing any file there), with the format guessed
-/// from the extension when `format` is `None` (see [`ExportFormat::from_path`]). I/O errors name
-/// `path`. When the export fails, the partly written file is removed.
+/// [`write_labels`] into the file `path`, with the format guessed from the extension when `format`
+/// is `None` (see [`ExportFormat::from_path`]). I/O errors name `path`. The rows go to a temporary
+/// file beside `path`, renamed into place once complete: when the export fails, `path` is as it
+/// was. This replaces an existing file; check first with [`crate::files::check_output`] (as
+/// [`super::export_labels`] does).
 pub fn write_labels_file(
     path: &Path,
     rows: impl IntoIterator<Item = LabelledRow>,
@@ -189,15 +192,14 @@ pub fn write_labels_file(
         Some(f) => f,
         None => ExportFormat::from_path(path)?,
     };
-    let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    let result = write_labels(rows, format, classes, filter, file);
-    if result.is_err() {
-        let _ = std::fs::remove_file(path);
-    }
-    result.map_err(|err| match err {
+    let mut file = AtomicFile::create(path)?;
+    // Dropped without commit on an error, the temporary file goes and `path` stays as it was.
+    let count = write_labels(rows, format, classes, filter, &mut file).map_err(|err| match err {
         Error::Io { message, source, .. } => Error::Io { path: path.to_path_buf(), message, source },
         other => other,
-    })
+    })?;
+    file.commit()?;
+    Ok(count)
 }
 
 /// Checks that `row.class_index` names `row.label` in `classes` (skipped when `classes` is empty).
@@ -702,13 +704,14 @@ mod tests {
         assert_eq!(count.written, 1);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(r#"{"id":"r2""#), "{text}");
-        // A failed export leaves no partial file behind.
+        // A failed export leaves the file as it was, and no partial file beside it.
         let bad = LabelledRow { class_index: 5, ..bare_row() };
         assert!(
             write_labels_file(&path, vec![bare_row(), bad], None, &classes(), &LabelFilter::default())
                 .is_err()
         );
-        assert!(!path.exists());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
         // A folder that does not exist is an I/O error naming the path.
         let missing = dir.join("no-such-dir").join("labels.csv");
         let err = write_labels_file(&missing, vec![], None, &classes(), &LabelFilter::default()).unwrap_err();

@@ -13,6 +13,7 @@ use candle_core::Tensor;
 use super::weights::CheckpointNames;
 use super::{Family, Plm};
 use crate::error::{Error, Result};
+use crate::files::AtomicDir;
 
 /// Files copied from the source folder when present.
 const SIDE_FILES: [&str; 7] = [
@@ -57,23 +58,30 @@ impl Plm {
         Ok(out)
     }
 
-    /// Writes the model as a checkpoint folder `dir` (created if needed): `model.safetensors`,
-    /// `config.json` and the tokenizer files of the folder it was loaded from.
+    /// Writes the model as a checkpoint folder `dir`: `model.safetensors`, `config.json` and the
+    /// tokenizer files of the folder it was loaded from. The files are written into a temporary
+    /// folder beside `dir` and renamed into place whole ([`AtomicDir`]): a folder already at `dir` is
+    /// replaced, and a failure (or a crash) part-way leaves it as it was. The parent folder is
+    /// created if needed.
     pub fn save_pretrained(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
         let tensors = self.checkpoint_tensors()?;
-        let weights = dir.join("model.safetensors");
-        candle_core::safetensors::save(&tensors, &weights).map_err(|e| Error::io(&weights, e))?;
+        let out = AtomicDir::create(dir)?;
+        let weights = out.path().join("model.safetensors");
+        candle_core::safetensors::save(&tensors, &weights)
+            .map_err(|e| Error::io(dir.join("model.safetensors"), e))?;
         let config = dir.join("config.json");
         let text = serde_json::to_string_pretty(&self.config).map_err(|e| Error::io(&config, e))?;
-        std::fs::write(&config, text).map_err(|e| Error::io(&config, e))?;
+        std::fs::write(out.path().join("config.json"), text).map_err(|e| Error::io(&config, e))?;
         for f in SIDE_FILES {
             let src = self.dir.join(f);
-            if src.is_file() && self.dir != dir {
-                std::fs::copy(&src, dir.join(f)).map_err(|e| Error::io(&src, e))?;
+            if src.is_file() {
+                std::fs::copy(&src, out.path().join(f)).map_err(|e| Error::io(&src, e))?;
             }
         }
-        Ok(())
+        out.commit()
     }
 }
 

@@ -249,7 +249,7 @@ impl Studio {
                 annotators: Vec::new(),
                 min_confidence: request.min_confidence,
             };
-            let count = export_labels(store, &set, path, Some(format), &filter)?;
+            let count = export_labels(store, &set, path, Some(format), &filter, request.replace.into())?;
             Ok(ExportResult {
                 path: path.display().to_string(),
                 written: count.written as i64,

@@ -1,5 +1,5 @@
 //! The recently opened projects, newest first, kept as a small JSON file in the app's config
-//! folder. Written atomically (temporary file + rename) so a crash never leaves half a list.
+//! folder. Written atomically ([`crate::files::write_atomic`]) so a crash never leaves half a list.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -42,10 +42,8 @@ impl RecentList {
         if let Some(dir) = self.file.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let tmp = self.file.with_extension("json.tmp");
         let json = serde_json::to_vec_pretty(entries).expect("entries serialise");
-        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &self.file).map_err(|e| Error::io(&self.file, e))
+        crate::files::write_atomic(&self.file, &json)
     }
 
     pub fn list(&self) -> Result<Vec<RecentProject>> {

@@ -483,6 +483,7 @@ fn labelling_session_scoring_table_bulk_and_export() {
             format: ExportFormatView::Csv,
             sources: vec!["human".into()],
             min_confidence: None,
+            replace: false,
         })
         .unwrap();
     assert_eq!(r.written, 8);
@@ -497,6 +498,7 @@ fn labelling_session_scoring_table_bulk_and_export() {
             format: ExportFormatView::HfJsonl,
             sources: vec![],
             min_confidence: Some(0.99),
+            replace: false,
         })
         .unwrap();
     assert!(hf.written >= 4, "{hf:?}");
@@ -510,7 +512,47 @@ fn reqless(label_set_id: i64) -> ExportRequest {
         format: ExportFormatView::Jsonl,
         sources: vec![],
         min_confidence: None,
+        replace: false,
     }
+}
+
+#[test]
+fn export_never_overwrites_the_open_project() {
+    let (f, imported) = with_reviews("export-project");
+    let project = f.dir.join("p.cloze");
+    let set = imported.label_set.unwrap().id;
+    let before = std::fs::read(&project).unwrap();
+    // Spelled another way, and with replace allowed: still refused, the project untouched.
+    let other_spelling = f.dir.join(".").join("p.cloze");
+    for replace in [false, true] {
+        let e = f
+            .studio
+            .export_labels(&ExportRequest {
+                path: other_spelling.display().to_string(),
+                replace,
+                ..reqless(set)
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("input"), "{e}");
+    }
+    assert_eq!(std::fs::read(&project).unwrap(), before);
+    assert_eq!(f.studio.current_project().unwrap().unwrap().datasets.len(), 1, "the project still opens");
+}
+
+#[test]
+fn export_asks_before_replacing() {
+    let (f, imported) = with_reviews("export-replace");
+    let set = imported.label_set.unwrap().id;
+    let out = f.dir.join("mine.jsonl");
+    std::fs::write(&out, "keep me").unwrap();
+    let request = ExportRequest { path: out.display().to_string(), ..reqless(set) };
+    let e = f.studio.export_labels(&request).unwrap_err();
+    assert_eq!(e.kind(), crate::error::ErrorKind::AlreadyExists, "{e}");
+    assert!(e.message(crate::error::Front::App).contains("“Replace”"), "{e}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
+    let r = f.studio.export_labels(&ExportRequest { replace: true, ..request }).unwrap();
+    assert_eq!(r.written, 16);
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 16);
 }
 
 #[test]

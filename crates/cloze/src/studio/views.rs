@@ -636,6 +636,10 @@ pub struct ExportRequest {
     pub format: ExportFormatView,
     pub sources: Vec<String>,
     pub min_confidence: Option<f64>,
+    /// Replace the file at `path` if there is one. Without it an existing file is an
+    /// `already-exists` error: the Export screen asks “Replace?” and sends the request again with
+    /// this set. The open project is never replaced.
+    pub replace: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
