@@ -193,7 +193,10 @@ fn runs_repeat_bit_for_bit_and_resume_exactly() {
     .unwrap_err();
     assert!(matches!(err, cloze::Error::Cancelled));
     assert!(!c.join("prompt.safetensors").exists());
-    assert!(c.join("checkpoint").join("state.json").is_file(), "a cancelled run keeps its checkpoint");
+    assert!(
+        c.join("checkpoints").join("step-000005").join("manifest.json").is_file(),
+        "a cancelled run keeps its checkpoint"
+    );
     let again = tune::run(&cfg, &train, &dev, &c, &device, false, &mut |_| true).unwrap_err().to_string();
     assert!(again.contains("--resume"), "{again}");
     let mut resumed_from = None;
@@ -207,8 +210,8 @@ fn runs_repeat_bit_for_bit_and_resume_exactly() {
     assert_eq!(resumed_from, Some(5));
     assert_eq!(bytes(&c), bytes(&a), "the resumed run ended elsewhere");
     // A finished run drops the checkpoint (optimiser state, several times the trained tensors).
-    assert!(!c.join("checkpoint").exists());
-    assert!(!a.join("checkpoint").exists());
+    assert!(!c.join("checkpoints").exists());
+    assert!(!a.join("checkpoints").exists());
     // metrics.jsonl holds each update once.
     let steps: Vec<u32> = tune::RunDir::new(&c)
         .read_metrics()

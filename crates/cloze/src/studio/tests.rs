@@ -615,3 +615,75 @@ fn a_file_whose_text_column_cannot_be_guessed_is_shown_for_mapping() {
     assert_eq!(cut.tokens[at[0]].kind, TokenKind::Text, "the fixed text after the field is kept");
     assert!(previews.iter().filter(|p| p.truncated == 0).all(|p| p.tokens.iter().all(|t| !t.cut_before)));
 }
+
+/// The Tune screen's resume goes through the same checkpoints as the CLI: a cancelled run resumes
+/// to the bytes of an uninterrupted one, a damaged checkpoint is refused as a `{kind, message}`
+/// the app shows (naming its own controls), and a finished run is never retrained.
+#[test]
+fn tune_screen_resumes_exactly_and_refuses_what_does_not_verify() {
+    use crate::error::{ErrorKind, Front};
+    use crate::tune::{Hyper, TuneStrategy, VerbalizerKind};
+    let (f, imported) = with_reviews("tune-resume");
+    load_roberta(&f);
+    let set = imported.label_set.unwrap().id;
+    let request = |name: &str, resume: bool| super::tuning::TuneRequest {
+        name: name.into(),
+        strategy: TuneStrategy::SoftPrompt,
+        template: "{soft:2} {text_a} It was {mask}.".into(),
+        verbalizer: prompt().verbalizer,
+        verbalizer_kind: VerbalizerKind::Manual,
+        label_set_id: set,
+        shots: None,
+        dev_fraction: 0.25,
+        hyper: Hyper {
+            max_steps: Some(6),
+            eval_every: 1,
+            batch_size: 4,
+            dropout: Some(0.1),
+            ..Hyper::for_strategy(TuneStrategy::SoftPrompt)
+        },
+        resume,
+    };
+    let whole = f.studio.start_tuning(&request("whole", false), &mut yes).unwrap();
+    assert_eq!((whole.status.as_str(), whole.steps), ("finished", 6));
+
+    let mut steps = 0;
+    let e = f
+        .studio
+        .start_tuning(&request("cut", false), &mut |p: Progress| {
+            steps = p.done;
+            p.done < 3
+        })
+        .unwrap_err();
+    assert_eq!((e.kind(), steps), (ErrorKind::Cancelled, 3));
+    assert_eq!(f.studio.list_runs().unwrap().iter().find(|r| r.name == "cut").unwrap().status, "interrupted");
+    let runs = f.studio.runs_dir().unwrap();
+    let resumed = f.studio.start_tuning(&request("cut", true), &mut yes).unwrap();
+    assert_eq!((resumed.status.as_str(), resumed.steps), ("finished", 6));
+    let prompt_of = |name: &str| std::fs::read(runs.join(name).join("prompt.safetensors")).unwrap();
+    assert_eq!(prompt_of("cut"), prompt_of("whole"), "the resumed run ended elsewhere");
+    assert_eq!(
+        std::fs::read(runs.join("cut").join("dev_predictions.jsonl")).unwrap(),
+        std::fs::read(runs.join("whole").join("dev_predictions.jsonl")).unwrap()
+    );
+
+    // Resuming a finished run: refused, nothing retrained.
+    let e = f.studio.start_tuning(&request("cut", true), &mut yes).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Precondition);
+    let message = e.message(Front::App);
+    assert!(message.starts_with("run cut finished at step 6; nothing to resume"), "{message}");
+    assert!(!message.contains("--"), "the app's message names no flags: {message}");
+    assert_eq!(prompt_of("cut"), prompt_of("whole"));
+
+    // A checkpoint that does not verify, with no earlier one to fall back to.
+    let mut cancel_at_1 = |p: Progress| p.done < 1;
+    f.studio.start_tuning(&request("broken", false), &mut cancel_at_1).unwrap_err();
+    let step = runs.join("broken").join("checkpoints").join("step-000001");
+    std::fs::write(step.join("params.safetensors"), b"incomplete metadata").unwrap();
+    let e = f.studio.start_tuning(&request("broken", true), &mut yes).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Precondition);
+    let message = e.message(Front::App);
+    assert!(message.starts_with("checkpoint step-000001 of the run in"), "{message}");
+    assert!(message.contains("does not verify") && message.contains("delete the run folder"), "{message}");
+    assert!(message.contains("“Resume” off, under another name"), "{message}");
+}

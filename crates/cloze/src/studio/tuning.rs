@@ -176,6 +176,9 @@ impl Studio {
                 Progress::new("tune", u64::from(*step), total)
                     .with_message(format!("dev accuracy {:.3}", metrics.accuracy.unwrap_or(0.0))),
             ),
+            TuneEvent::Notice { message } => {
+                progress(Progress::new("tune", 0, total).with_message(message.clone()))
+            }
             TuneEvent::Finished { .. } => true,
         })?;
         self.run_summary(name)

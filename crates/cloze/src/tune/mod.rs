@@ -7,11 +7,17 @@
 //! - `metrics.jsonl` — every update's loss and learning rate and every evaluation, one JSON per line;
 //! - `prompt.safetensors` (soft prompt, soft verbalizer) or `probe.safetensors`, and for fine-tuning
 //!   and pretraining `model/`, a checkpoint folder that [`crate::plm::Plm::load`] and transformers read;
-//! - `summary.json`, `dev_predictions.jsonl`, and `checkpoint/` to resume an interrupted run (removed
-//!   once the run finishes).
+//! - `dev_predictions.jsonl`, then `summary.json`, written last: a run is finished when it has one;
+//! - `checkpoints/` to resume an interrupted run (see [`checkpoint`]; removed once the run finishes).
+//!
+//! Every file is written under a temporary name and renamed into place (the model folder as a
+//! whole), except `metrics.jsonl`, which grows by one line per event so that the app can chart a
+//! run while it trains: a line cut short by a crash is ignored when read, and a resumed run
+//! rewrites the file (atomically) up to its checkpoint.
 //!
 //! [`TunedRun::load`] reads a finished run back for classification (`cloze classify --prompt DIR`).
 
+pub mod checkpoint;
 pub mod config;
 pub mod optim;
 pub mod pretrain;
@@ -33,6 +39,7 @@ use crate::classify::Prediction;
 use crate::data::Example;
 use crate::demo;
 use crate::error::{Error, Result, Setting, Text};
+use crate::files::{remove_dir_whole, remove_stale_temps, write_atomic};
 use crate::plm::Plm;
 use crate::plm::layers::Dropout;
 use crate::template::Template;
@@ -69,7 +76,7 @@ impl RunDir {
         self.path.join("dev_predictions.jsonl")
     }
     pub fn checkpoints(&self, resume: bool) -> Checkpoints {
-        Checkpoints { dir: self.path.join("checkpoint"), resume }
+        Checkpoints::new(self.path.join("checkpoints"), resume)
     }
 
     pub fn read_config(&self) -> Result<TuneConfig> {
@@ -93,14 +100,20 @@ impl RunDir {
         serde_json::from_str(&text).map(Some).map_err(|e| Error::io(&p, e))
     }
 
-    /// Every event line of `metrics.jsonl` (steps and evaluations).
+    /// Every event line of `metrics.jsonl` (steps and evaluations). A last line without its
+    /// newline is one being written, or cut short by a crash: it is left out.
     pub fn read_metrics(&self) -> Result<Vec<TuneEvent>> {
         let p = self.metrics();
         if !p.is_file() {
             return Ok(Vec::new());
         }
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        text.lines()
+        let complete = match text.rfind('\n') {
+            Some(i) => &text[..=i],
+            None => "",
+        };
+        complete
+            .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
@@ -139,14 +152,22 @@ impl RunDir {
         if !text.is_empty() {
             text.push('\n');
         }
-        std::fs::write(self.metrics(), text).map_err(|e| Error::io(self.metrics(), e))
+        write_atomic(self.metrics(), text.as_bytes())
     }
 }
 
-/// Writes `value` as pretty JSON.
+/// Writes `value` as pretty JSON, atomically.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::io(path, e))?;
-    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+    write_atomic(path, text.as_bytes())
+}
+
+/// The run folder's name, for messages.
+fn run_name(run_dir: &Path) -> String {
+    run_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| run_dir.display().to_string())
 }
 
 /// The training and dev rows a config asks for: `shots` per class sampled with the seed, and a
@@ -189,6 +210,18 @@ pub fn run(
     let dir = RunDir::new(run_dir);
     if dir.config().is_file() {
         let stored = dir.read_config()?;
+        if resume && let Some(summary) = dir.read_summary()? {
+            return Err(Error::precondition(
+                Text::from(format!(
+                    "run {} finished at step {}; nothing to resume — start a new run",
+                    run_name(run_dir),
+                    summary.steps
+                ))
+                .cli_only(" in another folder")
+                .then(", or export it")
+                .cli_only(format!(" (`cloze classify --prompt {} …`)", run_dir.display())),
+            ));
+        }
         if !resume {
             return Err(Error::precondition(
                 Text::from(format!("{} already holds a run; choose a new folder, or ", run_dir.display()))
@@ -207,7 +240,21 @@ pub fn run(
             )));
         }
     }
+    if resume && run_dir.join("checkpoint").is_dir() && !dir.checkpoints(true).exists() {
+        return Err(Error::precondition(
+            Text::from(format!(
+                "the checkpoint in {} was written by an older version of Cloze Studio and cannot be verified; \
+                 delete the run folder to start it again, or start a new run ",
+                run_dir.display()
+            ))
+            .cli_only("without ")
+            .setting(Setting::Resume)
+            .cli_only(" in another folder")
+            .app_only(" off, under another name"),
+        ));
+    }
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+    remove_stale_temps(run_dir);
     write_json(&dir.config(), config)?;
 
     let mut plm = Plm::load(&config.model, device)?;
@@ -236,31 +283,35 @@ pub fn run(
                 serde_json::to_string(&e).unwrap_or_default()
             })
             .collect();
-        let path = run_dir.join("demos.jsonl");
-        std::fs::write(&path, pool.join("\n") + "\n").map_err(|e| Error::io(&path, e))?;
+        write_atomic(run_dir.join("demos.jsonl"), (pool.join("\n") + "\n").as_bytes())?;
     }
     let (train, dev) = (train.as_slice(), dev.as_slice());
 
     let checkpoints = dir.checkpoints(resume);
+    // Events go to `metrics.jsonl`, one line each. When the loop starts (from a checkpoint or from
+    // the beginning), the file is cut back to the lines up to that update: a resumed run writes
+    // what follows again.
+    let metrics_error: std::cell::Cell<Option<Error>> = std::cell::Cell::new(None);
     let mut writer = |event: &TuneEvent| -> bool {
-        if matches!(event, TuneEvent::Step { .. } | TuneEvent::Eval { .. })
-            && let Ok(line) = serde_json::to_string(event)
-            && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.metrics())
-        {
-            let _ = writeln!(f, "{line}");
+        match event {
+            TuneEvent::Started { resumed_from, .. } => {
+                if let Err(e) = dir.truncate_metrics(*resumed_from) {
+                    metrics_error.set(Some(e));
+                    return false;
+                }
+            }
+            TuneEvent::Step { .. } | TuneEvent::Eval { .. } => {
+                if let Ok(line) = serde_json::to_string(event)
+                    && let Ok(mut f) =
+                        std::fs::OpenOptions::new().create(true).append(true).open(dir.metrics())
+                {
+                    let _ = f.write_all(format!("{line}\n").as_bytes());
+                }
+            }
+            _ => {}
         }
         on_event(event)
     };
-    if resume && checkpoints.exists() {
-        let text = std::fs::read_to_string(checkpoints.dir.join("state.json"))
-            .map_err(|e| Error::io(&checkpoints.dir, e))?;
-        let state: trainer::LoopState =
-            serde_json::from_str(&text).map_err(|e| Error::io(&checkpoints.dir, e))?;
-        dir.truncate_metrics(state.step)?;
-    } else {
-        let _ = std::fs::remove_file(dir.metrics());
-    }
-
     let (summary, predictions) = match config.strategy {
         TuneStrategy::SoftPrompt | TuneStrategy::Finetune => {
             let verbalizer =
@@ -286,12 +337,12 @@ pub fn run(
             let dev_rows = prompt_task::render_rows(&model, dev, "dev")?;
             let mut objective =
                 prompt_task::PromptObjective { model, train: train_rows, dev: dev_rows, vars };
-            let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)?;
+            let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)
+                .map_err(|e| metrics_error.take().unwrap_or(e))?;
             let model = &objective.model;
             let tensors = model.prompt_tensors();
             if !tensors.is_empty() {
-                candle_core::safetensors::save(&tensors, dir.prompt())
-                    .map_err(|e| Error::io(dir.prompt(), e))?;
+                checkpoint::save_tensors_atomic(&tensors, &dir.prompt())?;
             }
             if config.strategy == TuneStrategy::Finetune {
                 model.plm().save_pretrained(&dir.model())?;
@@ -336,9 +387,9 @@ pub fn run(
             };
             let head = probe::Probe::new(&train_x, classes.len(), config.probe_head, hyper.seed)?;
             let mut objective = probe::ProbeObjective::new(head, train_x, train_y, dev_x, dev_meta, classes)?;
-            let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)?;
-            candle_core::safetensors::save(&objective.probe.tensors(), dir.probe())
-                .map_err(|e| Error::io(dir.probe(), e))?;
+            let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)
+                .map_err(|e| metrics_error.take().unwrap_or(e))?;
+            checkpoint::save_tensors_atomic(&objective.probe.tensors(), &dir.probe())?;
             out
         }
         TuneStrategy::Pretrain => {
@@ -389,21 +440,23 @@ pub fn run(
             let dev_rows = pretrain::prepare(&plm, &template, limit, dev, &no_answer, hyper.seed ^ 1)?;
             let mut objective =
                 pretrain::MlmObjective { plm, vars, train: train_rows, dev: dev_rows, zero_shot };
-            let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)?;
+            let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)
+                .map_err(|e| metrics_error.take().unwrap_or(e))?;
             objective.plm.save_pretrained(&dir.model())?;
             out
         }
     };
-    write_json(&dir.summary(), &summary)?;
     let mut text = String::new();
     for p in &predictions {
         text.push_str(&serde_json::to_string(p).map_err(|e| Error::io(dir.predictions(), e))?);
         text.push('\n');
     }
-    std::fs::write(dir.predictions(), text).map_err(|e| Error::io(dir.predictions(), e))?;
-    // The run is complete: the checkpoint (weights plus optimiser moments, several times the size
-    // of what the run keeps) served only to resume it. Failing to delete it loses nothing.
-    let _ = std::fs::remove_dir_all(run_dir.join("checkpoint"));
+    write_atomic(dir.predictions(), text.as_bytes())?;
+    // summary.json last: with it, the run is finished.
+    write_json(&dir.summary(), &summary)?;
+    // The checkpoints (weights plus optimiser moments, several times the size of what the run
+    // keeps) served only to resume the run. Failing to delete them loses nothing.
+    let _ = remove_dir_whole(&checkpoints.dir);
     Ok(summary)
 }
 

@@ -7,13 +7,13 @@
 //! initialisation all come from seeded generators, and every CPU kernel reduces in a fixed order.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+pub use super::checkpoint::Checkpoints;
 use super::config::Hyper;
 use super::optim::{AdamW, AdamWConfig, Schedule};
 use crate::data::SplitMix64;
@@ -70,15 +70,39 @@ pub trait Objective {
     fn set_rng_state(&mut self, _state: u64) {}
 }
 
-/// Progress of a run, in order: `Started`, then `Step`s and `Eval`s, then `Finished`.
+/// Progress of a run, in order: any `Notice`s, `Started`, then `Step`s and `Eval`s, then `Finished`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum TuneEvent {
-    Started { total_steps: u32, steps_per_epoch: u32, train_rows: u32, resumed_from: u32 },
-    Step { step: u32, epoch: u32, loss: f64, learning_rate: f64, grad_norm: f64, elapsed_s: f64, eta_s: f64 },
-    Eval { step: u32, metrics: EvalMetrics, best: bool },
-    Finished { summary: Summary },
+    /// Something the user should know before the run starts (a checkpoint that did not verify
+    /// and the older one resumed from instead).
+    Notice {
+        message: String,
+    },
+    Started {
+        total_steps: u32,
+        steps_per_epoch: u32,
+        train_rows: u32,
+        resumed_from: u32,
+    },
+    Step {
+        step: u32,
+        epoch: u32,
+        loss: f64,
+        learning_rate: f64,
+        grad_norm: f64,
+        elapsed_s: f64,
+        eta_s: f64,
+    },
+    Eval {
+        step: u32,
+        metrics: EvalMetrics,
+        best: bool,
+    },
+    Finished {
+        summary: Summary,
+    },
 }
 
 /// The outcome of a run.
@@ -108,92 +132,6 @@ pub struct LoopState {
     pub last_loss: Option<f64>,
 }
 
-/// Where checkpoints go, and whether to resume from one there.
-#[derive(Debug, Clone)]
-pub struct Checkpoints {
-    pub dir: PathBuf,
-    pub resume: bool,
-}
-
-fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
-    candle_core::safetensors::save(tensors, path).map_err(|e| Error::io(path, e))
-}
-
-fn load_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
-    candle_core::safetensors::load(path, &candle_core::Device::Cpu).map_err(|e| Error::io(path, e))
-}
-
-impl Checkpoints {
-    fn params(&self) -> PathBuf {
-        self.dir.join("params.safetensors")
-    }
-    fn best(&self) -> PathBuf {
-        self.dir.join("best.safetensors")
-    }
-    fn optimizer(&self) -> PathBuf {
-        self.dir.join("optimizer.safetensors")
-    }
-    fn state(&self) -> PathBuf {
-        self.dir.join("state.json")
-    }
-
-    pub fn exists(&self) -> bool {
-        self.state().is_file()
-    }
-
-    fn save(&self, vars: &[(String, Var)], opt: &AdamW, state: &LoopState) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        let params: HashMap<String, Tensor> =
-            vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect();
-        save_tensors(&params, &self.params())?;
-        save_tensors(&opt.state_tensors(), &self.optimizer())?;
-        // state.json last: a checkpoint counts only once it is written.
-        let json = serde_json::to_string_pretty(state).map_err(|e| Error::io(self.state(), e))?;
-        let tmp = self.state().with_extension("json.tmp");
-        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, self.state()).map_err(|e| Error::io(self.state(), e))
-    }
-
-    fn save_best(&self, best: &HashMap<String, Tensor>) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(&self.dir, e))?;
-        save_tensors(best, &self.best())
-    }
-
-    fn load(
-        &self,
-        vars: &[(String, Var)],
-        opt: &mut AdamW,
-    ) -> Result<(LoopState, Option<HashMap<String, Tensor>>)> {
-        let text = std::fs::read_to_string(self.state()).map_err(|e| Error::io(self.state(), e))?;
-        let state: LoopState = serde_json::from_str(&text).map_err(|e| {
-            Error::io_while(
-                self.state(),
-                "the checkpoint cannot be read; delete its folder to start afresh",
-                e,
-            )
-        })?;
-        let params = load_tensors(&self.params())?;
-        for (name, var) in vars {
-            let t = params.get(name).ok_or_else(|| {
-                Error::invalid(format!(
-                    "the checkpoint in {} has no {name:?}; it was made by a different run",
-                    self.dir.display()
-                ))
-            })?;
-            var.set(&t.to_device(var.device())?.to_dtype(var.dtype())?)?;
-        }
-        let moments = load_tensors(&self.optimizer())?;
-        let device = vars.first().map(|(_, v)| v.device().clone()).unwrap_or(candle_core::Device::Cpu);
-        let moments = moments
-            .into_iter()
-            .map(|(k, t)| Ok((k, t.to_device(&device)?)))
-            .collect::<Result<HashMap<_, _>>>()?;
-        opt.load_state(&moments, state.step as usize)?;
-        let best = if self.best().is_file() { Some(load_tensors(&self.best())?) } else { None };
-        Ok((state, best))
-    }
-}
-
 /// The shuffled order of the training examples in `epoch`.
 pub fn epoch_order(n: usize, seed: u64, epoch: u32) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
@@ -203,6 +141,19 @@ pub fn epoch_order(n: usize, seed: u64, epoch: u32) -> Vec<usize> {
         order.swap(i, j);
     }
     order
+}
+
+/// Saves a checkpoint of the variables, the optimiser and the loop.
+fn save(
+    c: &Checkpoints,
+    vars: &[(String, Var)],
+    opt: &AdamW,
+    best: Option<&HashMap<String, Tensor>>,
+    state: &LoopState,
+) -> Result<()> {
+    let params: HashMap<String, Tensor> =
+        vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect();
+    c.save(&params, &opt.state_tensors(), best, state)
 }
 
 fn snapshot(vars: &[(String, Var)]) -> HashMap<String, Tensor> {
@@ -273,14 +224,32 @@ pub fn train(
     let mut best: Option<HashMap<String, Tensor>> = None;
     if let Some(c) = checkpoints
         && c.resume
-        && c.exists()
     {
-        let (s, b) = c.load(&vars, &mut opt)?;
-        if let Some(r) = s.rng_state {
-            objective.set_rng_state(r);
+        let device = vars.first().map(|(_, v)| v.device().clone()).unwrap_or(candle_core::Device::Cpu);
+        let run = c.dir.parent().unwrap_or(&c.dir);
+        if let Some(r) = c.restore(run, &device)? {
+            for (name, var) in &vars {
+                let t = r.params.get(name).ok_or_else(|| {
+                    Error::invalid(format!(
+                        "checkpoint {} in {} has no {name:?}; it was made by a different run",
+                        r.name,
+                        c.dir.display()
+                    ))
+                })?;
+                var.set(&t.to_dtype(var.dtype())?)?;
+            }
+            opt.load_state(&r.optimizer, r.state.step as usize)?;
+            if let Some(rng) = r.state.rng_state {
+                objective.set_rng_state(rng);
+            }
+            if let Some(message) = r.notice
+                && !on_event(&TuneEvent::Notice { message })
+            {
+                return Err(Error::Cancelled);
+            }
+            state = r.state;
+            best = r.best;
         }
-        state = s;
-        best = b;
     }
     let resumed_from = state.step;
     if !on_event(&TuneEvent::Started {
@@ -356,11 +325,7 @@ pub fn train(
                 state.best_step = Some(state.step);
                 state.best = Some(metrics.clone());
                 state.bad_evals = 0;
-                let snap = snapshot(&vars);
-                if let Some(c) = checkpoints {
-                    c.save_best(&snap)?;
-                }
-                best = Some(snap);
+                best = Some(snapshot(&vars));
             } else {
                 state.bad_evals += 1;
             }
@@ -374,7 +339,7 @@ pub fn train(
         if !go_on || stop {
             if let Some(c) = checkpoints {
                 state.rng_state = objective.rng_state();
-                c.save(&vars, &opt, &state)?;
+                save(c, &vars, &opt, best.as_ref(), &state)?;
             }
             return Err(Error::Cancelled);
         }
@@ -382,7 +347,7 @@ pub fn train(
             && (eval_now || stopped_early)
         {
             state.rng_state = objective.rng_state();
-            c.save(&vars, &opt, &state)?;
+            save(c, &vars, &opt, best.as_ref(), &state)?;
         }
         if stopped_early {
             break;
@@ -510,7 +475,7 @@ mod tests {
 
         let dir = std::env::temp_dir().join(format!("cloze-loop-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let ck = Checkpoints { dir: dir.clone(), resume: true };
+        let ck = Checkpoints::new(&dir, true);
         let mut first = line();
         let err =
             train(&mut first, &hyper, Some(&ck), &mut |e| !matches!(e, TuneEvent::Step { step: 23, .. }))
