@@ -96,7 +96,10 @@ impl Job {
     }
 
     fn command(&self, out: &Path, resume: bool) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_cloze"));
+        // CLOZE_TEST_BIN: a copy of the binary to test, when the target folder is shared by builds
+        // of other branches.
+        let bin = std::env::var_os("CLOZE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_cloze").into());
+        let mut c = Command::new(bin);
         c.args(&self.args).arg("--out").arg(out).current_dir(repo());
         if resume {
             c.arg("--resume");
@@ -190,13 +193,14 @@ fn kill_and_resume(strategy: &str, steps: u32) {
         let delay = took.mul_f64(rng.next_f64());
         let mut child = job.command(&run, false).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
         std::thread::sleep(delay);
-        let done_before = child.try_wait().unwrap().is_some();
         let _ = child.kill();
-        let status = child.wait().unwrap();
+        child.wait().unwrap();
+        let finished = run.join("summary.json").is_file();
         let out = job.run(&run, true);
         let stderr = text(&out.stderr);
-        if done_before && status.success() {
-            // The run ended before the kill: resuming it is refused, and changes nothing.
+        if finished {
+            // The run had finished (summary.json is written last): resuming it is refused, and
+            // changes nothing.
             finished_first += 1;
             assert!(!out.status.success(), "{strategy} trial {trial}: resumed a finished run");
             assert!(stderr.contains("nothing to resume"), "{strategy} trial {trial}: {stderr}");
@@ -279,10 +283,10 @@ fn resume_refuses_a_checkpoint_that_does_not_verify() {
     let job = Job::new("soft-prompt", &dir, 400);
     let run = dir.join("run");
     interrupted(&job, &run, 2);
-    // The newest checkpoint truncated, as a crash of the old in-place writer left it: resumed
+    // The latest checkpoint truncated, as a crash of the old in-place writer left it: resumed
     // from the previous one, saying so.
-    let dirs = step_dirs(&run);
-    let newest = dirs.last().unwrap();
+    let latest = std::fs::read_to_string(run.join("checkpoints").join("latest")).unwrap();
+    let newest = &run.join("checkpoints").join(latest.trim());
     let params = newest.join("params.safetensors");
     let bytes = std::fs::read(&params).unwrap();
     std::fs::write(&params, &bytes[..bytes.len() / 2]).unwrap();

@@ -73,6 +73,15 @@ pub struct Restored {
     pub notice: Option<String>,
 }
 
+/// What to do when a run cannot be resumed: start it again or start another.
+pub(crate) fn start_again() -> Text {
+    Text::from("delete the run folder to start it again, or start a new run ")
+        .cli_only("without ")
+        .setting(Setting::Resume)
+        .cli_only(" in another folder")
+        .app_only(" off, under another name")
+}
+
 /// The folder name of the checkpoint after update `step`.
 pub fn step_name(step: u32) -> String {
     format!("step-{step:06}")
@@ -319,15 +328,11 @@ impl Checkpoints {
         let (name, why) = &failures[0];
         Err(Error::precondition(
             Text::from(format!(
-                "checkpoint {name} of the run in {} does not verify ({why}){}; delete the run folder to start it \
-                 again, or start a new run ",
+                "checkpoint {name} of the run in {} does not verify ({why}){}; ",
                 run.display(),
                 if failures.len() > 1 { ", and no earlier checkpoint does" } else { "" },
             ))
-            .cli_only("without ")
-            .setting(Setting::Resume)
-            .cli_only(" in another folder")
-            .app_only(" off, under another name"),
+            .append(start_again()),
         ))
     }
 }

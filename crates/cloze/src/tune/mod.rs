@@ -243,14 +243,10 @@ pub fn run(
     if resume && run_dir.join("checkpoint").is_dir() && !dir.checkpoints(true).exists() {
         return Err(Error::precondition(
             Text::from(format!(
-                "the checkpoint in {} was written by an older version of Cloze Studio and cannot be verified; \
-                 delete the run folder to start it again, or start a new run ",
+                "the checkpoint in {} was written by an older version of Cloze Studio and cannot be verified; ",
                 run_dir.display()
             ))
-            .cli_only("without ")
-            .setting(Setting::Resume)
-            .cli_only(" in another folder")
-            .app_only(" off, under another name"),
+            .append(checkpoint::start_again()),
         ));
     }
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
