@@ -229,7 +229,7 @@ fn kill_and_resume(strategy: &str, steps: u32) {
 mod checkpoint_is_never_half_written {
     #[test]
     fn soft_prompt() {
-        super::kill_and_resume("soft-prompt", 8);
+        super::kill_and_resume("soft-prompt", 12);
     }
 
     #[test]
@@ -244,7 +244,7 @@ mod checkpoint_is_never_half_written {
 
     #[test]
     fn probe() {
-        super::kill_and_resume("probe", 8);
+        super::kill_and_resume("probe", 16);
     }
 }
 

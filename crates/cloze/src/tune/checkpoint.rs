@@ -437,7 +437,8 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let device = Device::Cpu;
         let c = saved(root.path());
-        let damage: [(&str, fn(&Path), &str); 5] = [
+        type Damage = (&'static str, fn(&Path), &'static str);
+        let damage: [Damage; 5] = [
             (
                 "truncated params",
                 |d| {
