@@ -190,6 +190,11 @@ export type ErrorKind =
  *  credential store, a GPU, a busy project file); retrying later, or elsewhere, may work.
  */
 "unavailable" | 
+/**
+ *  Another session changed what this one acted on since it was loaded (the same annotator
+ *  labelling the row in another window or process): nothing was written; reload and retry.
+ */
+"conflict" | 
 /**  The user cancelled the job. */
 "cancelled" | 
 /**
@@ -474,6 +479,11 @@ export type ProjectSummary = {
 	models: ModelRecord[],
 	templates: Saved[],
 	verbalizers: Saved[],
+	/**
+	 *  What opening the project repaired, to show the user (an import a crashed process left
+	 *  unfinished, removed: "import it again").
+	 */
+	notices: string[],
 };
 
 /**  A template (either syntax), a verbalizer and whether to calibrate: what scores rows. */

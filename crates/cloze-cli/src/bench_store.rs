@@ -178,6 +178,7 @@ pub fn queue(args: QueueBenchArgs) -> Result<()> {
                 confidence: None,
                 annotator: Some(&annotator),
                 run_id: None,
+                seen: item.seen,
             })?;
         }
         times.sort_by(f64::total_cmp);

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::choices::engine;
 use clap::Args;
+use cloze::error::ErrorKind;
 use cloze::label::{Queue, QueueItem, QueueOrder, ScoringPrompt, ScoringRun, Session};
 use cloze::plm::{DeviceChoice, Plm};
 use cloze::store::{LabelSet, Store};
@@ -209,7 +210,7 @@ fn show(item: &QueueItem, set: &LabelSet, remaining: i64, session: &Session, res
 }
 
 pub fn run(args: LabelArgs) -> Result<()> {
-    let mut store = Store::open(&args.file)?;
+    let mut store = crate::project::open(&args.file)?;
     let (_, set) = crate::project::pick(&store, args.dataset.as_deref(), args.label_set.as_deref())?;
     if set.classes.len() > 9 {
         eprintln!("note: only the first 9 classes have keys in the terminal ({} classes)", set.classes.len());
@@ -244,14 +245,19 @@ pub fn run(args: LabelArgs) -> Result<()> {
             show(&item, &set, remaining, &session, rescoring.as_deref());
             let saved = match read_key(interactive, &mut lines)? {
                 None | Some(Key::Quit) => return Ok(()),
-                Some(Key::Class(c)) if c < set.classes.len() => {
-                    session.label(&mut store, &item, c)?;
-                    Some(set.classes[c].clone())
-                }
+                Some(Key::Class(c)) if c < set.classes.len() => match session.label(&mut store, &item, c) {
+                    Ok(_) => Some(set.classes[c].clone()),
+                    // Another session of the same annotator labelled the row: say so, show it again.
+                    Err(e) if e.kind() == ErrorKind::Conflict => {
+                        eprint!("not saved: {e}\r\n");
+                        None
+                    }
+                    Err(e) => return Err(e),
+                },
                 Some(Key::Accept) => match session.accept(&mut store, &item) {
                     Ok(_) => item.suggestion.as_ref().map(|s| s.predicted.clone()),
                     Err(e) => {
-                        eprint!("{e}\r\n");
+                        eprint!("not saved: {e}\r\n");
                         None
                     }
                 },

@@ -103,6 +103,16 @@ pub struct ExportLabelsArgs {
     min_confidence: Option<f64>,
 }
 
+/// Opens a project, telling on standard error what opening it repaired (an import a crashed
+/// process left unfinished, removed).
+pub(crate) fn open(file: &Path) -> Result<Store> {
+    let store = Store::open(file)?;
+    for notice in store.notices() {
+        eprintln!("note: {notice}");
+    }
+    Ok(store)
+}
+
 pub fn run(command: ProjectCommand) -> Result<()> {
     match command {
         ProjectCommand::New { file } => {
@@ -113,7 +123,7 @@ pub fn run(command: ProjectCommand) -> Result<()> {
         ProjectCommand::Import(args) => import(*args),
         ProjectCommand::Status { file } => status(&file),
         ProjectCommand::AddModel { file, model } => {
-            let store = Store::open(&file)?;
+            let store = open(&file)?;
             let dir = cloze::hub::resolve_model(&model)?;
             let plm = cloze::plm::Plm::load(&dir, &candle_core::Device::Cpu)?;
             let info = plm.info();
@@ -134,7 +144,7 @@ pub fn run(command: ProjectCommand) -> Result<()> {
 }
 
 fn disagreements(file: &Path, dataset: Option<&str>, label_set: Option<&str>) -> Result<()> {
-    let store = Store::open(file)?;
+    let store = open(file)?;
     let (_, set) = pick(&store, dataset, label_set)?;
     let labels = store.human_labels_by_row(set.id)?;
     let mut shown = 0;
@@ -182,16 +192,18 @@ fn import(args: ImportArgs) -> Result<()> {
             args.input.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "data".into())
         }
     };
-    let mut store = Store::open(&args.file)?;
+    let mut store = open(&args.file)?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} importing: {pos} rows, {per_sec}")
             .expect("valid template"),
     );
-    let summary = store.import_dataset(&name, &args.input, &options, split, &mut |p| {
-        bar.set_position(p.rows as u64);
-        true
-    })?;
+    let extra = (!args.classes.is_empty()).then_some((args.label_set.as_str(), args.classes.as_slice()));
+    let summary =
+        store.import_dataset_with_label_set(&name, &args.input, &options, split, extra, &mut |p| {
+            bar.set_position(p.rows as u64);
+            true
+        })?;
     bar.finish_and_clear();
     crate::report_import(&args.input, &summary.notes, &summary.skipped);
     eprintln!(
@@ -207,8 +219,7 @@ fn import(args: ImportArgs) -> Result<()> {
         }
     );
     if !args.classes.is_empty() {
-        let set = store.create_label_set(summary.dataset.id, &args.label_set, &args.classes)?;
-        eprintln!("label set {:?}: {}", set.name, set.classes.join(", "));
+        eprintln!("label set {:?}: {}", args.label_set, args.classes.join(", "));
     } else if summary.classes.is_empty() {
         eprintln!("the file has no labels; give the classes to label with: --classes negative,positive");
     }
@@ -216,7 +227,7 @@ fn import(args: ImportArgs) -> Result<()> {
 }
 
 fn status(file: &Path) -> Result<()> {
-    let store = Store::open(file)?;
+    let store = open(file)?;
     outln!("project {} (schema {})", file.display(), store.schema_version()?)?;
     let datasets = store.datasets()?;
     if datasets.is_empty() {
@@ -345,7 +356,7 @@ pub fn pick(store: &Store, dataset: Option<&str>, label_set: Option<&str>) -> Re
 }
 
 pub fn export(args: ExportLabelsArgs) -> Result<()> {
-    let store = Store::open(&args.file)?;
+    let store = open(&args.file)?;
     let (_, set) = pick(&store, args.dataset.as_deref(), args.label_set.as_deref())?;
     let format: Option<ExportFormat> = args.format.map(Into::into);
     let filter =

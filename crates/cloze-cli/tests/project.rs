@@ -2,7 +2,7 @@
 //! the crash test: a labelling process killed mid-stream loses no confirmed label.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use cloze::store::Store;
@@ -238,4 +238,136 @@ fn a_killed_labeller_loses_no_confirmed_label() {
     }
     let total: i64 = store.label_counts(set.id).unwrap().values().sum();
     assert!(total >= 300, "{total} labels in the file");
+}
+
+/// A `cloze label` process driven through pipes: keys in, `saved …` lines and messages out.
+struct Labeller {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+impl Labeller {
+    fn start(project: &str, annotator: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloze"))
+            .args(["label", project, "--annotator", annotator])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = |r: Box<dyn std::io::Read + Send>| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(r).lines() {
+                    if tx.send(line.unwrap().trim_end_matches('\r').to_string()).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        };
+        let stdout = lines(Box::new(child.stdout.take().unwrap()));
+        let stderr = lines(Box::new(child.stderr.take().unwrap()));
+        Self { stdin: child.stdin.take().unwrap(), child, stdout, stderr }
+    }
+
+    /// Waits for a line containing `text` on standard error.
+    fn wait_for(&self, text: &str) -> String {
+        loop {
+            let line = self.stderr.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+            if line.contains(text) {
+                return line;
+            }
+        }
+    }
+
+    fn key(&mut self, key: &str) {
+        writeln!(self.stdin, "{key}").unwrap();
+    }
+}
+
+#[test]
+fn same_annotator_in_two_processes_never_overwrites_silently() {
+    let d = dir("two-labellers");
+    let data = d.join("rows.csv");
+    std::fs::write(&data, "id,text\nr0,first\nr1,second\nr2,third\n").unwrap();
+    let p = d.join("p.cloze");
+    let p = p.to_str().unwrap();
+    ok(&cloze(&["project", "new", p], ""));
+    ok(&cloze(&["project", "import", p, data.to_str().unwrap(), "--classes", "negative,positive"], ""));
+    let mut a = Labeller::start(p, "ana");
+    let mut b = Labeller::start(p, "ana");
+    // Both show r0 before either decides.
+    a.wait_for("──── row r0");
+    b.wait_for("──── row r0");
+    a.key("2");
+    assert_eq!(a.stdout.recv_timeout(std::time::Duration::from_secs(30)).unwrap(), "saved r0 positive");
+    b.key("1");
+    let refused = b.wait_for("not saved");
+    assert!(
+        refused.contains("row r0 was labelled `positive` by another session of annotator `ana`")
+            && refused.contains("`negative` was not saved"),
+        "{refused}"
+    );
+    // B goes on with the next row; its decision there is saved.
+    b.wait_for("──── row r1");
+    b.key("1");
+    assert_eq!(b.stdout.recv_timeout(std::time::Duration::from_secs(30)).unwrap(), "saved r1 negative");
+    for l in [&mut a, &mut b] {
+        l.key("q");
+        assert!(l.child.wait().unwrap().success());
+    }
+    let store = Store::open(p).unwrap();
+    let dataset = &store.datasets().unwrap()[0];
+    let set = store.label_sets(dataset.id).unwrap().remove(0);
+    let rows = store.rows(dataset.id, 0, 3).unwrap();
+    let values = |row: usize| -> Vec<String> {
+        store.live_labels(set.id, rows[row].id).unwrap().into_iter().map(|l| l.value).collect()
+    };
+    assert_eq!(values(0), ["positive"], "r0 keeps the first decision, and only it");
+    assert_eq!(values(1), ["negative"]);
+}
+
+#[test]
+fn foreign_or_broken_files_are_refused_by_every_command() {
+    let d = dir("foreign-files");
+    let empty = d.join("empty.cloze");
+    std::fs::write(&empty, b"").unwrap();
+    let text = d.join("notes.cloze");
+    std::fs::write(&text, b"just some text, not a database at all\n").unwrap();
+    // Another program's SQLite database, made by a Cloze project's own library: a project with its
+    // mark removed and a table of its own, at a schema version Cloze never wrote unmarked.
+    let other = d.join("other.sqlite");
+    ok(&cloze(&["project", "new", other.to_str().unwrap()], ""));
+    {
+        let store = Store::open(&other).unwrap();
+        drop(store);
+    }
+    let mut bytes = std::fs::read(&other).unwrap();
+    bytes[68..72].copy_from_slice(&0x4142_4344u32.to_be_bytes()); // application_id "ABCD"
+    std::fs::write(&other, &bytes).unwrap();
+    let cases: [(&Path, &str); 3] = [
+        (&empty, "empty (0 bytes)"),
+        (&text, "not a SQLite database"),
+        (&other, "another program's SQLite database"),
+    ];
+    for (file, expected) in cases {
+        let before = std::fs::read(file).unwrap();
+        let f = file.to_str().unwrap();
+        for args in
+            [vec!["project", "status", f], vec!["label", f], vec!["export", "labels", f, "-o", "x.csv"]]
+        {
+            let out = cloze(&args, "");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && stderr.contains(expected) && stderr.contains(f),
+                "{args:?}: {stderr}"
+            );
+        }
+        assert_eq!(std::fs::read(file).unwrap(), before, "{f} was modified");
+    }
+    let err = cloze(&["project", "new", empty.to_str().unwrap()], "");
+    assert!(String::from_utf8_lossy(&err.stderr).contains("already exists"));
 }

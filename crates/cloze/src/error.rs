@@ -36,6 +36,9 @@ pub enum ErrorKind {
     /// A service or device cannot be reached or used right now (the Hub, the network, the system's
     /// credential store, a GPU, a busy project file); retrying later, or elsewhere, may work.
     Unavailable,
+    /// Another session changed what this one acted on since it was loaded (the same annotator
+    /// labelling the row in another window or process): nothing was written; reload and retry.
+    Conflict,
     /// The user cancelled the job.
     Cancelled,
     /// The output file exists and the user did not say to replace it (`--force` in the CLI; the
@@ -57,6 +60,7 @@ impl ErrorKind {
             ErrorKind::InvalidInput => "invalid-input",
             ErrorKind::Precondition => "precondition",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::AlreadyExists => "already-exists",
             ErrorKind::NotAllowed => "not-allowed",

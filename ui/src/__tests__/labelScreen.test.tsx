@@ -51,6 +51,20 @@ describe("LabelScreen", () => {
     expect(screen.getByTestId("label-counter")).toHaveTextContent("0 labelled this session · 9 remaining");
   });
 
+  it("a label refused because another session labelled the row shows why and reloads the row", async () => {
+    const user = userEvent.setup();
+    await setup();
+    const message = "row 1 was labelled `positive` by another session of the same annotator (no name) since you loaded it";
+    m.labelCurrent.mockRejectedValue({ kind: "conflict", message });
+    const reloaded = labelState();
+    reloaded.item = { row: { ...reloaded.item!.row, id: 101, ext_id: "2", text_a: "Dull and slow." }, suggestion: null };
+    m.labelState.mockResolvedValue(reloaded);
+    await user.keyboard("1");
+    expect(await screen.findByTestId("error-banner")).toHaveTextContent(message);
+    await waitFor(() => expect(screen.getByTestId("label-text")).toHaveTextContent("Dull and slow."));
+    expect(m.labelState).toHaveBeenCalledTimes(2);
+  });
+
   it("1 labels with class 0, Enter accepts, Backspace undoes, S skips", async () => {
     const user = userEvent.setup();
     await setup();

@@ -157,7 +157,10 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
       : action.type === "accept" ? commands.acceptSuggestion()
       : action.type === "skip" ? commands.skipCurrent()
       : commands.undoLast();
-    sessionRequest.run(guard(request).finally(() => {
+    // A refused label (another session of the same annotator labelled the row: `conflict`) is
+    // shown as an error; the row is then reloaded as it is now.
+    const answered = guard(request).then(async (next) => next ?? (await guard(commands.labelState())) ?? undefined);
+    sessionRequest.run(answered.finally(() => {
       busyRef.current = false;
       setBusy(false);
     }), (next) => {

@@ -8,7 +8,7 @@ import { friendlyTime } from "../lib/format";
 
 export function ProjectsScreen() {
   const { project, setProject } = useProject();
-  const { guard } = useNotify();
+  const { guard, notify } = useNotify();
   const setScreen = useSetScreen();
   const [path, setPath] = useState("");
   const [recent, setRecent] = useState<RecentProject[] | null>(null);
@@ -28,6 +28,8 @@ export function ProjectsScreen() {
     // Clear the box so Create cannot be pressed twice by accident; the project is in the header.
     setPath("");
     setProject(p);
+    // What opening repaired, e.g. an import a crash left unfinished, removed.
+    p.notices.forEach((n) => notify(n));
     void loadRecent();
     setScreen("data");
   };

@@ -26,7 +26,7 @@ export const LABEL_SET: LabelSetInfo = {
 export const PROJECT: ProjectSummary = {
   path: "/tmp/demo.cloze", name: "demo",
   datasets: [{ id: 3, name: "reviews", source_path: "/tmp/reviews.csv", format: "csv", encoding: "utf-8", columns: ["id", "text", "label"], row_count: 10, imported_at: "2026-11-24", splits: [{ split: "train", rows: 10 }] }],
-  label_sets: [LABEL_SET], models: [], templates: [], verbalizers: [],
+  label_sets: [LABEL_SET], models: [], templates: [], verbalizers: [], notices: [],
 };
 
 export function labelState(over: Partial<LabelState> = {}): LabelState {

@@ -4,9 +4,9 @@
 //! theirs. Every strategy is one or two of the store's indexed queries ([`Store::next_to_label`]),
 //! so the order follows new suggestions as a background re-scorer writes them.
 
-use crate::error::{Error, Result, Setting, Text};
+use crate::error::{Error, ErrorKind, Result, Setting, Text};
 use crate::store::{
-    LabelSet, LabelSource, NewLabel, RowOrder, Store, StoredRow, Suggestion, ToLabel, Uncertainty,
+    LabelSet, LabelSource, NewLabel, RowOrder, Seen, Store, StoredRow, Suggestion, ToLabel, Uncertainty,
 };
 
 /// How the next row is chosen.
@@ -73,6 +73,10 @@ impl QueueOrder {
 pub struct QueueItem {
     pub row: StoredRow,
     pub suggestion: Option<Suggestion>,
+    /// The annotator's label on the row when it was loaded: a label given for this item is saved
+    /// only if that is still so (another session of the same annotator may have labelled it).
+    #[serde(skip)]
+    pub seen: Seen,
 }
 
 /// Where the next row comes from.
@@ -147,7 +151,8 @@ impl Queue {
             Some(run) => store.suggestion(run, row_id)?,
             None => None,
         };
-        Ok(QueueItem { row: store.row(row_id)?, suggestion })
+        let seen = store.seen(self.label_set.id, row_id, self.annotator.as_deref())?;
+        Ok(QueueItem { row: store.row(row_id)?, suggestion, seen })
     }
 
     /// Rows not yet done for this annotator.
@@ -164,7 +169,10 @@ enum Action {
 }
 
 /// One annotator's labelling session: every decision is committed at once (its own transaction);
-/// undo is unlimited within the session.
+/// undo is unlimited within the session. A label is saved only if the row's label is still the one
+/// the session loaded with it ([`QueueItem::seen`]): another session of the same annotator (another
+/// window, another process) that labelled the row meanwhile makes it an [`ErrorKind::Conflict`]
+/// naming the row and the other decision, and nothing is overwritten.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub queue: Queue,
@@ -172,11 +180,13 @@ pub struct Session {
     skipped: Vec<i64>,
     /// A row brought back by undo, shown before the queue's next.
     pending: Option<i64>,
+    /// The row last [shown](Self::show), which a front end's "label the current row" acts on.
+    shown: Option<QueueItem>,
 }
 
 impl Session {
     pub fn new(queue: Queue) -> Self {
-        Self { queue, history: Vec::new(), skipped: Vec::new(), pending: None }
+        Self { queue, history: Vec::new(), skipped: Vec::new(), pending: None, shown: None }
     }
 
     /// The row to show now.
@@ -187,6 +197,21 @@ impl Session {
         }
     }
 
+    /// The row to show now, remembered as the one on screen until it is labelled, skipped or
+    /// undone: [`shown`](Self::shown) is what the person decided about, even if the queue has
+    /// moved on since (another session labelled it, new suggestions reordered the queue).
+    pub fn show(&mut self, store: &Store) -> Result<Option<QueueItem>> {
+        if self.shown.is_none() {
+            self.shown = self.current(store)?;
+        }
+        Ok(self.shown.clone())
+    }
+
+    /// The row on screen, if one was [shown](Self::show) and not yet decided.
+    pub fn shown(&self) -> Option<&QueueItem> {
+        self.shown.as_ref()
+    }
+
     fn record(
         &mut self,
         store: &mut Store,
@@ -194,7 +219,7 @@ impl Session {
         value: &str,
         confidence: Option<f64>,
     ) -> Result<i64> {
-        let label_id = store.add_label(&NewLabel {
+        let saved = store.add_label(&NewLabel {
             label_set_id: self.queue.label_set.id,
             row_id: item.row.id,
             value,
@@ -202,9 +227,21 @@ impl Session {
             confidence,
             annotator: self.queue.annotator.as_deref(),
             run_id: item.suggestion.as_ref().map(|s| s.run_id),
-        })?;
+            seen: item.seen,
+        });
+        let label_id = match saved {
+            Ok(id) => id,
+            Err(e) => {
+                if e.kind() == ErrorKind::Conflict {
+                    // The row is shown again as it is now (or the queue moves on).
+                    self.shown = None;
+                }
+                return Err(e);
+            }
+        };
         self.history.push(Action::Labelled { label_id, row_id: item.row.id });
         self.pending = None;
+        self.shown = None;
         Ok(label_id)
     }
 
@@ -234,6 +271,7 @@ impl Session {
         self.skipped.push(item.row.id);
         self.history.push(Action::Skipped { row_id: item.row.id });
         self.pending = None;
+        self.shown = None;
     }
 
     /// Undoes the last label or skip; the row is shown again. `None` when there is nothing to undo.
@@ -250,6 +288,7 @@ impl Session {
             }
         };
         self.pending = Some(row_id);
+        self.shown = None;
         Ok(Some(row_id))
     }
 
@@ -261,5 +300,89 @@ impl Session {
     /// Labels recorded in this session and not undone.
     pub fn labelled(&self) -> usize {
         self.history.iter().filter(|a| matches!(a, Action::Labelled { .. })).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::ImportOptions;
+    use crate::store::Split;
+
+    /// A project file with rows `r0`…`r3` and a label set, and `n` sessions of annotator `ana`
+    /// each on its own connection (as separate processes would be).
+    fn sessions(dir: &std::path::Path, n: usize) -> Vec<(Store, Session)> {
+        let data = dir.join("d.csv");
+        std::fs::write(&data, "id,text\nr0,a\nr1,b\nr2,c\nr3,d\n").unwrap();
+        let project = dir.join("p.cloze");
+        let mut store = Store::create(&project).unwrap();
+        let s =
+            store.import_dataset("d", &data, &ImportOptions::default(), Split::Train, &mut |_| true).unwrap();
+        let set = store.create_label_set(s.dataset.id, "sentiment", &["neg".into(), "pos".into()]).unwrap();
+        (0..n)
+            .map(|_| {
+                let store = Store::open(&project).unwrap();
+                let queue = Queue::new(set.clone(), QueueOrder::FileOrder, None, Some("ana".into())).unwrap();
+                (store, Session::new(queue))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_annotator_in_two_sessions_never_overwrites_silently() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut two = sessions(dir.path(), 2);
+        let (mut b, mut a) = (two.pop().unwrap(), two.pop().unwrap());
+        let item_a = a.1.show(&a.0).unwrap().unwrap();
+        let item_b = b.1.show(&b.0).unwrap().unwrap();
+        assert_eq!(item_a.row.example.id, "r0");
+        assert_eq!(item_b.row.example.id, "r0", "both load the same row");
+        let saved = a.1.label(&mut a.0, &item_a, 1).unwrap();
+        let err = b.1.label(&mut b.0, &item_b, 0).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("row r0 was labelled `pos` by another session of annotator `ana`")
+                && msg.contains("`neg` was not saved"),
+            "{msg}"
+        );
+        let set = a.1.queue.label_set.id;
+        let live = a.0.live_labels(set, item_a.row.id).unwrap();
+        assert_eq!(live.iter().map(|l| (l.id, l.value.as_str())).collect::<Vec<_>>(), [(saved, "pos")]);
+        // B shows the queue as it is now: r0 is done, r1 is next; B's decision there is saved.
+        assert_eq!(b.1.labelled(), 0);
+        let next = b.1.show(&b.0).unwrap().unwrap();
+        assert_eq!(next.row.example.id, "r1");
+        b.1.label(&mut b.0, &next, 0).unwrap();
+        // A correction over a label the session did not see is refused too, and so is one over a
+        // label undone meanwhile; undo keeps working.
+        let mut again = b.1.queue.item(&b.0, item_a.row.id).unwrap();
+        assert_eq!(again.seen, Seen::Label(saved));
+        a.1.undo(&a.0).unwrap();
+        let err = b.1.label(&mut b.0, &again, 0).unwrap_err().to_string();
+        assert!(err.contains("row r0 had its label undone by another session"), "{err}");
+        again = b.1.queue.item(&b.0, item_a.row.id).unwrap();
+        assert_eq!(again.seen, Seen::Nothing);
+        let fixed = b.1.label(&mut b.0, &again, 0).unwrap();
+        b.1.undo(&b.0).unwrap();
+        assert!(b.0.label(fixed).unwrap().retracted_at.is_some());
+        assert_eq!(b.0.live_labels(set, item_a.row.id).unwrap(), []);
+    }
+
+    #[test]
+    fn shown_row_stays_until_decided() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut one = sessions(dir.path(), 1);
+        let (store, session) = &mut one[0];
+        let first = session.show(store).unwrap().unwrap();
+        assert_eq!(session.shown().map(|i| i.row.id), Some(first.row.id));
+        session.skip(&first);
+        assert_eq!(session.shown(), None);
+        let second = session.show(store).unwrap().unwrap();
+        assert_ne!(second.row.id, first.row.id);
+        session.label(store, &second, 1).unwrap();
+        assert_eq!(session.shown(), None);
+        session.undo(store).unwrap();
+        assert_eq!(session.show(store).unwrap().unwrap().row.id, second.row.id, "undo shows the row again");
     }
 }

@@ -85,6 +85,29 @@ pub struct NewLabel<'a> {
     pub confidence: Option<f64>,
     pub annotator: Option<&'a str>,
     pub run_id: Option<i64>,
+    /// What the writer last saw of the row: a person's label replaces their previous one on the
+    /// row only if that is still the one they saw (see [`Seen`]).
+    pub seen: Seen,
+}
+
+/// The writer's view of a row when it loaded it: its annotator's live human label there, by id
+/// (the label's revision). [`Store::add_label`] refuses a human label whose `seen` is stale, so
+/// two sessions of the same annotator never overwrite each other silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// The row had no live human label of this annotator.
+    Nothing,
+    /// The annotator's live human label on the row was this one.
+    Label(i64),
+    /// Not checked: a deliberate bulk write (the label table's bulk accept), or a model or
+    /// import label, which replace nothing.
+    Unchecked,
+}
+
+impl Seen {
+    fn from_label(label: Option<i64>) -> Self {
+        label.map_or(Seen::Nothing, Seen::Label)
+    }
 }
 
 /// A recorded label.
@@ -101,6 +124,10 @@ pub struct Label {
     pub created_at: String,
     pub retracted_at: Option<String>,
 }
+
+/// An annotator's live human label on a row (`id`, `value`): `?1` label set, `?2` row, `?3` annotator.
+const HUMAN_LABEL_OF: &str = "SELECT id, value FROM labels WHERE label_set_id = ?1 AND row_id = ?2
+       AND source = 'human' AND annotator IS ?3 AND retracted_at IS NULL ORDER BY id DESC LIMIT 1";
 
 const LABEL_COLUMNS: &str =
     "id, label_set_id, row_id, value, source, confidence, annotator, run_id, created_at, retracted_at";
@@ -134,18 +161,7 @@ fn label_set_from_row(r: &rusqlite::Row) -> rusqlite::Result<LabelSet> {
 impl Store {
     /// Creates a label set for a dataset. Class names must be distinct and non-empty.
     pub fn create_label_set(&self, dataset_id: i64, name: &str, classes: &[String]) -> Result<LabelSet> {
-        if classes.len() < 2 {
-            return Err(Error::invalid(
-                Text::from("a label set needs at least two classes, e.g. ")
-                    .setting(Setting::Classes)
-                    .then(" negative,positive"),
-            ));
-        }
-        for (i, c) in classes.iter().enumerate() {
-            if c.trim().is_empty() || classes[..i].contains(c) {
-                return Err(Error::invalid(format!("class {c:?} is empty or named twice")));
-            }
-        }
+        check_classes(classes)?;
         let json = serde_json::to_string(classes).expect("strings serialise");
         self.conn()
             .execute(
@@ -160,23 +176,37 @@ impl Store {
             classes: classes.to_vec(),
         })
     }
+}
 
-    pub(crate) fn label_set_id(&self, dataset_id: i64, name: &str) -> Result<Option<i64>> {
-        self.conn()
-            .query_row(
-                "SELECT id FROM label_sets WHERE dataset_id = ?1 AND name = ?2",
-                params![dataset_id, name],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+/// Class names of a new label set: at least two, distinct and non-empty.
+pub(crate) fn check_classes(classes: &[String]) -> Result<()> {
+    {
+        if classes.len() < 2 {
+            return Err(Error::invalid(
+                Text::from("a label set needs at least two classes, e.g. ")
+                    .setting(Setting::Classes)
+                    .then(" negative,positive"),
+            ));
+        }
+        for (i, c) in classes.iter().enumerate() {
+            if c.trim().is_empty() || classes[..i].contains(c) {
+                return Err(Error::invalid(format!("class {c:?} is empty or named twice")));
+            }
+        }
+        Ok(())
     }
+}
 
+impl Store {
     /// The label sets of a dataset.
     pub fn label_sets(&self, dataset_id: i64) -> Result<Vec<LabelSet>> {
         let mut stmt = self
             .conn()
-            .prepare("SELECT id, dataset_id, name, classes FROM label_sets WHERE dataset_id = ?1 ORDER BY id")
+            .prepare(
+                "SELECT id, dataset_id, name, classes FROM label_sets
+                 WHERE dataset_id = ?1 AND dataset_id IN (SELECT id FROM datasets WHERE status = 'ready')
+                 ORDER BY id",
+            )
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map([dataset_id], label_set_from_row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
@@ -186,7 +216,8 @@ impl Store {
     pub fn label_set_by_id(&self, label_set_id: i64) -> Result<Option<LabelSet>> {
         self.conn()
             .query_row(
-                "SELECT id, dataset_id, name, classes FROM label_sets WHERE id = ?1",
+                "SELECT id, dataset_id, name, classes FROM label_sets
+                 WHERE id = ?1 AND dataset_id IN (SELECT id FROM datasets WHERE status = 'ready')",
                 [label_set_id],
                 label_set_from_row,
             )
@@ -328,7 +359,41 @@ impl Store {
             )));
         }
         let path = self.path().map(std::path::Path::to_path_buf);
-        let tx = self.conn_mut().transaction().map_err(|e| super::db_err(path.as_deref(), e))?;
+        // Immediate: the check of what the writer saw and the write are one step for every process.
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| super::db_err(path.as_deref(), e))?;
+        if label.source == LabelSource::Human && label.seen != Seen::Unchecked {
+            let now: Option<(i64, String)> = tx
+                .query_row(HUMAN_LABEL_OF, params![label.label_set_id, label.row_id, label.annotator], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(|e| super::db_err(path.as_deref(), e))?;
+            if Seen::from_label(now.as_ref().map(|(id, _)| *id)) != label.seen {
+                let ext_id: String = tx
+                    .query_row("SELECT ext_id FROM rows WHERE id = ?1", [label.row_id], |r| r.get(0))
+                    .unwrap_or_else(|_| label.row_id.to_string());
+                let who = label
+                    .annotator
+                    .map(|a| format!("annotator `{a}`"))
+                    .unwrap_or("the same annotator (no name)".into());
+                let what = match now {
+                    Some((_, value)) => format!("was labelled `{value}`"),
+                    None => "had its label undone".to_string(),
+                };
+                return Err(super::store_failure(
+                    path.as_deref(),
+                    ErrorKind::Conflict,
+                    format!(
+                        "row {ext_id} {what} by another session of {who} since you loaded it; your `{}` was not \
+                         saved. Reload the row and label it again if you still disagree",
+                        label.value
+                    ),
+                ));
+            }
+        }
         if label.source == LabelSource::Human {
             tx.execute(
                 "UPDATE labels SET retracted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
@@ -355,6 +420,16 @@ impl Store {
         let id = tx.last_insert_rowid();
         tx.commit().map_err(|e| super::db_err(path.as_deref(), e))?;
         Ok(id)
+    }
+
+    /// The annotator's live human label on a row, by id: what a session saw when it loaded the row
+    /// (pass it back as [`NewLabel::seen`]).
+    pub fn seen(&self, label_set_id: i64, row_id: i64, annotator: Option<&str>) -> Result<Seen> {
+        self.conn()
+            .prepare_cached(HUMAN_LABEL_OF)
+            .and_then(|mut s| s.query_row(params![label_set_id, row_id, annotator], |r| r.get(0)).optional())
+            .map(Seen::from_label)
+            .map_err(|e| self.err(e))
     }
 
     /// Retracts a label (undo). Retracting a retracted label is an error.
@@ -464,6 +539,7 @@ mod tests {
             confidence: None,
             annotator: Some(who),
             run_id: None,
+            seen: Seen::Unchecked,
         }
     }
 

@@ -9,7 +9,7 @@ use super::{db_err, db_err_in, store_failure};
 use crate::error::{ErrorKind, Result};
 
 /// Each entry moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: data and labels.
     r#"
     CREATE TABLE settings (
@@ -140,7 +140,74 @@ const MIGRATIONS: &[&str] = &[
         CHECK (data IS NOT NULL OR path IS NOT NULL)
     );
     "#,
+    // 3: the file says it is a Cloze Studio project (`application_id`, see `APPLICATION_ID`); an
+    // import in progress is invisible and does not hold its name (`name` is a placeholder, the name
+    // it will take is `import_name`) and names the process writing it (`import_pid`), so that a
+    // crashed import can be told from a running one and removed.
+    r#"
+    PRAGMA application_id = 1131182641; -- APPLICATION_ID
+    ALTER TABLE datasets ADD COLUMN import_name TEXT;
+    ALTER TABLE datasets ADD COLUMN import_pid INTEGER;
+    UPDATE datasets SET import_name = name, name = char(1) || 'importing ' || id WHERE status = 'importing';
+    "#,
 ];
+
+/// The `application_id` in the header of every project file (migration 3 sets it): "Clz1".
+pub const APPLICATION_ID: i32 = 0x436C_7A31;
+
+/// The tables each schema version before [`APPLICATION_ID`] existed has: how a project written by
+/// those builds is told from someone else's SQLite database.
+const UNMARKED_SCHEMAS: &[(u32, &[&str])] = &[
+    (1, &["datasets", "label_sets", "labels", "rows", "settings"]),
+    (
+        2,
+        &[
+            "artifacts",
+            "datasets",
+            "label_sets",
+            "labels",
+            "models",
+            "rows",
+            "run_metrics",
+            "runs",
+            "settings",
+            "suggestions",
+            "templates",
+            "verbalizers",
+        ],
+    ),
+];
+
+/// What a SQLite file is, judged from its header fields and its tables without writing to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recognised {
+    /// A Cloze Studio project (marked, or of a schema from before the mark).
+    Ours,
+    /// Another program's database: `application_id`, and its tables.
+    Foreign { application_id: i32, tables: Vec<String> },
+}
+
+/// Tells a Cloze Studio project from any other SQLite database, reading only.
+pub(crate) fn recognise(conn: &Connection, path: Option<&Path>) -> Result<Recognised> {
+    let application_id: i32 =
+        conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| db_err(path, e))?;
+    let version: u32 =
+        conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| db_err(path, e))?;
+    let tables: Vec<String> = conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(|e| db_err(path, e))?;
+    if application_id == APPLICATION_ID {
+        return Ok(Recognised::Ours);
+    }
+    let unmarked = application_id == 0
+        && UNMARKED_SCHEMAS
+            .iter()
+            .any(|(v, names)| *v == version && names.iter().all(|n| tables.iter().any(|t| t == n)));
+    Ok(if unmarked { Recognised::Ours } else { Recognised::Foreign { application_id, tables } })
+}
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -212,6 +279,12 @@ mod tests {
         {
             assert!(first.iter().any(|x| x == t), "missing table {t}");
         }
+    }
+
+    #[test]
+    fn the_marking_migration_sets_application_id() {
+        let mark = format!("PRAGMA application_id = {APPLICATION_ID};");
+        assert!(MIGRATIONS[2].contains(&mark), "migration 3 sets {APPLICATION_ID}");
     }
 
     #[test]

@@ -268,6 +268,7 @@ mod tests {
                 confidence: None,
                 annotator: who,
                 run_id: None,
+                seen: crate::store::Seen::Unchecked,
             })
             .unwrap();
     }

@@ -149,6 +149,32 @@ fn dataset_from_row(r: &rusqlite::Row) -> rusqlite::Result<Dataset> {
     })
 }
 
+/// The condition that keeps a `rows` row to the datasets whose import is complete.
+pub(crate) const READY: &str = "dataset_id IN (SELECT id FROM datasets WHERE status = 'ready')";
+
+/// Whether process `pid` (of this machine) is still running; this process counts as running.
+fn process_is_alive(pid: i64) -> bool {
+    if pid == std::process::id() as i64 {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+        if pid <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+        let found = unsafe { libc::kill(pid, 0) } == 0;
+        found || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        // No portable check here: an unfinished import stays hidden rather than risk removing a
+        // running one.
+        true
+    }
+}
+
 const ROW_COLUMNS: &str = "id, dataset_id, position, ext_id, line, text_a, text_b, meta, split, duplicate_of";
 
 fn stored_row(r: &rusqlite::Row) -> rusqlite::Result<StoredRow> {
@@ -172,7 +198,8 @@ fn stored_row(r: &rusqlite::Row) -> rusqlite::Result<StoredRow> {
 
 impl Store {
     /// Imports a data file as a new dataset called `name`. `progress` is called after every batch;
-    /// returning `false` cancels (and removes the partial dataset).
+    /// returning `false` cancels (and removes the partial dataset). The dataset becomes visible
+    /// (listed, found by name, its rows and label sets readable) only once it is complete.
     pub fn import_dataset(
         &mut self,
         name: &str,
@@ -181,6 +208,24 @@ impl Store {
         split: Split,
         progress: &mut dyn FnMut(ImportProgress) -> bool,
     ) -> Result<ImportSummary> {
+        self.import_dataset_with_label_set(name, path, options, split, None, progress)
+    }
+
+    /// [`import_dataset`](Self::import_dataset), also creating the label set `(name, classes)` in
+    /// the same step that makes the dataset visible — unless the file's labels made a label set of
+    /// that name (`labels`). A crash leaves neither.
+    pub fn import_dataset_with_label_set(
+        &mut self,
+        name: &str,
+        path: &Path,
+        options: &ImportOptions,
+        split: Split,
+        label_set: Option<(&str, &[String])>,
+        progress: &mut dyn FnMut(ImportProgress) -> bool,
+    ) -> Result<ImportSummary> {
+        if let Some((_, classes)) = label_set {
+            super::labels::check_classes(classes)?;
+        }
         if name.trim().is_empty() {
             return Err(Error::invalid("a dataset needs a name"));
         }
@@ -198,17 +243,28 @@ impl Store {
         let dataset_id = {
             let columns = serde_json::to_string(reader.columns()).expect("strings serialise");
             let mapping = serde_json::to_string(&reader.mapping()).expect("mapping serialises");
+            // Until it is complete the dataset hides under a placeholder name (no reader lists it,
+            // and the name stays free), with the process writing it, so that a crashed import can
+            // be told from a running one (see `remove_crashed_imports`).
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            let pid = std::process::id();
             self.conn()
                 .execute(
-                    "INSERT INTO datasets (name, source_path, format, encoding, columns, mapping)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO datasets (name, source_path, format, encoding, columns, mapping, import_name,
+                                           import_pid)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     params![
-                        name,
+                        format!("\u{1}importing {pid}.{nanos}"),
                         path.to_string_lossy(),
                         reader.format().to_string(),
                         reader.encoding().to_string(),
                         columns,
-                        mapping
+                        mapping,
+                        name,
+                        pid,
                     ],
                 )
                 .map_err(|e| self.err(e))?;
@@ -216,26 +272,8 @@ impl Store {
         };
         let result = self.import_rows(dataset_id, &mut reader, split, progress);
         self.conn().execute_batch(super::REBUILD_INDEXES).map_err(|e| self.err(e))?;
-        match result {
-            Ok((rows, duplicates, labels, classes)) => {
-                let classes_json = serde_json::to_string(&classes).expect("strings serialise");
-                let label_set_id = if classes.is_empty() {
-                    None
-                } else {
-                    self.conn()
-                        .execute(
-                            "UPDATE label_sets SET classes = ?2 WHERE dataset_id = ?1 AND name = 'labels'",
-                            params![dataset_id, classes_json],
-                        )
-                        .map_err(|e| self.err(e))?;
-                    self.label_set_id(dataset_id, "labels")?
-                };
-                self.conn()
-                    .execute(
-                        "UPDATE datasets SET row_count = ?2, status = 'ready' WHERE id = ?1",
-                        params![dataset_id, rows as i64],
-                    )
-                    .map_err(|e| self.err(e))?;
+        match result.and_then(|counts| self.finish_import(dataset_id, name, label_set, counts)) {
+            Ok((rows, duplicates, labels, classes, label_set_id)) => {
                 let report = reader.into_report();
                 Ok(ImportSummary {
                     dataset: self.dataset(name)?,
@@ -254,6 +292,106 @@ impl Store {
                 Err(e)
             }
         }
+    }
+
+    /// Makes an imported dataset visible under its name, in one transaction: the classes of its
+    /// label set, its row count, `ready`.
+    #[allow(clippy::type_complexity)]
+    fn finish_import(
+        &mut self,
+        dataset_id: i64,
+        name: &str,
+        label_set: Option<(&str, &[String])>,
+        (rows, duplicates, labels, classes): (usize, usize, usize, Vec<String>),
+    ) -> Result<(usize, usize, usize, Vec<String>, Option<i64>)> {
+        let path = self.path().map(Path::to_path_buf);
+        let err = |e| super::db_err(path.as_deref(), e);
+        let tx = self
+            .conn_mut()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let label_set_id = if classes.is_empty() {
+            None
+        } else {
+            let classes_json = serde_json::to_string(&classes).expect("strings serialise");
+            tx.execute(
+                "UPDATE label_sets SET classes = ?2 WHERE dataset_id = ?1 AND name = 'labels'",
+                params![dataset_id, classes_json],
+            )
+            .map_err(err)?;
+            tx.query_row(
+                "SELECT id FROM label_sets WHERE dataset_id = ?1 AND name = 'labels'",
+                [dataset_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?
+        };
+        if let Some((set_name, set_classes)) = label_set {
+            tx.execute(
+                "INSERT INTO label_sets (dataset_id, name, classes) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (dataset_id, name) DO NOTHING",
+                params![dataset_id, set_name, serde_json::to_string(set_classes).expect("strings serialise")],
+            )
+            .map_err(err)?;
+        }
+        let taken: bool = tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM datasets WHERE name = ?1)", [name], |r| r.get(0))
+            .map_err(err)?;
+        if taken {
+            return Err(super::store_failure(
+                path.as_deref(),
+                ErrorKind::Precondition,
+                format!(
+                    "another import called {name:?} finished first, in another window or process; this one \
+                     was discarded. Import under another name, or delete that dataset first"
+                ),
+            ));
+        }
+        tx.execute(
+            "UPDATE datasets SET name = ?2, import_name = NULL, import_pid = NULL, row_count = ?3,
+                                 status = 'ready'
+             WHERE id = ?1",
+            params![dataset_id, name, rows as i64],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok((rows, duplicates, labels, classes, label_set_id))
+    }
+
+    /// Removes the datasets whose import a process that has since ended left unfinished, with
+    /// everything they own (rows, label sets, labels, runs and suggestions on them); returns a
+    /// notice for each. An import by a live process is left alone (it stays invisible).
+    pub(crate) fn remove_crashed_imports(&mut self) -> Result<Vec<String>> {
+        let stale: Vec<(i64, Option<String>, Option<i64>)> = {
+            let mut stmt = self
+                .conn()
+                .prepare(
+                    "SELECT id, import_name, import_pid FROM datasets WHERE status = 'importing' ORDER BY id",
+                )
+                .map_err(|e| self.err(e))?;
+            let found: Vec<(i64, Option<String>, Option<i64>)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(|e| self.err(e))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| self.err(e))?;
+            found.into_iter().filter(|(_, _, pid)| !pid.is_some_and(process_is_alive)).collect()
+        };
+        let mut notices = Vec::new();
+        for (id, name, _) in stale {
+            let removed = self
+                .conn()
+                .execute("DELETE FROM datasets WHERE id = ?1 AND status = 'importing'", [id])
+                .map_err(|e| self.err_in("removing an unfinished import", e))?;
+            if removed > 0 {
+                let name = name.unwrap_or_else(|| "a dataset".into());
+                notices.push(format!(
+                    "an import of `{name}` did not finish (its process ended before it was complete); it was \
+                     removed — import it again"
+                ));
+            }
+        }
+        Ok(notices)
     }
 
     fn import_rows(
@@ -364,7 +502,7 @@ impl Store {
     pub fn datasets(&self) -> Result<Vec<Dataset>> {
         let mut stmt = self
             .conn()
-            .prepare(&format!("SELECT {DATASET_COLUMNS} FROM datasets ORDER BY id"))
+            .prepare(&format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE status = 'ready' ORDER BY id"))
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map([], dataset_from_row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
@@ -372,7 +510,7 @@ impl Store {
 
     fn dataset_id(&self, name: &str) -> Result<Option<i64>> {
         self.conn()
-            .query_row("SELECT id FROM datasets WHERE name = ?1", [name], |r| r.get(0))
+            .query_row("SELECT id FROM datasets WHERE name = ?1 AND status = 'ready'", [name], |r| r.get(0))
             .optional()
             .map_err(|e| self.err(e))
     }
@@ -382,7 +520,7 @@ impl Store {
         let found = self
             .conn()
             .query_row(
-                &format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE name = ?1"),
+                &format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE name = ?1 AND status = 'ready'"),
                 [name],
                 dataset_from_row,
             )
@@ -410,7 +548,11 @@ impl Store {
     /// One row by id.
     pub fn row(&self, row_id: i64) -> Result<StoredRow> {
         self.conn()
-            .query_row(&format!("SELECT {ROW_COLUMNS} FROM rows WHERE id = ?1"), [row_id], stored_row)
+            .query_row(
+                &format!("SELECT {ROW_COLUMNS} FROM rows WHERE id = ?1 AND {READY}"),
+                [row_id],
+                stored_row,
+            )
             .map_err(|e| self.err_in(format!("row {row_id}"), e))
     }
 
@@ -419,7 +561,8 @@ impl Store {
         let mut stmt = self
             .conn()
             .prepare_cached(&format!(
-                "SELECT {ROW_COLUMNS} FROM rows WHERE dataset_id = ?1 ORDER BY position LIMIT ?2 OFFSET ?3"
+                "SELECT {ROW_COLUMNS} FROM rows WHERE dataset_id = ?1 AND {READY}
+                 ORDER BY position LIMIT ?2 OFFSET ?3"
             ))
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map(params![dataset_id, limit, offset], stored_row).map_err(|e| self.err(e))?;
@@ -510,5 +653,112 @@ mod tests {
         assert_eq!(n, 0);
         let msg = store.dataset("nope").unwrap_err().to_string();
         assert!(msg.contains("no datasets yet"), "{msg}");
+    }
+
+    /// The id of a process that has ended.
+    fn dead_pid() -> i64 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        child.id() as i64
+    }
+
+    /// A dataset as an import killed after a few batches leaves it: `importing`, rows, a label set
+    /// with labels, a run's suggestions on its rows.
+    fn half_import(store: &Store, name: &str, pid: i64) -> (i64, i64) {
+        let conn = store.conn();
+        conn.execute(
+            "INSERT INTO datasets (name, format, encoding, columns, mapping, import_name, import_pid)
+             VALUES (?1, 'csv', 'utf-8', '[]', '{}', ?2, ?3)",
+            params![format!("\u{1}importing {pid}.1"), name, pid],
+        )
+        .unwrap();
+        let id = conn.last_insert_rowid();
+        conn.execute("INSERT INTO label_sets (dataset_id, name, classes) VALUES (?1, 'labels', '[]')", [id])
+            .unwrap();
+        let set = conn.last_insert_rowid();
+        for i in 0..5 {
+            conn.execute(
+                "INSERT INTO rows (dataset_id, position, ext_id, text_a, content_hash, shuffle_key)
+                 VALUES (?1, ?2, ?2, 'half', 0, 0)",
+                params![id, i],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO labels (label_set_id, row_id, value, source) VALUES (?1, ?2, 'pos', 'import')",
+                params![set, conn.last_insert_rowid()],
+            )
+            .unwrap();
+        }
+        (id, set)
+    }
+
+    #[test]
+    fn crashed_import_is_never_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("p.cloze");
+        let data = dir.path().join("d.csv");
+        std::fs::write(&data, "text,label\ngood,pos\nbad,neg\n").unwrap();
+        let mut store = Store::create(&project).unwrap();
+        store.import_dataset("ready", &data, &ImportOptions::default(), Split::Train, &mut |_| true).unwrap();
+        let (dead, dead_set) = half_import(&store, "train", dead_pid());
+        let (live, _) = half_import(&store, "running", std::process::id() as i64);
+        // No reader sees either: not the list, not by name, not their rows or label sets.
+        let names: Vec<String> = store.datasets().unwrap().into_iter().map(|d| d.name).collect();
+        assert_eq!(names, ["ready"]);
+        for name in ["train", "running"] {
+            assert!(store.dataset(name).is_err(), "{name} is visible");
+        }
+        for id in [dead, live] {
+            assert!(store.rows(id, 0, 100).unwrap().is_empty());
+            assert!(store.label_sets(id).unwrap().is_empty());
+        }
+        assert_eq!(store.label_set_by_id(dead_set).unwrap(), None);
+        // The name is free: importing `train` again works while the crashed import is still there.
+        let again = store
+            .import_dataset("train", &data, &ImportOptions::default(), Split::Train, &mut |_| true)
+            .unwrap();
+        assert_eq!(again.rows, 2);
+        store.conn().execute("DELETE FROM datasets WHERE id = ?1", [again.dataset.id]).unwrap();
+        drop(store);
+        // Opening removes the crashed import with everything it owns, says so, and leaves the
+        // running one (this process) alone.
+        let store = Store::open(&project).unwrap();
+        assert_eq!(store.notices().len(), 1, "{:?}", store.notices());
+        assert!(
+            store.notices()[0].contains("`train` did not finish")
+                && store.notices()[0].contains("import it again"),
+            "{:?}",
+            store.notices()
+        );
+        let count = |sql: &str, id: i64| -> i64 { store.conn().query_row(sql, [id], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM rows WHERE dataset_id = ?1", dead), 0);
+        assert_eq!(count("SELECT count(*) FROM labels WHERE label_set_id = ?1", dead_set), 0);
+        assert_eq!(count("SELECT count(*) FROM datasets WHERE id = ?1", live), 1, "a live import is kept");
+        assert_eq!(count("SELECT count(*) FROM rows WHERE dataset_id = ?1", live), 5);
+        assert!(Store::open(&project).unwrap().notices().is_empty(), "said once");
+    }
+
+    #[test]
+    fn a_name_taken_while_importing_discards_the_import() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("d.csv");
+        std::fs::write(&data, "text\na\nb\n").unwrap();
+        let project = dir.path().join("p.cloze");
+        let mut store = Store::create(&project).unwrap();
+        let mut other = Store::open(&project).unwrap();
+        let err = store
+            .import_dataset("d", &data, &ImportOptions::default(), Split::Train, &mut |_| {
+                // Another window finishes an import of the same name first.
+                other
+                    .import_dataset("d", &data, &ImportOptions::default(), Split::Train, &mut |_| true)
+                    .unwrap();
+                true
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("finished first"), "{err}");
+        assert_eq!(store.datasets().unwrap().len(), 1);
+        let n: i64 = store.conn().query_row("SELECT count(*) FROM rows", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 2, "only the finished import's rows");
     }
 }

@@ -241,26 +241,23 @@ impl Studio {
             SplitName::Test => Split::Test,
             SplitName::Unlabelled => Split::Unlabelled,
         };
-        let summary = store.import_dataset(
+        let classes: Vec<String> =
+            request.classes.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
+        // Without a label column in the file, a label set of the classes given, made with the
+        // dataset (a crash leaves neither).
+        let summary = store.import_dataset_with_label_set(
             request.name.trim(),
             Path::new(request.path.trim()),
             &options,
             split,
+            (!classes.is_empty()).then_some(("labels", classes.as_slice())),
             &mut |p| {
                 progress(
                     Progress::new("import", p.rows as u64, None).with_message(format!("line {}", p.line)),
                 )
             },
         )?;
-        let mut set = match summary.label_set_id {
-            Some(id) => Some(label_set(&store, id)?),
-            None => None,
-        };
-        let classes: Vec<String> =
-            request.classes.iter().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
-        if set.is_none() && !classes.is_empty() {
-            set = Some(store.create_label_set(summary.dataset.id, "labels", &classes)?);
-        }
+        let set = store.label_sets(summary.dataset.id)?.into_iter().find(|s| s.name == "labels");
         Ok(ImportResult {
             dataset: dataset_info(&store, summary.dataset)?,
             rows: summary.rows as i64,

@@ -10,7 +10,7 @@ use super::{Project, Studio, lock, no_project};
 use crate::error::{Error, Result};
 use crate::export::{ExportFormat, LabelFilter, charts, export_labels};
 use crate::label::{Queue, QueueItem, QueueOrder, ScoringPrompt, ScoringRun, Session};
-use crate::store::{LabelSource, NewLabel, RowFilter, RowIdPage, Store, Suggestion};
+use crate::store::{LabelSource, NewLabel, RowFilter, RowIdPage, Seen, Store, Suggestion};
 use crate::template::Template;
 
 /// The confidence below which the table's low-confidence filter keeps a row, by default.
@@ -25,11 +25,11 @@ fn suggestion_view(s: &Suggestion, classes: &[String]) -> SuggestionView {
     }
 }
 
-fn label_state(store: &Store, session: &Session) -> Result<LabelState> {
+fn label_state(store: &Store, session: &mut Session) -> Result<LabelState> {
+    let item = session.show(store)?;
     let classes = &session.queue.label_set.classes;
-    let item = session
-        .current(store)?
-        .map(|QueueItem { row, suggestion }| -> Result<QueueItemView> {
+    let item = item
+        .map(|QueueItem { row, suggestion, .. }| -> Result<QueueItemView> {
             Ok(QueueItemView {
                 suggestion: suggestion.as_ref().map(|s| suggestion_view(s, classes)),
                 row: row_view(store, row, Some(session.queue.label_set.id))?,
@@ -48,6 +48,12 @@ fn label_state(store: &Store, session: &Session) -> Result<LabelState> {
         labelled_in_session: session.labelled() as i64,
         can_undo: session.can_undo(),
     })
+}
+
+/// The row on screen: the one the last state showed (what the person decided about), else the
+/// queue's current one.
+fn on_screen(store: &Store, session: &mut Session) -> Result<QueueItem> {
+    session.show(store)?.ok_or_else(|| Error::precondition("every row is labelled"))
 }
 
 impl Studio {
@@ -85,22 +91,24 @@ impl Studio {
             }
             None => store.latest_run(label_set_id)?,
         };
-        let session = Session::new(Queue::new(set, strategy, run_id, None)?);
-        let state = label_state(store, &session)?;
+        let mut session = Session::new(Queue::new(set, strategy, run_id, None)?);
+        let state = label_state(store, &mut session)?;
         project.session = Some(session);
         Ok(state)
     }
 
     pub fn label_state(&self) -> Result<Option<LabelState>> {
-        let guard = lock(&self.project);
-        let project = guard.as_ref().ok_or_else(no_project)?;
-        project.session.as_ref().map(|s| label_state(&project.store, s)).transpose()
+        let mut guard = lock(&self.project);
+        let Project { store, session, .. } = guard.as_mut().ok_or_else(no_project)?;
+        session.as_mut().map(|s| label_state(store, s)).transpose()
     }
 
-    /// Labels the current row with class `class_index` (0-based).
+    /// Labels the row on screen with class `class_index` (0-based). If another session of the same
+    /// annotator labelled it since it was shown, nothing is saved: the error is a conflict naming the
+    /// other decision, and the next [`label_state`](Self::label_state) shows the row as it is now.
     pub fn label_current(&self, class_index: usize) -> Result<LabelState> {
         self.with_session(|store, session| {
-            let item = session.current(store)?.ok_or_else(|| Error::precondition("every row is labelled"))?;
+            let item = on_screen(store, session)?;
             session.label(store, &item, class_index)?;
             label_state(store, session)
         })
@@ -109,7 +117,7 @@ impl Studio {
     /// Confirms the model's suggestion for the current row.
     pub fn accept_suggestion(&self) -> Result<LabelState> {
         self.with_session(|store, session| {
-            let item = session.current(store)?.ok_or_else(|| Error::precondition("every row is labelled"))?;
+            let item = on_screen(store, session)?;
             session.accept(store, &item)?;
             label_state(store, session)
         })
@@ -117,7 +125,7 @@ impl Studio {
 
     pub fn skip_current(&self) -> Result<LabelState> {
         self.with_session(|store, session| {
-            if let Some(item) = session.current(store)? {
+            if let Some(item) = session.show(store)? {
                 session.skip(&item);
             }
             label_state(store, session)
@@ -223,6 +231,8 @@ impl Studio {
                         confidence: Some(s.confidence),
                         annotator: None,
                         run_id: Some(run_id),
+                        // A deliberate bulk action over the rows the table shows.
+                        seen: Seen::Unchecked,
                     })?;
                     n += 1;
                 }

@@ -202,6 +202,7 @@ fn summary(path: &Path, store: &Store) -> Result<ProjectSummary> {
         models: model::model_records(store)?,
         templates: store.templates()?,
         verbalizers: store.verbalizers()?,
+        notices: store.notices().to_vec(),
     })
 }
 

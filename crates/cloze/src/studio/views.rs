@@ -105,6 +105,9 @@ pub struct ProjectSummary {
     pub models: Vec<ModelRecord>,
     pub templates: Vec<Saved>,
     pub verbalizers: Vec<Saved>,
+    /// What opening the project repaired, to show the user (an import a crashed process left
+    /// unfinished, removed: "import it again").
+    pub notices: Vec<String>,
 }
 
 // ------------------------------------------------------------------------------------------ data
