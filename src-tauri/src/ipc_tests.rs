@@ -282,3 +282,33 @@ fn every_command_through_ipc() {
     let missing: Vec<_> = bound_commands().difference(&called).cloned().collect();
     assert!(missing.is_empty(), "commands in the bindings that this test does not call: {missing:?}");
 }
+
+/// Another window (another studio on the same project file) labelled the row first: the UI gets a
+/// `conflict` naming the row and the other decision, and the reloaded state shows the next row.
+#[test]
+fn a_label_another_window_saved_first_reaches_the_ui_as_a_conflict() {
+    let h = Harness::new("conflict");
+    let path = h.dir.join("p.cloze");
+    h.ok("create_project", json!({"path": path}));
+    let csv = h.dir.join("texts.csv");
+    std::fs::write(&csv, "id,text\nr0,first\nr1,second\n").unwrap();
+    let settings = json!({"format": "auto", "has_header": null, "text_column": null, "text_b_column": null,
+        "label_column": null, "id_column": null, "encoding": "auto", "skip_bad_rows": false, "explicit_columns": false});
+    let request = json!({"path": csv, "name": "texts", "settings": settings, "split": "unlabelled",
+        "classes": ["positive", "negative"]});
+    let set =
+        h.ok("import_dataset", json!({"job": "import-1", "request": request}))["label_set"]["id"].clone();
+    let s = h
+        .ok("start_labelling", json!({"labelSetId": set, "strategy": {"kind": "file-order"}, "runId": null}));
+    assert_eq!(s["item"]["row"]["ext_id"], "r0");
+    let hub = HubClient::new("http://127.0.0.1:9", None, Cache::new(h.dir.join("hf"))).with_offline(true);
+    let other = Studio::new(h.dir.join("config-2"), hub);
+    other.open_project(path.to_str().unwrap()).unwrap();
+    other.start_labelling(set.as_i64().unwrap(), cloze::label::QueueOrder::FileOrder, None).unwrap();
+    other.label_current(1).unwrap();
+    let message = h.err("label_current", json!({"classIndex": 0}), "conflict");
+    assert!(message.contains("row r0 was labelled `negative` by another session"), "{message}");
+    let reloaded = h.ok("label_state", json!({}));
+    assert_eq!(reloaded["item"]["row"]["ext_id"], "r1");
+    assert_eq!(reloaded["labelled_in_session"], 0);
+}

@@ -686,4 +686,69 @@ fn tune_screen_resumes_exactly_and_refuses_what_does_not_verify() {
     assert!(message.starts_with("checkpoint step-000001 of the run in"), "{message}");
     assert!(message.contains("does not verify") && message.contains("delete the run folder"), "{message}");
     assert!(message.contains("“Resume” off, under another name"), "{message}");
+
+/// Two windows (two studios, as two app processes would be) labelling as the same annotator.
+#[test]
+fn same_annotator_in_two_studios_never_overwrites_silently() {
+    let (f, _) = with_reviews("two-studios");
+    let path = f.dir.join("p.cloze");
+    let unl = f.dir.join("texts.csv");
+    std::fs::write(&unl, "id,text\nr0,first\nr1,second\n").unwrap();
+    let request = ImportRequest {
+        path: unl.display().to_string(),
+        name: "texts".into(),
+        settings: settings(),
+        split: SplitName::Unlabelled,
+        classes: vec!["positive".into(), "negative".into()],
+    };
+    let set = f.studio.import_dataset(&request, &mut yes).unwrap().label_set.unwrap();
+    let other = fixture("two-studios-b");
+    other.studio.open_project(path.to_str().unwrap()).unwrap();
+    let a = f.studio.start_labelling(set.id, QueueOrder::FileOrder, None).unwrap();
+    let b = other.studio.start_labelling(set.id, QueueOrder::FileOrder, None).unwrap();
+    let shown = |s: &LabelState| s.item.as_ref().unwrap().row.ext_id.clone();
+    assert_eq!((shown(&a), shown(&b)), ("r0".to_string(), "r0".to_string()));
+    let a = f.studio.label_current(0).unwrap();
+    assert_eq!(shown(&a), "r1");
+    let err = other.studio.label_current(1).unwrap_err();
+    assert_eq!(err.kind(), crate::error::ErrorKind::Conflict);
+    assert!(err.to_string().contains("row r0 was labelled `positive` by another session"), "{err}");
+    // The screen reloads: r0 is done, r1 is shown; nothing of B's was written over A's label.
+    let b = other.studio.label_state().unwrap().unwrap();
+    assert_eq!(shown(&b), "r1");
+    assert_eq!(b.labelled_in_session, 0);
+    let a = f.studio.undo_last().unwrap();
+    assert_eq!(shown(&a), "r0", "undo keeps working");
+    assert_eq!(a.label_set.labelled, 0);
+}
+
+#[test]
+fn crashed_import_is_removed_when_the_studio_opens_the_project() {
+    let f = fixture("crashed-import");
+    let path = f.dir.join("p.cloze");
+    f.studio.create_project(path.to_str().unwrap()).unwrap();
+    f.studio.close_project();
+    // What a killed import leaves: a dataset still `importing`, by a process that has ended.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    child.wait().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO datasets (name, format, encoding, columns, mapping, import_name, import_pid)
+             VALUES (char(1) || 'importing', 'csv', 'utf-8', '[]', '{}', 'train', ?1)",
+            [child.id()],
+        )
+        .unwrap();
+    }
+    let opened = f.studio.open_project(path.to_str().unwrap()).unwrap();
+    assert!(opened.datasets.is_empty());
+    assert_eq!(opened.notices.len(), 1);
+    assert!(opened.notices[0].contains("`train` did not finish") && opened.notices[0].contains("import it again"));
+    // Someone else's SQLite file is refused, and left as it was.
+    let foreign = f.dir.join("other.sqlite");
+    rusqlite::Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE orders (id INTEGER)").unwrap();
+    let before = std::fs::read(&foreign).unwrap();
+    let err = f.studio.open_project(foreign.to_str().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("not a Cloze Studio project") && err.contains("orders"), "{err}");
+    assert_eq!(std::fs::read(&foreign).unwrap(), before);
 }
