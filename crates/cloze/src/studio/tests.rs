@@ -743,7 +743,9 @@ fn crashed_import_is_removed_when_the_studio_opens_the_project() {
     let opened = f.studio.open_project(path.to_str().unwrap()).unwrap();
     assert!(opened.datasets.is_empty());
     assert_eq!(opened.notices.len(), 1);
-    assert!(opened.notices[0].contains("`train` did not finish") && opened.notices[0].contains("import it again"));
+    assert!(
+        opened.notices[0].contains("`train` did not finish") && opened.notices[0].contains("import it again")
+    );
     // Someone else's SQLite file is refused, and left as it was.
     let foreign = f.dir.join("other.sqlite");
     rusqlite::Connection::open(&foreign).unwrap().execute_batch("CREATE TABLE orders (id INTEGER)").unwrap();
