@@ -48,9 +48,12 @@ fn data_file(dir: &Path) -> PathBuf {
     path
 }
 
+/// A labelled row as a reader sees it: id, split, text, label, the label's source.
+type Row = (String, String, String, String, String);
+
 /// Everything an import put in the project, as readers see it: each dataset by name, with its
-/// rows (id, split, texts, label) in file order.
-fn snapshot(project: &str) -> Vec<(String, Vec<(String, String, String, String, String)>)> {
+/// rows in file order.
+fn snapshot(project: &str) -> Vec<(String, Vec<Row>)> {
     let store = Store::open(project).unwrap();
     let mut all = Vec::new();
     for d in store.datasets().unwrap() {
