@@ -686,6 +686,7 @@ fn tune_screen_resumes_exactly_and_refuses_what_does_not_verify() {
     assert!(message.starts_with("checkpoint step-000001 of the run in"), "{message}");
     assert!(message.contains("does not verify") && message.contains("delete the run folder"), "{message}");
     assert!(message.contains("“Resume” off, under another name"), "{message}");
+}
 
 /// Two windows (two studios, as two app processes would be) labelling as the same annotator.
 #[test]
