@@ -10,16 +10,19 @@
 //! any position; [`BertMaskedLm::embed_tokens`] gives the word embeddings of token ids.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use super::Family;
+use super::checks::{self, ConfigKey, ConfigKeys, Rule};
 use super::layers::{
     Activation, AttentionMask, Dropout, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
     dropout,
 };
 use super::weights::{CheckpointNames, EMBEDDING_NORM, EMBEDDING_TABLES, EMBEDDINGS};
+use crate::error::{Error, Result};
 
 fn default_eps() -> f64 {
     1e-12
@@ -53,6 +56,88 @@ pub struct Config {
     pub pad_token_id: Option<u32>,
     #[serde(default = "default_position_type")]
     pub position_embedding_type: String,
+}
+
+/// The rule each config.json number of a BERT-layout model meets, checked by key before the config
+/// is read (see [`checks::ConfigKeys`]).
+pub const KEYS: ConfigKeys = ConfigKeys(&[
+    ConfigKey { key: "vocab_size", rule: Rule::Count { min: 1, max: checks::MAX_VOCAB }, required: true },
+    ConfigKey { key: "hidden_size", rule: Rule::Count { min: 1, max: checks::MAX_WIDTH }, required: true },
+    ConfigKey {
+        key: "num_hidden_layers",
+        rule: Rule::Count { min: 1, max: checks::MAX_LAYERS },
+        required: true,
+    },
+    ConfigKey {
+        key: "num_attention_heads",
+        rule: Rule::Count { min: 1, max: checks::MAX_WIDTH },
+        required: true,
+    },
+    ConfigKey {
+        key: "intermediate_size",
+        rule: Rule::Count { min: 1, max: 4 * checks::MAX_WIDTH },
+        required: true,
+    },
+    ConfigKey {
+        key: "max_position_embeddings",
+        rule: Rule::Count { min: 1, max: checks::MAX_POSITIONS },
+        required: true,
+    },
+    ConfigKey {
+        key: "type_vocab_size",
+        rule: Rule::Count { min: 1, max: checks::MAX_VOCAB },
+        required: false,
+    },
+    ConfigKey { key: "pad_token_id", rule: Rule::Count { min: 0, max: checks::MAX_VOCAB }, required: false },
+    ConfigKey { key: "layer_norm_eps", rule: Rule::Epsilon, required: false },
+    ConfigKey { key: "hidden_dropout_prob", rule: Rule::Probability, required: false },
+    ConfigKey { key: "attention_probs_dropout_prob", rule: Rule::Probability, required: false },
+]);
+
+impl Config {
+    /// Reads config.json (`config`, read from `path`), checking every value the model uses: each
+    /// key against [`KEYS`], then how they fit together (heads divide the width; RoBERTa's
+    /// positions, which start after `pad_token_id`, leave room for a token).
+    pub fn from_json(config: &serde_json::Value, path: &Path, variant: Variant) -> Result<Self> {
+        KEYS.check(config, path)?;
+        let cfg: Config = serde_json::from_value(config.clone()).map_err(|e| Error::Model {
+            path: path.to_path_buf(),
+            message: "config.json does not describe a BERT-layout model".into(),
+            source: Some(e.into()),
+        })?;
+        if !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
+            return Err(checks::config_error(
+                path,
+                "num_attention_heads",
+                format!(
+                    "is {}, which does not divide hidden_size {}; every head takes an equal share of the width",
+                    cfg.num_attention_heads, cfg.hidden_size
+                ),
+            ));
+        }
+        if cfg.position_embedding_type != "absolute" {
+            return Err(checks::config_error(
+                path,
+                "position_embedding_type",
+                format!("is {:?}; only \"absolute\" is supported", cfg.position_embedding_type),
+            ));
+        }
+        if variant == Variant::Roberta {
+            let offset = cfg.pad_token_id.unwrap_or(1) as usize + 1;
+            if cfg.max_position_embeddings <= offset {
+                return Err(checks::config_error(
+                    path,
+                    "max_position_embeddings",
+                    format!(
+                        "is {}, but RoBERTa positions start at pad_token_id + 1 = {offset}, leaving no room \
+                         for a token",
+                        cfg.max_position_embeddings
+                    ),
+                ));
+            }
+        }
+        Ok(cfg)
+    }
 }
 
 /// Whether positions count from 0 (BERT) or from `pad_token_id + 1` (RoBERTa, XLM-R).
@@ -156,12 +241,6 @@ impl BertMaskedLm {
         encoder_prefix: &str,
         device: &Device,
     ) -> candle_core::Result<Self> {
-        if cfg.position_embedding_type != "absolute" {
-            candle_core::bail!(
-                "position_embedding_type \"{}\" is not supported; only \"absolute\" is",
-                cfg.position_embedding_type
-            );
-        }
         // The weights' dtype (f32 normally; f64 for gradient checks).
         let dtype = tensors.values().next().map_or(DType::F32, |t| t.dtype());
         let vb = VarBuilder::from_tensors(tensors.clone(), dtype, device);

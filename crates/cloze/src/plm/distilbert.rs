@@ -4,16 +4,19 @@
 //! Reference: <https://github.com/huggingface/transformers/blob/main/src/transformers/models/distilbert/modeling_distilbert.py>
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
 use super::Family;
+use super::checks::{self, ConfigKey, ConfigKeys, Rule};
 use super::layers::{
     Activation, AttentionMask, Dropout, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
     dropout,
 };
 use super::weights::{CheckpointNames, EMBEDDING_NORM, EMBEDDING_TABLES, EMBEDDINGS};
+use crate::error::{Error, Result};
 
 /// DistilBERT's layer norms use a fixed epsilon (`nn.LayerNorm(dim, eps=1e-12)`).
 const LAYER_NORM_EPS: f64 = 1e-12;
@@ -35,6 +38,48 @@ pub struct Config {
     pub max_position_embeddings: usize,
     #[serde(default)]
     pub pad_token_id: Option<u32>,
+}
+
+/// The rule each config.json number of a DistilBERT model meets, checked by key before the
+/// config is read (see [`checks::ConfigKeys`]).
+pub const KEYS: ConfigKeys = ConfigKeys(&[
+    ConfigKey { key: "vocab_size", rule: Rule::Count { min: 1, max: checks::MAX_VOCAB }, required: true },
+    ConfigKey { key: "dim", rule: Rule::Count { min: 1, max: checks::MAX_WIDTH }, required: true },
+    ConfigKey { key: "n_layers", rule: Rule::Count { min: 1, max: checks::MAX_LAYERS }, required: true },
+    ConfigKey { key: "n_heads", rule: Rule::Count { min: 1, max: checks::MAX_WIDTH }, required: true },
+    ConfigKey { key: "hidden_dim", rule: Rule::Count { min: 1, max: 4 * checks::MAX_WIDTH }, required: true },
+    ConfigKey {
+        key: "max_position_embeddings",
+        rule: Rule::Count { min: 1, max: checks::MAX_POSITIONS },
+        required: true,
+    },
+    ConfigKey { key: "pad_token_id", rule: Rule::Count { min: 0, max: checks::MAX_VOCAB }, required: false },
+    ConfigKey { key: "dropout", rule: Rule::Probability, required: false },
+    ConfigKey { key: "attention_dropout", rule: Rule::Probability, required: false },
+]);
+
+impl Config {
+    /// Reads config.json (`config`, read from `path`), checking every value the model uses: each
+    /// key against [`KEYS`], then that the heads divide the width.
+    pub fn from_json(config: &serde_json::Value, path: &Path) -> Result<Self> {
+        KEYS.check(config, path)?;
+        let cfg: Config = serde_json::from_value(config.clone()).map_err(|e| Error::Model {
+            path: path.to_path_buf(),
+            message: "config.json does not describe a DistilBERT model".into(),
+            source: Some(e.into()),
+        })?;
+        if !cfg.dim.is_multiple_of(cfg.n_heads) {
+            return Err(checks::config_error(
+                path,
+                "n_heads",
+                format!(
+                    "is {}, which does not divide dim {}; every head takes an equal share of the width",
+                    cfg.n_heads, cfg.dim
+                ),
+            ));
+        }
+        Ok(cfg)
+    }
 }
 
 /// <https://github.com/huggingface/transformers/blob/main/src/transformers/models/distilbert/modeling_distilbert.py> `Embeddings`

@@ -11,6 +11,7 @@
 
 pub mod batch;
 pub mod bert;
+pub mod checks;
 pub mod cpu_kernels;
 pub mod distilbert;
 pub mod layers;
@@ -239,27 +240,46 @@ impl Plm {
             return Err(model_err(dir, "not a folder; pass the folder that holds config.json"));
         }
         let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path).map_err(|e| {
-            model_cause(dir, "cannot read config.json (is this a Hugging Face model folder?)", e)
-        })?;
+        if !config_path.exists() {
+            return Err(model_err(dir, "no config.json here (is this a Hugging Face model folder?)"));
+        }
+        let text = checks::read_text_limited(&config_path, checks::SMALL_FILE_LIMIT, "config.json")?;
         let config: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| model_cause(&config_path, "config.json is not valid JSON", e))?;
         let family = Family::from_config(&config, &config_path)?;
+        // Every config value is checked before anything else is read.
+        let variant = match family {
+            Family::Bert => bert::Variant::Bert,
+            _ => bert::Variant::Roberta,
+        };
+        let checked = match family {
+            Family::DistilBert => Err(distilbert::Config::from_json(&config, &config_path)?),
+            _ => Ok(bert::Config::from_json(&config, &config_path, variant)?),
+        };
         let tokenizer = PlmTokenizer::load(dir, family)?;
         let weights = WeightFiles::find(dir)?;
         let tensors = weights.load(dtype, device)?;
+        let mut names: Vec<&String> = tensors.keys().collect();
+        names.sort();
+        if let Some(bad) = checks::first_non_finite(names.into_iter().map(|n| (n.as_str(), &tensors[n])))? {
+            return Err(model_err(
+                weights.path(),
+                format!(
+                    "weight `{bad}` contains NaN or infinite values, so every prediction would be NaN; the \
+                     checkpoint is corrupt — re-download or re-export it"
+                ),
+            ));
+        }
         let parameters = tensors.values().map(|t| t.elem_count()).sum();
-        let bad_config = |e: serde_json::Error| model_cause(&config_path, "config.json", e);
         let load_err = |e: candle_core::Error| {
             model_cause(weights.path(), format!("the weights do not match config.json ({family:?})"), e)
         };
         let encoder_prefix;
-        let model = match family {
-            Family::Bert | Family::Roberta | Family::XlmRoberta => {
-                let cfg: bert::Config = serde_json::from_value(config.clone()).map_err(bad_config)?;
-                let (variant, prefixes): (_, &[&str]) = match family {
-                    Family::Bert => (bert::Variant::Bert, &["bert.", ""]),
-                    _ => (bert::Variant::Roberta, &["roberta.", "xlm-roberta.", ""]),
+        let model = match checked {
+            Ok(cfg) => {
+                let prefixes: &[&str] = match variant {
+                    bert::Variant::Bert => &["bert.", ""],
+                    bert::Variant::Roberta => &["roberta.", "xlm-roberta.", ""],
                 };
                 let prefix = weights::detect_prefix(&tensors, prefixes, "embeddings.word_embeddings.weight")
                     .ok_or_else(|| {
@@ -273,8 +293,7 @@ impl Plm {
                     bert::BertMaskedLm::load(&tensors, &cfg, variant, &prefix, device).map_err(load_err)?,
                 )
             }
-            Family::DistilBert => {
-                let cfg: distilbert::Config = serde_json::from_value(config.clone()).map_err(bad_config)?;
+            Err(cfg) => {
                 let prefix = weights::detect_prefix(
                     &tensors,
                     &["distilbert.", ""],

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
-use super::Family;
+use super::{Family, checks};
 use crate::error::{Error, Result};
 
 /// The special tokens a prompt needs, as strings and ids.
@@ -62,7 +62,9 @@ fn tok_msg(path: &Path, message: impl std::fmt::Display) -> Error {
 /// a string or `{"content": "..."}`.
 fn configured_token(dir: &Path, key: &str) -> Option<String> {
     for file in ["tokenizer_config.json", "special_tokens_map.json"] {
-        let Ok(text) = std::fs::read_to_string(dir.join(file)) else { continue };
+        let Ok(text) = checks::read_text_limited(&dir.join(file), checks::SMALL_FILE_LIMIT, file) else {
+            continue;
+        };
         let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else { continue };
         match &json[key] {
             serde_json::Value::String(s) => return Some(s.clone()),
@@ -78,25 +80,36 @@ fn configured_token(dir: &Path, key: &str) -> Option<String> {
 }
 
 fn lower_case_configured(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("tokenizer_config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|j| j["do_lower_case"].as_bool())
-        .unwrap_or(true)
+    checks::read_text_limited(
+        &dir.join("tokenizer_config.json"),
+        checks::SMALL_FILE_LIMIT,
+        "tokenizer_config.json",
+    )
+    .ok()
+    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    .and_then(|j| j["do_lower_case"].as_bool())
+    .unwrap_or(true)
 }
 
 impl PlmTokenizer {
     /// Loads the tokenizer of a model folder for a model of `family`.
     pub fn load(dir: &Path, family: Family) -> Result<Self> {
         let json = dir.join("tokenizer.json");
+        // Each file is read whole by the tokenizers crate: its size is checked first.
+        let limited = |name: &str| -> Result<PathBuf> {
+            let path = dir.join(name);
+            checks::checked_len(&path, checks::TOKENIZER_FILE_LIMIT, name)?;
+            Ok(path)
+        };
         let (mut inner, source) = if json.is_file() {
+            let json = limited("tokenizer.json")?;
             (Tokenizer::from_file(&json).map_err(|e| tok_err(&json, e))?, json)
         } else if dir.join("vocab.txt").is_file() {
-            let vocab = dir.join("vocab.txt");
+            let vocab = limited("vocab.txt")?;
             (Self::wordpiece_from_vocab(&vocab, lower_case_configured(dir))?, vocab)
         } else if dir.join("vocab.json").is_file() && dir.join("merges.txt").is_file() {
-            let vocab = dir.join("vocab.json");
-            (Self::bpe_from_files(&vocab, &dir.join("merges.txt"))?, vocab)
+            let vocab = limited("vocab.json")?;
+            (Self::bpe_from_files(&vocab, &limited("merges.txt")?)?, vocab)
         } else {
             return Err(Error::Model {
                 path: dir.to_path_buf(),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use super::Family;
+use super::{Family, checks};
 use crate::error::{Error, Result};
 
 /// Which weight file a model folder holds.
@@ -77,7 +77,8 @@ impl WeightFiles {
     }
 
     /// Reads every tensor, converted to `dtype` on `device`, with names normalised as the module
-    /// header says.
+    /// header says. Every size the files declare is checked against them first
+    /// ([`checks::check_safetensors`], [`checks::check_pytorch`]).
     pub fn load(&self, dtype: DType, device: &Device) -> Result<HashMap<String, Tensor>> {
         let bad = |path: &Path, e: candle_core::Error| Error::Model {
             path: path.to_path_buf(),
@@ -86,16 +87,21 @@ impl WeightFiles {
         };
         let raw: Vec<(String, Tensor)> = match self {
             WeightFiles::Safetensors(p) => {
+                checks::check_safetensors(p)?;
                 candle_core::safetensors::load(p, &Device::Cpu).map_err(|e| bad(p, e))?.into_iter().collect()
             }
             WeightFiles::ShardedSafetensors { shards, .. } => {
                 let mut all = Vec::new();
                 for p in shards {
+                    checks::check_safetensors(p)?;
                     all.extend(candle_core::safetensors::load(p, &Device::Cpu).map_err(|e| bad(p, e))?);
                 }
                 all
             }
-            WeightFiles::PyTorch(p) => candle_core::pickle::read_all(p).map_err(|e| bad(p, e))?,
+            WeightFiles::PyTorch(p) => {
+                checks::check_pytorch(p)?;
+                candle_core::pickle::read_all(p).map_err(|e| bad(p, e))?
+            }
         };
         let mut out = HashMap::with_capacity(raw.len());
         for (name, t) in raw {
