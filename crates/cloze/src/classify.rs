@@ -38,7 +38,8 @@ pub struct Prediction {
     /// The row's label, when the data has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
-    /// The most probable class.
+    /// The most probable class; on an exact tie the first of the tied classes in the
+    /// verbalizer's order (as transformers' `argmax`).
     pub predicted: String,
     /// Probability per class, in the verbalizer's class order.
     pub probs: Vec<(String, f32)>,
@@ -181,13 +182,11 @@ impl<'a> Classifier<'a> {
             };
             for (k, &i) in chunk.iter().enumerate() {
                 let probs = self.verbalizer.class_probs(&logits[k], self.calibration.as_ref());
-                let best = probs
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(c, _)| c)
-                    .unwrap_or_default();
                 let row = &rows[i];
+                if let Some(what) = non_finite(&logits[k]).or_else(|| non_finite(&probs)) {
+                    return Err(self.non_finite_error(what, i, row.field("id")));
+                }
+                let best = crate::verbalizer::argmax(&probs);
                 out[i] = Some(Prediction {
                     id: row.field("id").map(String::from).unwrap_or_else(|| (i + 1).to_string()),
                     label: row.field("label").map(String::from),
@@ -211,6 +210,28 @@ impl<'a> Classifier<'a> {
         Ok(out.into_iter().map(|p| p.expect("every row is predicted")).collect())
     }
 
+    /// The error for row `i` (0-based) whose scores came out NaN or infinite: names the first
+    /// non-finite weight when there is one (the load refuses those, but a model can be changed
+    /// in memory by tuning), or says the values overflow.
+    fn non_finite_error(&self, what: &str, i: usize, id: Option<&str>) -> Error {
+        let weights = self.plm.named_weights();
+        let bad =
+            crate::plm::checks::first_non_finite(weights.iter().map(|(n, t)| (n.as_str(), t))).ok().flatten();
+        let cause = match bad {
+            Some(name) => format!("its weights contain non-finite values (e.g. `{name}`)"),
+            None => "its weights are finite but overflow on this input (values too large for f32)".into(),
+        };
+        Error::Model {
+            path: self.plm.dir().to_path_buf(),
+            message: format!(
+                "the model produced {what} for row {}{}; {cause} — re-download or re-export it",
+                i + 1,
+                id.map(|id| format!(" (id {id:?})")).unwrap_or_default()
+            ),
+            source: None,
+        }
+    }
+
     fn top_words(&self, full: &Tensor) -> Result<Vec<Vec<(String, f32)>>> {
         let rows = full.to_vec2::<f32>()?;
         let tok = self.plm.tokenizer();
@@ -228,6 +249,17 @@ impl<'a> Classifier<'a> {
                     .collect()
             })
             .collect())
+    }
+}
+
+/// "NaN" or "an infinite value" when `xs` holds one.
+fn non_finite(xs: &[f32]) -> Option<&'static str> {
+    if xs.iter().any(|x| x.is_nan()) {
+        Some("NaN")
+    } else if xs.iter().any(|x| x.is_infinite()) {
+        Some("an infinite value")
+    } else {
+        None
     }
 }
 

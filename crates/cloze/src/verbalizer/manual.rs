@@ -83,6 +83,7 @@ impl BoundVerbalizer {
                 words.push(WordTokens { word: word.clone(), class: ci, ids, columns });
             }
         }
+        check_collisions(verbalizer, tokenizer, &words, &mut warnings)?;
         Ok(Self { verbalizer: verbalizer.clone(), token_ids, words, warnings })
     }
 
@@ -162,6 +163,117 @@ impl BoundVerbalizer {
         }
         Ok(Tensor::cat(&classes, 1)?)
     }
+}
+
+/// What a word is scored from under `multi`: two words with the same key get the same logit on
+/// every input.
+fn scoring_key(ids: &[u32], multi: MultiToken) -> Vec<u32> {
+    match multi {
+        MultiToken::First => ids[..1].to_vec(),
+        MultiToken::Mean => {
+            let mut k = ids.to_vec();
+            k.sort_unstable();
+            k
+        }
+        MultiToken::Max => {
+            let mut k = ids.to_vec();
+            k.sort_unstable();
+            k.dedup();
+            k
+        }
+    }
+}
+
+/// Label words that the model cannot tell apart. Two words of different classes scored from the
+/// same tokens (`good` / `GOOD` on an uncased model, `great` / ` great` on RoBERTa, multi-token
+/// words sharing their first token when only the first is scored) give both classes the same
+/// score on every row — an error naming the words, classes and token. The same within one class
+/// counts one token twice (a warning), and words of different classes sharing only some of their
+/// tokens are told apart by the others (a warning).
+fn check_collisions(
+    verbalizer: &Verbalizer,
+    tokenizer: &PlmTokenizer,
+    words: &[WordTokens],
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let multi = verbalizer.multi_token;
+    let class = |w: &WordTokens| verbalizer.classes[w.class].name.as_str();
+    let pieces = |ids: &[u32]| -> String {
+        ids.iter()
+            .map(|&i| tokenizer.id_to_token(i).unwrap_or_else(|| format!("#{i}")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (i, a) in words.iter().enumerate() {
+        for b in &words[i + 1..] {
+            let (ka, kb) = (scoring_key(&a.ids, multi), scoring_key(&b.ids, multi));
+            let how = if a.ids == b.ids {
+                format!(
+                    "are the same token{} `{}` for this model",
+                    if a.ids.len() > 1 { "s" } else { "" },
+                    pieces(&a.ids)
+                )
+            } else {
+                format!(
+                    "are scored by the same token `{}` (a word of several tokens is scored by its {} token)",
+                    pieces(&ka),
+                    match multi {
+                        MultiToken::First => "first",
+                        MultiToken::Mean => "mean",
+                        MultiToken::Max => "best",
+                    }
+                )
+            };
+            if ka == kb && a.class != b.class {
+                return Err(Error::Verbalizer {
+                    message: format!(
+                        "{:?} ({}) and {:?} ({}) {how}, so the two classes would always score alike; choose \
+                         different words{}",
+                        a.word,
+                        class(a),
+                        b.word,
+                        class(b),
+                        if multi == MultiToken::First && a.ids != b.ids {
+                            ", or score several tokens by their mean"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+            }
+            if ka == kb {
+                warnings.push(format!(
+                    "{:?} and {:?} of class {:?} {how}; the token counts twice for the class — drop one",
+                    a.word,
+                    b.word,
+                    class(a)
+                ));
+            } else if a.class != b.class && ka.iter().any(|t| kb.contains(t)) {
+                let shared: Vec<u32> = ka.iter().copied().filter(|t| kb.contains(t)).collect();
+                warnings.push(format!(
+                    "{:?} ({}) and {:?} ({}) share the token `{}`; only their other tokens tell the classes apart",
+                    a.word,
+                    class(a),
+                    b.word,
+                    class(b),
+                    pieces(&shared)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The index of the largest score, the first on a tie (as transformers' and NumPy's `argmax`), so
+/// a tie goes to the earliest class in the label set's order rather than depending on sorting.
+pub fn argmax(scores: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, s) in scores.iter().enumerate() {
+        if *s > scores[best] {
+            best = i;
+        }
+    }
+    best
 }
 
 /// `log Σ exp` over dim 1, keeping it, from differentiable ops (max-shifted for stability).

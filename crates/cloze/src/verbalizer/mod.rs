@@ -20,7 +20,7 @@ pub mod search;
 pub mod soft;
 
 pub use calibrate::Calibration;
-pub use manual::{BoundVerbalizer, WordTokens};
+pub use manual::{BoundVerbalizer, WordTokens, argmax};
 pub use soft::SoftVerbalizer;
 
 use crate::error::{Error, Result};
