@@ -29,7 +29,8 @@ fn bind(
 #[test]
 fn colliding_label_words_are_refused() {
     // (family, fixture, verbalizer, multi-token, leading space, expected error fragments)
-    let cases: &[(Family, &str, &str, MultiToken, bool, &[&str])] = &[
+    type Case<'a> = (Family, &'a str, &'a str, MultiToken, bool, &'a [&'a str]);
+    let cases: &[Case] = &[
         // Uncased WordPiece: GOOD is good.
         (
             Family::Bert,
