@@ -27,6 +27,8 @@ pub enum BenchCommand {
     /// One training step (soft prompt, or full fine-tuning), comparable with
     /// ../shared/bench/bench.py --case prompt_tuning_step / full_finetune_step.
     Tune(crate::bench_tune::TuneBenchArgs),
+    /// Rendering one row whose field is far longer than the model takes (truncation's cost).
+    Render(crate::bench_render::RenderBenchArgs),
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -37,6 +39,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Live(args) => crate::bench_live::live(args),
         BenchCommand::Label(args) => crate::bench_live::label(args),
         BenchCommand::Tune(args) => crate::bench_tune::run(args),
+        BenchCommand::Render(args) => crate::bench_render::render(args),
     }
 }
 

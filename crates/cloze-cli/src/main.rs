@@ -23,6 +23,7 @@ macro_rules! outln {
 
 mod bench;
 mod bench_live;
+mod bench_render;
 mod bench_store;
 mod bench_tune;
 mod choices;
