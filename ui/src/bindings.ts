@@ -651,7 +651,7 @@ export type TemplateView = {
 	fields: string[],
 };
 
-export type TextEncoding = "auto" | "utf-8" | "latin-1";
+export type TextEncoding = "auto" | "utf-8" | "latin-1" | "utf-16le" | "utf-16be" | "utf-32le" | "utf-32be";
 
 export type TokenKind = "special" | "text" | "field" | "mask" | "soft";
 

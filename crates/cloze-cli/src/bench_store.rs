@@ -84,7 +84,7 @@ pub fn import(args: ImportBenchArgs) -> Result<()> {
             let p = dir.join("generated.csv");
             let t = Instant::now();
             let bytes = generate_csv(&p, args.rows)?;
-            eprintln!(
+            errln!(
                 "generated {} rows ({:.1} MB) in {:.1} s",
                 args.rows,
                 bytes as f64 / 1e6,

@@ -68,6 +68,14 @@ choice!(
         Utf8 => cloze::data::Encoding::Utf8,
         #[value(name = "latin-1", alias = "latin1")]
         Latin1 => cloze::data::Encoding::Latin1,
+        #[value(name = "utf-16le", alias = "utf16le")]
+        Utf16Le => cloze::data::Encoding::Utf16Le,
+        #[value(name = "utf-16be", alias = "utf16be")]
+        Utf16Be => cloze::data::Encoding::Utf16Be,
+        #[value(name = "utf-32le", alias = "utf32le")]
+        Utf32Le => cloze::data::Encoding::Utf32Le,
+        #[value(name = "utf-32be", alias = "utf32be")]
+        Utf32Be => cloze::data::Encoding::Utf32Be,
     }
 );
 

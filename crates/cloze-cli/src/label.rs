@@ -94,7 +94,7 @@ fn start_rescoring(args: &LabelArgs, store: &Store, set: &LabelSet) -> Result<Re
             Err(e) => run.fail(&store, e),
         });
         if let Err(e) = result {
-            eprintln!("\r\nsuggestions stopped: {e}\r");
+            errln!("\r\nsuggestions stopped: {e}\r");
         }
         thread_state.done.store(true, Ordering::Relaxed);
     });
@@ -213,7 +213,7 @@ pub fn run(args: LabelArgs) -> Result<()> {
     let mut store = crate::project::open(&args.file)?;
     let (_, set) = crate::project::pick(&store, args.dataset.as_deref(), args.label_set.as_deref())?;
     if set.classes.len() > 9 {
-        eprintln!("note: only the first 9 classes have keys in the terminal ({} classes)", set.classes.len());
+        errln!("note: only the first 9 classes have keys in the terminal ({} classes)", set.classes.len());
     }
     let strategy = args.strategy;
     let (run_id, rescoring, rescorer) = if args.model.is_some() {
@@ -232,7 +232,7 @@ pub fn run(args: LabelArgs) -> Result<()> {
     let result = (|| -> Result<()> {
         loop {
             let Some(item) = session.current(&store)? else {
-                eprint!("\r\nevery row is labelled; u undoes the last one, q quits\r\n");
+                errprint!("\r\nevery row is labelled; u undoes the last one, q quits\r\n");
                 match read_key(interactive, &mut lines)? {
                     Some(Key::Undo) => {
                         session.undo(&store)?;
@@ -257,14 +257,14 @@ pub fn run(args: LabelArgs) -> Result<()> {
                 Some(Key::Accept) => match session.accept(&mut store, &item) {
                     Ok(_) => item.suggestion.as_ref().map(|s| s.predicted.clone()),
                     Err(e) => {
-                        eprint!("not saved: {e}\r\n");
+                        errprint!("not saved: {e}\r\n");
                         None
                     }
                 },
                 Some(Key::Undo) => {
                     match session.undo(&store)? {
-                        Some(_) => eprint!("undone\r\n"),
-                        None => eprint!("nothing to undo\r\n"),
+                        Some(_) => errprint!("undone\r\n"),
+                        None => errprint!("nothing to undo\r\n"),
                     }
                     None
                 }
@@ -273,7 +273,7 @@ pub fn run(args: LabelArgs) -> Result<()> {
                     None
                 }
                 Some(_) => {
-                    eprint!(
+                    errprint!(
                         "keys: 1-{} pick a class, Enter accepts, u undoes, s skips, q quits\r\n",
                         set.classes.len().min(9)
                     );
@@ -282,8 +282,8 @@ pub fn run(args: LabelArgs) -> Result<()> {
             };
             if let (Some(value), false) = (saved, interactive) {
                 writeln!(stdout, "saved {} {value}", item.row.example.id)
-                    .map_err(|e| Error::io("<stdout>", e))?;
-                stdout.flush().map_err(|e| Error::io("<stdout>", e))?;
+                    .map_err(|e| Error::io(crate::STDOUT, e))?;
+                stdout.flush().map_err(|e| Error::io(crate::STDOUT, e))?;
             }
         }
     })();
@@ -292,6 +292,6 @@ pub fn run(args: LabelArgs) -> Result<()> {
         r.stop.store(true, Ordering::Relaxed);
         let _ = handle.join();
     }
-    eprint!("\r\n{} labels saved in {}\r\n", session.labelled(), args.file.display());
+    errprint!("\r\n{} labels saved in {}\r\n", session.labelled(), args.file.display());
     result
 }

@@ -21,6 +21,26 @@ macro_rules! outln {
     };
 }
 
+/// Writes to standard error like `eprint!`, but ignores a failed write: a closed or full stderr
+/// (`cloze … 2>&1 | head -1`) must not end the command with a panic. Messages only; results go to
+/// standard output through [`outln!`].
+macro_rules! errprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = std::io::stderr().lock().write_fmt(format_args!($($arg)*));
+    }};
+}
+
+/// Writes a line to standard error like `eprintln!`, ignoring a failed write (see [`errprint!`]).
+macro_rules! errln {
+    () => {
+        errprint!("\n")
+    };
+    ($($arg:tt)*) => {
+        errprint!("{}\n", format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod bench_live;
 mod bench_render;
@@ -209,16 +229,16 @@ fn hub(command: HubCommand) -> Result<()> {
                 ));
             }
             cloze::hub::TokenStore::system()?.save(&cloze::hub::Token::new(token))?;
-            eprintln!(
+            errln!(
                 "the token is saved in the system's credential store (HF_TOKEN, when set, takes precedence)"
             );
             Ok(())
         }
         HubCommand::Logout => {
             if cloze::hub::TokenStore::system()?.delete()? {
-                eprintln!("the saved token is removed");
+                errln!("the saved token is removed");
             } else {
-                eprintln!("no token was saved");
+                errln!("no token was saved");
             }
             Ok(())
         }
@@ -260,13 +280,13 @@ fn hub(command: HubCommand) -> Result<()> {
                 true
             })?;
             bar.finish_and_clear();
-            eprintln!("{repo} is in {}", dir.display());
+            errln!("{repo} is in {}", dir.display());
             Ok(())
         }
         HubCommand::List => {
             let models = cache.list()?;
             if models.is_empty() {
-                eprintln!("no models in {}", cache.root().display());
+                errln!("no models in {}", cache.root().display());
             }
             for m in models {
                 let snapshots: Vec<String> = m
@@ -286,7 +306,7 @@ fn hub(command: HubCommand) -> Result<()> {
         }
         HubCommand::Rm { repo } => {
             let freed = cache.remove(&repo)?;
-            eprintln!("removed {repo} from {} ({:.1} MB freed)", cache.root().display(), freed as f64 / 1e6);
+            errln!("removed {repo} from {} ({:.1} MB freed)", cache.root().display(), freed as f64 / 1e6);
             Ok(())
         }
     }
@@ -301,7 +321,7 @@ fn read_secret(prompt: &str) -> Result<String> {
         return Ok(line.trim().to_string());
     }
     use crossterm::event::{Event, KeyCode, KeyEventKind, read};
-    eprint!("{prompt}");
+    errprint!("{prompt}");
     crossterm::terminal::enable_raw_mode().map_err(|e| Error::io("<terminal>", e))?;
     let mut secret = String::new();
     let result = loop {
@@ -320,7 +340,7 @@ fn read_secret(prompt: &str) -> Result<String> {
         }
     };
     let _ = crossterm::terminal::disable_raw_mode();
-    eprintln!();
+    errln!();
     result.map(|()| secret.trim().to_string())
 }
 
@@ -435,7 +455,8 @@ pub struct DataArgs {
     /// The first row is data, not a header.
     #[arg(long)]
     no_header: bool,
-    /// Force the text encoding (default: UTF-8, falling back to Latin-1).
+    /// Force the text encoding (default: UTF-8, falling back to Latin-1; a UTF-16 or UTF-32 file is
+    /// recognised by its byte order mark).
     #[arg(long, value_enum)]
     encoding: Option<choices::Encoding>,
     /// CSV-style quoting in CSV/TSV files (default: on for CSV; for TSV, on only when every quoted
@@ -479,15 +500,15 @@ impl DataArgs {
 /// Prints an import report's notes and skipped rows on stderr.
 pub fn report_import(path: &std::path::Path, notes: &[String], skipped: &[cloze::data::SkippedRow]) {
     for note in notes {
-        eprintln!("note: {}: {note}", path.display());
+        errln!("note: {}: {note}", path.display());
     }
     if !skipped.is_empty() {
-        eprintln!("warning: skipped {} malformed row(s):", skipped.len());
+        errln!("warning: skipped {} malformed row(s):", skipped.len());
         for s in skipped.iter().take(20) {
-            eprintln!("  {}, line {}: {}", path.display(), s.line, s.message);
+            errln!("  {}, line {}: {}", path.display(), s.line, s.message);
         }
         if skipped.len() > 20 {
-            eprintln!("  … and {} more", skipped.len() - 20);
+            errln!("  … and {} more", skipped.len() - 20);
         }
     }
 }
@@ -519,7 +540,7 @@ fn search_words(args: SearchWordsArgs) -> Result<()> {
     let found = cloze::verbalizer::search::search(&plm, &template, &classes, &rows, args.per_class)?;
     let mut verbalizer = serde_json::Map::new();
     for (class, words) in &found {
-        eprintln!(
+        errln!(
             "{class}: {}",
             words.iter().map(|w| format!("{} ({:+.2})", w.word, w.score)).collect::<Vec<_>>().join(", ")
         );
@@ -553,11 +574,11 @@ fn exit_code(result: Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if closed_pipe(&e) => ExitCode::SUCCESS,
         Err(Error::Cancelled) => {
-            eprintln!("cancelled");
+            errln!("cancelled");
             ExitCode::from(EXIT_CANCELLED)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             ExitCode::from(EXIT_FAILED)
         }
     }
@@ -675,7 +696,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
         },
     )?;
     for w in &classifier.verbalizer().warnings {
-        eprintln!("warning: {w}");
+        errln!("warning: {w}");
     }
     let bar = indicatif::ProgressBar::new(rows.len() as u64);
     bar.set_style(
@@ -696,7 +717,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
     if let Some(eval) = evaluate(&preds, &classes)? {
         print_evaluation(&eval);
     } else {
-        eprintln!("{} rows classified (no labels in the data, so no accuracy)", preds.len());
+        errln!("{} rows classified (no labels in the data, so no accuracy)", preds.len());
     }
     Ok(())
 }

@@ -117,7 +117,7 @@ pub fn run(command: ProjectCommand) -> Result<()> {
     match command {
         ProjectCommand::New { file } => {
             Store::create(&file)?;
-            eprintln!("created {}; next: cloze project import {} DATA_FILE", file.display(), file.display());
+            errln!("created {}; next: cloze project import {} DATA_FILE", file.display(), file.display());
             Ok(())
         }
         ProjectCommand::Import(args) => import(*args),
@@ -128,7 +128,7 @@ pub fn run(command: ProjectCommand) -> Result<()> {
             let plm = cloze::plm::Plm::load(&dir, &candle_core::Device::Cpu)?;
             let info = plm.info();
             let id = store.record_model(&model, &dir, info.family.name())?;
-            eprintln!(
+            errln!(
                 "model {id}: {model} ({}, {:.1} M parameters{}) recorded in {}",
                 info.family.name(),
                 info.parameters as f64 / 1e6,
@@ -160,7 +160,7 @@ fn disagreements(file: &Path, dataset: Option<&str>, label_set: Option<&str>) ->
         }
     }
     let rows = labels.chunk_by(|a, b| a.0 == b.0).count();
-    eprintln!("{shown} of {rows} rows labelled by several annotators disagree");
+    errln!("{shown} of {rows} rows labelled by several annotators disagree");
     Ok(())
 }
 
@@ -206,7 +206,7 @@ fn import(args: ImportArgs) -> Result<()> {
         })?;
     bar.finish_and_clear();
     crate::report_import(&args.input, &summary.notes, &summary.skipped);
-    eprintln!(
+    errln!(
         "imported {} rows into dataset {:?} ({} duplicates of earlier rows, {} labels from the file{})",
         summary.rows,
         summary.dataset.name,
@@ -219,9 +219,9 @@ fn import(args: ImportArgs) -> Result<()> {
         }
     );
     if !args.classes.is_empty() {
-        eprintln!("label set {:?}: {}", args.label_set, args.classes.join(", "));
+        errln!("label set {:?}: {}", args.label_set, args.classes.join(", "));
     } else if summary.classes.is_empty() {
-        eprintln!("the file has no labels; give the classes to label with: --classes negative,positive");
+        errln!("the file has no labels; give the classes to label with: --classes negative,positive");
     }
     Ok(())
 }
@@ -362,7 +362,7 @@ pub fn export(args: ExportLabelsArgs) -> Result<()> {
     let filter =
         LabelFilter { sources: args.source, annotators: args.annotator, min_confidence: args.min_confidence };
     let count = export_labels(&store, &set, &args.output, format, &filter, args.force.into())?;
-    eprintln!(
+    errln!(
         "wrote {} labels to {} ({} left out by the filters)",
         count.written,
         args.output.display(),

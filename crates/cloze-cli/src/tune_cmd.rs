@@ -190,7 +190,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         None => Vec::new(),
     };
     let (train, dev) = tune::select_rows(&config, train, dev)?;
-    eprintln!(
+    errln!(
         "{}: {} training rows, {} dev rows → {}",
         strategy.name(),
         train.len(),
@@ -230,7 +230,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         true
     })?;
     bar.finish_and_clear();
-    eprintln!(
+    errln!(
         "done: {} updates in {:.1}s ({:.2} updates/s){}",
         summary.steps,
         summary.seconds,
@@ -239,13 +239,13 @@ pub fn run(args: TuneArgs) -> Result<()> {
     );
     if let Some(m) = &summary.final_metrics {
         if let (Some(a), Some(f)) = (m.accuracy, m.macro_f1) {
-            eprintln!(
+            errln!(
                 "dev ({} rows, best update {}): accuracy {a:.4}  macro-F1 {f:.4}",
                 m.rows,
                 summary.best_step.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
             );
         } else if let Some(l) = m.loss {
-            eprintln!("dev masked-LM loss {l:.4}");
+            errln!("dev masked-LM loss {l:.4}");
         }
     }
     let what = match strategy {
@@ -255,7 +255,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         ),
         _ => format!("classify with `cloze classify --prompt {} --input FILE`", args.out.display()),
     };
-    eprintln!("{what}");
+    errln!("{what}");
     Ok(())
 }
 
@@ -280,7 +280,7 @@ pub fn classify_with_run(
         preds.first().map(|p| p.probs.iter().map(|(c, _)| c.clone()).collect()).unwrap_or_default();
     match cloze::classify::evaluate(&preds, &classes)? {
         Some(e) => print_evaluation(&e),
-        None => eprintln!(
+        None => errln!(
             "{} rows classified with the {} run (no labels, so no accuracy)",
             preds.len(),
             config.strategy.name()

@@ -312,3 +312,84 @@ fn foreign_or_broken_files_are_refused_by_every_command() {
     let err = cloze(&["project", "new", empty.to_str().unwrap()], "");
     assert!(String::from_utf8_lossy(&err.stderr).contains("already exists"));
 }
+
+/// Runs `cloze` with standard output and standard error on a pipe whose reader is already closed
+/// (`cloze … 2>&1 | head -0`): every write fails with EPIPE. Returns the exit status.
+fn with_closed_pipe(args: &[&str], stdin: &str) -> Option<i32> {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cloze"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+    child.wait().unwrap().code()
+}
+
+/// Every subcommand that prints more than a line, with its output (results and messages) going
+/// to a pipe nobody reads: a finished command exits 0 as if the reader had taken everything, a
+/// failed one 1 — never 101, a panic's status.
+#[test]
+fn closed_pipe_never_panics() {
+    let d = dir("closed-pipe");
+    let p = d.join("reviews.cloze");
+    let p = p.to_str().unwrap();
+    let m = "tests/fixtures/parity/roberta";
+    ok(&cloze(&["project", "new", p], ""));
+    ok(&cloze(&["project", "import", p, "samples/reviews.csv", "--classes", "negative,positive"], ""));
+    ok(&cloze(&["label", p, "--annotator", "ann"], "1\n2\n1\nq\n"));
+    ok(&cloze(&["label", p, "--annotator", "bob"], "2\n2\n1\nq\n"));
+    let verbalizer = "samples/sentiment.verbalizer.json";
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&["--help"], "", 0),
+        (&["project", "--help"], "", 0),
+        (&["--version"], "", 0),
+        (&["inspect", "--model", m], "", 0),
+        (&["inspect", "--model", m, "--json"], "", 0),
+        (&["project", "status", p], "", 0),
+        (&["project", "disagreements", p], "", 0),
+        (&["project", "import", p, "samples/reviews.csv", "--preview", "10"], "", 0),
+        (&["project", "add-model", p, m], "", 0),
+        (&["label", p, "--annotator", "cy"], "1\n2\n1\n2\n1\nu\nx\ns\nq\n", 0),
+        (
+            &[
+                "classify",
+                "-m",
+                m,
+                "-i",
+                "samples/reviews.csv",
+                "-t",
+                "{text_a} It was {mask}.",
+                "-v",
+                verbalizer,
+            ],
+            "",
+            0,
+        ),
+        (
+            &[
+                "search-words",
+                "-m",
+                m,
+                "-i",
+                "samples/reviews.csv",
+                "-t",
+                "{text_a} It was {mask}.",
+                "--per-class",
+                "3",
+            ],
+            "",
+            0,
+        ),
+        (&["bench", "render", "-m", m, "--sizes", "1000,2000", "--reps", "1"], "", 0),
+        (&["inspect", "--model", "samples/no-such-model"], "", 1),
+        (&["classify", "--no-such-option"], "", 2),
+    ];
+    for (args, stdin, status) in cases {
+        assert_eq!(with_closed_pipe(args, stdin), Some(*status), "cloze {}", args.join(" "));
+    }
+}

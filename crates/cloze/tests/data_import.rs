@@ -720,3 +720,51 @@ fn splits_and_few_shot_sets_on_real_data() {
         "cannot draw 10 examples per class: \"2\" has 9; lower k or add examples of that class"
     );
 }
+
+/// `text` in `encoding`, code unit by code unit (no byte order mark).
+fn encode_wide(text: &str, encoding: Encoding) -> Vec<u8> {
+    let mut out = Vec::new();
+    match encoding {
+        Encoding::Utf16Le => text.encode_utf16().for_each(|u| out.extend(u.to_le_bytes())),
+        Encoding::Utf16Be => text.encode_utf16().for_each(|u| out.extend(u.to_be_bytes())),
+        Encoding::Utf32Le => text.chars().for_each(|c| out.extend((c as u32).to_le_bytes())),
+        Encoding::Utf32Be => text.chars().for_each(|c| out.extend((c as u32).to_be_bytes())),
+        other => panic!("{other} is not a wide encoding"),
+    }
+    out
+}
+
+/// The shared emotion and banking77 files re-encoded as UTF-16/32 with a byte order mark read as
+/// the same rows as the UTF-8 originals (they were read as Latin-1 — `þÿ\0l\0a…` — or failed on
+/// the NUL bytes); without the mark, the file is refused naming the encoding and `--encoding`, and
+/// read once the encoding is given.
+#[test]
+fn utf16_files_are_read_by_bom() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wide-encodings");
+    std::fs::create_dir_all(&dir).unwrap();
+    for rel in ["emotion_dair/val.txt", "intent_TaoCesc/banking77/test.tsv"] {
+        let (want, _) = import(rel, &defaults());
+        let text = std::fs::read_to_string(data(rel)).unwrap();
+        let name = Path::new(rel).file_name().unwrap().to_str().unwrap();
+        for encoding in [Encoding::Utf16Le, Encoding::Utf16Be, Encoding::Utf32Le, Encoding::Utf32Be] {
+            let path = dir.join(format!("{}-{name}", encoding.option()));
+            std::fs::write(&path, encode_wide(&format!("\u{FEFF}{text}"), encoding)).unwrap();
+            let (rows, report) =
+                load(&path, &defaults()).unwrap_or_else(|e| panic!("{rel} in {encoding}: {e}"));
+            assert_eq!(report.encoding, encoding, "{rel}");
+            assert_eq!(rows, want, "{rel} in {encoding}");
+
+            std::fs::write(&path, encode_wide(&text, encoding)).unwrap();
+            let err = load(&path, &defaults()).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("looks like {encoding} text without a byte order mark"))
+                    && err.contains(&format!("--encoding {}", encoding.option())),
+                "{err}"
+            );
+            let forced = ImportOptions { encoding: Some(encoding), ..Default::default() };
+            let (rows, _) = load(&path, &forced).unwrap_or_else(|e| panic!("{rel} as {encoding}: {e}"));
+            assert_eq!(rows, want, "{rel} as {encoding} without a mark");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -174,6 +174,8 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
           ]} />
           <Select<TextEncoding> label="Encoding" value={encoding} onChange={(v) => changeReading({ ...current, encoding: v })} testId="import-encoding" options={[
             { value: "auto", label: "Detect" }, { value: "utf-8", label: "UTF-8" }, { value: "latin-1", label: "Latin-1" },
+            { value: "utf-16le", label: "UTF-16 LE" }, { value: "utf-16be", label: "UTF-16 BE" },
+            { value: "utf-32le", label: "UTF-32 LE" }, { value: "utf-32be", label: "UTF-32 BE" },
           ]} />
           <label className="check">
             <input type="checkbox" checked={skipBad} onChange={(e) => setSkipBad(e.target.checked)} data-testid="import-skip-bad" />

@@ -139,6 +139,51 @@ pub enum Encoding {
     Utf8,
     /// ISO-8859-1: every byte is the character with that code point.
     Latin1,
+    /// UTF-16, little-endian (what Windows calls "Unicode"); found by its byte order mark
+    /// `FF FE`, or asked for. Converted to UTF-8 while reading.
+    Utf16Le,
+    /// UTF-16, big-endian (byte order mark `FE FF`).
+    Utf16Be,
+    /// UTF-32, little-endian (byte order mark `FF FE 00 00`).
+    Utf32Le,
+    /// UTF-32, big-endian (byte order mark `00 00 FE FF`).
+    Utf32Be,
+}
+
+impl Encoding {
+    /// Every encoding, in the order the CLI and the app list them.
+    pub const ALL: [Encoding; 6] = [
+        Encoding::Utf8,
+        Encoding::Latin1,
+        Encoding::Utf16Le,
+        Encoding::Utf16Be,
+        Encoding::Utf32Le,
+        Encoding::Utf32Be,
+    ];
+
+    /// For UTF-16 and UTF-32: bytes per code unit and whether they are little-endian. These files
+    /// are converted to UTF-8 as they are read; the other encodings are decoded field by field.
+    pub fn code_unit(self) -> Option<(usize, bool)> {
+        match self {
+            Encoding::Utf8 | Encoding::Latin1 => None,
+            Encoding::Utf16Le => Some((2, true)),
+            Encoding::Utf16Be => Some((2, false)),
+            Encoding::Utf32Le => Some((4, true)),
+            Encoding::Utf32Be => Some((4, false)),
+        }
+    }
+
+    /// The name `--encoding` takes (`utf-16le`).
+    pub fn option(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Latin1 => "latin-1",
+            Encoding::Utf16Le => "utf-16le",
+            Encoding::Utf16Be => "utf-16be",
+            Encoding::Utf32Le => "utf-32le",
+            Encoding::Utf32Be => "utf-32be",
+        }
+    }
 }
 
 impl fmt::Display for Encoding {
@@ -146,6 +191,10 @@ impl fmt::Display for Encoding {
         f.write_str(match self {
             Encoding::Utf8 => "UTF-8",
             Encoding::Latin1 => "Latin-1",
+            Encoding::Utf16Le => "UTF-16 LE",
+            Encoding::Utf16Be => "UTF-16 BE",
+            Encoding::Utf32Le => "UTF-32 LE",
+            Encoding::Utf32Be => "UTF-32 BE",
         })
     }
 }
@@ -154,10 +203,20 @@ impl FromStr for Encoding {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
+        // "UTF-16 LE", "utf_16le" and "utf-16-le" all name the same encoding.
+        let key: String =
+            s.trim().to_ascii_lowercase().replace([' ', '_'], "-").replace("-le", "le").replace("-be", "be");
+        match key.as_str() {
             "utf-8" | "utf8" => Ok(Encoding::Utf8),
             "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" => Ok(Encoding::Latin1),
-            other => Err(Error::invalid(format!("unknown encoding {other:?}: use utf-8 or latin-1"))),
+            "utf-16le" | "utf16le" => Ok(Encoding::Utf16Le),
+            "utf-16be" | "utf16be" => Ok(Encoding::Utf16Be),
+            "utf-32le" | "utf32le" => Ok(Encoding::Utf32Le),
+            "utf-32be" | "utf32be" => Ok(Encoding::Utf32Be),
+            _ => Err(Error::invalid(format!(
+                "unknown encoding {:?}: use utf-8, latin-1, utf-16le, utf-16be, utf-32le or utf-32be",
+                s.trim()
+            ))),
         }
     }
 }

@@ -189,10 +189,13 @@ fn count_newlines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
-/// Decode one field or line. `None` when `Utf8` was asked for and the bytes are not UTF-8.
+/// Decode one field or line. `None` when `Utf8` was asked for and the bytes are not UTF-8. A UTF-16
+/// or UTF-32 file has been converted to UTF-8 before its fields are read.
 pub(crate) fn decode(bytes: &[u8], encoding: Encoding) -> Option<String> {
     match encoding {
-        Encoding::Utf8 => std::str::from_utf8(bytes).ok().map(str::to_owned),
+        Encoding::Utf8 | Encoding::Utf16Le | Encoding::Utf16Be | Encoding::Utf32Le | Encoding::Utf32Be => {
+            std::str::from_utf8(bytes).ok().map(str::to_owned)
+        }
         Encoding::Latin1 if bytes.is_ascii() => std::str::from_utf8(bytes).ok().map(str::to_owned),
         Encoding::Latin1 => Some(bytes.iter().map(|&b| char::from(b)).collect()),
     }

@@ -134,6 +134,14 @@ pub enum TextEncoding {
     Utf8,
     #[serde(rename = "latin-1")]
     Latin1,
+    #[serde(rename = "utf-16le")]
+    Utf16Le,
+    #[serde(rename = "utf-16be")]
+    Utf16Be,
+    #[serde(rename = "utf-32le")]
+    Utf32Le,
+    #[serde(rename = "utf-32be")]
+    Utf32Be,
 }
 
 /// How to read a data file; columns by name (or 1-based number).

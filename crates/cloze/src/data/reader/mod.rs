@@ -3,13 +3,15 @@
 //!
 //! - [`source`]: the row readers per format (CSV/TSV, label-sentence, delimited, JSONL) and encodings;
 //! - [`sniff`]: what the sample says about the layout (header row, quoting, field count);
-//! - [`roles`]: which column is the text, text_b, label and id (the `--*-column` options).
+//! - [`roles`]: which column is the text, text_b, label and id (the `--*-column` options);
+//! - [`unicode`]: UTF-16 and UTF-32 files, converted to UTF-8 as they are read.
 
 mod roles;
 mod sniff;
 mod source;
 #[cfg(test)]
 mod test_support;
+mod unicode;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
@@ -64,6 +66,8 @@ pub struct Reader {
     skip_bad_rows: bool,
     limit: Option<usize>,
     done: bool,
+    /// For a UTF-16/32 file: the UTF-8 copy being read, removed with the reader.
+    _utf8_copy: Option<unicode::Utf8Copy>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -89,6 +93,34 @@ impl Reader {
         let read_err = |e: std::io::Error| Error::io_while(path, "cannot read the file", e);
         let mut head = Vec::with_capacity(SNIFF_BYTES);
         Read::by_ref(&mut file).take(SNIFF_BYTES as u64).read_to_end(&mut head).map_err(read_err)?;
+        // UTF-16 and UTF-32 (by their byte order mark, or asked for) are converted to UTF-8 first.
+        let wide = match options.encoding {
+            Some(e) if e.code_unit().is_some() => Some((e, unicode::bom_len(&head, e))),
+            Some(_) => None,
+            None => match unicode::bom(&head) {
+                Some(found) => Some(found),
+                None => match unicode::bomless_guess(&head) {
+                    Some(e) => return Err(unicode::bomless_error(path, e)),
+                    None => None,
+                },
+            },
+        };
+        let mut notes = Vec::new();
+        let mut utf8_copy = None;
+        if let Some((encoding, skip)) = wide {
+            let (copy, guard, replaced) = unicode::to_utf8(path, file, encoding, skip as u64)?;
+            if replaced > 0 {
+                notes.push(format!(
+                    "{replaced} malformed {encoding} code unit(s) (unpaired surrogates, or a truncated last \
+                     character) were read as U+FFFD"
+                ));
+            }
+            file = copy;
+            utf8_copy = Some(guard);
+            head.clear();
+            Read::by_ref(&mut file).take(SNIFF_BYTES as u64).read_to_end(&mut head).map_err(read_err)?;
+            file.seek(SeekFrom::Start(0)).map_err(read_err)?;
+        }
         let bom = if head.starts_with(BOM) { BOM.len() } else { 0 };
         let head = &head[bom..];
         if head.iter().all(u8::is_ascii_whitespace) {
@@ -105,9 +137,9 @@ impl Reader {
             _ => None,
         };
         file.seek(SeekFrom::Start(bom as u64)).map_err(read_err)?;
-        let scanned = scan::scan(path, &mut file, options.encoding.is_none(), quote_delim)?;
-        let mut notes = Vec::new();
-        let encoding = source::encoding(options.encoding, scanned.invalid_utf8, &mut notes);
+        let forced = wide.map(|(e, _)| e).or(options.encoding);
+        let scanned = scan::scan(path, &mut file, forced.is_none(), quote_delim)?;
+        let encoding = source::encoding(forced, scanned.invalid_utf8, &mut notes);
         let quoting = sniff::quoting(format, options.quoting, &scanned, &mut notes);
 
         file.seek(SeekFrom::Start(bom as u64)).map_err(read_err)?;
@@ -197,6 +229,7 @@ impl Reader {
             skip_bad_rows: options.skip_bad_rows,
             limit: options.limit,
             done: false,
+            _utf8_copy: utf8_copy,
         })
     }
 

@@ -373,11 +373,12 @@ impl LineSource {
                 }
                 LineKind::Jsonl => {
                     let text: Cow<str> = match encoding {
-                        Encoding::Utf8 => match std::str::from_utf8(bytes) {
+                        Encoding::Latin1 => Cow::Owned(decode(bytes, encoding).unwrap_or_default()),
+                        // UTF-8, or UTF-16/32 converted to UTF-8 as the file is read.
+                        _ => match std::str::from_utf8(bytes) {
                             Ok(s) => Cow::Borrowed(s),
                             Err(_) => return Ok(Next::Bad(invalid_utf8_row(line))),
                         },
-                        Encoding::Latin1 => Cow::Owned(decode(bytes, encoding).unwrap_or_default()),
                     };
                     let object = match serde_json::from_str::<serde_json::Value>(&text) {
                         Ok(serde_json::Value::Object(map)) => map,
