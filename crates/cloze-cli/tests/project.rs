@@ -340,9 +340,21 @@ fn closed_pipe_never_panics() {
     let p = p.to_str().unwrap();
     let m = "tests/fixtures/parity/roberta";
     ok(&cloze(&["project", "new", p], ""));
-    ok(&cloze(&["project", "import", p, "samples/reviews.csv", "--classes", "negative,positive"], ""));
-    ok(&cloze(&["label", p, "--annotator", "ann"], "1\n2\n1\nq\n"));
-    ok(&cloze(&["label", p, "--annotator", "bob"], "2\n2\n1\nq\n"));
+    ok(&cloze(
+        &[
+            "project",
+            "import",
+            p,
+            "samples/reviews.csv",
+            "--classes",
+            "negative,positive",
+            "--label-set",
+            "sentiment",
+        ],
+        "",
+    ));
+    ok(&cloze(&["label", p, "--label-set", "sentiment", "--annotator", "ann"], "1\n2\n1\nq\n"));
+    ok(&cloze(&["label", p, "--label-set", "sentiment", "--annotator", "bob"], "2\n2\n1\nq\n"));
     let verbalizer = "samples/sentiment.verbalizer.json";
     let cases: &[(&[&str], &str, i32)] = &[
         (&["--help"], "", 0),
@@ -351,10 +363,10 @@ fn closed_pipe_never_panics() {
         (&["inspect", "--model", m], "", 0),
         (&["inspect", "--model", m, "--json"], "", 0),
         (&["project", "status", p], "", 0),
-        (&["project", "disagreements", p], "", 0),
+        (&["project", "disagreements", p, "--label-set", "sentiment"], "", 0),
         (&["project", "import", p, "samples/reviews.csv", "--preview", "10"], "", 0),
         (&["project", "add-model", p, m], "", 0),
-        (&["label", p, "--annotator", "cy"], "1\n2\n1\n2\n1\nu\nx\ns\nq\n", 0),
+        (&["label", p, "--label-set", "sentiment", "--annotator", "cy"], "1\n2\n1\n2\n1\nu\nx\ns\nq\n", 0),
         (
             &[
                 "classify",
