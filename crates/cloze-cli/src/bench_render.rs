@@ -36,7 +36,7 @@ pub fn words(bytes: usize, seed: u64) -> String {
         for _ in 0..n {
             text.push((b'a' + (rng.next_u64() % 26) as u8) as char);
         }
-        text.push(if rng.next_u64() % 12 == 0 { '.' } else { ' ' });
+        text.push(if rng.next_u64().is_multiple_of(12) { '.' } else { ' ' });
     }
     text.truncate(bytes);
     text

@@ -361,7 +361,9 @@ mod tests {
     #[test]
     fn truncation_shortens_the_longest_field_first_and_reports_what_it_could_not_cut() {
         use Origin::{Fixed, Mask, Shortenable as S};
-        let cases: &[(&[Origin], usize, usize, &[bool], usize)] = &[
+        /// Origins, shortenable fields, tokens to cut; kept flags, excess left.
+        type Case<'a> = (&'a [Origin], usize, usize, &'a [bool], usize);
+        let cases: &[Case] = &[
             (&[Fixed, S(0), S(0), S(1), Mask], 2, 1, &[true, true, false, true, true], 0),
             // equal lengths: the earlier field goes first
             (&[S(0), S(1), Mask], 2, 1, &[false, true, true], 0),
