@@ -249,7 +249,7 @@ pub fn run(args: LabelArgs) -> Result<()> {
                     Ok(_) => Some(set.classes[c].clone()),
                     // Another session of the same annotator labelled the row: say so, show it again.
                     Err(e) if e.kind() == ErrorKind::Conflict => {
-                        eprint!("not saved: {e}\r\n");
+                        errprint!("not saved: {e}\r\n");
                         None
                     }
                     Err(e) => return Err(e),

@@ -108,7 +108,7 @@ pub struct ExportLabelsArgs {
 pub(crate) fn open(file: &Path) -> Result<Store> {
     let store = Store::open(file)?;
     for notice in store.notices() {
-        eprintln!("note: {notice}");
+        errln!("note: {notice}");
     }
     Ok(store)
 }

@@ -225,7 +225,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
                 ));
             }
             TuneEvent::Finished { .. } => bar.finish_and_clear(),
-            TuneEvent::Notice { message } => bar.suspend(|| eprintln!("warning: {message}")),
+            TuneEvent::Notice { message } => bar.suspend(|| errln!("warning: {message}")),
         }
         true
     })?;
