@@ -20,7 +20,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 host=$(rustc -vV | sed -n 's/^host: //p')
 targets=(template verbalizer data_reader plm_config safetensors pickle gguf store_open)
 # Targets `check` (CI) leaves out while a known bug still crashes them (see fuzz/known/README.md).
-ci_skip=(pickle)
+ci_skip=()
 # Limits for every run: memory (RSS) and one allocation, and the time one input may take.
 limits=(-rss_limit_mb=2048 -malloc_limit_mb=512 -timeout=10)
 

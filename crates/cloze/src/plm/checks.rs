@@ -149,7 +149,8 @@ pub fn check_pytorch(path: &Path) -> Result<()> {
             .map_err(|m| model_err(path, format!("{name}: {m}; the file is corrupt or crafted")))?;
     }
     drop(zip);
-    let infos = candle_core::pickle::read_pth_tensor_info(path, false, None).map_err(|e| Error::Model {
+    let infos = guard_candle(path, || candle_core::pickle::read_pth_tensor_info(path, false, None))?
+        .map_err(|e| Error::Model {
         path: path.to_path_buf(),
         message: "cannot read the checkpoint's tensor list (the file may be truncated or not a checkpoint)"
             .into(),
@@ -213,6 +214,23 @@ pub fn check_pytorch(path: &Path) -> Result<()> {
 /// lengths must stay inside the program, and the objects built (a memo fetch copies its object)
 /// must stay below a limit, so a small program cannot make the reader allocate gigabytes. Opcodes
 /// candle does not know are left for candle to refuse.
+/// Runs one of candle's readers on `path`, turning a panic inside it (candle 0.11.1's pickle reader
+/// indexes a storage tuple it never checked) into an error naming the file, so a crafted checkpoint
+/// can never take the process down.
+pub fn guard_candle<T>(path: &Path, read: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).map_err(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "an unexpected structure".into());
+        model_err(
+            path,
+            format!("the checkpoint is malformed ({what}); the file is corrupt or crafted — re-download it"),
+        )
+    })
+}
+
 pub fn scan_pickle(program: &[u8]) -> std::result::Result<(), String> {
     let mut at = 0usize;
     // Object sizes on the stack (in objects), with the positions of marks.
@@ -295,6 +313,10 @@ pub fn scan_pickle(program: &[u8]) -> std::result::Result<(), String> {
             }
             0x8a => {
                 let n = take(&mut at, 1)?[0] as usize;
+                if n > 8 {
+                    // candle decodes LONG1 into an i64 by shifting: 9+ bytes overflow.
+                    return Err(format!("an integer at byte {at} is {n} bytes long (at most 8 fit a tensor size)"));
+                }
                 take(&mut at, n)?;
                 push = 1;
             }

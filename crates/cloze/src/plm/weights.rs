@@ -100,7 +100,7 @@ impl WeightFiles {
             }
             WeightFiles::PyTorch(p) => {
                 checks::check_pytorch(p)?;
-                candle_core::pickle::read_all(p).map_err(|e| bad(p, e))?
+                checks::guard_candle(p, || candle_core::pickle::read_all(p))?.map_err(|e| bad(p, e))?
             }
         };
         let mut out = HashMap::with_capacity(raw.len());
