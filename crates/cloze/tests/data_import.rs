@@ -768,3 +768,55 @@ fn utf16_files_are_read_by_bom() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn huge_field_is_cut_at_import_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "é".repeat(cloze::data::MAX_FIELD_CHARS * 3);
+    for (name, body) in [
+        ("long.csv", format!("label,text,note\npositive,short,x\nnegative,{long},{long}\n")),
+        (
+            "long.jsonl",
+            format!(
+                "{{\"label\":\"positive\",\"text\":\"short\"}}\n{{\"label\":\"negative\",\"text\":\"{long}\"}}\n"
+            ),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        let (rows, report) = load(&path, &defaults()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(rows.len(), 2, "{name}");
+        assert_eq!(rows[0].text_a, "short");
+        assert_eq!(rows[1].text_a.chars().count(), cloze::data::MAX_FIELD_CHARS, "{name}");
+        let note =
+            report.notes.iter().find(|n| n.contains("kept the first")).expect("a note on the cut field");
+        assert!(note.starts_with("line 3:") || note.starts_with("line 2:"), "{name}: {note}");
+        assert!(note.contains("300000 characters"), "{name}: {note}");
+        if name.ends_with(".csv") {
+            assert_eq!(rows[1].meta["note"].chars().count(), cloze::data::MAX_FIELD_CHARS);
+            assert_eq!(report.notes.iter().filter(|n| n.contains("kept the first")).count(), 2);
+        }
+    }
+}
+
+#[test]
+fn endless_line_is_refused_naming_it_without_reading_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["endless.csv", "endless.txt", "endless.jsonl"] {
+        let path = dir.path().join(name);
+        let mut body = String::from(if name.ends_with(".csv") { "label,text\npositive,fine\n" } else { "" });
+        if name.ends_with(".jsonl") {
+            body.push_str("{\"label\":\"positive\",\"text\":\"fine\"}\n");
+        } else if name.ends_with(".txt") {
+            body.push_str("positive fine\n");
+        }
+        body.push_str("negative ");
+        body.push_str(&"x".repeat(65 * 1024 * 1024));
+        std::fs::write(&path, body).unwrap();
+        let err = load(&path, &defaults()).expect_err(name);
+        let text = err.to_string();
+        assert!(text.contains("longer than 64 MiB"), "{name}: {text}");
+        assert!(text.contains(name), "{name}: {text}");
+        assert!(text.contains(if name.ends_with(".csv") { "line 3" } else { "line 2" }), "{name}: {text}");
+    }
+}

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, Setting, Text};
 
 pub use format::Format;
-pub use reader::Reader;
+pub use reader::{MAX_FIELD_CHARS, Reader};
 pub use sample::{SplitMix64, few_shot, label_counts, shuffle, split};
 
 /// One labelled (or unlabelled) example.

@@ -151,11 +151,12 @@ pub fn check_pytorch(path: &Path) -> Result<()> {
     drop(zip);
     let infos = guard_candle(path, || candle_core::pickle::read_pth_tensor_info(path, false, None))?
         .map_err(|e| Error::Model {
-        path: path.to_path_buf(),
-        message: "cannot read the checkpoint's tensor list (the file may be truncated or not a checkpoint)"
-            .into(),
-        source: Some(e.into()),
-    })?;
+            path: path.to_path_buf(),
+            message:
+                "cannot read the checkpoint's tensor list (the file may be truncated or not a checkpoint)"
+                    .into(),
+            source: Some(e.into()),
+        })?;
     let mut total: u64 = 0;
     for info in &infos {
         let dims = info.layout.dims();
@@ -315,7 +316,9 @@ pub fn scan_pickle(program: &[u8]) -> std::result::Result<(), String> {
                 let n = take(&mut at, 1)?[0] as usize;
                 if n > 8 {
                     // candle decodes LONG1 into an i64 by shifting: 9+ bytes overflow.
-                    return Err(format!("an integer at byte {at} is {n} bytes long (at most 8 fit a tensor size)"));
+                    return Err(format!(
+                        "an integer at byte {at} is {n} bytes long (at most 8 fit a tensor size)"
+                    ));
                 }
                 take(&mut at, n)?;
                 push = 1;

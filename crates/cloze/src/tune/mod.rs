@@ -619,8 +619,7 @@ impl TunedRun {
             .zip(probs)
             .enumerate()
             .map(|(i, (row, p))| {
-                let best =
-                    p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(c, _)| c).unwrap_or(0);
+                let best = crate::verbalizer::argmax(&p);
                 Prediction {
                     id: if row.id.is_empty() { (i + 1).to_string() } else { row.id.clone() },
                     label: row.label.clone(),

@@ -207,7 +207,7 @@ impl Objective for ProbeObjective {
         let mut loss = 0f64;
         let mut kept = Vec::new();
         for ((id, text, label), p) in self.dev.iter().zip(&probs) {
-            let best = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+            let best = crate::verbalizer::argmax(p);
             pairs.push((*label, best));
             loss -= f64::from(p[*label].max(1e-12)).ln();
             if keep {

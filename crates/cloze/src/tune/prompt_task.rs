@@ -78,7 +78,7 @@ pub fn evaluate_rows(
     let mut loss = 0f64;
     let mut kept = Vec::new();
     for (row, p) in rows.iter().zip(&probs) {
-        let best = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+        let best = crate::verbalizer::argmax(p);
         pairs.push((row.label, best));
         loss -= f64::from(p[row.label].max(1e-12)).ln();
         if keep {

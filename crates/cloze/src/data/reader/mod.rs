@@ -63,6 +63,8 @@ pub struct Reader {
     rows: usize,
     skipped: Vec<SkippedRow>,
     notes: Vec<String>,
+    /// Fields cut to [`MAX_FIELD_CHARS`] so far.
+    cut_fields: usize,
     skip_bad_rows: bool,
     limit: Option<usize>,
     done: bool,
@@ -226,6 +228,7 @@ impl Reader {
             rows: 0,
             skipped: Vec::new(),
             notes,
+            cut_fields: 0,
             skip_bad_rows: options.skip_bad_rows,
             limit: options.limit,
             done: false,
@@ -285,7 +288,7 @@ impl Reader {
             header: self.header,
             quoting: self.quoting,
             mapping: self.mapping(),
-            notes: self.notes.clone(),
+            notes: self.all_notes(),
             named_roles: self.named_roles(),
         }
     }
@@ -294,6 +297,7 @@ impl Reader {
     pub fn into_report(self) -> ImportReport {
         let mapping = self.mapping();
         let named_roles = self.named_roles();
+        let notes = self.all_notes();
         ImportReport {
             rows: self.rows,
             skipped: self.skipped,
@@ -303,7 +307,7 @@ impl Reader {
             header: self.header,
             quoting: self.quoting,
             mapping,
-            notes: self.notes,
+            notes,
             named_roles,
         }
     }
@@ -357,8 +361,65 @@ impl Reader {
                 meta.insert(name.clone(), v);
             }
         }
-        Ok(Example { id, text_a, text_b, label, meta })
+        let mut example = Example { id, text_a, text_b, label, meta };
+        let names = &self.columns.names;
+        let mut cuts: Vec<(String, usize)> = Vec::new();
+        if let Some(chars) = cut_field(&mut example.text_a) {
+            cuts.push((describe_column(names, roles.text), chars));
+        }
+        if let (Some(text_b), Some(i)) = (example.text_b.as_mut(), roles.text_b)
+            && let Some(chars) = cut_field(text_b)
+        {
+            cuts.push((describe_column(names, i), chars));
+        }
+        for (name, value) in example.meta.iter_mut() {
+            if let Some(chars) = cut_field(value) {
+                cuts.push((format!("`{name}`"), chars));
+            }
+        }
+        for (column, chars) in cuts {
+            self.cut_fields += 1;
+            if self.cut_fields <= MAX_CUT_NOTES {
+                self.notes.push(format!(
+                    "line {}: {column} is {chars} characters long; kept the first {MAX_FIELD_CHARS}",
+                    self.line
+                ));
+            }
+        }
+        Ok(example)
     }
+
+    /// The notes, with a count of the cut fields [`MAX_CUT_NOTES`] left unnamed.
+    fn all_notes(&self) -> Vec<String> {
+        let mut notes = self.notes.clone();
+        if self.cut_fields > MAX_CUT_NOTES {
+            notes.push(format!(
+                "{} more fields were longer than {MAX_FIELD_CHARS} characters and were cut the same way",
+                self.cut_fields - MAX_CUT_NOTES
+            ));
+        }
+        notes
+    }
+}
+
+/// The longest field kept at import, in characters: longer ones (a 50 MB text) are cut with a note
+/// naming the line and column. A model reads at most a few thousand tokens of a field, and the
+/// project, the queue and every scoring run would otherwise carry the whole text.
+pub const MAX_FIELD_CHARS: usize = 100_000;
+
+/// How many cut fields are named one by one in the notes; the rest are counted.
+const MAX_CUT_NOTES: usize = 20;
+
+/// Cuts `value` to [`MAX_FIELD_CHARS`] characters; returns its length in characters when it was
+/// longer.
+fn cut_field(value: &mut String) -> Option<usize> {
+    if value.len() <= MAX_FIELD_CHARS {
+        return None;
+    }
+    let (end, _) = value.char_indices().nth(MAX_FIELD_CHARS)?;
+    let chars = MAX_FIELD_CHARS + value[end..].chars().count();
+    value.truncate(end);
+    Some(chars)
 }
 
 impl Iterator for Reader {

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::super::scan::{Scan, decode};
@@ -119,10 +119,72 @@ fn invalid_utf8_row(line: u64) -> SkippedRow {
     }
 }
 
+/// The longest physical line a data file may have (64 MiB). Longer fields are cut at import
+/// (`MAX_FIELD_CHARS`), but a line must be held whole before it can be cut, so a file with one
+/// 2 GB line is refused at that line instead of allocating gigabytes.
+pub(super) const MAX_LINE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A reader that fails once a physical line (bytes since the last `\n`) exceeds
+/// [`MAX_LINE_BYTES`], with a [`LineTooLong`] naming the line.
+pub(super) struct LineGuard<R> {
+    inner: R,
+    since_newline: u64,
+    line: u64,
+}
+
+impl<R> LineGuard<R> {
+    fn new(inner: R) -> Self {
+        LineGuard { inner, since_newline: 0, line: 1 }
+    }
+}
+
+impl<R: Read> Read for LineGuard<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for chunk in buf[..n].split_inclusive(|&b| b == b'\n') {
+            self.since_newline += chunk.len() as u64;
+            if self.since_newline > MAX_LINE_BYTES {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    LineTooLong { line: self.line },
+                ));
+            }
+            if chunk.last() == Some(&b'\n') {
+                self.since_newline = 0;
+                self.line += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A line longer than [`MAX_LINE_BYTES`] (1-based `line`).
+#[derive(Debug)]
+pub(super) struct LineTooLong {
+    line: u64,
+}
+
+impl LineTooLong {
+    const MESSAGE: &'static str = "this line is longer than 64 MiB, more than any text to classify; \
+                                   the file is not line-structured data (or needs splitting) — remove or shorten the line";
+
+    fn of(e: &std::io::Error) -> Option<&LineTooLong> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<LineTooLong>())
+    }
+}
+
+impl std::fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} is longer than {} MiB", self.line, MAX_LINE_BYTES >> 20)
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
 /// CSV and TSV through the `csv` crate, with line numbers recovered from its positions.
 pub(super) struct CsvSource {
     path: PathBuf,
-    rdr: csv::Reader<File>,
+    rdr: csv::Reader<LineGuard<File>>,
     rec: csv::ByteRecord,
     delim: u8,
     quoting: bool,
@@ -150,7 +212,7 @@ impl CsvSource {
             .double_quote(true)
             .terminator(csv::Terminator::Any(b'\n'))
             .buffer_capacity(64 * 1024)
-            .from_reader(file);
+            .from_reader(LineGuard::new(file));
         let unterminated = if quoting { scanned.quotes.as_ref().and_then(|q| q.unterminated) } else { None };
         Box::new(CsvSource {
             path: path.to_path_buf(),
@@ -213,6 +275,10 @@ impl CsvSource {
                 Ok(true) => None,
                 Err(e) => match e.kind() {
                     csv::ErrorKind::UnequalLengths { expected_len, .. } => Some(*expected_len as usize),
+                    csv::ErrorKind::Io(io) if LineTooLong::of(io).is_some() => {
+                        let line = LineTooLong::of(io).map(|l| l.line);
+                        return Err(data_error(&self.path, line, LineTooLong::MESSAGE.to_string()));
+                    }
                     csv::ErrorKind::Io(_) => {
                         let source: crate::error::Source = match e.into_kind() {
                             csv::ErrorKind::Io(io) => Box::new(io),
@@ -276,7 +342,7 @@ pub(super) enum LineKind {
 /// Line-based formats: one row per `\n`-terminated line, blank lines ignored.
 pub(super) struct LineSource {
     path: PathBuf,
-    rdr: BufReader<File>,
+    rdr: BufReader<LineGuard<File>>,
     buf: Vec<u8>,
     cuts: Vec<usize>,
     line: u64,
@@ -288,7 +354,7 @@ impl LineSource {
     fn new(path: &Path, file: File, kind: LineKind, encoding: Encoding) -> Box<Self> {
         Box::new(LineSource {
             path: path.to_path_buf(),
-            rdr: BufReader::with_capacity(64 * 1024, file),
+            rdr: BufReader::with_capacity(64 * 1024, LineGuard::new(file)),
             buf: Vec::new(),
             cuts: Vec::new(),
             line: 0,
@@ -300,10 +366,10 @@ impl LineSource {
     fn next(&mut self, columns: &mut Columns, fields: &mut Vec<Option<String>>) -> Result<Next> {
         loop {
             self.buf.clear();
-            let n = self
-                .rdr
-                .read_until(b'\n', &mut self.buf)
-                .map_err(|e| Error::io_while(&self.path, "cannot read the file", e))?;
+            let n = self.rdr.read_until(b'\n', &mut self.buf).map_err(|e| match LineTooLong::of(&e) {
+                Some(long) => data_error(&self.path, Some(long.line), LineTooLong::MESSAGE.to_string()),
+                None => Error::io_while(&self.path, "cannot read the file", e),
+            })?;
             if n == 0 {
                 return Ok(Next::End);
             }
