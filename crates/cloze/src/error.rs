@@ -42,7 +42,7 @@ pub enum ErrorKind {
     /// The user cancelled the job.
     Cancelled,
     /// The output file exists and the user did not say to replace it (`--force` in the CLI; the
-    /// app asks “Replace?” and retries with replace allowed). Only [`crate::files::check_output`]
+    /// app asks “Replace?” and retries with replace allowed). Only `files::check_output`
     /// gives this kind, so a front end can ask before replacing.
     AlreadyExists,
     /// The app refused a path the user did not choose in this session (with a file dialog, or from
