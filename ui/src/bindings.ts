@@ -199,7 +199,7 @@ export type ErrorKind =
 "cancelled" | 
 /**
  *  The output file exists and the user did not say to replace it (`--force` in the CLI; the
- *  app asks “Replace?” and retries with replace allowed). Only [`crate::files::check_output`]
+ *  app asks “Replace?” and retries with replace allowed). Only `files::check_output`
  *  gives this kind, so a front end can ask before replacing.
  */
 "already-exists" | 
