@@ -204,6 +204,7 @@ fn check_collisions(
             .collect::<Vec<_>>()
             .join(" ")
     };
+    let mut collisions = Vec::new();
     for (i, a) in words.iter().enumerate() {
         for b in &words[i + 1..] {
             let (ka, kb) = (scoring_key(&a.ids, multi), scoring_key(&b.ids, multi));
@@ -225,21 +226,8 @@ fn check_collisions(
                 )
             };
             if ka == kb && a.class != b.class {
-                return Err(Error::Verbalizer {
-                    message: format!(
-                        "{:?} ({}) and {:?} ({}) {how}, so the two classes would always score alike; choose \
-                         different words{}",
-                        a.word,
-                        class(a),
-                        b.word,
-                        class(b),
-                        if multi == MultiToken::First && a.ids != b.ids {
-                            ", or score several tokens by their mean"
-                        } else {
-                            ""
-                        }
-                    ),
-                });
+                collisions.push(format!("{:?} ({}) and {:?} ({}) {how}", a.word, class(a), b.word, class(b)));
+                continue;
             }
             if ka == kb {
                 warnings.push(format!(
@@ -260,6 +248,39 @@ fn check_collisions(
                 ));
             }
         }
+    }
+    // Two classes whose words are scored from the same tokens score alike on every row: an error.
+    // Words shared by classes that also have other words are told apart by those (a warning).
+    let mut keys: Vec<Vec<Vec<u32>>> = vec![Vec::new(); verbalizer.classes.len()];
+    for w in words {
+        if let Some(k) = keys.get_mut(w.class) {
+            k.push(scoring_key(&w.ids, multi));
+        }
+    }
+    for k in keys.iter_mut() {
+        k.sort();
+        k.dedup();
+    }
+    for (a, ka) in keys.iter().enumerate() {
+        if let Some(b) =
+            keys.iter().enumerate().skip(a + 1).find(|(_, kb)| !ka.is_empty() && *kb == ka).map(|(b, _)| b)
+        {
+            let (na, nb) = (verbalizer.classes[a].name.as_str(), verbalizer.classes[b].name.as_str());
+            let detail: Vec<&String> = collisions
+                .iter()
+                .filter(|c| c.contains(&format!("({na})")) && c.contains(&format!("({nb})")))
+                .collect();
+            return Err(Error::Verbalizer {
+                message: format!(
+                    "{}, so the two classes would always score alike; choose different words{}",
+                    detail.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; "),
+                    if multi == MultiToken::First { ", or score several tokens by their mean" } else { "" }
+                ),
+            });
+        }
+    }
+    for c in collisions {
+        warnings.push(format!("{c}; the classes' other words tell them apart"));
     }
     Ok(())
 }
