@@ -87,6 +87,9 @@ export HF_HOME="$TMP/hf" HF_HUB_OFFLINE=1
 unset HF_HUB_CACHE HF_TOKEN HF_ENDPOINT
 mkdir -p "$XDG_CONFIG_HOME" "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$XDG_STATE_HOME" "$HF_HOME" "$TMP/work"
 export NO_AT_BRIDGE=1 # no accessibility bus warnings under Xvfb
+# WebDriver cannot drive native dialogs and the scenario types its paths: the app's test hook
+# (src-tauri/src/paths.rs) accepts paths inside these folders without a dialog. Never set otherwise.
+export CLOZE_E2E_ALLOWED_FOLDERS="$TMP/work:$(dirname "$DATA_CSV"):$REPO/tests/fixtures"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
 # ---- npm dependencies -----------------------------------------------------------------------

@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use cloze::hub::{Cache, HubClient};
 use cloze::studio::Studio;
 use serde_json::{Value, json};
-use tauri::Listener;
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
 use tauri::webview::InvokeRequest;
+use tauri::{Listener, Manager};
 
-use crate::{Jobs, Shared, mock_specta_builder};
+use crate::{Jobs, Picked, Shared, mock_specta_builder};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -45,6 +45,7 @@ impl Harness {
             .invoke_handler(builder.invoke_handler())
             .manage(studio)
             .manage(Jobs::default())
+            .manage(Picked::default())
             .build(tauri::generate_context!())
             .expect("mock app");
         builder.mount_events(&app);
@@ -54,6 +55,24 @@ impl Harness {
 
     /// Invokes `cmd` with `args` as the UI does; the error is the rejected value the UI would see.
     fn call(&self, cmd: &str, args: Value) -> Result<Value, Value> {
+        self.call_in(&self.webview, cmd, args)
+    }
+
+    /// The user chooses `path` for `purpose` in the (scripted) native dialog of the main window.
+    fn choose(&self, purpose: &str, path: impl AsRef<std::path::Path>) {
+        let path = path.as_ref().to_path_buf();
+        self.app.state::<Picked>().script(Some(path.clone()));
+        let request = json!({"purpose": purpose, "title": null, "default_path": null, "filters": []});
+        assert_eq!(self.ok("pick_path", json!({"request": request})), json!(path.display().to_string()));
+    }
+
+    /// [`Harness::call`] from another window.
+    fn call_in(
+        &self,
+        webview: &tauri::WebviewWindow<MockRuntime>,
+        cmd: &str,
+        args: Value,
+    ) -> Result<Value, Value> {
         self.called.lock().unwrap().insert(cmd.to_string());
         let request = InvokeRequest {
             cmd: cmd.into(),
@@ -65,7 +84,7 @@ impl Harness {
             headers: Default::default(),
             invoke_key: INVOKE_KEY.to_string(),
         };
-        get_ipc_response(&self.webview, request).map(|b| b.deserialize::<Value>().unwrap())
+        get_ipc_response(webview, request).map(|b| b.deserialize::<Value>().unwrap())
     }
 
     fn ok(&self, cmd: &str, args: Value) -> Value {
@@ -123,12 +142,14 @@ fn every_command_through_ipc() {
         .contains("no project is open")
     );
     let path = h.dir.join("reviews.cloze");
+    h.choose("new-project", &path);
     let project = h.ok("create_project", json!({"path": path}));
     assert_eq!(project["name"], "reviews");
     assert_eq!(h.ok("current_project", json!({}))["name"], "reviews");
 
     // Data.
     let csv = format!("{ROOT}/samples/reviews.csv");
+    h.choose("data-file", &csv);
     let settings = json!({"format": "auto", "has_header": null, "text_column": null, "text_b_column": null,
         "label_column": null, "id_column": null, "encoding": "auto", "skip_bad_rows": false, "explicit_columns": false});
     let preview = h.ok("preview_file", json!({"path": csv, "settings": settings}));
@@ -153,6 +174,7 @@ fn every_command_through_ipc() {
     assert_eq!(devices[0], json!({"kind": "cpu", "available": true, "note": null}));
     assert_eq!(h.ok("current_model", json!({})), Value::Null);
     let model = format!("{ROOT}/tests/fixtures/parity/roberta");
+    h.choose("model-folder", &model);
     let loaded = h.ok("load_model", json!({"job": "load-1", "spec": model, "device": "cpu"}));
     assert_eq!(loaded["family"], "roberta");
     assert_eq!(h.ok("current_model", json!({}))["mask_token"], "<mask>");
@@ -224,6 +246,7 @@ fn every_command_through_ipc() {
 
     // Export.
     let out = h.dir.join("labels.csv");
+    h.choose("export-file", &out);
     let exported = h.ok(
         "export_labels",
         json!({"request": {"label_set_id": extra["id"], "path": out,
@@ -237,7 +260,8 @@ fn every_command_through_ipc() {
     let mut replace = again;
     replace["request"]["replace"] = json!(true);
     assert_eq!(h.ok("export_labels", replace)["written"], 1);
-    // Never over the open project, even with replace.
+    // Never over the open project, even with replace (and even when chosen in the save dialog).
+    h.choose("export-file", project["path"].as_str().unwrap());
     let mut over = json!({"request": {"label_set_id": extra["id"], "path": project["path"],
         "format": "csv", "sources": ["human"], "min_confidence": null, "replace": true}});
     assert!(h.err("export_labels", over.clone(), "invalid-input").contains("input"));
@@ -289,11 +313,13 @@ fn every_command_through_ipc() {
 fn a_label_another_window_saved_first_reaches_the_ui_as_a_conflict() {
     let h = Harness::new("conflict");
     let path = h.dir.join("p.cloze");
+    h.choose("new-project", &path);
     h.ok("create_project", json!({"path": path}));
     let csv = h.dir.join("texts.csv");
     std::fs::write(&csv, "id,text\nr0,first\nr1,second\n").unwrap();
     let settings = json!({"format": "auto", "has_header": null, "text_column": null, "text_b_column": null,
         "label_column": null, "id_column": null, "encoding": "auto", "skip_bad_rows": false, "explicit_columns": false});
+    h.choose("data-file", &csv);
     let request = json!({"path": csv, "name": "texts", "settings": settings, "split": "unlabelled",
         "classes": ["positive", "negative"]});
     let set =
@@ -311,4 +337,60 @@ fn a_label_another_window_saved_first_reaches_the_ui_as_a_conflict() {
     let reloaded = h.ok("label_state", json!({}));
     assert_eq!(reloaded["item"]["row"]["ext_id"], "r1");
     assert_eq!(reloaded["labelled_in_session"], 0);
+}
+
+/// Every command that reads or writes a file the UI names refuses a path the user did not choose
+/// in this window (`not-allowed`), touches nothing, and accepts it once chosen.
+#[test]
+fn ipc_refuses_paths_the_user_did_not_pick() {
+    let h = Harness::new("paths");
+    let other = tauri::WebviewWindowBuilder::new(&h.app, "other", Default::default()).build().unwrap();
+    let project = h.dir.join("p.cloze");
+    let m = h.err("create_project", json!({"path": project}), "not-allowed");
+    assert!(m.contains("p.cloze") && m.contains("Browse"), "{m}");
+    assert!(!project.exists(), "nothing was created");
+    h.err("open_project", json!({"path": "/etc/passwd"}), "not-allowed");
+    h.choose("new-project", &project);
+    h.ok("create_project", json!({"path": project}));
+
+    let settings = json!({"format": "auto", "has_header": null, "text_column": null, "text_b_column": null,
+        "label_column": null, "id_column": null, "encoding": "auto", "skip_bad_rows": false, "explicit_columns": false});
+    for secret in ["/etc/passwd", "/etc/../etc/shadow", "relative.csv"] {
+        h.err("preview_file", json!({"path": secret, "settings": settings}), "not-allowed");
+    }
+    let csv = format!("{ROOT}/samples/reviews.csv");
+    let request =
+        json!({"path": csv, "name": "reviews", "settings": settings, "split": "train", "classes": []});
+    h.err("import_dataset", json!({"job": "i-0", "request": request}), "not-allowed");
+    // Chosen as a model folder is not chosen as a data file.
+    h.choose("model-folder", format!("{ROOT}/samples"));
+    h.err("preview_file", json!({"path": csv, "settings": settings}), "not-allowed");
+    h.choose("data-file", &csv);
+    h.ok("preview_file", json!({"path": csv, "settings": settings}));
+    let imported = h.ok("import_dataset", json!({"job": "i-1", "request": request}));
+    // Another window did not choose it.
+    let e = h.call_in(&other, "preview_file", json!({"path": csv, "settings": settings})).unwrap_err();
+    assert_eq!(e["kind"], "not-allowed", "{e}");
+
+    let model = format!("{ROOT}/tests/fixtures/parity/roberta");
+    h.err("load_model", json!({"job": "l-0", "spec": model, "device": "cpu"}), "not-allowed");
+    h.err("load_model", json!({"job": "l-1", "spec": "/", "device": "cpu"}), "not-allowed");
+
+    let out = h.dir.join("labels.csv");
+    let export = json!({"request": {"label_set_id": imported["label_set"]["id"], "path": out,
+        "format": "csv", "sources": [], "min_confidence": null, "replace": true}});
+    h.err("export_labels", export.clone(), "not-allowed");
+    assert!(!out.exists(), "nothing was written");
+    // A file in a chosen folder is not the chosen file.
+    h.choose("export-file", h.dir.join("elsewhere.csv"));
+    h.err("export_labels", export.clone(), "not-allowed");
+    h.choose("export-file", &out);
+    assert_eq!(h.ok("export_labels", export)["written"], 16);
+
+    // A recent project opens from any window; the dialog cancelled chooses nothing.
+    let e = h.call_in(&other, "open_project", json!({"path": project}));
+    assert!(e.is_ok(), "{e:?}");
+    h.app.state::<Picked>().script(None);
+    let request = json!({"purpose": "data-file", "title": null, "default_path": null, "filters": []});
+    assert_eq!(h.ok("pick_path", json!({"request": request})), Value::Null);
 }

@@ -8,6 +8,7 @@
 mod commands;
 pub mod error;
 pub mod jobs;
+pub mod paths;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use tauri_specta::{ErrorHandlingMode, collect_commands, collect_events};
 
 pub use error::AppError;
 pub use jobs::{JobProgress, Jobs, Shared};
+pub use paths::Picked;
 
 /// Where the generated bindings live, from the package root.
 pub const BINDINGS: &str = "ui/src/bindings.ts";
@@ -31,13 +33,14 @@ macro_rules! builder_for {
             .commands(collect_commands![
                 app::ui_ready::<$runtime>,
                 crate::commands::jobs::cancel_job,
+                crate::paths::pick_path::<$runtime>,
                 projects::recent_projects,
                 projects::forget_recent_project,
-                projects::create_project,
-                projects::open_project,
+                projects::create_project::<$runtime>,
+                projects::open_project::<$runtime>,
                 projects::close_project,
                 projects::current_project,
-                data::preview_file,
+                data::preview_file::<$runtime>,
                 data::import_dataset::<$runtime>,
                 data::create_label_set,
                 data::dataset_stats,
@@ -68,7 +71,7 @@ macro_rules! builder_for {
                 labelling::runs,
                 labelling::label_table,
                 labelling::bulk_accept,
-                export::export_labels,
+                export::export_labels::<$runtime>,
                 tuning::tune_defaults,
                 tuning::start_tuning::<$runtime>,
                 tuning::list_runs,
@@ -129,6 +132,7 @@ pub fn run() {
             let shared: Shared = Arc::new(studio(app)?);
             app.manage(shared);
             app.manage(Jobs::default());
+            app.manage(Picked::from_env());
             Ok(())
         })
         .run(tauri::generate_context!())

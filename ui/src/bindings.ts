@@ -17,6 +17,11 @@ export const commands = {
 	uiReady: () => __TAURI_INVOKE<number>("ui_ready"),
 	/**  Asks a running job to stop; `false` when it has already finished. */
 	cancelJob: (job: string) => __TAURI_INVOKE<boolean>("cancel_job", { job }),
+	/**
+	 *  Shows the native dialog for `request` (on the Rust side: the web view has no file-system or
+	 *  dialog permission) and records the chosen path for this window. `None` when the user cancels.
+	 */
+	pickPath: (request: PickRequest) => __TAURI_INVOKE<string | null>("pick_path", { request }),
 	recentProjects: () => __TAURI_INVOKE<RecentProject[]>("recent_projects"),
 	forgetRecentProject: (path: string) => __TAURI_INVOKE<RecentProject[]>("forget_recent_project", { path }),
 	createProject: (path: string) => __TAURI_INVOKE<ProjectSummary>("create_project", { path }),
@@ -263,6 +268,12 @@ export type ExportResult = {
 	filtered_out: number,
 };
 
+/**  A file type offered by the dialog. */
+export type FileFilter = {
+	name: string,
+	extensions: string[],
+};
+
 export type FileFormat = "auto" | "csv" | "tsv" | "jsonl" | "label-sentence";
 
 export type FilePreview = {
@@ -463,6 +474,31 @@ export type MultiToken =
 "mean" | 
 /**  The largest of its tokens' logits. */
 "max";
+
+/**
+ *  What a path is chosen for: decides the dialog (open a file, choose a folder, save) and which
+ *  commands accept the path afterwards.
+ */
+export type PickPurpose = 
+/**  A data file to preview and import (open dialog). */
+"data-file" | 
+/**  An existing project to open (open dialog). */
+"project" | 
+/**  A new project file to create (save dialog). */
+"new-project" | 
+/**  A model folder to load (folder dialog); files inside it are accepted too. */
+"model-folder" | 
+/**  A file to export to (save dialog). */
+"export-file";
+
+/**  What [`pick_path`] asks the user. */
+export type PickRequest = {
+	purpose: PickPurpose,
+	title: string | null,
+	/**  Where the dialog starts: a folder, or a file (its folder, with the name filled in). */
+	default_path: string | null,
+	filters: FileFilter[],
+};
 
 export type PredictionView = {
 	row_id: number,

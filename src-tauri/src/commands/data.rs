@@ -3,18 +3,21 @@
 use cloze::studio::views::{
     DatasetStats, FilePreview, ImportRequest, ImportResult, ImportSettings, LabelSetInfo, RowPage,
 };
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Runtime, State, Window};
 
 use crate::error::AppError;
 use crate::jobs::{Shared, run, run_job};
+use crate::paths::{PickPurpose, check_path};
 
 #[tauri::command]
 #[specta::specta]
-pub async fn preview_file(
+pub async fn preview_file<R: Runtime>(
+    window: Window<R>,
     studio: State<'_, Shared>,
     path: String,
     settings: ImportSettings,
 ) -> Result<FilePreview, AppError> {
+    check_path(&window, &path, &[PickPurpose::DataFile])?;
     run(&studio, move |s| s.preview_file(&path, &settings)).await
 }
 
@@ -22,9 +25,11 @@ pub async fn preview_file(
 #[specta::specta]
 pub async fn import_dataset<R: Runtime>(
     app: AppHandle<R>,
+    window: Window<R>,
     job: String,
     request: ImportRequest,
 ) -> Result<ImportResult, AppError> {
+    check_path(&window, &request.path, &[PickPurpose::DataFile])?;
     run_job(&app, job, move |s, p| s.import_dataset(&request, p)).await
 }
 

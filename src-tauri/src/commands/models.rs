@@ -3,10 +3,11 @@
 use cloze::studio::views::{
     CachedModelView, DeviceKind, DeviceOption, HubDetails, HubPage, HubQuery, ModelView,
 };
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Manager, Runtime, State, Window};
 
 use crate::error::AppError;
 use crate::jobs::{Shared, run, run_job};
+use crate::paths::{PickPurpose, check_path};
 
 #[tauri::command]
 #[specta::specta]
@@ -59,10 +60,23 @@ pub async fn devices(studio: State<'_, Shared>) -> Result<Vec<DeviceOption>, App
 #[specta::specta]
 pub async fn load_model<R: Runtime>(
     app: AppHandle<R>,
+    window: Window<R>,
     job: String,
     spec: String,
     device: DeviceKind,
 ) -> Result<ModelView, AppError> {
+    // A downloaded model loads by its name (org/name[@revision]) from the cache; a folder must have
+    // been chosen in this window (or be inside one that was).
+    let studio = app.state::<Shared>().inner().clone();
+    let name = spec.trim().split('@').next().unwrap_or_default().to_string();
+    let cached = tauri::async_runtime::spawn_blocking(move || studio.cached_models())
+        .await
+        .map_err(AppError::internal)??
+        .iter()
+        .any(|m| m.repo_id == name);
+    if !cached || std::path::Path::new(spec.trim()).exists() {
+        check_path(&window, &spec, &[PickPurpose::ModelFolder])?;
+    }
     run_job(&app, job, move |s, p| s.load_model(&spec, device, p)).await
 }
 

@@ -2,7 +2,7 @@ import { useEffect, useId, useRef, type ReactNode } from "react";
 import type { JobProgress } from "../bindings";
 import { svgDataUrl } from "../lib/format";
 import { useJobProgress } from "../lib/progress";
-import { pickPath, pickSavePath, type FileFilter } from "../lib/dialog";
+import { pickPath, type FileFilter, type PickPurpose } from "../lib/dialog";
 import { useNotifications, useNotify } from "../app/NotificationsContext";
 
 export function EmptyState({ title, children, testId }: { title: string; children?: ReactNode; testId?: string }) {
@@ -51,7 +51,8 @@ export function SvgImage({ svg, alt, className }: { svg: string; alt: string; cl
   return <img className={className ?? "chart"} src={svgDataUrl(svg)} alt={alt} />;
 }
 
-/** Text input for a path plus a "Browse…" button (native dialog). Enter calls onSubmit. */
+/** Text input for a path plus a "Browse…" button (the native dialog for `purpose`, run by the Rust
+ * side, which then accepts the path). Enter calls onSubmit. */
 export function PathInput(props: {
   value: string;
   onChange: (v: string) => void;
@@ -59,7 +60,7 @@ export function PathInput(props: {
   testId: string;
   label: string;
   placeholder?: string;
-  mode: "open-file" | "open-dir" | "save";
+  purpose: PickPurpose;
   filters?: FileFilter[];
   browseTestId?: string;
 }) {
@@ -73,9 +74,7 @@ export function PathInput(props: {
   }, [props.value]);
   const browse = async () => {
     try {
-      const picked = props.mode === "save"
-        ? await pickSavePath({ filters: props.filters, defaultPath: props.value })
-        : await pickPath({ directory: props.mode === "open-dir", filters: props.filters, defaultPath: props.value });
+      const picked = await pickPath(props.purpose, { filters: props.filters, defaultPath: props.value });
       if (picked) props.onChange(picked);
     } catch (e) {
       showError(e);

@@ -1,23 +1,19 @@
-// Thin wrapper around the Tauri dialog plugin so tests can mock it (vi.mock("../lib/dialog")).
-import { open, save } from "@tauri-apps/plugin-dialog";
+// The native file dialogs, run by the Rust side (`pick_path`): the web view has no dialog or file
+// permission, and the app's commands accept only paths chosen here (or a recent project). Tests
+// mock this module (vi.mock("../lib/dialog")).
+import { commands, type FileFilter, type PickPurpose } from "../bindings";
 
-export type FileFilter = { name: string; extensions: string[] };
+export type { FileFilter, PickPurpose };
 
-/** Ask for one existing file (or folder when `directory`). Returns null when the user cancels. */
-export async function pickPath(opts: { directory?: boolean; filters?: FileFilter[]; title?: string; defaultPath?: string } = {}): Promise<string | null> {
-  const result = await open({
-    multiple: false,
-    directory: opts.directory ?? false,
-    filters: opts.filters,
-    title: opts.title,
-    defaultPath: opts.defaultPath || undefined,
+/**
+ * Ask the user for a path for `purpose`: a data file or project to open, a model folder, a new
+ * project or an export file to write. Returns null when the user cancels.
+ */
+export async function pickPath(purpose: PickPurpose, opts: { filters?: FileFilter[]; title?: string; defaultPath?: string } = {}): Promise<string | null> {
+  return await commands.pickPath({
+    purpose,
+    title: opts.title ?? null,
+    default_path: opts.defaultPath?.trim() ? opts.defaultPath.trim() : null,
+    filters: opts.filters ?? [],
   });
-  if (Array.isArray(result)) return result[0] ?? null;
-  return result ?? null;
-}
-
-/** Ask for a path to write to. Returns null when the user cancels. */
-export async function pickSavePath(opts: { filters?: FileFilter[]; title?: string; defaultPath?: string } = {}): Promise<string | null> {
-  const result = await save({ filters: opts.filters, title: opts.title, defaultPath: opts.defaultPath || undefined });
-  return result ?? null;
 }

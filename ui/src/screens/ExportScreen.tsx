@@ -5,6 +5,7 @@ import { useNotify } from "../app/NotificationsContext";
 import { useProject } from "../app/ProjectContext";
 import { EmptyState, PathInput } from "../components/common";
 import { errorKind } from "../lib/errors";
+import { withChosenPath } from "../lib/pathAccess";
 
 const FORMATS: { value: ExportFormat; label: string; help: string; ext: string }[] = [
   { value: "csv", label: "CSV", help: "One row per labelled example with the columns id, split, text_a, text_b, label, source, confidence, annotator, created_at, run_id, then the source file's other columns — opens in any spreadsheet.", ext: "csv" },
@@ -34,6 +35,7 @@ export function ExportScreen() {
   const [confirmReplace, setConfirmReplace] = useState<string | null>(null);
 
   const fmt = FORMATS.find((f) => f.value === format) ?? FORMATS[0];
+  const filters = [{ name: fmt.label, extensions: [fmt.ext] }];
   const minConfidence = minConf.trim() === "" ? null : Number(minConf);
   const minValid = minConfidence === null || (Number.isFinite(minConfidence) && minConfidence >= 0 && minConfidence <= 1);
   const canExport = labelSetId !== null && path.trim() !== "" && sources.length > 0 && minValid && !busy;
@@ -45,10 +47,15 @@ export function ExportScreen() {
     setBusy(true);
     setConfirmReplace(null);
     const target = path.trim();
+    let chosen = target;
+    const send = (p: string) => {
+      chosen = p;
+      return commands.exportLabels({ label_set_id: labelSetId, path: p, format, sources, min_confidence: minConfidence, replace });
+    };
     const r = await guard(
-      commands.exportLabels({ label_set_id: labelSetId, path: target, format, sources, min_confidence: minConfidence, replace }).catch((e: unknown) => {
+      withChosenPath("export-file", target, send, { filters, onConfirmed: setPath }).catch((e: unknown) => {
         if (errorKind(e) === "already-exists") {
-          setConfirmReplace(target);
+          setConfirmReplace(chosen);
           return undefined;
         }
         throw e;
@@ -122,8 +129,8 @@ export function ExportScreen() {
           ))}
           {sources.length === 0 ? <p className="inline-error small">Pick at least one source.</p> : null}
         </fieldset>
-        <PathInput label="Write to" testId="export-path" value={path} onChange={(v) => { setPath(v); setConfirmReplace(null); }} onSubmit={() => void run()} mode="save"
-          filters={[{ name: fmt.label, extensions: [fmt.ext] }]} placeholder={`/home/me/labels.${fmt.ext}`} />
+        <PathInput label="Write to" testId="export-path" value={path} onChange={(v) => { setPath(v); setConfirmReplace(null); }} onSubmit={() => void run()} purpose="export-file"
+          filters={filters} placeholder={`/home/me/labels.${fmt.ext}`} />
         {confirmReplace !== null ? (
           <div className="confirm card" role="alertdialog" aria-label="Replace the file?" data-testid="export-confirm-replace">
             <p><span className="mono">{confirmReplace}</span> exists — Replace?</p>

@@ -9,6 +9,7 @@ import { useNotify } from "../app/NotificationsContext";
 import { useProject } from "../app/ProjectContext";
 import { EmptyState, JobProgressBar, PathInput, Select } from "../components/common";
 import { fileStem, splitWords } from "../lib/format";
+import { withChosenPath } from "../lib/pathAccess";
 import { useLatest } from "../lib/useLatest";
 
 type HeaderChoice = "auto" | "yes" | "no";
@@ -19,6 +20,7 @@ function headerValue(h: HeaderChoice): boolean | null {
 }
 
 export const PREVIEW_DEBOUNCE_MS = 300;
+const DATA_FILTERS = [{ name: "Data", extensions: ["csv", "tsv", "jsonl", "txt", "json"] }];
 const NO_MAPPING: ColumnGuess = { text: null, text_b: null, label: null, id: null };
 
 type ReadOptions = { format: FileFormat; header: HeaderChoice; encoding: TextEncoding; skipBad: boolean };
@@ -63,7 +65,10 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
       return;
     }
     setPreviewing(true);
-    const send = () => guard(commands.previewFile(file.trim(), settingsFor(o, m)));
+    // A path typed by hand is confirmed in the open dialog first (the app accepts only chosen files).
+    const send = () =>
+      guard(withChosenPath("data-file", file.trim(), (p) => commands.previewFile(p, settingsFor(o, m)), { filters: DATA_FILTERS, onConfirmed: setPath }))
+        .then((p) => p ?? undefined);
     const show = (p: FilePreview | undefined) => {
       setPreviewing(false);
       if (p) {
@@ -160,8 +165,8 @@ export function ImportWizard({ onImported }: { onImported?: (r: ImportResult) =>
             setPreviewing(false);
             setName("");
           }}
-          mode="open-file"
-          filters={[{ name: "Data", extensions: ["csv", "tsv", "jsonl", "txt", "json"] }]}
+          purpose="data-file"
+          filters={DATA_FILTERS}
           placeholder="/data/reviews.csv"
         />
         <div className="row gap wrap align-end">

@@ -6,6 +6,7 @@ import { useJobs } from "../app/JobsContext";
 import { useNotify } from "../app/NotificationsContext";
 import { useModel, useProject } from "../app/ProjectContext";
 import { EmptyState, JobProgressBar, PathInput, Select } from "../components/common";
+import { withChosenPath } from "../lib/pathAccess";
 import { errorMessage } from "../lib/errors";
 import { formatBytes, formatCount } from "../lib/format";
 
@@ -37,7 +38,8 @@ export function ModelScreen() {
 
   const load = async (spec: string) => {
     if (!spec.trim() || loadJob) return;
-    const m = await runJob(`Load ${spec.trim()}`, (job) => commands.loadModel(job, spec.trim(), device), setLoadJob);
+    // A folder typed by hand is confirmed in the folder dialog; cached models load by name.
+    const m = await runJob(`Load ${spec.trim()}`, (job) => withChosenPath("model-folder", spec.trim(), (s) => commands.loadModel(job, s, device), { onConfirmed: setPath }), setLoadJob);
     setLoadJob(null);
     if (m) {
       setModel(m);
@@ -62,7 +64,7 @@ export function ModelScreen() {
               void load(path);
             }}
           >
-            <PathInput label="Model folder (config.json, tokenizer, weights)" testId="model-path" value={path} onChange={setPath} mode="open-dir" placeholder="/models/bert-base-uncased" />
+            <PathInput label="Model folder (config.json, tokenizer, weights)" testId="model-path" value={path} onChange={setPath} purpose="model-folder" placeholder="/models/bert-base-uncased" />
             <div className="row gap align-end">
               <Select<DeviceKind>
                 label="Device"

@@ -5,6 +5,7 @@ import { useNotify } from "../app/NotificationsContext";
 import { useProject } from "../app/ProjectContext";
 import { EmptyState, PathInput } from "../components/common";
 import { friendlyTime } from "../lib/format";
+import { withChosenPath } from "../lib/pathAccess";
 
 export function ProjectsScreen() {
   const { project, setProject } = useProject();
@@ -34,16 +35,20 @@ export function ProjectsScreen() {
     setScreen("data");
   };
 
+  const filters = [{ name: "Cloze Studio project", extensions: ["cloze"] }];
+
   const create = async () => {
     if (!path.trim() || busy) return;
     setBusy(true);
-    opened(await guard(commands.createProject(path.trim())));
+    // A path typed by hand is confirmed in the save dialog first (the app accepts only chosen paths).
+    opened(await guard(withChosenPath("new-project", path.trim(), (p) => commands.createProject(p), { filters })) ?? undefined);
     setBusy(false);
   };
   const open = async (p = path) => {
     if (!p.trim() || busy) return;
     setBusy(true);
-    opened(await guard(commands.openProject(p.trim())));
+    // Recent projects open as they are; another path is confirmed in the open dialog first.
+    opened(await guard(withChosenPath("project", p.trim(), (q) => commands.openProject(q), { filters })) ?? undefined);
     setBusy(false);
   };
   const forget = async (p: string) => {
@@ -53,8 +58,6 @@ export function ProjectsScreen() {
   const close = async () => {
     if ((await guard(commands.closeProject())) !== undefined) setProject(null);
   };
-
-  const filters = [{ name: "Cloze Studio project", extensions: ["cloze"] }];
 
   return (
     <div className="stack projects-screen">
@@ -73,7 +76,7 @@ export function ProjectsScreen() {
               testId="project-path"
               value={path}
               onChange={setPath}
-              mode="open-file"
+              purpose="project"
               filters={filters}
               placeholder="/home/me/reviews.cloze"
             />
@@ -85,7 +88,7 @@ export function ProjectsScreen() {
                 Open project
               </button>
             </div>
-            <p className="hint">Type or paste a path ending in <code>.cloze</code>. Create makes a new file there; Enter opens an existing one.</p>
+            <p className="hint">Browse, or type a path ending in <code>.cloze</code> (you confirm it in the file dialog). Create makes a new file there; Enter opens an existing one.</p>
           </form>
         </div>
         <div className="card">
