@@ -14,6 +14,8 @@ pub mod bert;
 pub mod checks;
 pub mod cpu_kernels;
 pub mod distilbert;
+pub mod gguf;
+pub mod gguf_tokenizer;
 pub mod layers;
 pub mod save;
 pub mod tokenizer;

