@@ -461,7 +461,7 @@ export type ModelView = {
 	layers: number,
 	vocab_size: number,
 	max_len: number,
-	has_mlm_head: boolean,
+	has_lm_head: boolean,
 	mask_token: string,
 	device: DeviceKind,
 };

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use candle_core::Tensor;
 use clap::{Args, Subcommand};
-use cloze::plm::{DeviceChoice, MaskedLm, Plm};
+use cloze::plm::{DeviceChoice, Plm};
 use cloze::{Error, Result};
 
 #[derive(Subcommand, Debug)]
@@ -104,19 +104,22 @@ fn cpu_jiffies() -> Option<(u64, u64)> {
 }
 
 fn gflop(plm: &Plm, b: usize, l: usize, full: bool) -> f64 {
-    let (d, n, f, v) = match plm.model() {
-        MaskedLm::Bert(m) => (
-            m.config.hidden_size,
-            m.config.num_hidden_layers,
-            m.config.intermediate_size,
-            m.config.vocab_size,
-        ),
-        MaskedLm::DistilBert(m) => {
-            (m.config.dim, m.config.n_layers, m.config.hidden_dim, m.config.vocab_size)
-        }
-    };
-    let (b, l, d, n, f, v) = (b as f64, l as f64, d as f64, n as f64, f as f64, v as f64);
-    let mut lin = 2.0 * b * l * n * (4.0 * d * d + 2.0 * d * f);
+    // The layers' matrices (every 2-D weight but the vocabulary and position tables): each costs
+    // 2 FLOPs per element per token.
+    let dims = plm.dims();
+    let matrices: usize = plm
+        .named_weights()
+        .iter()
+        .filter(|(name, t)| {
+            t.rank() == 2
+                && t.dim(0).ok() != Some(dims.vocab_size)
+                && !["position", "wpe", "token_type"].iter().any(|p| name.contains(p))
+        })
+        .map(|(_, t)| t.elem_count())
+        .sum();
+    let (d, n, v) = (dims.hidden_size as f64, dims.layers as f64, dims.vocab_size as f64);
+    let (b, l, m) = (b as f64, l as f64, matrices as f64);
+    let mut lin = 2.0 * b * l * m;
     let attn = 2.0 * b * l * n * (2.0 * l * d);
     lin += if full { 2.0 * b * l * (d * d + d * v) } else { 2.0 * b * (d * d + 2.0 * d) };
     (lin + attn) / 1e9
@@ -165,7 +168,7 @@ fn infer(args: BenchArgs) -> Result<()> {
     let labels: Vec<u32> =
         ["great", "terrible"].iter().filter_map(|w| tok.encode_plain(w).ok()?.first().copied()).collect();
     let labels = Tensor::new(labels.as_slice(), &device)?;
-    let head = plm.mlm_head()?;
+    let head = plm.lm_head()?;
     let full = args.head == Head::Full;
     let h = plm.hidden_size();
 

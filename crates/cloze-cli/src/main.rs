@@ -808,7 +808,7 @@ fn inspect(args: InspectArgs) -> Result<()> {
     outln!("max length   {} tokens", info.max_len)?;
     outln!(
         "MLM head     {}",
-        if info.has_mlm_head { "yes" } else { "no (bare encoder: cannot fill a {mask})" }
+        if info.has_lm_head { "yes" } else { "no (bare encoder: cannot fill a {mask})" }
     )?;
     outln!("tokenizer    {}", info.tokenizer.display())?;
     outln!(

@@ -132,7 +132,7 @@ pub fn run(command: ProjectCommand) -> Result<()> {
                 "model {id}: {model} ({}, {:.1} M parameters{}) recorded in {}",
                 info.family.name(),
                 info.parameters as f64 / 1e6,
-                if info.has_mlm_head { "" } else { ", no masked-LM head: cannot fill a {mask}" },
+                if info.has_lm_head { "" } else { ", no masked-LM head: cannot fill a {mask}" },
                 file.display()
             );
             Ok(())

@@ -105,7 +105,7 @@ fn inspect_prints_family_and_special_tokens() {
     let json = cloze(&["inspect", "--model", model().to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["family"], "roberta");
-    assert_eq!(v["has_mlm_head"], true);
+    assert_eq!(v["has_lm_head"], true);
 }
 
 #[test]

@@ -89,7 +89,7 @@ impl<'a> Classifier<'a> {
         options: ClassifyOptions,
     ) -> Result<Self> {
         template.check_classification()?;
-        plm.mlm_head()?;
+        plm.lm_head()?;
         if options.batch_size == 0 {
             return Err(Error::invalid("batch size must be at least 1"));
         }
@@ -142,7 +142,7 @@ impl<'a> Classifier<'a> {
     pub fn mask_logits(&self, rows: &[&Rendered], full: bool) -> Result<(Vec<Vec<f32>>, Option<Tensor>)> {
         let (batch, at) = mask_batch(self.plm, rows)?;
         let at_mask = batch.select(&self.plm.encode_batch(&batch)?, &at)?;
-        let head = self.plm.mlm_head()?;
+        let head = self.plm.lm_head()?;
         let transformed = head.transform(&at_mask)?;
         let logits = head.logits_for(&transformed, &self.label_ids)?.to_vec2::<f32>()?;
         let full_logits = if full { Some(head.logits_full(&transformed)?) } else { None };

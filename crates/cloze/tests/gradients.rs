@@ -47,7 +47,7 @@ fn loss(plm: &Plm, embeds: &Tensor, mask: &Tensor, positions: &[usize], words: &
         .unwrap()
         .index_select(&Tensor::new(gather.as_slice(), plm.device()).unwrap(), 0)
         .unwrap();
-    let head = plm.mlm_head().unwrap();
+    let head = plm.lm_head().unwrap();
     let logits = head.logits_for(&head.transform(&at_mask).unwrap(), words).unwrap();
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
     let picked = (logp.get(0).unwrap().get(0).unwrap() + logp.get(1).unwrap().get(1).unwrap()).unwrap();

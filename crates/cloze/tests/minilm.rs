@@ -67,7 +67,7 @@ fn check_embedding(dir: &Path) {
     let plm = Plm::load(dir, &Device::Cpu).unwrap();
     let info = plm.info();
     assert_eq!(info.family, Family::Bert);
-    assert!(!info.has_mlm_head, "all-MiniLM-L6-v2 is a bare encoder");
+    assert!(!info.has_lm_head, "all-MiniLM-L6-v2 is a bare encoder");
     assert_eq!((info.hidden_size, info.layers, info.heads), (384, 6, 12));
     let emb = plm.sentence_embeddings(&["This is a test sentence."]).unwrap().remove(0);
     assert_eq!(emb.len(), 384);
@@ -82,7 +82,7 @@ fn check_embedding(dir: &Path) {
     let norm: f32 = emb.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-5, "not L2-normalised: {norm}");
     // A masked-LM job on this model is refused with a reason, not a panic.
-    let err = plm.mlm_head().unwrap_err().to_string();
+    let err = plm.lm_head().unwrap_err().to_string();
     assert!(err.contains("no masked-LM head"), "{err}");
     eprintln!("all-MiniLM-L6-v2 embedding starts {:?}", &emb[..5]);
 }

@@ -325,7 +325,7 @@ fn prompted_pretraining_lowers_the_mlm_loss_and_saves_a_loadable_model() {
     eprintln!("pretrain: dev MLM loss per epoch {losses:?}");
     assert!(losses.last().unwrap() < &(losses[0] * 0.9), "{losses:?}");
     let tuned = Plm::load(dir.join("model"), &device).unwrap();
-    assert!(tuned.mlm_head().is_ok());
+    assert!(tuned.lm_head().is_ok());
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -391,7 +391,7 @@ fn training_kernels_weight_gradients_match_composed() {
         let ids = Tensor::new(&[[0u32, 50, 60, 4, 80, 2], [0, 70, 4, 90, 2, 1]], &device).unwrap();
         let mask = Tensor::new(&[[1u32, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0]], &device).unwrap();
         let hidden = plm.encode(&plm.embed_tokens(&ids).unwrap(), &mask).unwrap();
-        let head = plm.mlm_head().unwrap();
+        let head = plm.lm_head().unwrap();
         // The real tokens only (the last one of the flattened 12 is padding, whose output no
         // loss reads and which the attention kernel leaves at zero).
         let real = hidden.reshape((12, 64)).unwrap().narrow(0, 0, 11).unwrap();

@@ -129,7 +129,7 @@ function ModelCard({ model }: { model: ModelView }) {
         <dt>Mask token</dt><dd><code>{model.mask_token}</code></dd>
         <dt>Device</dt><dd>{model.device.toUpperCase()}</dd>
       </dl>
-      {!model.has_mlm_head ? <p className="warn" data-testid="no-mlm-head">This model has no masked-LM head; it cannot fill a mask.</p> : null}
+      {!model.has_lm_head ? <p className="warn" data-testid="no-mlm-head">This model has no masked-LM head; it cannot fill a mask.</p> : null}
     </div>
   );
 }

@@ -15,10 +15,12 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::Family;
+use super::family::{LoadContext, ReadTensors};
+use super::network::{Dims, Kind, Network};
+use super::{model_cause, model_err};
 use super::checks::{self, ConfigKey, ConfigKeys, Rule};
 use super::layers::{
-    Activation, AttentionMask, Dropout, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
+    Activation, AttentionMask, Dropout, LayerNorm, Linear, HeadTransform, LmHead, ParamFn, PostNormBlock, SelfAttention,
     dropout,
 };
 use super::weights::{CheckpointNames, EMBEDDING_NORM, EMBEDDING_TABLES, EMBEDDINGS};
@@ -150,10 +152,10 @@ pub enum Variant {
 impl Variant {
     /// The checkpoint's weight names (they differ in the MLM head only).
     fn names(self) -> &'static CheckpointNames {
-        CheckpointNames::of(match self {
-            Variant::Bert => Family::Bert,
-            Variant::Roberta => Family::Roberta,
-        })
+        match self {
+            Variant::Bert => CheckpointNames::BERT,
+            Variant::Roberta => CheckpointNames::ROBERTA,
+        }
     }
 }
 
@@ -211,8 +213,10 @@ pub struct BertMaskedLm {
     pub config: Config,
     pub embeddings: Embeddings,
     pub layers: Vec<PostNormBlock>,
-    pub head: Option<MlmHead>,
+    pub head: Option<LmHead>,
     pub variant: Variant,
+    /// `bert.`, `roberta.` or empty (bare encoders), as in the checkpoint.
+    pub prefix: String,
 }
 
 fn load_layer(vb: VarBuilder, cfg: &Config, names: &CheckpointNames) -> candle_core::Result<PostNormBlock> {
@@ -252,7 +256,7 @@ impl BertMaskedLm {
             .map(|i| load_layer(enc.pp(names.layers).pp(i), cfg, names))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let head = Self::load_head(&vb, tensors, cfg, variant, &embeddings.word_embeddings)?;
-        Ok(Self { config: cfg.clone(), embeddings, layers, head, variant })
+        Ok(Self { config: cfg.clone(), embeddings, layers, head, variant, prefix: encoder_prefix.to_string() })
     }
 
     fn load_head(
@@ -261,7 +265,7 @@ impl BertMaskedLm {
         cfg: &Config,
         variant: Variant,
         word_embeddings: &Tensor,
-    ) -> candle_core::Result<Option<MlmHead>> {
+    ) -> candle_core::Result<Option<LmHead>> {
         let h = cfg.hidden_size;
         let names = variant.names();
         let (dense, norm, decoder, bias) =
@@ -279,12 +283,15 @@ impl BertMaskedLm {
         } else {
             vb.get(cfg.vocab_size, &format!("{decoder}.bias"))?
         };
-        Ok(Some(MlmHead {
-            dense: Linear::load(vb.pp(dense), h, h)?,
-            activation: cfg.hidden_act,
-            norm: LayerNorm::load(vb.pp(norm), h, cfg.layer_norm_eps)?,
+        Ok(Some(LmHead {
+            transform: Some(HeadTransform {
+                dense: Linear::load(vb.pp(dense), h, h)?,
+                activation: cfg.hidden_act,
+                norm: LayerNorm::load(vb.pp(norm), h, cfg.layer_norm_eps)?,
+            }),
+            input_scale: None,
             decoder_weight,
-            decoder_bias,
+            decoder_bias: Some(decoder_bias),
         }))
     }
 
@@ -326,5 +333,86 @@ impl BertMaskedLm {
     /// The largest sequence length the position embeddings allow.
     pub fn max_len(&self) -> usize {
         self.config.max_position_embeddings - self.embeddings.position_offset
+    }
+}
+
+/// The registry's loader for BERT checkpoints ([`super::family`]).
+pub fn load_bert(ctx: &LoadContext, read: ReadTensors) -> Result<Box<dyn Network>> {
+    load_variant(ctx, read, Variant::Bert)
+}
+
+/// The registry's loader for RoBERTa and XLM-RoBERTa checkpoints.
+pub fn load_roberta(ctx: &LoadContext, read: ReadTensors) -> Result<Box<dyn Network>> {
+    load_variant(ctx, read, Variant::Roberta)
+}
+
+fn load_variant(ctx: &LoadContext, read: ReadTensors, variant: Variant) -> Result<Box<dyn Network>> {
+    let cfg = Config::from_json(ctx.config, ctx.config_path, variant)?;
+    let tensors = read()?;
+    let prefixes: &[&str] = match variant {
+        Variant::Bert => &["bert.", ""],
+        Variant::Roberta => &["roberta.", "xlm-roberta.", ""],
+    };
+    let probe = "embeddings.word_embeddings.weight";
+    let prefix = super::weights::detect_prefix(&tensors, prefixes, probe).ok_or_else(|| {
+        model_err(ctx.weights_path, format!("no word embeddings found (looked for {prefixes:?} + {probe})"))
+    })?;
+    let model = BertMaskedLm::load(&tensors, &cfg, variant, &prefix, ctx.device).map_err(|e| {
+        model_cause(ctx.weights_path, format!("the weights do not match config.json ({variant:?})"), e)
+    })?;
+    Ok(Box::new(model))
+}
+
+impl Network for BertMaskedLm {
+    fn kind(&self) -> Kind {
+        Kind::Encoder
+    }
+
+    fn dims(&self) -> Dims {
+        let c = &self.config;
+        Dims {
+            hidden_size: c.hidden_size,
+            layers: c.num_hidden_layers,
+            heads: c.num_attention_heads,
+            kv_heads: c.num_attention_heads,
+            vocab_size: c.vocab_size,
+            max_len: self.max_len(),
+        }
+    }
+
+    fn word_embeddings(&self) -> &Tensor {
+        &self.embeddings.word_embeddings
+    }
+
+    fn embed_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        BertMaskedLm::embed_tokens(self, ids)
+    }
+
+    fn forward(
+        &self,
+        inputs_embeds: &Tensor,
+        attention_mask: &Tensor,
+        drop: Option<&Dropout>,
+    ) -> candle_core::Result<Tensor> {
+        self.encode(inputs_embeds, attention_mask, drop)
+    }
+
+    fn head(&self) -> Option<&LmHead> {
+        self.head.as_ref()
+    }
+
+    fn visit_params(&mut self, f: ParamFn) {
+        BertMaskedLm::visit_params(self, f)
+    }
+
+    fn checkpoint_tensors(&self) -> candle_core::Result<HashMap<String, Tensor>> {
+        let mut copy = self.clone();
+        let named = super::weights::unique_params(|f| copy.visit_params(f));
+        let head_dim = self.config.hidden_size / self.config.num_attention_heads;
+        super::weights::encoder_checkpoint_tensors(named, self.variant.names(), &self.prefix, head_dim)
+    }
+
+    fn box_clone(&self) -> Box<dyn Network> {
+        Box::new(self.clone())
     }
 }

@@ -9,10 +9,12 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::Family;
+use super::family::{LoadContext, ReadTensors};
+use super::network::{Dims, Kind, Network};
+use super::{model_cause, model_err};
 use super::checks::{self, ConfigKey, ConfigKeys, Rule};
 use super::layers::{
-    Activation, AttentionMask, Dropout, LayerNorm, Linear, MlmHead, ParamFn, PostNormBlock, SelfAttention,
+    Activation, AttentionMask, Dropout, LayerNorm, Linear, HeadTransform, LmHead, ParamFn, PostNormBlock, SelfAttention,
     dropout,
 };
 use super::weights::{CheckpointNames, EMBEDDING_NORM, EMBEDDING_TABLES, EMBEDDINGS};
@@ -97,7 +99,9 @@ pub struct DistilBertMaskedLm {
     pub config: Config,
     pub embeddings: Embeddings,
     pub layers: Vec<PostNormBlock>,
-    pub head: Option<MlmHead>,
+    pub head: Option<LmHead>,
+    /// `distilbert.` or empty, as in the checkpoint.
+    pub prefix: String,
 }
 
 /// <https://github.com/huggingface/transformers/blob/main/src/transformers/models/distilbert/modeling_distilbert.py> `TransformerBlock`
@@ -118,7 +122,7 @@ fn load_layer(vb: VarBuilder, cfg: &Config) -> candle_core::Result<PostNormBlock
 
 /// DistilBERT's checkpoint weight names.
 fn names() -> &'static CheckpointNames {
-    CheckpointNames::of(Family::DistilBert)
+    CheckpointNames::DISTILBERT
 }
 
 impl DistilBertMaskedLm {
@@ -153,17 +157,20 @@ impl DistilBertMaskedLm {
             } else {
                 embeddings.word_embeddings.clone()
             };
-            Some(MlmHead {
-                dense: Linear::load(vb.pp(names.head_dense), d, d)?,
-                activation: cfg.activation,
-                norm: LayerNorm::load(vb.pp(names.head_norm), d, LAYER_NORM_EPS)?,
+            Some(LmHead {
+                transform: Some(HeadTransform {
+                    dense: Linear::load(vb.pp(names.head_dense), d, d)?,
+                    activation: cfg.activation,
+                    norm: LayerNorm::load(vb.pp(names.head_norm), d, LAYER_NORM_EPS)?,
+                }),
+                input_scale: None,
                 decoder_weight,
-                decoder_bias: vb.get(cfg.vocab_size, names.head_bias)?,
+                decoder_bias: Some(vb.get(cfg.vocab_size, names.head_bias)?),
             })
         } else {
             None
         };
-        Ok(Self { config: cfg.clone(), embeddings, layers, head })
+        Ok(Self { config: cfg.clone(), embeddings, layers, head, prefix: encoder_prefix.to_string() })
     }
 
     /// Every parameter with its engine name (`embeddings.*`, `layers.{i}.*`, `head.*`).
@@ -207,5 +214,71 @@ impl DistilBertMaskedLm {
     /// The largest sequence length the position embeddings allow.
     pub fn max_len(&self) -> usize {
         self.config.max_position_embeddings
+    }
+}
+
+/// The registry's loader for DistilBERT checkpoints ([`super::family`]).
+pub fn load(ctx: &LoadContext, read: ReadTensors) -> Result<Box<dyn Network>> {
+    let cfg = Config::from_json(ctx.config, ctx.config_path)?;
+    let tensors = read()?;
+    let prefix =
+        super::weights::detect_prefix(&tensors, &["distilbert.", ""], "embeddings.word_embeddings.weight")
+            .ok_or_else(|| model_err(ctx.weights_path, "no distilbert.embeddings.word_embeddings.weight found"))?;
+    let model = DistilBertMaskedLm::load(&tensors, &cfg, &prefix, ctx.device).map_err(|e| {
+        model_cause(ctx.weights_path, "the weights do not match config.json (DistilBert)", e)
+    })?;
+    Ok(Box::new(model))
+}
+
+impl Network for DistilBertMaskedLm {
+    fn kind(&self) -> Kind {
+        Kind::Encoder
+    }
+
+    fn dims(&self) -> Dims {
+        let c = &self.config;
+        Dims {
+            hidden_size: c.dim,
+            layers: c.n_layers,
+            heads: c.n_heads,
+            kv_heads: c.n_heads,
+            vocab_size: c.vocab_size,
+            max_len: self.max_len(),
+        }
+    }
+
+    fn word_embeddings(&self) -> &Tensor {
+        &self.embeddings.word_embeddings
+    }
+
+    fn embed_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        DistilBertMaskedLm::embed_tokens(self, ids)
+    }
+
+    fn forward(
+        &self,
+        inputs_embeds: &Tensor,
+        attention_mask: &Tensor,
+        drop: Option<&Dropout>,
+    ) -> candle_core::Result<Tensor> {
+        self.encode(inputs_embeds, attention_mask, drop)
+    }
+
+    fn head(&self) -> Option<&LmHead> {
+        self.head.as_ref()
+    }
+
+    fn visit_params(&mut self, f: ParamFn) {
+        DistilBertMaskedLm::visit_params(self, f)
+    }
+
+    fn checkpoint_tensors(&self) -> candle_core::Result<HashMap<String, Tensor>> {
+        let mut copy = self.clone();
+        let named = super::weights::unique_params(|f| copy.visit_params(f));
+        super::weights::encoder_checkpoint_tensors(named, names(), &self.prefix, self.config.dim / self.config.n_heads)
+    }
+
+    fn box_clone(&self) -> Box<dyn Network> {
+        Box::new(self.clone())
     }
 }

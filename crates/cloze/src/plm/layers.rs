@@ -157,7 +157,18 @@ impl Linear {
 impl Linear {
     /// `act(x Wᵀ + b)`, fused into the matrix product on the CPU.
     pub fn forward_act(&self, xs: &Tensor, act: Option<Activation>) -> candle_core::Result<Tensor> {
-        if let Some(b) = &self.bias
+        // A linear layer without a bias (the decoders' projections) runs the same kernels with a
+        // zero bias, so frozen weights still get no gradient.
+        let zero;
+        let bias = match &self.bias {
+            Some(b) => Some(b),
+            None if on_cpu_f32(&[xs, &self.weight]) => {
+                zero = Tensor::zeros(self.weight.dim(0)?, DType::F32, xs.device())?;
+                Some(&zero)
+            }
+            None => None,
+        };
+        if let Some(b) = bias
             && on_cpu_f32(&[xs, &self.weight, b])
         {
             if !(xs.track_op() || self.weight.track_op() || b.track_op()) {
@@ -212,6 +223,18 @@ impl LayerNorm {
     /// when the weights are read, see `weights.rs`).
     pub fn load(vb: VarBuilder, dim: usize, eps: f64) -> candle_core::Result<Self> {
         Ok(Self { weight: vb.get(dim, "weight")?, bias: vb.get(dim, "bias")?, eps })
+    }
+
+    pub fn new(weight: Tensor, bias: Tensor, eps: f64) -> Self {
+        Self { weight, bias, eps }
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
     }
 
     pub fn visit_params(&mut self, prefix: &str, f: ParamFn) {
@@ -386,44 +409,88 @@ impl AttentionMask {
     }
 }
 
-/// The MLM prediction head shared by BERT, RoBERTa and DistilBERT: dense, activation, layer norm,
-/// then a decoder tied to the word embeddings, with its own bias.
+/// The transform an MLM head applies before its decoder (BERT, RoBERTa, DistilBERT): dense,
+/// activation, layer norm.
 #[derive(Debug, Clone)]
-pub struct MlmHead {
+pub struct HeadTransform {
     pub dense: Linear,
     pub activation: Activation,
     pub norm: LayerNorm,
+}
+
+/// The language-model head of every family: an optional transform (the MLM heads' dense,
+/// activation and layer norm; none for decoders, whose final norm ends the network), an optional
+/// scale of its input (T5 with tied embeddings), then a decoder to the vocabulary — usually the
+/// word-embedding matrix itself (tied) — with an optional bias.
+#[derive(Debug, Clone)]
+pub struct LmHead {
+    pub transform: Option<HeadTransform>,
+    pub input_scale: Option<f64>,
     /// `[vocab, hidden]`, usually the word-embedding matrix.
     pub decoder_weight: Tensor,
     /// `[vocab]`.
-    pub decoder_bias: Tensor,
+    pub decoder_bias: Option<Tensor>,
 }
 
-impl MlmHead {
-    /// The parameters; the decoder weight is usually the word-embedding matrix itself (tied).
+impl LmHead {
+    /// A decoder-only head: `logits = h Wᵀ (+ b)`.
+    pub fn linear(weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { transform: None, input_scale: None, decoder_weight: weight, decoder_bias: bias }
+    }
+
+    /// The parameters under the MLM heads' engine names: `{prefix}.dense`, `{prefix}.norm`,
+    /// `{prefix}.decoder.weight` and `{prefix}.decoder.bias`. The decoder weight is usually the
+    /// word-embedding matrix itself (tied).
     pub fn visit_params(&mut self, prefix: &str, f: ParamFn) {
-        self.dense.visit_params(&format!("{prefix}.dense"), f);
-        self.norm.visit_params(&format!("{prefix}.norm"), f);
+        if let Some(t) = &mut self.transform {
+            t.dense.visit_params(&format!("{prefix}.dense"), f);
+            t.norm.visit_params(&format!("{prefix}.norm"), f);
+        }
         f(format!("{prefix}.decoder.weight"), &mut self.decoder_weight);
-        f(format!("{prefix}.decoder.bias"), &mut self.decoder_bias);
+        if let Some(b) = &mut self.decoder_bias {
+            f(format!("{prefix}.decoder.bias"), b);
+        }
     }
 
     /// The transformed hidden state the decoder reads: `[n, hidden]` → `[n, hidden]`.
     pub fn transform(&self, hidden: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.activation.forward(&self.dense.forward(hidden)?)?;
-        self.norm.forward(&h)
+        let h = match &self.transform {
+            Some(t) => t.norm.forward(&t.activation.forward(&t.dense.forward(hidden)?)?)?,
+            None => hidden.clone(),
+        };
+        match self.input_scale {
+            Some(s) => h * s,
+            None => Ok(h),
+        }
     }
 
     /// Logits for the given vocabulary ids only: `[n, hidden]` → `[n, ids.len()]`.
     pub fn logits_for(&self, transformed: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
         let w = self.decoder_weight.index_select(ids, 0)?;
-        let b = self.decoder_bias.index_select(ids, 0)?;
-        transformed.matmul(&w.t()?)?.broadcast_add(&b)
+        let y = transformed.matmul(&w.t()?)?;
+        match &self.decoder_bias {
+            Some(b) => y.broadcast_add(&b.index_select(ids, 0)?),
+            None => Ok(y),
+        }
     }
 
     /// Logits over the whole vocabulary: `[n, hidden]` → `[n, vocab]`.
     pub fn logits_full(&self, transformed: &Tensor) -> candle_core::Result<Tensor> {
-        transformed.matmul(&self.decoder_weight.t()?)?.broadcast_add(&self.decoder_bias)
+        let y = transformed.matmul(&self.decoder_weight.t()?)?;
+        match &self.decoder_bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+
+    /// The decoder's rows (and bias entries, zero when it has none) of the given ids.
+    pub fn rows(&self, ids: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let w = self.decoder_weight.index_select(ids, 0)?;
+        let b = match &self.decoder_bias {
+            Some(b) => b.index_select(ids, 0)?,
+            None => Tensor::zeros(ids.dim(0)?, w.dtype(), w.device())?,
+        };
+        Ok((w, b))
     }
 }
 

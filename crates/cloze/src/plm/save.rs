@@ -2,16 +2,15 @@
 //! files and `model.safetensors` with the checkpoint's own weight names — so that [`super::Plm::load`]
 //! and transformers' `AutoModelForMaskedLM.from_pretrained` read it.
 //!
-//! The engine keeps the query, key and value projections fused (the query pre-scaled by 1/√d);
-//! saving splits them again and undoes the scale.
+//! Each family's network gives its weights under the checkpoint's names (fused projections split,
+//! transposes and pre-scaling undone) through the same name map its loader reads.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::Tensor;
 
-use super::weights::CheckpointNames;
-use super::{Family, Plm};
+use super::Plm;
 use crate::error::{Error, Result};
 use crate::files::AtomicDir;
 
@@ -26,36 +25,11 @@ const SIDE_FILES: [&str; 7] = [
     "sentencepiece.bpe.model",
 ];
 
-/// The checkpoint names of one engine weight (several for the fused QKV projection, in q, k, v order),
-/// from the map the loaders read too.
-fn checkpoint_names(family: Family, prefix: &str, name: &str) -> Option<Vec<String>> {
-    CheckpointNames::of(family).checkpoint(prefix, name)
-}
-
 impl Plm {
-    /// The weights under their checkpoint names, QKV split and unscaled.
+    /// The weights under their checkpoint names, as the family's loader reads them
+    /// ([`super::network::Network::checkpoint_tensors`]).
     pub fn checkpoint_tensors(&self) -> Result<HashMap<String, Tensor>> {
-        let info = self.info();
-        let head_dim = info.hidden_size / info.heads;
-        let scale = (head_dim as f64).sqrt();
-        let mut out = HashMap::new();
-        for (name, t) in self.named_weights() {
-            let names = checkpoint_names(self.family, &self.encoder_prefix, &name).ok_or_else(|| {
-                Error::internal(format!("no checkpoint name for the engine weight {name:?} (a bug)"))
-            })?;
-            let t = t.detach().contiguous()?;
-            if names.len() == 3 {
-                let h = t.dim(0)? / 3;
-                for (k, n) in names.into_iter().enumerate() {
-                    let part = t.narrow(0, k * h, h)?;
-                    let part = if k == 0 { (part * scale)? } else { part };
-                    out.insert(n, part.contiguous()?);
-                }
-            } else {
-                out.insert(names.into_iter().next().expect("one name"), t);
-            }
-        }
-        Ok(out)
+        Ok(self.network().checkpoint_tensors()?)
     }
 
     /// Writes the model as a checkpoint folder `dir`: `model.safetensors`, `config.json` and the
@@ -87,7 +61,8 @@ impl Plm {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::super::Family;
+    use super::super::weights::CheckpointNames;
 
     #[test]
     fn names_by_family() {
@@ -114,8 +89,8 @@ mod tests {
             (Family::DistilBert, "distilbert.", "head.dense.weight", vec!["vocab_transform.weight"]),
         ];
         for (family, prefix, name, expected) in cases {
-            assert_eq!(checkpoint_names(family, prefix, name).unwrap(), expected, "{name}");
+            assert_eq!(CheckpointNames::of(family).unwrap().checkpoint(prefix, name).unwrap(), expected, "{name}");
         }
-        assert_eq!(checkpoint_names(Family::Bert, "", "layers.0.bogus.weight"), None);
+        assert_eq!(CheckpointNames::BERT.checkpoint("", "layers.0.bogus.weight"), None);
     }
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use tokenizers::Tokenizer;
 
-use super::{Family, checks};
+use super::{Family, Kind, checks};
 use crate::error::{Error, Result};
 
 /// The special tokens a prompt needs, as strings and ids.
@@ -38,7 +38,14 @@ pub struct PlmTokenizer {
     special: SpecialTokens,
     space_sensitive: bool,
     source: PathBuf,
+    /// The id of [`PLACEHOLDER`] when the engine added it (decoders).
+    placeholder: Option<u32>,
 }
+
+/// The mask placeholder the engine adds to a decoder's tokenizer: it marks where the label word is
+/// read in a rendered row and is never given to the network ([`super::Plm::embed_tokens`] embeds it
+/// as padding; the state before it is what is read).
+pub const PLACEHOLDER: &str = "<|cloze:mask|>";
 
 impl std::fmt::Debug for PlmTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -101,7 +108,7 @@ impl PlmTokenizer {
             checks::checked_len(&path, checks::TOKENIZER_FILE_LIMIT, name)?;
             Ok(path)
         };
-        let (mut inner, source) = if json.is_file() {
+        let (inner, source) = if json.is_file() {
             let json = limited("tokenizer.json")?;
             (Tokenizer::from_file(&json).map_err(|e| tok_err(&json, e))?, json)
         } else if dir.join("vocab.txt").is_file() {
@@ -119,33 +126,61 @@ impl PlmTokenizer {
                 source: None,
             });
         };
+        Self::from_tokenizer(inner, source, family, &|key| configured_token(dir, key))
+    }
+
+    /// Finishes a tokenizer for a model of `family`: padding and truncation off, the special
+    /// tokens found (`configured` reads a key such as `"mask_token"` from the tokenizer config). A
+    /// decoder has no mask token: the engine adds its own placeholder, [`PLACEHOLDER`], which marks
+    /// where the label word goes and never reaches the network.
+    pub fn from_tokenizer(
+        mut inner: Tokenizer,
+        source: PathBuf,
+        family: Family,
+        configured: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
         inner.with_padding(None);
         inner.with_truncation(None).map_err(|e| tok_err(&source, e))?;
-
-        let (mask_default, pad_default, cls_default, sep_default, unk_default) =
-            family.default_special_tokens();
-        let find = |key: &str, default: &str| -> Option<(String, u32)> {
-            let name = configured_token(dir, key).unwrap_or_else(|| default.to_string());
+        let [mask_default, pad_default, cls_default, sep_default, unk_default] = family.spec().special_tokens;
+        let mut placeholder = None;
+        if family.kind() == Kind::Decoder {
+            let token = tokenizers::AddedToken::from(PLACEHOLDER, true).lstrip(true);
+            inner.add_special_tokens([token]).map_err(|e| tok_err(&source, e))?;
+        }
+        let find = |key: &str, default: Option<&str>| -> Option<(String, u32)> {
+            let name = configured(key).or_else(|| default.map(String::from))?;
             inner.token_to_id(&name).map(|id| (name, id))
         };
-        let mask = find("mask_token", mask_default).ok_or_else(|| Error::Tokenizer {
-            message: format!(
-                "{}: the vocabulary has no mask token (looked for {:?}); a masked-LM prompt needs one — \
-                 set \"mask_token\" in tokenizer_config.json",
-                source.display(),
-                configured_token(dir, "mask_token").unwrap_or_else(|| mask_default.to_string())
-            ),
-            source: None,
-        })?;
-        let pad = find("pad_token", pad_default).unwrap_or_else(|| mask.clone());
-        let special = SpecialTokens {
-            mask,
-            pad,
-            cls: find("cls_token", cls_default),
-            sep: find("sep_token", sep_default),
-            unk: find("unk_token", unk_default),
+        let mask = match family.kind() {
+            Kind::Decoder => {
+                let id = inner
+                    .token_to_id(PLACEHOLDER)
+                    .ok_or_else(|| tok_msg(&source, "the tokenizer did not accept the engine's mask placeholder"))?;
+                placeholder = Some(id);
+                (PLACEHOLDER.to_string(), id)
+            }
+            Kind::Encoder | Kind::EncoderDecoder => find("mask_token", mask_default).ok_or_else(|| Error::Tokenizer {
+                message: format!(
+                    "{}: the vocabulary has no mask token (looked for {:?}); a masked-LM prompt needs one — \
+                     set \"mask_token\" in tokenizer_config.json",
+                    source.display(),
+                    configured("mask_token").or_else(|| mask_default.map(String::from)).unwrap_or_default()
+                ),
+                source: None,
+            })?,
         };
-        let mut tok = Self { inner, special, space_sensitive: false, source };
+        let bos = find("bos_token", None);
+        let eos = find("eos_token", None);
+        let pad = find("pad_token", pad_default)
+            .or_else(|| if placeholder.is_some() { eos.clone().or_else(|| bos.clone()) } else { None })
+            .or_else(|| if placeholder.is_some() { inner.id_to_token(0).map(|t| (t, 0)) } else { None })
+            .unwrap_or_else(|| mask.clone());
+        let (cls, sep) = match family.kind() {
+            Kind::Decoder => (bos, eos),
+            _ => (find("cls_token", cls_default), find("sep_token", sep_default)),
+        };
+        let special = SpecialTokens { mask, pad, cls, sep, unk: find("unk_token", unk_default) };
+        let mut tok = Self { inner, special, space_sensitive: false, source, placeholder };
         tok.space_sensitive = tok.encode_plain("great")? != tok.encode_plain(" great")?;
         Ok(tok)
     }
@@ -231,6 +266,11 @@ impl PlmTokenizer {
 
     pub fn source(&self) -> &Path {
         &self.source
+    }
+
+    /// The id of the engine's mask placeholder, when this is a decoder's tokenizer.
+    pub fn placeholder(&self) -> Option<u32> {
+        self.placeholder
     }
 
     pub fn inner(&self) -> &Tokenizer {

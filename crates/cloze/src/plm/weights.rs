@@ -198,13 +198,19 @@ const DISTILBERT: CheckpointNames = CheckpointNames {
 };
 
 impl CheckpointNames {
-    pub fn of(family: Family) -> &'static CheckpointNames {
+    /// The map of an encoder family (decoders keep their checkpoint names as engine names).
+    pub fn of(family: Family) -> Option<&'static CheckpointNames> {
         match family {
-            Family::Bert => &BERT,
-            Family::Roberta | Family::XlmRoberta => &ROBERTA,
-            Family::DistilBert => &DISTILBERT,
+            Family::Bert => Some(&BERT),
+            Family::Roberta | Family::XlmRoberta => Some(&ROBERTA),
+            Family::DistilBert => Some(&DISTILBERT),
+            Family::Gpt2 | Family::Llama => None,
         }
     }
+
+    pub const BERT: &'static CheckpointNames = &BERT;
+    pub const ROBERTA: &'static CheckpointNames = &ROBERTA;
+    pub const DISTILBERT: &'static CheckpointNames = &DISTILBERT;
 
     /// The checkpoint names of the engine weight `name` (`embeddings.*`, `layers.{i}.*`, `head.*`,
     /// as the models' `visit_params` name them), with the encoder `prefix`: three for the fused
@@ -249,6 +255,49 @@ impl CheckpointNames {
         };
         Some(vec![n])
     }
+}
+
+/// The weights of an encoder (engine names from `visit_params`, tied weights listed once) under
+/// their checkpoint names through `names` with the encoder `prefix`: the fused QKV projection split
+/// into q, k and v again and the query's 1/√head_dim pre-scaling undone.
+pub fn encoder_checkpoint_tensors(
+    named: Vec<(String, Tensor)>,
+    names: &CheckpointNames,
+    prefix: &str,
+    head_dim: usize,
+) -> candle_core::Result<HashMap<String, Tensor>> {
+    let scale = (head_dim as f64).sqrt();
+    let mut out = HashMap::new();
+    for (name, t) in named {
+        let Some(names) = names.checkpoint(prefix, &name) else {
+            candle_core::bail!("no checkpoint name for the engine weight {name:?} (a bug)")
+        };
+        let t = t.detach().contiguous()?;
+        if names.len() == 3 {
+            let h = t.dim(0)? / 3;
+            for (k, n) in names.into_iter().enumerate() {
+                let part = t.narrow(0, k * h, h)?;
+                let part = if k == 0 { (part * scale)? } else { part };
+                out.insert(n, part.contiguous()?);
+            }
+        } else if let Some(n) = names.into_iter().next() {
+            out.insert(n, t);
+        }
+    }
+    Ok(out)
+}
+
+/// Each tensor once, by the first name it was visited under (tied weights share one tensor).
+pub fn unique_params(visit: impl FnOnce(super::layers::ParamFn)) -> Vec<(String, Tensor)> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut f = |name: String, t: &mut Tensor| {
+        if seen.insert(t.id()) {
+            out.push((name, t.clone()));
+        }
+    };
+    visit(&mut f);
+    out
 }
 
 fn normalise_name(name: &str) -> String {

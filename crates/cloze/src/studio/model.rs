@@ -68,7 +68,7 @@ pub(super) fn model_view(m: &LoadedModel) -> ModelView {
         layers: info.layers as i64,
         vocab_size: info.vocab_size as i64,
         max_len: info.max_len as i64,
-        has_mlm_head: info.has_mlm_head,
+        has_lm_head: info.has_lm_head,
         mask_token: info.special_tokens.mask.0.clone(),
         device: m.device,
     }

@@ -206,7 +206,7 @@ fn models_devices_and_cache() {
     assert!(f.studio.current_model().is_none());
     let m = load_roberta(&f);
     assert_eq!(m.family, "roberta");
-    assert!(m.has_mlm_head);
+    assert!(m.has_lm_head);
     assert_eq!(m.mask_token, "<mask>");
     assert_eq!(f.studio.current_model().unwrap(), m);
     let bad = f.studio.load_model("/no/such/model", DeviceKind::Cpu, &mut yes).unwrap_err();

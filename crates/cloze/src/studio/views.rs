@@ -396,7 +396,7 @@ pub struct ModelView {
     pub layers: i64,
     pub vocab_size: i64,
     pub max_len: i64,
-    pub has_mlm_head: bool,
+    pub has_lm_head: bool,
     pub mask_token: String,
     pub device: DeviceKind,
 }

@@ -68,18 +68,28 @@ pub struct Rendered {
     pub cuts: Vec<usize>,
 }
 
-/// Rendered rows padded into one batch for `plm`, with the flat position of each row's (first)
-/// mask — what every classification path reads.
+/// Rendered rows padded into one batch for `plm`, with the flat position where each row's label
+/// word is read — at its (first) mask for encoders, just before it for decoders
+/// ([`Plm::read_offset`]) — what every classification path reads.
 pub fn mask_batch(plm: &Plm, rows: &[&Rendered]) -> Result<(Batch, Vec<u32>)> {
     let ids: Vec<&[u32]> = rows.iter().map(|r| r.ids.as_slice()).collect();
     let batch = plm.batch(&ids)?;
+    let offset = plm.read_offset();
     let at_mask = rows
         .iter()
         .enumerate()
         .map(|(i, r)| {
             let pos =
                 *r.mask_positions.first().ok_or_else(|| Error::invalid("a rendered row has no mask"))?;
-            Ok(batch.flat(i, pos) as u32)
+            let read = pos.checked_add_signed(offset).ok_or_else(|| {
+                Error::invalid(format!(
+                    "{{mask}} is the first token, but a {} model reads the label word {}; put text before \
+                     {{mask}}, e.g. \"{{text_a}} It was {{mask}}.\"",
+                    plm.family().name(),
+                    plm.kind().reads()
+                ))
+            })?;
+            Ok(batch.flat(i, read) as u32)
         })
         .collect::<Result<_>>()?;
     Ok((batch, at_mask))

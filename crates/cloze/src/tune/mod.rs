@@ -390,7 +390,7 @@ pub fn run(
         }
         TuneStrategy::Pretrain => {
             let template = template.ok_or_else(|| Error::invalid("a template is needed"))?;
-            plm.mlm_head()?;
+            plm.lm_head()?;
             let vars = plm.trainable()?;
             plm.set_dropout(Some(Dropout::new(p_drop, drop_seed)));
             let limit = max_len.unwrap_or(plm.max_len());

@@ -115,7 +115,7 @@ pub fn mlm_loss(plm: &Plm, rows: &[&MlmRow]) -> Result<Tensor> {
         return Err(Error::invalid("a masked-LM batch has no target tokens; the rows are too short"));
     }
     let at = batch.select(&plm.encode_batch(&batch)?, &at)?;
-    let head = plm.mlm_head()?;
+    let head = plm.lm_head()?;
     let logits = head.logits_full(&head.transform(&at)?)?;
     Ok(candle_nn::loss::cross_entropy(&logits, &Tensor::new(targets.as_slice(), plm.device())?)?)
 }

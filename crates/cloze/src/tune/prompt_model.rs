@@ -14,7 +14,7 @@ use candle_core::{DType, Tensor, Var};
 use super::config::{SoftInit, VerbalizerKind};
 use crate::classify::space_before_mask;
 use crate::data::SplitMix64;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plm::{Batch, Plm};
 use crate::template::{FieldSource, Rendered, Renderer, Template, mask_batch};
 use crate::verbalizer::soft::{self, SoftVerbalizer};
@@ -74,7 +74,7 @@ impl PromptModel {
     ) -> Result<Self> {
         template.check_classification()?;
         if kind == VerbalizerKind::Manual {
-            plm.mlm_head()?;
+            plm.lm_head()?;
         }
         let leading_space = plm.tokenizer().space_sensitive() && space_before_mask(&template);
         let bound = BoundVerbalizer::bind(verbalizer, plm.tokenizer(), leading_space)?;
@@ -94,11 +94,7 @@ impl PromptModel {
     }
 
     fn word_embeddings(plm: &Plm) -> Result<Tensor> {
-        plm.named_weights()
-            .into_iter()
-            .find(|(n, _)| n == "embeddings.word_embeddings")
-            .map(|(_, t)| t)
-            .ok_or_else(|| Error::internal("the model has no word embeddings (a bug)"))
+        Ok(plm.network().word_embeddings().clone())
     }
 
     /// The soft vectors' starting values, from a rendering of an empty row.
@@ -257,7 +253,7 @@ impl PromptModel {
         match &self.head {
             ClassHead::Soft(v) => v.scores(&self.plm, &at_mask),
             ClassHead::Manual { label_ids } => {
-                let head = self.plm.mlm_head()?;
+                let head = self.plm.lm_head()?;
                 self.bound.class_scores(&head.logits_for(&head.transform(&at_mask)?, label_ids)?)
             }
         }

@@ -34,7 +34,7 @@ pub fn word_of(token: &str, space_sensitive: bool) -> Option<String> {
 
 /// Mean log-probabilities over the vocabulary at the mask of `rows` (batches of 16).
 pub fn mean_mask_log_probs(plm: &Plm, rows: &[Rendered]) -> Result<Vec<f32>> {
-    let head = plm.mlm_head()?;
+    let head = plm.lm_head()?;
     let mut sum: Option<Tensor> = None;
     for chunk in rows.chunks(16) {
         let group: Vec<&Rendered> = chunk.iter().collect();

@@ -35,8 +35,8 @@ impl SoftVerbalizer {
     /// decoder rows (input `embeddings` for a model without an MLM head).
     pub fn from_label_words(plm: &Plm, bound: &BoundVerbalizer, embeddings: &Tensor) -> Result<Self> {
         let device = plm.device();
-        let (rows, bias_rows) = match plm.mlm_head() {
-            Ok(h) => (h.decoder_weight.clone(), Some(h.decoder_bias.clone())),
+        let (rows, bias_rows) = match plm.lm_head() {
+            Ok(h) => (h.decoder_weight.clone(), h.decoder_bias.clone()),
             Err(_) => (embeddings.clone(), None),
         };
         let mut ws = Vec::with_capacity(bound.num_classes());
@@ -56,7 +56,7 @@ impl SoftVerbalizer {
 
     /// Class scores `[batch, classes]` (logits) from the hidden states at the mask `[batch, hidden]`.
     pub fn scores(&self, plm: &Plm, at_mask: &Tensor) -> Result<Tensor> {
-        let x = match plm.mlm_head() {
+        let x = match plm.lm_head() {
             Ok(head) => head.transform(at_mask)?,
             Err(_) => at_mask.clone(),
         };

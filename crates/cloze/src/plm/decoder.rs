@@ -1,0 +1,232 @@
+//! Building blocks of the decoder families: the causal attention mask, multi-head attention with
+//! grouped key/value heads (Ainslie et al., 2023) and optional rotary position embeddings (Su et
+//! al., 2021), RMSNorm (Zhang & Sennrich, 2019).
+//!
+//! References:
+//! - <https://github.com/huggingface/transformers/blob/main/src/transformers/models/llama/modeling_llama.py>
+//!   (`LlamaRotaryEmbedding`, `apply_rotary_pos_emb`, `repeat_kv`, `LlamaRMSNorm`)
+//! - <https://github.com/huggingface/transformers/blob/main/src/transformers/modeling_rope_utils.py>
+//!   (`_compute_default_rope_parameters`, `_compute_linear_scaling_rope_parameters`,
+//!   `_compute_llama3_parameters`)
+//!
+//! As in [`super::layers`], untracked f32 tensors on the CPU run candle's fused ops, and any tracked
+//! input switches to differentiable ones (`rms_norm_slow`, `rope_slow`, the engine's softmax).
+
+use candle_core::{DType, Device, Module, Tensor};
+
+use super::layers::{Dropout, Linear, ParamFn, dropout, softmax};
+
+/// Which keys each query may attend to in a causal LM: itself, the tokens before it, never padding.
+#[derive(Debug, Clone)]
+pub struct CausalMask {
+    /// Additive `[batch, 1, seq, seq]` mask: 0 where allowed, a large negative number elsewhere.
+    pub additive: Tensor,
+}
+
+impl CausalMask {
+    /// From a 0/1 `[batch, seq]` attention mask (right or left padding).
+    pub fn new(attention_mask: &Tensor, dtype: DType) -> candle_core::Result<Self> {
+        let (b, t) = attention_mask.dims2()?;
+        let rows = attention_mask.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let mut m = vec![0f32; b * t * t];
+        for (i, row) in rows.iter().enumerate() {
+            for q in 0..t {
+                for k in 0..t {
+                    if k > q || row[k] <= 0.5 {
+                        m[(i * t + q) * t + k] = -1e30;
+                    }
+                }
+            }
+        }
+        let additive = Tensor::from_vec(m, (b, 1, t, t), attention_mask.device())?.to_dtype(dtype)?;
+        Ok(Self { additive })
+    }
+}
+
+/// Rotary position embeddings: the cosine and sine tables, `[max_len, head_dim / 2]`.
+#[derive(Debug, Clone)]
+pub struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+}
+
+/// How rotary frequencies are scaled (config.json `rope_scaling`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RopeScaling {
+    None,
+    /// Positions divided by `factor`.
+    Linear { factor: f64 },
+    /// Llama 3.1's frequency-dependent scaling.
+    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
+}
+
+impl Rope {
+    /// Tables for `head_dim` (rotating `rotary_dim` of it — all of it for Llama) at positions
+    /// `0..max_len`, with base `theta`.
+    pub fn new(
+        head_dim: usize,
+        theta: f64,
+        scaling: &RopeScaling,
+        max_len: usize,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        let half = head_dim / 2;
+        let mut inv_freq: Vec<f64> =
+            (0..half).map(|i| 1.0 / theta.powf((2 * i) as f64 / head_dim as f64)).collect();
+        match *scaling {
+            RopeScaling::None => {}
+            RopeScaling::Linear { factor } => inv_freq.iter_mut().for_each(|f| *f /= factor),
+            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+                let low_wavelen = original_max_position_embeddings / low_freq_factor;
+                let high_wavelen = original_max_position_embeddings / high_freq_factor;
+                for f in inv_freq.iter_mut() {
+                    let wavelen = 2.0 * std::f64::consts::PI / *f;
+                    let scaled = if wavelen > low_wavelen { *f / factor } else { *f };
+                    let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+                    *f = if medium {
+                        let smooth = (original_max_position_embeddings / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
+                        (1.0 - smooth) * scaled / factor + smooth * scaled
+                    } else {
+                        scaled
+                    };
+                }
+            }
+        }
+        // Computed in f32 as transformers does (inv_freq is f32 there, the product in f32).
+        let inv: Vec<f32> = inv_freq.iter().map(|&f| f as f32).collect();
+        let mut cos = Vec::with_capacity(max_len * half);
+        let mut sin = Vec::with_capacity(max_len * half);
+        for p in 0..max_len {
+            for &f in &inv {
+                let a = p as f32 * f;
+                cos.push(a.cos());
+                sin.push(a.sin());
+            }
+        }
+        Ok(Self {
+            cos: Tensor::from_vec(cos, (max_len, half), device)?.to_dtype(dtype)?,
+            sin: Tensor::from_vec(sin, (max_len, half), device)?.to_dtype(dtype)?,
+        })
+    }
+
+    /// Rotates `xs` `[batch, heads, seq, head_dim]` at positions `0..seq`.
+    pub fn apply(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let t = xs.dim(2)?;
+        let cos = self.cos.narrow(0, 0, t)?;
+        let sin = self.sin.narrow(0, 0, t)?;
+        if xs.track_op() || xs.dtype() == DType::F64 {
+            candle_nn::rotary_emb::rope_slow(&xs.contiguous()?, &cos, &sin)
+        } else {
+            candle_nn::rotary_emb::rope(&xs.contiguous()?, &cos, &sin)
+        }
+    }
+}
+
+/// Root-mean-square layer norm: `x / rms(x) * w` (Gemma: `* (1 + w)`).
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    pub weight: Tensor,
+    pub eps: f64,
+    /// Gemma stores `w - 1`.
+    pub plus_one: bool,
+}
+
+impl RmsNorm {
+    pub fn visit_params(&mut self, name: &str, f: ParamFn) {
+        f(format!("{name}.weight"), &mut self.weight);
+    }
+}
+
+impl Module for RmsNorm {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        let w = if self.plus_one { (&self.weight + 1.0)? } else { self.weight.clone() };
+        if xs.track_op() || w.track_op() || xs.dtype() == DType::F64 {
+            candle_nn::ops::rms_norm_slow(xs, &w, self.eps as f32)
+        } else {
+            candle_nn::ops::rms_norm(&xs.contiguous()?, &w, self.eps as f32)
+        }
+    }
+}
+
+/// Causal multi-head attention with separate query, key, value and output projections, `kv_heads`
+/// key/value heads shared by groups of query heads, and optional rotary embeddings.
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    /// Multiplies the scores (1/√head_dim unless the config says otherwise).
+    pub scale: f64,
+    pub rope: Option<Rope>,
+}
+
+impl Attention {
+    /// `xs`: `[batch, seq, hidden]`; `drop`: dropout of the attention probabilities when training.
+    pub fn forward(&self, xs: &Tensor, mask: &CausalMask, drop: Option<&Dropout>) -> candle_core::Result<Tensor> {
+        let (b, t, _) = xs.dims3()?;
+        let split = |y: Tensor, n: usize| -> candle_core::Result<Tensor> {
+            y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?.contiguous()
+        };
+        let mut q = split(self.q.forward(xs)?, self.heads)?;
+        let mut k = split(self.k.forward(xs)?, self.kv_heads)?;
+        let v = split(self.v.forward(xs)?, self.kv_heads)?;
+        if let Some(rope) = &self.rope {
+            q = rope.apply(&q)?;
+            k = rope.apply(&k)?;
+        }
+        let (k, v) = if self.kv_heads == self.heads {
+            (k, v)
+        } else {
+            let rep = self.heads / self.kv_heads;
+            let repeat = |x: Tensor| -> candle_core::Result<Tensor> {
+                x.unsqueeze(2)?
+                    .broadcast_as((b, self.kv_heads, rep, t, self.head_dim))?
+                    .contiguous()?
+                    .reshape((b, self.heads, t, self.head_dim))
+            };
+            (repeat(k)?, repeat(v)?)
+        };
+        let scores = (q.matmul(&k.t()?)? * self.scale)?.broadcast_add(&mask.additive)?;
+        let probs =
+            if scores.track_op() { softmax(&scores)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
+        let probs = dropout(probs, drop)?;
+        let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b, t, self.heads * self.head_dim))?;
+        self.o.forward(&ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causal_mask_hides_the_future_and_padding() {
+        let mask = Tensor::new(&[[1u32, 1, 0]], &Device::Cpu).unwrap();
+        let m = CausalMask::new(&mask, DType::F32).unwrap().additive.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let allowed: Vec<bool> = m.iter().map(|&x| x == 0.0).collect();
+        // query 0 sees key 0; query 1 sees keys 0, 1; query 2 (padding) sees keys 0, 1 only.
+        assert_eq!(allowed, [true, false, false, true, true, false, true, true, false]);
+    }
+
+    #[test]
+    fn llama3_scaling_keeps_high_frequencies_and_divides_low_ones() {
+        let scaling = RopeScaling::Llama3 {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 8192.0,
+        };
+        let plain = Rope::new(128, 500000.0, &RopeScaling::None, 2, DType::F64, &Device::Cpu).unwrap();
+        let scaled = Rope::new(128, 500000.0, &scaling, 2, DType::F64, &Device::Cpu).unwrap();
+        let a = plain.sin.get(1).unwrap().to_vec1::<f64>().unwrap();
+        let b = scaled.sin.get(1).unwrap().to_vec1::<f64>().unwrap();
+        assert!((a[0] - b[0]).abs() < 1e-12, "the highest frequency is unchanged");
+        assert!((a[63].asin() / 8.0 - b[63].asin()).abs() < 1e-9, "the lowest is divided by the factor");
+    }
+}
