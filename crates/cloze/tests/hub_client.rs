@@ -19,12 +19,12 @@ fn search_pages_and_flags_support() {
     let c = client(&hub, &fresh("hub-search"), None);
     let q = SearchQuery { text: "tiny model".into(), task: Some("fill-mask".into()), sort: None, limit: 2 };
     let page = c.search(&q, None).unwrap();
-    assert_eq!(page.models.iter().map(|m| m.repo_id.as_str()).collect::<Vec<_>>(), ["org/tiny", "org/gpt"]);
+    assert_eq!(page.models.iter().map(|m| m.repo_id.as_str()).collect::<Vec<_>>(), ["org/tiny", "org/mamba"]);
     assert_eq!(page.models[0].license.as_deref(), Some("mit"));
     assert_eq!(page.models[0].weight_bytes, Some(440_000));
     assert_eq!(page.models[1].weight_bytes, None);
     assert!(page.models[0].supported.is_ok());
-    assert!(page.models[1].supported.as_ref().unwrap_err().contains("gpt2"));
+    assert!(page.models[1].supported.as_ref().unwrap_err().contains("mamba"));
     let next = page.next.expect("a second page");
     let page2 = c.search(&q, Some(&next)).unwrap();
     assert_eq!(page2.models.len(), 1);

@@ -148,3 +148,107 @@ fn distilbert_matches_transformers() {
 fn xlm_roberta_matches_transformers() {
     check(repo_fixtures().join("xlm-roberta"), Family::XlmRoberta);
 }
+
+// ---- decoders ------------------------------------------------------------------------------------
+//
+// `../shared/fixtures/parity/gpt2` and `tests/fixtures/parity/{llama,llama3-rope,qwen2}` (made by
+// `make_families.py`): `position` is the last prompt token, whose next-token logits are the label
+// words' (they follow the prompt with a leading space); `batch` is a right-padded batch.
+
+fn shared_fixtures() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/parity"))
+}
+
+/// Runs every check of one decoder fixture and returns the largest logit difference seen.
+fn check_decoder(dir: PathBuf, family: Family) -> f32 {
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let plm = Plm::load(&dir, &Device::Cpu).unwrap();
+    assert_eq!(plm.family(), family);
+    let words: Vec<String> = reference["label_words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    let verbalizer =
+        Verbalizer::new(words.iter().map(|w| Class { name: w.clone(), words: vec![w.clone()] }).collect())
+            .unwrap();
+    let mut worst = 0f32;
+    let cases = reference["cases"].as_array().unwrap();
+    let mut plain = Vec::new();
+    for (n, case) in cases.iter().enumerate() {
+        // The shared GPT-2 fixture states its template once, with `{}` and no mask (the label word
+        // is the next token); the family fixtures state it per case.
+        let src = case["template"].as_str().map(String::from).unwrap_or_else(|| {
+            format!("{} {{mask}}", reference["template"].as_str().unwrap().replace("{}", "{text_a}"))
+        });
+        let template = Template::parse(&src).unwrap();
+        let classifier = Classifier::new(&plm, template, &verbalizer, ClassifyOptions::default()).unwrap();
+        let text = case["text_a"].as_str().unwrap();
+        let rendered = classifier.render(&[("text_a", text)]).unwrap();
+        let m = rendered.mask_positions[0];
+        let before: Vec<u32> = rendered.ids[..m].to_vec();
+        assert_eq!(before, ids(&case["input_ids"]), "case {n} ({text:?}): token ids before the mask");
+        assert_eq!(m - 1, case["position"].as_u64().unwrap() as usize, "case {n}: read position");
+        if let Some(suffix) = case.get("suffix_ids") {
+            assert_eq!(rendered.ids[m + 1..].to_vec(), ids(suffix), "case {n}: token ids after the mask");
+        }
+        let bound = classifier.verbalizer();
+        for w in &bound.words {
+            assert_eq!(w.ids, ids(&case["label_word_ids"][&w.word]), "case {n}: ids of {:?}", w.word);
+        }
+        let (logits, full) = classifier.mask_logits(&[&rendered], true).unwrap();
+        for w in &bound.words {
+            let got: Vec<f32> = w.columns.iter().map(|&c| logits[0][c]).collect();
+            worst = worst.max(assert_close(&got, &floats(&case["label_word_logits"][&w.word]), &w.word));
+        }
+        let full = full.unwrap().narrow(1, 0, 50).unwrap().to_vec2::<f32>().unwrap();
+        worst = worst.max(assert_close(&full[0], &floats(&case["first_50_logits"]), "first_50_logits"));
+        if case.get("suffix").and_then(Value::as_str) == Some("") {
+            plain.push((n, rendered));
+        }
+    }
+    if let Some(batch) = reference.get("batch") {
+        let src = format!("{} {{mask}}", "{text_a} It was");
+        let classifier =
+            Classifier::new(&plm, Template::parse(&src).unwrap(), &verbalizer, ClassifyOptions::default())
+                .unwrap();
+        let rows: Vec<&Rendered> = batch["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &plain.iter().find(|(n, _)| *n as u64 == c.as_u64().unwrap()).expect("a batch case").1)
+            .collect();
+        let (logits, _) = classifier.mask_logits(&rows, false).unwrap();
+        for (row, want_row) in batch["label_word_logits"].as_array().unwrap().iter().enumerate() {
+            for w in &classifier.verbalizer().words {
+                let got: Vec<f32> = w.columns.iter().map(|&c| logits[row][c]).collect();
+                worst =
+                    worst.max(assert_close(&got, &floats(&want_row[&w.word]), &format!("batch row {row}")));
+            }
+        }
+    }
+    eprintln!("{}: {} cases, largest |Δ| {worst:.2e}", dir.display(), cases.len());
+    worst
+}
+
+#[test]
+fn gpt2_matches_transformers() {
+    check_decoder(shared_fixtures().join("gpt2"), Family::Gpt2);
+}
+
+#[test]
+fn llama_matches_transformers() {
+    check_decoder(repo_fixtures().join("llama"), Family::Llama);
+}
+
+#[test]
+fn llama3_rope_scaling_matches_transformers() {
+    check_decoder(repo_fixtures().join("llama3-rope"), Family::Llama);
+}
+
+#[test]
+fn qwen2_matches_transformers() {
+    check_decoder(repo_fixtures().join("qwen2"), Family::Llama);
+}

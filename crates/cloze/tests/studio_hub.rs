@@ -27,7 +27,7 @@ fn search_details_download_load_remove() {
     assert_eq!(page.models.len(), 2);
     assert!(page.models[0].supported && page.models[0].unsupported_reason.is_none());
     assert!(
-        !page.models[1].supported && page.models[1].unsupported_reason.as_deref().unwrap().contains("gpt2")
+        !page.models[1].supported && page.models[1].unsupported_reason.as_deref().unwrap().contains("mamba")
     );
     assert_eq!(page.models[0].weight_bytes, Some(440_000.0));
     let page2 = studio.hub_search(&q, page.next.as_deref()).unwrap();

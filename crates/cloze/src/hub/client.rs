@@ -173,15 +173,15 @@ fn weight_bytes(safetensors: &serde_json::Value) -> Option<u64> {
     )
 }
 
-/// Which families the engine runs, for the search results' "supported" flag.
+/// Which families the engine runs, for the search results' "supported" flag: the registry's
+/// answer ([`crate::plm::family::support`]).
 fn support(model_type: Option<&str>, task: Option<&str>) -> std::result::Result<(), String> {
     match model_type {
-        Some("bert" | "roberta" | "xlm-roberta" | "distilbert") => Ok(()),
-        Some(other) => Err(format!(
-            "architecture {other} is not supported yet (bert, roberta, xlm-roberta, distilbert are)"
-        )),
-        None if task == Some("fill-mask") => Err("the Hub does not say which architecture it is".into()),
-        None => Err("not a masked language model".into()),
+        Some(_) => crate::plm::family::support(model_type).map(|_| ()),
+        None if matches!(task, Some("fill-mask" | "text-generation" | "text2text-generation")) => {
+            Err("the Hub does not say which architecture it is".into())
+        }
+        None => Err("not a language model the engine can prompt".into()),
     }
 }
 
@@ -893,7 +893,8 @@ mod tests {
         assert_eq!(card_summary("# only a title"), None);
         assert_eq!(encode("bert base/ü"), "bert%20base%2F%C3%BC");
         assert_eq!(format!("{:?}", Token::new("hf_secret")), "Token(***)");
-        assert!(support(Some("gpt2"), Some("text-generation")).unwrap_err().contains("not supported yet"));
+        assert!(support(Some("gpt2"), Some("text-generation")).is_ok());
+        assert!(support(Some("mamba"), Some("text-generation")).unwrap_err().contains("is not supported"));
         assert!(support(Some("bert"), Some("fill-mask")).is_ok());
         let st = serde_json::json!({"parameters": {"F32": 100, "BF16": 10}, "total": 110});
         assert_eq!(weight_bytes(&st), Some(420));

@@ -15,15 +15,15 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::family::{LoadContext, ReadTensors};
-use super::network::{Dims, Kind, Network};
-use super::{model_cause, model_err};
 use super::checks::{self, ConfigKey, ConfigKeys, Rule};
+use super::family::{LoadContext, ReadTensors};
 use super::layers::{
-    Activation, AttentionMask, Dropout, LayerNorm, Linear, HeadTransform, LmHead, ParamFn, PostNormBlock, SelfAttention,
-    dropout,
+    Activation, AttentionMask, Dropout, HeadTransform, LayerNorm, Linear, LmHead, ParamFn, PostNormBlock,
+    SelfAttention, dropout,
 };
+use super::network::{Dims, Kind, Network};
 use super::weights::{CheckpointNames, EMBEDDING_NORM, EMBEDDING_TABLES, EMBEDDINGS};
+use super::{model_cause, model_err};
 use crate::error::{Error, Result};
 
 fn default_eps() -> f64 {
@@ -256,7 +256,14 @@ impl BertMaskedLm {
             .map(|i| load_layer(enc.pp(names.layers).pp(i), cfg, names))
             .collect::<candle_core::Result<Vec<_>>>()?;
         let head = Self::load_head(&vb, tensors, cfg, variant, &embeddings.word_embeddings)?;
-        Ok(Self { config: cfg.clone(), embeddings, layers, head, variant, prefix: encoder_prefix.to_string() })
+        Ok(Self {
+            config: cfg.clone(),
+            embeddings,
+            layers,
+            head,
+            variant,
+            prefix: encoder_prefix.to_string(),
+        })
     }
 
     fn load_head(

@@ -55,9 +55,16 @@ pub struct Rope {
 pub enum RopeScaling {
     None,
     /// Positions divided by `factor`.
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
     /// Llama 3.1's frequency-dependent scaling.
-    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: f64,
+    },
 }
 
 impl Rope {
@@ -77,13 +84,18 @@ impl Rope {
         match *scaling {
             RopeScaling::None => {}
             RopeScaling::Linear { factor } => inv_freq.iter_mut().for_each(|f| *f /= factor),
-            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            } => {
                 let low_wavelen = original_max_position_embeddings / low_freq_factor;
                 let high_wavelen = original_max_position_embeddings / high_freq_factor;
                 for f in inv_freq.iter_mut() {
                     let wavelen = 2.0 * std::f64::consts::PI / *f;
                     let scaled = if wavelen > low_wavelen { *f / factor } else { *f };
-                    let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+                    let medium = (high_wavelen..=low_wavelen).contains(&wavelen);
                     *f = if medium {
                         let smooth = (original_max_position_embeddings / wavelen - low_freq_factor)
                             / (high_freq_factor - low_freq_factor);
@@ -168,7 +180,12 @@ pub struct Attention {
 
 impl Attention {
     /// `xs`: `[batch, seq, hidden]`; `drop`: dropout of the attention probabilities when training.
-    pub fn forward(&self, xs: &Tensor, mask: &CausalMask, drop: Option<&Dropout>) -> candle_core::Result<Tensor> {
+    pub fn forward(
+        &self,
+        xs: &Tensor,
+        mask: &CausalMask,
+        drop: Option<&Dropout>,
+    ) -> candle_core::Result<Tensor> {
         let (b, t, _) = xs.dims3()?;
         let split = |y: Tensor, n: usize| -> candle_core::Result<Tensor> {
             y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?.contiguous()
@@ -196,7 +213,8 @@ impl Attention {
         let probs =
             if scores.track_op() { softmax(&scores)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
         let probs = dropout(probs, drop)?;
-        let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b, t, self.heads * self.head_dim))?;
+        let ctx =
+            probs.matmul(&v)?.transpose(1, 2)?.contiguous()?.reshape((b, t, self.heads * self.head_dim))?;
         self.o.forward(&ctx)
     }
 }
@@ -208,7 +226,13 @@ mod tests {
     #[test]
     fn causal_mask_hides_the_future_and_padding() {
         let mask = Tensor::new(&[[1u32, 1, 0]], &Device::Cpu).unwrap();
-        let m = CausalMask::new(&mask, DType::F32).unwrap().additive.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let m = CausalMask::new(&mask, DType::F32)
+            .unwrap()
+            .additive
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         let allowed: Vec<bool> = m.iter().map(|&x| x == 0.0).collect();
         // query 0 sees key 0; query 1 sees keys 0, 1; query 2 (padding) sees keys 0, 1 only.
         assert_eq!(allowed, [true, false, false, true, true, false, true, true, false]);

@@ -9,15 +9,15 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::family::{LoadContext, ReadTensors};
-use super::network::{Dims, Kind, Network};
-use super::{model_cause, model_err};
 use super::checks::{self, ConfigKey, ConfigKeys, Rule};
+use super::family::{LoadContext, ReadTensors};
 use super::layers::{
-    Activation, AttentionMask, Dropout, LayerNorm, Linear, HeadTransform, LmHead, ParamFn, PostNormBlock, SelfAttention,
-    dropout,
+    Activation, AttentionMask, Dropout, HeadTransform, LayerNorm, Linear, LmHead, ParamFn, PostNormBlock,
+    SelfAttention, dropout,
 };
+use super::network::{Dims, Kind, Network};
 use super::weights::{CheckpointNames, EMBEDDING_NORM, EMBEDDING_TABLES, EMBEDDINGS};
+use super::{model_cause, model_err};
 use crate::error::{Error, Result};
 
 /// DistilBERT's layer norms use a fixed epsilon (`nn.LayerNorm(dim, eps=1e-12)`).
@@ -223,10 +223,11 @@ pub fn load(ctx: &LoadContext, read: ReadTensors) -> Result<Box<dyn Network>> {
     let tensors = read()?;
     let prefix =
         super::weights::detect_prefix(&tensors, &["distilbert.", ""], "embeddings.word_embeddings.weight")
-            .ok_or_else(|| model_err(ctx.weights_path, "no distilbert.embeddings.word_embeddings.weight found"))?;
-    let model = DistilBertMaskedLm::load(&tensors, &cfg, &prefix, ctx.device).map_err(|e| {
-        model_cause(ctx.weights_path, "the weights do not match config.json (DistilBert)", e)
-    })?;
+            .ok_or_else(|| {
+                model_err(ctx.weights_path, "no distilbert.embeddings.word_embeddings.weight found")
+            })?;
+    let model = DistilBertMaskedLm::load(&tensors, &cfg, &prefix, ctx.device)
+        .map_err(|e| model_cause(ctx.weights_path, "the weights do not match config.json (DistilBert)", e))?;
     Ok(Box::new(model))
 }
 
@@ -275,7 +276,12 @@ impl Network for DistilBertMaskedLm {
     fn checkpoint_tensors(&self) -> candle_core::Result<HashMap<String, Tensor>> {
         let mut copy = self.clone();
         let named = super::weights::unique_params(|f| copy.visit_params(f));
-        super::weights::encoder_checkpoint_tensors(named, names(), &self.prefix, self.config.dim / self.config.n_heads)
+        super::weights::encoder_checkpoint_tensors(
+            named,
+            names(),
+            &self.prefix,
+            self.config.dim / self.config.n_heads,
+        )
     }
 
     fn box_clone(&self) -> Box<dyn Network> {

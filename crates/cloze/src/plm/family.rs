@@ -57,8 +57,10 @@ pub struct FamilySpec {
     pub load: LoadFn,
 }
 
-const BERT_TOKENS: [Option<&str>; 5] = [Some("[MASK]"), Some("[PAD]"), Some("[CLS]"), Some("[SEP]"), Some("[UNK]")];
-const ROBERTA_TOKENS: [Option<&str>; 5] = [Some("<mask>"), Some("<pad>"), Some("<s>"), Some("</s>"), Some("<unk>")];
+const BERT_TOKENS: [Option<&str>; 5] =
+    [Some("[MASK]"), Some("[PAD]"), Some("[CLS]"), Some("[SEP]"), Some("[UNK]")];
+const ROBERTA_TOKENS: [Option<&str>; 5] =
+    [Some("<mask>"), Some("<pad>"), Some("<s>"), Some("</s>"), Some("<unk>")];
 
 /// Every family, in the order they are tried.
 pub static FAMILIES: &[FamilySpec] = &[
@@ -201,7 +203,10 @@ mod tests {
                 Some(f) => assert_eq!(got.unwrap(), f, "{json}"),
                 None => {
                     let msg = got.unwrap_err().to_string();
-                    assert!(msg.contains("\"mamba\"") && msg.contains("supported model types: bert"), "{msg}");
+                    assert!(
+                        msg.contains("\"mamba\"") && msg.contains("supported model types: bert"),
+                        "{msg}"
+                    );
                 }
             }
         }

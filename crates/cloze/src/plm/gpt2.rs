@@ -18,6 +18,7 @@ use super::decoder::{Attention, CausalMask};
 use super::family::{LoadContext, ReadTensors};
 use super::layers::{Activation, Dropout, LayerNorm, Linear, LmHead, ParamFn, dropout};
 use super::network::{Dims, Kind, Network};
+use super::weights::shaped as get;
 use super::{model_cause, model_err};
 use crate::error::{Error, Result};
 
@@ -59,7 +60,11 @@ pub const KEYS: ConfigKeys = ConfigKeys(&[
     ConfigKey { key: "n_embd", rule: Rule::Count { min: 1, max: checks::MAX_WIDTH }, required: true },
     ConfigKey { key: "n_layer", rule: Rule::Count { min: 1, max: checks::MAX_LAYERS }, required: true },
     ConfigKey { key: "n_head", rule: Rule::Count { min: 1, max: checks::MAX_WIDTH }, required: true },
-    ConfigKey { key: "n_positions", rule: Rule::Count { min: 1, max: checks::MAX_POSITIONS }, required: true },
+    ConfigKey {
+        key: "n_positions",
+        rule: Rule::Count { min: 1, max: checks::MAX_POSITIONS },
+        required: true,
+    },
     ConfigKey { key: "n_inner", rule: Rule::Count { min: 1, max: 4 * checks::MAX_WIDTH }, required: false },
     ConfigKey { key: "layer_norm_epsilon", rule: Rule::Epsilon, required: false },
     ConfigKey { key: "resid_pdrop", rule: Rule::Probability, required: false },
@@ -123,22 +128,28 @@ pub struct Gpt2 {
 }
 
 /// Reads a `Conv1D` (`[in, out]` weight) as a [`Linear`] (`[out, in]`).
-fn conv1d(t: &HashMap<String, Tensor>, name: &str, in_dim: usize, out_dim: usize) -> candle_core::Result<Linear> {
+fn conv1d(
+    t: &HashMap<String, Tensor>,
+    name: &str,
+    in_dim: usize,
+    out_dim: usize,
+) -> candle_core::Result<Linear> {
     let w = get(t, &format!("{name}.weight"), &[in_dim, out_dim])?.t()?.contiguous()?;
     let b = get(t, &format!("{name}.bias"), &[out_dim])?;
     Ok(Linear::new(w, Some(b)))
 }
 
-fn get(t: &HashMap<String, Tensor>, name: &str, shape: &[usize]) -> candle_core::Result<Tensor> {
-    let x = t.get(name).ok_or_else(|| candle_core::Error::Msg(format!("missing weight {name}")))?;
-    if x.dims() != shape {
-        candle_core::bail!("weight {name} has shape {:?}, expected {shape:?}", x.dims());
-    }
-    Ok(x.clone())
-}
-
-fn layer_norm(t: &HashMap<String, Tensor>, name: &str, dim: usize, eps: f64) -> candle_core::Result<LayerNorm> {
-    Ok(LayerNorm::new(get(t, &format!("{name}.weight"), &[dim])?, get(t, &format!("{name}.bias"), &[dim])?, eps))
+fn layer_norm(
+    t: &HashMap<String, Tensor>,
+    name: &str,
+    dim: usize,
+    eps: f64,
+) -> candle_core::Result<LayerNorm> {
+    Ok(LayerNorm::new(
+        get(t, &format!("{name}.weight"), &[dim])?,
+        get(t, &format!("{name}.bias"), &[dim])?,
+        eps,
+    ))
 }
 
 impl Gpt2 {
@@ -292,8 +303,13 @@ impl Network for Gpt2 {
             let a = &b.attn;
             let w = Tensor::cat(&[a.q.weight(), a.k.weight(), a.v.weight()], 0)?;
             out.insert(n("attn.c_attn.weight"), w.t()?.contiguous()?.detach());
-            let bias = |l: &Linear| l.bias().cloned().ok_or_else(|| candle_core::Error::Msg("GPT-2 has biases".into()));
-            out.insert(n("attn.c_attn.bias"), Tensor::cat(&[bias(&a.q)?, bias(&a.k)?, bias(&a.v)?], 0)?.detach());
+            let bias = |l: &Linear| {
+                l.bias().cloned().ok_or_else(|| candle_core::Error::Msg("GPT-2 has biases".into()))
+            };
+            out.insert(
+                n("attn.c_attn.bias"),
+                Tensor::cat(&[bias(&a.q)?, bias(&a.k)?, bias(&a.v)?], 0)?.detach(),
+            );
             for (name, l) in [("attn.c_proj", &a.o), ("mlp.c_fc", &b.c_fc), ("mlp.c_proj", &b.c_proj)] {
                 out.insert(n(&format!("{name}.weight")), conv(l)?.detach());
                 out.insert(n(&format!("{name}.bias")), bias(l)?.detach());

@@ -22,6 +22,7 @@ use super::decoder::{Attention, CausalMask, RmsNorm, Rope, RopeScaling};
 use super::family::{LoadContext, ReadTensors};
 use super::layers::{Activation, Dropout, Linear, LmHead, ParamFn};
 use super::network::{Dims, Kind, Network};
+use super::weights::shaped as get;
 use super::{model_cause, model_err};
 use crate::error::Result;
 
@@ -53,15 +54,23 @@ pub const KEYS: ConfigKeys = ConfigKeys(&[
         rule: Rule::Count { min: 1, max: 8 * checks::MAX_WIDTH },
         required: true,
     },
-    ConfigKey { key: "num_hidden_layers", rule: Rule::Count { min: 1, max: checks::MAX_LAYERS }, required: true },
-    ConfigKey { key: "num_attention_heads", rule: Rule::Count { min: 1, max: checks::MAX_WIDTH }, required: true },
-    ConfigKey { key: "num_key_value_heads", rule: Rule::Count { min: 1, max: checks::MAX_WIDTH }, required: false },
-    ConfigKey { key: "head_dim", rule: Rule::Count { min: 2, max: checks::MAX_WIDTH }, required: false },
     ConfigKey {
-        key: "max_position_embeddings",
-        rule: Rule::Count { min: 1, max: 1 << 20 },
+        key: "num_hidden_layers",
+        rule: Rule::Count { min: 1, max: checks::MAX_LAYERS },
+        required: true,
+    },
+    ConfigKey {
+        key: "num_attention_heads",
+        rule: Rule::Count { min: 1, max: checks::MAX_WIDTH },
+        required: true,
+    },
+    ConfigKey {
+        key: "num_key_value_heads",
+        rule: Rule::Count { min: 1, max: checks::MAX_WIDTH },
         required: false,
     },
+    ConfigKey { key: "head_dim", rule: Rule::Count { min: 2, max: checks::MAX_WIDTH }, required: false },
+    ConfigKey { key: "max_position_embeddings", rule: Rule::Count { min: 1, max: 1 << 20 }, required: false },
     ConfigKey { key: "rms_norm_eps", rule: Rule::Epsilon, required: false },
     ConfigKey { key: "attention_dropout", rule: Rule::Probability, required: false },
 ]);
@@ -77,7 +86,9 @@ impl Config {
         let n = |k: &str| c[k].as_u64().map(|v| v as usize);
         let f = |k: &str| c[k].as_f64();
         let need = |k: &str| {
-            n(k).ok_or_else(|| checks::config_error(path, k, "is missing; a Llama-architecture config names it"))
+            n(k).ok_or_else(|| {
+                checks::config_error(path, k, "is missing; a Llama-architecture config names it")
+            })
         };
         let heads = need("num_attention_heads")?;
         let hidden = need("hidden_size")?;
@@ -96,17 +107,27 @@ impl Config {
                 return Err(checks::config_error(
                     path,
                     "num_attention_heads",
-                    format!("is {heads}, which does not divide hidden_size {hidden}, and no head_dim is given"),
+                    format!(
+                        "is {heads}, which does not divide hidden_size {hidden}, and no head_dim is given"
+                    ),
                 ));
             }
         };
         if !head_dim.is_multiple_of(2) {
-            return Err(checks::config_error(path, "head_dim", format!("is {head_dim}; rotary embeddings need it even")));
+            return Err(checks::config_error(
+                path,
+                "head_dim",
+                format!("is {head_dim}; rotary embeddings need it even"),
+            ));
         }
         let rope = if c["rope_parameters"].is_object() { &c["rope_parameters"] } else { &c["rope_scaling"] };
         let rope_theta = f("rope_theta").or_else(|| rope["rope_theta"].as_f64()).unwrap_or(10000.0);
         if !(rope_theta.is_finite() && rope_theta > 1.0) {
-            return Err(checks::config_error(path, "rope_theta", format!("is {rope_theta}; it must be above 1")));
+            return Err(checks::config_error(
+                path,
+                "rope_theta",
+                format!("is {rope_theta}; it must be above 1"),
+            ));
         }
         let rope_scaling = rope_scaling(rope, path)?;
         let hidden_act = match c["hidden_act"].as_str().unwrap_or("silu") {
@@ -163,7 +184,11 @@ fn rope_scaling(r: &serde_json::Value, path: &Path) -> Result<RopeScaling> {
         "llama3" => {
             let (low, high) = (num("low_freq_factor")?, num("high_freq_factor")?);
             if high <= low {
-                return Err(checks::config_error(path, "rope_scaling", "has high_freq_factor ≤ low_freq_factor"));
+                return Err(checks::config_error(
+                    path,
+                    "rope_scaling",
+                    "has high_freq_factor ≤ low_freq_factor",
+                ));
             }
             Ok(RopeScaling::Llama3 {
                 factor: num("factor")?,
@@ -201,16 +226,13 @@ pub struct Llama {
     pub head: LmHead,
 }
 
-fn get(t: &HashMap<String, Tensor>, name: &str, shape: &[usize]) -> candle_core::Result<Tensor> {
-    let x = t.get(name).ok_or_else(|| candle_core::Error::Msg(format!("missing weight {name}")))?;
-    if x.dims() != shape {
-        candle_core::bail!("weight {name} has shape {:?}, expected {shape:?}", x.dims());
-    }
-    Ok(x.clone())
-}
-
 /// `{name}.weight` `[out, in]`, and `{name}.bias` when the checkpoint has one.
-fn linear(t: &HashMap<String, Tensor>, name: &str, in_dim: usize, out_dim: usize) -> candle_core::Result<Linear> {
+fn linear(
+    t: &HashMap<String, Tensor>,
+    name: &str,
+    in_dim: usize,
+    out_dim: usize,
+) -> candle_core::Result<Linear> {
     let w = get(t, &format!("{name}.weight"), &[out_dim, in_dim])?;
     let b = match t.contains_key(&format!("{name}.bias")) {
         true => Some(get(t, &format!("{name}.bias"), &[out_dim])?),
@@ -226,8 +248,16 @@ impl Llama {
         let norm = |name: &str| -> candle_core::Result<RmsNorm> {
             Ok(RmsNorm { weight: get(t, &format!("{name}.weight"), &[h])?, eps, plus_one: false })
         };
-        let rope = Rope::new(cfg.head_dim, cfg.rope_theta, &cfg.rope_scaling, cfg.max_position_embeddings, dtype, device)?;
-        let (q_out, kv_out) = (cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim);
+        let rope = Rope::new(
+            cfg.head_dim,
+            cfg.rope_theta,
+            &cfg.rope_scaling,
+            cfg.max_position_embeddings,
+            dtype,
+            device,
+        )?;
+        let (q_out, kv_out) =
+            (cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim);
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = |n: &str| format!("model.layers.{i}.{n}");
@@ -256,7 +286,13 @@ impl Llama {
         } else {
             embed_tokens.clone()
         };
-        Ok(Self { config: cfg.clone(), embed_tokens, layers, norm: norm("model.norm")?, head: LmHead::linear(head, None) })
+        Ok(Self {
+            config: cfg.clone(),
+            embed_tokens,
+            layers,
+            norm: norm("model.norm")?,
+            head: LmHead::linear(head, None),
+        })
     }
 }
 
@@ -265,10 +301,14 @@ pub fn load(ctx: &LoadContext, read: ReadTensors) -> Result<Box<dyn Network>> {
     let cfg = Config::from_json(ctx.config, ctx.config_path)?;
     let tensors = read()?;
     if !tensors.contains_key("model.embed_tokens.weight") {
-        return Err(model_err(ctx.weights_path, "no model.embed_tokens.weight: not a Llama-architecture checkpoint"));
+        return Err(model_err(
+            ctx.weights_path,
+            "no model.embed_tokens.weight: not a Llama-architecture checkpoint",
+        ));
     }
-    let model = Llama::load(&tensors, &cfg, ctx.device)
-        .map_err(|e| model_cause(ctx.weights_path, "the weights do not match config.json (Llama architecture)", e))?;
+    let model = Llama::load(&tensors, &cfg, ctx.device).map_err(|e| {
+        model_cause(ctx.weights_path, "the weights do not match config.json (Llama architecture)", e)
+    })?;
     Ok(Box::new(model))
 }
 
@@ -360,14 +400,21 @@ mod tests {
         let base = r#""vocab_size":10,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1"#;
         let cases = [
             (format!(r#"{{{base},"num_attention_heads":2}}"#), None),
-            (format!(r#"{{{base},"num_attention_heads":4,"num_key_value_heads":3}}"#), Some("does not divide")),
+            (
+                format!(r#"{{{base},"num_attention_heads":4,"num_key_value_heads":3}}"#),
+                Some("does not divide"),
+            ),
             (format!(r#"{{{base},"num_attention_heads":3}}"#), Some("no head_dim")),
             (
-                format!(r#"{{{base},"num_attention_heads":2,"rope_scaling":{{"rope_type":"yarn","factor":4.0}}}}"#),
+                format!(
+                    r#"{{{base},"num_attention_heads":2,"rope_scaling":{{"rope_type":"yarn","factor":4.0}}}}"#
+                ),
                 Some("supported: default, linear, llama3"),
             ),
             (
-                format!(r#"{{{base},"num_attention_heads":2,"rope_parameters":{{"rope_type":"default","rope_theta":500000.0}}}}"#),
+                format!(
+                    r#"{{{base},"num_attention_heads":2,"rope_parameters":{{"rope_type":"default","rope_theta":500000.0}}}}"#
+                ),
                 None,
             ),
         ];

@@ -197,7 +197,8 @@ impl Plm {
             let tensors = weights.load(dtype, device)?;
             let mut names: Vec<&String> = tensors.keys().collect();
             names.sort();
-            if let Some(bad) = checks::first_non_finite(names.into_iter().map(|n| (n.as_str(), &tensors[n])))? {
+            if let Some(bad) = checks::first_non_finite(names.into_iter().map(|n| (n.as_str(), &tensors[n])))?
+            {
                 return Err(model_err(
                     weights.path(),
                     format!(

@@ -37,7 +37,9 @@ impl Kind {
             Kind::Decoder => {
                 "as the next word after the text before {mask}; text after {mask} is scored as its continuation"
             }
-            Kind::EncoderDecoder => "as the decoder's answer for the {mask} span, from the text on both sides",
+            Kind::EncoderDecoder => {
+                "as the decoder's answer for the {mask} span, from the text on both sides"
+            }
         }
     }
 }

@@ -89,7 +89,11 @@ mod tests {
             (Family::DistilBert, "distilbert.", "head.dense.weight", vec!["vocab_transform.weight"]),
         ];
         for (family, prefix, name, expected) in cases {
-            assert_eq!(CheckpointNames::of(family).unwrap().checkpoint(prefix, name).unwrap(), expected, "{name}");
+            assert_eq!(
+                CheckpointNames::of(family).unwrap().checkpoint(prefix, name).unwrap(),
+                expected,
+                "{name}"
+            );
         }
         assert_eq!(CheckpointNames::BERT.checkpoint("", "layers.0.bogus.weight"), None);
     }

@@ -300,6 +300,15 @@ pub fn unique_params(visit: impl FnOnce(super::layers::ParamFn)) -> Vec<(String,
     out
 }
 
+/// The checkpoint tensor `name`, which must have `shape` (a loader's one way to read a weight).
+pub fn shaped(t: &HashMap<String, Tensor>, name: &str, shape: &[usize]) -> candle_core::Result<Tensor> {
+    let x = t.get(name).ok_or_else(|| candle_core::Error::Msg(format!("missing weight {name}")))?;
+    if x.dims() != shape {
+        candle_core::bail!("weight {name} has shape {:?}, expected {shape:?}", x.dims());
+    }
+    Ok(x.clone())
+}
+
 fn normalise_name(name: &str) -> String {
     if let Some(stem) = name.strip_suffix(".gamma") {
         format!("{stem}.weight")

@@ -148,8 +148,8 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
                 serde_json::json!({"id": "org/tiny", "pipeline_tag": "fill-mask", "downloads": 30, "likes": 3,
                     "tags": ["license:mit"], "lastModified": "2026-01-01T00:00:00.000Z", "config": {"model_type": "roberta"},
                     "safetensors": {"parameters": {"F32": 110_000}, "total": 110_000}}),
-                serde_json::json!({"id": "org/gpt", "pipeline_tag": "text-generation", "downloads": 20, "likes": 2,
-                    "tags": [], "config": {"model_type": "gpt2"}}),
+                serde_json::json!({"id": "org/mamba", "pipeline_tag": "text-generation", "downloads": 20, "likes": 2,
+                    "tags": [], "config": {"model_type": "mamba"}}),
                 serde_json::json!({"id": "org/gated", "pipeline_tag": "fill-mask", "downloads": 10, "likes": 1,
                     "tags": ["license:other"], "config": {"model_type": "roberta"}}),
             ];
