@@ -6,8 +6,9 @@
 //! candle-core's `quantized::gguf_file` does the parsing; nothing it reads is trusted before it is
 //! checked, because candle panics or worse on hostile files (fuzz/known/README.md):
 //! - before candle runs, [`GgufModel::open`] checks the header (magic, version, counts against the
-//!   file's length) and walks the metadata once to find `general.alignment` (candle divides by it:
-//!   0 must be refused) and to report a truncated file as truncated;
+//!   file's length) and walks the metadata and tensor descriptions once without keeping them, to
+//!   check `general.alignment` (candle divides by it: 0 must be refused), to name a tensor whose
+//!   type candle does not know, and to report a truncated file as truncated;
 //! - candle's `Content::read` then runs under [`checks::guard_candle`];
 //! - before any `Content::tensor`, every tensor's dimensions are checked: a checked, non-zero element
 //!   count (candle computes it unchecked, and reaches an unaligned `from_raw_parts` on an empty
@@ -58,6 +59,10 @@ const SUPPORTED_TYPES: [GgmlDType; 13] = [
     GgmlDType::Q5K,
     GgmlDType::Q6K,
 ];
+
+/// The type ids candle reads (ggml.h's `ggml_type`: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+/// Q8_1, Q2_K…Q8_K, BF16).
+const KNOWN_TYPE_IDS: [u32; 15] = [0, 1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 30];
 
 /// The most metadata entries and tensors a file may declare (real models: tens and hundreds to a
 /// few thousand).
@@ -205,6 +210,10 @@ enum WalkErr {
     /// The file ends at `at` while `what` needs more bytes.
     Truncated(String),
     Bad(String),
+    /// A file this reader does not support (the message says what to do).
+    Unsupported(String),
+    /// Tensor `name` has a type id candle does not read.
+    Type(String, u32),
     Io(std::io::Error),
 }
 
@@ -326,19 +335,26 @@ fn check_header(path: &Path, len: u64) -> Result<()> {
         }
         let version = w.u32("the file's header")?;
         if !(2..=3).contains(&version) {
-            return Err(WalkErr::Bad(format!(
+            return Err(WalkErr::Unsupported(format!(
                 "GGUF version {version} is not supported (versions 2 and 3 are); convert the model again \
-                 with a current llama.cpp"
+                 with a current llama.cpp, or download a recent conversion"
             )));
         }
         let tensors = w.u64("the file's header")?;
         let entries = w.u64("the file's header")?;
-        // A metadata entry takes at least 13 bytes, a tensor description at least 24.
-        let least = entries.saturating_mul(13).saturating_add(tensors.saturating_mul(24));
-        if tensors > MAX_ENTRIES || entries > MAX_ENTRIES || least > len - w.at {
+        if tensors > MAX_ENTRIES || entries > MAX_ENTRIES {
             return Err(WalkErr::Bad(format!(
-                "the header declares {tensors} tensors and {entries} metadata entries, more than the file's \
-                 {len} bytes can hold"
+                "the header declares {tensors} tensors and {entries} metadata entries (real models have at most \
+                 a few thousand)"
+            )));
+        }
+        // A metadata entry takes at least 13 bytes, a tensor description at least 24.
+        let least = entries * 13 + tensors * 24;
+        if least > len - w.at {
+            return Err(WalkErr::Truncated(format!(
+                "the header declares {tensors} tensors and {entries} metadata entries, which need at least \
+                 {least} bytes after the header, and the file has {} bytes in all",
+                len
             )));
         }
         for _ in 0..entries {
@@ -372,12 +388,41 @@ fn check_header(path: &Path, len: u64) -> Result<()> {
                 }
             }
         }
+        // The tensor descriptions: only each tensor's type is looked at here (candle reads the
+        // rest, and the sizes are checked on what it read), so that a type candle does not know is
+        // reported with the tensor's name.
+        for _ in 0..tensors {
+            let name_len = w.u64("a tensor name")?;
+            if name_len > MAX_KEY {
+                return Err(WalkErr::Bad(format!("a tensor name at byte {} is {name_len} bytes long", w.at)));
+            }
+            w.need(name_len, "a tensor name")?;
+            let mut name = vec![0u8; name_len as usize];
+            w.r.read_exact(&mut name)?;
+            w.at += name_len;
+            let name = String::from_utf8_lossy(&name).into_owned();
+            let what = format!("the description of tensor `{name}`");
+            let dims = w.u32(&what)?;
+            if dims > 4 {
+                return Err(WalkErr::Bad(format!("tensor `{name}` has {dims} dimensions (at most 4)")));
+            }
+            w.skip(u64::from(dims) * 8, &what)?;
+            let ty = w.u32(&what)?;
+            if !KNOWN_TYPE_IDS.contains(&ty) {
+                return Err(WalkErr::Type(name, ty));
+            }
+            w.skip(8, &what)?;
+        }
         Ok(())
     };
     run(&mut w).map_err(|e| match e {
         WalkErr::Truncated(what) => truncated(path, what),
         WalkErr::Bad(what) => {
             model_err(path, format!("{what}; the file is corrupt or not a model — re-download it"))
+        }
+        WalkErr::Unsupported(what) => model_err(path, what),
+        WalkErr::Type(name, id) => {
+            unsupported_type(path, &name, &format!("ggml type {id} ({})", unknown_type_name(id)))
         }
         WalkErr::Io(e) => Error::io_while(path, "cannot read the GGUF header", e),
     })
@@ -527,26 +572,14 @@ impl GgufModel {
         check_header(path, len)?;
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut reader = BufReader::with_capacity(1 << 16, file);
-        let content = checks::guard_candle(path, || Content::read(&mut reader))?.map_err(|e| {
-            let text = e.to_string();
-            let id = text.strip_prefix("unknown dtype for tensor ").and_then(|n| {
-                n.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u32>().ok()
-            });
-            match id {
-                Some(id) => unsupported_type(
-                    path,
-                    "(one of the tensors)",
-                    &format!("ggml type {id}, {}", unknown_type_name(id)),
-                ),
-                None => Error::Model {
-                    path: path.to_path_buf(),
-                    message:
-                        "cannot read the GGUF tensor list; the file is corrupt or truncated — re-download it"
-                            .into(),
-                    source: Some(e.into()),
-                },
-            }
-        })?;
+        let content =
+            checks::guard_candle(path, || Content::read(&mut reader))?.map_err(|e| Error::Model {
+                path: path.to_path_buf(),
+                message:
+                    "cannot read the GGUF tensor list; the file is corrupt or truncated — re-download it"
+                        .into(),
+                source: Some(e.into()),
+            })?;
         Self::from_content(path, len, content)
     }
 
