@@ -551,7 +551,9 @@ fn tensor_bytes(dims: &[usize], dtype: GgmlDType) -> std::result::Result<(u64, u
         return Err("it has no elements".into());
     }
     let block = dtype.block_size() as u64;
-    if dims.last().is_some_and(|&d| !(d as u64).is_multiple_of(block)) {
+    // Rows of whole blocks (a scalar is one row of one value).
+    let row = dims.last().map_or(1, |&d| d as u64);
+    if !row.is_multiple_of(block) {
         return Err(format!("its rows are not whole blocks of {block} values"));
     }
     let bytes = (elems / block).checked_mul(dtype.type_size() as u64).ok_or("its byte size overflows")?;
@@ -715,7 +717,10 @@ impl GgufModel {
             return Err(m.bad(&key("rope.freq_base"), &format!("is {rope_theta}; it must be above 0")));
         }
         let context = m.count(&key("context_length"), 1, MAX_POSITIONS)?.unwrap_or(2048);
-        let embed_rows = content.tensor_infos.get("token_embd.weight").map(|i| i.shape.dims()[0] as u64);
+        let embed_rows = content
+            .tensor_infos
+            .get("token_embd.weight")
+            .and_then(|i| i.shape.dims().first().map(|&d| d as u64));
         let vocab = match m.count(&key("vocab_size"), 1, MAX_VOCAB)? {
             Some(v) => v,
             None => match &content.metadata.get("tokenizer.ggml.tokens") {
@@ -1042,6 +1047,9 @@ mod tests {
             (&[4, 33], GgmlDType::Q8_0, None),
             (&[3], GgmlDType::F32, Some(12)),
         ];
+        // A scalar in a block type would be 0 bytes (candle's unaligned empty slice).
+        assert_eq!(tensor_bytes(&[], GgmlDType::Q4_0).ok(), None);
+        assert_eq!(tensor_bytes(&[], GgmlDType::F32).ok().map(|b| b.1), Some(4));
         for (dims, dtype, bytes) in cases {
             assert_eq!(tensor_bytes(dims, dtype).ok().map(|b| b.1), bytes, "{dims:?} {dtype:?}");
         }

@@ -365,12 +365,20 @@ pub fn tokenizer_from_gguf(model: &GgufModel) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
+/// The longest token (in bytes) [`merges_from_scores`] derives merges for.
+const MAX_PIECE_BYTES: usize = 256;
+
 /// Merges recovered from a SentencePiece vocabulary's scores, ordered as transformers'
 /// `generate_merges` orders them: by the merged token's score, best first, then by the lengths of
 /// the two halves, longest first; ties keep the vocabulary's order.
 fn merges_from_scores(tokens: &[&str], scores: &[f64], vocab: &Vocab) -> Vec<(String, String)> {
     let mut all: Vec<(usize, usize, f64, String, String)> = Vec::new();
     for (token, &score) in tokens.iter().zip(scores) {
+        // SentencePiece pieces are at most 16 characters by default; a longer one is not split
+        // (a crafted vocabulary of long tokens would take quadratic time).
+        if token.len() > MAX_PIECE_BYTES {
+            continue;
+        }
         let mut local = Vec::new();
         for (at, _) in token.char_indices().skip(1) {
             let (l, r) = token.split_at(at);
