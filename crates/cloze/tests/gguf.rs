@@ -819,3 +819,74 @@ fn smollm2_gguf_tokenizer_matches_the_recorded_reference() {
     }
     assert_eq!(model.chat_template.as_deref(), reference["chat_template"].as_str());
 }
+
+/// gguf-llama's file rewritten with `tokenizer.ggml.pre` = `pre`.
+fn with_pre_tokenizer(dir: &Path, pre: &str) -> PathBuf {
+    let src = parity("gguf-llama").join("model-f32.gguf");
+    let mut reader = std::fs::File::open(&src).unwrap();
+    let content = gguf_file::Content::read(&mut reader).unwrap();
+    let mut meta: Vec<(String, Value)> =
+        content.metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    meta.retain(|m| m.0 != "tokenizer.ggml.pre");
+    meta.push(("tokenizer.ggml.pre".into(), Value::String(pre.into())));
+    let tensors: Vec<(String, QTensor)> = content
+        .tensor_infos
+        .keys()
+        .map(|name| (name.clone(), content.tensor(&mut reader, name, &Device::Cpu).unwrap()))
+        .collect();
+    let path = dir.join(format!("{pre}.gguf"));
+    let meta: Vec<(&str, &Value)> = meta.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tens: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    gguf_file::write(&mut std::fs::File::create(&path).unwrap(), &meta, &tens).unwrap();
+    path
+}
+
+#[test]
+fn gguf_pre_tokenisers_split_text_as_transformers_does() {
+    use tokenizers::{OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
+    let dir = tempfile::tempdir().unwrap();
+    let texts = ["I'VE got 12345 apples, don't you?", "line one\n\n  line two\t\ttabs   end"];
+    // transformers 5.25 on the same file with the key changed:
+    // python -c "t=AutoTokenizer.from_pretrained(DIR, gguf_file=F); print([[p for p, _ in
+    //   t.backend_tokenizer.pre_tokenizer.pre_tokenize_str(s)] for s in TEXTS])"
+    let cases: [(&str, [&[&str]; 2]); 3] = [
+        (
+            "llama-bpe",
+            [
+                &["I", "'VE", "Ġgot", "Ġ", "123", "45", "Ġapples", ",", "Ġdon", "'t", "Ġyou", "?"],
+                &["line", "Ġone", "ĊĊ", "Ġ", "Ġline", "Ġtwo", "ĉ", "ĉtabs", "ĠĠ", "Ġend"],
+            ],
+        ),
+        (
+            "qwen2",
+            [
+                &[
+                    "I", "'VE", "Ġgot", "Ġ", "1", "2", "3", "4", "5", "Ġapples", ",", "Ġdon", "'t", "Ġyou",
+                    "?",
+                ],
+                &["line", "Ġone", "ĊĊ", "Ġ", "Ġline", "Ġtwo", "ĉ", "ĉtabs", "ĠĠ", "Ġend"],
+            ],
+        ),
+        (
+            "gpt2",
+            [
+                &["I", "'", "VE", "Ġgot", "Ġ12345", "Ġapples", ",", "Ġdon", "'t", "Ġyou", "?"],
+                &["line", "Ġone", "ĊĊĠ", "Ġline", "Ġtwo", "ĉ", "ĉ", "tabs", "ĠĠ", "Ġend"],
+            ],
+        ),
+    ];
+    for (pre, expected) in cases {
+        let model = GgufModel::open(&with_pre_tokenizer(dir.path(), pre)).unwrap();
+        let tok = tokenizer_from_gguf(&model).unwrap();
+        for (text, want) in texts.iter().zip(expected) {
+            let mut s = PreTokenizedString::from(*text);
+            tok.get_pre_tokenizer().unwrap().pre_tokenize(&mut s).unwrap();
+            let got: Vec<String> = s
+                .get_splits(OffsetReferential::Original, OffsetType::Byte)
+                .into_iter()
+                .map(|(p, _, _)| p.to_string())
+                .collect();
+            assert_eq!(got, want, "{pre}: {text:?}");
+        }
+    }
+}
