@@ -250,6 +250,19 @@ impl<R: Read + Seek> Walk<R> {
         Ok(u64::from_le_bytes(self.bytes::<8>(what)?))
     }
 
+    /// A metadata key or tensor name (a length-prefixed string of at most [`MAX_KEY`] bytes).
+    fn name(&mut self, what: &str) -> std::result::Result<String, WalkErr> {
+        let len = self.u64(what)?;
+        if len > MAX_KEY {
+            return Err(WalkErr::Bad(format!("{what} at byte {} is {len} bytes long", self.at)));
+        }
+        self.need(len, what)?;
+        let mut bytes = vec![0u8; len as usize];
+        self.r.read_exact(&mut bytes)?;
+        self.at += len;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     fn skip(&mut self, n: u64, what: &str) -> std::result::Result<(), WalkErr> {
         self.need(n, what)?;
         let n_i64 = i64::try_from(n).map_err(|_| WalkErr::Bad(format!("{what} is too long")))?;
@@ -358,15 +371,7 @@ fn check_header(path: &Path, len: u64) -> Result<()> {
             )));
         }
         for _ in 0..entries {
-            let key_len = w.u64("a metadata key")?;
-            if key_len > MAX_KEY {
-                return Err(WalkErr::Bad(format!("a metadata key at byte {} is {key_len} bytes long", w.at)));
-            }
-            w.need(key_len, "a metadata key")?;
-            let mut key = vec![0u8; key_len as usize];
-            w.r.read_exact(&mut key)?;
-            w.at += key_len;
-            let key = String::from_utf8_lossy(&key).into_owned();
+            let key = w.name("a metadata key")?;
             let ty = w.u32(&format!("metadata `{key}`"))?;
             let value = w.value(ty, 0, &format!("metadata `{key}`"))?;
             if key == "general.alignment" {
@@ -392,15 +397,7 @@ fn check_header(path: &Path, len: u64) -> Result<()> {
         // rest, and the sizes are checked on what it read), so that a type candle does not know is
         // reported with the tensor's name.
         for _ in 0..tensors {
-            let name_len = w.u64("a tensor name")?;
-            if name_len > MAX_KEY {
-                return Err(WalkErr::Bad(format!("a tensor name at byte {} is {name_len} bytes long", w.at)));
-            }
-            w.need(name_len, "a tensor name")?;
-            let mut name = vec![0u8; name_len as usize];
-            w.r.read_exact(&mut name)?;
-            w.at += name_len;
-            let name = String::from_utf8_lossy(&name).into_owned();
+            let name = w.name("a tensor name")?;
             let what = format!("the description of tensor `{name}`");
             let dims = w.u32(&what)?;
             if dims > 4 {
