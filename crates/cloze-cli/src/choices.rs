@@ -38,9 +38,11 @@ macro_rules! choice {
 choice!(
     /// How a label word of several tokens is scored.
     MultiToken => cloze::verbalizer::MultiToken {
+        Auto => cloze::verbalizer::MultiToken::Auto,
         First => cloze::verbalizer::MultiToken::First,
         Mean => cloze::verbalizer::MultiToken::Mean,
         Max => cloze::verbalizer::MultiToken::Max,
+        Sum => cloze::verbalizer::MultiToken::Sum,
     }
 );
 

@@ -402,9 +402,10 @@ struct ClassifyArgs {
     /// ("N/A" and empty), which removes the prompt's bias toward some words.
     #[arg(long)]
     calibrate: bool,
-    /// Score a label word made of several tokens by its first token, the mean or the max of its
-    /// tokens' logits.
-    #[arg(long, value_enum, default_value_t = choices::MultiToken::First)]
+    /// Score a label word made of several tokens: auto (a masked LM's first token at the mask; a
+    /// decoder's exact log-probability of the word and the text after {mask}), first, mean, max or
+    /// sum of its tokens' scores.
+    #[arg(long, value_enum, default_value_t = choices::MultiToken::Auto)]
     multi_token: choices::MultiToken,
     /// Class score from its words: mean-prob (log of the mean probability), mean-log-prob
     /// (OpenPrompt's), or max.

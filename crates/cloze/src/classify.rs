@@ -94,7 +94,7 @@ impl<'a> Classifier<'a> {
             return Err(Error::invalid("batch size must be at least 1"));
         }
         let leading_space = plm.tokenizer().space_sensitive() && space_before_mask(&template);
-        let bound = BoundVerbalizer::bind(verbalizer, plm.tokenizer(), leading_space)?;
+        let bound = BoundVerbalizer::bind(&verbalizer.for_kind(plm.kind()), plm.tokenizer(), leading_space)?;
         let label_ids = Tensor::new(bound.token_ids.as_slice(), plm.device())?;
         let renderer = Renderer::new(plm.tokenizer(), plm.max_len());
         let mut c =
@@ -128,8 +128,8 @@ impl<'a> Classifier<'a> {
             })
             .collect::<Result<Vec<_>>>()?;
         let refs: Vec<&Rendered> = rendered.iter().collect();
-        let (logits, _) = self.mask_logits(&refs, false)?;
-        Ok(Calibration::from_token_logits(&self.verbalizer, &logits))
+        let (words, _, _) = self.word_scores(&refs, false)?;
+        Ok(Calibration::from_word_scores(&words))
     }
 
     /// Renders one row (for previews and tests).
@@ -147,6 +147,37 @@ impl<'a> Classifier<'a> {
         let logits = head.logits_for(&transformed, &self.label_ids)?.to_vec2::<f32>()?;
         let full_logits = if full { Some(head.logits_full(&transformed)?) } else { None };
         Ok((logits, full_logits))
+    }
+
+    /// Word scores of a batch of rendered rows (one per bound word, in its order), each word's
+    /// token scores (logits at the mask; a decoder's log-probabilities of the word's tokens), and,
+    /// when `full`, the whole-vocabulary logits where the word is read.
+    #[allow(clippy::type_complexity)]
+    pub fn word_scores(
+        &self,
+        rows: &[&Rendered],
+        full: bool,
+    ) -> Result<(Vec<Vec<f32>>, Vec<Vec<Vec<f32>>>, Option<Tensor>)> {
+        if !self.verbalizer.verbalizer.multi_token.reads_sequence(self.plm.kind()) {
+            let (logits, full) = self.mask_logits(rows, full)?;
+            let tokens = logits
+                .iter()
+                .map(|row| {
+                    self.verbalizer
+                        .words
+                        .iter()
+                        .map(|w| w.columns.iter().map(|&c| row[c]).collect())
+                        .collect()
+                })
+                .collect();
+            let words = logits.iter().map(|row| self.verbalizer.word_logits(row)).collect();
+            return Ok((words, tokens, full));
+        }
+        let embed = |_: &[&Rendered], batch: &crate::plm::Batch| self.plm.embed_tokens(batch.ids());
+        let scores = crate::scoring::continuation_scores(self.plm, &self.verbalizer, rows, &embed)?;
+        let words = scores.words.to_dtype(candle_core::DType::F32)?.to_vec2::<f32>()?;
+        let full = if full { self.mask_logits(rows, true)?.1 } else { None };
+        Ok((words, scores.tokens, full))
     }
 
     /// Classifies `rows`. `progress(done, total)` is called after each batch; returning `false`
@@ -175,15 +206,15 @@ impl<'a> Classifier<'a> {
         let mut done = 0;
         for chunk in batch::longest_first(&lengths, self.options.batch_size) {
             let group: Vec<&Rendered> = chunk.iter().map(|&i| &rendered[i]).collect();
-            let (logits, full) = self.mask_logits(&group, self.options.top_k > 0)?;
+            let (words, tokens, full) = self.word_scores(&group, self.options.top_k > 0)?;
             let top = match full {
                 Some(f) => Some(self.top_words(&f)?),
                 None => None,
             };
             for (k, &i) in chunk.iter().enumerate() {
-                let probs = self.verbalizer.class_probs(&logits[k], self.calibration.as_ref());
+                let probs = self.verbalizer.class_probs_from_words(&words[k], self.calibration.as_ref());
                 let row = &rows[i];
-                if let Some(what) = non_finite(&logits[k]).or_else(|| non_finite(&probs)) {
+                if let Some(what) = non_finite(&words[k]).or_else(|| non_finite(&probs)) {
                     return Err(self.non_finite_error(what, i, row.field("id")));
                 }
                 let best = crate::verbalizer::argmax(&probs);
@@ -196,7 +227,8 @@ impl<'a> Classifier<'a> {
                         .verbalizer
                         .words
                         .iter()
-                        .map(|w| (w.word.clone(), w.columns.iter().map(|&c| logits[k][c]).collect()))
+                        .zip(&tokens[k])
+                        .map(|(w, t)| (w.word.clone(), t.clone()))
                         .collect(),
                     top_words: top.as_ref().map(|t| t[k].clone()).unwrap_or_default(),
                     truncated: rendered[i].truncated,

@@ -205,6 +205,21 @@ fn check_decoder(dir: PathBuf, family: Family) -> f32 {
         }
         let full = full.unwrap().narrow(1, 0, 50).unwrap().to_vec2::<f32>().unwrap();
         worst = worst.max(assert_close(&full[0], &floats(&case["first_50_logits"]), "first_50_logits"));
+        // The exact rule (auto = sum on a decoder): each word's log-probability by teacher forcing,
+        // plus the text after the mask, equals transformers' `label_word_scores`.
+        if let Some(scores) = case.get("label_word_scores") {
+            let (words, tokens, _) = classifier.word_scores(&[&rendered], false).unwrap();
+            for (k, w) in bound.words.iter().enumerate() {
+                let want = scores[&w.word].as_f64().unwrap() as f32;
+                worst = worst.max(assert_close(
+                    &[words[0][k]],
+                    &[want],
+                    &format!("case {n}: score of {}", w.word),
+                ));
+                let per_token = floats(&case["label_word_logprobs"][&w.word]);
+                worst = worst.max(assert_close(&tokens[0][k], &per_token[..w.ids.len()], "token log-probs"));
+            }
+        }
         if case.get("suffix").and_then(Value::as_str) == Some("") {
             plain.push((n, rendered));
         }

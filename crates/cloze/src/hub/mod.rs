@@ -24,7 +24,7 @@ pub fn repo_spec(spec: &str) -> Option<(&str, &str)> {
     (cache::folder_name(repo).is_ok() && cache::check_revision(revision).is_ok()).then_some((repo, revision))
 }
 
-/// A folder, or `repo_id[@revision]` found in the cache from the environment ([`Cache::from_env`]).
+/// A folder, a GGUF file, or `repo_id[@revision]` found in the cache from the environment ([`Cache::from_env`]).
 pub fn resolve_model(spec: &str) -> Result<PathBuf> {
     resolve_model_in(&Cache::from_env(), spec)
 }
@@ -32,7 +32,8 @@ pub fn resolve_model(spec: &str) -> Result<PathBuf> {
 /// [`resolve_model`] with an explicit cache.
 pub fn resolve_model_in(cache: &Cache, spec: &str) -> Result<PathBuf> {
     let path = PathBuf::from(spec);
-    if path.is_dir() {
+    let gguf = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+    if path.is_dir() || (gguf && path.is_file()) {
         return Ok(path);
     }
     match repo_spec(spec) {
@@ -44,7 +45,7 @@ pub fn resolve_model_in(cache: &Cache, spec: &str) -> Result<PathBuf> {
         }
         None => Err(Error::missing(
             path,
-            "no such folder, and not a Hugging Face repository id (org/name[@revision])",
+            "no such folder or .gguf file, and not a Hugging Face repository id (org/name[@revision])",
         )),
     }
 }

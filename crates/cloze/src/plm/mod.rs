@@ -169,6 +169,41 @@ pub(crate) fn model_cause(
     Error::Model { path: path.to_path_buf(), message: message.into(), source: Some(Box::new(e)) }
 }
 
+/// The GGUF file `path` names: the path itself when it is a file ending in `.gguf`, or the one
+/// `.gguf` file of a folder without config.json (more than one is an error naming them).
+fn find_gguf(path: &Path) -> Result<Option<PathBuf>> {
+    let is_gguf = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf"));
+    if path.is_file() {
+        return Ok(is_gguf(path).then(|| path.to_path_buf()));
+    }
+    if !path.is_dir() || path.join("config.json").exists() {
+        return Ok(None);
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| Error::io(path, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_gguf(p))
+        .collect();
+    found.sort();
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        _ => Err(model_err(
+            path,
+            format!(
+                "holds {} GGUF files ({}); pass the one to load, e.g. {}",
+                found.len(),
+                found
+                    .iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                found[0].display()
+            ),
+        )),
+    }
+}
+
 impl Plm {
     /// Loads a checkpoint folder onto `device`, in f32.
     pub fn load(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
@@ -177,10 +212,21 @@ impl Plm {
 
     /// Loads a checkpoint folder onto `device` with its weights in `dtype` (f64 for gradient checks;
     /// the fused inference kernels are f32-only, so other dtypes run the composed ops).
+    ///
+    /// `dir` may also be a GGUF file (llama.cpp's format), or a folder holding one GGUF file and no
+    /// config.json: the config comes from its metadata, the tokenizer from the folder's
+    /// tokenizer.json or else from the metadata, and the weights are dequantised to `dtype`.
     pub fn load_with_dtype(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Self> {
-        let dir = dir.as_ref();
+        let path = dir.as_ref();
+        if let Some(file) = find_gguf(path)? {
+            return Self::load_gguf(&file, device, dtype);
+        }
+        let dir = path;
         if !dir.is_dir() {
-            return Err(model_err(dir, "not a folder; pass the folder that holds config.json"));
+            return Err(model_err(
+                dir,
+                "not a folder; pass the folder that holds config.json (or a .gguf file)",
+            ));
         }
         let config_path = dir.join("config.json");
         if !config_path.exists() {
@@ -192,6 +238,47 @@ impl Plm {
         let family = Family::from_config(&config, &config_path)?;
         let tokenizer = PlmTokenizer::load(dir, family)?;
         let weights = WeightFiles::find(dir)?;
+        Self::assemble(dir, config, config_path, family, tokenizer, weights, device, dtype)
+    }
+
+    /// A GGUF file: config and (unless the folder has tokenizer.json) tokenizer from its metadata.
+    fn load_gguf(file: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        let model = gguf::GgufModel::open(file)?;
+        let family = Family::from_config(&model.config, file)?;
+        let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        let tokenizer = if dir.join("tokenizer.json").is_file() {
+            PlmTokenizer::load(&dir, family)?
+        } else {
+            let inner = gguf_tokenizer::tokenizer_from_gguf(&model)?;
+            let named = |key: &str| -> Option<String> {
+                let id = model.config[key].as_u64()? as u32;
+                inner.id_to_token(id)
+            };
+            let configured = |key: &str| match key {
+                "bos_token" => named("bos_token_id"),
+                "eos_token" => named("eos_token_id"),
+                "pad_token" => named("pad_token_id"),
+                "unk_token" => named("unk_token_id"),
+                _ => None,
+            };
+            PlmTokenizer::from_tokenizer(inner.clone(), file.to_path_buf(), family, &configured)?
+        };
+        let config = model.config.clone();
+        let weights = WeightFiles::Gguf(file.to_path_buf());
+        Self::assemble(&dir, config, file.to_path_buf(), family, tokenizer, weights, device, dtype)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        dir: &Path,
+        config: serde_json::Value,
+        config_path: PathBuf,
+        family: Family,
+        tokenizer: PlmTokenizer,
+        weights: WeightFiles,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
         let mut parameters = 0;
         let mut read = || -> Result<HashMap<String, Tensor>> {
             let tensors = weights.load(dtype, device)?;

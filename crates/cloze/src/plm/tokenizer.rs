@@ -247,6 +247,11 @@ impl PlmTokenizer {
         self.inner.encode(text, true).map_err(|e| tok_err(&self.source, e))
     }
 
+    /// The text of `ids`, special tokens left out.
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, true).map_err(|e| tok_err(&self.source, e))
+    }
+
     pub fn special(&self) -> &SpecialTokens {
         &self.special
     }

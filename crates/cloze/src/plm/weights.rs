@@ -21,8 +21,13 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WeightFiles {
     Safetensors(PathBuf),
-    ShardedSafetensors { index: PathBuf, shards: Vec<PathBuf> },
+    ShardedSafetensors {
+        index: PathBuf,
+        shards: Vec<PathBuf>,
+    },
     PyTorch(PathBuf),
+    /// A llama.cpp GGUF file, dequantised when read ([`super::gguf::GgufModel::tensors_f32`]).
+    Gguf(PathBuf),
 }
 
 impl WeightFiles {
@@ -71,7 +76,7 @@ impl WeightFiles {
     /// The file to name in messages.
     pub fn path(&self) -> &Path {
         match self {
-            WeightFiles::Safetensors(p) | WeightFiles::PyTorch(p) => p,
+            WeightFiles::Safetensors(p) | WeightFiles::PyTorch(p) | WeightFiles::Gguf(p) => p,
             WeightFiles::ShardedSafetensors { index, .. } => index,
         }
     }
@@ -101,6 +106,9 @@ impl WeightFiles {
             WeightFiles::PyTorch(p) => {
                 checks::check_pytorch(p)?;
                 checks::guard_candle(p, || candle_core::pickle::read_all(p))?.map_err(|e| bad(p, e))?
+            }
+            WeightFiles::Gguf(p) => {
+                super::gguf::GgufModel::open(p)?.tensors_f32(&Device::Cpu)?.into_iter().collect()
             }
         };
         let mut out = HashMap::with_capacity(raw.len());

@@ -181,7 +181,7 @@ impl Studio {
         let verbalizer = checked_verbalizer(verbalizer)?;
         let tokenizer = model.plm.tokenizer();
         let leading = tokenizer.space_sensitive() && space_before_mask(&template);
-        let bound = BoundVerbalizer::bind(&verbalizer, tokenizer, leading)?;
+        let bound = BoundVerbalizer::bind(&verbalizer.for_kind(model.plm.kind()), tokenizer, leading)?;
         let classes = verbalizer
             .classes
             .iter()

@@ -77,7 +77,7 @@ impl PromptModel {
             plm.lm_head()?;
         }
         let leading_space = plm.tokenizer().space_sensitive() && space_before_mask(&template);
-        let bound = BoundVerbalizer::bind(verbalizer, plm.tokenizer(), leading_space)?;
+        let bound = BoundVerbalizer::bind(&verbalizer.for_kind(plm.kind()), plm.tokenizer(), leading_space)?;
         let device = plm.device().clone();
         let max_len = max_len.unwrap_or(plm.max_len()).min(plm.max_len());
         let label_ids = Tensor::new(bound.token_ids.as_slice(), &device)?;
@@ -249,6 +249,14 @@ impl PromptModel {
     /// Class scores `[batch, classes]` (log-probabilities up to a constant per row for the manual
     /// verbalizer; logits for the soft one). Softmax over them gives the class probabilities.
     pub fn class_scores(&self, rows: &[&Rendered]) -> Result<Tensor> {
+        if matches!(self.head, ClassHead::Manual { .. })
+            && self.bound.verbalizer.multi_token.reads_sequence(self.plm.kind())
+        {
+            // A decoder's exact rule: each word scored as the continuation, soft vectors spliced in.
+            let embed = |rows: &[&Rendered], batch: &Batch| self.input_embeddings(rows, batch);
+            let s = crate::scoring::continuation_scores(&self.plm, &self.bound, rows, &embed)?;
+            return self.bound.class_scores_from_words(&s.words);
+        }
         let at_mask = self.mask_states(rows)?;
         match &self.head {
             ClassHead::Soft(v) => v.scores(&self.plm, &at_mask),

@@ -35,6 +35,18 @@ impl Calibration {
         Self { word_probs: mean }
     }
 
+    /// Averages the word probabilities of the content-free rows' word scores (one per bound word).
+    pub fn from_word_scores(rows: &[Vec<f32>]) -> Self {
+        let n = rows.first().map_or(0, Vec::len);
+        let mut mean = vec![0f32; n];
+        for row in rows {
+            for (m, p) in mean.iter_mut().zip(super::softmax(row)) {
+                *m += p / rows.len() as f32;
+            }
+        }
+        Self { word_probs: mean }
+    }
+
     /// From word probabilities measured elsewhere (one per bound label word).
     pub fn from_word_probs(word_probs: Vec<f32>) -> Self {
         Self { word_probs }

@@ -59,15 +59,15 @@ impl BoundVerbalizer {
                 if ids.len() > 1 {
                     let pieces: Vec<String> = ids.iter().filter_map(|&i| tokenizer.id_to_token(i)).collect();
                     warnings.push(format!(
-                        "label word {word:?} is {} tokens ({}); it is scored by the {} token{} at the mask",
+                        "label word {word:?} is {} tokens ({}); it is scored by {}",
                         ids.len(),
                         pieces.join(" "),
                         match verbalizer.multi_token {
-                            MultiToken::First => "first",
-                            MultiToken::Mean => "mean of its",
-                            MultiToken::Max => "best of its",
+                            MultiToken::Auto | MultiToken::First => "its first token",
+                            MultiToken::Mean => "the mean of its tokens' scores",
+                            MultiToken::Max => "the best of its tokens' scores",
+                            MultiToken::Sum => "the sum of its tokens' scores",
                         },
-                        if verbalizer.multi_token == MultiToken::First { "" } else { "s" },
                     ));
                 }
                 let columns = ids
@@ -91,17 +91,13 @@ impl BoundVerbalizer {
         self.verbalizer.classes.len()
     }
 
-    /// Word logits from one row of label-token logits (one per entry of `token_ids`).
+    /// Word logits from one row of label-token logits at one position (one per entry of
+    /// `token_ids`), by the multi-token rule.
     pub fn word_logits(&self, token_logits: &[f32]) -> Vec<f32> {
         self.words
             .iter()
             .map(|w| {
-                let xs = w.columns.iter().map(|&c| token_logits[c]);
-                match self.verbalizer.multi_token {
-                    MultiToken::First => token_logits[w.columns[0]],
-                    MultiToken::Mean => xs.sum::<f32>() / w.columns.len() as f32,
-                    MultiToken::Max => xs.fold(f32::NEG_INFINITY, f32::max),
-                }
+                aggregate_tokens(self.verbalizer.multi_token, w.columns.iter().map(|&c| token_logits[c]))
             })
             .collect()
     }
@@ -114,7 +110,13 @@ impl BoundVerbalizer {
     /// Class probabilities from one row of label-token logits, optionally calibrated by the word
     /// probabilities of content-free inputs.
     pub fn class_probs(&self, token_logits: &[f32], calibration: Option<&Calibration>) -> Vec<f32> {
-        let mut p = self.word_probs(token_logits);
+        self.class_probs_from_words(&self.word_logits(token_logits), calibration)
+    }
+
+    /// Class probabilities from one row of word scores (one per bound word, e.g. each word's
+    /// log-probability as a decoder's continuation), optionally calibrated.
+    pub fn class_probs_from_words(&self, word_scores: &[f32], calibration: Option<&Calibration>) -> Vec<f32> {
+        let mut p = softmax(word_scores);
         if let Some(cf) = calibration {
             cf.apply(&mut p);
         }
@@ -144,12 +146,19 @@ impl BoundVerbalizer {
             let cols: Vec<u32> = w.columns.iter().map(|&c| c as u32).collect();
             let x = token_logits.index_select(&Tensor::new(cols.as_slice(), device)?, 1)?;
             words.push(match self.verbalizer.multi_token {
-                MultiToken::First => x.narrow(1, 0, 1)?,
+                MultiToken::Auto | MultiToken::First => x.narrow(1, 0, 1)?,
                 MultiToken::Mean => x.mean_keepdim(1)?,
                 MultiToken::Max => x.max_keepdim(1)?,
+                MultiToken::Sum => x.sum_keepdim(1)?,
             });
         }
-        let word_logp = candle_nn::ops::log_softmax(&Tensor::cat(&words, 1)?, D::Minus1)?;
+        self.class_scores_from_words(&Tensor::cat(&words, 1)?)
+    }
+
+    /// [`Self::class_scores`] from word scores `[batch, words]` (one per bound word).
+    pub fn class_scores_from_words(&self, word_scores: &Tensor) -> Result<Tensor> {
+        let device = word_scores.device();
+        let word_logp = candle_nn::ops::log_softmax(word_scores, D::Minus1)?;
         let mut classes = Vec::with_capacity(self.num_classes());
         for c in 0..self.num_classes() {
             let idx: Vec<u32> =
@@ -165,11 +174,24 @@ impl BoundVerbalizer {
     }
 }
 
+/// One word's score from its tokens' scores under `multi` (`Auto` is `First`: the rule of a masked
+/// LM; decoders resolve it before binding, see [`MultiToken::resolve`]).
+pub fn aggregate_tokens(multi: MultiToken, xs: impl Iterator<Item = f32>) -> f32 {
+    let xs: Vec<f32> = xs.collect();
+    match multi {
+        MultiToken::Auto | MultiToken::First => xs.first().copied().unwrap_or(f32::NEG_INFINITY),
+        MultiToken::Mean => xs.iter().sum::<f32>() / xs.len().max(1) as f32,
+        MultiToken::Max => xs.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        MultiToken::Sum => xs.iter().sum(),
+    }
+}
+
 /// What a word is scored from under `multi`: two words with the same key get the same logit on
 /// every input.
 fn scoring_key(ids: &[u32], multi: MultiToken) -> Vec<u32> {
     match multi {
-        MultiToken::First => ids[..1].to_vec(),
+        MultiToken::Auto | MultiToken::First => ids[..1].to_vec(),
+        MultiToken::Sum => ids.to_vec(),
         MultiToken::Mean => {
             let mut k = ids.to_vec();
             k.sort_unstable();
@@ -219,9 +241,10 @@ fn check_collisions(
                     "are scored by the same token `{}` (a word of several tokens is scored by its {} token)",
                     pieces(&ka),
                     match multi {
-                        MultiToken::First => "first",
+                        MultiToken::Auto | MultiToken::First => "first",
                         MultiToken::Mean => "mean",
                         MultiToken::Max => "best",
+                        MultiToken::Sum => "summed",
                     }
                 )
             };

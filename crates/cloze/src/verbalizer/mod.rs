@@ -25,18 +25,45 @@ pub use soft::SoftVerbalizer;
 
 use crate::error::{Error, Result};
 
-/// How a label word that tokenizes into several tokens is scored from one mask position.
+/// How a label word that tokenizes into several tokens is scored. A masked LM reads every token
+/// of the word at the one mask position; a decoder or an encoder–decoder reads the word exactly,
+/// token after token (teacher forcing), continued by the template's text after `{mask}` — except
+/// with `First`, which reads only the first token where the word starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum MultiToken {
-    /// The logit of the word's first token (OpenPrompt's default).
+    /// The model's natural rule: `First` on a masked LM (OpenPrompt's default), `Sum` — the word's
+    /// exact log-probability — on a decoder or an encoder–decoder.
     #[default]
+    Auto,
+    /// The logit of the word's first token.
     First,
-    /// The mean of its tokens' logits.
+    /// The mean of its tokens' scores (decoders: of their log-probabilities, for words of very
+    /// different lengths).
     Mean,
-    /// The largest of its tokens' logits.
+    /// The largest of its tokens' scores.
     Max,
+    /// The sum of its tokens' scores (decoders: the word's log-probability, plus the text after
+    /// `{mask}`).
+    Sum,
+}
+
+impl MultiToken {
+    /// `Auto` made concrete for a model of `kind`; other choices are kept.
+    pub fn resolve(self, kind: crate::plm::Kind) -> MultiToken {
+        match (self, kind) {
+            (MultiToken::Auto, crate::plm::Kind::Encoder) => MultiToken::First,
+            (MultiToken::Auto, _) => MultiToken::Sum,
+            (m, _) => m,
+        }
+    }
+
+    /// Whether the word is read token after token as a continuation (decoders and
+    /// encoder–decoders with any rule but `First`).
+    pub fn reads_sequence(self, kind: crate::plm::Kind) -> bool {
+        kind != crate::plm::Kind::Encoder && self.resolve(kind) != MultiToken::First
+    }
 }
 
 /// How a class's score is formed from its words' probabilities.
@@ -57,12 +84,14 @@ impl std::str::FromStr for MultiToken {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s {
+            "auto" => Ok(MultiToken::Auto),
             "first" => Ok(MultiToken::First),
             "mean" => Ok(MultiToken::Mean),
             "max" => Ok(MultiToken::Max),
-            _ => {
-                Err(Error::invalid(format!("multi-token strategy {s:?} is unknown; use first, mean or max")))
-            }
+            "sum" => Ok(MultiToken::Sum),
+            _ => Err(Error::invalid(format!(
+                "multi-token strategy {s:?} is unknown; use auto, first, mean, max or sum"
+            ))),
         }
     }
 }
@@ -184,6 +213,13 @@ impl Verbalizer {
             Error::Verbalizer { message } => verr(format!("{arg}: {message}")),
             other => other,
         })
+    }
+
+    /// This verbalizer with its multi-token rule made concrete for a model of `kind`.
+    pub fn for_kind(&self, kind: crate::plm::Kind) -> Self {
+        let mut v = self.clone();
+        v.multi_token = self.multi_token.resolve(kind);
+        v
     }
 
     pub fn with_multi_token(mut self, m: MultiToken) -> Self {

@@ -1,0 +1,260 @@
+//! Text generation with a decoder, for templates whose answer is text: greedy decoding or sampling
+//! (temperature, nucleus/top-p — Holtzman et al., 2020 — with a seed), stop strings, a token limit,
+//! and every new token handed to the caller as it is produced (which can cancel).
+//!
+//! Each step runs the model on the prompt and the tokens generated so far and reads the logits of
+//! the last position; the result is exactly what transformers' `generate` gives with the same
+//! settings (greedy: `do_sample=False`).
+
+use candle_core::{DType, Tensor};
+
+use crate::data::SplitMix64;
+use crate::error::{Error, Result};
+use crate::plm::{Kind, Plm};
+
+/// How the next token is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Decoding {
+    /// The most probable token (ties: the lowest id, as `argmax`).
+    Greedy,
+    /// A draw from the distribution at `temperature`, restricted to the smallest set of tokens whose
+    /// probability reaches `top_p`, with a seeded generator (the same seed gives the same text).
+    Sample { temperature: f32, top_p: f32, seed: u64 },
+}
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct GenerateOptions {
+    pub decoding: Decoding,
+    /// At most this many new tokens.
+    pub max_new_tokens: usize,
+    /// Generation stops when the text ends with one of these (which is removed from the result),
+    /// or at the model's end-of-sequence token.
+    pub stop: Vec<String>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        Self { decoding: Decoding::Greedy, max_new_tokens: 32, stop: Vec::new() }
+    }
+}
+
+impl GenerateOptions {
+    /// Checks the options, saying what to change.
+    pub fn check(&self) -> Result<()> {
+        if self.max_new_tokens == 0 {
+            return Err(Error::invalid("max new tokens must be at least 1"));
+        }
+        if let Decoding::Sample { temperature, top_p, .. } = self.decoding {
+            if !(temperature.is_finite() && temperature > 0.0) {
+                return Err(Error::invalid(format!(
+                    "temperature {temperature} must be above 0 (use greedy decoding for the most probable text)"
+                )));
+            }
+            if !(top_p > 0.0 && top_p <= 1.0) {
+                return Err(Error::invalid(format!("top-p {top_p} must be in (0, 1]")));
+            }
+        }
+        if self.stop.iter().any(String::is_empty) {
+            return Err(Error::invalid("a stop string is empty; remove it"));
+        }
+        Ok(())
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    /// The model produced its end-of-sequence token.
+    EndOfSequence,
+    /// The text reached a stop string.
+    StopString,
+    /// `max_new_tokens` were generated.
+    Length,
+    /// The prompt and the new tokens fill the model's context.
+    Context,
+}
+
+/// The result of [`generate`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Generation {
+    /// The new text (a stop string that ended it removed).
+    pub text: String,
+    /// The new token ids (including the end-of-sequence token when that ended it).
+    pub ids: Vec<u32>,
+    pub stop: StopReason,
+    pub prompt_tokens: usize,
+}
+
+/// Picks a token id from one row of logits.
+fn pick(logits: &[f32], decoding: Decoding, rng: &mut SplitMix64) -> u32 {
+    match decoding {
+        Decoding::Greedy => {
+            let mut best = 0;
+            for (i, &x) in logits.iter().enumerate() {
+                if x > logits[best] {
+                    best = i;
+                }
+            }
+            best as u32
+        }
+        Decoding::Sample { temperature, top_p, .. } => {
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut probs: Vec<(usize, f64)> = logits
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| (i, (((x - max) / temperature) as f64).exp()))
+                .collect();
+            let total: f64 = probs.iter().map(|p| p.1).sum();
+            probs.iter_mut().for_each(|p| p.1 /= total);
+            probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let mut kept = 0.0;
+            let mut n = 0;
+            for p in &probs {
+                kept += p.1;
+                n += 1;
+                if kept >= top_p as f64 {
+                    break;
+                }
+            }
+            let mut u = rng.next_f64() * kept;
+            for p in &probs[..n] {
+                if u < p.1 {
+                    return p.0 as u32;
+                }
+                u -= p.1;
+            }
+            probs[n - 1].0 as u32
+        }
+    }
+}
+
+/// Continues `prompt` with `plm` (a decoder). `on_token(text_so_far_delta)` is called with each new
+/// piece of text as it is produced; returning `false` cancels with [`Error::Cancelled`].
+pub fn generate(
+    plm: &Plm,
+    prompt: &str,
+    options: &GenerateOptions,
+    on_token: &mut dyn FnMut(&str) -> bool,
+) -> Result<Generation> {
+    options.check()?;
+    if plm.kind() != Kind::Decoder {
+        return Err(Error::invalid(format!(
+            "{} is a {} model; generation needs a decoder (e.g. gpt2, SmolLM2, Llama, Qwen2)",
+            plm.family().name(),
+            match plm.kind() {
+                Kind::Encoder => "masked-LM",
+                _ => "encoder–decoder",
+            }
+        )));
+    }
+    let tok = plm.tokenizer();
+    let mut ids = tok.encode_with_specials(prompt)?.get_ids().to_vec();
+    if ids.is_empty() {
+        return Err(Error::invalid("the prompt is empty; type some text to continue"));
+    }
+    let prompt_tokens = ids.len();
+    let eos = tok.special().sep.as_ref().map(|(_, id)| *id);
+    let head = plm.lm_head()?;
+    let seed = match options.decoding {
+        Decoding::Sample { seed, .. } => seed,
+        Decoding::Greedy => 0,
+    };
+    let mut rng = SplitMix64::new(seed);
+    let mut new_ids: Vec<u32> = Vec::new();
+    let mut text = String::new();
+    let mut stop = StopReason::Length;
+    for _ in 0..options.max_new_tokens {
+        if ids.len() >= plm.max_len() {
+            stop = StopReason::Context;
+            break;
+        }
+        let batch = plm.batch(&[ids.as_slice()])?;
+        let hidden = plm.encode_batch(&batch)?;
+        let last = hidden.get(0)?.get(ids.len() - 1)?.unsqueeze(0)?;
+        let logits: Vec<f32> =
+            head.logits_full(&head.transform(&last)?)?.to_dtype(DType::F32)?.get(0)?.to_vec1::<f32>()?;
+        let next = pick(&logits, options.decoding, &mut rng);
+        ids.push(next);
+        new_ids.push(next);
+        if Some(next) == eos {
+            stop = StopReason::EndOfSequence;
+            break;
+        }
+        let decoded = tok.decode(&new_ids)?;
+        let delta = decoded.get(text.len()..).unwrap_or("").to_string();
+        text = decoded;
+        if let Some(s) = options.stop.iter().find(|s| text.ends_with(s.as_str())) {
+            text.truncate(text.len() - s.len());
+            stop = StopReason::StopString;
+            break;
+        }
+        if !delta.is_empty() && !on_token(&delta) {
+            return Err(Error::Cancelled);
+        }
+    }
+    Ok(Generation { text, ids: new_ids, stop, prompt_tokens })
+}
+
+/// The logits of the position after `ids` (one forward pass), for checks and the try-it panel.
+pub fn next_token_logits(plm: &Plm, ids: &[u32]) -> Result<Tensor> {
+    let batch = plm.batch(&[ids])?;
+    let hidden = plm.encode_batch(&batch)?;
+    let last = hidden.get(0)?.get(ids.len() - 1)?.unsqueeze(0)?;
+    let head = plm.lm_head()?;
+    Ok(head.logits_full(&head.transform(&last)?)?.get(0)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_takes_the_first_maximum_and_sampling_is_seeded_and_nucleus_bound() {
+        let mut rng = SplitMix64::new(1);
+        assert_eq!(pick(&[0.0, 2.0, 2.0, 1.0], Decoding::Greedy, &mut rng), 1);
+        let nucleus = Decoding::Sample { temperature: 1.0, top_p: 0.5, seed: 7 };
+        // One token holds nearly all the mass: top-p 0.5 keeps only it.
+        for _ in 0..50 {
+            assert_eq!(pick(&[10.0, 0.0, 0.0], nucleus, &mut rng), 0);
+        }
+        let wide = Decoding::Sample { temperature: 1.0, top_p: 1.0, seed: 7 };
+        let draw = |seed| {
+            let mut r = SplitMix64::new(seed);
+            (0..20).map(|_| pick(&[1.0, 1.0, 1.0], wide, &mut r)).collect::<Vec<_>>()
+        };
+        assert_eq!(draw(3), draw(3));
+        assert!(draw(3).iter().any(|&x| x != draw(3)[0]), "uniform draws vary");
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let cases = [
+            (GenerateOptions { max_new_tokens: 0, ..Default::default() }, "at least 1"),
+            (
+                GenerateOptions {
+                    decoding: Decoding::Sample { temperature: 0.0, top_p: 0.9, seed: 1 },
+                    ..Default::default()
+                },
+                "above 0",
+            ),
+            (
+                GenerateOptions {
+                    decoding: Decoding::Sample { temperature: 1.0, top_p: 1.5, seed: 1 },
+                    ..Default::default()
+                },
+                "(0, 1]",
+            ),
+            (GenerateOptions { stop: vec![String::new()], ..Default::default() }, "empty"),
+        ];
+        for (o, want) in cases {
+            assert!(o.check().unwrap_err().to_string().contains(want), "{o:?}");
+        }
+    }
+}

