@@ -117,6 +117,9 @@ enum Command {
     Classify(Box<ClassifyArgs>),
     /// Print a model folder's family, sizes and special tokens.
     Inspect(InspectArgs),
+    /// Continue a prompt with a decoder (GPT-2, Llama, SmolLM2, Qwen2, a GGUF file): greedy, or
+    /// sampled with --temperature / --top-p / --seed; the text streams to standard output.
+    Generate(GenerateArgs),
     /// Projects: create one, import data into it, see where it stands.
     #[command(subcommand)]
     Project(project::ProjectCommand),
@@ -354,7 +357,8 @@ enum ExportCommand {
 #[derive(Args, Debug)]
 struct ModelArgs {
     /// A model folder (config.json, tokenizer.json or vocab files, model.safetensors or
-    /// pytorch_model.bin), or a Hugging Face repository id already in the cache: org/name[@revision].
+    /// pytorch_model.bin), a llama.cpp .gguf file, or a Hugging Face repository id already in the
+    /// cache: org/name[@revision].
     /// (Not needed with `classify --prompt RUN_DIR`.)
     #[arg(long, short = 'm', value_name = "DIR|REPO", default_value = "")]
     model: String,
@@ -563,6 +567,69 @@ struct InspectArgs {
     json: bool,
 }
 
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The text to continue.
+    prompt: String,
+    /// At most this many new tokens.
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    /// Sample at this temperature instead of taking the most probable token.
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// With --temperature: keep the smallest set of tokens whose probability reaches this.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// With --temperature: the sampler's seed (the same seed gives the same text).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Stop when the text ends with this (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Print the result as one JSON object (text, token ids, why it stopped) instead of streaming.
+    #[arg(long)]
+    json: bool,
+}
+
+fn generate_cmd(args: GenerateArgs) -> Result<()> {
+    let plm = load_model(&args.model)?;
+    let decoding = match args.temperature {
+        Some(temperature) => {
+            cloze::generate::Decoding::Sample { temperature, top_p: args.top_p, seed: args.seed }
+        }
+        None => cloze::generate::Decoding::Greedy,
+    };
+    let options =
+        cloze::generate::GenerateOptions { decoding, max_new_tokens: args.max_new_tokens, stop: args.stop };
+    let json = args.json;
+    let mut failed = None;
+    let out = cloze::generate::generate(&plm, &args.prompt, &options, &mut |piece| {
+        if json {
+            return true;
+        }
+        let r = write_out(format_args!("{piece}"))
+            .and_then(|_| std::io::stdout().lock().flush().map_err(|e| Error::io(STDOUT, e)));
+        if let Err(e) = r {
+            failed = Some(e);
+            return false;
+        }
+        true
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let out = out?;
+    if json {
+        outln!("{}", serde_json::to_string(&out).expect("a generation serialises"))?;
+    } else {
+        outln!()?;
+        errln!("[{} new tokens, stopped: {:?}]", out.ids.len(), out.stop);
+    }
+    Ok(())
+}
+
 /// Writes to standard output; a failed write (a closed pipe) is an error naming [`STDOUT`].
 pub(crate) fn write_out(args: std::fmt::Arguments) -> Result<()> {
     std::io::stdout().lock().write_fmt(args).map_err(|e| Error::io(STDOUT, e))
@@ -597,6 +664,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(args) => classify(*args),
         Command::Inspect(args) => inspect(args),
+        Command::Generate(args) => generate_cmd(args),
         Command::Project(command) => project::run(command),
         Command::Label(args) => label::run(*args),
         Command::Export(ExportCommand::Labels(args)) => project::export(args),
@@ -796,7 +864,16 @@ fn inspect(args: InspectArgs) -> Result<()> {
         t.as_ref().map(|(s, i)| format!("{s} ({i})")).unwrap_or_else(|| "-".into())
     };
     outln!("model        {}", info.path.display())?;
-    outln!("family       {}", info.family.name())?;
+    outln!(
+        "family       {} ({})",
+        info.family.name(),
+        match info.kind {
+            cloze::plm::Kind::Encoder => "masked LM: reads the label word at {mask}",
+            cloze::plm::Kind::Decoder => "decoder: reads the label word after the text before {mask}",
+            cloze::plm::Kind::EncoderDecoder =>
+                "encoder–decoder: reads the label word as the {mask} span's answer",
+        }
+    )?;
     if !info.architectures.is_empty() {
         outln!("architecture {}", info.architectures.join(", "))?;
     }
@@ -808,7 +885,7 @@ fn inspect(args: InspectArgs) -> Result<()> {
     outln!("vocabulary   {}", info.vocab_size)?;
     outln!("max length   {} tokens", info.max_len)?;
     outln!(
-        "MLM head     {}",
+        "LM head      {}",
         if info.has_lm_head { "yes" } else { "no (bare encoder: cannot fill a {mask})" }
     )?;
     outln!("tokenizer    {}", info.tokenizer.display())?;
