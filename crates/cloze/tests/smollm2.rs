@@ -87,3 +87,23 @@ fn smollm2_gguf_matches_transformers_and_knows_paris() {
     assert!(out.text.starts_with(" Paris"), "{:?}", out.text);
     assert_eq!(streamed, out.text);
 }
+
+#[test]
+fn a_gguf_model_saves_as_a_folder_that_loads_back() {
+    let Some(file) = smollm2() else { return };
+    let plm = Plm::load(&file, &Device::Cpu).unwrap();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("smollm2-saved");
+    plm.save_pretrained(&dir).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(dir.join(f).is_file(), "{f} written");
+    }
+    let tokenizer = std::fs::read_to_string(dir.join("tokenizer.json")).unwrap();
+    assert!(!tokenizer.contains("cloze:mask"), "the engine's placeholder is not saved");
+    let back = Plm::load(&dir, &Device::Cpu).unwrap();
+    let ids = plm.tokenizer().encode_with_specials("The capital of France is").unwrap().get_ids().to_vec();
+    assert_eq!(back.tokenizer().encode_with_specials("The capital of France is").unwrap().get_ids(), ids);
+    let a = next_token_logits(&plm, &ids).unwrap().to_vec1::<f32>().unwrap();
+    let b = next_token_logits(&back, &ids).unwrap().to_vec1::<f32>().unwrap();
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-4, "saved and reloaded logits differ by {worst}");
+}

@@ -49,11 +49,19 @@ impl Plm {
         let config = dir.join("config.json");
         let text = serde_json::to_string_pretty(&self.config).map_err(|e| Error::io(&config, e))?;
         std::fs::write(out.path().join("config.json"), text).map_err(|e| Error::io(&config, e))?;
+        // A GGUF model's folder holds only the .gguf file: its tokenizer (built from the metadata)
+        // is written as tokenizer.json, without the engine's mask placeholder.
+        let from_gguf = matches!(self.weights, super::WeightFiles::Gguf(_));
         for f in SIDE_FILES {
             let src = self.dir.join(f);
-            if src.is_file() {
+            if src.is_file() && !from_gguf {
                 std::fs::copy(&src, out.path().join(f)).map_err(|e| Error::io(&src, e))?;
             }
+        }
+        if from_gguf {
+            let target = dir.join("tokenizer.json");
+            let text = self.tokenizer.to_json_without_placeholder().map_err(|e| Error::io(&target, e))?;
+            std::fs::write(out.path().join("tokenizer.json"), text).map_err(|e| Error::io(&target, e))?;
         }
         out.commit()
     }

@@ -273,6 +273,17 @@ impl PlmTokenizer {
         &self.source
     }
 
+    /// The tokenizer as tokenizer.json, without the engine's mask placeholder (what the model's
+    /// own tools expect).
+    pub fn to_json_without_placeholder(&self) -> std::io::Result<String> {
+        let text = self.inner.to_string(true).map_err(std::io::Error::other)?;
+        let mut json: serde_json::Value = serde_json::from_str(&text).map_err(std::io::Error::other)?;
+        if let Some(added) = json["added_tokens"].as_array_mut() {
+            added.retain(|t| t["content"] != PLACEHOLDER);
+        }
+        serde_json::to_string_pretty(&json).map_err(std::io::Error::other)
+    }
+
     /// The id of the engine's mask placeholder, when this is a decoder's tokenizer.
     pub fn placeholder(&self) -> Option<u32> {
         self.placeholder
