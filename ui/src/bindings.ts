@@ -407,6 +407,18 @@ export type JobProgress = {
 	message: string | null,
 };
 
+/**  The three kinds of pretrained language model, by how they read a `{mask}`. */
+export type Kind = 
+/**  A masked LM: the label word is read at the mask token, with context on both sides. */
+"encoder" | 
+/**  A causal LM: the label word is read as the continuation of the text before the mask. */
+"decoder" | 
+/**
+ *  An encoder–decoder: the mask is a sentinel in the encoder's input, and the label word is the
+ *  decoder's continuation after it.
+ */
+"encoder-decoder";
+
 export type LabelSetInfo = {
 	id: number,
 	dataset_id: number,
@@ -456,6 +468,15 @@ export type ModelView = {
 	spec: string,
 	path: string,
 	family: string,
+	/**  Masked LM, decoder or encoder–decoder. */
+	kind: Kind,
+	/**  Where this kind of model reads the label word (for the prompt studio). */
+	reads: string,
+	/**  How a GGUF file stored the weights ("Q4_1"), when the model came from one. */
+	quantisation: string | null,
+	/**  Bytes the weights take in memory (f32), which tuning needs on top of activations. */
+	memory_bytes: number,
+	kv_heads: number,
 	parameters: number,
 	hidden_size: number,
 	layers: number,
@@ -466,14 +487,32 @@ export type ModelView = {
 	device: DeviceKind,
 };
 
-/**  How a label word that tokenizes into several tokens is scored from one mask position. */
+/**
+ *  How a label word that tokenizes into several tokens is scored. A masked LM reads every token
+ *  of the word at the one mask position; a decoder or an encoder–decoder reads the word exactly,
+ *  token after token (teacher forcing), continued by the template's text after `{mask}` — except
+ *  with `First`, which reads only the first token where the word starts.
+ */
 export type MultiToken = 
-/**  The logit of the word's first token (OpenPrompt's default). */
+/**
+ *  The model's natural rule: `First` on a masked LM (OpenPrompt's default), `Sum` — the word's
+ *  exact log-probability — on a decoder or an encoder–decoder.
+ */
+"auto" | 
+/**  The logit of the word's first token. */
 "first" | 
-/**  The mean of its tokens' logits. */
+/**
+ *  The mean of its tokens' scores (decoders: of their log-probabilities, for words of very
+ *  different lengths).
+ */
 "mean" | 
-/**  The largest of its tokens' logits. */
-"max";
+/**  The largest of its tokens' scores. */
+"max" | 
+/**
+ *  The sum of its tokens' scores (decoders: the word's log-probability, plus the text after
+ *  `{mask}`).
+ */
+"sum";
 
 /**
  *  What a path is chosen for: decides the dialog (open a file, choose a folder, save) and which

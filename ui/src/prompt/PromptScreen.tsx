@@ -196,6 +196,7 @@ export function PromptScreen() {
           maskToken={model?.mask_token ?? null}
           fields={samples.some((r) => r.text_b !== null && r.text_b !== "") ? ["text_a", "text_b"] : ["text_a"]}
         />
+        {model ? <p className="hint" data-testid="model-reads">{model.family} reads the label word {model.reads}.</p> : null}
       </div>
 
       <div className="card">

@@ -115,21 +115,31 @@ export function ModelScreen() {
   );
 }
 
+const KIND_NAMES: Record<ModelView["kind"], string> = {
+  encoder: "Masked language model",
+  decoder: "Decoder (causal language model)",
+  "encoder-decoder": "Encoder–decoder",
+};
+
 function ModelCard({ model }: { model: ModelView }) {
   return (
     <div data-testid="model-info">
       <p className="mono model-spec">{model.spec}</p>
       <dl className="kv">
         <dt>Family</dt><dd>{model.family}</dd>
+        <dt>Kind</dt><dd data-testid="model-kind">{KIND_NAMES[model.kind]}</dd>
+        <dt>Reads the label word</dt><dd>{model.reads}</dd>
+        {model.quantisation ? <><dt>Quantisation</dt><dd data-testid="model-quantisation">{model.quantisation} (held as f32)</dd></> : null}
         <dt>Parameters</dt><dd>{formatCount(model.parameters)}</dd>
+        <dt>Memory</dt><dd>{formatBytes(model.memory_bytes)} of weights (f32); tuning needs about 3× that</dd>
         <dt>Layers</dt><dd>{model.layers}</dd>
         <dt>Hidden size</dt><dd>{model.hidden_size}</dd>
         <dt>Vocabulary</dt><dd>{model.vocab_size.toLocaleString("en-US")}</dd>
         <dt>Max length</dt><dd>{model.max_len} tokens</dd>
-        <dt>Mask token</dt><dd><code>{model.mask_token}</code></dd>
+        {model.kind === "decoder" ? null : <><dt>Mask token</dt><dd><code>{model.mask_token}</code></dd></>}
         <dt>Device</dt><dd>{model.device.toUpperCase()}</dd>
       </dl>
-      {!model.has_lm_head ? <p className="warn" data-testid="no-mlm-head">This model has no masked-LM head; it cannot fill a mask.</p> : null}
+      {!model.has_lm_head ? <p className="warn" data-testid="no-mlm-head">This model has no language-model head (a bare encoder); it cannot fill a mask.</p> : null}
     </div>
   );
 }

@@ -132,6 +132,8 @@ pub struct Plm {
     parameters: usize,
     /// Dropout while training; `None` (inference) otherwise.
     dropout: Option<Arc<layers::Dropout>>,
+    /// How a GGUF file stored the weights ("Q4_1"), before they were dequantised.
+    quantisation: Option<String>,
 }
 
 /// Facts about a model, for `cloze inspect` and the app.
@@ -151,6 +153,8 @@ pub struct ModelInfo {
     pub max_len: usize,
     /// Whether the model can read a label word: it has its LM head (bare encoders do not).
     pub has_lm_head: bool,
+    /// How a GGUF file stored the weights ("Q4_1"); they are held dequantised, in f32.
+    pub quantisation: Option<String>,
     pub tokenizer: PathBuf,
     pub space_sensitive: bool,
     pub special_tokens: SpecialTokens,
@@ -265,7 +269,10 @@ impl Plm {
         };
         let config = model.config.clone();
         let weights = WeightFiles::Gguf(file.to_path_buf());
-        Self::assemble(&dir, config, file.to_path_buf(), family, tokenizer, weights, device, dtype)
+        let mut plm =
+            Self::assemble(&dir, config, file.to_path_buf(), family, tokenizer, weights, device, dtype)?;
+        plm.quantisation = Some(model.quantisation.dominant.clone());
+        Ok(plm)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -315,6 +322,7 @@ impl Plm {
             weights,
             parameters,
             dropout: None,
+            quantisation: None,
         })
     }
 
@@ -526,6 +534,7 @@ impl Plm {
             vocab_size: dims.vocab_size,
             max_len: dims.max_len,
             has_lm_head: self.net.head().is_some(),
+            quantisation: self.quantisation.clone(),
             tokenizer: self.tokenizer.source().to_path_buf(),
             space_sensitive: self.tokenizer.space_sensitive(),
             special_tokens: self.tokenizer.special().clone(),

@@ -391,6 +391,15 @@ pub struct ModelView {
     pub spec: String,
     pub path: String,
     pub family: String,
+    /// Masked LM, decoder or encoder–decoder.
+    pub kind: crate::plm::Kind,
+    /// Where this kind of model reads the label word (for the prompt studio).
+    pub reads: String,
+    /// How a GGUF file stored the weights ("Q4_1"), when the model came from one.
+    pub quantisation: Option<String>,
+    /// Bytes the weights take in memory (f32), which tuning needs on top of activations.
+    pub memory_bytes: f64,
+    pub kv_heads: i64,
     pub parameters: f64,
     pub hidden_size: i64,
     pub layers: i64,
