@@ -6,14 +6,16 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// ARCHITECTURE.md's order, lowest first.
-const LAYERS: [&str; 15] = [
+const LAYERS: [&str; 17] = [
     "error",
     "files",
     "data",
     "plm",
     "template",
     "verbalizer",
+    "scoring",
     "demo",
+    "generate",
     "metrics",
     "classify",
     "tune",
