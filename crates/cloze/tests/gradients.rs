@@ -200,3 +200,57 @@ fn every_weight_gets_a_gradient_that_matches_finite_differences() {
         );
     }
 }
+
+/// Decoders (GPT-2; the Llama architecture with grouped KV heads, RoPE, RMSNorm and SwiGLU): the
+/// label word is read at the token before the mask, so the loss reads there; a causal model gives
+/// every token up to that position a gradient and every later one (the mask placeholder, the text
+/// after it, padding) exactly none.
+#[test]
+fn decoder_input_embedding_gradients_match_finite_differences() {
+    let shared = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/parity/gpt2"));
+    for dir in [shared, PathBuf::from(ROOT).join("llama")] {
+        let plm = Plm::load_with_dtype(&dir, &Device::Cpu, DType::F64).unwrap();
+        let (ids, mask, masks) = batch(&plm);
+        let reads: Vec<usize> = masks.iter().map(|&m| m - 1).collect();
+        let words = Tensor::new(&[5u32, 9], plm.device()).unwrap();
+        let embeds = Var::from_tensor(&plm.embed_tokens(&ids).unwrap()).unwrap();
+        let l = loss(&plm, embeds.as_tensor(), &mask, &reads, &words);
+        let grads = l.backward().unwrap();
+        let g: Vec<Vec<Vec<f64>>> = grads.get(embeds.as_tensor()).expect("a gradient").to_vec3().unwrap();
+        let (b, t, h) = embeds.as_tensor().dims3().unwrap();
+        for r in 0..b {
+            for p in 0..t {
+                let norm: f64 = g[r][p].iter().map(|x| x * x).sum::<f64>().sqrt();
+                if p <= reads[r] {
+                    assert!(norm > 0.0 && norm.is_finite(), "{dir:?}: row {r} position {p}: gradient {norm}");
+                } else {
+                    assert_eq!(
+                        norm, 0.0,
+                        "{dir:?}: row {r} position {p} comes after the read and must not matter"
+                    );
+                }
+            }
+        }
+        let base: Vec<f64> = embeds.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        let eps = 1e-6;
+        let mut worst: f64 = 0.0;
+        for (r, p, k) in [(0, 0, 0), (0, reads[0], 3), (1, reads[1], h - 1), (1, 2, h / 2), (0, 1, 7)] {
+            let at = (r * t + p) * h + k;
+            let at_value = |delta: f64| {
+                let mut v = base.clone();
+                v[at] += delta;
+                let x = Tensor::from_vec(v, (b, t, h), plm.device()).unwrap();
+                scalar(&loss(&plm, &x, &mask, &reads, &words))
+            };
+            let fd = (at_value(eps) - at_value(-eps)) / (2.0 * eps);
+            let an = g[r][p][k];
+            let err = (fd - an).abs() / an.abs().max(1e-3);
+            worst = worst.max(err);
+            assert!(
+                err < 1e-4,
+                "{dir:?}: d loss / d embeds[{r},{p},{k}]: analytic {an:e}, finite difference {fd:e}"
+            );
+        }
+        eprintln!("{}: largest relative error against finite differences {worst:.1e}", dir.display());
+    }
+}
