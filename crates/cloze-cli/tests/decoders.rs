@@ -81,3 +81,33 @@ fn generation_refuses_a_masked_lm_and_bad_options() {
         assert!(!out.status.success() && stderr.contains(want), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_decoder_tunes_a_soft_prompt_and_refuses_masked_lm_pretraining() {
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("decoder-soft-prompt");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let common = [
+        "--model",
+        "tests/fixtures/parity/llama",
+        "--train",
+        "samples/reviews.csv",
+        "--template",
+        "{soft:4} {text_a} It was {mask}!",
+        "--verbalizer",
+        r#"{"negative": ["terrible"], "positive": ["great", "fantastic"]}"#,
+        "--epochs",
+        "1",
+    ];
+    let out = cloze(
+        &[&["tune", "--strategy", "soft-prompt", "--out", out_dir.to_str().unwrap()][..], &common].concat(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out_dir.join("prompt.safetensors").is_file());
+    let back = cloze(&["classify", "--prompt", out_dir.to_str().unwrap(), "--input", "samples/reviews.csv"]);
+    assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
+    let pre = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("decoder-pretrain");
+    let out =
+        cloze(&[&["tune", "--strategy", "pretrain", "--out", pre.to_str().unwrap()][..], &common].concat());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("masked-LM objective"), "{stderr}");
+}

@@ -391,6 +391,14 @@ pub fn run(
         TuneStrategy::Pretrain => {
             let template = template.ok_or_else(|| Error::invalid("a template is needed"))?;
             plm.lm_head()?;
+            if plm.kind() != crate::plm::Kind::Encoder {
+                return Err(Error::invalid(format!(
+                    "prompted continued pretraining is a masked-LM objective; {} is a {:?} model, whose own \
+                     objective (causal LM, span corruption) is not available yet — use soft-prompt or finetune",
+                    plm.family().name(),
+                    plm.kind()
+                )));
+            }
             let vars = plm.trainable()?;
             plm.set_dropout(Some(Dropout::new(p_drop, drop_seed)));
             let limit = max_len.unwrap_or(plm.max_len());
