@@ -218,9 +218,9 @@ fn decoder_input_embedding_gradients_match_finite_differences() {
         let grads = l.backward().unwrap();
         let g: Vec<Vec<Vec<f64>>> = grads.get(embeds.as_tensor()).expect("a gradient").to_vec3().unwrap();
         let (b, t, h) = embeds.as_tensor().dims3().unwrap();
-        for r in 0..b {
-            for p in 0..t {
-                let norm: f64 = g[r][p].iter().map(|x| x * x).sum::<f64>().sqrt();
+        for (r, row) in g.iter().enumerate() {
+            for (p, gp) in row.iter().enumerate() {
+                let norm: f64 = gp.iter().map(|x| x * x).sum::<f64>().sqrt();
                 if p <= reads[r] {
                     assert!(norm > 0.0 && norm.is_finite(), "{dir:?}: row {r} position {p}: gradient {norm}");
                 } else {
