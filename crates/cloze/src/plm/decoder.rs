@@ -43,6 +43,17 @@ impl CausalMask {
     }
 }
 
+/// The additive `[batch, 1, 1, seq]` bias that hides padded keys (0 where the 0/1 `[batch, seq]`
+/// attention mask is 1, a large negative number where it is 0): an encoder's bidirectional
+/// self-attention, an encoder–decoder's cross-attention.
+pub fn key_padding_bias(attention_mask: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
+    let (b, t) = attention_mask.dims2()?;
+    let keep = attention_mask.to_dtype(DType::F32)?.ge(0.5)?;
+    let zeros = Tensor::zeros((b, t), DType::F32, attention_mask.device())?;
+    let neg = Tensor::full(-1e30f32, (b, t), attention_mask.device())?;
+    keep.where_cond(&zeros, &neg)?.to_dtype(dtype)?.reshape((b, 1, 1, t))
+}
+
 /// Rotary position embeddings: the cosine and sine tables, `[max_len, head_dim / 2]`.
 #[derive(Debug, Clone)]
 pub struct Rope {
@@ -186,13 +197,28 @@ impl Attention {
         mask: &CausalMask,
         drop: Option<&Dropout>,
     ) -> candle_core::Result<Tensor> {
+        self.attend(xs, xs, &mask.additive, drop)
+    }
+
+    /// Queries from `xs` (`[batch, q_len, hidden]`) attend to keys and values computed from
+    /// `memory` (`[batch, k_len, hidden]`: `xs` itself for self-attention, the encoder's states for
+    /// an encoder–decoder's cross-attention), with `additive` added to the scores (broadcast to
+    /// `[batch, heads, q_len, k_len]`: masks, T5's relative position bias).
+    pub fn attend(
+        &self,
+        xs: &Tensor,
+        memory: &Tensor,
+        additive: &Tensor,
+        drop: Option<&Dropout>,
+    ) -> candle_core::Result<Tensor> {
         let (b, t, _) = xs.dims3()?;
-        let split = |y: Tensor, n: usize| -> candle_core::Result<Tensor> {
-            y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?.contiguous()
+        let tk = memory.dim(1)?;
+        let split = |y: Tensor, len: usize, n: usize| -> candle_core::Result<Tensor> {
+            y.reshape((b, len, n, self.head_dim))?.transpose(1, 2)?.contiguous()
         };
-        let mut q = split(self.q.forward(xs)?, self.heads)?;
-        let mut k = split(self.k.forward(xs)?, self.kv_heads)?;
-        let v = split(self.v.forward(xs)?, self.kv_heads)?;
+        let mut q = split(self.q.forward(xs)?, t, self.heads)?;
+        let mut k = split(self.k.forward(memory)?, tk, self.kv_heads)?;
+        let v = split(self.v.forward(memory)?, tk, self.kv_heads)?;
         if let Some(rope) = &self.rope {
             q = rope.apply(&q)?;
             k = rope.apply(&k)?;
@@ -203,13 +229,13 @@ impl Attention {
             let rep = self.heads / self.kv_heads;
             let repeat = |x: Tensor| -> candle_core::Result<Tensor> {
                 x.unsqueeze(2)?
-                    .broadcast_as((b, self.kv_heads, rep, t, self.head_dim))?
+                    .broadcast_as((b, self.kv_heads, rep, tk, self.head_dim))?
                     .contiguous()?
-                    .reshape((b, self.heads, t, self.head_dim))
+                    .reshape((b, self.heads, tk, self.head_dim))
             };
             (repeat(k)?, repeat(v)?)
         };
-        let scores = (q.matmul(&k.t()?)? * self.scale)?.broadcast_add(&mask.additive)?;
+        let scores = (q.matmul(&k.t()?)? * self.scale)?.broadcast_add(additive)?;
         let probs =
             if scores.track_op() { softmax(&scores)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
         let probs = dropout(probs, drop)?;

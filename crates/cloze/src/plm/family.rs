@@ -24,6 +24,9 @@ pub enum Family {
     /// The Llama architecture: Llama 2/3, SmolLM/SmolLM2, Mistral, Qwen2/Qwen2.5 (biases on the
     /// query/key/value projections).
     Llama,
+    /// T5 v1.0 and v1.1 / Flan-T5, and mT5 (the v1.1 layout).
+    T5,
+    Bart,
 }
 
 /// What a family's loader is given: config.json (already parsed), where it came from, and the
@@ -118,6 +121,24 @@ pub static FAMILIES: &[FamilySpec] = &[
         special_tokens: [None, None, None, None, None],
         load: super::llama::load,
     },
+    FamilySpec {
+        family: Family::T5,
+        name: "t5",
+        kind: Kind::EncoderDecoder,
+        model_types: &["t5", "mt5"],
+        architectures: &["T5", "MT5"],
+        special_tokens: [Some("<extra_id_0>"), Some("<pad>"), None, Some("</s>"), Some("<unk>")],
+        load: super::t5::load,
+    },
+    FamilySpec {
+        family: Family::Bart,
+        name: "bart",
+        kind: Kind::EncoderDecoder,
+        model_types: &["bart"],
+        architectures: &["Bart"],
+        special_tokens: ROBERTA_TOKENS,
+        load: super::bart::load,
+    },
 ];
 
 impl Family {
@@ -194,6 +215,11 @@ mod tests {
             (r#"{"model_type":"qwen2"}"#, Some(Family::Llama)),
             (r#"{"model_type":"mistral"}"#, Some(Family::Llama)),
             (r#"{"architectures":["LlamaForCausalLM"]}"#, Some(Family::Llama)),
+            (r#"{"model_type":"t5"}"#, Some(Family::T5)),
+            (r#"{"model_type":"mt5"}"#, Some(Family::T5)),
+            (r#"{"architectures":["T5ForConditionalGeneration"]}"#, Some(Family::T5)),
+            (r#"{"model_type":"bart"}"#, Some(Family::Bart)),
+            (r#"{"architectures":["BartForConditionalGeneration"]}"#, Some(Family::Bart)),
             (r#"{"model_type":"mamba"}"#, None),
         ];
         for (json, expected) in cases {

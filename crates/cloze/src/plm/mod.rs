@@ -4,13 +4,15 @@
 //! `merges.txt`) and weights (`model.safetensors`, sharded safetensors or `pytorch_model.bin`). The
 //! family comes from config.json's `model_type` (or `architectures`) through the registry in
 //! [`family`]; every family's network sits behind one seam, [`network::Network`]: masked LMs
-//! (BERT, RoBERTa, XLM-RoBERTa, DistilBERT), decoders (GPT-2, the Llama architecture).
+//! (BERT, RoBERTa, XLM-RoBERTa, DistilBERT), decoders (GPT-2, the Llama architecture),
+//! encoder–decoders (T5 / Flan-T5, BART).
 //!
 //! The forward pass starts from input embeddings ([`Plm::embed_tokens`] then [`Plm::encode`]) so
 //! soft prompt vectors can be spliced in anywhere, and the LM head is applied only where it is
 //! needed: where the label word is read ([`Plm::read_offset`]) and, for classification, only to the
 //! label words' rows.
 
+pub mod bart;
 pub mod batch;
 pub mod bert;
 pub mod checks;
@@ -25,6 +27,7 @@ pub mod layers;
 pub mod llama;
 pub mod network;
 pub mod save;
+pub mod t5;
 pub mod tokenizer;
 pub mod weights;
 
@@ -539,6 +542,47 @@ impl Plm {
             space_sensitive: self.tokenizer.space_sensitive(),
             special_tokens: self.tokenizer.special().clone(),
         }
+    }
+
+    /// The token an encoder–decoder's decoder starts from (config.json `decoder_start_token_id`;
+    /// T5 falls back to its pad token, as transformers does), `None` for other kinds.
+    pub fn decoder_start_id(&self) -> Option<u32> {
+        if self.kind() != Kind::EncoderDecoder {
+            return None;
+        }
+        let id = |k: &str| self.config[k].as_u64().and_then(|v| u32::try_from(v).ok());
+        id("decoder_start_token_id").or_else(|| match self.family {
+            Family::T5 => id("pad_token_id").or(Some(0)),
+            _ => None,
+        })
+    }
+
+    /// An encoder–decoder's decoder states `[batch, dec_seq, hidden]` from the encoder's states and
+    /// 0/1 mask ([`Plm::encode`]) and the decoder's input embeddings ([`Plm::embed_tokens`]) and
+    /// 0/1 mask, with this model's dropout when training. Apply [`Plm::lm_head`] to read words.
+    pub fn decode(
+        &self,
+        encoder_states: &Tensor,
+        encoder_mask: &Tensor,
+        decoder_embeds: &Tensor,
+        decoder_mask: &Tensor,
+    ) -> Result<Tensor> {
+        if self.kind() != Kind::EncoderDecoder {
+            return Err(model_err(
+                &self.dir,
+                format!(
+                    "this {} model has no decoder to run; only encoder–decoders (T5, BART) do",
+                    self.family.name()
+                ),
+            ));
+        }
+        Ok(self.net.decode(
+            encoder_states,
+            encoder_mask,
+            decoder_embeds,
+            decoder_mask,
+            self.dropout.as_deref(),
+        )?)
     }
 }
 

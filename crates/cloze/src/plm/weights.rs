@@ -206,13 +206,14 @@ const DISTILBERT: CheckpointNames = CheckpointNames {
 };
 
 impl CheckpointNames {
-    /// The map of an encoder family (decoders keep their checkpoint names as engine names).
+    /// The map of an encoder family (decoders and encoder–decoders keep their checkpoint names as
+    /// engine names).
     pub fn of(family: Family) -> Option<&'static CheckpointNames> {
         match family {
             Family::Bert => Some(&BERT),
             Family::Roberta | Family::XlmRoberta => Some(&ROBERTA),
             Family::DistilBert => Some(&DISTILBERT),
-            Family::Gpt2 | Family::Llama => None,
+            Family::Gpt2 | Family::Llama | Family::T5 | Family::Bart => None,
         }
     }
 
