@@ -16,29 +16,11 @@ use cloze::template::{Rendered, Template};
 use cloze::verbalizer::{Class, Verbalizer};
 use serde_json::Value;
 
-const TOLERANCE: f32 = 1e-4;
+mod common;
+use common::parity::{assert_close, floats, ids};
 
 fn repo_fixtures() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity"))
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number") as f32).collect()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().expect("array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
-}
-
-fn assert_close(got: &[f32], want: &[f32], what: &str) -> f32 {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let mut worst = 0f32;
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let d = (g - w).abs();
-        assert!(d <= TOLERANCE, "{what}[{i}]: got {g}, transformers {w} (|Δ| = {d})");
-        worst = worst.max(d);
-    }
-    worst
 }
 
 /// Runs every check of one fixture folder and returns the largest logit difference seen.

@@ -4,38 +4,22 @@
 //! ids (with the sentinel `<extra_id_0>` or `<mask>`) and the label words' ids (leading space);
 //! encoder then decoder, teacher-forced on each word's `decoder_input_ids`, reproduce the label
 //! words' logits, the first 50 vocabulary logits at `position` and each word token's
-//! log-probability within 1e-4; a plain greedy loop reproduces `generation` exactly; and a model
-//! written with `save_pretrained` loads back with the same logits.
+//! log-probability within 1e-4; a plain greedy loop reproduces `generation` exactly; a model
+//! written with `save_pretrained` loads back with the same logits; and gradients through encoder
+//! and decoder, to the input embeddings and to every weight, match central finite differences in
+//! f64 (what soft-prompt tuning and fine-tuning train).
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{D, Device, Tensor};
+use candle_core::{D, DType, Device, Tensor, Var};
 use cloze::plm::{Family, Kind, Plm};
 use serde_json::Value;
 
-const TOLERANCE: f32 = 1e-4;
+mod common;
+use common::parity::{assert_close, floats, ids};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity")).join(name)
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().expect("array").iter().map(|x| x.as_f64().expect("number") as f32).collect()
-}
-
-fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().expect("array").iter().map(|x| x.as_u64().expect("id") as u32).collect()
-}
-
-fn assert_close(got: &[f32], want: &[f32], what: &str) -> f32 {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let mut worst = 0f32;
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let d = (g - w).abs();
-        assert!(d <= TOLERANCE, "{what}[{i}]: got {g}, transformers {w} (|Δ| = {d})");
-        worst = worst.max(d);
-    }
-    worst
 }
 
 fn row(plm: &Plm, ids: &[u32]) -> (Tensor, Tensor) {
@@ -187,4 +171,264 @@ fn only_encoder_decoders_decode() {
     let m = Tensor::ones((1, 2), candle_core::DType::U32, plm.device()).unwrap();
     let err = plm.decode(&x, &m, &x, &m).unwrap_err().to_string();
     assert!(err.contains("only encoder–decoders (T5, BART)"), "{err}");
+}
+
+/// A right-padded batch of two encoder rows (different lengths) and, per row, the decoder input
+/// `[start, first token of the row, word…]` with the word token ids it predicts from index 1.
+struct GradBatch {
+    ids: Tensor,
+    mask: Tensor,
+    dec: Tensor,
+    dec_mask: Tensor,
+    targets: Vec<Vec<u32>>,
+}
+
+fn grad_batch(plm: &Plm) -> GradBatch {
+    let mask = plm.tokenizer().special().mask.0.clone();
+    let texts = [format!("the movie was {mask}."), format!("a long and boring film, it was {mask}!")];
+    let rows: Vec<Vec<u32>> =
+        texts.iter().map(|t| plm.tokenizer().encode_with_specials(t).unwrap().get_ids().to_vec()).collect();
+    assert_ne!(rows[0].len(), rows[1].len(), "the batch must need padding");
+    let batch = plm.batch(&[&rows[0], &rows[1]]).unwrap();
+    let start = plm.decoder_start_id().unwrap();
+    let words =
+        [plm.tokenizer().encode_plain(" great").unwrap(), plm.tokenizer().encode_plain(" bad").unwrap()];
+    let dec_rows: Vec<Vec<u32>> =
+        words.iter().zip(&rows).map(|(w, r)| [vec![start, r[1]], w.clone()].concat()).collect();
+    let dec = plm.batch(&[&dec_rows[0], &dec_rows[1]]).unwrap();
+    GradBatch {
+        ids: batch.ids().clone(),
+        mask: batch.attention().clone(),
+        dec: dec.ids().clone(),
+        dec_mask: dec.attention().clone(),
+        targets: words.to_vec(),
+    }
+}
+
+/// Minus the teacher-forced log-probability of each row's word (token k read at index 1 + k),
+/// summed over the batch, from the encoder's input embeddings.
+fn seq2seq_loss(plm: &Plm, embeds: &Tensor, b: &GradBatch) -> Tensor {
+    let encoded = plm.encode(embeds, &b.mask).unwrap();
+    let states = plm.decode(&encoded, &b.mask, &plm.embed_tokens(&b.dec).unwrap(), &b.dec_mask).unwrap();
+    let head = plm.lm_head().unwrap();
+    let mut total: Option<Tensor> = None;
+    for (r, word) in b.targets.iter().enumerate() {
+        let rows = states.get(r).unwrap().narrow(0, 1, word.len()).unwrap();
+        let logp = candle_nn::ops::log_softmax(
+            &head.logits_full(&head.transform(&rows).unwrap()).unwrap(),
+            D::Minus1,
+        )
+        .unwrap();
+        for (k, &w) in word.iter().enumerate() {
+            let term = logp.get(k).unwrap().get(w as usize).unwrap();
+            total = Some(match total {
+                Some(t) => (t - term).unwrap(),
+                None => term.neg().unwrap(),
+            });
+        }
+    }
+    total.unwrap()
+}
+
+fn relative_error(fd: f64, an: f64) -> f64 {
+    (fd - an).abs() / an.abs().max(1e-3)
+}
+
+#[test]
+fn seq2seq_gradients_match_finite_differences() {
+    // (fixture, weights checked element-wise against central differences)
+    let cases: [(&str, &[&str]); 2] = [
+        (
+            "t5",
+            &[
+                "shared.weight",
+                "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                "encoder.block.1.layer.1.DenseReluDense.wi_0.weight",
+                "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                "decoder.block.1.layer.1.EncDecAttention.k.weight",
+                "decoder.final_layer_norm.weight",
+                "lm_head.weight",
+            ],
+        ),
+        (
+            "bart",
+            &[
+                "model.shared.weight",
+                "model.encoder.embed_positions.weight",
+                "model.encoder.layers.0.self_attn.q_proj.bias",
+                "model.decoder.layernorm_embedding.weight",
+                "model.decoder.layers.1.encoder_attn.v_proj.weight",
+                "model.decoder.layers.1.fc2.bias",
+                "final_logits_bias",
+            ],
+        ),
+    ];
+    for (name, checked) in cases {
+        let mut plm = Plm::load_with_dtype(fixture(name), &Device::Cpu, DType::F64).unwrap();
+        let b = grad_batch(&plm);
+        let eps = 1e-6;
+        let mut worst: f64 = 0.0;
+
+        // To the encoder's input embeddings (a soft prompt's gradient): real tokens only.
+        let embeds = Var::from_tensor(&plm.embed_tokens(&b.ids).unwrap()).unwrap();
+        let grads = seq2seq_loss(&plm, embeds.as_tensor(), &b).backward().unwrap();
+        let g: Vec<Vec<Vec<f64>>> = grads.get(embeds.as_tensor()).expect("a gradient").to_vec3().unwrap();
+        let keep: Vec<Vec<u32>> = b.mask.to_vec2().unwrap();
+        let (rows, t, h) = embeds.as_tensor().dims3().unwrap();
+        for r in 0..rows {
+            for p in 0..t {
+                let norm = g[r][p].iter().map(|x| x * x).sum::<f64>().sqrt();
+                assert!(norm.is_finite(), "{name}: row {r} position {p}: gradient {norm}");
+                assert_eq!(keep[r][p] == 1, norm > 0.0, "{name}: row {r} position {p}: gradient {norm}");
+            }
+        }
+        let base: Vec<f64> = embeds.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+        for (r, p, k) in [(0, 0, 0), (0, 3, 5), (1, 2, h - 1)] {
+            let at = |delta: f64| {
+                let mut v = base.clone();
+                v[(r * t + p) * h + k] += delta;
+                let x = Tensor::from_vec(v, (rows, t, h), plm.device()).unwrap();
+                seq2seq_loss(&plm, &x, &b).to_scalar::<f64>().unwrap()
+            };
+            let fd = (at(eps) - at(-eps)) / (2.0 * eps);
+            let err = relative_error(fd, g[r][p][k]);
+            worst = worst.max(err);
+            assert!(
+                err < 1e-4,
+                "{name}: d loss / d embeds[{r},{p},{k}]: analytic {:e}, fd {fd:e}",
+                g[r][p][k]
+            );
+        }
+
+        // To every weight: each gets a finite, non-zero gradient; a spread of them is checked.
+        let vars = plm.trainable().unwrap();
+        let run = |plm: &Plm| seq2seq_loss(plm, &plm.embed_tokens(&b.ids).unwrap(), &b);
+        let grads = run(&plm).backward().unwrap();
+        for (n, var) in &vars {
+            let g = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: {n} gets no gradient"));
+            let norm = g.sqr().unwrap().sum_all().unwrap().sqrt().unwrap().to_scalar::<f64>().unwrap();
+            // A key bias adds the same amount to every score of a query, which softmax ignores: its
+            // gradient is zero up to rounding.
+            match n.ends_with("k_proj.bias") {
+                true => assert!(norm < 1e-12, "{name}: {n}: gradient norm {norm}"),
+                false => assert!(norm.is_finite() && norm > 0.0, "{name}: {n}: gradient norm {norm}"),
+            }
+        }
+        for wanted in checked {
+            let (_, var) =
+                vars.iter().find(|(n, _)| n == wanted).unwrap_or_else(|| panic!("{name}: no {wanted}"));
+            let shape = var.as_tensor().shape().clone();
+            let base: Vec<f64> = var.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
+            let analytic: Vec<f64> =
+                grads.get(var.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            // The element with the largest gradient, so the check is never of a zero.
+            let index =
+                (0..analytic.len()).max_by(|&i, &j| analytic[i].abs().total_cmp(&analytic[j].abs())).unwrap();
+            let at = |delta: f64| {
+                let mut v = base.clone();
+                v[index] += delta;
+                var.set(&Tensor::from_vec(v, shape.clone(), plm.device()).unwrap()).unwrap();
+                run(&plm).to_scalar::<f64>().unwrap()
+            };
+            let fd = (at(eps) - at(-eps)) / (2.0 * eps);
+            var.set(&Tensor::from_vec(base.clone(), shape.clone(), plm.device()).unwrap()).unwrap();
+            let err = relative_error(fd, analytic[index]);
+            worst = worst.max(err);
+            assert!(
+                err < 1e-4,
+                "{name}: d loss / d {wanted}[{index}]: analytic {:e}, fd {fd:e}",
+                analytic[index]
+            );
+        }
+        eprintln!(
+            "{name}: {} weights, largest relative error against finite differences {worst:.1e}",
+            vars.len()
+        );
+    }
+}
+
+/// A copy of fixture `name` with config.json edited by `edit` and the tensors kept by `keep`.
+fn edited_copy(name: &str, tag: &str, edit: &dyn Fn(&mut Value), keep: &dyn Fn(&str) -> bool) -> PathBuf {
+    let src = fixture(name);
+    let dir = std::env::temp_dir().join(format!("cloze-seq2seq-hostile-{name}-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(dir.join("config.json"), serde_json::to_string(&config).unwrap()).unwrap();
+    let tensors = candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
+    let kept: std::collections::HashMap<String, Tensor> =
+        tensors.into_iter().filter(|(n, _)| keep(n)).collect();
+    candle_core::safetensors::save(&kept, dir.join("model.safetensors")).unwrap();
+    dir
+}
+
+/// One hostile case: fixture, tag, config edit, tensors kept, the words the error must contain.
+type Hostile = (&'static str, &'static str, Box<dyn Fn(&mut Value)>, Box<dyn Fn(&str) -> bool>, &'static str);
+
+#[test]
+fn hostile_seq2seq_checkpoints_are_explained() {
+    let all = |_: &str| true;
+    let set = |key: &'static str, v: Value| move |c: &mut Value| c[key] = v.clone();
+    let cases: Vec<Hostile> = vec![
+        (
+            "t5",
+            "relu",
+            Box::new(set("feed_forward_proj", "relu".into())),
+            Box::new(all),
+            "do not match config.json (T5)",
+        ),
+        ("t5", "heads", Box::new(set("num_heads", 3.into())), Box::new(all), "do not match config.json (T5)"),
+        (
+            "t5",
+            "act",
+            Box::new(set("feed_forward_proj", "gated-mish".into())),
+            Box::new(all),
+            "`feed_forward_proj`",
+        ),
+        (
+            "t5",
+            "buckets",
+            Box::new(set("relative_attention_num_buckets", 1.into())),
+            Box::new(all),
+            "`relative_attention_num_buckets` is 1",
+        ),
+        (
+            "t5",
+            "encoder-only",
+            Box::new(|_: &mut Value| {}),
+            Box::new(|n: &str| !n.starts_with("decoder.") && n != "lm_head.weight"),
+            "encoder-only T5 export",
+        ),
+        (
+            "bart",
+            "start",
+            Box::new(set("decoder_start_token_id", 100000.into())),
+            Box::new(all),
+            "outside the vocabulary",
+        ),
+        ("bart", "positions", Box::new(set("max_position_embeddings", 64.into())), Box::new(all), "(BART)"),
+        (
+            "bart",
+            "heads",
+            Box::new(set("decoder_attention_heads", 5.into())),
+            Box::new(all),
+            "does not divide d_model 32",
+        ),
+    ];
+    for (name, tag, edit, keep, want) in cases {
+        let dir = edited_copy(name, tag, &*edit, &*keep);
+        let err = Plm::load(&dir, &Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains(want), "{name} {tag}: {err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    // An input longer than BART's learned positions is an error, not a panic.
+    let plm = Plm::load(fixture("bart"), &Device::Cpu).unwrap();
+    let long = vec![5u32; plm.max_len() + 1];
+    let (t, mask) = row(&plm, &long);
+    let err = plm.encode(&plm.embed_tokens(&t).unwrap(), &mask).unwrap_err().to_string();
+    assert!(err.contains("more than the 128 positions"), "{err}");
 }

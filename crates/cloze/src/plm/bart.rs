@@ -24,7 +24,7 @@ use candle_core::{Module, Tensor};
 use super::checks::{self, ConfigKey, ConfigKeys, Rule};
 use super::decoder::{Attention, CausalMask, key_padding_bias};
 use super::family::{LoadContext, ReadTensors};
-use super::layers::{Activation, Dropout, LayerNorm, Linear, LmHead, ParamFn, dropout};
+use super::layers::{Activation, Dropout, LayerNorm, Linear, LmHead, ParamFn, dropout, embedding};
 use super::network::{Dims, Kind, Network};
 use super::weights::shaped as get;
 use super::{model_cause, model_err};
@@ -136,13 +136,6 @@ impl Config {
         };
         let vocab_size = need("vocab_size")?;
         let start = n("decoder_start_token_id").unwrap_or(2);
-        if start >= vocab_size {
-            return Err(checks::config_error(
-                path,
-                "decoder_start_token_id",
-                format!("is {start}, outside the vocabulary of {vocab_size} tokens"),
-            ));
-        }
         Ok(Self {
             vocab_size,
             d_model,
@@ -155,7 +148,7 @@ impl Config {
             max_position_embeddings: need("max_position_embeddings")?,
             activation_function,
             scale_embedding: c["scale_embedding"].as_bool().unwrap_or(false),
-            decoder_start_token_id: start as u32,
+            decoder_start_token_id: checks::start_token(path, start, vocab_size)?,
         })
     }
 }
@@ -364,20 +357,16 @@ pub fn load(ctx: &LoadContext, read: ReadTensors) -> Result<Box<dyn Network>> {
     let cfg = Config::from_json(ctx.config, ctx.config_path)?;
     let tie = ctx.config["tie_word_embeddings"].as_bool() != Some(false);
     let mut tensors = read()?;
-    if !tensors.contains_key("model.shared.weight") {
-        // Some exports keep only the stacks' copies of the shared embeddings.
-        match tensors.get("model.encoder.embed_tokens.weight").cloned() {
-            Some(e) => {
-                tensors.insert("model.shared.weight".into(), e);
-            }
-            None => {
-                return Err(model_err(
-                    ctx.weights_path,
-                    "no model.shared.weight (nor model.encoder.embed_tokens.weight): not a \
-                     BartForConditionalGeneration checkpoint",
-                ));
-            }
-        }
+    if !super::weights::shared_embeddings(
+        &mut tensors,
+        "model.shared.weight",
+        "model.encoder.embed_tokens.weight",
+    ) {
+        return Err(model_err(
+            ctx.weights_path,
+            "no model.shared.weight (nor model.encoder.embed_tokens.weight): not a \
+             BartForConditionalGeneration checkpoint",
+        ));
     }
     let model = Bart::load(&tensors, &cfg, tie)
         .map_err(|e| model_cause(ctx.weights_path, "the weights do not match config.json (BART)", e))?;
@@ -406,8 +395,7 @@ impl Network for Bart {
     }
 
     fn embed_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t) = ids.dims2()?;
-        self.shared.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.d_model))
+        embedding(&self.shared, ids)
     }
 
     fn forward(
@@ -455,20 +443,13 @@ impl Network for Bart {
     }
 
     fn checkpoint_tensors(&self) -> candle_core::Result<HashMap<String, Tensor>> {
-        // Engine names are the checkpoint's; a tied head is written once, as `model.shared.weight`,
-        // and `final_logits_bias` gets back its leading dimension.
-        let mut copy = self.clone();
-        let named = super::weights::unique_params(|f| copy.visit_params(f));
-        named
-            .into_iter()
-            .map(|(n, t)| {
-                let t = match n.as_str() {
-                    "final_logits_bias" => t.reshape((1, self.config.vocab_size))?,
-                    _ => t,
-                };
-                Ok((n, t.detach()))
-            })
-            .collect()
+        // A tied head is written once, as `model.shared.weight`; `final_logits_bias` gets back its
+        // leading dimension.
+        let mut out = super::weights::by_engine_names(self);
+        if let Some(b) = out.get_mut("final_logits_bias") {
+            *b = b.reshape((1, self.config.vocab_size))?;
+        }
+        Ok(out)
     }
 
     fn box_clone(&self) -> Box<dyn Network> {

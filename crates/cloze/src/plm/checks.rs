@@ -514,6 +514,19 @@ impl ConfigKeys {
     }
 }
 
+/// The decoder start token id `id` (config.json `decoder_start_token_id`), which must be in the
+/// vocabulary of `vocab_size` tokens.
+pub fn start_token(path: &Path, id: usize, vocab_size: usize) -> Result<u32> {
+    if id >= vocab_size {
+        return Err(config_error(
+            path,
+            "decoder_start_token_id",
+            format!("is {id}, outside the vocabulary of {vocab_size} tokens"),
+        ));
+    }
+    Ok(id as u32)
+}
+
 /// An error naming config.json's key: `what` says what is wrong and what to do.
 pub fn config_error(path: &Path, key: &str, what: impl std::fmt::Display) -> Error {
     model_err(path, format!("config.json: `{key}` {what} — fix config.json or re-download the model"))

@@ -494,6 +494,12 @@ impl LmHead {
     }
 }
 
+/// Rows of an embedding table `[vocab, hidden]` for `[batch, seq]` token ids: `[batch, seq, hidden]`.
+pub fn embedding(table: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, t) = ids.dims2()?;
+    table.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, table.dim(1)?))
+}
+
 /// Softmax over the last dimension, differentiable: a fused op with its own backward on the CPU
 /// in f32, composed ops elsewhere.
 pub fn softmax(xs: &Tensor) -> candle_core::Result<Tensor> {

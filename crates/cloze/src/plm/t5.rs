@@ -28,7 +28,7 @@ use candle_core::{Module, Tensor};
 use super::checks::{self, ConfigKey, ConfigKeys, Rule};
 use super::decoder::{Attention, CausalMask, RmsNorm, key_padding_bias};
 use super::family::{LoadContext, ReadTensors};
-use super::layers::{Activation, Dropout, Linear, LmHead, ParamFn, dropout};
+use super::layers::{Activation, Dropout, Linear, LmHead, ParamFn, dropout, embedding};
 use super::network::{Dims, Kind, Network};
 use super::weights::shaped as get;
 use super::{model_cause, model_err};
@@ -135,13 +135,6 @@ impl Config {
         let scale_decoder_outputs =
             c["scale_decoder_outputs"].as_bool().unwrap_or(c["tie_word_embeddings"].as_bool() != Some(false));
         let start = n("decoder_start_token_id").or(n("pad_token_id")).unwrap_or(0);
-        if start >= vocab_size {
-            return Err(checks::config_error(
-                path,
-                "decoder_start_token_id",
-                format!("is {start}, outside the vocabulary of {vocab_size} tokens"),
-            ));
-        }
         Ok(Self {
             vocab_size,
             d_model: need("d_model")?,
@@ -156,7 +149,7 @@ impl Config {
             activation,
             gated,
             scale_decoder_outputs,
-            decoder_start_token_id: Some(start as u32),
+            decoder_start_token_id: Some(checks::start_token(path, start, vocab_size)?),
             max_len: n("n_positions").unwrap_or(DEFAULT_MAX_LEN),
         })
     }
@@ -438,19 +431,11 @@ impl T5 {
 pub fn load(ctx: &LoadContext, read: ReadTensors) -> Result<Box<dyn Network>> {
     let cfg = Config::from_json(ctx.config, ctx.config_path)?;
     let mut tensors = read()?;
-    if !tensors.contains_key("shared.weight") {
-        // Some exports keep only the stacks' copies of the shared embeddings.
-        match tensors.get("encoder.embed_tokens.weight").cloned() {
-            Some(e) => {
-                tensors.insert("shared.weight".into(), e);
-            }
-            None => {
-                return Err(model_err(
-                    ctx.weights_path,
-                    "no shared.weight (nor encoder.embed_tokens.weight): not a T5 checkpoint",
-                ));
-            }
-        }
+    if !super::weights::shared_embeddings(&mut tensors, "shared.weight", "encoder.embed_tokens.weight") {
+        return Err(model_err(
+            ctx.weights_path,
+            "no shared.weight (nor encoder.embed_tokens.weight): not a T5 checkpoint",
+        ));
     }
     if !tensors.contains_key("decoder.final_layer_norm.weight") {
         return Err(model_err(
@@ -486,8 +471,7 @@ impl Network for T5 {
     }
 
     fn embed_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t) = ids.dims2()?;
-        self.shared.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.d_model))
+        embedding(&self.shared, ids)
     }
 
     fn forward(
@@ -540,10 +524,7 @@ impl Network for T5 {
     }
 
     fn checkpoint_tensors(&self) -> candle_core::Result<HashMap<String, Tensor>> {
-        // Engine names are the checkpoint's; a tied head is written once, as `shared.weight`.
-        let mut copy = self.clone();
-        let named = super::weights::unique_params(|f| copy.visit_params(f));
-        Ok(named.into_iter().map(|(n, t)| (n, t.detach())).collect())
+        Ok(super::weights::by_engine_names(self))
     }
 
     fn box_clone(&self) -> Box<dyn Network> {

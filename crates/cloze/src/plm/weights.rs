@@ -309,6 +309,29 @@ pub fn unique_params(visit: impl FnOnce(super::layers::ParamFn)) -> Vec<(String,
     out
 }
 
+/// The weights of a network whose engine names are its checkpoint names (the decoders and
+/// encoder–decoders): each tensor once, detached, under the first name it is visited by — a tied
+/// head is written once, as the embeddings.
+pub fn by_engine_names(net: &dyn super::Network) -> HashMap<String, Tensor> {
+    let mut copy = net.box_clone();
+    unique_params(|f| copy.visit_params(f)).into_iter().map(|(n, t)| (n, t.detach())).collect()
+}
+
+/// Makes sure the checkpoint has the shared embeddings `name`: some encoder–decoder exports keep
+/// only the encoder's copy, `copy`. False when neither is there.
+pub fn shared_embeddings(t: &mut HashMap<String, Tensor>, name: &str, copy: &str) -> bool {
+    if t.contains_key(name) {
+        return true;
+    }
+    match t.get(copy).cloned() {
+        Some(e) => {
+            t.insert(name.to_string(), e);
+            true
+        }
+        None => false,
+    }
+}
+
 /// The checkpoint tensor `name`, which must have `shape` (a loader's one way to read a weight).
 pub fn shaped(t: &HashMap<String, Tensor>, name: &str, shape: &[usize]) -> candle_core::Result<Tensor> {
     let x = t.get(name).ok_or_else(|| candle_core::Error::Msg(format!("missing weight {name}")))?;

@@ -1,1 +1,2 @@
 pub mod mock_hub;
+pub mod parity;
