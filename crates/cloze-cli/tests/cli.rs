@@ -108,6 +108,41 @@ fn inspect_prints_family_and_special_tokens() {
     assert_eq!(v["has_lm_head"], true);
 }
 
+/// ALBERT (an encoder with factorised embeddings) and Gemma 3 (a decoder) load through the
+/// registry, and classify reads the label word where each family reads it.
+#[test]
+fn albert_and_gemma3_are_inspected_and_classify() {
+    for (fixture, family, kind, template) in [
+        ("albert", "albert", "encoder", "{text_a} All in all, it was {mask}."),
+        ("gemma3", "gemma3", "decoder", "{text_a} All in all, it was {mask}"),
+    ] {
+        let m = repo().join("tests/fixtures/parity").join(fixture);
+        let json = cloze(&["inspect", "--model", m.to_str().unwrap(), "--json"]);
+        assert!(json.status.success(), "{fixture}: {}", text(&json.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!((v["family"].as_str(), v["kind"].as_str()), (Some(family), Some(kind)), "{fixture}");
+        let out_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{fixture}.jsonl"));
+        let _ = std::fs::remove_file(&out_path);
+        let out = cloze(&[
+            "classify",
+            "-m",
+            m.to_str().unwrap(),
+            "-i",
+            "samples/reviews.csv",
+            "-t",
+            template,
+            "-v",
+            "samples/sentiment.verbalizer.json",
+            "--output",
+            out_path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{fixture}: {}", text(&out.stderr));
+        let rows = std::fs::read_to_string(&out_path).unwrap();
+        let inputs = std::fs::read_to_string(repo().join("samples/reviews.csv")).unwrap();
+        assert_eq!(rows.lines().count(), inputs.lines().count() - 1, "{fixture}: one prediction per row");
+    }
+}
+
 #[test]
 fn bad_input_gets_a_clear_error() {
     let model = model();

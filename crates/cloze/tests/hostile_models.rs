@@ -318,6 +318,16 @@ fn every_bad_config_value_names_its_key() {
         ("distilbert", "vocab_size", json!(0), "`vocab_size` is 0"),
         ("distilbert", "max_position_embeddings", json!(0), "`max_position_embeddings` is 0"),
         ("distilbert", "dropout", json!(1.0), "`dropout` is 1.0"),
+        ("albert", "embedding_size", json!(0), "`embedding_size` is 0"),
+        ("albert", "num_hidden_groups", json!(3), "`num_hidden_groups` is 3, which does not divide"),
+        ("albert", "inner_group_num", json!(2), "`inner_group_num` is 2"),
+        ("albert", "num_attention_heads", json!(5), "`num_attention_heads` is 5, which does not divide"),
+        ("gemma3", "sliding_window", json!(0), "`sliding_window` is 0"),
+        ("gemma3", "num_key_value_heads", json!(3), "`num_key_value_heads` is 3, which does not divide"),
+        ("gemma3", "layer_types", json!(["full_attention"]), "`layer_types` is [\"full_attention\"]"),
+        ("gemma3", "query_pre_attn_scalar", json!(0), "`query_pre_attn_scalar` is 0"),
+        ("gemma3", "final_logit_softcapping", json!(-30.0), "`final_logit_softcapping` is -30.0"),
+        ("gemma3", "rms_norm_eps", json!(1.0), "`rms_norm_eps` is 1.0"),
     ];
     for (family, key, value, fragment) in cases {
         let dir = copy_of(family);
@@ -340,6 +350,36 @@ fn weights_not_matching_the_config_name_the_weight_and_shapes() {
     set_config(dir.path(), "num_hidden_layers", serde_json::json!(layers + 1));
     let msg = load_err(dir.path());
     assert!(msg.contains(&format!("encoder.layer.{layers}.")), "{msg}");
+}
+
+/// A `gemma3` (multimodal) checkpoint is refused with what to pick instead; a `gemma3` config
+/// whose `text_config` describes text-only weights loads.
+#[test]
+fn multimodal_gemma3_checkpoints_say_to_pick_a_text_model() {
+    let text_config = |dir: &Path| {
+        let path = dir.join("config.json");
+        let text: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let wrapped = serde_json::json!({
+            "model_type": "gemma3", "architectures": ["Gemma3ForConditionalGeneration"], "text_config": text,
+        });
+        std::fs::write(&path, wrapped.to_string()).unwrap();
+    };
+    let dir = copy_of("gemma3");
+    text_config(dir.path());
+    let plm = Plm::load(dir.path(), &Device::Cpu).unwrap();
+    assert_eq!(plm.dims().layers, 2);
+
+    let path = dir.path().join("model.safetensors");
+    let tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let mut multimodal: std::collections::HashMap<String, Tensor> =
+        tensors.into_iter().map(|(k, t)| (k.replacen("model.", "model.language_model.", 1), t)).collect();
+    multimodal.insert(
+        "model.vision_tower.patch.weight".into(),
+        Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap(),
+    );
+    candle_core::safetensors::save(&multimodal, &path).unwrap();
+    let msg = load_err(dir.path());
+    assert!(msg.contains("multimodal Gemma 3 checkpoint") && msg.contains("Gemma3ForCausalLM"), "{msg}");
 }
 
 /// Rewrites one tensor of a fixture copy's model.safetensors.

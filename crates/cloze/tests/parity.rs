@@ -5,7 +5,8 @@
 //!
 //! Fixtures in `tests/fixtures/parity/`: `bert` (a copy of `../shared/fixtures/parity/bert`, its
 //! `batch` added by `make_parity.py --add-batch`) and `roberta`, `distilbert`, `xlm-roberta` (made
-//! by `make_parity.py` there). Every fixture must have the `batch` entry.
+//! by `make_parity.py` there); `albert`, `gemma3` and the decoders (made by `make_families.py`).
+//! Every masked-LM fixture must have the `batch` entry.
 
 use std::path::PathBuf;
 
@@ -131,6 +132,36 @@ fn xlm_roberta_matches_transformers() {
     check(repo_fixtures().join("xlm-roberta"), Family::XlmRoberta);
 }
 
+#[test]
+fn albert_matches_transformers() {
+    check(repo_fixtures().join("albert"), Family::Albert);
+}
+
+/// Saves a fixture with `save_pretrained` into a fresh folder beside its `reference.json` (copied),
+/// so the saved checkpoint is held to the same transformers logits as the original.
+fn saved_copy(name: &str) -> PathBuf {
+    let src = repo_fixtures().join(name);
+    let dir = std::env::temp_dir().join(format!("cloze-parity-save-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Plm::load(&src, &Device::Cpu).unwrap().save_pretrained(&dir).unwrap();
+    std::fs::copy(src.join("reference.json"), dir.join("reference.json")).unwrap();
+    dir
+}
+
+#[test]
+fn albert_saved_with_save_pretrained_still_matches_transformers() {
+    let dir = saved_copy("albert");
+    let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    // The shared layer is written once, under the checkpoint's names; the decoder stays tied.
+    assert!(tensors.contains_key("albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight"));
+    assert!(tensors.contains_key("albert.encoder.embedding_hidden_mapping_in.weight"));
+    assert!(
+        !tensors.keys().any(|k| k.contains("albert_layer_groups.1") || k == "predictions.decoder.weight")
+    );
+    check(dir.clone(), Family::Albert);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 // ---- decoders ------------------------------------------------------------------------------------
 //
 // `../shared/fixtures/parity/gpt2` and `tests/fixtures/parity/{llama,llama3-rope,qwen2}` (made by
@@ -248,4 +279,19 @@ fn llama3_rope_scaling_matches_transformers() {
 #[test]
 fn qwen2_matches_transformers() {
     check_decoder(repo_fixtures().join("qwen2"), Family::Llama);
+}
+
+#[test]
+fn gemma3_matches_transformers() {
+    check_decoder(repo_fixtures().join("gemma3"), Family::Gemma3);
+}
+
+#[test]
+fn gemma3_saved_with_save_pretrained_still_matches_transformers() {
+    let dir = saved_copy("gemma3");
+    let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap();
+    assert!(tensors.contains_key("model.layers.1.self_attn.k_norm.weight"));
+    assert!(!tensors.contains_key("lm_head.weight"), "the tied head is written once, as the embeddings");
+    check_decoder(dir.clone(), Family::Gemma3);
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -228,6 +228,7 @@ impl Stack {
                 head_dim,
                 scale: (head_dim as f64).powf(-0.5),
                 rope: None,
+                qk_norm: None,
             })
         };
         let mut out = Vec::with_capacity(layers);

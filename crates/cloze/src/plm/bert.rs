@@ -171,7 +171,7 @@ pub struct Embeddings {
 }
 
 impl Embeddings {
-    fn load(vb: VarBuilder, cfg: &Config, variant: Variant) -> candle_core::Result<Self> {
+    pub(crate) fn load(vb: VarBuilder, cfg: &Config, variant: Variant) -> candle_core::Result<Self> {
         let h = cfg.hidden_size;
         let [word, position, token_type] = EMBEDDING_TABLES;
         let position_offset = match variant {
@@ -187,7 +187,7 @@ impl Embeddings {
         })
     }
 
-    fn visit_params(&mut self, f: ParamFn) {
+    pub(crate) fn visit_params(&mut self, f: ParamFn) {
         f("embeddings.word_embeddings".into(), &mut self.word_embeddings);
         f("embeddings.position_embeddings".into(), &mut self.position_embeddings);
         f("embeddings.token_type_embeddings".into(), &mut self.token_type_embeddings);
@@ -197,7 +197,7 @@ impl Embeddings {
     /// Adds position and token-type (0) embeddings to `[batch, seq, hidden]` input embeddings.
     /// With right padding, the real tokens of every row sit at positions `offset + i`, as
     /// transformers computes them from the input ids.
-    fn forward(&self, inputs_embeds: &Tensor) -> candle_core::Result<Tensor> {
+    pub(crate) fn forward(&self, inputs_embeds: &Tensor) -> candle_core::Result<Tensor> {
         let (_, t, _) = inputs_embeds.dims3()?;
         let pos = self.position_embeddings.narrow(0, self.position_offset, t)?;
         let typ = self.token_type_embeddings.get(0)?;
@@ -219,7 +219,13 @@ pub struct BertMaskedLm {
     pub prefix: String,
 }
 
-fn load_layer(vb: VarBuilder, cfg: &Config, names: &CheckpointNames) -> candle_core::Result<PostNormBlock> {
+/// One post-LayerNorm block under `vb`, with the checkpoint's module names `names` (ALBERT's
+/// shared layer too).
+pub(crate) fn load_layer(
+    vb: VarBuilder,
+    cfg: &Config,
+    names: &CheckpointNames,
+) -> candle_core::Result<PostNormBlock> {
     let h = cfg.hidden_size;
     let [q, k, v] = names.qkv.map(|n| Linear::load(vb.pp(n), h, h));
     let out = Linear::load(vb.pp(names.attention_out), h, h)?;
@@ -299,6 +305,7 @@ impl BertMaskedLm {
             input_scale: None,
             decoder_weight,
             decoder_bias: Some(decoder_bias),
+            softcap: None,
         }))
     }
 

@@ -527,6 +527,24 @@ pub fn start_token(path: &Path, id: usize, vocab_size: usize) -> Result<u32> {
     Ok(id as u32)
 }
 
+/// Runs a table of config.json cases through a family's `parse`: `None` expects the config to be
+/// read (then `ok` checks what was read), `Some(fragment)` an error that contains `fragment`.
+#[cfg(test)]
+pub(crate) fn assert_config_cases<T: std::fmt::Debug>(
+    cases: &[(String, Option<&str>)],
+    parse: impl Fn(&serde_json::Value, &Path) -> Result<T>,
+    ok: impl Fn(&str, T),
+) {
+    for (json, err) in cases {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        match (parse(&v, Path::new("config.json")), err) {
+            (Ok(c), None) => ok(json, c),
+            (Err(e), Some(want)) => assert!(e.to_string().contains(want), "{json}: {e}"),
+            (got, want) => panic!("{json}: got {got:?}, wanted error {want:?}"),
+        }
+    }
+}
+
 /// An error naming config.json's key: `what` says what is wrong and what to do.
 pub fn config_error(path: &Path, key: &str, what: impl std::fmt::Display) -> Error {
     model_err(path, format!("config.json: `{key}` {what} — fix config.json or re-download the model"))

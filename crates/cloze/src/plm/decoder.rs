@@ -26,13 +26,25 @@ pub struct CausalMask {
 impl CausalMask {
     /// From a 0/1 `[batch, seq]` attention mask (right or left padding).
     pub fn new(attention_mask: &Tensor, dtype: DType) -> candle_core::Result<Self> {
+        Self::windowed(attention_mask, dtype, None)
+    }
+
+    /// As [`CausalMask::new`], and with `Some(window)` each query sees only the `window` latest
+    /// tokens, itself included: key `k` is visible from query `q` when `q - window < k ≤ q`
+    /// (transformers' `sliding_window_overlay`, as Mistral and Gemma's local layers use it).
+    pub fn windowed(
+        attention_mask: &Tensor,
+        dtype: DType,
+        window: Option<usize>,
+    ) -> candle_core::Result<Self> {
         let (b, t) = attention_mask.dims2()?;
         let rows = attention_mask.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let window = window.unwrap_or(usize::MAX);
         let mut m = vec![0f32; b * t * t];
         for (i, row) in rows.iter().enumerate() {
             for q in 0..t {
                 for k in 0..t {
-                    if k > q || row[k] <= 0.5 {
+                    if k > q || q - k >= window || row[k] <= 0.5 {
                         m[(i * t + q) * t + k] = -1e30;
                     }
                 }
@@ -187,6 +199,8 @@ pub struct Attention {
     /// Multiplies the scores (1/√head_dim unless the config says otherwise).
     pub scale: f64,
     pub rope: Option<Rope>,
+    /// RMSNorms of each query and key head before the rotation (Gemma 3's `q_norm`, `k_norm`).
+    pub qk_norm: Option<(RmsNorm, RmsNorm)>,
 }
 
 impl Attention {
@@ -219,6 +233,10 @@ impl Attention {
         let mut q = split(self.q.forward(xs)?, t, self.heads)?;
         let mut k = split(self.k.forward(memory)?, tk, self.kv_heads)?;
         let v = split(self.v.forward(memory)?, tk, self.kv_heads)?;
+        if let Some((q_norm, k_norm)) = &self.qk_norm {
+            q = q_norm.forward(&q)?;
+            k = k_norm.forward(&k)?;
+        }
         if let Some(rope) = &self.rope {
             q = rope.apply(&q)?;
             k = rope.apply(&k)?;
@@ -250,18 +268,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn causal_mask_hides_the_future_and_padding() {
-        let mask = Tensor::new(&[[1u32, 1, 0]], &Device::Cpu).unwrap();
-        let m = CausalMask::new(&mask, DType::F32)
-            .unwrap()
-            .additive
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let allowed: Vec<bool> = m.iter().map(|&x| x == 0.0).collect();
-        // query 0 sees key 0; query 1 sees keys 0, 1; query 2 (padding) sees keys 0, 1 only.
-        assert_eq!(allowed, [true, false, false, true, true, false, true, true, false]);
+    fn causal_mask_hides_the_future_padding_and_what_is_outside_the_window() {
+        let allowed = |mask: &[u32], window: Option<usize>| -> Vec<Vec<bool>> {
+            let t = mask.len();
+            let m = Tensor::new(mask, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let v = CausalMask::windowed(&m, DType::F32, window)
+                .unwrap()
+                .additive
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            v.chunks(t).map(|r| r.iter().map(|&x| x == 0.0).collect()).collect()
+        };
+        let (y, n) = (true, false);
+        let cases = [
+            // window 2: each query sees itself and the token before it.
+            (
+                vec![1u32, 1, 1, 1],
+                Some(2),
+                vec![vec![y, n, n, n], vec![y, y, n, n], vec![n, y, y, n], vec![n, n, y, y]],
+            ),
+            // window 1: itself only.
+            (vec![1, 1, 1], Some(1), vec![vec![y, n, n], vec![n, y, n], vec![n, n, y]]),
+            // a window longer than the row is full causal attention; padding stays hidden (query 2,
+            // padding itself, sees keys 0 and 1 only).
+            (vec![1, 1, 0], Some(8), vec![vec![y, n, n], vec![y, y, n], vec![y, y, n]]),
+            (vec![1, 1, 0], None, vec![vec![y, n, n], vec![y, y, n], vec![y, y, n]]),
+        ];
+        for (mask, window, want) in cases {
+            assert_eq!(allowed(&mask, window), want, "{mask:?} window {window:?}");
+        }
     }
 
     #[test]

@@ -166,6 +166,7 @@ impl DistilBertMaskedLm {
                 input_scale: None,
                 decoder_weight,
                 decoder_bias: Some(vb.get(cfg.vocab_size, names.head_bias)?),
+                softcap: None,
             })
         } else {
             None

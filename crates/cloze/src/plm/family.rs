@@ -27,6 +27,10 @@ pub enum Family {
     /// T5 v1.0 and v1.1 / Flan-T5, and mT5 (the v1.1 layout).
     T5,
     Bart,
+    /// ALBERT: factorised embeddings, layers sharing parameters.
+    Albert,
+    /// Gemma 3's text model (`gemma3_text`, or a `gemma3` config's `text_config`).
+    Gemma3,
 }
 
 /// What a family's loader is given: config.json (already parsed), where it came from, and the
@@ -104,6 +108,15 @@ pub static FAMILIES: &[FamilySpec] = &[
         load: super::distilbert::load,
     },
     FamilySpec {
+        family: Family::Albert,
+        name: "albert",
+        kind: Kind::Encoder,
+        model_types: &["albert"],
+        architectures: &["Albert"],
+        special_tokens: [Some("[MASK]"), Some("<pad>"), Some("[CLS]"), Some("[SEP]"), Some("<unk>")],
+        load: super::albert::load,
+    },
+    FamilySpec {
         family: Family::Gpt2,
         name: "gpt2",
         kind: Kind::Decoder,
@@ -138,6 +151,15 @@ pub static FAMILIES: &[FamilySpec] = &[
         architectures: &["Bart"],
         special_tokens: ROBERTA_TOKENS,
         load: super::bart::load,
+    },
+    FamilySpec {
+        family: Family::Gemma3,
+        name: "gemma3",
+        kind: Kind::Decoder,
+        model_types: &["gemma3_text", "gemma3"],
+        architectures: &["Gemma3"],
+        special_tokens: [None, Some("<pad>"), None, None, Some("<unk>")],
+        load: super::gemma3::load,
     },
 ];
 
@@ -220,6 +242,11 @@ mod tests {
             (r#"{"architectures":["T5ForConditionalGeneration"]}"#, Some(Family::T5)),
             (r#"{"model_type":"bart"}"#, Some(Family::Bart)),
             (r#"{"architectures":["BartForConditionalGeneration"]}"#, Some(Family::Bart)),
+            (r#"{"model_type":"albert"}"#, Some(Family::Albert)),
+            (r#"{"architectures":["AlbertForMaskedLM"]}"#, Some(Family::Albert)),
+            (r#"{"model_type":"gemma3_text"}"#, Some(Family::Gemma3)),
+            (r#"{"model_type":"gemma3"}"#, Some(Family::Gemma3)),
+            (r#"{"architectures":["Gemma3ForCausalLM"]}"#, Some(Family::Gemma3)),
             (r#"{"model_type":"mamba"}"#, None),
         ];
         for (json, expected) in cases {

@@ -180,6 +180,7 @@ impl Gpt2 {
                     head_dim,
                     scale: if cfg.scale_attn_weights { 1.0 / (head_dim as f64).sqrt() } else { 1.0 },
                     rope: None,
+                    qk_norm: None,
                 },
                 ln_2: layer_norm(t, &b("ln_2"), d, eps)?,
                 c_fc: conv1d(t, &b("mlp.c_fc"), d, cfg.inner())?,

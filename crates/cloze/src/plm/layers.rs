@@ -430,12 +430,14 @@ pub struct LmHead {
     pub decoder_weight: Tensor,
     /// `[vocab]`.
     pub decoder_bias: Option<Tensor>,
+    /// Final logit soft-capping (Gemma 2/3 `final_logit_softcapping`): `cap · tanh(logits / cap)`.
+    pub softcap: Option<f64>,
 }
 
 impl LmHead {
     /// A decoder-only head: `logits = h Wᵀ (+ b)`.
     pub fn linear(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { transform: None, input_scale: None, decoder_weight: weight, decoder_bias: bias }
+        Self { transform: None, input_scale: None, decoder_weight: weight, decoder_bias: bias, softcap: None }
     }
 
     /// The parameters under the MLM heads' engine names: `{prefix}.dense`, `{prefix}.norm`,
@@ -468,22 +470,33 @@ impl LmHead {
     pub fn logits_for(&self, transformed: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
         let w = self.decoder_weight.index_select(ids, 0)?;
         let y = transformed.matmul(&w.t()?)?;
-        match &self.decoder_bias {
-            Some(b) => y.broadcast_add(&b.index_select(ids, 0)?),
-            None => Ok(y),
+        let y = match &self.decoder_bias {
+            Some(b) => y.broadcast_add(&b.index_select(ids, 0)?)?,
+            None => y,
+        };
+        self.cap(y)
+    }
+
+    /// Applies [`LmHead::softcap`], when the model has one.
+    fn cap(&self, logits: Tensor) -> candle_core::Result<Tensor> {
+        match self.softcap {
+            Some(c) => (logits / c)?.tanh()? * c,
+            None => Ok(logits),
         }
     }
 
     /// Logits over the whole vocabulary: `[n, hidden]` → `[n, vocab]`.
     pub fn logits_full(&self, transformed: &Tensor) -> candle_core::Result<Tensor> {
         let y = transformed.matmul(&self.decoder_weight.t()?)?;
-        match &self.decoder_bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
+        let y = match &self.decoder_bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        self.cap(y)
     }
 
-    /// The decoder's rows (and bias entries, zero when it has none) of the given ids.
+    /// The decoder's rows (and bias entries, zero when it has none) of the given ids (raw: before
+    /// any soft-capping).
     pub fn rows(&self, ids: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let w = self.decoder_weight.index_select(ids, 0)?;
         let b = match &self.decoder_bias {

@@ -168,7 +168,7 @@ impl Config {
 }
 
 /// `rope_scaling` / `rope_parameters`: none, "default", "linear" or "llama3".
-fn rope_scaling(r: &serde_json::Value, path: &Path) -> Result<RopeScaling> {
+pub(crate) fn rope_scaling(r: &serde_json::Value, path: &Path) -> Result<RopeScaling> {
     if !r.is_object() {
         return Ok(RopeScaling::None);
     }
@@ -273,6 +273,7 @@ impl Llama {
                     head_dim: cfg.head_dim,
                     scale: 1.0 / (cfg.head_dim as f64).sqrt(),
                     rope: Some(rope.clone()),
+                    qk_norm: None,
                 },
                 post_attention_layernorm: norm(&p("post_attention_layernorm"))?,
                 gate_proj: linear(t, &p("mlp.gate_proj"), h, cfg.intermediate_size)?,
@@ -319,14 +320,15 @@ impl Network for Llama {
 
     fn dims(&self) -> Dims {
         let c = &self.config;
-        Dims {
-            hidden_size: c.hidden_size,
-            layers: c.num_hidden_layers,
-            heads: c.num_attention_heads,
-            kv_heads: c.num_key_value_heads,
-            vocab_size: c.vocab_size,
-            max_len: c.max_position_embeddings,
-        }
+        let heads = (c.num_attention_heads, c.num_key_value_heads);
+        Dims::of(
+            c.hidden_size,
+            c.num_hidden_layers,
+            heads.0,
+            heads.1,
+            c.vocab_size,
+            c.max_position_embeddings,
+        )
     }
 
     fn word_embeddings(&self) -> &Tensor {
@@ -334,8 +336,7 @@ impl Network for Llama {
     }
 
     fn embed_tokens(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
-        let (b, t) = ids.dims2()?;
-        self.embed_tokens.index_select(&ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))
+        super::layers::embedding(&self.embed_tokens, ids)
     }
 
     fn forward(
@@ -380,10 +381,7 @@ impl Network for Llama {
     }
 
     fn checkpoint_tensors(&self) -> candle_core::Result<HashMap<String, Tensor>> {
-        // Engine names are the checkpoint's; a tied head is written once, as the embeddings.
-        let mut copy = self.clone();
-        let named = super::weights::unique_params(|f| copy.visit_params(f));
-        Ok(named.into_iter().map(|(n, t)| (n, t.detach())).collect())
+        Ok(super::weights::by_engine_names(self))
     }
 
     fn box_clone(&self) -> Box<dyn Network> {
@@ -418,13 +416,6 @@ mod tests {
                 None,
             ),
         ];
-        for (json, err) in cases {
-            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-            match (Config::from_json(&v, Path::new("config.json")), err) {
-                (Ok(_), None) => {}
-                (Err(e), Some(want)) => assert!(e.to_string().contains(want), "{json}: {e}"),
-                (got, want) => panic!("{json}: got {got:?}, wanted error {want:?}"),
-            }
-        }
+        checks::assert_config_cases(&cases, Config::from_json, |_, _| {});
     }
 }

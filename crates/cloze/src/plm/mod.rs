@@ -4,14 +4,15 @@
 //! `merges.txt`) and weights (`model.safetensors`, sharded safetensors or `pytorch_model.bin`). The
 //! family comes from config.json's `model_type` (or `architectures`) through the registry in
 //! [`family`]; every family's network sits behind one seam, [`network::Network`]: masked LMs
-//! (BERT, RoBERTa, XLM-RoBERTa, DistilBERT), decoders (GPT-2, the Llama architecture),
-//! encoder–decoders (T5 / Flan-T5, BART).
+//! (BERT, RoBERTa, XLM-RoBERTa, DistilBERT, ALBERT), decoders (GPT-2, the Llama architecture,
+//! Gemma 3), encoder–decoders (T5 / Flan-T5, BART).
 //!
 //! The forward pass starts from input embeddings ([`Plm::embed_tokens`] then [`Plm::encode`]) so
 //! soft prompt vectors can be spliced in anywhere, and the LM head is applied only where it is
 //! needed: where the label word is read ([`Plm::read_offset`]) and, for classification, only to the
 //! label words' rows.
 
+pub mod albert;
 pub mod bart;
 pub mod batch;
 pub mod bert;
@@ -20,6 +21,7 @@ pub mod cpu_kernels;
 pub mod decoder;
 pub mod distilbert;
 pub mod family;
+pub mod gemma3;
 pub mod gguf;
 pub mod gguf_tokenizer;
 pub mod gpt2;

@@ -57,6 +57,20 @@ pub struct Dims {
     pub max_len: usize,
 }
 
+impl Dims {
+    /// Width, layers, query and key/value heads, vocabulary and longest input, in that order.
+    pub fn of(
+        hidden_size: usize,
+        layers: usize,
+        heads: usize,
+        kv_heads: usize,
+        vocab_size: usize,
+        max_len: usize,
+    ) -> Self {
+        Self { hidden_size, layers, heads, kv_heads, vocab_size, max_len }
+    }
+}
+
 /// A family's network: embeddings, the transformer stack, and the language-model head.
 ///
 /// Implementations keep their weights as plain tensors so that [`super::Plm::trainable`] can turn

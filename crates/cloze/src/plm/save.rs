@@ -95,6 +95,19 @@ mod tests {
                 vec!["distilbert.transformer.layer.0.output_layer_norm.bias"],
             ),
             (Family::DistilBert, "distilbert.", "head.dense.weight", vec!["vocab_transform.weight"]),
+            (
+                Family::Albert,
+                "albert.",
+                "embeddings.projection.weight",
+                vec!["albert.encoder.embedding_hidden_mapping_in.weight"],
+            ),
+            (
+                Family::Albert,
+                "albert.",
+                "layers.1.ffn_norm.bias",
+                vec!["albert.encoder.albert_layer_groups.1.albert_layers.0.full_layer_layer_norm.bias"],
+            ),
+            (Family::Albert, "albert.", "head.decoder.bias", vec!["predictions.bias"]),
         ];
         for (family, prefix, name, expected) in cases {
             assert_eq!(
@@ -104,5 +117,6 @@ mod tests {
             );
         }
         assert_eq!(CheckpointNames::BERT.checkpoint("", "layers.0.bogus.weight"), None);
+        assert_eq!(CheckpointNames::BERT.checkpoint("", "embeddings.projection.weight"), None);
     }
 }

@@ -273,6 +273,7 @@ impl Stack {
                 // T5 folds the scale into its initialisation: scores are not scaled.
                 scale: 1.0,
                 rope: None,
+                qk_norm: None,
             })
         };
         let layers = if is_decoder { cfg.num_decoder_layers } else { cfg.num_layers };

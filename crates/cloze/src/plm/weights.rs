@@ -161,6 +161,9 @@ pub struct CheckpointNames {
     pub head_norm: &'static str,
     pub head_decoder: &'static str,
     pub head_bias: &'static str,
+    /// ALBERT's projection of the (narrower) embeddings to the hidden width, the engine's
+    /// `embeddings.projection` (under the encoder prefix); none in the other families.
+    pub embedding_projection: Option<&'static str>,
 }
 
 /// The embeddings, the same in every family: the engine's `embeddings.{name}` is the checkpoint's
@@ -181,6 +184,7 @@ const BERT: CheckpointNames = CheckpointNames {
     head_norm: "cls.predictions.transform.LayerNorm",
     head_decoder: "cls.predictions.decoder",
     head_bias: "cls.predictions.bias",
+    embedding_projection: None,
 };
 
 const ROBERTA: CheckpointNames = CheckpointNames {
@@ -203,6 +207,28 @@ const DISTILBERT: CheckpointNames = CheckpointNames {
     head_norm: "vocab_layer_norm",
     head_decoder: "vocab_projector",
     head_bias: "vocab_projector.bias",
+    embedding_projection: None,
+};
+
+/// ALBERT keeps one layer per hidden group (`inner_group_num` 1): the engine's `layers.{g}` is
+/// group `g`'s layer, shared by every layer of the group.
+const ALBERT: CheckpointNames = CheckpointNames {
+    layers: "encoder.albert_layer_groups",
+    qkv: [
+        "albert_layers.0.attention.query",
+        "albert_layers.0.attention.key",
+        "albert_layers.0.attention.value",
+    ],
+    attention_out: "albert_layers.0.attention.dense",
+    attention_norm: "albert_layers.0.attention.LayerNorm",
+    ffn_in: "albert_layers.0.ffn",
+    ffn_out: "albert_layers.0.ffn_output",
+    ffn_norm: "albert_layers.0.full_layer_layer_norm",
+    head_dense: "predictions.dense",
+    head_norm: "predictions.LayerNorm",
+    head_decoder: "predictions.decoder",
+    head_bias: "predictions.bias",
+    embedding_projection: Some("encoder.embedding_hidden_mapping_in"),
 };
 
 impl CheckpointNames {
@@ -213,19 +239,24 @@ impl CheckpointNames {
             Family::Bert => Some(&BERT),
             Family::Roberta | Family::XlmRoberta => Some(&ROBERTA),
             Family::DistilBert => Some(&DISTILBERT),
-            Family::Gpt2 | Family::Llama | Family::T5 | Family::Bart => None,
+            Family::Albert => Some(&ALBERT),
+            Family::Gpt2 | Family::Llama | Family::Gemma3 | Family::T5 | Family::Bart => None,
         }
     }
 
     pub const BERT: &'static CheckpointNames = &BERT;
     pub const ROBERTA: &'static CheckpointNames = &ROBERTA;
     pub const DISTILBERT: &'static CheckpointNames = &DISTILBERT;
+    pub const ALBERT: &'static CheckpointNames = &ALBERT;
 
     /// The checkpoint names of the engine weight `name` (`embeddings.*`, `layers.{i}.*`, `head.*`,
     /// as the models' `visit_params` name them), with the encoder `prefix`: three for the fused
     /// QKV projection (q, k, v), one otherwise; `None` for a name the map does not know.
     pub fn checkpoint(&self, prefix: &str, name: &str) -> Option<Vec<String>> {
         if let Some(rest) = name.strip_prefix("embeddings.") {
+            if let Some(param) = rest.strip_prefix("projection.") {
+                return Some(vec![format!("{prefix}{}.{param}", self.embedding_projection?)]);
+            }
             let n = match rest.strip_prefix("norm.") {
                 Some(param) => format!("{EMBEDDING_NORM}.{param}"),
                 None if EMBEDDING_TABLES.contains(&rest) => format!("{rest}.weight"),
