@@ -62,4 +62,11 @@ one() {
 }
 
 [ $# -gt 0 ] || set -- smollm2
+# One fetch at a time: tests run in parallel and may all ask at once; the others wait here, then
+# find the files in place.
+mkdir -p "$root"
+if command -v flock >/dev/null; then
+  exec 9>"$root/.lock"
+  flock 9
+fi
 for what in "$@"; do one "$what"; done

@@ -67,12 +67,15 @@ pub fn continuation_scores(
     rows: &[&Rendered],
     embed: &dyn Fn(&[&Rendered], &Batch) -> Result<Tensor>,
 ) -> Result<SequenceScores> {
-    if plm.kind() != Kind::Decoder {
-        return Err(Error::internal(format!(
-            "continuation scores are for decoders; {} is an {:?} model (a bug)",
-            plm.family().name(),
-            plm.kind()
-        )));
+    match plm.kind() {
+        Kind::Decoder => {}
+        Kind::EncoderDecoder => return answer_scores(plm, bound, rows, embed),
+        Kind::Encoder => {
+            return Err(Error::internal(format!(
+                "continuation scores are for decoders and encoder–decoders; {} is a masked LM (a bug)",
+                plm.family().name()
+            )));
+        }
     }
     let multi = bound.verbalizer.multi_token.resolve(plm.kind());
     let n_words = bound.words.len();
@@ -102,16 +105,32 @@ pub fn continuation_scores(
         }
     }
     let states = batch.select(&hidden, &at)?;
+    aggregate(plm, multi, &states, &want, &targets, rows.len(), n_words)
+}
+
+/// The scores of `targets` (per sequence: position read, token id, whether a word token) from the
+/// states read at them, aggregated per (row, word) by `multi`: `[rows, words]` and the word tokens'
+/// log-probabilities.
+fn aggregate(
+    plm: &Plm,
+    multi: MultiToken,
+    states: &Tensor,
+    want: &[u32],
+    targets: &[Vec<(usize, u32, bool)>],
+    n_rows: usize,
+    n_words: usize,
+) -> Result<SequenceScores> {
+    let n_seqs = targets.len();
     let head = plm.lm_head()?;
-    let logits = head.logits_full(&head.transform(&states)?)?;
+    let logits = head.logits_full(&head.transform(states)?)?;
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-    let want_t = Tensor::new(want.as_slice(), plm.device())?.unsqueeze(1)?;
+    let want_t = Tensor::new(want, plm.device())?.unsqueeze(1)?;
     let picked = logp.gather(&want_t, 1)?.squeeze(1)?; // [targets]
     // Each sequence's score as a weighted sum of its targets' log-probabilities (Max by hand).
     let n_targets = want.len();
     let picked_v = picked.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    let mut weights = vec![0f32; seqs.len() * n_targets];
-    let mut tokens = vec![Vec::with_capacity(n_words); rows.len()];
+    let mut weights = vec![0f32; n_seqs * n_targets];
+    let mut tokens = vec![Vec::with_capacity(n_words); n_rows];
     let mut maxes = Vec::new();
     let mut k = 0;
     for (s, t) in targets.iter().enumerate() {
@@ -140,8 +159,70 @@ pub fn continuation_scores(
     for (s, at) in maxes {
         weights[s * n_targets + at] = 1.0;
     }
-    let weights =
-        Tensor::from_vec(weights, (seqs.len(), n_targets), plm.device())?.to_dtype(picked.dtype())?;
-    let words = weights.matmul(&picked.unsqueeze(1)?)?.reshape((rows.len(), n_words))?;
+    let weights = Tensor::from_vec(weights, (n_seqs, n_targets), plm.device())?.to_dtype(picked.dtype())?;
+    let words = weights.matmul(&picked.unsqueeze(1)?)?.reshape((n_rows, n_words))?;
     Ok(SequenceScores { words, tokens })
+}
+
+/// An encoder–decoder's answer for the `{mask}` span, by teacher forcing: T5 reads the word after
+/// the sentinel (`<extra_id_0>` word…, Raffel et al., 2020); BART reconstructs the whole input with
+/// the word in place of `<mask>` and reads the word's tokens where they stand (Lewis et al., 2020).
+/// The encoder runs once per row; every (row, word) decoder sequence attends to its row's states.
+fn answer_scores(
+    plm: &Plm,
+    bound: &BoundVerbalizer,
+    rows: &[&Rendered],
+    embed: &dyn Fn(&[&Rendered], &Batch) -> Result<Tensor>,
+) -> Result<SequenceScores> {
+    let multi = bound.verbalizer.multi_token.resolve(plm.kind());
+    let n_words = bound.words.len();
+    let start = plm.decoder_start_id().ok_or_else(|| {
+        Error::invalid(format!("{}: config.json names no decoder_start_token_id", plm.family().name()))
+    })?;
+    let sentinel = plm.tokenizer().special().mask.1;
+    let t5_style = plm.family() == crate::plm::Family::T5;
+    let ids: Vec<&[u32]> = rows.iter().map(|r| r.ids.as_slice()).collect();
+    let enc_batch = plm.batch(&ids)?;
+    let enc = plm.encode(&embed(rows, &enc_batch)?, enc_batch.attention())?;
+    // Decoder inputs and targets per (row, word).
+    let mut dec_rows: Vec<Vec<u32>> = Vec::with_capacity(rows.len() * n_words);
+    let mut targets: Vec<Vec<(usize, u32, bool)>> = Vec::with_capacity(rows.len() * n_words);
+    for row in rows {
+        let m = *row.mask_positions.first().ok_or_else(|| Error::invalid("a rendered row has no mask"))?;
+        for w in &bound.words {
+            if t5_style {
+                // [start, <extra_id_0>, w1 … w(n-1)]: position k reads w(k).
+                let mut input = vec![start, sentinel];
+                input.extend_from_slice(&w.ids[..w.ids.len() - 1]);
+                targets.push(w.ids.iter().enumerate().map(|(k, &id)| (k + 1, id, true)).collect());
+                dec_rows.push(input);
+            } else {
+                let mut labels = row.ids[..m].to_vec();
+                labels.extend_from_slice(&w.ids);
+                labels.extend_from_slice(&row.ids[m + 1..]);
+                let mut input = vec![start];
+                input.extend_from_slice(&labels[..labels.len() - 1]);
+                targets.push(w.ids.iter().enumerate().map(|(k, &id)| (m + k, id, true)).collect());
+                dec_rows.push(input);
+            }
+        }
+    }
+    let dec_refs: Vec<&[u32]> = dec_rows.iter().map(Vec::as_slice).collect();
+    let dec_batch = plm.batch(&dec_refs)?;
+    let repeat: Vec<u32> = (0..rows.len() as u32).flat_map(|r| std::iter::repeat_n(r, n_words)).collect();
+    let repeat = Tensor::new(repeat.as_slice(), plm.device())?;
+    let enc_rep = enc.index_select(&repeat, 0)?;
+    let enc_mask_rep = enc_batch.attention().index_select(&repeat, 0)?;
+    let states =
+        plm.decode(&enc_rep, &enc_mask_rep, &plm.embed_tokens(dec_batch.ids())?, dec_batch.attention())?;
+    let mut at = Vec::new();
+    let mut want = Vec::new();
+    for (i, t) in targets.iter().enumerate() {
+        for &(p, id, _) in t {
+            at.push(dec_batch.flat(i, p) as u32);
+            want.push(id);
+        }
+    }
+    let states = dec_batch.select(&states, &at)?;
+    aggregate(plm, multi, &states, &want, &targets, rows.len(), n_words)
 }

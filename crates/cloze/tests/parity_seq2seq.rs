@@ -432,3 +432,52 @@ fn hostile_seq2seq_checkpoints_are_explained() {
     let err = plm.encode(&plm.embed_tokens(&t).unwrap(), &mask).unwrap_err().to_string();
     assert!(err.contains("more than the 128 positions"), "{err}");
 }
+
+/// Classification on an encoder–decoder reads the label word as the decoder's answer (T5: after
+/// `<extra_id_0>`; BART: in place of `<mask>`), scored exactly: each word's summed token
+/// log-probabilities equal transformers' `label_word_scores`.
+#[test]
+fn classification_reads_the_decoders_answer_as_transformers_scores_it() {
+    use cloze::classify::{Classifier, ClassifyOptions};
+    use cloze::template::Template;
+    use cloze::verbalizer::{Class, Verbalizer};
+    for name in ["t5", "t5-v1_0", "bart"] {
+        let dir =
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity")).join(name);
+        let reference: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+        let plm = Plm::load(&dir, &Device::Cpu).unwrap();
+        let words: Vec<String> = reference["label_words"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_str().unwrap().to_string())
+            .collect();
+        let verbalizer = Verbalizer::new(
+            words.iter().map(|w| Class { name: w.clone(), words: vec![w.clone()] }).collect(),
+        )
+        .unwrap();
+        let mut worst = 0f32;
+        for (n, case) in reference["cases"].as_array().unwrap().iter().enumerate() {
+            let template = Template::parse(case["template"].as_str().unwrap()).unwrap();
+            let c = Classifier::new(&plm, template, &verbalizer, ClassifyOptions::default()).unwrap();
+            let rendered = c.render(&[("text_a", case["text_a"].as_str().unwrap())]).unwrap();
+            assert_eq!(rendered.ids, ids(&case["input_ids"]), "{name} case {n}: encoder ids");
+            let (scores, tokens, _) = c.word_scores(&[&rendered], false).unwrap();
+            for (k, w) in c.verbalizer().words.iter().enumerate() {
+                assert_eq!(
+                    w.ids,
+                    ids(&case["label_word_ids"][&w.word]),
+                    "{name} case {n}: ids of {}",
+                    w.word
+                );
+                let want = case["label_word_scores"][&w.word].as_f64().unwrap() as f32;
+                worst =
+                    worst.max(assert_close(&[scores[0][k]], &[want], &format!("{name} case {n} {}", w.word)));
+                let per_token = floats(&case["label_word_logprobs"][&w.word]);
+                worst = worst.max(assert_close(&tokens[0][k], &per_token, "token log-probs"));
+            }
+        }
+        eprintln!("{name}: word scores as the decoder's answer, largest |Δ| {worst:.2e}");
+    }
+}

@@ -59,10 +59,11 @@ impl MultiToken {
         }
     }
 
-    /// Whether the word is read token after token as a continuation (decoders and
-    /// encoder–decoders with any rule but `First`).
+    /// Whether the word is read token after token as a continuation: always on an
+    /// encoder–decoder (its decoder gives the answer), on a decoder with any rule but `First`.
     pub fn reads_sequence(self, kind: crate::plm::Kind) -> bool {
-        kind != crate::plm::Kind::Encoder && self.resolve(kind) != MultiToken::First
+        kind == crate::plm::Kind::EncoderDecoder
+            || (kind == crate::plm::Kind::Decoder && self.resolve(kind) != MultiToken::First)
     }
 }
 
