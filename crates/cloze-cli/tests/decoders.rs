@@ -106,8 +106,10 @@ fn a_decoder_tunes_a_soft_prompt_and_refuses_masked_lm_pretraining() {
     let back = cloze(&["classify", "--prompt", out_dir.to_str().unwrap(), "--input", "samples/reviews.csv"]);
     assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
     let pre = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("decoder-pretrain");
+    let _ = std::fs::remove_dir_all(&pre);
     let out =
         cloze(&[&["tune", "--strategy", "pretrain", "--out", pre.to_str().unwrap()][..], &common].concat());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && stderr.contains("masked-LM objective"), "{stderr}");
+    assert!(!pre.exists(), "a refused run leaves no folder");
 }

@@ -249,11 +249,21 @@ pub fn run(
             .append(checkpoint::start_again()),
         ));
     }
+    // The model is loaded and the strategy checked against it before the run folder is made, so a
+    // refused run leaves nothing behind.
+    let mut plm = Plm::load(&config.model, device)?;
+    if config.strategy == TuneStrategy::Pretrain && plm.kind() != crate::plm::Kind::Encoder {
+        return Err(Error::invalid(format!(
+            "prompted continued pretraining is a masked-LM objective; {} is a {:?} model, whose own objective \
+             (causal LM, span corruption) is not available yet — use soft-prompt or finetune",
+            plm.family().name(),
+            plm.kind()
+        )));
+    }
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     remove_stale_temps(run_dir);
     write_json(&dir.config(), config)?;
 
-    let mut plm = Plm::load(&config.model, device)?;
     let hyper = &config.hyper;
     let max_len = hyper.max_len.map(|m| m as usize);
     let template = config.template.as_deref().map(Template::parse).transpose()?;
@@ -391,14 +401,6 @@ pub fn run(
         TuneStrategy::Pretrain => {
             let template = template.ok_or_else(|| Error::invalid("a template is needed"))?;
             plm.lm_head()?;
-            if plm.kind() != crate::plm::Kind::Encoder {
-                return Err(Error::invalid(format!(
-                    "prompted continued pretraining is a masked-LM objective; {} is a {:?} model, whose own \
-                     objective (causal LM, span corruption) is not available yet — use soft-prompt or finetune",
-                    plm.family().name(),
-                    plm.kind()
-                )));
-            }
             let vars = plm.trainable()?;
             plm.set_dropout(Some(Dropout::new(p_drop, drop_seed)));
             let limit = max_len.unwrap_or(plm.max_len());
