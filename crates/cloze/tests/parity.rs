@@ -295,3 +295,54 @@ fn gemma3_saved_with_save_pretrained_still_matches_transformers() {
     check_decoder(dir.clone(), Family::Gemma3);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The tiny Llama as llama.cpp GGUF files (`gguf-llama/`): the f32 file reads as the safetensors
+/// model does; the Q8_0 and Q4_0 files, dequantised, give what transformers computes from them (it
+/// dequantises too), and differ from the f32 model by the quantisation error measured here.
+#[test]
+fn gguf_llama_files_match_transformers_and_their_quantisation_error_is_measured() {
+    let dir = repo_fixtures().join("gguf-llama");
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let words: Vec<String> = reference["label_words"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    let verbalizer =
+        Verbalizer::new(words.iter().map(|w| Class { name: w.clone(), words: vec![w.clone()] }).collect())
+            .unwrap();
+    let f32_cases = reference["cases"].as_array().unwrap();
+    for (name, cases) in [
+        ("f32", f32_cases),
+        ("q8_0", reference["quantised"]["q8_0"]["cases"].as_array().unwrap()),
+        ("q4_0", reference["quantised"]["q4_0"]["cases"].as_array().unwrap()),
+    ] {
+        let file = dir.join(reference["files"][name]["file"].as_str().unwrap());
+        let plm = Plm::load(&file, &Device::Cpu).unwrap();
+        assert_eq!(plm.family(), Family::Llama);
+        let (mut worst, mut vs_f32) = (0f32, 0f32);
+        for (n, (case, f32_case)) in cases.iter().zip(f32_cases).enumerate() {
+            let template = Template::parse(f32_case["template"].as_str().unwrap()).unwrap();
+            let c = Classifier::new(&plm, template, &verbalizer, ClassifyOptions::default()).unwrap();
+            let rendered = c.render(&[("text_a", f32_case["text_a"].as_str().unwrap())]).unwrap();
+            let m = rendered.mask_positions[0];
+            assert_eq!(rendered.ids[..m].to_vec(), ids(&case["input_ids"]), "{name} case {n}: ids");
+            let (scores, _, _) = c.word_scores(&[&rendered], false).unwrap();
+            for (k, w) in c.verbalizer().words.iter().enumerate() {
+                let want = case["label_word_scores"][&w.word].as_f64().unwrap() as f32;
+                worst =
+                    worst.max(assert_close(&[scores[0][k]], &[want], &format!("{name} case {n} {}", w.word)));
+                let exact = f32_case["label_word_scores"][&w.word].as_f64().unwrap() as f32;
+                vs_f32 = vs_f32.max((scores[0][k] - exact).abs());
+            }
+        }
+        eprintln!(
+            "gguf-llama {name}: word scores vs transformers |Δ| ≤ {worst:.2e}; vs the f32 model {vs_f32:.3e} (quantisation error)"
+        );
+        if name == "f32" {
+            assert!(vs_f32 < 1e-4);
+        }
+    }
+}
