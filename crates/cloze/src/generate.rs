@@ -161,7 +161,7 @@ pub fn generate(
     }
     let prompt_tokens = ids.len();
     let eos = tok.special().sep.as_ref().map(|(_, id)| *id);
-    let head = plm.lm_head()?;
+    plm.lm_head()?;
     let seed = match options.decoding {
         Decoding::Sample { seed, .. } => seed,
         Decoding::Greedy => 0,
@@ -175,11 +175,7 @@ pub fn generate(
             stop = StopReason::Context;
             break;
         }
-        let batch = plm.batch(&[ids.as_slice()])?;
-        let hidden = plm.encode_batch(&batch)?;
-        let last = hidden.get(0)?.get(ids.len() - 1)?.unsqueeze(0)?;
-        let logits: Vec<f32> =
-            head.logits_full(&head.transform(&last)?)?.to_dtype(DType::F32)?.get(0)?.to_vec1::<f32>()?;
+        let logits: Vec<f32> = next_token_logits(plm, &ids)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
         let next = pick(&logits, options.decoding, &mut rng);
         ids.push(next);
         new_ids.push(next);

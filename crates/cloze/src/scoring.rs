@@ -96,6 +96,17 @@ pub fn continuation_scores(
     let ids: Vec<&[u32]> = refs.iter().map(|r| r.ids.as_slice()).collect();
     let batch = plm.batch(&ids)?;
     let hidden = plm.encode(&embed(&refs, &batch)?, batch.attention())?;
+    let (states, want) = read_targets(&batch, &hidden, &targets)?;
+    aggregate(plm, multi, &states, &want, &targets, rows.len(), n_words)
+}
+
+/// The states at every target's read position (`[targets, hidden]`) and the token ids they must
+/// predict, in order: sequence by sequence, target by target.
+fn read_targets(
+    batch: &Batch,
+    hidden: &Tensor,
+    targets: &[Vec<(usize, u32, bool)>],
+) -> Result<(Tensor, Vec<u32>)> {
     let mut at = Vec::new();
     let mut want = Vec::new();
     for (i, t) in targets.iter().enumerate() {
@@ -104,8 +115,7 @@ pub fn continuation_scores(
             want.push(id);
         }
     }
-    let states = batch.select(&hidden, &at)?;
-    aggregate(plm, multi, &states, &want, &targets, rows.len(), n_words)
+    Ok((batch.select(hidden, &at)?, want))
 }
 
 /// The scores of `targets` (per sequence: position read, token id, whether a word token) from the
@@ -215,14 +225,6 @@ fn answer_scores(
     let enc_mask_rep = enc_batch.attention().index_select(&repeat, 0)?;
     let states =
         plm.decode(&enc_rep, &enc_mask_rep, &plm.embed_tokens(dec_batch.ids())?, dec_batch.attention())?;
-    let mut at = Vec::new();
-    let mut want = Vec::new();
-    for (i, t) in targets.iter().enumerate() {
-        for &(p, id, _) in t {
-            at.push(dec_batch.flat(i, p) as u32);
-            want.push(id);
-        }
-    }
-    let states = dec_batch.select(&states, &at)?;
+    let (states, want) = read_targets(&dec_batch, &states, &targets)?;
     aggregate(plm, multi, &states, &want, &targets, rows.len(), n_words)
 }
