@@ -9,6 +9,7 @@
 //! [`Progress`](views::Progress) through a callback whose `false` cancels them.
 
 mod data;
+mod generation;
 mod labelling;
 mod model;
 mod prompt;
@@ -24,6 +25,7 @@ use crate::hub::HubClient;
 use crate::label::Session;
 use crate::plm::Plm;
 use crate::store::Store;
+pub use generation::PieceFn;
 pub use recent::RecentList;
 use views::*;
 

@@ -556,6 +556,30 @@ pub struct SavedPrompt {
     pub verbalizer: Saved,
 }
 
+// ------------------------------------------------------------------------------------------ generation
+
+/// One piece of generated text as the try-it panel receives it while the model writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct GeneratedPiece {
+    /// 0 for the first piece, then 1, 2, ... (the order they were produced in).
+    pub index: u32,
+    pub text: String,
+}
+
+/// The end of a generation in the try-it panel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct GenerationView {
+    /// The new text (a stop string that ended it removed): the pieces streamed, joined.
+    pub text: String,
+    pub stop: crate::generate::StopReason,
+    pub prompt_tokens: i64,
+    /// New tokens, including the end-of-sequence token when that ended it.
+    pub new_tokens: i64,
+    pub seconds: f64,
+}
+
 // ------------------------------------------------------------------------------------------ labelling
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
