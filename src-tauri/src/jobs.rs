@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cloze::studio::Studio;
-use cloze::studio::views::Progress;
+use cloze::studio::views::{GeneratedPiece, Progress};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_specta::Event;
@@ -26,6 +26,28 @@ pub struct JobProgress {
     pub done: f64,
     pub total: Option<f64>,
     pub message: Option<String>,
+}
+
+/// A piece of text a generation job produced, sent as the `generated-text` event in the order the
+/// model wrote them (every piece: pieces are not throttled like progress).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type, Event)]
+pub struct GeneratedText {
+    pub job: String,
+    pub index: u32,
+    pub text: String,
+}
+
+/// Sends each piece of job `job`'s text to the UI as a [`GeneratedText`] event. A window that is
+/// gone cannot show it; generation goes on until the job is cancelled.
+pub fn send_pieces<R: Runtime>(
+    app: &AppHandle<R>,
+    job: &str,
+) -> impl FnMut(GeneratedPiece) -> bool + Send + 'static {
+    let (app, job) = (app.clone(), job.to_string());
+    move |p| {
+        let _ = GeneratedText { job: job.clone(), index: p.index, text: p.text }.emit(&app);
+        true
+    }
 }
 
 /// Cancel flags of the running jobs, by job id.

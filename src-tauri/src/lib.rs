@@ -18,7 +18,7 @@ use tauri::Manager;
 use tauri_specta::{ErrorHandlingMode, collect_commands, collect_events};
 
 pub use error::AppError;
-pub use jobs::{JobProgress, Jobs, Shared};
+pub use jobs::{GeneratedText, JobProgress, Jobs, Shared};
 pub use paths::Picked;
 
 /// Where the generated bindings live, from the package root.
@@ -61,6 +61,8 @@ macro_rules! builder_for {
                 prompts::evaluate_prompt::<$runtime>,
                 prompts::suggest_label_words,
                 prompts::save_prompt,
+                prompts::generation_prompt,
+                prompts::generate_text::<$runtime>,
                 labelling::start_labelling,
                 labelling::label_state,
                 labelling::label_current,
@@ -78,7 +80,7 @@ macro_rules! builder_for {
                 tuning::run_details,
                 tuning::compare_runs,
             ])
-            .events(collect_events![JobProgress])
+            .events(collect_events![JobProgress, GeneratedText])
             .error_handling(ErrorHandlingMode::Throw)
             // One shape per type for both directions (Option fields are always present, as null).
             .disable_serde_phases()

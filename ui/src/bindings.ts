@@ -49,6 +49,9 @@ export const commands = {
 	evaluatePrompt: (job: string, prompt: PromptSpec, labelSetId: number) => __TAURI_INVOKE<EvaluationView>("evaluate_prompt", { job, prompt, labelSetId }),
 	suggestLabelWords: (prompt: PromptSpec, labelSetId: number, perClass: number) => __TAURI_INVOKE<WordSuggestions[]>("suggest_label_words", { prompt, labelSetId, perClass }),
 	savePrompt: (name: string, prompt: PromptSpec) => __TAURI_INVOKE<SavedPrompt>("save_prompt", { name, prompt }),
+	generationPrompt: (template: string, rowId: number) => __TAURI_INVOKE<string>("generation_prompt", { template, rowId }),
+	/**  Generation as job `job`: each piece arrives as a `generated-text` event, then the result. */
+	generateText: (job: string, prompt: string, options: GenerateOptions) => __TAURI_INVOKE<GenerationView>("generate_text", { job, prompt, options }),
 	startLabelling: (labelSetId: number, strategy: QueueOrder, runId: number | null) => __TAURI_INVOKE<LabelState>("start_labelling", { labelSetId, strategy, runId }),
 	labelState: () => __TAURI_INVOKE<LabelState | null>("label_state"),
 	labelCurrent: (classIndex: number) => __TAURI_INVOKE<LabelState>("label_current", { classIndex }),
@@ -69,6 +72,7 @@ export const commands = {
 
 /** Events */
 export const events = {
+	generatedText: makeEvent<GeneratedText, GeneratedText>("generated-text"),
 	jobProgress: makeEvent<JobProgress, JobProgress>("job-progress"),
 };
 
@@ -159,6 +163,16 @@ export type DatasetStats = {
 	label_chart_svg: string | null,
 	length_chart_svg: string | null,
 };
+
+/**  How the next token is chosen. */
+export type Decoding = 
+/**  The most probable token (ties: the lowest id, as `argmax`). */
+{ kind: "greedy" } | 
+/**
+ *  A draw from the distribution at `temperature`, restricted to the smallest set of tokens whose
+ *  probability reaches `top_p`, with a seeded generator (the same seed gives the same text).
+ */
+{ kind: "sample"; temperature: number; top_p: number; seed: number };
 
 /**  A dev example for the best / worst lists. */
 export type DevExampleView = {
@@ -289,6 +303,39 @@ export type FilePreview = {
 	labels: LabelValue[],
 	rows_scanned: number,
 	notes: string[],
+};
+
+/**  What to generate. */
+export type GenerateOptions = {
+	decoding: Decoding,
+	/**  At most this many new tokens. */
+	max_new_tokens: number,
+	/**
+	 *  Generation stops when the text ends with one of these (which is removed from the result),
+	 *  or at the model's end-of-sequence token.
+	 */
+	stop: string[],
+};
+
+/**
+ *  A piece of text a generation job produced, sent as the `generated-text` event in the order the
+ *  model wrote them (every piece: pieces are not throttled like progress).
+ */
+export type GeneratedText = {
+	job: string,
+	index: number,
+	text: string,
+};
+
+/**  The end of a generation in the try-it panel. */
+export type GenerationView = {
+	/**  The new text (a stop string that ended it removed): the pieces streamed, joined. */
+	text: string,
+	stop: StopReason,
+	prompt_tokens: number,
+	/**  New tokens, including the end-of-sequence token when that ended it. */
+	new_tokens: number,
+	seconds: number,
 };
 
 export type HubDetails = {
@@ -690,6 +737,17 @@ export type SplitCount = {
 	split: string,
 	rows: number,
 };
+
+/**  Why generation ended. */
+export type StopReason = 
+/**  The model produced its end-of-sequence token. */
+"end-of-sequence" | 
+/**  The text reached a stop string. */
+"stop-string" | 
+/**  `max_new_tokens` were generated. */
+"length" | 
+/**  The prompt and the new tokens fill the model's context. */
+"context";
 
 export type SuggestionView = {
 	run_id: number,

@@ -1,14 +1,16 @@
-//! Prompt studio: templates, previews, verbalizers, live probabilities, evaluation, saving.
+//! Prompt studio: templates, previews, verbalizers, live probabilities, evaluation, saving, and the
+//! try-it panel's generation.
 
+use cloze::generate::GenerateOptions;
 use cloze::studio::views::{
-    EvaluationView, PredictionView, PromptSpec, RenderPreview, SavedPrompt, SegmentView, TemplateView,
-    VerbalizerCheck, WordSuggestions,
+    EvaluationView, GenerationView, PredictionView, PromptSpec, RenderPreview, SavedPrompt, SegmentView,
+    TemplateView, VerbalizerCheck, WordSuggestions,
 };
 use cloze::verbalizer::Verbalizer;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
-use crate::jobs::{Shared, run, run_job};
+use crate::jobs::{Shared, run, run_job, send_pieces};
 
 #[tauri::command]
 #[specta::specta]
@@ -85,4 +87,27 @@ pub async fn save_prompt(
     prompt: PromptSpec,
 ) -> Result<SavedPrompt, AppError> {
     run(&studio, move |s| s.save_prompt(&name, &prompt)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn generation_prompt(
+    studio: State<'_, Shared>,
+    template: String,
+    row_id: i64,
+) -> Result<String, AppError> {
+    run(&studio, move |s| s.generation_prompt(&template, row_id)).await
+}
+
+/// Generation as job `job`: each piece arrives as a `generated-text` event, then the result.
+#[tauri::command]
+#[specta::specta]
+pub async fn generate_text<R: Runtime>(
+    app: AppHandle<R>,
+    job: String,
+    prompt: String,
+    options: GenerateOptions,
+) -> Result<GenerationView, AppError> {
+    let mut pieces = send_pieces(&app, &job);
+    run_job(&app, job, move |s, p| s.generate(&prompt, &options, &mut pieces, p)).await
 }
