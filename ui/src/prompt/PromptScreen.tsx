@@ -12,6 +12,7 @@ import { errorMessage } from "../lib/errors";
 import { pct } from "../lib/format";
 import { useLatest } from "../lib/useLatest";
 import { TemplateBuilder } from "./TemplateBuilder";
+import { TryItPanel } from "./TryItPanel";
 import { VerbalizerEditor } from "./VerbalizerEditor";
 import { pairSaved, parseVerbalizerContent } from "./savedPrompt";
 
@@ -302,6 +303,8 @@ export function PromptScreen() {
           )}
         </div>
       </div>
+
+      <TryItPanel model={model} template={prompt.template} rows={samples} />
 
       <div className="grid-2">
         <div className="card">

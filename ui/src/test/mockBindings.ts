@@ -6,6 +6,7 @@ const names = [
   "previewFile", "importDataset", "createLabelSet", "datasetStats", "rowsPage",
   "hubSearch", "hubDetails", "hubDownload", "cachedModels", "removeCachedModel", "devices", "loadModel", "currentModel",
   "parseTemplate", "templateFromSegments", "previewPrompt", "checkVerbalizer", "zeroShot", "evaluatePrompt", "suggestLabelWords", "savePrompt",
+  "generationPrompt", "generateText",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept",
   "exportLabels",
   "tuneDefaults", "startTuning", "listRuns", "runDetails", "compareRuns",
@@ -16,6 +17,9 @@ export function mockBindings() {
   for (const n of names) commands[n] = vi.fn(() => Promise.reject({ kind: "test", message: `${n} not mocked` }));
   return {
     commands,
-    events: { jobProgress: { listen: vi.fn(() => Promise.resolve(() => {})) } },
+    events: {
+      jobProgress: { listen: vi.fn(() => Promise.resolve(() => {})) },
+      generatedText: { listen: vi.fn(() => Promise.resolve(() => {})) },
+    },
   };
 }
