@@ -3,6 +3,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { commands, events, type GeneratedText, type GenerationView, type ModelView, type RowView } from "../bindings";
 import { TryItPanel, parseStops } from "../prompt/TryItPanel";
 import { renderWithApp } from "../test/render";
+import { deferred } from "../test/deferred";
 
 vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
 
@@ -27,16 +28,6 @@ function captureListener() {
     });
   }) as never);
   return sent;
-}
-
-function deferred<T>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
 }
 
 describe("TryItPanel", () => {

@@ -77,7 +77,7 @@ impl Studio {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::fixture;
+    use super::super::tests::{fixture, with_reviews};
     use super::*;
     use crate::generate::{Decoding, StopReason};
 
@@ -172,17 +172,8 @@ mod tests {
 
     #[test]
     fn generation_prompt_is_the_row_rendered_up_to_the_mask() {
-        let f = fixture("generate-prompt");
-        f.studio.create_project(f.dir.join("p.cloze").to_str().unwrap()).unwrap();
-        let request = ImportRequest {
-            path: format!("{ROOT}/samples/reviews.csv"),
-            name: "reviews".into(),
-            settings: ImportSettings::default(),
-            split: SplitName::Train,
-            classes: vec![],
-        };
-        f.studio.import_dataset(&request, &mut |_| true).unwrap();
-        let dataset = f.studio.current_project().unwrap().unwrap().datasets[0].id;
+        let (f, imported) = with_reviews("generate-prompt");
+        let dataset = imported.dataset.id;
         let row = &f.studio.rows_page(dataset, None, 0, 1).unwrap().rows[0];
         let cases = [
             ("{text_a} It was {mask}.", format!("{} It was", row.text_a)),

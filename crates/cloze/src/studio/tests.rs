@@ -54,7 +54,7 @@ fn prompt() -> PromptSpec {
 }
 
 /// A project with the sample reviews imported (label set "labels" from the file's label column).
-fn with_reviews(name: &str) -> (Fixture, ImportResult) {
+pub(crate) fn with_reviews(name: &str) -> (Fixture, ImportResult) {
     let f = fixture(name);
     f.studio.create_project(f.dir.join("p.cloze").to_str().unwrap()).unwrap();
     let request = ImportRequest {
