@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use candle_core::Tensor;
 use clap::{Args, Subcommand};
-use cloze::plm::{DeviceChoice, Plm};
+use cloze::plm::{DeviceChoice, Kind, Plm};
 use cloze::{Error, Result};
 
 #[derive(Subcommand, Debug)]
@@ -50,6 +50,9 @@ enum Head {
     Mask,
     /// The whole vocabulary at every position.
     Full,
+    /// The whole vocabulary at the last position only (a decoder's next token; bench.py
+    /// `clm_infer --head last`).
+    Last,
 }
 
 impl Head {
@@ -57,6 +60,7 @@ impl Head {
         match self {
             Head::Mask => "mask",
             Head::Full => "full",
+            Head::Last => "last",
         }
     }
 }
@@ -119,9 +123,11 @@ fn gflop(plm: &Plm, b: usize, l: usize, full: bool) -> f64 {
         .sum();
     let (d, n, v) = (dims.hidden_size as f64, dims.layers as f64, dims.vocab_size as f64);
     let (b, l, m) = (b as f64, l as f64, matrices as f64);
+    // A masked LM's head has a dense transform before the vocabulary projection; a decoder's not.
+    let t = if plm.kind() == Kind::Encoder { d * d } else { 0.0 };
     let mut lin = 2.0 * b * l * m;
     let attn = 2.0 * b * l * n * (2.0 * l * d);
-    lin += if full { 2.0 * b * l * (d * d + d * v) } else { 2.0 * b * (d * d + 2.0 * d) };
+    lin += if full { 2.0 * b * l * (t + d * v) } else { 2.0 * b * (t + 2.0 * d) };
     (lin + attn) / 1e9
 }
 
@@ -130,6 +136,14 @@ fn infer(args: BenchArgs) -> Result<()> {
     let t0 = Instant::now();
     let plm = Plm::load(&args.model, &device)?;
     let load_s = t0.elapsed().as_secs_f64();
+    if plm.kind() == Kind::Decoder {
+        return clm_infer(&args, &plm, load_s);
+    }
+    if args.head == Head::Last {
+        return Err(Error::invalid(
+            "--head last is for decoders (the next token's logits); use --head mask or full for a masked LM",
+        ));
+    }
     let tok = plm.tokenizer();
     let special = tok.special();
     let (cls, sep) = match (&special.cls, &special.sep) {
@@ -183,6 +197,13 @@ fn infer(args: BenchArgs) -> Result<()> {
         };
         Ok(logits.argmax(1)?.to_vec1::<u32>()?)
     };
+    let g = gflop(&plm, args.batch, args.seq_len, full);
+    report(&args, "mlm_infer", load_s, g, pass)
+}
+
+/// Runs `pass` `args.warmup` + `args.reps` times and prints the throughput (sequences/s), the
+/// achieved GFLOP/s for `g` GFLOP per pass and the share of the CPU other processes took.
+fn report<T>(args: &BenchArgs, case: &str, load_s: f64, g: f64, pass: impl Fn() -> Result<T>) -> Result<()> {
     for _ in 0..args.warmup {
         pass()?;
     }
@@ -206,22 +227,22 @@ fn infer(args: BenchArgs) -> Result<()> {
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
     let median = sorted[sorted.len() / 2];
-    let g = gflop(&plm, args.batch, args.seq_len, full);
     let seq_per_s = args.batch as f64 / median;
     if args.json {
         let out = serde_json::json!({
-            "case": "mlm_infer", "impl": "cloze", "model": args.model, "head": args.head.name(),
+            "case": case, "impl": "cloze", "model": args.model, "head": args.head.name(),
             "batch": args.batch, "seq_len": args.seq_len, "load_s": load_s,
             "times_s": times, "median_s": median, "unit": "sequences/s",
             "throughput_median": seq_per_s, "gflop_per_iter": g, "gflops_achieved_median": g / median,
             "foreign_cpu_frac": foreign,
             "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "cpu": crate::bench_tune::cpu_model(),
         });
         outln!("{out}")?;
     } else {
         outln!(
-            "mlm_infer {} head, batch {} x {} tokens: {:.3} sequences/s, {:.1} GFLOP/s (median of {} in {:.3}-{:.3} s; \
-             other processes used {} of the CPU)",
+            "{case} {} head, batch {} x {} tokens: {:.3} sequences/s, {:.1} GFLOP/s (median of {} in {:.3}-{:.3} s; \
+             other processes used {} of the CPU; {})",
             args.head.name(),
             args.batch,
             args.seq_len,
@@ -230,8 +251,53 @@ fn infer(args: BenchArgs) -> Result<()> {
             args.reps,
             sorted[0],
             sorted[sorted.len() - 1],
-            foreign.map(|f| format!("{:.0}%", f * 100.0)).unwrap_or_else(|| "?".into())
+            foreign.map(|f| format!("{:.0}%", f * 100.0)).unwrap_or_else(|| "?".into()),
+            crate::bench_tune::cpu_model(),
         )?;
     }
     Ok(())
+}
+
+/// A decoder's forward pass as bench.py's `clm_infer` times it: batch × seq_len ordinary tokens,
+/// no padding, logits over the whole vocabulary at every position (`--head full`) or at the last
+/// one (`--head last`).
+fn clm_infer(args: &BenchArgs, plm: &Plm, load_s: f64) -> Result<()> {
+    if args.head == Head::Mask {
+        return Err(Error::invalid(
+            "--head mask is for masked LMs; a decoder benchmark takes --head full (every position) or last",
+        ));
+    }
+    if args.seq_len < 2 || args.seq_len > plm.max_len() {
+        return Err(Error::invalid(format!("--seq-len must be between 2 and {}", plm.max_len())));
+    }
+    let device = plm.device();
+    let vocab = plm.tokenizer().vocab_size() as u64;
+    let mut rng = cloze::data::SplitMix64::new(0x9E37_79B9);
+    let low = 1000.min(vocab / 2);
+    let ids: Vec<u32> = (0..args.batch * args.seq_len)
+        .map(|_| (low + rng.below((vocab - low) as usize) as u64) as u32)
+        .collect();
+    let ids = Tensor::from_vec(ids, (args.batch, args.seq_len), device)?;
+    let attention = ids.ones_like()?;
+    let head = plm.lm_head()?;
+    let full = args.head == Head::Full;
+    let h = plm.hidden_size();
+    let (b, l) = (args.batch, args.seq_len);
+    let pass = || -> Result<Vec<u32>> {
+        let hidden = plm.encode(&plm.embed_tokens(&ids)?, &attention)?;
+        let logits = if full {
+            head.logits_full(&head.transform(&hidden.reshape((b * l, h))?)?)?
+        } else {
+            head.logits_full(&head.transform(&hidden.narrow(1, l - 1, 1)?.reshape((b, h))?)?)?
+        };
+        Ok(logits.argmax(1)?.to_vec1::<u32>()?)
+    };
+    // Matmul FLOPs: the layers' matrices per token, causal attention (scores and values, the full
+    // square as the kernels compute it) and the vocabulary projection where it is taken.
+    let mut g = gflop(plm, b, l, true);
+    if !full {
+        let (d, v) = (plm.dims().hidden_size as f64, plm.dims().vocab_size as f64);
+        g -= 2.0 * (b * (l - 1)) as f64 * (d * v) / 1e9;
+    }
+    report(args, "clm_infer", load_s, g, pass)
 }

@@ -23,6 +23,10 @@ enum Case {
     PromptTuningStep,
     /// Every weight trains.
     FullFinetuneStep,
+    /// PEFT's prompt tuning on a decoder as bench.py's `prompt_tuning_step_peft` times it: soft
+    /// tokens before the row, the model frozen, the causal-LM loss over every token of the row
+    /// (the whole vocabulary at every position).
+    PromptTuningStepPeft,
 }
 
 #[derive(Args, Debug)]
@@ -48,6 +52,25 @@ pub struct TuneBenchArgs {
     reps: usize,
 }
 
+/// The CPU model and the vector extensions that decide the kernels' speed, printed with every
+/// figure (the machine changes between sessions, so a figure without it means little).
+pub fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        info.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let flags = field("flags");
+    let has: Vec<&str> = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]
+        .into_iter()
+        .filter(|f| flags.split_whitespace().any(|x| x == *f))
+        .collect();
+    format!("{} [{}]", field("model name"), has.join(" "))
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -58,6 +81,9 @@ pub fn run(args: TuneBenchArgs) -> Result<()> {
     let full = args.case == Case::FullFinetuneStep;
     let device = args.device.open()?;
     let mut plm = Plm::load(&args.model, &device)?;
+    if args.case == Case::PromptTuningStepPeft {
+        return peft_step(&args, &plm);
+    }
     let base_vars = if full { plm.trainable()? } else { Vec::new() };
     let tok = plm.tokenizer().clone();
     let template = Template::parse(&format!("{{soft:{}}}{{text_a}} it was {{mask}}.", args.soft))?;
@@ -130,7 +156,67 @@ pub fn run(args: TuneBenchArgs) -> Result<()> {
         "trainable_params": opt.vars().map(|(_, v)| v.elem_count()).sum::<usize>(),
         "times_s": times, "forward_backward_s": phases, "median_s": median, "steps_per_s": 1.0 / median,
         "loss_first": losses.first(), "loss_last": losses.last(),
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(), "cpu": cpu_model(),
+    });
+    outln!("{out}")?;
+    Ok(())
+}
+
+/// One PEFT-style prompt-tuning step on a decoder: `soft` trainable embeddings (initialised from
+/// random vocabulary rows) before `batch × seq` ordinary tokens, next-token cross-entropy over the
+/// row's tokens (the last soft position predicts the first token), AdamW at lr 1e-3.
+fn peft_step(args: &TuneBenchArgs, plm: &Plm) -> Result<()> {
+    use candle_core::{DType, Tensor, Var};
+    if plm.kind() != cloze::plm::Kind::Decoder {
+        return Err(Error::invalid("prompt-tuning-step-peft needs a decoder (e.g. $BENCH_DIR/models/gpt2)"));
+    }
+    if args.soft == 0 || args.seq < 2 {
+        return Err(Error::invalid("prompt-tuning-step-peft needs --soft ≥ 1 and --seq ≥ 2"));
+    }
+    let device = plm.device();
+    let vocab = plm.tokenizer().vocab_size();
+    let low = 1000.min(vocab / 2);
+    let mut rng = SplitMix64::new(0);
+    let mut draw = |n: usize| -> Vec<u32> { (0..n).map(|_| (low + rng.below(vocab - low)) as u32).collect() };
+    let init = Tensor::from_vec(draw(args.soft), (1, args.soft), device)?;
+    let soft = Var::from_tensor(&plm.embed_tokens(&init)?.squeeze(0)?.detach())?;
+    let (b, l, s, h) = (args.batch, args.seq, args.soft, plm.hidden_size());
+    let ids = Tensor::from_vec(draw(b * l), (b, l), device)?;
+    let embeds = plm.embed_tokens(&ids)?.detach();
+    let attention = Tensor::ones((b, s + l), DType::U32, device)?;
+    let targets = ids.flatten_all()?;
+    let head = plm.lm_head()?;
+    let mut opt = AdamW::new(vec![("soft".into(), soft.clone())], AdamWConfig::default())?;
+    let mut times = Vec::new();
+    let mut phases = Vec::new();
+    let mut losses = Vec::new();
+    for i in 0..args.warmup + args.reps {
+        let t = Instant::now();
+        let prompt = soft.as_tensor().unsqueeze(0)?.broadcast_as((b, s, h))?;
+        let hidden = plm.encode(&Tensor::cat(&[&prompt, &embeds], 1)?, &attention)?;
+        let reads = hidden.narrow(1, s - 1, l)?.reshape((b * l, h))?;
+        let loss = head.token_nll(&head.transform(&reads)?, &targets)?.mean_all()?;
+        losses.push(loss.to_scalar::<f32>()?);
+        let forward = t.elapsed().as_secs_f64();
+        let grads = loss.backward()?;
+        let backward = t.elapsed().as_secs_f64() - forward;
+        opt.step(&grads, 1e-3, 1.0)?;
+        if i >= args.warmup {
+            times.push(t.elapsed().as_secs_f64());
+            phases.push((forward, backward));
+        }
+    }
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let out = serde_json::json!({
+        "case": "prompt_tuning_step_peft", "engine": "cloze",
+        "model": args.model.file_name().map(|f| f.to_string_lossy().to_string()),
+        "batch": b, "seq_len": l, "n_virtual_tokens": s, "total_len": s + l, "head": "full", "dropout": false,
+        "trainable_params": s * h, "times_s": times, "forward_backward_s": phases, "median_s": median, "steps_per_s": 1.0 / median,
+        "sequences_per_s_median": b as f64 / median,
+        "loss_first": losses.first(), "loss_last": losses.last(),
+        "peak_rss_mib": peak_rss_mib(), "cpu": cpu_model(),
     });
     outln!("{out}")?;
     Ok(())

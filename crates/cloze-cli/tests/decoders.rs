@@ -113,3 +113,68 @@ fn a_decoder_tunes_a_soft_prompt_and_refuses_masked_lm_pretraining() {
     assert!(!out.status.success() && stderr.contains("masked-LM objective"), "{stderr}");
     assert!(!pre.exists(), "a refused run leaves no folder");
 }
+
+#[test]
+fn decoder_benchmarks_run_as_bench_py_measures_them() {
+    let model = "tests/fixtures/parity/llama";
+    for head in ["last", "full"] {
+        let out = cloze(&[
+            "bench",
+            "infer",
+            "-m",
+            model,
+            "--batch",
+            "2",
+            "--seq-len",
+            "8",
+            "--head",
+            head,
+            "--warmup",
+            "0",
+            "--reps",
+            "1",
+            "--json",
+        ]);
+        assert!(out.status.success(), "{head}: {}", String::from_utf8_lossy(&out.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["case"], "clm_infer");
+        assert_eq!(r["head"], head);
+        assert!(
+            r["throughput_median"].as_f64().unwrap() > 0.0 && r["gflop_per_iter"].as_f64().unwrap() > 0.0
+        );
+        assert!(r["cpu"].as_str().is_some_and(|c| !c.is_empty()), "the CPU is printed with the figure: {r}");
+    }
+    // The masked-LM head makes no sense on a decoder, and `last` none on a masked LM.
+    let out = cloze(&["bench", "infer", "-m", model, "--head", "mask", "--reps", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--head full"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = cloze(&[
+        "bench",
+        "tune",
+        "--case",
+        "prompt-tuning-step-peft",
+        "-m",
+        model,
+        "--batch",
+        "2",
+        "--seq",
+        "8",
+        "--soft",
+        "3",
+        "--warmup",
+        "0",
+        "--reps",
+        "4",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["case"], "prompt_tuning_step_peft");
+    assert_eq!(r["trainable_params"], 3 * 32, "only the soft prompt trains: {r}");
+    let (first, last) = (r["loss_first"].as_f64().unwrap(), r["loss_last"].as_f64().unwrap());
+    assert!(last < first, "four AdamW steps on one batch lower the causal-LM loss: {first} → {last}");
+}

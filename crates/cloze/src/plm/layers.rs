@@ -15,7 +15,9 @@
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::VarBuilder;
 
-use super::cpu_kernels::{AttentionOp, AttentionTrainOp, LayerNormOp, LinearOp};
+use super::cpu_kernels::{
+    AttentionOp, AttentionTrainOp, IGNORE_TARGET, LayerNormOp, LinearCrossEntropyOp, LinearOp,
+};
 
 /// Called with each parameter of a model and its name (see [`super::Plm::trainable`]).
 pub type ParamFn<'a> = &'a mut dyn FnMut(String, &mut Tensor);
@@ -493,6 +495,26 @@ impl LmHead {
             None => y,
         };
         self.cap(y)
+    }
+
+    /// The negative log-likelihood of each row's target under the whole vocabulary: `transformed`
+    /// `[n, hidden]`, u32 `targets` `[n]` ([`IGNORE_TARGET`] gives 0) → `[n]`. A frozen head on
+    /// the CPU in f32 takes the fused kernel (the logits are never held whole, the frozen weight
+    /// gets no gradient); otherwise composed ops.
+    pub fn token_nll(&self, transformed: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor> {
+        let w = &self.decoder_weight;
+        let frozen = !w.track_op() && self.decoder_bias.as_ref().is_none_or(|b| !b.track_op());
+        if frozen && self.softcap.is_none() && on_cpu_f32(&[transformed, w]) {
+            let bias = self.decoder_bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
+            let op = LinearCrossEntropyOp::new(bias, transformed.track_op());
+            return transformed.contiguous()?.apply_op3(w, &targets.contiguous()?, op);
+        }
+        let logits = self.logits_full(transformed)?;
+        let ignored = targets.eq(IGNORE_TARGET)?;
+        let safe = ignored.where_cond(&targets.zeros_like()?, targets)?;
+        let picked = logits.gather(&safe.unsqueeze(1)?, 1)?.squeeze(1)?;
+        let nll = (logits.log_sum_exp(candle_core::D::Minus1)? - picked)?;
+        ignored.where_cond(&nll.zeros_like()?, &nll)
     }
 
     /// The decoder's rows (and bias entries, zero when it has none) of the given ids (raw: before

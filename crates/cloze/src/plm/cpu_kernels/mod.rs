@@ -26,7 +26,9 @@ use candle_core::{CpuStorage, Layout};
 pub use self::inference::{AttentionOp, LinearOp};
 pub use self::malloc::keep_freed_memory;
 pub use self::math::{erf_f32, exp_f32};
-pub use self::training::{AttentionTrainOp, GeluOp, LayerNormOp, SoftmaxOp};
+pub use self::training::{
+    AttentionTrainOp, GeluOp, IGNORE_TARGET, LayerNormOp, LinearCrossEntropyOp, SoftmaxOp,
+};
 
 pub(super) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
     let data = match s {
