@@ -1,15 +1,18 @@
-//! Text generation with a decoder, for templates whose answer is text: greedy decoding or sampling
-//! (temperature, nucleus/top-p — Holtzman et al., 2020 — with a seed), stop strings, a token limit,
-//! and every new token handed to the caller as it is produced (which can cancel).
+//! Text generation, for templates whose answer is text: greedy decoding or sampling (temperature,
+//! nucleus/top-p — Holtzman et al., 2020 — with a seed), stop strings, a token limit, and every new
+//! token handed to the caller as it is produced (which can cancel).
 //!
-//! Each step runs the model on the prompt and the tokens generated so far and reads the logits of
-//! the last position; the result is exactly what transformers' `generate` gives with the same
-//! settings (greedy: `do_sample=False`).
+//! A decoder (GPT-2, Llama, Qwen2, Gemma 3, GGUF) runs the prompt once and then each new token
+//! alone against its key/value cache ([`crate::plm::decoder::KvCache`]); an encoder–decoder (T5,
+//! BART) encodes the prompt once and runs its decoder from the start token over the answer so far.
+//! The result is what transformers' `generate` gives with the same settings (greedy:
+//! `do_sample=False`).
 
 use candle_core::{DType, Tensor};
 
 use crate::data::SplitMix64;
 use crate::error::{Error, Result};
+use crate::plm::decoder::KvCache;
 use crate::plm::{Kind, Plm};
 
 /// How the next token is chosen.
@@ -135,8 +138,9 @@ fn pick(logits: &[f32], decoding: Decoding, rng: &mut SplitMix64) -> u32 {
     }
 }
 
-/// Continues `prompt` with `plm` (a decoder). `on_token(text_so_far_delta)` is called with each new
-/// piece of text as it is produced; returning `false` cancels with [`Error::Cancelled`].
+/// Continues `prompt` with `plm` (a decoder, or an encoder–decoder answering it). `on_token` is
+/// called with each new piece of text as it is produced; returning `false` cancels with
+/// [`Error::Cancelled`].
 pub fn generate(
     plm: &Plm,
     prompt: &str,
@@ -144,40 +148,34 @@ pub fn generate(
     on_token: &mut dyn FnMut(&str) -> bool,
 ) -> Result<Generation> {
     options.check()?;
-    if plm.kind() != Kind::Decoder {
+    if plm.kind() == Kind::Encoder {
         return Err(Error::invalid(format!(
-            "{} is a {} model; generation needs a decoder (e.g. gpt2, SmolLM2, Llama, Qwen2)",
-            plm.family().name(),
-            match plm.kind() {
-                Kind::Encoder => "masked-LM",
-                _ => "encoder–decoder",
-            }
+            "{} is a masked-LM model; generation needs a decoder (e.g. gpt2, SmolLM2, Llama, Qwen2) or an \
+             encoder–decoder (T5, Flan-T5, BART)",
+            plm.family().name()
         )));
     }
-    let tok = plm.tokenizer();
-    let mut ids = tok.encode_with_specials(prompt)?.get_ids().to_vec();
+    let ids = plm.tokenizer().encode_with_specials(prompt)?.get_ids().to_vec();
     if ids.is_empty() {
         return Err(Error::invalid("the prompt is empty; type some text to continue"));
     }
-    let prompt_tokens = ids.len();
-    let eos = tok.special().sep.as_ref().map(|(_, id)| *id);
-    plm.lm_head()?;
+    let mut stepper = Stepper::new(plm, &ids)?;
     let seed = match options.decoding {
         Decoding::Sample { seed, .. } => seed,
         Decoding::Greedy => 0,
     };
     let mut rng = SplitMix64::new(seed);
+    let tok = plm.tokenizer();
+    let eos = tok.special().sep.as_ref().map(|(_, id)| *id);
     let mut new_ids: Vec<u32> = Vec::new();
     let mut text = String::new();
     let mut stop = StopReason::Length;
     for _ in 0..options.max_new_tokens {
-        if ids.len() >= plm.max_len() {
+        let Some(logits) = stepper.next(plm, new_ids.last().copied())? else {
             stop = StopReason::Context;
             break;
-        }
-        let logits: Vec<f32> = next_token_logits(plm, &ids)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        };
         let next = pick(&logits, options.decoding, &mut rng);
-        ids.push(next);
         new_ids.push(next);
         if Some(next) == eos {
             stop = StopReason::EndOfSequence;
@@ -195,10 +193,91 @@ pub fn generate(
             return Err(Error::Cancelled);
         }
     }
-    Ok(Generation { text, ids: new_ids, stop, prompt_tokens })
+    Ok(Generation { text, ids: new_ids, stop, prompt_tokens: ids.len() })
 }
 
-/// The logits of the position after `ids` (one forward pass), for checks and the try-it panel.
+/// Greedy token ids after `input_ids` (a decoder's prompt, or an encoder–decoder's encoder input),
+/// `max_new_tokens` of them whatever they are (end-of-sequence included): for parity checks
+/// against transformers' `generate(do_sample=False)`.
+pub fn greedy_ids(plm: &Plm, input_ids: &[u32], max_new_tokens: usize) -> Result<Vec<u32>> {
+    let mut stepper = Stepper::new(plm, input_ids)?;
+    let mut rng = SplitMix64::new(0);
+    let mut out: Vec<u32> = Vec::new();
+    while out.len() < max_new_tokens {
+        let Some(logits) = stepper.next(plm, out.last().copied())? else { break };
+        out.push(pick(&logits, Decoding::Greedy, &mut rng));
+    }
+    Ok(out)
+}
+
+/// One generation's state between tokens.
+enum Stepper {
+    /// A decoder: the prompt not yet run (then empty) and the keys and values of what was.
+    Decoder { pending: Vec<u32>, cache: KvCache },
+    /// An encoder–decoder: the encoder's states and mask, and the decoder's input so far.
+    Seq2Seq { encoded: Tensor, mask: Tensor, decoder_ids: Vec<u32> },
+}
+
+impl Stepper {
+    fn new(plm: &Plm, ids: &[u32]) -> Result<Self> {
+        plm.lm_head()?;
+        match plm.kind() {
+            Kind::Decoder => Ok(Stepper::Decoder { pending: ids.to_vec(), cache: plm.kv_cache() }),
+            Kind::EncoderDecoder => {
+                if ids.len() > plm.max_len() {
+                    return Err(Error::invalid(format!(
+                        "the prompt is {} tokens; {} reads at most {}: shorten it",
+                        ids.len(),
+                        plm.family().name(),
+                        plm.max_len()
+                    )));
+                }
+                let start = plm.decoder_start_id().ok_or_else(|| {
+                    Error::invalid(format!(
+                        "{}: config.json names no decoder_start_token_id",
+                        plm.family().name()
+                    ))
+                })?;
+                let batch = plm.batch(&[ids])?;
+                let encoded = plm.encode_batch(&batch)?;
+                Ok(Stepper::Seq2Seq { encoded, mask: batch.attention().clone(), decoder_ids: vec![start] })
+            }
+            Kind::Encoder => Err(Error::invalid("a masked LM does not generate text")),
+        }
+    }
+
+    /// The next token's logits after `last` (the token chosen at the previous step; `None` at the
+    /// first), or `None` when the model's context is full.
+    fn next(&mut self, plm: &Plm, last: Option<u32>) -> Result<Option<Vec<f32>>> {
+        let head = plm.lm_head()?;
+        let hidden = match self {
+            Stepper::Decoder { pending, cache } => {
+                pending.extend(last);
+                if cache.len() + pending.len() > plm.max_len() || pending.is_empty() {
+                    return Ok(None);
+                }
+                let h = plm.forward_cached(pending, cache)?;
+                pending.clear();
+                h
+            }
+            Stepper::Seq2Seq { encoded, mask, decoder_ids } => {
+                decoder_ids.extend(last);
+                if decoder_ids.len() > plm.max_len() {
+                    return Ok(None);
+                }
+                let batch = plm.batch(&[decoder_ids.as_slice()])?;
+                plm.decode(encoded, mask, &plm.embed_tokens(batch.ids())?, batch.attention())?
+            }
+        };
+        let t = hidden.dim(1)?;
+        let last = hidden.get(0)?.get(t - 1)?.unsqueeze(0)?;
+        let logits = head.logits_full(&head.transform(&last)?)?.get(0)?;
+        Ok(Some(logits.to_dtype(DType::F32)?.to_vec1::<f32>()?))
+    }
+}
+
+/// The logits of the position after `ids` (one forward pass of a decoder over the whole row, no
+/// cache), for checks.
 pub fn next_token_logits(plm: &Plm, ids: &[u32]) -> Result<Tensor> {
     let batch = plm.batch(&[ids])?;
     let hidden = plm.encode_batch(&batch)?;

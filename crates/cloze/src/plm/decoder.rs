@@ -55,6 +55,69 @@ impl CausalMask {
     }
 }
 
+impl CausalMask {
+    /// The mask of `new` tokens that follow `past` cached ones in one unpadded row (incremental
+    /// decoding): `[1, 1, new, past + new]`, query `i` (position `past + i`) seeing keys up to its
+    /// own position and, with `Some(window)`, only the `window` latest.
+    pub fn step(
+        past: usize,
+        new: usize,
+        window: Option<usize>,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Self> {
+        let total = past + new;
+        let window = window.unwrap_or(usize::MAX);
+        let mut m = vec![0f32; new * total];
+        for i in 0..new {
+            let q = past + i;
+            for k in 0..total {
+                if k > q || q - k >= window {
+                    m[i * total + k] = -1e30;
+                }
+            }
+        }
+        Ok(Self { additive: Tensor::from_vec(m, (1, 1, new, total), device)?.to_dtype(dtype)? })
+    }
+}
+
+/// The keys and values of the tokens a decoder has seen, per layer, so that generating a token
+/// runs the network on that token alone (incremental decoding): `[1, kv_heads, len, head_dim]`
+/// each, before grouped heads are repeated and after rotation.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    pub fn new(layers: usize) -> Self {
+        Self { layers: vec![None; layers], len: 0 }
+    }
+
+    /// Tokens cached so far (the position of the next one).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Layer `i`'s slot.
+    pub fn layer(&mut self, i: usize) -> candle_core::Result<&mut Option<(Tensor, Tensor)>> {
+        let n = self.layers.len();
+        self.layers
+            .get_mut(i)
+            .ok_or_else(|| candle_core::Error::Msg(format!("kv cache has {n} layers, not {}", i + 1)))
+    }
+
+    /// Records that `new` more tokens went through every layer.
+    pub fn advance(&mut self, new: usize) {
+        self.len += new;
+    }
+}
+
 /// The additive `[batch, 1, 1, seq]` bias that hides padded keys (0 where the 0/1 `[batch, seq]`
 /// attention mask is 1, a large negative number where it is 0): an encoder's bidirectional
 /// self-attention, an encoder–decoder's cross-attention.
@@ -148,9 +211,14 @@ impl Rope {
 
     /// Rotates `xs` `[batch, heads, seq, head_dim]` at positions `0..seq`.
     pub fn apply(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.apply_at(xs, 0)
+    }
+
+    /// Rotates `xs` `[batch, heads, seq, head_dim]` at positions `offset..offset + seq`.
+    pub fn apply_at(&self, xs: &Tensor, offset: usize) -> candle_core::Result<Tensor> {
         let t = xs.dim(2)?;
-        let cos = self.cos.narrow(0, 0, t)?;
-        let sin = self.sin.narrow(0, 0, t)?;
+        let cos = self.cos.narrow(0, offset, t)?;
+        let sin = self.sin.narrow(0, offset, t)?;
         if xs.track_op() || xs.dtype() == DType::F64 {
             candle_nn::rotary_emb::rope_slow(&xs.contiguous()?, &cos, &sin)
         } else {
@@ -225,6 +293,38 @@ impl Attention {
         additive: &Tensor,
         drop: Option<&Dropout>,
     ) -> candle_core::Result<Tensor> {
+        let (q, k, v) = self.project(xs, memory, 0)?;
+        self.combine(&q, k, v, additive, drop)
+    }
+
+    /// Self-attention of `xs` (`[1, new, hidden]`, the tokens after the `offset` ones whose keys
+    /// and values are in `slot`), which gains the new keys and values. `mask`:
+    /// [`CausalMask::step`]. Equal to [`Attention::forward`] over the whole row, restricted to the
+    /// new positions.
+    pub fn forward_cached(
+        &self,
+        xs: &Tensor,
+        mask: &CausalMask,
+        slot: &mut Option<(Tensor, Tensor)>,
+        offset: usize,
+    ) -> candle_core::Result<Tensor> {
+        let (q, k, v) = self.project(xs, xs, offset)?;
+        let (k, v) = match slot.take() {
+            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+            None => (k, v),
+        };
+        *slot = Some((k.clone(), v.clone()));
+        self.combine(&q, k, v, &mask.additive, None)
+    }
+
+    /// Queries `[b, heads, q_len, head_dim]` from `xs`, keys and values `[b, kv_heads, k_len,
+    /// head_dim]` from `memory`, normed and rotated (positions from `offset`) when the family does.
+    fn project(
+        &self,
+        xs: &Tensor,
+        memory: &Tensor,
+        offset: usize,
+    ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
         let (b, t, _) = xs.dims3()?;
         let tk = memory.dim(1)?;
         let split = |y: Tensor, len: usize, n: usize| -> candle_core::Result<Tensor> {
@@ -238,9 +338,24 @@ impl Attention {
             k = k_norm.forward(&k)?;
         }
         if let Some(rope) = &self.rope {
-            q = rope.apply(&q)?;
-            k = rope.apply(&k)?;
+            q = rope.apply_at(&q, offset)?;
+            k = rope.apply_at(&k, offset)?;
         }
+        Ok((q, k, v))
+    }
+
+    /// Scaled dot-product attention of `q` over `k`, `v` (grouped heads repeated), with
+    /// `additive` added to the scores, through the output projection: `[b, q_len, hidden]`.
+    fn combine(
+        &self,
+        q: &Tensor,
+        k: Tensor,
+        v: Tensor,
+        additive: &Tensor,
+        drop: Option<&Dropout>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, _, t, _) = q.dims4()?;
+        let tk = k.dim(2)?;
         let (k, v) = if self.kv_heads == self.heads {
             (k, v)
         } else {

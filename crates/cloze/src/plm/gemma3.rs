@@ -32,7 +32,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 
 use super::checks::{self, ConfigKey, ConfigKeys, Rule};
-use super::decoder::{Attention, CausalMask, RmsNorm, Rope, RopeScaling};
+use super::decoder::{Attention, CausalMask, KvCache, RmsNorm, Rope, RopeScaling};
 use super::family::{LoadContext, ReadTensors};
 use super::layers::{Activation, Dropout, Linear, LmHead, ParamFn};
 use super::network::{Dims, Kind, Network};
@@ -434,6 +434,26 @@ impl Network for Gemma3 {
             let ff = l.down_proj.forward(&(gate * l.up_proj.forward(&h)?)?)?;
             xs = (&xs + l.post_feedforward_layernorm.forward(&ff)?)?;
         }
+        self.norm.forward(&xs)
+    }
+
+    fn forward_cached(&self, inputs_embeds: &Tensor, cache: &mut KvCache) -> candle_core::Result<Tensor> {
+        let (past, t) = (cache.len(), inputs_embeds.dim(1)?);
+        let (dtype, device) = (inputs_embeds.dtype(), inputs_embeds.device());
+        let full = CausalMask::step(past, t, None, dtype, device)?;
+        let sliding = CausalMask::step(past, t, Some(self.config.sliding_window), dtype, device)?;
+        let scale = (self.config.hidden_size as f64).sqrt() as f32;
+        let mut xs = (inputs_embeds * f64::from(scale))?;
+        for (i, l) in self.layers.iter().enumerate() {
+            let mask = if l.kind == LayerType::Sliding { &sliding } else { &full };
+            let a = l.attn.forward_cached(&l.input_layernorm.forward(&xs)?, mask, cache.layer(i)?, past)?;
+            xs = (&xs + l.post_attention_layernorm.forward(&a)?)?;
+            let h = l.pre_feedforward_layernorm.forward(&xs)?;
+            let gate = l.gate_proj.forward_act(&h, Some(self.config.hidden_activation))?;
+            let ff = l.down_proj.forward(&(gate * l.up_proj.forward(&h)?)?)?;
+            xs = (&xs + l.post_feedforward_layernorm.forward(&ff)?)?;
+        }
+        cache.advance(t);
         self.norm.forward(&xs)
     }
 

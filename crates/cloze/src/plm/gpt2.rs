@@ -14,7 +14,7 @@ use std::path::Path;
 use candle_core::{DType, Module, Tensor};
 
 use super::checks::{self, ConfigKey, ConfigKeys, Rule};
-use super::decoder::{Attention, CausalMask};
+use super::decoder::{Attention, CausalMask, KvCache};
 use super::family::{LoadContext, ReadTensors};
 use super::layers::{Activation, Dropout, LayerNorm, Linear, LmHead, ParamFn, dropout};
 use super::network::{Dims, Kind, Network};
@@ -261,6 +261,20 @@ impl Network for Gpt2 {
             let h = b.c_fc.forward_act(&b.ln_2.forward(&xs)?, Some(self.act))?;
             xs = (&xs + dropout(b.c_proj.forward(&h)?, drop)?)?;
         }
+        self.ln_f.forward(&xs)
+    }
+
+    fn forward_cached(&self, inputs_embeds: &Tensor, cache: &mut KvCache) -> candle_core::Result<Tensor> {
+        let (past, t) = (cache.len(), inputs_embeds.dim(1)?);
+        let mask = CausalMask::step(past, t, None, inputs_embeds.dtype(), inputs_embeds.device())?;
+        let mut xs = inputs_embeds.broadcast_add(&self.wpe.narrow(0, past, t)?)?;
+        for (i, b) in self.blocks.iter().enumerate() {
+            let a = b.attn.forward_cached(&b.ln_1.forward(&xs)?, &mask, cache.layer(i)?, past)?;
+            xs = (xs + a)?;
+            let h = b.c_fc.forward_act(&b.ln_2.forward(&xs)?, Some(self.act))?;
+            xs = (&xs + b.c_proj.forward(&h)?)?;
+        }
+        cache.advance(t);
         self.ln_f.forward(&xs)
     }
 

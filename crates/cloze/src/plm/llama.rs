@@ -18,7 +18,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor};
 
 use super::checks::{self, ConfigKey, ConfigKeys, Rule};
-use super::decoder::{Attention, CausalMask, RmsNorm, Rope, RopeScaling};
+use super::decoder::{Attention, CausalMask, KvCache, RmsNorm, Rope, RopeScaling};
 use super::family::{LoadContext, ReadTensors};
 use super::layers::{Activation, Dropout, Linear, LmHead, ParamFn};
 use super::network::{Dims, Kind, Network};
@@ -355,6 +355,23 @@ impl Network for Llama {
             let up = l.up_proj.forward(&h)?;
             xs = (&xs + l.down_proj.forward(&(gate * up)?)?)?;
         }
+        self.norm.forward(&xs)
+    }
+
+    fn forward_cached(&self, inputs_embeds: &Tensor, cache: &mut KvCache) -> candle_core::Result<Tensor> {
+        let (past, t) = (cache.len(), inputs_embeds.dim(1)?);
+        // max_len is capped to a sliding window, inside which attention is full causal attention.
+        let mask = CausalMask::step(past, t, None, inputs_embeds.dtype(), inputs_embeds.device())?;
+        let mut xs = inputs_embeds.clone();
+        for (i, l) in self.layers.iter().enumerate() {
+            let a = l.attn.forward_cached(&l.input_layernorm.forward(&xs)?, &mask, cache.layer(i)?, past)?;
+            xs = (&xs + a)?;
+            let h = l.post_attention_layernorm.forward(&xs)?;
+            let gate = l.gate_proj.forward_act(&h, Some(self.config.hidden_act))?;
+            let up = l.up_proj.forward(&h)?;
+            xs = (&xs + l.down_proj.forward(&(gate * up)?)?)?;
+        }
+        cache.advance(t);
         self.norm.forward(&xs)
     }
 

@@ -546,6 +546,27 @@ impl Plm {
         }
     }
 
+    /// A decoder's final states `[1, ids.len(), hidden]` for `ids` that follow the tokens already
+    /// in `cache` (empty: a new row), which gains them — generation runs each new token alone.
+    pub fn forward_cached(&self, ids: &[u32], cache: &mut decoder::KvCache) -> Result<Tensor> {
+        if self.kind() != Kind::Decoder {
+            return Err(model_err(
+                &self.dir,
+                format!(
+                    "this {} model is not a decoder; only decoders keep a key/value cache",
+                    self.family.name()
+                ),
+            ));
+        }
+        let ids = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
+        Ok(self.net.forward_cached(&self.embed_tokens(&ids)?, cache)?)
+    }
+
+    /// An empty key/value cache for [`Plm::forward_cached`].
+    pub fn kv_cache(&self) -> decoder::KvCache {
+        decoder::KvCache::new(self.dims().layers)
+    }
+
     /// The token an encoder–decoder's decoder starts from (config.json `decoder_start_token_id`;
     /// T5 falls back to its pad token, as transformers does), `None` for other kinds.
     pub fn decoder_start_id(&self) -> Option<u32> {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use candle_core::Tensor;
 
+use super::decoder::KvCache;
 use super::layers::{Dropout, LmHead, ParamFn};
 
 /// The three kinds of pretrained language model, by how they read a `{mask}`.
@@ -110,6 +111,14 @@ pub trait Network: std::fmt::Debug + Send + Sync {
         _drop: Option<&Dropout>,
     ) -> candle_core::Result<Tensor> {
         candle_core::bail!("this model has no decoder (it is not an encoder–decoder)")
+    }
+
+    /// Incremental decoding (decoders): the final states `[1, new, hidden]` of `new` token
+    /// embeddings (unscaled, as [`Network::forward`] takes them) that follow the `cache.len()`
+    /// tokens already in `cache`, which gains their keys and values. Equal to the last `new`
+    /// positions of [`Network::forward`] over the whole row.
+    fn forward_cached(&self, _inputs_embeds: &Tensor, _cache: &mut KvCache) -> candle_core::Result<Tensor> {
+        candle_core::bail!("this model has no causal stack to decode incrementally (it is not a decoder)")
     }
 
     /// The language-model head, when the checkpoint has one (bare encoders do not).
