@@ -19,12 +19,28 @@ pub enum PaddingSide {
     Left,
 }
 
-/// Row indices cut into batches of at most `size` rows, longest first, so padding is minimal and
-/// a batch too large for memory fails at once. Rows of equal length keep their order.
+/// The attention scores one batch may hold per head, `rows × width²`: 32 rows of 512 tokens (what
+/// an encoder's longest batch always took). Longer rows — a decoder reads up to 8192 tokens — go
+/// in smaller batches, down to one row, so that a file of long rows does not ask for gigabytes of
+/// scores at once.
+pub const MAX_SCORE_CELLS: usize = 32 * 512 * 512;
+
+/// Row indices cut into batches of at most `size` rows (fewer for long rows, see
+/// [`MAX_SCORE_CELLS`]), longest first, so padding is minimal and a batch too large for memory
+/// fails at once. Rows of equal length keep their order.
 pub fn longest_first(lengths: &[usize], size: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
-    order.chunks(size.max(1)).map(<[usize]>::to_vec).collect()
+    let mut batches = Vec::new();
+    let mut rest = order.as_slice();
+    while let Some(&first) = rest.first() {
+        let width = lengths[first].max(1);
+        let fit = (MAX_SCORE_CELLS / width.saturating_mul(width)).max(1);
+        let (batch, tail) = rest.split_at(size.max(1).min(fit).min(rest.len()));
+        batches.push(batch.to_vec());
+        rest = tail;
+    }
+    batches
 }
 
 /// One padded batch: `[rows, width]` token ids and a 0/1 attention mask.
@@ -110,6 +126,10 @@ mod tests {
             (&[4], 8, &[&[0]]),
             (&[], 4, &[]),
             (&[1, 2], 0, &[&[1], &[0]]),
+            // Long rows: 32 × 512² score cells per batch at most, never fewer than one row.
+            (&[8192, 100, 8192, 100], 32, &[&[0], &[2], &[1, 3]]),
+            (&[1024; 9], 32, &[&[0, 1, 2, 3, 4, 5, 6, 7], &[8]]),
+            (&[513; 33], 64, &[&(0..31).collect::<Vec<_>>(), &[31, 32]]),
         ];
         for (lengths, size, want) in cases {
             let got = longest_first(lengths, *size);

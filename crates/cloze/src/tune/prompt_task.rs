@@ -53,10 +53,9 @@ pub fn render_rows(model: &PromptModel, examples: &[Example], what: &str) -> Res
 /// through the fast inference kernels.
 pub fn predict(model: &PromptModel, rows: &[&Rendered], batch_size: usize) -> Result<Vec<Vec<f32>>> {
     let eval = model.detached();
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(rows[i].ids.len()));
+    let lengths: Vec<usize> = rows.iter().map(|r| r.ids.len()).collect();
     let mut out = vec![Vec::new(); rows.len()];
-    for chunk in order.chunks(batch_size.max(1)) {
+    for chunk in crate::plm::batch::longest_first(&lengths, batch_size) {
         let batch: Vec<&Rendered> = chunk.iter().map(|&i| rows[i]).collect();
         for (k, p) in eval.probabilities(&batch)?.into_iter().enumerate() {
             out[chunk[k]] = p;
