@@ -29,6 +29,8 @@ pub enum BenchCommand {
     Tune(crate::bench_tune::TuneBenchArgs),
     /// Rendering one row whose field is far longer than the model takes (truncation's cost).
     Render(crate::bench_render::RenderBenchArgs),
+    /// Greedy generation speed (new tokens/s), with the key/value cache or without.
+    Generate(crate::bench_generate::GenerateBenchArgs),
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -40,6 +42,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Label(args) => crate::bench_live::label(args),
         BenchCommand::Tune(args) => crate::bench_tune::run(args),
         BenchCommand::Render(args) => crate::bench_render::render(args),
+        BenchCommand::Generate(args) => crate::bench_generate::run(args),
     }
 }
 

@@ -42,6 +42,7 @@ macro_rules! errln {
 }
 
 mod bench;
+mod bench_generate;
 mod bench_live;
 mod bench_render;
 mod bench_store;

@@ -177,4 +177,19 @@ fn decoder_benchmarks_run_as_bench_py_measures_them() {
     assert_eq!(r["trainable_params"], 3 * 32, "only the soft prompt trains: {r}");
     let (first, last) = (r["loss_first"].as_f64().unwrap(), r["loss_last"].as_f64().unwrap());
     assert!(last < first, "four AdamW steps on one batch lower the causal-LM loss: {first} → {last}");
+
+    // Generation speed with the key/value cache and without: the same greedy tokens.
+    for extra in [&[][..], &["--no-cache"][..]] {
+        let mut args =
+            vec!["bench", "generate", "-m", model, "--max-new-tokens", "4", "--warmup", "0", "--reps", "1"];
+        args.extend_from_slice(extra);
+        let out = cloze(&args);
+        assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["cache"], extra.is_empty());
+        assert!(r["tokens_per_s_median"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let t5 = "tests/fixtures/parity/t5";
+    let out = cloze(&["bench", "generate", "-m", t5, "--no-cache", "--reps", "1", "--warmup", "0"]);
+    assert_eq!(out.status.code(), Some(1), "--no-cache is for decoders");
 }
