@@ -199,12 +199,17 @@ fn every_command_through_ipc() {
     );
     assert_eq!(moved["text"], "{mask} {text_a}");
     assert!(h.err("parse_template", json!({"source": "{text_a"}), "invalid-input").contains("{"));
-    let previews = h.ok("preview_prompt", json!({"template": "{text_a} It was {mask}.", "rowIds": ids}));
+    let previews = h.ok("preview_prompt", json!({"prompt": prompt(), "rowIds": ids}));
     assert_eq!(previews.as_array().unwrap().len(), 5);
-    let check = h.ok(
-        "check_verbalizer",
-        json!({"template": "{text_a} It was {mask}.", "verbalizer": prompt()["verbalizer"]}),
+    // A model without a chat template says so, with the setting to turn off.
+    let mut chat = prompt();
+    chat["chat"] = json!({"format": "model-template", "system": null});
+    let no_chat = h.err("preview_prompt", json!({"prompt": chat, "rowIds": ids}), "precondition");
+    assert!(
+        no_chat.contains("has no chat template") && no_chat.contains("turn off “Use chat template”"),
+        "{no_chat}"
     );
+    let check = h.ok("check_verbalizer", json!({"prompt": prompt()}));
     assert_eq!(check["classes"][0]["class"], "positive");
     let probs = h.ok("zero_shot", json!({"prompt": prompt(), "rowIds": ids}));
     assert_eq!(probs[0]["probs"].as_array().unwrap().len(), 2);

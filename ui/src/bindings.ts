@@ -43,8 +43,8 @@ export const commands = {
 	currentModel: () => __TAURI_INVOKE<ModelView | null>("current_model"),
 	parseTemplate: (source: string) => __TAURI_INVOKE<TemplateView>("parse_template", { source }),
 	templateFromSegments: (segments: SegmentView[]) => __TAURI_INVOKE<TemplateView>("template_from_segments", { segments }),
-	previewPrompt: (template: string, rowIds: number[]) => __TAURI_INVOKE<RenderPreview[]>("preview_prompt", { template, rowIds }),
-	checkVerbalizer: (template: string, verbalizer: VerbalizerSpec) => __TAURI_INVOKE<VerbalizerCheck>("check_verbalizer", { template, verbalizer }),
+	previewPrompt: (prompt: PromptSpec, rowIds: number[]) => __TAURI_INVOKE<RenderPreview[]>("preview_prompt", { prompt, rowIds }),
+	checkVerbalizer: (prompt: PromptSpec) => __TAURI_INVOKE<VerbalizerCheck>("check_verbalizer", { prompt }),
 	zeroShot: (prompt: PromptSpec, rowIds: number[]) => __TAURI_INVOKE<PredictionView[]>("zero_shot", { prompt, rowIds }),
 	evaluatePrompt: (job: string, prompt: PromptSpec, labelSetId: number) => __TAURI_INVOKE<EvaluationView>("evaluate_prompt", { job, prompt, labelSetId }),
 	suggestLabelWords: (prompt: PromptSpec, labelSetId: number, perClass: number) => __TAURI_INVOKE<WordSuggestions[]>("suggest_label_words", { prompt, labelSetId, perClass }),
@@ -99,6 +99,23 @@ export type CachedModelView = {
 	size: number,
 	path: string,
 };
+
+/**  A prompt's chat setting: the format and, for the model's template, an optional system message. */
+export type Chat = {
+	format: ChatFormat,
+	/**  A system message before the user's turn (`None` or empty: the template's own default, if any). */
+	system?: string | null,
+};
+
+/**  Whether a prompt is wrapped in the model's chat template. */
+export type ChatFormat = 
+/**  The template's text as it is. */
+"none" | 
+/**
+ *  The template's text as a user turn of the model's chat template, the label word read as
+ *  the start of the assistant's answer.
+ */
+"model-template";
 
 export type ClassCount = {
 	class: string,
@@ -532,6 +549,11 @@ export type ModelView = {
 	has_lm_head: boolean,
 	mask_token: string,
 	device: DeviceKind,
+	/**
+	 *  The file the model's chat template comes from (tokenizer_config.json, chat_template.jinja or
+	 *  the GGUF file), when it has one: the prompt studio offers “Use chat template” then.
+	 */
+	chat_template: string | null,
 };
 
 /**
@@ -613,6 +635,8 @@ export type PromptSpec = {
 	template: string,
 	verbalizer: VerbalizerSpec,
 	calibrate: boolean,
+	/**  Whether the template is wrapped in the model's chat template (with a system message). */
+	chat?: Chat,
 };
 
 export type QueueItemView = {
@@ -644,6 +668,7 @@ export type RecentProject = {
 
 export type RenderPreview = {
 	row_id: number,
+	/**  The exact text the model reads (with the chat template's wrapper, when on). */
 	text: string,
 	tokens: TokenView[],
 	length: number,
@@ -716,6 +741,8 @@ export type Saved = {
 	/**  Template source text, or the verbalizer as JSON. */
 	content: string,
 	created_at: string,
+	/**  A template's chat setting (`None` for verbalizers and templates saved without one). */
+	chat?: Chat | null,
 };
 
 export type SavedPrompt = {
@@ -802,6 +829,8 @@ export type TuneRequest = {
 	name: string,
 	strategy: TuneStrategy,
 	template: string,
+	/**  The model's chat template around the template, when asked. */
+	chat?: Chat,
 	verbalizer: VerbalizerSpec,
 	verbalizer_kind: VerbalizerKind,
 	label_set_id: number,

@@ -72,6 +72,7 @@ pub fn live(args: LiveBenchArgs) -> Result<()> {
                 template: templates[i % 2].into(),
                 verbalizer: verbalizer.clone(),
                 calibrate: false,
+                chat: Default::default(),
             };
             let t = Instant::now();
             let preds = studio.zero_shot(&prompt, &ids)?;

@@ -78,6 +78,7 @@ fn start_rescoring(args: &LabelArgs, store: &Store, set: &LabelSet) -> Result<Re
         template: Template::parse(template)?,
         verbalizer: Verbalizer::from_file_or_json(verbalizer)?,
         calibrate: false,
+        chat: Default::default(),
     };
     let device = args.device.open()?;
     let run = ScoringRun::start(store, set, prompt, &spec, &args.device.to_string())?;

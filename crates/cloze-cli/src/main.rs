@@ -435,6 +435,31 @@ struct ClassifyArgs {
     /// Seed for random demonstrations.
     #[arg(long, default_value_t = 13)]
     seed: u64,
+    #[command(flatten)]
+    chat: ChatArgs,
+}
+
+/// The model's chat template around the prompt (instruct models): `--chat`, `--system`.
+#[derive(Args, Debug, Clone)]
+pub struct ChatArgs {
+    /// Wrap the prompt in the model's chat template (tokenizer_config.json's `chat_template`, or a
+    /// GGUF file's `tokenizer.chat_template`): the text before {mask} is the user's turn and the
+    /// label word is read as the start of the assistant's answer.
+    #[arg(long)]
+    pub chat: bool,
+    /// With --chat: a system message before the user's turn.
+    #[arg(long, requires = "chat", value_name = "TEXT")]
+    pub system: Option<String>,
+}
+
+impl ChatArgs {
+    pub fn chat(&self) -> cloze::template::chat::Chat {
+        if self.chat {
+            cloze::template::chat::Chat::model_template(self.system.clone())
+        } else {
+            cloze::template::chat::Chat::default()
+        }
+    }
 }
 
 /// How to read a data file: the options shared by `classify` and `project import`.
@@ -592,6 +617,8 @@ struct GenerateArgs {
     /// Print the result as one JSON object (text, token ids, why it stopped) instead of streaming.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    chat: ChatArgs,
 }
 
 fn generate_cmd(args: GenerateArgs) -> Result<()> {
@@ -606,7 +633,8 @@ fn generate_cmd(args: GenerateArgs) -> Result<()> {
         cloze::generate::GenerateOptions { decoding, max_new_tokens: args.max_new_tokens, stop: args.stop };
     let json = args.json;
     let mut failed = None;
-    let out = cloze::generate::generate(&plm, &args.prompt, &options, &mut |piece| {
+    let prompt = args.chat.chat().conversation(&plm, &args.prompt)?;
+    let out = cloze::generate::generate(&plm, &prompt, &options, &mut |piece| {
         if json {
             return true;
         }
@@ -754,6 +782,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
         let demos = cloze::demo::Demonstrations::new(&plm, &template, &verbalizer, &pool, config, args.seed)?;
         demos.fill(&plm, &mut rows)?;
     }
+    let template = args.chat.chat().apply(&plm, &template)?;
     let classifier = cloze::classify::Classifier::new(
         &plm,
         template,

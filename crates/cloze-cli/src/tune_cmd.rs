@@ -61,6 +61,8 @@ pub struct TuneArgs {
     /// {demo}: random, or similar (closest rows by sentence embedding).
     #[arg(long, value_enum, default_value_t = choices::DemoSelect::Random)]
     demos_select: choices::DemoSelect,
+    #[command(flatten)]
+    chat: crate::ChatArgs,
     /// Few-shot: sample K training rows per class with the seed.
     #[arg(long, value_name = "K")]
     shots: Option<u32>,
@@ -153,6 +155,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
         },
     );
     config.template = args.template.clone();
+    config.chat = args.chat.chat();
     config.verbalizer = args.verbalizer.as_deref().map(Verbalizer::from_file_or_json).transpose()?;
     config.verbalizer_kind = args.verbalizer_kind.into();
     config.soft_init = args.soft_init.into();

@@ -193,3 +193,62 @@ fn decoder_benchmarks_run_as_bench_py_measures_them() {
     let out = cloze(&["bench", "generate", "-m", t5, "--no-cache", "--reps", "1", "--warmup", "0"]);
     assert_eq!(out.status.code(), Some(1), "--no-cache is for decoders");
 }
+
+#[test]
+fn classify_and_generate_take_the_chat_flag() {
+    // The tiny Qwen2 checkpoint with SmolLM2's chat template (ChatML) in its tokenizer_config.json.
+    let model = "tests/fixtures/chat/qwen2-chatml";
+    let args = |chat: &[&'static str]| {
+        let mut a = vec![
+            "classify",
+            "--model",
+            model,
+            "--input",
+            "samples/reviews.csv",
+            "--template",
+            "{text_a} Positive or negative? {mask}",
+            "--verbalizer",
+            r#"{"negative": ["negative"], "positive": ["positive"]}"#,
+        ];
+        a.extend_from_slice(chat);
+        a
+    };
+    let plain = cloze(&args(&[]));
+    let chat = cloze(&args(&["--chat", "--system", "Answer in one word."]));
+    assert!(chat.status.success(), "{}", String::from_utf8_lossy(&chat.stderr));
+    assert!(plain.status.success());
+    let probs = |o: &Output| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["probs"].clone())
+            .collect()
+    };
+    assert_eq!(probs(&chat).len(), 16);
+    assert_ne!(probs(&chat), probs(&plain), "the chat wrapper changes what the model reads");
+
+    let generated = cloze(&["generate", "--model", model, "--chat", "--max-new-tokens", "3", "--json", "Hi"]);
+    assert!(generated.status.success(), "{}", String::from_utf8_lossy(&generated.stderr));
+
+    // A model without a chat template: the flag to leave out.
+    let out = cloze(&[
+        "classify",
+        "--model",
+        "tests/fixtures/parity/llama",
+        "--input",
+        "samples/reviews.csv",
+        "--template",
+        "{text_a} It was {mask}",
+        "--verbalizer",
+        r#"["bad", "good"]"#,
+        "--chat",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("has no chat template in tokenizer_config.json")
+            && stderr.contains("leave out --chat"),
+        "{stderr}"
+    );
+    // --system needs --chat.
+    assert_eq!(cloze(&args(&["--system", "x"])).status.code(), Some(2));
+}

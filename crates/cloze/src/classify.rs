@@ -70,13 +70,24 @@ pub struct Classifier<'a> {
 }
 
 /// Whether label words follow a space in the template (so `Ġgreat`, not `great`, for byte-level BPE).
-pub(crate) fn space_before_mask(template: &Template) -> bool {
+pub(crate) fn space_before_mask(template: &Template) -> &str {
     let segs = template.segments();
     match segs.iter().position(|s| matches!(s, Segment::Mask)) {
-        Some(0) | None => false,
+        Some(0) | None => "",
         Some(i) => match &segs[i - 1] {
-            Segment::Text(t) => t.ends_with(char::is_whitespace),
-            _ => false,
+            // A line break before the mask (a chat template's assistant header) is the word's own
+            // first token; spaces read as one leading space, as the tokenizer writes words.
+            Segment::Text(t) => {
+                let ws = &t[t.trim_end().len()..];
+                if ws.contains('\n') {
+                    ws
+                } else if ws.is_empty() {
+                    ""
+                } else {
+                    " "
+                }
+            }
+            _ => "",
         },
     }
 }
@@ -93,7 +104,7 @@ impl<'a> Classifier<'a> {
         if options.batch_size == 0 {
             return Err(Error::invalid("batch size must be at least 1"));
         }
-        let leading_space = plm.tokenizer().space_sensitive() && space_before_mask(&template);
+        let leading_space = if plm.tokenizer().space_sensitive() { space_before_mask(&template) } else { "" };
         let bound = BoundVerbalizer::bind(&verbalizer.for_kind(plm.kind()), plm.tokenizer(), leading_space)?;
         let label_ids = Tensor::new(bound.token_ids.as_slice(), plm.device())?;
         let renderer = Renderer::new(plm.tokenizer(), plm.max_len());

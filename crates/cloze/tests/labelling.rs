@@ -215,6 +215,7 @@ fn a_scoring_run_records_its_inputs_and_scores_the_rows_to_label() {
         template: Template::parse("{text_a} It was {mask}.").unwrap(),
         verbalizer: Verbalizer::from_json(words).unwrap(),
         calibrate,
+        chat: Default::default(),
     };
     let samples = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/reviews.csv"));
     let mut store = Store::open_in_memory().unwrap();

@@ -107,3 +107,38 @@ fn a_gguf_model_saves_as_a_folder_that_loads_back() {
     let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
     assert!(worst < 1e-4, "saved and reloaded logits differ by {worst}");
 }
+
+#[test]
+fn smollm2_gguf_chat_template_is_found_and_wraps_the_prompt() {
+    let Some(file) = smollm2() else { return };
+    let plm = Plm::load(&file, &Device::Cpu).unwrap();
+    let source = plm.chat_template().expect("the GGUF metadata holds tokenizer.chat_template");
+    assert_eq!(source.file, file);
+    assert!(source.text.contains("<|im_start|>"), "{}", source.text);
+    let template =
+        cloze::template::Template::parse("Review: {text_a}\nIs this review positive or negative? {mask}")
+            .unwrap();
+    let chat = cloze::template::chat::Chat::model_template(None);
+    let wrapped = chat.apply(&plm, &template).unwrap();
+    assert_eq!(
+        wrapped.source(),
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
+         <|im_start|>user\nReview: {text_a}\nIs this review positive or negative?<|im_end|>\n<|im_start|>assistant\n{mask}"
+    );
+    let verbalizer =
+        cloze::verbalizer::Verbalizer::from_json(r#"{"negative": "Negative", "positive": "Positive"}"#)
+            .unwrap();
+    let classifier =
+        cloze::classify::Classifier::new(&plm, wrapped, &verbalizer, Default::default()).unwrap();
+    let rows = [
+        cloze::data::Example::new("1", "A wonderful, moving film; I loved every minute."),
+        cloze::data::Example::new("2", "Dull, badly acted and far too long. A waste of time."),
+    ];
+    let preds = classifier.classify(&rows, &mut |_, _| true).unwrap();
+    let positive: Vec<f32> =
+        preds.iter().map(|p| p.probs.iter().find(|(c, _)| c == "positive").unwrap().1).collect();
+    eprintln!("P(positive) with the chat template: {positive:?}");
+    // The 135M model leans positive (0.88 and 0.78 measured), but reads the review: the glowing one
+    // is the more positive.
+    assert!(positive[0] > positive[1] + 0.05, "{positive:?}");
+}

@@ -23,7 +23,7 @@ fn bind(
 ) -> Result<BoundVerbalizer, String> {
     let tok = PlmTokenizer::load(&fixture(dir), family).unwrap();
     let v = Verbalizer::from_json(json).unwrap().with_multi_token(multi);
-    BoundVerbalizer::bind(&v, &tok, leading_space).map_err(|e| e.to_string())
+    BoundVerbalizer::bind(&v, &tok, if leading_space { " " } else { "" }).map_err(|e| e.to_string())
 }
 
 #[test]

@@ -6,7 +6,6 @@ use cloze::studio::views::{
     EvaluationView, GenerationView, PredictionView, PromptSpec, RenderPreview, SavedPrompt, SegmentView,
     TemplateView, VerbalizerCheck, WordSuggestions,
 };
-use cloze::verbalizer::Verbalizer;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
@@ -31,20 +30,19 @@ pub async fn template_from_segments(
 #[specta::specta]
 pub async fn preview_prompt(
     studio: State<'_, Shared>,
-    template: String,
+    prompt: PromptSpec,
     row_ids: Vec<i64>,
 ) -> Result<Vec<RenderPreview>, AppError> {
-    run(&studio, move |s| s.preview_prompt(&template, &row_ids)).await
+    run(&studio, move |s| s.preview_prompt(&prompt, &row_ids)).await
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn check_verbalizer(
     studio: State<'_, Shared>,
-    template: String,
-    verbalizer: Verbalizer,
+    prompt: PromptSpec,
 ) -> Result<VerbalizerCheck, AppError> {
-    run(&studio, move |s| s.check_verbalizer(&template, &verbalizer)).await
+    run(&studio, move |s| s.check_verbalizer(&prompt)).await
 }
 
 #[tauri::command]

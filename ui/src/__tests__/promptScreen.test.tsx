@@ -1,4 +1,5 @@
 import { act, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { commands, type ModelView, type PredictionView, type PromptSpec } from "../bindings";
 import { DEFAULT_PROMPT } from "../app/PromptContext";
@@ -12,7 +13,7 @@ const m = vi.mocked(commands);
 const MODEL: ModelView = {
   spec: "bert-tiny", path: "/m", family: "bert", parameters: 4_000_000, hidden_size: 128, layers: 2,
   vocab_size: 30522, max_len: 512, has_lm_head: true, mask_token: "[MASK]", device: "cpu",
-  kind: "encoder", reads: "at the {mask} token", quantisation: null, memory_bytes: 4.4e8, kv_heads: 12,
+  kind: "encoder", reads: "at the {mask} token", quantisation: null, chat_template: null, memory_bytes: 4.4e8, kv_heads: 12,
 };
 const rows = [
   { id: 1, position: 0, ext_id: "1", text_a: "Great film", text_b: null, split: "train", label: "positive", label_source: "import" },
@@ -73,5 +74,33 @@ describe("PromptScreen", () => {
     expect(probRows[0]).toHaveTextContent("80.0%");
     expect(screen.getByTestId("live-probs")).not.toHaveTextContent("90.0%");
     expect(screen.getByTestId("latency")).toHaveTextContent("ms");
+  });
+
+  it("turns on the model's chat template: the preview and the scores get it, the system message too", async () => {
+    const user = userEvent.setup();
+    const chatModel: ModelView = { ...MODEL, family: "llama", kind: "decoder", chat_template: "/m/tokenizer_config.json" };
+    m.previewPrompt.mockResolvedValue([{
+      row_id: 1, text: "<|im_start|>user\nGreat film<|im_end|>\n<|im_start|>assistant\n", length: 9, budget: 2048, truncated: 0,
+      tokens: [{ text: "<|im_start|>", kind: "text", field: null, cut_before: false }, { text: "Great film", kind: "field", field: "text_a", cut_before: false }],
+    }]);
+    m.zeroShot.mockResolvedValue(preds(0.7));
+    renderWithApp(<PromptScreen />, { project: PROJECT, model: chatModel, prompt: DEFAULT_PROMPT });
+    await waitFor(() => expect(m.previewPrompt).toHaveBeenCalled());
+    expect((m.previewPrompt.mock.calls[0][0] as PromptSpec).chat?.format).toBe("none");
+
+    await user.click(screen.getByTestId("use-chat"));
+    await waitFor(() => expect((m.previewPrompt.mock.lastCall?.[0] as PromptSpec).chat?.format).toBe("model-template"));
+    expect(screen.getByTestId("chat-source")).toHaveTextContent("Chat template from /m/tokenizer_config.json");
+    await user.type(screen.getByTestId("chat-system"), "Be brief.");
+    await waitFor(() => expect((m.zeroShot.mock.lastCall?.[0] as PromptSpec).chat).toEqual({ format: "model-template", system: "Be brief." }));
+    expect((m.checkVerbalizer.mock.lastCall?.[0] as PromptSpec).chat?.format).toBe("model-template");
+    expect(await screen.findByText("<|im_start|>")).toBeInTheDocument();
+  });
+
+  it("says when the loaded model has no chat template", async () => {
+    const user = userEvent.setup();
+    renderWithApp(<PromptScreen />, { project: PROJECT, model: MODEL, prompt: DEFAULT_PROMPT });
+    await user.click(screen.getByTestId("use-chat"));
+    expect(screen.getByTestId("chat-source")).toHaveTextContent("bert-tiny has no chat template — turn off “Use chat template”");
   });
 });

@@ -12,7 +12,7 @@ vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBi
 const MODEL: ModelView = {
   spec: "bert-tiny", path: "/m", family: "bert", parameters: 4_000_000, hidden_size: 128, layers: 2,
   vocab_size: 30522, max_len: 512, has_lm_head: true, mask_token: "[MASK]", device: "cpu",
-  kind: "encoder", reads: "at the {mask} token", quantisation: null, memory_bytes: 4.4e8, kv_heads: 12,
+  kind: "encoder", reads: "at the {mask} token", quantisation: null, chat_template: null, memory_bytes: 4.4e8, kv_heads: 12,
 };
 const mocked = commands as unknown as Record<string, ReturnType<typeof vi.fn>>;
 

@@ -13,6 +13,7 @@ export const DEFAULT_PROMPT: PromptSpec = {
     aggregate: "mean-prob",
   },
   calibrate: false,
+  chat: { format: "none", system: null },
 };
 
 const STORAGE_KEY = "cloze-studio.prompt.v1";

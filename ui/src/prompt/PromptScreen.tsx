@@ -75,17 +75,24 @@ export function PromptScreen() {
     setSampleOffset(next);
   };
 
+  // The latest prompt, for requests that depend on only some of its parts.
+  const promptRef = useRef(prompt);
+  promptRef.current = prompt;
+  const chatOn = prompt.chat?.format === "model-template";
+  const setChat = (on: boolean, system: string | null) =>
+    setPrompt((p) => ({ ...p, chat: { format: on ? "model-template" : "none", system: system && system.trim() ? system : null } }));
+
   // ---- live render preview (tokens)
   const [previews, setPreviews] = useState<RenderPreview[] | null>(null);
   const [previewError, setPreviewError] = useState<string | null>(null);
   const previewRequest = useLatest();
   useEffect(() => {
     if (rowIds.length === 0) return;
-    return previewRequest.later(LIVE_DEBOUNCE_MS, () => commands.previewPrompt(prompt.template, rowIds), (p) => {
+    return previewRequest.later(LIVE_DEBOUNCE_MS, () => commands.previewPrompt(promptRef.current, rowIds), (p) => {
       setPreviews(p);
       setPreviewError(null);
     }, (e) => setPreviewError(errorMessage(e)));
-  }, [prompt.template, rowIds, model, previewRequest]);
+  }, [prompt.template, prompt.chat, rowIds, model, previewRequest]);
 
   // ---- verbalizer check
   const [check, setCheck] = useState<VerbalizerCheck | null>(null);
@@ -93,11 +100,11 @@ export function PromptScreen() {
   const checkRequest = useLatest();
   useEffect(() => {
     if (!model) return;
-    return checkRequest.later(LIVE_DEBOUNCE_MS, () => commands.checkVerbalizer(prompt.template, prompt.verbalizer), (c) => {
+    return checkRequest.later(LIVE_DEBOUNCE_MS, () => commands.checkVerbalizer(promptRef.current), (c) => {
       setCheck(c);
       setCheckError(null);
     }, (e) => setCheckError(errorMessage(e)));
-  }, [prompt.template, prompt.verbalizer, model, checkRequest]);
+  }, [prompt.template, prompt.verbalizer, prompt.chat, model, checkRequest]);
 
   // ---- live zero-shot probabilities
   const [preds, setPreds] = useState<PredictionView[] | null>(null);
@@ -198,6 +205,23 @@ export function PromptScreen() {
           fields={samples.some((r) => r.text_b !== null && r.text_b !== "") ? ["text_a", "text_b"] : ["text_a"]}
         />
         {model ? <p className="hint" data-testid="model-reads">{model.family} reads the label word {model.reads}.</p> : null}
+        <div className="row gap wrap align-end" data-testid="chat-options">
+          <label className="check" title={model && !model.chat_template ? "This model has no chat template" : "Wrap the prompt in the model's chat template: the text before {mask} is the user's turn, the label word starts the assistant's answer"}>
+            <input type="checkbox" data-testid="use-chat" checked={chatOn} onChange={(e) => setChat(e.target.checked, prompt.chat?.system ?? null)} />
+            Use chat template
+          </label>
+          {chatOn ? (
+            <div className="field grow">
+              <label htmlFor="chat-system">System message (optional)</label>
+              <input id="chat-system" data-testid="chat-system" value={prompt.chat?.system ?? ""} placeholder="the template's own default" onChange={(e) => setChat(true, e.target.value)} />
+            </div>
+          ) : null}
+        </div>
+        {chatOn && model ? (
+          <p className="hint" data-testid="chat-source">
+            {model.chat_template ? <>Chat template from {model.chat_template}; the preview below shows the whole conversation the model reads.</> : <span className="warn">{model.spec} has no chat template — turn off “Use chat template”.</span>}
+          </p>
+        ) : null}
       </div>
 
       <div className="card">
@@ -339,14 +363,19 @@ export function PromptScreen() {
                 <li key={s.key}>
                   <div>
                     <strong>{s.name}</strong> <span className="muted">v{s.version}</span>
-                    {s.template ? <div className="mono small muted">{s.template.content}</div> : null}
+                    {s.template ? <div className="mono small muted">{s.template.content}{s.template.chat?.format === "model-template" ? <span className="badge small"> chat</span> : null}</div> : null}
                   </div>
                   <button
                     type="button"
                     className="btn small"
                     onClick={() => {
                       const verbalizer = s.verbalizer ? parseVerbalizerContent(s.verbalizer.content, prompt.verbalizer) : null;
-                      loadPrompt({ ...prompt, template: s.template?.content ?? prompt.template, verbalizer: verbalizer ?? prompt.verbalizer });
+                      loadPrompt({
+                        ...prompt,
+                        template: s.template?.content ?? prompt.template,
+                        chat: s.template ? (s.template.chat ?? { format: "none", system: null }) : prompt.chat,
+                        verbalizer: verbalizer ?? prompt.verbalizer,
+                      });
                       setSaveName(s.name);
                     }}
                   >

@@ -176,6 +176,7 @@ export function TuneScreen() {
       name: runName,
       strategy,
       template,
+      chat: prompt.chat,
       verbalizer: prompt.verbalizer,
       verbalizer_kind: kind,
       label_set_id: labelSetId,

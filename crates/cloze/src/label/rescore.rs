@@ -52,6 +52,8 @@ pub struct ScoringPrompt {
     pub verbalizer: Verbalizer,
     /// Contextual calibration: the run is `calibrated` with it, `zero-shot` without.
     pub calibrate: bool,
+    /// The model's chat template around the template, when asked.
+    pub chat: crate::template::chat::Chat,
 }
 
 /// A scoring run recorded in a project: [`start`](Self::start) checks the prompt and records the
@@ -98,11 +100,14 @@ impl ScoringRun {
     ) -> Result<()> {
         let setup = (|| -> Result<Classifier<'_>> {
             let model_id = store.record_model(&self.model, plm.dir(), plm.family().name())?;
-            let template_id = store.save_template(&self.label_set.name, &self.prompt.template)?.id;
+            let template_id = store
+                .save_template_with_chat(&self.label_set.name, &self.prompt.template, &self.prompt.chat)?
+                .id;
             let verbalizer_id = store.save_verbalizer(&self.label_set.name, &self.prompt.verbalizer)?.id;
             store.set_run_inputs(self.run_id, Some(model_id), Some(template_id), Some(verbalizer_id))?;
             let options = ClassifyOptions { calibrate: self.prompt.calibrate, ..Default::default() };
-            Classifier::new(plm, self.prompt.template.clone(), &self.prompt.verbalizer, options)
+            let template = self.prompt.chat.apply(plm, &self.prompt.template)?;
+            Classifier::new(plm, template, &self.prompt.verbalizer, options)
         })();
         match setup {
             Ok(classifier) => {

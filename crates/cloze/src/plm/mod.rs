@@ -139,6 +139,50 @@ pub struct Plm {
     dropout: Option<Arc<layers::Dropout>>,
     /// How a GGUF file stored the weights ("Q4_1"), before they were dequantised.
     quantisation: Option<String>,
+    /// The model's chat template (Jinja), when it has one.
+    chat_template: Option<ChatTemplateSource>,
+}
+
+/// A chat model's template as the model folder or file ships it: Jinja text that turns a list of
+/// messages into the string the model was trained on (`template::chat` renders it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatTemplateSource {
+    /// The Jinja source.
+    pub text: String,
+    /// Where it was read: `chat_template.jinja`, `tokenizer_config.json` or the GGUF file.
+    pub file: PathBuf,
+    /// The tokenizer's `bos_token` and `eos_token` strings, which templates may write.
+    pub bos_token: Option<String>,
+    pub eos_token: Option<String>,
+}
+
+/// The chat template of a model folder: `chat_template.jinja` (newer transformers), else
+/// tokenizer_config.json's `chat_template` — a string, or a list of `{name, template}` of which
+/// the one named "default" (or the first) is used.
+fn folder_chat_template(dir: &Path) -> Result<Option<(String, PathBuf)>> {
+    let jinja = dir.join("chat_template.jinja");
+    if jinja.is_file() {
+        let text = checks::read_text_limited(&jinja, checks::SMALL_FILE_LIMIT, "chat_template.jinja")?;
+        return Ok(Some((text, jinja)));
+    }
+    let config = dir.join("tokenizer_config.json");
+    if !config.is_file() {
+        return Ok(None);
+    }
+    let text = checks::read_text_limited(&config, checks::SMALL_FILE_LIMIT, "tokenizer_config.json")?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| model_cause(&config, "tokenizer_config.json is not valid JSON", e))?;
+    let found = match &json["chat_template"] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(list) => list
+            .iter()
+            .find(|t| t["name"] == "default")
+            .or_else(|| list.first())
+            .and_then(|t| t["template"].as_str())
+            .map(String::from),
+        _ => None,
+    };
+    Ok(found.map(|t| (t, config)))
 }
 
 /// Facts about a model, for `cloze inspect` and the app.
@@ -247,7 +291,10 @@ impl Plm {
         let family = Family::from_config(&config, &config_path)?;
         let tokenizer = PlmTokenizer::load(dir, family)?;
         let weights = WeightFiles::find(dir)?;
-        Self::assemble(dir, config, config_path, family, tokenizer, weights, device, dtype)
+        let chat = folder_chat_template(dir)?;
+        let mut plm = Self::assemble(dir, config, config_path, family, tokenizer, weights, device, dtype)?;
+        plm.set_chat_template(chat);
+        Ok(plm)
     }
 
     /// A GGUF file: config and (unless the folder has tokenizer.json) tokenizer from its metadata.
@@ -277,6 +324,11 @@ impl Plm {
         let mut plm =
             Self::assemble(&dir, config, file.to_path_buf(), family, tokenizer, weights, device, dtype)?;
         plm.quantisation = Some(model.quantisation.dominant.clone());
+        let chat = match &model.chat_template {
+            Some(text) => Some((text.clone(), file.to_path_buf())),
+            None => folder_chat_template(&dir)?,
+        };
+        plm.set_chat_template(chat);
         Ok(plm)
     }
 
@@ -328,7 +380,26 @@ impl Plm {
             parameters,
             dropout: None,
             quantisation: None,
+            chat_template: None,
         })
+    }
+
+    fn set_chat_template(&mut self, found: Option<(String, PathBuf)>) {
+        let special = |id: Option<&(String, u32)>| id.map(|(s, _)| s.clone());
+        let (bos, eos) = match self.kind() {
+            Kind::Decoder => (
+                special(self.tokenizer.special().cls.as_ref()),
+                special(self.tokenizer.special().sep.as_ref()),
+            ),
+            _ => (None, special(self.tokenizer.special().sep.as_ref())),
+        };
+        self.chat_template =
+            found.map(|(text, file)| ChatTemplateSource { text, file, bos_token: bos, eos_token: eos });
+    }
+
+    /// The model's chat template, when its folder or GGUF file has one.
+    pub fn chat_template(&self) -> Option<&ChatTemplateSource> {
+        self.chat_template.as_ref()
     }
 
     /// Turns training-mode dropout on (`Some`) or off. The probability usually comes from

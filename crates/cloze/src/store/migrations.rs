@@ -155,6 +155,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX suggestions_by_row ON suggestions (row_id);
     CREATE INDEX rows_by_duplicate ON rows (duplicate_of) WHERE duplicate_of IS NOT NULL;
     "#,
+    // 4: a saved template keeps its chat setting (`template::chat::Chat` as JSON; NULL: no chat
+    // template, as every template saved before).
+    r#"
+    ALTER TABLE templates ADD COLUMN chat TEXT;
+    "#,
 ];
 
 /// The `application_id` in the header of every project file (migration 3 sets it): "Clz1".

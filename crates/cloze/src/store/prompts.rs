@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, params};
 use super::Store;
 use crate::error::{Error, Result};
 use crate::template::Template;
+use crate::template::chat::Chat;
 use crate::verbalizer::Verbalizer;
 
 /// A saved template or verbalizer version.
@@ -22,6 +23,9 @@ pub struct Saved {
     /// Template source text, or the verbalizer as JSON.
     pub content: String,
     pub created_at: String,
+    /// A template's chat setting (`None` for verbalizers and templates saved without one).
+    #[serde(default)]
+    pub chat: Option<Chat>,
 }
 
 /// A model a project used, as recorded: a Hub repository at a commit, or a local folder.
@@ -43,6 +47,7 @@ fn saved_from_row(r: &rusqlite::Row) -> rusqlite::Result<Saved> {
         version: r.get(2)?,
         content: r.get(3)?,
         created_at: r.get(4)?,
+        chat: None,
     })
 }
 
@@ -131,12 +136,65 @@ impl Store {
 
     /// Saves a template under `name` (a new version when its text changed).
     pub fn save_template(&self, name: &str, template: &Template) -> Result<Saved> {
-        self.save_versioned("templates", "source", name, template.source())
+        self.save_template_with_chat(name, template, &Chat::default())
     }
 
-    /// Every saved template version.
+    /// Saves a template with its chat setting under `name` (a new version when either changed).
+    pub fn save_template_with_chat(&self, name: &str, template: &Template, chat: &Chat) -> Result<Saved> {
+        if name.trim().is_empty() {
+            return Err(Error::invalid("a saved template needs a name"));
+        }
+        let chat_json = chat.is_on().then(|| serde_json::to_string(chat).expect("chat settings serialise"));
+        let latest = self.templates()?.into_iter().rev().find(|t| t.name == name);
+        let unchanged = latest.as_ref().is_some_and(|t| {
+            t.content == template.source()
+                && t.chat.as_ref().filter(|c| c.is_on()) == chat.is_on().then_some(chat)
+        });
+        if unchanged {
+            return Ok(latest.expect("checked above"));
+        }
+        let version = latest.map_or(1, |t| t.version + 1);
+        self.conn()
+            .execute(
+                "INSERT INTO templates (name, version, source, chat) VALUES (?1, ?2, ?3, ?4)",
+                params![name, version, template.source(), chat_json],
+            )
+            .map_err(|e| self.err(e))?;
+        let id = self.conn().last_insert_rowid();
+        self.templates()?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| Error::internal(format!("template {name:?} version {version} was not saved")))
+    }
+
+    /// Every saved template version, with its chat setting.
     pub fn templates(&self) -> Result<Vec<Saved>> {
-        self.all_saved("templates", "source")
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT id, name, version, source, created_at, chat FROM templates ORDER BY name, version",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let chat: Option<String> = r.get(5)?;
+                Ok((saved_from_row(r)?, chat))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.map(|row| {
+            let (mut saved, chat) = row.map_err(|e| self.err(e))?;
+            saved.chat = match chat {
+                None => None,
+                Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+                    Error::invalid(format!(
+                        "template {:?} version {}: its chat setting {json:?} cannot be read ({e}); save the prompt again",
+                        saved.name, saved.version
+                    ))
+                })?),
+            };
+            Ok(saved)
+        })
+        .collect()
     }
 
     /// Saves a verbalizer under `name` (a new version when it changed).
@@ -264,6 +322,22 @@ mod tests {
         let back: Verbalizer = serde_json::from_str(&s.content).unwrap();
         assert_eq!(back, v);
         assert!(store.save_template(" ", &Template::parse("{mask}").unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_saved_template_keeps_its_chat_setting() {
+        let store = Store::open_in_memory().unwrap();
+        let t = Template::parse("{text_a} Sentiment? {mask}").unwrap();
+        let plain = store.save_template("s", &t).unwrap();
+        let chat = Chat::model_template(Some("Answer in one word.".into()));
+        let with_chat = store.save_template_with_chat("s", &t, &chat).unwrap();
+        let again = store.save_template_with_chat("s", &t, &chat).unwrap();
+        assert_eq!((plain.version, with_chat.version, again.version), (1, 2, 2));
+        assert_eq!(plain.chat, None);
+        assert_eq!(with_chat.chat.as_ref(), Some(&chat));
+        let listed = store.templates().unwrap();
+        assert_eq!(listed.iter().map(|t| t.chat.clone()).collect::<Vec<_>>(), [None, Some(chat)]);
+        assert_eq!(store.save_template("s", &t).unwrap().version, 3, "turning chat off is a new version");
     }
 
     #[test]

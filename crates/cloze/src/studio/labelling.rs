@@ -154,6 +154,7 @@ impl Studio {
             template: Template::parse(&prompt.template)?,
             verbalizer: checked_verbalizer(&prompt.verbalizer)?,
             calibrate: prompt.calibrate,
+            chat: prompt.chat.clone(),
         };
         let mut store = Store::open(self.project_file()?)?;
         let set = label_set(&store, label_set_id)?;

@@ -66,6 +66,7 @@ pub(super) fn model_view(m: &LoadedModel) -> ModelView {
         kind: info.kind,
         reads: info.kind.reads().to_string(),
         quantisation: info.quantisation.clone(),
+        chat_template: m.plm.chat_template().map(|c| c.file.display().to_string()),
         memory_bytes: (info.parameters * 4) as f64,
         kv_heads: info.kv_heads as i64,
         parameters: info.parameters as f64,

@@ -82,8 +82,13 @@ pub(super) fn checked_verbalizer(v: &Verbalizer) -> Result<Verbalizer> {
     Ok(Verbalizer::new(classes)?.with_multi_token(v.multi_token).with_aggregate(v.aggregate))
 }
 
+/// The prompt's template as the loaded model reads it (wrapped in its chat template when asked).
+fn model_template(m: &LoadedModel, prompt: &PromptSpec) -> Result<Template> {
+    prompt.chat.apply(&m.plm, &Template::parse(&prompt.template)?)
+}
+
 fn classifier<'a>(m: &'a LoadedModel, prompt: &PromptSpec) -> Result<Classifier<'a>> {
-    let template = Template::parse(&prompt.template)?;
+    let template = model_template(m, prompt)?;
     let verbalizer = checked_verbalizer(&prompt.verbalizer)?;
     let options =
         ClassifyOptions { calibrate: prompt.calibrate, batch_size: EVAL_BATCH, ..Default::default() };
@@ -134,9 +139,10 @@ impl Studio {
 
     /// Renders rows with the loaded model's tokenizer: the text, each token with the kind of the
     /// segment it came from, the length against the model's budget and what truncation removed.
-    pub fn preview_prompt(&self, template: &str, row_ids: &[i64]) -> Result<Vec<RenderPreview>> {
+    /// With the chat template on, the text is the whole conversation the model reads.
+    pub fn preview_prompt(&self, prompt: &PromptSpec, row_ids: &[i64]) -> Result<Vec<RenderPreview>> {
         let model = self.model()?;
-        let template = Template::parse(template)?;
+        let template = model_template(&model, prompt)?;
         let rows = self.with_store(|store| examples(store, row_ids, None))?;
         let tokenizer = model.plm.tokenizer();
         let renderer = Renderer::new(tokenizer, model.plm.max_len());
@@ -175,12 +181,13 @@ impl Studio {
     }
 
     /// How the loaded model's tokenizer splits each label word (with the template's leading space).
-    pub fn check_verbalizer(&self, template: &str, verbalizer: &Verbalizer) -> Result<VerbalizerCheck> {
+    pub fn check_verbalizer(&self, prompt: &PromptSpec) -> Result<VerbalizerCheck> {
         let model = self.model()?;
-        let template = Template::parse(template)?;
+        let template = model_template(&model, prompt)?;
+        let verbalizer = &prompt.verbalizer;
         let verbalizer = checked_verbalizer(verbalizer)?;
         let tokenizer = model.plm.tokenizer();
-        let leading = tokenizer.space_sensitive() && space_before_mask(&template);
+        let leading = if tokenizer.space_sensitive() { space_before_mask(&template) } else { "" };
         let bound = BoundVerbalizer::bind(&verbalizer.for_kind(model.plm.kind()), tokenizer, leading)?;
         let classes = verbalizer
             .classes
@@ -336,7 +343,7 @@ impl Studio {
         let verbalizer = checked_verbalizer(&prompt.verbalizer)?;
         self.with_store(|store| {
             Ok(SavedPrompt {
-                template: store.save_template(name, &template)?,
+                template: store.save_template_with_chat(name, &template, &prompt.chat)?,
                 verbalizer: store.save_verbalizer(name, &verbalizer)?,
             })
         })

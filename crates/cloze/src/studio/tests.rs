@@ -50,6 +50,7 @@ fn prompt() -> PromptSpec {
         ])
         .unwrap(),
         calibrate: false,
+        chat: Default::default(),
     }
 }
 
@@ -284,7 +285,7 @@ fn prompt_preview_probabilities_evaluation_suggestions_save() {
     assert!(f.studio.zero_shot(&p, &ids).unwrap_err().to_string().contains("no model is loaded"));
     load_roberta(&f);
 
-    let previews = f.studio.preview_prompt(&p.template, &ids).unwrap();
+    let previews = f.studio.preview_prompt(&p, &ids).unwrap();
     assert_eq!(previews.len(), 5);
     let first = &previews[0];
     assert_eq!(first.tokens.first().unwrap().kind, TokenKind::Special);
@@ -294,7 +295,7 @@ fn prompt_preview_probabilities_evaluation_suggestions_save() {
     assert_eq!(first.length as usize, first.tokens.len());
     assert!(first.budget >= first.length);
 
-    let check = f.studio.check_verbalizer(&p.template, &p.verbalizer).unwrap();
+    let check = f.studio.check_verbalizer(&p).unwrap();
     assert_eq!(check.classes.len(), 2);
     assert_eq!(check.classes[0].words[0].word, "great");
     assert!(!check.classes[0].words[0].tokens.is_empty());
@@ -605,7 +606,10 @@ fn a_file_whose_text_column_cannot_be_guessed_is_shown_for_mapping() {
     load_roberta(&f);
     let ids: Vec<i64> =
         f.studio.rows_page(r.dataset.id, None, 0, 20).unwrap().rows.iter().map(|r| r.id).collect();
-    let previews = f.studio.preview_prompt("{text_a} This is about {mask}.", &ids).unwrap();
+    let previews = f
+        .studio
+        .preview_prompt(&PromptSpec { template: "{text_a} This is about {mask}.".into(), ..prompt() }, &ids)
+        .unwrap();
     let cut = previews.iter().find(|p| p.truncated > 0).expect("a long row");
     assert_eq!(cut.length, cut.budget);
     let at: Vec<usize> =
@@ -630,6 +634,7 @@ fn tune_screen_resumes_exactly_and_refuses_what_does_not_verify() {
         name: name.into(),
         strategy: TuneStrategy::SoftPrompt,
         template: "{soft:2} {text_a} It was {mask}.".into(),
+        chat: Default::default(),
         verbalizer: prompt().verbalizer,
         verbalizer_kind: VerbalizerKind::Manual,
         label_set_id: set,

@@ -28,6 +28,9 @@ pub struct TuneRequest {
     pub name: String,
     pub strategy: TuneStrategy,
     pub template: String,
+    /// The model's chat template around the template, when asked.
+    #[serde(default)]
+    pub chat: crate::template::chat::Chat,
     pub verbalizer: Verbalizer,
     pub verbalizer_kind: VerbalizerKind,
     pub label_set_id: i64,
@@ -155,6 +158,7 @@ impl Studio {
             },
         );
         config.template = Some(request.template.clone());
+        config.chat = request.chat.clone();
         config.verbalizer = Some(request.verbalizer.clone());
         config.verbalizer_kind = request.verbalizer_kind;
         config.shots = request.shots;

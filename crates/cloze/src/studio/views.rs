@@ -408,6 +408,9 @@ pub struct ModelView {
     pub has_lm_head: bool,
     pub mask_token: String,
     pub device: DeviceKind,
+    /// The file the model's chat template comes from (tokenizer_config.json, chat_template.jinja or
+    /// the GGUF file), when it has one: the prompt studio offers “Use chat template” then.
+    pub chat_template: Option<String>,
 }
 
 // ------------------------------------------------------------------------------------------ prompts
@@ -440,6 +443,9 @@ pub struct PromptSpec {
     pub template: String,
     pub verbalizer: crate::verbalizer::Verbalizer,
     pub calibrate: bool,
+    /// Whether the template is wrapped in the model's chat template (with a system message).
+    #[serde(default)]
+    pub chat: crate::template::chat::Chat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -467,6 +473,7 @@ pub struct TokenView {
 #[cfg_attr(feature = "specta", derive(Type))]
 pub struct RenderPreview {
     pub row_id: i64,
+    /// The exact text the model reads (with the chat template's wrapper, when on).
     pub text: String,
     pub tokens: Vec<TokenView>,
     pub length: i64,

@@ -68,6 +68,7 @@
 //! [`Template::to_openprompt`] writes OpenPrompt syntax back and [`Template`]'s `Display` writes the
 //! text syntax; both parse back to the same segments.
 
+pub mod chat;
 mod parse;
 mod render;
 

@@ -235,6 +235,9 @@ pub struct TuneConfig {
     /// How `{demo}` is filled (k per class, random or similar), when the template has one.
     #[serde(default)]
     pub demos: Option<crate::demo::DemoConfig>,
+    /// Whether the template is wrapped in the model's chat template (decoders with one).
+    #[serde(default)]
+    pub chat: crate::template::chat::Chat,
     pub data: DataSource,
     pub hyper: Hyper,
     /// The engine's version, for the record.
@@ -257,6 +260,7 @@ impl TuneConfig {
             shots: None,
             dev_fraction: None,
             demos: None,
+            chat: Default::default(),
             data,
             hyper: Hyper::for_strategy(strategy),
             engine: env!("CARGO_PKG_VERSION").into(),

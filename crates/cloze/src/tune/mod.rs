@@ -232,6 +232,7 @@ pub fn run(
         if stored.strategy != config.strategy
             || stored.hyper != config.hyper
             || stored.template != config.template
+            || stored.chat != config.chat
         {
             return Err(Error::invalid(format!(
                 "the run in {} was made with another configuration; resume it with the same settings, or start a \
@@ -292,6 +293,9 @@ pub fn run(
         write_atomic(run_dir.join("demos.jsonl"), (pool.join("\n") + "\n").as_bytes())?;
     }
     let (train, dev) = (train.as_slice(), dev.as_slice());
+    // Demonstrations are written through the plain template; the model reads the rows through the
+    // chat template when asked.
+    let template = template.map(|t| config.chat.apply(&plm, &t)).transpose()?;
 
     let checkpoints = dir.checkpoints(resume);
     // Events go to `metrics.jsonl`, one line each. When the loop starts (from a checkpoint or from
@@ -518,12 +522,13 @@ impl TunedRun {
                 TunedRun::Probe { plm: Box::new(plm), probe, pooling: config.pooling, max_len, classes }
             }
             _ => {
-                let template = Template::parse(
+                let plain = Template::parse(
                     config
                         .template
                         .as_deref()
                         .ok_or_else(|| Error::invalid("the run's config has no template"))?,
                 )?;
+                let template = config.chat.apply(&plm, &plain)?;
                 let verbalizer = config.verbalizer.as_ref().ok_or_else(|| {
                     Error::invalid(
                         Text::from("this run has no verbalizer; classify with ")
@@ -550,7 +555,7 @@ impl TunedRun {
                         .map_err(|e| Error::io(dir.prompt(), e))?;
                     model.load_prompt_tensors(&tensors)?;
                 }
-                let demos = if demo::uses_demos(model.template()) {
+                let demos = if demo::uses_demos(&plain) {
                     let path = run_dir.join("demos.jsonl");
                     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
                     let pool = text
@@ -564,7 +569,7 @@ impl TunedRun {
                         .collect::<Result<Vec<Example>>>()?;
                     Some(demo::Demonstrations::new(
                         model.plm(),
-                        model.template(),
+                        &plain,
                         verbalizer,
                         &pool,
                         config.demos.unwrap_or_default(),

@@ -76,7 +76,7 @@ impl PromptModel {
         if kind == VerbalizerKind::Manual {
             plm.lm_head()?;
         }
-        let leading_space = plm.tokenizer().space_sensitive() && space_before_mask(&template);
+        let leading_space = if plm.tokenizer().space_sensitive() { space_before_mask(&template) } else { "" };
         let bound = BoundVerbalizer::bind(&verbalizer.for_kind(plm.kind()), plm.tokenizer(), leading_space)?;
         let device = plm.device().clone();
         let max_len = max_len.unwrap_or(plm.max_len()).min(plm.max_len());

@@ -30,17 +30,21 @@ pub struct BoundVerbalizer {
 }
 
 impl BoundVerbalizer {
-    /// Tokenizes every label word. With `leading_space` (the text before the mask ends in a space
-    /// and the tokenizer is space-sensitive) words are tokenized as `" word"`.
-    pub fn bind(verbalizer: &Verbalizer, tokenizer: &PlmTokenizer, leading_space: bool) -> Result<Self> {
+    /// Tokenizes every label word. With a `leading` whitespace (the text before the mask ends in a
+    /// space, `" "`, or a line break, `"\n"`, and the tokenizer is space-sensitive) words are
+    /// tokenized as `" word"` (`"\nword"`); `""` tokenizes them as they are.
+    pub fn bind(verbalizer: &Verbalizer, tokenizer: &PlmTokenizer, leading: &str) -> Result<Self> {
         let mut token_ids: Vec<u32> = Vec::new();
         let mut words = Vec::new();
         let mut warnings = Vec::new();
         let unk = tokenizer.special().unk.as_ref().map(|(_, id)| *id);
         for (ci, class) in verbalizer.classes.iter().enumerate() {
             for word in &class.words {
-                let form =
-                    if leading_space && !word.starts_with(' ') { format!(" {word}") } else { word.clone() };
+                let form = if !leading.is_empty() && !word.starts_with(char::is_whitespace) {
+                    format!("{leading}{word}")
+                } else {
+                    word.clone()
+                };
                 let ids = tokenizer.encode_plain(&form)?;
                 if ids.is_empty() {
                     return Err(Error::Verbalizer {
