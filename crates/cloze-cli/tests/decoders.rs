@@ -252,3 +252,29 @@ fn classify_and_generate_take_the_chat_flag() {
     // --system needs --chat.
     assert_eq!(cloze(&args(&["--system", "x"])).status.code(), Some(2));
 }
+
+#[test]
+fn a_decoder_takes_demonstrations_before_the_mask_only() {
+    let classify = |template: &str| {
+        cloze(&[
+            "classify",
+            "--model",
+            "tests/fixtures/parity/llama",
+            "--input",
+            "samples/reviews.csv",
+            "--template",
+            template,
+            "--verbalizer",
+            "samples/sentiment.verbalizer.json",
+            "--demos",
+            "samples/reviews.csv",
+        ])
+    };
+    let after = classify("{text_a} It was {mask}. {demo}");
+    assert_eq!(after.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&after.stderr);
+    assert!(stderr.contains("put the demonstrations first"), "{stderr}");
+    let before = classify("{demo} {text_a} It was {mask}.");
+    assert!(before.status.success(), "{}", String::from_utf8_lossy(&before.stderr));
+    assert_eq!(String::from_utf8_lossy(&before.stdout).lines().count(), 16);
+}

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Example, SplitMix64};
 use crate::error::{Error, Result};
-use crate::plm::Plm;
+use crate::plm::{Kind, Plm};
 use crate::template::{Segment, Template};
 use crate::verbalizer::Verbalizer;
 
@@ -58,6 +58,29 @@ pub fn uses_demos(template: &Template) -> bool {
     template.fields().any(|f| f.name == DEMO_FIELD)
 }
 
+/// Checks that `{demo}` is where a model of `kind` reads it: a decoder reads only the text before
+/// `{mask}` (what follows is scored as the label word's continuation), so its demonstrations must
+/// come first.
+pub fn check_placement(kind: Kind, template: &Template) -> Result<()> {
+    if kind != Kind::Decoder {
+        return Ok(());
+    }
+    let mut seen_mask = false;
+    for seg in template.segments() {
+        match seg {
+            Segment::Mask => seen_mask = true,
+            Segment::Field(f) if f.name == DEMO_FIELD && seen_mask => {
+                return Err(Error::invalid(
+                    "{demo} comes after {mask}, but a decoder reads the label word from the text before {mask} \
+                     only; put the demonstrations first, e.g. \"{demo} {text_a} It was {mask}.\"",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// A row written out through the template with `word` at the mask (no soft tokens, no `{demo}`).
 pub fn demo_text(template: &Template, row: &Example, word: &str) -> String {
     let mut out = String::new();
@@ -97,6 +120,7 @@ impl Demonstrations {
         config: DemoConfig,
         seed: u64,
     ) -> Result<Self> {
+        check_placement(plm.kind(), template)?;
         let mut by_class = vec![Vec::new(); verbalizer.classes.len()];
         let mut kept = Vec::new();
         let mut texts = Vec::new();
@@ -186,5 +210,23 @@ mod tests {
         assert!(!uses_demos(&Template::parse("{text_a} It was {mask}.").unwrap()));
         assert_eq!("similar".parse::<DemoSelection>().unwrap(), DemoSelection::Similar);
         assert!("best".parse::<DemoSelection>().unwrap_err().to_string().contains("random or similar"));
+    }
+
+    #[test]
+    fn a_decoder_needs_its_demonstrations_before_the_mask() {
+        let cases = [
+            (Kind::Decoder, "{demo} {text_a} It was {mask}.", true),
+            (Kind::Decoder, "{text_a} It was {mask}. {demo}", false),
+            (Kind::Decoder, "{text_a} It was {mask}.", true),
+            (Kind::Encoder, "{text_a} It was {mask}. {demo}", true),
+            (Kind::EncoderDecoder, "{text_a} It was {mask}. {demo}", true),
+        ];
+        for (kind, source, ok) in cases {
+            let got = check_placement(kind, &Template::parse(source).unwrap());
+            assert_eq!(got.is_ok(), ok, "{kind:?} {source}");
+            if let Err(e) = got {
+                assert!(e.to_string().contains("put the demonstrations first"), "{e}");
+            }
+        }
     }
 }
