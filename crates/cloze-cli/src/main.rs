@@ -162,6 +162,12 @@ enum HubCommand {
         /// Pages to fetch.
         #[arg(long, default_value_t = 1)]
         pages: usize,
+        /// Only models of this model_type (llama, qwen2, gpt2, t5, bert...: the Hub's tag for it).
+        #[arg(long, value_name = "MODEL_TYPE")]
+        family: Option<String>,
+        /// Only repositories with GGUF files.
+        #[arg(long)]
+        gguf: bool,
     },
     /// Show a model's files, what a download would fetch, its architecture and model card summary.
     Show {
@@ -174,6 +180,10 @@ enum HubCommand {
     Download {
         /// org/name[@revision]
         repo: String,
+        /// Download only this GGUF file of the repository: its name, or a quantisation one of its
+        /// files has (Q4_K_M, Q8_0...; `cloze hub show` lists them). It loads as org/name/FILE.gguf.
+        #[arg(long, value_name = "FILE|QUANT")]
+        gguf: Option<String>,
     },
     /// Save a Hugging Face access token (for gated or private models) in the system's credential
     /// store; it is read from standard input, without echo on a terminal.
@@ -194,8 +204,23 @@ fn hub(command: HubCommand) -> Result<()> {
     let client = cloze::hub::HubClient::from_env();
     let cache = client.cache().clone();
     match command {
-        HubCommand::Search { text, task, sort, limit, pages } => {
-            let query = cloze::hub::SearchQuery { text, task: Some(task), sort: Some(sort.into()), limit };
+        HubCommand::Search { text, task, sort, limit, pages, family, gguf } => {
+            let mut tags = Vec::new();
+            if let Some(mt) = family {
+                if !cloze::plm::family::FAMILIES.iter().any(|f| f.model_types.contains(&mt.as_str())) {
+                    return Err(Error::invalid(format!(
+                        "--family {mt:?} is not a model type Cloze Studio runs; use one of {}",
+                        cloze::plm::family::supported_model_types()
+                    )));
+                }
+                tags.push(mt);
+            }
+            if gguf {
+                tags.push("gguf".to_string());
+            }
+            // A GGUF repository is tagged text-generation, not fill-mask: --gguf alone searches every task.
+            let task = (!(gguf && task == "fill-mask")).then_some(task);
+            let query = cloze::hub::SearchQuery { text, task, sort: Some(sort.into()), limit, tags };
             let mut next: Option<String> = None;
             for page in 0..pages.max(1) {
                 if page > 0 && next.is_none() {
@@ -211,13 +236,19 @@ fn hub(command: HubCommand) -> Result<()> {
                         .weight_bytes
                         .map(|b| format!("{:.0} MB", b as f64 / 1e6))
                         .unwrap_or_else(|| "?".into());
+                    let gguf = match (m.gguf, &m.gguf_architecture) {
+                        (true, Some(a)) => format!("GGUF {a}"),
+                        (true, None) => "GGUF".to_string(),
+                        (false, _) => "-".to_string(),
+                    };
                     outln!(
-                        "{:<45} {:>10} downloads {:>6} likes {:>8}  {:<12} {}",
+                        "{:<45} {:>10} downloads {:>6} likes {:>8}  {:<12} {:<10} {}",
                         m.repo_id,
                         m.downloads,
                         m.likes,
                         size,
                         m.license.as_deref().unwrap_or("-"),
+                        gguf,
                         support
                     )?;
                 }
@@ -258,16 +289,22 @@ fn hub(command: HubCommand) -> Result<()> {
                 Ok(()) => outln!("supported by Cloze Studio")?,
                 Err(why) => outln!("not supported: {why}")?,
             }
-            outln!("download: {} ({:.1} MB)", d.selected.join(", "), d.download_size as f64 / 1e6)?;
+            if !d.selected.is_empty() {
+                outln!("download: {} ({:.1} MB)", d.selected.join(", "), d.download_size as f64 / 1e6)?;
+            }
             if !d.gguf.is_empty() {
-                outln!("GGUF variants (not loadable yet): {}", d.gguf.join(", "))?;
+                outln!("GGUF files (cloze hub download {} --gguf FILE|QUANT):", d.repo_id)?;
+                for g in &d.gguf {
+                    let quant = g.quantisation.as_deref().unwrap_or("?");
+                    outln!("  {:<8} {:<50} {:>10.1} MB", quant, g.name, g.size as f64 / 1e6)?;
+                }
             }
             for (name, size) in &d.files {
                 outln!("  {name:<50} {:>12} bytes", size)?;
             }
             Ok(())
         }
-        HubCommand::Download { repo } => {
+        HubCommand::Download { repo, gguf } => {
             let (id, revision) = repo.split_once('@').unwrap_or((&repo, "main"));
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
@@ -277,14 +314,31 @@ fn hub(command: HubCommand) -> Result<()> {
                 .expect("valid progress template")
                 .progress_chars("=> "),
             );
-            let dir = client.download(id, revision, &mut |p| {
+            let mut report = |p: &cloze::hub::DownloadProgress| {
                 bar.set_length(p.total);
                 bar.set_position(p.done);
                 bar.set_message(p.file.clone());
                 true
-            })?;
-            bar.finish_and_clear();
-            errln!("{repo} is in {}", dir.display());
+            };
+            match gguf {
+                None => {
+                    let dir = client.download(id, revision, &mut report)?;
+                    bar.finish_and_clear();
+                    errln!("{repo} is in {}", dir.display());
+                }
+                Some(choice) => {
+                    // A file name is used as it is (offline too); a quantisation is looked up.
+                    let file = if choice.to_ascii_lowercase().ends_with(".gguf") {
+                        choice
+                    } else {
+                        client.details(id, revision)?.pick_gguf(&choice)?.name.clone()
+                    };
+                    let path = client.download_gguf(id, revision, &file, &mut report)?;
+                    bar.finish_and_clear();
+                    let at = if revision == "main" { String::new() } else { format!("@{revision}") };
+                    errln!("{id}/{file}{at} is in {}", path.display());
+                }
+            }
             Ok(())
         }
         HubCommand::List => {

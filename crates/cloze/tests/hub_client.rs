@@ -1,7 +1,9 @@
 //! The Hub client against a mock Hub on 127.0.0.1 that serves the search API and the tiny RoBERTa
 //! fixture with the Hub's headers, ranges, and injected faults: paging, a download with progress, a
 //! connection dropped mid-file then resumed, a corrupted file rejected, a gated model with and
-//! without a token, 429/500 retried, offline mode — and no token in any file written.
+//! without a token, 429/500 retried, offline mode — and no token in any file written. GGUF: search
+//! by family and GGUF tag, GGUF repositories marked, one chosen quantisation downloaded (resumed,
+//! checked) and loaded by name.
 
 use std::io::Read;
 
@@ -17,7 +19,13 @@ use common::mock_hub::*;
 fn search_pages_and_flags_support() {
     let hub = MockHub::start();
     let c = client(&hub, &fresh("hub-search"), None);
-    let q = SearchQuery { text: "tiny model".into(), task: Some("fill-mask".into()), sort: None, limit: 2 };
+    let q = SearchQuery {
+        text: "tiny model".into(),
+        task: Some("fill-mask".into()),
+        sort: None,
+        limit: 2,
+        tags: vec![],
+    };
     let page = c.search(&q, None).unwrap();
     assert_eq!(page.models.iter().map(|m| m.repo_id.as_str()).collect::<Vec<_>>(), ["org/tiny", "org/mamba"]);
     assert_eq!(page.models[0].license.as_deref(), Some("mit"));
@@ -117,7 +125,9 @@ fn details_list_files_selection_and_card() {
         .map(|(_, b)| b.len() as u64)
         .sum();
     assert_eq!(d.download_size, sizes);
-    assert_eq!(d.gguf, ["model.Q4_K_M.gguf"]);
+    let gguf: Vec<(&str, u64, Option<&str>)> =
+        d.gguf.iter().map(|g| (g.name.as_str(), g.size, g.quantisation.as_deref())).collect();
+    assert_eq!(gguf, [("model.Q4_K_M.gguf", 8, Some("Q4_K_M"))]);
     assert_eq!(d.model_type.as_deref(), Some("roberta"));
     assert!(d.supported.is_ok());
     assert_eq!(d.summary.as_deref(), Some("A tiny random RoBERTa for tests."));
@@ -172,4 +182,102 @@ fn gated_models_need_a_token_that_is_never_written_down() {
         }
     }
     scan(cache.root());
+}
+
+#[test]
+fn hub_search_filters_by_family_tag_and_marks_gguf_repositories() {
+    let hub = MockHub::start();
+    let c = client(&hub, &fresh("hub-search-gguf"), None);
+    let q = |tags: &[&str]| SearchQuery {
+        text: String::new(),
+        task: None,
+        sort: None,
+        limit: 10,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    };
+    let ids =
+        |page: &cloze::hub::SearchPage| page.models.iter().map(|m| m.repo_id.clone()).collect::<Vec<_>>();
+    let gguf = c.search(&q(&["gguf"]), None).unwrap();
+    assert_eq!(ids(&gguf), ["org/tiny", "org/tiny-gguf", "org/rwkv-gguf"]);
+    assert!(gguf.models.iter().all(|m| m.gguf), "every result of filter=gguf is marked");
+    let tiny = &gguf.models[1];
+    assert_eq!(tiny.gguf_architecture.as_deref(), Some("llama"));
+    assert!(tiny.supported.is_ok(), "a llama GGUF is supported: {:?}", tiny.supported);
+    let rwkv = gguf.models[2].supported.as_ref().unwrap_err();
+    assert!(rwkv.contains("rwkv") && rwkv.contains("llama, mistral, qwen2"), "{rwkv}");
+    // Tags combine (all required), and each goes to the Hub as its own `filter=`.
+    assert_eq!(ids(&c.search(&q(&["llama", "gguf"]), None).unwrap()), ["org/tiny-gguf"]);
+    assert!(hub.faults.lock().unwrap().seen.last().unwrap().0.contains("&filter=llama&filter=gguf"));
+    let roberta = c.search(&q(&["roberta"]), None).unwrap();
+    assert_eq!(ids(&roberta), ["org/tiny", "org/gated"]);
+    assert!(!roberta.models[1].gguf, "no gguf tag, no mark");
+    // The next page keeps the filters.
+    let first = c.search(&SearchQuery { limit: 1, ..q(&["roberta"]) }, None).unwrap();
+    let second = c.search(&q(&[]), first.next.as_deref()).unwrap();
+    assert_eq!(ids(&second), ["org/gated"]);
+}
+
+#[test]
+fn gguf_only_repository_downloads_the_chosen_quantisation_resumed_and_checked() {
+    let hub = MockHub::start();
+    let cache = fresh("hub-gguf");
+    let c = client(&hub, &cache, None);
+    let d = c.details("org/tiny-gguf", "main").unwrap();
+    assert!(d.supported.is_ok() && d.selected.is_empty(), "{:?}", d.supported);
+    let quants: Vec<(&str, Option<&str>)> =
+        d.gguf.iter().map(|g| (g.name.as_str(), g.quantisation.as_deref())).collect();
+    assert_eq!(
+        quants,
+        [
+            ("model-f32.gguf", Some("F32")),
+            ("model-q4_0.gguf", Some("Q4_0")),
+            ("model-q8_0.gguf", Some("Q8_0"))
+        ]
+    );
+    assert_eq!(
+        d.gguf[2].size,
+        gguf_files().iter().find(|f| f.0 == "model-q8_0.gguf").unwrap().1.len() as u64
+    );
+    // The whole-repository download says what to do instead.
+    let all = c.download("org/tiny-gguf", "main", &mut |_| true).unwrap_err().to_string();
+    assert!(all.contains("GGUF files only") && all.contains("--gguf"), "{all}");
+
+    let chosen = d.pick_gguf("q8_0").unwrap().name.clone();
+    hub.faults.lock().unwrap().cut_weights_after = Some(20_000);
+    let mut last = (0, 0);
+    let path = c
+        .download_gguf("org/tiny-gguf", "main", &chosen, &mut |p| {
+            last = (p.done, p.total);
+            true
+        })
+        .unwrap();
+    assert_eq!(last.0, last.1, "progress reaches the file's size");
+    let want = &gguf_files().into_iter().find(|f| f.0 == chosen).unwrap().1;
+    assert_eq!(&std::fs::read(&path).unwrap(), want, "the resumed file is the Hub's, byte for byte");
+    let ranges: Vec<String> = hub.faults.lock().unwrap().seen.iter().filter_map(|(_, r)| r.clone()).collect();
+    assert!(ranges.iter().any(|r| r == "bytes=20000-"), "resumed where it broke off: {ranges:?}");
+    let snapshot = path.parent().unwrap();
+    let names: Vec<String> = std::fs::read_dir(snapshot)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, [chosen.clone()], "only the chosen file is fetched");
+
+    // Loaded by name from the cache, offline too.
+    let spec = format!("org/tiny-gguf/{chosen}");
+    let resolved = cloze::hub::resolve_model_in(&cache, &spec).unwrap();
+    assert_eq!(resolved, path);
+    let plm = Plm::load(&resolved, &Device::Cpu).unwrap();
+    assert_eq!(plm.info().quantisation.as_deref(), Some("Q8_0"));
+    let offline = client(&hub, &cache, None).with_offline(true);
+    assert_eq!(offline.download_gguf("org/tiny-gguf", "main", &chosen, &mut |_| true).unwrap(), path);
+    let missing =
+        cloze::hub::resolve_model_in(&cache, "org/tiny-gguf/model-q4_0.gguf").unwrap_err().to_string();
+    assert!(missing.contains("without model-q4_0.gguf") && missing.contains("download"), "{missing}");
+
+    // Names that are not among its GGUF files are refused, listing them.
+    let no_such = c.download_gguf("org/tiny-gguf", "main", "model-q2_k.gguf", &mut |_| true).unwrap_err();
+    assert!(no_such.to_string().contains("its GGUF files: model-f32.gguf"), "{no_such}");
+    let not_gguf = c.download_gguf("org/tiny-gguf", "main", "README.md", &mut |_| true).unwrap_err();
+    assert!(not_gguf.to_string().contains("not a .gguf file"), "{not_gguf}");
 }

@@ -41,6 +41,10 @@ pub struct SearchQuery {
     /// `downloads` (default), `likes` or `lastModified`.
     pub sort: Option<String>,
     pub limit: usize,
+    /// Tags every result carries (the Hub's `filter=`, one per tag, all required): a `model_type`
+    /// such as `llama` or `t5` ([`crate::plm::family::FAMILIES`]), or `gguf` for repositories with
+    /// GGUF files.
+    pub tags: Vec<String>,
 }
 
 /// One search result.
@@ -55,6 +59,10 @@ pub struct ModelSummary {
     pub model_type: Option<String>,
     /// Size of the safetensors weights, from the Hub's parameter counts (when it has them).
     pub weight_bytes: Option<u64>,
+    /// The repository holds GGUF files (tagged `gguf`); the architecture they hold when the Hub
+    /// says (`llama`, `qwen2`...).
+    pub gguf: bool,
+    pub gguf_architecture: Option<String>,
     /// Whether the engine can run it, and if not, why.
     pub supported: std::result::Result<(), String>,
 }
@@ -87,12 +95,95 @@ pub struct ModelDetails {
     /// The files [`HubClient::download`] would fetch, and their total size.
     pub selected: Vec<String>,
     pub download_size: u64,
-    /// GGUF variants in the repository (listed; not loadable yet).
-    pub gguf: Vec<String>,
+    /// The repository's GGUF files, each of which [`HubClient::download_gguf`] fetches alone.
+    pub gguf: Vec<GgufFile>,
     pub model_type: Option<String>,
     pub supported: std::result::Result<(), String>,
     /// The model card's first paragraph.
     pub summary: Option<String>,
+}
+
+/// One GGUF file of a repository: its name, size and the quantisation its name gives.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GgufFile {
+    pub name: String,
+    pub size: u64,
+    /// `Q4_K_M`, `Q8_0`, `F16`... as llama.cpp names them in file names; `None` when the name says none.
+    pub quantisation: Option<String>,
+}
+
+impl ModelDetails {
+    /// The GGUF file `choice` names: a file name of the repository, or a quantisation (`q4_k_m`,
+    /// any case) exactly one of its GGUF files has.
+    pub fn pick_gguf(&self, choice: &str) -> Result<&GgufFile> {
+        let choice = choice.trim();
+        let listed = || {
+            let names: Vec<String> = self
+                .gguf
+                .iter()
+                .map(|g| match &g.quantisation {
+                    Some(q) => format!("{} ({q})", g.name),
+                    None => g.name.clone(),
+                })
+                .collect();
+            if names.is_empty() { "it has none".to_string() } else { format!("it has {}", names.join(", ")) }
+        };
+        if let Some(g) = self.gguf.iter().find(|g| g.name == choice) {
+            return Ok(g);
+        }
+        let same: Vec<&GgufFile> = self
+            .gguf
+            .iter()
+            .filter(|g| g.quantisation.as_deref().is_some_and(|q| q.eq_ignore_ascii_case(choice)))
+            .collect();
+        match same.as_slice() {
+            [one] => Ok(one),
+            [] => Err(Error::invalid(format!(
+                "{}: no GGUF file named or quantised {choice:?}; {}",
+                self.repo_id,
+                listed()
+            ))),
+            _ => Err(Error::invalid(format!(
+                "{}: several GGUF files are {choice}; name the file: {}",
+                self.repo_id,
+                same.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}
+
+/// The quantisations llama.cpp writes into file names, longest first (so `Q4_K_M` wins over `Q4_K`).
+const QUANTISATIONS: [&str; 30] = [
+    "IQ3_XXS", "IQ2_XXS", "IQ3_XS", "IQ2_XS", "IQ4_XS", "IQ4_NL", "Q3_K_XL", "Q4_K_XL", "Q3_K_S", "Q3_K_M",
+    "Q3_K_L", "Q4_K_S", "Q4_K_M", "Q5_K_S", "Q5_K_M", "IQ1_S", "IQ2_S", "IQ3_S", "Q2_K", "Q3_K", "Q4_K",
+    "Q5_K", "Q6_K", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "BF16", "F16",
+];
+
+/// The quantisation a GGUF file's name gives (`model.Q4_K_M.gguf`, `smollm2-135m-q8_0.gguf`,
+/// `ggml-model-f16.gguf`), in llama.cpp's upper-case spelling; `F32` too.
+pub fn gguf_quantisation(file_name: &str) -> Option<String> {
+    let base = file_name.rsplit('/').next().unwrap_or(file_name);
+    let stem = base.strip_suffix(".gguf").or_else(|| base.strip_suffix(".GGUF"))?.to_ascii_uppercase();
+    let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_ascii_alphanumeric());
+    QUANTISATIONS.iter().chain(&["F32"]).find_map(|q| {
+        stem.match_indices(q)
+            .any(|(at, _)| {
+                boundary(stem[..at].chars().next_back()) && boundary(stem[at + q.len()..].chars().next())
+            })
+            .then(|| q.to_string())
+    })
+}
+
+/// Whether the engine reads a GGUF file of this `general.architecture` (the Hub's `gguf.architecture`).
+fn gguf_support(architecture: Option<&str>) -> std::result::Result<(), String> {
+    match architecture {
+        Some(a) if crate::plm::gguf::reads_architecture(a) => Ok(()),
+        Some(a) => Err(format!(
+            "GGUF of architecture {a}; Cloze Studio reads GGUF files of {}",
+            crate::plm::gguf::READ_ARCHITECTURES.join(", ")
+        )),
+        None => Err("a GGUF repository whose architecture the Hub does not give".into()),
+    }
 }
 
 /// A file of a repository at a commit, as the API lists it. Nothing of it is trusted: before a
@@ -152,7 +243,7 @@ impl RepoFile {
 
 /// The fields a search asks for.
 const EXPAND: &str = "&expand[]=pipeline_tag&expand[]=downloads&expand[]=likes&expand[]=tags&expand[]=lastModified\
-                      &expand[]=config&expand[]=safetensors";
+                      &expand[]=config&expand[]=safetensors&expand[]=gguf";
 
 /// Bytes of the weights from the Hub's safetensors summary (parameters per dtype).
 fn weight_bytes(safetensors: &serde_json::Value) -> Option<u64> {
@@ -359,6 +450,9 @@ impl HubClient {
                 if let Some(t) = &query.task {
                     url.push_str(&format!("&filter={}", encode(t)));
                 }
+                for tag in query.tags.iter().filter(|t| !t.trim().is_empty()) {
+                    url.push_str(&format!("&filter={}", encode(tag.trim())));
+                }
                 url
             }
         };
@@ -370,6 +464,16 @@ impl HubClient {
             .map(|m| {
                 let task = m["pipeline_tag"].as_str().map(String::from);
                 let model_type = m["config"]["model_type"].as_str().map(String::from);
+                let tags: Vec<&str> = m["tags"]
+                    .as_array()
+                    .map(|t| t.iter().filter_map(|t| t.as_str()).collect())
+                    .unwrap_or_default();
+                let gguf = tags.contains(&"gguf") || m["gguf"].is_object();
+                let gguf_architecture = m["gguf"]["architecture"].as_str().map(String::from);
+                let supported = match support(model_type.as_deref(), task.as_deref()) {
+                    Err(_) if gguf => gguf_support(gguf_architecture.as_deref()),
+                    s => s,
+                };
                 ModelSummary {
                     repo_id: m["id"].as_str().or(m["modelId"].as_str()).unwrap_or_default().to_string(),
                     downloads: m["downloads"].as_u64().unwrap_or(0),
@@ -382,7 +486,9 @@ impl HubClient {
                     }),
                     last_modified: m["lastModified"].as_str().map(String::from),
                     weight_bytes: weight_bytes(&m["safetensors"]),
-                    supported: support(model_type.as_deref(), task.as_deref()),
+                    supported,
+                    gguf,
+                    gguf_architecture,
                     task,
                     model_type,
                 }
@@ -462,14 +568,26 @@ impl HubClient {
             Ok(n) => (n.iter().map(|f| f.name.clone()).collect(), n.iter().map(|f| f.bytes()).sum()),
             Err(_) => (Vec::new(), 0),
         };
+        let gguf: Vec<GgufFile> = files
+            .iter()
+            .filter(|f| is_gguf(&f.name))
+            .map(|f| GgufFile {
+                name: f.name.clone(),
+                size: f.bytes(),
+                quantisation: gguf_quantisation(&f.name),
+            })
+            .collect();
         let supported = match needed_files(&files) {
+            // A GGUF-only repository: one of its files is what a user downloads (whether its
+            // architecture is read shows when it loads: the listing does not say).
+            Err(_) if !gguf.is_empty() => Ok(()),
             Err(why) => Err(why),
             Ok(_) => support(model_type.as_deref(), Some("fill-mask")),
         };
         Ok(ModelDetails {
             repo_id: repo_id.to_string(),
             commit,
-            gguf: files.iter().filter(|f| f.name.ends_with(".gguf")).map(|f| f.name.clone()).collect(),
+            gguf,
             files: files.iter().map(|f| (f.name.clone(), f.bytes())).collect(),
             selected,
             download_size,
@@ -495,14 +613,78 @@ impl HubClient {
             return self.cache.snapshot(repo_id, revision);
         }
         let (commit, files) = self.repo_files(repo_id, revision)?;
-        let needed =
-            needed_files(&files).map_err(|m| hub_err(ErrorKind::InvalidInput, format!("{repo_id}: {m}")))?;
+        let needed = needed_files(&files).map_err(|m| {
+            if files.iter().any(|f| is_gguf(&f.name)) {
+                hub_err(
+                    ErrorKind::InvalidInput,
+                    Text::from(format!("{repo_id} holds GGUF files only; download one of them"))
+                        .cli_only(format!(" (`cloze hub download {repo_id} --gguf Q4_K_M`, `cloze hub show {repo_id}` lists them)"))
+                        .app_only(": pick a quantisation on the Model screen"),
+                )
+            } else {
+                hub_err(ErrorKind::InvalidInput, format!("{repo_id}: {m}"))
+            }
+        })?;
+        self.fetch_files(repo_id, revision, &commit, &needed, progress)?;
+        Ok(self.cache.repo_dir(repo_id)?.join("snapshots").join(&commit))
+    }
+
+    /// Downloads one GGUF file of `repo_id@revision` (`file`: a name from
+    /// [`ModelDetails::gguf`]) into the cache, with the same checks, resume and verification as
+    /// [`HubClient::download`], and returns its path (a file [`crate::plm::Plm::load`] opens; by
+    /// name it is `org/name/FILE.gguf`, see [`super::resolve_model`]). Offline, the cached file.
+    pub fn download_gguf(
+        &self,
+        repo_id: &str,
+        revision: &str,
+        file: &str,
+        progress: &mut dyn FnMut(&DownloadProgress) -> bool,
+    ) -> Result<PathBuf> {
+        if !is_gguf(file) {
+            return Err(Error::invalid(format!(
+                "{file} is not a .gguf file; name one of {repo_id}'s GGUF files"
+            )));
+        }
+        if self.offline {
+            let path = self.cache.snapshot(repo_id, revision)?.join(file);
+            return if path.is_file() {
+                Ok(path)
+            } else {
+                Err(self.offline_error(&format!("downloading {repo_id}/{file}")))
+            };
+        }
+        let (commit, files) = self.repo_files(repo_id, revision)?;
+        let Some(wanted) = files.iter().find(|f| f.name == file) else {
+            let names: Vec<&str> =
+                files.iter().filter(|f| is_gguf(&f.name)).map(|f| f.name.as_str()).collect();
+            return Err(hub_err(
+                ErrorKind::NotFound,
+                format!(
+                    "{repo_id}@{revision} has no file {file}; its GGUF files: {}",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                ),
+            ));
+        };
+        self.fetch_files(repo_id, revision, &commit, &[wanted], progress)?;
+        Ok(self.cache.repo_dir(repo_id)?.join("snapshots").join(&commit).join(file))
+    }
+
+    /// Checks the listed `needed` files, fetches those not yet in the snapshot of `commit`, and
+    /// points `revision` at the commit.
+    fn fetch_files(
+        &self,
+        repo_id: &str,
+        revision: &str,
+        commit: &str,
+        needed: &[&RepoFile],
+        progress: &mut dyn FnMut(&DownloadProgress) -> bool,
+    ) -> Result<()> {
         let listing = format!("{repo_id}@{revision}");
-        for file in &needed {
+        for file in needed {
             file.check(&listing)?;
         }
         let total: u64 = needed.iter().map(|f| f.bytes()).sum();
-        let snapshot = self.cache.repo_dir(repo_id)?.join("snapshots").join(&commit);
+        let snapshot = self.cache.repo_dir(repo_id)?.join("snapshots").join(commit);
         let mut done = 0u64;
         let started = Instant::now();
         for file in needed {
@@ -510,10 +692,9 @@ impl HubClient {
                 done += file.bytes();
                 continue;
             }
-            self.fetch(repo_id, &commit, file, &mut done, total, started, progress)?;
+            self.fetch(repo_id, commit, file, &mut done, total, started, progress)?;
         }
-        self.cache.write_ref(repo_id, revision, &commit)?;
-        Ok(snapshot)
+        self.cache.write_ref(repo_id, revision, commit)
     }
 
     /// Fetches one checked file into `blobs/<etag>.incomplete` (resuming what is there), verifies
@@ -702,6 +883,10 @@ fn file_hash(path: &Path, lfs: bool) -> Result<String> {
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+fn is_gguf(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".gguf")
+}
+
 /// The files a masked-LM needs: config, tokenizer (tokenizer.json, or the vocabulary files), and
 /// weights (safetensors preferred, sharded with its index, else pytorch_model.bin).
 fn needed_files(files: &[RepoFile]) -> std::result::Result<Vec<&RepoFile>, String> {
@@ -733,9 +918,7 @@ fn needed_files(files: &[RepoFile]) -> std::result::Result<Vec<&RepoFile>, Strin
     } else if let Some(w) = find("pytorch_model.bin") {
         out.push(w);
     } else {
-        return Err(
-            "no model.safetensors or pytorch_model.bin (GGUF-only repositories are not supported yet)".into(),
-        );
+        return Err("no model.safetensors or pytorch_model.bin in the repository".into());
     }
     Ok(out)
 }
@@ -796,6 +979,52 @@ mod tests {
     }
 
     #[test]
+    fn gguf_quantisation_is_read_from_the_file_name() {
+        let cases = [
+            ("model.Q4_K_M.gguf", Some("Q4_K_M")),
+            ("smollm2-135m-instruct-q8_0.gguf", Some("Q8_0")),
+            ("Qwen2.5-0.5B-Instruct-Q4_K_S.gguf", Some("Q4_K_S")),
+            ("sub/ggml-model-f16.gguf", Some("F16")),
+            ("llama-3.2-1b-IQ3_XXS.gguf", Some("IQ3_XXS")),
+            ("tiny-bf16.gguf", Some("BF16")),
+            ("tiny-f32.gguf", Some("F32")),
+            ("model.gguf", None),
+            ("q4_0-notes.txt", None),
+            ("XQ4_0.gguf", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(gguf_quantisation(name).as_deref(), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn pick_gguf_by_name_or_quantisation() {
+        let file =
+            |name: &str| GgufFile { name: name.into(), size: 1, quantisation: gguf_quantisation(name) };
+        let d = ModelDetails {
+            repo_id: "org/m".into(),
+            commit: String::new(),
+            files: vec![],
+            selected: vec![],
+            download_size: 0,
+            gguf: vec![file("m.Q4_K_M.gguf"), file("m.Q8_0.gguf"), file("sub/m.Q8_0.gguf")],
+            model_type: None,
+            supported: Ok(()),
+            summary: None,
+        };
+        assert_eq!(d.pick_gguf("q4_k_m").unwrap().name, "m.Q4_K_M.gguf");
+        assert_eq!(d.pick_gguf("sub/m.Q8_0.gguf").unwrap().name, "sub/m.Q8_0.gguf");
+        let cases = [
+            ("Q8_0", "several GGUF files are Q8_0; name the file"),
+            ("Q2_K", "it has m.Q4_K_M.gguf (Q4_K_M)"),
+        ];
+        for (choice, want) in cases {
+            let e = d.pick_gguf(choice).unwrap_err().to_string();
+            assert!(e.contains(want), "{choice}: {e}");
+        }
+    }
+
+    #[test]
     fn needed_files_prefer_safetensors() {
         type Expected<'a> = std::result::Result<Vec<&'a str>, &'a str>;
         let cases: Vec<(Vec<&str>, Expected)> = vec![
@@ -824,7 +1053,7 @@ mod tests {
                 ]),
             ),
             (vec!["tokenizer.json", "model.safetensors"], Err("no config.json")),
-            (vec!["config.json", "tokenizer.json", "model.Q4_K_M.gguf"], Err("GGUF-only")),
+            (vec!["config.json", "tokenizer.json", "model.Q4_K_M.gguf"], Err("no model.safetensors")),
         ];
         for (names, expected) in cases {
             let files: Vec<RepoFile> = names.iter().map(|n| f(n)).collect();

@@ -43,6 +43,14 @@ const ARCHITECTURES: [(&str, &str, &str); 3] = [
     ("qwen2", "qwen2", "Qwen2ForCausalLM"),
 ];
 
+/// The `general.architecture` values read, for messages and the Hub's "supported" flag.
+pub const READ_ARCHITECTURES: [&str; 3] = [ARCHITECTURES[0].0, ARCHITECTURES[1].0, ARCHITECTURES[2].0];
+
+/// Whether a GGUF file of this `general.architecture` is read.
+pub fn reads_architecture(architecture: &str) -> bool {
+    ARCHITECTURES.iter().any(|(a, _, _)| *a == architecture)
+}
+
 /// The tensor types read: those candle dequantises and llama.cpp writes for model weights.
 const SUPPORTED_TYPES: [GgmlDType; 13] = [
     GgmlDType::F32,

@@ -5,6 +5,7 @@ use super::views::*;
 use super::{LoadedModel, Studio};
 use crate::error::{Error, Result};
 use crate::hub::{CachedModel, SearchQuery, resolve_model_in};
+use crate::plm::family::{FAMILIES, supported_model_types};
 use crate::plm::{DeviceChoice, Plm};
 use crate::store::Store;
 
@@ -80,6 +81,24 @@ pub(super) fn model_view(m: &LoadedModel) -> ModelView {
     }
 }
 
+/// The Hub tags a query filters on: its `model_type` (checked against the registry) and `gguf`.
+fn hub_tags(query: &HubQuery) -> Result<Vec<String>> {
+    let mut tags = Vec::new();
+    if let Some(mt) = query.model_type.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        if !FAMILIES.iter().any(|f| f.model_types.contains(&mt)) {
+            return Err(Error::invalid(format!(
+                "model type {mt:?} is not one Cloze Studio runs; pick one of {}",
+                supported_model_types()
+            )));
+        }
+        tags.push(mt.to_string());
+    }
+    if query.gguf_only {
+        tags.push("gguf".to_string());
+    }
+    Ok(tags)
+}
+
 impl Studio {
     /// One page of search results; `next` is the previous page's [`HubPage::next`].
     pub fn hub_search(&self, query: &HubQuery, next: Option<&str>) -> Result<HubPage> {
@@ -95,6 +114,7 @@ impl Studio {
                 .to_string(),
             ),
             limit: query.limit.clamp(1, 100) as usize,
+            tags: hub_tags(query)?,
         };
         let page = self.hub.search(&q, next)?;
         let models = page
@@ -111,6 +131,7 @@ impl Studio {
                 last_modified: m.last_modified,
                 model_type: m.model_type,
                 weight_bytes: m.weight_bytes.map(|b| b as f64),
+                gguf: m.gguf,
             })
             .filter(|m| m.supported || !query.supported_only)
             .collect();
@@ -125,7 +146,11 @@ impl Studio {
             files: d.files.into_iter().map(|(name, size)| HubFile { name, size: size as f64 }).collect(),
             selected: d.selected,
             download_size: d.download_size as f64,
-            gguf: d.gguf,
+            gguf: d
+                .gguf
+                .into_iter()
+                .map(|g| HubGgufFile { name: g.name, size: g.size as f64, quantisation: g.quantisation })
+                .collect(),
             model_type: d.model_type,
             supported: d.supported.is_ok(),
             unsupported_reason: d.supported.err(),
@@ -148,6 +173,44 @@ impl Studio {
             .into_iter()
             .find(|m| m.repo_id == repo_id)
             .ok_or_else(|| Error::internal(format!("{repo_id} was downloaded but is not in the cache")))
+    }
+
+    /// Downloads one GGUF file of a repository (`file`: a name from [`HubDetails::gguf`], or a
+    /// quantisation only one of them has) into the cache, resuming a partial one.
+    pub fn hub_download_gguf(
+        &self,
+        repo_id: &str,
+        file: &str,
+        progress: ProgressFn,
+    ) -> Result<DownloadedGguf> {
+        let repo_id = repo_id.trim();
+        let details = self.hub.details(repo_id, "main")?;
+        let chosen = details.pick_gguf(file)?;
+        let size = chosen.size;
+        let path = self.hub.download_gguf(repo_id, "main", &chosen.name, &mut |p| {
+            let message = format!("{} · {:.1} MB/s", p.file, p.rate / 1e6);
+            progress(Progress::new("download", p.done, Some(p.total)).with_message(message))
+        })?;
+        progress(Progress::new("download", size, Some(size)).with_message("done"));
+        Ok(DownloadedGguf {
+            spec: format!("{repo_id}/{}", chosen.name),
+            path: path.display().to_string(),
+            size: size as f64,
+        })
+    }
+
+    /// The `model_type`s the engine runs, by family, for the Hub search's family filter.
+    pub fn model_types(&self) -> Vec<ModelTypeOption> {
+        FAMILIES
+            .iter()
+            .flat_map(|f| {
+                f.model_types.iter().map(move |mt| ModelTypeOption {
+                    model_type: mt.to_string(),
+                    family: f.name.to_string(),
+                    kind: f.kind,
+                })
+            })
+            .collect()
     }
 
     pub fn cached_models(&self) -> Result<Vec<CachedModelView>> {

@@ -225,6 +225,8 @@ fn models_devices_and_cache() {
         sort: HubSort::Downloads,
         limit: 5,
         supported_only: true,
+        model_type: None,
+        gguf_only: false,
     };
     assert_eq!(f.studio.hub_search(&q, None).unwrap_err().kind(), crate::error::ErrorKind::Unavailable);
 }

@@ -311,6 +311,21 @@ pub struct HubQuery {
     pub sort: HubSort,
     pub limit: u32,
     pub supported_only: bool,
+    /// Only repositories of this `model_type` (one of [`ModelTypeOption::model_type`]).
+    pub model_type: Option<String>,
+    /// Only repositories with GGUF files.
+    pub gguf_only: bool,
+}
+
+/// A `model_type` the engine runs, for the Hub search's family filter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct ModelTypeOption {
+    /// The Hub's tag for it (`llama`, `qwen2`, `t5`...).
+    pub model_type: String,
+    /// The engine's family that runs it (`llama` runs `qwen2` too).
+    pub family: String,
+    pub kind: crate::plm::Kind,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -324,6 +339,8 @@ pub struct HubModel {
     pub last_modified: Option<String>,
     pub model_type: Option<String>,
     pub weight_bytes: Option<f64>,
+    /// The repository holds GGUF files.
+    pub gguf: bool,
     pub supported: bool,
     pub unsupported_reason: Option<String>,
 }
@@ -342,6 +359,25 @@ pub struct HubFile {
     pub size: f64,
 }
 
+/// One GGUF file of a repository, to pick a quantisation from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct HubGgufFile {
+    pub name: String,
+    pub size: f64,
+    /// `Q4_K_M`, `Q8_0`... from the file name; `None` when it gives none.
+    pub quantisation: Option<String>,
+}
+
+/// A GGUF file in the cache after its download: `spec` loads it (`org/name/FILE.gguf`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct DownloadedGguf {
+    pub spec: String,
+    pub path: String,
+    pub size: f64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(Type))]
 pub struct HubDetails {
@@ -350,7 +386,8 @@ pub struct HubDetails {
     pub files: Vec<HubFile>,
     pub selected: Vec<String>,
     pub download_size: f64,
-    pub gguf: Vec<String>,
+    /// The GGUF files, each downloadable alone; a repository of GGUF files only has no `selected`.
+    pub gguf: Vec<HubGgufFile>,
     pub model_type: Option<String>,
     pub supported: bool,
     pub unsupported_reason: Option<String>,

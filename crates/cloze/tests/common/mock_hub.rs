@@ -1,5 +1,6 @@
-//! A mock Hugging Face Hub on 127.0.0.1 serving the search API and the tiny RoBERTa fixture with
-//! the Hub's headers, ranges and injected faults; shared by the tests that talk to the Hub.
+//! A mock Hugging Face Hub on 127.0.0.1 serving the search API (with the Hub's `filter=` tags) and
+//! the tiny RoBERTa fixture with the Hub's headers, ranges and injected faults, and `org/tiny-gguf`,
+//! a repository of the tiny Llama's GGUF files only; shared by the tests that talk to the Hub.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -50,6 +51,23 @@ pub fn fixture_files() -> Vec<(String, Vec<u8>)> {
     files.push(("model.Q4_K_M.gguf".into(), b"GGUF....".to_vec()));
     files.sort();
     files
+}
+
+/// `org/tiny-gguf`: the tiny Llama as GGUF files (f32, Q8_0, Q4_0) and a model card, nothing else.
+pub fn gguf_files() -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity/gguf-llama"));
+    let mut files: Vec<(String, Vec<u8>)> = ["model-f32.gguf", "model-q8_0.gguf", "model-q4_0.gguf"]
+        .iter()
+        .map(|n| (n.to_string(), std::fs::read(dir.join(n)).unwrap()))
+        .collect();
+    files.push(("README.md".into(), b"# tiny-gguf\n\nA tiny random Llama as GGUF.\n".to_vec()));
+    files.sort();
+    files
+}
+
+/// Files the Hub keeps in LFS (listed with their SHA-256, served through the CDN).
+fn is_lfs(name: &str) -> bool {
+    name.ends_with(".safetensors") || name.ends_with(".gguf")
 }
 
 /// The files a download fetches from the fixture repository.
@@ -146,13 +164,28 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
         if path == "/api/models" {
             let all: Vec<serde_json::Value> = vec![
                 serde_json::json!({"id": "org/tiny", "pipeline_tag": "fill-mask", "downloads": 30, "likes": 3,
-                    "tags": ["license:mit"], "lastModified": "2026-01-01T00:00:00.000Z", "config": {"model_type": "roberta"},
-                    "safetensors": {"parameters": {"F32": 110_000}, "total": 110_000}}),
-                serde_json::json!({"id": "org/mamba", "pipeline_tag": "text-generation", "downloads": 20, "likes": 2,
-                    "tags": [], "config": {"model_type": "mamba"}}),
+                    "tags": ["license:mit", "roberta", "fill-mask", "gguf"], "lastModified": "2026-01-01T00:00:00.000Z",
+                    "config": {"model_type": "roberta"}, "safetensors": {"parameters": {"F32": 110_000}, "total": 110_000}}),
+                serde_json::json!({"id": "org/mamba", "pipeline_tag": "fill-mask", "downloads": 20, "likes": 2,
+                    "tags": ["mamba", "fill-mask"], "config": {"model_type": "mamba"}}),
                 serde_json::json!({"id": "org/gated", "pipeline_tag": "fill-mask", "downloads": 10, "likes": 1,
-                    "tags": ["license:other"], "config": {"model_type": "roberta"}}),
+                    "tags": ["license:other", "roberta", "fill-mask"], "config": {"model_type": "roberta"}}),
+                // GGUF repositories: no config; the Hub's `gguf` summary names the architecture.
+                serde_json::json!({"id": "org/tiny-gguf", "pipeline_tag": "text-generation", "downloads": 9, "likes": 1,
+                    "tags": ["gguf", "llama", "text-generation", "license:apache-2.0"],
+                    "gguf": {"total": 40_000, "architecture": "llama", "context_length": 128}}),
+                serde_json::json!({"id": "org/rwkv-gguf", "pipeline_tag": "text-generation", "downloads": 8, "likes": 0,
+                    "tags": ["gguf", "rwkv", "text-generation"], "gguf": {"total": 1, "architecture": "rwkv"}}),
             ];
+            // `filter=` tags, all required (the pipeline tag is one of an entry's tags, as on the Hub).
+            let filters: Vec<&str> = query.split('&').filter_map(|p| p.strip_prefix("filter=")).collect();
+            let all: Vec<serde_json::Value> = all
+                .into_iter()
+                .filter(|m| {
+                    let tags = m["tags"].as_array().unwrap();
+                    filters.iter().all(|f| tags.iter().any(|t| t == f))
+                })
+                .collect();
             let start: usize = query
                 .split('&')
                 .find_map(|p| p.strip_prefix("cursor="))
@@ -166,9 +199,11 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
             let page: Vec<_> = all.iter().skip(start).take(limit).cloned().collect();
             let mut headers = vec![];
             if start + limit < all.len() {
+                // The next page keeps the query (its filters), as the Hub's links do.
+                let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with("cursor=")).collect();
                 headers.push((
                     "Link".into(),
-                    format!("<{base}/api/models?cursor={}&limit={limit}>; rel=\"next\"", start + limit),
+                    format!("<{base}/api/models?{}&cursor={}>; rel=\"next\"", kept.join("&"), start + limit),
                 ));
             }
             return respond(&mut stream, 200, &headers, &json(serde_json::Value::Array(page)), None);
@@ -177,13 +212,20 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
         if repo == "org/gated" && !authorized {
             return respond(&mut stream, 401, &[], b"{\"error\":\"gated\"}", None);
         }
-        if !["org/tiny", "org/gated", "org/corrupt", "org/big"].contains(&repo) {
+        if !["org/tiny", "org/gated", "org/corrupt", "org/big", "org/tiny-gguf"].contains(&repo) {
             return respond(&mut stream, 404, &[], b"{}", None);
         }
+        let ggufs;
+        let files = if repo == "org/tiny-gguf" {
+            ggufs = gguf_files();
+            &ggufs[..]
+        } else {
+            files
+        };
         let siblings: Vec<serde_json::Value> = files
             .iter()
             .map(|(name, bytes)| {
-                if name.ends_with(".safetensors") {
+                if is_lfs(name) {
                     serde_json::json!({"rfilename": name, "blobId": "0000", "size": bytes.len(),
                         "lfs": {"sha256": sha256(bytes), "size": bytes.len()}})
                 } else {
@@ -213,7 +255,14 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
         return respond(&mut stream, 404, &[], b"", None);
     }
     let repo = format!("{}/{}", parts[0], parts[1]);
-    if parts[4].ends_with(".safetensors") && !via_cdn {
+    let ggufs;
+    let files = if repo == "org/tiny-gguf" {
+        ggufs = gguf_files();
+        &ggufs[..]
+    } else {
+        files
+    };
+    if is_lfs(parts[4]) && !via_cdn {
         let location = format!("{base}/cdn/{repo}/{}", parts[4]);
         return respond(
             &mut stream,
@@ -240,8 +289,8 @@ pub fn handle(mut stream: TcpStream, base: &str, faults: &Mutex<Faults>, files: 
         .and_then(|r| r.trim_end_matches('-').parse().ok())
         .unwrap_or(0usize)
         .min(body.len());
-    let cut = if name.ends_with(".safetensors") { f.cut_weights_after.take() } else { None };
-    let throttle = if name.ends_with(".safetensors") { f.throttle } else { None };
+    let cut = if is_lfs(name) { f.cut_weights_after.take() } else { None };
+    let throttle = if is_lfs(name) { f.throttle } else { None };
     drop(f);
     let mut headers =
         vec![("ETag".into(), format!("\"{}\"", sha256(bytes))), ("X-Repo-Commit".into(), COMMIT.into())];
