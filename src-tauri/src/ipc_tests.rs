@@ -179,12 +179,23 @@ fn every_command_through_ipc() {
     assert_eq!(loaded["family"], "roberta");
     assert_eq!(h.ok("current_model", json!({}))["mask_token"], "<mask>");
     assert_eq!(h.ok("cached_models", json!({})), json!([]));
-    let query =
-        json!({"text": "bert", "task": "fill-mask", "sort": "downloads", "limit": 5, "supported_only": true});
+    let query = json!({"text": "bert", "task": "fill-mask", "sort": "downloads", "limit": 5, "supported_only": true,
+            "model_type": "llama", "gguf_only": true});
     assert!(h.err("hub_search", json!({"query": query, "next": null}), "unavailable").contains("offline"));
     h.err("hub_details", json!({"repoId": "org/tiny"}), "unavailable");
     let download = h.call("hub_download", json!({"job": "dl-1", "repoId": "org/tiny"})).expect_err("offline");
     assert!(download["kind"] == "unavailable" || download["kind"] == "not-found", "{download}");
+    let gguf = h
+        .call("hub_download_gguf", json!({"job": "dl-2", "repoId": "org/tiny", "file": "Q4_K_M"}))
+        .expect_err("offline");
+    assert_eq!(gguf["kind"], "unavailable", "{gguf}");
+    let types = h.ok("model_types", json!({}));
+    assert!(
+        types
+            .as_array()
+            .unwrap()
+            .contains(&json!({"model_type": "qwen2", "family": "llama", "kind": "decoder"}))
+    );
     assert!(
         h.err("remove_cached_model", json!({"repoId": "org/tiny"}), "not-found").contains("not in the cache")
     );

@@ -48,6 +48,8 @@ macro_rules! builder_for {
                 models::hub_search,
                 models::hub_details,
                 models::hub_download::<$runtime>,
+                models::hub_download_gguf::<$runtime>,
+                models::model_types,
                 models::cached_models,
                 models::remove_cached_model,
                 models::devices,

@@ -36,6 +36,10 @@ export const commands = {
 	hubSearch: (query: HubQuery, next: string | null) => __TAURI_INVOKE<HubPage>("hub_search", { query, next }),
 	hubDetails: (repoId: string) => __TAURI_INVOKE<HubDetails>("hub_details", { repoId }),
 	hubDownload: (job: string, repoId: string) => __TAURI_INVOKE<CachedModelView>("hub_download", { job, repoId }),
+	/**  One GGUF file of a repository (a file name from its details, or a quantisation). */
+	hubDownloadGguf: (job: string, repoId: string, file: string) => __TAURI_INVOKE<DownloadedGguf>("hub_download_gguf", { job, repoId, file }),
+	/**  The model types the Hub search's family filter offers. */
+	modelTypes: () => __TAURI_INVOKE<ModelTypeOption[]>("model_types"),
 	cachedModels: () => __TAURI_INVOKE<CachedModelView[]>("cached_models"),
 	removeCachedModel: (repoId: string) => __TAURI_INVOKE<CachedModelView[]>("remove_cached_model", { repoId }),
 	devices: () => __TAURI_INVOKE<DeviceOption[]>("devices"),
@@ -207,6 +211,13 @@ export type DeviceOption = {
 	note: string | null,
 };
 
+/**  A GGUF file in the cache after its download: `spec` loads it (`org/name/FILE.gguf`). */
+export type DownloadedGguf = {
+	spec: string,
+	path: string,
+	size: number,
+};
+
 /**  What a caller can do about an error: the part of an error a program acts on. */
 export type ErrorKind = 
 /**  A file, folder, project item or cached model that was named does not exist. */
@@ -361,7 +372,8 @@ export type HubDetails = {
 	files: HubFile[],
 	selected: string[],
 	download_size: number,
-	gguf: string[],
+	/**  The GGUF files, each downloadable alone; a repository of GGUF files only has no `selected`. */
+	gguf: HubGgufFile[],
 	model_type: string | null,
 	supported: boolean,
 	unsupported_reason: string | null,
@@ -373,6 +385,14 @@ export type HubFile = {
 	size: number,
 };
 
+/**  One GGUF file of a repository, to pick a quantisation from. */
+export type HubGgufFile = {
+	name: string,
+	size: number,
+	/**  `Q4_K_M`, `Q8_0`... from the file name; `None` when it gives none. */
+	quantisation: string | null,
+};
+
 export type HubModel = {
 	repo_id: string,
 	task: string | null,
@@ -382,6 +402,8 @@ export type HubModel = {
 	last_modified: string | null,
 	model_type: string | null,
 	weight_bytes: number | null,
+	/**  The repository holds GGUF files. */
+	gguf: boolean,
 	supported: boolean,
 	unsupported_reason: string | null,
 };
@@ -397,6 +419,10 @@ export type HubQuery = {
 	sort: HubSort,
 	limit: number,
 	supported_only: boolean,
+	/**  Only repositories of this `model_type` (one of [`ModelTypeOption::model_type`]). */
+	model_type: string | null,
+	/**  Only repositories with GGUF files. */
+	gguf_only: boolean,
 };
 
 export type HubSort = "downloads" | "likes" | "last_modified";
@@ -526,6 +552,15 @@ export type ModelRecord = {
 	path: string,
 	family: string,
 	added_at: string,
+};
+
+/**  A `model_type` the engine runs, for the Hub search's family filter. */
+export type ModelTypeOption = {
+	/**  The Hub's tag for it (`llama`, `qwen2`, `t5`...). */
+	model_type: string,
+	/**  The engine's family that runs it (`llama` runs `qwen2` too). */
+	family: string,
+	kind: Kind,
 };
 
 export type ModelView = {

@@ -1,7 +1,8 @@
 //! Model screen: Hugging Face search and download, the cache, devices, loading.
 
 use cloze::studio::views::{
-    CachedModelView, DeviceKind, DeviceOption, HubDetails, HubPage, HubQuery, ModelView,
+    CachedModelView, DeviceKind, DeviceOption, DownloadedGguf, HubDetails, HubPage, HubQuery,
+    ModelTypeOption, ModelView,
 };
 use tauri::{AppHandle, Manager, Runtime, State, Window};
 
@@ -35,6 +36,25 @@ pub async fn hub_download<R: Runtime>(
     run_job(&app, job, move |s, p| s.hub_download(&repo_id, p)).await
 }
 
+/// One GGUF file of a repository (a file name from its details, or a quantisation).
+#[tauri::command]
+#[specta::specta]
+pub async fn hub_download_gguf<R: Runtime>(
+    app: AppHandle<R>,
+    job: String,
+    repo_id: String,
+    file: String,
+) -> Result<DownloadedGguf, AppError> {
+    run_job(&app, job, move |s, p| s.hub_download_gguf(&repo_id, &file, p)).await
+}
+
+/// The model types the Hub search's family filter offers.
+#[tauri::command]
+#[specta::specta]
+pub async fn model_types(studio: State<'_, Shared>) -> Result<Vec<ModelTypeOption>, AppError> {
+    run(&studio, |s| Ok(s.model_types())).await
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn cached_models(studio: State<'_, Shared>) -> Result<Vec<CachedModelView>, AppError> {
@@ -65,10 +85,13 @@ pub async fn load_model<R: Runtime>(
     spec: String,
     device: DeviceKind,
 ) -> Result<ModelView, AppError> {
-    // A downloaded model loads by its name (org/name[@revision]) from the cache; a folder must have
-    // been chosen in this window (or be inside one that was).
+    // A downloaded model loads by its name (org/name[@revision], or org/name/FILE.gguf[@revision])
+    // from the cache; a folder must have been chosen in this window (or be inside one that was).
     let studio = app.state::<Shared>().inner().clone();
-    let name = spec.trim().split('@').next().unwrap_or_default().to_string();
+    let name = match cloze::hub::gguf_spec(spec.trim()) {
+        Some((repo, _, _)) => repo.to_string(),
+        None => spec.trim().split('@').next().unwrap_or_default().to_string(),
+    };
     let cached = tauri::async_runtime::spawn_blocking(move || studio.cached_models())
         .await
         .map_err(AppError::internal)??
