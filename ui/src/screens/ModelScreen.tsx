@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState } from "react";
 import {
-  commands, type CachedModelView, type DeviceKind, type DeviceOption, type HubDetails, type HubModel, type HubQuery, type ModelView,
+  commands, type CachedModelView, type DeviceKind, type DeviceOption, type HubDetails, type HubModel, type HubQuery, type ModelTypeOption, type ModelView,
 } from "../bindings";
 import { useJobs } from "../app/JobsContext";
 import { useNotify } from "../app/NotificationsContext";
@@ -85,7 +85,7 @@ export function ModelScreen() {
           )}
         </div>
       </div>
-      <HubPanel onDownloaded={() => void refreshCached()} />
+      <HubPanel onDownloaded={() => void refreshCached()} onLoad={(spec) => void load(spec)} />
       <div className="card">
         <h2>Cached models</h2>
         {cached === null ? <p className="muted">Loading…</p> : cached.length === 0 ? (
@@ -144,10 +144,26 @@ function ModelCard({ model }: { model: ModelView }) {
   );
 }
 
-function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
+type Task = "any" | "fill-mask" | "text-generation" | "text2text-generation";
+
+/** A GGUF file's label: its quantisation (or name) and size. */
+function ggufLabel(g: HubDetails["gguf"][number]): string {
+  return `${g.quantisation ?? g.name} · ${formatBytes(g.size)}`;
+}
+
+function HubPanel({ onDownloaded, onLoad }: { onDownloaded: () => void; onLoad: (spec: string) => void }) {
   const { runJob, cancelJob } = useJobs();
   const [text, setText] = useState("");
-  const [task, setTask] = useState<"fill-mask" | "any">("fill-mask");
+  const [task, setTask] = useState<Task>("any");
+  const [modelType, setModelType] = useState("");
+  const [ggufOnly, setGgufOnly] = useState(false);
+  const [types, setTypes] = useState<ModelTypeOption[]>([]);
+  const [ggufChoice, setGgufChoice] = useState<string | null>(null);
+  const [downloadedSpec, setDownloadedSpec] = useState<string | null>(null);
+  useEffect(() => {
+    // The family filter's options come from the engine's registry; without them the filter is hidden.
+    commands.modelTypes().then(setTypes, () => setTypes([]));
+  }, []);
   const [sort, setSort] = useState<HubQuery["sort"]>("downloads");
   const [supportedOnly, setSupportedOnly] = useState(true);
   const [results, setResults] = useState<HubModel[] | null>(null);
@@ -164,7 +180,10 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
     setSearching(true);
     setHubError(null);
     try {
-      const query = { text: text.trim(), task: task === "any" ? null : task, sort, limit: 30, supported_only: supportedOnly };
+      const query: HubQuery = {
+        text: text.trim(), task: task === "any" ? null : task, sort, limit: 30, supported_only: supportedOnly,
+        model_type: modelType === "" ? null : modelType, gguf_only: ggufOnly,
+      };
       const page = await commands.hubSearch(query, more ? nextPage : null);
       setResults((prev) => (more && prev ? [...prev, ...page.models.filter((m) => !prev.some((p) => p.repo_id === m.repo_id))] : page.models));
       setNextPage(page.next);
@@ -180,6 +199,8 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
     setDetails(null);
     setDetailsError(null);
     setDownloadedMsg(null);
+    setDownloadedSpec(null);
+    setGgufChoice(null);
     try {
       setDetails(await commands.hubDetails(repo));
     } catch (e) {
@@ -192,6 +213,16 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
     setDownloadJob(null);
     if (r) {
       setDownloadedMsg(`Downloaded ${r.repo_id} (${formatBytes(r.size)}). Load it from Cached models below.`);
+      onDownloaded();
+    }
+  };
+
+  const downloadGguf = async (repo: string, file: string) => {
+    const r = await runJob(`Download ${repo}/${file}`, (job) => commands.hubDownloadGguf(job, repo, file), setDownloadJob);
+    setDownloadJob(null);
+    if (r) {
+      setDownloadedMsg(`Downloaded ${r.spec} (${formatBytes(r.size)}).`);
+      setDownloadedSpec(r.spec);
       onDownloaded();
     }
   };
@@ -210,7 +241,17 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
           <label htmlFor="hub-query">Search models</label>
           <input id="hub-query" data-testid="hub-query" value={text} onChange={(e) => setText(e.target.value)} placeholder="bert, roberta, distil…" />
         </div>
-        <Select<"fill-mask" | "any"> label="Task" value={task} onChange={setTask} options={[{ value: "fill-mask", label: "fill-mask" }, { value: "any", label: "any task" }]} />
+        <Select<Task> label="Task" value={task} onChange={setTask} testId="hub-task" options={[
+          { value: "any", label: "any task" }, { value: "fill-mask", label: "fill-mask" },
+          { value: "text-generation", label: "text-generation" }, { value: "text2text-generation", label: "text2text-generation" },
+        ]} />
+        {types.length > 0 ? (
+          <Select label="Family" value={modelType} onChange={setModelType} testId="hub-family" options={[
+            { value: "", label: "any family" },
+            ...types.map((t) => ({ value: t.model_type, label: t.model_type === t.family ? `${t.model_type} (${t.kind})` : `${t.model_type} (${t.family} family, ${t.kind})` })),
+          ]} />
+        ) : null}
+        <label className="check"><input type="checkbox" data-testid="hub-gguf-only" checked={ggufOnly} onChange={(e) => setGgufOnly(e.target.checked)} /> GGUF only</label>
         <Select<HubQuery["sort"]> label="Sort by" value={sort} onChange={setSort} options={[
           { value: "downloads", label: "Downloads" }, { value: "likes", label: "Likes" }, { value: "last_modified", label: "Recently updated" },
         ]} />
@@ -219,7 +260,7 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
       </form>
       {hubError ? <p className="inline-error" role="alert" data-testid="hub-error">Hub unavailable: {hubError}</p> : null}
       {results === null ? (
-        !hubError ? <p className="muted">Search for a fill-mask model (BERT, RoBERTa, DistilBERT…) to download it into the local cache.</p> : null
+        !hubError ? <p className="muted">Search for a model (BERT, RoBERTa, GPT-2, Llama, Qwen2, T5… or a GGUF file) to download it into the local cache.</p> : null
       ) : results.length === 0 ? <EmptyState title="No models match">Try a shorter query or untick “Supported only”.</EmptyState> : (
         <div className="grid-2 hub-grid">
           <ul className="hub-results" data-testid="hub-results">
@@ -230,6 +271,7 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
                   <span className="muted small">
                     ↓ {formatCount(m.downloads)} · ♥ {formatCount(m.likes)} · {formatBytes(m.weight_bytes)}{m.license ? ` · ${m.license}` : ""}
                   </span>
+                  {m.gguf ? <span className="badge" data-testid="gguf-badge">GGUF</span> : null}
                   {m.supported ? <span className="badge ok">supported</span> : <span className="badge">{m.unsupported_reason ?? "unsupported"}</span>}
                 </button>
               </li>
@@ -254,17 +296,43 @@ function HubPanel({ onDownloaded }: { onDownloaded: () => void }) {
                 </p>
                 {!details.supported ? <p className="warn">{details.unsupported_reason ?? "This model is not supported."}</p> : null}
                 <ul className="file-list">
-                  {details.files.map((f) => (
-                    <li key={f.name} className={details.selected.includes(f.name) ? "selected" : "muted"}>
-                      <span className="mono small">{f.name}</span> <span className="small">{formatBytes(f.size)}</span>
-                    </li>
-                  ))}
+                  {details.files.map((f) => {
+                    const gguf = details.gguf.find((g) => g.name === f.name);
+                    return (
+                      <li key={f.name} className={details.selected.includes(f.name) ? "selected" : "muted"}>
+                        <span className="mono small">{f.name}</span> <span className="small">{formatBytes(f.size)}</span>
+                        {gguf ? <span className="badge small">GGUF{gguf.quantisation ? ` ${gguf.quantisation}` : ""}</span> : null}
+                      </li>
+                    );
+                  })}
                 </ul>
-                <button type="button" className="btn primary" data-testid="hub-download" disabled={!details.supported || downloadJob !== null} onClick={() => void download(details.repo_id)}>
-                  Download {formatBytes(details.download_size)}
-                </button>
+                {details.selected.length > 0 ? (
+                  <button type="button" className="btn primary" data-testid="hub-download" disabled={!details.supported || downloadJob !== null} onClick={() => void download(details.repo_id)}>
+                    Download {formatBytes(details.download_size)}
+                  </button>
+                ) : null}
+                {details.gguf.length > 0 ? (
+                  <fieldset className="gguf-pick" data-testid="gguf-files">
+                    <legend>{details.selected.length > 0 ? "Or one GGUF file (quantised)" : "Pick a quantisation to download"}</legend>
+                    {details.gguf.map((g) => (
+                      <label key={g.name} className="check">
+                        <input type="radio" name="gguf-file" value={g.name} checked={(ggufChoice ?? details.gguf[0].name) === g.name} onChange={() => setGgufChoice(g.name)} />
+                        {" "}<span className="mono small">{ggufLabel(g)}</span> <span className="muted small">{g.name}</span>
+                      </label>
+                    ))}
+                    {(() => {
+                      const chosen = details.gguf.find((g) => g.name === ggufChoice) ?? details.gguf[0];
+                      return (
+                        <button type="button" className="btn primary" data-testid="gguf-download" disabled={downloadJob !== null} onClick={() => void downloadGguf(details.repo_id, chosen.name)}>
+                          Download {ggufLabel(chosen)}
+                        </button>
+                      );
+                    })()}
+                  </fieldset>
+                ) : null}
                 {downloadJob ? <JobProgressBar job={downloadJob} label="Downloading" onCancel={() => void cancelJob(downloadJob)} /> : null}
-                {downloadedMsg ? <p className="ok-text">{downloadedMsg}</p> : null}
+                {downloadedMsg ? <p className="ok-text" data-testid="hub-downloaded">{downloadedMsg}</p> : null}
+                {downloadedSpec ? <button type="button" className="btn" data-testid="gguf-load" onClick={() => onLoad(downloadedSpec)}>Load {downloadedSpec}</button> : null}
               </div>
             )}
           </div>
