@@ -261,7 +261,7 @@ fn gguf_only_repository_downloads_the_chosen_quantisation_resumed_and_checked() 
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names, [chosen.clone()], "only the chosen file is fetched");
+    assert_eq!(names, std::slice::from_ref(&chosen), "only the chosen file is fetched");
 
     // Loaded by name from the cache, offline too.
     let spec = format!("org/tiny-gguf/{chosen}");

@@ -580,7 +580,7 @@ impl HubClient {
         let supported = match needed_files(&files) {
             // A GGUF-only repository: one of its files is what a user downloads (whether its
             // architecture is read shows when it loads: the listing does not say).
-            Err(_) if !gguf.is_empty() => Ok(()),
+            Err(_) if gguf_only(&files) => Ok(()),
             Err(why) => Err(why),
             Ok(_) => support(model_type.as_deref(), Some("fill-mask")),
         };
@@ -614,7 +614,7 @@ impl HubClient {
         }
         let (commit, files) = self.repo_files(repo_id, revision)?;
         let needed = needed_files(&files).map_err(|m| {
-            if files.iter().any(|f| is_gguf(&f.name)) {
+            if gguf_only(&files) {
                 hub_err(
                     ErrorKind::InvalidInput,
                     Text::from(format!("{repo_id} holds GGUF files only; download one of them"))
@@ -885,6 +885,12 @@ fn file_hash(path: &Path, lfs: bool) -> Result<String> {
 
 fn is_gguf(name: &str) -> bool {
     name.to_ascii_lowercase().ends_with(".gguf")
+}
+
+/// A repository whose weights are GGUF files only (no safetensors or PyTorch weights).
+fn gguf_only(files: &[RepoFile]) -> bool {
+    files.iter().any(|f| is_gguf(&f.name))
+        && !files.iter().any(|f| f.name.ends_with(".safetensors") || f.name.ends_with(".bin"))
 }
 
 /// The files a masked-LM needs: config, tokenizer (tokenizer.json, or the vocabulary files), and
