@@ -834,6 +834,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
         let config =
             cloze::demo::DemoConfig { per_class: args.demos_per_class, selection: args.demos_select.into() };
         let demos = cloze::demo::Demonstrations::new(&plm, &template, &verbalizer, &pool, config, args.seed)?;
+        errln!("{}", demos.budget(&plm)?.summary());
         demos.fill(&plm, &mut rows)?;
     }
     let template = args.chat.chat().apply(&plm, &template)?;

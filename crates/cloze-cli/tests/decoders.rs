@@ -277,4 +277,9 @@ fn a_decoder_takes_demonstrations_before_the_mask_only() {
     let before = classify("{demo} {text_a} It was {mask}.");
     assert!(before.status.success(), "{}", String::from_utf8_lossy(&before.stderr));
     assert_eq!(String::from_utf8_lossy(&before.stdout).lines().count(), 16);
+    let stderr = String::from_utf8_lossy(&before.stderr);
+    assert!(
+        stderr.contains("demos: 2 × ≈") && stderr.contains("tokens per row"),
+        "the budget is shown: {stderr}"
+    );
 }

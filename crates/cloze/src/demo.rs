@@ -96,6 +96,42 @@ pub fn demo_text(template: &Template, row: &Example, word: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// What the demonstrations take of a model's input, for the prompt's author: shown by `cloze
+/// classify` (truncation shortens `{demo}` first when a row does not fit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DemoBudget {
+    /// Demonstrations per row.
+    pub per_row: usize,
+    /// Their mean length in tokens.
+    pub tokens_each: f64,
+    /// The model's longest input.
+    pub max_len: usize,
+}
+
+impl DemoBudget {
+    /// The tokens the demonstrations take per row.
+    pub fn tokens(&self) -> f64 {
+        self.per_row as f64 * self.tokens_each
+    }
+
+    /// E.g. `demos: 4 × ≈38 tokens = 152 of 2048 tokens per row`.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "demos: {} × ≈{:.0} tokens = {:.0} of {} tokens per row",
+            self.per_row,
+            self.tokens_each,
+            self.tokens(),
+            self.max_len
+        );
+        if self.tokens() > 0.5 * self.max_len as f64 {
+            s.push_str(
+                "; over half the input: long rows will see shortened demonstrations (use fewer per class)",
+            );
+        }
+        s
+    }
+}
+
 /// The labelled pool demonstrations come from.
 pub struct Demonstrations {
     pool: Vec<Example>,
@@ -149,6 +185,20 @@ impl Demonstrations {
             }
         };
         Ok(Self { pool: kept, texts, by_class, embeddings, config, seed })
+    }
+
+    /// What the demonstrations take of `plm`'s input (the mean over the pool's written-out rows).
+    pub fn budget(&self, plm: &Plm) -> Result<DemoBudget> {
+        let mut total = 0usize;
+        for t in &self.texts {
+            total += plm.tokenizer().encode_plain(t)?.len();
+        }
+        let per_row: usize = self.by_class.iter().map(|m| m.len().min(self.config.per_class as usize)).sum();
+        Ok(DemoBudget {
+            per_row,
+            tokens_each: total as f64 / self.texts.len().max(1) as f64,
+            max_len: plm.max_len(),
+        })
     }
 
     /// Sets `{demo}` for each row: `per_class` demonstrations of every class, in class order,
@@ -228,5 +278,13 @@ mod tests {
                 assert!(e.to_string().contains("put the demonstrations first"), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn the_budget_says_what_the_demonstrations_take() {
+        let b = DemoBudget { per_row: 4, tokens_each: 38.2, max_len: 2048 };
+        assert_eq!(b.summary(), "demos: 4 × ≈38 tokens = 153 of 2048 tokens per row");
+        let long = DemoBudget { per_row: 8, tokens_each: 40.0, max_len: 512 };
+        assert!(long.summary().contains("over half the input"), "{}", long.summary());
     }
 }
