@@ -169,6 +169,10 @@ pub fn generate(
     let eos = tok.special().sep.as_ref().map(|(_, id)| *id);
     let mut new_ids: Vec<u32> = Vec::new();
     let mut text = String::new();
+    // Bytes of `text` handed to `on_token`. A byte-level BPE token may hold the first bytes of a
+    // character that the next token completes: while the text ends in U+FFFD it is held back, so
+    // the pieces always join to the final text.
+    let mut sent = 0;
     let mut stop = StopReason::Length;
     for _ in 0..options.max_new_tokens {
         let Some(logits) = stepper.next(plm, new_ids.last().copied())? else {
@@ -181,17 +185,25 @@ pub fn generate(
             stop = StopReason::EndOfSequence;
             break;
         }
-        let decoded = tok.decode(&new_ids)?;
-        let delta = decoded.get(text.len()..).unwrap_or("").to_string();
-        text = decoded;
+        text = tok.decode(&new_ids)?;
         if let Some(s) = options.stop.iter().find(|s| text.ends_with(s.as_str())) {
             text.truncate(text.len() - s.len());
             stop = StopReason::StopString;
             break;
         }
-        if !delta.is_empty() && !on_token(&delta) {
-            return Err(Error::Cancelled);
+        if text.ends_with('\u{FFFD}') || !text.is_char_boundary(sent) {
+            continue;
         }
+        if text.len() > sent {
+            if !on_token(&text[sent..]) {
+                return Err(Error::Cancelled);
+            }
+            sent = text.len();
+        }
+    }
+    // What was held back (an incomplete character at the end) goes out last.
+    if text.len() > sent && text.is_char_boundary(sent) && !on_token(&text[sent..]) {
+        return Err(Error::Cancelled);
     }
     Ok(Generation { text, ids: new_ids, stop, prompt_tokens: ids.len() })
 }

@@ -80,6 +80,23 @@ fn an_encoder_decoder_generates_text_and_a_masked_lm_says_what_to_pick() {
     let err = generate(&plm, "the film was fine", &options, &mut |_| false).unwrap_err();
     assert!(matches!(err, cloze::Error::Cancelled), "{err}");
 
+    // A byte-level BPE splits characters over tokens: the streamed pieces still join to the text.
+    let llama = Plm::load(fixture("llama"), &Device::Cpu).unwrap();
+    for seed in [7, 8, 9] {
+        let options = GenerateOptions {
+            decoding: cloze::generate::Decoding::Sample { temperature: 1.0, top_p: 1.0, seed },
+            max_new_tokens: 12,
+            stop: Vec::new(),
+        };
+        let mut pieces = Vec::new();
+        let out = generate(&llama, "The movie was", &options, &mut |p| {
+            pieces.push(p.to_string());
+            true
+        })
+        .unwrap();
+        assert_eq!(pieces.concat(), out.text, "seed {seed}: pieces {pieces:?}");
+    }
+
     let bert = Plm::load(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/parity/bert"),
         &Device::Cpu,
