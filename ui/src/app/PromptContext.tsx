@@ -9,7 +9,9 @@ export const DEFAULT_PROMPT: PromptSpec = {
       { name: "negative", words: ["terrible"] },
       { name: "positive", words: ["great"] },
     ],
-    multi_token: "first",
+    // The model's own rule: the first token on a masked LM, the whole word (its exact
+    // log-probability) on a decoder or T5 — where words often share their first token.
+    multi_token: "auto",
     aggregate: "mean-prob",
   },
   calibrate: false,

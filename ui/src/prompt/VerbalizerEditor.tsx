@@ -7,6 +7,15 @@ function sameWords(a: string[], b: string[]) {
   return a.length === b.length && a.every((w, i) => w === b[i]);
 }
 
+/** Every multi-token rule of the engine; "auto" follows the model's family. */
+export const MULTI_TOKEN_OPTIONS: { value: MultiToken; label: string }[] = [
+  { value: "auto", label: "the model's rule (auto)" },
+  { value: "first", label: "first token" },
+  { value: "sum", label: "whole word (sum of log-probabilities)" },
+  { value: "mean", label: "mean of tokens" },
+  { value: "max", label: "max of tokens" },
+];
+
 export function VerbalizerEditor(props: {
   verbalizer: VerbalizerSpec;
   onChange: (v: VerbalizerSpec) => void;
@@ -115,9 +124,7 @@ export function VerbalizerEditor(props: {
         <button type="button" className="btn small" data-testid="add-class" onClick={() => setClasses([...verbalizer.classes, { name: `class ${verbalizer.classes.length + 1}`, words: [] }])}>
           + Add class
         </button>
-        <Select<MultiToken> label="Multi-token words" value={verbalizer.multi_token} onChange={(v) => onChange({ ...verbalizer, multi_token: v })} testId="verbalizer-multi-token" options={[
-          { value: "first", label: "first token" }, { value: "mean", label: "mean of tokens" }, { value: "max", label: "max of tokens" },
-        ]} />
+        <Select<MultiToken> label="Multi-token words" value={verbalizer.multi_token} onChange={(v) => onChange({ ...verbalizer, multi_token: v })} testId="verbalizer-multi-token" options={MULTI_TOKEN_OPTIONS} />
         <Select<Aggregate> label="Aggregate words" value={verbalizer.aggregate} onChange={(v) => onChange({ ...verbalizer, aggregate: v })} testId="verbalizer-aggregate" options={[
           { value: "mean-prob", label: "mean probability" }, { value: "mean-log-prob", label: "mean log-probability" }, { value: "max", label: "max" },
         ]} />

@@ -1,4 +1,6 @@
-import type { Saved, VerbalizerSpec } from "../bindings";
+import type { MultiToken, Saved, VerbalizerSpec } from "../bindings";
+
+const MULTI_TOKENS: MultiToken[] = ["auto", "first", "sum", "mean", "max"];
 
 /** Read a saved verbalizer's content: a VerbalizerSpec, a {class: words|word} map or a list of words. */
 export function parseVerbalizerContent(content: string, fallback: VerbalizerSpec): VerbalizerSpec | null {
@@ -23,7 +25,7 @@ export function parseVerbalizerContent(content: string, fallback: VerbalizerSpec
       const ag = o.aggregate;
       return {
         classes,
-        multi_token: mt === "first" || mt === "mean" || mt === "max" ? mt : fallback.multi_token,
+        multi_token: MULTI_TOKENS.includes(mt as MultiToken) ? (mt as MultiToken) : fallback.multi_token,
         aggregate: ag === "mean-prob" || ag === "mean-log-prob" || ag === "max" ? ag : fallback.aggregate,
       };
     }
