@@ -30,6 +30,17 @@ const PROJECT = path.join(TMP, "project", "e2e-news.cloze");
 const EXPORT = path.join(TMP, "export", "labels.csv");
 const TEMPLATE = "{text_a} This is about {mask}.";
 const WORDS = ["world, politics", "sports", "business", "science, technology"];
+// The other families' tiny fixtures: a decoder (Llama) and an encoder–decoder (T5), mask at the end.
+const FAMILIES = [
+  { key: "llama", name: "Llama (decoder)", dir: path.join(REPO, "tests", "fixtures", "parity", "llama"), family: "llama",
+    kindRe: /^Decoder \(causal language model\)$/, readsRe: /^llama reads the label word as the next word after the text before \{mask\}/,
+    template: "{text_a} This is about {mask}" },
+  // A template of its own, so the live probabilities must be computed again (they were, for the
+  // previous template, as soon as the model loaded).
+  { key: "t5", name: "T5 (encoder–decoder)", dir: path.join(REPO, "tests", "fixtures", "parity", "t5"), family: "t5",
+    kindRe: /^Encoder–decoder$/, readsRe: /^t5 reads the label word as the decoder's answer for the \{mask\} span/,
+    template: "{text_a} The topic is {mask}" },
+];
 
 /** @type {WebdriverIO.Browser} */
 let browser;
@@ -441,4 +452,156 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.scrollTo(await h.$t("tune-diff"));
     await h.screenshot("08b-tune-compare");
   });
+
+  // ---- Every model family: the same screens with the tiny decoder (Llama) and T5 fixtures. ----
+  for (const [n0, fam] of [[10, FAMILIES[0]], [15, FAMILIES[1]]]) familySteps(n0, fam);
 });
+
+/**
+ * The screens with another family's tiny fixture: Model (kind and family), Prompt studio (a template
+ * with the mask at the end, where the model reads the label word, live probabilities, save), Label
+ * (score the rows, the model's suggestion, keys), Tune (a soft prompt, 1 epoch) and the try-it panel
+ * (generate a few tokens).
+ */
+function familySteps(n0, fam) {
+  const shot = (s) => `${String(n0).padStart(2, "0")}${s}-${fam.key}`;
+  step(n0, `model: load the tiny ${fam.name} fixture`, async () => {
+    await h.click("nav-model");
+    await h.typeInto("model-path", fam.dir);
+    await h.click("model-load");
+    await h.textMatches("model-kind", fam.kindRe, LONG);
+    const info = await h.shown("model-info");
+    const famDd = await info.$("dt=Family").nextElement();
+    await browser.waitUntil(async () => (await h.txt(famDd)) === fam.family, {
+      timeout: LONG, timeoutMsg: `model family should be ${fam.family}, is ${JSON.stringify(await h.txt(famDd))}`,
+    });
+    await h.textMatches("header-model", new RegExp(fam.family));
+    await h.assertNoError(`after loading ${fam.name}`);
+    await h.screenshot(shot("-model"));
+  });
+
+  step(n0 + 1, `prompt studio (${fam.name}): mask at the end, where the label word is read, live probabilities, save`, async () => {
+    await h.click("nav-prompt");
+    const live = await h.shown("live-probs");
+    const before = await h.txt(live);
+    await h.typeInto("template-source", fam.template);
+    await h.textMatches("model-reads", fam.readsRe);
+    let kinds = [];
+    await browser.waitUntil(async () => {
+      kinds = await h.$$t("chip").map((c) => c.getAttribute("data-kind"));
+      return kinds.at(-1) === "mask" && kinds.filter((k) => k === "mask").length === 1;
+    }, { timeout: SHORT, timeoutMsg: `the mask should be the last chip: ${kinds}` });
+    await waitLiveProbs(live, before);
+    await h.typeInto("prompt-name", `news-${fam.key}`);
+    await h.click("save-prompt");
+    await anyNotice(new RegExp(`Saved .news-${fam.key}. v1`));
+    await h.textMatches("saved-prompts", new RegExp(`news-${fam.key}\\s+v1`));
+    await h.assertNoError(`in the prompt studio with ${fam.name}`);
+    await h.scrollTo();
+    await h.screenshot(shot("-prompt"));
+    await h.scrollTo(h.$t("live-probs"));
+    await h.screenshot(shot("a-prompt-live-probs"));
+  });
+
+  step(n0 + 2, `label (${fam.name}): score the rows, accept the suggestion with Enter, a key`, async () => {
+    await h.click("nav-label");
+    await h.click("score-rows");
+    await anyNotice(/Rows scored \(run #\d+\)/, LONG);
+    await h.assertNoError(`after scoring the rows with ${fam.name}`);
+    await h.selectValue("label-strategy", "least-confidence");
+    await h.click("label-start");
+    await h.shown("label-card");
+    const c0 = await h.textMatches("label-counter", /^0 labelled this session · \d+ remaining$/);
+    const remaining = Number(/· (\d+) remaining/.exec(c0)[1]);
+    await h.textMatches("label-suggestion", /Model suggests\s+[1-4]\s+\(\d{1,3}(\.\d)?%\)/);
+    await browser.keys(["Enter"]);
+    await h.textMatches("label-counter", new RegExp(`^1 labelled this session · ${remaining - 1} remaining$`));
+    await h.textMatches("label-suggestion", /Model suggests\s+[1-4]/);
+    await browser.keys(["2"]);
+    await h.textMatches("label-counter", new RegExp(`^2 labelled this session · ${remaining - 2} remaining$`));
+    await h.assertNoError(`while labelling with ${fam.name}`);
+    await h.screenshot(shot("-label"));
+  });
+
+  step(n0 + 3, `tune (${fam.name}): a soft prompt, 1 epoch`, async () => {
+    await h.click("nav-tune");
+    await h.shown("tune-screen");
+    await h.selectValue("tune-strategy", "soft-prompt");
+    await h.typeInto("tune-name", `soft-${fam.key}`);
+    await h.typeInto("tune-template", `{soft:4} ${fam.template}`);
+    // Wait for the strategy's defaults before overriding the epochs (they would replace it).
+    await browser.waitUntil(async () => (await h.value("tune-epochs")) !== "", { timeout: SHORT, timeoutMsg: "soft-prompt defaults were not loaded" });
+    await browser.pause(300);
+    await h.typeInto("tune-epochs", "1");
+    await h.click("tune-start");
+    await h.textMatches("tune-details", new RegExp(`soft-${fam.key} · soft-prompt · finished`), LONG);
+    await h.shown("tune-loss-chart");
+    const rows = await h.$$t("tune-run-row").map((r) => h.txt(r));
+    assert.ok(rows.some((r) => new RegExp(`soft-${fam.key}\\s+soft-prompt\\s+finished\\s+1\\b`).test(r)), `run listed as finished after 1 epoch: ${JSON.stringify(rows)}`);
+    await h.assertNoError(`after tuning a soft prompt on ${fam.name}`);
+    await h.scrollTo(await h.$t("tune-details"));
+    await h.screenshot(shot("-tune-soft-prompt"));
+  });
+
+  step(n0 + 4, `prompt studio (${fam.name}): try it — generate a few tokens`, async () => {
+    await h.click("nav-prompt");
+    await h.scrollTo(h.$t("try-it"));
+    await h.click("try-use-row");
+    await browser.waitUntil(async () => (await h.value("try-prompt")).length > 0, { timeout: SHORT, timeoutMsg: "the row's prompt was not filled in" });
+    const promptText = await h.value("try-prompt");
+    assert.ok(!/\{mask\}|\{text_a\}/.test(promptText), `the row's prompt is rendered: ${promptText}`);
+    await h.typeInto("try-max", "6");
+    await h.click("try-generate");
+    const res = await h.textMatches("try-result", /Stopped at .+ · \d+ prompt tokens · \d+ new tokens/, LONG);
+    const m = /· (\d+) prompt tokens · (\d+) new tokens/.exec(res);
+    assert.ok(Number(m[1]) > 0, `prompt tokens counted: ${res}`);
+    assert.ok(Number(m[2]) >= 1 && Number(m[2]) <= 6, `1–6 new tokens: ${res}`);
+    if (Number(m[2]) < 6) assert.match(res, /Stopped at (the model ended the text|the model's context is full)/, `fewer tokens than asked needs a reason: ${res}`);
+    else assert.match(res, /Stopped at the token limit/);
+    await h.shown("try-output");
+    assert.ok(!(await (await h.$t("try-error")).isExisting()), "no generation error");
+    await h.assertNoError(`after generating with ${fam.name}`);
+    await h.scrollTo(h.$t("try-it"));
+    await h.screenshot(shot("b-prompt-try-it"));
+  });
+}
+
+/** Waits until the live probabilities differ from `before` and show 4 classes with numbers per row, with no error. */
+async function waitLiveProbs(live, before) {
+  let last = "";
+  await browser.waitUntil(async () => {
+    const err = await live.$(".inline-error");
+    if (await err.isExisting()) {
+      last = `error: ${await h.txt(err)}`;
+      return false;
+    }
+    const lat = await h.$t("latency");
+    if (!(await lat.isExisting()) || /updating/.test(await h.txt(lat))) return false;
+    if ((await h.txt(live)) === before) return false;
+    const rows = await live.$$('[data-testid="prob-row"]');
+    if (rows.length === 0) return false;
+    for (const r of rows) {
+      const lines = await r.$$(".prob-line").map(async (l) => [
+        await h.txt(l.$(".prob-class")), await h.txt(l.$(".prob-num"))]);
+      last = JSON.stringify(lines);
+      if (lines.length !== 4) return false;
+      if (lines.map((l) => l[0]).join(",") !== "1,2,3,4") return false;
+      if (!lines.every((l) => /^\d{1,3}(\.\d)?%$/.test(l[1]))) return false;
+    }
+    return true;
+  }, { timeout: LONG, interval: 250 }).catch(async (e) => {
+    const now = await h.txt(live).catch(() => "?");
+    await h.scrollTo(live).catch(() => {});
+    throw new Error(`live probabilities never showed fresh numbers for 4 classes (${e.message}); last rows: ${last}; `
+      + `card ${now === before ? "unchanged" : "changed"}: ${JSON.stringify(now.slice(0, 400))}`);
+  });
+}
+
+/** Waits until one of the notices shown matches `re` (several may be showing at once). */
+async function anyNotice(re, timeout = SHORT) {
+  let last = [];
+  await browser.waitUntil(async () => {
+    last = await h.$$t("notice").map((n) => h.txt(n));
+    return last.some((t) => re.test(t));
+  }, { timeout, interval: 100, timeoutMsg: `no notice matched ${re}; notices: ${JSON.stringify(last)}` });
+}

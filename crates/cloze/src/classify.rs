@@ -107,7 +107,8 @@ impl<'a> Classifier<'a> {
         let leading_space = if plm.tokenizer().space_sensitive() { space_before_mask(&template) } else { "" };
         let bound = BoundVerbalizer::bind(&verbalizer.for_kind(plm.kind()), plm.tokenizer(), leading_space)?;
         let label_ids = Tensor::new(bound.token_ids.as_slice(), plm.device())?;
-        let renderer = Renderer::new(plm.tokenizer(), plm.max_len());
+        let renderer =
+            Renderer::new(plm.tokenizer(), plm.max_len().saturating_sub(bound.continuation_room(plm.kind())));
         let mut c =
             Self { plm, template, verbalizer: bound, renderer, label_ids, calibration: None, options };
         if c.options.calibrate {

@@ -79,7 +79,9 @@ impl PromptModel {
         let leading_space = if plm.tokenizer().space_sensitive() { space_before_mask(&template) } else { "" };
         let bound = BoundVerbalizer::bind(&verbalizer.for_kind(plm.kind()), plm.tokenizer(), leading_space)?;
         let device = plm.device().clone();
-        let max_len = max_len.unwrap_or(plm.max_len()).min(plm.max_len());
+        let max_len = max_len
+            .unwrap_or(plm.max_len())
+            .min(plm.max_len().saturating_sub(bound.continuation_room(plm.kind())));
         let label_ids = Tensor::new(bound.token_ids.as_slice(), &device)?;
         let embeddings = Self::word_embeddings(&plm)?;
         let head = match kind {

@@ -91,6 +91,17 @@ impl BoundVerbalizer {
         Ok(Self { verbalizer: verbalizer.clone(), token_ids, words, warnings })
     }
 
+    /// How many tokens a rendered row grows by on a model of `kind` when its mask is replaced by
+    /// the longest label word (a decoder reading the word as a continuation): the renderer leaves
+    /// that room, so the sequence stays within the model's positions.
+    pub fn continuation_room(&self, kind: crate::plm::Kind) -> usize {
+        if kind == crate::plm::Kind::Decoder && self.verbalizer.multi_token.reads_sequence(kind) {
+            self.words.iter().map(|w| w.ids.len()).max().unwrap_or(1).saturating_sub(1)
+        } else {
+            0
+        }
+    }
+
     pub fn num_classes(&self) -> usize {
         self.verbalizer.classes.len()
     }
