@@ -17,7 +17,7 @@ fn fixture(name: &str) -> PathBuf {
 
 #[test]
 fn a_truncated_row_leaves_room_for_a_decoders_label_word() {
-    let plm = Plm::load(&fixture("llama"), &Device::Cpu).unwrap();
+    let plm = Plm::load(fixture("llama"), &Device::Cpu).unwrap();
     let long =
         "Wall St. Bears Claw Back Into the Black (Reuters) short-sellers are seeing green again. ".repeat(20);
     let words =
