@@ -571,6 +571,8 @@ export type ModelView = {
 	kind: Kind,
 	/**  Where this kind of model reads the label word (for the prompt studio). */
 	reads: string,
+	/**  The family's own objective, which prompted pretraining trains (for the Tune screen). */
+	pretraining: Pretraining,
 	/**  How a GGUF file stored the weights ("Q4_1"), when the model came from one. */
 	quantisation: string | null,
 	/**  Bytes the weights take in memory (f32), which tuning needs on top of activations. */
@@ -649,6 +651,20 @@ export type PredictionView = {
 	probs: ClassProb[],
 	label: string | null,
 };
+
+/**  A family's own pretraining objective: what `tune --strategy pretrain` trains a model of it on. */
+export type Pretraining = 
+/**  BERT's masked LM (Devlin et al., 2019): 15% of the tokens are masked and predicted. */
+"masked-lm" | 
+/**  Next-token prediction over the whole text (Radford et al., 2019). */
+"causal-lm" | 
+/**  T5's span corruption (Raffel et al., 2020): spans become sentinels, the decoder writes them. */
+"span-corruption" | 
+/**
+ *  BART's text infilling (Lewis et al., 2020): spans become one `<mask>` each, the decoder
+ *  writes the original text.
+ */
+"denoising";
 
 export type ProjectSummary = {
 	path: string,
@@ -891,7 +907,8 @@ export type TuneStrategy =
  */
 "finetune" | 
 /**
- *  Masked-LM training on (unlabelled) text rendered through the template, saved as a new
+ *  Continued pretraining on (unlabelled) text rendered through the template with the model
+ *  family's own objective (masked LM, causal LM, span corruption or denoising), saved as a new
  *  checkpoint folder to use zero-shot.
  */
 "pretrain" | 

@@ -137,7 +137,8 @@ enum Command {
     /// separates each class's labelled rows from the others' (LM-BFF / PETAL). Prints a verbalizer.
     SearchWords(Box<SearchWordsArgs>),
     /// Train a prompt: soft-prompt tuning (model frozen), prompt-based fine-tuning, prompted
-    /// continued pretraining (masked LM) or a probe on frozen embeddings. Writes a run folder.
+    /// continued pretraining (the model family's own objective) or a probe on frozen embeddings.
+    /// Writes a run folder.
     Tune(Box<tune_cmd::TuneArgs>),
     /// Benchmarks: zero-shot inference (against ../shared/bench/bench.py), project import, queue.
     #[command(subcommand)]
@@ -973,6 +974,7 @@ fn inspect(args: InspectArgs) -> Result<()> {
         "LM head      {}",
         if info.has_lm_head { "yes" } else { "no (bare encoder: cannot fill a {mask})" }
     )?;
+    outln!("pretraining  {} (what `cloze tune --strategy pretrain` trains)", info.pretraining.name())?;
     outln!("tokenizer    {}", info.tokenizer.display())?;
     outln!(
         "label words  {}",

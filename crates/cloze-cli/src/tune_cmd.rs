@@ -15,8 +15,9 @@ use crate::{DataArgs, print_evaluation, report_import, write_predictions};
 #[derive(Args, Debug)]
 pub struct TuneArgs {
     /// soft-prompt (only {soft} vectors train), finetune (all weights, PET/LM-BFF), pretrain
-    /// (masked LM on text rendered through the template, saved as a model folder), or probe
-    /// (a classifier on frozen pooled embeddings).
+    /// (the family's own objective on text rendered through the template — masked LM on encoders,
+    /// causal LM on decoders, span corruption on T5, denoising on BART — saved as a model folder),
+    /// or probe (a classifier on frozen pooled embeddings).
     #[arg(long, short = 's', value_enum)]
     strategy: choices::TuneStrategy,
     /// The model folder, or a cached Hugging Face repository id.
@@ -248,7 +249,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
                 summary.best_step.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
             );
         } else if let Some(l) = m.loss {
-            errln!("dev masked-LM loss {l:.4}");
+            errln!("dev {} loss {l:.4}", pretraining_name(&args.out));
         }
     }
     let what = match strategy {
@@ -260,6 +261,17 @@ pub fn run(args: TuneArgs) -> Result<()> {
     };
     errln!("{what}");
     Ok(())
+}
+
+/// The name of the objective a pretraining run trained (read from the family of the model folder
+/// it wrote), for the summary line.
+fn pretraining_name(run: &Path) -> &'static str {
+    let config = run.join("model").join("config.json");
+    std::fs::read_to_string(&config)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| cloze::plm::Family::from_config(&v, &config).ok())
+        .map_or("pretraining", |f| f.pretraining().name())
 }
 
 pub fn classify_with_run(

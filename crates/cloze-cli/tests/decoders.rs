@@ -1,6 +1,7 @@
 //! End to end: the `cloze` binary on the tiny decoder fixtures — zero-shot classification with the
 //! label word read after the text before `{mask}` (scored exactly, as transformers does), and greedy
-//! generation equal to transformers' `generate`.
+//! generation equal to transformers' `generate`; prompted continued pretraining with each family's
+//! own objective.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -83,10 +84,15 @@ fn generation_refuses_a_masked_lm_and_bad_options() {
 }
 
 #[test]
-fn a_decoder_tunes_a_soft_prompt_and_refuses_masked_lm_pretraining() {
+fn a_decoder_tunes_a_soft_prompt() {
     let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("decoder-soft-prompt");
     let _ = std::fs::remove_dir_all(&out_dir);
-    let common = [
+    let out = cloze(&[
+        "tune",
+        "--strategy",
+        "soft-prompt",
+        "--out",
+        out_dir.to_str().unwrap(),
         "--model",
         "tests/fixtures/parity/llama",
         "--train",
@@ -97,21 +103,65 @@ fn a_decoder_tunes_a_soft_prompt_and_refuses_masked_lm_pretraining() {
         r#"{"negative": ["terrible"], "positive": ["great", "fantastic"]}"#,
         "--epochs",
         "1",
-    ];
-    let out = cloze(
-        &[&["tune", "--strategy", "soft-prompt", "--out", out_dir.to_str().unwrap()][..], &common].concat(),
-    );
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out_dir.join("prompt.safetensors").is_file());
     let back = cloze(&["classify", "--prompt", out_dir.to_str().unwrap(), "--input", "samples/reviews.csv"]);
     assert!(back.status.success(), "{}", String::from_utf8_lossy(&back.stderr));
-    let pre = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("decoder-pretrain");
-    let _ = std::fs::remove_dir_all(&pre);
-    let out =
-        cloze(&[&["tune", "--strategy", "pretrain", "--out", pre.to_str().unwrap()][..], &common].concat());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && stderr.contains("masked-LM objective"), "{stderr}");
-    assert!(!pre.exists(), "a refused run leaves no folder");
+}
+
+/// `cloze tune --strategy pretrain` trains a decoder with the causal-LM objective and T5 with span
+/// corruption, and writes a model folder that `cloze inspect` and `cloze classify` load.
+#[test]
+fn decoders_and_t5_pretrain_with_their_own_objective_into_a_loadable_model_folder() {
+    let verbalizer = r#"{"negative": ["terrible"], "positive": ["great", "fantastic"]}"#;
+    for (fixture, objective) in [("llama", "causal LM"), ("t5", "span corruption"), ("bart", "denoising")] {
+        let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("pretrain-{fixture}"));
+        let _ = std::fs::remove_dir_all(&out_dir);
+        let model = format!("tests/fixtures/parity/{fixture}");
+        let out = cloze(&[
+            "tune",
+            "--strategy",
+            "pretrain",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--model",
+            &model,
+            "--train",
+            "samples/reviews.csv",
+            "--dev-fraction",
+            "0.25",
+            "--template",
+            "{text_a} It was {mask}.",
+            "--verbalizer",
+            verbalizer,
+            "--epochs",
+            "2",
+            "--lr",
+            "3e-3",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{fixture}: {stderr}");
+        assert!(stderr.contains(&format!("{}/model", out_dir.display())), "{fixture}: {stderr}");
+        let model_dir = out_dir.join("model");
+        let inspect = cloze(&["inspect", "--model", model_dir.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&inspect.stdout);
+        assert!(inspect.status.success(), "{fixture}: {}", String::from_utf8_lossy(&inspect.stderr));
+        assert!(text.contains(&format!("pretraining  {objective}")), "{fixture}: {text}");
+        let classify = cloze(&[
+            "classify",
+            "--model",
+            model_dir.to_str().unwrap(),
+            "--input",
+            "samples/reviews.csv",
+            "--template",
+            "{text_a} It was {mask}.",
+            "--verbalizer",
+            verbalizer,
+        ]);
+        assert!(classify.status.success(), "{fixture}: {}", String::from_utf8_lossy(&classify.stderr));
+        assert_eq!(String::from_utf8_lossy(&classify.stdout).lines().count(), 16, "{fixture}");
+    }
 }
 
 #[test]

@@ -12,7 +12,7 @@ vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBi
 const MODEL: ModelView = {
   spec: "bert-tiny", path: "/m", family: "bert", parameters: 4_000_000, hidden_size: 128, layers: 2,
   vocab_size: 30522, max_len: 512, has_lm_head: true, mask_token: "[MASK]", device: "cpu",
-  kind: "encoder", reads: "at the {mask} token", quantisation: null, chat_template: null, memory_bytes: 4.4e8, kv_heads: 12,
+  kind: "encoder", pretraining: "masked-lm", reads: "at the {mask} token", quantisation: null, chat_template: null, memory_bytes: 4.4e8, kv_heads: 12,
 };
 const mocked = commands as unknown as Record<string, ReturnType<typeof vi.fn>>;
 
@@ -37,6 +37,24 @@ describe("TuneScreen", () => {
     mocked.tuneDefaults.mockImplementation((s: string) => Promise.resolve(s === "probe" ? hyper(0.01, 100) : hyper(2e-5, 10)));
     mocked.listRuns.mockResolvedValue([run("run-1", 0.75), run("run-2", 0.5)]);
     mocked.runDetails.mockImplementation((n: string) => Promise.resolve(details(n)));
+  });
+
+  it("names the loaded model's own pretraining objective", async () => {
+    const user = userEvent.setup();
+    const cases: [ModelView["pretraining"], ModelView["kind"], string][] = [
+      ["causal-lm", "decoder", "causal LM"],
+      ["span-corruption", "encoder-decoder", "span corruption"],
+      ["denoising", "encoder-decoder", "denoising"],
+      ["masked-lm", "encoder", "masked LM"],
+    ];
+    for (const [pretraining, kind, name] of cases) {
+      const view = renderWithApp(<TuneScreen />, { project: PROJECT, model: { ...MODEL, kind, pretraining }, prompt: DEFAULT_PROMPT });
+      const option = screen.getByRole("option", { name: `Prompted pretraining (${name})` }) as HTMLOptionElement;
+      expect(option.disabled).toBe(false);
+      await user.selectOptions(screen.getByTestId("tune-strategy"), "pretrain");
+      expect(screen.getByTestId("tune-strategy-help")).toHaveTextContent(`this model's own objective, ${name}`);
+      view.unmount();
+    }
   });
 
   it("asks for a model first", () => {

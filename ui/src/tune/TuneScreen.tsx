@@ -4,6 +4,7 @@ import {
   type ConfigDiff,
   type DevExampleView,
   type Hyper,
+  type Pretraining,
   type RunDetailsView,
   type RunSummaryView,
   type TuneRequest,
@@ -21,9 +22,28 @@ import { useLatest } from "../lib/useLatest";
 export const STRATEGIES: { value: TuneStrategy; label: string; help: string }[] = [
   { value: "soft-prompt", label: "Soft-prompt tuning", help: "Only the template's {soft} vectors train; the model stays frozen. Put {soft} or {soft:N} in the template." },
   { value: "finetune", label: "Prompt-based fine-tuning", help: "Every weight trains on rows rendered by the template, scored at the mask (PET / LM-BFF)." },
-  { value: "pretrain", label: "Prompted pretraining", help: "Masked-LM training on text rendered through the template; the run saves a model folder to use zero-shot." },
+  { value: "pretrain", label: "Prompted pretraining", help: "Continued pretraining with the model family's own objective on text rendered through the template; the run saves a model folder to use zero-shot." },
   { value: "probe", label: "Probe", help: "A logistic regression on frozen, pooled sentence embeddings: fast, and a baseline beside prompts." },
 ];
+
+/** Each family's own pretraining objective, as the Tune screen names and explains it. */
+export const PRETRAINING: Record<Pretraining, { name: string; help: string }> = {
+  "masked-lm": { name: "masked LM", help: "15% of the tokens are masked and predicted (BERT's recipe)" },
+  "causal-lm": { name: "causal LM", help: "every token is predicted from the ones before it" },
+  "span-corruption": { name: "span corruption", help: "15% of the tokens, in spans of about 3, become sentinels the decoder writes out (T5's recipe)" },
+  denoising: { name: "denoising", help: "30% of the tokens, in spans, become <mask> and the decoder writes the original text (BART's recipe)" },
+};
+
+/** A strategy's label and help for the loaded model: pretraining names the family's objective. */
+export function strategyText(strategy: TuneStrategy, pretraining: Pretraining | null): { label: string; help: string } {
+  const s = STRATEGIES.find((x) => x.value === strategy) ?? STRATEGIES[0];
+  if (strategy !== "pretrain" || !pretraining) return s;
+  const o = PRETRAINING[pretraining];
+  return {
+    label: `${s.label} (${o.name})`,
+    help: `Training with this model's own objective, ${o.name}: ${o.help}, on text rendered through the template (a labelled row's label word fills {mask}); the run saves a model folder to use zero-shot.`,
+  };
+}
 
 type HyperField = { key: keyof Hyper; label: string; step?: string; optional?: boolean };
 const HYPER_FIELDS: HyperField[] = [
@@ -210,7 +230,7 @@ export function TuneScreen() {
   };
 
   const chosen = runs.find((r) => r.name === selected) ?? null;
-  const strategyHelp = STRATEGIES.find((s) => s.value === strategy)?.help ?? "";
+  const strategyHelp = strategyText(strategy, model.pretraining).help;
 
   return (
     <div className="stack" data-testid="tune-screen">
@@ -230,7 +250,7 @@ export function TuneScreen() {
           <div className="field">
             <label htmlFor="tune-strategy">Strategy</label>
             <select id="tune-strategy" data-testid="tune-strategy" value={strategy} onChange={(e) => setStrategy(e.target.value as TuneStrategy)}>
-              {STRATEGIES.map((s) => <option key={s.value} value={s.value}>{s.label}</option>)}
+              {STRATEGIES.map((s) => <option key={s.value} value={s.value}>{strategyText(s.value, model.pretraining).label}</option>)}
             </select>
           </div>
           <div className="field">
@@ -247,7 +267,7 @@ export function TuneScreen() {
             </select>
           </div>
         </div>
-        <p className="hint">{strategyHelp}</p>
+        <p className="hint" data-testid="tune-strategy-help">{strategyHelp}</p>
         {!validName ? <p className="inline-error small">Run names are letters, digits, - and _ (e.g. run-2).</p> : null}
         <div className="field">
           <label htmlFor="tune-template">Template (from the Prompt studio; edit here for this run)</label>

@@ -61,7 +61,38 @@ pub struct FamilySpec {
     /// Default (mask, pad, cls, sep, unk) tokens when the tokenizer config names none; decoders
     /// have no mask token (the engine adds its own placeholder, never given to the network).
     pub special_tokens: [Option<&'static str>; 5],
+    /// The self-supervised objective the family was pretrained with, which prompted continued
+    /// pretraining continues.
+    pub pretraining: Pretraining,
     pub load: LoadFn,
+}
+
+/// A family's own pretraining objective: what `tune --strategy pretrain` trains a model of it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "kebab-case")]
+pub enum Pretraining {
+    /// BERT's masked LM (Devlin et al., 2019): 15% of the tokens are masked and predicted.
+    MaskedLm,
+    /// Next-token prediction over the whole text (Radford et al., 2019).
+    CausalLm,
+    /// T5's span corruption (Raffel et al., 2020): spans become sentinels, the decoder writes them.
+    SpanCorruption,
+    /// BART's text infilling (Lewis et al., 2020): spans become one `<mask>` each, the decoder
+    /// writes the original text.
+    Denoising,
+}
+
+impl Pretraining {
+    /// The objective's name as the CLI and the app show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pretraining::MaskedLm => "masked LM",
+            Pretraining::CausalLm => "causal LM",
+            Pretraining::SpanCorruption => "span corruption",
+            Pretraining::Denoising => "denoising",
+        }
+    }
 }
 
 const BERT_TOKENS: [Option<&str>; 5] =
@@ -78,6 +109,7 @@ pub static FAMILIES: &[FamilySpec] = &[
         model_types: &["bert"],
         architectures: &["Bert"],
         special_tokens: BERT_TOKENS,
+        pretraining: Pretraining::MaskedLm,
         load: super::bert::load_bert,
     },
     FamilySpec {
@@ -87,6 +119,7 @@ pub static FAMILIES: &[FamilySpec] = &[
         model_types: &["xlm-roberta"],
         architectures: &["XLMRoberta"],
         special_tokens: ROBERTA_TOKENS,
+        pretraining: Pretraining::MaskedLm,
         load: super::bert::load_roberta,
     },
     FamilySpec {
@@ -96,6 +129,7 @@ pub static FAMILIES: &[FamilySpec] = &[
         model_types: &["roberta"],
         architectures: &["Roberta"],
         special_tokens: ROBERTA_TOKENS,
+        pretraining: Pretraining::MaskedLm,
         load: super::bert::load_roberta,
     },
     FamilySpec {
@@ -105,6 +139,7 @@ pub static FAMILIES: &[FamilySpec] = &[
         model_types: &["distilbert"],
         architectures: &["DistilBert"],
         special_tokens: BERT_TOKENS,
+        pretraining: Pretraining::MaskedLm,
         load: super::distilbert::load,
     },
     FamilySpec {
@@ -114,6 +149,7 @@ pub static FAMILIES: &[FamilySpec] = &[
         model_types: &["albert"],
         architectures: &["Albert"],
         special_tokens: [Some("[MASK]"), Some("<pad>"), Some("[CLS]"), Some("[SEP]"), Some("<unk>")],
+        pretraining: Pretraining::MaskedLm,
         load: super::albert::load,
     },
     FamilySpec {
@@ -123,6 +159,7 @@ pub static FAMILIES: &[FamilySpec] = &[
         model_types: &["gpt2"],
         architectures: &["GPT2"],
         special_tokens: [None, Some("<|endoftext|>"), None, None, Some("<|endoftext|>")],
+        pretraining: Pretraining::CausalLm,
         load: super::gpt2::load,
     },
     FamilySpec {
@@ -132,6 +169,7 @@ pub static FAMILIES: &[FamilySpec] = &[
         model_types: &["llama", "mistral", "qwen2"],
         architectures: &["Llama", "Mistral", "Qwen2"],
         special_tokens: [None, None, None, None, None],
+        pretraining: Pretraining::CausalLm,
         load: super::llama::load,
     },
     FamilySpec {
@@ -141,6 +179,7 @@ pub static FAMILIES: &[FamilySpec] = &[
         model_types: &["t5", "mt5"],
         architectures: &["T5", "MT5"],
         special_tokens: [Some("<extra_id_0>"), Some("<pad>"), None, Some("</s>"), Some("<unk>")],
+        pretraining: Pretraining::SpanCorruption,
         load: super::t5::load,
     },
     FamilySpec {
@@ -150,6 +189,7 @@ pub static FAMILIES: &[FamilySpec] = &[
         model_types: &["bart"],
         architectures: &["Bart"],
         special_tokens: ROBERTA_TOKENS,
+        pretraining: Pretraining::Denoising,
         load: super::bart::load,
     },
     FamilySpec {
@@ -159,6 +199,7 @@ pub static FAMILIES: &[FamilySpec] = &[
         model_types: &["gemma3_text", "gemma3"],
         architectures: &["Gemma3"],
         special_tokens: [None, Some("<pad>"), None, None, Some("<unk>")],
+        pretraining: Pretraining::CausalLm,
         load: super::gemma3::load,
     },
 ];
@@ -175,6 +216,11 @@ impl Family {
 
     pub fn kind(self) -> Kind {
         self.spec().kind
+    }
+
+    /// The family's own pretraining objective.
+    pub fn pretraining(self) -> Pretraining {
+        self.spec().pretraining
     }
 
     /// Reads the family from config.json's `model_type`, falling back to `architectures`.
@@ -270,6 +316,37 @@ mod tests {
         for s in FAMILIES {
             assert_eq!(FAMILIES.iter().filter(|t| t.family == s.family).count(), 1, "{}", s.name);
             assert_eq!(s.family.spec().name, s.name);
+        }
+    }
+
+    #[test]
+    fn every_family_pretrains_with_an_objective_of_its_kind() {
+        let cases = [
+            (Family::Bert, Pretraining::MaskedLm),
+            (Family::Roberta, Pretraining::MaskedLm),
+            (Family::XlmRoberta, Pretraining::MaskedLm),
+            (Family::DistilBert, Pretraining::MaskedLm),
+            (Family::Albert, Pretraining::MaskedLm),
+            (Family::Gpt2, Pretraining::CausalLm),
+            (Family::Llama, Pretraining::CausalLm),
+            (Family::Gemma3, Pretraining::CausalLm),
+            (Family::T5, Pretraining::SpanCorruption),
+            (Family::Bart, Pretraining::Denoising),
+        ];
+        assert_eq!(cases.len(), FAMILIES.len(), "a family without a case");
+        for (family, objective) in cases {
+            assert_eq!(family.pretraining(), objective, "{}", family.name());
+            let kind = match objective {
+                Pretraining::MaskedLm => Kind::Encoder,
+                Pretraining::CausalLm => Kind::Decoder,
+                Pretraining::SpanCorruption | Pretraining::Denoising => Kind::EncoderDecoder,
+            };
+            assert_eq!(
+                family.kind(),
+                kind,
+                "{}: the objective reads the model as its kind does",
+                family.name()
+            );
         }
     }
 }

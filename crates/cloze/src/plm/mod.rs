@@ -41,7 +41,7 @@ use candle_core::{DType, Device, Tensor, TensorId, Var};
 
 use crate::error::{Error, Result, Text};
 pub use batch::{Batch, PaddingSide};
-pub use family::Family;
+pub use family::{Family, Pretraining};
 pub use network::{Dims, Kind, Network};
 pub use tokenizer::{PlmTokenizer, SpecialTokens};
 pub use weights::WeightFiles;
@@ -191,6 +191,8 @@ pub struct ModelInfo {
     pub path: PathBuf,
     pub family: Family,
     pub kind: Kind,
+    /// The family's own objective for prompted continued pretraining.
+    pub pretraining: Pretraining,
     pub architectures: Vec<String>,
     pub weights: PathBuf,
     pub parameters: usize,
@@ -597,6 +599,7 @@ impl Plm {
             path: self.dir.clone(),
             family: self.family,
             kind: self.kind(),
+            pretraining: self.family.pretraining(),
             architectures: self.config["architectures"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())

@@ -66,6 +66,7 @@ pub(super) fn model_view(m: &LoadedModel) -> ModelView {
         family: info.family.name().to_string(),
         kind: info.kind,
         reads: info.kind.reads().to_string(),
+        pretraining: info.pretraining,
         quantisation: info.quantisation.clone(),
         chat_template: m.plm.chat_template().map(|c| c.file.display().to_string()),
         memory_bytes: (info.parameters * 4) as f64,

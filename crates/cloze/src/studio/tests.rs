@@ -695,6 +695,50 @@ fn tune_screen_resumes_exactly_and_refuses_what_does_not_verify() {
     assert!(message.contains("“Resume” off, under another name"), "{message}");
 }
 
+/// The Tune screen pretrains every kind of model with its family's own objective (causal LM,
+/// span corruption, denoising), says which in the model's view, and saves a model folder that loads.
+#[test]
+fn tune_screen_pretrains_decoders_t5_and_bart_with_their_own_objective() {
+    use crate::plm::Pretraining;
+    use crate::tune::{Hyper, TuneStrategy, VerbalizerKind};
+    let (f, imported) = with_reviews("tune-pretrain");
+    let set = imported.label_set.unwrap().id;
+    let cases = [
+        ("llama", Pretraining::CausalLm, "causal LM"),
+        ("t5", Pretraining::SpanCorruption, "span corruption"),
+        ("bart", Pretraining::Denoising, "denoising"),
+    ];
+    for (fixture, objective, name) in cases {
+        let view = f
+            .studio
+            .load_model(&format!("{ROOT}/tests/fixtures/parity/{fixture}"), DeviceKind::Cpu, &mut yes)
+            .unwrap();
+        assert_eq!((view.pretraining, view.pretraining.name()), (objective, name), "{fixture}");
+        let request = super::tuning::TuneRequest {
+            name: format!("pretrain-{fixture}"),
+            strategy: TuneStrategy::Pretrain,
+            template: "{text_a} It was {mask}.".into(),
+            verbalizer: prompt().verbalizer,
+            verbalizer_kind: VerbalizerKind::Manual,
+            label_set_id: set,
+            shots: None,
+            dev_fraction: 0.25,
+            hyper: Hyper {
+                max_steps: Some(4),
+                batch_size: 4,
+                learning_rate: 3e-3,
+                ..Hyper::for_strategy(TuneStrategy::Pretrain)
+            },
+            resume: false,
+        };
+        let run = f.studio.start_tuning(&request, &mut yes).unwrap();
+        assert_eq!((run.status.as_str(), run.steps), ("finished", 4), "{fixture}");
+        let model = f.studio.runs_dir().unwrap().join(&request.name).join("model");
+        let back = crate::plm::Plm::load(&model, &candle_core::Device::Cpu).unwrap();
+        assert_eq!(back.family().pretraining(), objective, "{fixture}");
+    }
+}
+
 /// Two windows (two studios, as two app processes would be) labelling as the same annotator.
 #[test]
 fn same_annotator_in_two_studios_never_overwrites_silently() {

@@ -432,6 +432,8 @@ pub struct ModelView {
     pub kind: crate::plm::Kind,
     /// Where this kind of model reads the label word (for the prompt studio).
     pub reads: String,
+    /// The family's own objective, which prompted pretraining trains (for the Tune screen).
+    pub pretraining: crate::plm::Pretraining,
     /// How a GGUF file stored the weights ("Q4_1"), when the model came from one.
     pub quantisation: Option<String>,
     /// Bytes the weights take in memory (f32), which tuning needs on top of activations.

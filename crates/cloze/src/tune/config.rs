@@ -19,7 +19,8 @@ pub enum TuneStrategy {
     /// Every weight trains on data rendered by the template, cross-entropy over the verbalizer's
     /// classes at the mask (PET / LM-BFF).
     Finetune,
-    /// Masked-LM training on (unlabelled) text rendered through the template, saved as a new
+    /// Continued pretraining on (unlabelled) text rendered through the template with the model
+    /// family's own objective (masked LM, causal LM, span corruption or denoising), saved as a new
     /// checkpoint folder to use zero-shot.
     Pretrain,
     /// A logistic regression or small MLP on frozen, pooled sentence embeddings.

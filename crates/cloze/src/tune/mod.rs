@@ -250,17 +250,9 @@ pub fn run(
             .append(checkpoint::start_again()),
         ));
     }
-    // The model is loaded and the strategy checked against it before the run folder is made, so a
-    // refused run leaves nothing behind.
+    // The model is loaded before the run folder is made, so a model that does not load leaves
+    // nothing behind.
     let mut plm = Plm::load(&config.model, device)?;
-    if config.strategy == TuneStrategy::Pretrain && plm.kind() != crate::plm::Kind::Encoder {
-        return Err(Error::invalid(format!(
-            "prompted continued pretraining is a masked-LM objective; {} is a {:?} model, whose own objective \
-             (causal LM, span corruption) is not available yet — use soft-prompt or finetune",
-            plm.family().name(),
-            plm.kind()
-        )));
-    }
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     remove_stale_temps(run_dir);
     write_json(&dir.config(), config)?;
@@ -425,7 +417,8 @@ pub fn run(
                 }
                 None => None,
             };
-            let answer_ids: Vec<(String, u32)> = match &zero_shot {
+            // A labelled row's answer: its class's first label word, as the model reads it.
+            let answer_ids: Vec<(String, Vec<u32>)> = match &zero_shot {
                 Some((m, _)) => m
                     .verbalizer()
                     .verbalizer
@@ -437,19 +430,24 @@ pub fn run(
                             .words
                             .iter()
                             .find(|w| w.class == ci)
-                            .map(|w| (c.name.clone(), w.ids[0]))
+                            .map(|w| (c.name.clone(), w.ids.clone()))
                     })
                     .collect(),
                 None => Vec::new(),
             };
             let answer = |ex: &Example| {
-                ex.label.as_deref().and_then(|l| answer_ids.iter().find(|(c, _)| c == l).map(|(_, id)| *id))
+                ex.label
+                    .as_deref()
+                    .and_then(|l| answer_ids.iter().find(|(c, _)| c == l).map(|(_, ids)| ids.clone()))
             };
-            let train_rows = pretrain::prepare(&plm, &template, limit, train, &answer, hyper.seed)?;
+            let (train_from, dev_from) = row_sources(config);
+            let train_rows =
+                pretrain::prepare(&plm, &template, limit, train, &answer, hyper.seed, &train_from)?;
             let no_answer = |_: &Example| None;
-            let dev_rows = pretrain::prepare(&plm, &template, limit, dev, &no_answer, hyper.seed ^ 1)?;
+            let dev_rows =
+                pretrain::prepare(&plm, &template, limit, dev, &no_answer, hyper.seed ^ 1, &dev_from)?;
             let mut objective =
-                pretrain::MlmObjective { plm, vars, train: train_rows, dev: dev_rows, zero_shot };
+                pretrain::PretrainObjective { plm, vars, train: train_rows, dev: dev_rows, zero_shot };
             let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)
                 .map_err(|e| metrics_error.take().unwrap_or(e))?;
             objective.plm.save_pretrained(&dir.model())?;
@@ -468,6 +466,22 @@ pub fn run(
     // keeps) served only to resume the run. Failing to delete them loses nothing.
     let _ = remove_dir_whole(&checkpoints.dir);
     Ok(summary)
+}
+
+/// Where the training and dev rows of a run come from, to name a row in an error.
+fn row_sources(config: &TuneConfig) -> (pretrain::RowSource, pretrain::RowSource) {
+    let (train, dev) = match &config.data {
+        DataSource::Files { train, dev, .. } => {
+            let t = train.display().to_string();
+            (Some(t.clone()), Some(dev.as_ref().map_or(t, |d| d.display().to_string())))
+        }
+        DataSource::Project { path, dataset, .. } => {
+            let d = format!("dataset {dataset:?} of {}", path.display());
+            (Some(d.clone()), Some(d))
+        }
+        DataSource::Inline => (None, None),
+    };
+    (pretrain::RowSource { part: "training", from: train }, pretrain::RowSource { part: "dev", from: dev })
 }
 
 /// The probe's classes: from the verbalizer when given, else the training labels in sorted order.
