@@ -290,6 +290,9 @@ mod tests {
     use super::*;
     use crate::template::SoftSlot;
 
+    /// Ids, masks, soft slots, answer; the words and the answer's range expected.
+    type Case = (Vec<u32>, Vec<usize>, Vec<usize>, Option<Vec<u32>>, Vec<u32>, Option<Range<usize>>);
+
     #[test]
     fn words_put_the_answer_in_place_of_the_mask() {
         let rendered = |ids: Vec<u32>, masks: Vec<usize>, soft: Vec<usize>| Rendered {
@@ -305,7 +308,7 @@ mod tests {
             cuts: vec![],
         };
         // (ids, masks, soft slots, answer) → (words, answer range)
-        let cases: [(Vec<u32>, Vec<usize>, Vec<usize>, Option<Vec<u32>>, Vec<u32>, Option<Range<usize>>); 4] = [
+        let cases: [Case; 4] = [
             (vec![1, 2, 99, 3], vec![2], vec![], Some(vec![7, 8]), vec![1, 2, 7, 8, 3], Some(2..4)),
             (vec![1, 2, 99, 3], vec![2], vec![], None, vec![1, 2, 3], None),
             (vec![50, 1, 2, 99], vec![3], vec![0], Some(vec![7]), vec![1, 2, 7], Some(2..3)),

@@ -321,6 +321,11 @@ pub fn seq2seq_loss(plm: &Plm, rows: &[&Corrupted]) -> Result<Tensor> {
 mod tests {
     use super::*;
 
+    /// Length, protected positions, forced range, sentinels available.
+    type T5Case = (usize, &'static [usize], Option<Range<usize>>, usize);
+    /// Length, protected positions, forced range.
+    type BartCase = (usize, &'static [usize], Option<Range<usize>>);
+
     fn t5(sentinels: usize) -> SpanCorruption {
         SpanCorruption {
             sentinels: (0..sentinels as u32).map(|n| 5000 - n).collect(),
@@ -354,7 +359,7 @@ mod tests {
     #[test]
     fn span_corruption_follows_t5() {
         // (length, protected positions, forced range, sentinels available)
-        let cases: [(usize, &[usize], Option<Range<usize>>, usize); 6] = [
+        let cases: [T5Case; 6] = [
             (1000, &[999], None, 100),
             (200, &[0, 199], Some(50..52), 100),
             (20, &[19], None, 100),
@@ -411,7 +416,7 @@ mod tests {
     #[test]
     fn text_infilling_follows_bart() {
         let ti = TextInfilling { mask: 7, rate: 0.3, lambda: 3.0 };
-        let cases: [(usize, &[usize], Option<Range<usize>>); 4] =
+        let cases: [BartCase; 4] =
             [(2000, &[0, 1999], None), (100, &[0, 99], Some(40..43)), (6, &[0, 5], None), (3, &[0, 2], None)];
         for (len, protected_at, forced) in cases {
             let ids: Vec<u32> = (100..100 + len as u32).collect();
