@@ -622,34 +622,54 @@ fn a_file_whose_text_column_cannot_be_guessed_is_shown_for_mapping() {
     assert!(previews.iter().filter(|p| p.truncated == 0).all(|p| p.tokens.iter().all(|t| !t.cut_before)));
 }
 
+/// A new run's request with the sample prompt's verbalizer and a quarter of the rows for dev.
+fn tune_request(
+    name: &str,
+    strategy: crate::tune::TuneStrategy,
+    template: &str,
+    label_set_id: i64,
+    hyper: crate::tune::Hyper,
+) -> super::tuning::TuneRequest {
+    super::tuning::TuneRequest {
+        name: name.into(),
+        strategy,
+        template: template.into(),
+        chat: Default::default(),
+        verbalizer: prompt().verbalizer,
+        verbalizer_kind: crate::tune::VerbalizerKind::Manual,
+        label_set_id,
+        shots: None,
+        dev_fraction: 0.25,
+        hyper,
+        resume: false,
+    }
+}
+
 /// The Tune screen's resume goes through the same checkpoints as the CLI: a cancelled run resumes
 /// to the bytes of an uninterrupted one, a damaged checkpoint is refused as a `{kind, message}`
 /// the app shows (naming its own controls), and a finished run is never retrained.
 #[test]
 fn tune_screen_resumes_exactly_and_refuses_what_does_not_verify() {
     use crate::error::{ErrorKind, Front};
-    use crate::tune::{Hyper, TuneStrategy, VerbalizerKind};
+    use crate::tune::{Hyper, TuneStrategy};
     let (f, imported) = with_reviews("tune-resume");
     load_roberta(&f);
     let set = imported.label_set.unwrap().id;
     let request = |name: &str, resume: bool| super::tuning::TuneRequest {
-        name: name.into(),
-        strategy: TuneStrategy::SoftPrompt,
-        template: "{soft:2} {text_a} It was {mask}.".into(),
-        chat: Default::default(),
-        verbalizer: prompt().verbalizer,
-        verbalizer_kind: VerbalizerKind::Manual,
-        label_set_id: set,
-        shots: None,
-        dev_fraction: 0.25,
-        hyper: Hyper {
-            max_steps: Some(6),
-            eval_every: 1,
-            batch_size: 4,
-            dropout: Some(0.1),
-            ..Hyper::for_strategy(TuneStrategy::SoftPrompt)
-        },
         resume,
+        ..tune_request(
+            name,
+            TuneStrategy::SoftPrompt,
+            "{soft:2} {text_a} It was {mask}.",
+            set,
+            Hyper {
+                max_steps: Some(6),
+                eval_every: 1,
+                batch_size: 4,
+                dropout: Some(0.1),
+                ..Hyper::for_strategy(TuneStrategy::SoftPrompt)
+            },
+        )
     };
     let whole = f.studio.start_tuning(&request("whole", false), &mut yes).unwrap();
     assert_eq!((whole.status.as_str(), whole.steps), ("finished", 6));
@@ -700,7 +720,7 @@ fn tune_screen_resumes_exactly_and_refuses_what_does_not_verify() {
 #[test]
 fn tune_screen_pretrains_decoders_t5_and_bart_with_their_own_objective() {
     use crate::plm::Pretraining;
-    use crate::tune::{Hyper, TuneStrategy, VerbalizerKind};
+    use crate::tune::{Hyper, TuneStrategy};
     let (f, imported) = with_reviews("tune-pretrain");
     let set = imported.label_set.unwrap().id;
     let cases = [
@@ -714,23 +734,14 @@ fn tune_screen_pretrains_decoders_t5_and_bart_with_their_own_objective() {
             .load_model(&format!("{ROOT}/tests/fixtures/parity/{fixture}"), DeviceKind::Cpu, &mut yes)
             .unwrap();
         assert_eq!((view.pretraining, view.pretraining.name()), (objective, name), "{fixture}");
-        let request = super::tuning::TuneRequest {
-            name: format!("pretrain-{fixture}"),
-            strategy: TuneStrategy::Pretrain,
-            template: "{text_a} It was {mask}.".into(),
-            verbalizer: prompt().verbalizer,
-            verbalizer_kind: VerbalizerKind::Manual,
-            label_set_id: set,
-            shots: None,
-            dev_fraction: 0.25,
-            hyper: Hyper {
-                max_steps: Some(4),
-                batch_size: 4,
-                learning_rate: 3e-3,
-                ..Hyper::for_strategy(TuneStrategy::Pretrain)
-            },
-            resume: false,
+        let hyper = Hyper {
+            max_steps: Some(4),
+            batch_size: 4,
+            learning_rate: 3e-3,
+            ..Hyper::for_strategy(TuneStrategy::Pretrain)
         };
+        let name = format!("pretrain-{fixture}");
+        let request = tune_request(&name, TuneStrategy::Pretrain, "{text_a} It was {mask}.", set, hyper);
         let run = f.studio.start_tuning(&request, &mut yes).unwrap();
         assert_eq!((run.status.as_str(), run.steps), ("finished", 4), "{fixture}");
         let model = f.studio.runs_dir().unwrap().join(&request.name).join("model");

@@ -152,9 +152,10 @@ pub fn prepare(
                             objective.name()
                         )));
                     }
+                    let original = noising::Original { ids: &text, protected: &protected, forced };
                     Ok(PretrainRow::Seq2Seq(match span {
-                        Some(sc) => sc.corrupt(&text, &protected, forced, &mut rng),
-                        None => infilling.corrupt(&text, &protected, forced, &mut rng),
+                        Some(sc) => sc.corrupt(&original, &mut rng),
+                        None => infilling.corrupt(&original, &mut rng),
                     }))
                 }
             }

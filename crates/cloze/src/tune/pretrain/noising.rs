@@ -31,6 +31,15 @@ pub struct Corrupted {
     pub labels: Vec<u32>,
 }
 
+/// A text to corrupt: its ids, which positions are never dropped (special tokens), and which
+/// range always is (the label word).
+#[derive(Debug, Clone)]
+pub struct Original<'a> {
+    pub ids: &'a [u32],
+    pub protected: &'a [bool],
+    pub forced: Option<Range<usize>>,
+}
+
 /// T5's span corruption.
 #[derive(Debug, Clone)]
 pub struct SpanCorruption {
@@ -89,17 +98,10 @@ impl SpanCorruption {
         Ok(Self { sentinels, eos, rate: 0.15, mean_span: 3.0 })
     }
 
-    /// Corrupts `ids` (`protected` positions are never dropped, `forced` always is).
-    pub fn corrupt(
-        &self,
-        ids: &[u32],
-        protected: &[bool],
-        forced: Option<Range<usize>>,
-        rng: &mut SplitMix64,
-    ) -> Corrupted {
-        let candidates = protected.iter().filter(|p| !**p).count();
-        let forced_len = forced.as_ref().map_or(0, |r| r.len());
-        let rest = noise_count(candidates, self.rate).saturating_sub(forced_len);
+    /// Corrupts a text, drawing from `rng`.
+    pub fn corrupt(&self, text: &Original, rng: &mut SplitMix64) -> Corrupted {
+        let Original { ids, protected, forced } = text;
+        let rest = random_budget(protected, forced.as_ref(), self.rate);
         // One sentinel is kept for the end of the target, and the forced span may add one run.
         let max_spans = self.sentinels.len().saturating_sub(2).max(1);
         let spans = if rest == 0 {
@@ -108,7 +110,7 @@ impl SpanCorruption {
             let k = ((rest as f64 / self.mean_span).round() as usize).clamp(1, max_spans.min(rest));
             random_partition(rest, k, rng)
         };
-        let noise = noise_mask(protected, forced, &spans, rng);
+        let noise = noise_mask(protected, forced.clone(), &spans, rng);
         let mut runs = runs(&noise);
         runs.truncate(self.sentinels.len() - 1);
         let mut input = Vec::with_capacity(ids.len());
@@ -139,17 +141,10 @@ impl TextInfilling {
         Self { mask: tokenizer.special().mask.1, rate: 0.3, lambda: 3.0 }
     }
 
-    /// Corrupts `ids` (`protected` positions are never dropped, `forced` always is).
-    pub fn corrupt(
-        &self,
-        ids: &[u32],
-        protected: &[bool],
-        forced: Option<Range<usize>>,
-        rng: &mut SplitMix64,
-    ) -> Corrupted {
-        let candidates = protected.iter().filter(|p| !**p).count();
-        let forced_len = forced.as_ref().map_or(0, |r| r.len());
-        let rest = noise_count(candidates, self.rate).saturating_sub(forced_len);
+    /// Corrupts a text, drawing from `rng`.
+    pub fn corrupt(&self, text: &Original, rng: &mut SplitMix64) -> Corrupted {
+        let Original { ids, protected, forced } = text;
+        let rest = random_budget(protected, forced.as_ref(), self.rate);
         let mut spans = Vec::new();
         let mut sum = 0;
         while sum < rest {
@@ -161,7 +156,7 @@ impl TextInfilling {
             spans.push(l);
             sum += l;
         }
-        let noise = noise_mask(protected, forced, &spans, rng);
+        let noise = noise_mask(protected, forced.clone(), &spans, rng);
         let mut input = Vec::with_capacity(ids.len());
         for (p, &id) in ids.iter().enumerate() {
             if !noise[p] {
@@ -172,6 +167,13 @@ impl TextInfilling {
         }
         Corrupted { input, labels: ids.to_vec() }
     }
+}
+
+/// How many tokens the random spans drop: `rate` of the unprotected tokens (see [`noise_count`])
+/// less those of the forced range.
+fn random_budget(protected: &[bool], forced: Option<&Range<usize>>, rate: f64) -> usize {
+    let candidates = protected.iter().filter(|p| !**p).count();
+    noise_count(candidates, rate).saturating_sub(forced.map_or(0, |r| r.len()))
 }
 
 /// How many of `candidates` tokens a rate drops: rounded, and at least one.
@@ -374,10 +376,11 @@ mod tests {
                 protected[p] = true;
             }
             let sc = t5(n_sentinels);
-            let c = sc.corrupt(&ids, &protected, forced.clone(), &mut SplitMix64::new(3));
+            let text = Original { ids: &ids, protected: &protected, forced: forced.clone() };
+            let c = sc.corrupt(&text, &mut SplitMix64::new(3));
             let case = format!("{len} tokens, forced {forced:?}, {n_sentinels} sentinels");
             // Seeded: the same seed gives the same corruption, another seed another one.
-            assert_eq!(c, sc.corrupt(&ids, &protected, forced.clone(), &mut SplitMix64::new(3)), "{case}");
+            assert_eq!(c, sc.corrupt(&text, &mut SplitMix64::new(3)), "{case}");
             // Sentinels in order, in the input and in the target; the target ends with the next
             // sentinel and </s>.
             let used: Vec<u32> = c.input.iter().copied().filter(|id| sc.sentinels.contains(id)).collect();
@@ -406,7 +409,7 @@ mod tests {
             if len == 1000 {
                 let mean = dropped as f64 / used.len() as f64;
                 assert!((2.5..=3.5).contains(&mean), "{case}: mean span length {mean}");
-                let other = sc.corrupt(&ids, &protected, None, &mut SplitMix64::new(4));
+                let other = sc.corrupt(&text, &mut SplitMix64::new(4));
                 assert_ne!(c, other, "another seed, another corruption");
             }
             assert!(used.len() < n_sentinels, "{case}: a sentinel is left for the end");
@@ -425,8 +428,9 @@ mod tests {
                 protected[p] = true;
             }
             let case = format!("{len} tokens, forced {forced:?}");
-            let c = ti.corrupt(&ids, &protected, forced.clone(), &mut SplitMix64::new(11));
-            assert_eq!(c, ti.corrupt(&ids, &protected, forced.clone(), &mut SplitMix64::new(11)), "{case}");
+            let text = Original { ids: &ids, protected: &protected, forced: forced.clone() };
+            let c = ti.corrupt(&text, &mut SplitMix64::new(11));
+            assert_eq!(c, ti.corrupt(&text, &mut SplitMix64::new(11)), "{case}");
             assert_eq!(c.labels, ids, "{case}: the decoder writes the original");
             for &p in protected_at {
                 assert!(c.input.contains(&ids[p]), "{case}: protected token kept");
