@@ -198,11 +198,11 @@ pub fn loss(plm: &Plm, rows: &[&PretrainRow]) -> Result<Tensor> {
 }
 
 /// Mean cross-entropy over the whole vocabulary of the LM head's predictions from `states`
-/// (`[targets, hidden]`) against the token ids `want`.
+/// (`[targets, hidden]`) against the token ids `want` ([`crate::plm::layers::LmHead::token_nll`]).
 fn token_cross_entropy(plm: &Plm, states: &Tensor, want: &[u32]) -> Result<Tensor> {
     let head = plm.lm_head()?;
-    let logits = head.logits_full(&head.transform(states)?)?;
-    Ok(candle_nn::loss::cross_entropy(&logits, &Tensor::new(want, plm.device())?)?)
+    let nll = head.token_nll(&head.transform(states)?, &Tensor::new(want, plm.device())?)?;
+    Ok(nll.mean(0)?)
 }
 
 /// The objective of prompted continued pretraining.
