@@ -207,6 +207,9 @@ fn infer(args: BenchArgs) -> Result<()> {
 /// Runs `pass` `args.warmup` + `args.reps` times and prints the throughput (sequences/s), the
 /// achieved GFLOP/s for `g` GFLOP per pass and the share of the CPU other processes took.
 fn report<T>(args: &BenchArgs, case: &str, load_s: f64, g: f64, pass: impl Fn() -> Result<T>) -> Result<()> {
+    if args.reps == 0 || args.batch == 0 {
+        return Err(Error::invalid("--reps and --batch must be at least 1"));
+    }
     for _ in 0..args.warmup {
         pass()?;
     }

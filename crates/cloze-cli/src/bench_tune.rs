@@ -78,6 +78,9 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: TuneBenchArgs) -> Result<()> {
+    if args.reps == 0 || args.batch == 0 {
+        return Err(Error::invalid("--reps and --batch must be at least 1"));
+    }
     let full = args.case == Case::FullFinetuneStep;
     let device = args.device.open()?;
     let mut plm = Plm::load(&args.model, &device)?;
@@ -96,6 +99,9 @@ pub fn run(args: TuneBenchArgs) -> Result<()> {
     let cls = specials.cls.as_ref().map(|c| c.1).ok_or_else(|| Error::invalid("the model has no [CLS]"))?;
     let sep = specials.sep.as_ref().map(|c| c.1).ok_or_else(|| Error::invalid("the model has no [SEP]"))?;
     let suffix = tok.encode_plain("it was")?;
+    if args.seq < suffix.len() + 5 {
+        return Err(Error::invalid(format!("--seq must be at least {} for this template", suffix.len() + 5)));
+    }
     let vocab = tok.vocab_size();
     let mut rng = SplitMix64::new(0);
     let rows: Vec<Rendered> = (0..args.batch)
@@ -170,8 +176,10 @@ fn peft_step(args: &TuneBenchArgs, plm: &Plm) -> Result<()> {
     if plm.kind() != cloze::plm::Kind::Decoder {
         return Err(Error::invalid("prompt-tuning-step-peft needs a decoder (e.g. $BENCH_DIR/models/gpt2)"));
     }
-    if args.soft == 0 || args.seq < 2 {
-        return Err(Error::invalid("prompt-tuning-step-peft needs --soft ≥ 1 and --seq ≥ 2"));
+    if args.soft == 0 || args.seq < 2 || args.reps == 0 || args.batch == 0 {
+        return Err(Error::invalid(
+            "prompt-tuning-step-peft needs --soft, --batch and --reps ≥ 1 and --seq ≥ 2",
+        ));
     }
     let device = plm.device();
     let vocab = plm.tokenizer().vocab_size();

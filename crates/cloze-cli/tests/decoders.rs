@@ -239,6 +239,15 @@ fn decoder_benchmarks_run_as_bench_py_measures_them() {
         assert_eq!(r["cache"], extra.is_empty());
         assert!(r["tokens_per_s_median"].as_f64().unwrap() > 0.0, "{r}");
     }
+    // Zero repetitions measure nothing: refused, not a panic.
+    for case in [&["tune", "--case", "prompt-tuning-step-peft"][..], &["infer", "--head", "last"][..]] {
+        let mut args = vec!["bench"];
+        args.extend_from_slice(case);
+        args.extend_from_slice(&["-m", model, "--reps", "0"]);
+        let out = cloze(&args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1"), "{args:?}");
+    }
     let t5 = "tests/fixtures/parity/t5";
     let out = cloze(&["bench", "generate", "-m", t5, "--no-cache", "--reps", "1", "--warmup", "0"]);
     assert_eq!(out.status.code(), Some(1), "--no-cache is for decoders");
