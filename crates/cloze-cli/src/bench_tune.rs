@@ -71,6 +71,13 @@ pub fn cpu_model() -> String {
     format!("{} [{}]", field("model name"), has.join(" "))
 }
 
+/// The middle value (the upper one of an even count); `xs` is not empty.
+fn median(xs: &[f64]) -> f64 {
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -150,9 +157,7 @@ pub fn run(args: TuneBenchArgs) -> Result<()> {
             phases.push((forward, backward));
         }
     }
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
+    let median = median(&times);
     let out = serde_json::json!({
         "case": if full { "full_finetune_step" } else { "prompt_tuning_step" },
         "engine": "cloze",
@@ -214,9 +219,7 @@ fn peft_step(args: &TuneBenchArgs, plm: &Plm) -> Result<()> {
             phases.push((forward, backward));
         }
     }
-    let mut sorted = times.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
+    let median = median(&times);
     let out = serde_json::json!({
         "case": "prompt_tuning_step_peft", "engine": "cloze",
         "model": args.model.file_name().map(|f| f.to_string_lossy().to_string()),

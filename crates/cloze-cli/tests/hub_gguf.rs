@@ -2,32 +2,13 @@
 //! family and GGUF tag with GGUF results marked, `show` listing quantisations, `download --gguf`
 //! fetching one chosen file that then loads by name (`org/name/FILE.gguf`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
+#[path = "common/hub_cli.rs"]
+mod hub_cli;
 #[path = "../../cloze/tests/common/mock_hub.rs"]
 mod mock_hub;
 
+use hub_cli::{cloze, fresh_dir};
 use mock_hub::*;
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(d.join("cache")).unwrap();
-    d
-}
-
-fn cloze(hub: &MockHub, root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cloze"))
-        .args(args)
-        .env("HF_ENDPOINT", &hub.base)
-        .env("HF_HUB_CACHE", root.join("cache"))
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_HUB_OFFLINE")
-        .current_dir(root)
-        .output()
-        .unwrap()
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
