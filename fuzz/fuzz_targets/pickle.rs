@@ -49,5 +49,5 @@ fuzz_target!(|data: &[u8]| {
     spare_candle_pickle_panics();
     let bytes = if data.starts_with(b"PK") { data.to_vec() } else { archive(data) };
     let path = cloze_fuzz::write_input("pickle", "pytorch_model.bin", &bytes);
-    let _ = WeightFiles::PyTorch(path).load(DType::F32, &Device::Cpu);
+    let _ = WeightFiles::PyTorch(path).load(DType::F32, &Device::Cpu, Default::default());
 });

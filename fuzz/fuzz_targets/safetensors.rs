@@ -7,5 +7,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let path = cloze_fuzz::write_input("safetensors", "model.safetensors", data);
-    let _ = WeightFiles::Safetensors(path).load(DType::F32, &Device::Cpu);
+    let _ = WeightFiles::Safetensors(path).load(DType::F32, &Device::Cpu, Default::default());
 });

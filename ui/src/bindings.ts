@@ -575,7 +575,7 @@ export type ModelView = {
 	pretraining: Pretraining,
 	/**  How a GGUF file stored the weights ("Q4_1"), when the model came from one. */
 	quantisation: string | null,
-	/**  Bytes the weights take in memory (f32), which tuning needs on top of activations. */
+	/**  Bytes the weights take in memory as loaded (a GGUF model's quantised layers at their stored size); tuning needs them in f32 (`parameters` × 4) plus activations. */
 	memory_bytes: number,
 	kv_heads: number,
 	parameters: number,

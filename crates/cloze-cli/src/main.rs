@@ -965,6 +965,16 @@ fn inspect(args: InspectArgs) -> Result<()> {
     }
     outln!("weights      {}", info.weights.display())?;
     outln!("parameters   {} ({:.1} M)", info.parameters, info.parameters as f64 / 1e6)?;
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+    match &info.quantisation {
+        Some(q) if info.weight_bytes < info.dequantised_bytes => outln!(
+            "memory       {} of weights, the decoder blocks held as stored ({q}); tuning dequantises them to f32: {}",
+            mb(info.weight_bytes),
+            mb(info.dequantised_bytes)
+        )?,
+        Some(q) => outln!("memory       {} of weights (stored as {q}, held as f32)", mb(info.weight_bytes))?,
+        None => outln!("memory       {} of weights", mb(info.weight_bytes))?,
+    }
     outln!("hidden size  {}", info.hidden_size)?;
     outln!("layers       {}", info.layers)?;
     outln!("heads        {}", info.heads)?;

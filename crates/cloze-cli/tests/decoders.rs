@@ -83,27 +83,38 @@ fn generation_refuses_a_masked_lm_and_bad_options() {
     }
 }
 
-#[test]
-fn a_decoder_tunes_a_soft_prompt() {
-    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("decoder-soft-prompt");
-    let _ = std::fs::remove_dir_all(&out_dir);
-    let out = cloze(&[
+/// `cloze tune --strategy soft-prompt` for one epoch on samples/reviews.csv.
+fn tune_soft_prompt(model: &str, out_dir: &std::path::Path, template: &str, verbalizer: &str) -> Output {
+    let _ = std::fs::remove_dir_all(out_dir);
+    cloze(&[
         "tune",
         "--strategy",
         "soft-prompt",
         "--out",
         out_dir.to_str().unwrap(),
         "--model",
-        "tests/fixtures/parity/llama",
+        model,
         "--train",
         "samples/reviews.csv",
         "--template",
-        "{soft:4} {text_a} It was {mask}!",
+        template,
         "--verbalizer",
-        r#"{"negative": ["terrible"], "positive": ["great", "fantastic"]}"#,
+        verbalizer,
         "--epochs",
         "1",
-    ]);
+    ])
+}
+
+#[test]
+fn a_decoder_tunes_a_soft_prompt() {
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("decoder-soft-prompt");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let out = tune_soft_prompt(
+        "tests/fixtures/parity/llama",
+        &out_dir,
+        "{soft:4} {text_a} It was {mask}!",
+        r#"{"negative": ["terrible"], "positive": ["great", "fantastic"]}"#,
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out_dir.join("prompt.safetensors").is_file());
     let back = cloze(&["classify", "--prompt", out_dir.to_str().unwrap(), "--input", "samples/reviews.csv"]);
@@ -341,4 +352,46 @@ fn a_decoder_takes_demonstrations_before_the_mask_only() {
         stderr.contains("demos: 2 × ≈") && stderr.contains("tokens per row"),
         "the budget is shown: {stderr}"
     );
+}
+
+/// A quantised GGUF file is held as stored for inference (`cloze inspect` says how much memory,
+/// and what tuning will take), classifies, and tunes a soft prompt after telling the user that
+/// tuning dequantises it.
+#[test]
+fn a_quantised_gguf_runs_on_its_blocks_and_tuning_says_what_dequantising_takes() {
+    let file = "tests/fixtures/parity/gguf-llama/model-q4_0.gguf";
+    let out = cloze(&["inspect", "--model", file]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("held as stored (Q4_0); tuning dequantises them to f32"),
+        "inspect names the quantisation and memory: {text}"
+    );
+    let json = cloze(&["inspect", "--model", file, "--json"]);
+    let info: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let (held, full) = (info["weight_bytes"].as_u64().unwrap(), info["dequantised_bytes"].as_u64().unwrap());
+    assert!(held < full, "{held} of {full}");
+    let classify = cloze(&[
+        "classify",
+        "--model",
+        file,
+        "--input",
+        "samples/reviews.csv",
+        "--template",
+        "{text_a} It was {mask}",
+        "--verbalizer",
+        r#"{"negative": ["terrible"], "positive": ["great"]}"#,
+    ]);
+    assert!(classify.status.success(), "{}", String::from_utf8_lossy(&classify.stderr));
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gguf-q4-soft-prompt");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let tune = tune_soft_prompt(
+        file,
+        &out_dir,
+        "{soft:4} {text_a} It was {mask}",
+        r#"{"negative": ["terrible"], "positive": ["great"]}"#,
+    );
+    assert!(tune.status.success(), "{}", String::from_utf8_lossy(&tune.stderr));
+    let stderr = String::from_utf8_lossy(&tune.stderr);
+    assert!(stderr.contains("stored as Q4_0; tuning dequantises them to f32"), "{stderr}");
 }

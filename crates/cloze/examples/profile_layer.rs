@@ -29,7 +29,7 @@ fn main() -> candle_core::Result<()> {
     let vb = candle_nn::VarBuilder::zeros(DType::F32, &d);
     let ln = LayerNorm::load(vb, h, 1e-12)?;
     let x2 = x.reshape((b * l, h))?;
-    let w = ffn_in.weight().clone();
+    let w = ffn_in.weight()?.clone();
     t("matmul_in", || x2.matmul(&w.t().unwrap()).unwrap());
     let y = t("ffn_in", || ffn_in.forward(&x).unwrap());
     t("gelu_erf", || Activation::Gelu.forward(&y).unwrap());

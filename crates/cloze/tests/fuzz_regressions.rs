@@ -17,7 +17,7 @@ fn load_pytorch(bytes: &[u8]) -> cloze::Result<usize> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pytorch_model.bin");
     std::fs::write(&path, bytes).unwrap();
-    WeightFiles::PyTorch(path).load(DType::F32, &Device::Cpu).map(|t| t.len())
+    WeightFiles::PyTorch(path).load(DType::F32, &Device::Cpu, Default::default()).map(|t| t.len())
 }
 
 #[test]

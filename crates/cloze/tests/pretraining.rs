@@ -257,21 +257,32 @@ fn pretraining_lowers_each_familys_loss_and_the_saved_folder_loads_back_with_the
 #[test]
 fn tune_run_pretrains_decoders_and_encoder_decoders_into_a_model_folder() {
     let verbalizer = Verbalizer::from_json(r#"{"negative": ["terrible"], "positive": ["great"]}"#).unwrap();
-    for name in ["llama", "t5", "bart"] {
+    for name in ["llama", "t5", "bart", "gguf-llama/model-q4_0.gguf"] {
         let mut cfg = TuneConfig::new(TuneStrategy::Pretrain, fixture(name), DataSource::Inline);
         cfg.template = Some(TEMPLATE.into());
         cfg.verbalizer = Some(verbalizer.clone());
         cfg.hyper =
             Hyper { learning_rate: 5e-3, epochs: 2, batch_size: 4, dropout: Some(0.0), ..Hyper::default() };
-        let dir = temp(&format!("run-{name}"));
+        let dir = temp(&format!("run-{}", name.replace('/', "-")));
         let mut losses = Vec::new();
+        let mut notices = Vec::new();
         let summary = tune::run(&cfg, &rows(16), &rows(8), &dir, &Device::Cpu, false, &mut |e| {
-            if let tune::TuneEvent::Eval { metrics, .. } = e {
-                losses.push(metrics.loss.unwrap());
+            match e {
+                tune::TuneEvent::Eval { metrics, .. } => losses.push(metrics.loss.unwrap()),
+                tune::TuneEvent::Notice { message } => notices.push(message.clone()),
+                _ => {}
             }
             true
         })
         .unwrap();
+        // A quantised GGUF model is dequantised for training, and the user is told what it costs.
+        match name.ends_with(".gguf") {
+            true => assert!(
+                notices.len() == 1 && notices[0].contains("stored as Q4_0") && notices[0].contains("MB"),
+                "{notices:?}"
+            ),
+            false => assert!(notices.is_empty(), "{name}: {notices:?}"),
+        }
         assert!(summary.steps > 0, "{name}");
         assert_eq!(losses.len(), 2, "{name}: a dev loss per epoch");
         let model = Plm::load(dir.join("model"), &Device::Cpu).unwrap();

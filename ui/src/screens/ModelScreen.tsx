@@ -121,6 +121,11 @@ const KIND_NAMES: Record<ModelView["kind"], string> = {
   "encoder-decoder": "Encoder–decoder",
 };
 
+/** Whether a GGUF model's layers are held quantised (less memory than its f32 weights). */
+function quantisedHeld(model: ModelView): boolean {
+  return model.quantisation !== null && model.memory_bytes < model.parameters * 4 * 0.9;
+}
+
 function ModelCard({ model }: { model: ModelView }) {
   return (
     <div data-testid="model-info">
@@ -129,9 +134,14 @@ function ModelCard({ model }: { model: ModelView }) {
         <dt>Family</dt><dd>{model.family}</dd>
         <dt>Kind</dt><dd data-testid="model-kind">{KIND_NAMES[model.kind]}</dd>
         <dt>Reads the label word</dt><dd>{model.reads}</dd>
-        {model.quantisation ? <><dt>Quantisation</dt><dd data-testid="model-quantisation">{model.quantisation} (held as f32)</dd></> : null}
+        {model.quantisation ? <><dt>Quantisation</dt><dd data-testid="model-quantisation">{model.quantisation}{quantisedHeld(model) ? " (the products read the stored blocks)" : " (held as f32)"}</dd></> : null}
         <dt>Parameters</dt><dd>{formatCount(model.parameters)}</dd>
-        <dt>Memory</dt><dd>{formatBytes(model.memory_bytes)} of weights (f32); tuning needs about 3× that</dd>
+        <dt>Memory</dt>
+        <dd data-testid="model-memory">
+          {quantisedHeld(model)
+            ? `${formatBytes(model.memory_bytes)} of weights as stored; tuning dequantises them to f32 (${formatBytes(model.parameters * 4)}) and needs about 3× that`
+            : `${formatBytes(model.memory_bytes)} of weights (f32); tuning needs about 3× that`}
+        </dd>
         <dt>Layers</dt><dd>{model.layers}</dd>
         <dt>Hidden size</dt><dd>{model.hidden_size}</dd>
         <dt>Vocabulary</dt><dd>{model.vocab_size.toLocaleString("en-US")}</dd>

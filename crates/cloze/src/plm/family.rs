@@ -4,10 +4,9 @@
 //! ([`support`]) and `save_pretrained` (through [`Network::checkpoint_tensors`]) all read this one
 //! table, so a family is added here and nowhere else.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 
 use super::network::{Kind, Network};
 use crate::error::{Error, Result};
@@ -43,7 +42,7 @@ pub struct LoadContext<'a> {
 }
 
 /// Reads the checkpoint's tensors (by checkpoint name) when the loader asks for them.
-pub type ReadTensors<'a> = &'a mut dyn FnMut() -> Result<HashMap<String, Tensor>>;
+pub type ReadTensors<'a> = &'a mut dyn FnMut() -> Result<super::weights::Checkpoint>;
 
 /// Builds a family's network: checks the config first, then reads the tensors.
 pub type LoadFn = fn(&LoadContext, ReadTensors) -> Result<Box<dyn Network>>;

@@ -926,6 +926,33 @@ impl GgufModel {
         Ok(out)
     }
 
+    /// Every tensor under its Hugging Face name, q_proj and k_proj un-permuted: those `keep`
+    /// accepts (by name and stored type) as stored, the others dequantised to f32.
+    pub fn split_tensors(
+        &self,
+        device: &Device,
+        keep: impl Fn(&str, GgmlDType) -> bool,
+    ) -> Result<super::weights::Checkpoint> {
+        let mut reader = self.reader()?;
+        let mut out = super::weights::Checkpoint::default();
+        for (hf, entry) in &self.names {
+            let mut q = self.read_one(&mut reader, &entry.gguf, device)?;
+            if keep(hf, q.dtype()) {
+                if let Some(heads) = entry.permuted_heads {
+                    q = unpermute_qtensor(&q, heads, device)?;
+                }
+                out.quantised.insert(hf.clone(), Arc::new(q));
+            } else {
+                let mut t = q.dequantize(device)?.to_dtype(DType::F32)?;
+                if let Some(heads) = entry.permuted_heads {
+                    t = unpermute_rows(&t, heads)?;
+                }
+                out.dense.insert(hf.clone(), t);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every tensor as stored (quantised), under its Hugging Face name. q_proj and k_proj are
     /// un-permuted exactly, by moving whole rows of blocks: the rows come out in the Hugging Face
     /// order, and the model uses the half-split rotary embedding whatever the file.

@@ -164,7 +164,7 @@ impl Gpt2 {
             let b = |n: &str| p(&format!("h.{i}.{n}"));
             let c_attn = conv1d(t, &b("attn.c_attn"), d, 3 * d)?;
             let part = |k: usize| -> candle_core::Result<Linear> {
-                let w = c_attn.weight().narrow(0, k * d, d)?.contiguous()?;
+                let w = c_attn.weight()?.narrow(0, k * d, d)?.contiguous()?;
                 let bias = c_attn.bias().map(|x| x.narrow(0, k * d, d)).transpose()?;
                 Ok(Linear::new(w, bias))
             };
@@ -212,6 +212,7 @@ pub fn load(ctx: &LoadContext, read: ReadTensors) -> Result<Box<dyn Network>> {
         .ok_or_else(|| model_err(ctx.weights_path, "no token embeddings found (transformer.wte.weight)"))?;
     let dtype = tensors.values().next().map_or(DType::F32, |t| t.dtype());
     let tensors: HashMap<String, Tensor> = tensors
+        .dense
         .into_iter()
         .map(|(k, v)| Ok((k, v.to_device(ctx.device)?.to_dtype(dtype)?)))
         .collect::<candle_core::Result<_>>()?;
@@ -304,7 +305,7 @@ impl Network for Gpt2 {
     fn checkpoint_tensors(&self) -> candle_core::Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
         let p = &self.prefix;
-        let conv = |l: &Linear| l.weight().t()?.contiguous();
+        let conv = |l: &Linear| l.weight()?.t()?.contiguous();
         out.insert(format!("{p}wte.weight"), self.wte.detach());
         out.insert(format!("{p}wpe.weight"), self.wpe.detach());
         for (i, b) in self.blocks.iter().enumerate() {
@@ -316,7 +317,7 @@ impl Network for Gpt2 {
             ln(&mut out, "ln_1", &b.ln_1);
             ln(&mut out, "ln_2", &b.ln_2);
             let a = &b.attn;
-            let w = Tensor::cat(&[a.q.weight(), a.k.weight(), a.v.weight()], 0)?;
+            let w = Tensor::cat(&[a.q.weight()?, a.k.weight()?, a.v.weight()?], 0)?;
             out.insert(n("attn.c_attn.weight"), w.t()?.contiguous()?.detach());
             let bias = |l: &Linear| {
                 l.bias().cloned().ok_or_else(|| candle_core::Error::Msg("GPT-2 has biases".into()))

@@ -12,6 +12,9 @@
 //! `tests/gradients.rs` checks the composed ops against finite differences in f64, and
 //! `tests/tuning.rs` the training kernels against the composed ops.
 
+use std::sync::Arc;
+
+use candle_core::quantized::QTensor;
 use candle_core::{D, DType, Module, Tensor};
 use candle_nn::VarBuilder;
 
@@ -121,31 +124,97 @@ impl Activation {
     }
 }
 
+/// A linear layer's weight `[out, in]`: dense, or as a GGUF file stores it — quantised blocks that
+/// the matrix product reads without dequantising (llama.cpp's way, 4–8× less memory than f32).
+#[derive(Debug, Clone)]
+enum LinearWeight {
+    Dense(Tensor),
+    Quantised(Arc<QTensor>),
+}
+
 /// `y = x Wᵀ + b`, computed as one 2-D matrix product whatever the leading dimensions of `x`.
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor,
+    weight: LinearWeight,
     bias: Option<Tensor>,
 }
 
 impl Linear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { weight, bias }
+        Self { weight: LinearWeight::Dense(weight), bias }
+    }
+
+    /// A layer whose weight stays quantised (`[out, in]` in ggml blocks) for inference. Anything
+    /// that needs the values — a trainable weight, saving — dequantises it first
+    /// ([`Linear::dequantise`]); a gradient through the layer's input dequantises it for that
+    /// product only.
+    pub fn quantised(weight: Arc<QTensor>, bias: Option<Tensor>) -> Self {
+        Self { weight: LinearWeight::Quantised(weight), bias }
     }
 
     /// Loads `{prefix}.weight` `[out, in]` and `{prefix}.bias` `[out]`.
     pub fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<Self> {
         let weight = vb.get((out_dim, in_dim), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
-        Ok(Self { weight, bias: Some(bias) })
+        Ok(Self::new(weight, Some(bias)))
     }
 
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
+    /// The dense weight; an error for a quantised one (dequantise it first).
+    pub fn weight(&self) -> candle_core::Result<&Tensor> {
+        match &self.weight {
+            LinearWeight::Dense(w) => Ok(w),
+            LinearWeight::Quantised(_) => {
+                Err(candle_core::Error::Msg("the weight is quantised; dequantise the model first".into()))
+            }
+        }
     }
 
+    /// `[out, in]`, whatever the storage.
+    pub fn weight_dims(&self) -> (usize, usize) {
+        match &self.weight {
+            LinearWeight::Dense(w) => w.dims2().unwrap_or_default(),
+            LinearWeight::Quantised(q) => q.shape().dims2().unwrap_or_default(),
+        }
+    }
+
+    /// Whether the weight is held quantised.
+    pub fn is_quantised(&self) -> bool {
+        matches!(self.weight, LinearWeight::Quantised(_))
+    }
+
+    /// Bytes the weight and bias take as held (quantised blocks count their stored size).
+    pub fn stored_bytes(&self) -> u64 {
+        let w = match &self.weight {
+            LinearWeight::Dense(w) => (w.elem_count() * w.dtype().size_in_bytes()) as u64,
+            LinearWeight::Quantised(q) => q.storage_size_in_bytes() as u64,
+        };
+        w + self.bias.as_ref().map_or(0, |b| (b.elem_count() * b.dtype().size_in_bytes()) as u64)
+    }
+
+    /// Bytes the weight and bias take in f32 (what [`Linear::dequantise`] makes of them).
+    pub fn f32_bytes(&self) -> u64 {
+        let (out, inp) = self.weight_dims();
+        4 * (out * inp + self.bias.as_ref().map_or(0, |b| b.elem_count())) as u64
+    }
+
+    /// Replaces a quantised weight by its f32 values (a no-op on a dense one).
+    pub fn dequantise(&mut self) -> candle_core::Result<()> {
+        if let LinearWeight::Quantised(q) = &self.weight {
+            let w = q.dequantize(&q.device())?.to_dtype(DType::F32)?;
+            self.weight = LinearWeight::Dense(w);
+        }
+        Ok(())
+    }
+
+    /// Visits the weight and bias. A quantised weight is dequantised first (callers that can
+    /// report an error call [`Linear::dequantise`] before; should it fail here, the weight is not
+    /// visited).
     pub fn visit_params(&mut self, prefix: &str, f: ParamFn) {
-        f(format!("{prefix}.weight"), &mut self.weight);
+        if self.dequantise().is_ok()
+            && let LinearWeight::Dense(w) = &mut self.weight
+        {
+            f(format!("{prefix}.weight"), w);
+        }
         if let Some(b) = &mut self.bias {
             f(format!("{prefix}.bias"), b);
         }
@@ -159,49 +228,80 @@ impl Linear {
 impl Linear {
     /// `act(x Wᵀ + b)`, fused into the matrix product on the CPU.
     pub fn forward_act(&self, xs: &Tensor, act: Option<Activation>) -> candle_core::Result<Tensor> {
+        let dequantised;
+        let weight = match &self.weight {
+            LinearWeight::Dense(w) => w,
+            LinearWeight::Quantised(q) => {
+                if !(xs.track_op() || self.bias.as_ref().is_some_and(|b| b.track_op())) {
+                    return self.forward_quantised(q, xs, act);
+                }
+                // A gradient through the input: the weight's values for this product only.
+                dequantised = q.dequantize(xs.device())?.to_dtype(xs.dtype())?;
+                &dequantised
+            }
+        };
         // A linear layer without a bias (the decoders' projections) runs the same kernels with a
         // zero bias, so frozen weights still get no gradient.
         let zero;
         let bias = match &self.bias {
             Some(b) => Some(b),
-            None if on_cpu_f32(&[xs, &self.weight]) => {
-                zero = Tensor::zeros(self.weight.dim(0)?, DType::F32, xs.device())?;
+            None if on_cpu_f32(&[xs, weight]) => {
+                zero = Tensor::zeros(weight.dim(0)?, DType::F32, xs.device())?;
                 Some(&zero)
             }
             None => None,
         };
         if let Some(b) = bias
-            && on_cpu_f32(&[xs, &self.weight, b])
+            && on_cpu_f32(&[xs, weight, b])
         {
-            if !(xs.track_op() || self.weight.track_op() || b.track_op()) {
-                return xs.contiguous()?.apply_op3_no_bwd(&self.weight, b, &LinearOp { activation: act });
+            if !(xs.track_op() || weight.track_op() || b.track_op()) {
+                return xs.contiguous()?.apply_op3_no_bwd(weight, b, &LinearOp { activation: act });
             }
             // Training: the kernel's own backward, which skips frozen weights; the activation
             // as a composed op so that its gradient flows.
-            let y = xs.contiguous()?.apply_op3(&self.weight, b, LinearOp { activation: None })?;
+            let y = xs.contiguous()?.apply_op3(weight, b, LinearOp { activation: None })?;
             return match act {
                 Some(a) => a.forward(&y),
                 None => Ok(y),
             };
         }
-        let y = self.forward_composed(xs)?;
+        let y = Self::forward_composed(weight, self.bias.as_ref(), xs)?;
         match act {
             Some(a) => a.forward(&y),
             None => Ok(y),
         }
     }
 
-    fn forward_composed(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+    /// The product on quantised blocks (candle's ggml kernels: the input is quantised to 8 bits
+    /// per block, as llama.cpp does), then the bias and activation.
+    fn forward_quantised(
+        &self,
+        q: &QTensor,
+        xs: &Tensor,
+        act: Option<Activation>,
+    ) -> candle_core::Result<Tensor> {
+        let y = xs.contiguous()?.apply_op1_no_bwd(q)?;
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        };
+        match act {
+            Some(a) => a.forward(&y),
+            None => Ok(y),
+        }
+    }
+
+    fn forward_composed(weight: &Tensor, bias: Option<&Tensor>, xs: &Tensor) -> candle_core::Result<Tensor> {
         let dims = xs.dims();
         let in_dim = dims[dims.len() - 1];
         let rows = xs.elem_count() / in_dim;
         let x2 = xs.reshape((rows, in_dim))?;
-        let mut y = x2.matmul(&self.weight.t()?)?;
-        if let Some(b) = &self.bias {
+        let mut y = x2.matmul(&weight.t()?)?;
+        if let Some(b) = bias {
             y = y.broadcast_add(b)?;
         }
         let mut out_dims = dims.to_vec();
-        *out_dims.last_mut().expect("non-empty dims") = self.weight.dim(0)?;
+        *out_dims.last_mut().expect("non-empty dims") = weight.dim(0)?;
         y.reshape(out_dims)
     }
 }
@@ -282,19 +382,20 @@ impl SelfAttention {
         out: Linear,
         num_heads: usize,
     ) -> candle_core::Result<Self> {
-        let hidden = q.weight.dim(0)?;
+        let hidden = q.weight()?.dim(0)?;
         if hidden % num_heads != 0 {
             candle_core::bail!("hidden size {hidden} is not a multiple of the number of heads {num_heads}");
         }
         let head_dim = hidden / num_heads;
         let scale = 1.0 / (head_dim as f64).sqrt();
         let bias = |l: &Linear| -> candle_core::Result<Tensor> {
+            let w = l.weight()?;
             match &l.bias {
                 Some(b) => Ok(b.clone()),
-                None => Tensor::zeros(l.weight.dim(0)?, l.weight.dtype(), l.weight.device()),
+                None => Tensor::zeros(w.dim(0)?, w.dtype(), w.device()),
             }
         };
-        let weight = Tensor::cat(&[(&q.weight * scale)?, k.weight.clone(), v.weight.clone()], 0)?;
+        let weight = Tensor::cat(&[(q.weight()? * scale)?, k.weight()?.clone(), v.weight()?.clone()], 0)?;
         let b = Tensor::cat(&[(bias(&q)? * scale)?, bias(&k)?, bias(&v)?], 0)?;
         Ok(Self { qkv: Linear::new(weight, Some(b)), out, num_heads, head_dim })
     }

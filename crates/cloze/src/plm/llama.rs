@@ -22,7 +22,7 @@ use super::decoder::{Attention, CausalMask, KvCache, RmsNorm, Rope, RopeScaling}
 use super::family::{LoadContext, ReadTensors};
 use super::layers::{Activation, Dropout, Linear, LmHead, ParamFn};
 use super::network::{Dims, Kind, Network};
-use super::weights::shaped as get;
+use super::weights::{Checkpoint, shaped as get};
 use super::{model_cause, model_err};
 use crate::error::Result;
 
@@ -226,23 +226,25 @@ pub struct Llama {
     pub head: LmHead,
 }
 
-/// `{name}.weight` `[out, in]`, and `{name}.bias` when the checkpoint has one.
-fn linear(
-    t: &HashMap<String, Tensor>,
-    name: &str,
-    in_dim: usize,
-    out_dim: usize,
-) -> candle_core::Result<Linear> {
-    let w = get(t, &format!("{name}.weight"), &[out_dim, in_dim])?;
+/// `{name}.weight` `[out, in]` (kept quantised when the checkpoint holds it so), and `{name}.bias`
+/// when the checkpoint has one.
+fn linear(t: &Checkpoint, name: &str, in_dim: usize, out_dim: usize) -> candle_core::Result<Linear> {
     let b = match t.contains_key(&format!("{name}.bias")) {
         true => Some(get(t, &format!("{name}.bias"), &[out_dim])?),
         false => None,
     };
-    Ok(Linear::new(w, b))
+    let weight = format!("{name}.weight");
+    if let Some(q) = t.quantised.get(&weight) {
+        if q.shape().dims() != [out_dim, in_dim] {
+            candle_core::bail!("{weight} has shape {:?}, expected [{out_dim}, {in_dim}]", q.shape().dims());
+        }
+        return Ok(Linear::quantised(q.clone(), b));
+    }
+    Ok(Linear::new(get(t, &weight, &[out_dim, in_dim])?, b))
 }
 
 impl Llama {
-    pub fn load(t: &HashMap<String, Tensor>, cfg: &Config, device: &Device) -> candle_core::Result<Self> {
+    pub fn load(t: &Checkpoint, cfg: &Config, device: &Device) -> candle_core::Result<Self> {
         let (h, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
         let dtype = t.values().next().map_or(DType::F32, |x| x.dtype());
         let norm = |name: &str| -> candle_core::Result<RmsNorm> {
@@ -399,6 +401,28 @@ impl Network for Llama {
 
     fn checkpoint_tensors(&self) -> candle_core::Result<HashMap<String, Tensor>> {
         Ok(super::weights::by_engine_names(self))
+    }
+
+    fn quantisable(&self) -> Vec<&Linear> {
+        let l = self.layers.iter();
+        l.flat_map(|l| [&l.attn.q, &l.attn.k, &l.attn.v, &l.attn.o, &l.gate_proj, &l.up_proj, &l.down_proj])
+            .collect()
+    }
+
+    fn quantisable_mut(&mut self) -> Vec<&mut Linear> {
+        let l = self.layers.iter_mut();
+        l.flat_map(|l| {
+            [
+                &mut l.attn.q,
+                &mut l.attn.k,
+                &mut l.attn.v,
+                &mut l.attn.o,
+                &mut l.gate_proj,
+                &mut l.up_proj,
+                &mut l.down_proj,
+            ]
+        })
+        .collect()
     }
 
     fn box_clone(&self) -> Box<dyn Network> {

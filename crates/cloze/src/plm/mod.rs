@@ -44,7 +44,7 @@ pub use batch::{Batch, PaddingSide};
 pub use family::{Family, Pretraining};
 pub use network::{Dims, Kind, Network};
 pub use tokenizer::{PlmTokenizer, SpecialTokens};
-pub use weights::WeightFiles;
+pub use weights::{Checkpoint, GgufWeights, WeightFiles};
 
 /// Where tensors live. CPU by default; CUDA and Metal need the matching cargo feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -137,7 +137,7 @@ pub struct Plm {
     parameters: usize,
     /// Dropout while training; `None` (inference) otherwise.
     dropout: Option<Arc<layers::Dropout>>,
-    /// How a GGUF file stored the weights ("Q4_1"), before they were dequantised.
+    /// How a GGUF file stored the weights ("Q4_1").
     quantisation: Option<String>,
     /// The model's chat template (Jinja), when it has one.
     chat_template: Option<ChatTemplateSource>,
@@ -204,8 +204,13 @@ pub struct ModelInfo {
     pub max_len: usize,
     /// Whether the model can read a label word: it has its LM head (bare encoders do not).
     pub has_lm_head: bool,
-    /// How a GGUF file stored the weights ("Q4_1"); they are held dequantised, in f32.
+    /// How a GGUF file stored the weights ("Q4_1").
     pub quantisation: Option<String>,
+    /// Bytes the weights take as loaded (quantised layers at their stored size).
+    pub weight_bytes: u64,
+    /// Bytes they take once dequantised to f32, as tuning needs them (equal to `weight_bytes`
+    /// unless layers are held quantised).
+    pub dequantised_bytes: u64,
     pub tokenizer: PathBuf,
     pub space_sensitive: bool,
     pub special_tokens: SpecialTokens,
@@ -270,11 +275,22 @@ impl Plm {
     ///
     /// `dir` may also be a GGUF file (llama.cpp's format), or a folder holding one GGUF file and no
     /// config.json: the config comes from its metadata, the tokenizer from the folder's
-    /// tokenizer.json or else from the metadata, and the weights are dequantised to `dtype`.
+    /// tokenizer.json or else from the metadata. In f32 the decoder blocks' linear weights stay
+    /// quantised ([`GgufWeights::Quantised`]); in other dtypes every weight is dequantised.
     pub fn load_with_dtype(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Self> {
+        Self::load_with(dir, device, dtype, GgufWeights::default())
+    }
+
+    /// [`Plm::load_with_dtype`], saying how a GGUF file's quantised weights are held.
+    pub fn load_with(
+        dir: impl AsRef<Path>,
+        device: &Device,
+        dtype: DType,
+        gguf: GgufWeights,
+    ) -> Result<Self> {
         let path = dir.as_ref();
         if let Some(file) = find_gguf(path)? {
-            return Self::load_gguf(&file, device, dtype);
+            return Self::load_gguf(&file, device, dtype, gguf);
         }
         let dir = path;
         if !dir.is_dir() {
@@ -294,13 +310,22 @@ impl Plm {
         let tokenizer = PlmTokenizer::load(dir, family)?;
         let weights = WeightFiles::find(dir)?;
         let chat = folder_chat_template(dir)?;
-        let mut plm = Self::assemble(dir, config, config_path, family, tokenizer, weights, device, dtype)?;
+        let mut plm = Self::assemble(
+            dir,
+            config,
+            config_path,
+            family,
+            tokenizer,
+            weights,
+            device,
+            (dtype, GgufWeights::Dequantised),
+        )?;
         plm.set_chat_template(chat);
         Ok(plm)
     }
 
     /// A GGUF file: config and (unless the folder has tokenizer.json) tokenizer from its metadata.
-    fn load_gguf(file: &Path, device: &Device, dtype: DType) -> Result<Self> {
+    fn load_gguf(file: &Path, device: &Device, dtype: DType, gguf: GgufWeights) -> Result<Self> {
         let model = gguf::GgufModel::open(file)?;
         let family = Family::from_config(&model.config, file)?;
         let dir = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
@@ -323,8 +348,16 @@ impl Plm {
         };
         let config = model.config.clone();
         let weights = WeightFiles::Gguf(file.to_path_buf());
-        let mut plm =
-            Self::assemble(&dir, config, file.to_path_buf(), family, tokenizer, weights, device, dtype)?;
+        let mut plm = Self::assemble(
+            &dir,
+            config,
+            file.to_path_buf(),
+            family,
+            tokenizer,
+            weights,
+            device,
+            (dtype, gguf),
+        )?;
         plm.quantisation = Some(model.quantisation.dominant.clone());
         let chat = match &model.chat_template {
             Some(text) => Some((text.clone(), file.to_path_buf())),
@@ -343,15 +376,25 @@ impl Plm {
         tokenizer: PlmTokenizer,
         weights: WeightFiles,
         device: &Device,
-        dtype: DType,
+        (dtype, gguf): (DType, GgufWeights),
     ) -> Result<Self> {
         let mut parameters = 0;
-        let mut read = || -> Result<HashMap<String, Tensor>> {
-            let tensors = weights.load(dtype, device)?;
+        let mut read = || -> Result<Checkpoint> {
+            let tensors = weights.load(dtype, device, gguf)?;
             let mut names: Vec<&String> = tensors.keys().collect();
             names.sort();
-            if let Some(bad) = checks::first_non_finite(names.into_iter().map(|n| (n.as_str(), &tensors[n])))?
-            {
+            let mut bad = checks::first_non_finite(names.into_iter().map(|n| (n.as_str(), &tensors[n])))?;
+            // Quantised weights are checked through their values, one tensor at a time.
+            let mut quantised: Vec<&String> = tensors.quantised.keys().collect();
+            quantised.sort();
+            for name in quantised {
+                if bad.is_some() {
+                    break;
+                }
+                let values = tensors.quantised[name].dequantize(device)?;
+                bad = checks::first_non_finite([(name.as_str(), &values)])?;
+            }
+            if let Some(bad) = bad {
                 return Err(model_err(
                     weights.path(),
                     format!(
@@ -360,7 +403,8 @@ impl Plm {
                     ),
                 ));
             }
-            parameters = tensors.values().map(|t| t.elem_count()).sum();
+            parameters = tensors.values().map(|t| t.elem_count()).sum::<usize>()
+                + tensors.quantised.values().map(|q| q.shape().elem_count()).sum::<usize>();
             Ok(tensors)
         };
         let ctx = family::LoadContext {
@@ -491,6 +535,7 @@ impl Plm {
     /// them, and the model runs its composed, differentiable ops (slower than the fused inference
     /// kernels; a model loaded for inference is untouched).
     pub fn trainable(&mut self) -> Result<Vec<(String, Var)>> {
+        self.dequantise()?;
         let mut vars: Vec<(String, Var)> = Vec::new();
         let mut made: HashMap<TensorId, Var> = HashMap::new();
         let mut failed = None;
@@ -523,6 +568,38 @@ impl Plm {
         let mut detach = |_: String, t: &mut Tensor| *t = t.detach();
         copy.net.visit_params(&mut detach);
         copy
+    }
+
+    /// Bytes the weights take as loaded (layers held quantised at their stored size), and once
+    /// dequantised to f32 as tuning needs them. The two are equal unless a GGUF file's layers are
+    /// held quantised.
+    pub fn weight_bytes(&self) -> (u64, u64) {
+        let elem = self.net.word_embeddings().dtype().size_in_bytes() as u64;
+        let all = self.parameters as u64 * elem;
+        let quantised: Vec<&layers::Linear> =
+            self.net.quantisable().into_iter().filter(|l| l.is_quantised()).collect();
+        let held: u64 = quantised.iter().map(|l| l.stored_bytes()).sum();
+        let full: u64 = quantised.iter().map(|l| l.f32_bytes()).sum();
+        (all.saturating_sub(full) + held, all.max(self.parameters as u64 * 4))
+    }
+
+    /// How a GGUF file stored the weights ("Q4_1"); `None` for other checkpoints.
+    pub fn quantisation(&self) -> Option<&str> {
+        self.quantisation.as_deref()
+    }
+
+    /// Whether some layers hold their weights quantised (a GGUF file loaded for inference).
+    pub fn is_quantised(&self) -> bool {
+        self.net.quantisable().iter().any(|l| l.is_quantised())
+    }
+
+    /// Dequantises every layer held quantised to f32, as training and saving need (tuning says
+    /// first how much memory it takes, see [`Plm::weight_bytes`]). A no-op on other models.
+    pub fn dequantise(&mut self) -> Result<()> {
+        for l in self.net.quantisable_mut() {
+            l.dequantise()?;
+        }
+        Ok(())
     }
 
     /// Every weight by engine name (see [`Plm::trainable`]), without making them variables.
@@ -614,6 +691,8 @@ impl Plm {
             max_len: dims.max_len,
             has_lm_head: self.net.head().is_some(),
             quantisation: self.quantisation.clone(),
+            weight_bytes: self.weight_bytes().0,
+            dequantised_bytes: self.weight_bytes().1,
             tokenizer: self.tokenizer.source().to_path_buf(),
             space_sensitive: self.tokenizer.space_sensitive(),
             special_tokens: self.tokenizer.special().clone(),

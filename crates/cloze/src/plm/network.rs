@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use candle_core::Tensor;
 
 use super::decoder::KvCache;
-use super::layers::{Dropout, LmHead, ParamFn};
+use super::layers::{Dropout, Linear, LmHead, ParamFn};
 
 /// The three kinds of pretrained language model, by how they read a `{mask}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -131,6 +131,18 @@ pub trait Network: std::fmt::Debug + Send + Sync {
     /// The weights under their checkpoint names, as `save_pretrained` writes them (the inverse of
     /// the family's loader: split fused projections, undo transposes and pre-scaling).
     fn checkpoint_tensors(&self) -> candle_core::Result<HashMap<String, Tensor>>;
+
+    /// The linear layers whose weights a loader may have kept quantised (a GGUF file's decoder
+    /// blocks), for [`super::Plm::dequantise`] and memory figures. Families never read from GGUF
+    /// have none.
+    fn quantisable(&self) -> Vec<&Linear> {
+        Vec::new()
+    }
+
+    /// [`Network::quantisable`], to dequantise them.
+    fn quantisable_mut(&mut self) -> Vec<&mut Linear> {
+        Vec::new()
+    }
 
     /// A boxed copy (weights are reference-counted tensors: cheap).
     fn box_clone(&self) -> Box<dyn Network>;

@@ -10,8 +10,11 @@
 //! through it.
 
 use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Tensor};
 
 use super::{Family, checks};
@@ -26,8 +29,59 @@ pub enum WeightFiles {
         shards: Vec<PathBuf>,
     },
     PyTorch(PathBuf),
-    /// A llama.cpp GGUF file, dequantised when read ([`super::gguf::GgufModel::tensors_f32`]).
+    /// A llama.cpp GGUF file: its linear layers' weights kept quantised for inference, everything
+    /// else dequantised when read ([`super::gguf::GgufModel::split_tensors`]).
     Gguf(PathBuf),
+}
+
+/// How a GGUF file's quantised weights are held once loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GgufWeights {
+    /// The linear layers' weights stay as the file stores them and the matrix products read the
+    /// blocks (llama.cpp's way: the file's size in memory). Embeddings and norms are dequantised.
+    #[default]
+    Quantised,
+    /// Every weight dequantised to the load's dtype when read (what transformers does with
+    /// `gguf_file=`; 4–8× the file's size).
+    Dequantised,
+}
+
+/// A checkpoint's tensors by checkpoint name, as a family's loader reads them: dense tensors
+/// (what it indexes directly, through `Deref`), and the linear layers' weights a GGUF file loaded
+/// with [`GgufWeights::Quantised`] keeps quantised.
+#[derive(Debug, Default)]
+pub struct Checkpoint {
+    pub dense: HashMap<String, Tensor>,
+    pub quantised: HashMap<String, Arc<QTensor>>,
+}
+
+impl Deref for Checkpoint {
+    type Target = HashMap<String, Tensor>;
+    fn deref(&self) -> &Self::Target {
+        &self.dense
+    }
+}
+
+impl DerefMut for Checkpoint {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.dense
+    }
+}
+
+impl From<HashMap<String, Tensor>> for Checkpoint {
+    fn from(dense: HashMap<String, Tensor>) -> Self {
+        Self { dense, quantised: HashMap::new() }
+    }
+}
+
+/// Whether a GGUF tensor stays quantised under [`GgufWeights::Quantised`]: the weight of a
+/// decoder block's linear layer (attention and feed-forward projections) stored in ggml blocks.
+/// Embeddings (indexed by row, and the tied LM head), norms and float tensors are dequantised.
+pub fn keeps_quantised(hf_name: &str, dtype: candle_core::quantized::GgmlDType) -> bool {
+    use candle_core::quantized::GgmlDType as G;
+    !matches!(dtype, G::F32 | G::F16 | G::BF16)
+        && hf_name.starts_with("model.layers.")
+        && hf_name.ends_with("_proj.weight")
 }
 
 impl WeightFiles {
@@ -84,12 +138,15 @@ impl WeightFiles {
     /// Reads every tensor, converted to `dtype` on `device`, with names normalised as the module
     /// header says. Every size the files declare is checked against them first
     /// ([`checks::check_safetensors`], [`checks::check_pytorch`]).
-    pub fn load(&self, dtype: DType, device: &Device) -> Result<HashMap<String, Tensor>> {
+    /// A GGUF file's linear layers stay quantised with [`GgufWeights::Quantised`] when `dtype` is
+    /// f32 (the quantised kernels compute in f32).
+    pub fn load(&self, dtype: DType, device: &Device, gguf: GgufWeights) -> Result<Checkpoint> {
         let bad = |path: &Path, e: candle_core::Error| Error::Model {
             path: path.to_path_buf(),
             message: "cannot read the weights (the file may be truncated or not a checkpoint)".into(),
             source: Some(e.into()),
         };
+        let mut quantised = HashMap::new();
         let raw: Vec<(String, Tensor)> = match self {
             WeightFiles::Safetensors(p) => {
                 checks::check_safetensors(p)?;
@@ -108,7 +165,11 @@ impl WeightFiles {
                 checks::guard_candle(p, || candle_core::pickle::read_all(p))?.map_err(|e| bad(p, e))?
             }
             WeightFiles::Gguf(p) => {
-                super::gguf::GgufModel::open(p)?.tensors_f32(&Device::Cpu)?.into_iter().collect()
+                let keep = gguf == GgufWeights::Quantised && dtype == DType::F32;
+                let model = super::gguf::GgufModel::open(p)?;
+                let split = model.split_tensors(device, |name, t| keep && keeps_quantised(name, t))?;
+                quantised = split.quantised;
+                split.dense.into_iter().collect()
             }
         };
         let mut out = HashMap::with_capacity(raw.len());
@@ -117,7 +178,7 @@ impl WeightFiles {
             let t = t.to_device(device)?;
             out.insert(normalise_name(&name), t);
         }
-        Ok(out)
+        Ok(Checkpoint { dense: out, quantised })
     }
 }
 

@@ -69,7 +69,7 @@ pub(super) fn model_view(m: &LoadedModel) -> ModelView {
         pretraining: info.pretraining,
         quantisation: info.quantisation.clone(),
         chat_template: m.plm.chat_template().map(|c| c.file.display().to_string()),
-        memory_bytes: (info.parameters * 4) as f64,
+        memory_bytes: info.weight_bytes as f64,
         kv_heads: info.kv_heads as i64,
         parameters: info.parameters as f64,
         hidden_size: info.hidden_size as i64,

@@ -436,7 +436,7 @@ pub struct ModelView {
     pub pretraining: crate::plm::Pretraining,
     /// How a GGUF file stored the weights ("Q4_1"), when the model came from one.
     pub quantisation: Option<String>,
-    /// Bytes the weights take in memory (f32), which tuning needs on top of activations.
+    /// Bytes the weights take in memory as loaded (a GGUF model's quantised layers at their stored size); tuning needs them in f32 (`parameters` × 4) plus activations.
     pub memory_bytes: f64,
     pub kv_heads: i64,
     pub parameters: f64,

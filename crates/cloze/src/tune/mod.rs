@@ -29,7 +29,7 @@ pub mod trainer;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
+use candle_core::{DType, Device};
 
 pub use config::{DataSource, Hyper, Pooling, ProbeHead, SoftInit, TuneConfig, TuneStrategy, VerbalizerKind};
 pub use prompt_model::PromptModel;
@@ -40,8 +40,8 @@ use crate::data::Example;
 use crate::demo;
 use crate::error::{Error, Result, Setting, Text};
 use crate::files::{remove_dir_whole, remove_stale_temps, write_atomic};
-use crate::plm::Plm;
 use crate::plm::layers::Dropout;
+use crate::plm::{GgufWeights, Plm};
 use crate::template::Template;
 
 /// The files of a run folder.
@@ -197,6 +197,12 @@ pub fn select_rows(
 
 /// Runs a tuning job into `run_dir` (created; with `resume`, an interrupted run there continues).
 /// Rows are used as given (see [`select_rows`]). Returns the summary.
+/// `bytes` as people read memory sizes: "540 MB", "3.2 GB".
+fn megabytes(bytes: u64) -> String {
+    let mb = bytes as f64 / 1e6;
+    if mb >= 1000.0 { format!("{:.1} GB", mb / 1000.0) } else { format!("{mb:.0} MB") }
+}
+
 pub fn run(
     config: &TuneConfig,
     train: &[Example],
@@ -253,6 +259,21 @@ pub fn run(
     // The model is loaded before the run folder is made, so a model that does not load leaves
     // nothing behind.
     let mut plm = Plm::load(&config.model, device)?;
+    if plm.is_quantised() {
+        // Gradients need the weights' values: a GGUF model's quantised layers become f32 here.
+        let (held, full) = plm.weight_bytes();
+        let message = format!(
+            "the model's weights are stored as {}; tuning dequantises them to f32, which takes {} of memory \
+             (the quantised model takes {}), plus what training itself needs",
+            plm.quantisation().unwrap_or("quantised blocks"),
+            megabytes(full),
+            megabytes(held)
+        );
+        if !on_event(&TuneEvent::Notice { message }) {
+            return Err(Error::Cancelled);
+        }
+        plm.dequantise()?;
+    }
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     remove_stale_temps(run_dir);
     write_json(&dir.config(), config)?;
@@ -522,7 +543,8 @@ impl TunedRun {
             ));
         }
         let model_dir = if dir.model().is_dir() { dir.model() } else { config.model.clone() };
-        let plm = Plm::load(&model_dir, device)?;
+        // As the run was trained and evaluated: a GGUF model's weights dequantised to f32.
+        let plm = Plm::load_with(&model_dir, device, DType::F32, GgufWeights::Dequantised)?;
         let max_len = config.hyper.max_len.map(|m| m as usize);
         let run = match config.strategy {
             TuneStrategy::Probe => {
