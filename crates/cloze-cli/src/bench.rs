@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use candle_core::Tensor;
 use clap::{Args, Subcommand};
-use cloze::plm::{DeviceChoice, Kind, Plm};
+use cloze::plm::{DeviceChoice, GgufWeights, Kind, Plm};
 use cloze::{Error, Result};
 
 #[derive(Subcommand, Debug)]
@@ -94,6 +94,20 @@ pub struct BenchArgs {
     /// Print one JSON line (for ../shared/bench/report.py-style tables) instead of text.
     #[arg(long)]
     json: bool,
+    /// Dequantise a GGUF file's weights to f32 when loading (as transformers does) instead of
+    /// running the products on the quantised blocks.
+    #[arg(long)]
+    dequantise: bool,
+}
+
+/// Loads a model for a benchmark: a GGUF file on its quantised blocks, or dequantised.
+pub fn load_for_bench(
+    model: &std::path::Path,
+    device: &candle_core::Device,
+    dequantise: bool,
+) -> Result<Plm> {
+    let gguf = if dequantise { GgufWeights::Dequantised } else { GgufWeights::Quantised };
+    Plm::load_with(model, device, candle_core::DType::F32, gguf)
 }
 
 /// CPU jiffies of the whole machine (busy) and of this process, from /proc.
@@ -137,7 +151,7 @@ fn gflop(plm: &Plm, b: usize, l: usize, full: bool) -> f64 {
 fn infer(args: BenchArgs) -> Result<()> {
     let device = args.device.open()?;
     let t0 = Instant::now();
-    let plm = Plm::load(&args.model, &device)?;
+    let plm = load_for_bench(&args.model, &device, args.dequantise)?;
     let load_s = t0.elapsed().as_secs_f64();
     if plm.kind() == Kind::Decoder {
         return clm_infer(&args, &plm, load_s);
@@ -240,7 +254,7 @@ fn report<T>(args: &BenchArgs, case: &str, load_s: f64, g: f64, pass: impl Fn() 
             "batch": args.batch, "seq_len": args.seq_len, "load_s": load_s,
             "times_s": times, "median_s": median, "unit": "sequences/s",
             "throughput_median": seq_per_s, "gflop_per_iter": g, "gflops_achieved_median": g / median,
-            "foreign_cpu_frac": foreign,
+            "foreign_cpu_frac": foreign, "weights": if args.dequantise { "f32" } else { "as stored" },
             "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "cpu": crate::bench_tune::cpu_model(),
         });

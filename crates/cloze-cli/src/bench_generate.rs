@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use clap::Args;
 use cloze::generate::{GenerateOptions, generate, next_token_logits};
-use cloze::plm::{DeviceChoice, Kind, Plm};
+use cloze::plm::{DeviceChoice, Kind};
 use cloze::{Error, Result};
 
 #[derive(Args, Debug)]
@@ -26,6 +26,10 @@ pub struct GenerateBenchArgs {
     /// Run every step over the whole row instead of the key/value cache (decoders).
     #[arg(long)]
     no_cache: bool,
+    /// Dequantise a GGUF file's weights to f32 when loading (as transformers does) instead of
+    /// running the products on the quantised blocks.
+    #[arg(long)]
+    dequantise: bool,
     #[arg(long, default_value_t = 1)]
     warmup: usize,
     #[arg(long, default_value_t = 3)]
@@ -34,7 +38,7 @@ pub struct GenerateBenchArgs {
 
 pub fn run(args: GenerateBenchArgs) -> Result<()> {
     let device = args.device.open()?;
-    let plm = Plm::load(&args.model, &device)?;
+    let plm = crate::bench::load_for_bench(&args.model, &device, args.dequantise)?;
     if args.no_cache && plm.kind() != Kind::Decoder {
         return Err(Error::invalid(
             "--no-cache compares a decoder's cache with full passes; this model is not a decoder",
@@ -68,6 +72,7 @@ pub fn run(args: GenerateBenchArgs) -> Result<()> {
     sorted.sort_by(f64::total_cmp);
     let out = serde_json::json!({
         "case": "generate", "engine": "cloze", "model": args.model, "cache": !args.no_cache,
+        "weights": if plm.is_quantised() { "quantised" } else { "f32" },
         "prompt_tokens": prompt_ids.len(), "new_tokens": produced, "tokens_per_s": rates,
         "tokens_per_s_median": sorted[sorted.len() / 2], "cpu": crate::bench_tune::cpu_model(),
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

@@ -250,6 +250,17 @@ fn decoder_benchmarks_run_as_bench_py_measures_them() {
         assert_eq!(r["cache"], extra.is_empty());
         assert!(r["tokens_per_s_median"].as_f64().unwrap() > 0.0, "{r}");
     }
+    // A quantised GGUF file: generation block by block, or on weights dequantised when loaded.
+    let gguf = "tests/fixtures/parity/gguf-llama/model-q8_0.gguf";
+    for (extra, weights) in [(&[][..], "quantised"), (&["--dequantise"][..], "f32")] {
+        let mut args =
+            vec!["bench", "generate", "-m", gguf, "--max-new-tokens", "4", "--warmup", "0", "--reps", "1"];
+        args.extend_from_slice(extra);
+        let out = cloze(&args);
+        assert!(out.status.success(), "{extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["weights"], weights, "{r}");
+    }
     // Zero repetitions measure nothing: refused, not a panic.
     for case in [&["tune", "--case", "prompt-tuning-step-peft"][..], &["infer", "--head", "last"][..]] {
         let mut args = vec!["bench"];

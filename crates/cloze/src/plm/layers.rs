@@ -20,6 +20,7 @@ use candle_nn::VarBuilder;
 
 use super::cpu_kernels::{
     AttentionOp, AttentionTrainOp, IGNORE_TARGET, LayerNormOp, LinearCrossEntropyOp, LinearOp,
+    QuantisedMatmulOp,
 };
 
 /// Called with each parameter of a model and its name (see [`super::Plm::trainable`]).
@@ -232,11 +233,19 @@ impl Linear {
         let weight = match &self.weight {
             LinearWeight::Dense(w) => w,
             LinearWeight::Quantised(q) => {
-                if !(xs.track_op() || self.bias.as_ref().is_some_and(|b| b.track_op())) {
+                let tracked = xs.track_op() || self.bias.as_ref().is_some_and(|b| b.track_op());
+                let rows = xs.elem_count() / xs.dim(D::Minus1)?.max(1);
+                let cpu = on_cpu_f32(&[xs]) && super::cpu_kernels::multiplies_quantised(q.dtype());
+                let dense = cpu && rows >= super::cpu_kernels::DENSE_FROM_ROWS;
+                if !(tracked || dense) {
                     return self.forward_quantised(q, xs, act);
                 }
-                // A gradient through the input: the weight's values for this product only.
-                dequantised = q.dequantize(xs.device())?.to_dtype(xs.dtype())?;
+                // A batch, or a gradient through the input: the weight's values for this product
+                // only (the layer keeps holding the blocks).
+                dequantised = match cpu {
+                    true => super::cpu_kernels::dequantise_blocks(q)?,
+                    false => q.dequantize(xs.device())?.to_dtype(xs.dtype())?,
+                };
                 &dequantised
             }
         };
@@ -276,11 +285,16 @@ impl Linear {
     /// per block, as llama.cpp does), then the bias and activation.
     fn forward_quantised(
         &self,
-        q: &QTensor,
+        q: &Arc<QTensor>,
         xs: &Tensor,
         act: Option<Activation>,
     ) -> candle_core::Result<Tensor> {
-        let y = xs.contiguous()?.apply_op1_no_bwd(q)?;
+        let xs = xs.contiguous()?;
+        let y = if on_cpu_f32(&[&xs]) && super::cpu_kernels::multiplies_quantised(q.dtype()) {
+            xs.apply_op1_no_bwd(&QuantisedMatmulOp(q.clone()))?
+        } else {
+            xs.apply_op1_no_bwd(q.as_ref())?
+        };
         let y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,

@@ -14,11 +14,13 @@
 //! - [`inference`]: the linear and attention kernels of the forward pass;
 //! - [`training`]: the kernels with backward passes (linear gradients, GELU, softmax, layer norm,
 //!   attention with dropout);
+//! - [`quantised`]: matrix products on a GGUF file's quantised blocks;
 //! - [`malloc`]: allocator tuning that keeps freed activation buffers for reuse.
 
 mod inference;
 mod malloc;
 mod math;
+mod quantised;
 mod training;
 
 use candle_core::{CpuStorage, Layout};
@@ -26,6 +28,9 @@ use candle_core::{CpuStorage, Layout};
 pub use self::inference::{AttentionOp, LinearOp};
 pub use self::malloc::keep_freed_memory;
 pub use self::math::{erf_f32, exp_f32};
+pub use self::quantised::{
+    DENSE_FROM_ROWS, QuantisedMatmulOp, dequantise as dequantise_blocks, multiplies as multiplies_quantised,
+};
 pub use self::training::{
     AttentionTrainOp, GeluOp, IGNORE_TARGET, LayerNormOp, LinearCrossEntropyOp, SoftmaxOp,
 };
