@@ -890,3 +890,134 @@ fn gguf_pre_tokenisers_split_text_as_transformers_does() {
         }
     }
 }
+
+/// llama.cpp's `rope_freqs.weight` for Llama 3 scaling (convert_hf_to_gguf.py,
+/// `LlamaModel.generate_extra_tensors`), computed in f32 as the converter does.
+fn llama3_rope_freqs(head_dim: usize, theta: f32, factor: f32, original: f32) -> Vec<f32> {
+    let (low, high) = (1f32, 4f32);
+    (0..head_dim / 2)
+        .map(|i| {
+            let freq = 1.0 / theta.powf((2 * i) as f32 / head_dim as f32);
+            let wavelen = 2.0 * std::f32::consts::PI / freq;
+            if wavelen < original / high {
+                1.0
+            } else if wavelen > original / low {
+                factor
+            } else {
+                let smooth = (original / wavelen - low) / (high - low);
+                1.0 / ((1.0 - smooth) / factor + smooth)
+            }
+        })
+        .collect()
+}
+
+/// The llama3-rope parity fixture (2 layers, 4 heads, 2 key/value heads, Llama 3 scaling with
+/// factor 8 and original_max_position_embeddings 64) written as llama.cpp writes a Llama 3.1 file:
+/// the scaling only as `rope_freqs.weight`, with `factors` in it (none: no such tensor).
+fn llama3_rope_gguf(dir: &Path, factors: Option<Vec<f32>>) -> PathBuf {
+    let src = parity("llama3-rope");
+    for f in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let st = candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
+    let gguf_name = |hf: &str| -> String {
+        let fixed = [
+            ("model.embed_tokens.weight", "token_embd.weight"),
+            ("model.norm.weight", "output_norm.weight"),
+            ("lm_head.weight", "output.weight"),
+        ];
+        if let Some((_, g)) = fixed.iter().find(|(h, _)| *h == hf) {
+            return g.to_string();
+        }
+        let rest = hf.strip_prefix("model.layers.").unwrap();
+        let (i, module) = rest.split_once('.').unwrap();
+        let module = module.strip_suffix(".weight").unwrap();
+        let short = match module {
+            "input_layernorm" => "attn_norm",
+            "post_attention_layernorm" => "ffn_norm",
+            "self_attn.q_proj" => "attn_q",
+            "self_attn.k_proj" => "attn_k",
+            "self_attn.v_proj" => "attn_v",
+            "self_attn.o_proj" => "attn_output",
+            "mlp.gate_proj" => "ffn_gate",
+            "mlp.up_proj" => "ffn_up",
+            "mlp.down_proj" => "ffn_down",
+            other => panic!("{other}"),
+        };
+        format!("blk.{i}.{short}.weight")
+    };
+    let mut weights: Vec<(&str, String, Tensor)> = Vec::new();
+    let names: Vec<String> = st.keys().map(|hf| gguf_name(hf)).collect();
+    for (hf, t) in &st {
+        let g = names.iter().find(|n| **n == gguf_name(hf)).unwrap();
+        weights.push((g.as_str(), hf.clone(), t.clone()));
+    }
+    let factors_tensor;
+    if let Some(f) = factors {
+        factors_tensor = Tensor::new(f.as_slice(), &Device::Cpu).unwrap();
+        weights.push(("rope_freqs.weight", "rope_freqs.weight".into(), factors_tensor));
+    }
+    let k = |s: &str| format!("llama.{s}");
+    let meta = vec![
+        ("general.architecture".to_string(), Value::String("llama".into())),
+        (k("block_count"), Value::U32(2)),
+        (k("embedding_length"), Value::U32(32)),
+        (k("feed_forward_length"), Value::U32(64)),
+        (k("attention.head_count"), Value::U32(4)),
+        (k("attention.head_count_kv"), Value::U32(2)),
+        (k("attention.layer_norm_rms_epsilon"), Value::F32(1e-5)),
+        (k("rope.freq_base"), Value::F32(10000.)),
+        (k("context_length"), Value::U32(128)),
+    ];
+    let path = dir.join("llama3.gguf");
+    write_gguf(&path, &meta, &weights, GgmlDType::F32);
+    path
+}
+
+#[test]
+fn llama3_rope_freqs_become_the_scaling_they_were_made_from() {
+    let (head_dim, theta) = (8, 10000f32);
+    let factors = llama3_rope_freqs(head_dim, theta, 8.0, 64.0);
+    assert!(factors.iter().any(|&f| f > 1.0 && f < 8.0), "the fixture has a medium frequency: {factors:?}");
+    let scaling = cloze::plm::gguf::llama3_scaling_from_factors(&factors, head_dim, theta as f64).unwrap();
+    assert_eq!(scaling["factor"], 8.0);
+    assert_eq!(scaling["original_max_position_embeddings"], 64.0);
+    // Llama 3.1 8B's own: head size 128, theta 500000, factor 8, original context 8192.
+    let real = llama3_rope_freqs(128, 500_000.0, 8.0, 8192.0);
+    let scaling = cloze::plm::gguf::llama3_scaling_from_factors(&real, 128, 500_000.0).unwrap();
+    assert_eq!(
+        (scaling["factor"].as_f64(), scaling["original_max_position_embeddings"].as_f64()),
+        (Some(8.0), Some(8192.0))
+    );
+    // Divisors of another shape are not Llama 3's.
+    let mut odd = factors.clone();
+    odd[0] = 3.0;
+    assert!(cloze::plm::gguf::llama3_scaling_from_factors(&odd, head_dim, theta as f64).is_none());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = llama3_rope_gguf(dir.path(), Some(factors));
+    let model = GgufModel::open(&file).unwrap();
+    assert_eq!(model.config["rope_scaling"]["rope_type"], "llama3", "{}", model.config);
+    let from_gguf = cloze::plm::Plm::load(&file, &Device::Cpu).unwrap();
+    let original = cloze::plm::Plm::load(parity("llama3-rope"), &Device::Cpu).unwrap();
+    let ids: Vec<u32> = (0..100u32).map(|i| 3 + (i * 37) % 300).collect();
+    let logits = |plm: &cloze::plm::Plm| cloze::generate::next_token_logits(plm, &ids).unwrap();
+    let d = max_diff(&logits(&from_gguf), &logits(&original));
+    eprintln!("llama3-rope from GGUF with rope_freqs: logits |Δ| {d:.2e} against the safetensors original");
+    assert!(d < 1e-5, "{d}");
+    // Without the tensor the positions rotate unscaled: the logits move.
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = cloze::plm::Plm::load(llama3_rope_gguf(plain_dir.path(), None), &Device::Cpu).unwrap();
+    assert!(max_diff(&logits(&plain), &logits(&original)) > 1e-3);
+    // Saved as a Hugging Face folder, the scaling is in config.json.
+    let saved = dir.path().join("saved");
+    from_gguf.save_pretrained(&saved).unwrap();
+    let back = cloze::plm::Plm::load(&saved, &Device::Cpu).unwrap();
+    assert!(max_diff(&logits(&back), &logits(&original)) < 1e-5);
+
+    // Factors llama.cpp would not write for Llama 3: refused, naming the tensor.
+    let bad_dir = tempfile::tempdir().unwrap();
+    let bad = llama3_rope_gguf(bad_dir.path(), Some(odd));
+    let err = GgufModel::open(&bad).unwrap_err().to_string();
+    assert!(err.contains("rope_freqs.weight") && err.contains("Llama 3"), "{err}");
+}

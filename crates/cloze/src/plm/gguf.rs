@@ -587,7 +587,45 @@ impl GgufModel {
                         .into(),
                 source: Some(e.into()),
             })?;
-        Self::from_content(path, len, content)
+        let mut model = Self::from_content(path, len, content)?;
+        model.read_rope_freqs()?;
+        Ok(model)
+    }
+
+    /// Llama 3.1 / 3.2 files carry their rotary scaling as a tensor, `rope_freqs.weight` (one
+    /// divisor per frequency, which llama.cpp's converter computes from config.json's
+    /// `rope_scaling`), rather than as metadata. The scaling is read back from it into the config —
+    /// so the model runs, and saves, as the Hugging Face original — and checked to reproduce every
+    /// factor; factors of another shape are refused.
+    fn read_rope_freqs(&mut self) -> Result<()> {
+        let Some(entry) = self.names.get("rope_freqs.weight") else { return Ok(()) };
+        let mut reader = self.reader()?;
+        let factors: Vec<f32> = self
+            .read_one(&mut reader, &entry.gguf.clone(), &Device::Cpu)?
+            .dequantize(&Device::Cpu)?
+            .flatten_all()?
+            .to_vec1()?;
+        let c = &self.config;
+        let head_dim = c["head_dim"].as_u64().unwrap_or(0) as usize;
+        let theta = c["rope_theta"].as_f64().unwrap_or(10_000.0);
+        let refuse = |why: String| {
+            model_err(
+                &self.path,
+                format!(
+                    "tensor `rope_freqs.weight` {why}; it is not Llama 3's rotary scaling, which is the one read — \
+                     use a GGUF converted from a Llama 3.x checkpoint by llama.cpp's convert_hf_to_gguf.py"
+                ),
+            )
+        };
+        if factors.len() != head_dim / 2 {
+            return Err(refuse(format!("holds {} factors for a head size of {head_dim}", factors.len())));
+        }
+        let scaling = llama3_scaling_from_factors(&factors, head_dim, theta)
+            .ok_or_else(|| refuse(format!("holds the factors {:?}", &factors[..factors.len().min(8)])))?;
+        if !self.config["rope_scaling"].is_object() {
+            self.config["rope_scaling"] = scaling;
+        }
+        Ok(())
     }
 
     fn from_content(path: &Path, len: u64, content: Content) -> Result<GgufModel> {
@@ -968,6 +1006,54 @@ impl GgufModel {
         }
         Ok(out)
     }
+}
+
+/// Llama 3's rotary scaling (`rope_type` "llama3") that gives exactly these per-frequency divisors
+/// (llama.cpp's `rope_freqs`), or `None`. Every Llama 3.x release uses low_freq_factor 1 and
+/// high_freq_factor 4; `factor` is the largest divisor, and original_max_position_embeddings is read
+/// from a divisor between 1 and `factor` (8192 when there is none). The result is checked against
+/// every divisor, as transformers computes them.
+pub fn llama3_scaling_from_factors(
+    factors: &[f32],
+    head_dim: usize,
+    theta: f64,
+) -> Option<serde_json::Value> {
+    let (low, high) = (1.0f64, 4.0f64);
+    let factor = factors.iter().copied().fold(0f32, f32::max) as f64;
+    if !(factor.is_finite() && factor >= 1.0) {
+        return None;
+    }
+    let freq = |i: usize| 1.0 / theta.powf((2 * i) as f64 / head_dim as f64);
+    let wavelen = |i: usize| 2.0 * std::f64::consts::PI / freq(i);
+    // A medium frequency: 1/f = (1 − s)/factor + s, with s = (orig/wavelen − low)/(high − low).
+    let medium = factors.iter().position(|&f| (f as f64) > 1.0 + 1e-4 && (f as f64) < factor - 1e-4);
+    let original = match medium {
+        Some(i) if factor > 1.0 => {
+            let smooth = (1.0 / factors[i] as f64 - 1.0 / factor) / (1.0 - 1.0 / factor);
+            wavelen(i) * (smooth * (high - low) + low)
+        }
+        _ => 8192.0,
+    }
+    .round();
+    let expected = |i: usize| {
+        let (w, lw, hw) = (wavelen(i), original / low, original / high);
+        if w < hw {
+            1.0
+        } else if w > lw {
+            factor
+        } else {
+            let smooth = (original / w - low) / (high - low);
+            1.0 / ((1.0 - smooth) / factor + smooth)
+        }
+    };
+    let matches =
+        factors.iter().enumerate().all(|(i, &f)| (f as f64 - expected(i)).abs() <= 1e-3 * expected(i));
+    matches.then(|| {
+        serde_json::json!({
+            "rope_type": "llama3", "type": "llama3", "factor": factor, "low_freq_factor": low,
+            "high_freq_factor": high, "original_max_position_embeddings": original,
+        })
+    })
 }
 
 /// For each Hugging Face row of a head-permuted tensor with `rows` rows in `heads` heads, the row
