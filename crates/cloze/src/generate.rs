@@ -283,7 +283,14 @@ impl Stepper {
         };
         let t = hidden.dim(1)?;
         let last = hidden.get(0)?.get(t - 1)?.unsqueeze(0)?;
-        let logits = head.logits_full(&head.transform(&last)?)?.get(0)?;
+        // A single new token went through the layers block by block (a GGUF model held
+        // quantised); its head goes the same way.
+        let transformed = head.transform(&last)?;
+        let logits = match t {
+            1 => head.logits_step(&transformed)?,
+            _ => head.logits_full(&transformed)?,
+        }
+        .get(0)?;
         Ok(Some(logits.to_dtype(DType::F32)?.to_vec1::<f32>()?))
     }
 }

@@ -186,6 +186,7 @@ impl AlbertMaskedLm {
                 decoder_weight,
                 decoder_bias: Some(vb.get(cfg.bert.vocab_size, &bias)?),
                 softcap: None,
+                quantised: None,
             })
         } else {
             None

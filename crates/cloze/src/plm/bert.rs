@@ -306,6 +306,7 @@ impl BertMaskedLm {
             decoder_weight,
             decoder_bias: Some(decoder_bias),
             softcap: None,
+            quantised: None,
         }))
     }
 

@@ -167,6 +167,7 @@ impl DistilBertMaskedLm {
                 decoder_weight,
                 decoder_bias: Some(vb.get(cfg.vocab_size, names.head_bias)?),
                 softcap: None,
+                quantised: None,
             })
         } else {
             None

@@ -964,28 +964,31 @@ impl GgufModel {
         Ok(out)
     }
 
-    /// Every tensor under its Hugging Face name, q_proj and k_proj un-permuted: those `keep`
-    /// accepts (by name and stored type) as stored, the others dequantised to f32.
+    /// Every tensor under its Hugging Face name, q_proj and k_proj un-permuted, held as `hold`
+    /// says (by name and stored type): as stored, dequantised to f32, or both.
     pub fn split_tensors(
         &self,
         device: &Device,
-        keep: impl Fn(&str, GgmlDType) -> bool,
+        hold: impl Fn(&str, GgmlDType) -> super::weights::Hold,
     ) -> Result<super::weights::Checkpoint> {
+        use super::weights::Hold;
         let mut reader = self.reader()?;
         let mut out = super::weights::Checkpoint::default();
         for (hf, entry) in &self.names {
             let mut q = self.read_one(&mut reader, &entry.gguf, device)?;
-            if keep(hf, q.dtype()) {
-                if let Some(heads) = entry.permuted_heads {
-                    q = unpermute_qtensor(&q, heads, device)?;
-                }
-                out.quantised.insert(hf.clone(), Arc::new(q));
-            } else {
+            let how = hold(hf, q.dtype());
+            if how != Hold::Quantised {
                 let mut t = q.dequantize(device)?.to_dtype(DType::F32)?;
                 if let Some(heads) = entry.permuted_heads {
                     t = unpermute_rows(&t, heads)?;
                 }
                 out.dense.insert(hf.clone(), t);
+            }
+            if how != Hold::Dense {
+                if let Some(heads) = entry.permuted_heads {
+                    q = unpermute_qtensor(&q, heads, device)?;
+                }
+                out.quantised.insert(hf.clone(), Arc::new(q));
             }
         }
         Ok(out)

@@ -549,12 +549,22 @@ pub struct LmHead {
     pub decoder_bias: Option<Tensor>,
     /// Final logit soft-capping (Gemma 2/3 `final_logit_softcapping`): `cap · tanh(logits / cap)`.
     pub softcap: Option<f64>,
+    /// The decoder weight as a GGUF file stores it, when it is held that way too: a generation
+    /// step multiplies it block by block ([`LmHead::logits_step`]).
+    pub quantised: Option<Arc<QTensor>>,
 }
 
 impl LmHead {
     /// A decoder-only head: `logits = h Wᵀ (+ b)`.
     pub fn linear(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Self { transform: None, input_scale: None, decoder_weight: weight, decoder_bias: bias, softcap: None }
+        Self {
+            transform: None,
+            input_scale: None,
+            decoder_weight: weight,
+            decoder_bias: bias,
+            softcap: None,
+            quantised: None,
+        }
     }
 
     /// The parameters under the MLM heads' engine names: `{prefix}.dense`, `{prefix}.norm`,
@@ -610,6 +620,26 @@ impl LmHead {
             None => y,
         };
         self.cap(y)
+    }
+
+    /// [`LmHead::logits_full`] for a generation step's single row: on the quantised weight, block
+    /// by block, when the head holds one (on the CPU in f32), as the step's layers were.
+    pub fn logits_step(&self, transformed: &Tensor) -> candle_core::Result<Tensor> {
+        match &self.quantised {
+            Some(q)
+                if transformed.elem_count() == self.decoder_weight.dim(1)?
+                    && on_cpu_f32(&[transformed])
+                    && super::cpu_kernels::multiplies_quantised(q.dtype()) =>
+            {
+                let y = transformed.contiguous()?.apply_op1_no_bwd(&QuantisedMatmulOp(q.clone()))?;
+                let y = match &self.decoder_bias {
+                    Some(b) => y.broadcast_add(b)?,
+                    None => y,
+                };
+                self.cap(y)
+            }
+            _ => self.logits_full(transformed),
+        }
     }
 
     /// The negative log-likelihood of each row's target under the whole vocabulary: `transformed`

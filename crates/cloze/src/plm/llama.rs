@@ -289,13 +289,23 @@ impl Llama {
         } else {
             embed_tokens.clone()
         };
-        Ok(Self {
-            config: cfg.clone(),
-            embed_tokens,
-            layers,
-            norm: norm("model.norm")?,
-            head: LmHead::linear(head, None),
-        })
+        let mut head = LmHead::linear(head, None);
+        // A GGUF file's head (its own, or the tied embeddings) as stored, for generation steps.
+        let stored_head = match cfg.tie_word_embeddings || !t.contains_key("lm_head.weight") {
+            true => t.quantised.get("model.embed_tokens.weight"),
+            false => t.quantised.get("lm_head.weight"),
+        };
+        if let Some(q) = stored_head {
+            if q.shape().dims() != [cfg.vocab_size, h] {
+                candle_core::bail!(
+                    "the stored LM head has shape {:?}, expected [{}, {h}]",
+                    q.shape().dims(),
+                    cfg.vocab_size
+                );
+            }
+            head.quantised = Some(q.clone());
+        }
+        Ok(Self { config: cfg.clone(), embed_tokens, layers, norm: norm("model.norm")?, head })
     }
 }
 
@@ -407,6 +417,12 @@ impl Network for Llama {
         let l = self.layers.iter();
         l.flat_map(|l| [&l.attn.q, &l.attn.k, &l.attn.v, &l.attn.o, &l.gate_proj, &l.up_proj, &l.down_proj])
             .collect()
+    }
+
+    fn dequantise(&mut self) -> candle_core::Result<()> {
+        // The head's stored copy would go stale once its f32 weight trains.
+        self.head.quantised = None;
+        self.quantisable_mut().into_iter().try_for_each(|l| l.dequantise())
     }
 
     fn quantisable_mut(&mut self) -> Vec<&mut Linear> {

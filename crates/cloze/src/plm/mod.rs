@@ -385,7 +385,8 @@ impl Plm {
             names.sort();
             let mut bad = checks::first_non_finite(names.into_iter().map(|n| (n.as_str(), &tensors[n])))?;
             // Quantised weights are checked through their values, one tensor at a time.
-            let mut quantised: Vec<&String> = tensors.quantised.keys().collect();
+            let mut quantised: Vec<&String> =
+                tensors.quantised.keys().filter(|n| !tensors.dense.contains_key(*n)).collect();
             quantised.sort();
             for name in quantised {
                 if bad.is_some() {
@@ -404,7 +405,12 @@ impl Plm {
                 ));
             }
             parameters = tensors.values().map(|t| t.elem_count()).sum::<usize>()
-                + tensors.quantised.values().map(|q| q.shape().elem_count()).sum::<usize>();
+                + tensors
+                    .quantised
+                    .iter()
+                    .filter(|(name, _)| !tensors.dense.contains_key(*name))
+                    .map(|(_, q)| q.shape().elem_count())
+                    .sum::<usize>();
             Ok(tensors)
         };
         let ctx = family::LoadContext {
@@ -578,7 +584,9 @@ impl Plm {
         let all = self.parameters as u64 * elem;
         let quantised: Vec<&layers::Linear> =
             self.net.quantisable().into_iter().filter(|l| l.is_quantised()).collect();
-        let held: u64 = quantised.iter().map(|l| l.stored_bytes()).sum();
+        let head_copy =
+            self.net.head().and_then(|h| h.quantised.as_ref()).map_or(0, |q| q.storage_size_in_bytes());
+        let held: u64 = quantised.iter().map(|l| l.stored_bytes()).sum::<u64>() + head_copy as u64;
         let full: u64 = quantised.iter().map(|l| l.f32_bytes()).sum();
         (all.saturating_sub(full) + held, all.max(self.parameters as u64 * 4))
     }
@@ -591,15 +599,13 @@ impl Plm {
     /// Whether some layers hold their weights quantised (a GGUF file loaded for inference).
     pub fn is_quantised(&self) -> bool {
         self.net.quantisable().iter().any(|l| l.is_quantised())
+            || self.net.head().is_some_and(|h| h.quantised.is_some())
     }
 
     /// Dequantises every layer held quantised to f32, as training and saving need (tuning says
     /// first how much memory it takes, see [`Plm::weight_bytes`]). A no-op on other models.
     pub fn dequantise(&mut self) -> Result<()> {
-        for l in self.net.quantisable_mut() {
-            l.dequantise()?;
-        }
-        Ok(())
+        Ok(self.net.dequantise()?)
     }
 
     /// Every weight by engine name (see [`Plm::trainable`]), without making them variables.

@@ -144,6 +144,12 @@ pub trait Network: std::fmt::Debug + Send + Sync {
         Vec::new()
     }
 
+    /// Replaces every weight held quantised by its f32 values, dropping quantised copies held
+    /// beside f32 ones (an LM head's), as training and saving need.
+    fn dequantise(&mut self) -> candle_core::Result<()> {
+        self.quantisable_mut().into_iter().try_for_each(|l| l.dequantise())
+    }
+
     /// A boxed copy (weights are reference-counted tensors: cheap).
     fn box_clone(&self) -> Box<dyn Network>;
 }

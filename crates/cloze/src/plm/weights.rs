@@ -74,14 +74,31 @@ impl From<HashMap<String, Tensor>> for Checkpoint {
     }
 }
 
-/// Whether a GGUF tensor stays quantised under [`GgufWeights::Quantised`]: the weight of a
-/// decoder block's linear layer (attention and feed-forward projections) stored in ggml blocks.
-/// Embeddings (indexed by row, and the tied LM head), norms and float tensors are dequantised.
-pub fn keeps_quantised(hf_name: &str, dtype: candle_core::quantized::GgmlDType) -> bool {
-    use candle_core::quantized::GgmlDType as G;
-    !matches!(dtype, G::F32 | G::F16 | G::BF16)
-        && hf_name.starts_with("model.layers.")
-        && hf_name.ends_with("_proj.weight")
+/// How a GGUF tensor is held under [`GgufWeights::Quantised`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Dequantised to f32 (norms, float tensors, anything the kernels do not multiply).
+    Dense,
+    /// As stored: a decoder block's linear weight (attention and feed-forward projections).
+    Quantised,
+    /// Both: the embedding matrix and LM head, which are indexed by row and multiplied in f32 for
+    /// prompts and batches, and multiplied block by block for a generation step (reading a
+    /// quarter of the bytes per token).
+    Both,
+}
+
+/// How a GGUF tensor is held under [`GgufWeights::Quantised`], by its Hugging Face name and type.
+pub fn hold(hf_name: &str, dtype: candle_core::quantized::GgmlDType) -> Hold {
+    if !super::cpu_kernels::multiplies_quantised(dtype) {
+        return Hold::Dense;
+    }
+    if hf_name.starts_with("model.layers.") && hf_name.ends_with("_proj.weight") {
+        return Hold::Quantised;
+    }
+    match hf_name {
+        "model.embed_tokens.weight" | "lm_head.weight" => Hold::Both,
+        _ => Hold::Dense,
+    }
 }
 
 impl WeightFiles {
@@ -167,7 +184,8 @@ impl WeightFiles {
             WeightFiles::Gguf(p) => {
                 let keep = gguf == GgufWeights::Quantised && dtype == DType::F32;
                 let model = super::gguf::GgufModel::open(p)?;
-                let split = model.split_tensors(device, |name, t| keep && keeps_quantised(name, t))?;
+                let split =
+                    model.split_tensors(device, |name, t| if keep { hold(name, t) } else { Hold::Dense })?;
                 quantised = split.quantised;
                 split.dense.into_iter().collect()
             }
