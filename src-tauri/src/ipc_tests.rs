@@ -212,6 +212,25 @@ fn every_command_through_ipc() {
     assert!(h.err("parse_template", json!({"source": "{text_a"}), "invalid-input").contains("{"));
     let previews = h.ok("preview_prompt", json!({"prompt": prompt(), "rowIds": ids}));
     assert_eq!(previews.as_array().unwrap().len(), 5);
+    assert_eq!(previews[0]["demos"], Value::Null, "no {{demo}}, no demonstrations' budget");
+    // {demo}: filled from the labelled rows as `cloze classify --demos` fills it, its budget shown.
+    let mut with_demos = prompt();
+    with_demos["template"] = json!("{text_a} It was {mask}. {demo}");
+    let previews = h.ok("preview_prompt", json!({"prompt": with_demos, "rowIds": ids}));
+    for pv in previews.as_array().unwrap() {
+        let d = &pv["demos"];
+        assert_eq!(d["count"], 2, "{pv}");
+        assert!(d["tokens"].as_i64().unwrap() > 0 && d["fit"].as_i64().unwrap() <= 2, "{d}");
+        assert_eq!(
+            d["left"].as_i64().unwrap(),
+            pv["budget"].as_i64().unwrap()
+                - pv["length"].as_i64().unwrap()
+                - pv["truncated"].as_i64().unwrap()
+        );
+        assert!(d["summary"].as_str().unwrap().starts_with("demos: 2 × ≈"), "{d}");
+    }
+    let demo_probs = h.ok("zero_shot", json!({"prompt": with_demos, "rowIds": ids}));
+    assert_eq!(demo_probs.as_array().unwrap().len(), 5);
     // A model without a chat template says so, with the setting to turn off.
     let mut chat = prompt();
     chat["chat"] = json!({"format": "model-template", "system": null});
@@ -232,9 +251,16 @@ fn every_command_through_ipc() {
         h.ok("save_prompt", json!({"name": "sentiment", "prompt": prompt()}))["template"]["version"],
         1
     );
-    let text =
-        h.ok("generation_prompt", json!({"template": "Review: {text_a} It was {mask}.", "rowId": ids[0]}));
+    let no_chat = json!({"format": "none", "system": null});
+    let text = h.ok(
+        "generation_prompt",
+        json!({"template": "Review: {text_a} It was {mask}.", "chat": no_chat, "rowId": ids[0]}),
+    );
     assert!(text.as_str().unwrap().starts_with("Review: ") && text.as_str().unwrap().ends_with(" It was"));
+    // The try-it panel's row prompt in the chat template: this model has none, and says so.
+    let chat = json!({"format": "model-template", "system": null});
+    let args = json!({"template": "Review: {text_a} It was {mask}.", "chat": chat, "rowId": ids[0]});
+    assert!(h.err("generation_prompt", args, "precondition").contains("has no chat template"));
     let options = json!({"decoding": {"kind": "greedy"}, "max_new_tokens": 4, "stop": []});
     let refused = json!({"job": "gen-1", "prompt": "Hello", "options": options});
     assert!(h.err("generate_text", refused, "invalid-input").contains("needs a decoder"));

@@ -53,7 +53,7 @@ export const commands = {
 	evaluatePrompt: (job: string, prompt: PromptSpec, labelSetId: number) => __TAURI_INVOKE<EvaluationView>("evaluate_prompt", { job, prompt, labelSetId }),
 	suggestLabelWords: (prompt: PromptSpec, labelSetId: number, perClass: number) => __TAURI_INVOKE<WordSuggestions[]>("suggest_label_words", { prompt, labelSetId, perClass }),
 	savePrompt: (name: string, prompt: PromptSpec) => __TAURI_INVOKE<SavedPrompt>("save_prompt", { name, prompt }),
-	generationPrompt: (template: string, rowId: number) => __TAURI_INVOKE<string>("generation_prompt", { template, rowId }),
+	generationPrompt: (template: string, chat: Chat, rowId: number) => __TAURI_INVOKE<string>("generation_prompt", { template, chat, rowId }),
 	/**  Generation as job `job`: each piece arrives as a `generated-text` event, then the result. */
 	generateText: (job: string, prompt: string, options: GenerateOptions) => __TAURI_INVOKE<GenerationView>("generate_text", { job, prompt, options }),
 	startLabelling: (labelSetId: number, strategy: QueueOrder, runId: number | null) => __TAURI_INVOKE<LabelState>("start_labelling", { labelSetId, strategy, runId }),
@@ -194,6 +194,27 @@ export type Decoding =
  *  probability reaches `top_p`, with a seeded generator (the same seed gives the same text).
  */
 { kind: "sample"; temperature: number; top_p: number; seed: number };
+
+/**  The in-context demonstrations of one previewed row, against its token budget. */
+export type DemoBudgetView = {
+	/**  Demonstrations written into the row's `{demo}`. */
+	count: number,
+	/**  Their mean length in tokens (over the labelled pool). */
+	tokens_each: number,
+	/**  The tokens this row's demonstrations take, before truncation. */
+	tokens: number,
+	/**  How many demonstrations fit beside the rest of the row (0: none does). */
+	fit: number,
+	/**
+	 *  The budget left after the whole row, demonstrations included; negative when truncation
+	 *  shortens it by that many tokens.
+	 */
+	left: number,
+	/**  The rest of the row (template and fields without the demonstrations), in tokens. */
+	rest: number,
+	/**  The same summary `cloze classify` prints. */
+	summary: string,
+};
 
 /**  A dev example for the best / worst lists. */
 export type DevExampleView = {
@@ -723,8 +744,14 @@ export type RenderPreview = {
 	text: string,
 	tokens: TokenView[],
 	length: number,
+	/**
+	 *  The tokens the row may take: the model's longest input less the room a decoder's label word
+	 *  needs after it (what scoring renders with).
+	 */
 	budget: number,
 	truncated: number,
+	/**  What the `{demo}` demonstrations take of this row (`None` without `{demo}`). */
+	demos: DemoBudgetView | null,
 };
 
 export type RowPage = {

@@ -487,8 +487,8 @@ struct ClassifyArgs {
     /// random, or similar (the closest rows by sentence embedding).
     #[arg(long, value_enum, default_value_t = choices::DemoSelect::Random)]
     demos_select: choices::DemoSelect,
-    /// Seed for random demonstrations.
-    #[arg(long, default_value_t = 13)]
+    /// Seed for random demonstrations (the app uses the same default).
+    #[arg(long, default_value_t = cloze::demo::DEFAULT_SEED)]
     seed: u64,
     #[command(flatten)]
     chat: ChatArgs,

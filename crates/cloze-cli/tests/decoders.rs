@@ -406,3 +406,45 @@ fn a_quantised_gguf_runs_on_its_blocks_and_tuning_says_what_dequantising_takes()
     let stderr = String::from_utf8_lossy(&tune.stderr);
     assert!(stderr.contains("stored as Q4_0; tuning dequantises them to f32"), "{stderr}");
 }
+
+/// A row's demonstrations depend on the seed and its id only (so the app, which fills a few preview
+/// rows or a labelling run's batches, gives a row the demonstrations `cloze classify` gives it):
+/// classified alone, the row scores as it does within the whole file.
+#[test]
+fn a_rows_demonstrations_are_the_same_alone_and_in_the_whole_file() {
+    let dir = std::env::temp_dir().join(format!("cloze-demo-alone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let whole = std::fs::read_to_string(repo().join("samples/reviews.csv")).unwrap();
+    let mut lines = whole.lines();
+    let one = dir.join("one.csv");
+    std::fs::write(&one, format!("{}\n{}\n", lines.next().unwrap(), lines.nth(4).unwrap())).unwrap();
+    let classify = |input: &str| {
+        let out = cloze(&[
+            "classify",
+            "--model",
+            "tests/fixtures/parity/llama",
+            "--input",
+            input,
+            "--template",
+            "{demo} {text_a} It was {mask}.",
+            "--verbalizer",
+            "samples/sentiment.verbalizer.json",
+            "--demos",
+            "samples/reviews.csv",
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect::<Vec<_>>()
+    };
+    let all = classify("samples/reviews.csv");
+    let alone = classify(one.to_str().unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(alone.len(), 1);
+    let row: serde_json::Value = serde_json::from_str(&alone[0]).unwrap();
+    let in_file: serde_json::Value = serde_json::from_str(&all[4]).unwrap();
+    assert_eq!((&row["id"], &row["predicted"]), (&in_file["id"], &in_file["predicted"]));
+    for class in ["negative", "positive"] {
+        let (a, b) = (row["probs"][class].as_f64().unwrap(), in_file["probs"][class].as_f64().unwrap());
+        // Equal but for the batch's padding (other demonstrations would move them far more).
+        assert!((a - b).abs() < 1e-5, "row 5 alone scores as in the whole file: {class} {a} vs {b}");
+    }
+}

@@ -92,6 +92,14 @@ pub(crate) fn space_before_mask(template: &Template) -> &str {
     }
 }
 
+/// The tokens a rendered row may take on `plm` with `verbalizer`: the model's longest input less
+/// the room a decoder's label word needs after the text before `{mask}`
+/// ([`BoundVerbalizer::continuation_room`]). The classifier renders with it, and so does the prompt
+/// studio's preview, so the preview's cuts are the ones scoring reads.
+pub fn input_budget(plm: &Plm, verbalizer: &BoundVerbalizer) -> usize {
+    plm.max_len().saturating_sub(verbalizer.continuation_room(plm.kind()))
+}
+
 impl<'a> Classifier<'a> {
     pub fn new(
         plm: &'a Plm,
@@ -107,8 +115,7 @@ impl<'a> Classifier<'a> {
         let leading_space = if plm.tokenizer().space_sensitive() { space_before_mask(&template) } else { "" };
         let bound = BoundVerbalizer::bind(&verbalizer.for_kind(plm.kind()), plm.tokenizer(), leading_space)?;
         let label_ids = Tensor::new(bound.token_ids.as_slice(), plm.device())?;
-        let renderer =
-            Renderer::new(plm.tokenizer(), plm.max_len().saturating_sub(bound.continuation_room(plm.kind())));
+        let renderer = Renderer::new(plm.tokenizer(), input_budget(plm, &bound));
         let mut c =
             Self { plm, template, verbalizer: bound, renderer, label_ids, calibration: None, options };
         if c.options.calibrate {

@@ -4,13 +4,16 @@
 //! `{text_a} It was {mask}. {demo}` becomes `a gripping film . It was [MASK]. a dull mess . It was
 //! terrible. a joy . It was great.` Demonstrations are drawn at random (seeded) or as the most similar
 //! rows by sentence embedding, never the row itself. Works zero-shot and during fine-tuning.
+//! A row's random draw depends only on the seed and the row's id, so `cloze classify`, the prompt
+//! studio's preview, its live probabilities and a labelling run (in batches) give a row the same
+//! demonstrations.
 //!
 //! `{demo}` is a field the engine fills (`Example::meta["demo"]`), so the template parser needs
 //! nothing special and truncation shortens demonstrations like any other field.
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{Example, SplitMix64};
+use crate::data::{Example, SplitMix64, fnv1a};
 use crate::error::{Error, Result};
 use crate::plm::{Kind, Plm};
 use crate::template::{Segment, Template};
@@ -18,6 +21,9 @@ use crate::verbalizer::Verbalizer;
 
 /// The field name `{demo}` reads.
 pub const DEMO_FIELD: &str = "demo";
+
+/// The seed of random demonstrations when none is given (`cloze classify --seed`, the app).
+pub const DEFAULT_SEED: u64 = 13;
 
 /// How demonstrations are chosen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +136,15 @@ impl DemoBudget {
         }
         s
     }
+
+    /// How many of a row's demonstrations fit in `room` tokens (what the rest of the row leaves of
+    /// the input), at their mean length: at most [`per_row`](Self::per_row), 0 when none fits.
+    pub fn fitting(&self, room: usize) -> usize {
+        if self.tokens_each <= 0.0 {
+            return self.per_row;
+        }
+        ((room as f64 / self.tokens_each).floor() as usize).min(self.per_row)
+    }
 }
 
 /// The labelled pool demonstrations come from.
@@ -202,7 +217,8 @@ impl Demonstrations {
     }
 
     /// Sets `{demo}` for each row: `per_class` demonstrations of every class, in class order,
-    /// never the row itself (matched by id and text).
+    /// never the row itself (matched by id and text). A row's random draw is seeded by the seed and
+    /// the row's id, so it does not depend on the other rows filled with it.
     pub fn fill(&self, plm: &Plm, rows: &mut [Example]) -> Result<()> {
         let queries = match &self.embeddings {
             Some(_) => {
@@ -212,7 +228,7 @@ impl Demonstrations {
             None => None,
         };
         for (r, row) in rows.iter_mut().enumerate() {
-            let mut rng = SplitMix64::new(self.seed ^ (r as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
+            let mut rng = SplitMix64::new(self.seed ^ fnv1a(&row.id).wrapping_mul(0xA24B_AED4_963E_E407));
             let mut parts = Vec::new();
             for members in &self.by_class {
                 let candidates: Vec<usize> = members
@@ -286,5 +302,15 @@ mod tests {
         assert_eq!(b.summary(), "demos: 4 × ≈38 tokens = 153 of 2048 tokens per row");
         let long = DemoBudget { per_row: 8, tokens_each: 40.0, max_len: 512 };
         assert!(long.summary().contains("over half the input"), "{}", long.summary());
+    }
+
+    #[test]
+    fn the_budget_says_how_many_demonstrations_fit() {
+        let b = DemoBudget { per_row: 4, tokens_each: 10.0, max_len: 128 };
+        for (room, fit) in [(0, 0), (9, 0), (10, 1), (35, 3), (40, 4), (500, 4)] {
+            assert_eq!(b.fitting(room), fit, "room {room}");
+        }
+        let empty = DemoBudget { per_row: 2, tokens_each: 0.0, max_len: 128 };
+        assert_eq!(empty.fitting(0), 2);
     }
 }

@@ -419,6 +419,36 @@ fn training_kernels_weight_gradients_match_composed() {
     }
 }
 
+/// A row's random demonstrations depend on the seed and its id only: filled alone, in a batch or in
+/// another order (the CLI's whole file, the app's preview, a labelling run's batches), the row gets
+/// the same ones, and never itself.
+#[test]
+fn a_rows_demonstrations_do_not_depend_on_its_batch() {
+    use cloze::demo::{DEFAULT_SEED, DEMO_FIELD, DemoConfig, Demonstrations};
+    let plm = Plm::load(roberta(), &Device::Cpu).unwrap();
+    let template = cloze::template::Template::parse("{demo} {text_a} It was {mask}.").unwrap();
+    let pool = synthetic(8, 21);
+    let demos =
+        Demonstrations::new(&plm, &template, &verbalizer(), &pool, DemoConfig::default(), DEFAULT_SEED)
+            .unwrap();
+    let mut all = pool.clone();
+    demos.fill(&plm, &mut all).unwrap();
+    for (i, row) in pool.iter().enumerate() {
+        let mut alone = vec![row.clone()];
+        demos.fill(&plm, &mut alone).unwrap();
+        assert_eq!(alone[0].meta[DEMO_FIELD], all[i].meta[DEMO_FIELD], "row {i} alone");
+        assert!(
+            !all[i].meta[DEMO_FIELD].contains(&format!("{} It was", row.text_a)),
+            "row {i} is not its own demo"
+        );
+    }
+    let mut reversed: Vec<_> = pool.iter().rev().cloned().collect();
+    demos.fill(&plm, &mut reversed).unwrap();
+    assert_eq!(reversed[0].meta[DEMO_FIELD], all[pool.len() - 1].meta[DEMO_FIELD], "order does not matter");
+    let drawn: std::collections::BTreeSet<&String> = all.iter().map(|r| &r.meta[DEMO_FIELD]).collect();
+    assert!(drawn.len() > 1, "different rows draw different demonstrations: {drawn:?}");
+}
+
 /// `{demo}`: demonstrations from the training rows fill the template while fine-tuning and when
 /// classifying with the run; similar-by-embedding selection picks a row of the same words.
 #[test]

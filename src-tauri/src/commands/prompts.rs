@@ -6,6 +6,7 @@ use cloze::studio::views::{
     EvaluationView, GenerationView, PredictionView, PromptSpec, RenderPreview, SavedPrompt, SegmentView,
     TemplateView, VerbalizerCheck, WordSuggestions,
 };
+use cloze::template::chat::Chat;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
@@ -92,9 +93,10 @@ pub async fn save_prompt(
 pub async fn generation_prompt(
     studio: State<'_, Shared>,
     template: String,
+    chat: Chat,
     row_id: i64,
 ) -> Result<String, AppError> {
-    run(&studio, move |s| s.generation_prompt(&template, row_id)).await
+    run(&studio, move |s| s.generation_prompt(&template, &chat, row_id)).await
 }
 
 /// Generation as job `job`: each piece arrives as a `generated-text` event, then the result.

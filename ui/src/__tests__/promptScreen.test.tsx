@@ -80,7 +80,7 @@ describe("PromptScreen", () => {
     const user = userEvent.setup();
     const chatModel: ModelView = { ...MODEL, family: "llama", kind: "decoder", chat_template: "/m/tokenizer_config.json" };
     m.previewPrompt.mockResolvedValue([{
-      row_id: 1, text: "<|im_start|>user\nGreat film<|im_end|>\n<|im_start|>assistant\n", length: 9, budget: 2048, truncated: 0,
+      row_id: 1, text: "<|im_start|>user\nGreat film<|im_end|>\n<|im_start|>assistant\n", length: 9, budget: 2048, truncated: 0, demos: null,
       tokens: [{ text: "<|im_start|>", kind: "text", field: null, cut_before: false }, { text: "Great film", kind: "field", field: "text_a", cut_before: false }],
     }]);
     m.zeroShot.mockResolvedValue(preds(0.7));
@@ -95,6 +95,25 @@ describe("PromptScreen", () => {
     await waitFor(() => expect((m.zeroShot.mock.lastCall?.[0] as PromptSpec).chat).toEqual({ format: "model-template", system: "Be brief." }));
     expect((m.checkVerbalizer.mock.lastCall?.[0] as PromptSpec).chat?.format).toBe("model-template");
     expect(await screen.findByText("<|im_start|>")).toBeInTheDocument();
+  });
+
+  it("shows what the {demo} demonstrations take of each row, and says when none fits", async () => {
+    const tokens = [{ text: "Great film", kind: "field" as const, field: "text_a", cut_before: false }];
+    const summary = "demos: 2 × ≈12 tokens = 24 of 128 tokens per row";
+    m.previewPrompt.mockResolvedValue([
+      { row_id: 1, text: "a It was great. b It was bad. Great film It was", length: 40, budget: 127, truncated: 0, tokens,
+        demos: { count: 2, tokens_each: 12, tokens: 25, fit: 2, left: 87, rest: 15, summary } },
+      { row_id: 2, text: "Dull", length: 127, budget: 127, truncated: 30, tokens,
+        demos: { count: 2, tokens_each: 12, tokens: 25, fit: 0, left: -30, rest: 132, summary } },
+    ]);
+    m.zeroShot.mockResolvedValue(preds(0.6));
+    renderWithApp(<PromptScreen />, { project: PROJECT, model: MODEL, prompt: { ...DEFAULT_PROMPT, template: "{demo} {text_a} It was {mask}." } });
+    await waitFor(() => expect(screen.getAllByTestId("demo-budget")).toHaveLength(2));
+    const [fits, none] = screen.getAllByTestId("demo-budget");
+    expect(fits).toHaveTextContent("2 demonstrations · 25 tokens · all fit · 87 tokens left");
+    expect(fits).toHaveAttribute("title", summary);
+    expect(none).toHaveTextContent("No demonstration fits: the rest of the row takes 132 of 127 tokens");
+    expect(none).toHaveClass("warn");
   });
 
   it("says when the loaded model has no chat template", async () => {

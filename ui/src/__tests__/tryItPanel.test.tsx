@@ -118,11 +118,20 @@ describe("TryItPanel", () => {
     renderWithApp(<TryItPanel model={null} template="{text_a} It was {mask}." rows={ROWS} />);
     fireEvent.click(screen.getByTestId("try-use-row"));
     await waitFor(() => expect(screen.getByTestId("try-prompt")).toHaveValue("Great film It was"));
-    expect(m.generationPrompt).toHaveBeenCalledWith("{text_a} It was {mask}.", 1);
+    expect(m.generationPrompt).toHaveBeenCalledWith("{text_a} It was {mask}.", { format: "none", system: null }, 1);
     expect(screen.getByTestId("try-generate")).toBeDisabled();
     m.generationPrompt.mockRejectedValue({ kind: "invalid-input", message: "row 1 has no value for {x}" });
     fireEvent.click(screen.getByTestId("try-use-row"));
     expect(await screen.findByTestId("try-row-error")).toHaveTextContent("no value for {x}");
+  });
+
+  it("asks for the row's prompt in the chat template when the prompt uses it", async () => {
+    const chat = { format: "model-template" as const, system: "Be brief." };
+    m.generationPrompt.mockResolvedValue("<|im_start|>user\nGreat film It was<|im_end|>\n<|im_start|>assistant\n");
+    renderWithApp(<TryItPanel model={DECODER} template="{text_a} It was {mask}." chat={chat} rows={ROWS} />);
+    fireEvent.click(screen.getByTestId("try-use-row"));
+    await waitFor(() => expect(screen.getByTestId("try-prompt")).toHaveValue("<|im_start|>user\nGreat film It was<|im_end|>\n<|im_start|>assistant\n"));
+    expect(m.generationPrompt).toHaveBeenCalledWith("{text_a} It was {mask}.", chat, 1);
   });
 
   it("parses stop strings one per line with escapes", () => {

@@ -13,6 +13,7 @@ import { pct } from "../lib/format";
 import { useLatest } from "../lib/useLatest";
 import { TemplateBuilder } from "./TemplateBuilder";
 import { TryItPanel } from "./TryItPanel";
+import { DemoBudget } from "./DemoBudget";
 import { VerbalizerEditor } from "./VerbalizerEditor";
 import { pairSaved, parseVerbalizerContent } from "./savedPrompt";
 
@@ -92,7 +93,8 @@ export function PromptScreen() {
       setPreviews(p);
       setPreviewError(null);
     }, (e) => setPreviewError(errorMessage(e)));
-  }, [prompt.template, prompt.chat, rowIds, model, previewRequest]);
+    // The verbalizer too: a decoder's label word sets the budget's room, its classes the {demo} pool.
+  }, [prompt.template, prompt.verbalizer, prompt.chat, rowIds, model, previewRequest]);
 
   // ---- verbalizer check
   const [check, setCheck] = useState<VerbalizerCheck | null>(null);
@@ -273,6 +275,7 @@ export function PromptScreen() {
                           <span className="muted small">{pv.length} / {pv.budget} tokens</span>
                           {pv.truncated > 0 ? <span className="warn small">truncated {pv.truncated} tokens</span> : null}
                         </div>
+                        {pv.demos ? <DemoBudget demos={pv.demos} budget={pv.budget} /> : null}
                       </>
                     ) : <p className="preview-text">{r.text_a}{r.text_b ? <><br /><span className="muted">{r.text_b}</span></> : null}</p>}
                   </div>
@@ -328,7 +331,7 @@ export function PromptScreen() {
         </div>
       </div>
 
-      <TryItPanel model={model} template={prompt.template} rows={samples} />
+      <TryItPanel model={model} template={prompt.template} chat={prompt.chat} rows={samples} />
 
       <div className="grid-2">
         <div className="card">

@@ -1,9 +1,10 @@
 // The prompt studio's try-it panel: the loaded model continues a prompt (typed, or a sample row's
-// template up to its {mask}); its text streams in piece by piece; Cancel (or Escape) stops it; the
+// template up to its {mask}, in the model's chat template when the prompt uses it, as `cloze generate
+// --chat`); its text streams in piece by piece; Cancel (or Escape) stops it; the
 // end shows why it stopped and the token counts. The engine decides what can generate: its error
 // (e.g. a masked LM) is shown as it is.
 import { useCallback, useEffect, useRef, useState } from "react";
-import { commands, events, type Decoding, type GenerationView, type ModelView, type RowView, type StopReason } from "../bindings";
+import { commands, events, type Chat, type Decoding, type GenerationView, type ModelView, type RowView, type StopReason } from "../bindings";
 import { Select } from "../components/common";
 import { errorMessage, isCancelled } from "../lib/errors";
 import { newJobId } from "../lib/format";
@@ -22,7 +23,9 @@ export function parseStops(raw: string): string[] {
 
 type Ended = { kind: "done"; result: GenerationView } | { kind: "cancelled" } | { kind: "error"; message: string };
 
-export function TryItPanel({ model, template, rows }: { model: ModelView | null; template: string; rows: RowView[] }) {
+const NO_CHAT: Chat = { format: "none", system: null };
+
+export function TryItPanel({ model, template, chat, rows }: { model: ModelView | null; template: string; chat?: Chat | null; rows: RowView[] }) {
   const [prompt, setPrompt] = useState("");
   const [rowChoice, setRowChoice] = useState<string>("");
   const rowId = rows.find((r) => String(r.id) === rowChoice)?.id ?? rows[0]?.id ?? null;
@@ -42,7 +45,7 @@ export function TryItPanel({ model, template, rows }: { model: ModelView | null;
   const takeRow = async () => {
     if (rowId === null) return;
     try {
-      setPrompt(await commands.generationPrompt(template, rowId));
+      setPrompt(await commands.generationPrompt(template, chat ?? NO_CHAT, rowId));
       setRowError(null);
     } catch (e) {
       setRowError(errorMessage(e));
@@ -134,7 +137,7 @@ export function TryItPanel({ model, template, rows }: { model: ModelView | null;
               options={rows.map((r) => ({ value: String(r.id), label: r.text_a.length > 40 ? `${r.text_a.slice(0, 40)}…` : r.text_a }))}
             />
             <button type="button" className="btn small btn-field" data-testid="try-use-row" disabled={running} onClick={() => void takeRow()}
-              title="The template with this row's fields, up to {mask}">
+              title={chat?.format === "model-template" ? "The template with this row's fields, up to {mask}, as the user's turn of the model's chat template" : "The template with this row's fields, up to {mask}"}>
               Use the row's prompt
             </button>
           </>

@@ -88,8 +88,8 @@ pub fn split(examples: Vec<Example>, fractions: &[f64], seed: u64) -> Vec<Vec<Ex
     sizes.iter().map(|&size| rest.by_ref().take(size).collect()).collect()
 }
 
-/// FNV-1a, to give each class its own stream of the seed.
-fn fnv1a(s: &str) -> u64 {
+/// FNV-1a, to give each class (and each row's demonstrations) its own stream of the seed.
+pub(crate) fn fnv1a(s: &str) -> u64 {
     s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 

@@ -5,9 +5,12 @@
 //!
 //! [`ScoringRun`] is the whole workflow the CLI's `cloze label --model` and the app's "Score rows"
 //! share: record the run, link it to the exact model, template and verbalizer, build the classifier
-//! and re-score; [`rescore`] is its last step, for a caller that has a classifier already.
+//! and re-score; [`rescore`] is its last step, for a caller that has a classifier already. A
+//! template with `{demo}` is filled as `cloze classify` fills it (the default demonstrations, drawn
+//! from the label set's labelled rows; the rows scored are the unlabelled ones, so never themselves).
 
 use crate::classify::{Classifier, ClassifyOptions};
+use crate::demo::{self, DemoConfig, Demonstrations};
 use crate::error::{Error, Result};
 use crate::plm::Plm;
 use crate::store::{LabelSet, RunStatus, Store, Suggestion};
@@ -98,7 +101,7 @@ impl ScoringRun {
         plm: &Plm,
         progress: &mut dyn FnMut(RescoreProgress) -> bool,
     ) -> Result<()> {
-        let setup = (|| -> Result<Classifier<'_>> {
+        let setup = (|| -> Result<(Classifier<'_>, Option<Demonstrations>)> {
             let model_id = store.record_model(&self.model, plm.dir(), plm.family().name())?;
             let template_id = store
                 .save_template_with_chat(&self.label_set.name, &self.prompt.template, &self.prompt.chat)?
@@ -106,12 +109,26 @@ impl ScoringRun {
             let verbalizer_id = store.save_verbalizer(&self.label_set.name, &self.prompt.verbalizer)?.id;
             store.set_run_inputs(self.run_id, Some(model_id), Some(template_id), Some(verbalizer_id))?;
             let options = ClassifyOptions { calibrate: self.prompt.calibrate, ..Default::default() };
+            let demos = if demo::uses_demos(&self.prompt.template) {
+                let pool = store.labelled_examples(self.label_set.id)?;
+                Some(Demonstrations::new(
+                    plm,
+                    &self.prompt.template,
+                    &self.prompt.verbalizer,
+                    &pool,
+                    DemoConfig::default(),
+                    demo::DEFAULT_SEED,
+                )?)
+            } else {
+                None
+            };
             let template = self.prompt.chat.apply(plm, &self.prompt.template)?;
-            Classifier::new(plm, template, &self.prompt.verbalizer, options)
+            Ok((Classifier::new(plm, template, &self.prompt.verbalizer, options)?, demos))
         })();
         match setup {
-            Ok(classifier) => {
-                rescore(store, &classifier, &self.label_set, self.run_id, SCORE_BATCH, progress)
+            Ok((classifier, demos)) => {
+                let demos = demos.as_ref().map(|d| (plm, d));
+                rescore_rows(store, &classifier, demos, &self.label_set, self.run_id, SCORE_BATCH, progress)
             }
             Err(e) => self.fail(store, e),
         }
@@ -136,13 +153,29 @@ pub fn rescore(
     batch_size: usize,
     progress: &mut dyn FnMut(RescoreProgress) -> bool,
 ) -> Result<()> {
+    rescore_rows(store, classifier, None, label_set, run_id, batch_size, progress)
+}
+
+/// [`rescore`], each batch's `{demo}` filled by `demos` (with its model) when given.
+fn rescore_rows(
+    store: &mut Store,
+    classifier: &Classifier,
+    demos: Option<(&Plm, &Demonstrations)>,
+    label_set: &LabelSet,
+    run_id: i64,
+    batch_size: usize,
+    progress: &mut dyn FnMut(RescoreProgress) -> bool,
+) -> Result<()> {
     let mut scored = 0;
     let result = (|| -> Result<()> {
         let mapping = class_order(&classifier.verbalizer().verbalizer, label_set)?;
         let ids = store.unlabelled_rows(label_set)?;
         for chunk in ids.chunks(batch_size.max(1)) {
-            let rows =
+            let mut rows =
                 chunk.iter().map(|&id| store.row(id).map(|r| r.example)).collect::<Result<Vec<_>>>()?;
+            if let Some((plm, demos)) = demos {
+                demos.fill(plm, &mut rows)?;
+            }
             let preds = classifier.classify(&rows, &mut |_, _| true)?;
             let suggestions = chunk
                 .iter()

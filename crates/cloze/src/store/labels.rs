@@ -280,6 +280,19 @@ impl Store {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
     }
 
+    /// Every row with a live label in the label set, in file order, labelled with it (what
+    /// evaluation, tuning and `{demo}` demonstrations read).
+    pub fn labelled_examples(&self, label_set_id: i64) -> Result<Vec<crate::data::Example>> {
+        self.labelled_rows(label_set_id)?
+            .into_iter()
+            .map(|id| {
+                let mut ex = self.row(id)?.example;
+                ex.label = self.live_label(label_set_id, id)?.map(|(v, _)| v);
+                Ok(ex)
+            })
+            .collect()
+    }
+
     /// Up to `limit` rows with a live label `value` in the label set, lowest row id first.
     pub fn rows_labelled_as(&self, label_set_id: i64, value: &str, limit: usize) -> Result<Vec<i64>> {
         let mut stmt = self

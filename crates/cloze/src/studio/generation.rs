@@ -1,5 +1,6 @@
 //! The prompt studio's try-it panel: the text a decoder continues for a row (the template up to its
-//! `{mask}`), and generation with the loaded model as a job — each piece of text handed to the
+//! `{mask}`, wrapped in the model's chat template when the prompt asks for it, as `cloze generate
+//! --chat` wraps its prompt), and generation with the loaded model as a job — each piece of text handed to the
 //! caller as it is produced, cancelled through the job's progress callback.
 
 use std::time::Instant;
@@ -8,6 +9,7 @@ use super::Studio;
 use super::views::*;
 use crate::error::{Error, Result};
 use crate::generate::{GenerateOptions, generate};
+use crate::template::chat::Chat;
 use crate::template::{Segment, Template};
 
 /// Receives each generated piece; `false` cancels the generation.
@@ -17,8 +19,10 @@ impl Studio {
     /// The text a model continues for `row_id` under `template`: the template with the row's fields
     /// filled, up to its first `{mask}` (the whole template when it has none), trailing spaces
     /// removed (the model writes the space before its first word). Soft tokens contribute their
-    /// initial text. No model is needed.
-    pub fn generation_prompt(&self, template: &str, row_id: i64) -> Result<String> {
+    /// initial text. With `chat` on, that text is the user's turn of the loaded model's chat
+    /// template, ready for the assistant's answer ([`Chat::conversation`], as `cloze generate
+    /// --chat`); otherwise no model is needed.
+    pub fn generation_prompt(&self, template: &str, chat: &Chat, row_id: i64) -> Result<String> {
         let template = Template::parse(template)?;
         let example = self.with_store(|store| Ok(store.row(row_id)?.example))?;
         let mut text = String::new();
@@ -39,7 +43,11 @@ impl Studio {
                 Segment::Soft(s) => text.push_str(s.init.as_deref().unwrap_or_default()),
             }
         }
-        Ok(text.trim_end().to_string())
+        let text = text.trim_end();
+        if !chat.is_on() {
+            return Ok(text.to_string());
+        }
+        chat.conversation(&self.model()?.plm, text)
     }
 
     /// Continues `prompt` with the loaded model. Each new piece of text goes to `on_piece` in order
@@ -181,9 +189,36 @@ mod tests {
             ("{mask} {text_a}", String::new()),
         ];
         for (template, want) in cases {
-            assert_eq!(f.studio.generation_prompt(template, row.id).unwrap(), want, "{template}");
+            assert_eq!(
+                f.studio.generation_prompt(template, &Chat::default(), row.id).unwrap(),
+                want,
+                "{template}"
+            );
         }
-        let err = f.studio.generation_prompt("{nope} {mask}", row.id).unwrap_err();
+        let err = f.studio.generation_prompt("{nope} {mask}", &Chat::default(), row.id).unwrap_err();
         assert!(err.to_string().contains("no value for {nope}"), "{err}");
+    }
+
+    #[test]
+    fn generation_prompt_wraps_the_row_in_the_chat_template_as_cloze_generate_does() {
+        let (f, imported) = with_reviews("generate-prompt-chat");
+        let row = &f.studio.rows_page(imported.dataset.id, None, 0, 1).unwrap().rows[0];
+        let chat = Chat::model_template(Some("Answer in one word.".into()));
+        let template = "{text_a} Positive or negative? {mask}";
+        let err = f.studio.generation_prompt(template, &chat, row.id).unwrap_err();
+        assert!(err.to_string().contains("no model is loaded"), "{err}");
+        let dir = format!("{ROOT}/tests/fixtures/chat/qwen2-chatml");
+        f.studio.load_model(&dir, DeviceKind::Cpu, &mut |_| true).unwrap();
+        let plain = f.studio.generation_prompt(template, &Chat::default(), row.id).unwrap();
+        let wrapped = f.studio.generation_prompt(template, &chat, row.id).unwrap();
+        let plm = crate::plm::Plm::load(&dir, &candle_core::Device::Cpu).unwrap();
+        assert_eq!(
+            wrapped,
+            chat.conversation(&plm, &plain).unwrap(),
+            "the same text as cloze generate --chat"
+        );
+        assert!(wrapped.contains("<|im_start|>system\nAnswer in one word.<|im_end|>"), "{wrapped}");
+        assert!(wrapped.contains(&format!("<|im_start|>user\n{plain}<|im_end|>")), "{wrapped}");
+        assert!(wrapped.ends_with("<|im_start|>assistant\n"), "{wrapped}");
     }
 }

@@ -1,15 +1,19 @@
 //! Prompt studio: templates as chips and back, rendering previews with tokens, verbalizer checks,
 //! live zero-shot probabilities, evaluation on labelled rows, label-word suggestions, saving.
+//! A template with `{demo}` is filled as `cloze classify` fills it ([`crate::demo`]: the default
+//! demonstrations and seed, drawn from the labelled rows of the label set with the verbalizer's
+//! classes, never the row itself), and the preview shows what they take of the token budget.
 
 use super::data::label_set;
 use super::views::*;
 use super::{LoadedModel, Studio};
-use crate::classify::{Classifier, ClassifyOptions, evaluate, space_before_mask};
+use crate::classify::{Classifier, ClassifyOptions, evaluate, input_budget, space_before_mask};
 use crate::data::Example;
+use crate::demo::{self, DemoBudget, DemoConfig, Demonstrations};
 use crate::error::{Error, Result};
 use crate::export::charts;
-use crate::store::Store;
-use crate::template::{Field, PostProcess, Renderer, Segment, SoftTokens, Template};
+use crate::store::{LabelSet, Store};
+use crate::template::{Field, PostProcess, Rendered, Renderer, Segment, SoftTokens, Template};
 use crate::verbalizer::{BoundVerbalizer, Verbalizer, search};
 
 /// Labelled rows per class used to suggest label words.
@@ -95,6 +99,80 @@ fn classifier<'a>(m: &'a LoadedModel, prompt: &PromptSpec) -> Result<Classifier<
     Classifier::new(&m.plm, template, &verbalizer, options)
 }
 
+/// The verbalizer bound to the loaded model's tokenizer as the classifier binds it.
+fn bound_verbalizer(m: &LoadedModel, template: &Template, prompt: &PromptSpec) -> Result<BoundVerbalizer> {
+    let verbalizer = checked_verbalizer(&prompt.verbalizer)?;
+    let tokenizer = m.plm.tokenizer();
+    let leading = if tokenizer.space_sensitive() { space_before_mask(template) } else { "" };
+    BoundVerbalizer::bind(&verbalizer.for_kind(m.plm.kind()), tokenizer, leading)
+}
+
+/// The label set of `row_ids`' dataset whose classes are all among the verbalizer's: the labels
+/// shown beside predictions, and where `{demo}` draws its demonstrations from.
+fn matching_label_set(store: &Store, row_ids: &[i64], prompt: &PromptSpec) -> Result<Option<LabelSet>> {
+    let Some(&first) = row_ids.first() else { return Ok(None) };
+    let names: Vec<&str> = prompt.verbalizer.classes.iter().map(|c| c.name.trim()).collect();
+    let dataset = store.row(first)?.dataset_id;
+    Ok(store.label_sets(dataset)?.into_iter().find(|s| s.classes.iter().all(|c| names.contains(&c.as_str()))))
+}
+
+/// Fills `{demo}` in `rows` (when the template has it) as `cloze classify --demos` does: the default
+/// demonstrations per class and seed, drawn from `set`'s labelled rows; returns their budget.
+fn fill_demos(
+    store: &Store,
+    m: &LoadedModel,
+    prompt: &PromptSpec,
+    set: Option<&LabelSet>,
+    rows: &mut [Example],
+) -> Result<Option<DemoBudget>> {
+    let template = Template::parse(&prompt.template)?;
+    if !demo::uses_demos(&template) {
+        return Ok(None);
+    }
+    let set = set.ok_or_else(|| {
+        Error::precondition(
+            "the template has {demo}, but the dataset has no label set with the verbalizer's classes to draw \
+             demonstrations from; label some rows of each class (or name the classes as the label set does), \
+             or remove {demo}",
+        )
+    })?;
+    let pool = store.labelled_examples(set.id)?;
+    let verbalizer = checked_verbalizer(&prompt.verbalizer)?;
+    let demos = Demonstrations::new(
+        &m.plm,
+        &template,
+        &verbalizer,
+        &pool,
+        DemoConfig::default(),
+        demo::DEFAULT_SEED,
+    )?;
+    demos.fill(&m.plm, rows)?;
+    Ok(Some(demos.budget(&m.plm)?))
+}
+
+/// What `{demo}` takes of a rendered row with `budget` tokens.
+fn demo_budget_view(
+    m: &LoadedModel,
+    b: &DemoBudget,
+    row: &Example,
+    r: &Rendered,
+    budget: usize,
+) -> Result<DemoBudgetView> {
+    let text = row.field(demo::DEMO_FIELD).unwrap_or_default();
+    let tokens = if text.is_empty() { 0 } else { m.plm.tokenizer().encode_plain(text)?.len() };
+    let whole = r.ids.len() + r.truncated;
+    let rest = whole.saturating_sub(tokens);
+    Ok(DemoBudgetView {
+        count: b.per_row as i64,
+        tokens_each: b.tokens_each,
+        tokens: tokens as i64,
+        fit: b.fitting(budget.saturating_sub(rest)) as i64,
+        left: budget as i64 - whole as i64,
+        rest: rest as i64,
+        summary: b.summary(),
+    })
+}
+
 /// Rows by id, each with its live label in `label_set_id` as [`Example::label`].
 fn examples(store: &Store, row_ids: &[i64], label_set_id: Option<i64>) -> Result<Vec<(i64, Example)>> {
     row_ids
@@ -107,12 +185,6 @@ fn examples(store: &Store, row_ids: &[i64], label_set_id: Option<i64>) -> Result
             Ok((id, ex))
         })
         .collect()
-}
-
-/// Every row with a live label in the label set, in file order, labelled with it.
-pub(super) fn labelled_examples(store: &Store, label_set_id: i64) -> Result<Vec<Example>> {
-    let ids = store.labelled_rows(label_set_id)?;
-    Ok(examples(store, &ids, Some(label_set_id))?.into_iter().map(|(_, e)| e).collect())
 }
 
 fn class_probs(probs: &[(String, f32)]) -> Vec<ClassProb> {
@@ -139,13 +211,29 @@ impl Studio {
 
     /// Renders rows with the loaded model's tokenizer: the text, each token with the kind of the
     /// segment it came from, the length against the model's budget and what truncation removed.
-    /// With the chat template on, the text is the whole conversation the model reads.
+    /// With the chat template on, the text is the whole conversation the model reads. The budget is
+    /// the one scoring renders with ([`input_budget`]), so the cuts shown are the ones scoring reads
+    /// (the model's whole input while the verbalizer cannot be bound yet). With `{demo}`, the rows
+    /// are filled as scoring fills them and each preview says what the demonstrations take.
     pub fn preview_prompt(&self, prompt: &PromptSpec, row_ids: &[i64]) -> Result<Vec<RenderPreview>> {
         let model = self.model()?;
         let template = model_template(&model, prompt)?;
-        let rows = self.with_store(|store| examples(store, row_ids, None))?;
+        let (rows, demos) = self.with_store(|store| {
+            let mut rows = examples(store, row_ids, None)?;
+            let set = matching_label_set(store, row_ids, prompt)?;
+            let mut plain: Vec<Example> = rows.iter().map(|(_, e)| e.clone()).collect();
+            let demos = fill_demos(store, &model, prompt, set.as_ref(), &mut plain)?;
+            for ((_, row), filled) in rows.iter_mut().zip(plain) {
+                *row = filled;
+            }
+            Ok((rows, demos))
+        })?;
         let tokenizer = model.plm.tokenizer();
-        let renderer = Renderer::new(tokenizer, model.plm.max_len());
+        let budget = match bound_verbalizer(&model, &template, prompt) {
+            Ok(bound) => input_budget(&model.plm, &bound),
+            Err(_) => model.plm.max_len(),
+        };
+        let renderer = Renderer::new(tokenizer, budget);
         rows.iter()
             .map(|(id, ex)| {
                 let r = renderer.render(&template, ex)?;
@@ -168,13 +256,18 @@ impl Studio {
                         TokenView { text, kind, field, cut_before: r.cuts.contains(&k) }
                     })
                     .collect();
+                let demos = match &demos {
+                    Some(b) => Some(demo_budget_view(&model, b, ex, &r, budget)?),
+                    None => None,
+                };
                 Ok(RenderPreview {
                     row_id: *id,
                     text: r.text.clone(),
                     tokens,
                     length: r.ids.len() as i64,
-                    budget: model.plm.max_len() as i64,
+                    budget: budget as i64,
                     truncated: r.truncated as i64,
+                    demos,
                 })
             })
             .collect()
@@ -184,11 +277,9 @@ impl Studio {
     pub fn check_verbalizer(&self, prompt: &PromptSpec) -> Result<VerbalizerCheck> {
         let model = self.model()?;
         let template = model_template(&model, prompt)?;
-        let verbalizer = &prompt.verbalizer;
-        let verbalizer = checked_verbalizer(verbalizer)?;
+        let verbalizer = checked_verbalizer(&prompt.verbalizer)?;
         let tokenizer = model.plm.tokenizer();
-        let leading = if tokenizer.space_sensitive() { space_before_mask(&template) } else { "" };
-        let bound = BoundVerbalizer::bind(&verbalizer.for_kind(model.plm.kind()), tokenizer, leading)?;
+        let bound = bound_verbalizer(&model, &template, prompt)?;
         let classes = verbalizer
             .classes
             .iter()
@@ -218,22 +309,14 @@ impl Studio {
     pub fn zero_shot(&self, prompt: &PromptSpec, row_ids: &[i64]) -> Result<Vec<PredictionView>> {
         let model = self.model()?;
         let classifier = classifier(&model, prompt)?;
-        let rows = self.with_store(|store| {
+        let (ids, rows) = self.with_store(|store| {
             // The label shown beside a prediction: the row's label in a set with the verbalizer's classes.
-            let names = classifier.verbalizer().verbalizer.class_names();
-            let set = match row_ids.first() {
-                Some(&id) => {
-                    let dataset = store.row(id)?.dataset_id;
-                    store
-                        .label_sets(dataset)?
-                        .into_iter()
-                        .find(|s| s.classes.iter().all(|c| names.contains(&c.as_str())))
-                }
-                None => None,
-            };
-            examples(store, row_ids, set.map(|s| s.id))
+            let set = matching_label_set(store, row_ids, prompt)?;
+            let (ids, mut rows): (Vec<i64>, Vec<Example>) =
+                examples(store, row_ids, set.as_ref().map(|s| s.id))?.into_iter().unzip();
+            fill_demos(store, &model, prompt, set.as_ref(), &mut rows)?;
+            Ok((ids, rows))
         })?;
-        let (ids, rows): (Vec<i64>, Vec<Example>) = rows.into_iter().unzip();
         let predictions = classifier.classify(&rows, &mut |_, _| true)?;
         Ok(ids
             .into_iter()
@@ -258,13 +341,14 @@ impl Studio {
         let classifier = classifier(&model, prompt)?;
         let store = Store::open(self.project_file()?)?;
         let set = label_set(&store, label_set_id)?;
-        let rows = labelled_examples(&store, label_set_id)?;
+        let mut rows = store.labelled_examples(label_set_id)?;
         if rows.is_empty() {
             return Err(Error::precondition(format!(
                 "label set {:?} has no labelled rows yet; label some rows (or import a labelled file) to evaluate",
                 set.name
             )));
         }
+        fill_demos(&store, &model, prompt, Some(&set), &mut rows)?;
         let total = rows.len() as u64;
         let predictions = classifier
             .classify(&rows, &mut |done, _| progress(Progress::new("evaluate", done as u64, Some(total))))?;

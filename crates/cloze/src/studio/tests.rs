@@ -817,3 +817,127 @@ fn crashed_import_is_removed_when_the_studio_opens_the_project() {
     assert!(err.contains("not a Cloze Studio project") && err.contains("orders"), "{err}");
     assert_eq!(std::fs::read(&foreign).unwrap(), before);
 }
+
+fn load_llama(f: &Fixture) {
+    f.studio.load_model(&format!("{ROOT}/tests/fixtures/parity/llama"), DeviceKind::Cpu, &mut yes).unwrap();
+}
+
+/// `{demo}` in the prompt studio: the preview, the live probabilities and evaluation fill it as
+/// `cloze classify --demos` does (the same engine, default selection and seed, the labelled rows as
+/// the pool, never the row itself), and the preview says what the demonstrations take.
+#[test]
+fn prompt_studio_fills_demo_as_cloze_classify_does_and_shows_its_budget() {
+    use crate::classify::{Classifier, ClassifyOptions};
+    use crate::demo::{DEFAULT_SEED, DEMO_FIELD, DemoConfig, Demonstrations};
+    use crate::template::Template;
+
+    let (f, imported) = with_reviews("prompt-demo");
+    let set = imported.label_set.unwrap();
+    let rows = f.studio.rows_page(imported.dataset.id, None, 0, 5).unwrap().rows;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    load_llama(&f);
+    let p = PromptSpec { template: "{demo} {text_a} It was {mask}.".into(), ..prompt() };
+
+    // The engine, as `cloze classify --demos reviews.csv` runs it.
+    let model = f.studio.model().unwrap();
+    let plm = &model.plm;
+    let template = Template::parse(&p.template).unwrap();
+    let pool = f.studio.with_store(|s| s.labelled_examples(set.id)).unwrap();
+    assert_eq!(pool.len(), 16);
+    let demos =
+        Demonstrations::new(plm, &template, &p.verbalizer, &pool, DemoConfig::default(), DEFAULT_SEED)
+            .unwrap();
+    let mut filled: Vec<crate::data::Example> =
+        pool.iter().filter(|e| rows.iter().any(|r| r.text_a == e.text_a)).cloned().collect();
+    assert_eq!(filled.len(), 5);
+    demos.fill(plm, &mut filled).unwrap();
+    let budget = demos.budget(plm).unwrap();
+
+    let previews = f.studio.preview_prompt(&p, &ids).unwrap();
+    for (pv, ex) in previews.iter().zip(&filled) {
+        let d = pv.demos.as_ref().expect("the budget of {demo}");
+        let own = &ex.meta[DEMO_FIELD];
+        assert!(
+            pv.text.contains(own.as_str()),
+            "the preview reads the CLI's demonstrations: {} / {own}",
+            pv.text
+        );
+        assert!(!own.contains(&format!("{} It was", ex.text_a)), "never the row itself: {own}");
+        assert_eq!(d.count, 2, "one per class");
+        assert_eq!(d.summary, budget.summary());
+        assert!(d.tokens > 0 && d.rest > 0, "{d:?}");
+        assert_eq!(d.left, pv.budget - pv.length - pv.truncated);
+        assert_eq!(d.fit as usize, budget.fitting((pv.budget - d.rest).max(0) as usize));
+        assert!(pv.tokens.iter().any(|t| t.field.as_deref() == Some(DEMO_FIELD)));
+    }
+    assert!(f.studio.preview_prompt(&prompt(), &ids).unwrap().iter().all(|pv| pv.demos.is_none()));
+
+    // Live probabilities: the classifier's, on the rows filled by the engine.
+    let classifier = Classifier::new(plm, template, &p.verbalizer, ClassifyOptions::default()).unwrap();
+    let want = classifier.classify(&filled, &mut |_, _| true).unwrap();
+    let got = f.studio.zero_shot(&p, &ids).unwrap();
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g.predicted, w.predicted);
+        for (gp, (_, wp)) in g.probs.iter().zip(&w.probs) {
+            assert!((gp.prob - *wp as f64).abs() < 1e-6, "{gp:?} vs {wp}");
+        }
+    }
+    let eval = f.studio.evaluate_prompt(&p, set.id, &mut yes).unwrap();
+    assert_eq!(eval.rows, 16);
+
+    // No label set with the verbalizer's classes: what to do.
+    let other = Verbalizer::new(vec![
+        Class { name: "good".into(), words: vec!["great".into()] },
+        Class { name: "bad".into(), words: vec!["terrible".into()] },
+    ])
+    .unwrap();
+    let err = f.studio.zero_shot(&PromptSpec { verbalizer: other, ..p.clone() }, &ids).unwrap_err();
+    assert!(err.to_string().contains("remove {demo}"), "{err}");
+}
+
+/// A decoder reads its label word after the text: the preview's budget leaves the word's room, as
+/// scoring does, so a long row is cut in the preview exactly where scoring cuts it.
+#[test]
+fn the_preview_cuts_a_decoder_row_where_scoring_cuts_it() {
+    use crate::classify::{Classifier, ClassifyOptions, input_budget};
+    use crate::template::Template;
+
+    let (f, imported) = with_reviews("prompt-decoder-budget");
+    let rows = f.studio.rows_page(imported.dataset.id, None, 0, 16).unwrap().rows;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    load_llama(&f);
+    let template = format!("{} It was {{mask}}.", ["{text_a}"; 12].join(" "));
+    let p = PromptSpec {
+        template: template.clone(),
+        verbalizer: Verbalizer::new(vec![
+            Class { name: "positive".into(), words: vec!["wonderful".into(), "great".into()] },
+            Class { name: "negative".into(), words: vec!["terrible".into(), "bad".into()] },
+        ])
+        .unwrap(),
+        ..prompt()
+    };
+    let model = f.studio.model().unwrap();
+    let plm = &model.plm;
+    let classifier =
+        Classifier::new(plm, Template::parse(&template).unwrap(), &p.verbalizer, ClassifyOptions::default())
+            .unwrap();
+    let room = classifier.verbalizer().continuation_room(plm.kind());
+    assert!(room > 0, "a label word of several tokens needs room after the text");
+    let budget = input_budget(plm, classifier.verbalizer());
+    assert_eq!(budget, plm.max_len() - room);
+
+    let previews = f.studio.preview_prompt(&p, &ids).unwrap();
+    let mut cut = 0;
+    for (pv, row) in previews.iter().zip(&rows) {
+        let scored =
+            classifier.render(&crate::data::Example::new(row.id.to_string(), row.text_a.clone())).unwrap();
+        assert_eq!(pv.budget as usize, budget);
+        assert_eq!(pv.length as usize, scored.ids.len(), "row {}", row.id);
+        assert_eq!(pv.truncated as usize, scored.truncated, "row {}", row.id);
+        let at: Vec<usize> =
+            pv.tokens.iter().enumerate().filter(|(_, t)| t.cut_before).map(|(i, _)| i).collect();
+        assert_eq!(at, scored.cuts, "row {}: the preview's cuts are scoring's", row.id);
+        cut += usize::from(scored.truncated > 0);
+    }
+    assert!(cut > 0, "some rows are long enough to be cut");
+}

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Studio;
 use super::data::label_set;
-use super::prompt::labelled_examples;
 use super::views::{Progress, ProgressFn};
 use crate::error::{Error, Result};
 use crate::export::charts::{self, Series};
@@ -140,7 +139,7 @@ impl Studio {
         let file = self.project_file()?;
         let store = crate::store::Store::open(&file)?;
         let set = label_set(&store, request.label_set_id)?;
-        let rows = labelled_examples(&store, request.label_set_id)?;
+        let rows = store.labelled_examples(request.label_set_id)?;
         if rows.len() < 4 {
             return Err(Error::precondition(format!(
                 "label set {:?} has {} labelled rows; label at least a few rows of each class to tune",

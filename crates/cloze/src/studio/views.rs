@@ -516,8 +516,33 @@ pub struct RenderPreview {
     pub text: String,
     pub tokens: Vec<TokenView>,
     pub length: i64,
+    /// The tokens the row may take: the model's longest input less the room a decoder's label word
+    /// needs after it (what scoring renders with).
     pub budget: i64,
     pub truncated: i64,
+    /// What the `{demo}` demonstrations take of this row (`None` without `{demo}`).
+    pub demos: Option<DemoBudgetView>,
+}
+
+/// The in-context demonstrations of one previewed row, against its token budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct DemoBudgetView {
+    /// Demonstrations written into the row's `{demo}`.
+    pub count: i64,
+    /// Their mean length in tokens (over the labelled pool).
+    pub tokens_each: f64,
+    /// The tokens this row's demonstrations take, before truncation.
+    pub tokens: i64,
+    /// How many demonstrations fit beside the rest of the row (0: none does).
+    pub fit: i64,
+    /// The budget left after the whole row, demonstrations included; negative when truncation
+    /// shortens it by that many tokens.
+    pub left: i64,
+    /// The rest of the row (template and fields without the demonstrations), in tokens.
+    pub rest: i64,
+    /// The same summary `cloze classify` prints.
+    pub summary: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
