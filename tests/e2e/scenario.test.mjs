@@ -37,9 +37,11 @@ const FAMILIES = [
     template: "{text_a} This is about {mask}" },
   // A template of its own, so the live probabilities must be computed again (they were, for the
   // previous template, as soon as the model loaded).
+  // Its greedy text runs to the 512-position context (≈12 s in a debug build; the Llama fixture's
+  // 128 positions take a fraction of a second): long enough to press Cancel while it runs.
   { key: "t5", name: "T5 (encoder–decoder)", dir: path.join(REPO, "tests", "fixtures", "parity", "t5"), family: "t5",
     kindRe: /^Encoder–decoder$/, readsRe: /^t5 reads the label word as the decoder's answer for the \{mask\} span/,
-    template: "{text_a} The topic is {mask}" },
+    template: "{text_a} The topic is {mask}", longGeneration: true },
 ];
 
 /** @type {WebdriverIO.Browser} */
@@ -441,14 +443,16 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
   });
 
   // ---- Every model family: the same screens with the tiny decoder (Llama) and T5 fixtures. ----
-  for (const [n0, fam] of [[10, FAMILIES[0]], [15, FAMILIES[1]]]) familySteps(n0, fam);
+  // Llama: steps 10–15; T5: 16–22 (its long generation adds the Cancel step).
+  for (const [n0, fam] of [[10, FAMILIES[0]], [16, FAMILIES[1]]]) familySteps(n0, fam);
 });
 
 /**
  * The screens with another family's tiny fixture: Model (kind and family), Prompt studio (a template
  * with the mask at the end, where the model reads the label word, live probabilities, save), Label
- * (score the rows, the model's suggestion, keys), Tune (a soft prompt, 1 epoch) and the try-it panel
- * (generate a few tokens).
+ * (score the rows, the model's suggestion, keys), Tune (a soft prompt, 1 epoch), the try-it panel
+ * (generate a few tokens; with a model whose generation is long, Cancel it) and `{demo}` (the
+ * preview shows what the demonstrations take of each row's token budget).
  */
 function familySteps(n0, fam) {
   const shot = (s) => `${String(n0).padStart(2, "0")}${s}-${fam.key}`;
@@ -551,6 +555,67 @@ function familySteps(n0, fam) {
     await h.assertNoError(`after generating with ${fam.name}`);
     await h.scrollTo(h.$t("try-it"));
     await h.screenshot(shot("b-prompt-try-it"));
+  });
+
+  let next = n0 + 5;
+  if (fam.longGeneration) {
+    step(next++, `prompt studio (${fam.name}): try it — Cancel a long generation, the window stays responsive`, async () => {
+      await h.click("nav-prompt");
+      await h.scrollTo(h.$t("try-it"));
+      await h.typeInto("try-prompt", "The movie was");
+      await h.typeInto("try-max", "4096");
+      await h.selectValue("try-mode", "greedy");
+      const t0 = performance.now();
+      await h.click("try-generate");
+      // Running: the button says so and Cancel is offered; wait for some text to stream in first.
+      await h.textMatches("try-generate", /Generating…/);
+      const cancel = await h.shown("try-cancel");
+      await browser.waitUntil(async () => (await h.text("try-output")).length > "The movie was".length + 3, {
+        timeout: LONG, interval: 100, timeoutMsg: "no generated text streamed into the panel",
+      });
+      assert.ok(!(await (await h.$t("try-result")).isExisting()), "the generation was still running when Cancel was pressed");
+      await cancel.click();
+      const res = await h.textMatches("try-result", /^Cancelled after \d+ pieces\.$/);
+      const secs = (performance.now() - t0) / 1000;
+      assert.ok(Number(/after (\d+) pieces/.exec(res)[1]) >= 1, `pieces before the cancel: ${res}`);
+      assert.ok(!(await (await h.$t("try-error")).isExisting()), "a cancel is not an error");
+      await h.gone("try-cancel");
+      // Responsive: the controls are back, they take input, and another screen opens and returns.
+      await h.textMatches("try-generate", /^Generate$/);
+      assert.ok(await (await h.$t("try-generate")).isEnabled(), "Generate is enabled again");
+      await h.typeInto("try-max", "5");
+      await h.click("nav-data");
+      await h.click("nav-prompt");
+      await h.shown("try-it");
+      await h.assertNoError(`after cancelling a generation with ${fam.name}`);
+      console.log(`[e2e] ${fam.key}: generation cancelled ${secs.toFixed(2)}s after Generate: ${res}`);
+      await h.scrollTo(h.$t("try-it"));
+      await h.screenshot(shot("c-prompt-try-it-cancelled"));
+    });
+  }
+
+  step(next, `prompt studio (${fam.name}): {demo} — the preview shows what the demonstrations take of the token budget`, async () => {
+    await h.click("nav-prompt");
+    // The label set's 4 human labels (one per class, step 5) are the demonstrations' pool.
+    await h.typeInto("template-source", `{demo} ${fam.template}`);
+    let lines = [];
+    await browser.waitUntil(async () => {
+      lines = await h.$$t("demo-budget").map((el) => h.txt(el));
+      return lines.length >= 1;
+    }, { timeout: LONG, interval: 250, timeoutMsg: "no demonstrations' budget under the previewed rows" });
+    // Each row: "N demonstrations · T tokens · all fit | k of N fit · L tokens left | over by …",
+    // or, when the rest of the row leaves no room, what to do.
+    for (const line of lines) {
+      assert.match(line, /^(\d demonstrations? · \d+ tokens · (all fit|\d of \d fit) · (\d+ tokens? left|over by \d+ tokens?: truncation shortens the demonstrations)|No demonstration fits: the rest of the row takes \d+ of \d+ tokens and one takes ≈\d+\. .+)$/, `demo budget line: ${line}`);
+    }
+    const title = await (await h.$t("demo-budget")).getAttribute("title");
+    assert.match(title, /^demos: 4 × ≈\d+ tokens = \d+ of \d+ tokens per row/, `the CLI's summary as the tooltip: ${title}`);
+    await h.assertNoError(`with {demo} in the template on ${fam.name}`);
+    await h.scrollTo(h.$t("preview-rows"));
+    await h.screenshot(shot("d-prompt-demo-budget"));
+    // Back to the family's template for the steps that follow.
+    await h.typeInto("template-source", fam.template);
+    await browser.waitUntil(async () => (await h.$$t("demo-budget")).length === 0, { timeout: LONG, timeoutMsg: "the demonstrations' budget stayed after {demo} was removed" });
   });
 }
 

@@ -220,6 +220,12 @@ impl Demonstrations {
     /// never the row itself (matched by id and text). A row's random draw is seeded by the seed and
     /// the row's id, so it does not depend on the other rows filled with it.
     pub fn fill(&self, plm: &Plm, rows: &mut [Example]) -> Result<()> {
+        self.fill_counted(plm, rows).map(|_| ())
+    }
+
+    /// [`fill`](Self::fill), returning how many demonstrations each row got (fewer than
+    /// [`DemoBudget::per_row`] when the row itself is one of the few labelled rows of its class).
+    pub fn fill_counted(&self, plm: &Plm, rows: &mut [Example]) -> Result<Vec<usize>> {
         let queries = match &self.embeddings {
             Some(_) => {
                 let refs: Vec<&str> = rows.iter().map(|e| e.text_a.as_str()).collect();
@@ -227,6 +233,7 @@ impl Demonstrations {
             }
             None => None,
         };
+        let mut counts = Vec::with_capacity(rows.len());
         for (r, row) in rows.iter_mut().enumerate() {
             let mut rng = SplitMix64::new(self.seed ^ fnv1a(&row.id).wrapping_mul(0xA24B_AED4_963E_E407));
             let mut parts = Vec::new();
@@ -256,9 +263,10 @@ impl Demonstrations {
                 };
                 parts.extend(chosen.into_iter().map(|i| self.texts[i].clone()));
             }
+            counts.push(parts.len());
             row.meta.insert(DEMO_FIELD.to_string(), parts.join(" "));
         }
-        Ok(())
+        Ok(counts)
     }
 }
 

@@ -432,7 +432,7 @@ fn a_rows_demonstrations_do_not_depend_on_its_batch() {
         Demonstrations::new(&plm, &template, &verbalizer(), &pool, DemoConfig::default(), DEFAULT_SEED)
             .unwrap();
     let mut all = pool.clone();
-    demos.fill(&plm, &mut all).unwrap();
+    assert_eq!(demos.fill_counted(&plm, &mut all).unwrap(), vec![2; pool.len()], "one per class");
     for (i, row) in pool.iter().enumerate() {
         let mut alone = vec![row.clone()];
         demos.fill(&plm, &mut alone).unwrap();

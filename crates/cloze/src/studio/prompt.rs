@@ -117,14 +117,15 @@ fn matching_label_set(store: &Store, row_ids: &[i64], prompt: &PromptSpec) -> Re
 }
 
 /// Fills `{demo}` in `rows` (when the template has it) as `cloze classify --demos` does: the default
-/// demonstrations per class and seed, drawn from `set`'s labelled rows; returns their budget.
+/// demonstrations per class and seed, drawn from `set`'s labelled rows; returns their budget and
+/// how many each row got.
 fn fill_demos(
     store: &Store,
     m: &LoadedModel,
     prompt: &PromptSpec,
     set: Option<&LabelSet>,
     rows: &mut [Example],
-) -> Result<Option<DemoBudget>> {
+) -> Result<Option<(DemoBudget, Vec<usize>)>> {
     let template = Template::parse(&prompt.template)?;
     if !demo::uses_demos(&template) {
         return Ok(None);
@@ -146,14 +147,15 @@ fn fill_demos(
         DemoConfig::default(),
         demo::DEFAULT_SEED,
     )?;
-    demos.fill(&m.plm, rows)?;
-    Ok(Some(demos.budget(&m.plm)?))
+    let counts = demos.fill_counted(&m.plm, rows)?;
+    Ok(Some((demos.budget(&m.plm)?, counts)))
 }
 
-/// What `{demo}` takes of a rendered row with `budget` tokens.
+/// What `{demo}`'s `count` demonstrations take of a rendered row with `budget` tokens.
 fn demo_budget_view(
     m: &LoadedModel,
     b: &DemoBudget,
+    count: usize,
     row: &Example,
     r: &Rendered,
     budget: usize,
@@ -163,10 +165,10 @@ fn demo_budget_view(
     let whole = r.ids.len() + r.truncated;
     let rest = whole.saturating_sub(tokens);
     Ok(DemoBudgetView {
-        count: b.per_row as i64,
+        count: count as i64,
         tokens_each: b.tokens_each,
         tokens: tokens as i64,
-        fit: b.fitting(budget.saturating_sub(rest)) as i64,
+        fit: b.fitting(budget.saturating_sub(rest)).min(count) as i64,
         left: budget as i64 - whole as i64,
         rest: rest as i64,
         summary: b.summary(),
@@ -235,7 +237,8 @@ impl Studio {
         };
         let renderer = Renderer::new(tokenizer, budget);
         rows.iter()
-            .map(|(id, ex)| {
+            .enumerate()
+            .map(|(i, (id, ex))| {
                 let r = renderer.render(&template, ex)?;
                 let tokens = r
                     .ids
@@ -257,7 +260,7 @@ impl Studio {
                     })
                     .collect();
                 let demos = match &demos {
-                    Some(b) => Some(demo_budget_view(&model, b, ex, &r, budget)?),
+                    Some((b, counts)) => Some(demo_budget_view(&model, b, counts[i], ex, &r, budget)?),
                     None => None,
                 };
                 Ok(RenderPreview {
