@@ -322,3 +322,71 @@ fn labelling_goes_on_while_a_second_connection_rescores() {
     }
     assert_eq!(session.labelled(), 40);
 }
+
+/// Scoring rows (the app's "Score rows", `cloze label --model`) with `{demo}` in the template fills
+/// it as `cloze classify --demos` does: the default demonstrations and seed, drawn from the label
+/// set's labelled rows, so each suggestion is the classifier's prediction on the filled row.
+#[test]
+fn a_scoring_run_fills_demo_from_the_labelled_rows_as_classify_does() {
+    use cloze::demo::{DEFAULT_SEED, DemoConfig, Demonstrations};
+    use cloze::store::{LabelSource, NewLabel, Seen};
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity/roberta"));
+    let plm = Plm::load(&dir, &Device::Cpu).unwrap();
+    let samples = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../samples/reviews.csv"));
+    let mut store = Store::open_in_memory().unwrap();
+    let d = store
+        .import_dataset("reviews", &samples, &ImportOptions::default(), Split::Train, &mut |_| true)
+        .unwrap();
+    let set = store.create_label_set(d.dataset.id, "demo", &["negative".into(), "positive".into()]).unwrap();
+    let template = Template::parse("{text_a} It was {mask}. {demo}").unwrap();
+    let verbalizer = Verbalizer::from_json(r#"{"negative": "terrible", "positive": "great"}"#).unwrap();
+    let prompt = ScoringPrompt {
+        template: template.clone(),
+        verbalizer: verbalizer.clone(),
+        calibrate: false,
+        chat: Default::default(),
+    };
+
+    // No labelled rows yet: nothing to draw from, said before any row is scored.
+    let run = ScoringRun::start(&store, &set, prompt.clone(), &dir.to_string_lossy(), "cpu").unwrap();
+    let err = run.score(&mut store, &plm, &mut |_| true).unwrap_err();
+    assert!(err.to_string().contains("remove {demo}"), "{err}");
+
+    let rows = store.rows(d.dataset.id, 0, 100).unwrap();
+    for (row, value) in rows.iter().take(4).zip(["positive", "negative", "positive", "negative"]) {
+        store
+            .add_label(&NewLabel {
+                label_set_id: set.id,
+                row_id: row.id,
+                value,
+                source: LabelSource::Human,
+                confidence: None,
+                annotator: None,
+                run_id: None,
+                seen: Seen::Unchecked,
+            })
+            .unwrap();
+    }
+    let run = ScoringRun::start(&store, &set, prompt, &dir.to_string_lossy(), "cpu").unwrap();
+    let id = run.run_id;
+    run.score(&mut store, &plm, &mut |_| true).unwrap();
+
+    let pool = store.labelled_examples(set.id).unwrap();
+    let demos = Demonstrations::new(&plm, &template, &verbalizer, &pool, DemoConfig::default(), DEFAULT_SEED)
+        .unwrap();
+    let mut todo: Vec<_> = rows[4..].iter().map(|r| store.row(r.id).unwrap().example).collect();
+    demos.fill(&plm, &mut todo).unwrap();
+    let classifier = Classifier::new(&plm, template, &verbalizer, ClassifyOptions::default()).unwrap();
+    let want = classifier.classify(&todo, &mut |_, _| true).unwrap();
+    for (row, w) in rows[4..].iter().zip(&want) {
+        let s = store.suggestion(id, row.id).unwrap().expect("every unlabelled row is scored");
+        assert_eq!(s.predicted, w.predicted, "row {}", row.id);
+        for (got, (_, p)) in s.probs.iter().zip(&w.probs) {
+            assert!((got - *p as f64).abs() < 1e-5, "row {}: {got} vs {p}", row.id);
+        }
+    }
+    assert!(
+        rows[..4].iter().all(|r| store.suggestion(id, r.id).unwrap().is_none()),
+        "labelled rows are not scored"
+    );
+}

@@ -885,6 +885,17 @@ fn prompt_studio_fills_demo_as_cloze_classify_does_and_shows_its_budget() {
     let eval = f.studio.evaluate_prompt(&p, set.id, &mut yes).unwrap();
     assert_eq!(eval.rows, 16);
 
+    // Rows whose own text fills the input: no demonstration fits, and the preview says by how much.
+    let long = PromptSpec {
+        template: format!("{{demo}} {} It was {{mask}}.", ["{text_a}"; 12].join(" ")),
+        ..p.clone()
+    };
+    for pv in f.studio.preview_prompt(&long, &ids).unwrap() {
+        let d = pv.demos.unwrap();
+        assert!(d.fit == 0 && d.rest > pv.budget && d.left < 0, "{d:?} of {}", pv.budget);
+        assert_eq!(pv.length, pv.budget, "cut to the budget");
+    }
+
     // No label set with the verbalizer's classes: what to do.
     let other = Verbalizer::new(vec![
         Class { name: "good".into(), words: vec!["great".into()] },
