@@ -116,6 +116,28 @@ choice!(
 );
 
 choice!(
+    /// Where the template's leading `{soft:N}` vectors stand.
+    SoftPlacement => cloze::tune::SoftPlacement {
+        /// Where the template puts them (after the model's `<s>`, `[CLS]` or BOS).
+        InTemplate => cloze::tune::SoftPlacement::InTemplate,
+        /// Before every token, as PEFT's prompt tuning puts them (the run exports as a PEFT adapter).
+        BeforeInput => cloze::tune::SoftPlacement::BeforeInput,
+    }
+);
+
+choice!(
+    /// The form of an exported prompt.
+    PromptFormat => crate::export_cmd::PromptFormat {
+        /// A folder with a manifest, the run's files and tensors (`cloze classify --prompt DIR`).
+        Bundle => crate::export_cmd::PromptFormat::Bundle,
+        /// A PEFT prompt-tuning adapter (adapter_config.json, adapter_model.safetensors).
+        Peft => crate::export_cmd::PromptFormat::Peft,
+        /// OpenPrompt's template.txt and label_words.json.
+        Openprompt => crate::export_cmd::PromptFormat::OpenPrompt,
+    }
+);
+
+choice!(
     /// How the probe pools a row's token vectors.
     Pooling => cloze::tune::Pooling {
         Mean => cloze::tune::Pooling::Mean,

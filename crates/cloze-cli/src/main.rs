@@ -48,6 +48,7 @@ mod bench_render;
 mod bench_store;
 mod bench_tune;
 mod choices;
+mod export_cmd;
 mod label;
 mod project;
 mod tune_cmd;
@@ -133,6 +134,9 @@ enum Command {
     /// Write out a project's labelled data.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Bring a prompt in from another tool (PEFT, OpenPrompt).
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Find label words automatically: the vocabulary words whose probability at the mask best
     /// separates each class's labelled rows from the others' (LM-BFF / PETAL). Prints a verbalizer.
     SearchWords(Box<SearchWordsArgs>),
@@ -408,6 +412,18 @@ enum ExportCommand {
     /// Labelled rows with their provenance (source, annotator, confidence, run, time) as CSV, JSONL,
     /// or Hugging Face datasets JSONL.
     Labels(project::ExportLabelsArgs),
+    /// A tuned run's prompt for other tools: a prompt bundle (--format bundle), a PEFT
+    /// prompt-tuning adapter (--format peft) or OpenPrompt's template and label words (--format
+    /// openprompt).
+    Prompt(export_cmd::ExportPromptArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// A prompt from another tool: a PEFT prompt-tuning adapter becomes a run folder that
+    /// `cloze classify --prompt` uses; OpenPrompt's template.txt and label_words.json are printed,
+    /// or saved into a project with --project.
+    Prompt(export_cmd::ImportPromptArgs),
 }
 
 #[derive(Args, Debug)]
@@ -752,6 +768,8 @@ fn main() -> ExitCode {
         Command::Project(command) => project::run(command),
         Command::Label(args) => label::run(*args),
         Command::Export(ExportCommand::Labels(args)) => project::export(args),
+        Command::Export(ExportCommand::Prompt(args)) => export_cmd::export_prompt(args),
+        Command::Import(ImportCommand::Prompt(args)) => export_cmd::import_prompt(args),
         Command::Hub(command) => hub(command),
         Command::Bench(args) => bench::run(args),
         Command::Tune(args) => tune_cmd::run(*args),
@@ -795,6 +813,7 @@ fn classify(args: ClassifyArgs) -> Result<()> {
     if let Some(run) = &args.prompt {
         return tune_cmd::classify_with_run(
             run,
+            Some(args.model.model.as_str()).filter(|m| !m.is_empty()),
             args.model.device,
             &args.input,
             &args.data,

@@ -50,6 +50,11 @@ pub struct TuneArgs {
     /// How {soft:N} vectors start: vocab (embeddings of random vocabulary tokens) or random.
     #[arg(long, value_enum, default_value_t = choices::SoftInit::Vocab)]
     soft_init: choices::SoftInit,
+    /// Where the template's leading {soft:N} vectors stand: in-template (after the model's <s>,
+    /// [CLS] or BOS), or before-input (before every token, as PEFT's prompt tuning puts them, so
+    /// the run exports with `cloze export prompt RUN --format peft`).
+    #[arg(long, value_enum, default_value_t = choices::SoftPlacement::InTemplate)]
+    soft_placement: choices::SoftPlacement,
     /// Probe: mean or cls pooling.
     #[arg(long, value_enum, default_value_t = choices::Pooling::Mean)]
     pooling: choices::Pooling,
@@ -160,6 +165,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
     config.verbalizer = args.verbalizer.as_deref().map(Verbalizer::from_file_or_json).transpose()?;
     config.verbalizer_kind = args.verbalizer_kind.into();
     config.soft_init = args.soft_init.into();
+    config.soft_placement = args.soft_placement.into();
     config.pooling = args.pooling.into();
     config.probe_head = args.probe_head.into();
     config.shots = args.shots;
@@ -276,13 +282,28 @@ fn pretraining_name(run: &Path) -> &'static str {
 
 pub fn classify_with_run(
     run: &Path,
+    model: Option<&str>,
     device: DeviceChoice,
     input: &Path,
     data: &DataArgs,
     output: Option<&PathBuf>,
 ) -> Result<()> {
     let device = device.open()?;
-    let (config, tuned) = tune::TunedRun::load(run, &device)?;
+    let (config, tuned) = if cloze::export::bundle::is_bundle(run) {
+        let model = model.map(cloze::hub::resolve_model).transpose()?;
+        let bundle = cloze::export::bundle::open_bundle(run, model.as_deref())?;
+        tune::TunedRun::load_over(run, bundle.base_model.as_deref(), &device)?
+    } else {
+        if model.is_some() {
+            return Err(Error::invalid(format!(
+                "{} is a run folder, which classifies with its own model; drop --model, or export a bundle \
+                 (`cloze export prompt {} --format bundle --output DIR`) to run it on a copy of the model",
+                run.display(),
+                run.display()
+            )));
+        }
+        tune::TunedRun::load(run, &device)?
+    };
     let rows = load_rows(input, data, config.template.as_deref(), "input")?;
     let bar = indicatif::ProgressBar::new(rows.len() as u64);
     let preds = tuned.classify(&rows, &mut |done, _| {

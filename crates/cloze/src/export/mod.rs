@@ -1,9 +1,14 @@
 //! Writing out what a project holds: the labelled rows with their provenance ([`labels`]: CSV,
-//! JSONL, Hugging Face `datasets` JSONL) and charts as SVG ([`charts`]: label distribution, text
-//! lengths, confusion matrix, training curves — the same code draws the app's charts and reports).
+//! JSONL, Hugging Face `datasets` JSONL), charts as SVG ([`charts`]: label distribution, text
+//! lengths, confusion matrix, training curves — the same code draws the app's charts and reports),
+//! and tuned prompts in the forms other tools load and back: prompt bundles ([`bundle`]), PEFT
+//! prompt-tuning adapters ([`peft`]), OpenPrompt templates and label words ([`openprompt`]).
 
+pub mod bundle;
 pub mod charts;
 pub mod labels;
+pub mod openprompt;
+pub mod peft;
 
 use std::path::{Path, PathBuf};
 

@@ -75,6 +75,30 @@ pub enum SoftInit {
     Random,
 }
 
+/// Where the template's leading `{soft}` vectors stand in the model's input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum SoftPlacement {
+    /// Where the template puts them: after the model's own leading special token (`<s>`, `[CLS]`,
+    /// BOS) when the template starts with `{soft}`.
+    #[default]
+    InTemplate,
+    /// Before every token, the model's special tokens included — where PEFT's prompt tuning puts
+    /// its virtual tokens, so the run exports as a PEFT adapter. The template must start with its
+    /// only `{soft}` segment.
+    BeforeInput,
+}
+
+impl SoftPlacement {
+    pub fn name(self) -> &'static str {
+        match self {
+            SoftPlacement::InTemplate => "in-template",
+            SoftPlacement::BeforeInput => "before-input",
+        }
+    }
+}
+
 /// Pooling of token states into one sentence vector for the probe.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -211,6 +235,10 @@ pub enum DataSource {
     Inline,
 }
 
+fn is_in_template(p: &SoftPlacement) -> bool {
+    *p == SoftPlacement::InTemplate
+}
+
 /// The complete description of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TuneConfig {
@@ -224,6 +252,9 @@ pub struct TuneConfig {
     pub verbalizer_kind: VerbalizerKind,
     #[serde(default)]
     pub soft_init: SoftInit,
+    /// Where the leading soft vectors stand (PEFT's place, or the template's).
+    #[serde(default, skip_serializing_if = "is_in_template")]
+    pub soft_placement: SoftPlacement,
     #[serde(default)]
     pub pooling: Pooling,
     #[serde(default)]
@@ -256,6 +287,7 @@ impl TuneConfig {
             verbalizer: None,
             verbalizer_kind: VerbalizerKind::default(),
             soft_init: SoftInit::default(),
+            soft_placement: SoftPlacement::default(),
             pooling: Pooling::default(),
             probe_head: ProbeHead::default(),
             shots: None,
@@ -288,8 +320,28 @@ impl TuneConfig {
                     ),
             ));
         }
+        if self.soft_placement == SoftPlacement::BeforeInput {
+            let template = crate::template::Template::parse(self.template.as_deref().unwrap_or_default())?;
+            check_before_input(&template)?;
+        }
         Ok(())
     }
+}
+
+/// Checks that a template can put its soft vectors before the input ([`SoftPlacement::BeforeInput`]):
+/// it starts with `{soft}` and has no other soft segment.
+pub fn check_before_input(template: &crate::template::Template) -> Result<()> {
+    use crate::template::Segment;
+    let softs = template.segments().iter().filter(|s| matches!(s, Segment::Soft(_))).count();
+    if !matches!(template.segments().first(), Some(Segment::Soft(_))) || softs != 1 {
+        return Err(Error::invalid(format!(
+            "soft vectors before the input need a template that starts with its only {{soft}} segment, e.g. \
+             \"{{soft:20}} {{text_a}} It was {{mask}}.\"; {:?} has {softs} soft segment(s){}",
+            template.source(),
+            if softs > 0 { " and does not start with one" } else { "" }
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -31,7 +31,9 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
 
-pub use config::{DataSource, Hyper, Pooling, ProbeHead, SoftInit, TuneConfig, TuneStrategy, VerbalizerKind};
+pub use config::{
+    DataSource, Hyper, Pooling, ProbeHead, SoftInit, SoftPlacement, TuneConfig, TuneStrategy, VerbalizerKind,
+};
 pub use prompt_model::PromptModel;
 pub use trainer::{Checkpoints, DevPrediction, EvalMetrics, Summary, TuneEvent};
 
@@ -353,7 +355,8 @@ pub fn run(
                 config.soft_init,
                 max_len,
                 hyper.seed,
-            )?;
+            )?
+            .with_soft_placement(config.soft_placement)?;
             let mut vars = model.prompt_vars()?;
             vars.extend(base_vars);
             let train_rows = prompt_task::render_rows(&model, train, "training")?;
@@ -530,6 +533,17 @@ impl TunedRun {
     /// Loads the run in `run_dir`: the tuned or pretrained model folder when there is one, else the
     /// original model, plus the trained prompt tensors.
     pub fn load(run_dir: &Path, device: &Device) -> Result<(TuneConfig, TunedRun)> {
+        Self::load_over(run_dir, None, device)
+    }
+
+    /// [`TunedRun::load`] over `base_model` instead of the model folder the run's config names
+    /// (a prompt bundle's model, found and checked by its manifest). A run with its own model
+    /// folder (fine-tuning, pretraining) always uses that one.
+    pub fn load_over(
+        run_dir: &Path,
+        base_model: Option<&Path>,
+        device: &Device,
+    ) -> Result<(TuneConfig, TunedRun)> {
         let dir = RunDir::new(run_dir);
         let config = dir.read_config()?;
         if dir.read_summary()?.is_none() {
@@ -542,7 +556,11 @@ impl TunedRun {
                 .app_only(" on the Tune screen"),
             ));
         }
-        let model_dir = if dir.model().is_dir() { dir.model() } else { config.model.clone() };
+        let model_dir = match base_model {
+            _ if dir.model().is_dir() => dir.model(),
+            Some(m) => m.to_path_buf(),
+            None => config.model.clone(),
+        };
         // As the run was trained and evaluated: a GGUF model's weights dequantised to f32.
         let plm = Plm::load_with(&model_dir, device, DType::F32, GgufWeights::Dequantised)?;
         let max_len = config.hyper.max_len.map(|m| m as usize);
@@ -585,7 +603,8 @@ impl TunedRun {
                     config.soft_init,
                     max_len,
                     config.hyper.seed,
-                )?;
+                )?
+                .with_soft_placement(config.soft_placement)?;
                 if dir.prompt().is_file() {
                     let tensors = candle_core::safetensors::load(dir.prompt(), device)
                         .map_err(|e| Error::io(dir.prompt(), e))?;

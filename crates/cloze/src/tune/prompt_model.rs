@@ -11,10 +11,10 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Tensor, Var};
 
-use super::config::{SoftInit, VerbalizerKind};
+use super::config::{SoftInit, SoftPlacement, VerbalizerKind};
 use crate::classify::space_before_mask;
 use crate::data::SplitMix64;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plm::{Batch, Plm};
 use crate::template::{FieldSource, Rendered, Renderer, Template, mask_batch};
 use crate::verbalizer::soft::{self, SoftVerbalizer};
@@ -43,6 +43,7 @@ pub struct PromptModel {
     /// `[soft tokens, hidden]`, when the template has `{soft}` segments.
     soft: Option<Tensor>,
     max_len: usize,
+    placement: SoftPlacement,
 }
 
 /// Box–Muller normal numbers from the seeded generator.
@@ -90,7 +91,8 @@ impl PromptModel {
                 ClassHead::Soft(SoftVerbalizer::from_label_words(&plm, &bound, &embeddings)?)
             }
         };
-        let mut model = Self { plm, template, bound, head, soft: None, max_len };
+        let mut model =
+            Self { plm, template, bound, head, soft: None, max_len, placement: SoftPlacement::InTemplate };
         model.soft = model.init_soft(&embeddings, soft_init, seed)?;
         Ok(model)
     }
@@ -144,8 +146,27 @@ impl PromptModel {
         Renderer::new(self.plm.tokenizer(), self.max_len)
     }
 
+    /// Puts the template's leading soft vectors before every token ([`SoftPlacement::BeforeInput`],
+    /// PEFT's place) or leaves them where the template puts them. Checked against the template.
+    pub fn with_soft_placement(mut self, placement: SoftPlacement) -> Result<Self> {
+        if placement == SoftPlacement::BeforeInput {
+            super::config::check_before_input(&self.template)?;
+        }
+        self.placement = placement;
+        Ok(self)
+    }
+
+    pub fn soft_placement(&self) -> SoftPlacement {
+        self.placement
+    }
+
+    /// The row rendered through the template, soft vectors placed as [`Self::soft_placement`] says.
     pub fn render<F: FieldSource + ?Sized>(&self, row: &F) -> Result<Rendered> {
-        self.renderer().render(&self.template, row)
+        let rendered = self.renderer().render(&self.template, row)?;
+        match self.placement {
+            SoftPlacement::InTemplate => Ok(rendered),
+            SoftPlacement::BeforeInput => soft_first(rendered),
+        }
     }
 
     pub fn plm(&self) -> &Plm {
@@ -282,4 +303,27 @@ impl PromptModel {
         let p = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?.contiguous()?)?;
         Ok(p.to_vec2::<f32>()?)
     }
+}
+
+/// Moves a rendered row's soft slots before the special tokens the tokenizer put ahead of them
+/// (`<s>`, `[CLS]`, BOS), so they are the first positions of the input, as PEFT's virtual tokens
+/// are. The soft slots must be the first tokens after those special tokens, in order.
+pub fn soft_first(mut r: Rendered) -> Result<Rendered> {
+    let n = r.soft_slots.len();
+    let Some(first) = r.soft_slots.iter().map(|s| s.position).min() else { return Ok(r) };
+    let in_order = r.soft_slots.iter().enumerate().all(|(i, s)| s.position == first + i && s.index == i);
+    let only_specials_before = r.segments[..first].iter().all(Option::is_none);
+    if !in_order || !only_specials_before || r.mask_positions.iter().any(|&m| m < first + n) {
+        return Err(Error::invalid(format!(
+            "the soft vectors do not open the rendered input (soft tokens at positions {:?}); put {{soft}} \
+             at the very start of the template",
+            r.soft_slots.iter().map(|s| s.position).collect::<Vec<_>>()
+        )));
+    }
+    r.ids[..first + n].rotate_left(first);
+    r.segments[..first + n].rotate_left(first);
+    for (i, s) in r.soft_slots.iter_mut().enumerate() {
+        s.position = i;
+    }
+    Ok(r)
 }
