@@ -229,7 +229,7 @@ pub fn export_bundle(run_dir: &Path, out: &Path, replace: Replace) -> Result<Bun
     let run = RunDir::new(run_dir);
     let config = run.read_config()?;
     check_finished(&run)?;
-    check_out(run_dir, out, replace)?;
+    prepare_out(run_dir, out, replace)?;
     let own_model = run.model().is_dir();
     if !own_model && !config.model.exists() {
         return Err(Error::missing(
@@ -307,8 +307,9 @@ pub(crate) fn check_finished(run: &RunDir) -> Result<()> {
     Ok(())
 }
 
-/// `out` may be written: not the run folder or inside it, and replaced only when allowed.
-pub(crate) fn check_out(run_dir: &Path, out: &Path, replace: Replace) -> Result<()> {
+/// Checks that `out` may be written — not the run folder or inside it, replaced only when allowed —
+/// and makes the folder it goes in.
+pub(crate) fn prepare_out(run_dir: &Path, out: &Path, replace: Replace) -> Result<()> {
     let run_abs = std::fs::canonicalize(run_dir).unwrap_or_else(|_| run_dir.to_path_buf());
     let out_abs = match (out.parent(), out.file_name()) {
         (Some(p), Some(n)) => {
@@ -336,6 +337,10 @@ pub(crate) fn check_out(run_dir: &Path, out: &Path, replace: Replace) -> Result<
                 .turn_on(Setting::Replace)
                 .then(" to replace it"),
         ));
+    }
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Error::io_while(parent, "cannot create the folder", e))?;
     }
     Ok(())
 }

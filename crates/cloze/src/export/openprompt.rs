@@ -13,7 +13,7 @@ use crate::template::Template;
 use crate::tune::RunDir;
 use crate::verbalizer::Verbalizer;
 
-use super::bundle::check_out;
+use super::bundle::prepare_out;
 
 /// The template file.
 pub const TEMPLATE_FILE: &str = "template.txt";
@@ -55,7 +55,7 @@ pub fn write_openprompt(template: &Template, verbalizer: &Verbalizer, out: &Path
 pub fn export_openprompt(run_dir: &Path, out: &Path, replace: Replace) -> Result<PathBuf> {
     let run = RunDir::new(run_dir);
     let config = run.read_config()?;
-    check_out(run_dir, out, replace)?;
+    prepare_out(run_dir, out, replace)?;
     let template = config.template.as_deref().ok_or_else(|| {
         Error::invalid(format!(
             "the run in {} has no template (a probe run); there is nothing to export",

@@ -27,7 +27,7 @@ use crate::tune::{
 };
 use crate::verbalizer::Verbalizer;
 
-use super::bundle::{cached_repo, check_finished, check_out};
+use super::bundle::{cached_repo, check_finished, prepare_out};
 
 /// The adapter's config file.
 pub const ADAPTER_CONFIG: &str = "adapter_config.json";
@@ -70,7 +70,7 @@ pub fn export_peft(run_dir: &Path, out: &Path, replace: Replace, device: &Device
     let run = RunDir::new(run_dir);
     let config = run.read_config()?;
     check_finished(&run)?;
-    check_out(run_dir, out, replace)?;
+    prepare_out(run_dir, out, replace)?;
     if config.strategy != TuneStrategy::SoftPrompt {
         return Err(Error::precondition(
             Text::from(format!(
@@ -142,7 +142,7 @@ pub fn export_peft(run_dir: &Path, out: &Path, replace: Replace, device: &Device
     let values: Vec<f32> = rows.flatten_all()?.to_vec1::<f32>()?;
     write_atomic(
         dir.path().join(ADAPTER_WEIGHTS),
-        &safetensors_f32(PROMPT_EMBEDDINGS, &values, &rows.dims().to_vec(), &[("format", "pt")]),
+        &safetensors_f32(PROMPT_EMBEDDINGS, &values, rows.dims(), &[("format", "pt")]),
     )?;
     dir.commit()?;
     Ok(PeftExport { config: adapter, virtual_tokens: n, token_dim: dim })
@@ -184,7 +184,7 @@ pub fn safetensors_f32(name: &str, values: &[f32], shape: &[usize], metadata: &[
         name: {"dtype": "F32", "shape": shape, "data_offsets": [0, bytes]},
     });
     let mut header = header.to_string().into_bytes();
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + header.len() + bytes);
