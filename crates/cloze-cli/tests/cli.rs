@@ -1,23 +1,12 @@
 //! End to end: the `cloze` binary on the tiny RoBERTa checkpoint and the sample data.
 
+#[path = "common/repo_cli.rs"]
+mod repo_cli;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-fn model() -> PathBuf {
-    repo().join("tests/fixtures/parity/roberta")
-}
-
-fn cloze(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cloze")).args(args).current_dir(repo()).output().expect("run cloze")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use repo_cli::{cloze, model, repo, text};
 
 #[test]
 fn classify_writes_jsonl_and_reports_metrics() {

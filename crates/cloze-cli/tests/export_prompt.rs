@@ -1,23 +1,11 @@
 //! `cloze export prompt` (bundle, PEFT, OpenPrompt) and `cloze import prompt`, through the binary.
 
+#[path = "common/repo_cli.rs"]
+mod repo_cli;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-fn model() -> PathBuf {
-    repo().join("tests/fixtures/parity/roberta")
-}
-
-fn cloze(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cloze")).args(args).current_dir(repo()).output().expect("run cloze")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use repo_cli::{cloze, model, repo, text};
 
 fn temp(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-export-{name}"));
