@@ -28,7 +28,7 @@ pub struct ExportPromptArgs {
     /// PeftModel.from_pretrained loads) or openprompt (template.txt and label_words.json).
     #[arg(long, value_enum, default_value_t = choices::PromptFormat::Bundle)]
     format: choices::PromptFormat,
-    /// The folder to write.
+    /// The folder to write (a bundle named *.zip is written as one archive).
     #[arg(long, short = 'o', value_name = "DIR")]
     output: PathBuf,
     /// Replace the folder if it exists.

@@ -443,8 +443,10 @@ struct ModelArgs {
 struct ClassifyArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Classify with a tuned run instead (a folder `cloze tune` wrote): its model, template,
-    /// verbalizer and trained prompt; --model, --template and --verbalizer are not needed.
+    /// Classify with a tuned run instead (a folder `cloze tune` wrote, or a prompt bundle folder or
+    /// .zip from `cloze export prompt`): its model, template, verbalizer and trained prompt;
+    /// --template and --verbalizer are not needed, and --model only for a bundle whose model is
+    /// not where the manifest says.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["template", "verbalizer", "calibrate", "top_k"])]
     prompt: Option<PathBuf>,
     /// The prompt template: fields in braces ({text_a}, {text_b} or any column name), one {mask}.

@@ -291,8 +291,9 @@ pub fn classify_with_run(
     let device = device.open()?;
     let (config, tuned) = if cloze::export::bundle::is_bundle(run) {
         let model = model.map(cloze::hub::resolve_model).transpose()?;
+        // An archive is unpacked into a temporary folder, removed once the run is loaded.
         let bundle = cloze::export::bundle::open_bundle(run, model.as_deref())?;
-        tune::TunedRun::load_over(run, bundle.base_model.as_deref(), &device)?
+        tune::TunedRun::load_over(&bundle.dir, bundle.base_model.as_deref(), &device)?
     } else {
         if model.is_some() {
             return Err(Error::invalid(format!(

@@ -71,6 +71,10 @@ fn bundle_from_the_cli_classifies_bit_for_bit_and_refuses_another_model() {
     assert_eq!(from_run.lines().count(), 16);
     assert_eq!(classify(&bundle, &[]), from_run, "the bundle gives the run's probabilities");
     assert_eq!(classify(&bundle, &["--model", model().to_str().unwrap()]), from_run);
+    let archive = dir.join("bundle.zip");
+    let out = cloze(&["export", "prompt", run.to_str().unwrap(), "--output", archive.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(classify(&archive, &[]), from_run, "the .zip bundle gives the run's probabilities");
 
     // Another model: refused with exit code 1, naming the model the bundle needs.
     let other = repo().join("tests/fixtures/parity/bert");

@@ -233,6 +233,16 @@ fn bundle_classifies_bit_for_bit_and_refuses_another_model() {
     let opened = bundle::open_bundle(&out, None).unwrap();
     assert_eq!(probabilities(&out, opened.base_model.as_deref()), probabilities(&run, None));
 
+    // The same bundle as one .zip archive.
+    let archive = dir.join("bundle.zip");
+    bundle::export_bundle(&run, &archive, Replace::Refuse).unwrap();
+    let opened_zip = bundle::open_bundle(&archive, None).unwrap();
+    assert_eq!(opened_zip.manifest, opened.manifest);
+    assert_eq!(probabilities(&opened_zip.dir, opened_zip.base_model.as_deref()), probabilities(&run, None));
+    let unpacked = opened_zip.dir.clone();
+    drop(opened_zip);
+    assert!(!unpacked.exists(), "the unpacked folder is removed");
+
     // Another model (one weight byte changed) is refused, naming what differs and what to do.
     let other = dir.join("other-model");
     std::fs::create_dir_all(&other).unwrap();
@@ -249,6 +259,8 @@ fn bundle_classifies_bit_for_bit_and_refuses_another_model() {
         msg.contains("another model") && msg.contains("config and weights") && msg.contains("--model"),
         "{msg}"
     );
+    let msg = bundle::open_bundle(&archive, Some(&other)).unwrap_err().to_string();
+    assert!(msg.contains("bundle.zip") && msg.contains("another model"), "{msg}");
     // The same model elsewhere is accepted.
     let same = dir.join("same-model");
     std::fs::create_dir_all(&same).unwrap();

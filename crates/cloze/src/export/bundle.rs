@@ -11,6 +11,10 @@
 //!   the SHA-256 of every file of the bundle;
 //! - `template.txt` and `verbalizer.json`: the prompt, readable without Cloze Studio.
 //!
+//! The same bundle can be one `.zip` archive (an `--output` ending in `.zip`: the folder's files,
+//! stored uncompressed — safetensors do not compress); [`open_bundle`] unpacks one into a
+//! temporary folder, removed when the [`OpenedBundle`] is dropped.
+//!
 //! Opening a bundle ([`open_bundle`]) checks the format version (a newer one is refused: update),
 //! every file against its hash, and the model to run it on (the one given, else the folder the
 //! manifest names, else the cached repository at its revision) against the model hashes: a bundle
@@ -222,14 +226,113 @@ pub struct BundleExport {
     pub path: PathBuf,
 }
 
-/// Writes the finished run in `run_dir` as a prompt bundle folder at `out` (whole or not at all).
-/// An existing `out` is replaced only with [`Replace::Allow`]; `out` may not be the run itself or
-/// inside it.
+/// Whether `path` names a bundle archive (`.zip`).
+pub fn is_archive(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+}
+
+/// Writes the finished run in `run_dir` as a prompt bundle at `out`: a folder, or a `.zip`
+/// archive when `out` ends in `.zip` (whole or not at all). An existing `out` is replaced only
+/// with [`Replace::Allow`]; `out` may not be the run itself or inside it.
 pub fn export_bundle(run_dir: &Path, out: &Path, replace: Replace) -> Result<BundleExport> {
     let run = RunDir::new(run_dir);
     let config = run.read_config()?;
     check_finished(&run)?;
     prepare_out(run_dir, out, replace)?;
+    if is_archive(out) {
+        // The folder is written beside the archive under a temporary name, then packed.
+        let staging = crate::files::temp_path_for(out);
+        let _cleanup = RemoveOnDrop(staging.clone());
+        let written = write_bundle_dir(run_dir, &run, &config, &staging)?;
+        write_zip(&staging, out)?;
+        return Ok(BundleExport { manifest: written.manifest, path: out.to_path_buf() });
+    }
+    write_bundle_dir(run_dir, &run, &config, out)
+}
+
+/// Removes a folder when dropped (a staging or unpacked bundle).
+#[derive(Debug)]
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The files under `dir`, as sorted relative paths with `/`.
+fn files_under(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = format!("{prefix}{}", file_name(&path));
+        if path.is_dir() {
+            files_under(&path, &format!("{name}/"), out)?;
+        } else {
+            out.push((name, path));
+        }
+    }
+    out.sort();
+    Ok(())
+}
+
+/// Packs the folder `dir` into the archive `out` (stored; written under a temporary name beside it
+/// and renamed into place).
+fn write_zip(dir: &Path, out: &Path) -> Result<()> {
+    let mut files = Vec::new();
+    files_under(dir, "", &mut files)?;
+    let tmp = crate::files::temp_path_for(out);
+    let written = (|| -> Result<()> {
+        let file = std::fs::File::create(&tmp).map_err(|e| Error::io_while(out, "cannot write", e))?;
+        let mut zip = zip::ZipWriter::new(file);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(true);
+        for (name, path) in files {
+            let add = |e: &dyn std::fmt::Display| {
+                Error::invalid(format!("{}: cannot add {name}: {e}", out.display()))
+            };
+            zip.start_file(name.as_str(), options).map_err(|e| add(&e))?;
+            let mut from = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            std::io::copy(&mut from, &mut zip).map_err(|e| add(&e))?;
+        }
+        let file = zip.finish().map_err(|e| Error::io_while(out, "cannot finish the archive", e))?;
+        file.sync_all().map_err(|e| Error::io_while(out, "cannot write", e))?;
+        std::fs::rename(&tmp, out).map_err(|e| Error::io_while(out, "cannot move into place", e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    crate::files::sync_parent(out);
+    Ok(())
+}
+
+/// Unpacks the bundle archive `archive` into the new folder `dir`; every name is checked to stay
+/// inside it.
+fn unpack_zip(archive: &Path, dir: &Path) -> Result<()> {
+    let file = std::fs::File::open(archive).map_err(|e| Error::io(archive, e))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| Error::io_while(archive, "not a zip archive (a prompt bundle .zip)", e))?;
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).map_err(|e| Error::io_while(archive, format!("entry {i}"), e))?;
+        let name = entry.name().map_err(|e| Error::io_while(archive, format!("entry {i}"), e))?.into_owned();
+        if entry.is_dir() {
+            continue;
+        }
+        let rel = crate::files::safe_relative_path(&name, &format!("a file name in {}", archive.display()))?;
+        let dest = dir.join(rel);
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        let mut to = std::fs::File::create(&dest).map_err(|e| Error::io(&dest, e))?;
+        std::io::copy(&mut entry, &mut to)
+            .map_err(|e| Error::io_while(archive, format!("cannot unpack {name}"), e))?;
+    }
+    Ok(())
+}
+
+/// Writes the bundle folder `out` from the run.
+fn write_bundle_dir(run_dir: &Path, run: &RunDir, config: &TuneConfig, out: &Path) -> Result<BundleExport> {
     let own_model = run.model().is_dir();
     if !own_model && !config.model.exists() {
         return Err(Error::missing(
@@ -360,9 +463,9 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Whether `dir` is a prompt bundle (has a manifest).
-pub fn is_bundle(dir: &Path) -> bool {
-    dir.join(MANIFEST).is_file()
+/// Whether `path` is a prompt bundle: a folder with a manifest, or a `.zip` archive.
+pub fn is_bundle(path: &Path) -> bool {
+    path.join(MANIFEST).is_file() || (is_archive(path) && path.is_file())
 }
 
 /// Reads and checks a bundle's manifest: its format, and a version this build reads.
@@ -394,19 +497,53 @@ pub fn read_manifest(bundle: &Path) -> Result<Manifest> {
 }
 
 /// A bundle checked and ready to load: its folder, the run config, and the model to run it on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct OpenedBundle {
+    /// The bundle's folder (for an archive, the temporary folder it was unpacked into, removed
+    /// when this is dropped).
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub config: TuneConfig,
     /// The base model to classify with (`None`: the bundle's own `model/`).
     pub base_model: Option<PathBuf>,
+    _unpacked: Option<RemoveOnDrop>,
 }
 
 /// Opens the bundle at `dir`: checks the manifest, every file's hash, and the model — `model` when
 /// given, else the folder the manifest names, else the cached repository at its revision — against
 /// the manifest's hashes. Load it with [`crate::tune::TunedRun::load_over`].
-pub fn open_bundle(dir: &Path, model: Option<&Path>) -> Result<OpenedBundle> {
+pub fn open_bundle(path: &Path, model: Option<&Path>) -> Result<OpenedBundle> {
+    let unpacked = if is_archive(path) && path.is_file() {
+        let n =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = std::env::temp_dir().join(format!("cloze-bundle-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let guard = RemoveOnDrop(dir.clone());
+        unpack_zip(path, &dir)?;
+        Some(guard)
+    } else {
+        None
+    };
+    let dir = unpacked.as_ref().map_or(path, |u| u.0.as_path());
+    let (manifest, config, base_model) = check_bundle(dir, model).map_err(|e| match &unpacked {
+        // The archive is named, not the temporary folder it was unpacked into; the kind is kept.
+        Some(u) => {
+            use crate::error::Front;
+            let inside = |front| e.message(front).replace(&format!("{}/", u.0.display()), "");
+            Error::Message {
+                kind: e.kind(),
+                message: Text::from(format!("in {}: ", path.display()))
+                    .cli_only(inside(Front::Cli))
+                    .app_only(inside(Front::App)),
+            }
+        }
+        None => e,
+    })?;
+    Ok(OpenedBundle { dir: dir.to_path_buf(), manifest, config, base_model, _unpacked: unpacked })
+}
+
+/// Checks the unpacked bundle folder `dir` (see [`open_bundle`]).
+fn check_bundle(dir: &Path, model: Option<&Path>) -> Result<(Manifest, TuneConfig, Option<PathBuf>)> {
     let manifest = read_manifest(dir)?;
     for (name, sha) in &manifest.files {
         let rel = crate::files::safe_relative_path(name, "a bundle file")?;
@@ -483,7 +620,7 @@ pub fn open_bundle(dir: &Path, model: Option<&Path>) -> Result<OpenedBundle> {
         }
         Some(path)
     };
-    Ok(OpenedBundle { dir: dir.to_path_buf(), manifest, config, base_model })
+    Ok((manifest, config, base_model))
 }
 
 #[cfg(test)]
@@ -505,6 +642,24 @@ mod tests {
             let got = cached_repo(Path::new(path));
             assert_eq!(got, want.map(|(r, v)| (r.to_string(), v.to_string())), "{path}");
         }
+    }
+
+    #[test]
+    fn archives_with_names_outside_the_bundle_are_refused() {
+        let base = std::env::temp_dir().join(format!("cloze-bundle-zip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        for name in ["../escape.json", "/abs/manifest.json", "a/../../b"] {
+            let archive = base.join("evil.zip");
+            let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).unwrap());
+            zip.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            std::io::Write::write_all(&mut zip, b"{}").unwrap();
+            zip.finish().unwrap();
+            let msg = open_bundle(&archive, None).unwrap_err().to_string();
+            assert!(msg.contains("evil.zip"), "{name}: {msg}");
+            assert!(!base.join("escape.json").exists());
+        }
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]
