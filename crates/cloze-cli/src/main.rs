@@ -793,6 +793,19 @@ fn column(arg: &Option<String>) -> Result<Option<ColumnRef>> {
     arg.as_deref().map(str::parse).transpose()
 }
 
+/// [`cloze::classify::check_labels`], naming the data file.
+pub(crate) fn check_labels_in<S: AsRef<str>>(
+    path: &Path,
+    rows: &[cloze::data::Example],
+    classes: &[S],
+) -> Result<()> {
+    cloze::classify::check_labels(rows, classes).map_err(|e| Error::Data {
+        path: path.to_path_buf(),
+        line: None,
+        message: e.message(cloze::error::Front::Cli).into(),
+    })
+}
+
 fn classify(args: ClassifyArgs) -> Result<()> {
     // Checked before any work: the output is never an input of this job (the data, the
     // demonstrations, a verbalizer file, the tuned run's files), nor an existing file unasked.
@@ -837,6 +850,8 @@ fn classify(args: ClassifyArgs) -> Result<()> {
             message: "no rows to classify".into(),
         });
     }
+    // Before the model loads and any row is scored: labels the verbalizer has no class for.
+    check_labels_in(&args.input, &rows, &verbalizer.class_names())?;
     let mut fields = report.fields();
     let with_demos = cloze::demo::uses_demos(&template);
     if with_demos {

@@ -306,6 +306,7 @@ pub fn classify_with_run(
         tune::TunedRun::load(run, &device)?
     };
     let rows = load_rows(input, data, config.template.as_deref(), "input")?;
+    crate::check_labels_in(input, &rows, &tuned.classes())?;
     let bar = indicatif::ProgressBar::new(rows.len() as u64);
     let preds = tuned.classify(&rows, &mut |done, _| {
         bar.set_position(done as u64);

@@ -170,11 +170,12 @@ fn bad_input_gets_a_clear_error() {
             vec!["classify", "-m", m, "-i", "samples/missing.csv", "-t", "{text_a} {mask}", "-v", verbalizer],
             "missing.csv",
         ),
+        // Checked before the model loads (this "model" is no model) and before any row is scored.
         (
             vec![
                 "classify",
                 "-m",
-                m,
+                "samples",
                 "-i",
                 "samples/reviews.csv",
                 "-t",
@@ -182,7 +183,7 @@ fn bad_input_gets_a_clear_error() {
                 "-v",
                 r#"{"0": "terrible", "1": "great"}"#,
             ],
-            "are not classes of the verbalizer",
+            "samples/reviews.csv: row 1: labels in the data (\"negative\", \"positive\") are not classes of the verbalizer",
         ),
         (
             vec![

@@ -4,6 +4,7 @@
 
 use candle_core::Tensor;
 
+use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::plm::{Plm, batch};
@@ -314,6 +315,30 @@ fn non_finite(xs: &[f32]) -> Option<&'static str> {
     }
 }
 
+/// Checked before any scoring: every label in `rows` is one of the verbalizer's `classes`, or an
+/// error naming the first row whose label is not, and what to do (a mismatch found after scoring a
+/// whole file costs the user the scoring).
+pub fn check_labels<S: AsRef<str>>(rows: &[Example], classes: &[S]) -> Result<()> {
+    let mut unknown = std::collections::BTreeSet::new();
+    let mut first = None;
+    for row in rows {
+        if let Some(label) = row.label.as_deref()
+            && !classes.iter().any(|c| c.as_ref() == label)
+        {
+            first.get_or_insert(row);
+            unknown.insert(label.to_string());
+        }
+    }
+    match first {
+        None => Ok(()),
+        Some(row) => Err(Error::invalid(format!(
+            "row {}: {}",
+            row.id,
+            crate::metrics::unknown_labels_message(&unknown, classes)
+        ))),
+    }
+}
+
 /// The metrics of the predictions that have a label, over the verbalizer's `classes`; `None` when
 /// no row has one, an error when a label is not one of the classes.
 pub fn evaluate<S: AsRef<str>>(predictions: &[Prediction], classes: &[S]) -> Result<Option<Metrics>> {
@@ -351,5 +376,35 @@ mod tests {
         let msg = evaluate(&[pred("1", "pos")], &["neg", "pos"]).unwrap_err().to_string();
         assert!(msg.contains("\"1\"") && msg.contains("\"neg\", \"pos\""), "{msg}");
         assert_eq!(evaluate(&preds[2..], &["a", "b"]).unwrap(), None);
+    }
+
+    #[test]
+    fn labels_are_checked_against_the_classes_before_scoring() {
+        let row = |id: &str, label: Option<&str>| {
+            let mut e = Example::new(id, "text");
+            e.label = label.map(str::to_string);
+            e
+        };
+        let cases: [(&[Example], Option<&str>); 4] = [
+            (&[row("1", Some("neg")), row("2", None), row("3", Some("pos"))], None),
+            (&[row("1", None)], None),
+            (
+                &[row("1", Some("neg")), row("7", Some("0")), row("9", Some("1"))],
+                Some("row 7: labels in the data (\"0\", \"1\")"),
+            ),
+            (
+                &[row("4", Some("Neg"))],
+                Some(
+                    "row 4: labels in the data (\"Neg\") are not classes of the verbalizer (\"neg\", \"pos\")",
+                ),
+            ),
+        ];
+        for (rows, want) in cases {
+            let got = check_labels(rows, &["neg", "pos"]);
+            match want {
+                None => assert!(got.is_ok(), "{got:?}"),
+                Some(w) => assert!(got.unwrap_err().to_string().starts_with(w), "{w}"),
+            }
+        }
     }
 }

@@ -96,17 +96,27 @@ impl Metrics {
             }
         }
         if !unknown.is_empty() {
-            let shown: Vec<String> = unknown.iter().take(10).map(|s| format!("{s:?}")).collect();
-            return Err(Error::invalid(format!(
-                "labels in the data ({}) are not classes of the verbalizer ({}); name the verbalizer's classes \
-                 by the label values, e.g. {{{}}}",
-                shown.join(", "),
-                classes.iter().map(|s| format!("{:?}", s.as_ref())).collect::<Vec<_>>().join(", "),
-                unknown.iter().take(2).map(|s| format!("{s:?}: [\"word\"]")).collect::<Vec<_>>().join(", ")
-            )));
+            return Err(Error::invalid(unknown_labels_message(&unknown, classes)));
         }
         Self::from_pairs(&indices, classes)
     }
+}
+
+/// "labels in the data ("x", …) are not classes of the verbalizer (…); name the verbalizer's
+/// classes by the label values, e.g. …": what to say of labels no class has.
+pub fn unknown_labels_message<S: AsRef<str>>(
+    unknown: &std::collections::BTreeSet<String>,
+    classes: &[S],
+) -> String {
+    let shown: Vec<String> = unknown.iter().take(10).map(|s| format!("{s:?}")).collect();
+    format!(
+        "labels in the data ({}{}) are not classes of the verbalizer ({}); name the verbalizer's classes \
+         by the label values, e.g. {{{}}}",
+        shown.join(", "),
+        if unknown.len() > 10 { format!(" and {} more", unknown.len() - 10) } else { String::new() },
+        classes.iter().map(|s| format!("{:?}", s.as_ref())).collect::<Vec<_>>().join(", "),
+        unknown.iter().take(2).map(|s| format!("{s:?}: [\"word\"]")).collect::<Vec<_>>().join(", ")
+    )
 }
 
 #[cfg(test)]

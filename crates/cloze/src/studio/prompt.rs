@@ -351,11 +351,12 @@ impl Studio {
                 set.name
             )));
         }
+        let names = classifier.verbalizer().verbalizer.class_names();
+        crate::classify::check_labels(&rows, &names)?;
         fill_demos(&store, &model, prompt, Some(&set), &mut rows)?;
         let total = rows.len() as u64;
         let predictions = classifier
             .classify(&rows, &mut |done, _| progress(Progress::new("evaluate", done as u64, Some(total))))?;
-        let names = classifier.verbalizer().verbalizer.class_names();
         let eval = evaluate(&predictions, &names)?
             .ok_or_else(|| Error::precondition("no labelled rows to evaluate"))?;
         let confusion: Vec<Vec<i64>> =

@@ -639,12 +639,22 @@ impl TunedRun {
         Ok((config, run))
     }
 
-    /// Classifies rows; `progress(done, total)` returning `false` cancels.
+    /// The classes, in the order of each prediction's probabilities.
+    pub fn classes(&self) -> Vec<String> {
+        match self {
+            TunedRun::Prompt { model, .. } => model.classes(),
+            TunedRun::Probe { classes, .. } => classes.clone(),
+        }
+    }
+
+    /// Classifies rows; `progress(done, total)` returning `false` cancels. Rows whose label is not
+    /// one of the run's classes are refused before any scoring.
     pub fn classify(
         &self,
         rows: &[Example],
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Vec<Prediction>> {
+        crate::classify::check_labels(rows, &self.classes())?;
         let (classes, probs): (Vec<String>, Vec<Vec<f32>>) = match self {
             TunedRun::Prompt { model, demos } => {
                 let mut filled;
