@@ -161,7 +161,7 @@ impl<'a> Classifier<'a> {
     /// when `full`, the whole-vocabulary logits too.
     pub fn mask_logits(&self, rows: &[&Rendered], full: bool) -> Result<(Vec<Vec<f32>>, Option<Tensor>)> {
         let (batch, at) = mask_batch(self.plm, rows)?;
-        let at_mask = batch.select(&self.plm.encode_batch(&batch)?, &at)?;
+        let at_mask = self.plm.encode_at(&self.plm.embed_tokens(batch.ids())?, batch.attention(), &at)?;
         let head = self.plm.lm_head()?;
         let transformed = head.transform(&at_mask)?;
         let logits = head.logits_for(&transformed, &self.label_ids)?.to_vec2::<f32>()?;

@@ -38,15 +38,35 @@ fn batch(plm: &Plm) -> (Tensor, Tensor, Vec<usize>) {
 
 /// Summed cross-entropy at the masks over two label-word ids (target: the first for row 0, the
 /// second for row 1).
+/// The hidden states at the masks come from [`Plm::encode_at`], as tuning reads them (the last
+/// block at the mask rows only).
 fn loss(plm: &Plm, embeds: &Tensor, mask: &Tensor, positions: &[usize], words: &Tensor) -> Tensor {
-    let hidden = plm.encode(embeds, mask).unwrap();
-    let (b, t, h) = hidden.dims3().unwrap();
+    loss_via(plm, embeds, mask, positions, words, true)
+}
+
+/// [`loss`], with the mask rows read from [`Plm::encode_at`] (`at_rows`) or selected from the
+/// whole [`Plm::encode`].
+fn loss_via(
+    plm: &Plm,
+    embeds: &Tensor,
+    mask: &Tensor,
+    positions: &[usize],
+    words: &Tensor,
+    at_rows: bool,
+) -> Tensor {
+    let t = mask.dim(1).unwrap();
     let gather: Vec<u32> = positions.iter().enumerate().map(|(r, &p)| (r * t + p) as u32).collect();
-    let at_mask = hidden
-        .reshape((b * t, h))
-        .unwrap()
-        .index_select(&Tensor::new(gather.as_slice(), plm.device()).unwrap(), 0)
-        .unwrap();
+    let at_mask = if at_rows {
+        plm.encode_at(embeds, mask, &gather).unwrap()
+    } else {
+        let hidden = plm.encode(embeds, mask).unwrap();
+        let (b, t, h) = hidden.dims3().unwrap();
+        hidden
+            .reshape((b * t, h))
+            .unwrap()
+            .index_select(&Tensor::new(gather.as_slice(), plm.device()).unwrap(), 0)
+            .unwrap()
+    };
     let head = plm.lm_head().unwrap();
     let logits = head.logits_for(&head.transform(&at_mask).unwrap(), words).unwrap();
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();
@@ -130,6 +150,40 @@ fn inference_stays_on_the_fused_kernels() {
     let keep = mask.to_dtype(DType::F32).unwrap().unsqueeze(2).unwrap();
     let diff = (fused - composed).unwrap().broadcast_mul(&keep).unwrap().abs().unwrap().max_all().unwrap();
     assert!(diff.to_scalar::<f32>().unwrap() < 1e-4, "fused and composed forward differ by {diff}");
+}
+
+/// The last block run at the mask rows only gives the loss and every gradient of the whole block
+/// followed by a selection of those rows.
+#[test]
+fn the_last_block_at_the_mask_rows_equals_the_whole_block() {
+    for family in ["bert", "roberta", "distilbert"] {
+        let dir = PathBuf::from(ROOT).join(family);
+        let mut plm = Plm::load_with_dtype(&dir, &Device::Cpu, DType::F64).unwrap();
+        let vars = plm.trainable().unwrap();
+        let (ids, mask, positions) = batch(&plm);
+        let words = Tensor::new(&[5u32, 9], plm.device()).unwrap();
+        let embeds = plm.embed_tokens(&ids).unwrap();
+        let at = loss_via(&plm, &embeds, &mask, &positions, &words, true);
+        let whole = loss_via(&plm, &embeds, &mask, &positions, &words, false);
+        assert!(
+            (scalar(&at) - scalar(&whole)).abs() < 1e-12,
+            "{family}: {} vs {}",
+            scalar(&at),
+            scalar(&whole)
+        );
+        let (ga, gw) = (at.backward().unwrap(), whole.backward().unwrap());
+        let mut worst: f64 = 0.0;
+        for (name, var) in &vars {
+            let a = ga
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{family}: {name}: no gradient at the rows"));
+            let w = gw.get(var.as_tensor()).unwrap();
+            let diff = (a - w).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f64>().unwrap();
+            worst = worst.max(diff);
+            assert!(diff < 1e-10, "{family}: {name}: gradients differ by {diff:e}");
+        }
+        eprintln!("{family}: loss and {} gradients equal to {worst:.1e}", vars.len());
+    }
 }
 
 #[test]

@@ -105,9 +105,7 @@ impl Batch {
 
     /// The rows of `hidden` (`[rows, width, hidden]`) at the given flat positions: `[n, hidden]`.
     pub fn select(&self, hidden: &Tensor, flat: &[u32]) -> Result<Tensor> {
-        let (b, t, h) = hidden.dims3()?;
-        let index = Tensor::new(flat, hidden.device())?;
-        Ok(hidden.reshape((b * t, h))?.index_select(&index, 0)?)
+        Ok(super::network::select_rows(hidden, flat)?)
     }
 }
 

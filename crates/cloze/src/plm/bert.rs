@@ -412,6 +412,18 @@ impl Network for BertMaskedLm {
         self.encode(inputs_embeds, attention_mask, drop)
     }
 
+    fn forward_at(
+        &self,
+        inputs_embeds: &Tensor,
+        attention_mask: &Tensor,
+        drop: Option<&Dropout>,
+        at: &[u32],
+    ) -> candle_core::Result<Tensor> {
+        let mask = AttentionMask::new(attention_mask, inputs_embeds.dtype())?;
+        let xs = dropout(self.embeddings.forward(inputs_embeds)?, drop)?;
+        super::layers::post_norm_stack_at(&self.layers, xs, &mask, drop, at)
+    }
+
     fn head(&self) -> Option<&LmHead> {
         self.head.as_ref()
     }

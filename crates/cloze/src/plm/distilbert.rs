@@ -204,13 +204,18 @@ impl DistilBertMaskedLm {
         drop: Option<&Dropout>,
     ) -> candle_core::Result<Tensor> {
         let mask = AttentionMask::new(attention_mask, inputs_embeds.dtype())?;
-        let (_, t, _) = inputs_embeds.dims3()?;
-        let pos = self.embeddings.position_embeddings.narrow(0, 0, t)?;
-        let mut xs = dropout(self.embeddings.layer_norm.forward(&inputs_embeds.broadcast_add(&pos)?)?, drop)?;
+        let mut xs = self.embed(inputs_embeds, drop)?;
         for layer in &self.layers {
             xs = layer.forward(&xs, &mask, drop)?;
         }
         Ok(xs)
+    }
+
+    /// Position embeddings added, layer norm, dropout.
+    fn embed(&self, inputs_embeds: &Tensor, drop: Option<&Dropout>) -> candle_core::Result<Tensor> {
+        let (_, t, _) = inputs_embeds.dims3()?;
+        let pos = self.embeddings.position_embeddings.narrow(0, 0, t)?;
+        dropout(self.embeddings.layer_norm.forward(&inputs_embeds.broadcast_add(&pos)?)?, drop)
     }
 
     /// The largest sequence length the position embeddings allow.
@@ -265,6 +270,18 @@ impl Network for DistilBertMaskedLm {
         drop: Option<&Dropout>,
     ) -> candle_core::Result<Tensor> {
         self.encode(inputs_embeds, attention_mask, drop)
+    }
+
+    fn forward_at(
+        &self,
+        inputs_embeds: &Tensor,
+        attention_mask: &Tensor,
+        drop: Option<&Dropout>,
+        at: &[u32],
+    ) -> candle_core::Result<Tensor> {
+        let mask = AttentionMask::new(attention_mask, inputs_embeds.dtype())?;
+        let xs = self.embed(inputs_embeds, drop)?;
+        super::layers::post_norm_stack_at(&self.layers, xs, &mask, drop, at)
     }
 
     fn head(&self) -> Option<&LmHead> {

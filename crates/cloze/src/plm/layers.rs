@@ -462,6 +462,40 @@ impl SelfAttention {
     }
 }
 
+impl SelfAttention {
+    /// [`SelfAttention::forward`] for one query position per batch row: `xs` `[batch, seq,
+    /// hidden]` gives the keys and values, `at_rows` `[batch, hidden]` the queries (each row's own
+    /// position); `[batch, hidden]`. The query projection runs on those rows only.
+    pub fn forward_at(
+        &self,
+        xs: &Tensor,
+        at_rows: &Tensor,
+        mask: &AttentionMask,
+        drop: Option<&Dropout>,
+    ) -> candle_core::Result<Tensor> {
+        let (b, t, h) = xs.dims3()?;
+        let (heads, d) = (self.num_heads, self.head_dim);
+        let w = self.qkv.weight()?;
+        let part = |start: usize, len: usize| -> candle_core::Result<Linear> {
+            let bias = self.qkv.bias.as_ref().map(|b| b.narrow(0, start, len)).transpose()?;
+            Ok(Linear::new(w.narrow(0, start, len)?, bias))
+        };
+        let q = part(0, h)?.forward(at_rows)?.reshape((b, heads, 1, d))?;
+        let kv = part(h, 2 * h)?.forward(xs)?.reshape((b, t, 2, heads, d))?.permute((2, 0, 3, 1, 4))?;
+        let k = kv.get(0)?.contiguous()?;
+        let v = kv.get(1)?.contiguous()?;
+        let scores = q.matmul(&k.t()?)?; // [b, heads, 1, t]
+        let scores = match &mask.additive {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs =
+            if scores.track_op() { softmax(&scores)? } else { candle_nn::ops::softmax_last_dim(&scores)? };
+        let ctx = dropout(probs, drop)?.matmul(&v)?; // [b, heads, 1, d]
+        self.out.forward(&ctx.reshape((b, h))?)
+    }
+}
+
 /// A post-LayerNorm transformer block: attention, add & norm, feed-forward, add & norm.
 #[derive(Debug, Clone)]
 pub struct PostNormBlock {
@@ -495,6 +529,53 @@ impl PostNormBlock {
         let ff = self.ffn_in.forward_act(&xs, Some(self.activation))?;
         let ff = dropout(self.ffn_out.forward(&ff)?, drop)?;
         self.ffn_norm.forward(&(ff + xs)?)
+    }
+}
+
+impl PostNormBlock {
+    /// [`PostNormBlock::forward`] at flat positions `at` only (`row * seq + position`), when they
+    /// are one per batch row in row order, as a mask head reads them: keys and values at every
+    /// position, queries, feed-forward and norms at those rows (a tenth of the block's work);
+    /// `[batch, hidden]`. `None` for any other selection (run the whole block and select).
+    pub fn forward_at(
+        &self,
+        xs: &Tensor,
+        mask: &AttentionMask,
+        drop: Option<&Dropout>,
+        at: &[u32],
+    ) -> candle_core::Result<Option<Tensor>> {
+        let (b, t, h) = xs.dims3()?;
+        if at.len() != b || at.iter().enumerate().any(|(i, &f)| f as usize / t.max(1) != i) {
+            return Ok(None);
+        }
+        let rows = xs.reshape((b * t, h))?.index_select(&Tensor::new(at, xs.device())?, 0)?;
+        let attn = dropout(self.attention.forward_at(xs, &rows, mask, drop)?, drop)?;
+        let x = self.attention_norm.forward(&(attn + rows)?)?;
+        let ff = self.ffn_in.forward_act(&x, Some(self.activation))?;
+        let ff = dropout(self.ffn_out.forward(&ff)?, drop)?;
+        Ok(Some(self.ffn_norm.forward(&(ff + x)?)?))
+    }
+}
+
+/// A stack of post-norm blocks over `xs`, read at flat positions `at` only: `[n, hidden]`, the
+/// last block at those rows when it can ([`PostNormBlock::forward_at`]).
+pub fn post_norm_stack_at(
+    layers: &[PostNormBlock],
+    xs: Tensor,
+    mask: &AttentionMask,
+    drop: Option<&Dropout>,
+    at: &[u32],
+) -> candle_core::Result<Tensor> {
+    let mut xs = xs;
+    let Some((last, first)) = layers.split_last() else {
+        return super::network::select_rows(&xs, at);
+    };
+    for layer in first {
+        xs = layer.forward(&xs, mask, drop)?;
+    }
+    match last.forward_at(&xs, mask, drop, at)? {
+        Some(rows) => Ok(rows),
+        None => super::network::select_rows(&last.forward(&xs, mask, drop)?, at),
     }
 }
 

@@ -634,6 +634,12 @@ impl Plm {
         Ok(self.net.forward(inputs_embeds, attention_mask, self.dropout.as_deref())?)
     }
 
+    /// [`Plm::encode`] at the given flat positions only (see [`Network::forward_at`]):
+    /// `[n, hidden]`, the rows a mask head or a probe reads.
+    pub fn encode_at(&self, inputs_embeds: &Tensor, attention_mask: &Tensor, at: &[u32]) -> Result<Tensor> {
+        Ok(self.net.forward_at(inputs_embeds, attention_mask, self.dropout.as_deref(), at)?)
+    }
+
     /// The side this model pads a batch on: right for every family (a decoder's causal attention
     /// never sees right padding, so a batched row scores as it does alone).
     pub fn padding_side(&self) -> PaddingSide {

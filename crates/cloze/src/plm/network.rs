@@ -113,6 +113,20 @@ pub trait Network: std::fmt::Debug + Send + Sync {
         candle_core::bail!("this model has no decoder (it is not an encoder–decoder)")
     }
 
+    /// Last hidden states at the given flat positions only (`row * seq + position`, as
+    /// [`super::batch::Batch::select`] takes them): `[n, hidden]`, equal to selecting them from
+    /// [`Network::forward`]. A family may skip the work no selected position needs (the encoders'
+    /// last block computes its queries, feed-forward and norms at those positions only).
+    fn forward_at(
+        &self,
+        inputs_embeds: &Tensor,
+        attention_mask: &Tensor,
+        drop: Option<&Dropout>,
+        at: &[u32],
+    ) -> candle_core::Result<Tensor> {
+        select_rows(&self.forward(inputs_embeds, attention_mask, drop)?, at)
+    }
+
     /// Incremental decoding (decoders): the final states `[1, new, hidden]` of `new` token
     /// embeddings (unscaled, as [`Network::forward`] takes them) that follow the `cache.len()`
     /// tokens already in `cache`, which gains their keys and values. Equal to the last `new`
@@ -158,4 +172,11 @@ impl Clone for Box<dyn Network> {
     fn clone(&self) -> Self {
         self.box_clone()
     }
+}
+
+/// The rows of `hidden` (`[batch, seq, hidden]`) at flat positions `at`: `[n, hidden]`.
+pub fn select_rows(hidden: &Tensor, at: &[u32]) -> candle_core::Result<Tensor> {
+    let (b, t, h) = hidden.dims3()?;
+    let index = Tensor::new(at, hidden.device())?;
+    hidden.reshape((b * t, h))?.index_select(&index, 0)
 }

@@ -266,7 +266,7 @@ impl PromptModel {
     pub fn mask_states(&self, rows: &[&Rendered]) -> Result<Tensor> {
         let (batch, at_mask) = mask_batch(&self.plm, rows)?;
         let embeds = self.input_embeddings(rows, &batch)?;
-        batch.select(&self.plm.encode(&embeds, batch.attention())?, &at_mask)
+        self.plm.encode_at(&embeds, batch.attention(), &at_mask)
     }
 
     /// Class scores `[batch, classes]` (log-probabilities up to a constant per row for the manual
