@@ -27,6 +27,7 @@ for round in $(seq "$rounds"); do
     target/release/cloze bench infer --model "$BENCH_DIR/models/$model" --head "$head" --warmup 1 --reps "$reps" --json >> "$out"
   done
 done
+bash scripts/cpu-info.sh
 python3 - "$out" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

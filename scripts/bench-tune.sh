@@ -27,6 +27,7 @@ for round in $(seq "$rounds"); do
       | sed -e 's/^{/{"impl": "cloze", /' >> "$out"
   done
 done
+bash scripts/cpu-info.sh
 python3 - "$out" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]

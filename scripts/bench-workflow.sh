@@ -23,9 +23,7 @@ cargo build --release -p cloze-cli
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 out="target/bench-workflow-$(date +%Y%m%dT%H%M%S).txt"
-printf '%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" \
-  "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -x -E 'avx2|avx512f|avx512_bf16|amx_bf16|amx_tile' | tr '\n' ' ')" \
-  "cores: $(nproc)" | tee "$out"
+bash scripts/cpu-info.sh | tee "$out"
 
 seconds() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>"$scratch/stderr" || { cat "$scratch/stderr" >&2; exit 1; }
   t1=$(date +%s.%N); python3 -c "print(f'{$t1 - $t0:.2f}')"; }
