@@ -1,4 +1,5 @@
-//! `cloze export prompt RUN --format bundle|peft|openprompt --output DIR` and
+//! `cloze export prompt RUN --format bundle|peft|openprompt --output DIR`, `cloze export model RUN`,
+//! `cloze export report RUN… --output FILE.html`, `cloze export job RUN --output DIR` and
 //! `cloze import prompt DIR` (a PEFT adapter into a run folder; OpenPrompt files printed or saved
 //! into a project).
 
@@ -6,11 +7,14 @@ use std::path::PathBuf;
 
 use clap::Args;
 use cloze::Result;
-use cloze::export::{bundle, openprompt, peft};
+use cloze::export::{bundle, job, model, openprompt, peft, report};
 use cloze::plm::DeviceChoice;
+use cloze::tune::DataSource;
 use cloze::verbalizer::Verbalizer;
 
+use crate::DataArgs;
 use crate::choices::{self, engine};
+use crate::tune_cmd::load_rows;
 
 /// The form of an exported prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,4 +175,106 @@ pub fn import_prompt(args: ImportPromptArgs) -> Result<()> {
         &args.dir,
         "neither a PEFT adapter (adapter_config.json) nor OpenPrompt files (template.txt and label_words.json)",
     ))
+}
+
+#[derive(Args, Debug)]
+pub struct ExportModelArgs {
+    /// The run folder of a finished finetune or pretrain run.
+    run: PathBuf,
+    /// The model folder to write.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    output: PathBuf,
+    /// Replace the folder if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn export_model(args: ExportModelArgs) -> Result<()> {
+    let out = model::export_model(&args.run, &args.output, args.force.into())?;
+    errln!(
+        "wrote the {} model folder {} ({}); load it with {}.from_pretrained(\"{}\")",
+        out.family,
+        out.path.display(),
+        out.files.join(", "),
+        out.auto_class,
+        out.path.display()
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ExportReportArgs {
+    /// One run folder, or several to compare.
+    #[arg(required = true, num_args = 1..)]
+    runs: Vec<PathBuf>,
+    /// The HTML file to write.
+    #[arg(long, short = 'o', value_name = "FILE.html")]
+    output: PathBuf,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+pub fn export_report(args: ExportReportArgs) -> Result<()> {
+    let out = report::export_report(&args.runs, &args.output, args.force.into())?;
+    errln!("wrote the report {}; open it in a browser", out.display());
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ExportJobArgs {
+    /// The run folder (soft-prompt with --soft-placement before-input, or finetune; a masked LM).
+    run: PathBuf,
+    /// The job folder to write.
+    #[arg(long, short = 'o', value_name = "DIR")]
+    output: PathBuf,
+    /// The training rows (default: the file the run was trained on).
+    #[arg(long, value_name = "FILE")]
+    train: Option<PathBuf>,
+    /// The dev rows (default: the run's dev file, if any).
+    #[arg(long, value_name = "FILE")]
+    dev: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Replace the folder if it exists.
+    #[arg(long)]
+    force: bool,
+    /// cpu, cuda[:N] or metal.
+    #[arg(long, default_value = "cpu", value_parser = engine::<DeviceChoice>)]
+    device: DeviceChoice,
+}
+
+pub fn export_job(args: ExportJobArgs) -> Result<()> {
+    let config = cloze::tune::RunDir::new(&args.run).read_config()?;
+    let (train_file, dev_file) = match &config.data {
+        DataSource::Files { train, dev, .. } => {
+            (args.train.clone().unwrap_or_else(|| train.clone()), args.dev.clone().or_else(|| dev.clone()))
+        }
+        _ => match &args.train {
+            Some(t) => (t.clone(), args.dev.clone()),
+            None => {
+                return Err(cloze::Error::invalid(format!(
+                    "the run {} was not trained from files; give the rows with --train FILE [--dev FILE]",
+                    args.run.display()
+                )));
+            }
+        },
+    };
+    let template = config.template.as_deref();
+    let train = load_rows(&train_file, &args.data, template, "training")?;
+    let dev = match &dev_file {
+        Some(p) => load_rows(p, &args.data, template, "dev")?,
+        None => Vec::new(),
+    };
+    let out = job::export_job(&args.run, train, dev, &args.output, args.force.into(), &args.device.open()?)?;
+    errln!(
+        "wrote the job {} ({} training, {} dev rows, starting from {}/); run it with `cd {} && accelerate launch \
+         train.py`",
+        out.path.display(),
+        out.train_rows,
+        out.dev_rows,
+        out.start,
+        out.path.display()
+    );
+    Ok(())
 }

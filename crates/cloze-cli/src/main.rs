@@ -416,6 +416,13 @@ enum ExportCommand {
     /// prompt-tuning adapter (--format peft) or OpenPrompt's template and label words (--format
     /// openprompt).
     Prompt(export_cmd::ExportPromptArgs),
+    /// A fine-tuned (finetune or pretrain) run's model as a Hugging Face model folder with a
+    /// README.md model card (template, verbalizer, metrics).
+    Model(export_cmd::ExportModelArgs),
+    /// One self-contained HTML report of a run, or of several runs compared.
+    Report(export_cmd::ExportReportArgs),
+    /// A run as a transformers + peft + accelerate job (data, config, train.py) for a cluster.
+    Job(export_cmd::ExportJobArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -771,6 +778,9 @@ fn main() -> ExitCode {
         Command::Label(args) => label::run(*args),
         Command::Export(ExportCommand::Labels(args)) => project::export(args),
         Command::Export(ExportCommand::Prompt(args)) => export_cmd::export_prompt(args),
+        Command::Export(ExportCommand::Model(args)) => export_cmd::export_model(args),
+        Command::Export(ExportCommand::Report(args)) => export_cmd::export_report(args),
+        Command::Export(ExportCommand::Job(args)) => export_cmd::export_job(args),
         Command::Import(ImportCommand::Prompt(args)) => export_cmd::import_prompt(args),
         Command::Hub(command) => hub(command),
         Command::Bench(args) => bench::run(args),

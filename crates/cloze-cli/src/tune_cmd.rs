@@ -125,7 +125,7 @@ pub struct TuneArgs {
 }
 
 /// Reads `path` for rows the template `template` (its source text, when there is one) reads.
-fn load_rows(
+pub(crate) fn load_rows(
     path: &Path,
     data: &DataArgs,
     template: Option<&str>,

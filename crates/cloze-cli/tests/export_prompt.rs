@@ -1,4 +1,5 @@
-//! `cloze export prompt` (bundle, PEFT, OpenPrompt) and `cloze import prompt`, through the binary.
+//! `cloze export prompt` (bundle, PEFT, OpenPrompt), `cloze import prompt`, `cloze export model`,
+//! `cloze export report` and `cloze export job`, through the binary.
 
 #[path = "common/repo_cli.rs"]
 mod repo_cli;
@@ -16,28 +17,35 @@ fn temp(name: &str) -> PathBuf {
 
 /// A soft-prompt run on the sample reviews.
 fn tune(dir: &Path, placement: &str) -> PathBuf {
+    tune_with(dir, "soft-prompt", "{soft:4} {text_a} It was {mask}.", &["--soft-placement", placement])
+}
+
+/// A run of two updates with `strategy` on the sample reviews, into `dir/run`.
+fn tune_with(dir: &Path, strategy: &str, template: &str, extra: &[&str]) -> PathBuf {
     let run = dir.join("run");
-    let out = cloze(&[
+    let mut args = vec![
         "tune",
         "--strategy",
-        "soft-prompt",
-        "--model",
-        model().to_str().unwrap(),
+        strategy,
         "--train",
         "samples/reviews.csv",
         "--verbalizer",
         "samples/sentiment.verbalizer.json",
         "--template",
-        "{soft:4} {text_a} It was {mask}.",
-        "--soft-placement",
-        placement,
+        template,
         "--max-steps",
         "2",
         "--batch-size",
         "4",
+        "--dev-fraction",
+        "0.25",
         "--out",
         run.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let model = model();
+    args.extend_from_slice(&["--model", model.to_str().unwrap()]);
+    let out = cloze(&args);
     assert!(out.status.success(), "tune: {}", text(&out.stderr));
     run
 }
@@ -189,4 +197,43 @@ fn peft_and_openprompt_out_and_in_through_the_cli() {
     let store = cloze::store::Store::open(&project).unwrap();
     assert_eq!(store.templates().unwrap().len(), 1);
     assert_eq!(store.verbalizers().unwrap().len(), 1);
+}
+
+#[test]
+fn model_report_and_job_through_the_cli() {
+    let dir = temp("model-report-job");
+    let finetuned = tune_with(&dir.join("ft"), "finetune", "{text_a} It was {mask}.", &[]);
+    let soft = tune(&dir.join("soft"), "before-input");
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let (folder, report, job) = (dir.join("model"), dir.join("report.html"), dir.join("job"));
+    let cases: [(Vec<String>, Option<&str>); 5] = [
+        (
+            vec!["model".into(), path(&finetuned), "--output".into(), path(&folder)],
+            Some("AutoModelForMaskedLM"),
+        ),
+        (
+            vec!["report".into(), path(&soft), path(&finetuned), "--output".into(), path(&report)],
+            Some("open it"),
+        ),
+        (vec!["job".into(), path(&soft), "--output".into(), path(&job)], Some("accelerate launch train.py")),
+        (vec!["model".into(), path(&soft), "--output".into(), path(&dir.join("no-model"))], None),
+        (vec!["job".into(), path(&soft), "--output".into(), path(&job)], None),
+    ];
+    for (args, said) in cases {
+        let mut all = vec!["export"];
+        all.extend(args.iter().map(String::as_str));
+        let out = cloze(&all);
+        let err = text(&out.stderr);
+        match said {
+            Some(needle) => assert!(out.status.success() && err.contains(needle), "{args:?}: {err}"),
+            None => {
+                assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+                assert!(err.contains("export prompt") || err.contains("--force"), "{args:?}: {err}");
+            }
+        }
+    }
+    assert!(folder.join("README.md").is_file() && folder.join("model.safetensors").is_file());
+    assert!(std::fs::read_to_string(&report).unwrap().contains("2 runs compared"));
+    assert!(job.join("train.py").is_file() && job.join("initial_adapter/adapter_config.json").is_file());
+    assert!(!dir.join("no-model").exists());
 }

@@ -1,13 +1,14 @@
-//! Exporting tuned prompts and reading them back: prompt bundles, PEFT prompt-tuning adapters
+//! Exporting tuned runs and reading them back: prompt bundles, PEFT prompt-tuning adapters
 //! (checked key by key and tensor by tensor), and the logits `scripts/peft-parity.py` compares with
 //! PEFT's on the same fixtures (written to `$CLOZE_PEFT_PARITY_DIR`, default
-//! `target/tmp/peft-parity`).
+//! `target/tmp/peft-parity`); fine-tuned model folders, HTML reports and cluster jobs
+//! (`scripts/export-parity.py` runs those against transformers and accelerate).
 
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use cloze::data::{Example, SplitMix64};
-use cloze::export::{bundle, peft};
+use cloze::export::{bundle, job, model, peft, report};
 use cloze::files::Replace;
 use cloze::tune::{self, DataSource, SoftPlacement, TuneConfig, TuneStrategy, TunedRun};
 use cloze::verbalizer::Verbalizer;
@@ -44,8 +45,19 @@ fn verbalizer() -> Verbalizer {
 
 /// A soft-prompt run of two updates on `model`, its soft vectors placed as asked.
 fn tuned(model: &Path, placement: SoftPlacement, dir: &Path) -> PathBuf {
-    let mut c = TuneConfig::new(TuneStrategy::SoftPrompt, model, DataSource::Inline);
-    c.template = Some("{soft:3} {text_a} It was {mask}.".into());
+    tuned_with(TuneStrategy::SoftPrompt, model, "{soft:3} {text_a} It was {mask}.", placement, dir)
+}
+
+/// A run of two updates with `strategy` on `model` through `template`, into `dir/run`.
+fn tuned_with(
+    strategy: TuneStrategy,
+    model: &Path,
+    template: &str,
+    placement: SoftPlacement,
+    dir: &Path,
+) -> PathBuf {
+    let mut c = TuneConfig::new(strategy, model, DataSource::Inline);
+    c.template = Some(template.into());
     c.verbalizer = Some(verbalizer());
     c.soft_placement = placement;
     c.hyper.max_steps = Some(2);
@@ -361,5 +373,137 @@ fn peft_parity_cases_for_a_masked_lm_a_decoder_and_t5() {
     for name in ["roberta", "llama", "t5"] {
         parity_case(name, &root);
         assert!(root.join(name).join("cloze_logits.json").is_file());
+    }
+}
+
+#[test]
+fn model_folder_loads_back_with_its_card() {
+    let dir = temp("model-folder");
+    let run = tuned_with(
+        TuneStrategy::Finetune,
+        &fixture("bert"),
+        "{text_a} It was {mask}.",
+        SoftPlacement::InTemplate,
+        &dir,
+    );
+    let out = dir.join("model");
+    let done = model::export_model(&run, &out, Replace::Refuse).unwrap();
+    assert_eq!(done.auto_class, "AutoModelForMaskedLM");
+    for f in ["README.md", "config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(done.files.iter().any(|n| n == f), "{f} in {:?}", done.files);
+    }
+    let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+    for needle in [
+        "---\nlibrary_name: transformers\n",
+        "pipeline_tag: fill-mask",
+        "tags:",
+        "{text_a} It was {mask}.",
+        "\"positive\"",
+        "accuracy",
+    ] {
+        assert!(card.contains(needle), "{needle}: {card}");
+    }
+    // The folder is the run's model, byte for byte, and loads.
+    assert_eq!(
+        std::fs::read(out.join("model.safetensors")).unwrap(),
+        std::fs::read(run.join("model/model.safetensors")).unwrap()
+    );
+    cloze::plm::Plm::load(&out, &Device::Cpu).unwrap();
+
+    let again = model::export_model(&run, &out, Replace::Refuse).unwrap_err().to_string();
+    assert!(again.contains("already exists"), "{again}");
+    let soft = tuned(&fixture("roberta"), SoftPlacement::BeforeInput, &temp("model-folder-soft"));
+    let msg = model::export_model(&soft, &dir.join("soft-model"), Replace::Refuse).unwrap_err().to_string();
+    assert!(msg.contains("soft-prompt run") && msg.contains("export prompt"), "{msg}");
+    assert!(!dir.join("soft-model").exists());
+}
+
+#[test]
+fn report_is_one_self_contained_page() {
+    let dir = temp("report");
+    let a = tuned(&fixture("roberta"), SoftPlacement::BeforeInput, &dir.join("a"));
+    let b = tuned_with(
+        TuneStrategy::Finetune,
+        &fixture("bert"),
+        "{text_a} It was {mask}.",
+        SoftPlacement::InTemplate,
+        &dir.join("b"),
+    );
+    let cases: [(Vec<PathBuf>, &[&str]); 2] = [
+        (
+            vec![a.clone()],
+            &[
+                "Loss",
+                "Dev accuracy",
+                "Dev confusion matrix",
+                "Reliability",
+                "precision",
+                "{soft:3}",
+                "positive",
+            ],
+        ),
+        (vec![a.clone(), b.clone()], &["2 runs compared", "Training loss", "finetune", "soft-prompt"]),
+    ];
+    for (i, (runs, needles)) in cases.into_iter().enumerate() {
+        let out = dir.join(format!("report-{i}.html"));
+        report::export_report(&runs, &out, Replace::Refuse).unwrap();
+        let html = std::fs::read_to_string(&out).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>") && html.contains("<svg"), "{i}");
+        for n in needles {
+            assert!(html.contains(n), "{i}: {n}");
+        }
+        // Nothing loaded from elsewhere.
+        for banned in ["<script", "src=\"http", "href=\"http", "@import"] {
+            assert!(!html.contains(banned), "{i}: {banned}");
+        }
+        let again = report::export_report(&runs, &out, Replace::Refuse).unwrap_err().to_string();
+        assert!(again.contains("already exists"), "{again}");
+    }
+    let none = report::export_report(&[], &dir.join("none.html"), Replace::Refuse).unwrap_err().to_string();
+    assert!(none.contains("at least one run"), "{none}");
+    let missing = report::export_report(&[dir.join("nowhere")], &dir.join("x.html"), Replace::Refuse)
+        .unwrap_err()
+        .to_string();
+    assert!(missing.contains("not a run folder"), "{missing}");
+}
+
+#[test]
+fn job_holds_the_rows_the_start_and_the_script() {
+    let dir = temp("job");
+    let run = tuned(&fixture("roberta"), SoftPlacement::BeforeInput, &dir);
+    let out = dir.join("job");
+    let done = job::export_job(&run, rows(8, 1), rows(4, 2), &out, Replace::Refuse, &Device::Cpu).unwrap();
+    assert_eq!((done.train_rows, done.dev_rows, done.start), (8, 4, "initial_adapter"));
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["README.md", "dev.jsonl", "initial_adapter", "job.json", "train.jsonl", "train.py"]);
+    let job: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("job.json")).unwrap()).unwrap();
+    assert_eq!(job["total_steps"], 2);
+    assert_eq!(job["classes"], serde_json::json!(["negative", "positive"]));
+    assert_eq!(job["hyper"]["seed"], 5);
+    let train = std::fs::read_to_string(out.join("train.jsonl")).unwrap();
+    let first: serde_json::Value = serde_json::from_str(train.lines().next().unwrap()).unwrap();
+    let ids = first["input_ids"].as_array().unwrap();
+    let at = first["mask_position"].as_u64().unwrap() as usize;
+    assert!(at < ids.len() && first["text"].as_str().unwrap().contains("<mask>"), "{first}");
+    // The adapter the run started from: PEFT's files, the run's size.
+    let adapter = peft::read_peft(&out.join("initial_adapter")).unwrap();
+    assert_eq!(adapter.config["num_virtual_tokens"], 3);
+    assert_eq!(std::fs::read_to_string(out.join("train.py")).unwrap(), job::TRAIN_PY);
+
+    // A run PEFT cannot hold, and a decoder, are refused before anything is written.
+    let in_template = tuned(&fixture("roberta"), SoftPlacement::InTemplate, &temp("job-in-template"));
+    let decoder = tuned(&fixture("llama"), SoftPlacement::BeforeInput, &temp("job-decoder"));
+    for (run, needle) in [(in_template, "before-input"), (decoder, "masked LMs")] {
+        let target = dir.join("refused");
+        let msg = job::export_job(&run, rows(8, 1), vec![], &target, Replace::Refuse, &Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(needle), "{needle}: {msg}");
+        assert!(!target.exists());
     }
 }

@@ -2,13 +2,19 @@
 //! JSONL, Hugging Face `datasets` JSONL), charts as SVG ([`charts`]: label distribution, text
 //! lengths, confusion matrix, training curves — the same code draws the app's charts and reports),
 //! and tuned prompts in the forms other tools load and back: prompt bundles ([`bundle`]), PEFT
-//! prompt-tuning adapters ([`peft`]), OpenPrompt templates and label words ([`openprompt`]).
+//! prompt-tuning adapters ([`peft`]), OpenPrompt templates and label words ([`openprompt`]); a
+//! fine-tuned model as a Hugging Face model folder with a model card ([`model`]); a run's report as
+//! one HTML file ([`report`]); and a run handed to a cluster as a transformers + peft + accelerate
+//! job ([`job`]).
 
 pub mod bundle;
 pub mod charts;
+pub mod job;
 pub mod labels;
+pub mod model;
 pub mod openprompt;
 pub mod peft;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 

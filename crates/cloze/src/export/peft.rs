@@ -104,22 +104,24 @@ pub fn export_peft(run_dir: &Path, out: &Path, replace: Replace, device: &Device
         )
     })?;
     check_prefix(&model, run_dir)?;
+    write_adapter(model.plm(), &soft, &config.model, out)
+}
+
+/// Writes the soft vectors `soft` `[N, hidden]` of a prompt over `plm` (loaded from `model`) as a
+/// PEFT prompt-tuning adapter folder at `out` (whole or not at all).
+pub fn write_adapter(plm: &Plm, soft: &Tensor, model: &Path, out: &Path) -> Result<PeftExport> {
     let soft = soft.to_dtype(DType::F32)?;
     let (n, dim) = soft.dims2()?;
-    let plm = model.plm();
     let kind = plm.kind();
     let rows = match transformer_submodules(kind) {
         2 => Tensor::cat(&[&soft, &soft], 0)?,
         _ => soft,
     };
     let dims = plm.dims();
-    let (base, revision) = match cached_repo(&config.model) {
+    let (base, revision) = match cached_repo(model) {
         Some((repo, rev)) => (repo, Value::String(rev)),
         None => (
-            std::fs::canonicalize(&config.model)
-                .unwrap_or_else(|_| config.model.clone())
-                .display()
-                .to_string(),
+            std::fs::canonicalize(model).unwrap_or_else(|_| model.to_path_buf()).display().to_string(),
             Value::Null,
         ),
     };

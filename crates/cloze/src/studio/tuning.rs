@@ -10,7 +10,7 @@ use super::Studio;
 use super::data::label_set;
 use super::views::{Progress, ProgressFn};
 use crate::error::{Error, Result};
-use crate::export::charts::{self, Series};
+use crate::export::report::{RunCurves, confusion_svg};
 use crate::tune::{
     self, DataSource, EvalMetrics, Hyper, RunDir, TuneConfig, TuneEvent, TuneStrategy, VerbalizerKind,
 };
@@ -250,59 +250,15 @@ impl Studio {
         let name = valid_name(name)?;
         let dir = RunDir::new(self.runs_dir()?.join(name));
         let config = dir.read_config()?;
-        let events = dir.read_metrics()?;
-        let mut loss = Vec::new();
-        let mut acc = Vec::new();
-        let mut dev_loss = Vec::new();
-        let mut last_eval = None;
-        let mut last_step = 0;
-        let mut last_loss = None;
-        for e in &events {
-            match e {
-                TuneEvent::Step { step, loss: l, .. } => {
-                    loss.push((f64::from(*step), *l));
-                    last_step = last_step.max(*step);
-                    last_loss = Some(*l);
-                }
-                TuneEvent::Eval { step, metrics, .. } => {
-                    if let Some(a) = metrics.accuracy {
-                        acc.push((f64::from(*step), a));
-                    }
-                    if let Some(l) = metrics.loss {
-                        dev_loss.push((f64::from(*step), l));
-                    }
-                    last_eval = Some(metrics.clone());
-                }
-                _ => {}
-            }
-        }
-        let loss_svg = charts::line_chart(
-            "Loss",
-            &[
-                Series { name: "training".into(), points: loss },
-                Series { name: "dev".into(), points: dev_loss },
-            ],
-            "update",
-            "loss",
-            (520, 300),
-        )?;
-        let accuracy_svg = charts::line_chart_in(
-            "Dev accuracy",
-            &[Series { name: "accuracy".into(), points: acc }],
-            "update",
-            "accuracy",
-            (520, 300),
-            Some((0.0, 1.0)),
-        )?;
+        let curves = RunCurves::read(&dir)?;
+        let loss_svg = curves.loss_svg()?;
+        let accuracy_svg = curves.accuracy_svg()?;
+        let (last_step, last_loss) = (curves.last_step, curves.last_loss);
         let summary = dir.read_summary()?;
-        let final_metrics = summary.as_ref().and_then(|s| s.final_metrics.clone()).or(last_eval);
+        let final_metrics = summary.as_ref().and_then(|s| s.final_metrics.clone()).or(curves.last_eval);
         let confusion_svg = match &final_metrics {
-            Some(m) if !m.classes.is_empty() => {
-                let conf: Vec<Vec<usize>> =
-                    m.confusion.iter().map(|r| r.iter().map(|&c| c as usize).collect()).collect();
-                Some(charts::confusion_matrix("Dev confusion matrix", &m.classes, &conf, (420, 380))?)
-            }
-            _ => None,
+            Some(m) => confusion_svg(m, (420, 380))?,
+            None => None,
         };
         let mut preds = dir.read_predictions()?;
         preds.sort_by(|a, b| b.p_label.total_cmp(&a.p_label));
