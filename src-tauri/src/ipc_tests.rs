@@ -338,6 +338,30 @@ fn every_command_through_ipc() {
     assert!(diff.as_array().unwrap().iter().any(|d| d["key"] == "hyper.seed"), "{diff}");
     h.err("run_details", json!({"name": "../etc"}), "invalid-input");
 
+    // Runs exported as jobs (a model folder, a report of two runs, a bundle), refused where the form
+    // cannot hold the run, and a bundle imported back as a run.
+    let export = |kind: &str, runs: &[&str], name: &str| {
+        let path = h.dir.join(name);
+        h.choose("export-file", &path);
+        json!({"job": format!("export-{kind}"), "request": {"runs": runs, "kind": kind, "path": path, "replace": false}})
+    };
+    let model = h.ok("export_run", export("model", &["ft-1"], "ft-model"));
+    assert!(model["message"].as_str().unwrap().contains("AutoModelForMaskedLM"), "{model}");
+    assert!(h.dir.join("ft-model/README.md").is_file());
+    h.ok("export_run", export("report", &["ft-1", "ft-2"], "report.html"));
+    assert!(std::fs::read_to_string(h.dir.join("report.html")).unwrap().contains("2 runs compared"));
+    assert!(h.err("export_run", export("peft", &["ft-1"], "adapter"), "precondition").contains("finetune"));
+    h.err("export_run", export("model", &["ft-1", "ft-2"], "two"), "invalid-input");
+    h.ok("export_run", export("bundle", &["ft-1"], "bundle"));
+    h.choose("model-folder", h.dir.join("bundle"));
+    let imported = h.ok(
+        "import_prompt",
+        json!({"job": "import-1", "request": {"path": h.dir.join("bundle"), "name": "from-bundle",
+        "template": null, "verbalizer": null}}),
+    );
+    assert_eq!(imported["name"], "from-bundle");
+    assert_eq!(imported["status"], "finished");
+
     // Jobs, the app, closing.
     assert_eq!(h.ok("cancel_job", json!({"job": "nothing-running"})), false);
     assert!(h.ok("ui_ready", json!({})).as_f64().unwrap() >= 0.0);

@@ -76,6 +76,8 @@ macro_rules! builder_for {
                 labelling::label_table,
                 labelling::bulk_accept,
                 export::export_labels::<$runtime>,
+                export::export_run::<$runtime>,
+                export::import_prompt::<$runtime>,
                 tuning::tune_defaults,
                 tuning::start_tuning::<$runtime>,
                 tuning::list_runs,

@@ -1,6 +1,7 @@
 // End-to-end scenario for the Cloze Studio desktop app: create a project, import AG News (581
 // rows, no label column mapped), load the tiny RoBERTa fixture, build a prompt, label 5 rows with
-// the keyboard and undo one, reopen the project, export the 4 human labels.
+// the keyboard and undo one, reopen the project, export the 4 human labels; tune runs, export a
+// soft prompt as a PEFT adapter and a report of two runs.
 //
 // Run through scripts/e2e.sh (it starts Xvfb and tauri-driver and sets the environment).
 // Environment: E2E_APP (absolute path of the app binary), E2E_REPO (repo root), E2E_TMP (scratch
@@ -28,6 +29,8 @@ const PORT = Number(process.env.E2E_PORT ?? 4444);
 
 const PROJECT = path.join(TMP, "project", "e2e-news.cloze");
 const EXPORT = path.join(TMP, "export", "labels.csv");
+const ADAPTER = path.join(TMP, "export", "soft-peft-adapter");
+const REPORT = path.join(TMP, "export", "runs-report.html");
 const TEMPLATE = "{text_a} This is about {mask}.";
 const WORDS = ["world, politics", "sports", "business", "science, technology"];
 // The other families' tiny fixtures: a decoder (Llama) and an encoder–decoder (T5), mask at the end.
@@ -440,6 +443,46 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.assertNoError("after comparing runs");
     await h.scrollTo(await h.$t("tune-diff"));
     await h.screenshot("08b-tune-compare");
+  });
+
+  step("9b", "export: a soft prompt tuned before the input as a PEFT adapter, and a report of two runs", async () => {
+    await h.click("nav-tune");
+    await h.shown("tune-screen");
+    await h.selectValue("tune-strategy", "soft-prompt");
+    await browser.waitUntil(async () => (await h.value("tune-epochs")) !== "", { timeout: SHORT, timeoutMsg: "soft-prompt defaults were not loaded" });
+    await browser.pause(300);
+    await h.typeInto("tune-name", "soft-peft");
+    await h.typeInto("tune-template", `{soft:4} ${TEMPLATE}`);
+    await h.selectValue("tune-soft-placement", "before-input");
+    await h.typeInto("tune-epochs", "1");
+    await h.click("tune-start");
+    await h.textMatches("tune-details", /soft-peft · soft-prompt · finished/, LONG);
+
+    await h.click("nav-export");
+    await h.click("run-export-run-soft-peft");
+    await h.selectValue("run-export-kind", "peft");
+    await h.typeInto("run-export-path", ADAPTER);
+    await h.click("run-export-start");
+    const res = await h.textMatches("run-export-result", /PeftModel\.from_pretrained/, LONG);
+    assert.ok(res.includes(ADAPTER), `the result names the folder: ${res}`);
+    const config = JSON.parse(fs.readFileSync(path.join(ADAPTER, "adapter_config.json"), "utf8"));
+    assert.equal(config.peft_type, "PROMPT_TUNING");
+    assert.equal(config.task_type, "FEATURE_EXTRACTION");
+    assert.equal(config.num_virtual_tokens, 4);
+    assert.ok(fs.statSync(path.join(ADAPTER, "adapter_model.safetensors")).size > 4 * 4, "the adapter holds the vectors");
+
+    await h.selectValue("run-export-kind", "report");
+    await h.click("run-export-run-run-1");
+    await h.typeInto("run-export-path", REPORT);
+    await h.click("run-export-start");
+    await h.textMatches("run-export-result", /wrote the report/, LONG);
+    const html = fs.readFileSync(REPORT, "utf8");
+    assert.match(html, /2 runs compared/);
+    assert.ok((html.match(/<svg/g) ?? []).length >= 6, "the report's charts are inline SVG");
+    assert.ok(!/<script|src="http/.test(html), "the report loads nothing");
+    await h.assertNoError("after exporting runs");
+    await h.scrollTo(await h.$t("run-export"));
+    await h.screenshot("08c-export-runs");
   });
 
   // ---- Every model family: the same screens with the tiny decoder (Llama) and T5 fixtures. ----

@@ -67,6 +67,8 @@ export const commands = {
 	labelTable: (labelSetId: number, query: TableQuery) => __TAURI_INVOKE<TablePage>("label_table", { labelSetId, query }),
 	bulkAccept: (labelSetId: number, runId: number, rowIds: number[]) => __TAURI_INVOKE<number>("bulk_accept", { labelSetId, runId, rowIds }),
 	exportLabels: (request: ExportRequest) => __TAURI_INVOKE<ExportResult>("export_labels", { request }),
+	exportRun: (job: string, request: RunExportRequest) => __TAURI_INVOKE<RunExportResult>("export_run", { job, request }),
+	importPrompt: (job: string, request: PromptImportRequest) => __TAURI_INVOKE<RunSummaryView>("import_prompt", { job, request }),
 	tuneDefaults: (strategy: TuneStrategy) => __TAURI_INVOKE<Hyper>("tune_defaults", { strategy }),
 	startTuning: (job: string, request: TuneRequest) => __TAURI_INVOKE<RunSummaryView>("start_tuning", { job, request }),
 	listRuns: () => __TAURI_INVOKE<RunSummaryView[]>("list_runs"),
@@ -702,6 +704,18 @@ export type ProjectSummary = {
 	notices: string[],
 };
 
+/**  What the Export screen sends to import a PEFT adapter or a prompt bundle as a run. */
+export type PromptImportRequest = {
+	/**  The adapter folder (adapter_config.json, adapter_model.safetensors) or the bundle. */
+	path: string,
+	/**  The run's name in the project. */
+	name: string,
+	/**  PEFT: the template around the input (the adapter's vectors go before it). */
+	template: string | null,
+	/**  PEFT: the label words per class. */
+	verbalizer: VerbalizerSpec | null,
+};
+
 /**  A template (either syntax), a verbalizer and whether to calibrate: what scores rows. */
 export type PromptSpec = {
 	template: string,
@@ -787,6 +801,40 @@ export type RunDetailsView = {
 	last_loss: number | null,
 };
 
+/**  What to export from runs. */
+export type RunExportKind = 
+/**  A prompt bundle folder (or `.zip`), which `cloze classify --prompt` and the app's import read. */
+"bundle" | 
+/**  A PEFT prompt-tuning adapter folder. */
+"peft" | 
+/**  OpenPrompt's template.txt and label_words.json. */
+"openprompt" | 
+/**  A fine-tuned run's model as a Hugging Face model folder with a model card. */
+"model" | 
+/**  One HTML file reporting the runs. */
+"report" | 
+/**  A transformers + peft + accelerate job folder. */
+"job";
+
+/**  What the Export screen sends to export runs. */
+export type RunExportRequest = {
+	/**  The runs' names; several only for a report. */
+	runs: string[],
+	kind: RunExportKind,
+	/**  The folder (or, for a report or a `.zip` bundle, the file) to write. */
+	path: string,
+	/**  Replace what is at `path`; without it an existing one is an `already-exists` error. */
+	replace: boolean,
+};
+
+/**  What an export wrote. */
+export type RunExportResult = {
+	path: string,
+	kind: RunExportKind,
+	/**  One sentence: what was written and how other tools load it. */
+	message: string,
+};
+
 /**  One run in the list. */
 export type RunSummaryView = {
 	name: string,
@@ -835,6 +883,20 @@ export type SkippedRow = {
 	line: number,
 	message: string,
 };
+
+/**  Where the template's leading `{soft}` vectors stand in the model's input. */
+export type SoftPlacement = 
+/**
+ *  Where the template puts them: after the model's own leading special token (`<s>`, `[CLS]`,
+ *  BOS) when the template starts with `{soft}`.
+ */
+"in-template" | 
+/**
+ *  Before every token, the model's special tokens included — where PEFT's prompt tuning puts
+ *  its virtual tokens, so the run exports as a PEFT adapter. The template must start with its
+ *  only `{soft}` segment.
+ */
+"before-input";
 
 export type Split = "train" | "dev" | "test" | "unlabelled";
 
@@ -911,6 +973,11 @@ export type TuneRequest = {
 	chat?: Chat,
 	verbalizer: VerbalizerSpec,
 	verbalizer_kind: VerbalizerKind,
+	/**
+	 *  Where the soft vectors stand: the template's place, or before the input as PEFT puts them
+	 *  (so the run exports as a PEFT adapter).
+	 */
+	soft_placement?: SoftPlacement,
 	label_set_id: number,
 	/**  Few-shot: k rows per class (`None` = every labelled row). */
 	shots: number | null,

@@ -1,10 +1,13 @@
-//! Export screen: labelled data with provenance.
+//! Export screen: labelled data with provenance; runs as prompt bundles, PEFT adapters, OpenPrompt
+//! files, model folders, reports and cluster jobs (jobs with progress); PEFT adapters and bundles in.
 
+use cloze::studio::exports::{PromptImportRequest, RunExportRequest, RunExportResult};
+use cloze::studio::tuning::RunSummaryView;
 use cloze::studio::views::{ExportRequest, ExportResult};
-use tauri::{Runtime, State, Window};
+use tauri::{AppHandle, Runtime, State, Window};
 
 use crate::error::AppError;
-use crate::jobs::{Shared, run};
+use crate::jobs::{Shared, run, run_job};
 use crate::paths::{PickPurpose, check_path};
 
 #[tauri::command]
@@ -16,4 +19,28 @@ pub async fn export_labels<R: Runtime>(
 ) -> Result<ExportResult, AppError> {
     check_path(&window, &request.path, &[PickPurpose::ExportFile])?;
     run(&studio, move |s| s.export_labels(&request)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn export_run<R: Runtime>(
+    app: AppHandle<R>,
+    window: Window<R>,
+    job: String,
+    request: RunExportRequest,
+) -> Result<RunExportResult, AppError> {
+    check_path(&window, &request.path, &[PickPurpose::ExportFile])?;
+    run_job(&app, job, move |s, p| s.export_run(&request, p)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn import_prompt<R: Runtime>(
+    app: AppHandle<R>,
+    window: Window<R>,
+    job: String,
+    request: PromptImportRequest,
+) -> Result<RunSummaryView, AppError> {
+    check_path(&window, &request.path, &[PickPurpose::ModelFolder, PickPurpose::DataFile])?;
+    run_job(&app, job, move |s, p| s.import_prompt(&request, p)).await
 }

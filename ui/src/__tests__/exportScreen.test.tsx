@@ -1,6 +1,6 @@
 import { screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { describe, expect, it, vi } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import { commands } from "../bindings";
 import { ExportScreen } from "../screens/ExportScreen";
 import { PROJECT } from "../test/fixtures";
@@ -9,7 +9,16 @@ import { renderWithApp } from "../test/render";
 vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
 vi.mock("../lib/dialog", () => ({ pickPath: vi.fn(() => Promise.resolve(null)), pickSavePath: vi.fn(() => Promise.resolve(null)) }));
 
+const RUNS = [
+  { name: "run-1", strategy: "finetune", model: "m", status: "finished", steps: 2, dev_accuracy: 0.5, dev_macro_f1: 0.5, seconds: 1 },
+  { name: "soft-1", strategy: "soft-prompt", model: "m", status: "finished", steps: 2, dev_accuracy: 0.5, dev_macro_f1: 0.5, seconds: 1 },
+];
+
 describe("ExportScreen", () => {
+  beforeEach(() => {
+    vi.mocked(commands).listRuns.mockResolvedValue(RUNS as never);
+  });
+
   it("describes the real columns of each format", async () => {
     const user = userEvent.setup();
     renderWithApp(<ExportScreen />, { project: PROJECT });
@@ -46,5 +55,54 @@ describe("ExportScreen", () => {
     expect(m.exportLabels.mock.calls[2][0]).toMatchObject({ path: "/tmp/labels.csv", replace: true });
     expect(await screen.findByTestId("export-result")).toHaveTextContent("Wrote 3 rows");
     expect(screen.queryByTestId("error-banner")).toBeNull();
+  });
+
+  it("exports one run in each form, and a report of several runs, as jobs", async () => {
+    const user = userEvent.setup();
+    const m = vi.mocked(commands);
+    m.exportRun.mockImplementation((_job: string, request: { path: string; kind: string }) =>
+      Promise.resolve({ path: request.path, kind: request.kind, message: `wrote ${request.kind}` }) as never);
+    renderWithApp(<ExportScreen />, { project: PROJECT });
+    await user.click(await screen.findByTestId("run-export-run-soft-1"));
+    const cases: [string, RegExp][] = [
+      ["peft", /PeftModel\.from_pretrained/],
+      ["model", /model card/],
+      ["job", /accelerate launch/],
+      ["openprompt", /label_words\.json/],
+    ];
+    for (const [kind, help] of cases) {
+      await user.selectOptions(screen.getByTestId("run-export-kind"), kind);
+      expect(screen.getByTestId("run-export-help")).toHaveTextContent(help);
+    }
+    await user.selectOptions(screen.getByTestId("run-export-kind"), "peft");
+    await user.type(screen.getByTestId("run-export-path"), "/tmp/adapter");
+    await user.click(screen.getByTestId("run-export-start"));
+    expect(await screen.findByTestId("run-export-result")).toHaveTextContent("/tmp/adapter: wrote peft");
+    expect(m.exportRun.mock.calls[0][1]).toEqual({ runs: ["soft-1"], kind: "peft", path: "/tmp/adapter", replace: false });
+
+    // A report takes several runs.
+    await user.selectOptions(screen.getByTestId("run-export-kind"), "report");
+    await user.click(screen.getByTestId("run-export-run-run-1"));
+    await user.clear(screen.getByTestId("run-export-path"));
+    await user.type(screen.getByTestId("run-export-path"), "/tmp/report.html");
+    await user.click(screen.getByTestId("run-export-replace"));
+    await user.click(screen.getByTestId("run-export-start"));
+    await screen.findByText(/wrote report/);
+    expect(m.exportRun.mock.calls[1][1]).toEqual({ runs: ["soft-1", "run-1"], kind: "report", path: "/tmp/report.html", replace: true });
+    expect(screen.queryByTestId("error-banner")).toBeNull();
+  });
+
+  it("imports a PEFT adapter as a run with the prompt's template and label words", async () => {
+    const user = userEvent.setup();
+    const m = vi.mocked(commands);
+    m.importPrompt.mockImplementation((_job: string, request: { name: string }) => Promise.resolve({ ...RUNS[1], name: request.name }) as never);
+    renderWithApp(<ExportScreen />, { project: PROJECT });
+    await user.type(screen.getByTestId("prompt-import-path"), "/tmp/adapter");
+    await user.clear(screen.getByTestId("prompt-import-name"));
+    await user.type(screen.getByTestId("prompt-import-name"), "from-peft");
+    await user.click(screen.getByTestId("prompt-import-start"));
+    expect(await screen.findByTestId("prompt-import-result")).toHaveTextContent("Imported as the run from-peft");
+    expect(m.importPrompt.mock.calls[0][1]).toMatchObject({ path: "/tmp/adapter", name: "from-peft" });
+    expect(m.importPrompt.mock.calls[0][1].template).toContain("{mask}");
   });
 });

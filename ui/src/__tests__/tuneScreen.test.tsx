@@ -81,7 +81,7 @@ describe("TuneScreen", () => {
     const [, request] = mocked.startTuning.mock.calls[0];
     expect(request).toMatchObject({
       name: "run-3", strategy: "finetune", template: DEFAULT_PROMPT.template, verbalizer: DEFAULT_PROMPT.verbalizer,
-      verbalizer_kind: "manual", label_set_id: PROJECT.label_sets[0].id, shots: 4, dev_fraction: 0.2, resume: false,
+      verbalizer_kind: "manual", soft_placement: "in-template", label_set_id: PROJECT.label_sets[0].id, shots: 4, dev_fraction: 0.2, resume: false,
     });
     expect(request.hyper).toMatchObject({ epochs: 3, learning_rate: 2e-5 });
   });

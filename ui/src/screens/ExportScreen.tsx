@@ -6,6 +6,7 @@ import { useProject } from "../app/ProjectContext";
 import { EmptyState, PathInput } from "../components/common";
 import { errorKind } from "../lib/errors";
 import { withChosenPath } from "../lib/pathAccess";
+import { RunExports } from "./RunExports";
 
 const FORMATS: { value: ExportFormat; label: string; help: string; ext: string }[] = [
   { value: "csv", label: "CSV", help: "One row per labelled example with the columns id, split, text_a, text_b, label, source, confidence, annotator, created_at, run_id, then the source file's other columns — opens in any spreadsheet.", ext: "csv" },
@@ -149,6 +150,7 @@ export function ExportScreen() {
           Wrote <strong>{result.written.toLocaleString("en-US")}</strong> rows to <span className="mono">{result.path}</span>, {result.filtered_out.toLocaleString("en-US")} filtered out.
         </div>
       ) : null}
+      <RunExports />
     </div>
   );
 }

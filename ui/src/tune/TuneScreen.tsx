@@ -7,6 +7,7 @@ import {
   type Pretraining,
   type RunDetailsView,
   type RunSummaryView,
+  type SoftPlacement,
   type TuneRequest,
   type TuneStrategy,
   type VerbalizerKind,
@@ -100,6 +101,7 @@ export function TuneScreen() {
   const [strategy, setStrategy] = useState<TuneStrategy>("finetune");
   const [template, setTemplate] = useState(prompt.template);
   const [kind, setKind] = useState<VerbalizerKind>("manual");
+  const [placement, setPlacement] = useState<SoftPlacement>("in-template");
   const [labelSetChoice, setLabelSetChoice] = useState<number | null>(null);
   const [shots, setShots] = useState("");
   const [devFraction, setDevFraction] = useState("0.2");
@@ -199,6 +201,7 @@ export function TuneScreen() {
       chat: prompt.chat,
       verbalizer: prompt.verbalizer,
       verbalizer_kind: kind,
+      soft_placement: strategy === "soft-prompt" ? placement : "in-template",
       label_set_id: labelSetId,
       shots: shotsNum,
       dev_fraction: devNum,
@@ -266,6 +269,15 @@ export function TuneScreen() {
               <option value="soft">Trained projection (soft)</option>
             </select>
           </div>
+          {strategy === "soft-prompt" ? (
+            <div className="field">
+              <label htmlFor="tune-soft-placement">Soft vectors</label>
+              <select id="tune-soft-placement" data-testid="tune-soft-placement" value={placement} onChange={(e) => setPlacement(e.target.value as SoftPlacement)}>
+                <option value="in-template">Where the template puts them</option>
+                <option value="before-input">Before the input (exports as a PEFT adapter)</option>
+              </select>
+            </div>
+          ) : null}
         </div>
         <p className="hint" data-testid="tune-strategy-help">{strategyHelp}</p>
         {!validName ? <p className="inline-error small">Run names are letters, digits, - and _ (e.g. run-2).</p> : null}

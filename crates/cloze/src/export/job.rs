@@ -283,7 +283,8 @@ fn readme(config: &TuneConfig, start: &str, train: usize, dev: usize, total: u32
     s.push_str(
         "The script takes Cloze Studio's batches in the same order (the run's seed), the same loss (cross-entropy over \
          the verbalizer's classes, scored from the mask's label-word logits), AdamW with linear warmup and decay, and \
-         gradient clipping, so on one process its losses follow the run's. On N processes each update's rows are split \
+         gradient clipping, so on one process, with dropout 0, its losses are the run's (dropout masks come from torch's \
+         generator, so with dropout they agree in distribution only). On N processes each update's rows are split \
          among them and the gradients averaged. It writes `metrics.jsonl` and, in `--output` (default `out/`), a PEFT \
          adapter (`PeftModel.from_pretrained(base, \"out\")`; `cloze import prompt out --out RUN --template … \
          --verbalizer …` reads it back) or a model folder (`AutoModelForMaskedLM.from_pretrained(\"out\")`).\n",

@@ -111,11 +111,12 @@ def main():
     hyper = job["hyper"]
     accelerator = Accelerator()
     torch.manual_seed(hyper["seed"] & 0xFFFFFFFF)
-    data = load_dataset(
-        "json", data_files={"train": str(HERE / "train.jsonl"), "dev": str(HERE / "dev.jsonl")}
-    )
+    files = {"train": str(HERE / "train.jsonl")}
+    if (HERE / "dev.jsonl").stat().st_size > 0:
+        files["dev"] = str(HERE / "dev.jsonl")
+    data = load_dataset("json", data_files=files)
     train = data["train"].to_list()
-    dev = data["dev"].to_list() if len(data["dev"]) else []
+    dev = data["dev"].to_list() if "dev" in data else []
 
     if job["start"] == "initial_adapter":
         from peft import PeftConfig, get_peft_model, set_peft_model_state_dict

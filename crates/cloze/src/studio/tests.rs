@@ -637,6 +637,7 @@ fn tune_request(
         chat: Default::default(),
         verbalizer: prompt().verbalizer,
         verbalizer_kind: crate::tune::VerbalizerKind::Manual,
+        soft_placement: Default::default(),
         label_set_id,
         shots: None,
         dev_fraction: 0.25,

@@ -12,7 +12,8 @@ use super::views::{Progress, ProgressFn};
 use crate::error::{Error, Result};
 use crate::export::report::{RunCurves, confusion_svg};
 use crate::tune::{
-    self, DataSource, EvalMetrics, Hyper, RunDir, TuneConfig, TuneEvent, TuneStrategy, VerbalizerKind,
+    self, DataSource, EvalMetrics, Hyper, RunDir, SoftPlacement, TuneConfig, TuneEvent, TuneStrategy,
+    VerbalizerKind,
 };
 use crate::verbalizer::Verbalizer;
 
@@ -32,6 +33,10 @@ pub struct TuneRequest {
     pub chat: crate::template::chat::Chat,
     pub verbalizer: Verbalizer,
     pub verbalizer_kind: VerbalizerKind,
+    /// Where the soft vectors stand: the template's place, or before the input as PEFT puts them
+    /// (so the run exports as a PEFT adapter).
+    #[serde(default)]
+    pub soft_placement: SoftPlacement,
     pub label_set_id: i64,
     /// Few-shot: k rows per class (`None` = every labelled row).
     pub shots: Option<u32>,
@@ -94,7 +99,7 @@ pub struct RunDetailsView {
     pub last_loss: Option<f64>,
 }
 
-fn valid_name(name: &str) -> Result<&str> {
+pub(super) fn valid_name(name: &str) -> Result<&str> {
     let name = name.trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(Error::invalid(format!(
@@ -160,6 +165,7 @@ impl Studio {
         config.chat = request.chat.clone();
         config.verbalizer = Some(request.verbalizer.clone());
         config.verbalizer_kind = request.verbalizer_kind;
+        config.soft_placement = request.soft_placement;
         config.shots = request.shots;
         config.dev_fraction = Some(request.dev_fraction);
         config.hyper = request.hyper.clone();
@@ -187,7 +193,7 @@ impl Studio {
         self.run_summary(name)
     }
 
-    fn run_summary(&self, name: &str) -> Result<RunSummaryView> {
+    pub(super) fn run_summary(&self, name: &str) -> Result<RunSummaryView> {
         let dir = RunDir::new(self.runs_dir()?.join(name));
         let config = dir.read_config()?;
         let summary = dir.read_summary()?;
