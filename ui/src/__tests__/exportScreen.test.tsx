@@ -62,7 +62,7 @@ describe("ExportScreen", () => {
     const m = vi.mocked(commands);
     m.exportRun.mockImplementation((_job: string, request: { path: string; kind: string }) =>
       Promise.resolve({ path: request.path, kind: request.kind, message: `wrote ${request.kind}` }) as never);
-    renderWithApp(<ExportScreen />, { project: PROJECT });
+    renderWithApp(<ExportScreen />, { project: PROJECT, screen: "export" });
     await user.click(await screen.findByTestId("run-export-run-soft-1"));
     const cases: [string, RegExp][] = [
       ["peft", /PeftModel\.from_pretrained/],

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { commands, type RunExportKind, type RunExportResult, type RunSummaryView } from "../bindings";
 import { useJobs } from "../app/JobsContext";
+import { useScreen } from "../app/NavigationContext";
 import { useNotify } from "../app/NotificationsContext";
 import { usePrompt } from "../app/PromptContext";
 import { JobProgressBar, PathInput } from "../components/common";
@@ -38,7 +39,11 @@ export function RunExports() {
     const r = await guard(commands.listRuns());
     if (r) setRuns(r);
   }, [guard]);
-  useEffect(() => { void refresh(); }, [refresh]);
+  // Screens stay mounted: the runs are listed again each time the Export screen is shown.
+  const shown = useScreen() === "export";
+  useEffect(() => {
+    if (shown) void refresh();
+  }, [refresh, shown]);
 
   const info = RUN_EXPORTS.find((k) => k.value === kind) ?? RUN_EXPORTS[0];
   const several = kind === "report";
