@@ -320,7 +320,7 @@ fn classify_and_generate_take_the_chat_flag() {
         "--template",
         "{text_a} It was {mask}",
         "--verbalizer",
-        r#"["bad", "good"]"#,
+        r#"{"negative": ["bad"], "positive": ["good"]}"#,
         "--chat",
     ]);
     assert!(!out.status.success());
