@@ -15,7 +15,7 @@ use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
 use tauri::webview::InvokeRequest;
 use tauri::{Listener, Manager};
 
-use crate::{Jobs, Picked, Shared, mock_specta_builder};
+use crate::{Jobs, Picked, Reports, Shared, mock_specta_builder};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -40,12 +40,18 @@ impl Harness {
         // An offline Hub client: nothing here may touch the network.
         let hub = HubClient::new("http://127.0.0.1:9", None, Cache::new(dir.join("hf"))).with_offline(true);
         let studio: Shared = Arc::new(Studio::new(dir.join("config"), hub));
+        // Reports "open" with a script that records the path it was given (no browser here).
+        let opener = dir.join("open-with.sh");
+        std::fs::write(&opener, "#!/bin/sh\nprintf '%s' \"$1\" > \"$(dirname \"$0\")/opened.txt\"\n")
+            .unwrap();
+        std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let builder = mock_specta_builder();
         let app = mock_builder()
             .invoke_handler(builder.invoke_handler())
             .manage(studio)
             .manage(Jobs::default())
             .manage(Picked::default())
+            .manage(Reports::new(Some(opener.into())))
             .build(tauri::generate_context!())
             .expect("mock app");
         builder.mount_events(&app);
@@ -350,6 +356,13 @@ fn every_command_through_ipc() {
     assert!(h.dir.join("ft-model/README.md").is_file());
     h.ok("export_run", export("report", &["ft-1", "ft-2"], "report.html"));
     assert!(std::fs::read_to_string(h.dir.join("report.html")).unwrap().contains("2 runs compared"));
+    // The report just written opens (with the recording opener); a file it did not write as a report
+    // does not.
+    assert_eq!(h.ok("open_report", json!({"path": h.dir.join("report.html")})), Value::Null);
+    let opened = std::fs::read_to_string(h.dir.join("opened.txt")).unwrap();
+    assert_eq!(PathBuf::from(opened), h.dir.join("report.html").canonicalize().unwrap());
+    let m = h.err("open_report", json!({"path": h.dir.join("ft-model/README.md")}), "not-allowed");
+    assert!(m.contains("README.md") && m.contains("“Open in browser”"), "{m}");
     assert!(h.err("export_run", export("peft", &["ft-1"], "adapter"), "precondition").contains("finetune"));
     h.err("export_run", export("model", &["ft-1", "ft-2"], "two"), "invalid-input");
     h.ok("export_run", export("bundle", &["ft-1"], "bundle"));
@@ -500,6 +513,12 @@ fn ipc_refuses_paths_the_user_did_not_pick() {
     h.err("export_labels", export.clone(), "not-allowed");
     h.choose("export-file", &out);
     assert_eq!(h.ok("export_labels", export)["written"], 16);
+
+    // Only reports the app wrote open in the browser, and nothing is launched for the others.
+    for never in ["/etc/passwd", project.to_str().unwrap(), out.to_str().unwrap(), "report.html"] {
+        h.err("open_report", json!({"path": never}), "not-allowed");
+    }
+    assert!(!h.dir.join("opened.txt").exists(), "no opener ran");
 
     // A recent project opens from any window; the dialog cancelled chooses nothing.
     let e = h.call_in(&other, "open_project", json!({"path": project}));

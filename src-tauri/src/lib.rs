@@ -9,6 +9,7 @@ mod commands;
 pub mod error;
 pub mod jobs;
 pub mod paths;
+pub mod reports;
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use tauri_specta::{ErrorHandlingMode, collect_commands, collect_events};
 pub use error::AppError;
 pub use jobs::{GeneratedText, JobProgress, Jobs, Shared};
 pub use paths::Picked;
+pub use reports::Reports;
 
 /// Where the generated bindings live, from the package root.
 pub const BINDINGS: &str = "ui/src/bindings.ts";
@@ -78,6 +80,7 @@ macro_rules! builder_for {
                 export::export_labels::<$runtime>,
                 export::export_run::<$runtime>,
                 export::import_prompt::<$runtime>,
+                export::open_report,
                 tuning::tune_defaults,
                 tuning::start_tuning::<$runtime>,
                 tuning::list_runs,
@@ -139,6 +142,7 @@ pub fn run() {
             app.manage(shared);
             app.manage(Jobs::default());
             app.manage(Picked::from_env());
+            app.manage(Reports::from_env());
             Ok(())
         })
         .run(tauri::generate_context!())

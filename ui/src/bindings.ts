@@ -69,6 +69,11 @@ export const commands = {
 	exportLabels: (request: ExportRequest) => __TAURI_INVOKE<ExportResult>("export_labels", { request }),
 	exportRun: (job: string, request: RunExportRequest) => __TAURI_INVOKE<RunExportResult>("export_run", { job, request }),
 	importPrompt: (job: string, request: PromptImportRequest) => __TAURI_INVOKE<RunSummaryView>("import_prompt", { job, request }),
+	/**
+	 *  Opens a report this session's `export_run` wrote in the system's default browser (see
+	 *  [`crate::reports`]); any other path is refused with kind `not-allowed`.
+	 */
+	openReport: (path: string) => __TAURI_INVOKE<null>("open_report", { path }),
 	tuneDefaults: (strategy: TuneStrategy) => __TAURI_INVOKE<Hyper>("tune_defaults", { strategy }),
 	startTuning: (job: string, request: TuneRequest) => __TAURI_INVOKE<RunSummaryView>("start_tuning", { job, request }),
 	listRuns: () => __TAURI_INVOKE<RunSummaryView[]>("list_runs"),
