@@ -79,6 +79,7 @@ describe("ExportScreen", () => {
     await user.click(screen.getByTestId("run-export-start"));
     expect(await screen.findByTestId("run-export-result")).toHaveTextContent("/tmp/adapter: wrote peft");
     expect(m.exportRun.mock.calls[0][1]).toEqual({ runs: ["soft-1"], kind: "peft", path: "/tmp/adapter", replace: false });
+    expect(screen.queryByTestId("run-export-open")).toBeNull();
 
     // A report takes several runs.
     await user.selectOptions(screen.getByTestId("run-export-kind"), "report");
@@ -90,6 +91,30 @@ describe("ExportScreen", () => {
     await screen.findByText(/wrote report/);
     expect(m.exportRun.mock.calls[1][1]).toEqual({ runs: ["soft-1", "run-1"], kind: "report", path: "/tmp/report.html", replace: true });
     expect(screen.queryByTestId("error-banner")).toBeNull();
+  });
+
+  it("opens a report it just wrote in the browser, from the keyboard, and shows why when it cannot", async () => {
+    const user = userEvent.setup();
+    const m = vi.mocked(commands);
+    m.exportRun.mockImplementation((_job: string, request: { path: string; kind: string }) =>
+      Promise.resolve({ path: request.path, kind: request.kind, message: "wrote the report" }) as never);
+    m.openReport.mockResolvedValueOnce(null as never);
+    renderWithApp(<ExportScreen />, { project: PROJECT, screen: "export" });
+    await user.selectOptions(screen.getByTestId("run-export-kind"), "report");
+    await user.click(await screen.findByTestId("run-export-run-run-1"));
+    await user.type(screen.getByTestId("run-export-path"), "/tmp/report.html");
+    await user.click(screen.getByTestId("run-export-start"));
+    await screen.findByTestId("run-export-open");
+    // The next stop after Export is the button.
+    await user.tab();
+    expect(screen.getByTestId("run-export-open")).toHaveFocus();
+    await user.keyboard("{Enter}");
+    expect(m.openReport).toHaveBeenCalledWith("/tmp/report.html");
+    expect(screen.queryByTestId("error-banner")).toBeNull();
+    // A launcher that fails: its message in the error banner.
+    m.openReport.mockRejectedValueOnce({ kind: "unavailable", message: "could not open /tmp/report.html in a browser: xdg-open did not start; open the file by hand in your browser" });
+    await user.click(screen.getByTestId("run-export-open"));
+    expect(await screen.findByTestId("error-banner")).toHaveTextContent("open the file by hand");
   });
 
   it("imports a PEFT adapter as a run with the prompt's template and label words", async () => {

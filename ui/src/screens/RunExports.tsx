@@ -20,7 +20,7 @@ export const RUN_EXPORTS: { value: RunExportKind; label: string; help: string; p
 /** The Export screen's runs part: export a run (or a report of several), and import a PEFT adapter
  * or a prompt bundle as a run. Exports and imports run as jobs with progress. */
 export function RunExports() {
-  const { guard } = useNotify();
+  const { guard, notify } = useNotify();
   const { runJob, cancelJob } = useJobs();
   const { prompt } = usePrompt();
   const [runs, setRuns] = useState<RunSummaryView[]>([]);
@@ -60,6 +60,11 @@ export function RunExports() {
       withChosenPath("export-file", path.trim(), (p) => commands.exportRun(j, { runs: selected, kind, path: p, replace }), { onConfirmed: setPath }), setJob);
     setJob(null);
     if (r) setResult(r);
+  };
+
+  // The Rust side opens only a report this session wrote (the web view has no opener permission).
+  const openReport = async (file: string) => {
+    if ((await guard(commands.openReport(file))) !== undefined) notify("The report was handed to your browser.");
   };
 
   const importRun = async () => {
@@ -109,6 +114,11 @@ export function RunExports() {
         {result ? (
           <div className="result card" data-testid="run-export-result">
             <span className="mono">{result.path}</span>: {result.message}
+            {result.kind === "report" ? (
+              <div>
+                <button type="button" className="btn" data-testid="run-export-open" onClick={() => void openReport(result.path)}>Open in browser</button>
+              </div>
+            ) : null}
           </div>
         ) : null}
       </form>

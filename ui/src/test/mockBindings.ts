@@ -8,7 +8,7 @@ const names = [
   "parseTemplate", "templateFromSegments", "previewPrompt", "checkVerbalizer", "zeroShot", "evaluatePrompt", "suggestLabelWords", "savePrompt",
   "generationPrompt", "generateText",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept",
-  "exportLabels", "exportRun", "importPrompt",
+  "exportLabels", "exportRun", "importPrompt", "openReport",
   "tuneDefaults", "startTuning", "listRuns", "runDetails", "compareRuns",
 ] as const;
 
