@@ -112,8 +112,8 @@ export function RunExports() {
         </div>
         {job ? <JobProgressBar job={job} label="Exporting" onCancel={() => void cancelJob(job)} /> : null}
         {result ? (
-          <div className="result card" data-testid="run-export-result">
-            <span className="mono">{result.path}</span>: {result.message}
+          <div className="result card stack" data-testid="run-export-result">
+            <div><span className="mono">{result.path}</span>: {result.message}</div>
             {result.kind === "report" ? (
               <div>
                 <button type="button" className="btn" data-testid="run-export-open" onClick={() => void openReport(result.path)}>Open in browser</button>
