@@ -90,6 +90,9 @@ export NO_AT_BRIDGE=1 # no accessibility bus warnings under Xvfb
 # WebDriver cannot drive native dialogs and the scenario types its paths: the app's test hook
 # (src-tauri/src/paths.rs) accepts paths inside these folders without a dialog. Never set otherwise.
 export CLOZE_E2E_ALLOWED_FOLDERS="$TMP/work:$(dirname "$DATA_CSV"):$REPO/tests/fixtures"
+# "Open in browser" runs this script instead of the system's opener (src-tauri/src/reports.rs); it
+# records the report's path in $E2E_OPENED, which the scenario reads.
+export CLOZE_OPEN_WITH="$REPO/tests/e2e/record-open.sh" E2E_OPENED="$TMP/work/opened.txt"
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
 # ---- npm dependencies -----------------------------------------------------------------------

@@ -1,11 +1,12 @@
 // End-to-end scenario for the Cloze Studio desktop app: create a project, import AG News (581
 // rows, no label column mapped), load the tiny RoBERTa fixture, build a prompt, label 5 rows with
 // the keyboard and undo one, reopen the project, export the 4 human labels; tune runs, export a
-// soft prompt as a PEFT adapter and a report of two runs.
+// soft prompt as a PEFT adapter and a report of two runs, and open the report "in the browser".
 //
 // Run through scripts/e2e.sh (it starts Xvfb and tauri-driver and sets the environment).
 // Environment: E2E_APP (absolute path of the app binary), E2E_REPO (repo root), E2E_TMP (scratch
-// dir for the project and export), E2E_SCREENSHOTS (output dir), E2E_PORT (tauri-driver, 4444).
+// dir for the project and export), E2E_SCREENSHOTS (output dir), E2E_PORT (tauri-driver, 4444),
+// E2E_OPENED (the file tests/e2e/record-open.sh writes: the app's CLOZE_OPEN_WITH).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -26,6 +27,8 @@ const MODEL_DIR = path.join(REPO, "tests", "fixtures", "parity", "roberta");
 const TMP = process.env.E2E_TMP ?? fs.mkdtempSync(path.join(os.tmpdir(), "cloze-e2e-"));
 const SCREENSHOTS = process.env.E2E_SCREENSHOTS ?? path.join(REPO, "target", "e2e", "screenshots");
 const PORT = Number(process.env.E2E_PORT ?? 4444);
+// Where the stand-in for the browser (tests/e2e/record-open.sh) records what it was asked to open.
+const OPENED = process.env.E2E_OPENED;
 
 const PROJECT = path.join(TMP, "project", "e2e-news.cloze");
 const EXPORT = path.join(TMP, "export", "labels.csv");
@@ -445,7 +448,7 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.screenshot("08b-tune-compare");
   });
 
-  step("9b", "export: a soft prompt tuned before the input as a PEFT adapter, and a report of two runs", async () => {
+  step("9b", "export: a soft prompt tuned before the input as a PEFT adapter, and a report of two runs, opened in the browser", async () => {
     await h.click("nav-tune");
     await h.shown("tune-screen");
     await h.selectValue("tune-strategy", "soft-prompt");
@@ -480,6 +483,13 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     assert.match(html, /2 runs compared/);
     assert.ok((html.match(/<svg/g) ?? []).length >= 6, "the report's charts are inline SVG");
     assert.ok(!/<script|src="http/.test(html), "the report loads nothing");
+    // "Open in browser": the app runs CLOZE_OPEN_WITH (scripts/e2e.sh: a script that records its
+    // argument in E2E_OPENED) on the report it just wrote.
+    assert.ok(OPENED, "E2E_OPENED is not set (run through scripts/e2e.sh)");
+    fs.rmSync(OPENED, { force: true });
+    await h.click("run-export-open");
+    await browser.waitUntil(async () => fs.existsSync(OPENED), { timeout: SHORT, timeoutMsg: `the opener did not run (${OPENED} not written)` });
+    assert.equal(fs.readFileSync(OPENED, "utf8").trim(), fs.realpathSync(REPORT), "the report's path was handed to the opener");
     await h.assertNoError("after exporting runs");
     await h.scrollTo(await h.$t("run-export"));
     await h.screenshot("08c-export-runs");
