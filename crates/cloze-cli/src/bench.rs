@@ -98,6 +98,9 @@ pub struct BenchArgs {
     /// running the products on the quantised blocks.
     #[arg(long)]
     dequantise: bool,
+    /// The linear layers' precision: f32 or bf16 (bf16 factors, f32 sums).
+    #[arg(long, default_value = "f32", value_parser = crate::choices::engine::<cloze::plm::Precision>)]
+    precision: cloze::plm::Precision,
 }
 
 /// Loads a model for a benchmark: a GGUF file on its quantised blocks, or dequantised.
@@ -151,7 +154,8 @@ fn gflop(plm: &Plm, b: usize, l: usize, full: bool) -> f64 {
 fn infer(args: BenchArgs) -> Result<()> {
     let device = args.device.open()?;
     let t0 = Instant::now();
-    let plm = load_for_bench(&args.model, &device, args.dequantise)?;
+    let mut plm = load_for_bench(&args.model, &device, args.dequantise)?;
+    plm.set_precision(args.precision)?;
     let load_s = t0.elapsed().as_secs_f64();
     if plm.kind() == Kind::Decoder {
         return clm_infer(&args, &plm, load_s);
@@ -256,14 +260,16 @@ fn report<T>(args: &BenchArgs, case: &str, load_s: f64, g: f64, pass: impl Fn() 
             "throughput_median": seq_per_s, "gflop_per_iter": g, "gflops_achieved_median": g / median,
             "foreign_cpu_frac": foreign, "weights": if args.dequantise { "f32" } else { "as stored" },
             "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "precision": args.precision.name(), "kernel": args.precision.kernel(),
             "cpu": crate::bench_tune::cpu_model(),
         });
         outln!("{out}")?;
     } else {
         outln!(
-            "{case} {} head, batch {} x {} tokens: {:.3} sequences/s, {:.1} GFLOP/s (median of {} in {:.3}-{:.3} s; \
-             other processes used {} of the CPU; {})",
+            "{case} {} head, {}, batch {} x {} tokens: {:.3} sequences/s, {:.1} GFLOP/s (median of {} in \
+             {:.3}-{:.3} s; other processes used {} of the CPU; {})",
             args.head.name(),
+            args.precision.kernel(),
             args.batch,
             args.seq_len,
             seq_per_s,

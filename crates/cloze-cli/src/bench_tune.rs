@@ -50,6 +50,9 @@ pub struct TuneBenchArgs {
     warmup: usize,
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// The linear layers' precision: f32 or bf16 (bf16 factors, f32 sums and master weights).
+    #[arg(long, default_value = "f32", value_parser = crate::choices::engine::<cloze::plm::Precision>)]
+    precision: cloze::plm::Precision,
 }
 
 /// The CPU model and the vector extensions that decide the kernels' speed, printed with every
@@ -91,6 +94,7 @@ pub fn run(args: TuneBenchArgs) -> Result<()> {
     let full = args.case == Case::FullFinetuneStep;
     let device = args.device.open()?;
     let mut plm = Plm::load(&args.model, &device)?;
+    plm.set_precision(args.precision)?;
     if args.case == Case::PromptTuningStepPeft {
         return peft_step(&args, &plm);
     }
@@ -167,7 +171,8 @@ pub fn run(args: TuneBenchArgs) -> Result<()> {
         "trainable_params": opt.vars().map(|(_, v)| v.elem_count()).sum::<usize>(),
         "times_s": times, "forward_backward_s": phases, "median_s": median, "steps_per_s": 1.0 / median,
         "loss_first": losses.first(), "loss_last": losses.last(),
-        "peak_rss_mib": peak_rss_mib(), "cpu": cpu_model(),
+        "peak_rss_mib": peak_rss_mib(), "precision": args.precision.name(),
+        "kernel": args.precision.kernel(), "cpu": cpu_model(),
     });
     outln!("{out}")?;
     Ok(())

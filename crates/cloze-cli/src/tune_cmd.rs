@@ -55,6 +55,12 @@ pub struct TuneArgs {
     /// the run exports with `cloze export prompt RUN --format peft`).
     #[arg(long, value_enum, default_value_t = choices::SoftPlacement::InTemplate)]
     soft_placement: choices::SoftPlacement,
+    /// The linear layers' precision while training and evaluating: f32 (the default, equal to
+    /// PyTorch) or bf16 (bf16 factors with f32 sums, f32 master weights and optimiser state:
+    /// faster on CPUs with AVX512_BF16, emulated and slower elsewhere; CPU only). Stored in the
+    /// run's config; classifying with the run uses it.
+    #[arg(long, default_value = "f32", value_parser = crate::choices::engine::<cloze::plm::Precision>)]
+    precision: cloze::plm::Precision,
     /// Probe: mean or cls pooling.
     #[arg(long, value_enum, default_value_t = choices::Pooling::Mean)]
     pooling: choices::Pooling,
@@ -166,6 +172,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
     config.verbalizer_kind = args.verbalizer_kind.into();
     config.soft_init = args.soft_init.into();
     config.soft_placement = args.soft_placement.into();
+    config.precision = args.precision;
     config.pooling = args.pooling.into();
     config.probe_head = args.probe_head.into();
     config.shots = args.shots;
@@ -284,6 +291,7 @@ pub fn classify_with_run(
     run: &Path,
     model: Option<&str>,
     device: DeviceChoice,
+    precision: Option<cloze::plm::Precision>,
     input: &Path,
     data: &DataArgs,
     output: Option<&PathBuf>,
@@ -305,6 +313,9 @@ pub fn classify_with_run(
         }
         tune::TunedRun::load(run, &device)?
     };
+    let (mut tuned, precision) = (tuned, precision.unwrap_or(config.precision));
+    tuned.set_precision(precision)?;
+    crate::note_precision(precision);
     let rows = load_rows(input, data, config.template.as_deref(), "input")?;
     crate::check_labels_in(input, &rows, &tuned.classes())?;
     let bar = indicatif::ProgressBar::new(rows.len() as u64);

@@ -22,6 +22,7 @@ use super::cpu_kernels::{
     AttentionOp, AttentionTrainOp, IGNORE_TARGET, LayerNormOp, LinearCrossEntropyOp, LinearOp,
     QuantisedMatmulOp,
 };
+use super::precision::Precision;
 
 /// Called with each parameter of a model and its name (see [`super::Plm::trainable`]).
 pub type ParamFn<'a> = &'a mut dyn FnMut(String, &mut Tensor);
@@ -264,11 +265,19 @@ impl Linear {
             && on_cpu_f32(&[xs, weight, b])
         {
             if !(xs.track_op() || weight.track_op() || b.track_op()) {
-                return xs.contiguous()?.apply_op3_no_bwd(weight, b, &LinearOp { activation: act });
+                return xs.contiguous()?.apply_op3_no_bwd(
+                    weight,
+                    b,
+                    &LinearOp { activation: act, precision: Precision::current() },
+                );
             }
             // Training: the kernel's own backward, which skips frozen weights; the activation
             // as a composed op so that its gradient flows.
-            let y = xs.contiguous()?.apply_op3(weight, b, LinearOp { activation: None })?;
+            let y = xs.contiguous()?.apply_op3(
+                weight,
+                b,
+                LinearOp { activation: None, precision: Precision::current() },
+            )?;
             return match act {
                 Some(a) => a.forward(&y),
                 None => Ok(y),

@@ -28,6 +28,7 @@ pub mod gpt2;
 pub mod layers;
 pub mod llama;
 pub mod network;
+pub mod precision;
 pub mod save;
 pub mod t5;
 pub mod tokenizer;
@@ -43,6 +44,7 @@ use crate::error::{Error, Result, Text};
 pub use batch::{Batch, PaddingSide};
 pub use family::{Family, Pretraining};
 pub use network::{Dims, Kind, Network};
+pub use precision::Precision;
 pub use tokenizer::{PlmTokenizer, SpecialTokens};
 pub use weights::{Checkpoint, GgufWeights, WeightFiles};
 
@@ -141,6 +143,8 @@ pub struct Plm {
     quantisation: Option<String>,
     /// The model's chat template (Jinja), when it has one.
     chat_template: Option<ChatTemplateSource>,
+    /// The linear layers' precision in [`Plm::encode`], [`Plm::encode_at`] and [`Plm::decode`].
+    precision: Precision,
 }
 
 /// A chat model's template as the model folder or file ships it: Jinja text that turns a list of
@@ -433,6 +437,7 @@ impl Plm {
             dropout: None,
             quantisation: None,
             chat_template: None,
+            precision: Precision::F32,
         })
     }
 
@@ -462,6 +467,27 @@ impl Plm {
 
     pub fn dropout(&self) -> Option<&layers::Dropout> {
         self.dropout.as_deref()
+    }
+
+    /// Sets the precision of the linear layers' products for encoding and decoding (f32 by
+    /// default; see [`precision`]). bf16 runs on the CPU kernels only: on another device it is
+    /// refused, saying so.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        if precision != Precision::F32 && !self.device.is_cpu() {
+            return Err(Error::Device {
+                message: format!(
+                    "precision {precision} runs on the CPU only; on this device use f32 (--precision f32)"
+                )
+                .into(),
+                source: None,
+            });
+        }
+        self.precision = precision;
+        Ok(())
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The dropout probability config.json gives (`hidden_dropout_prob`, DistilBERT's `dropout`),
@@ -631,12 +657,14 @@ impl Plm {
     /// Last hidden states `[batch, seq, hidden]` from input embeddings and a 0/1 `[batch, seq]`
     /// attention mask (right padding).
     pub fn encode(&self, inputs_embeds: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        let _precision = self.precision.scope();
         Ok(self.net.forward(inputs_embeds, attention_mask, self.dropout.as_deref())?)
     }
 
     /// [`Plm::encode`] at the given flat positions only (see [`Network::forward_at`]):
     /// `[n, hidden]`, the rows a mask head or a probe reads.
     pub fn encode_at(&self, inputs_embeds: &Tensor, attention_mask: &Tensor, at: &[u32]) -> Result<Tensor> {
+        let _precision = self.precision.scope();
         Ok(self.net.forward_at(inputs_embeds, attention_mask, self.dropout.as_deref(), at)?)
     }
 
@@ -724,6 +752,8 @@ impl Plm {
             ));
         }
         let ids = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
+        // One row at a time: bf16 packing would cost more than it saves (see `precision`).
+        let _precision = Precision::F32.scope();
         Ok(self.net.forward_cached(&self.embed_tokens(&ids)?, cache)?)
     }
 
@@ -764,6 +794,7 @@ impl Plm {
                 ),
             ));
         }
+        let _precision = self.precision.scope();
         Ok(self.net.decode(
             encoder_states,
             encoder_mask,

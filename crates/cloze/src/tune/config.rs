@@ -235,6 +235,10 @@ pub enum DataSource {
     Inline,
 }
 
+fn is_f32(p: &crate::plm::Precision) -> bool {
+    *p == crate::plm::Precision::F32
+}
+
 fn is_in_template(p: &SoftPlacement) -> bool {
     *p == SoftPlacement::InTemplate
 }
@@ -272,6 +276,10 @@ pub struct TuneConfig {
     pub chat: crate::template::chat::Chat,
     pub data: DataSource,
     pub hyper: Hyper,
+    /// The linear layers' precision while training and evaluating (f32 master weights and
+    /// optimiser state either way; see [`crate::plm::precision`]).
+    #[serde(default, skip_serializing_if = "is_f32")]
+    pub precision: crate::plm::Precision,
     /// The engine's version, for the record.
     #[serde(default)]
     pub engine: String,
@@ -296,6 +304,7 @@ impl TuneConfig {
             chat: Default::default(),
             data,
             hyper: Hyper::for_strategy(strategy),
+            precision: Default::default(),
             engine: env!("CARGO_PKG_VERSION").into(),
         }
     }

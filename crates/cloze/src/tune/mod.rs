@@ -261,6 +261,13 @@ pub fn run(
     // The model is loaded before the run folder is made, so a model that does not load leaves
     // nothing behind.
     let mut plm = Plm::load(&config.model, device)?;
+    plm.set_precision(config.precision)?;
+    if config.precision != crate::plm::Precision::F32 {
+        let message = format!("precision: {}", config.precision.kernel());
+        if !on_event(&TuneEvent::Notice { message }) {
+            return Err(Error::Cancelled);
+        }
+    }
     if plm.is_quantised() {
         // Gradients need the weights' values: a GGUF model's quantised layers become f32 here.
         let (held, full) = plm.weight_bytes();
@@ -562,7 +569,8 @@ impl TunedRun {
             None => config.model.clone(),
         };
         // As the run was trained and evaluated: a GGUF model's weights dequantised to f32.
-        let plm = Plm::load_with(&model_dir, device, DType::F32, GgufWeights::Dequantised)?;
+        let mut plm = Plm::load_with(&model_dir, device, DType::F32, GgufWeights::Dequantised)?;
+        plm.set_precision(config.precision)?;
         let max_len = config.hyper.max_len.map(|m| m as usize);
         let run = match config.strategy {
             TuneStrategy::Probe => {
@@ -640,6 +648,15 @@ impl TunedRun {
     }
 
     /// The classes, in the order of each prediction's probabilities.
+    /// Scores with another precision than the run's own (`cloze classify --prompt RUN
+    /// --precision …`).
+    pub fn set_precision(&mut self, precision: crate::plm::Precision) -> Result<()> {
+        match self {
+            TunedRun::Prompt { model, .. } => model.set_precision(precision),
+            TunedRun::Probe { plm, .. } => plm.set_precision(precision),
+        }
+    }
+
     pub fn classes(&self) -> Vec<String> {
         match self {
             TunedRun::Prompt { model, .. } => model.classes(),

@@ -169,6 +169,11 @@ impl PromptModel {
         }
     }
 
+    /// Sets the linear layers' precision for scoring (see [`crate::plm::precision`]).
+    pub fn set_precision(&mut self, precision: crate::plm::Precision) -> Result<()> {
+        self.plm.set_precision(precision)
+    }
+
     pub fn plm(&self) -> &Plm {
         &self.plm
     }

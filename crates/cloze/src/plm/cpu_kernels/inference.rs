@@ -5,14 +5,18 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::super::layers::Activation;
+use super::super::precision::Precision;
+use super::bf16::{self, View};
 use super::math::{activate, exp_f32};
 use super::training::{ColumnSumOp, WeightGradOp};
 use super::{OutPtr, f32_slice, threads};
 
 /// `act(x Wᵀ + b)` for `x` `[..., in]`, `W` `[out, in]`, `b` `[out]`: the bias is written into the
-/// output first and the matrix product accumulates onto it.
+/// output first and the matrix product accumulates onto it. In [`Precision::Bf16`] the product
+/// (and the backward pass's products) take bf16 factors ([`bf16::gemm`]).
 pub struct LinearOp {
     pub activation: Option<Activation>,
+    pub precision: Precision,
 }
 
 impl CustomOp3 for LinearOp {
@@ -48,35 +52,52 @@ impl CustomOp3 for LinearOp {
         });
         // SAFETY: every one of the rows × out_dim values was written just above.
         unsafe { out.set_len(rows * out_dim) };
-        let par = if rows * out_dim * in_dim > 1 << 18 {
-            gemm::Parallelism::Rayon(threads())
-        } else {
-            gemm::Parallelism::None
-        };
-        // SAFETY: the pointers cover rows×in (x), out×in (w) and rows×out (out) f32 values, laid
-        // out with the strides given.
-        unsafe {
-            gemm::gemm(
-                rows,
-                out_dim,
-                in_dim,
-                out.as_mut_ptr(),
-                1,
-                out_dim as isize,
-                true,
-                x.as_ptr(),
-                1,
-                in_dim as isize,
-                w.as_ptr(),
-                in_dim as isize,
-                1,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                par,
-            );
+        match self.precision {
+            // SAFETY: x is rows×in, w out×in (read transposed: Wᵀ is in×out), out rows×out.
+            Precision::Bf16 => unsafe {
+                bf16::gemm(
+                    rows,
+                    out_dim,
+                    in_dim,
+                    out.as_mut_ptr(),
+                    out_dim,
+                    true,
+                    View::rows(x, in_dim),
+                    View::transposed(w, in_dim),
+                )
+            },
+            Precision::F32 => {
+                let par = if rows * out_dim * in_dim > 1 << 18 {
+                    gemm::Parallelism::Rayon(threads())
+                } else {
+                    gemm::Parallelism::None
+                };
+                // SAFETY: the pointers cover rows×in (x), out×in (w) and rows×out (out) f32
+                // values, laid out with the strides given.
+                unsafe {
+                    gemm::gemm(
+                        rows,
+                        out_dim,
+                        in_dim,
+                        out.as_mut_ptr(),
+                        1,
+                        out_dim as isize,
+                        true,
+                        x.as_ptr(),
+                        1,
+                        in_dim as isize,
+                        w.as_ptr(),
+                        in_dim as isize,
+                        1,
+                        1.0f32,
+                        1.0f32,
+                        false,
+                        false,
+                        false,
+                        par,
+                    );
+                }
+            }
         }
         if let Some(act) = self.activation {
             activate(&mut out, act);
@@ -104,11 +125,20 @@ impl CustomOp3 for LinearOp {
         let (out_dim, in_dim) = w.dims2()?;
         let rows = grad.elem_count() / out_dim;
         let g2 = grad.reshape((rows, out_dim))?;
-        let gx = if x.track_op() { Some(g2.matmul(w)?.reshape(x.dims())?) } else { None };
         let on_cpu = g2.device().is_cpu() && g2.dtype() == candle_core::DType::F32;
+        let gx = match (x.track_op(), self.precision) {
+            (false, _) => None,
+            (true, Precision::Bf16) if on_cpu => {
+                Some(g2.contiguous()?.apply_op2_no_bwd(&w.contiguous()?, &Bf16MatmulOp)?.reshape(x.dims())?)
+            }
+            (true, _) => Some(g2.matmul(w)?.reshape(x.dims())?),
+        };
         let gw = match (w.track_op(), on_cpu) {
             (false, _) => None,
-            (true, true) => Some(g2.contiguous()?.apply_op2_no_bwd(&x.contiguous()?, &WeightGradOp)?),
+            (true, true) => Some(
+                g2.contiguous()?
+                    .apply_op2_no_bwd(&x.contiguous()?, &WeightGradOp { precision: self.precision })?,
+            ),
             (true, false) => Some(g2.t()?.matmul(&x.reshape((rows, in_dim))?)?),
         };
         let gb = match (b.track_op(), on_cpu) {
@@ -117,6 +147,36 @@ impl CustomOp3 for LinearOp {
             (true, false) => Some(g2.sum(0)?),
         };
         Ok((gx, gw, gb))
+    }
+}
+
+/// `a·b` for row-major `a` `[m, k]` and `b` `[k, n]` with bf16 factors and f32 sums: the input
+/// gradient `g·W` of a linear layer in [`Precision::Bf16`].
+struct Bf16MatmulOp;
+
+impl candle_core::CustomOp2 for Bf16MatmulOp {
+    fn name(&self) -> &'static str {
+        "cloze-bf16-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let a = f32_slice(s1, l1, "bf16 product, left factor")?;
+        let b = f32_slice(s2, l2, "bf16 product, right factor")?;
+        let (m, k) = l1.shape().dims2()?;
+        let (k2, n) = l2.shape().dims2()?;
+        if k != k2 {
+            candle_core::bail!("bf16 product: {:?} times {:?}", l1.shape(), l2.shape());
+        }
+        let mut out = vec![0f32; m * n];
+        // SAFETY: a is m×k, b k×n, out m×n, all row-major.
+        unsafe { bf16::gemm(m, n, k, out.as_mut_ptr(), n, false, View::rows(a, k), View::rows(b, n)) };
+        Ok((CpuStorage::F32(out), Shape::from((m, n))))
     }
 }
 

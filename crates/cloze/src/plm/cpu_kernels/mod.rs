@@ -15,8 +15,10 @@
 //! - [`training`]: the kernels with backward passes (linear gradients, GELU, softmax, layer norm,
 //!   attention with dropout);
 //! - [`quantised`]: matrix products on a GGUF file's quantised blocks;
+//! - [`bf16`]: matrix products with bf16 factors and f32 sums (AVX512_BF16, or emulated);
 //! - [`malloc`]: allocator tuning that keeps freed activation buffers for reuse.
 
+pub mod bf16;
 mod inference;
 mod malloc;
 mod math;
@@ -25,6 +27,7 @@ mod training;
 
 use candle_core::{CpuStorage, Layout};
 
+pub use self::bf16::native as bf16_native;
 pub use self::inference::{AttentionOp, LinearOp};
 pub use self::malloc::keep_freed_memory;
 pub use self::math::{erf_f32, exp_f32};

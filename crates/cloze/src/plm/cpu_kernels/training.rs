@@ -5,12 +5,17 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::super::layers::Activation;
+use super::super::precision::Precision;
+use super::bf16::{self, View};
 use super::math::{activate, exp_f32, gelu_erf_grad, gelu_tanh_grad};
 use super::{OutPtr, f32_slice, threads};
 
 /// The weight gradient of a linear layer, `gᵀ·x` for `g` `[rows, out]` and `x` `[..., in]`, as one
-/// matrix product that reads `g` transposed in place (candle would copy it first).
-pub(super) struct WeightGradOp;
+/// matrix product that reads `g` transposed in place (candle would copy it first); with bf16
+/// factors in [`Precision::Bf16`].
+pub(super) struct WeightGradOp {
+    pub precision: Precision,
+}
 
 impl candle_core::CustomOp2 for WeightGradOp {
     fn name(&self) -> &'static str {
@@ -32,6 +37,22 @@ impl candle_core::CustomOp2 for WeightGradOp {
             candle_core::bail!("linear weight gradient: gradient {:?}, input {:?}", l1.shape(), l2.shape());
         }
         let mut out = vec![0f32; out_dim * in_dim];
+        if self.precision == Precision::Bf16 {
+            // SAFETY: gᵀ (out×rows) is g (rows×out) read transposed, x is rows×in, out out×in.
+            unsafe {
+                bf16::gemm(
+                    out_dim,
+                    in_dim,
+                    rows,
+                    out.as_mut_ptr(),
+                    in_dim,
+                    false,
+                    View::transposed(g, out_dim),
+                    View::rows(x, in_dim),
+                )
+            };
+            return Ok((CpuStorage::F32(out), Shape::from((out_dim, in_dim))));
+        }
         // SAFETY: gᵀ is read with column stride out_dim and row stride 1 (g is rows×out), x is
         // rows×in, out is out×in.
         unsafe {
