@@ -233,6 +233,7 @@ pub fn export_job(
         "pad_id": pad_id,
         "dropout": dropout,
         "hyper": hyper,
+        "precision": config.precision,
         "train_rows": train_rows.len(),
         "steps_per_epoch": steps_per_epoch,
         "total_steps": total,

@@ -109,7 +109,9 @@ def main():
     args = ap.parse_args()
     job = json.loads((HERE / "job.json").read_text())
     hyper = job["hyper"]
-    accelerator = Accelerator()
+    # A run trained with --precision bf16 continues under bf16 autocast (f32 master weights), as
+    # Cloze Studio trained it; f32 otherwise.
+    accelerator = Accelerator(mixed_precision="bf16" if job.get("precision") == "bf16" else "no")
     torch.manual_seed(hyper["seed"] & 0xFFFFFFFF)
     files = {"train": str(HERE / "train.jsonl")}
     if (HERE / "dev.jsonl").stat().st_size > 0:
