@@ -13,6 +13,7 @@ const MODEL: ModelView = {
   spec: "bert-tiny", path: "/m", family: "bert", parameters: 4_000_000, hidden_size: 128, layers: 2,
   vocab_size: 30522, max_len: 512, has_lm_head: true, mask_token: "[MASK]", device: "cpu",
   kind: "encoder", pretraining: "masked-lm", reads: "at the {mask} token", quantisation: null, chat_template: null, memory_bytes: 4.4e8, kv_heads: 12,
+  precision: "f32", precision_kernel: "f32", bf16_native: false,
 };
 const mocked = commands as unknown as Record<string, ReturnType<typeof vi.fn>>;
 
@@ -21,7 +22,7 @@ const hyper = (lr: number, epochs: number): Hyper => ({
   max_grad_norm: 1, eval_every: 0, patience: 0, seed: 13, dropout: null, max_len: null,
 });
 const run = (name: string, acc: number): RunSummaryView => ({
-  name, strategy: "finetune", model: "/m", status: "finished", steps: 6, dev_accuracy: acc, dev_macro_f1: acc, seconds: 1.5,
+  name, strategy: "finetune", model: "/m", precision: "f32", status: "finished", steps: 6, dev_accuracy: acc, dev_macro_f1: acc, seconds: 1.5,
 });
 const details = (name: string): RunDetailsView => ({
   summary: run(name, 0.75), config_json: "{\n  \"strategy\": \"finetune\"\n}", loss_svg: "<svg><text>loss</text></svg>",
