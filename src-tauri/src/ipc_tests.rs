@@ -184,6 +184,17 @@ fn every_command_through_ipc() {
     let loaded = h.ok("load_model", json!({"job": "load-1", "spec": model, "device": "cpu"}));
     assert_eq!(loaded["family"], "roberta");
     assert_eq!(h.ok("current_model", json!({}))["mask_token"], "<mask>");
+    assert_eq!(
+        (loaded["precision"].as_str(), loaded["precision_kernel"].as_str()),
+        (Some("f32"), Some("f32"))
+    );
+    let bf16 = h.ok("set_precision", json!({"precision": "bf16"}));
+    assert_eq!(bf16["precision"], "bf16");
+    assert!(bf16["precision_kernel"].as_str().unwrap().starts_with("bf16"), "{bf16}");
+    assert!(bf16["bf16_native"].is_boolean(), "{bf16}");
+    assert_eq!(h.ok("current_model", json!({}))["precision"], "bf16");
+    h.call("set_precision", json!({"precision": "fp16"})).expect_err("no such precision");
+    assert_eq!(h.ok("set_precision", json!({"precision": "f32"})), loaded);
     assert_eq!(h.ok("cached_models", json!({})), json!([]));
     let query = json!({"text": "bert", "task": "fill-mask", "sort": "downloads", "limit": 5, "supported_only": true,
             "model_type": "llama", "gguf_only": true});
@@ -331,17 +342,22 @@ fn every_command_through_ipc() {
         "verbalizer": prompt()["verbalizer"], "verbalizer_kind": "manual", "label_set_id": set, "shots": null,
         "dev_fraction": 0.25, "hyper": hyper, "resume": false});
     let tuned = h.ok("start_tuning", json!({"job": "tune-1", "request": request}));
-    assert_eq!(tuned["status"], "finished");
+    assert_eq!((&tuned["status"], &tuned["precision"]), (&json!("finished"), &json!("f32")));
     let mut second = request.clone();
     second["name"] = json!("ft-2");
     second["hyper"]["seed"] = json!(5);
-    h.ok("start_tuning", json!({"job": "tune-2", "request": second}));
+    second["precision"] = json!("bf16");
+    assert_eq!(h.ok("start_tuning", json!({"job": "tune-2", "request": second}))["precision"], "bf16");
     assert_eq!(h.ok("list_runs", json!({})).as_array().unwrap().len(), 2);
     let details = h.ok("run_details", json!({"name": "ft-1"}));
     assert!(details["loss_svg"].as_str().unwrap().starts_with("<svg"), "{details}");
     assert_eq!(details["last_eval"]["rows"], 4);
     let diff = h.ok("compare_runs", json!({"a": "ft-1", "b": "ft-2"}));
     assert!(diff.as_array().unwrap().iter().any(|d| d["key"] == "hyper.seed"), "{diff}");
+    assert!(
+        diff.as_array().unwrap().iter().any(|d| d["key"] == "precision" && d["b"] == "\"bf16\""),
+        "{diff}"
+    );
     h.err("run_details", json!({"name": "../etc"}), "invalid-input");
 
     // Runs exported as jobs (a model folder, a report of two runs, a bundle), refused where the form

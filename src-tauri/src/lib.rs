@@ -57,6 +57,7 @@ macro_rules! builder_for {
                 models::devices,
                 models::load_model::<$runtime>,
                 models::current_model,
+                models::set_precision,
                 prompts::parse_template,
                 prompts::template_from_segments,
                 prompts::preview_prompt,

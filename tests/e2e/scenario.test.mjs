@@ -1,7 +1,8 @@
 // End-to-end scenario for the Cloze Studio desktop app: create a project, import AG News (581
 // rows, no label column mapped), load the tiny RoBERTa fixture, build a prompt, label 5 rows with
 // the keyboard and undo one, reopen the project, export the 4 human labels; tune runs, export a
-// soft prompt as a PEFT adapter and a report of two runs, and open the report "in the browser".
+// soft prompt as a PEFT adapter and a report of two runs, and open the report "in the browser";
+// switch the model to bf16 and tune a probe in it.
 //
 // Run through scripts/e2e.sh (it starts Xvfb and tauri-driver and sets the environment).
 // Environment: E2E_APP (absolute path of the app binary), E2E_REPO (repo root), E2E_TMP (scratch
@@ -493,6 +494,56 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.assertNoError("after exporting runs");
     await h.scrollTo(await h.$t("run-export"));
     await h.screenshot("08c-export-runs");
+  });
+
+  step("9c", "precision: bf16 on the Model screen, live probabilities, a bf16 probe run, back to f32", async () => {
+    await h.click("nav-model");
+    await h.shown("model-precision-setting");
+    assert.equal(await h.value("model-precision"), "f32", "a loaded model starts in f32");
+    await h.textMatches("model-precision-note", /^Runs as f32\./);
+    await h.selectValue("model-precision", "bf16");
+    // The kernel sentence: AVX512_BF16 kernels where the CPU has them, else emulated (and slower).
+    const note = await h.textMatches("model-precision-note", /^Runs as bf16 /);
+    const emulated = /bf16 emulated \(this CPU has no AVX512_BF16: same results as on one that has, but slower than f32\)/.test(note);
+    assert.ok(emulated || /bf16 \(AVX512_BF16 kernels, f32 accumulation\)/.test(note), `kernel sentence: ${note}`);
+    const warning = await h.$t("model-precision-warning");
+    assert.equal(await warning.isExisting(), emulated, "the slower-here warning shows exactly when bf16 is emulated");
+    if (emulated) assert.match(await h.txt(warning), /no AVX512_BF16: bf16 gives the same results here but runs slower than f32/);
+    await h.textMatches("header-model", /roberta · cpu · bf16$/);
+    await h.assertNoError("after choosing bf16");
+    await h.scrollTo(h.$t("model-precision-setting"));
+    await h.screenshot("08d-model-precision-bf16");
+
+    // The live probabilities are computed again with the bf16 model.
+    await h.click("nav-prompt");
+    await waitLiveProbs(await h.shown("live-probs"));
+
+    // The Tune form offers the Model screen's precision; the run keeps it in its config.json.
+    await h.click("nav-tune");
+    await h.shown("tune-screen");
+    assert.equal(await h.value("tune-precision"), "bf16", "the Tune form follows the Model screen's precision");
+    await h.selectValue("tune-strategy", "probe");
+    await browser.waitUntil(async () => (await h.value("tune-epochs")) === "100", { timeout: SHORT, timeoutMsg: "probe defaults were not loaded" });
+    await h.typeInto("tune-name", "probe-bf16");
+    await h.typeInto("tune-template", TEMPLATE);
+    await h.click("tune-start");
+    await h.textMatches("tune-details", /probe-bf16 · probe · bf16 · finished/, LONG);
+    const rows = await h.$$t("tune-run-row").map((r) => h.txt(r));
+    assert.ok(rows.some((r) => /^probe-bf16\s+probe\s+bf16\s+finished\b/.test(r)), `the run list shows bf16: ${JSON.stringify(rows)}`);
+    assert.ok(rows.filter((r) => /\bbf16\b/.test(r)).length === 1, `only the bf16 run says bf16: ${JSON.stringify(rows)}`);
+    const config = JSON.parse(fs.readFileSync(path.join(`${PROJECT}.runs`, "probe-bf16", "config.json"), "utf8"));
+    assert.equal(config.precision, "bf16", "the run's config.json holds its precision");
+    assert.equal(JSON.parse(fs.readFileSync(path.join(`${PROJECT}.runs`, "run-2", "config.json"), "utf8")).precision, undefined, "f32 runs name none");
+    await h.assertNoError("after a bf16 run");
+
+    // Back to f32, so the steps that follow are unaffected.
+    await h.click("nav-model");
+    await h.selectValue("model-precision", "f32");
+    await h.textMatches("model-precision-note", /^Runs as f32\./);
+    await h.textMatches("header-model", /roberta · cpu$/);
+    await h.click("nav-tune");
+    await browser.waitUntil(async () => (await h.value("tune-precision")) === "f32", { timeout: SHORT, timeoutMsg: "the Tune form did not follow the Model screen back to f32" });
+    await h.assertNoError("after going back to f32");
   });
 
   // ---- Every model family: the same screens with the tiny decoder (Llama) and T5 fixtures. ----

@@ -95,7 +95,7 @@ function Shell() {
           <div className="header-item">
             <span className="muted small">Model</span>
             <span className="header-value" data-testid="header-model">
-              {model ? `${model.spec} · ${model.device}` : "No model loaded"}
+              {model ? `${model.spec} · ${model.device}${model.precision === "f32" ? "" : ` · ${model.precision}`}` : "No model loaded"}
             </span>
           </div>
         </header>

@@ -45,6 +45,8 @@ export const commands = {
 	devices: () => __TAURI_INVOKE<DeviceOption[]>("devices"),
 	loadModel: (job: string, spec: string, device: DeviceKind) => __TAURI_INVOKE<ModelView>("load_model", { job, spec, device }),
 	currentModel: () => __TAURI_INVOKE<ModelView | null>("current_model"),
+	/**  The loaded model's precision (f32, or bf16 on the CPU), changed without reloading it. */
+	setPrecision: (precision: Precision) => __TAURI_INVOKE<ModelView>("set_precision", { precision }),
 	parseTemplate: (source: string) => __TAURI_INVOKE<TemplateView>("parse_template", { source }),
 	templateFromSegments: (segments: SegmentView[]) => __TAURI_INVOKE<TemplateView>("template_from_segments", { segments }),
 	previewPrompt: (prompt: PromptSpec, rowIds: number[]) => __TAURI_INVOKE<RenderPreview[]>("preview_prompt", { prompt, rowIds }),
@@ -619,6 +621,15 @@ export type ModelView = {
 	 *  the GGUF file), when it has one: the prompt studio offers “Use chat template” then.
 	 */
 	chat_template: string | null,
+	/**  The linear layers' precision (f32 unless changed on the Model screen). */
+	precision: Precision,
+	/**  What runs the products in that precision on this machine (e.g. that bf16 is emulated here). */
+	precision_kernel: string,
+	/**
+	 *  Whether this CPU has AVX512_BF16, so that bf16 is faster than f32 here (without it, bf16
+	 *  gives the same results but slower).
+	 */
+	bf16_native: boolean,
 };
 
 /**
@@ -672,6 +683,13 @@ export type PickRequest = {
 	default_path: string | null,
 	filters: FileFilter[],
 };
+
+/**  The precision of the linear layers' matrix products. */
+export type Precision = 
+/**  f32 throughout: the results PyTorch gives in f32. */
+"f32" | 
+/**  bf16 factors with f32 accumulation in the linear layers; f32 elsewhere. */
+"bf16";
 
 export type PredictionView = {
 	row_id: number,
@@ -845,6 +863,8 @@ export type RunSummaryView = {
 	name: string,
 	strategy: TuneStrategy,
 	model: string,
+	/**  The precision it was trained in (from its config.json; f32 for runs that name none). */
+	precision: Precision,
 	/**  finished, interrupted (can resume) or empty. */
 	status: string,
 	steps: number,
@@ -989,6 +1009,11 @@ export type TuneRequest = {
 	/**  Fraction of the labelled rows held out as dev rows. */
 	dev_fraction: number,
 	hyper: Hyper,
+	/**
+	 *  The linear layers' precision while training and evaluating, kept in the run's config.json
+	 *  (the Tune form offers the loaded model's).
+	 */
+	precision?: Precision,
 	/**  Continue the interrupted run of this name. */
 	resume: boolean,
 };

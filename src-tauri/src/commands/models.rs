@@ -1,5 +1,6 @@
 //! Model screen: Hugging Face search and download, the cache, devices, loading.
 
+use cloze::plm::Precision;
 use cloze::studio::views::{
     CachedModelView, DeviceKind, DeviceOption, DownloadedGguf, HubDetails, HubPage, HubQuery,
     ModelTypeOption, ModelView,
@@ -101,6 +102,13 @@ pub async fn load_model<R: Runtime>(
         check_path(&window, &spec, &[PickPurpose::ModelFolder])?;
     }
     run_job(&app, job, move |s, p| s.load_model(&spec, device, p)).await
+}
+
+/// The loaded model's precision (f32, or bf16 on the CPU), changed without reloading it.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_precision(studio: State<'_, Shared>, precision: Precision) -> Result<ModelView, AppError> {
+    run(&studio, move |s| s.set_precision(precision)).await
 }
 
 #[tauri::command]

@@ -14,6 +14,7 @@ const MODEL: ModelView = {
   spec: "bert-tiny", path: "/m", family: "bert", parameters: 4_000_000, hidden_size: 128, layers: 2,
   vocab_size: 30522, max_len: 512, has_lm_head: true, mask_token: "[MASK]", device: "cpu",
   kind: "encoder", pretraining: "masked-lm", reads: "at the {mask} token", quantisation: null, chat_template: null, memory_bytes: 4.4e8, kv_heads: 12,
+  precision: "f32", precision_kernel: "f32", bf16_native: false,
 };
 const rows = [
   { id: 1, position: 0, ext_id: "1", text_a: "Great film", text_b: null, split: "train", label: "positive", label_source: "import" },

@@ -13,6 +13,7 @@ const DECODER: ModelView = {
   spec: "tiny-llama", path: "/m", family: "llama", parameters: 1e6, hidden_size: 64, layers: 2,
   vocab_size: 320, max_len: 256, has_lm_head: true, mask_token: "<mask>", device: "cpu",
   kind: "decoder", pretraining: "causal-lm", reads: "at the token before {mask}", quantisation: null, chat_template: null, memory_bytes: 4e6, kv_heads: 2,
+  precision: "f32", precision_kernel: "f32", bf16_native: false,
 };
 const ROWS: RowView[] = [
   { id: 1, position: 0, ext_id: "1", text_a: "Great film", text_b: null, split: "train", label: "positive", label_source: "import" },

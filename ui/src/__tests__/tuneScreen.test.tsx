@@ -13,6 +13,7 @@ const MODEL: ModelView = {
   spec: "bert-tiny", path: "/m", family: "bert", parameters: 4_000_000, hidden_size: 128, layers: 2,
   vocab_size: 30522, max_len: 512, has_lm_head: true, mask_token: "[MASK]", device: "cpu",
   kind: "encoder", pretraining: "masked-lm", reads: "at the {mask} token", quantisation: null, chat_template: null, memory_bytes: 4.4e8, kv_heads: 12,
+  precision: "f32", precision_kernel: "f32", bf16_native: false,
 };
 const mocked = commands as unknown as Record<string, ReturnType<typeof vi.fn>>;
 
@@ -21,7 +22,7 @@ const hyper = (lr: number, epochs: number): Hyper => ({
   max_grad_norm: 1, eval_every: 0, patience: 0, seed: 13, dropout: null, max_len: null,
 });
 const run = (name: string, acc: number): RunSummaryView => ({
-  name, strategy: "finetune", model: "/m", status: "finished", steps: 6, dev_accuracy: acc, dev_macro_f1: acc, seconds: 1.5,
+  name, strategy: "finetune", model: "/m", precision: "f32", status: "finished", steps: 6, dev_accuracy: acc, dev_macro_f1: acc, seconds: 1.5,
 });
 const details = (name: string): RunDetailsView => ({
   summary: run(name, 0.75), config_json: "{\n  \"strategy\": \"finetune\"\n}", loss_svg: "<svg><text>loss</text></svg>",
@@ -81,9 +82,31 @@ describe("TuneScreen", () => {
     const [, request] = mocked.startTuning.mock.calls[0];
     expect(request).toMatchObject({
       name: "run-3", strategy: "finetune", template: DEFAULT_PROMPT.template, verbalizer: DEFAULT_PROMPT.verbalizer,
-      verbalizer_kind: "manual", soft_placement: "in-template", label_set_id: PROJECT.label_sets[0].id, shots: 4, dev_fraction: 0.2, resume: false,
+      verbalizer_kind: "manual", soft_placement: "in-template", label_set_id: PROJECT.label_sets[0].id, shots: 4, dev_fraction: 0.2, precision: "f32", resume: false,
     });
     expect(request.hyper).toMatchObject({ epochs: 3, learning_rate: 2e-5 });
+  });
+
+  it("offers the loaded model's precision, sends the one chosen, and marks bf16 runs", async () => {
+    const user = userEvent.setup();
+    mocked.listRuns.mockResolvedValue([{ ...run("run-1", 0.75), precision: "bf16" }, run("run-2", 0.5)]);
+    mocked.startTuning.mockClear().mockResolvedValue(run("run-3", 0.8));
+    renderWithApp(<TuneScreen />, { project: PROJECT, model: { ...MODEL, precision: "bf16" }, prompt: DEFAULT_PROMPT });
+    const select = screen.getByTestId("tune-precision") as HTMLSelectElement;
+    expect(select.value).toBe("bf16");
+    expect(screen.getByRole("option", { name: "bf16 (slower on this CPU)" })).toBeInTheDocument();
+    const rows = await screen.findAllByTestId("tune-run-row");
+    expect(rows[0]).toHaveTextContent("finetune bf16");
+    expect(rows[1]).not.toHaveTextContent("bf16");
+    expect(screen.getAllByTestId("tune-run-precision")).toHaveLength(1);
+    await waitFor(() => expect(screen.getByTestId("tune-learning-rate")).toHaveValue("0.00002"));
+    await user.click(screen.getByTestId("tune-start"));
+    await waitFor(() => expect(mocked.startTuning).toHaveBeenCalledTimes(1));
+    expect(mocked.startTuning.mock.calls[0][1]).toMatchObject({ precision: "bf16" });
+    await user.selectOptions(select, "f32");
+    await user.click(screen.getByTestId("tune-start"));
+    await waitFor(() => expect(mocked.startTuning).toHaveBeenCalledTimes(2));
+    expect(mocked.startTuning.mock.calls[1][1]).toMatchObject({ precision: "f32" });
   });
 
   it("rejects a run name that is not a folder name", async () => {

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import {
   commands, type CachedModelView, type DeviceKind, type DeviceOption, type HubDetails, type HubModel, type HubQuery, type ModelTypeOption, type ModelView,
+  type Precision,
 } from "../bindings";
 import { useJobs } from "../app/JobsContext";
 import { useNotify } from "../app/NotificationsContext";
@@ -80,7 +81,7 @@ export function ModelScreen() {
         </div>
         <div className="card">
           <h2>Current model</h2>
-          {model ? <ModelCard model={model} /> : (
+          {model ? <><ModelCard model={model} /><PrecisionSetting model={model} onChanged={setModel} /></> : (
             <EmptyState title="No model loaded">Load a local folder on the left, or download a fill-mask model from Hugging Face below.</EmptyState>
           )}
         </div>
@@ -124,6 +125,40 @@ const KIND_NAMES: Record<ModelView["kind"], string> = {
 /** Whether a GGUF model's layers are held quantised (less memory than its f32 weights). */
 function quantisedHeld(model: ModelView): boolean {
   return model.quantisation !== null && model.memory_bytes < model.parameters * 4 * 0.9;
+}
+
+export const PRECISIONS: { value: Precision; label: string }[] = [
+  { value: "f32", label: "f32 — exact, equal to PyTorch" },
+  { value: "bf16", label: "bf16 — faster on CPUs with AVX512_BF16" },
+];
+
+/** The loaded model's precision, changed without reloading it; what runs it on this machine. */
+function PrecisionSetting({ model, onChanged }: { model: ModelView; onChanged: (m: ModelView) => void }) {
+  const { guard } = useNotify();
+  const [busy, setBusy] = useState(false);
+  const cpu = model.device === "cpu";
+  const change = async (p: Precision) => {
+    setBusy(true);
+    const m = await guard(commands.setPrecision(p));
+    setBusy(false);
+    if (m) onChanged(m);
+  };
+  return (
+    <div className="precision-setting" data-testid="model-precision-setting">
+      <Select<Precision>
+        label="Precision"
+        value={model.precision}
+        onChange={(p) => void change(p)}
+        testId="model-precision"
+        disabled={busy}
+        options={PRECISIONS.map((o) => (o.value === "bf16" && !cpu ? { ...o, label: "bf16 — on the CPU only", disabled: true } : o))}
+      />
+      <p className="hint" data-testid="model-precision-note">Runs as {model.precision_kernel}. The prompt studio, scoring and the Tune form use it; each run keeps the precision it was trained in.</p>
+      {cpu && !model.bf16_native ? (
+        <p className="warn small" data-testid="model-precision-warning">This CPU has no AVX512_BF16: bf16 gives the same results here but runs slower than f32.</p>
+      ) : null}
+    </div>
+  );
 }
 
 function ModelCard({ model }: { model: ModelView }) {

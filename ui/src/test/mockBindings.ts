@@ -4,7 +4,7 @@ import { vi } from "vitest";
 const names = [
   "uiReady", "cancelJob", "recentProjects", "forgetRecentProject", "createProject", "openProject", "closeProject", "currentProject",
   "previewFile", "importDataset", "createLabelSet", "datasetStats", "rowsPage",
-  "hubSearch", "hubDetails", "hubDownload", "hubDownloadGguf", "modelTypes", "cachedModels", "removeCachedModel", "devices", "loadModel", "currentModel",
+  "hubSearch", "hubDetails", "hubDownload", "hubDownloadGguf", "modelTypes", "cachedModels", "removeCachedModel", "devices", "loadModel", "currentModel", "setPrecision",
   "parseTemplate", "templateFromSegments", "previewPrompt", "checkVerbalizer", "zeroShot", "evaluatePrompt", "suggestLabelWords", "savePrompt",
   "generationPrompt", "generateText",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept",

@@ -4,6 +4,7 @@ import {
   type ConfigDiff,
   type DevExampleView,
   type Hyper,
+  type Precision,
   type Pretraining,
   type RunDetailsView,
   type RunSummaryView,
@@ -106,6 +107,9 @@ export function TuneScreen() {
   const [shots, setShots] = useState("");
   const [devFraction, setDevFraction] = useState("0.2");
   const [hyper, setHyper] = useState<Hyper>({});
+  // The form's precision follows the Model screen's setting (and can differ for one run).
+  const modelPrecision = model?.precision ?? "f32";
+  const [precision, setPrecision] = useState<Precision>(modelPrecision);
   const [job, setJob] = useState<string | null>(null);
   const [running, setRunning] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
@@ -128,6 +132,10 @@ export function TuneScreen() {
   useEffect(() => {
     setTemplate(prompt.template);
   }, [prompt.template]);
+
+  useEffect(() => {
+    setPrecision(modelPrecision);
+  }, [modelPrecision]);
 
   const defaultsRequest = useLatest();
   useEffect(() => {
@@ -206,6 +214,7 @@ export function TuneScreen() {
       shots: shotsNum,
       dev_fraction: devNum,
       hyper,
+      precision,
       resume,
     };
   };
@@ -267,6 +276,13 @@ export function TuneScreen() {
             <select id="tune-verbalizer-kind" data-testid="tune-verbalizer-kind" value={kind} onChange={(e) => setKind(e.target.value as VerbalizerKind)}>
               <option value="manual">Label words (manual)</option>
               <option value="soft">Trained projection (soft)</option>
+            </select>
+          </div>
+          <div className="field">
+            <label htmlFor="tune-precision">Precision</label>
+            <select id="tune-precision" data-testid="tune-precision" value={precision} onChange={(e) => setPrecision(e.target.value as Precision)}>
+              <option value="f32">f32 (exact)</option>
+              <option value="bf16" disabled={model.device !== "cpu"}>{model.device !== "cpu" ? "bf16 (CPU only)" : model.bf16_native ? "bf16 (faster here)" : "bf16 (slower on this CPU)"}</option>
             </select>
           </div>
           {strategy === "soft-prompt" ? (
@@ -338,7 +354,7 @@ export function TuneScreen() {
                   onClick={() => setSelected(r.name)}
                 >
                   <td><button type="button" className="link">{r.name}</button></td>
-                  <td>{r.strategy}</td>
+                  <td>{r.strategy}{r.precision !== "f32" ? <> <span className="badge small" data-testid="tune-run-precision">{r.precision}</span></> : null}</td>
                   <td>{r.status}</td>
                   <td>{r.steps}</td>
                   <td>{pct(r.dev_accuracy)}</td>
@@ -387,7 +403,7 @@ export function TuneScreen() {
 
       {details && shown ? (
         <div className="card stack" data-testid="tune-details">
-          <h2>{details.summary.name} · {details.summary.strategy} · {details.summary.status}</h2>
+          <h2>{details.summary.name} · {details.summary.strategy}{details.summary.precision !== "f32" ? ` · ${details.summary.precision}` : ""} · {details.summary.status}</h2>
           <p className="muted">
             Update {details.last_step}{details.total_steps ? ` of ${details.total_steps}` : ""}
             {details.last_loss !== null ? ` · training loss ${details.last_loss.toFixed(4)}` : ""}

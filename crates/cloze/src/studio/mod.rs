@@ -65,6 +65,10 @@ fn no_project() -> Error {
     Error::precondition("no project is open; create or open one on the Projects screen")
 }
 
+fn no_model() -> Error {
+    Error::precondition("no model is loaded; open a model folder or a downloaded model on the Model screen")
+}
+
 impl Studio {
     /// A studio keeping its recent-projects list in `config_dir` and reaching the Hub with `hub`.
     pub fn new(config_dir: impl Into<PathBuf>, hub: HubClient) -> Self {
@@ -156,17 +160,27 @@ impl Studio {
 
     /// The loaded model, or an error saying how to load one.
     pub fn model(&self) -> Result<Arc<LoadedModel>> {
-        self.model.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| {
-            Error::precondition(
-                "no model is loaded; open a model folder or a downloaded model on the Model screen",
-            )
-        })
+        self.model.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(no_model)
     }
 
     fn set_model(&self, model: LoadedModel) -> Arc<LoadedModel> {
         let model = Arc::new(model);
         *self.model.write().unwrap_or_else(|e| e.into_inner()) = Some(model.clone());
         model
+    }
+
+    /// Replaces the loaded model by `change` of a copy of it (the weights are shared, not copied),
+    /// under the write lock, so two changes never lose one another. Work that already holds the
+    /// model (a scoring job, an evaluation) finishes with the one it started with.
+    fn change_model(&self, change: impl FnOnce(&mut LoadedModel) -> Result<()>) -> Result<Arc<LoadedModel>> {
+        let mut guard = self.model.write().unwrap_or_else(|e| e.into_inner());
+        let current = guard.as_ref().ok_or_else(no_model)?;
+        let mut model =
+            LoadedModel { plm: current.plm.clone(), spec: current.spec.clone(), device: current.device };
+        change(&mut model)?;
+        let model = Arc::new(model);
+        *guard = Some(model.clone());
+        Ok(model)
     }
 }
 

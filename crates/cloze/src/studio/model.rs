@@ -6,7 +6,7 @@ use super::{LoadedModel, Studio};
 use crate::error::{Error, Result};
 use crate::hub::{CachedModel, SearchQuery, resolve_model_in};
 use crate::plm::family::{FAMILIES, supported_model_types};
-use crate::plm::{DeviceChoice, Plm};
+use crate::plm::{DeviceChoice, Plm, Precision};
 use crate::store::Store;
 
 pub(super) fn model_records(store: &Store) -> Result<Vec<ModelRecord>> {
@@ -79,6 +79,9 @@ pub(super) fn model_view(m: &LoadedModel) -> ModelView {
         has_lm_head: info.has_lm_head,
         mask_token: info.special_tokens.mask.0.clone(),
         device: m.device,
+        precision: m.plm.precision(),
+        precision_kernel: m.plm.precision().kernel().to_string(),
+        bf16_native: Precision::Bf16.native(),
     }
 }
 
@@ -262,6 +265,14 @@ impl Studio {
         let loaded = self.set_model(LoadedModel { plm, spec: spec.to_string(), device });
         progress(Progress::new("load", 2, Some(2)));
         Ok(model_view(&loaded))
+    }
+
+    /// Sets the loaded model's precision (f32, or bf16 on the CPU) without reloading it: live
+    /// probabilities, evaluations, label-word suggestions, scoring and generation use it from the
+    /// next request on. A newly loaded model starts in f32.
+    pub fn set_precision(&self, precision: Precision) -> Result<ModelView> {
+        let model = self.change_model(|m| m.plm.set_precision(precision))?;
+        Ok(model_view(&model))
     }
 
     pub fn current_model(&self) -> Option<ModelView> {

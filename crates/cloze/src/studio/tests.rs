@@ -642,8 +642,73 @@ fn tune_request(
         shots: None,
         dev_fraction: 0.25,
         hyper,
+        precision: Default::default(),
         resume: false,
     }
+}
+
+/// The Model screen's precision: bf16 moves the live probabilities (slightly) without reloading
+/// the model, f32 gives back exactly the f32 ones; a tune request's precision is kept in the run's
+/// config.json and shown in the run list.
+#[test]
+fn precision_setting_changes_scores_and_is_kept_in_runs() {
+    use crate::plm::Precision;
+    use crate::tune::{Hyper, TuneStrategy};
+    let (f, imported) = with_reviews("precision");
+    let set = imported.label_set.unwrap().id;
+    let ids: Vec<i64> =
+        f.studio.rows_page(imported.dataset.id, None, 0, 8).unwrap().rows.iter().map(|r| r.id).collect();
+    let e = f.studio.set_precision(Precision::Bf16).unwrap_err();
+    assert_eq!(e.kind(), crate::error::ErrorKind::Precondition, "{e}");
+    let view = load_roberta(&f);
+    assert_eq!((view.precision, view.precision_kernel.as_str()), (Precision::F32, "f32"));
+    assert_eq!(view.bf16_native, Precision::Bf16.native());
+
+    let p = prompt();
+    let exact = f.studio.zero_shot(&p, &ids).unwrap();
+    let exact_eval = f.studio.evaluate_prompt(&p, set, &mut yes).unwrap();
+    let bf16 = f.studio.set_precision(Precision::Bf16).unwrap();
+    assert_eq!(bf16.precision, Precision::Bf16);
+    assert_eq!(bf16.precision_kernel, Precision::Bf16.kernel());
+    assert_eq!(f.studio.current_model().unwrap(), bf16);
+    assert_eq!(bf16.spec, view.spec);
+    let rounded = f.studio.zero_shot(&p, &ids).unwrap();
+    let diffs: Vec<f64> = exact
+        .iter()
+        .zip(&rounded)
+        .flat_map(|(a, b)| a.probs.iter().zip(&b.probs).map(|(x, y)| (x.prob - y.prob).abs()))
+        .collect();
+    let max = diffs.iter().copied().fold(0.0, f64::max);
+    assert!(max > 0.0, "bf16 products moved no probability");
+    assert!(max < 0.05, "bf16 moved a probability by {max}");
+    let rounded_eval = f.studio.evaluate_prompt(&p, set, &mut yes).unwrap();
+    assert_eq!(rounded_eval.rows, exact_eval.rows);
+
+    assert_eq!(f.studio.set_precision(Precision::F32).unwrap(), view);
+    assert_eq!(f.studio.zero_shot(&p, &ids).unwrap(), exact, "back in f32: the f32 probabilities exactly");
+    assert_eq!(f.studio.evaluate_prompt(&p, set, &mut yes).unwrap(), exact_eval);
+
+    // A run's precision comes from its request (not the loaded model's), into its config.json.
+    let hyper = Hyper { epochs: 1, ..Hyper::for_strategy(TuneStrategy::Probe) };
+    let mut request =
+        tune_request("probe-bf16", TuneStrategy::Probe, "{text_a} It was {mask}.", set, hyper.clone());
+    request.precision = Precision::Bf16;
+    let run = f.studio.start_tuning(&request, &mut yes).unwrap();
+    assert_eq!((run.status.as_str(), run.precision), ("finished", Precision::Bf16));
+    let runs = f.studio.runs_dir().unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(runs.join("probe-bf16/config.json")).unwrap()).unwrap();
+    assert_eq!(config["precision"], "bf16");
+    let plain = tune_request("probe-f32", TuneStrategy::Probe, "{text_a} It was {mask}.", set, hyper);
+    f.studio.start_tuning(&plain, &mut yes).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(runs.join("probe-f32/config.json")).unwrap()).unwrap();
+    assert!(config.get("precision").is_none(), "f32 runs' configs stay as they were: {config}");
+    let listed: Vec<(String, Precision)> =
+        f.studio.list_runs().unwrap().into_iter().map(|r| (r.name, r.precision)).collect();
+    assert!(listed.contains(&("probe-bf16".into(), Precision::Bf16)), "{listed:?}");
+    assert!(listed.contains(&("probe-f32".into(), Precision::F32)), "{listed:?}");
+    assert_eq!(f.studio.current_model().unwrap().precision, Precision::F32, "a run leaves the setting alone");
 }
 
 /// The Tune screen's resume goes through the same checkpoints as the CLI: a cancelled run resumes

@@ -11,6 +11,7 @@ use super::data::label_set;
 use super::views::{Progress, ProgressFn};
 use crate::error::{Error, Result};
 use crate::export::report::{RunCurves, confusion_svg};
+use crate::plm::Precision;
 use crate::tune::{
     self, DataSource, EvalMetrics, Hyper, RunDir, SoftPlacement, TuneConfig, TuneEvent, TuneStrategy,
     VerbalizerKind,
@@ -43,6 +44,10 @@ pub struct TuneRequest {
     /// Fraction of the labelled rows held out as dev rows.
     pub dev_fraction: f64,
     pub hyper: Hyper,
+    /// The linear layers' precision while training and evaluating, kept in the run's config.json
+    /// (the Tune form offers the loaded model's).
+    #[serde(default)]
+    pub precision: Precision,
     /// Continue the interrupted run of this name.
     pub resume: bool,
 }
@@ -54,6 +59,8 @@ pub struct RunSummaryView {
     pub name: String,
     pub strategy: TuneStrategy,
     pub model: String,
+    /// The precision it was trained in (from its config.json; f32 for runs that name none).
+    pub precision: Precision,
     /// finished, interrupted (can resume) or empty.
     pub status: String,
     pub steps: u32,
@@ -169,6 +176,7 @@ impl Studio {
         config.shots = request.shots;
         config.dev_fraction = Some(request.dev_fraction);
         config.hyper = request.hyper.clone();
+        config.precision = request.precision;
         let (train, dev) = tune::select_rows(&config, rows, Vec::new())?;
         let dir = self.runs_dir()?.join(name);
         let device = model.plm.device().clone();
@@ -211,6 +219,7 @@ impl Studio {
             name: name.to_string(),
             strategy: config.strategy,
             model: config.model.display().to_string(),
+            precision: config.precision,
             status: if summary.is_some() {
                 "finished"
             } else if steps > 0 {

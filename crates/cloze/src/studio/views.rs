@@ -450,6 +450,13 @@ pub struct ModelView {
     /// The file the model's chat template comes from (tokenizer_config.json, chat_template.jinja or
     /// the GGUF file), when it has one: the prompt studio offers “Use chat template” then.
     pub chat_template: Option<String>,
+    /// The linear layers' precision (f32 unless changed on the Model screen).
+    pub precision: crate::plm::Precision,
+    /// What runs the products in that precision on this machine (e.g. that bf16 is emulated here).
+    pub precision_kernel: String,
+    /// Whether this CPU has AVX512_BF16, so that bf16 is faster than f32 here (without it, bf16
+    /// gives the same results but slower).
+    pub bf16_native: bool,
 }
 
 // ------------------------------------------------------------------------------------------ prompts
