@@ -1,4 +1,4 @@
-//! `cloze project new|import|status` and `cloze export labels`.
+//! `cloze project new|import|status|add-model|disagreements|suspicious` and `cloze export labels`.
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +44,38 @@ pub enum ProjectCommand {
         #[arg(long)]
         label_set: Option<String>,
     },
+    /// List the labelled rows whose label the model contradicts with confidence (likely label
+    /// errors): out-of-fold predictions of a probe on the model's sentence embeddings, confident-
+    /// learning thresholds per class; most suspicious first, with the evidence.
+    Suspicious(SuspiciousArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SuspiciousArgs {
+    /// The project file.
+    file: PathBuf,
+    /// The model whose sentence embeddings the probe reads (a folder, .gguf file or cached
+    /// repository id); an encoder such as all-MiniLM-L6-v2 serves well.
+    #[arg(long, short = 'm', value_name = "DIR|REPO")]
+    model: String,
+    /// The dataset (default: the only one).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// The label set (default: the only one).
+    #[arg(long)]
+    label_set: Option<String>,
+    /// Cross-validation folds: each row is judged by a probe trained on the other folds.
+    #[arg(long, default_value_t = 5)]
+    folds: u32,
+    /// Seed of the fold assignment.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Show at most this many rows (all are counted).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// One JSON object per suspect instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -140,6 +172,7 @@ pub fn run(command: ProjectCommand) -> Result<()> {
         ProjectCommand::Disagreements { file, dataset, label_set } => {
             disagreements(&file, dataset.as_deref(), label_set.as_deref())
         }
+        ProjectCommand::Suspicious(args) => suspicious(&args),
     }
 }
 
@@ -161,6 +194,59 @@ fn disagreements(file: &Path, dataset: Option<&str>, label_set: Option<&str>) ->
     }
     let rows = labels.chunk_by(|a, b| a.0 == b.0).count();
     errln!("{shown} of {rows} rows labelled by several annotators disagree");
+    Ok(())
+}
+
+fn suspicious(args: &SuspiciousArgs) -> Result<()> {
+    use cloze::label::suspicious::{SuspicionOptions, suspicious_labels};
+    let store = open(&args.file)?;
+    let (_, set) = pick(&store, args.dataset.as_deref(), args.label_set.as_deref())?;
+    let rows = store.labelled_examples(set.id)?;
+    let plm = cloze::plm::Plm::load(cloze::hub::resolve_model(&args.model)?, &candle_core::Device::Cpu)?;
+    let bar = indicatif::ProgressBar::new(0);
+    let options = SuspicionOptions { folds: args.folds, seed: args.seed };
+    let found = suspicious_labels(&plm, &rows, &set.classes, options, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        true
+    })?;
+    bar.finish_and_clear();
+    for s in found.suspects.iter().take(args.limit) {
+        let row = &rows[s.index as usize];
+        let (given, suggested) = (&set.classes[s.given as usize], &set.classes[s.suggested as usize]);
+        if args.json {
+            let line = serde_json::json!({
+                "id": row.id, "text": cloze::label::suspicious::row_text(row), "given": given,
+                "suggested": suggested, "p_given": s.p_given, "p_suggested": s.p_suggested,
+                "threshold": s.threshold, "confident": s.confident,
+            });
+            outln!("{line}")?;
+        } else {
+            let text: String = row.text_a.chars().take(70).collect();
+            outln!(
+                "{} row {:<8} labelled {given:<12} model says {suggested:<12} ({:.2} vs {:.2})  {text}",
+                if s.confident { "!" } else { " " },
+                row.id,
+                s.p_suggested,
+                s.p_given
+            )?;
+        }
+    }
+    errln!(
+        "{} of {} labelled rows are suspicious, {} confidently (marked !; out-of-fold probe on {}'s \
+         embeddings, {} folds; per-class thresholds {})",
+        found.suspects.len(),
+        rows.len(),
+        found.suspects.iter().filter(|s| s.confident).count(),
+        plm.family().name(),
+        args.folds,
+        set.classes
+            .iter()
+            .zip(&found.thresholds)
+            .map(|(c, t)| format!("{c} {t:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(())
 }
 
