@@ -136,17 +136,7 @@ pub fn export_job(
     let dropout = config.hyper.dropout.unwrap_or_else(|| plm.config_dropout());
     let pad_id = plm.tokenizer().special().pad.1;
     let template = config.chat.apply(&plm, &plain)?;
-    let max_len = config.hyper.max_len.map(|m| m as usize);
-    let model = PromptModel::new(
-        plm,
-        template,
-        verbalizer,
-        config.verbalizer_kind,
-        config.soft_init,
-        max_len,
-        config.hyper.seed,
-    )?
-    .with_soft_placement(config.soft_placement)?;
+    let model = PromptModel::from_config(plm, template, verbalizer, config.verbalizer_kind, &config)?;
     let (train, dev) = select_rows(&config, train, dev)?;
     let classes = model.classes();
     let rows = |examples: &[Example], what: &str| -> Result<Vec<serde_json::Value>> {

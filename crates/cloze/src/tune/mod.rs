@@ -354,16 +354,8 @@ pub fn run(
                 base_vars = plm.trainable()?;
             }
             plm.set_dropout(Some(Dropout::new(p_drop, drop_seed)));
-            let mut model = PromptModel::new(
-                plm,
-                template,
-                verbalizer,
-                config.verbalizer_kind,
-                config.soft_init,
-                max_len,
-                hyper.seed,
-            )?
-            .with_soft_placement(config.soft_placement)?;
+            let mut model =
+                PromptModel::from_config(plm, template, verbalizer, config.verbalizer_kind, config)?;
             let mut vars = model.prompt_vars()?;
             vars.extend(base_vars);
             let train_rows = prompt_task::render_rows(&model, train, "training")?;
@@ -603,16 +595,7 @@ impl TunedRun {
                 } else {
                     config.verbalizer_kind
                 };
-                let mut model = PromptModel::new(
-                    plm,
-                    template,
-                    verbalizer,
-                    kind,
-                    config.soft_init,
-                    max_len,
-                    config.hyper.seed,
-                )?
-                .with_soft_placement(config.soft_placement)?;
+                let mut model = PromptModel::from_config(plm, template, verbalizer, kind, &config)?;
                 if dir.prompt().is_file() {
                     let tensors = candle_core::safetensors::load(dir.prompt(), device)
                         .map_err(|e| Error::io(dir.prompt(), e))?;

@@ -146,6 +146,22 @@ impl PromptModel {
         Renderer::new(self.plm.tokenizer(), self.max_len)
     }
 
+    /// The prompt model a run's config describes over `plm`: its soft-vector initialisation and
+    /// placement, length limit and seed, with `template` (the config's, chat-wrapped as the run
+    /// uses it), `verbalizer` and `kind` — what training, classifying with the run and exporting
+    /// it as a job all build.
+    pub fn from_config(
+        plm: Plm,
+        template: Template,
+        verbalizer: &Verbalizer,
+        kind: VerbalizerKind,
+        config: &super::config::TuneConfig,
+    ) -> Result<Self> {
+        let max_len = config.hyper.max_len.map(|m| m as usize);
+        Self::new(plm, template, verbalizer, kind, config.soft_init, max_len, config.hyper.seed)?
+            .with_soft_placement(config.soft_placement)
+    }
+
     /// Puts the template's leading soft vectors before every token ([`SoftPlacement::BeforeInput`],
     /// PEFT's place) or leaves them where the template puts them. Checked against the template.
     pub fn with_soft_placement(mut self, placement: SoftPlacement) -> Result<Self> {
