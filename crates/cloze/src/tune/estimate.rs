@@ -47,9 +47,9 @@ use crate::template::Template;
 /// Rows per evaluation batch, as [`super::prompt_task::predict`] and [`probe::features`] batch.
 const EVAL_BATCH: usize = 32;
 /// A checkpoint's cost beyond its bytes: a folder, five files and the `latest` pointer each synced
-/// to disk, the previous checkpoint removed. Not measured (the estimate writes nothing): 12 to 55
+/// to disk, the previous checkpoint removed. Not measured (the estimate writes nothing): 3 to 55
 /// ms on the shared virtual disk the README's figures were taken on, less on a local SSD.
-const CHECKPOINT_FIXED_S: f64 = 0.03;
+const CHECKPOINT_FIXED_S: f64 = 0.015;
 /// A timed update slower than this is not repeated.
 const REPEAT_BELOW_S: f64 = 1.5;
 
