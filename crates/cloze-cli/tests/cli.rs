@@ -322,6 +322,54 @@ fn tune_each_strategy_then_classify_with_the_run() {
     ]);
     assert!(!again.status.success());
     assert!(text(&again.stderr).contains("--resume"), "{}", text(&again.stderr));
+    // --estimate: the predicted cost on stdout, no run folder; a finished run says what it took.
+    let estimated = tmp.join("estimated");
+    let est = cloze(&[
+        "tune",
+        "--strategy",
+        "soft-prompt",
+        "--model",
+        model.to_str().unwrap(),
+        "--train",
+        "samples/reviews.csv",
+        "--dev-fraction",
+        "0.25",
+        "--verbalizer",
+        "samples/sentiment.verbalizer.json",
+        "--template",
+        "{soft:2} {text_a} It was {mask}.",
+        "--epochs",
+        "2",
+        "--estimate",
+    ]);
+    let stdout = text(&est.stdout);
+    assert!(est.status.success(), "{}", text(&est.stderr));
+    assert!(
+        stdout.starts_with("estimate for soft-prompt on this machine: 12 training rows, 4 dev rows"),
+        "{stdout}"
+    );
+    for needle in ["updates ×", "3 evaluations on the dev rows", "memory ", "measured 5 updates of batch 8"]
+    {
+        assert!(stdout.contains(needle), "{needle}: {stdout}");
+    }
+    assert!(!estimated.exists());
+    let took = text(
+        &cloze(&[
+            "tune",
+            "--strategy",
+            "probe",
+            "--model",
+            model.to_str().unwrap(),
+            "--train",
+            "samples/reviews.csv",
+            "--epochs",
+            "2",
+            "--out",
+            estimated.to_str().unwrap(),
+        ])
+        .stderr,
+    );
+    assert!(took.contains("in all (") && took.contains("peak memory"), "{took}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
