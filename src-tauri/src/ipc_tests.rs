@@ -341,17 +341,37 @@ fn every_command_through_ipc() {
     let request = json!({"name": "ft-1", "strategy": "finetune", "template": "{text_a} It was {mask}.",
         "verbalizer": prompt()["verbalizer"], "verbalizer_kind": "manual", "label_set_id": set, "shots": null,
         "dev_fraction": 0.25, "hyper": hyper, "resume": false});
+    // The cost before starting: a job that writes nothing, whose estimate the run then keeps.
+    let estimate = h.ok("estimate_tuning", json!({"job": "estimate-1", "request": request}));
+    assert_eq!(
+        (&estimate["strategy"], &estimate["evaluations"]),
+        (&json!("finetune"), &json!(2)),
+        "{estimate}"
+    );
+    assert!(estimate["seconds"].as_f64().unwrap() > 0.0 && estimate["steps"].as_u64().unwrap() >= 1);
+    assert!(!h.dir.join("reviews.cloze.runs").join("ft-1").exists());
+    assert_eq!(h.ok("list_runs", json!({})).as_array().unwrap().len(), 0);
+    let mut request = request;
+    request["estimate"] = estimate.clone();
     let tuned = h.ok("start_tuning", json!({"job": "tune-1", "request": request}));
     assert_eq!((&tuned["status"], &tuned["precision"]), (&json!("finished"), &json!("f32")));
     let mut second = request.clone();
     second["name"] = json!("ft-2");
     second["hyper"]["seed"] = json!(5);
     second["precision"] = json!("bf16");
+    second["estimate"] = Value::Null;
     assert_eq!(h.ok("start_tuning", json!({"job": "tune-2", "request": second}))["precision"], "bf16");
     assert_eq!(h.ok("list_runs", json!({})).as_array().unwrap().len(), 2);
     let details = h.ok("run_details", json!({"name": "ft-1"}));
     assert!(details["loss_svg"].as_str().unwrap().starts_with("<svg"), "{details}");
     assert_eq!(details["last_eval"]["rows"], 4);
+    for key in ["steps", "evaluations", "peak_bytes"] {
+        assert_eq!(details["estimate"][key], estimate[key], "{key}");
+    }
+    assert_eq!(details["estimate"]["measurement"]["update_tokens"], estimate["measurement"]["update_tokens"]);
+    assert!(details["wall_seconds"].as_f64().unwrap() > 0.0, "{details}");
+    let second_details = h.ok("run_details", json!({"name": "ft-2"}));
+    assert_eq!(second_details["estimate"], Value::Null);
     let diff = h.ok("compare_runs", json!({"a": "ft-1", "b": "ft-2"}));
     assert!(diff.as_array().unwrap().iter().any(|d| d["key"] == "hyper.seed"), "{diff}");
     assert!(

@@ -83,6 +83,7 @@ macro_rules! builder_for {
                 export::import_prompt::<$runtime>,
                 export::open_report,
                 tuning::tune_defaults,
+                tuning::estimate_tuning::<$runtime>,
                 tuning::start_tuning::<$runtime>,
                 tuning::list_runs,
                 tuning::run_details,

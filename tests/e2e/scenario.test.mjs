@@ -414,7 +414,7 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     }
     console.log(`[e2e] export header: ${lines[0]} (source column #${srcIdx + 1})`);
   });
-  step(9, "tune: fine-tune and probe on the labelled rows, then compare the runs", async () => {
+  step(9, "tune: estimate the cost, fine-tune and probe on the labelled rows, then compare the runs", async () => {
     await h.click("nav-tune");
     await h.shown("tune-screen");
     await h.textMatches("tune-runs-empty", /No runs yet/);
@@ -422,8 +422,14 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await browser.waitUntil(async () => (await h.value("tune-epochs")) === "10", { timeout: SHORT, timeoutMsg: "fine-tuning defaults (10 epochs) were not loaded" });
     await h.typeInto("tune-epochs", "2");
     assert.equal(await h.value("tune-name"), "run-1");
+    // Cost before you start: a job that times a few updates; the time and the peak memory are shown,
+    // nothing is made, and the run started with the same settings keeps the estimate beside what it took.
+    await h.click("tune-estimate");
+    await h.textMatches("tune-estimate-result", /^About [\d.]+ (s|min)\b.*\d+ updates × [\d.]+ s.*peak memory [\d.]+ (KB|MB|GB)$/, LONG);
+    await h.textMatches("tune-runs-empty", /No runs yet/);
     await h.click("tune-start");
     await h.textMatches("tune-details", /run-1 · finetune · finished/, LONG);
+    await h.textMatches("tune-cost", /Time\s+[\d.]+ (s|min).*[\d.]+ (s|min).*×[\d.]+\s+Peak memory\s+[\d.]+ (MB|GB)\s+[\d.]+ (MB|GB)\s+×[\d.]+/s);
     await h.shown("tune-loss-chart");
     await h.shown("tune-accuracy-chart");
     const first = await h.$$t("tune-run-row");

@@ -77,6 +77,7 @@ export const commands = {
 	 */
 	openReport: (path: string) => __TAURI_INVOKE<null>("open_report", { path }),
 	tuneDefaults: (strategy: TuneStrategy) => __TAURI_INVOKE<Hyper>("tune_defaults", { strategy }),
+	estimateTuning: (job: string, request: TuneRequest) => __TAURI_INVOKE<Estimate>("estimate_tuning", { job, request }),
 	startTuning: (job: string, request: TuneRequest) => __TAURI_INVOKE<RunSummaryView>("start_tuning", { job, request }),
 	listRuns: () => __TAURI_INVOKE<RunSummaryView[]>("list_runs"),
 	runDetails: (name: string) => __TAURI_INVOKE<RunDetailsView>("run_details", { name }),
@@ -287,6 +288,41 @@ export type ErrorKind =
 "not-allowed" | 
 /**  The work itself failed (a computation, the disk, the database): not the caller's input. */
 "internal";
+
+/**  A run's predicted cost. */
+export type Estimate = {
+	strategy: TuneStrategy,
+	/**  The whole run's predicted wall time in seconds (the sum of the parts below). */
+	seconds: number,
+	/**  Loading the model (as measured here) and preparing the rows. */
+	load_seconds: number,
+	/**  The probe's feature extraction: one forward pass per training and dev row (0 otherwise). */
+	features_seconds: number,
+	/**  Every update of the run. */
+	train_seconds: number,
+	/**  Every evaluation on the dev rows. */
+	eval_seconds: number,
+	/**  Checkpoints and the run's final files. */
+	save_seconds: number,
+	/**  Updates the run makes (at most: early stopping can end it sooner). */
+	steps: number,
+	/**  Mean predicted seconds per update. */
+	seconds_per_step: number,
+	/**  Evaluations on the dev rows, the final one included. */
+	evaluations: number,
+	train_rows: number,
+	dev_rows: number,
+	/**
+	 *  The run's predicted peak resident memory of the process, in bytes (`None` where it cannot
+	 *  be measured).
+	 */
+	peak_bytes: number | null,
+	/**  What `peak_bytes` is and how it was measured. */
+	memory: string,
+	measurement: Measurement,
+	/**  Things to know (a model dequantised, early stopping). */
+	notes: string[],
+};
 
 /**  Metrics of one evaluation on the dev rows. */
 export type EvalMetrics = {
@@ -576,6 +612,29 @@ export type LengthStats = {
 
 export type LengthUnit = "tokens" | "words";
 
+/**  What was measured to make an [`Estimate`]. */
+export type Measurement = {
+	/**  Updates run, the warm-up included. */
+	updates_timed: number,
+	/**  Seconds of each timed update, in order (the first is the warm-up). */
+	update_seconds: number[],
+	/**  Tokens (rows × padded width, summed over micro-batches) of each timed update. */
+	update_tokens: number[],
+	/**  Evaluation (or feature) batches timed. */
+	eval_batches_timed: number,
+	/**  Training rows the timed updates read. */
+	rows: number,
+	/**  The training rows' lengths in tokens: shortest, median and longest. */
+	shortest: number,
+	typical: number,
+	longest: number,
+	/**  The batch size and gradient accumulation of the run. */
+	batch_size: number,
+	grad_accumulation: number,
+	/**  How long the estimate itself took, model loading included. */
+	seconds: number,
+};
+
 export type ModelRecord = {
 	id: number,
 	spec: string,
@@ -822,6 +881,14 @@ export type RunDetailsView = {
 	total_steps: number | null,
 	last_step: number,
 	last_loss: number | null,
+	/**  The cost predicted before the run started, when the Tune form made one. */
+	estimate: Estimate | null,
+	/**
+	 *  What the run took: wall time in seconds and the process's peak memory in bytes (finished
+	 *  runs).
+	 */
+	wall_seconds: number | null,
+	peak_bytes: number | null,
 };
 
 /**  What to export from runs. */
@@ -1016,6 +1083,11 @@ export type TuneRequest = {
 	precision?: Precision,
 	/**  Continue the interrupted run of this name. */
 	resume: boolean,
+	/**
+	 *  The estimate made for these settings before starting (the Tune form's Estimate), kept in
+	 *  the run folder beside what the run took.
+	 */
+	estimate?: Estimate | null,
 };
 
 /**  The four ways of training. */

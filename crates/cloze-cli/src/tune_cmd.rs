@@ -123,8 +123,12 @@ pub struct TuneArgs {
     #[arg(long, default_value_t = 13)]
     seed: u64,
     /// The run folder to create.
-    #[arg(long, short = 'o', value_name = "DIR")]
-    out: PathBuf,
+    #[arg(long, short = 'o', value_name = "DIR", required_unless_present = "estimate")]
+    out: Option<PathBuf>,
+    /// Predict the run's time and peak memory on this machine from a few timed updates and
+    /// evaluations, print it, and exit without training (no run folder is made).
+    #[arg(long, conflicts_with = "resume")]
+    estimate: bool,
     /// Continue the interrupted run in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
@@ -207,20 +211,18 @@ pub fn run(args: TuneArgs) -> Result<()> {
         None => Vec::new(),
     };
     let (train, dev) = tune::select_rows(&config, train, dev)?;
-    errln!(
-        "{}: {} training rows, {} dev rows → {}",
-        strategy.name(),
-        train.len(),
-        dev.len(),
-        args.out.display()
-    );
+    if args.estimate {
+        return print_estimate(&config, &train, &dev, &device);
+    }
+    let out = args.out.clone().ok_or_else(|| Error::invalid("give the run folder with --out DIR"))?;
+    errln!("{}: {} training rows, {} dev rows → {}", strategy.name(), train.len(), dev.len(), out.display());
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} updates  {msg}")
             .expect("valid progress template")
             .progress_chars("=> "),
     );
-    let summary = tune::run(&config, &train, &dev, &args.out, &device, args.resume, &mut |e| {
+    let summary = tune::run(&config, &train, &dev, &out, &device, args.resume, &mut |e| {
         match e {
             TuneEvent::Started { total_steps, resumed_from, .. } => {
                 bar.set_length(u64::from(*total_steps));
@@ -254,6 +256,15 @@ pub fn run(args: TuneArgs) -> Result<()> {
         summary.steps_per_second,
         if summary.stopped_early { ", stopped early" } else { "" }
     );
+    if let Some(wall) = summary.wall_seconds {
+        errln!(
+            "took {} in all ({wall:.1} s), peak memory {}",
+            tune::estimate::duration(wall),
+            summary
+                .peak_bytes
+                .map_or("not measured here".to_string(), |b| format!("{} ({b} bytes)", tune::megabytes(b)))
+        );
+    }
     if let Some(m) = &summary.final_metrics {
         if let (Some(a), Some(f)) = (m.accuracy, m.macro_f1) {
             errln!(
@@ -262,17 +273,79 @@ pub fn run(args: TuneArgs) -> Result<()> {
                 summary.best_step.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
             );
         } else if let Some(l) = m.loss {
-            errln!("dev {} loss {l:.4}", pretraining_name(&args.out));
+            errln!("dev {} loss {l:.4}", pretraining_name(&out));
         }
     }
     let what = match strategy {
         TuneStrategy::Pretrain => format!(
             "the pretrained model is in {0}/model; classify zero-shot with `cloze classify --model {0}/model …`",
-            args.out.display()
+            out.display()
         ),
-        _ => format!("classify with `cloze classify --prompt {} --input FILE`", args.out.display()),
+        _ => format!("classify with `cloze classify --prompt {} --input FILE`", out.display()),
     };
     errln!("{what}");
+    Ok(())
+}
+
+/// `cloze tune --estimate`: the predicted cost on stdout, what was measured on stderr's progress.
+fn print_estimate(
+    config: &TuneConfig,
+    train: &[cloze::data::Example],
+    dev: &[cloze::data::Example],
+    device: &candle_core::Device,
+) -> Result<()> {
+    let bar = indicatif::ProgressBar::new_spinner();
+    let e = tune::estimate(config, train, dev, device, &mut |stage, _, _| {
+        bar.set_message(stage.to_string());
+        bar.tick();
+        true
+    })?;
+    bar.finish_and_clear();
+    let d = tune::estimate::duration;
+    let m = &e.measurement;
+    outln!(
+        "estimate for {} on this machine: {} training rows, {} dev rows",
+        e.strategy.name(),
+        e.train_rows,
+        e.dev_rows
+    )?;
+    outln!("time     {} ({:.1} s)", d(e.seconds), e.seconds)?;
+    outln!("  loading the model and preparing rows  {}", d(e.load_seconds))?;
+    if e.features_seconds > 0.0 {
+        outln!("  features (one forward pass a row)    {}", d(e.features_seconds))?;
+    }
+    outln!("  {} updates × {:.3} s                 {}", e.steps, e.seconds_per_step, d(e.train_seconds))?;
+    outln!("  {} evaluations on the dev rows        {}", e.evaluations, d(e.eval_seconds))?;
+    outln!("  checkpoints and the run's files      {}", d(e.save_seconds))?;
+    match e.peak_bytes {
+        Some(b) => {
+            outln!("memory   {} peak ({b} bytes): {}", tune::megabytes(b), e.memory)?;
+        }
+        None => {
+            outln!("memory   {}", e.memory)?;
+        }
+    }
+    outln!(
+        "measured {} updates of batch {}{} ({} tokens; {} s), {} evaluation batches, in {}; rows are {}/{}/{} tokens \
+         (shortest/median/longest)",
+        m.updates_timed,
+        m.batch_size,
+        if m.grad_accumulation > 1 {
+            format!(" × {} accumulated", m.grad_accumulation)
+        } else {
+            String::new()
+        },
+        m.update_tokens.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
+        m.update_seconds.iter().map(|s| format!("{s:.3}")).collect::<Vec<_>>().join(", "),
+        m.eval_batches_timed,
+        d(m.seconds),
+        m.shortest,
+        m.typical,
+        m.longest
+    )?;
+    for note in &e.notes {
+        outln!("note: {note}")?;
+    }
     Ok(())
 }
 

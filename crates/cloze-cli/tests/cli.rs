@@ -259,6 +259,23 @@ fn models_in_the_hugging_face_cache_are_used_by_repo_id() {
     assert!(text(&out.stderr).contains("no models in"));
 }
 
+/// `cloze tune --strategy STRATEGY` on the sample reviews with a quarter held out for dev.
+fn sample_tune<'a>(strategy: &'a str, model: &'a str) -> Vec<&'a str> {
+    vec![
+        "tune",
+        "--strategy",
+        strategy,
+        "--model",
+        model,
+        "--train",
+        "samples/reviews.csv",
+        "--dev-fraction",
+        "0.25",
+        "--verbalizer",
+        "samples/sentiment.verbalizer.json",
+    ]
+}
+
 /// `cloze tune` for each strategy on the sample reviews, then `cloze classify --prompt RUN_DIR`.
 #[test]
 fn tune_each_strategy_then_classify_with_the_run() {
@@ -273,23 +290,8 @@ fn tune_each_strategy_then_classify_with_the_run() {
     ];
     for (strategy, extra) in cases {
         let run = tmp.join(strategy);
-        let mut args = vec![
-            "tune",
-            "--strategy",
-            strategy,
-            "--model",
-            model.to_str().unwrap(),
-            "--train",
-            "samples/reviews.csv",
-            "--dev-fraction",
-            "0.25",
-            "--verbalizer",
-            "samples/sentiment.verbalizer.json",
-            "--batch-size",
-            "4",
-            "--out",
-            run.to_str().unwrap(),
-        ];
+        let mut args = sample_tune(strategy, model.to_str().unwrap());
+        args.extend_from_slice(&["--batch-size", "4", "--out", run.to_str().unwrap()]);
         args.extend_from_slice(extra);
         let out = cloze(&args);
         let stderr = text(&out.stderr);
@@ -322,6 +324,45 @@ fn tune_each_strategy_then_classify_with_the_run() {
     ]);
     assert!(!again.status.success());
     assert!(text(&again.stderr).contains("--resume"), "{}", text(&again.stderr));
+    // --estimate: the predicted cost on stdout, no run folder; a finished run says what it took.
+    let estimated = tmp.join("estimated");
+    let mut args = sample_tune("soft-prompt", model.to_str().unwrap());
+    args.extend_from_slice(&[
+        "--template",
+        "{soft:2} {text_a} It was {mask}.",
+        "--epochs",
+        "2",
+        "--estimate",
+    ]);
+    let est = cloze(&args);
+    let stdout = text(&est.stdout);
+    assert!(est.status.success(), "{}", text(&est.stderr));
+    assert!(
+        stdout.starts_with("estimate for soft-prompt on this machine: 12 training rows, 4 dev rows"),
+        "{stdout}"
+    );
+    for needle in ["updates ×", "3 evaluations on the dev rows", "memory ", "measured 5 updates of batch 8"]
+    {
+        assert!(stdout.contains(needle), "{needle}: {stdout}");
+    }
+    assert!(!estimated.exists());
+    let took = text(
+        &cloze(&[
+            "tune",
+            "--strategy",
+            "probe",
+            "--model",
+            model.to_str().unwrap(),
+            "--train",
+            "samples/reviews.csv",
+            "--epochs",
+            "2",
+            "--out",
+            estimated.to_str().unwrap(),
+        ])
+        .stderr,
+    );
+    assert!(took.contains("in all (") && took.contains("peak memory"), "{took}");
     let _ = std::fs::remove_dir_all(&tmp);
 }
 

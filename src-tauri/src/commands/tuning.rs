@@ -1,8 +1,8 @@
-//! Tuning: defaults per strategy, start / resume a run (a job with progress and cancel), list runs,
+//! Tuning: defaults per strategy, a run's estimated cost (a job), start / resume a run (a job with progress and cancel), list runs,
 //! one run's details with live charts, and two runs' config differences.
 
 use cloze::studio::tuning::{ConfigDiff, RunDetailsView, RunSummaryView, TuneRequest};
-use cloze::tune::{Hyper, TuneStrategy};
+use cloze::tune::{Estimate, Hyper, TuneStrategy};
 use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
@@ -22,6 +22,16 @@ pub async fn start_tuning<R: Runtime>(
     request: TuneRequest,
 ) -> Result<RunSummaryView, AppError> {
     run_job(&app, job, move |s, p| s.start_tuning(&request, p)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn estimate_tuning<R: Runtime>(
+    app: AppHandle<R>,
+    job: String,
+    request: TuneRequest,
+) -> Result<Estimate, AppError> {
+    run_job(&app, job, move |s, p| s.estimate_tuning(&request, p)).await
 }
 
 #[tauri::command]

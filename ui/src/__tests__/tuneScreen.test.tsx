@@ -1,9 +1,10 @@
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { commands, type Hyper, type ModelView, type RunDetailsView, type RunSummaryView } from "../bindings";
+import { commands, type Estimate, type Hyper, type ModelView, type RunDetailsView, type RunSummaryView } from "../bindings";
 import { DEFAULT_PROMPT } from "../app/PromptContext";
 import { TuneScreen, nextRunName } from "../tune/TuneScreen";
+import { formatDuration, ratio } from "../tune/cost";
 import { PROJECT } from "../test/fixtures";
 import { renderWithApp } from "../test/render";
 
@@ -30,8 +31,14 @@ const details = (name: string): RunDetailsView => ({
   last_eval: { rows: 4, score: 0.75, accuracy: 0.75, macro_f1: 0.7, per_class_f1: [0.8, 0.6], classes: ["negative", "positive"], confusion: [[2, 0], [1, 1]], loss: 0.5 },
   best: [{ text: "a joy", label: "positive", predicted: "positive", p_label: 0.9 }],
   worst: [{ text: "not bad", label: "positive", predicted: "negative", p_label: 0.2 }],
-  total_steps: 6, last_step: 6, last_loss: 0.31,
+  total_steps: 6, last_step: 6, last_loss: 0.31, estimate: null, wall_seconds: null, peak_bytes: null,
 });
+const ESTIMATE: Estimate = {
+  strategy: "finetune", seconds: 83, load_seconds: 0.5, features_seconds: 0, train_seconds: 60, eval_seconds: 22, save_seconds: 0.5,
+  steps: 12, seconds_per_step: 5, evaluations: 4, train_rows: 32, dev_rows: 8, peak_bytes: 600 * 1024 * 1024,
+  memory: "peak resident memory of the process (VmHWM)", notes: [],
+  measurement: { updates_timed: 5, update_seconds: [6, 5, 5, 5, 5], update_tokens: [200, 300, 200, 300, 200], eval_batches_timed: 3, rows: 20, shortest: 8, typical: 20, longest: 40, batch_size: 8, grad_accumulation: 1, seconds: 30 },
+};
 
 describe("TuneScreen", () => {
   beforeEach(() => {
@@ -135,6 +142,40 @@ describe("TuneScreen", () => {
     await user.click(screen.getByTestId("tune-compare-go"));
     expect(await screen.findByTestId("tune-diff")).toHaveTextContent("hyper.seed");
     expect(mocked.compareRuns).toHaveBeenCalledWith("run-1", "run-2");
+  });
+
+  it("estimates the run's cost as a job, keeps it with a run of the same settings, and shows predicted beside actual", async () => {
+    const user = userEvent.setup();
+    mocked.estimateTuning.mockClear().mockResolvedValue(ESTIMATE);
+    mocked.startTuning.mockClear().mockResolvedValue(run("run-3", 0.8));
+    mocked.runDetails.mockImplementation((n: string) =>
+      Promise.resolve({ ...details(n), estimate: ESTIMATE, wall_seconds: 91.3, peak_bytes: 540 * 1024 * 1024 }));
+    renderWithApp(<TuneScreen />, { project: PROJECT, model: MODEL, prompt: DEFAULT_PROMPT });
+    await waitFor(() => expect(screen.getByTestId("tune-learning-rate")).toHaveValue("0.00002"));
+    await user.click(screen.getByTestId("tune-estimate"));
+    const shown = await screen.findByTestId("tune-estimate-result");
+    expect(shown).toHaveTextContent("About 1 min 23 s (12 updates × 5.00 s, 4 evaluations 22 s, loading 0.5 s) · peak memory 600 MB");
+    expect(shown.getAttribute("title")).toContain("Measured 5 updates of batch 8");
+    expect(mocked.estimateTuning.mock.calls[0][1]).toMatchObject({ strategy: "finetune", estimate: null });
+    await user.click(screen.getByTestId("tune-start"));
+    await waitFor(() => expect(mocked.startTuning).toHaveBeenCalledTimes(1));
+    expect(mocked.startTuning.mock.calls[0][1].estimate).toEqual(ESTIMATE);
+    const cost = await screen.findByTestId("tune-cost");
+    expect(cost).toHaveTextContent("Time1 min 23 s1 min 31 s×1.10");
+    expect(cost).toHaveTextContent("Peak memory600 MB540 MB×0.90");
+    // Other settings: the estimate is marked as old and not kept with the run.
+    await user.clear(screen.getByTestId("tune-epochs"));
+    await user.type(screen.getByTestId("tune-epochs"), "2");
+    expect(screen.getByTestId("tune-estimate-result")).toHaveTextContent("for earlier settings");
+    await user.click(screen.getByTestId("tune-start"));
+    await waitFor(() => expect(mocked.startTuning).toHaveBeenCalledTimes(2));
+    expect(mocked.startTuning.mock.calls[1][1].estimate).toBeNull();
+  });
+
+  it("formats durations and ratios", () => {
+    expect([formatDuration(0.42), formatDuration(45.2), formatDuration(200), formatDuration(3900), formatDuration(null)])
+      .toEqual(["0.4 s", "45 s", "3 min 20 s", "1 h 05 min", "—"]);
+    expect([ratio(11, 10), ratio(1, 0), ratio(null, 3)]).toEqual(["×1.10", "—", "—"]);
   });
 
   it("names the next run after the existing ones", () => {

@@ -9,7 +9,7 @@ const names = [
   "generationPrompt", "generateText",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept",
   "exportLabels", "exportRun", "importPrompt", "openReport",
-  "tuneDefaults", "startTuning", "listRuns", "runDetails", "compareRuns",
+  "tuneDefaults", "estimateTuning", "startTuning", "listRuns", "runDetails", "compareRuns",
 ] as const;
 
 export function mockBindings() {

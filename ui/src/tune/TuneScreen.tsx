@@ -3,6 +3,7 @@ import {
   commands,
   type ConfigDiff,
   type DevExampleView,
+  type Estimate,
   type Hyper,
   type Precision,
   type Pretraining,
@@ -19,7 +20,9 @@ import { useNotify } from "../app/NotificationsContext";
 import { useModel, useProject } from "../app/ProjectContext";
 import { usePrompt } from "../app/PromptContext";
 import { EmptyState, JobProgressBar, SvgImage } from "../components/common";
+import { formatBytes } from "../lib/format";
 import { useLatest } from "../lib/useLatest";
+import { costKey, estimateText, formatDuration, measurementText, ratio } from "./cost";
 
 export const STRATEGIES: { value: TuneStrategy; label: string; help: string }[] = [
   { value: "soft-prompt", label: "Soft-prompt tuning", help: "Only the template's {soft} vectors train; the model stays frozen. Put {soft} or {soft:N} in the template." },
@@ -111,6 +114,8 @@ export function TuneScreen() {
   const modelPrecision = model?.precision ?? "f32";
   const [precision, setPrecision] = useState<Precision>(modelPrecision);
   const [job, setJob] = useState<string | null>(null);
+  const [estimateJob, setEstimateJob] = useState<string | null>(null);
+  const [estimate, setEstimate] = useState<{ key: string; value: Estimate } | null>(null);
   const [running, setRunning] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
   const [details, setDetails] = useState<RunDetailsView | null>(null);
@@ -216,12 +221,26 @@ export function TuneScreen() {
       hyper,
       precision,
       resume,
+      estimate: null,
     };
+  };
+
+  // The estimate shown is kept with the run started for the same settings.
+  const current = request("", false);
+  const estimateFresh = estimate !== null && current !== null && estimate.key === costKey(current);
+
+  const runEstimate = async () => {
+    const req = request("", false);
+    if (!req) return;
+    const r = await runJob("Estimate the run's cost", (j) => commands.estimateTuning(j, req), setEstimateJob);
+    setEstimateJob(null);
+    if (r) setEstimate({ key: costKey(req), value: r });
   };
 
   const start = async (runName: string, resume: boolean) => {
     const req = request(runName, resume);
     if (!req) return;
+    if (!resume && estimate && estimate.key === costKey(req)) req.estimate = estimate.value;
     setRunning(runName);
     setSelected(runName);
     const r = await runJob(resume ? `Resume ${runName}` : `Tune ${runName}`, (j) => commands.startTuning(j, req), setJob);
@@ -329,10 +348,26 @@ export function TuneScreen() {
         </div>
         <div className="row gap">
           <button type="submit" className="primary" data-testid="tune-start" disabled={!formValid || running !== null}>Start training</button>
+          <button
+            type="button"
+            data-testid="tune-estimate"
+            title="Time a few updates and evaluations of these settings on this machine and predict the run's time and peak memory; nothing trains"
+            disabled={!formValid || running !== null || estimateJob !== null}
+            onClick={() => void runEstimate()}
+          >
+            Estimate
+          </button>
           {chosen && chosen.status === "interrupted" && !running ? (
             <button type="button" data-testid="tune-resume" onClick={() => void start(chosen.name, true)}>Resume {chosen.name}</button>
           ) : null}
         </div>
+        {estimateJob ? <JobProgressBar job={estimateJob} label="Estimating" onCancel={() => void cancelJob(estimateJob)} /> : null}
+        {estimate ? (
+          <p className={estimateFresh ? "hint" : "hint muted"} data-testid="tune-estimate-result" title={measurementText(estimate.value)}>
+            {estimateText(estimate.value)}
+            {estimateFresh ? "" : " — for earlier settings; estimate again"}
+          </p>
+        ) : null}
         {job ? <JobProgressBar job={job} label={`Training ${running ?? ""}`} onCancel={() => void cancelJob(job)} /> : null}
       </form>
 
@@ -410,6 +445,25 @@ export function TuneScreen() {
             {details.last_eval?.accuracy !== null && details.last_eval?.accuracy !== undefined ? ` · dev accuracy ${pct(details.last_eval.accuracy)}` : ""}
             {details.last_eval?.macro_f1 !== null && details.last_eval?.macro_f1 !== undefined ? ` · macro-F1 ${pct(details.last_eval.macro_f1)}` : ""}
           </p>
+          {details.estimate || details.wall_seconds !== null ? (
+            <table className="table" data-testid="tune-cost">
+              <thead><tr><th>Cost</th><th>Predicted</th><th>Took</th><th>Ratio</th></tr></thead>
+              <tbody>
+                <tr>
+                  <td>Time</td>
+                  <td>{formatDuration(details.estimate?.seconds)}</td>
+                  <td>{formatDuration(details.wall_seconds)}</td>
+                  <td>{ratio(details.wall_seconds, details.estimate?.seconds)}</td>
+                </tr>
+                <tr>
+                  <td>Peak memory</td>
+                  <td>{formatBytes(details.estimate?.peak_bytes)}</td>
+                  <td>{formatBytes(details.peak_bytes)}</td>
+                  <td>{ratio(details.peak_bytes, details.estimate?.peak_bytes)}</td>
+                </tr>
+              </tbody>
+            </table>
+          ) : null}
           <div className="row gap wrap">
             <div data-testid="tune-loss-chart"><SvgImage svg={details.loss_svg} alt="Training and dev loss by update" /></div>
             <div data-testid="tune-accuracy-chart"><SvgImage svg={details.accuracy_svg} alt="Dev accuracy by update" /></div>

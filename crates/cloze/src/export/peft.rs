@@ -388,6 +388,8 @@ pub fn import_peft(
         seconds: 0.0,
         steps_per_second: 0.0,
         final_train_loss: None,
+        wall_seconds: None,
+        peak_bytes: None,
     };
     let parent = run_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;

@@ -644,6 +644,7 @@ fn tune_request(
         hyper,
         precision: Default::default(),
         resume: false,
+        estimate: None,
     }
 }
 

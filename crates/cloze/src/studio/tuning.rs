@@ -50,6 +50,10 @@ pub struct TuneRequest {
     pub precision: Precision,
     /// Continue the interrupted run of this name.
     pub resume: bool,
+    /// The estimate made for these settings before starting (the Tune form's Estimate), kept in
+    /// the run folder beside what the run took.
+    #[serde(default)]
+    pub estimate: Option<tune::Estimate>,
 }
 
 /// One run in the list.
@@ -104,6 +108,12 @@ pub struct RunDetailsView {
     pub total_steps: Option<u32>,
     pub last_step: u32,
     pub last_loss: Option<f64>,
+    /// The cost predicted before the run started, when the Tune form made one.
+    pub estimate: Option<tune::Estimate>,
+    /// What the run took: wall time in seconds and the process's peak memory in bytes (finished
+    /// runs).
+    pub wall_seconds: Option<f64>,
+    pub peak_bytes: Option<u64>,
 }
 
 pub(super) fn valid_name(name: &str) -> Result<&str> {
@@ -142,11 +152,11 @@ impl Studio {
         Hyper::for_strategy(strategy)
     }
 
-    /// Trains a run on the label set's labelled rows with the loaded model. Progress goes to
-    /// `progress` (one `Progress` per update and evaluation); cancelling leaves a checkpoint that
-    /// `resume` continues.
-    pub fn start_tuning(&self, request: &TuneRequest, progress: ProgressFn) -> Result<RunSummaryView> {
-        let name = valid_name(&request.name)?;
+    /// The config and the training and dev rows a request asks for.
+    fn tune_config(
+        &self,
+        request: &TuneRequest,
+    ) -> Result<(TuneConfig, Vec<crate::data::Example>, Vec<crate::data::Example>)> {
         let model = self.model()?;
         let file = self.project_file()?;
         let store = crate::store::Store::open(&file)?;
@@ -178,26 +188,60 @@ impl Studio {
         config.hyper = request.hyper.clone();
         config.precision = request.precision;
         let (train, dev) = tune::select_rows(&config, rows, Vec::new())?;
+        Ok((config, train, dev))
+    }
+
+    /// Predicts a run's time and peak memory on this machine from a few timed updates and
+    /// evaluations ([`tune::estimate()`]); nothing is written. Progress per timed part; cancelling
+    /// stops it.
+    pub fn estimate_tuning(&self, request: &TuneRequest, progress: ProgressFn) -> Result<tune::Estimate> {
+        let (config, train, dev) = self.tune_config(request)?;
+        let device = self.model()?.plm.device().clone();
+        tune::estimate(&config, &train, &dev, &device, &mut |stage, done, total| {
+            progress(
+                Progress::new("estimate", u64::from(done), Some(u64::from(total)))
+                    .with_message(stage.to_string()),
+            )
+        })
+    }
+
+    /// Trains a run on the label set's labelled rows with the loaded model. Progress goes to
+    /// `progress` (one `Progress` per update and evaluation); cancelling leaves a checkpoint that
+    /// `resume` continues.
+    pub fn start_tuning(&self, request: &TuneRequest, progress: ProgressFn) -> Result<RunSummaryView> {
+        let name = valid_name(&request.name)?;
+        let (config, train, dev) = self.tune_config(request)?;
+        let model = self.model()?;
         let dir = self.runs_dir()?.join(name);
         let device = model.plm.device().clone();
         let mut total = None;
-        tune::run(&config, &train, &dev, &dir, &device, request.resume, &mut |e| match e {
-            TuneEvent::Started { total_steps, .. } => {
-                total = Some(u64::from(*total_steps));
-                progress(Progress::new("tune", 0, total))
-            }
-            TuneEvent::Step { step, loss, .. } => progress(
-                Progress::new("tune", u64::from(*step), total).with_message(format!("loss {loss:.4}")),
-            ),
-            TuneEvent::Eval { step, metrics, .. } => progress(
-                Progress::new("tune", u64::from(*step), total)
-                    .with_message(format!("dev accuracy {:.3}", metrics.accuracy.unwrap_or(0.0))),
-            ),
-            TuneEvent::Notice { message } => {
-                progress(Progress::new("tune", 0, total).with_message(message.clone()))
-            }
-            TuneEvent::Finished { .. } => true,
-        })?;
+        let estimate = request.estimate.as_ref();
+        tune::run_estimated(
+            &config,
+            &train,
+            &dev,
+            &dir,
+            &device,
+            request.resume,
+            estimate,
+            &mut |e| match e {
+                TuneEvent::Started { total_steps, .. } => {
+                    total = Some(u64::from(*total_steps));
+                    progress(Progress::new("tune", 0, total))
+                }
+                TuneEvent::Step { step, loss, .. } => progress(
+                    Progress::new("tune", u64::from(*step), total).with_message(format!("loss {loss:.4}")),
+                ),
+                TuneEvent::Eval { step, metrics, .. } => progress(
+                    Progress::new("tune", u64::from(*step), total)
+                        .with_message(format!("dev accuracy {:.3}", metrics.accuracy.unwrap_or(0.0))),
+                ),
+                TuneEvent::Notice { message } => {
+                    progress(Progress::new("tune", 0, total).with_message(message.clone()))
+                }
+                TuneEvent::Finished { .. } => true,
+            },
+        )?;
         self.run_summary(name)
     }
 
@@ -298,6 +342,9 @@ impl Studio {
             total_steps,
             last_step,
             last_loss,
+            estimate: dir.read_estimate()?,
+            wall_seconds: summary.as_ref().and_then(|s| s.wall_seconds),
+            peak_bytes: summary.as_ref().and_then(|s| s.peak_bytes),
         })
     }
 

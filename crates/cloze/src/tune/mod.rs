@@ -19,6 +19,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod estimate;
 pub mod optim;
 pub mod pretrain;
 pub mod probe;
@@ -34,6 +35,7 @@ use candle_core::{DType, Device};
 pub use config::{
     DataSource, Hyper, Pooling, ProbeHead, SoftInit, SoftPlacement, TuneConfig, TuneStrategy, VerbalizerKind,
 };
+pub use estimate::{Estimate, estimate};
 pub use prompt_model::PromptModel;
 pub use trainer::{Checkpoints, DevPrediction, EvalMetrics, Summary, TuneEvent};
 
@@ -74,6 +76,13 @@ impl RunDir {
     pub fn model(&self) -> PathBuf {
         self.path.join("model")
     }
+    /// The cost predicted before the run started, when one was made.
+    pub fn estimate(&self) -> PathBuf {
+        self.path.join("estimate.json")
+    }
+    pub fn read_estimate(&self) -> Result<Option<Estimate>> {
+        read_json_if_there(&self.estimate())
+    }
     pub fn predictions(&self) -> PathBuf {
         self.path.join("dev_predictions.jsonl")
     }
@@ -94,12 +103,7 @@ impl RunDir {
     }
 
     pub fn read_summary(&self) -> Result<Option<Summary>> {
-        let p = self.summary();
-        if !p.is_file() {
-            return Ok(None);
-        }
-        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        serde_json::from_str(&text).map(Some).map_err(|e| Error::io(&p, e))
+        read_json_if_there(&self.summary())
     }
 
     /// Every event line of `metrics.jsonl` (steps and evaluations). A last line without its
@@ -158,6 +162,15 @@ impl RunDir {
     }
 }
 
+/// A JSON file of the run folder, `None` when it is not there.
+fn read_json_if_there<T: serde::de::DeserializeOwned>(p: &Path) -> Result<Option<T>> {
+    if !p.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+    serde_json::from_str(&text).map(Some).map_err(|e| Error::io(p, e))
+}
+
 /// Writes `value` as pretty JSON, atomically.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::io(path, e))?;
@@ -197,14 +210,49 @@ pub fn select_rows(
     Ok((train, dev))
 }
 
-/// Runs a tuning job into `run_dir` (created; with `resume`, an interrupted run there continues).
-/// Rows are used as given (see [`select_rows`]). Returns the summary.
 /// `bytes` as people read memory sizes: "540 MB", "3.2 GB".
-fn megabytes(bytes: u64) -> String {
+pub fn megabytes(bytes: u64) -> String {
     let mb = bytes as f64 / 1e6;
     if mb >= 1000.0 { format!("{:.1} GB", mb / 1000.0) } else { format!("{mb:.0} MB") }
 }
 
+/// The model as a run trains it: loaded, in the run's precision, a GGUF model's quantised layers
+/// dequantised to f32 (what that costs is said first, as a `Notice`). [`estimate`] loads it the
+/// same way.
+pub(crate) fn load_for_training(
+    config: &TuneConfig,
+    device: &Device,
+    on_event: &mut dyn FnMut(&TuneEvent) -> bool,
+) -> Result<Plm> {
+    let mut plm = Plm::load(&config.model, device)?;
+    plm.set_precision(config.precision)?;
+    if config.precision != crate::plm::Precision::F32 {
+        let message = format!("precision: {}", config.precision.kernel());
+        if !on_event(&TuneEvent::Notice { message }) {
+            return Err(Error::Cancelled);
+        }
+    }
+    if plm.is_quantised() {
+        // Gradients need the weights' values: a GGUF model's quantised layers become f32 here.
+        let (held, full) = plm.weight_bytes();
+        let message = format!(
+            "the model's weights are stored as {}; tuning dequantises them to f32, which takes {} of memory \
+             (the quantised model takes {}), plus what training itself needs",
+            plm.quantisation().unwrap_or("quantised blocks"),
+            megabytes(full),
+            megabytes(held)
+        );
+        if !on_event(&TuneEvent::Notice { message }) {
+            return Err(Error::Cancelled);
+        }
+        plm.dequantise()?;
+    }
+    Ok(plm)
+}
+
+/// Runs a tuning job into `run_dir` (created; with `resume`, an interrupted run there continues).
+/// Rows are used as given (see [`select_rows`]). Returns the summary, which records the run's
+/// wall time and peak memory.
 pub fn run(
     config: &TuneConfig,
     train: &[Example],
@@ -214,7 +262,25 @@ pub fn run(
     resume: bool,
     on_event: &mut dyn FnMut(&TuneEvent) -> bool,
 ) -> Result<Summary> {
+    run_estimated(config, train, dev, run_dir, device, resume, None, on_event)
+}
+
+/// [`run`], keeping `estimate` (made by [`estimate()`] for these settings) in the run folder as
+/// `estimate.json`, beside the summary's wall time and peak memory.
+#[allow(clippy::too_many_arguments)]
+pub fn run_estimated(
+    config: &TuneConfig,
+    train: &[Example],
+    dev: &[Example],
+    run_dir: &Path,
+    device: &Device,
+    resume: bool,
+    estimate: Option<&Estimate>,
+    on_event: &mut dyn FnMut(&TuneEvent) -> bool,
+) -> Result<Summary> {
     config.validate()?;
+    let started = std::time::Instant::now();
+    estimate::reset_peak_rss();
     let dir = RunDir::new(run_dir);
     if dir.config().is_file() {
         let stored = dir.read_config()?;
@@ -260,59 +326,22 @@ pub fn run(
     }
     // The model is loaded before the run folder is made, so a model that does not load leaves
     // nothing behind.
-    let mut plm = Plm::load(&config.model, device)?;
-    plm.set_precision(config.precision)?;
-    if config.precision != crate::plm::Precision::F32 {
-        let message = format!("precision: {}", config.precision.kernel());
-        if !on_event(&TuneEvent::Notice { message }) {
-            return Err(Error::Cancelled);
-        }
-    }
-    if plm.is_quantised() {
-        // Gradients need the weights' values: a GGUF model's quantised layers become f32 here.
-        let (held, full) = plm.weight_bytes();
-        let message = format!(
-            "the model's weights are stored as {}; tuning dequantises them to f32, which takes {} of memory \
-             (the quantised model takes {}), plus what training itself needs",
-            plm.quantisation().unwrap_or("quantised blocks"),
-            megabytes(full),
-            megabytes(held)
-        );
-        if !on_event(&TuneEvent::Notice { message }) {
-            return Err(Error::Cancelled);
-        }
-        plm.dequantise()?;
-    }
+    let plm = load_for_training(config, device, on_event)?;
     std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
     remove_stale_temps(run_dir);
     write_json(&dir.config(), config)?;
+    if let Some(e) = estimate {
+        write_json(&dir.estimate(), e)?;
+    }
 
     let hyper = &config.hyper;
     let max_len = hyper.max_len.map(|m| m as usize);
     let template = config.template.as_deref().map(Template::parse).transpose()?;
-    let p_drop = hyper.dropout.unwrap_or_else(|| plm.config_dropout());
-    let drop_seed = hyper.seed ^ 0xD0D0_0D0D;
-
-    // `{demo}`: demonstrations from the training rows, for training and dev rows alike; the pool is
-    // kept in the run folder so that classifying with the run fills `{demo}` the same way.
-    let mut train = train.to_vec();
-    let mut dev = dev.to_vec();
-    if let (Some(t), Some(v)) = (&template, &config.verbalizer)
-        && demo::uses_demos(t)
-    {
-        let demos =
-            demo::Demonstrations::new(&plm, t, v, &train, config.demos.unwrap_or_default(), hyper.seed)?;
-        demos.fill(&plm, &mut train)?;
-        demos.fill(&plm, &mut dev)?;
-        let pool: Vec<String> = train
-            .iter()
-            .map(|e| {
-                let mut e = e.clone();
-                e.meta.remove(demo::DEMO_FIELD);
-                serde_json::to_string(&e).unwrap_or_default()
-            })
-            .collect();
-        write_atomic(run_dir.join("demos.jsonl"), (pool.join("\n") + "\n").as_bytes())?;
+    // `{demo}`: the pool is kept in the run folder so that classifying with the run fills `{demo}`
+    // the same way.
+    let (train, dev, pool) = with_demos(config, &plm, template.as_ref(), train, dev)?;
+    if let Some(pool) = pool {
+        write_atomic(run_dir.join("demos.jsonl"), pool.as_bytes())?;
     }
     let (train, dev) = (train.as_slice(), dev.as_slice());
     // Demonstrations are written through the plain template; the model reads the rows through the
@@ -346,22 +375,8 @@ pub fn run(
     };
     let (summary, predictions) = match config.strategy {
         TuneStrategy::SoftPrompt | TuneStrategy::Finetune => {
-            let verbalizer =
-                config.verbalizer.as_ref().ok_or_else(|| Error::invalid("a verbalizer is needed"))?;
             let template = template.ok_or_else(|| Error::invalid("a template is needed"))?;
-            let mut base_vars = Vec::new();
-            if config.strategy == TuneStrategy::Finetune {
-                base_vars = plm.trainable()?;
-            }
-            plm.set_dropout(Some(Dropout::new(p_drop, drop_seed)));
-            let mut model =
-                PromptModel::from_config(plm, template, verbalizer, config.verbalizer_kind, config)?;
-            let mut vars = model.prompt_vars()?;
-            vars.extend(base_vars);
-            let train_rows = prompt_task::render_rows(&model, train, "training")?;
-            let dev_rows = prompt_task::render_rows(&model, dev, "dev")?;
-            let mut objective =
-                prompt_task::PromptObjective { model, train: train_rows, dev: dev_rows, vars };
+            let mut objective = prompt_objective(config, plm, template, train, dev)?;
             let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)
                 .map_err(|e| metrics_error.take().unwrap_or(e))?;
             let model = &objective.model;
@@ -375,30 +390,7 @@ pub fn run(
             out
         }
         TuneStrategy::Probe => {
-            let classes = probe_classes(config, train)?;
-            let label_of = |ex: &Example, what: &str, i: usize| -> Result<usize> {
-                let l = ex.label.as_deref().ok_or_else(|| {
-                    Error::invalid(format!("{what} row {} (id {:?}) has no label", i + 1, ex.id))
-                })?;
-                classes.iter().position(|c| c == l).ok_or_else(|| {
-                    Error::invalid(format!(
-                        "{what} row {} (id {:?}) has label {l:?}, which no training row has ({})",
-                        i + 1,
-                        ex.id,
-                        classes.join(", ")
-                    ))
-                })
-            };
-            let train_y = train
-                .iter()
-                .enumerate()
-                .map(|(i, ex)| label_of(ex, "training", i).map(|c| c as u32))
-                .collect::<Result<Vec<_>>>()?;
-            let dev_meta = dev
-                .iter()
-                .enumerate()
-                .map(|(i, ex)| Ok((ex.id.clone(), ex.text_a.clone(), label_of(ex, "dev", i)?)))
-                .collect::<Result<Vec<_>>>()?;
+            let (classes, train_y, dev_meta) = probe_labels(config, train, dev)?;
             let limit = max_len.unwrap_or(plm.max_len());
             write_json(&run_dir.join("classes.json"), &classes)?;
             // Feature extraction runs before the loop's first event; cancellation is honoured from
@@ -419,58 +411,7 @@ pub fn run(
         }
         TuneStrategy::Pretrain => {
             let template = template.ok_or_else(|| Error::invalid("a template is needed"))?;
-            plm.lm_head()?;
-            let vars = plm.trainable()?;
-            plm.set_dropout(Some(Dropout::new(p_drop, drop_seed)));
-            let limit = max_len.unwrap_or(plm.max_len());
-            let zero_shot = match &config.verbalizer {
-                Some(v) => {
-                    let model = PromptModel::new(
-                        plm.clone(),
-                        template.clone(),
-                        v,
-                        VerbalizerKind::Manual,
-                        config.soft_init,
-                        max_len,
-                        hyper.seed,
-                    )?;
-                    let labelled: Vec<Example> = dev.iter().filter(|e| e.label.is_some()).cloned().collect();
-                    let rows = prompt_task::render_rows(&model, &labelled, "dev")?;
-                    Some((model, rows))
-                }
-                None => None,
-            };
-            // A labelled row's answer: its class's first label word, as the model reads it.
-            let answer_ids: Vec<(String, Vec<u32>)> = match &zero_shot {
-                Some((m, _)) => m
-                    .verbalizer()
-                    .verbalizer
-                    .classes
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(ci, c)| {
-                        m.verbalizer()
-                            .words
-                            .iter()
-                            .find(|w| w.class == ci)
-                            .map(|w| (c.name.clone(), w.ids.clone()))
-                    })
-                    .collect(),
-                None => Vec::new(),
-            };
-            let answer = |ex: &Example| {
-                ex.label
-                    .as_deref()
-                    .and_then(|l| answer_ids.iter().find(|(c, _)| c == l).map(|(_, ids)| ids.clone()))
-            };
-            let (train_from, dev_from) = row_sources(config);
-            let train_rows =
-                pretrain::prepare(&plm, &template, limit, train, &answer, hyper.seed, &train_from)?;
-            let no_answer = |_: &Example| None;
-            let dev_rows =
-                pretrain::prepare(&plm, &template, limit, dev, &no_answer, hyper.seed ^ 1, &dev_from)?;
-            let mut objective =
-                pretrain::PretrainObjective { plm, vars, train: train_rows, dev: dev_rows, zero_shot };
+            let mut objective = pretrain_objective(config, plm, template, train, dev)?;
             let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)
                 .map_err(|e| metrics_error.take().unwrap_or(e))?;
             objective.plm.save_pretrained(&dir.model())?;
@@ -483,12 +424,169 @@ pub fn run(
         text.push('\n');
     }
     write_atomic(dir.predictions(), text.as_bytes())?;
+    let summary = Summary {
+        wall_seconds: Some(started.elapsed().as_secs_f64()),
+        peak_bytes: estimate::peak_rss(),
+        ..summary
+    };
     // summary.json last: with it, the run is finished.
     write_json(&dir.summary(), &summary)?;
     // The checkpoints (weights plus optimiser moments, several times the size of what the run
     // keeps) served only to resume the run. Failing to delete them loses nothing.
     let _ = remove_dir_whole(&checkpoints.dir);
     Ok(summary)
+}
+
+/// The rows with `{demo}` filled from the training rows when the template has one, and the pool
+/// of demonstrations as `demos.jsonl` holds it (one JSON row a line).
+pub(crate) fn with_demos(
+    config: &TuneConfig,
+    plm: &Plm,
+    template: Option<&Template>,
+    train: &[Example],
+    dev: &[Example],
+) -> Result<(Vec<Example>, Vec<Example>, Option<String>)> {
+    let mut train = train.to_vec();
+    let mut dev = dev.to_vec();
+    let (Some(t), Some(v)) = (template, &config.verbalizer) else { return Ok((train, dev, None)) };
+    if !demo::uses_demos(t) {
+        return Ok((train, dev, None));
+    }
+    let demos =
+        demo::Demonstrations::new(plm, t, v, &train, config.demos.unwrap_or_default(), config.hyper.seed)?;
+    demos.fill(plm, &mut train)?;
+    demos.fill(plm, &mut dev)?;
+    let pool: Vec<String> = train
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.meta.remove(demo::DEMO_FIELD);
+            serde_json::to_string(&e).unwrap_or_default()
+        })
+        .collect();
+    Ok((train, dev, Some(pool.join("\n") + "\n")))
+}
+
+/// The dropout a run trains with: the config's, else the model's own, seeded from the run's seed.
+fn training_dropout(config: &TuneConfig, plm: &Plm) -> Dropout {
+    let hyper = &config.hyper;
+    Dropout::new(hyper.dropout.unwrap_or_else(|| plm.config_dropout()), hyper.seed ^ 0xD0D0_0D0D)
+}
+
+/// Soft-prompt tuning's and fine-tuning's objective over the rendered rows (`template` as the model
+/// reads it, chat template applied).
+pub(crate) fn prompt_objective(
+    config: &TuneConfig,
+    mut plm: Plm,
+    template: Template,
+    train: &[Example],
+    dev: &[Example],
+) -> Result<prompt_task::PromptObjective> {
+    let verbalizer = config.verbalizer.as_ref().ok_or_else(|| Error::invalid("a verbalizer is needed"))?;
+    let mut base_vars = Vec::new();
+    if config.strategy == TuneStrategy::Finetune {
+        base_vars = plm.trainable()?;
+    }
+    plm.set_dropout(Some(training_dropout(config, &plm)));
+    let mut model = PromptModel::from_config(plm, template, verbalizer, config.verbalizer_kind, config)?;
+    let mut vars = model.prompt_vars()?;
+    vars.extend(base_vars);
+    let train_rows = prompt_task::render_rows(&model, train, "training")?;
+    let dev_rows = prompt_task::render_rows(&model, dev, "dev")?;
+    Ok(prompt_task::PromptObjective { model, train: train_rows, dev: dev_rows, vars })
+}
+
+/// A dev row of the probe: id, text and class index.
+pub(crate) type ProbeDevRow = (String, String, usize);
+
+/// The probe's classes, the training rows' class indices and the dev rows'.
+pub(crate) fn probe_labels(
+    config: &TuneConfig,
+    train: &[Example],
+    dev: &[Example],
+) -> Result<(Vec<String>, Vec<u32>, Vec<ProbeDevRow>)> {
+    let classes = probe_classes(config, train)?;
+    let label_of = |ex: &Example, what: &str, i: usize| -> Result<usize> {
+        let l = ex
+            .label
+            .as_deref()
+            .ok_or_else(|| Error::invalid(format!("{what} row {} (id {:?}) has no label", i + 1, ex.id)))?;
+        classes.iter().position(|c| c == l).ok_or_else(|| {
+            Error::invalid(format!(
+                "{what} row {} (id {:?}) has label {l:?}, which no training row has ({})",
+                i + 1,
+                ex.id,
+                classes.join(", ")
+            ))
+        })
+    };
+    let train_y = train
+        .iter()
+        .enumerate()
+        .map(|(i, ex)| label_of(ex, "training", i).map(|c| c as u32))
+        .collect::<Result<Vec<_>>>()?;
+    let dev_meta = dev
+        .iter()
+        .enumerate()
+        .map(|(i, ex)| Ok((ex.id.clone(), ex.text_a.clone(), label_of(ex, "dev", i)?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((classes, train_y, dev_meta))
+}
+
+/// Prompted continued pretraining's objective: the rows prepared with the family's own objective,
+/// and zero-shot evaluation of labelled dev rows when there is a verbalizer.
+pub(crate) fn pretrain_objective(
+    config: &TuneConfig,
+    mut plm: Plm,
+    template: Template,
+    train: &[Example],
+    dev: &[Example],
+) -> Result<pretrain::PretrainObjective> {
+    let hyper = &config.hyper;
+    let max_len = hyper.max_len.map(|m| m as usize);
+    plm.lm_head()?;
+    let vars = plm.trainable()?;
+    plm.set_dropout(Some(training_dropout(config, &plm)));
+    let limit = max_len.unwrap_or(plm.max_len());
+    let zero_shot = match &config.verbalizer {
+        Some(v) => {
+            let model = PromptModel::new(
+                plm.clone(),
+                template.clone(),
+                v,
+                VerbalizerKind::Manual,
+                config.soft_init,
+                max_len,
+                hyper.seed,
+            )?;
+            let labelled: Vec<Example> = dev.iter().filter(|e| e.label.is_some()).cloned().collect();
+            let rows = prompt_task::render_rows(&model, &labelled, "dev")?;
+            Some((model, rows))
+        }
+        None => None,
+    };
+    // A labelled row's answer: its class's first label word, as the model reads it.
+    let answer_ids: Vec<(String, Vec<u32>)> = match &zero_shot {
+        Some((m, _)) => m
+            .verbalizer()
+            .verbalizer
+            .classes
+            .iter()
+            .enumerate()
+            .filter_map(|(ci, c)| {
+                m.verbalizer().words.iter().find(|w| w.class == ci).map(|w| (c.name.clone(), w.ids.clone()))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let answer = |ex: &Example| {
+        ex.label.as_deref().and_then(|l| answer_ids.iter().find(|(c, _)| c == l).map(|(_, ids)| ids.clone()))
+    };
+    let (train_from, dev_from) = row_sources(config);
+    let train_rows = pretrain::prepare(&plm, &template, limit, train, &answer, hyper.seed, &train_from)?;
+    let no_answer = |_: &Example| None;
+    let dev_rows = pretrain::prepare(&plm, &template, limit, dev, &no_answer, hyper.seed ^ 1, &dev_from)?;
+    Ok(pretrain::PretrainObjective { plm, vars, train: train_rows, dev: dev_rows, zero_shot })
 }
 
 /// Where the training and dev rows of a run come from, to name a row in an error.

@@ -14,20 +14,12 @@ use crate::plm::{Plm, batch, layers};
 
 const MLP_HIDDEN: usize = 256;
 
-/// Pooled sentence vectors `[rows, hidden]` of the examples' text (text_a, and text_b as a second
-/// segment when present), in length-sorted batches. `progress(done, total)` returning `false`
-/// cancels.
-pub fn features(
-    plm: &Plm,
-    examples: &[Example],
-    pooling: Pooling,
-    max_len: usize,
-    progress: &mut dyn FnMut(usize, usize) -> bool,
-) -> Result<Tensor> {
-    let plm = plm.detached();
+/// The token ids [`features`] reads of each example: text_a, and text_b as a second segment when
+/// present, with the model's special tokens, cut to `max_len` (the closing special token kept).
+pub fn encode(plm: &Plm, examples: &[Example], max_len: usize) -> Result<Vec<Vec<u32>>> {
     let tok = plm.tokenizer();
     let max_len = max_len.min(plm.max_len());
-    let encoded: Vec<Vec<u32>> = examples
+    examples
         .iter()
         .map(|ex| {
             let text = match &ex.text_b {
@@ -42,7 +34,21 @@ pub fn features(
             }
             Ok(ids)
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<_>>()
+}
+
+/// Pooled sentence vectors `[rows, hidden]` of the examples' text (text_a, and text_b as a second
+/// segment when present), in length-sorted batches. `progress(done, total)` returning `false`
+/// cancels.
+pub fn features(
+    plm: &Plm,
+    examples: &[Example],
+    pooling: Pooling,
+    max_len: usize,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Tensor> {
+    let plm = plm.detached();
+    let encoded = encode(&plm, examples, max_len)?;
     let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
     let h = plm.hidden_size();
     let mut out = vec![0f32; examples.len() * h];

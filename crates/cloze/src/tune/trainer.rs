@@ -101,7 +101,7 @@ pub enum TuneEvent {
         best: bool,
     },
     Finished {
-        summary: Summary,
+        summary: Box<Summary>,
     },
 }
 
@@ -118,6 +118,15 @@ pub struct Summary {
     pub seconds: f64,
     pub steps_per_second: f64,
     pub final_train_loss: Option<f64>,
+    /// The whole run's wall time in seconds: loading the model, preparing the rows, the loop, its
+    /// evaluations and checkpoints, and writing the run's files (`seconds` is the loop's alone).
+    /// Of this session only, when the run was resumed.
+    #[serde(default)]
+    pub wall_seconds: Option<f64>,
+    /// The process's peak resident memory while the run ran, in bytes (Linux: `VmHWM`; `None`
+    /// elsewhere).
+    #[serde(default)]
+    pub peak_bytes: Option<u64>,
 }
 
 /// The loop's position, saved with a checkpoint.
@@ -130,6 +139,91 @@ pub struct LoopState {
     pub bad_evals: u32,
     pub rng_state: Option<u64>,
     pub last_loss: Option<f64>,
+}
+
+/// The shape of a run: updates per epoch, updates in all, and how often it evaluates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    pub steps_per_epoch: u32,
+    pub total: u32,
+    pub eval_every: u32,
+}
+
+impl Plan {
+    /// The plan of a run over `n` training rows.
+    pub fn new(n: usize, hyper: &Hyper) -> Self {
+        let per_update = hyper.batch_size as usize * hyper.grad_accumulation as usize;
+        let steps_per_epoch = n.div_ceil(per_update.max(1)).max(1) as u32;
+        let total = hyper.max_steps.unwrap_or(hyper.epochs * steps_per_epoch).max(1);
+        let eval_every = if hyper.eval_every == 0 { steps_per_epoch } else { hyper.eval_every };
+        Self { steps_per_epoch, total, eval_every }
+    }
+
+    /// Whether the loop evaluates after update `step` (1-based).
+    pub fn evaluates_after(&self, step: u32) -> bool {
+        step.is_multiple_of(self.eval_every) || step == self.total
+    }
+
+    /// The micro-batches (training row indices) of every update, in the loop's order: `f(step,
+    /// batches)` with `step` 0-based.
+    pub fn for_each_update(&self, n: usize, hyper: &Hyper, f: &mut dyn FnMut(u32, &[&[usize]])) {
+        let bs = hyper.batch_size as usize;
+        let accum = hyper.grad_accumulation as usize;
+        let mut step = 0;
+        let mut epoch = 0;
+        while step < self.total {
+            let order = epoch_order(n, hyper.seed, epoch);
+            for within in 0..self.steps_per_epoch as usize {
+                if step >= self.total {
+                    break;
+                }
+                let batches = micro_batches(&order, within, bs, accum);
+                f(step, &batches);
+                step += 1;
+            }
+            epoch += 1;
+        }
+    }
+}
+
+/// The micro-batches of the `within`-th update of an epoch whose row order is `order`.
+fn micro_batches(order: &[usize], within: usize, bs: usize, accum: usize) -> Vec<&[usize]> {
+    let n = order.len();
+    (0..accum)
+        .map(|a| (within * accum + a) * bs)
+        .take_while(|&start| start < n)
+        .map(|start| &order[start..(start + bs).min(n)])
+        .collect()
+}
+
+/// One update over `batches` (micro-batches of training row indices): the losses, their gradients
+/// summed, the global norm clipped, one AdamW step. Returns the mean loss and the gradient norm.
+pub(crate) fn update(
+    objective: &mut dyn Objective,
+    opt: &mut AdamW,
+    vars: &[(String, Var)],
+    batches: &[&[usize]],
+    lr: f64,
+    max_grad_norm: f64,
+) -> Result<(f64, f64)> {
+    let mut grads: Option<GradStore> = None;
+    let mut loss_sum = 0f64;
+    for batch in batches {
+        let loss = objective.loss(batch)?;
+        loss_sum += loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+        let g = loss.backward()?;
+        match &mut grads {
+            None => grads = Some(g),
+            Some(acc) => accumulate(acc, g, vars)?,
+        }
+    }
+    let grads = grads.ok_or_else(|| Error::internal("an update had no batch (a bug)"))?;
+    let micro = batches.len();
+    let scale = 1.0 / micro as f64;
+    let norm = opt.grad_norm(&grads)? * scale;
+    let clip = if max_grad_norm > 0.0 && norm > max_grad_norm { max_grad_norm / (norm + 1e-6) } else { 1.0 };
+    opt.step(&grads, lr, scale * clip)?;
+    Ok((loss_sum / micro as f64, norm))
 }
 
 /// The shuffled order of the training examples in `epoch`.
@@ -203,9 +297,8 @@ pub fn train(
     }
     let bs = hyper.batch_size as usize;
     let accum = hyper.grad_accumulation as usize;
-    let per_update = bs * accum;
-    let steps_per_epoch = n.div_ceil(per_update) as u32;
-    let total = hyper.max_steps.unwrap_or(hyper.epochs * steps_per_epoch).max(1);
+    let plan = Plan::new(n, hyper);
+    let Plan { steps_per_epoch, total, .. } = plan;
     let schedule = Schedule {
         peak: hyper.learning_rate,
         warmup: (hyper.warmup_ratio * f64::from(total)).round() as usize,
@@ -260,7 +353,6 @@ pub fn train(
     }) {
         return Err(Error::Cancelled);
     }
-    let eval_every = if hyper.eval_every == 0 { steps_per_epoch } else { hyper.eval_every };
     let started = Instant::now();
     let mut order_epoch = u32::MAX;
     let mut order = Vec::new();
@@ -272,37 +364,10 @@ pub fn train(
             order_epoch = epoch;
         }
         let within = (state.step % steps_per_epoch) as usize;
-        let mut grads: Option<GradStore> = None;
-        let mut loss_sum = 0f64;
-        let mut micro = 0usize;
-        for a in 0..accum {
-            let start = (within * accum + a) * bs;
-            if start >= n {
-                break;
-            }
-            let batch = &order[start..(start + bs).min(n)];
-            let loss = objective.loss(batch)?;
-            loss_sum += loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-            micro += 1;
-            let g = loss.backward()?;
-            match &mut grads {
-                None => grads = Some(g),
-                Some(acc) => accumulate(acc, g, &vars)?,
-            }
-        }
-        let grads = grads.ok_or_else(|| Error::internal("an update had no batch (a bug)"))?;
-        let scale = 1.0 / micro as f64;
-        let norm = opt.grad_norm(&grads)? * scale;
-        let clip = if hyper.max_grad_norm > 0.0 && norm > hyper.max_grad_norm {
-            hyper.max_grad_norm / (norm + 1e-6)
-        } else {
-            1.0
-        };
+        let batches = micro_batches(&order, within, bs, accum);
         let lr = schedule.lr(state.step as usize);
-        opt.step(&grads, lr, scale * clip)?;
-        drop(grads);
+        let (loss, norm) = update(objective, &mut opt, &vars, &batches, lr, hyper.max_grad_norm)?;
         state.step += 1;
-        let loss = loss_sum / micro as f64;
         state.last_loss = Some(loss);
         let elapsed = started.elapsed().as_secs_f64();
         let done = f64::from(state.step - resumed_from);
@@ -316,7 +381,7 @@ pub fn train(
             elapsed_s: elapsed,
             eta_s: eta,
         });
-        let eval_now = state.step % eval_every == 0 || state.step == total;
+        let eval_now = plan.evaluates_after(state.step);
         let mut stop = false;
         if eval_now && let Some((metrics, _)) = objective.evaluate(false)? {
             let better = state.best_score.is_none_or(|b| metrics.score > b);
@@ -370,8 +435,10 @@ pub fn train(
         seconds,
         steps_per_second: f64::from(state.step - resumed_from) / seconds.max(1e-9),
         final_train_loss: state.last_loss,
+        wall_seconds: None,
+        peak_bytes: None,
     };
-    on_event(&TuneEvent::Finished { summary: summary.clone() });
+    on_event(&TuneEvent::Finished { summary: Box::new(summary.clone()) });
     Ok((summary, predictions))
 }
 

@@ -45,6 +45,18 @@ pub enum PretrainRow {
     Seq2Seq(Corrupted),
 }
 
+impl PretrainRow {
+    /// The tokens the model reads for this row (encoder input plus decoder targets for
+    /// encoder–decoders): what a batch's cost grows with.
+    pub fn tokens(&self) -> usize {
+        match self {
+            PretrainRow::Masked(m) => m.ids.len(),
+            PretrainRow::Causal(c) => c.len(),
+            PretrainRow::Seq2Seq(c) => c.input.len() + c.labels.len(),
+        }
+    }
+}
+
 /// Where a set of rows came from, to name a row in an error.
 #[derive(Debug, Clone)]
 pub struct RowSource {
