@@ -134,7 +134,9 @@ fn outputs(run: &Path) -> BTreeMap<String, Vec<u8>> {
             let bytes = std::fs::read(e.path()).unwrap();
             let untimed = |v: &mut serde_json::Value| {
                 if let Some(m) = v.as_object_mut() {
-                    for k in ["elapsed_s", "eta_s", "seconds", "steps_per_second", "wall_seconds", "peak_bytes"] {
+                    for k in
+                        ["elapsed_s", "eta_s", "seconds", "steps_per_second", "wall_seconds", "peak_bytes"]
+                    {
                         m.remove(k);
                     }
                 }
