@@ -56,6 +56,15 @@ choice!(
 );
 
 choice!(
+    /// How an ensemble weights its members.
+    Weighting => cloze::ensemble::Weighting {
+        Uniform => cloze::ensemble::Weighting::Uniform,
+        DevAccuracy => cloze::ensemble::Weighting::DevAccuracy,
+        Learned => cloze::ensemble::Weighting::Learned,
+    }
+);
+
+choice!(
     /// How demonstrations are picked.
     DemoSelect => cloze::demo::DemoSelection {
         Random => cloze::demo::DemoSelection::Random,

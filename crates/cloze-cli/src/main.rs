@@ -1,9 +1,10 @@
-//! `cloze`: Cloze Studio's engine from a terminal. Nine commands, each a thin adapter over the
+//! `cloze`: Cloze Studio's engine from a terminal. Its commands are thin adapters over the
 //! engine: `classify` (label a data file with a prompt, or with a tuned run), `inspect` (a model
 //! folder's family, sizes and special tokens), `project` (create a project, import data, see where
 //! it stands), `label` (label rows in the terminal), `hub` (search, download, list and remove
 //! Hugging Face models; log in), `export` (a project's labelled data), `search-words` (find label
-//! words), `tune` (train a prompt into a run folder) and `bench` (inference, import and queue
+//! words), `tune` (train a prompt into a run folder), `ensemble` (fuse several prompts into one
+//! classifier) and `bench` (inference, import and queue
 //! benchmarks).
 //!
 //! It behaves like a Unix tool: results go to standard output, progress and messages to standard
@@ -48,6 +49,7 @@ mod bench_render;
 mod bench_store;
 mod bench_tune;
 mod choices;
+mod ensemble_cmd;
 mod export_cmd;
 mod label;
 mod project;
@@ -144,6 +146,10 @@ enum Command {
     /// continued pretraining (the model family's own objective) or a probe on frozen embeddings.
     /// Writes a run folder.
     Tune(Box<tune_cmd::TuneArgs>),
+    /// Template ensembles: several prompts fused into one classifier (uniform, by each prompt's
+    /// accuracy, or a weighting learned on labelled rows); `classify --ensemble` uses one.
+    #[command(subcommand)]
+    Ensemble(ensemble_cmd::EnsembleCommand),
     /// Benchmarks: zero-shot inference (against ../shared/bench/bench.py), project import, queue.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -461,9 +467,17 @@ struct ClassifyArgs {
     /// not where the manifest says.
     #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["template", "verbalizer", "calibrate", "top_k"])]
     prompt: Option<PathBuf>,
+    /// Classify with a template ensemble (`cloze ensemble fit --output`): every member prompt, then
+    /// their weighted combination; each row's JSON names every member's prediction.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["prompt", "template", "verbalizer", "calibrate", "top_k", "demos", "chat"]
+    )]
+    ensemble: Option<PathBuf>,
     /// The prompt template: fields in braces ({text_a}, {text_b} or any column name), one {mask}.
     /// OpenPrompt's syntax ({"placeholder":"text_a"} It was {"mask"}.) is accepted too.
-    #[arg(long, short = 't', required_unless_present = "prompt", default_value = "")]
+    #[arg(long, short = 't', required_unless_present_any = ["prompt", "ensemble"], default_value = "")]
     template: String,
     /// Label words per class, as a JSON file or inline JSON: {"negative": ["terrible"], "positive":
     /// ["great", "good"]}, or a list ["terrible", "great"] for classes "0", "1", ... Class names must
@@ -472,7 +486,7 @@ struct ClassifyArgs {
         long,
         short = 'v',
         value_name = "FILE|JSON",
-        required_unless_present = "prompt",
+        required_unless_present_any = ["prompt", "ensemble"],
         default_value = ""
     )]
     verbalizer: String,
@@ -790,6 +804,7 @@ fn main() -> ExitCode {
         Command::Hub(command) => hub(command),
         Command::Bench(args) => bench::run(args),
         Command::Tune(args) => tune_cmd::run(*args),
+        Command::Ensemble(command) => ensemble_cmd::run(command),
         Command::SearchWords(args) => search_words(*args),
     };
     exit_code(result)
@@ -850,7 +865,18 @@ fn classify(args: ClassifyArgs) -> Result<()> {
             None => Vec::new(),
         };
         inputs.extend(run_files.iter().map(PathBuf::as_path));
+        inputs.extend(args.ensemble.as_deref());
         cloze::files::check_output(output, &inputs, args.force.into())?;
+    }
+    if let Some(file) = &args.ensemble {
+        return ensemble_cmd::classify_with_ensemble(
+            file,
+            &args.model,
+            &args.input,
+            &args.data,
+            args.batch_size,
+            args.output.as_ref(),
+        );
     }
     if let Some(run) = &args.prompt {
         return tune_cmd::classify_with_run(
@@ -963,9 +989,15 @@ pub(crate) fn prediction_json(p: &Prediction) -> serde_json::Value {
 }
 
 pub(crate) fn write_predictions(preds: &[Prediction], output: Option<&PathBuf>) -> Result<()> {
+    let lines: Vec<serde_json::Value> = preds.iter().map(prediction_json).collect();
+    write_json_lines(&lines, output)
+}
+
+/// Writes one JSON value per line to `output` (through a temporary file) or standard output.
+pub(crate) fn write_json_lines(lines: &[serde_json::Value], output: Option<&PathBuf>) -> Result<()> {
     let write = |w: &mut dyn Write| -> std::io::Result<()> {
-        for p in preds {
-            serde_json::to_writer(&mut *w, &prediction_json(p))?;
+        for line in lines {
+            serde_json::to_writer(&mut *w, line)?;
             w.write_all(b"\n")?;
         }
         w.flush()

@@ -238,6 +238,27 @@ pub fn write_atomic(dest: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     file.commit()
 }
 
+/// Reads a small text file (a settings or prompt file), refusing one larger than `limit` bytes
+/// before reading it (its size is checked, not trusted to be small), or one that is not UTF-8.
+/// `what` names the kind of file in the error ("ensemble file").
+pub fn read_text_limited(path: &Path, limit: u64, what: &str) -> Result<String> {
+    let len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    if len > limit {
+        return Err(Error::invalid(format!(
+            "{}: {len} bytes is too large for {what} (at most {limit}); is it the right file?",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        Error::invalid(format!(
+            "{}: {what} is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
 /// Whether an existing output file may be replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Replace {

@@ -8,12 +8,14 @@
 pub mod classify;
 pub mod data;
 pub mod demo;
+pub mod ensemble;
 pub mod error;
 pub mod export;
 pub mod files;
 pub mod generate;
 pub mod hub;
 pub mod label;
+pub mod logreg;
 pub mod metrics;
 pub mod plm;
 pub mod scoring;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// ARCHITECTURE.md's order, lowest first.
-const LAYERS: [&str; 17] = [
+const LAYERS: [&str; 19] = [
     "error",
     "files",
     "data",
@@ -17,7 +17,9 @@ const LAYERS: [&str; 17] = [
     "demo",
     "generate",
     "metrics",
+    "logreg",
     "classify",
+    "ensemble",
     "tune",
     "hub",
     "store",

@@ -151,9 +151,37 @@ pub fn label_counts(examples: &[Example]) -> BTreeMap<String, usize> {
     counts
 }
 
+/// Stratified folds: each class's rows shuffled with the seed and dealt round-robin, so every fold
+/// holds about the same share of every class. Returns the fold of each row.
+pub fn stratified_folds(labels: &[usize], classes: usize, folds: usize, seed: u64) -> Vec<usize> {
+    let mut fold = vec![0; labels.len()];
+    let mut next = 0;
+    for class in 0..classes {
+        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        shuffle(&mut members, seed ^ (class as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        for i in members {
+            fold[i] = next % folds;
+            next += 1;
+        }
+    }
+    fold
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folds_are_stratified_and_seeded() {
+        let labels = [0, 0, 0, 0, 1, 1, 1, 1, 1, 1];
+        let a = stratified_folds(&labels, 2, 2, 7);
+        assert_eq!(a, stratified_folds(&labels, 2, 2, 7), "same seed, same folds");
+        for class in 0..2 {
+            let per_fold: Vec<usize> =
+                (0..2).map(|f| (0..10).filter(|&i| labels[i] == class && a[i] == f).count()).collect();
+            assert!(per_fold.iter().max().unwrap() - per_fold.iter().min().unwrap() <= 1, "{per_fold:?}");
+        }
+    }
 
     fn examples(n: usize, classes: usize) -> Vec<Example> {
         (0..n)

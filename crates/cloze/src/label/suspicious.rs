@@ -76,22 +76,6 @@ const LEARNING_RATE: f64 = 0.05;
 /// L2 penalty on the probe's weights.
 const L2: f64 = 1e-3;
 
-/// Stratified folds: each class's rows shuffled with the seed and dealt round-robin, so every fold
-/// holds about the same share of every class. Returns the fold of each row.
-pub fn folds(labels: &[usize], classes: usize, folds: usize, seed: u64) -> Vec<usize> {
-    let mut fold = vec![0; labels.len()];
-    let mut next = 0;
-    for class in 0..classes {
-        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
-        crate::data::shuffle(&mut members, seed ^ (class as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        for i in members {
-            fold[i] = next % folds;
-            next += 1;
-        }
-    }
-    fold
-}
-
 /// Class probabilities of `test` rows from a probe trained on `train` rows (features `[n, d]`).
 fn probe_probabilities(train: &Tensor, labels: &[usize], classes: usize, test: &Tensor) -> Result<Tensor> {
     let (n, d) = train.dims2()?;
@@ -153,7 +137,7 @@ pub fn find(
     if features.iter().any(|f| f.len() != d) {
         return Err(Error::invalid("suspicious labels: feature vectors of different lengths"));
     }
-    let fold = folds(labels, classes, k, options.seed);
+    let fold = crate::data::stratified_folds(labels, classes, k, options.seed);
     let device = Device::Cpu;
     let mut probs = vec![Vec::new(); labels.len()];
     for f in 0..k {
@@ -274,18 +258,6 @@ pub fn suspicious_labels(
 mod tests {
     use super::*;
     use crate::data::SplitMix64;
-
-    #[test]
-    fn folds_are_stratified_and_seeded() {
-        let labels = [0, 0, 0, 0, 1, 1, 1, 1, 1, 1];
-        let a = folds(&labels, 2, 2, 7);
-        assert_eq!(a, folds(&labels, 2, 2, 7), "same seed, same folds");
-        for class in 0..2 {
-            let per_fold: Vec<usize> =
-                (0..2).map(|f| (0..10).filter(|&i| labels[i] == class && a[i] == f).count()).collect();
-            assert!(per_fold.iter().max().unwrap() - per_fold.iter().min().unwrap() <= 1, "{per_fold:?}");
-        }
-    }
 
     /// Hand-computed: class 0's rows average p0 = (0.9 + 0.8 + 0.3) / 3 = 2/3, class 1's average
     /// p1 = (0.7 + 0.6 + 0.1 + 0.45) / 4 = 0.4625. Row 2 (labelled 0, p1 = 0.7 ≥ 0.4625), row 5

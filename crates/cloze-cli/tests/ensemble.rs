@@ -1,0 +1,237 @@
+//! End to end: `cloze ensemble fit` and `cloze classify --ensemble` on the tiny RoBERTa checkpoint
+//! and the sample reviews. The ensemble's probabilities are checked against the members' own
+//! `cloze classify` output, combined by hand.
+
+#[path = "common/repo_cli.rs"]
+mod repo_cli;
+
+use std::path::{Path, PathBuf};
+
+use repo_cli::{cloze, model, text};
+
+const MEMBERS: [(&str, &str, &str); 3] = [
+    (
+        "all in all",
+        "{text_a} All in all, it was {mask}.",
+        r#"{"negative": ["terrible", "bad"], "positive": ["great", "good"]}"#,
+    ),
+    ("it was", "{text_a} It was {mask}.", r#"{"positive": ["good"], "negative": ["bad"]}"#),
+    ("review", "Review: {text_a} Sentiment: {mask}", r#"{"negative": ["awful"], "positive": ["excellent"]}"#),
+];
+
+fn members_file(dir: &Path) -> PathBuf {
+    let list: Vec<serde_json::Value> = MEMBERS
+        .iter()
+        .map(|(name, template, verbalizer)| {
+            serde_json::json!({
+                "name": name,
+                "template": template,
+                "verbalizer": serde_json::from_str::<serde_json::Value>(verbalizer).unwrap(),
+            })
+        })
+        .collect();
+    let path = dir.join("members.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&list).unwrap()).unwrap();
+    path
+}
+
+fn jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn prob(row: &serde_json::Value, class: &str) -> f64 {
+    row["probs"][class].as_f64().unwrap()
+}
+
+#[test]
+fn ensemble_fit_and_classify_combine_the_members_outputs() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-ensemble");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let members = members_file(&dir);
+    let model = model();
+    let model = model.to_str().unwrap();
+
+    // Each member on its own.
+    let mut alone = Vec::new();
+    for (k, (_, template, verbalizer)) in MEMBERS.iter().enumerate() {
+        let out_path = dir.join(format!("member{k}.jsonl"));
+        let out = cloze(&[
+            "classify",
+            "--model",
+            model,
+            "--input",
+            "samples/reviews.csv",
+            "--template",
+            template,
+            "--verbalizer",
+            verbalizer,
+            "--output",
+            out_path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        alone.push(jsonl(&out_path));
+    }
+
+    for (weighting, n) in [("uniform", 0), ("dev-accuracy", 1), ("learned", 2)] {
+        let ens = dir.join(format!("{weighting}.json"));
+        let out = cloze(&[
+            "ensemble",
+            "fit",
+            "--model",
+            model,
+            "--members",
+            members.to_str().unwrap(),
+            "--input",
+            "samples/reviews.csv",
+            "--weighting",
+            weighting,
+            "--folds",
+            "4",
+            "--output",
+            ens.to_str().unwrap(),
+        ]);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("member all in all") && stderr.contains("ensemble, learned (out-of-fold)"),
+            "{stderr}"
+        );
+        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&ens).unwrap()).unwrap();
+        assert_eq!(saved["weighting"], weighting);
+        let fit = &saved["fit"];
+        assert_eq!(fit["rows"], 16);
+
+        let preds = dir.join(format!("{weighting}.jsonl"));
+        let out = cloze(&[
+            "classify",
+            "--model",
+            model,
+            "--input",
+            "samples/reviews.csv",
+            "--ensemble",
+            ens.to_str().unwrap(),
+            "--output",
+            preds.to_str().unwrap(),
+        ]);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("members disagree on") && stderr.contains("accuracy"), "{stderr}");
+        let rows = jsonl(&preds);
+        assert_eq!(rows.len(), 16);
+        // Each member's accuracy as the fit reported it equals its accuracy alone.
+        for (k, member) in alone.iter().enumerate() {
+            let hits = member.iter().filter(|r| r["label"] == r["predicted"]).count();
+            let reported = fit["members"][k].as_f64().unwrap();
+            assert!((reported - hits as f64 / 16.0).abs() < 1e-12, "member {k}: {reported} vs {hits}/16");
+        }
+        for (i, row) in rows.iter().enumerate() {
+            for (k, (name, _, _)) in MEMBERS.iter().enumerate() {
+                assert_eq!(row["members"][name], alone[k][i]["predicted"], "row {i}, member {name}");
+            }
+            let sum = prob(row, "negative") + prob(row, "positive");
+            assert!((sum - 1.0).abs() < 1e-5, "row {i}: {sum}");
+            if n < 2 {
+                // The weighted geometric mean of what each member said alone.
+                let weights: Vec<f64> =
+                    saved["weights"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
+                let score = |class: &str| -> f64 {
+                    alone
+                        .iter()
+                        .zip(&weights)
+                        .map(|(m, w)| w * prob(&m[i], class).max(1e-12).ln())
+                        .sum::<f64>()
+                        .exp()
+                };
+                let (neg, pos) = (score("negative"), score("positive"));
+                let want = pos / (neg + pos);
+                assert!(
+                    (prob(row, "positive") - want).abs() < 1e-5,
+                    "row {i}: {} vs {want}",
+                    prob(row, "positive")
+                );
+            } else {
+                // The logistic regression over the members' log-probabilities, in class order.
+                let c = &saved["combiner"];
+                let x: Vec<f64> = alone
+                    .iter()
+                    .flat_map(|m| ["negative", "positive"].map(|cl| prob(&m[i], cl).max(1e-12).ln()))
+                    .collect();
+                let z: Vec<f64> = (0..2)
+                    .map(|k| {
+                        c["bias"][k].as_f64().unwrap()
+                            + c["weights"][k]
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .zip(&x)
+                                .map(|(w, x)| w.as_f64().unwrap() * x)
+                                .sum::<f64>()
+                    })
+                    .collect();
+                let want = 1.0 / (1.0 + (z[0] - z[1]).exp());
+                assert!(
+                    (prob(row, "positive") - want).abs() < 1e-4,
+                    "row {i}: {} vs {want}",
+                    prob(row, "positive")
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_members_files_are_refused_before_any_scoring() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-ensemble-bad");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = model();
+    let cases = [
+        ("[]", "lists no prompt"),
+        ("{\"template\": 1}", "not a list of prompts"),
+        (
+            r#"[{"template": "{text_a}", "verbalizer": {"negative": ["bad"], "positive": ["good"]}}]"#,
+            "prompt 1",
+        ),
+        (
+            r#"[{"template": "{text_a} {mask}", "verbalizer": {"negative": ["bad"], "positive": ["good"]}},
+                {"template": "{text_a} {mask}", "verbalizer": {"neg": ["bad"], "pos": ["good"]}}]"#,
+            "ensemble's classes",
+        ),
+        (
+            r#"[{"template": "{text_a} {mask}", "verbalizer": {"0": ["bad"], "1": ["good"]}}]"#,
+            "samples/reviews.csv",
+        ),
+    ];
+    for (k, (content, want)) in cases.iter().enumerate() {
+        let members = dir.join(format!("m{k}.json"));
+        std::fs::write(&members, content).unwrap();
+        let out = cloze(&[
+            "ensemble",
+            "fit",
+            "--model",
+            model.to_str().unwrap(),
+            "--members",
+            members.to_str().unwrap(),
+            "--input",
+            "samples/reviews.csv",
+            "--output",
+            dir.join("e.json").to_str().unwrap(),
+        ]);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(want), "case {k}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!dir.join("e.json").exists());
+    }
+    // A file that is not an ensemble, given to classify.
+    let out = cloze(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        "samples/reviews.csv",
+        "--ensemble",
+        dir.join("m0.json").to_str().unwrap(),
+    ]);
+    assert!(text(&out.stderr).contains("not an ensemble file"), "{}", text(&out.stderr));
+}
