@@ -132,6 +132,12 @@ pub struct TuneArgs {
     /// Continue the interrupted run in --out from its last checkpoint.
     #[arg(long)]
     resume: bool,
+    /// Repeat the run once per seed (comma-separated, e.g. 13,21,42,87,100 — LM-BFF's), each into
+    /// --out/seed-N with the rows it used (train.jsonl, dev.jsonl); with --shots each seed draws its
+    /// own sample. Prints and writes (--out/seeds.json) the mean ± standard deviation of every dev
+    /// metric. With --resume, finished seeds are kept.
+    #[arg(long, value_delimiter = ',', value_name = "SEED,...", conflicts_with_all = ["seed", "estimate"])]
+    seeds: Vec<u64>,
 }
 
 /// Reads `path` for rows the template `template` (its source text, when there is one) reads.
@@ -210,44 +216,18 @@ pub fn run(args: TuneArgs) -> Result<()> {
         Some(p) => load_rows(p, &args.data, args.template.as_deref(), "dev")?,
         None => Vec::new(),
     };
-    let (train, dev) = tune::select_rows(&config, train, dev)?;
     if args.estimate {
+        let (train, dev) = tune::select_rows(&config, train, dev)?;
         return print_estimate(&config, &train, &dev, &device);
     }
     let out = args.out.clone().ok_or_else(|| Error::invalid("give the run folder with --out DIR"))?;
+    if !args.seeds.is_empty() {
+        return run_over_seeds(&config, &args, (&train, &dev), &out, &device);
+    }
+    let (train, dev) = tune::select_rows(&config, train, dev)?;
     errln!("{}: {} training rows, {} dev rows → {}", strategy.name(), train.len(), dev.len(), out.display());
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} updates  {msg}")
-            .expect("valid progress template")
-            .progress_chars("=> "),
-    );
-    let summary = tune::run(&config, &train, &dev, &out, &device, args.resume, &mut |e| {
-        match e {
-            TuneEvent::Started { total_steps, resumed_from, .. } => {
-                bar.set_length(u64::from(*total_steps));
-                bar.set_position(u64::from(*resumed_from));
-            }
-            TuneEvent::Step { step, loss, learning_rate, eta_s, .. } => {
-                bar.set_position(u64::from(*step));
-                bar.set_message(format!("loss {loss:.4}  lr {learning_rate:.2e}  eta {eta_s:.0}s"));
-            }
-            TuneEvent::Eval { step, metrics, best } => {
-                let acc = metrics
-                    .accuracy
-                    .map(|a| format!("accuracy {a:.4}  macro-F1 {:.4}", metrics.macro_f1.unwrap_or(0.0)));
-                let loss = metrics.loss.map(|l| format!("loss {l:.4}"));
-                bar.println(format!(
-                    "update {step}: dev {}{}",
-                    [acc, loss].into_iter().flatten().collect::<Vec<_>>().join("  "),
-                    if *best { "  (best)" } else { "" }
-                ));
-            }
-            TuneEvent::Finished { .. } => bar.finish_and_clear(),
-            TuneEvent::Notice { message } => bar.suspend(|| errln!("warning: {message}")),
-        }
-        true
-    })?;
+    let bar = progress_bar();
+    let summary = tune::run(&config, &train, &dev, &out, &device, args.resume, &mut |e| show_event(&bar, e))?;
     bar.finish_and_clear();
     errln!(
         "done: {} updates in {:.1}s ({:.2} updates/s){}",
@@ -284,6 +264,107 @@ pub fn run(args: TuneArgs) -> Result<()> {
         _ => format!("classify with `cloze classify --prompt {} --input FILE`", out.display()),
     };
     errln!("{what}");
+    Ok(())
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} updates  {msg}")
+            .expect("valid progress template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Shows a run's event on the progress bar (evaluations as lines above it).
+fn show_event(bar: &indicatif::ProgressBar, e: &TuneEvent) -> bool {
+    match e {
+        TuneEvent::Started { total_steps, resumed_from, .. } => {
+            bar.set_length(u64::from(*total_steps));
+            bar.set_position(u64::from(*resumed_from));
+        }
+        TuneEvent::Step { step, loss, learning_rate, eta_s, .. } => {
+            bar.set_position(u64::from(*step));
+            bar.set_message(format!("loss {loss:.4}  lr {learning_rate:.2e}  eta {eta_s:.0}s"));
+        }
+        TuneEvent::Eval { step, metrics, best } => {
+            let acc = metrics
+                .accuracy
+                .map(|a| format!("accuracy {a:.4}  macro-F1 {:.4}", metrics.macro_f1.unwrap_or(0.0)));
+            let loss = metrics.loss.map(|l| format!("loss {l:.4}"));
+            bar.println(format!(
+                "update {step}: dev {}{}",
+                [acc, loss].into_iter().flatten().collect::<Vec<_>>().join("  "),
+                if *best { "  (best)" } else { "" }
+            ));
+        }
+        TuneEvent::Finished { .. } => bar.finish_and_clear(),
+        TuneEvent::Notice { message } => bar.suspend(|| errln!("warning: {message}")),
+    }
+    true
+}
+
+/// `cloze tune --seeds`: one run per seed, then the spread of the dev metrics.
+fn run_over_seeds(
+    config: &TuneConfig,
+    args: &TuneArgs,
+    (train, dev): (&[cloze::data::Example], &[cloze::data::Example]),
+    out: &Path,
+    device: &candle_core::Device,
+) -> Result<()> {
+    tune::seeds::check_seeds(&args.seeds)?;
+    errln!(
+        "{}: {} runs (seeds {}){} → {}",
+        config.strategy.name(),
+        args.seeds.len(),
+        args.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+        config.shots.map(|k| format!(", each on its own sample of {k} rows per class")).unwrap_or_default(),
+        out.display()
+    );
+    let bar = progress_bar();
+    let mut current = usize::MAX;
+    let summary =
+        tune::seeds::run_seeds(config, train, dev, out, device, &args.seeds, args.resume, &mut |e| {
+            if e.index != current {
+                current = e.index;
+                bar.reset();
+                bar.set_prefix(format!("seed {}", e.seed));
+                bar.suspend(|| errln!("seed {} ({} of {})", e.seed, e.index + 1, args.seeds.len()));
+            }
+            show_event(&bar, e.event)
+        })?;
+    bar.finish_and_clear();
+    let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.2}", 100.0 * v));
+    errln!("{:>8} {:>6} {:>6} {:>9} {:>9}", "seed", "train", "dev", "accuracy", "macro-F1");
+    for r in &summary.runs {
+        let m = r.metrics.as_ref();
+        errln!(
+            "{:>8} {:>6} {:>6} {:>9} {:>9}",
+            r.seed,
+            r.train_rows,
+            r.dev_rows,
+            pct(m.and_then(|m| m.accuracy)),
+            pct(m.and_then(|m| m.macro_f1))
+        );
+    }
+    match (&summary.accuracy, &summary.macro_f1) {
+        (Some(a), Some(f)) => errln!(
+            "over {} seeds: accuracy {} %  macro-F1 {} %  (mean ± sample s.d.; min {:.2}, max {:.2})",
+            a.n,
+            a.percent(),
+            f.percent(),
+            100.0 * a.min,
+            100.0 * a.max
+        ),
+        _ => errln!("no dev rows, so no metrics to compare; give --dev FILE or --dev-fraction"),
+    }
+    errln!(
+        "each run is in {}/seed-N; the summary in {}/{}",
+        out.display(),
+        out.display(),
+        tune::seeds::SEEDS_FILE
+    );
     Ok(())
 }
 

@@ -677,3 +677,90 @@ fn classify_never_replaces_its_input() {
     names.sort();
     assert_eq!(names, ["preds.jsonl", "x.csv"]);
 }
+
+/// `cloze tune --seeds`: one run folder per seed with the rows it used, the spread of the dev
+/// metrics in seeds.json (checked against the runs' own summaries), the same numbers again for the
+/// same seeds, and a resumed job that keeps the finished seeds.
+#[test]
+fn tune_over_seeds_reports_the_spread_and_repeats_exactly() {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-seeds");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let model = model();
+    let go = |dir: &str, seeds: &str, extra: &[&str]| {
+        let out_dir = tmp.join(dir);
+        let mut args = sample_tune("soft-prompt", model.to_str().unwrap());
+        args.extend_from_slice(&[
+            "--template",
+            "{soft:2} {text_a} It was {mask}.",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "4",
+            "--shots",
+            "4",
+            "--seeds",
+            seeds,
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        args.extend_from_slice(extra);
+        let out = cloze(&args);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out_dir.join("seeds.json")).unwrap()).unwrap();
+        (out_dir, summary, stderr)
+    };
+    let (a, first, stderr) = go("a", "13,21,42", &[]);
+    assert!(stderr.contains("over 3 seeds: accuracy") && stderr.contains(" ± "), "{stderr}");
+    let accs: Vec<f64> = first["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["metrics"]["accuracy"].as_f64().unwrap())
+        .collect();
+    let mut samples = Vec::new();
+    for (k, seed) in [13, 21, 42].iter().enumerate() {
+        let run = a.join(format!("seed-{seed}"));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["final_metrics"]["accuracy"].as_f64().unwrap(), accs[k]);
+        let train = std::fs::read_to_string(run.join("train.jsonl")).unwrap();
+        assert_eq!(train.lines().count(), 8, "4 rows per class");
+        samples.push(train);
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["hyper"]["seed"], *seed);
+    }
+    assert!(samples[0] != samples[1] && samples[1] != samples[2], "each seed draws its own sample");
+    let mean = accs.iter().sum::<f64>() / 3.0;
+    let sd = (accs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!((first["accuracy"]["mean"].as_f64().unwrap() - mean).abs() < 1e-12);
+    assert!((first["accuracy"]["sd"].as_f64().unwrap() - sd).abs() < 1e-12);
+    assert_eq!(first["resampled"], true);
+
+    // The same seeds again: the same numbers.
+    let (_, again, _) = go("b", "13,21,42", &[]);
+    let strip = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        for r in v["runs"].as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("wall_seconds");
+        }
+        v
+    };
+    assert_eq!(strip(&first), strip(&again));
+
+    // Resumed with one more seed: the finished ones are read back, not run again.
+    let stamp = std::fs::metadata(a.join("seed-13/summary.json")).unwrap().modified().unwrap();
+    let (_, more, _) = go("a", "13,21,42,87", &["--resume"]);
+    assert_eq!(std::fs::metadata(a.join("seed-13/summary.json")).unwrap().modified().unwrap(), stamp);
+    assert_eq!(more["runs"].as_array().unwrap().len(), 4);
+    assert_eq!(strip(&more)["runs"][0], strip(&first)["runs"][0]);
+
+    // Without --resume the folder is refused; a seed given twice is refused.
+    let c = tmp.join("c");
+    let mut args = sample_tune("probe", model.to_str().unwrap());
+    args.extend_from_slice(&["--seeds", "1,1", "--out", c.to_str().unwrap()]);
+    let out = cloze(&args);
+    assert!(text(&out.stderr).contains("seed 1 is given twice"), "{}", text(&out.stderr));
+}

@@ -25,6 +25,7 @@ pub mod pretrain;
 pub mod probe;
 pub mod prompt_model;
 pub mod prompt_task;
+pub mod seeds;
 pub mod trainer;
 
 use std::io::Write;
