@@ -138,6 +138,17 @@ pub struct TuneArgs {
     /// metric. With --resume, finished seeds are kept.
     #[arg(long, value_delimiter = ',', value_name = "SEED,...", conflicts_with_all = ["seed", "estimate"])]
     seeds: Vec<u64>,
+    /// Distil a template ensemble (`cloze ensemble fit --output`; PET): it labels the training rows
+    /// that have no label, and the rows of --unlabelled, with soft labels, and the run trains on
+    /// them beside the labelled rows. The run lists them in pseudo_labels.jsonl.
+    #[arg(long, value_name = "ENSEMBLE")]
+    distill: Option<PathBuf>,
+    /// With --distill: more rows to pseudo-label (read like --train; any labels in it are ignored).
+    #[arg(long, value_name = "FILE", requires = "distill")]
+    unlabelled: Option<PathBuf>,
+    /// With --distill: the soft labels' temperature (p^(1/T), normalised; PET's 2 flattens them).
+    #[arg(long, value_name = "T", default_value_t = tune::distill::DEFAULT_TEMPERATURE, requires = "distill")]
+    distill_temperature: f64,
 }
 
 /// Reads `path` for rows the template `template` (its source text, when there is one) reads.
@@ -174,6 +185,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
             train: args.train.clone(),
             dev: args.dev.clone(),
             columns: args.data.text_column.clone(),
+            unlabelled: args.unlabelled.clone(),
         },
     );
     config.template = args.template.clone();
@@ -191,6 +203,10 @@ pub fn run(args: TuneArgs) -> Result<()> {
         selection: args.demos_select.into(),
     });
     config.dev_fraction = args.dev_fraction;
+    if let Some(path) = &args.distill {
+        let ensemble = cloze::ensemble::Ensemble::read(path)?;
+        config.distill = Some(tune::distill::Distill { ensemble, temperature: args.distill_temperature });
+    }
     let h = &mut config.hyper;
     h.seed = args.seed;
     h.max_steps = args.max_steps;
@@ -211,7 +227,29 @@ pub fn run(args: TuneArgs) -> Result<()> {
         patience = args.patience
     );
     config.validate()?;
-    let train = load_rows(&args.train, &args.data, args.template.as_deref(), "training")?;
+    let mut train = load_rows(&args.train, &args.data, args.template.as_deref(), "training")?;
+    if config.distill.is_none() && strategy != TuneStrategy::Pretrain {
+        // Without distillation every training row needs a label: said before the model loads.
+        if let Some(row) = train.iter().find(|r| r.label.is_none()) {
+            return Err(Error::Data {
+                path: args.train.clone(),
+                line: None,
+                message: format!(
+                    "row {} has no label; label it, leave it out, or let an ensemble label it with --distill",
+                    row.id
+                )
+                .into(),
+            });
+        }
+    }
+    if let Some(path) = &args.unlabelled {
+        let mut more = load_rows(path, &args.data, args.template.as_deref(), "unlabelled")?;
+        more.iter_mut().for_each(|r| {
+            r.label = None;
+            r.id = format!("unlabelled:{}", r.id);
+        });
+        train.extend(more);
+    }
     let dev = match &args.dev {
         Some(p) => load_rows(p, &args.data, args.template.as_deref(), "dev")?,
         None => Vec::new(),

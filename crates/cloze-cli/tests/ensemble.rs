@@ -235,3 +235,111 @@ fn bad_members_files_are_refused_before_any_scoring() {
     ]);
     assert!(text(&out.stderr).contains("not an ensemble file"), "{}", text(&out.stderr));
 }
+
+/// `cloze tune --distill`: the ensemble labels the unlabelled rows with its softened probabilities
+/// (checked against `classify --ensemble`), the run lists them and keeps the ensemble in its config,
+/// for the probe and the soft prompt.
+#[test]
+fn tune_distils_an_ensemble_into_a_probe_and_a_soft_prompt() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-distill");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let members = members_file(&dir);
+    let model = model();
+    let model = model.to_str().unwrap();
+    let ens = dir.join("e.json");
+    let out = cloze(&[
+        "ensemble",
+        "fit",
+        "--model",
+        model,
+        "--members",
+        members.to_str().unwrap(),
+        "--input",
+        "samples/reviews.csv",
+        "--weighting",
+        "dev-accuracy",
+        "--output",
+        ens.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let preds = dir.join("ens.jsonl");
+    let out = cloze(&[
+        "classify",
+        "--model",
+        model,
+        "--input",
+        "samples/reviews.csv",
+        "--ensemble",
+        ens.to_str().unwrap(),
+        "--output",
+        preds.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let teacher = jsonl(&preds);
+    // Four labelled rows to train on; the sample file's 16 rows, labels ignored, to pseudo-label.
+    let train = dir.join("train.csv");
+    let all = std::fs::read_to_string(repo_cli::repo().join("samples/reviews.csv")).unwrap();
+    std::fs::write(&train, all.lines().take(5).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    for (strategy, extra) in [
+        ("probe", &["--epochs", "3"][..]),
+        ("soft-prompt", &["--template", "{soft:2} {text_a} It was {mask}.", "--epochs", "1"][..]),
+    ] {
+        let run = dir.join(strategy);
+        let mut args = vec![
+            "tune",
+            "--strategy",
+            strategy,
+            "--model",
+            model,
+            "--train",
+            train.to_str().unwrap(),
+            "--verbalizer",
+            "samples/sentiment.verbalizer.json",
+            "--distill",
+            ens.to_str().unwrap(),
+            "--unlabelled",
+            "samples/reviews.csv",
+            "--distill-temperature",
+            "2",
+            "--batch-size",
+            "4",
+            "--out",
+            run.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = cloze(&args);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{strategy}: {stderr}");
+        assert!(stderr.contains("labels 16 unlabelled rows"), "{stderr}");
+        let pseudo = jsonl(&run.join("pseudo_labels.jsonl"));
+        assert_eq!(pseudo.len(), 16);
+        for (p, t) in pseudo.iter().zip(&teacher) {
+            assert_eq!(p["id"], format!("unlabelled:{}", t["id"].as_str().unwrap()));
+            let (n, q) = (prob(t, "negative").sqrt(), prob(t, "positive").sqrt());
+            let want = q / (n + q);
+            assert!((p["soft"]["positive"].as_f64().unwrap() - want).abs() < 1e-5, "{p} vs {t}");
+            assert_eq!(p["label"], if want > 0.5 { "positive" } else { "negative" });
+        }
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["distill"]["temperature"], 2.0);
+        assert_eq!(config["distill"]["ensemble"]["weighting"], "dev-accuracy");
+        assert!(run.join("summary.json").is_file());
+    }
+    // Unlabelled training rows without --distill are refused before the model loads.
+    let unlabelled = dir.join("unlabelled.csv");
+    std::fs::write(&unlabelled, "text\nfine\n").unwrap();
+    let out = cloze(&[
+        "tune",
+        "--strategy",
+        "probe",
+        "--model",
+        model,
+        "--train",
+        unlabelled.to_str().unwrap(),
+        "--out",
+        dir.join("x").to_str().unwrap(),
+    ]);
+    assert!(text(&out.stderr).contains("let an ensemble label it with --distill"), "{}", text(&out.stderr));
+}

@@ -229,7 +229,7 @@ pre{background:#f6f6f6;padding:.6em;overflow-x:auto;white-space:pre-wrap}\
 
 fn describe_data(data: &DataSource) -> String {
     match data {
-        DataSource::Files { train, dev, columns } => {
+        DataSource::Files { train, dev, columns, .. } => {
             let mut s = format!("training file {}", train.display());
             if let Some(d) = dev {
                 let _ = write!(s, ", dev file {}", d.display());

@@ -228,7 +228,14 @@ impl Hyper {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum DataSource {
     /// Files read with column options (CLI).
-    Files { train: PathBuf, dev: Option<PathBuf>, columns: Option<String> },
+    Files {
+        train: PathBuf,
+        dev: Option<PathBuf>,
+        columns: Option<String>,
+        /// Rows read without their labels, for distillation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unlabelled: Option<PathBuf>,
+    },
     /// Rows of a Cloze Studio project (the app).
     Project { path: PathBuf, dataset: String, label_set: Option<String> },
     /// Rows given directly by the caller (tests, benchmarks).
@@ -280,6 +287,10 @@ pub struct TuneConfig {
     /// optimiser state either way; see [`crate::plm::precision`]).
     #[serde(default, skip_serializing_if = "is_f32")]
     pub precision: crate::plm::Precision,
+    /// Distillation: the training rows without a label are labelled by this ensemble's soft
+    /// labels before training (see [`super::distill`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<super::distill::Distill>,
     /// The engine's version, for the record.
     #[serde(default)]
     pub engine: String,
@@ -305,6 +316,7 @@ impl TuneConfig {
             data,
             hyper: Hyper::for_strategy(strategy),
             precision: Default::default(),
+            distill: None,
             engine: env!("CARGO_PKG_VERSION").into(),
         }
     }
@@ -332,6 +344,35 @@ impl TuneConfig {
         if self.soft_placement == SoftPlacement::BeforeInput {
             let template = crate::template::Template::parse(self.template.as_deref().unwrap_or_default())?;
             check_before_input(&template)?;
+        }
+        if let Some(d) = &self.distill {
+            d.validate()?;
+            if self.strategy == TuneStrategy::Pretrain {
+                return Err(Error::invalid(
+                    "prompted pretraining trains on text, not labels, so it cannot distil an ensemble; choose the \
+                     probe, soft-prompt or fine-tuning strategy",
+                ));
+            }
+            let template = self.template.as_deref().map(crate::template::Template::parse).transpose()?;
+            if template.as_ref().is_some_and(crate::demo::uses_demos) {
+                return Err(Error::invalid(
+                    "distillation with {demo} in the template is not supported: the demonstrations would be drawn \
+                     from pseudo-labelled rows; remove {demo}",
+                ));
+            }
+            if let Some(v) = &self.verbalizer {
+                let mut ours: Vec<&str> = v.class_names();
+                let mut theirs: Vec<&str> = d.ensemble.classes.iter().map(String::as_str).collect();
+                ours.sort();
+                theirs.sort();
+                if ours != theirs {
+                    return Err(Error::invalid(format!(
+                        "the ensemble to distil has the classes {:?} and the verbalizer {:?}; they must be the same",
+                        d.ensemble.classes,
+                        v.class_names()
+                    )));
+                }
+            }
         }
         Ok(())
     }

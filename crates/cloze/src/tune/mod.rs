@@ -19,6 +19,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod distill;
 pub mod estimate;
 pub mod optim;
 pub mod pretrain;
@@ -194,6 +195,11 @@ pub fn select_rows(
     dev: Vec<Example>,
 ) -> Result<(Vec<Example>, Vec<Example>)> {
     let seed = config.hyper.seed;
+    // Distillation: the unlabelled rows are set aside from the split and the sample, and kept.
+    let (train, unlabelled) = match config.distill {
+        Some(_) => distill::split_unlabelled(train),
+        None => (train, Vec::new()),
+    };
     let (train, dev) = match (dev.is_empty(), config.dev_fraction) {
         (true, Some(f)) if f > 0.0 => {
             let mut parts = crate::data::split(train, &[1.0 - f, f], seed);
@@ -202,12 +208,13 @@ pub fn select_rows(
         }
         _ => (train, dev),
     };
-    let train = match config.shots {
+    let mut train = match config.shots {
         Some(k) if config.strategy != TuneStrategy::Pretrain => {
             crate::data::few_shot(&train, k as usize, seed)?
         }
         _ => train,
     };
+    train.extend(unlabelled);
     Ok((train, dev))
 }
 
@@ -340,9 +347,21 @@ pub fn run_estimated(
     let template = config.template.as_deref().map(Template::parse).transpose()?;
     // `{demo}`: the pool is kept in the run folder so that classifying with the run fills `{demo}`
     // the same way.
-    let (train, dev, pool) = with_demos(config, &plm, template.as_ref(), train, dev)?;
+    let (mut train, dev, pool) = with_demos(config, &plm, template.as_ref(), train, dev)?;
     if let Some(pool) = pool {
         write_atomic(run_dir.join("demos.jsonl"), pool.as_bytes())?;
+    }
+    if let Some(d) = &config.distill {
+        let todo = train.iter().filter(|r| r.label.is_none()).count();
+        let message = format!(
+            "distillation: the ensemble of {} prompts labels {todo} unlabelled rows (soft labels, temperature {})",
+            d.ensemble.members.len(),
+            d.temperature
+        );
+        if !on_event(&TuneEvent::Notice { message }) {
+            return Err(Error::Cancelled);
+        }
+        distill::pseudo_label(d, &plm, &mut train, run_dir, &mut |_, _| true)?;
     }
     let (train, dev) = (train.as_slice(), dev.as_slice());
     // Demonstrations are written through the plain template; the model reads the rows through the
@@ -405,6 +424,8 @@ pub fn run_estimated(
             };
             let head = probe::Probe::new(&train_x, classes.len(), config.probe_head, hyper.seed)?;
             let mut objective = probe::ProbeObjective::new(head, train_x, train_y, dev_x, dev_meta, classes)?;
+            objective.soft =
+                train.iter().map(|r| distill::soft_target(r, &objective.classes)).collect::<Result<_>>()?;
             let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)
                 .map_err(|e| metrics_error.take().unwrap_or(e))?;
             checkpoint::save_tensors_atomic(&objective.probe.tensors(), &dir.probe())?;

@@ -158,6 +158,9 @@ pub struct ProbeObjective {
     pub dev_x: Option<Tensor>,
     pub dev: Vec<(String, String, usize)>,
     pub classes: Vec<String>,
+    /// Soft labels of pseudo-labelled training rows (distillation), by row; empty or `None` for
+    /// rows trained on their label.
+    pub soft: Vec<Option<Vec<f32>>>,
 }
 
 impl ProbeObjective {
@@ -178,7 +181,7 @@ impl ProbeObjective {
             vars.push((format!("probe.{i}.weight"), wv));
             vars.push((format!("probe.{i}.bias"), bv));
         }
-        Ok(Self { probe, vars, train_x, train_y, dev_x, dev, classes })
+        Ok(Self { probe, vars, train_x, train_y, dev_x, dev, classes, soft: Vec::new() })
     }
 }
 
@@ -197,8 +200,14 @@ impl Objective for ProbeObjective {
         let idx = Tensor::new(idx.as_slice(), device)?;
         let x = self.train_x.index_select(&idx, 0)?;
         let y: Vec<u32> = batch.iter().map(|&i| self.train_y[i]).collect();
+        let logits = self.probe.logits(&x)?;
+        if let Some(targets) =
+            super::distill::batch_targets(&self.soft, batch, &y, self.classes.len(), device)?
+        {
+            return super::distill::soft_cross_entropy(&logits, &targets);
+        }
         let y = Tensor::new(y.as_slice(), device)?;
-        Ok(candle_nn::loss::cross_entropy(&self.probe.logits(&x)?, &y)?)
+        Ok(candle_nn::loss::cross_entropy(&logits, &y)?)
     }
 
     fn evaluate(&mut self, keep: bool) -> Result<Option<(EvalMetrics, Vec<DevPrediction>)>> {

@@ -16,6 +16,8 @@ pub struct PromptRow {
     pub text: String,
     pub rendered: Rendered,
     pub label: usize,
+    /// A pseudo-labelled row's soft label (distillation).
+    pub soft: Option<Vec<f32>>,
 }
 
 /// Renders labelled examples, mapping labels to class indices (an unknown label is an error naming
@@ -44,7 +46,8 @@ pub fn render_rows(model: &PromptModel, examples: &[Example], what: &str) -> Res
                 }
                 other => other,
             })?;
-            Ok(PromptRow { id: ex.id.clone(), text: ex.text_a.clone(), rendered, label })
+            let soft = super::distill::soft_target(ex, &classes)?;
+            Ok(PromptRow { id: ex.id.clone(), text: ex.text_a.clone(), rendered, label, soft })
         })
         .collect()
 }
@@ -115,7 +118,13 @@ impl Objective for PromptObjective {
     fn loss(&mut self, batch: &[usize]) -> Result<Tensor> {
         let rows: Vec<&Rendered> = batch.iter().map(|&i| &self.train[i].rendered).collect();
         let labels: Vec<u32> = batch.iter().map(|&i| self.train[i].label as u32).collect();
-        self.model.loss(&rows, &labels)
+        let soft: Vec<Option<Vec<f32>>> = batch.iter().map(|&i| self.train[i].soft.clone()).collect();
+        let order: Vec<usize> = (0..batch.len()).collect();
+        let classes = self.model.classes().len();
+        match super::distill::batch_targets(&soft, &order, &labels, classes, self.model.plm().device())? {
+            Some(targets) => super::distill::soft_cross_entropy(&self.model.class_scores(&rows)?, &targets),
+            None => self.model.loss(&rows, &labels),
+        }
     }
 
     fn evaluate(&mut self, keep: bool) -> Result<Option<(EvalMetrics, Vec<DevPrediction>)>> {
