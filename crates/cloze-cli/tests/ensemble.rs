@@ -43,6 +43,47 @@ fn prob(row: &serde_json::Value, class: &str) -> f64 {
     row["probs"][class].as_f64().unwrap()
 }
 
+/// `cloze ensemble fit` of the members file on the sample reviews; the run's stderr.
+fn fit(model: &str, members: &Path, weighting: &str, ens: &Path) -> String {
+    let out = cloze(&[
+        "ensemble",
+        "fit",
+        "--model",
+        model,
+        "--members",
+        members.to_str().unwrap(),
+        "--input",
+        "samples/reviews.csv",
+        "--weighting",
+        weighting,
+        "--folds",
+        "4",
+        "--output",
+        ens.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+/// `cloze classify --ensemble` on the sample reviews; the rows written and stderr.
+fn classify_with(model: &str, ens: &Path, preds: &Path) -> (Vec<serde_json::Value>, String) {
+    let out = cloze(&[
+        "classify",
+        "--model",
+        model,
+        "--input",
+        "samples/reviews.csv",
+        "--ensemble",
+        ens.to_str().unwrap(),
+        "--output",
+        preds.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    (jsonl(preds), stderr)
+}
+
 #[test]
 fn ensemble_fit_and_classify_combine_the_members_outputs() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-ensemble");
@@ -75,24 +116,7 @@ fn ensemble_fit_and_classify_combine_the_members_outputs() {
 
     for (weighting, n) in [("uniform", 0), ("dev-accuracy", 1), ("learned", 2)] {
         let ens = dir.join(format!("{weighting}.json"));
-        let out = cloze(&[
-            "ensemble",
-            "fit",
-            "--model",
-            model,
-            "--members",
-            members.to_str().unwrap(),
-            "--input",
-            "samples/reviews.csv",
-            "--weighting",
-            weighting,
-            "--folds",
-            "4",
-            "--output",
-            ens.to_str().unwrap(),
-        ]);
-        let stderr = text(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
+        let stderr = fit(model, &members, weighting, &ens);
         assert!(
             stderr.contains("member all in all") && stderr.contains("ensemble, learned (out-of-fold)"),
             "{stderr}"
@@ -103,21 +127,8 @@ fn ensemble_fit_and_classify_combine_the_members_outputs() {
         assert_eq!(fit["rows"], 16);
 
         let preds = dir.join(format!("{weighting}.jsonl"));
-        let out = cloze(&[
-            "classify",
-            "--model",
-            model,
-            "--input",
-            "samples/reviews.csv",
-            "--ensemble",
-            ens.to_str().unwrap(),
-            "--output",
-            preds.to_str().unwrap(),
-        ]);
-        let stderr = text(&out.stderr);
-        assert!(out.status.success(), "{stderr}");
+        let (rows, stderr) = classify_with(model, &ens, &preds);
         assert!(stderr.contains("members disagree on") && stderr.contains("accuracy"), "{stderr}");
-        let rows = jsonl(&preds);
         assert_eq!(rows.len(), 16);
         // Each member's accuracy as the fit reported it equals its accuracy alone.
         for (k, member) in alone.iter().enumerate() {
@@ -248,35 +259,8 @@ fn tune_distils_an_ensemble_into_a_probe_and_a_soft_prompt() {
     let model = model();
     let model = model.to_str().unwrap();
     let ens = dir.join("e.json");
-    let out = cloze(&[
-        "ensemble",
-        "fit",
-        "--model",
-        model,
-        "--members",
-        members.to_str().unwrap(),
-        "--input",
-        "samples/reviews.csv",
-        "--weighting",
-        "dev-accuracy",
-        "--output",
-        ens.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let preds = dir.join("ens.jsonl");
-    let out = cloze(&[
-        "classify",
-        "--model",
-        model,
-        "--input",
-        "samples/reviews.csv",
-        "--ensemble",
-        ens.to_str().unwrap(),
-        "--output",
-        preds.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let teacher = jsonl(&preds);
+    fit(model, &members, "dev-accuracy", &ens);
+    let (teacher, _) = classify_with(model, &ens, &dir.join("ens.jsonl"));
     // Four labelled rows to train on; the sample file's 16 rows, labels ignored, to pseudo-label.
     let train = dir.join("train.csv");
     let all = std::fs::read_to_string(repo_cli::repo().join("samples/reviews.csv")).unwrap();
