@@ -146,6 +146,10 @@ pub struct TuneArgs {
     /// With --distill: more rows to pseudo-label (read like --train; any labels in it are ignored).
     #[arg(long, value_name = "FILE", requires = "distill")]
     unlabelled: Option<PathBuf>,
+    /// With --distill: the model the ensemble scores with (default: the one it was fitted on, as
+    /// its file records, else --model).
+    #[arg(long, value_name = "DIR|REPO", requires = "distill")]
+    teacher_model: Option<String>,
     /// With --distill: the soft labels' temperature (p^(1/T), normalised; PET's 2 flattens them).
     #[arg(long, value_name = "T", default_value_t = tune::distill::DEFAULT_TEMPERATURE, requires = "distill")]
     distill_temperature: f64,
@@ -205,7 +209,12 @@ pub fn run(args: TuneArgs) -> Result<()> {
     config.dev_fraction = args.dev_fraction;
     if let Some(path) = &args.distill {
         let ensemble = cloze::ensemble::Ensemble::read(path)?;
-        config.distill = Some(tune::distill::Distill { ensemble, temperature: args.distill_temperature });
+        // The ensemble scores with the model its weights were fitted on, unless told otherwise.
+        let teacher = match args.teacher_model.as_deref().or(ensemble.model.as_deref()) {
+            Some(m) => Some(cloze::hub::resolve_model(m)?),
+            None => None,
+        };
+        config.distill = Some(tune::distill::Distill { ensemble, teacher, temperature: args.distill_temperature });
     }
     let h = &mut config.hyper;
     h.seed = args.seed;

@@ -110,6 +110,10 @@ pub struct WeightingScore {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Ensemble {
     pub format: u32,
+    /// The model the members were scored on when the weights were fitted (as the user named it:
+    /// a folder, a GGUF file or a repository id); the weights belong to that model's scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// The classes, in the order probabilities are given.
     pub classes: Vec<String>,
     pub members: Vec<Member>,
@@ -175,6 +179,7 @@ impl Ensemble {
         let m = members.len();
         let e = Self {
             format: FORMAT,
+            model: None,
             classes,
             members,
             weighting: Weighting::Uniform,

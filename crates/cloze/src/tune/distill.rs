@@ -30,6 +30,9 @@ pub const DEFAULT_TEMPERATURE: f64 = 2.0;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Distill {
     pub ensemble: Ensemble,
+    /// The model the ensemble scores with; `None`: the run's own model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<std::path::PathBuf>,
     /// Soft labels are `p^(1/T)` normalised (T > 1 flattens them; 1 keeps the ensemble's).
     pub temperature: f64,
 }

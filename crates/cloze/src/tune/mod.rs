@@ -361,7 +361,12 @@ pub fn run_estimated(
         if !on_event(&TuneEvent::Notice { message }) {
             return Err(Error::Cancelled);
         }
-        distill::pseudo_label(d, &plm, &mut train, run_dir, &mut |_, _| true)?;
+        // The teacher: the ensemble's own model when it is not the one being trained.
+        let other = match &d.teacher {
+            Some(t) if t != &config.model => Some(Plm::load(t, device)?),
+            _ => None,
+        };
+        distill::pseudo_label(d, other.as_ref().unwrap_or(&plm), &mut train, run_dir, &mut |_, _| true)?;
     }
     let (train, dev) = (train.as_slice(), dev.as_slice());
     // Demonstrations are written through the plain template; the model reads the rows through the
