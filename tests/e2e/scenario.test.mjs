@@ -709,7 +709,12 @@ function familySteps(n0, fam) {
     await h.textMatches("tune-details", new RegExp(`soft-${fam.key} · soft-prompt · finished`), LONG);
     await h.shown("tune-loss-chart");
     const rows = await h.$$t("tune-run-row").map((r) => h.txt(r));
-    assert.ok(rows.some((r) => new RegExp(`soft-${fam.key}\\s+soft-prompt\\s+finished\\s+1\\b`).test(r)), `run listed as finished after 1 epoch: ${JSON.stringify(rows)}`);
+    // One epoch is as many updates as batches of the labelled rows (step 9d's labels make it more than one).
+    const steps = rows.map((r) => new RegExp(`^soft-${fam.key}\\s+soft-prompt\\s+finished\\s+(\\d+)\\b`).exec(r)).find(Boolean);
+    assert.ok(steps, `run listed as finished: ${JSON.stringify(rows)}`);
+    const config = JSON.parse(fs.readFileSync(path.join(`${PROJECT}.runs`, `soft-${fam.key}`, "config.json"), "utf8"));
+    assert.equal(config.hyper.epochs, 1, "the run was asked for 1 epoch");
+    assert.ok(Number(steps[1]) >= 1 && Number(steps[1]) <= 3, `1 epoch of 8-row batches over the ~20 labelled rows: ${steps[0]}`);
     await h.assertNoError(`after tuning a soft prompt on ${fam.name}`);
     await h.scrollTo(await h.$t("tune-details"));
     await h.screenshot(shot("-tune-soft-prompt"));

@@ -166,7 +166,7 @@ export function LabelTable({ labelSetId, runId, classes, active = true, checkEpo
                     className={[r.suspicion || (r.suggestion && r.row.label && r.suggestion.predicted !== r.row.label) ? "miss" : "", i === focused ? "focused" : ""].filter(Boolean).join(" ")}>
                     <td><input type="checkbox" aria-label={`Select row ${r.row.ext_id}`} disabled={!r.suggestion} checked={selected.has(r.row.id)} onChange={() => toggle(r.row.id)} /></td>
                     <td className="cell-text">{r.row.text_a}{r.row.text_b ? <div className="muted small">{r.row.text_b}</div> : null}</td>
-                    <td>{r.row.label ?? <span className="muted">—</span>}{r.row.label_source ? <span className="muted small"> ({r.row.label_source})</span> : null}</td>
+                    <td className="cell-label">{r.row.label ?? <span className="muted">—</span>}{r.row.label_source ? <span className="muted small"> ({r.row.label_source})</span> : null}</td>
                     <td>{r.suggestion?.predicted ?? <span className="muted">—</span>}</td>
                     <td className="num">{r.suggestion ? pct(r.suggestion.confidence) : ""}</td>
                     <td>
