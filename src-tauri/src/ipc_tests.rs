@@ -309,6 +309,29 @@ fn every_command_through_ipc() {
         "every row of this set has an imported label, so none was scored"
     );
 
+    // Check labels (a job) on the 16 imported labels; the Suspicious filter lists what it flagged
+    // with the evidence, and a suggestion is accepted by row.
+    let options = json!({"folds": 5, "seed": 42});
+    let check = h.ok("check_labels", json!({"job": "check-1", "labelSetId": set, "options": options}));
+    assert_eq!((&check["rows_checked"], &check["options"]), (&json!(16), &options), "{check}");
+    let suspicious = h.ok(
+        "label_table",
+        json!({"labelSetId": set, "query": {"filter": "suspicious", "run_id": null,
+        "max_confidence": null, "offset": 0, "limit": 50}}),
+    );
+    assert_eq!(suspicious["total"], check["flagged"]);
+    assert_eq!(suspicious["check"]["id"], check["id"]);
+    let flagged: Vec<&Value> = suspicious["rows"].as_array().unwrap().iter().collect();
+    assert!(flagged.iter().all(|r| r["suspicion"]["given"] == r["row"]["label"]), "{suspicious}");
+    let not_flagged = json!({"labelSetId": set, "rowId": 999_999});
+    assert!(h.err("accept_check_suggestion", not_flagged, "precondition").contains("not suspicious"));
+    if let Some(first) = flagged.first() {
+        let row = h.ok("accept_check_suggestion", json!({"labelSetId": set, "rowId": first["row"]["id"]}));
+        assert_eq!(row["label"], first["suspicion"]["suggested"]);
+    }
+    let too_few = json!({"job": "check-2", "labelSetId": set, "options": {"folds": 9, "seed": 1}});
+    assert!(h.err("check_labels", too_few, "precondition").contains("label more rows"));
+
     // Export.
     let out = h.dir.join("labels.csv");
     h.choose("export-file", &out);

@@ -78,6 +78,8 @@ macro_rules! builder_for {
                 labelling::runs,
                 labelling::label_table,
                 labelling::bulk_accept,
+                labelling::check_labels::<$runtime>,
+                labelling::accept_check_suggestion,
                 export::export_labels::<$runtime>,
                 export::export_run::<$runtime>,
                 export::import_prompt::<$runtime>,

@@ -2,7 +2,7 @@
 // rows, no label column mapped), load the tiny RoBERTa fixture, build a prompt, label 5 rows with
 // the keyboard and undo one, reopen the project, export the 4 human labels; tune runs, export a
 // soft prompt as a PEFT adapter and a report of two runs, and open the report "in the browser";
-// switch the model to bf16 and tune a probe in it.
+// switch the model to bf16 and tune a probe in it; check the labels for suspicious ones and relabel one.
 //
 // Run through scripts/e2e.sh (it starts Xvfb and tauri-driver and sets the environment).
 // Environment: E2E_APP (absolute path of the app binary), E2E_REPO (repo root), E2E_TMP (scratch
@@ -552,6 +552,76 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.assertNoError("after going back to f32");
   });
 
+  step("9d", "label check: too few labels says what to do; 12 more rows, Check labels, the Suspicious rows with their evidence, Enter relabels one", async () => {
+    await h.click("nav-label");
+    // 4 labelled rows are too few for 5 folds: the error says to label more.
+    await h.click("check-labels");
+    await h.textMatches("error-banner", /checking labels needs at least .* there are 4 .* label more rows first/, LONG);
+    await h.click("error-dismiss");
+    await h.gone("error-banner");
+    await h.selectValue("label-strategy", "file-order");
+    await h.click("label-start");
+    await h.textMatches("label-counter", /^0 labelled this session · 577 remaining$/);
+    for (let i = 0; i < 12; i++) {
+      await browser.keys([String((i % 4) + 1)]);
+      await h.textMatches("label-counter", new RegExp(`^${i + 1} labelled this session · ${577 - i - 1} remaining$`));
+    }
+    // 16 labelled rows, 4 per class: the check runs as a job and the table shows its suspects.
+    await h.click("check-labels");
+    await anyNotice(/Labels checked: \d+ of 16 labelled rows suspicious \(\d+ confidently\)/, LONG);
+    await h.assertNoError("after checking the labels");
+    await h.shown("label-table");
+    assert.equal(await h.value("label-table-filter"), "suspicious", "the table shows the Suspicious filter after a check");
+    const summary = await h.textMatches("label-check-summary", /: (\d+) of 16 labelled rows suspicious \(\d+ confidently\)\. Thresholds: 1 0\.\d\d, 2 0\.\d\d, 3 0\.\d\d, 4 0\.\d\d\./);
+    assert.match(summary, /roberta, 5 folds/, `the check names its model and folds: ${summary}`);
+    const flagged = Number(/: (\d+) of 16/.exec(summary)[1]);
+    assert.ok(flagged >= 1, `a random model contradicts some of 16 arbitrary labels: ${summary}`);
+    let evidence = [];
+    await browser.waitUntil(async () => {
+      evidence = await h.$$t("suspicion-evidence").map((e) => h.txt(e));
+      return evidence.length === Math.min(flagged, 50);
+    }, { timeout: SHORT, timeoutMsg: `expected ${flagged} rows with evidence, saw ${JSON.stringify(evidence)}` });
+    const re = /^model says ([1-4]) at (0\.\d\d|1\.00), your label ([1-4]) at (0\.\d\d|1\.00); threshold (0\.\d\d|1\.00)$/;
+    for (const e of evidence) {
+      const [, said, pSaid, given, pGiven] = re.exec(e) ?? assert.fail(`evidence sentence: ${e}`);
+      assert.notEqual(said, given, e);
+      assert.ok(Number(pSaid) >= Number(pGiven), `the suggestion is the likelier class: ${e}`);
+    }
+    const rows = await h.$$t("label-table-row");
+    const labelOf = async (row) => h.txt(await row.$("td:nth-child(3)"));
+    const firstText = await h.txt(await rows[0].$("td:nth-child(2)"));
+    const suggested = re.exec(evidence[0])[1];
+    assert.match(await labelOf(rows[0]), new RegExp(`^${re.exec(evidence[0])[3]} \\((human|import)\\)$`));
+    await h.scrollTo(h.$t("label-table"));
+    await h.screenshot("08e-label-check");
+    // Highlight the first row and accept its suggestion with Enter.
+    await (await rows[0].$("td:nth-child(2)")).click();
+    await browser.keys(["Enter"]);
+    await anyNotice(new RegExp(`^Row \\S+ relabelled ${suggested}`));
+    await h.assertNoError("after accepting the check's suggestion");
+    await h.textMatches("label-check-summary", new RegExp(`: ${flagged} of 16 labelled rows suspicious .*; ${flagged - 1} not relabelled since\\.`));
+    const rowTexts = async () => {
+      const texts = [];
+      for (const r of await h.$$t("label-table-row")) texts.push(await h.txt(await r.$("td:nth-child(2)")));
+      return texts;
+    };
+    await browser.waitUntil(async () => {
+      const texts = await rowTexts();
+      return texts.length === Math.min(flagged - 1, 50) && !texts.includes(firstText);
+    }, { timeout: SHORT, timeoutMsg: "the relabelled row should leave the Suspicious list" });
+    // In All rows it carries its new human label and no evidence.
+    await h.selectValue("label-table-filter", "labelled");
+    await browser.waitUntil(async () => {
+      for (const r of await h.$$t("label-table-row")) {
+        if ((await h.txt(await r.$("td:nth-child(2)"))) === firstText) {
+          return (await labelOf(r)) === `${suggested} (human)` && (await h.txt(await r.$("td:nth-child(6)"))) === "—";
+        }
+      }
+      return false;
+    }, { timeout: SHORT, timeoutMsg: `the relabelled row should show ${suggested} (human) in the Labelled rows` });
+    await h.assertNoError("in the label table");
+  });
+
   // ---- Every model family: the same screens with the tiny decoder (Llama) and T5 fixtures. ----
   // Llama: steps 10–15; T5: 16–22 (its long generation adds the Cancel step).
   for (const [n0, fam] of [[10, FAMILIES[0]], [16, FAMILIES[1]]]) familySteps(n0, fam);
@@ -639,7 +709,12 @@ function familySteps(n0, fam) {
     await h.textMatches("tune-details", new RegExp(`soft-${fam.key} · soft-prompt · finished`), LONG);
     await h.shown("tune-loss-chart");
     const rows = await h.$$t("tune-run-row").map((r) => h.txt(r));
-    assert.ok(rows.some((r) => new RegExp(`soft-${fam.key}\\s+soft-prompt\\s+finished\\s+1\\b`).test(r)), `run listed as finished after 1 epoch: ${JSON.stringify(rows)}`);
+    // One epoch is as many updates as batches of the labelled rows (step 9d's labels make it more than one).
+    const steps = rows.map((r) => new RegExp(`^soft-${fam.key}\\s+soft-prompt\\s+finished\\s+(\\d+)\\b`).exec(r)).find(Boolean);
+    assert.ok(steps, `run listed as finished: ${JSON.stringify(rows)}`);
+    const config = JSON.parse(fs.readFileSync(path.join(`${PROJECT}.runs`, `soft-${fam.key}`, "config.json"), "utf8"));
+    assert.equal(config.hyper.epochs, 1, "the run was asked for 1 epoch");
+    assert.ok(Number(steps[1]) >= 1 && Number(steps[1]) <= 3, `1 epoch of 8-row batches over the ~20 labelled rows: ${steps[0]}`);
     await h.assertNoError(`after tuning a soft prompt on ${fam.name}`);
     await h.scrollTo(await h.$t("tune-details"));
     await h.screenshot(shot("-tune-soft-prompt"));

@@ -68,6 +68,8 @@ export const commands = {
 	runs: (labelSetId: number) => __TAURI_INVOKE<RunView[]>("runs", { labelSetId }),
 	labelTable: (labelSetId: number, query: TableQuery) => __TAURI_INVOKE<TablePage>("label_table", { labelSetId, query }),
 	bulkAccept: (labelSetId: number, runId: number, rowIds: number[]) => __TAURI_INVOKE<number>("bulk_accept", { labelSetId, runId, rowIds }),
+	checkLabels: (job: string, labelSetId: number, options: SuspicionOptions) => __TAURI_INVOKE<LabelCheckView>("check_labels", { job, labelSetId, options }),
+	acceptCheckSuggestion: (labelSetId: number, rowId: number) => __TAURI_INVOKE<RowView>("accept_check_suggestion", { labelSetId, rowId }),
 	exportLabels: (request: ExportRequest) => __TAURI_INVOKE<ExportResult>("export_labels", { request }),
 	exportRun: (job: string, request: RunExportRequest) => __TAURI_INVOKE<RunExportResult>("export_run", { job, request }),
 	importPrompt: (job: string, request: PromptImportRequest) => __TAURI_INVOKE<RunSummaryView>("import_prompt", { job, request }),
@@ -399,6 +401,25 @@ export type FilePreview = {
 	notes: string[],
 };
 
+/**
+ *  A row a check flagged: the label it contradicted and the evidence (the probe's out-of-fold
+ *  probabilities of the suggested class and of the given one, and the suggested class's
+ *  threshold). The label table shows it while the row's label is still the one contradicted.
+ */
+export type FlaggedRow = {
+	row_id: number,
+	/**  The label the check contradicted (the row's live label when it ran). */
+	given: string,
+	/**  The class the check suggests. */
+	suggested: string,
+	p_given: number,
+	p_suggested: number,
+	/**  The suggested class's threshold. */
+	threshold: number,
+	/**  `p_suggested` reached the threshold: a likely label error, not only worth a look. */
+	confident: boolean,
+};
+
 /**  What to generate. */
 export type GenerateOptions = {
 	decoding: Decoding,
@@ -574,6 +595,25 @@ export type Kind =
  *  decoder's continuation after it.
  */
 "encoder-decoder";
+
+/**  A label check of a label set (suspicious labels): what it ran with and what it found. */
+export type LabelCheckView = {
+	id: number,
+	label_set_id: number,
+	/**  The folder or repository id of the model whose sentence embeddings the probe read. */
+	model: string,
+	options: SuspicionOptions,
+	created_at: string,
+	/**  The labelled rows it judged. */
+	rows_checked: number,
+	/**  The rows it flagged, and of them the confident ones. */
+	flagged: number,
+	confident: number,
+	/**  The flagged rows nobody relabelled since (the Suspicious filter's rows). */
+	still_suspicious: number,
+	/**  Per class, the probe's threshold (its mean probability of the class on rows labelled with it). */
+	thresholds: ClassProb[],
+};
 
 export type LabelSetInfo = {
 	id: number,
@@ -1015,11 +1055,23 @@ export type SuggestionView = {
 	probs: ClassProb[],
 };
 
-export type TableFilter = "all" | "unlabelled" | "labelled" | "low-confidence" | "disagrees";
+/**  How the out-of-fold probe is trained. */
+export type SuspicionOptions = {
+	/**  Folds of the cross-validation (each row is judged by a probe trained on the others). */
+	folds: number,
+	/**  Seed of the fold assignment. */
+	seed: number,
+};
+
+export type TableFilter = "all" | "unlabelled" | "labelled" | "low-confidence" | "disagrees" | 
+/**  The rows the newest label check flagged and nobody relabelled since, most suspicious first. */
+"suspicious";
 
 export type TablePage = {
 	rows: TableRow[],
 	total: number,
+	/**  The label set's newest label check, if it has one. */
+	check: LabelCheckView | null,
 };
 
 export type TableQuery = {
@@ -1033,6 +1085,11 @@ export type TableQuery = {
 export type TableRow = {
 	row: RowView,
 	suggestion: SuggestionView | null,
+	/**
+	 *  The newest label check's evidence against the row's label, while its label is still the
+	 *  one the check contradicted.
+	 */
+	suspicion: FlaggedRow | null,
 };
 
 export type TemplateView = {

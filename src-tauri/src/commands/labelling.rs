@@ -1,7 +1,8 @@
-//! Label screen: the session's keys, scoring, the table view, bulk accept.
+//! Label screen: the session's keys, scoring, the table view, bulk accept, checking the labels.
 
 use cloze::label::QueueOrder;
-use cloze::studio::views::{LabelState, PromptSpec, RunView, TablePage, TableQuery};
+use cloze::label::suspicious::SuspicionOptions;
+use cloze::studio::views::{LabelCheckView, LabelState, PromptSpec, RowView, RunView, TablePage, TableQuery};
 use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
@@ -84,4 +85,25 @@ pub async fn bulk_accept(
     row_ids: Vec<i64>,
 ) -> Result<i64, AppError> {
     run(&studio, move |s| s.bulk_accept(label_set_id, run_id, &row_ids)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn check_labels<R: Runtime>(
+    app: AppHandle<R>,
+    job: String,
+    label_set_id: i64,
+    options: SuspicionOptions,
+) -> Result<LabelCheckView, AppError> {
+    run_job(&app, job, move |s, p| s.check_labels(label_set_id, options, p)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn accept_check_suggestion(
+    studio: State<'_, Shared>,
+    label_set_id: i64,
+    row_id: i64,
+) -> Result<RowView, AppError> {
+    run(&studio, move |s| s.accept_check_suggestion(label_set_id, row_id)).await
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isTextEntryTarget, keyToAction, type KeyInput, type LabelAction } from "../label/keys";
+import { isTextEntryTarget, keyToAction, tableKeyToAction, type KeyInput, type LabelAction, type TableAction } from "../label/keys";
 
 const ctx = { classCount: 3, helpOpen: false };
 const body = { tagName: "BODY" };
@@ -57,4 +57,23 @@ describe("isTextEntryTarget", () => {
     expect(isTextEntryTarget({ tagName: "BUTTON" })).toBe(false);
     expect(isTextEntryTarget(null)).toBe(false);
   });
+});
+
+describe("tableKeyToAction", () => {
+  const tableCases: [string, KeyInput, TableAction | null][] = [
+    ["Enter accepts the highlighted row's suggestion", { key: "Enter", target: body }, { type: "accept" }],
+    ["ArrowDown moves down", { key: "ArrowDown", target: body }, { type: "next" }],
+    ["j moves down", { key: "j", target: body }, { type: "next" }],
+    ["ArrowUp moves up", { key: "ArrowUp", target: body }, { type: "previous" }],
+    ["K moves up", { key: "K", target: body }, { type: "previous" }],
+    ["Enter on a button is the button's own", { key: "Enter", target: { tagName: "BUTTON" } }, null],
+    ["Enter on a checkbox is the checkbox's own", { key: "Enter", target: { tagName: "INPUT", type: "checkbox" } }, null],
+    ["ArrowDown in a select is the select's", { key: "ArrowDown", target: { tagName: "SELECT" } }, null],
+    ["j in a number field is typed", { key: "j", target: { tagName: "INPUT", type: "number" } }, null],
+    ["digits do not label in the table", { key: "1", target: body }, null],
+    ["Alt+ArrowDown is not a move", { key: "ArrowDown", altKey: true, target: body }, null],
+  ];
+  for (const [name, input, expected] of tableCases) {
+    it(name, () => expect(tableKeyToAction(input)).toEqual(expected));
+  }
 });

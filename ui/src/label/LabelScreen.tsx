@@ -50,6 +50,9 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
   const [helpOpen, setHelpOpen] = useState(false);
   const [tableView, setTableView] = useState(false);
   const [scoreJob, setScoreJob] = useState<string | null>(null);
+  const [checkJob, setCheckJob] = useState<string | null>(null);
+  const [folds, setFolds] = useState(5);
+  const [checkEpoch, setCheckEpoch] = useState(0);
   const cardRef = useRef<HTMLDivElement | null>(null);
   const [focusToken, setFocusToken] = useState(0);
   // After Start, put focus on the card so Enter/1–9 go to labelling, not to the Start button.
@@ -128,6 +131,19 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
     if (run && r) {
       setRunChoice(run.id);
       notify(`Rows scored (run #${run.id}). Pick an uncertainty order and press Start labelling to use it.`);
+    }
+  };
+
+  const checkLabels = async () => {
+    if (labelSetId === null || checkJob) return;
+    const check = await runJob("Check labels", (job) => commands.checkLabels(job, labelSetId, { folds, seed: 42 }), setCheckJob);
+    setCheckJob(null);
+    if (check) {
+      notify(`Labels checked: ${check.flagged} of ${check.rows_checked} labelled rows suspicious (${check.confident} confidently), most suspicious first in the table.`);
+      setTableView(true);
+      setCheckEpoch((n) => n + 1);
+      // Enter now belongs to the table (accept the highlighted row's suggestion), not to this button.
+      if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
     }
   };
 
@@ -230,13 +246,26 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
           <button type="button" className="btn" data-testid="score-rows" disabled={labelSetId === null || scoreJob !== null} onClick={() => void score()}>
             Score rows with the current prompt
           </button>
+          <div className="field">
+            <label htmlFor="check-folds">Folds</label>
+            <input id="check-folds" type="number" min={2} max={10} step={1} value={folds} data-testid="check-folds"
+              title="Each labelled row is judged by a probe trained on the other folds"
+              onChange={(e) => setFolds(Math.max(2, Math.min(10, Math.round(Number(e.target.value)) || 2)))} />
+          </div>
+          <button type="button" className="btn" data-testid="check-labels" disabled={labelSetId === null || checkJob !== null}
+            title="Find labelled rows whose label the loaded model contradicts (a probe on its sentence embeddings, judged out of fold)"
+            onClick={() => void checkLabels()}>
+            Check labels
+          </button>
           {runId === null ? <p className="hint full">Uncertainty orders need a model run: score the rows with the current prompt first (labelling can go on meanwhile).</p> : null}
           {scoreJob ? <div className="full"><JobProgressBar job={scoreJob} label="Scoring rows" onCancel={() => void cancelJob(scoreJob)} /></div> : null}
+          {checkJob ? <div className="full" data-testid="check-progress"><JobProgressBar job={checkJob} label="Checking labels" onCancel={() => void cancelJob(checkJob)} /></div> : null}
         </form>
       )}
 
       {tableView && labelSetId !== null ? (
-        <LabelTable labelSetId={labelSetId} runId={runId} classes={labelSets.find((l) => l.id === labelSetId)?.classes ?? []} />
+        <LabelTable labelSetId={labelSetId} runId={runId} classes={labelSets.find((l) => l.id === labelSetId)?.classes ?? []}
+          active={active && !helpOpen} checkEpoch={checkEpoch} />
       ) : !state ? (
         labelSets.length > 0 ? <EmptyState title="Pick a label set and press Start labelling" testId="label-not-started">Then label with the keys 1–9, Enter to accept the model’s suggestion, Backspace to undo, S to skip. Press ? for help.</EmptyState> : null
       ) : (

@@ -59,3 +59,20 @@ export function keyToAction(e: KeyInput, ctx: KeyContext): LabelAction | null {
   }
   return null;
 }
+
+/** What a key does in the label table: move the focused row, or accept its suggestion. */
+export type TableAction = { type: "next" } | { type: "previous" } | { type: "accept" };
+
+/**
+ * The label table's keys, as the card's: Enter accepts the focused row's suggestion (the label
+ * check's, else the scoring run's); ↓ / J and ↑ / K move between rows. Text fields, selects and
+ * focused buttons keep their keys.
+ */
+export function tableKeyToAction(e: KeyInput): TableAction | null {
+  if (e.ctrlKey || e.metaKey || e.altKey) return null;
+  if (isTextEntryTarget(e.target)) return null;
+  if (e.key === "ArrowDown" || e.key === "j" || e.key === "J") return { type: "next" };
+  if (e.key === "ArrowUp" || e.key === "k" || e.key === "K") return { type: "previous" };
+  if (e.key === "Enter") return isButtonTarget(e.target) ? null : { type: "accept" };
+  return null;
+}

@@ -90,6 +90,14 @@ pub struct NewLabel<'a> {
     pub seen: Seen,
 }
 
+/// The order of a row's live labels that puts its live label first (see [`Store::live_label`]).
+const LIVE_ORDER: &str = "CASE source WHEN 'human' THEN 0 WHEN 'import' THEN 1 ELSE 2 END, id DESC";
+
+/// The value of row `r.id`'s live label in label set `:set` ([`Store::live_label`]), as a
+/// correlated subquery for queries over `rows r`.
+pub(super) const LIVE_VALUE: &str = "(SELECT value FROM labels WHERE label_set_id = :set AND row_id = r.id \
+     AND retracted_at IS NULL ORDER BY CASE source WHEN 'human' THEN 0 WHEN 'import' THEN 1 ELSE 2 END, id DESC LIMIT 1)";
+
 /// The writer's view of a row when it loaded it: its annotator's live human label there, by id
 /// (the label's revision). [`Store::add_label`] refuses a human label whose `seen` is stale, so
 /// two sessions of the same annotator never overwrite each other silently.
@@ -228,10 +236,10 @@ impl Store {
     /// The row's live label as `(value, source)`: a human label beats an imported one, the newest wins.
     pub fn live_label(&self, label_set_id: i64, row_id: i64) -> Result<Option<(String, String)>> {
         self.conn()
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT value, source FROM labels WHERE label_set_id = ?1 AND row_id = ?2 AND retracted_at IS NULL
-                 ORDER BY CASE source WHEN 'human' THEN 0 WHEN 'import' THEN 1 ELSE 2 END, id DESC LIMIT 1",
-            )
+                 ORDER BY {LIVE_ORDER} LIMIT 1"
+            ))
             .and_then(|mut s| s.query_row([label_set_id, row_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
             .map_err(|e| self.err(e))
     }
@@ -283,12 +291,17 @@ impl Store {
     /// Every row with a live label in the label set, in file order, labelled with it (what
     /// evaluation, tuning and `{demo}` demonstrations read).
     pub fn labelled_examples(&self, label_set_id: i64) -> Result<Vec<crate::data::Example>> {
+        Ok(self.labelled_examples_by_row(label_set_id)?.into_iter().map(|(_, ex)| ex).collect())
+    }
+
+    /// [`labelled_examples`](Self::labelled_examples), each with its row id.
+    pub fn labelled_examples_by_row(&self, label_set_id: i64) -> Result<Vec<(i64, crate::data::Example)>> {
         self.labelled_rows(label_set_id)?
             .into_iter()
             .map(|id| {
                 let mut ex = self.row(id)?.example;
                 ex.label = self.live_label(label_set_id, id)?.map(|(v, _)| v);
-                Ok(ex)
+                Ok((id, ex))
             })
             .collect()
     }

@@ -160,6 +160,35 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE templates ADD COLUMN chat TEXT;
     "#,
+    // 5: label checks (suspicious labels, `label::suspicious`): which label set, which model, the
+    // options and when; per row the check flagged, the label it contradicted and the evidence. A
+    // newer check of a label set replaces the older ones (`Store::save_label_check`).
+    r#"
+    CREATE TABLE label_checks (
+        id           INTEGER PRIMARY KEY,
+        label_set_id INTEGER NOT NULL REFERENCES label_sets (id) ON DELETE CASCADE,
+        model_id     INTEGER REFERENCES models (id),
+        model        TEXT NOT NULL,           -- the folder or repository id the model came from
+        folds        INTEGER NOT NULL,
+        seed         INTEGER NOT NULL,
+        rows_checked INTEGER NOT NULL,        -- the labelled rows the check judged
+        thresholds   TEXT NOT NULL,           -- JSON array, in the label set's class order
+        created_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    CREATE INDEX label_checks_by_set ON label_checks (label_set_id, id);
+    CREATE TABLE label_check_rows (
+        check_id    INTEGER NOT NULL REFERENCES label_checks (id) ON DELETE CASCADE,
+        row_id      INTEGER NOT NULL REFERENCES rows (id) ON DELETE CASCADE,
+        given       TEXT NOT NULL,            -- the live label the check contradicted
+        suggested   TEXT NOT NULL,            -- the class the probe gives the row
+        p_given     REAL NOT NULL,
+        p_suggested REAL NOT NULL,
+        threshold   REAL NOT NULL,            -- the suggested class's threshold
+        confident   INTEGER NOT NULL CHECK (confident IN (0, 1)),
+        PRIMARY KEY (check_id, row_id)
+    );
+    CREATE INDEX label_check_rows_by_row ON label_check_rows (row_id);
+    "#,
 ];
 
 /// The `application_id` in the header of every project file (migration 3 sets it): "Clz1".
@@ -285,8 +314,18 @@ mod tests {
         assert_eq!(tables(&conn), first);
         let v: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(v, SCHEMA_VERSION);
-        for t in ["settings", "datasets", "rows", "labels", "label_sets", "runs", "suggestions", "artifacts"]
-        {
+        for t in [
+            "settings",
+            "datasets",
+            "rows",
+            "labels",
+            "label_sets",
+            "runs",
+            "suggestions",
+            "artifacts",
+            "label_checks",
+            "label_check_rows",
+        ] {
             assert!(first.iter().any(|x| x == t), "missing table {t}");
         }
     }

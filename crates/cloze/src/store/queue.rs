@@ -8,6 +8,8 @@
 use rusqlite::{OptionalExtension, ToSql};
 
 use super::Store;
+use super::checks::LATEST_CHECK;
+use super::labels::LIVE_VALUE;
 use crate::error::Result;
 
 /// The rows still to label for one annotator: the dataset's rows with no live `import` label and no
@@ -56,6 +58,10 @@ pub enum RowFilter {
     BelowConfidence(f64),
     /// Rows with a live human label other than the run's prediction.
     HumanDisagrees,
+    /// Rows the label set's newest check flagged whose live label is still the one it
+    /// contradicted, most suspicious first (the check's ranking: `p_suggested − p_given`, largest
+    /// first, as `label::suspicious::contradictions` orders them).
+    Suspicious,
 }
 
 impl RowFilter {
@@ -159,8 +165,9 @@ impl Store {
     }
 
     /// A page of the rows of `dataset_id` that `filter` keeps (by the live labels of
-    /// `label_set_id` and the suggestions of `run`), in file order — least confident first for
-    /// [`RowFilter::BelowConfidence`]. Without a run, filters that need one keep nothing.
+    /// `label_set_id`, the suggestions of `run` and the label set's newest check), in file order —
+    /// least confident first for [`RowFilter::BelowConfidence`], most suspicious first for
+    /// [`RowFilter::Suspicious`]. Without a run, filters that need one keep nothing.
     pub fn filtered_rows(
         &self,
         dataset_id: i64,
@@ -179,14 +186,23 @@ impl Store {
             RowFilter::HumanDisagrees => {
                 format!("EXISTS ({live} AND l.source = 'human' AND l.value <> s.predicted)")
             }
+            RowFilter::Suspicious => format!("c.given = {LIVE_VALUE}"),
         };
         let join = if filter.needs_run() { "JOIN" } else { "LEFT JOIN" };
+        let check = if filter == RowFilter::Suspicious {
+            format!("JOIN label_check_rows c ON c.row_id = r.id AND c.check_id = {LATEST_CHECK}")
+        } else {
+            String::new()
+        };
         let from = format!(
-            "FROM rows r {join} suggestions s ON s.row_id = r.id AND s.run_id = :run
+            "FROM rows r {join} suggestions s ON s.row_id = r.id AND s.run_id = :run {check}
              WHERE r.dataset_id = :dataset AND {condition}"
         );
-        let order =
-            if matches!(filter, RowFilter::BelowConfidence(_)) { "s.confidence" } else { "r.position" };
+        let order = match filter {
+            RowFilter::BelowConfidence(_) => "s.confidence",
+            RowFilter::Suspicious => "c.p_suggested - c.p_given DESC, r.position",
+            _ => "r.position",
+        };
         let threshold = match filter {
             RowFilter::BelowConfidence(t) => t,
             _ => 0.0,
@@ -221,7 +237,7 @@ impl Store {
 mod tests {
     use super::*;
     use crate::data::ImportOptions;
-    use crate::store::{LabelSource, NewLabel, Split, Suggestion};
+    use crate::store::{FlaggedRow, LabelSource, NewLabel, NewLabelCheck, Split, Suggestion};
 
     /// Five rows `a`..`e`, a label set `neg`/`pos`, two runs with suggestions for rows 0..4.
     fn project() -> (Store, i64, i64, Vec<i64>, i64, i64) {
@@ -329,6 +345,96 @@ mod tests {
         assert_eq!(page, RowIdPage { ids: vec![rows[3]], total: 5 });
         let none = store.filtered_rows(dataset, set, None, RowFilter::HumanDisagrees, 0, 10).unwrap();
         assert_eq!(none.total, 0);
+    }
+
+    fn flag(row: i64, given: &str, suggested: &str, p_given: f64, p_suggested: f64) -> FlaggedRow {
+        FlaggedRow {
+            row_id: row,
+            given: given.into(),
+            suggested: suggested.into(),
+            p_given,
+            p_suggested,
+            threshold: 0.6,
+            confident: p_suggested >= 0.6,
+        }
+    }
+
+    fn check<'a>(set: i64, flagged: &'a [FlaggedRow]) -> NewLabelCheck<'a> {
+        NewLabelCheck {
+            label_set_id: set,
+            model_id: None,
+            model: "tests/fixtures/parity/bert",
+            folds: 5,
+            seed: 42,
+            rows_checked: 4,
+            thresholds: &[0.6, 0.6],
+            flagged,
+        }
+    }
+
+    fn suspicious(store: &Store, dataset: i64, set: i64) -> RowIdPage {
+        store.filtered_rows(dataset, set, None, RowFilter::Suspicious, 0, 10).unwrap()
+    }
+
+    /// The Suspicious filter keeps the rows the newest check flagged, most evidence against the
+    /// label first, and only while their live label is the one the check contradicted.
+    #[test]
+    fn suspicious_rows_follow_the_newest_check_and_the_live_labels() {
+        let (mut store, dataset, set, rows, _, _) = project();
+        assert_eq!(suspicious(&store, dataset, set), RowIdPage { ids: vec![], total: 0 }, "no check yet");
+        assert_eq!(store.latest_label_check(set).unwrap(), None);
+        for (i, value) in ["neg", "neg", "pos", "pos"].into_iter().enumerate() {
+            label(&mut store, set, rows[i], value, LabelSource::Import, None);
+        }
+        // Evidence p_suggested − p_given: row 0 0.4, row 2 0.8, row 3 0.1 (not confident).
+        let first = [
+            flag(rows[0], "neg", "pos", 0.3, 0.7),
+            flag(rows[2], "pos", "neg", 0.1, 0.9),
+            flag(rows[3], "pos", "neg", 0.45, 0.55),
+        ];
+        let id = store.save_label_check(&check(set, &first)).unwrap();
+        assert_eq!(
+            suspicious(&store, dataset, set),
+            RowIdPage { ids: vec![rows[2], rows[0], rows[3]], total: 3 },
+            "most suspicious first"
+        );
+        let page = store.filtered_rows(dataset, set, None, RowFilter::Suspicious, 1, 1).unwrap();
+        assert_eq!(page, RowIdPage { ids: vec![rows[0]], total: 3 }, "paged");
+        let latest = store.latest_label_check(set).unwrap().unwrap();
+        assert_eq!(
+            (latest.id, latest.model.as_str(), latest.folds, latest.seed, latest.rows_checked),
+            (id, "tests/fixtures/parity/bert", 5, 42, 4)
+        );
+        assert_eq!((latest.flagged, latest.confident, latest.still_suspicious), (3, 2, 3));
+        assert_eq!(latest.thresholds, vec![0.6, 0.6]);
+        assert_eq!(store.suspicion(set, rows[2]).unwrap(), Some(first[1].clone()));
+        assert_eq!(store.suspicion(set, rows[1]).unwrap(), None, "not flagged");
+
+        // A person relabels row 2 (as the check suggested): it is no longer suspicious. Row 0 gets
+        // a human label equal to the one the check contradicted: still suspicious.
+        label(&mut store, set, rows[2], "neg", LabelSource::Human, None);
+        label(&mut store, set, rows[0], "neg", LabelSource::Human, Some("ann"));
+        assert_eq!(suspicious(&store, dataset, set), RowIdPage { ids: vec![rows[0], rows[3]], total: 2 });
+        assert_eq!(store.suspicion(set, rows[2]).unwrap(), None, "relabelled since the check");
+        assert_eq!(store.latest_label_check(set).unwrap().unwrap().still_suspicious, 2);
+        // Undoing the relabel makes the check's flag apply again.
+        let human = store.live_labels(set, rows[2]).unwrap();
+        let human = human.iter().find(|l| l.source == LabelSource::Human).unwrap().id;
+        store.retract_label(human).unwrap();
+        assert_eq!(suspicious(&store, dataset, set).total, 3);
+
+        // A newer check replaces the old one.
+        let second = [flag(rows[1], "neg", "pos", 0.2, 0.8)];
+        let newer = store.save_label_check(&check(set, &second)).unwrap();
+        assert!(newer > id);
+        assert_eq!(suspicious(&store, dataset, set), RowIdPage { ids: vec![rows[1]], total: 1 });
+        assert_eq!(store.suspicion(set, rows[2]).unwrap(), None, "the old check's flag is gone");
+        let latest = store.latest_label_check(set).unwrap().unwrap();
+        assert_eq!((latest.id, latest.flagged, latest.confident), (newer, 1, 1));
+        // Another label set of the dataset has no check.
+        let other = store.create_label_set(dataset, "other", &["a".into(), "b".into()]).unwrap();
+        assert_eq!(suspicious(&store, dataset, other.id).total, 0);
+        assert_eq!(store.latest_label_check(other.id).unwrap(), None);
     }
 
     #[test]

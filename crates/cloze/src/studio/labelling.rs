@@ -1,5 +1,6 @@
 //! Label screen: the labelling session (label, accept, skip, undo), scoring rows with a prompt in
-//! the background, the table view with its filters and bulk accept; and the export of labels.
+//! the background, checking the labels for suspicious ones in the background, the table view with
+//! its filters, bulk accept and the check's suggestions; and the export of labels.
 
 use std::path::Path;
 
@@ -9,8 +10,12 @@ use super::views::*;
 use super::{Project, Studio, lock, no_project};
 use crate::error::{Error, Result};
 use crate::export::{ExportFormat, LabelFilter, charts, export_labels};
+use crate::label::suspicious::{SuspicionOptions, suspicious_labels};
 use crate::label::{Queue, QueueItem, QueueOrder, ScoringPrompt, ScoringRun, Session};
-use crate::store::{LabelSource, NewLabel, RowFilter, RowIdPage, Seen, Store, Suggestion};
+use crate::store::{
+    FlaggedRow, LabelCheck, LabelSource, NewLabel, NewLabelCheck, RowFilter, RowIdPage, Seen, Store,
+    Suggestion,
+};
 use crate::template::Template;
 
 /// The confidence below which the table's low-confidence filter keeps a row, by default.
@@ -22,6 +27,25 @@ fn suggestion_view(s: &Suggestion, classes: &[String]) -> SuggestionView {
         predicted: s.predicted.clone(),
         confidence: s.confidence,
         probs: classes.iter().zip(&s.probs).map(|(c, p)| ClassProb { class: c.clone(), prob: *p }).collect(),
+    }
+}
+
+fn check_view(c: LabelCheck, classes: &[String]) -> LabelCheckView {
+    LabelCheckView {
+        id: c.id,
+        label_set_id: c.label_set_id,
+        model: c.model,
+        options: SuspicionOptions { folds: c.folds, seed: c.seed },
+        created_at: c.created_at,
+        rows_checked: c.rows_checked,
+        flagged: c.flagged,
+        confident: c.confident,
+        still_suspicious: c.still_suspicious,
+        thresholds: classes
+            .iter()
+            .zip(&c.thresholds)
+            .map(|(c, t)| ClassProb { class: c.clone(), prob: *t })
+            .collect(),
     }
 }
 
@@ -188,6 +212,7 @@ impl Studio {
                     RowFilter::BelowConfidence(query.max_confidence.unwrap_or(LOW_CONFIDENCE))
                 }
                 TableFilter::Disagrees => RowFilter::HumanDisagrees,
+                TableFilter::Suspicious => RowFilter::Suspicious,
             };
             if filter.needs_run() && run.is_none() {
                 return Err(Error::precondition(
@@ -209,10 +234,92 @@ impl Studio {
                         Some(run) => store.suggestion(run, id)?.map(|s| suggestion_view(&s, &set.classes)),
                         None => None,
                     };
-                    Ok(TableRow { row: row_view(store, store.row(id)?, Some(set.id))?, suggestion })
+                    let suspicion = store.suspicion(set.id, id)?;
+                    Ok(TableRow {
+                        row: row_view(store, store.row(id)?, Some(set.id))?,
+                        suggestion,
+                        suspicion,
+                    })
                 })
                 .collect::<Result<_>>()?;
-            Ok(TablePage { rows, total })
+            let check = store.latest_label_check(set.id)?.map(|c| check_view(c, &set.classes));
+            Ok(TablePage { rows, total, check })
+        })
+    }
+
+    /// Checks the label set's labelled rows for suspicious labels with the loaded model
+    /// (`label::suspicious`: an out-of-fold probe on its sentence embeddings) and keeps the check
+    /// in the project, replacing the label set's previous one. Runs on its own connection, so
+    /// labelling goes on meanwhile; a row relabelled while it runs is not shown as suspicious.
+    pub fn check_labels(
+        &self,
+        label_set_id: i64,
+        options: SuspicionOptions,
+        progress: ProgressFn,
+    ) -> Result<LabelCheckView> {
+        let model = self.model()?;
+        let mut store = Store::open(self.project_file()?)?;
+        let set = label_set(&store, label_set_id)?;
+        let (ids, rows): (Vec<i64>, Vec<_>) = store.labelled_examples_by_row(set.id)?.into_iter().unzip();
+        let found = suspicious_labels(&model.plm, &rows, &set.classes, options, &mut |done, total| {
+            progress(Progress::new("check", done as u64, Some(total as u64)))
+        })?;
+        let model_id = store.record_model(&model.spec, model.plm.dir(), model.plm.family().name())?;
+        let class = |i: u32| set.classes[i as usize].clone();
+        let flagged: Vec<FlaggedRow> = found
+            .suspects
+            .iter()
+            .map(|s| FlaggedRow {
+                row_id: ids[s.index as usize],
+                given: class(s.given),
+                suggested: class(s.suggested),
+                p_given: f64::from(s.p_given),
+                p_suggested: f64::from(s.p_suggested),
+                threshold: f64::from(s.threshold),
+                confident: s.confident,
+            })
+            .collect();
+        let thresholds: Vec<f64> = found.thresholds.iter().map(|&t| f64::from(t)).collect();
+        store.save_label_check(&NewLabelCheck {
+            label_set_id: set.id,
+            model_id: Some(model_id),
+            model: &model.spec,
+            folds: options.folds,
+            seed: options.seed,
+            rows_checked: rows.len() as i64,
+            thresholds: &thresholds,
+            flagged: &flagged,
+        })?;
+        let check = store
+            .latest_label_check(set.id)?
+            .ok_or_else(|| Error::internal("the label check just saved could not be read back"))?;
+        Ok(check_view(check, &set.classes))
+    }
+
+    /// Relabels a row the newest label check flagged with the class it suggests (a human label,
+    /// with the check's probability of that class as its confidence). Refused when the row's label
+    /// changed since the check, or the check did not flag it.
+    pub fn accept_check_suggestion(&self, label_set_id: i64, row_id: i64) -> Result<RowView> {
+        self.with_store(|store| {
+            let set = label_set(store, label_set_id)?;
+            let seen = store.seen(set.id, row_id, None)?;
+            let flag = store.suspicion(set.id, row_id)?.ok_or_else(|| {
+                Error::precondition(
+                    "this row is not suspicious any more: its label changed since the check, or the newest \
+                     check did not flag it; reload the table, or run Check labels again",
+                )
+            })?;
+            store.add_label(&NewLabel {
+                label_set_id: set.id,
+                row_id,
+                value: &flag.suggested,
+                source: LabelSource::Human,
+                confidence: Some(flag.p_suggested),
+                annotator: None,
+                run_id: None,
+                seen,
+            })?;
+            row_view(store, store.row(row_id)?, Some(set.id))
         })
     }
 

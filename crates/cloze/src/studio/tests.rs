@@ -1019,3 +1019,111 @@ fn the_preview_cuts_a_decoder_row_where_scoring_cuts_it() {
     }
     assert!(cut > 0, "some rows are long enough to be cut");
 }
+
+/// Check labels on rows made of two disjoint vocabularies (they embed apart in the tiny BERT
+/// fixture, as in `label::suspicious`'s own test), two of them labelled with the other class: the
+/// check flags those two first, the Suspicious filter lists them with the evidence, accepting a
+/// suggestion relabels the row and takes it off the list, and a newer check replaces the older.
+#[test]
+fn check_labels_flags_flipped_labels_and_a_suggestion_relabels() {
+    let f = fixture("check");
+    f.studio.create_project(f.dir.join("p.cloze").to_str().unwrap()).unwrap();
+    let words = [["the", "a", "is", "it"], ["was", "and", "of", "to"]];
+    let mut csv = String::from("id,text,label\n");
+    for i in 0..24 {
+        let class = i % 2;
+        let text: Vec<&str> = (0..6).map(|k| words[class][(i + k * 3) % 4]).collect();
+        let label = if i == 4 || i == 9 { 1 - class } else { class };
+        csv += &format!("r{i},{},{}\n", text.join(" "), ["pos", "neg"][label]);
+    }
+    let file = f.dir.join("words.csv");
+    std::fs::write(&file, csv).unwrap();
+    let import = |name: &str, path: &std::path::Path| {
+        let request = ImportRequest {
+            path: path.display().to_string(),
+            name: name.into(),
+            settings: settings(),
+            split: SplitName::Train,
+            classes: vec![],
+        };
+        f.studio.import_dataset(&request, &mut yes).unwrap().label_set.unwrap()
+    };
+    let set = import("words", &file);
+    let options = crate::label::suspicious::SuspicionOptions::default();
+    let no_model = f.studio.check_labels(set.id, options, &mut yes).unwrap_err();
+    assert!(no_model.to_string().contains("no model is loaded"), "{no_model}");
+    f.studio.load_model(&format!("{ROOT}/tests/fixtures/parity/bert"), DeviceKind::Cpu, &mut yes).unwrap();
+
+    let q = |filter| TableQuery { filter, run_id: None, max_confidence: None, offset: 0, limit: 50 };
+    let before = f.studio.label_table(set.id, &q(TableFilter::Suspicious)).unwrap();
+    assert_eq!((before.total, before.check.is_none()), (0, true), "no check yet");
+
+    let mut last = None;
+    let check = f
+        .studio
+        .check_labels(set.id, options, &mut |p| {
+            last = Some(p);
+            true
+        })
+        .unwrap();
+    let last = last.unwrap();
+    assert_eq!((last.stage.as_str(), Some(last.done)), ("check", last.total));
+    assert_eq!((check.rows_checked, check.options), (24, options));
+    assert!(check.model.ends_with("parity/bert"), "{}", check.model);
+    assert!(check.flagged >= 2 && check.confident >= 2, "{check:?}");
+    assert_eq!(check.still_suspicious, check.flagged);
+    assert_eq!(check.thresholds.iter().map(|t| t.class.as_str()).collect::<Vec<_>>(), ["pos", "neg"]);
+
+    let page = f.studio.label_table(set.id, &q(TableFilter::Suspicious)).unwrap();
+    assert_eq!(page.total, check.flagged);
+    assert_eq!(page.check.as_ref(), Some(&check));
+    let top: Vec<&str> = page.rows.iter().take(2).map(|r| r.row.ext_id.as_str()).collect();
+    assert!(top.contains(&"r4") && top.contains(&"r9"), "{top:?}");
+    let evidence = |r: &TableRow| {
+        let s = r.suspicion.as_ref().unwrap();
+        s.p_suggested - s.p_given
+    };
+    assert!(page.rows.windows(2).all(|w| evidence(&w[0]) >= evidence(&w[1])), "most suspicious first");
+    let r4 = page.rows.iter().find(|r| r.row.ext_id == "r4").unwrap();
+    let s4 = r4.suspicion.clone().unwrap();
+    assert_eq!((s4.given.as_str(), s4.suggested.as_str(), s4.confident), ("neg", "pos", true));
+    assert_eq!(r4.row.label.as_deref(), Some("neg"));
+    assert!(s4.p_suggested >= s4.threshold && s4.p_suggested > s4.p_given, "{s4:?}");
+    // The All filter shows the evidence on the flagged rows only.
+    let all = f.studio.label_table(set.id, &q(TableFilter::All)).unwrap();
+    assert_eq!(all.rows.iter().filter(|r| r.suspicion.is_some()).count() as i64, check.flagged);
+
+    // Accept the suggestion for r4: a human `pos`, no longer suspicious; a second accept is refused.
+    let relabelled = f.studio.accept_check_suggestion(set.id, r4.row.id).unwrap();
+    assert_eq!(
+        (relabelled.label.as_deref(), relabelled.label_source.as_deref()),
+        (Some("pos"), Some("human"))
+    );
+    let after = f.studio.label_table(set.id, &q(TableFilter::Suspicious)).unwrap();
+    assert_eq!(after.total, check.flagged - 1);
+    assert!(after.rows.iter().all(|r| r.row.ext_id != "r4"));
+    assert_eq!(after.check.unwrap().still_suspicious, check.flagged - 1);
+    let again = f.studio.accept_check_suggestion(set.id, r4.row.id).unwrap_err();
+    assert_eq!(again.kind(), crate::error::ErrorKind::Precondition);
+    assert!(again.to_string().contains("not suspicious any more"), "{again}");
+
+    // Cancelled: nothing is saved, the check stays.
+    let cancelled = f.studio.check_labels(set.id, options, &mut |_| false).unwrap_err();
+    assert_eq!(cancelled.kind(), crate::error::ErrorKind::Cancelled);
+    let kept = f.studio.label_table(set.id, &q(TableFilter::Suspicious)).unwrap().check.unwrap();
+    assert_eq!(kept.id, check.id);
+    // A newer check (r4 now labelled as its words say) replaces it and no longer flags r4.
+    let newer = f.studio.check_labels(set.id, options, &mut yes).unwrap();
+    assert!(newer.id > check.id);
+    let page = f.studio.label_table(set.id, &q(TableFilter::Suspicious)).unwrap();
+    assert_eq!(page.check.unwrap().id, newer.id);
+    assert!(page.rows.iter().any(|r| r.row.ext_id == "r9") && page.rows.iter().all(|r| r.row.ext_id != "r4"));
+
+    // Too few labelled rows: the error says what to do.
+    let few = f.dir.join("few.csv");
+    std::fs::write(&few, "text,label\nthe a,pos\nwas and,neg\nit is,pos\n").unwrap();
+    let small = import("few", &few);
+    let err = f.studio.check_labels(small.id, options, &mut yes).unwrap_err();
+    assert_eq!(err.kind(), crate::error::ErrorKind::Precondition);
+    assert!(err.to_string().contains("label more rows"), "{err}");
+}

@@ -713,6 +713,8 @@ pub enum TableFilter {
     Labelled,
     LowConfidence,
     Disagrees,
+    /// The rows the newest label check flagged and nobody relabelled since, most suspicious first.
+    Suspicious,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -730,6 +732,9 @@ pub struct TableQuery {
 pub struct TableRow {
     pub row: RowView,
     pub suggestion: Option<SuggestionView>,
+    /// The newest label check's evidence against the row's label, while its label is still the
+    /// one the check contradicted.
+    pub suspicion: Option<crate::store::FlaggedRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -737,6 +742,29 @@ pub struct TableRow {
 pub struct TablePage {
     pub rows: Vec<TableRow>,
     pub total: i64,
+    /// The label set's newest label check, if it has one.
+    pub check: Option<LabelCheckView>,
+}
+
+/// A label check of a label set (suspicious labels): what it ran with and what it found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct LabelCheckView {
+    pub id: i64,
+    pub label_set_id: i64,
+    /// The folder or repository id of the model whose sentence embeddings the probe read.
+    pub model: String,
+    pub options: crate::label::suspicious::SuspicionOptions,
+    pub created_at: String,
+    /// The labelled rows it judged.
+    pub rows_checked: i64,
+    /// The rows it flagged, and of them the confident ones.
+    pub flagged: i64,
+    pub confident: i64,
+    /// The flagged rows nobody relabelled since (the Suspicious filter's rows).
+    pub still_suspicious: i64,
+    /// Per class, the probe's threshold (its mean probability of the class on rows labelled with it).
+    pub thresholds: Vec<ClassProb>,
 }
 
 // ------------------------------------------------------------------------------------------ export
