@@ -145,20 +145,8 @@ fn load_rows(path: &Path, data: &DataArgs, members: &[Member]) -> Result<Vec<Exa
 
 /// Runs every member over `rows` with a progress bar.
 fn score(classifier: &EnsembleClassifier, rows: &[Example], what: &str) -> Result<EnsembleOutput> {
-    let bar = indicatif::ProgressBar::new((rows.len() * classifier.members().len()) as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(&format!(
-            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} prompt-rows, {{per_sec}}, eta {{eta}}"
-        ))
-        .expect("valid progress template")
-        .progress_chars("=> "),
-    );
-    let out = classifier.classify(rows, &mut |done, _| {
-        bar.set_position(done as u64);
-        true
-    })?;
-    bar.finish_and_clear();
-    Ok(out)
+    let total = rows.len() * classifier.members().len();
+    crate::with_bar(what, "prompt-rows", total, |progress| classifier.classify(rows, progress))
 }
 
 fn accuracy(preds: &[cloze::classify::Prediction]) -> f64 {

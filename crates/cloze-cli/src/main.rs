@@ -4,7 +4,7 @@
 //! it stands), `label` (label rows in the terminal), `hub` (search, download, list and remove
 //! Hugging Face models; log in), `export` (a project's labelled data), `search-words` (find label
 //! words), `tune` (train a prompt into a run folder), `ensemble` (fuse several prompts into one
-//! classifier) and `bench` (inference, import and queue
+//! classifier), `multilabel` (several labels per row) and `bench` (inference, import and queue
 //! benchmarks).
 //!
 //! It behaves like a Unix tool: results go to standard output, progress and messages to standard
@@ -52,6 +52,7 @@ mod choices;
 mod ensemble_cmd;
 mod export_cmd;
 mod label;
+mod multilabel_cmd;
 mod project;
 mod tune_cmd;
 
@@ -150,6 +151,9 @@ enum Command {
     /// accuracy, or a weighting learned on labelled rows); `classify --ensemble` uses one.
     #[command(subcommand)]
     Ensemble(ensemble_cmd::EnsembleCommand),
+    /// Several labels per row: one yes/no question per label, thresholds calibrated per label on
+    /// labelled rows (--fit), micro/macro-F1, subset accuracy; JSONL or a `datasets` folder.
+    Multilabel(Box<multilabel_cmd::MultiLabelArgs>),
     /// Benchmarks: zero-shot inference (against ../shared/bench/bench.py), project import, queue.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -805,6 +809,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Tune(args) => tune_cmd::run(*args),
         Command::Ensemble(command) => ensemble_cmd::run(command),
+        Command::Multilabel(args) => multilabel_cmd::run(*args),
         Command::SearchWords(args) => search_words(*args),
     };
     exit_code(result)
@@ -822,6 +827,30 @@ fn load_model(args: &ModelArgs) -> Result<Plm> {
         note_precision(precision);
     }
     Ok(plm)
+}
+
+/// Runs `work` with a progress bar of `total` `unit`s labelled `what`; `work` reports through the
+/// engine's `progress(done, total) -> keep going` callback.
+pub(crate) fn with_bar<T>(
+    what: &str,
+    unit: &str,
+    total: usize,
+    work: impl FnOnce(&mut dyn FnMut(usize, usize) -> bool) -> Result<T>,
+) -> Result<T> {
+    let bar = indicatif::ProgressBar::new(total as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} [{{bar:30}}] {{pos}}/{{len}} {unit}, {{per_sec}}, eta {{eta}}"
+        ))
+        .expect("valid progress template")
+        .progress_chars("=> "),
+    );
+    let out = work(&mut |done, _| {
+        bar.set_position(done as u64);
+        true
+    });
+    bar.finish_and_clear();
+    out
 }
 
 /// Says on standard error what runs a reduced precision on this machine.

@@ -17,6 +17,7 @@ pub mod hub;
 pub mod label;
 pub mod logreg;
 pub mod metrics;
+pub mod multilabel;
 pub mod plm;
 pub mod scoring;
 pub mod store;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// ARCHITECTURE.md's order, lowest first.
-const LAYERS: [&str; 19] = [
+const LAYERS: [&str; 20] = [
     "error",
     "files",
     "data",
@@ -20,6 +20,7 @@ const LAYERS: [&str; 19] = [
     "logreg",
     "classify",
     "ensemble",
+    "multilabel",
     "tune",
     "hub",
     "store",
