@@ -160,6 +160,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE templates ADD COLUMN chat TEXT;
     "#,
+    // 5: saved template ensembles (`ensemble::Ensemble` as JSON), versioned by name like templates.
+    r#"
+    CREATE TABLE ensembles (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        definition TEXT NOT NULL,             -- JSON of the ensemble: members, weights, fit report
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (name, version)
+    );
+    "#,
 ];
 
 /// The `application_id` in the header of every project file (migration 3 sets it): "Clz1".
@@ -285,8 +296,17 @@ mod tests {
         assert_eq!(tables(&conn), first);
         let v: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(v, SCHEMA_VERSION);
-        for t in ["settings", "datasets", "rows", "labels", "label_sets", "runs", "suggestions", "artifacts"]
-        {
+        for t in [
+            "settings",
+            "datasets",
+            "rows",
+            "labels",
+            "label_sets",
+            "runs",
+            "suggestions",
+            "artifacts",
+            "ensembles",
+        ] {
             assert!(first.iter().any(|x| x == t), "missing table {t}");
         }
     }

@@ -9,6 +9,7 @@
 //! own transaction, so a crash loses nothing confirmed.
 
 pub mod artifacts;
+pub mod ensembles;
 pub mod labels;
 mod migrations;
 pub mod prompts;
@@ -22,6 +23,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, ErrorKind, Result, Text, project_path, sqlite_kind};
 pub use artifacts::Artifact;
+pub use ensembles::SavedEnsemble;
 pub use labels::{Label, LabelSet, LabelSource, LabelledRow, NewLabel, Seen};
 pub use migrations::SCHEMA_VERSION;
 pub use prompts::{ModelRow, Saved};
