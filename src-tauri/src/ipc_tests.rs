@@ -268,6 +268,37 @@ fn every_command_through_ipc() {
         h.ok("save_prompt", json!({"name": "sentiment", "prompt": prompt()}))["template"]["version"],
         1
     );
+    // Template ensembles: two saved prompt versions fitted, saved, listed, scoring rows, deleted.
+    let mut other = prompt();
+    other["template"] = json!("{text_a} All in all, {mask}.");
+    h.ok("save_prompt", json!({"name": "other", "prompt": other}));
+    let versions = h.ok("prompt_versions", json!({}));
+    let members: Vec<Value> = versions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| json!({"template_id": v["template_id"], "verbalizer_id": v["verbalizer_id"]}))
+        .collect();
+    assert_eq!(members.len(), 2);
+    let request =
+        json!({"label_set_id": set, "members": members, "weighting": "dev-accuracy", "calibrate": false});
+    let fitted = h.ok("fit_ensemble", json!({"job": "ens-1", "request": request}));
+    assert_eq!((fitted["rows"].as_i64(), fitted["weightings"].as_array().unwrap().len()), (Some(16), 3));
+    assert!(events.lock().unwrap().iter().any(|e| e["job"] == "ens-1" && e["stage"] == "ensemble"));
+    let one =
+        json!({"label_set_id": set, "members": [members[0]], "weighting": "uniform", "calibrate": false});
+    assert!(
+        h.err("fit_ensemble", json!({"job": "ens-2", "request": one}), "precondition")
+            .contains("two or more")
+    );
+    let saved = h.ok("save_ensemble", json!({"name": "both", "json": fitted["json"]}));
+    assert_eq!(saved["version"], 1);
+    assert_eq!(h.ok("ensembles", json!({})).as_array().unwrap().len(), 1);
+    let wrong = json!({"job": "ens-3", "labelSetId": extra["id"], "ensembleId": saved["id"]});
+    assert!(h.err("score_rows_with_ensemble", wrong, "invalid-input").contains("classes"));
+    let scored = json!({"job": "ens-4", "labelSetId": set, "ensembleId": saved["id"]});
+    assert_eq!(h.ok("score_rows_with_ensemble", scored)["kind"], "ensemble");
+    assert_eq!(h.ok("delete_ensemble", json!({"id": saved["id"]})), json!([]));
     let no_chat = json!({"format": "none", "system": null});
     let text = h.ok(
         "generation_prompt",
@@ -296,7 +327,11 @@ fn every_command_through_ipc() {
     assert_eq!(h.ok("label_state", json!({}))["labelled_in_session"], 1);
     let run = h.ok("score_rows", json!({"job": "score-1", "labelSetId": set, "prompt": prompt()}));
     assert_eq!(run["status"], "finished");
-    assert_eq!(h.ok("runs", json!({"labelSetId": set})).as_array().unwrap().len(), 1);
+    assert_eq!(
+        h.ok("runs", json!({"labelSetId": set})).as_array().unwrap().len(),
+        2,
+        "the ensemble's and this"
+    );
     let table = h.ok(
         "label_table",
         json!({"labelSetId": set, "query": {"filter": "all", "run_id": null,

@@ -30,7 +30,7 @@ pub const BINDINGS: &str = "ui/src/bindings.ts";
 /// that cannot be generic).
 macro_rules! builder_for {
     ($runtime:ty) => {{
-        use crate::commands::{app, data, export, labelling, models, projects, prompts, tuning};
+        use crate::commands::{app, data, ensembles, export, labelling, models, projects, prompts, tuning};
         tauri_specta::Builder::<$runtime>::new()
             .commands(collect_commands![
                 app::ui_ready::<$runtime>,
@@ -68,6 +68,12 @@ macro_rules! builder_for {
                 prompts::save_prompt,
                 prompts::generation_prompt,
                 prompts::generate_text::<$runtime>,
+                ensembles::prompt_versions,
+                ensembles::fit_ensemble::<$runtime>,
+                ensembles::save_ensemble,
+                ensembles::ensembles,
+                ensembles::delete_ensemble,
+                ensembles::score_rows_with_ensemble::<$runtime>,
                 labelling::start_labelling,
                 labelling::label_state,
                 labelling::label_current,

@@ -36,6 +36,7 @@ const EXPORT = path.join(TMP, "export", "labels.csv");
 const ADAPTER = path.join(TMP, "export", "soft-peft-adapter");
 const REPORT = path.join(TMP, "export", "runs-report.html");
 const TEMPLATE = "{text_a} This is about {mask}.";
+const ENSEMBLE_TEMPLATE = "{text_a} The topic: {mask}.";
 const WORDS = ["world, politics", "sports", "business", "science, technology"];
 // The other families' tiny fixtures: a decoder (Llama) and an encoder–decoder (T5), mask at the end.
 const FAMILIES = [
@@ -347,6 +348,61 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.assertNoError("after evaluation");
     await h.scrollTo(ev);
     await h.screenshot("04b-prompt-evaluation");
+  });
+
+  step("6b", "prompt studio: a second prompt version, an ensemble of both fitted side by side, saved, scoring rows", async () => {
+    // A second version of "news": another template, the same words.
+    await h.typeInto("template-source", ENSEMBLE_TEMPLATE);
+    await browser.waitUntil(async () => (await h.value("template-source")) === ENSEMBLE_TEMPLATE, { timeout: SHORT, timeoutMsg: "second template not typed" });
+    await h.typeInto("prompt-name", "news");
+    await h.click("save-prompt");
+    await h.textMatches("saved-prompts", /news\s+v2/);
+
+    const panel = await h.shown("ensemble-panel");
+    await h.scrollTo(panel);
+    await h.textMatches("fit-blocker", /Tick two or more/);
+    await browser.waitUntil(async () => (await h.$$t("ensemble-member").length) === 2, { timeout: SHORT, timeoutMsg: "the two saved versions are offered as members" });
+    await h.textMatches("ensemble-members", /news v1[\s\S]*news v2/);
+    for (let i = 0; i < 2; i++) await h.$$t("ensemble-member")[i].click();
+    // Learned needs ≥5 labelled rows with 2 per class; the 4 rows here have one of each class.
+    await h.click("weighting-learned");
+    await h.textMatches("fit-blocker", /Learned needs ≥5 labelled rows with 2 per class/);
+    assert.equal(await (await h.$t("fit-ensemble")).isEnabled(), false, "Fit is off while learned cannot be fitted");
+    await h.click("weighting-dev-accuracy");
+    await h.gone("fit-blocker");
+    await h.click("fit-ensemble");
+
+    const table = await h.shown("ensemble-table", LONG);
+    const tableText = await h.txt(table);
+    assert.match(tableText, /On 4 labelled rows/);
+    assert.equal(await h.$$t("ensemble-member-row").length, 2, "one row per member");
+    for (let i = 0; i < 2; i++) {
+      const text = await h.txt(h.$$t("ensemble-member-row")[i]);
+      assert.match(text, /news v[12]/);
+      assert.match(text, /\d{1,3}\.\d%/, `a member's accuracy: ${text}`);
+      assert.match(text, /\d\.\d{3}/, `a member's weight: ${text}`);
+    }
+    const weightings = [];
+    for (let i = 0; i < (await h.$$t("ensemble-weighting-row").length); i++) weightings.push(await h.txt(h.$$t("ensemble-weighting-row")[i]));
+    assert.equal(weightings.length, 2, `uniform and dev accuracy measured: ${weightings}`);
+    assert.match(weightings[0], /Ensemble, uniform\s*[\s\S]*\d%/);
+    assert.match(weightings[1], /Ensemble, dev accuracy[\s\S]*in use/);
+    await h.textMatches("ensemble-note", /learned was not measured/);
+    await h.shown("disagreements");
+    await h.scrollTo(table);
+    await h.screenshot("06b-prompt-ensemble");
+
+    await h.typeInto("ensemble-name", "news-ensemble");
+    await h.click("save-ensemble");
+    await h.textMatches("ensemble-saved", /saved as news-ensemble v1/);
+    await h.textMatches("saved-ensembles", /news-ensemble\s+v1/);
+    await h.click("score-with-ensemble");
+    await h.textMatches("ensemble-scored", /Scored the rows still to label with .news-ensemble. v1 \(run #\d+, finished\)/, LONG);
+    await h.assertNoError("after fitting and scoring with the ensemble");
+
+    // Back to the first template for the steps that follow.
+    await h.typeInto("template-source", TEMPLATE);
+    await browser.waitUntil(async () => (await h.value("template-source")) === TEMPLATE, { timeout: SHORT, timeoutMsg: "template not restored" });
   });
 
   step(7, "projects: close and reopen from the recent list", async () => {

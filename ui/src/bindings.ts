@@ -58,6 +58,12 @@ export const commands = {
 	generationPrompt: (template: string, chat: Chat, rowId: number) => __TAURI_INVOKE<string>("generation_prompt", { template, chat, rowId }),
 	/**  Generation as job `job`: each piece arrives as a `generated-text` event, then the result. */
 	generateText: (job: string, prompt: string, options: GenerateOptions) => __TAURI_INVOKE<GenerationView>("generate_text", { job, prompt, options }),
+	promptVersions: () => __TAURI_INVOKE<PromptVersion[]>("prompt_versions"),
+	fitEnsemble: (job: string, request: EnsembleRequest) => __TAURI_INVOKE<EnsembleView>("fit_ensemble", { job, request }),
+	saveEnsemble: (name: string, json: string) => __TAURI_INVOKE<EnsembleView>("save_ensemble", { name, json }),
+	ensembles: () => __TAURI_INVOKE<EnsembleView[]>("ensembles"),
+	deleteEnsemble: (id: number) => __TAURI_INVOKE<EnsembleView[]>("delete_ensemble", { id }),
+	scoreRowsWithEnsemble: (job: string, labelSetId: number, ensembleId: number) => __TAURI_INVOKE<RunView>("score_rows_with_ensemble", { job, labelSetId, ensembleId }),
 	startLabelling: (labelSetId: number, strategy: QueueOrder, runId: number | null) => __TAURI_INVOKE<LabelState>("start_labelling", { labelSetId, strategy, runId }),
 	labelState: () => __TAURI_INVOKE<LabelState | null>("label_state"),
 	labelCurrent: (classIndex: number) => __TAURI_INVOKE<LabelState>("label_current", { classIndex }),
@@ -244,11 +250,72 @@ export type DeviceOption = {
 	note: string | null,
 };
 
+/**  A labelled row on which the members do not all predict the same class. */
+export type DisagreementView = {
+	row_id: number,
+	text: string,
+	/**  The human (or imported) label. */
+	label: string | null,
+	/**  Each member's prediction, in member order. */
+	members: string[],
+	/**  The ensemble's prediction with its weighting. */
+	ensemble: string,
+};
+
 /**  A GGUF file in the cache after its download: `spec` loads it (`org/name/FILE.gguf`). */
 export type DownloadedGguf = {
 	spec: string,
 	path: string,
 	size: number,
+};
+
+export type EnsembleMemberView = {
+	name: string,
+	template: string,
+	/**  Accuracy alone on the labelled rows of the fit. */
+	accuracy: number | null,
+	/**  Its weight (for `learned`, the dev-accuracy weight, shown for comparison). */
+	weight: number,
+};
+
+/**  What to fit an ensemble from. */
+export type EnsembleRequest = {
+	/**  The label set whose labelled rows the weights are fitted on (its classes are the ensemble's). */
+	label_set_id: number,
+	/**  Two or more saved prompt versions. */
+	members: MemberRef[],
+	weighting: Weighting,
+	/**  Contextual calibration for every member. */
+	calibrate: boolean,
+};
+
+/**
+ *  An ensemble as the prompt studio shows it: members and every weighting side by side, weights,
+ *  and (right after a fit) the rows the members disagree on.
+ */
+export type EnsembleView = {
+	/**  The saved version's id, name and version (`None` until saved). */
+	id: number | null,
+	name: string | null,
+	version: number | null,
+	created_at: string | null,
+	classes: string[],
+	weighting: Weighting,
+	/**  Labelled rows the fit used (0: not fitted). */
+	rows: number,
+	members: EnsembleMemberView[],
+	weightings: WeightingView[],
+	/**  Why a weighting is missing from `weightings` (learned with too few rows), and what to do. */
+	note: string | null,
+	/**  Rows the members disagree on (up to 200). */
+	disagreements: DisagreementView[],
+	/**
+	 *  How many rows they disagree on in all; `None` when not known (a saved ensemble listed: a
+	 *  fit classifies the rows).
+	 */
+	disagreement_count: number | null,
+	/**  The ensemble itself as JSON, to hand back to `save_ensemble`. */
+	json: string,
 };
 
 /**  What a caller can do about an error: the part of an error a program acts on. */
@@ -675,6 +742,12 @@ export type Measurement = {
 	seconds: number,
 };
 
+/**  One member of an ensemble to fit: a saved template version and a saved verbalizer version. */
+export type MemberRef = {
+	template_id: number,
+	verbalizer_id: number,
+};
+
 export type ModelRecord = {
 	id: number,
 	spec: string,
@@ -845,6 +918,25 @@ export type PromptSpec = {
 	calibrate: boolean,
 	/**  Whether the template is wrapped in the model's chat template (with a system message). */
 	chat?: Chat,
+};
+
+/**
+ *  A saved prompt version an ensemble can take as a member: a saved template version with the
+ *  verbalizer of the same name that was current when it was saved.
+ */
+export type PromptVersion = {
+	template_id: number,
+	verbalizer_id: number,
+	name: string,
+	/**  The template's version. */
+	version: number,
+	verbalizer_version: number,
+	/**  How a member made from it is named: "sentiment v2". */
+	label: string,
+	template: string,
+	/**  The verbalizer's classes. */
+	classes: string[],
+	chat: boolean,
 };
 
 export type QueueItemView = {
@@ -1194,6 +1286,26 @@ export type VerbalizerSpec = {
 	classes: VerbalizerClass[],
 	multi_token: MultiToken,
 	aggregate: Aggregate,
+};
+
+/**  How the members' scores are weighted. */
+export type Weighting = 
+/**  Every member the same weight. */
+"uniform" | 
+/**  Each member weighted by its accuracy on the labelled rows (PET's weighted mean). */
+"dev-accuracy" | 
+/**  A logistic regression over the members' class log-probabilities, cross-validated. */
+"learned";
+
+/**  How one weighting of the ensemble did on the fit's labelled rows. */
+export type WeightingView = {
+	weighting: Weighting,
+	accuracy: number,
+	macro_f1: number,
+	/**  Out-of-fold (the learned weighting's cross-validation), not on the rows it was fitted on. */
+	cross_validated: boolean,
+	/**  The weighting the ensemble uses. */
+	chosen: boolean,
 };
 
 export type WordScore = {

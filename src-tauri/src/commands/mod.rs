@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod data;
+pub mod ensembles;
 pub mod export;
 pub mod jobs;
 pub mod labelling;

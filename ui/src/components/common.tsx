@@ -170,3 +170,31 @@ export function Select<T extends string>(props: {
     </div>
   );
 }
+
+/** A name field and a submit button: Enter or the button calls onSubmit (the button is off while the name is blank). */
+export function NameForm(props: {
+  id: string;
+  value: string;
+  onChange: (v: string) => void;
+  onSubmit: () => void;
+  placeholder: string;
+  button: string;
+  buttonTestId: string;
+  buttonClass?: string;
+}) {
+  return (
+    <form
+      className="row gap align-end"
+      onSubmit={(e) => {
+        e.preventDefault();
+        props.onSubmit();
+      }}
+    >
+      <div className="field grow">
+        <label htmlFor={props.id}>Name</label>
+        <input id={props.id} data-testid={props.id} value={props.value} onChange={(e) => props.onChange(e.target.value)} placeholder={props.placeholder} />
+      </div>
+      <button type="submit" className={props.buttonClass ?? "btn primary"} data-testid={props.buttonTestId} disabled={!props.value.trim()}>{props.button}</button>
+    </form>
+  );
+}

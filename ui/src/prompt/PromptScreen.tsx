@@ -7,13 +7,14 @@ import { useSetScreen } from "../app/NavigationContext";
 import { useNotify } from "../app/NotificationsContext";
 import { useModel, useProject } from "../app/ProjectContext";
 import { usePrompt } from "../app/PromptContext";
-import { EmptyState, JobProgressBar, Select, SvgImage } from "../components/common";
+import { EmptyState, JobProgressBar, NameForm, Select, SvgImage } from "../components/common";
 import { errorMessage } from "../lib/errors";
 import { pct } from "../lib/format";
 import { useLatest } from "../lib/useLatest";
 import { TemplateBuilder } from "./TemplateBuilder";
 import { TryItPanel } from "./TryItPanel";
 import { DemoBudget } from "./DemoBudget";
+import { EnsemblePanel } from "./EnsemblePanel";
 import { VerbalizerEditor } from "./VerbalizerEditor";
 import { pairSaved, parseVerbalizerContent } from "./savedPrompt";
 
@@ -347,19 +348,7 @@ export function PromptScreen() {
         </div>
         <div className="card">
           <h2>Save</h2>
-          <form
-            className="row gap align-end"
-            onSubmit={(e) => {
-              e.preventDefault();
-              void save();
-            }}
-          >
-            <div className="field grow">
-              <label htmlFor="prompt-name">Name</label>
-              <input id="prompt-name" data-testid="prompt-name" value={saveName} onChange={(e) => setSaveName(e.target.value)} placeholder="sentiment-v1" />
-            </div>
-            <button type="submit" className="btn primary" data-testid="save-prompt" disabled={!saveName.trim()}>Save version</button>
-          </form>
+          <NameForm id="prompt-name" value={saveName} onChange={setSaveName} onSubmit={() => void save()} placeholder="sentiment-v1" button="Save version" buttonTestId="save-prompt" />
           {saved.length === 0 ? <p className="muted">No saved prompts yet. Saving the same name again creates a new version.</p> : (
             <ul className="saved-list" data-testid="saved-prompts">
               {saved.map((s) => (
@@ -390,6 +379,8 @@ export function PromptScreen() {
           )}
         </div>
       </div>
+
+      <EnsemblePanel labelSet={labelSet} hasModel={model !== null} refreshKey={project} />
     </div>
   );
 }

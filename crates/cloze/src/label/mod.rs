@@ -10,4 +10,4 @@ pub mod suspicious;
 
 pub use agreement::{Agreement, cohen_kappa, fleiss_kappa};
 pub use queue::{Queue, QueueItem, QueueOrder, Session};
-pub use rescore::{RescoreProgress, SCORE_BATCH, ScoringPrompt, ScoringRun, rescore};
+pub use rescore::{RescoreProgress, SCORE_BATCH, ScoringPrompt, ScoringRun, rescore, score_with_ensemble};

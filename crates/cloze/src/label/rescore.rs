@@ -10,10 +10,12 @@
 //! from the label set's labelled rows; the rows scored are the unlabelled ones, so never themselves).
 
 use crate::classify::{Classifier, ClassifyOptions};
+use crate::data::Example;
 use crate::demo::{self, DemoConfig, Demonstrations};
+use crate::ensemble::EnsembleClassifier;
 use crate::error::{Error, Result};
 use crate::plm::Plm;
-use crate::store::{LabelSet, RunStatus, Store, Suggestion};
+use crate::store::{LabelSet, RunStatus, SavedEnsemble, Store, Suggestion};
 use crate::template::Template;
 use crate::verbalizer::Verbalizer;
 
@@ -136,8 +138,7 @@ impl ScoringRun {
 
     /// Records that the run failed before it could score (say, the model did not load); returns `error`.
     pub fn fail(self, store: &Store, error: Error) -> Result<()> {
-        store.finish_run(self.run_id, RunStatus::Failed, Some(&error.to_string()))?;
-        Err(error)
+        failed(store, self.run_id, error)
     }
 }
 
@@ -166,24 +167,51 @@ fn rescore_rows(
     batch_size: usize,
     progress: &mut dyn FnMut(RescoreProgress) -> bool,
 ) -> Result<()> {
+    let mapping = match class_order(&classifier.verbalizer().verbalizer, label_set) {
+        Ok(m) => m,
+        Err(e) => return failed(store, run_id, e),
+    };
+    let mut score = |rows: &mut Vec<Example>| -> Result<Vec<Vec<f64>>> {
+        if let Some((plm, demos)) = demos {
+            demos.fill(plm, rows)?;
+        }
+        let preds = classifier.classify(rows, &mut |_, _| true)?;
+        Ok(preds.iter().map(|p| mapping.iter().map(|&i| p.probs[i].1 as f64).collect()).collect())
+    };
+    score_batches(store, &mut score, label_set, run_id, batch_size, progress)
+}
+
+/// Scores a batch of rows: each row's class probabilities in the label set's order.
+type BatchScorer<'a> = dyn FnMut(&mut Vec<Example>) -> Result<Vec<Vec<f64>>> + 'a;
+
+/// Records that run `run_id` failed with `error`; returns `error`.
+fn failed<T>(store: &Store, run_id: i64, error: Error) -> Result<T> {
+    store.finish_run(run_id, RunStatus::Failed, Some(&error.to_string()))?;
+    Err(error)
+}
+
+/// Scores every row of the label set's dataset still to label in batches with `score` (each
+/// row's probabilities in the label set's class order), each batch's suggestions written in one
+/// transaction as run `run_id`; the run is marked finished, cancelled or failed.
+fn score_batches(
+    store: &mut Store,
+    score: &mut BatchScorer<'_>,
+    label_set: &LabelSet,
+    run_id: i64,
+    batch_size: usize,
+    progress: &mut dyn FnMut(RescoreProgress) -> bool,
+) -> Result<()> {
     let mut scored = 0;
     let result = (|| -> Result<()> {
-        let mapping = class_order(&classifier.verbalizer().verbalizer, label_set)?;
         let ids = store.unlabelled_rows(label_set)?;
         for chunk in ids.chunks(batch_size.max(1)) {
             let mut rows =
                 chunk.iter().map(|&id| store.row(id).map(|r| r.example)).collect::<Result<Vec<_>>>()?;
-            if let Some((plm, demos)) = demos {
-                demos.fill(plm, &mut rows)?;
-            }
-            let preds = classifier.classify(&rows, &mut |_, _| true)?;
+            let probs = score(&mut rows)?;
             let suggestions = chunk
                 .iter()
-                .zip(&preds)
-                .map(|(&row_id, p)| {
-                    let probs: Vec<f64> = mapping.iter().map(|&i| p.probs[i].1 as f64).collect();
-                    Suggestion::from_probs(run_id, row_id, &label_set.classes, &probs)
-                })
+                .zip(&probs)
+                .map(|(&row_id, p)| Suggestion::from_probs(run_id, row_id, &label_set.classes, p))
                 .collect::<Result<Vec<_>>>()?;
             store.put_suggestions(&suggestions)?;
             scored += chunk.len();
@@ -196,9 +224,63 @@ fn rescore_rows(
     match result {
         Ok(()) => store.finish_run(run_id, RunStatus::Finished, None),
         Err(Error::Cancelled) => store.finish_run(run_id, RunStatus::Cancelled, None),
-        Err(e) => {
-            store.finish_run(run_id, RunStatus::Failed, Some(&e.to_string()))?;
-            Err(e)
-        }
+        Err(e) => failed(store, run_id, e),
     }
+}
+
+/// Scores the label set's rows still to label with a saved ensemble as a new run (`ensemble`):
+/// every member classifies each batch and the ensemble's combined probabilities become the run's
+/// suggestions, so the labelling queue and its live probabilities follow the ensemble. The
+/// ensemble's classes must be the label set's. `model` and `device` are kept in the run's config;
+/// the run is linked to the exact model. Returns the run's id (finished, cancelled or failed).
+pub fn score_with_ensemble(
+    store: &mut Store,
+    plm: &Plm,
+    (model, device): (&str, &str),
+    label_set: &LabelSet,
+    saved: &SavedEnsemble,
+    progress: &mut dyn FnMut(RescoreProgress) -> bool,
+) -> Result<i64> {
+    let ensemble = &saved.ensemble;
+    let mismatch = || {
+        Error::invalid(format!(
+            "ensemble {:?} has the classes {}, label set {:?} has {}; score a label set with the ensemble's \
+             classes, or fit an ensemble on this one",
+            saved.name,
+            ensemble.classes.join(", "),
+            label_set.name,
+            label_set.classes.join(", ")
+        ))
+    };
+    let mapping: Vec<usize> = label_set
+        .classes
+        .iter()
+        .map(|c| ensemble.classes.iter().position(|e| e == c).ok_or_else(mismatch))
+        .collect::<Result<_>>()?;
+    if mapping.len() != ensemble.classes.len() {
+        return Err(mismatch());
+    }
+    let members: Vec<&str> = ensemble.members.iter().map(|m| m.name.as_str()).collect();
+    let config = serde_json::json!({
+        "model": model, "device": device,
+        "template": format!("ensemble {} v{} ({}): {}", saved.name, saved.version, ensemble.weighting.label(),
+            members.join(" + ")),
+        "ensemble": saved.name, "ensemble_version": saved.version, "weighting": ensemble.weighting,
+    });
+    let run_id = store.start_run("ensemble", &config, 0, Some(label_set.id))?;
+    let setup = (|| -> Result<EnsembleClassifier<'_>> {
+        let model_id = store.record_model(model, plm.dir(), plm.family().name())?;
+        store.set_run_inputs(run_id, Some(model_id), None, None)?;
+        EnsembleClassifier::new(plm, ensemble.clone(), SCORE_BATCH)
+    })();
+    let classifier = match setup {
+        Ok(c) => c,
+        Err(e) => return failed(store, run_id, e),
+    };
+    let mut score = |rows: &mut Vec<Example>| -> Result<Vec<Vec<f64>>> {
+        let out = classifier.classify(rows, &mut |_, _| true)?;
+        Ok(out.combined.iter().map(|p| mapping.iter().map(|&i| p.probs[i].1 as f64).collect()).collect())
+    };
+    score_batches(store, &mut score, label_set, run_id, SCORE_BATCH, progress)?;
+    Ok(run_id)
 }

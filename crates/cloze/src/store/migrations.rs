@@ -189,6 +189,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX label_check_rows_by_row ON label_check_rows (row_id);
     "#,
+    // 6: saved template ensembles (`ensemble::Ensemble` as JSON), versioned by name like templates.
+    r#"
+    CREATE TABLE ensembles (
+        id         INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        version    INTEGER NOT NULL,
+        definition TEXT NOT NULL,             -- JSON of the ensemble: members, weights, fit report
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (name, version)
+    );
+    "#,
 ];
 
 /// The `application_id` in the header of every project file (migration 3 sets it): "Clz1".
@@ -325,6 +336,7 @@ mod tests {
             "artifacts",
             "label_checks",
             "label_check_rows",
+            "ensembles",
         ] {
             assert!(first.iter().any(|x| x == t), "missing table {t}");
         }

@@ -10,6 +10,7 @@
 
 pub mod artifacts;
 pub mod checks;
+pub mod ensembles;
 pub mod labels;
 mod migrations;
 pub mod prompts;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::{Error, ErrorKind, Result, Text, project_path, sqlite_kind};
 pub use artifacts::Artifact;
 pub use checks::{FlaggedRow, LabelCheck, NewLabelCheck};
+pub use ensembles::SavedEnsemble;
 pub use labels::{Label, LabelSet, LabelSource, LabelledRow, NewLabel, Seen};
 pub use migrations::SCHEMA_VERSION;
 pub use prompts::{ModelRow, Saved};

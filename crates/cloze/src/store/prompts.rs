@@ -40,7 +40,7 @@ pub struct ModelRow {
 }
 
 /// A `SELECT id, name, version, <content>, created_at` row.
-fn saved_from_row(r: &rusqlite::Row) -> rusqlite::Result<Saved> {
+pub(super) fn saved_from_row(r: &rusqlite::Row) -> rusqlite::Result<Saved> {
     Ok(Saved {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -84,7 +84,13 @@ fn folder_hash(dir: &Path) -> Result<String> {
 }
 
 impl Store {
-    fn save_versioned(&self, table: &str, column: &str, name: &str, content: &str) -> Result<Saved> {
+    pub(super) fn save_versioned(
+        &self,
+        table: &str,
+        column: &str,
+        name: &str,
+        content: &str,
+    ) -> Result<Saved> {
         if name.trim().is_empty() {
             return Err(Error::invalid(format!("a saved {table} needs a name")));
         }
@@ -113,7 +119,7 @@ impl Store {
         self.saved(table, column, name, version)
     }
 
-    fn saved(&self, table: &str, column: &str, name: &str, version: i64) -> Result<Saved> {
+    pub(super) fn saved(&self, table: &str, column: &str, name: &str, version: i64) -> Result<Saved> {
         self.conn()
             .query_row(
                 &format!("SELECT id, name, version, {column}, created_at FROM {table} WHERE name = ?1 AND version = ?2"),
@@ -123,7 +129,7 @@ impl Store {
             .map_err(|e| self.err_in(format!("{table} {name:?} version {version}"), e))
     }
 
-    fn all_saved(&self, table: &str, column: &str) -> Result<Vec<Saved>> {
+    pub(super) fn all_saved(&self, table: &str, column: &str) -> Result<Vec<Saved>> {
         let mut stmt = self
             .conn()
             .prepare(&format!(

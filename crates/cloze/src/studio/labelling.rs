@@ -377,7 +377,7 @@ impl Studio {
     }
 }
 
-fn run_view(store: &Store, run_id: i64) -> Result<RunView> {
+pub(super) fn run_view(store: &Store, run_id: i64) -> Result<RunView> {
     let run = store.run(run_id)?;
     let text = |key: &str| -> Option<String> {
         run.config.get(key).map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))

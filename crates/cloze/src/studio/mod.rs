@@ -9,6 +9,7 @@
 //! [`Progress`](views::Progress) through a callback whose `false` cancels them.
 
 mod data;
+mod ensembles;
 pub mod exports;
 mod generation;
 mod labelling;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::Studio;
 use super::views::*;
+use crate::ensemble::Weighting;
 use crate::error::Error;
 use crate::hub::{Cache, HubClient};
 use crate::label::QueueOrder;
@@ -67,6 +68,32 @@ pub(crate) fn with_reviews(name: &str) -> (Fixture, ImportResult) {
     };
     let result = f.studio.import_dataset(&request, &mut yes).unwrap();
     (f, result)
+}
+
+/// The sample reviews without their labels as dataset "texts", with the classes given: a label set
+/// with nothing labelled.
+fn import_texts(f: &Fixture) -> LabelSetInfo {
+    let unl = f.dir.join("texts.csv");
+    let text: String = std::fs::read_to_string(format!("{ROOT}/samples/reviews.csv"))
+        .unwrap()
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
+    std::fs::write(&unl, text).unwrap();
+    f.studio
+        .import_dataset(
+            &ImportRequest {
+                path: unl.display().to_string(),
+                name: "texts".into(),
+                settings: settings(),
+                split: SplitName::Unlabelled,
+                classes: vec!["positive".into(), "negative".into()],
+            },
+            &mut yes,
+        )
+        .unwrap()
+        .label_set
+        .unwrap()
 }
 
 fn load_roberta(f: &Fixture) -> ModelView {
@@ -367,28 +394,7 @@ fn labelling_session_scoring_table_bulk_and_export() {
     };
     let set = f.studio.import_dataset(&request, &mut yes).unwrap().label_set.unwrap();
     // Start over on the same file with no labels at all.
-    let unl = f.dir.join("texts.csv");
-    let text: String = std::fs::read_to_string(format!("{ROOT}/samples/reviews.csv"))
-        .unwrap()
-        .lines()
-        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
-        .collect();
-    std::fs::write(&unl, text).unwrap();
-    let fresh = f
-        .studio
-        .import_dataset(
-            &ImportRequest {
-                path: unl.display().to_string(),
-                name: "texts".into(),
-                settings: settings(),
-                split: SplitName::Unlabelled,
-                classes: vec!["positive".into(), "negative".into()],
-            },
-            &mut yes,
-        )
-        .unwrap()
-        .label_set
-        .unwrap();
+    let fresh = import_texts(&f);
     assert_eq!(set.labelled, 16);
     assert_eq!(fresh.labelled, 0);
 
@@ -1018,6 +1024,165 @@ fn the_preview_cuts_a_decoder_row_where_scoring_cuts_it() {
         cut += usize::from(scored.truncated > 0);
     }
     assert!(cut > 0, "some rows are long enough to be cut");
+}
+
+/// Template ensembles in the prompt studio: saved prompt versions as members, a fit whose member
+/// accuracies are each member's own evaluation, every weighting side by side, the disagreements,
+/// saving and deleting, and scoring rows for labelling with the ensemble's combined probabilities.
+#[test]
+fn ensembles_fit_from_saved_prompts_save_and_score_rows() {
+    let (f, imported) = with_reviews("ensemble");
+    let set = imported.label_set.unwrap();
+    load_roberta(&f);
+    let a = prompt();
+    let b = PromptSpec {
+        template: "All in all, {mask}. {text_a}".into(),
+        verbalizer: Verbalizer::new(vec![
+            Class { name: "positive".into(), words: vec!["good".into()] },
+            Class { name: "negative".into(), words: vec!["bad".into()] },
+        ])
+        .unwrap(),
+        ..prompt()
+    };
+    f.studio.save_prompt("a", &a).unwrap();
+    f.studio.save_prompt("b", &b).unwrap();
+    f.studio
+        .save_prompt("a", &PromptSpec { template: "{text_a} Overall: {mask}.".into(), ..a.clone() })
+        .unwrap();
+    let versions = f.studio.prompt_versions().unwrap();
+    assert_eq!(
+        versions.iter().map(|v| v.label.as_str()).collect::<Vec<_>>(),
+        ["a v1", "a v2 (words v1)", "b v1"]
+    );
+    assert_eq!(versions[2].classes, ["positive", "negative"]);
+    let pick = |k: usize| MemberRef {
+        template_id: versions[k].template_id,
+        verbalizer_id: versions[k].verbalizer_id,
+    };
+    let request = |members: Vec<MemberRef>, weighting| EnsembleRequest {
+        label_set_id: set.id,
+        members,
+        weighting,
+        calibrate: false,
+    };
+
+    let one = f.studio.fit_ensemble(&request(vec![pick(0)], Weighting::Uniform), &mut yes).unwrap_err();
+    assert!(one.to_string().contains("two or more"), "{one}");
+    let twice = f.studio.fit_ensemble(&request(vec![pick(0), pick(0)], Weighting::Uniform), &mut yes);
+    assert!(twice.unwrap_err().to_string().contains("ticked twice"));
+    let cancelled =
+        f.studio.fit_ensemble(&request(vec![pick(0), pick(2)], Weighting::Learned), &mut |_| false);
+    assert!(matches!(cancelled, Err(Error::Cancelled)));
+
+    let mut last = None;
+    let view = f
+        .studio
+        .fit_ensemble(&request(vec![pick(0), pick(2)], Weighting::Learned), &mut |p| {
+            last = Some(p);
+            true
+        })
+        .unwrap();
+    let last = last.unwrap();
+    assert_eq!((last.done, last.total), (32, Some(32)), "16 rows by 2 members");
+    assert_eq!(view.rows, 16);
+    assert_eq!(view.id, None);
+    // Each member's accuracy is its own evaluation on the same rows.
+    for (m, spec) in view.members.iter().zip([&a, &b]) {
+        let alone = f.studio.evaluate_prompt(spec, set.id, &mut |_| true).unwrap();
+        assert_eq!(m.accuracy, Some(alone.accuracy), "{}", m.name);
+    }
+    assert_eq!(view.members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["a v1", "b v1"]);
+    assert!((view.members.iter().map(|m| m.weight).sum::<f64>() - 1.0).abs() < 1e-9);
+    assert_eq!(
+        view.weightings.iter().map(|w| (w.weighting, w.cross_validated, w.chosen)).collect::<Vec<_>>(),
+        [
+            (Weighting::Uniform, false, false),
+            (Weighting::DevAccuracy, false, false),
+            (Weighting::Learned, true, true)
+        ]
+    );
+    assert_eq!(view.note, None);
+    // The disagreements are the rows on which the two members' own predictions differ.
+    let ids: Vec<i64> =
+        f.studio.rows_page(imported.dataset.id, None, 0, 16).unwrap().rows.iter().map(|r| r.id).collect();
+    let (pa, pb) = (f.studio.zero_shot(&a, &ids).unwrap(), f.studio.zero_shot(&b, &ids).unwrap());
+    let differ: Vec<i64> =
+        pa.iter().zip(&pb).filter(|(x, y)| x.predicted != y.predicted).map(|(x, _)| x.row_id).collect();
+    assert_eq!(view.disagreement_count, Some(differ.len() as i64));
+    assert_eq!(view.disagreements.iter().map(|d| d.row_id).collect::<Vec<_>>(), differ);
+    for d in &view.disagreements {
+        assert_eq!(d.members.len(), 2);
+        assert_ne!(d.members[0], d.members[1]);
+        assert!(d.label.is_some() && !d.text.is_empty());
+    }
+
+    // Saving, versions, listing.
+    let saved = f.studio.save_ensemble("sentiment", &view.json).unwrap();
+    assert_eq!(
+        (saved.id.is_some(), saved.name.as_deref(), saved.version),
+        (true, Some("sentiment"), Some(1))
+    );
+    assert_eq!(saved.weightings, view.weightings);
+    assert_eq!(saved.disagreement_count, None, "a saved ensemble's disagreements need a fit");
+    let uniform =
+        f.studio.fit_ensemble(&request(vec![pick(0), pick(2)], Weighting::Uniform), &mut yes).unwrap();
+    assert_eq!(uniform.members.iter().map(|m| m.weight).collect::<Vec<_>>(), [0.5, 0.5]);
+    assert_eq!(f.studio.save_ensemble("sentiment", &uniform.json).unwrap().version, Some(2));
+    assert_eq!(f.studio.ensembles().unwrap().len(), 2);
+    assert!(f.studio.save_ensemble("x", "{").unwrap_err().to_string().contains("fit it again"));
+
+    // Learned needs rows: on a label set with three labels it is refused before any scoring.
+    let fresh = import_texts(&f);
+    f.studio.start_labelling(fresh.id, QueueOrder::FileOrder, None).unwrap();
+    for k in [0, 1, 0] {
+        f.studio.label_current(k).unwrap();
+    }
+    let few = request(vec![pick(0), pick(2)], Weighting::Learned);
+    let err = f.studio.fit_ensemble(&EnsembleRequest { label_set_id: fresh.id, ..few }, &mut |_| -> bool {
+        panic!("scored")
+    });
+    let err = err.unwrap_err();
+    assert_eq!(err.kind(), crate::error::ErrorKind::Precondition);
+    assert!(err.to_string().contains("label more rows, or use the uniform"), "{err}");
+
+    // Scoring rows with the saved ensemble: its combined probabilities are the run's suggestions.
+    let id = saved.id.unwrap();
+    let run = f.studio.score_rows_with_ensemble(fresh.id, id, &mut yes).unwrap();
+    assert_eq!((run.kind.as_str(), run.status.as_str()), ("ensemble", "finished"));
+    assert!(run.template.as_deref().unwrap().starts_with("ensemble sentiment v1"), "{run:?}");
+    let query = TableQuery {
+        filter: TableFilter::Unlabelled,
+        run_id: Some(run.id),
+        max_confidence: None,
+        offset: 0,
+        limit: 50,
+    };
+    let table = f.studio.label_table(fresh.id, &query).unwrap();
+    assert_eq!(table.total, 13);
+    let model = f.studio.model().unwrap();
+    let stored = f.studio.with_store(|s| s.ensemble(id)).unwrap().ensemble;
+    let classifier = crate::ensemble::EnsembleClassifier::new(&model.plm, stored, 32).unwrap();
+    let rows: Vec<crate::data::Example> = f
+        .studio
+        .with_store(|s| table.rows.iter().map(|r| s.row(r.row.id).map(|x| x.example)).collect())
+        .unwrap();
+    let combined = classifier.classify(&rows, &mut |_, _| true).unwrap().combined;
+    for (r, want) in table.rows.iter().zip(&combined) {
+        let got = r.suggestion.as_ref().unwrap();
+        assert_eq!(got.run_id, run.id);
+        assert_eq!(got.predicted, want.predicted);
+        for (p, (class, q)) in got.probs.iter().zip(&want.probs) {
+            assert_eq!(&p.class, class);
+            assert!((p.prob - f64::from(*q)).abs() < 1e-6, "{} vs {q}", p.prob);
+        }
+    }
+    let s = f.studio.start_labelling(fresh.id, QueueOrder::LeastConfidence, Some(run.id)).unwrap();
+    assert!(s.item.unwrap().suggestion.is_some(), "the labelling queue follows the ensemble's run");
+
+    // Deleting.
+    assert_eq!(f.studio.delete_ensemble(id).unwrap().len(), 1);
+    let gone = f.studio.score_rows_with_ensemble(fresh.id, id, &mut yes).unwrap_err();
+    assert_eq!(gone.kind(), crate::error::ErrorKind::NotFound);
 }
 
 /// Check labels on rows made of two disjoint vocabularies (they embed apart in the tiny BERT

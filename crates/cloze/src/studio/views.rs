@@ -799,3 +799,110 @@ pub struct ExportResult {
     pub written: i64,
     pub filtered_out: i64,
 }
+
+// ------------------------------------------------------------------------------------------ ensembles
+
+/// A saved prompt version an ensemble can take as a member: a saved template version with the
+/// verbalizer of the same name that was current when it was saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct PromptVersion {
+    pub template_id: i64,
+    pub verbalizer_id: i64,
+    pub name: String,
+    /// The template's version.
+    pub version: i64,
+    pub verbalizer_version: i64,
+    /// How a member made from it is named: "sentiment v2".
+    pub label: String,
+    pub template: String,
+    /// The verbalizer's classes.
+    pub classes: Vec<String>,
+    pub chat: bool,
+}
+
+/// One member of an ensemble to fit: a saved template version and a saved verbalizer version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct MemberRef {
+    pub template_id: i64,
+    pub verbalizer_id: i64,
+}
+
+/// What to fit an ensemble from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct EnsembleRequest {
+    /// The label set whose labelled rows the weights are fitted on (its classes are the ensemble's).
+    pub label_set_id: i64,
+    /// Two or more saved prompt versions.
+    pub members: Vec<MemberRef>,
+    pub weighting: crate::ensemble::Weighting,
+    /// Contextual calibration for every member.
+    pub calibrate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct EnsembleMemberView {
+    pub name: String,
+    pub template: String,
+    /// Accuracy alone on the labelled rows of the fit.
+    pub accuracy: Option<f64>,
+    /// Its weight (for `learned`, the dev-accuracy weight, shown for comparison).
+    pub weight: f64,
+}
+
+/// How one weighting of the ensemble did on the fit's labelled rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct WeightingView {
+    pub weighting: crate::ensemble::Weighting,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    /// Out-of-fold (the learned weighting's cross-validation), not on the rows it was fitted on.
+    pub cross_validated: bool,
+    /// The weighting the ensemble uses.
+    pub chosen: bool,
+}
+
+/// A labelled row on which the members do not all predict the same class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct DisagreementView {
+    pub row_id: i64,
+    pub text: String,
+    /// The human (or imported) label.
+    pub label: Option<String>,
+    /// Each member's prediction, in member order.
+    pub members: Vec<String>,
+    /// The ensemble's prediction with its weighting.
+    pub ensemble: String,
+}
+
+/// An ensemble as the prompt studio shows it: members and every weighting side by side, weights,
+/// and (right after a fit) the rows the members disagree on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct EnsembleView {
+    /// The saved version's id, name and version (`None` until saved).
+    pub id: Option<i64>,
+    pub name: Option<String>,
+    pub version: Option<i64>,
+    pub created_at: Option<String>,
+    pub classes: Vec<String>,
+    pub weighting: crate::ensemble::Weighting,
+    /// Labelled rows the fit used (0: not fitted).
+    pub rows: i64,
+    pub members: Vec<EnsembleMemberView>,
+    pub weightings: Vec<WeightingView>,
+    /// Why a weighting is missing from `weightings` (learned with too few rows), and what to do.
+    pub note: Option<String>,
+    /// Rows the members disagree on (up to 200).
+    pub disagreements: Vec<DisagreementView>,
+    /// How many rows they disagree on in all; `None` when not known (a saved ensemble listed: a
+    /// fit classifies the rows).
+    pub disagreement_count: Option<i64>,
+    /// The ensemble itself as JSON, to hand back to `save_ensemble`.
+    pub json: String,
+}
