@@ -22,12 +22,18 @@ pub struct MultiLabelArgs {
     /// and technology"}.
     #[arg(long, value_name = "JSON")]
     names: Option<String>,
-    /// The question asked per label: {label} and one {mask}.
-    #[arg(long, short = 't', default_value = multilabel::DEFAULT_TEMPLATE)]
-    template: String,
-    /// The answer's verbalizer: classes "no" and "yes".
-    #[arg(long, value_name = "FILE|JSON", default_value = multilabel::DEFAULT_YES_NO)]
+    /// The prompt: one {mask}, and {label} for yes/no questions (the default: the question asked per
+    /// label, "{text_a} Is this about {label}? {mask}").
+    #[arg(long, short = 't')]
+    template: Option<String>,
+    /// The answer's verbalizer for yes/no questions: classes "no" and "yes".
+    #[arg(long, value_name = "FILE|JSON", default_value = multilabel::DEFAULT_YES_NO, conflicts_with = "label_words")]
     yes_no: String,
+    /// Ask once per row instead, with a verbalizer of one class per label ({"World": ["world"],
+    /// "Sports": ["sports"], …}) and a prompt without {label} ("{text_a} Topic: {mask}"); each
+    /// label's score is its class probability.
+    #[arg(long, value_name = "FILE|JSON")]
+    label_words: Option<String>,
     /// Contextual calibration of the yes/no answer.
     #[arg(long)]
     calibrate: bool,
@@ -77,7 +83,7 @@ fn load(path: &Path, data: &DataArgs, template: &str, labels: &[String]) -> Resu
 }
 
 fn score(scorer: &MultiLabelScorer, rows: &[Example], what: &str) -> Result<Vec<Vec<f32>>> {
-    let total = rows.len() * scorer.prompt().labels.len();
+    let total = rows.len() * scorer.questions_per_row();
     crate::with_bar(what, "questions", total, |progress| scorer.scores(rows, progress))
 }
 
@@ -87,8 +93,20 @@ pub fn run(args: MultiLabelArgs) -> Result<()> {
     for out in args.output.iter().chain(&args.hf_output) {
         cloze::files::check_output(out, &inputs, args.force.into())?;
     }
-    let yes_no = Verbalizer::from_file_or_json(&args.yes_no)?;
-    let mut prompt = MultiLabelPrompt::new(args.labels.clone(), &args.template, yes_no)?;
+    let answer = match &args.label_words {
+        Some(words) => multilabel::Answer::LabelWords(Verbalizer::from_file_or_json(words)?),
+        None => multilabel::Answer::YesNo(Verbalizer::from_file_or_json(&args.yes_no)?),
+    };
+    let template = match (&args.template, &answer) {
+        (Some(t), _) => t.clone(),
+        (None, multilabel::Answer::YesNo(_)) => multilabel::DEFAULT_TEMPLATE.to_string(),
+        (None, multilabel::Answer::LabelWords(_)) => {
+            return Err(Error::invalid(
+                "--label-words needs a --template without {label}, e.g. \"{text_a} Topic: {mask}\"",
+            ));
+        }
+    };
+    let mut prompt = MultiLabelPrompt::new(args.labels.clone(), &template, answer)?;
     prompt.calibrate = args.calibrate;
     if let Some(names) = &args.names {
         prompt.names = serde_json::from_str(names)
@@ -108,10 +126,10 @@ pub fn run(args: MultiLabelArgs) -> Result<()> {
     if let Some(bad) = args.thresholds.iter().find(|t| !(0.0..=1.0).contains(*t)) {
         return Err(Error::invalid(format!("threshold {bad} is not a probability between 0 and 1")));
     }
-    let (rows, gold) = load(&args.input, &args.data, &args.template, &labels)?;
+    let (rows, gold) = load(&args.input, &args.data, &template, &labels)?;
     let fit = match &args.fit {
         Some(path) => {
-            let (rows, gold) = load(path, &args.data, &args.template, &labels)?;
+            let (rows, gold) = load(path, &args.data, &template, &labels)?;
             let keep: Vec<usize> = (0..rows.len()).filter(|&i| gold[i].is_some()).collect();
             if keep.is_empty() {
                 return Err(Error::Data {

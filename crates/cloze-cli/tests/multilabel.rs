@@ -138,3 +138,52 @@ fn multilabel_refuses_bad_input_before_scoring() {
         );
     }
 }
+
+/// `--label-words`: one prompt per row, each label scored by its class probability (the scores
+/// of a row sum to 1), thresholds calibrated the same way.
+#[test]
+fn multilabel_with_label_words_asks_once_per_row() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-multilabel-words");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = data(&dir);
+    let out_path = dir.join("p.jsonl");
+    let model = model();
+    let out = cloze(&[
+        "multilabel",
+        "--model",
+        model.to_str().unwrap(),
+        "--labels",
+        &LABELS.join(","),
+        "--label-words",
+        r#"{"film": ["great"], "food": ["good"], "travel": ["bad"]}"#,
+        "--template",
+        "{text_a} It was {mask}.",
+        "--input",
+        input.to_str().unwrap(),
+        "--fit",
+        input.to_str().unwrap(),
+        "--output",
+        out_path.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("micro-F1") && stderr.contains("thresholds calibrated on 8"), "{stderr}");
+    for line in std::fs::read_to_string(&out_path).unwrap().lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let sum: f64 = LABELS.iter().map(|l| row["probs"][l].as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "{row}");
+    }
+    let out = cloze(&[
+        "multilabel",
+        "--model",
+        model.to_str().unwrap(),
+        "--labels",
+        &LABELS.join(","),
+        "--label-words",
+        r#"{"film": ["great"], "food": ["good"], "travel": ["bad"]}"#,
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(text(&out.stderr).contains("needs a --template without {label}"), "{}", text(&out.stderr));
+}

@@ -1,8 +1,12 @@
-//! Multi-label classification with prompts: a row may carry several labels, so each label is asked
-//! about on its own — one yes/no prompt per label (`{text_a} Is this about {label}? {mask}`, the
-//! `{label}` field filled with the label's name as the question reads it), scored with a yes/no
-//! verbalizer into `p(yes)` — and each label has its own threshold, calibrated on the labelled
-//! rows to maximise that label's F1. Metrics are those of multi-label tasks: micro- and macro-F1,
+//! Multi-label classification with prompts: a row may carry several labels, so each label gets its
+//! own score and its own threshold, calibrated on the labelled rows to maximise that label's F1.
+//! The score is either [`Answer::YesNo`] — one yes/no prompt per label (`{text_a} Is this about
+//! {label}? {mask}`, the `{label}` field filled with the label's name as the question reads it),
+//! scored with a yes/no verbalizer into `p(yes)` — or [`Answer::LabelWords`]: one prompt per row
+//! (`{text_a} Topic: {mask}`) whose verbalizer has a class per label, each label scored by its
+//! class probability (cheaper, one question a row, and better on small models that answer yes to
+//! every question; a row's probability mass is shared by its labels, which the per-label
+//! thresholds absorb). Metrics are those of multi-label tasks: micro- and macro-F1,
 //! subset accuracy (every label of the row right), Hamming loss and per-label precision, recall,
 //! F1. In files, a row's labels are one field separated by [`SEPARATOR`] (`World;Sports`).
 
@@ -33,17 +37,26 @@ pub struct MultiLabelPrompt {
     /// How the question names each label (`{label}`), when not by the label itself.
     #[serde(default)]
     pub names: BTreeMap<String, String>,
-    /// The question, with `{label}` and one `{mask}`.
+    /// The prompt: one `{mask}`; with [`Answer::YesNo`] also `{label}`.
     pub template: String,
-    /// Classes `no` and `yes`.
-    pub yes_no: Verbalizer,
+    pub answer: Answer,
     #[serde(default)]
     pub calibrate: bool,
 }
 
+/// How a label's score is read.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Answer {
+    /// A question per label answered by a verbalizer with classes `no` and `yes`: p(yes).
+    YesNo(Verbalizer),
+    /// A prompt per row whose verbalizer has one class per label: each label's class probability.
+    LabelWords(Verbalizer),
+}
+
 impl MultiLabelPrompt {
-    pub fn new(labels: Vec<String>, template: &str, yes_no: Verbalizer) -> Result<Self> {
-        let p = Self { labels, names: BTreeMap::new(), template: template.into(), yes_no, calibrate: false };
+    pub fn new(labels: Vec<String>, template: &str, answer: Answer) -> Result<Self> {
+        let p = Self { labels, names: BTreeMap::new(), template: template.into(), answer, calibrate: false };
         p.check()?;
         Ok(p)
     }
@@ -66,19 +79,43 @@ impl MultiLabelPrompt {
         }
         let t = Template::parse(&self.template)?;
         t.check_classification()?;
-        if !t.fields().any(|f| f.name == "label") {
-            return Err(Error::invalid(format!(
-                "the multi-label question has no {{label}}, so every label would be asked the same question; add it, \
-                 e.g. \"{DEFAULT_TEMPLATE}\""
-            )));
-        }
-        let mut classes = self.yes_no.class_names();
-        classes.sort();
-        if classes != ["no", "yes"] {
-            return Err(Error::invalid(format!(
-                "the yes/no verbalizer needs exactly the classes \"no\" and \"yes\" (it has {:?}), e.g. {DEFAULT_YES_NO}",
-                self.yes_no.class_names()
-            )));
+        match &self.answer {
+            Answer::YesNo(yes_no) => {
+                if !t.fields().any(|f| f.name == "label") {
+                    return Err(Error::invalid(format!(
+                        "the multi-label question has no {{label}}, so every label would be asked the same \
+                         question; add it, e.g. \"{DEFAULT_TEMPLATE}\""
+                    )));
+                }
+                let mut classes = yes_no.class_names();
+                classes.sort();
+                if classes != ["no", "yes"] {
+                    return Err(Error::invalid(format!(
+                        "the yes/no verbalizer needs exactly the classes \"no\" and \"yes\" (it has {:?}), e.g. \
+                         {DEFAULT_YES_NO}",
+                        yes_no.class_names()
+                    )));
+                }
+            }
+            Answer::LabelWords(words) => {
+                if t.fields().any(|f| f.name == "label") {
+                    return Err(Error::invalid(
+                        "with label words the prompt is asked once per row, so it cannot hold {label}; write e.g. \
+                         \"{text_a} Topic: {mask}\"",
+                    ));
+                }
+                let mut theirs = words.class_names();
+                theirs.sort();
+                let mut ours: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+                ours.sort();
+                if theirs != ours {
+                    return Err(Error::invalid(format!(
+                        "the label words' classes {:?} must be the labels {:?}",
+                        words.class_names(),
+                        self.labels
+                    )));
+                }
+            }
         }
         Ok(())
     }
@@ -106,11 +143,12 @@ pub fn parse_labels(row: &Example, labels: &[String]) -> Result<Option<Vec<bool>
     Ok(Some(hot))
 }
 
-/// Scores rows: `p(yes)` for every label.
+/// Scores rows: every label's score.
 pub struct MultiLabelScorer<'a> {
     prompt: MultiLabelPrompt,
     classifier: Classifier<'a>,
-    yes: usize,
+    /// Where each score is read in the classifier's classes: `yes` once, or each label's class.
+    columns: Vec<usize>,
 }
 
 impl<'a> MultiLabelScorer<'a> {
@@ -118,21 +156,44 @@ impl<'a> MultiLabelScorer<'a> {
         prompt.check()?;
         let template = Template::parse(&prompt.template)?;
         let options = ClassifyOptions { batch_size, calibrate: prompt.calibrate, ..Default::default() };
-        let classifier = Classifier::new(plm, template, &prompt.yes_no, options)?;
-        let yes = prompt.yes_no.class_names().iter().position(|c| *c == "yes").expect("checked");
-        Ok(Self { prompt, classifier, yes })
+        let (verbalizer, columns) = match &prompt.answer {
+            Answer::YesNo(v) => (v, vec![v.class_names().iter().position(|c| *c == "yes").expect("checked")]),
+            Answer::LabelWords(v) => {
+                let names = v.class_names();
+                let cols = prompt
+                    .labels
+                    .iter()
+                    .map(|l| names.iter().position(|c| c == l).expect("checked"))
+                    .collect();
+                (v, cols)
+            }
+        };
+        let classifier = Classifier::new(plm, template, verbalizer, options)?;
+        Ok(Self { prompt, classifier, columns })
     }
 
     pub fn prompt(&self) -> &MultiLabelPrompt {
         &self.prompt
     }
 
-    /// `scores[row][label]` = p(yes). `progress(done, total)` counts row-label questions.
+    /// The questions a row costs: one per label with yes/no answers, one with label words.
+    pub fn questions_per_row(&self) -> usize {
+        match self.prompt.answer {
+            Answer::YesNo(_) => self.prompt.labels.len(),
+            Answer::LabelWords(_) => 1,
+        }
+    }
+
+    /// `scores[row][label]`. `progress(done, total)` counts questions.
     pub fn scores(
         &self,
         rows: &[Example],
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Vec<Vec<f32>>> {
+        if let Answer::LabelWords(_) = self.prompt.answer {
+            let preds = self.classifier.classify(rows, progress)?;
+            return Ok(preds.iter().map(|p| self.columns.iter().map(|&c| p.probs[c].1).collect()).collect());
+        }
         let l = self.prompt.labels.len();
         let questions: Vec<Example> = rows
             .iter()
@@ -145,7 +206,7 @@ impl<'a> MultiLabelScorer<'a> {
             })
             .collect();
         let preds = self.classifier.classify(&questions, progress)?;
-        Ok(preds.chunks(l).map(|c| c.iter().map(|p| p.probs[self.yes].1).collect()).collect())
+        Ok(preds.chunks(l).map(|c| c.iter().map(|p| p.probs[self.columns[0]].1).collect()).collect())
     }
 }
 
@@ -327,8 +388,16 @@ mod tests {
 
     #[test]
     fn prompts_are_checked() {
-        let yn = Verbalizer::from_json(DEFAULT_YES_NO).unwrap();
-        assert!(MultiLabelPrompt::new(labels(), DEFAULT_TEMPLATE, yn.clone()).is_ok());
+        let yn = Answer::YesNo(Verbalizer::from_json(DEFAULT_YES_NO).unwrap());
+        assert!(MultiLabelPrompt::new(labels(), DEFAULT_TEMPLATE, yn).is_ok());
+        let words = r#"{"World": ["world"], "Sports": ["sports"], "Business": ["business"]}"#;
+        let lw = |w: &str| Answer::LabelWords(Verbalizer::from_json(w).unwrap());
+        assert!(MultiLabelPrompt::new(labels(), "{text_a} Topic: {mask}", lw(words)).is_ok());
+        let err = MultiLabelPrompt::new(labels(), DEFAULT_TEMPLATE, lw(words)).unwrap_err().to_string();
+        assert!(err.contains("cannot hold {label}"), "{err}");
+        let err =
+            MultiLabelPrompt::new(labels(), "{text_a} {mask}", lw(r#"{"World": ["w"], "Tech": ["t"]}"#));
+        assert!(err.unwrap_err().to_string().contains("must be the labels"));
         let cases = [
             (vec![], DEFAULT_TEMPLATE, DEFAULT_YES_NO, "at least one label"),
             (vec!["a".into(), "a".into()], DEFAULT_TEMPLATE, DEFAULT_YES_NO, "listed twice"),
@@ -337,7 +406,8 @@ mod tests {
             (labels(), DEFAULT_TEMPLATE, r#"{"n": ["No"], "y": ["Yes"]}"#, "\"no\" and \"yes\""),
         ];
         for (l, t, v, want) in cases {
-            let err = MultiLabelPrompt::new(l, t, Verbalizer::from_json(v).unwrap()).unwrap_err().to_string();
+            let answer = Answer::YesNo(Verbalizer::from_json(v).unwrap());
+            let err = MultiLabelPrompt::new(l, t, answer).unwrap_err().to_string();
             assert!(err.contains(want), "{want}: {err}");
         }
     }
