@@ -31,7 +31,7 @@ echo "== 1. ensemble of three prompts, SmolLM2-135M-Instruct, fitted on $shots r
 echo "== 2. distillation into a probe on all-MiniLM-L6-v2 ($unlabelled unlabelled rows)"
 for kind in labelled-only distilled; do
   extra=()
-  [ "$kind" = distilled ] && extra=(--distill "$work/ensemble.json" --unlabelled "$work/unlabelled.tsv")
+  [ "$kind" = distilled ] && extra=(--distill "$work/ensemble.json" --teacher-model "$gguf" --unlabelled "$work/unlabelled.tsv")
   "$bin" tune --strategy probe --model "$minilm" --train "$data/train.tsv" --shots "$shots" --seed 42 \
     --dev "$data/dev.tsv" --out "$work/probe-$kind" "${extra[@]}" 2>&1 | grep -E '^dev|^distillation' | sed -e "s/^/$kind: /"
 done

@@ -203,8 +203,9 @@ fn fit(args: FitArgs) -> Result<()> {
     let fitted = score(&classifier, &rows, "scoring the labelled rows")?;
     let scores = fitted.scores(&classes);
     let weighting: Weighting = args.weighting.into();
-    let ensemble =
+    let mut ensemble =
         Ensemble::fit(classes.clone(), members.clone(), &scores, &labels, weighting, args.folds, args.seed)?;
+    ensemble.model = Some(args.model.model.clone());
     let report = ensemble.fit.as_ref().expect("a fitted ensemble has its report");
 
     // Each weighting fitted on the same rows, to score the held-out file with all three.

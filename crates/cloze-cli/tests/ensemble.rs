@@ -123,6 +123,7 @@ fn ensemble_fit_and_classify_combine_the_members_outputs() {
         );
         let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&ens).unwrap()).unwrap();
         assert_eq!(saved["weighting"], weighting);
+        assert_eq!(saved["model"], model, "the ensemble records the model it was fitted on");
         let fit = &saved["fit"];
         assert_eq!(fit["rows"], 16);
 
