@@ -143,6 +143,10 @@ enum Command {
     /// Find label words automatically: the vocabulary words whose probability at the mask best
     /// separates each class's labelled rows from the others' (LM-BFF / PETAL). Prints a verbalizer.
     SearchWords(Box<SearchWordsArgs>),
+    /// Find a better template automatically: a beam search over edits of a template's fixed words
+    /// (delete a word, swap one for a near synonym, an opener before the mask), every candidate
+    /// scored on labelled rows and listed with its accuracy. Works for any model family.
+    SearchTemplate(Box<SearchTemplateArgs>),
     /// Train a prompt: soft-prompt tuning (model frozen), prompt-based fine-tuning, prompted
     /// continued pretraining (the model family's own objective) or a probe on frozen embeddings.
     /// Writes a run folder.
@@ -688,6 +692,94 @@ fn search_words(args: SearchWordsArgs) -> Result<()> {
 }
 
 #[derive(Args, Debug)]
+struct SearchTemplateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The template to start from, with one {mask}.
+    #[arg(long, short = 't')]
+    template: String,
+    /// Label words per class (JSON or a JSON file); the classes must be the labels in the data.
+    #[arg(long, short = 'v', value_name = "FILE|JSON")]
+    verbalizer: String,
+    /// Labelled rows to score the candidates on.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    input: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Candidates kept after each round.
+    #[arg(long, default_value_t = 2)]
+    beam: usize,
+    /// Rounds of edits.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Labelled rows scored per candidate (a seeded sample when the file has more).
+    #[arg(long, default_value_t = 100)]
+    max_rows: usize,
+    /// Seed of the sample.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Candidates to print.
+    #[arg(long, default_value_t = 15)]
+    top: usize,
+    /// Print every candidate as JSON instead.
+    #[arg(long)]
+    json: bool,
+}
+
+fn search_template(args: SearchTemplateArgs) -> Result<()> {
+    let template = Template::parse(&args.template)?;
+    template.check_classification()?;
+    let verbalizer = Verbalizer::from_file_or_json(&args.verbalizer)?;
+    let options = args.data.import_options()?.for_fields(template.fields().map(|f| f.name.clone()));
+    let (rows, report) = cloze::data::load(&args.input, &options)?;
+    report_import(&args.input, &report.notes, &report.skipped);
+    check_labels_in(&args.input, &rows, &verbalizer.class_names())?;
+    let plm = load_model(&args.model)?;
+    let options = cloze::autotemplate::SearchOptions {
+        beam: args.beam,
+        rounds: args.rounds,
+        max_rows: args.max_rows,
+        seed: args.seed,
+        ..Default::default()
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    let mut round = 0;
+    let found =
+        cloze::autotemplate::search(&plm, &template, &verbalizer, &rows, options, &mut |done, total| {
+            if done == 0 {
+                round += 1;
+                bar.set_length(total as u64);
+                bar.set_message(format!("round {round}"));
+            }
+            bar.set_position(done as u64);
+            true
+        })?;
+    bar.finish_and_clear();
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&found).map_err(|e| Error::internal(e.to_string()))?)?;
+        return Ok(());
+    }
+    outln!("{:>4} {:>8} {:>9} {:>5}  {:<28} template", "rank", "accuracy", "log-prob", "round", "edit")?;
+    for (k, c) in found.iter().take(args.top).enumerate() {
+        outln!(
+            "{:>4} {:>8.4} {:>9.4} {:>5}  {:<28} {:?}",
+            k + 1,
+            c.accuracy,
+            c.mean_log_prob,
+            c.round,
+            c.edit,
+            c.template
+        )?;
+    }
+    errln!(
+        "{} candidates scored; the starting template ranks {}",
+        found.len(),
+        found.iter().position(|c| c.round == 0).map_or(0, |p| p + 1)
+    );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
 struct InspectArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -811,6 +903,7 @@ fn main() -> ExitCode {
         Command::Ensemble(command) => ensemble_cmd::run(command),
         Command::Multilabel(args) => multilabel_cmd::run(*args),
         Command::SearchWords(args) => search_words(*args),
+        Command::SearchTemplate(args) => search_template(*args),
     };
     exit_code(result)
 }

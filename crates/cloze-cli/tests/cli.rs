@@ -764,3 +764,55 @@ fn tune_over_seeds_reports_the_spread_and_repeats_exactly() {
     let out = cloze(&args);
     assert!(text(&out.stderr).contains("seed 1 is given twice"), "{}", text(&out.stderr));
 }
+
+/// `cloze search-template`: every candidate scored, best first, the starting template among them,
+/// each an edit that still parses; the scores are those `classify` gives the same template.
+#[test]
+fn search_template_scores_every_candidate() {
+    let model = model();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "search-template",
+            "--model",
+            model.to_str().unwrap(),
+            "-t",
+            "{text_a} It was {mask}.",
+            "-v",
+            "samples/sentiment.verbalizer.json",
+            "-i",
+            "samples/reviews.csv",
+            "--rounds",
+            "1",
+        ];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        cloze(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = run(&["--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(found.len() > 5, "{found:?}");
+    let score =
+        |c: &serde_json::Value| (c["accuracy"].as_f64().unwrap(), c["mean_log_prob"].as_f64().unwrap());
+    assert!(found.windows(2).all(|w| score(&w[0]) >= score(&w[1])), "best first");
+    let start = found.iter().find(|c| c["round"] == 0).unwrap();
+    assert_eq!(start["template"], "{text_a} It was {mask}.");
+    // The best candidate's accuracy is what `classify` reports for it.
+    let best = found[0]["template"].as_str().unwrap();
+    let out = cloze(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        "-t",
+        best,
+        "-v",
+        "samples/sentiment.verbalizer.json",
+        "-i",
+        "samples/reviews.csv",
+    ]);
+    let want = format!("accuracy {:.4}", found[0]["accuracy"].as_f64().unwrap());
+    assert!(text(&out.stderr).contains(&want), "{want}: {}", text(&out.stderr));
+}

@@ -5,6 +5,7 @@
 //! [`studio`] serves the desktop app over all of them. `ARCHITECTURE.md` at the repository's top
 //! has the module map and where each concept lives.
 
+pub mod autotemplate;
 pub mod classify;
 pub mod data;
 pub mod demo;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// ARCHITECTURE.md's order, lowest first.
-const LAYERS: [&str; 20] = [
+const LAYERS: [&str; 21] = [
     "error",
     "files",
     "data",
@@ -19,6 +19,7 @@ const LAYERS: [&str; 20] = [
     "metrics",
     "logreg",
     "classify",
+    "autotemplate",
     "ensemble",
     "multilabel",
     "tune",
