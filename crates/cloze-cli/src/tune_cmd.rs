@@ -214,7 +214,8 @@ pub fn run(args: TuneArgs) -> Result<()> {
             Some(m) => Some(cloze::hub::resolve_model(m)?),
             None => None,
         };
-        config.distill = Some(tune::distill::Distill { ensemble, teacher, temperature: args.distill_temperature });
+        config.distill =
+            Some(tune::distill::Distill { ensemble, teacher, temperature: args.distill_temperature });
     }
     let h = &mut config.hyper;
     h.seed = args.seed;
