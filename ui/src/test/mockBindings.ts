@@ -9,7 +9,7 @@ const names = [
   "generationPrompt", "generateText",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept", "checkLabels", "acceptCheckSuggestion",
   "exportLabels", "exportRun", "importPrompt", "openReport",
-  "tuneDefaults", "estimateTuning", "startTuning", "listRuns", "runDetails", "compareRuns",
+  "tuneDefaults", "estimateTuning", "startTuning", "listRuns", "runDetails", "compareRuns", "tuneOverSeeds", "listSeedGroups", "seedGroup",
 ] as const;
 
 export function mockBindings() {

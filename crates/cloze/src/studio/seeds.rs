@@ -95,7 +95,7 @@ fn seed_progress(p: Progress, index: usize, count: usize, before: u64) -> Progre
 impl Studio {
     /// Runs `request` once per seed of `request.seeds` (see the module documentation), reporting
     /// "seed i of n · update k/m". Cancelling stops the job: the finished seeds stay, the group
-    /// records them, and `resume` (with the group's name) finishes the rest.
+    /// records them, and `resume` (with the group's name) finishes the rest with the group's settings.
     pub fn tune_over_seeds(&self, request: &TuneRequest, progress: ProgressFn) -> Result<SeedGroupView> {
         let name = valid_name(&request.name)?;
         let root = self.runs_dir()?;
@@ -117,7 +117,12 @@ impl Studio {
             }
         };
         check_seeds(&seeds)?;
-        let (config, rows) = self.tune_inputs(request)?;
+        let (mut config, rows) = self.tune_inputs(request)?;
+        // Resuming goes on with the group's own settings (its first run's), whatever the form holds.
+        let first = RunDir::new(root.join(seed_run_name(name, seeds[0])));
+        if request.resume && first.config().is_file() {
+            config = first.read_config()?;
+        }
         if !request.resume {
             let taken = std::iter::once(name.to_string())
                 .chain(seeds.iter().map(|&s| seed_run_name(name, s)))
