@@ -686,7 +686,10 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     // The form keeps its settings between screens: back to one run over every labelled row.
     await h.click("tune-seeds-on");
     await h.gone("tune-seeds");
-    await h.typeInto("tune-shots", "");
+    await (await h.shown("tune-shots")).click();
+    await browser.keys(["Control", "a"]);
+    await browser.keys(["Backspace"]);
+    await browser.waitUntil(async () => (await h.value("tune-shots")) === "", { timeout: SHORT, timeoutMsg: "rows per class not cleared" });
     await h.textMatches("tune-start", /^Start training$/);
   });
 
