@@ -1,9 +1,10 @@
-import { screen, waitFor, within } from "@testing-library/react";
+import { render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
 import { commands, type SeedGroupView, type Spread } from "../bindings";
 import { DEFAULT_PROMPT } from "../app/PromptContext";
 import { TuneScreen } from "../tune/TuneScreen";
+import { SpreadStrip } from "../tune/SeedGroups";
 import { parseSeeds, runEntries, seedCount, spreadText } from "../tune/seeds";
 import { PROJECT, TUNE_MODEL, finishedRun, tuneHyper } from "../test/fixtures";
 import { renderWithApp } from "../test/render";
@@ -43,6 +44,16 @@ describe("runs over seeds", () => {
     expect(error(Array.from({ length: 101 }, (_, i) => i).join(","))).toBe("At most 100 seeds (there are 101).");
     expect(spreadText(GROUP.accuracy)).toBe("70.0 ± 10.0");
     expect([seedCount(GROUP), seedCount({ ...GROUP, finished: 1 })]).toEqual(["(3 seeds)", "(1 of 3 seeds)"]);
+  });
+
+  it("draws a dot per seed, equal values side by side, over the mean ± s.d. band", () => {
+    const values = [{ seed: 13, value: 0 }, { seed: 21, value: 0 }, { seed: 42, value: 1 / 3 }];
+    render(<SpreadStrip values={values} spread={spread(1 / 9, 0.19, 0, 1 / 3, 3)} what="Dev accuracy" />);
+    const strip = screen.getByRole("img", { name: "Dev accuracy per seed: seed 13 0.0%, seed 21 0.0%, seed 42 33.3%" });
+    // 0 to 100% across 4 … 116 px, the line at y 9.
+    const dots = [...strip.querySelectorAll("circle")].map((c) => [Number(c.getAttribute("cx")).toFixed(2), c.getAttribute("cy")]);
+    expect(dots).toEqual([["4.00", "9"], ["4.00", "6"], ["41.33", "9"]]);
+    expect(strip.querySelector("rect")).not.toBeNull();
   });
 
   it("lists a group as one entry where its newest run stands", () => {

@@ -11,6 +11,12 @@ const HEIGHT = 18;
 const PAD = 4;
 const x = (v: number) => PAD + Math.min(1, Math.max(0, v)) * (WIDTH - 2 * PAD);
 
+/** Equal values (to the pixel) side by side: the k-th repeat moves up, down, further up… */
+function lift(values: { value: number }[], i: number): number {
+  const k = values.slice(0, i).filter((v) => Math.round(x(v.value)) === Math.round(x(values[i].value))).length;
+  return k === 0 ? 0 : (k % 2 === 1 ? -1 : 1) * Math.min(6, 3 * Math.ceil(k / 2));
+}
+
 /** The per-seed values (fractions, 0 to 1) as dots on a 0–100% line, over the mean ± s.d. band. */
 export function SpreadStrip({ values, spread, what }: { values: { seed: number; value: number }[]; spread: Spread | null; what: string }) {
   if (values.length === 0) return null;
@@ -25,7 +31,7 @@ export function SpreadStrip({ values, spread, what }: { values: { seed: number; 
           <line x1={x(spread.mean)} x2={x(spread.mean)} y1={2} y2={HEIGHT - 2} className="strip-mean" />
         </>
       ) : null}
-      {values.map((v) => <circle key={v.seed} cx={x(v.value)} cy={HEIGHT / 2} r={3} className="strip-dot" />)}
+      {values.map((v, i) => <circle key={v.seed} cx={x(v.value)} cy={HEIGHT / 2 + lift(values, i)} r={3} className="strip-dot" />)}
     </svg>
   );
 }
