@@ -469,6 +469,27 @@ fn every_command_through_ipc() {
     assert_eq!(imported["name"], "from-bundle");
     assert_eq!(imported["status"], "finished");
 
+    // Runs over seeds: a job of one run per seed, the group with its spread, listed and read back.
+    let mut over = request.clone();
+    over["name"] = json!("ft-seeds");
+    over["estimate"] = Value::Null;
+    over["seeds"] = json!([13, 21]);
+    let group = h.ok("tune_over_seeds", json!({"job": "seeds-1", "request": over}));
+    let names: Vec<&str> =
+        group["runs"].as_array().unwrap().iter().map(|r| r["run"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ft-seeds-seed-13", "ft-seeds-seed-21"], "{group}");
+    assert_eq!((&group["finished"], &group["accuracy"]["n"]), (&json!(2), &json!(2)), "{group}");
+    assert_eq!(h.ok("list_seed_groups", json!({})), json!([group.clone()]));
+    assert_eq!(h.ok("seed_group", json!({"name": "ft-seeds"})), group);
+    assert_eq!(h.ok("run_details", json!({"name": "ft-seeds-seed-21"}))["summary"]["status"], "finished");
+    over["seeds"] = json!([13, 13]);
+    over["name"] = json!("twice");
+    assert!(
+        h.err("tune_over_seeds", json!({"job": "seeds-2", "request": over}), "invalid-input")
+            .contains("seed 13 is given twice")
+    );
+    h.err("seed_group", json!({"name": "ft-1"}), "not-found");
+
     // Jobs, the app, closing.
     assert_eq!(h.ok("cancel_job", json!({"job": "nothing-running"})), false);
     assert!(h.ok("ui_ready", json!({})).as_f64().unwrap() >= 0.0);

@@ -96,6 +96,9 @@ macro_rules! builder_for {
                 tuning::list_runs,
                 tuning::run_details,
                 tuning::compare_runs,
+                tuning::tune_over_seeds::<$runtime>,
+                tuning::list_seed_groups,
+                tuning::seed_group,
             ])
             .events(collect_events![JobProgress, GeneratedText])
             .error_handling(ErrorHandlingMode::Throw)

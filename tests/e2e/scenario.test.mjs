@@ -2,7 +2,8 @@
 // rows, no label column mapped), load the tiny RoBERTa fixture, build a prompt, label 5 rows with
 // the keyboard and undo one, reopen the project, export the 4 human labels; tune runs, export a
 // soft prompt as a PEFT adapter and a report of two runs, and open the report "in the browser";
-// switch the model to bf16 and tune a probe in it; check the labels for suspicious ones and relabel one.
+// switch the model to bf16 and tune a probe in it; check the labels for suspicious ones and relabel one;
+// repeat a fine-tuning run over 3 seeds and see the group's spread.
 //
 // Run through scripts/e2e.sh (it starts Xvfb and tauri-driver and sets the environment).
 // Environment: E2E_APP (absolute path of the app binary), E2E_REPO (repo root), E2E_TMP (scratch
@@ -676,6 +677,76 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
       return false;
     }, { timeout: SHORT, timeoutMsg: `the relabelled row should show ${suggested} (human) in the Labelled rows` });
     await h.assertNoError("in the label table");
+  });
+
+  step("9e", "runs over seeds: Repeat over seeds (3 seeds, 1 epoch), the group's mean ± s.d. in the run list, its runs under it, its spread beside a run", async () => {
+    await h.click("nav-tune");
+    await h.shown("tune-screen");
+    await h.selectValue("tune-strategy", "finetune");
+    await browser.waitUntil(async () => (await h.value("tune-epochs")) === "10", { timeout: SHORT, timeoutMsg: "fine-tuning defaults (10 epochs) were not loaded" });
+    await h.typeInto("tune-epochs", "1");
+    await h.typeInto("tune-name", "seeds");
+    await h.typeInto("tune-template", TEMPLATE);
+    assert.equal(await (await h.$t("tune-seeds")).isExisting(), false, "Repeat over seeds is off by default");
+    await h.click("tune-seeds-on");
+    assert.equal(await h.value("tune-seeds"), "13, 21, 42, 87, 100", "LM-BFF's seeds to start with");
+    await h.typeInto("tune-seeds", "13, 21, 13");
+    await h.textMatches("tune-seeds-error", /^Seed 13 is given twice; each seed runs once\.$/);
+    assert.equal(await (await h.$t("tune-start")).isEnabled(), false, "no start with a seed given twice");
+    await h.typeInto("tune-seeds", "13, 21, 42");
+    await h.gone("tune-seeds-error");
+    await h.typeInto("tune-shots", "1");
+    await h.textMatches("tune-shots-hint", /each seed draws its own sample of 1 rows per class/);
+    await h.textMatches("tune-start", /^Start 3 runs$/);
+    await h.click("tune-start");
+    await h.textMatches("tune-group-details", /seeds · finetune · 3 of 3 seeds finished/, LONG);
+    await h.assertNoError("after tuning over seeds");
+    // One entry for the group: its accuracy as mean ± s.d. over the 3 seeds, a dot per seed.
+    const group = await h.textMatches("tune-group-row", /seeds\s+finetune · 3 seeds\s+finished\s+\d+\s+accuracy \d+\.\d ± \d+\.\d \(3 seeds\)/);
+    const [, mean, sd] = /accuracy (\d+\.\d) ± (\d+\.\d)/.exec(group);
+    assert.equal((await (await h.$t("tune-group-row")).$$("circle")).length, 3, "a dot per seed");
+    const single = (await h.$$t("tune-run-row").map((r) => h.txt(r))).length;
+    await h.click("tune-group-toggle");
+    let runs = [];
+    await browser.waitUntil(async () => {
+      runs = await h.$$t("tune-run-row").map((r) => h.txt(r));
+      return runs.length === single + 3;
+    }, { timeout: SHORT, timeoutMsg: "the group's 3 runs under it" });
+    const accuracies = [13, 21, 42].map((seed) => {
+      const row = runs.find((r) => new RegExp(`^seeds-seed-${seed}\\s`).test(r)) ?? assert.fail(`seeds-seed-${seed} listed: ${JSON.stringify(runs)}`);
+      const m = /finetune\s+finished\s+\d+\s+(\d+\.\d)%/.exec(row) ?? assert.fail(`finished with an accuracy: ${row}`);
+      return Number(m[1]);
+    });
+    // The spread is the runs' own: mean and sample standard deviation of the 3 accuracies.
+    const m = accuracies.reduce((a, b) => a + b, 0) / 3;
+    const s = Math.sqrt(accuracies.reduce((a, x) => a + (x - m) ** 2, 0) / 2);
+    assert.ok(Math.abs(m - Number(mean)) <= 0.1 && Math.abs(s - Number(sd)) <= 0.1, `${mean} ± ${sd} from ${accuracies}`);
+    await h.textMatches("tune-group-spread", /Accuracy\s+\d+\.\d ± \d+\.\d\s+\d+\.\d%\s+\d+\.\d%/);
+    const record = JSON.parse(fs.readFileSync(path.join(`${PROJECT}.runs`, "seeds", "seeds.json"), "utf8"));
+    assert.deepEqual(record.seeds, [13, 21, 42]);
+    for (const seed of [13, 21, 42]) {
+      const dir = path.join(`${PROJECT}.runs`, `seeds-seed-${seed}`);
+      assert.equal(JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")).hyper.seed, seed, "each run its own seed");
+      assert.equal(fs.readFileSync(path.join(dir, "train.jsonl"), "utf8").trim().split("\n").length, 4, "1 row of each of 4 classes");
+    }
+    // A group beside a run: both spreads side by side.
+    await h.selectValue("tune-compare-a", "group:seeds");
+    await h.selectValue("tune-compare-b", "run-1");
+    await h.click("tune-compare-go");
+    await h.textMatches("tune-compare-spread", new RegExp(`Accuracy \\(%\\)\\s+${mean.replace(".", "\\.")} ± ${sd.replace(".", "\\.")} \\(3 seeds\\)\\s+\\d+\\.\\d%`));
+    await h.shown("tune-diff");
+    await h.assertNoError("after comparing a group with a run");
+    await h.scrollTo(await h.$t("tune-runs"));
+    await h.screenshot("08f-tune-seeds");
+    await h.click("tune-group-toggle");
+    // The form keeps its settings between screens: back to one run over every labelled row.
+    await h.click("tune-seeds-on");
+    await h.gone("tune-seeds");
+    await (await h.shown("tune-shots")).click();
+    await browser.keys(["Control", "a"]);
+    await browser.keys(["Backspace"]);
+    await browser.waitUntil(async () => (await h.value("tune-shots")) === "", { timeout: SHORT, timeoutMsg: "rows per class not cleared" });
+    await h.textMatches("tune-start", /^Start training$/);
   });
 
   // ---- Every model family: the same screens with the tiny decoder (Llama) and T5 fixtures. ----

@@ -90,6 +90,9 @@ export const commands = {
 	listRuns: () => __TAURI_INVOKE<RunSummaryView[]>("list_runs"),
 	runDetails: (name: string) => __TAURI_INVOKE<RunDetailsView>("run_details", { name }),
 	compareRuns: (a: string, b: string) => __TAURI_INVOKE<ConfigDiff[]>("compare_runs", { a, b }),
+	tuneOverSeeds: (job: string, request: TuneRequest) => __TAURI_INVOKE<SeedGroupView>("tune_over_seeds", { job, request }),
+	listSeedGroups: () => __TAURI_INVOKE<SeedGroupView[]>("list_seed_groups"),
+	seedGroup: (name: string) => __TAURI_INVOKE<SeedGroupView>("seed_group", { name }),
 };
 
 /** Events */
@@ -155,6 +158,12 @@ export type ClassMetrics = {
 export type ClassProb = {
 	class: string,
 	prob: number,
+};
+
+/**  One class's F1 over the group's finished runs. */
+export type ClassSpread = {
+	class: string,
+	f1: Spread,
 };
 
 export type ClassWords = {
@@ -1100,6 +1109,32 @@ export type SavedPrompt = {
 	verbalizer: Saved,
 };
 
+/**  A group of runs over seeds: its runs and the spread of their final dev metrics. */
+export type SeedGroupView = {
+	name: string,
+	/**  Every seed the group repeats over, in order. */
+	seeds: number[],
+	/**  Whether each seed drew its own few-shot sample (the request's rows per class). */
+	resampled: boolean,
+	/**  The runs that exist, in seed order. */
+	runs: SeedRunView[],
+	/**  How many of the runs finished (the spreads are over these). */
+	finished: number,
+	accuracy: Spread | null,
+	macro_f1: Spread | null,
+	classes: string[],
+	per_class_f1: ClassSpread[],
+};
+
+/**  One seed's run in a group. */
+export type SeedRunView = {
+	seed: number,
+	/**  The run as the run list shows it (its name opens it). */
+	run: RunSummaryView,
+	/**  Its final dev F1 per class, in the group's class order (empty until it finishes). */
+	per_class_f1: number[],
+};
+
 /**  One template segment, as the builder's chips show it. */
 export type SegmentView = { kind: "text"; text: string } | { kind: "field"; name: string; shortenable: boolean; post: string | null } | { kind: "mask" } | { kind: "soft"; count: number; init: string | null };
 
@@ -1127,6 +1162,15 @@ export type Split = "train" | "dev" | "test" | "unlabelled";
 export type SplitCount = {
 	split: string,
 	rows: number,
+};
+
+/**  Mean, sample standard deviation (n − 1 in the denominator; 0 for one run), minimum and maximum. */
+export type Spread = {
+	mean: number,
+	sd: number,
+	min: number,
+	max: number,
+	n: number,
 };
 
 /**  Why generation ended. */
@@ -1237,6 +1281,11 @@ export type TuneRequest = {
 	 *  the run folder beside what the run took.
 	 */
 	estimate?: Estimate | null,
+	/**
+	 *  "Repeat over seeds": run the request once per seed, each an ordinary run
+	 *  `<name>-seed-<N>`, recorded as a group (see [`super::seeds`]); `None` = one run.
+	 */
+	seeds?: number[] | null,
 };
 
 /**  The four ways of training. */

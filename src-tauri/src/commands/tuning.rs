@@ -1,6 +1,8 @@
 //! Tuning: defaults per strategy, a run's estimated cost (a job), start / resume a run (a job with progress and cancel), list runs,
-//! one run's details with live charts, and two runs' config differences.
+//! one run's details with live charts, and two runs' config differences; runs over seeds (a job:
+//! one run per seed), the project's groups of them and one group's spread.
 
+use cloze::studio::seeds::SeedGroupView;
 use cloze::studio::tuning::{ConfigDiff, RunDetailsView, RunSummaryView, TuneRequest};
 use cloze::tune::{Estimate, Hyper, TuneStrategy};
 use tauri::{AppHandle, Runtime, State};
@@ -54,4 +56,26 @@ pub async fn compare_runs(
     b: String,
 ) -> Result<Vec<ConfigDiff>, AppError> {
     run(&studio, move |s| s.compare_runs(&a, &b)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn tune_over_seeds<R: Runtime>(
+    app: AppHandle<R>,
+    job: String,
+    request: TuneRequest,
+) -> Result<SeedGroupView, AppError> {
+    run_job(&app, job, move |s, p| s.tune_over_seeds(&request, p)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_seed_groups(studio: State<'_, Shared>) -> Result<Vec<SeedGroupView>, AppError> {
+    run(&studio, move |s| s.list_seed_groups()).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn seed_group(studio: State<'_, Shared>, name: String) -> Result<SeedGroupView, AppError> {
+    run(&studio, move |s| s.seed_group(&name)).await
 }

@@ -1,30 +1,20 @@
 import { screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { commands, type Estimate, type Hyper, type ModelView, type RunDetailsView, type RunSummaryView } from "../bindings";
+import { commands, type Estimate, type ModelView, type RunDetailsView } from "../bindings";
 import { DEFAULT_PROMPT } from "../app/PromptContext";
 import { TuneScreen, nextRunName } from "../tune/TuneScreen";
 import { formatDuration, ratio } from "../tune/cost";
-import { PROJECT } from "../test/fixtures";
+import { PROJECT, TUNE_MODEL, finishedRun, tuneHyper } from "../test/fixtures";
 import { renderWithApp } from "../test/render";
 
 vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
 
-const MODEL: ModelView = {
-  spec: "bert-tiny", path: "/m", family: "bert", parameters: 4_000_000, hidden_size: 128, layers: 2,
-  vocab_size: 30522, max_len: 512, has_lm_head: true, mask_token: "[MASK]", device: "cpu",
-  kind: "encoder", pretraining: "masked-lm", reads: "at the {mask} token", quantisation: null, chat_template: null, memory_bytes: 4.4e8, kv_heads: 12,
-  precision: "f32", precision_kernel: "f32", bf16_native: false,
-};
+const MODEL = TUNE_MODEL;
 const mocked = commands as unknown as Record<string, ReturnType<typeof vi.fn>>;
 
-const hyper = (lr: number, epochs: number): Hyper => ({
-  learning_rate: lr, weight_decay: 0.01, warmup_ratio: 0.06, epochs, max_steps: null, batch_size: 8, grad_accumulation: 1,
-  max_grad_norm: 1, eval_every: 0, patience: 0, seed: 13, dropout: null, max_len: null,
-});
-const run = (name: string, acc: number): RunSummaryView => ({
-  name, strategy: "finetune", model: "/m", precision: "f32", status: "finished", steps: 6, dev_accuracy: acc, dev_macro_f1: acc, seconds: 1.5,
-});
+const hyper = tuneHyper;
+const run = finishedRun;
 const details = (name: string): RunDetailsView => ({
   summary: run(name, 0.75), config_json: "{\n  \"strategy\": \"finetune\"\n}", loss_svg: "<svg><text>loss</text></svg>",
   accuracy_svg: "<svg><text>acc</text></svg>", confusion_svg: "<svg><text>confusion</text></svg>",
@@ -44,6 +34,7 @@ describe("TuneScreen", () => {
   beforeEach(() => {
     mocked.tuneDefaults.mockImplementation((s: string) => Promise.resolve(s === "probe" ? hyper(0.01, 100) : hyper(2e-5, 10)));
     mocked.listRuns.mockResolvedValue([run("run-1", 0.75), run("run-2", 0.5)]);
+    mocked.listSeedGroups.mockResolvedValue([]);
     mocked.runDetails.mockImplementation((n: string) => Promise.resolve(details(n)));
   });
 

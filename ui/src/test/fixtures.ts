@@ -1,4 +1,4 @@
-import type { LabelSetInfo, LabelState, ProjectSummary, SegmentView, TemplateView } from "../bindings";
+import type { Hyper, LabelSetInfo, LabelState, ModelView, ProjectSummary, RunSummaryView, SegmentView, TemplateView } from "../bindings";
 
 export function templateView(segments: SegmentView[]): TemplateView {
   const text = segments.map((s) => (s.kind === "text" ? s.text : s.kind === "field" ? `{${s.name}}` : s.kind === "mask" ? "{mask}" : `{soft:${s.count}}`)).join("");
@@ -45,3 +45,22 @@ export function labelState(over: Partial<LabelState> = {}): LabelState {
     ...over,
   };
 }
+
+/** A tiny BERT loaded on the CPU, as the Tune screen's tests see it. */
+export const TUNE_MODEL: ModelView = {
+  spec: "bert-tiny", path: "/m", family: "bert", parameters: 4_000_000, hidden_size: 128, layers: 2,
+  vocab_size: 30522, max_len: 512, has_lm_head: true, mask_token: "[MASK]", device: "cpu",
+  kind: "encoder", pretraining: "masked-lm", reads: "at the {mask} token", quantisation: null, chat_template: null, memory_bytes: 4.4e8, kv_heads: 12,
+  precision: "f32", precision_kernel: "f32", bf16_native: false,
+};
+
+/** A strategy's hyperparameters with the learning rate and epochs given. */
+export const tuneHyper = (lr: number, epochs: number): Hyper => ({
+  learning_rate: lr, weight_decay: 0.01, warmup_ratio: 0.06, epochs, max_steps: null, batch_size: 8, grad_accumulation: 1,
+  max_grad_norm: 1, eval_every: 0, patience: 0, seed: 13, dropout: null, max_len: null,
+});
+
+/** A finished fine-tuning run in the run list. */
+export const finishedRun = (name: string, acc: number): RunSummaryView => ({
+  name, strategy: "finetune", model: "/m", precision: "f32", status: "finished", steps: 6, dev_accuracy: acc, dev_macro_f1: acc, seconds: 1.5,
+});

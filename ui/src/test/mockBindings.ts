@@ -10,7 +10,7 @@ const names = [
   "promptVersions", "fitEnsemble", "saveEnsemble", "ensembles", "deleteEnsemble", "scoreRowsWithEnsemble",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept", "checkLabels", "acceptCheckSuggestion",
   "exportLabels", "exportRun", "importPrompt", "openReport",
-  "tuneDefaults", "estimateTuning", "startTuning", "listRuns", "runDetails", "compareRuns",
+  "tuneDefaults", "estimateTuning", "startTuning", "listRuns", "runDetails", "compareRuns", "tuneOverSeeds", "listSeedGroups", "seedGroup",
 ] as const;
 
 export function mockBindings() {

@@ -9,6 +9,7 @@ import {
   type Pretraining,
   type RunDetailsView,
   type RunSummaryView,
+  type SeedGroupView,
   type SoftPlacement,
   type TuneRequest,
   type TuneStrategy,
@@ -22,7 +23,11 @@ import { usePrompt } from "../app/PromptContext";
 import { EmptyState, JobProgressBar, SvgImage } from "../components/common";
 import { formatBytes } from "../lib/format";
 import { useLatest } from "../lib/useLatest";
+import { usePoll } from "../lib/usePoll";
 import { costKey, estimateText, formatDuration, measurementText, ratio } from "./cost";
+import { RunList } from "./RunList";
+import { GroupDetails, SpreadComparison } from "./SeedGroups";
+import { LM_BFF_SEEDS, type RunEntry, entryKey, entryLabel, parseSeeds, runEntries, spreadText } from "./seeds";
 
 export const STRATEGIES: { value: TuneStrategy; label: string; help: string }[] = [
   { value: "soft-prompt", label: "Soft-prompt tuning", help: "Only the template's {soft} vectors train; the model stays frozen. Put {soft} or {soft:N} in the template." },
@@ -67,9 +72,9 @@ const HYPER_FIELDS: HyperField[] = [
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`);
 
-/** The next free run name: run-1, run-2, … */
-export function nextRunName(runs: RunSummaryView[]): string {
-  const taken = new Set(runs.map((r) => r.name));
+/** The next free run name: run-1, run-2, … (a group of runs over seeds takes its name too). */
+export function nextRunName(runs: RunSummaryView[], groups: SeedGroupView[] = []): string {
+  const taken = new Set([...runs.map((r) => r.name), ...groups.map((g) => g.name)]);
   let i = 1;
   while (taken.has(`run-${i}`)) i += 1;
   return `run-${i}`;
@@ -101,6 +106,9 @@ export function TuneScreen() {
   const { prompt } = usePrompt();
   const labelSets = useMemo(() => (project?.label_sets ?? []).filter((l) => l.labelled > 0), [project]);
   const [runs, setRuns] = useState<RunSummaryView[]>([]);
+  const [groups, setGroups] = useState<SeedGroupView[]>([]);
+  const [seedsOn, setSeedsOn] = useState(false);
+  const [seedsText, setSeedsText] = useState(LM_BFF_SEEDS);
   const [name, setName] = useState("run-1");
   const [strategy, setStrategy] = useState<TuneStrategy>("finetune");
   const [template, setTemplate] = useState(prompt.template);
@@ -117,17 +125,23 @@ export function TuneScreen() {
   const [estimateJob, setEstimateJob] = useState<string | null>(null);
   const [estimate, setEstimate] = useState<{ key: string; value: Estimate } | null>(null);
   const [running, setRunning] = useState<string | null>(null);
+  const [runningGroup, setRunningGroup] = useState<string | null>(null);
   const [selected, setSelected] = useState<string | null>(null);
+  const [selectedGroup, setSelectedGroup] = useState<string | null>(null);
   const [details, setDetails] = useState<RunDetailsView | null>(null);
+  const [groupDetails, setGroupDetails] = useState<SeedGroupView | null>(null);
+  const [expanded, setExpanded] = useState<Set<string>>(new Set());
   const [compareA, setCompareA] = useState("");
   const [compareB, setCompareB] = useState("");
   const [diff, setDiff] = useState<ConfigDiff[] | null>(null);
+  const [compared, setCompared] = useState<{ a: RunEntry; b: RunEntry } | null>(null);
   const labelSetId = labelSets.find((l) => l.id === labelSetChoice)?.id ?? labelSets[0]?.id ?? null;
 
   const refreshRuns = useCallback(async () => {
     if (!project) return;
-    const r = await guard(commands.listRuns());
+    const [r, g] = await Promise.all([guard(commands.listRuns()), guard(commands.listSeedGroups())]);
     if (r) setRuns(r);
+    if (g) setGroups(g);
   }, [project, guard]);
 
   useEffect(() => {
@@ -148,28 +162,12 @@ export function TuneScreen() {
     return defaultsRequest.cancel;
   }, [strategy, defaultsRequest]);
 
-  // While a run trains, redraw its charts from the metrics it writes. A poll waits for the previous
-  // answer, so a slow one is never overtaken (and dropped) by the next, second after second.
-  const shown = running ?? selected;
-  const detailsRequest = useLatest();
-  useEffect(() => {
-    if (!shown) return;
-    let waiting = false;
-    const load = () => {
-      if (waiting) return;
-      waiting = true;
-      detailsRequest.run(commands.runDetails(shown).finally(() => {
-        waiting = false;
-      }), setDetails);
-    };
-    load();
-    if (!running) return detailsRequest.cancel;
-    const timer = window.setInterval(load, 1000);
-    return () => {
-      detailsRequest.cancel();
-      window.clearInterval(timer);
-    };
-  }, [shown, running, detailsRequest]);
+  // While a run trains, redraw its charts from the metrics it writes; while a group of runs over
+  // seeds trains, its seeds as they finish (a group not yet recorded is not shown).
+  const shown = running ?? (runningGroup ? null : selected);
+  usePoll(shown, running !== null, commands.runDetails, setDetails);
+  const shownGroup = runningGroup ?? selectedGroup;
+  usePoll(shownGroup, runningGroup !== null, commands.seedGroup, setGroupDetails);
 
   if (!project) {
     return (
@@ -203,7 +201,10 @@ export function TuneScreen() {
   const validName = /^[A-Za-z0-9_-]+$/.test(name.trim());
   const shotsNum = shots.trim() === "" ? null : Number(shots);
   const devNum = Number(devFraction);
-  const formValid = validName && labelSetId !== null && (shotsNum === null || (Number.isInteger(shotsNum) && shotsNum > 0)) && devNum >= 0 && devNum < 1;
+  const parsedSeeds = parseSeeds(seedsText);
+  const seedsError = seedsOn && "error" in parsedSeeds ? parsedSeeds.error : null;
+  const formValid = validName && labelSetId !== null && (shotsNum === null || (Number.isInteger(shotsNum) && shotsNum > 0)) && devNum >= 0 && devNum < 1 && seedsError === null;
+  const busy = running !== null || runningGroup !== null;
 
   const request = (runName: string, resume: boolean): TuneRequest | null => {
     if (labelSetId === null) return null;
@@ -222,6 +223,7 @@ export function TuneScreen() {
       precision,
       resume,
       estimate: null,
+      seeds: null,
     };
   };
 
@@ -237,21 +239,82 @@ export function TuneScreen() {
     if (r) setEstimate({ key: costKey(req), value: r });
   };
 
+  // A tuning job: `setBusy` while it runs; then the run list again and the view of what it left
+  // (finished, or cancelled part way).
+  const tuningJob = async <T, V>(label: string, call: (job: string) => Promise<T>, setBusy: (on: boolean) => void, view: () => Promise<V>, show: (v: V) => void) => {
+    setBusy(true);
+    const result = await runJob(label, call, setJob);
+    setJob(null);
+    setBusy(false);
+    await refreshRuns();
+    const v = await guard(view());
+    if (v) show(v);
+    return result;
+  };
+
   const start = async (runName: string, resume: boolean) => {
     const req = request(runName, resume);
     if (!req) return;
     if (!resume && estimate && estimate.key === costKey(req)) req.estimate = estimate.value;
-    setRunning(runName);
     setSelected(runName);
-    const r = await runJob(resume ? `Resume ${runName}` : `Tune ${runName}`, (j) => commands.startTuning(j, req), setJob);
-    setJob(null);
-    setRunning(null);
-    await refreshRuns();
-    const d = await guard(commands.runDetails(runName));
-    if (d) setDetails(d);
+    const label = resume ? `Resume ${runName}` : `Tune ${runName}`;
+    const r = await tuningJob(label, (j) => commands.startTuning(j, req), (on) => setRunning(on ? runName : null), () => commands.runDetails(runName), setDetails);
     if (r) {
       notify(`${runName} finished: dev accuracy ${pct(r.dev_accuracy)}`);
-      setName(nextRunName([...runs, r]));
+      setName(nextRunName([...runs, r], groups));
+    }
+  };
+
+  // Runs over seeds: one job, a run per seed; the group's spread shows as its seeds finish.
+  const startGroup = async (groupName: string, resume: boolean) => {
+    const req = request(groupName, resume);
+    if (!req) return;
+    if (!resume) {
+      if ("error" in parsedSeeds) return;
+      req.seeds = parsedSeeds.seeds;
+    }
+    setSelectedGroup(groupName);
+    setSelected(null);
+    const label = resume ? `Resume ${groupName}` : `Tune ${groupName} over ${req.seeds?.length ?? 0} seeds`;
+    const g = await tuningJob(label, (j) => commands.tuneOverSeeds(j, req), (on) => setRunningGroup(on ? groupName : null), () => commands.seedGroup(groupName), setGroupDetails);
+    if (g) {
+      notify(`${groupName} finished: dev accuracy ${spreadText(g.accuracy)} over ${g.seeds.length} seeds`);
+      setName(nextRunName(runs, [...groups, g]));
+    }
+  };
+
+  const selectRun = (runName: string) => {
+    setSelected(runName);
+    setSelectedGroup(null);
+  };
+  const selectGroup = (groupName: string) => {
+    setSelectedGroup(groupName);
+    setSelected(null);
+  };
+  const toggleGroup = (groupName: string) =>
+    setExpanded((e) => {
+      const next = new Set(e);
+      if (!next.delete(groupName)) next.add(groupName);
+      return next;
+    });
+
+  const entries = runEntries(runs, groups);
+  const entryOf = (key: string): RunEntry | null => {
+    const run = runs.find((r) => r.name === key);
+    return entries.find((e) => entryKey(e) === key) ?? (run ? { kind: "run", run } : null);
+  };
+  // A group's configuration is its first run's (its runs differ only in the seed).
+  const configRun = (e: RunEntry) => (e.kind === "run" ? e.run.name : e.group.runs[0]?.run.name ?? null);
+  const compare = async () => {
+    const a = entryOf(compareA);
+    const b = entryOf(compareB);
+    if (!a || !b) return;
+    const ra = configRun(a);
+    const rb = configRun(b);
+    const d = ra && rb ? await guard(commands.compareRuns(ra, rb)) : [];
+    if (d) {
+      setDiff(d);
+      setCompared({ a, b });
     }
   };
 
@@ -261,6 +324,11 @@ export function TuneScreen() {
   };
 
   const chosen = runs.find((r) => r.name === selected) ?? null;
+  const chosenGroup = groups.find((g) => g.name === selectedGroup) ?? null;
+  const compareOptions = entries.flatMap((e) => [
+    <option key={entryKey(e)} value={entryKey(e)}>{entryLabel(e)}</option>,
+    ...(e.kind === "group" ? e.group.runs.map((r) => <option key={r.run.name} value={r.run.name}>{r.run.name}</option>) : []),
+  ]);
   const strategyHelp = strategyText(strategy, model.pretraining).help;
 
   return (
@@ -270,7 +338,9 @@ export function TuneScreen() {
         className="card stack"
         onSubmit={(e) => {
           e.preventDefault();
-          if (formValid && !running) void start(name.trim(), false);
+          if (!formValid || busy) return;
+          if (seedsOn) void startGroup(name.trim(), false);
+          else void start(name.trim(), false);
         }}
       >
         <div className="row gap wrap align-end">
@@ -327,7 +397,7 @@ export function TuneScreen() {
         <div className="row gap wrap align-end">
           <div className="field">
             <label htmlFor="tune-shots">Rows per class (few-shot; empty = all)</label>
-            <input id="tune-shots" data-testid="tune-shots" inputMode="numeric" value={shots} onChange={(e) => setShots(e.target.value)} />
+            <input id="tune-shots" data-testid="tune-shots" inputMode="numeric" aria-describedby={seedsOn && shotsNum !== null ? "tune-shots-hint" : undefined} value={shots} onChange={(e) => setShots(e.target.value)} />
           </div>
           <div className="field">
             <label htmlFor="tune-dev-fraction">Dev fraction</label>
@@ -346,19 +416,53 @@ export function TuneScreen() {
             </div>
           ))}
         </div>
+        <div className="row gap wrap align-end" data-testid="tune-seeds-settings">
+          <label className="check">
+            <input type="checkbox" data-testid="tune-seeds-on" checked={seedsOn} onChange={(e) => setSeedsOn(e.target.checked)} />
+            Repeat over seeds
+          </label>
+          {seedsOn ? (
+            <div className="field">
+              <label htmlFor="tune-seeds">Seeds (one run each)</label>
+              <input
+                id="tune-seeds"
+                data-testid="tune-seeds"
+                inputMode="numeric"
+                aria-invalid={seedsError !== null}
+                aria-describedby={seedsError ? "tune-seeds-error" : undefined}
+                value={seedsText}
+                onChange={(e) => setSeedsText(e.target.value)}
+              />
+            </div>
+          ) : null}
+        </div>
+        {seedsOn ? (
+          <p className="hint" data-testid="tune-seeds-help">
+            The run is repeated once per seed, each an ordinary run named {name.trim() || "NAME"}-seed-N, and the group shows the mean ± standard deviation of their dev metrics (LM-BFF reports few-shot results over 5 seeds).
+          </p>
+        ) : null}
+        {seedsError ? <p className="inline-error small" id="tune-seeds-error" data-testid="tune-seeds-error" role="alert">{seedsError}</p> : null}
+        {seedsOn && shotsNum !== null ? (
+          <p className="hint" id="tune-shots-hint" data-testid="tune-shots-hint">
+            Rows per class with seeds: each seed draws its own sample of {shotsNum} rows per class (and its own dev rows), so the spread covers the choice of examples as well as the training seed.
+          </p>
+        ) : null}
         <div className="row gap">
-          <button type="submit" className="primary" data-testid="tune-start" disabled={!formValid || running !== null}>Start training</button>
+          <button type="submit" className="primary" data-testid="tune-start" disabled={!formValid || busy}>{seedsOn && !seedsError && "seeds" in parsedSeeds ? `Start ${parsedSeeds.seeds.length} runs` : "Start training"}</button>
           <button
             type="button"
             data-testid="tune-estimate"
             title="Time a few updates and evaluations of these settings on this machine and predict the run's time and peak memory; nothing trains"
-            disabled={!formValid || running !== null || estimateJob !== null}
+            disabled={!formValid || busy || estimateJob !== null}
             onClick={() => void runEstimate()}
           >
             Estimate
           </button>
-          {chosen && chosen.status === "interrupted" && !running ? (
+          {chosen && chosen.status === "interrupted" && !busy ? (
             <button type="button" data-testid="tune-resume" onClick={() => void start(chosen.name, true)}>Resume {chosen.name}</button>
+          ) : null}
+          {chosenGroup && chosenGroup.finished < chosenGroup.seeds.length && !busy ? (
+            <button type="button" data-testid="tune-group-resume" onClick={() => void startGroup(chosenGroup.name, true)}>Resume {chosenGroup.name}</button>
           ) : null}
         </div>
         {estimateJob ? <JobProgressBar job={estimateJob} label="Estimating" onCancel={() => void cancelJob(estimateJob)} /> : null}
@@ -368,7 +472,7 @@ export function TuneScreen() {
             {estimateFresh ? "" : " — for earlier settings; estimate again"}
           </p>
         ) : null}
-        {job ? <JobProgressBar job={job} label={`Training ${running ?? ""}`} onCancel={() => void cancelJob(job)} /> : null}
+        {job ? <JobProgressBar job={job} label={`Training ${running ?? runningGroup ?? ""}`} onCancel={() => void cancelJob(job)} /> : null}
       </form>
 
       <div className="card stack">
@@ -376,65 +480,56 @@ export function TuneScreen() {
         {runs.length === 0 ? (
           <p className="hint" data-testid="tune-runs-empty">No runs yet: choose a strategy and start one above.</p>
         ) : (
-          <table className="table" data-testid="tune-runs">
-            <thead>
-              <tr><th>Run</th><th>Strategy</th><th>Status</th><th>Updates</th><th>Dev accuracy</th><th>Macro-F1</th><th>Time</th></tr>
-            </thead>
-            <tbody>
-              {runs.map((r) => (
-                <tr
-                  key={r.name}
-                  data-testid="tune-run-row"
-                  className={r.name === selected ? "selected clickable" : "clickable"}
-                  onClick={() => setSelected(r.name)}
-                >
-                  <td><button type="button" className="link">{r.name}</button></td>
-                  <td>{r.strategy}{r.precision !== "f32" ? <> <span className="badge small" data-testid="tune-run-precision">{r.precision}</span></> : null}</td>
-                  <td>{r.status}</td>
-                  <td>{r.steps}</td>
-                  <td>{pct(r.dev_accuracy)}</td>
-                  <td>{pct(r.dev_macro_f1)}</td>
-                  <td>{r.seconds === null ? "—" : `${r.seconds.toFixed(1)} s`}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <RunList
+            entries={entries}
+            selectedRun={selected}
+            selectedGroup={selectedGroup}
+            expanded={expanded}
+            onToggle={toggleGroup}
+            onSelectRun={selectRun}
+            onSelectGroup={selectGroup}
+          />
         )}
-        {runs.length >= 2 ? (
+        {entries.length >= 2 || groups.length > 0 ? (
           <div className="row gap wrap align-end" data-testid="tune-compare">
             <div className="field">
               <label htmlFor="tune-compare-a">Compare run</label>
               <select id="tune-compare-a" data-testid="tune-compare-a" value={compareA} onChange={(e) => setCompareA(e.target.value)}>
                 <option value="">—</option>
-                {runs.map((r) => <option key={r.name} value={r.name}>{r.name}</option>)}
+                {compareOptions}
               </select>
             </div>
             <div className="field">
               <label htmlFor="tune-compare-b">with</label>
               <select id="tune-compare-b" data-testid="tune-compare-b" value={compareB} onChange={(e) => setCompareB(e.target.value)}>
                 <option value="">—</option>
-                {runs.map((r) => <option key={r.name} value={r.name}>{r.name}</option>)}
+                {compareOptions}
               </select>
             </div>
             <button
               type="button"
               data-testid="tune-compare-go"
               disabled={!compareA || !compareB || compareA === compareB}
-              onClick={() => void guard(commands.compareRuns(compareA, compareB)).then((d) => d && setDiff(d))}
+              onClick={() => void compare()}
             >
               Compare
             </button>
           </div>
         ) : null}
-        {diff ? (
-          diff.length === 0 ? <p className="hint" data-testid="tune-diff">The two runs have the same configuration.</p> : (
+        {compared && (compared.a.kind === "group" || compared.b.kind === "group") ? <SpreadComparison a={compared.a} b={compared.b} /> : null}
+        {diff && compared ? (
+          diff.length === 0 ? <p className="hint" data-testid="tune-diff">The two have the same configuration.</p> : (
             <table className="table" data-testid="tune-diff">
-              <thead><tr><th>Setting</th><th>{compareA}</th><th>{compareB}</th></tr></thead>
+              <thead><tr><th>Setting</th><th>{entryLabel(compared.a)}</th><th>{entryLabel(compared.b)}</th></tr></thead>
               <tbody>{diff.map((d) => <tr key={d.key}><td>{d.key}</td><td>{d.a}</td><td>{d.b}</td></tr>)}</tbody>
             </table>
           )
         ) : null}
       </div>
+
+      {groupDetails && shownGroup && groupDetails.name === shownGroup ? (
+        <GroupDetails group={groupDetails} onOpenRun={selectRun} />
+      ) : null}
 
       {details && shown ? (
         <div className="card stack" data-testid="tune-details">

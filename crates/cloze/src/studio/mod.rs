@@ -16,6 +16,7 @@ mod labelling;
 mod model;
 mod prompt;
 mod recent;
+pub mod seeds;
 pub mod tuning;
 pub mod views;
 

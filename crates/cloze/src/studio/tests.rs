@@ -651,6 +651,7 @@ fn tune_request(
         precision: Default::default(),
         resume: false,
         estimate: None,
+        seeds: None,
     }
 }
 
@@ -1291,4 +1292,120 @@ fn check_labels_flags_flipped_labels_and_a_suggestion_relabels() {
     let err = f.studio.check_labels(small.id, options, &mut yes).unwrap_err();
     assert_eq!(err.kind(), crate::error::ErrorKind::Precondition);
     assert!(err.to_string().contains("label more rows"), "{err}");
+}
+
+/// "Repeat over seeds": a 3-seed job records 3 ordinary runs (each its own few-shot sample) and a
+/// group whose mean ± s.d., minimum and maximum are the runs' figures worked out by hand; the same
+/// seeds give the same numbers; a cancelled job keeps its finished seeds and resumes the rest.
+#[test]
+fn runs_over_seeds_record_every_seed_and_their_spread() {
+    use crate::error::ErrorKind;
+    use crate::tune::{Hyper, TuneStrategy};
+    let (f, imported) = with_reviews("tune-seeds");
+    load_roberta(&f);
+    let set = imported.label_set.unwrap().id;
+    let request = |name: &str, resume: bool| super::tuning::TuneRequest {
+        seeds: Some(vec![13, 21, 42]),
+        shots: Some(3),
+        resume,
+        ..tune_request(
+            name,
+            TuneStrategy::SoftPrompt,
+            "{soft:2} {text_a} It was {mask}.",
+            set,
+            Hyper { max_steps: Some(3), batch_size: 4, ..Hyper::for_strategy(TuneStrategy::SoftPrompt) },
+        )
+    };
+    let mut stages = Vec::new();
+    let group = f
+        .studio
+        .tune_over_seeds(&request("g", false), &mut |p: Progress| {
+            stages.push(p.stage);
+            true
+        })
+        .unwrap();
+    assert!(stages.iter().any(|s| s == "seed 1 of 3 · update 1/3"), "{stages:?}");
+    assert!(stages.iter().any(|s| s == "seed 3 of 3 · update 3/3"), "{stages:?}");
+    let names: Vec<&str> = group.runs.iter().map(|r| r.run.name.as_str()).collect();
+    assert_eq!(names, ["g-seed-13", "g-seed-21", "g-seed-42"]);
+    assert_eq!((group.finished, group.resampled, group.seeds.as_slice()), (3, true, &[13u64, 21, 42][..]));
+    // Each seed is an ordinary run in the list, with the sample it drew (3 rows of each class).
+    let listed = f.studio.list_runs().unwrap();
+    let runs = f.studio.runs_dir().unwrap();
+    for name in names {
+        let run = listed.iter().find(|r| r.name == name).unwrap_or_else(|| panic!("{name} not listed"));
+        assert_eq!((run.status.as_str(), run.steps), ("finished", 3), "{name}");
+        let train = std::fs::read_to_string(runs.join(name).join("train.jsonl")).unwrap();
+        assert_eq!(train.lines().count(), 6, "{name}: 3 per class");
+        assert_eq!(f.studio.run_details(name).unwrap().summary, *run);
+    }
+    let samples: Vec<String> = [13, 21, 42]
+        .map(|s| std::fs::read_to_string(runs.join(format!("g-seed-{s}/train.jsonl"))).unwrap())
+        .into();
+    assert!(samples[0] != samples[1] || samples[1] != samples[2], "each seed draws its own sample");
+
+    // The spread by hand: mean, sample standard deviation (n − 1), minimum, maximum.
+    let by_hand = |xs: &[f64]| {
+        let mean = xs.iter().sum::<f64>() / 3.0;
+        let sd = (xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / 2.0).sqrt();
+        (mean, sd, xs.iter().copied().fold(f64::MAX, f64::min), xs.iter().copied().fold(f64::MIN, f64::max))
+    };
+    let accuracies: Vec<f64> = group.runs.iter().map(|r| r.run.dev_accuracy.unwrap()).collect();
+    let f1s: Vec<f64> = group.runs.iter().map(|r| r.run.dev_macro_f1.unwrap()).collect();
+    for (spread, xs) in [(group.accuracy.unwrap(), &accuracies), (group.macro_f1.unwrap(), &f1s)] {
+        let (mean, sd, min, max) = by_hand(xs);
+        assert!((spread.mean - mean).abs() < 1e-12 && (spread.sd - sd).abs() < 1e-12, "{spread:?} vs {xs:?}");
+        assert_eq!((spread.min, spread.max, spread.n), (min, max, 3));
+    }
+    assert_eq!(group.classes, ["positive", "negative"]);
+    for (c, class) in group.per_class_f1.iter().enumerate() {
+        let xs: Vec<f64> = group.runs.iter().map(|r| r.per_class_f1[c]).collect();
+        assert_eq!(class.class, group.classes[c]);
+        assert!((class.f1.mean - by_hand(&xs).0).abs() < 1e-12, "{class:?} vs {xs:?}");
+    }
+    assert_eq!(f.studio.list_seed_groups().unwrap(), vec![group.clone()]);
+    let recorded = crate::tune::seeds::SeedsSummary::read(&runs.join("g")).unwrap();
+    assert_eq!(
+        recorded.runs.iter().map(|r| r.dir.as_str()).collect::<Vec<_>>(),
+        ["g-seed-13", "g-seed-21", "g-seed-42"]
+    );
+
+    // The same seeds again: the same numbers. A name already taken is refused.
+    let again = f.studio.tune_over_seeds(&request("again", false), &mut yes).unwrap();
+    let accuracies_again: Vec<f64> = again.runs.iter().map(|r| r.run.dev_accuracy.unwrap()).collect();
+    assert_eq!(
+        (accuracies_again, again.accuracy, again.macro_f1),
+        (accuracies, group.accuracy, group.macro_f1)
+    );
+    let e = f.studio.tune_over_seeds(&request("g", false), &mut yes).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    let e =
+        f.studio.start_tuning(&super::tuning::TuneRequest { seeds: None, ..request("g", false) }, &mut yes);
+    assert_eq!(e.unwrap_err().kind(), ErrorKind::AlreadyExists, "a single run may not take a group's name");
+
+    // Cancelled in the second seed: the first stays finished and the group shows it alone.
+    let e = f
+        .studio
+        .tune_over_seeds(&request("cut", false), &mut |p: Progress| {
+            !p.stage.starts_with("seed 2 of 3 · update 2")
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    let cut = f.studio.seed_group("cut").unwrap();
+    let statuses: Vec<(&str, &str)> =
+        cut.runs.iter().map(|r| (r.run.name.as_str(), r.run.status.as_str())).collect();
+    assert_eq!(statuses, [("cut-seed-13", "finished"), ("cut-seed-21", "interrupted")]);
+    let first = cut.accuracy.unwrap();
+    assert_eq!(
+        (cut.finished, first.n, first.mean, first.sd),
+        (1, 1, group.runs[0].run.dev_accuracy.unwrap(), 0.0)
+    );
+    // Resume finishes the rest, to the same numbers as the uninterrupted group.
+    let resumed = f
+        .studio
+        .tune_over_seeds(&super::tuning::TuneRequest { seeds: None, ..request("cut", true) }, &mut yes)
+        .unwrap();
+    assert_eq!((resumed.finished, resumed.accuracy, resumed.macro_f1), (3, group.accuracy, group.macro_f1));
+    let e = f.studio.tune_over_seeds(&request("nothing", true), &mut yes).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Precondition, "{e}");
 }

@@ -54,10 +54,14 @@ pub struct TuneRequest {
     /// the run folder beside what the run took.
     #[serde(default)]
     pub estimate: Option<tune::Estimate>,
+    /// "Repeat over seeds": run the request once per seed, each an ordinary run
+    /// `<name>-seed-<N>`, recorded as a group (see [`super::seeds`]); `None` = one run.
+    #[serde(default)]
+    pub seeds: Option<Vec<u64>>,
 }
 
 /// One run in the list.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(Type))]
 pub struct RunSummaryView {
     pub name: String,
@@ -116,6 +120,32 @@ pub struct RunDetailsView {
     pub peak_bytes: Option<u64>,
 }
 
+/// A run's progress from its events: one [`Progress`] per update, evaluation and notice.
+#[derive(Debug, Default)]
+pub(super) struct RunProgress {
+    total: Option<u64>,
+}
+
+impl RunProgress {
+    /// What `e` says of the run's progress; `None` for the end (the job's answer says it).
+    pub(super) fn of(&mut self, e: &TuneEvent) -> Option<Progress> {
+        let total = self.total;
+        Some(match e {
+            TuneEvent::Started { total_steps, .. } => {
+                self.total = Some(u64::from(*total_steps));
+                Progress::new("tune", 0, self.total)
+            }
+            TuneEvent::Step { step, loss, .. } => {
+                Progress::new("tune", u64::from(*step), total).with_message(format!("loss {loss:.4}"))
+            }
+            TuneEvent::Eval { step, metrics, .. } => Progress::new("tune", u64::from(*step), total)
+                .with_message(format!("dev accuracy {:.3}", metrics.accuracy.unwrap_or(0.0))),
+            TuneEvent::Notice { message } => Progress::new("tune", 0, total).with_message(message.clone()),
+            TuneEvent::Finished { .. } => return None,
+        })
+    }
+}
+
 pub(super) fn valid_name(name: &str) -> Result<&str> {
     let name = name.trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
@@ -157,6 +187,17 @@ impl Studio {
         &self,
         request: &TuneRequest,
     ) -> Result<(TuneConfig, Vec<crate::data::Example>, Vec<crate::data::Example>)> {
+        let (config, rows) = self.tune_inputs(request)?;
+        let (train, dev) = tune::select_rows(&config, rows, Vec::new())?;
+        Ok((config, train, dev))
+    }
+
+    /// The config a request asks for and the label set's labelled rows, before the dev rows are
+    /// held out and the few-shot sample is drawn (both with the config's seed).
+    pub(super) fn tune_inputs(
+        &self,
+        request: &TuneRequest,
+    ) -> Result<(TuneConfig, Vec<crate::data::Example>)> {
         let model = self.model()?;
         let file = self.project_file()?;
         let store = crate::store::Store::open(&file)?;
@@ -187,8 +228,7 @@ impl Studio {
         config.dev_fraction = Some(request.dev_fraction);
         config.hyper = request.hyper.clone();
         config.precision = request.precision;
-        let (train, dev) = tune::select_rows(&config, rows, Vec::new())?;
-        Ok((config, train, dev))
+        Ok((config, rows))
     }
 
     /// Predicts a run's time and peak memory on this machine from a few timed updates and
@@ -210,38 +250,24 @@ impl Studio {
     /// `resume` continues.
     pub fn start_tuning(&self, request: &TuneRequest, progress: ProgressFn) -> Result<RunSummaryView> {
         let name = valid_name(&request.name)?;
+        if request.seeds.is_some() {
+            return Err(Error::invalid(format!(
+                "{name} repeats over seeds: start it as a group of runs (Repeat over seeds), not as one run"
+            )));
+        }
+        super::seeds::refuse_group_name(&self.runs_dir()?, name)?;
         let (config, train, dev) = self.tune_config(request)?;
         let model = self.model()?;
         let dir = self.runs_dir()?.join(name);
         let device = model.plm.device().clone();
-        let mut total = None;
         let estimate = request.estimate.as_ref();
-        tune::run_estimated(
-            &config,
-            &train,
-            &dev,
-            &dir,
-            &device,
-            request.resume,
-            estimate,
-            &mut |e| match e {
-                TuneEvent::Started { total_steps, .. } => {
-                    total = Some(u64::from(*total_steps));
-                    progress(Progress::new("tune", 0, total))
-                }
-                TuneEvent::Step { step, loss, .. } => progress(
-                    Progress::new("tune", u64::from(*step), total).with_message(format!("loss {loss:.4}")),
-                ),
-                TuneEvent::Eval { step, metrics, .. } => progress(
-                    Progress::new("tune", u64::from(*step), total)
-                        .with_message(format!("dev accuracy {:.3}", metrics.accuracy.unwrap_or(0.0))),
-                ),
-                TuneEvent::Notice { message } => {
-                    progress(Progress::new("tune", 0, total).with_message(message.clone()))
-                }
-                TuneEvent::Finished { .. } => true,
-            },
-        )?;
+        let mut events = RunProgress::default();
+        tune::run_estimated(&config, &train, &dev, &dir, &device, request.resume, estimate, &mut |e| {
+            match events.of(e) {
+                Some(p) => progress(p),
+                None => true,
+            }
+        })?;
         self.run_summary(name)
     }
 

@@ -89,7 +89,8 @@ pub struct SeedsSummary {
 }
 
 impl SeedsSummary {
-    fn from_runs(seeds: Vec<u64>, resampled: bool, runs: Vec<SeedRun>) -> Self {
+    /// The spread of the runs' metrics (the runs without metrics count in none).
+    pub fn from_runs(seeds: Vec<u64>, resampled: bool, runs: Vec<SeedRun>) -> Self {
         let metrics: Vec<&EvalMetrics> = runs.iter().filter_map(|r| r.metrics.as_ref()).collect();
         let collect = |f: &dyn Fn(&EvalMetrics) -> Option<f64>| -> Option<Spread> {
             Spread::of(&metrics.iter().filter_map(|m| f(m)).collect::<Vec<_>>())
@@ -156,6 +157,48 @@ fn write_rows(path: &Path, rows: &[Example]) -> Result<()> {
     crate::files::write_atomic(path, text.as_bytes())
 }
 
+/// Runs one seed of a runs-over-seeds job into the run folder `sub` (named in [`SeedRun::dir`] by
+/// its last component): `config` with `seed`, on the rows [`super::select_rows`] draws with it,
+/// which are written beside the run (`train.jsonl`, `dev.jsonl`). With `resume`, a finished run is
+/// read back and an interrupted one continues. The desktop app runs its groups through this, one
+/// ordinary run per seed.
+#[allow(clippy::too_many_arguments)]
+pub fn run_seed(
+    config: &TuneConfig,
+    train: &[Example],
+    dev: &[Example],
+    sub: &Path,
+    device: &Device,
+    seed: u64,
+    resume: bool,
+    on_event: &mut dyn FnMut(&TuneEvent) -> bool,
+) -> Result<SeedRun> {
+    let mut c = config.clone();
+    c.hyper.seed = seed;
+    let run_dir = RunDir::new(sub);
+    let (train_rows, dev_rows) = super::select_rows(&c, train.to_vec(), dev.to_vec())?;
+    let finished = if resume { run_dir.read_summary()? } else { None };
+    let summary: Summary = match finished {
+        Some(s) => s,
+        None => {
+            std::fs::create_dir_all(sub).map_err(|e| Error::io(sub, e))?;
+            write_rows(&sub.join("train.jsonl"), &train_rows)?;
+            write_rows(&sub.join("dev.jsonl"), &dev_rows)?;
+            let resume_this = resume && run_dir.config().is_file();
+            super::run(&c, &train_rows, &dev_rows, sub, device, resume_this, on_event)?
+        }
+    };
+    Ok(SeedRun {
+        seed,
+        dir: sub.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        train_rows: train_rows.len() as u32,
+        dev_rows: dev_rows.len() as u32,
+        steps: summary.steps,
+        metrics: summary.final_metrics.clone(),
+        wall_seconds: summary.wall_seconds,
+    })
+}
+
 /// Runs `config` once per seed into `dir/seed-N` (see the module documentation). `train` and
 /// `dev` are the rows before [`super::select_rows`], which each seed applies with its own seed.
 /// With `resume`, finished seeds are read back and an interrupted one continues.
@@ -182,34 +225,10 @@ pub fn run_seeds(
     let resampled = config.shots.is_some();
     let mut runs = Vec::with_capacity(seeds.len());
     for (index, &seed) in seeds.iter().enumerate() {
-        let mut c = config.clone();
-        c.hyper.seed = seed;
-        let name = format!("seed-{seed}");
-        let sub = dir.join(&name);
-        let run_dir = RunDir::new(&sub);
-        let (train_rows, dev_rows) = super::select_rows(&c, train.to_vec(), dev.to_vec())?;
-        let finished = if resume { run_dir.read_summary()? } else { None };
-        let summary: Summary = match finished {
-            Some(s) => s,
-            None => {
-                std::fs::create_dir_all(&sub).map_err(|e| Error::io(&sub, e))?;
-                write_rows(&sub.join("train.jsonl"), &train_rows)?;
-                write_rows(&sub.join("dev.jsonl"), &dev_rows)?;
-                let resume_this = resume && run_dir.config().is_file();
-                super::run(&c, &train_rows, &dev_rows, &sub, device, resume_this, &mut |e| {
-                    on_event(SeedEvent { index, seed, event: e })
-                })?
-            }
-        };
-        runs.push(SeedRun {
-            seed,
-            dir: name,
-            train_rows: train_rows.len() as u32,
-            dev_rows: dev_rows.len() as u32,
-            steps: summary.steps,
-            metrics: summary.final_metrics.clone(),
-            wall_seconds: summary.wall_seconds,
-        });
+        let sub = dir.join(format!("seed-{seed}"));
+        runs.push(run_seed(config, train, dev, &sub, device, seed, resume, &mut |e| {
+            on_event(SeedEvent { index, seed, event: e })
+        })?);
     }
     let summary = SeedsSummary::from_runs(seeds.to_vec(), resampled, runs);
     let json =
