@@ -328,3 +328,50 @@ fn tune_distils_an_ensemble_into_a_probe_and_a_soft_prompt() {
     ]);
     assert!(text(&out.stderr).contains("let an ensemble label it with --distill"), "{}", text(&out.stderr));
 }
+
+/// A data column named like the soft-label field is not read as a soft label: the run trains as on
+/// the same rows without it.
+#[test]
+fn a_column_named_like_the_soft_label_field_is_ignored() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-soft-column");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let all = std::fs::read_to_string(repo_cli::repo().join("samples/reviews.csv")).unwrap();
+    let with: String = all
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l},cloze:soft\n")
+            } else {
+                format!("{l},\"{{\"\"negative\"\": 1.0, \"\"positive\"\": 0.0}}\"\n")
+            }
+        })
+        .collect();
+    std::fs::write(dir.join("with.csv"), with).unwrap();
+    let model = model();
+    let loss = |file: &str, out: &str| {
+        let run = dir.join(out);
+        let o = cloze(&[
+            "tune",
+            "--strategy",
+            "probe",
+            "--model",
+            model.to_str().unwrap(),
+            "--train",
+            file,
+            "--verbalizer",
+            "samples/sentiment.verbalizer.json",
+            "--epochs",
+            "3",
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+        s["final_train_loss"].as_f64().unwrap()
+    };
+    let with = dir.join("with.csv");
+    assert_eq!(loss(with.to_str().unwrap(), "a"), loss("samples/reviews.csv", "b"));
+}

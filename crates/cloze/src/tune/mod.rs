@@ -475,6 +475,11 @@ pub(crate) fn with_demos(
 ) -> Result<(Vec<Example>, Vec<Example>, Option<String>)> {
     let mut train = train.to_vec();
     let mut dev = dev.to_vec();
+    // Soft labels are written by distillation alone, after this: a data column of that name (a
+    // file's header can say anything) is dropped, never read as one.
+    for r in train.iter_mut().chain(dev.iter_mut()) {
+        r.meta.remove(distill::SOFT_FIELD);
+    }
     let (Some(t), Some(v)) = (template, &config.verbalizer) else { return Ok((train, dev, None)) };
     if !demo::uses_demos(t) {
         return Ok((train, dev, None));
