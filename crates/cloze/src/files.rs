@@ -16,7 +16,7 @@
 //!   such components, from a known alphabet: no `..`, no absolute path, no separators in disguise.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -249,7 +249,17 @@ pub fn read_text_limited(path: &Path, limit: u64, what: &str) -> Result<String> 
             path.display()
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // The size above is not trusted (a device or a growing file says 0): at most `limit + 1`
+    // bytes are read.
+    let mut bytes = Vec::new();
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::invalid(format!(
+            "{}: more than {limit} bytes is too large for {what}; is it the right file?",
+            path.display()
+        )));
+    }
     String::from_utf8(bytes).map_err(|e| {
         Error::invalid(format!(
             "{}: {what} is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
@@ -378,6 +388,29 @@ fn truncate_for_message(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Small files read; a large one, a device that never ends and bytes that are not UTF-8 are
+    /// refused with the file named, without reading past the limit.
+    #[test]
+    fn small_text_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("ok.json");
+        std::fs::write(&ok, "{}").unwrap();
+        assert_eq!(read_text_limited(&ok, 8, "a settings file").unwrap(), "{}");
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, "x".repeat(9)).unwrap();
+        let zero = Path::new("/dev/zero");
+        let latin = dir.path().join("latin.json");
+        std::fs::write(&latin, b"caf\xe9").unwrap();
+        let cases: [(&Path, &str); 3] = [(&big, "too large"), (zero, "too large"), (&latin, "not UTF-8")];
+        for (path, want) in cases {
+            if !path.exists() {
+                continue;
+            }
+            let msg = read_text_limited(path, 8, "a settings file").unwrap_err().to_string();
+            assert!(msg.contains(want) && msg.contains(&path.display().to_string()), "{msg}");
+        }
+    }
 
     #[test]
     fn names_from_outside() {

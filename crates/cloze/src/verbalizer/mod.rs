@@ -209,7 +209,7 @@ impl Verbalizer {
         if trimmed.starts_with('{') || trimmed.starts_with('[') {
             return Self::from_json(arg);
         }
-        let text = std::fs::read_to_string(arg).map_err(|e| Error::io(arg, e))?;
+        let text = crate::files::read_text_limited(std::path::Path::new(arg), 16 << 20, "a verbalizer file")?;
         Self::from_json(&text).map_err(|e| match e {
             Error::Verbalizer { message } => verr(format!("{arg}: {message}")),
             other => other,
