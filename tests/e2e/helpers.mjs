@@ -37,10 +37,12 @@ export function makeHelpers(browser, { screenshotDir }) {
 
   /** Wait until the element's visible text matches `re` (RegExp) and return that text. */
   async function textMatches(id, re, timeout = SHORT) {
-    const el = await shown(id, timeout);
+    await shown(id, timeout);
     let last = "";
     await browser.waitUntil(async () => {
-      last = await txt(el);
+      // Found again on every try: a re-render may have replaced the element found first.
+      const el = await $t(id);
+      last = (await el.isExisting()) ? await txt(el) : "";
       return re.test(last);
     }, { timeout, interval: 100, timeoutMsg: `data-testid="${id}" text never matched ${re}; last text: ${JSON.stringify(last.slice(0, 300))}` });
     return last;
