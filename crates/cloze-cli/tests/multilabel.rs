@@ -30,6 +30,23 @@ fn data(dir: &std::path::Path) -> PathBuf {
     path
 }
 
+/// `cloze multilabel --model (the fixture) --labels film,food,travel --input INPUT` and `extra`.
+fn multilabel(input: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let model = model();
+    let labels = LABELS.join(",");
+    let mut args = vec![
+        "multilabel",
+        "--model",
+        model.to_str().unwrap(),
+        "--labels",
+        &labels,
+        "--input",
+        input.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    cloze(&args)
+}
+
 #[test]
 fn multilabel_calibrates_thresholds_and_reports_metrics() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-multilabel");
@@ -37,24 +54,19 @@ fn multilabel_calibrates_thresholds_and_reports_metrics() {
     std::fs::create_dir_all(&dir).unwrap();
     let input = data(&dir);
     let (out_path, hf) = (dir.join("p.jsonl"), dir.join("hf"));
-    let model = model();
-    let out = cloze(&[
-        "multilabel",
-        "--model",
-        model.to_str().unwrap(),
-        "--labels",
-        &LABELS.join(","),
-        "--yes-no",
-        r#"{"no": ["bad"], "yes": ["good"]}"#,
-        "--input",
-        input.to_str().unwrap(),
-        "--fit",
-        input.to_str().unwrap(),
-        "--output",
-        out_path.to_str().unwrap(),
-        "--hf-output",
-        hf.to_str().unwrap(),
-    ]);
+    let out = multilabel(
+        &input,
+        &[
+            "--yes-no",
+            r#"{"no": ["bad"], "yes": ["good"]}"#,
+            "--fit",
+            input.to_str().unwrap(),
+            "--output",
+            out_path.to_str().unwrap(),
+            "--hf-output",
+            hf.to_str().unwrap(),
+        ],
+    );
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let rows: Vec<serde_json::Value> = std::fs::read_to_string(&out_path)
@@ -148,24 +160,20 @@ fn multilabel_with_label_words_asks_once_per_row() {
     std::fs::create_dir_all(&dir).unwrap();
     let input = data(&dir);
     let out_path = dir.join("p.jsonl");
-    let model = model();
-    let out = cloze(&[
-        "multilabel",
-        "--model",
-        model.to_str().unwrap(),
-        "--labels",
-        &LABELS.join(","),
-        "--label-words",
-        r#"{"film": ["great"], "food": ["good"], "travel": ["bad"]}"#,
-        "--template",
-        "{text_a} It was {mask}.",
-        "--input",
-        input.to_str().unwrap(),
-        "--fit",
-        input.to_str().unwrap(),
-        "--output",
-        out_path.to_str().unwrap(),
-    ]);
+    let words = r#"{"film": ["great"], "food": ["good"], "travel": ["bad"]}"#;
+    let out = multilabel(
+        &input,
+        &[
+            "--label-words",
+            words,
+            "--template",
+            "{text_a} It was {mask}.",
+            "--fit",
+            input.to_str().unwrap(),
+            "--output",
+            out_path.to_str().unwrap(),
+        ],
+    );
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("micro-F1") && stderr.contains("thresholds calibrated on 8"), "{stderr}");
@@ -174,16 +182,6 @@ fn multilabel_with_label_words_asks_once_per_row() {
         let sum: f64 = LABELS.iter().map(|l| row["probs"][l].as_f64().unwrap()).sum();
         assert!((sum - 1.0).abs() < 1e-5, "{row}");
     }
-    let out = cloze(&[
-        "multilabel",
-        "--model",
-        model.to_str().unwrap(),
-        "--labels",
-        &LABELS.join(","),
-        "--label-words",
-        r#"{"film": ["great"], "food": ["good"], "travel": ["bad"]}"#,
-        "--input",
-        input.to_str().unwrap(),
-    ]);
+    let out = multilabel(&input, &["--label-words", words]);
     assert!(text(&out.stderr).contains("needs a --template without {label}"), "{}", text(&out.stderr));
 }
