@@ -1,7 +1,8 @@
 //! `cloze label`: the labelling loop in a terminal. Keys 1–9 pick a class, Enter accepts the model's
 //! suggestion, u undoes, s skips, q quits. Every decision is saved at once.
 //!
-//! With `--model`, `--template` and `--verbalizer`, a background thread scores the rows still to
+//! With `--model` and a prompt (`--template` and `--verbalizer`, or a template ensemble with
+//! `--ensemble`), a background thread scores the rows still to
 //! label (its own connection to the project) while you label; the queue follows its suggestions.
 //! When standard input is not a terminal, each input line is one key (an empty line is Enter) and
 //! every saved label is confirmed on standard output — what scripts and the crash test use.
@@ -13,8 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::choices::engine;
 use clap::Args;
+use cloze::ensemble::Ensemble;
 use cloze::error::ErrorKind;
-use cloze::label::{Queue, QueueItem, QueueOrder, ScoringPrompt, ScoringRun, Session};
+use cloze::label::{
+    EnsembleScoringRun, Queue, QueueItem, QueueOrder, RescoreProgress, ScoringPrompt, ScoringRun, Session,
+};
 use cloze::plm::{DeviceChoice, Plm};
 use cloze::store::{LabelSet, Store};
 use cloze::template::Template;
@@ -38,16 +42,21 @@ pub struct LabelArgs {
     /// Your name, recorded with every label (several annotators can label the same rows).
     #[arg(long)]
     annotator: Option<String>,
-    /// A masked-LM model (folder, or org/name[@revision] in the Hugging Face cache) to suggest
-    /// labels with (needs --template and --verbalizer).
-    #[arg(long, requires_all = ["template", "verbalizer"])]
+    /// A model (folder, or org/name[@revision] in the Hugging Face cache) to suggest labels with:
+    /// with --template and --verbalizer, or with --ensemble.
+    #[arg(long)]
     model: Option<String>,
     /// The prompt template for suggestions, e.g. '{text_a} It was {mask}.'.
-    #[arg(long)]
+    #[arg(long, requires_all = ["model", "verbalizer"], conflicts_with = "ensemble")]
     template: Option<String>,
     /// Label words per class (JSON or a JSON file); the classes must be the label set's.
-    #[arg(long)]
+    #[arg(long, requires_all = ["model", "template"], conflicts_with = "ensemble")]
     verbalizer: Option<String>,
+    /// Suggest with a template ensemble (`cloze ensemble fit --output`) instead of one prompt: every
+    /// member scores the rows and the ensemble's combined probabilities are the suggestions. Its
+    /// classes must be the label set's.
+    #[arg(long, requires = "model")]
+    ensemble: Option<PathBuf>,
     /// Show the suggestions of an earlier run instead of scoring anew.
     #[arg(long, conflicts_with = "model")]
     run: Option<i64>,
@@ -67,32 +76,87 @@ struct Rescoring {
 
 type Rescorer = (i64, Arc<Rescoring>, std::thread::JoinHandle<()>);
 
+/// What scores the rows in the background: one prompt or a template ensemble, checked and
+/// recorded as a run before the labelling loop starts.
+enum Scorer {
+    Prompt(ScoringRun),
+    Ensemble(EnsembleScoringRun),
+}
+
+impl Scorer {
+    fn run_id(&self) -> i64 {
+        match self {
+            Scorer::Prompt(r) => r.run_id,
+            Scorer::Ensemble(r) => r.run_id,
+        }
+    }
+
+    fn score(
+        self,
+        store: &mut Store,
+        plm: &Plm,
+        progress: &mut dyn FnMut(RescoreProgress) -> bool,
+    ) -> Result<()> {
+        match self {
+            Scorer::Prompt(r) => r.score(store, plm, progress),
+            Scorer::Ensemble(r) => r.score(store, plm, progress),
+        }
+    }
+
+    fn fail(self, store: &Store, error: Error) -> Result<()> {
+        match self {
+            Scorer::Prompt(r) => r.fail(store, error),
+            Scorer::Ensemble(r) => r.fail(store, error),
+        }
+    }
+}
+
 fn start_rescoring(args: &LabelArgs, store: &Store, set: &LabelSet) -> Result<Rescorer> {
-    let (spec, template, verbalizer) = match (&args.model, &args.template, &args.verbalizer) {
-        (Some(m), Some(t), Some(v)) => (m.clone(), t, v),
-        _ => return Err(Error::invalid("--model needs --template and --verbalizer")),
+    let Some(spec) = args.model.clone() else {
+        return Err(Error::invalid("suggestions need --model"));
     };
+    let device_name = args.device.to_string();
     // Check everything that can be checked before the loop starts.
-    let dir = cloze::hub::resolve_model(&spec)?;
-    let prompt = ScoringPrompt {
-        template: Template::parse(template)?,
-        verbalizer: Verbalizer::from_file_or_json(verbalizer)?,
-        calibrate: false,
-        chat: Default::default(),
+    let scorer = match (&args.ensemble, &args.template, &args.verbalizer) {
+        (Some(file), _, _) => {
+            let ensemble = Ensemble::read(file)?;
+            let name = file.display().to_string();
+            Scorer::Ensemble(EnsembleScoringRun::start(
+                store,
+                set,
+                (&name, None),
+                ensemble,
+                (&spec, &device_name),
+            )?)
+        }
+        (None, Some(template), Some(verbalizer)) => {
+            let prompt = ScoringPrompt {
+                template: Template::parse(template)?,
+                verbalizer: Verbalizer::from_file_or_json(verbalizer)?,
+                calibrate: false,
+                chat: Default::default(),
+            };
+            Scorer::Prompt(ScoringRun::start(store, set, prompt, &spec, &device_name)?)
+        }
+        _ => {
+            return Err(Error::invalid(
+                "--model needs a prompt to suggest with: --template and --verbalizer, or --ensemble FILE",
+            ));
+        }
     };
+    let dir = cloze::hub::resolve_model(&spec)?;
     let device = args.device.open()?;
-    let run = ScoringRun::start(store, set, prompt, &spec, &args.device.to_string())?;
-    let run_id = run.run_id;
+    let run_id = scorer.run_id();
     let state = Arc::new(Rescoring::default());
     let (thread_state, path) = (state.clone(), args.file.clone());
     let handle = std::thread::spawn(move || {
         let result = Store::open(&path).and_then(|mut store| match Plm::load(&dir, &device) {
-            Ok(plm) => run.score(&mut store, &plm, &mut |p| {
+            Ok(plm) => scorer.score(&mut store, &plm, &mut |p| {
                 thread_state.scored.store(p.scored, Ordering::Relaxed);
                 thread_state.total.store(p.total, Ordering::Relaxed);
                 !thread_state.stop.load(Ordering::Relaxed)
             }),
-            Err(e) => run.fail(&store, e),
+            Err(e) => scorer.fail(&store, e),
         });
         if let Err(e) = result {
             errln!("\r\nsuggestions stopped: {e}\r");

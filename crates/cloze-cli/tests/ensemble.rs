@@ -84,11 +84,28 @@ fn classify_with(model: &str, ens: &Path, preds: &Path) -> (Vec<serde_json::Valu
     (jsonl(preds), stderr)
 }
 
-#[test]
-fn ensemble_fit_and_classify_combine_the_members_outputs() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-ensemble");
+/// A fresh scratch folder under the test target's temporary folder.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The members fitted by dev accuracy into `dir/e.json`: the model's path, the ensemble file and
+/// its `classify --ensemble` rows on the sample reviews.
+fn fitted_by_dev_accuracy(dir: &Path) -> (String, PathBuf, Vec<serde_json::Value>) {
+    let members = members_file(dir);
+    let model = model().to_str().unwrap().to_string();
+    let ens = dir.join("e.json");
+    fit(&model, &members, "dev-accuracy", &ens);
+    let (rows, _) = classify_with(&model, &ens, &dir.join("ens.jsonl"));
+    (model, ens, rows)
+}
+
+#[test]
+fn ensemble_fit_and_classify_combine_the_members_outputs() {
+    let dir = scratch("cli-ensemble");
     let members = members_file(&dir);
     let model = model();
     let model = model.to_str().unwrap();
@@ -194,9 +211,7 @@ fn ensemble_fit_and_classify_combine_the_members_outputs() {
 
 #[test]
 fn bad_members_files_are_refused_before_any_scoring() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-ensemble-bad");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-ensemble-bad");
     let model = model();
     let cases = [
         ("[]", "lists no prompt"),
@@ -253,15 +268,9 @@ fn bad_members_files_are_refused_before_any_scoring() {
 /// for the probe and the soft prompt.
 #[test]
 fn tune_distils_an_ensemble_into_a_probe_and_a_soft_prompt() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-distill");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let members = members_file(&dir);
-    let model = model();
-    let model = model.to_str().unwrap();
-    let ens = dir.join("e.json");
-    fit(model, &members, "dev-accuracy", &ens);
-    let (teacher, _) = classify_with(model, &ens, &dir.join("ens.jsonl"));
+    let dir = scratch("cli-distill");
+    let (model, ens, teacher) = fitted_by_dev_accuracy(&dir);
+    let model = model.as_str();
     // Four labelled rows to train on; the sample file's 16 rows, labels ignored, to pseudo-label.
     let train = dir.join("train.csv");
     let all = std::fs::read_to_string(repo_cli::repo().join("samples/reviews.csv")).unwrap();
@@ -333,9 +342,7 @@ fn tune_distils_an_ensemble_into_a_probe_and_a_soft_prompt() {
 /// the same rows without it.
 #[test]
 fn a_column_named_like_the_soft_label_field_is_ignored() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-soft-column");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("cli-soft-column");
     let all = std::fs::read_to_string(repo_cli::repo().join("samples/reviews.csv")).unwrap();
     let with: String = all
         .lines()
@@ -374,4 +381,99 @@ fn a_column_named_like_the_soft_label_field_is_ignored() {
     };
     let with = dir.join("with.csv");
     assert_eq!(loss(with.to_str().unwrap(), "a"), loss("samples/reviews.csv", "b"));
+}
+
+/// Runs `cloze args` from the repository's root with `stdin` as its input.
+fn cloze_with_input(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cloze"))
+        .args(args)
+        .current_dir(repo_cli::repo())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run cloze");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `cloze label --model --ensemble`: the rows still to label are scored by the ensemble in the
+/// background, as a run whose suggestions are the ensemble's predictions (checked against
+/// `classify --ensemble`); Enter accepts them. An ensemble with other classes than the label set's
+/// is refused before the loop starts, and nothing is labelled.
+#[test]
+fn label_suggests_with_an_ensemble() {
+    let dir = scratch("cli-label-ensemble");
+    let (model, ens, preds) = fitted_by_dev_accuracy(&dir);
+    let model = model.as_str();
+
+    let project = dir.join("reviews.cloze");
+    let p = project.to_str().unwrap();
+    let ok = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    ok(cloze(&["project", "new", p]));
+    for (set, classes) in [("sentiment", "negative,positive"), ("other", "bad,good")] {
+        let mut args = vec!["project", "import", p, "samples/reviews.csv", "--classes", classes];
+        args.extend(["--label-set", set, "--name", set]);
+        ok(cloze(&args));
+    }
+    let e = ens.to_str().unwrap();
+
+    // Other classes: refused before anything is scored or labelled.
+    let out = cloze_with_input(
+        &["label", p, "--dataset", "other", "--label-set", "other", "--model", model, "--ensemble", e],
+        "1\n",
+    );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("has the classes negative, positive") && stderr.contains("bad, good"),
+        "{stderr}"
+    );
+    assert!(!text(&out.stdout).contains("saved"), "nothing is labelled");
+    // A template and an ensemble at once.
+    let out = cloze_with_input(
+        &["label", p, "--model", model, "--ensemble", e, "--template", "{text_a} {mask}"],
+        "",
+    );
+    assert!(!out.status.success() && text(&out.stderr).contains("--template"), "{}", text(&out.stderr));
+
+    // Quit at once: the background run still scores its batch (all 16 rows) before the loop ends.
+    ok(cloze_with_input(
+        &[
+            "label",
+            p,
+            "--label-set",
+            "sentiment",
+            "--dataset",
+            "sentiment",
+            "--model",
+            model,
+            "--ensemble",
+            e,
+        ],
+        "",
+    ));
+    // Enter 16 times on that run's suggestions: each accepted label is the ensemble's prediction.
+    let keys = "\n".repeat(16);
+    let stdout = ok(cloze_with_input(
+        &["label", p, "--label-set", "sentiment", "--dataset", "sentiment", "--run", "1"],
+        &keys,
+    ));
+    let saved: Vec<(String, String)> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("saved "))
+        .map(|l| {
+            let (id, value) = l.split_once(' ').unwrap();
+            (id.to_string(), value.to_string())
+        })
+        .collect();
+    assert_eq!(saved.len(), 16, "{stdout}");
+    for (id, value) in &saved {
+        let want = preds.iter().find(|r| r["id"] == id.as_str()).unwrap_or_else(|| panic!("row {id}"));
+        assert_eq!(value, want["predicted"].as_str().unwrap(), "row {id}");
+    }
 }

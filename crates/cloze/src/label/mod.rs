@@ -10,4 +10,6 @@ pub mod suspicious;
 
 pub use agreement::{Agreement, cohen_kappa, fleiss_kappa};
 pub use queue::{Queue, QueueItem, QueueOrder, Session};
-pub use rescore::{RescoreProgress, SCORE_BATCH, ScoringPrompt, ScoringRun, rescore, score_with_ensemble};
+pub use rescore::{
+    EnsembleScoringRun, RescoreProgress, SCORE_BATCH, ScoringPrompt, ScoringRun, rescore, score_with_ensemble,
+};

@@ -12,7 +12,7 @@
 use crate::classify::{Classifier, ClassifyOptions};
 use crate::data::Example;
 use crate::demo::{self, DemoConfig, Demonstrations};
-use crate::ensemble::EnsembleClassifier;
+use crate::ensemble::{Ensemble, EnsembleClassifier};
 use crate::error::{Error, Result};
 use crate::plm::Plm;
 use crate::store::{LabelSet, RunStatus, SavedEnsemble, Store, Suggestion};
@@ -215,7 +215,8 @@ fn score_batches(
                 .collect::<Result<Vec<_>>>()?;
             store.put_suggestions(&suggestions)?;
             scored += chunk.len();
-            if !progress(RescoreProgress { run_id, scored, total: ids.len() }) {
+            // Cancelling after the last batch changes nothing: the run is finished.
+            if !progress(RescoreProgress { run_id, scored, total: ids.len() }) && scored < ids.len() {
                 return Err(Error::Cancelled);
             }
         }
@@ -228,59 +229,114 @@ fn score_batches(
     }
 }
 
+/// An ensemble scoring run recorded in a project, as [`ScoringRun`] is for one prompt:
+/// [`start`](Self::start) checks the ensemble's classes against the label set and records the run
+/// (`ensemble`), so a labelling queue can follow it from its first batch;
+/// [`score`](Self::score) has every member classify each batch of the rows still to label, and the
+/// ensemble's combined probabilities become the run's suggestions.
+#[derive(Debug, Clone)]
+pub struct EnsembleScoringRun {
+    pub run_id: i64,
+    label_set: LabelSet,
+    ensemble: Ensemble,
+    /// For each class of the label set, its position among the ensemble's classes.
+    mapping: Vec<usize>,
+    model: String,
+}
+
+impl EnsembleScoringRun {
+    /// Checks the ensemble against the label set and records a running run. `name` and `version`
+    /// say where the ensemble comes from (a saved ensemble's name and version, or a file's name);
+    /// `model` and `device` are kept in the run's config.
+    pub fn start(
+        store: &Store,
+        label_set: &LabelSet,
+        (name, version): (&str, Option<i64>),
+        ensemble: Ensemble,
+        (model, device): (&str, &str),
+    ) -> Result<Self> {
+        ensemble.check()?;
+        let mismatch = || {
+            Error::invalid(format!(
+                "ensemble {name:?} has the classes {}, label set {:?} has {}; score a label set with the ensemble's \
+                 classes, or fit an ensemble on this one",
+                ensemble.classes.join(", "),
+                label_set.name,
+                label_set.classes.join(", ")
+            ))
+        };
+        let mapping: Vec<usize> = label_set
+            .classes
+            .iter()
+            .map(|c| ensemble.classes.iter().position(|e| e == c).ok_or_else(mismatch))
+            .collect::<Result<_>>()?;
+        if mapping.len() != ensemble.classes.len() {
+            return Err(mismatch());
+        }
+        let members: Vec<&str> = ensemble.members.iter().map(|m| m.name.as_str()).collect();
+        let shown = match version {
+            Some(v) => format!("{name} v{v}"),
+            None => name.to_string(),
+        };
+        let config = serde_json::json!({
+            "model": model, "device": device,
+            "template": format!("ensemble {shown} ({}): {}", ensemble.weighting.label(), members.join(" + ")),
+            "ensemble": name, "ensemble_version": version, "weighting": ensemble.weighting,
+        });
+        let run_id = store.start_run("ensemble", &config, 0, Some(label_set.id))?;
+        Ok(Self { run_id, label_set: label_set.clone(), ensemble, mapping, model: model.to_string() })
+    }
+
+    /// Links the run to the exact model and scores every row still to label with `plm`, in batches
+    /// of [`SCORE_BATCH`]. The run ends finished, cancelled (`progress` returned `false`) or failed.
+    pub fn score(
+        self,
+        store: &mut Store,
+        plm: &Plm,
+        progress: &mut dyn FnMut(RescoreProgress) -> bool,
+    ) -> Result<()> {
+        let setup = (|| -> Result<EnsembleClassifier<'_>> {
+            let model_id = store.record_model(&self.model, plm.dir(), plm.family().name())?;
+            store.set_run_inputs(self.run_id, Some(model_id), None, None)?;
+            EnsembleClassifier::new(plm, self.ensemble.clone(), SCORE_BATCH)
+        })();
+        let classifier = match setup {
+            Ok(c) => c,
+            Err(e) => return failed(store, self.run_id, e),
+        };
+        let mapping = &self.mapping;
+        let mut score = |rows: &mut Vec<Example>| -> Result<Vec<Vec<f64>>> {
+            let out = classifier.classify(rows, &mut |_, _| true)?;
+            Ok(out.combined.iter().map(|p| mapping.iter().map(|&i| p.probs[i].1 as f64).collect()).collect())
+        };
+        score_batches(store, &mut score, &self.label_set, self.run_id, SCORE_BATCH, progress)
+    }
+
+    /// Records that the run failed before it could score (say, the model did not load); returns `error`.
+    pub fn fail(self, store: &Store, error: Error) -> Result<()> {
+        failed(store, self.run_id, error)
+    }
+}
+
 /// Scores the label set's rows still to label with a saved ensemble as a new run (`ensemble`):
-/// every member classifies each batch and the ensemble's combined probabilities become the run's
-/// suggestions, so the labelling queue and its live probabilities follow the ensemble. The
-/// ensemble's classes must be the label set's. `model` and `device` are kept in the run's config;
-/// the run is linked to the exact model. Returns the run's id (finished, cancelled or failed).
+/// [`EnsembleScoringRun`] started and scored at once, so the labelling queue and its live
+/// probabilities follow the ensemble. Returns the run's id (finished, cancelled or failed).
 pub fn score_with_ensemble(
     store: &mut Store,
     plm: &Plm,
-    (model, device): (&str, &str),
+    model: (&str, &str),
     label_set: &LabelSet,
     saved: &SavedEnsemble,
     progress: &mut dyn FnMut(RescoreProgress) -> bool,
 ) -> Result<i64> {
-    let ensemble = &saved.ensemble;
-    let mismatch = || {
-        Error::invalid(format!(
-            "ensemble {:?} has the classes {}, label set {:?} has {}; score a label set with the ensemble's \
-             classes, or fit an ensemble on this one",
-            saved.name,
-            ensemble.classes.join(", "),
-            label_set.name,
-            label_set.classes.join(", ")
-        ))
-    };
-    let mapping: Vec<usize> = label_set
-        .classes
-        .iter()
-        .map(|c| ensemble.classes.iter().position(|e| e == c).ok_or_else(mismatch))
-        .collect::<Result<_>>()?;
-    if mapping.len() != ensemble.classes.len() {
-        return Err(mismatch());
-    }
-    let members: Vec<&str> = ensemble.members.iter().map(|m| m.name.as_str()).collect();
-    let config = serde_json::json!({
-        "model": model, "device": device,
-        "template": format!("ensemble {} v{} ({}): {}", saved.name, saved.version, ensemble.weighting.label(),
-            members.join(" + ")),
-        "ensemble": saved.name, "ensemble_version": saved.version, "weighting": ensemble.weighting,
-    });
-    let run_id = store.start_run("ensemble", &config, 0, Some(label_set.id))?;
-    let setup = (|| -> Result<EnsembleClassifier<'_>> {
-        let model_id = store.record_model(model, plm.dir(), plm.family().name())?;
-        store.set_run_inputs(run_id, Some(model_id), None, None)?;
-        EnsembleClassifier::new(plm, ensemble.clone(), SCORE_BATCH)
-    })();
-    let classifier = match setup {
-        Ok(c) => c,
-        Err(e) => return failed(store, run_id, e),
-    };
-    let mut score = |rows: &mut Vec<Example>| -> Result<Vec<Vec<f64>>> {
-        let out = classifier.classify(rows, &mut |_, _| true)?;
-        Ok(out.combined.iter().map(|p| mapping.iter().map(|&i| p.probs[i].1 as f64).collect()).collect())
-    };
-    score_batches(store, &mut score, label_set, run_id, SCORE_BATCH, progress)?;
+    let run = EnsembleScoringRun::start(
+        store,
+        label_set,
+        (&saved.name, Some(saved.version)),
+        saved.ensemble.clone(),
+        model,
+    )?;
+    let run_id = run.run_id;
+    run.score(store, plm, progress)?;
     Ok(run_id)
 }
