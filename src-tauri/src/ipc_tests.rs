@@ -298,6 +298,10 @@ fn every_command_through_ipc() {
     assert!(h.err("score_rows_with_ensemble", wrong, "invalid-input").contains("classes"));
     let scored = json!({"job": "ens-4", "labelSetId": set, "ensembleId": saved["id"]});
     assert_eq!(h.ok("score_rows_with_ensemble", scored)["kind"], "ensemble");
+    let live = h.ok("ensemble_zero_shot", json!({"ensembleId": saved["id"], "rowIds": &ids[..2]}));
+    let live = live.as_array().unwrap();
+    assert_eq!((live.len(), live[0]["members"].as_array().unwrap().len()), (2, 2));
+    assert_eq!(live[0]["combined"]["row_id"], ids[0]);
     assert_eq!(h.ok("delete_ensemble", json!({"id": saved["id"]})), json!([]));
     let no_chat = json!({"format": "none", "system": null});
     let text = h.ok(

@@ -74,6 +74,7 @@ macro_rules! builder_for {
                 ensembles::ensembles,
                 ensembles::delete_ensemble,
                 ensembles::score_rows_with_ensemble::<$runtime>,
+                ensembles::ensemble_zero_shot,
                 labelling::start_labelling,
                 labelling::label_state,
                 labelling::label_current,

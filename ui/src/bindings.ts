@@ -64,6 +64,7 @@ export const commands = {
 	ensembles: () => __TAURI_INVOKE<EnsembleView[]>("ensembles"),
 	deleteEnsemble: (id: number) => __TAURI_INVOKE<EnsembleView[]>("delete_ensemble", { id }),
 	scoreRowsWithEnsemble: (job: string, labelSetId: number, ensembleId: number) => __TAURI_INVOKE<RunView>("score_rows_with_ensemble", { job, labelSetId, ensembleId }),
+	ensembleZeroShot: (ensembleId: number, rowIds: number[]) => __TAURI_INVOKE<EnsemblePredictionView[]>("ensemble_zero_shot", { ensembleId, rowIds }),
 	startLabelling: (labelSetId: number, strategy: QueueOrder, runId: number | null) => __TAURI_INVOKE<LabelState>("start_labelling", { labelSetId, strategy, runId }),
 	labelState: () => __TAURI_INVOKE<LabelState | null>("label_state"),
 	labelCurrent: (classIndex: number) => __TAURI_INVOKE<LabelState>("label_current", { classIndex }),
@@ -271,6 +272,19 @@ export type DisagreementView = {
 	ensemble: string,
 };
 
+/**  The Tune form's "Distil a template ensemble". */
+export type DistillRequest = {
+	/**  The saved ensemble (its id in the project) that labels the rows. */
+	ensemble_id: number,
+	/**  Soft labels are the ensemble's probabilities `p^(1/T)`, normalised (PET uses 2). */
+	temperature: number,
+	/**
+	 *  At most this many rows still to label are pseudo-labelled, drawn with the run's seed
+	 *  (`None`: every one).
+	 */
+	max_rows: number | null,
+};
+
 /**  A GGUF file in the cache after its download: `spec` loads it (`org/name/FILE.gguf`). */
 export type DownloadedGguf = {
 	spec: string,
@@ -285,6 +299,16 @@ export type EnsembleMemberView = {
 	accuracy: number | null,
 	/**  Its weight (for `learned`, the dev-accuracy weight, shown for comparison). */
 	weight: number,
+};
+
+/**
+ *  The live probabilities of a saved ensemble on one row: the combined prediction and each
+ *  member's.
+ */
+export type EnsemblePredictionView = {
+	combined: PredictionView,
+	/**  Each member's prediction and its probability, in the ensemble's member order. */
+	members: MemberPredictionView[],
 };
 
 /**  What to fit an ensemble from. */
@@ -749,6 +773,12 @@ export type Measurement = {
 	grad_accumulation: number,
 	/**  How long the estimate itself took, model loading included. */
 	seconds: number,
+};
+
+export type MemberPredictionView = {
+	name: string,
+	predicted: string,
+	prob: number,
 };
 
 /**  One member of an ensemble to fit: a saved template version and a saved verbalizer version. */
@@ -1286,6 +1316,11 @@ export type TuneRequest = {
 	 *  `<name>-seed-<N>`, recorded as a group (see [`super::seeds`]); `None` = one run.
 	 */
 	seeds?: number[] | null,
+	/**
+	 *  Distillation (PET): a saved template ensemble labels rows still to label with soft labels,
+	 *  and the run trains on them beside the human labels.
+	 */
+	distill?: DistillRequest | null,
 };
 
 /**  The four ways of training. */

@@ -318,10 +318,11 @@ pub fn run(args: TuneArgs) -> Result<()> {
 fn progress_bar() -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} updates  {msg}")
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {prefix}  {msg}")
             .expect("valid progress template")
             .progress_chars("=> "),
     );
+    bar.set_prefix("updates");
     bar
 }
 
@@ -329,6 +330,8 @@ fn progress_bar() -> indicatif::ProgressBar {
 fn show_event(bar: &indicatif::ProgressBar, e: &TuneEvent) -> bool {
     match e {
         TuneEvent::Started { total_steps, resumed_from, .. } => {
+            bar.set_prefix("updates");
+            bar.set_message("");
             bar.set_length(u64::from(*total_steps));
             bar.set_position(u64::from(*resumed_from));
         }
@@ -349,6 +352,12 @@ fn show_event(bar: &indicatif::ProgressBar, e: &TuneEvent) -> bool {
         }
         TuneEvent::Finished { .. } => bar.finish_and_clear(),
         TuneEvent::Notice { message } => bar.suspend(|| errln!("warning: {message}")),
+        TuneEvent::Preparing { stage, done, total } => {
+            bar.set_prefix("rows");
+            bar.set_length(u64::from(*total));
+            bar.set_position(u64::from(*done));
+            bar.set_message(stage.clone());
+        }
     }
     true
 }
@@ -377,7 +386,6 @@ fn run_over_seeds(
             if e.index != current {
                 current = e.index;
                 bar.reset();
-                bar.set_prefix(format!("seed {}", e.seed));
                 bar.suspend(|| errln!("seed {} ({} of {})", e.seed, e.index + 1, args.seeds.len()));
             }
             show_event(&bar, e.event)

@@ -1,7 +1,7 @@
 //! Template ensembles in the prompt studio: saved prompt versions, fitting (a job), saving,
 //! listing, deleting, and scoring rows for labelling with a saved ensemble (a job).
 
-use cloze::studio::views::{EnsembleRequest, EnsembleView, PromptVersion, RunView};
+use cloze::studio::views::{EnsemblePredictionView, EnsembleRequest, EnsembleView, PromptVersion, RunView};
 use tauri::{AppHandle, Runtime, State};
 
 use crate::error::AppError;
@@ -54,4 +54,14 @@ pub async fn score_rows_with_ensemble<R: Runtime>(
     ensemble_id: i64,
 ) -> Result<RunView, AppError> {
     run_job(&app, job, move |s, p| s.score_rows_with_ensemble(label_set_id, ensemble_id, p)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn ensemble_zero_shot(
+    studio: State<'_, Shared>,
+    ensemble_id: i64,
+    row_ids: Vec<i64>,
+) -> Result<Vec<EnsemblePredictionView>, AppError> {
+    run(&studio, move |s| s.ensemble_zero_shot(ensemble_id, &row_ids)).await
 }

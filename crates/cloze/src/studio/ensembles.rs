@@ -298,4 +298,52 @@ impl Studio {
         )?;
         run_view(&store, run_id)
     }
+
+    /// The live probabilities of a saved ensemble on a few rows (the prompt studio's preview):
+    /// every member classifies them, and the combined probabilities come with each member's
+    /// prediction. The label shown is the row's in a label set with the ensemble's classes.
+    pub fn ensemble_zero_shot(
+        &self,
+        ensemble_id: i64,
+        row_ids: &[i64],
+    ) -> Result<Vec<EnsemblePredictionView>> {
+        let model = self.model()?;
+        let (saved, ids, rows) = self.with_store(|store| {
+            let saved = store.ensemble(ensemble_id)?;
+            let names: Vec<&str> = saved.ensemble.classes.iter().map(String::as_str).collect();
+            let set = super::prompt::label_set_with_classes(store, row_ids, &names)?;
+            let (ids, rows): (Vec<i64>, Vec<crate::data::Example>) =
+                super::prompt::examples(store, row_ids, set.map(|s| s.id))?.into_iter().unzip();
+            Ok((saved, ids, rows))
+        })?;
+        let names: Vec<String> = saved.ensemble.members.iter().map(|m| m.name.clone()).collect();
+        let classifier = ensemble::EnsembleClassifier::new(&model.plm, saved.ensemble, FIT_BATCH)?;
+        let out = classifier.classify(&rows, &mut |_, _| true)?;
+        Ok(ids
+            .into_iter()
+            .zip(&out.combined)
+            .enumerate()
+            .map(|(i, (row_id, p))| EnsemblePredictionView {
+                combined: PredictionView {
+                    row_id,
+                    predicted: p.predicted.clone(),
+                    probs: super::prompt::class_probs(&p.probs),
+                    label: p.label.clone(),
+                },
+                members: names
+                    .iter()
+                    .zip(&out.members)
+                    .map(|(name, m)| {
+                        let m = &m[i];
+                        let prob = m.probs.iter().find(|(c, _)| *c == m.predicted).map_or(0.0, |(_, v)| *v);
+                        MemberPredictionView {
+                            name: name.clone(),
+                            predicted: m.predicted.clone(),
+                            prob: f64::from(prob),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
 }

@@ -110,8 +110,17 @@ fn bound_verbalizer(m: &LoadedModel, template: &Template, prompt: &PromptSpec) -
 /// The label set of `row_ids`' dataset whose classes are all among the verbalizer's: the labels
 /// shown beside predictions, and where `{demo}` draws its demonstrations from.
 fn matching_label_set(store: &Store, row_ids: &[i64], prompt: &PromptSpec) -> Result<Option<LabelSet>> {
-    let Some(&first) = row_ids.first() else { return Ok(None) };
     let names: Vec<&str> = prompt.verbalizer.classes.iter().map(|c| c.name.trim()).collect();
+    label_set_with_classes(store, row_ids, &names)
+}
+
+/// The first label set of the rows' dataset whose classes are all among `names`.
+pub(super) fn label_set_with_classes(
+    store: &Store,
+    row_ids: &[i64],
+    names: &[&str],
+) -> Result<Option<LabelSet>> {
+    let Some(&first) = row_ids.first() else { return Ok(None) };
     let dataset = store.row(first)?.dataset_id;
     Ok(store.label_sets(dataset)?.into_iter().find(|s| s.classes.iter().all(|c| names.contains(&c.as_str()))))
 }
@@ -176,7 +185,11 @@ fn demo_budget_view(
 }
 
 /// Rows by id, each with its live label in `label_set_id` as [`Example::label`].
-fn examples(store: &Store, row_ids: &[i64], label_set_id: Option<i64>) -> Result<Vec<(i64, Example)>> {
+pub(super) fn examples(
+    store: &Store,
+    row_ids: &[i64],
+    label_set_id: Option<i64>,
+) -> Result<Vec<(i64, Example)>> {
     row_ids
         .iter()
         .map(|&id| {
@@ -189,7 +202,7 @@ fn examples(store: &Store, row_ids: &[i64], label_set_id: Option<i64>) -> Result
         .collect()
 }
 
-fn class_probs(probs: &[(String, f32)]) -> Vec<ClassProb> {
+pub(super) fn class_probs(probs: &[(String, f32)]) -> Vec<ClassProb> {
     probs.iter().map(|(class, p)| ClassProb { class: class.clone(), prob: *p as f64 }).collect()
 }
 

@@ -652,6 +652,7 @@ fn tune_request(
         resume: false,
         estimate: None,
         seeds: None,
+        distill: None,
     }
 }
 
@@ -1177,13 +1178,85 @@ fn ensembles_fit_from_saved_prompts_save_and_score_rows() {
             assert!((p.prob - f64::from(*q)).abs() < 1e-6, "{} vs {q}", p.prob);
         }
     }
+    // Live probabilities with the saved ensemble: the same combined probabilities, with each
+    // member's prediction (its own, as the member alone predicts).
+    let first: Vec<i64> = table.rows.iter().take(3).map(|r| r.row.id).collect();
+    let live = f.studio.ensemble_zero_shot(id, &first).unwrap();
+    let alone = f.studio.zero_shot(&a, &first).unwrap();
+    for ((l, want), a_alone) in live.iter().zip(&combined).zip(&alone) {
+        assert_eq!(l.combined.predicted, want.predicted);
+        for (p, (_, q)) in l.combined.probs.iter().zip(&want.probs) {
+            assert!((p.prob - f64::from(*q)).abs() < 1e-6);
+        }
+        assert_eq!(l.members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["a v1", "b v1"]);
+        assert_eq!(l.members[0].predicted, a_alone.predicted);
+        let p_alone = a_alone.probs.iter().find(|p| p.class == a_alone.predicted).unwrap().prob;
+        assert!((l.members[0].prob - p_alone).abs() < 1e-6);
+    }
     let s = f.studio.start_labelling(fresh.id, QueueOrder::LeastConfidence, Some(run.id)).unwrap();
     assert!(s.item.unwrap().suggestion.is_some(), "the labelling queue follows the ensemble's run");
+
+    // Distillation from the Tune form: the saved ensemble labels 5 of the 13 rows still to label
+    // (drawn with the run's seed) with soft labels; the probe trains on them and the 4 human labels,
+    // and the run lists the rows it pseudo-labelled and keeps the ensemble in its config.
+    f.studio.label_current(1).unwrap();
+    let hyper = crate::tune::Hyper {
+        epochs: 1,
+        ..crate::tune::Hyper::for_strategy(crate::tune::TuneStrategy::Probe)
+    };
+    let distil = |name: &str, max_rows| super::tuning::TuneRequest {
+        dev_fraction: 0.0,
+        distill: Some(super::tuning::DistillRequest { ensemble_id: id, temperature: 2.0, max_rows }),
+        ..tune_request(
+            name,
+            crate::tune::TuneStrategy::Probe,
+            "{text_a} It was {mask}.",
+            fresh.id,
+            hyper.clone(),
+        )
+    };
+    let none = f.studio.start_tuning(&distil("none", Some(0)), &mut yes).unwrap_err();
+    assert!(none.to_string().contains("at least 1 row"), "{none}");
+    let mut stages = Vec::new();
+    let run = f
+        .studio
+        .start_tuning(&distil("distilled", Some(5)), &mut |p| {
+            if p.stage == "prepare" {
+                stages.push((p.done, p.total));
+            }
+            true
+        })
+        .unwrap();
+    assert_eq!(run.status, "finished");
+    assert_eq!(stages.last(), Some(&(10, Some(10))), "5 rows by 2 members: {stages:?}");
+    let dir = f.studio.runs_dir().unwrap().join("distilled");
+    let listed = std::fs::read_to_string(dir.join(crate::tune::distill::PSEUDO_LABELS)).unwrap();
+    assert_eq!(listed.lines().count(), 5, "{listed}");
+    let labelled: Vec<String> = f
+        .studio
+        .with_store(|s| Ok(s.labelled_examples(fresh.id)?.into_iter().map(|e| e.id).collect()))
+        .unwrap();
+    for line in listed.lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            !labelled.contains(&row["id"].as_str().unwrap().to_string()),
+            "a labelled row was pseudo-labelled"
+        );
+        let soft = row["soft"].as_object().unwrap();
+        assert!((soft.values().map(|v| v.as_f64().unwrap()).sum::<f64>() - 1.0).abs() < 1e-5);
+    }
+    let config = crate::tune::RunDir::new(&dir).read_config().unwrap();
+    let kept = config.distill.unwrap();
+    assert_eq!((kept.ensemble, kept.temperature), (stored_ensemble(&f, id), 2.0));
 
     // Deleting.
     assert_eq!(f.studio.delete_ensemble(id).unwrap().len(), 1);
     let gone = f.studio.score_rows_with_ensemble(fresh.id, id, &mut yes).unwrap_err();
     assert_eq!(gone.kind(), crate::error::ErrorKind::NotFound);
+}
+
+fn stored_ensemble(f: &Fixture, id: i64) -> crate::ensemble::Ensemble {
+    f.studio.with_store(|s| s.ensemble(id)).unwrap().ensemble
 }
 
 /// Check labels on rows made of two disjoint vocabularies (they embed apart in the tiny BERT

@@ -58,6 +58,23 @@ pub struct TuneRequest {
     /// `<name>-seed-<N>`, recorded as a group (see [`super::seeds`]); `None` = one run.
     #[serde(default)]
     pub seeds: Option<Vec<u64>>,
+    /// Distillation (PET): a saved template ensemble labels rows still to label with soft labels,
+    /// and the run trains on them beside the human labels.
+    #[serde(default)]
+    pub distill: Option<DistillRequest>,
+}
+
+/// The Tune form's "Distil a template ensemble".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct DistillRequest {
+    /// The saved ensemble (its id in the project) that labels the rows.
+    pub ensemble_id: i64,
+    /// Soft labels are the ensemble's probabilities `p^(1/T)`, normalised (PET uses 2).
+    pub temperature: f64,
+    /// At most this many rows still to label are pseudo-labelled, drawn with the run's seed
+    /// (`None`: every one).
+    pub max_rows: Option<u32>,
 }
 
 /// One run in the list.
@@ -141,9 +158,46 @@ impl RunProgress {
             TuneEvent::Eval { step, metrics, .. } => Progress::new("tune", u64::from(*step), total)
                 .with_message(format!("dev accuracy {:.3}", metrics.accuracy.unwrap_or(0.0))),
             TuneEvent::Notice { message } => Progress::new("tune", 0, total).with_message(message.clone()),
+            TuneEvent::Preparing { stage, done, total } => {
+                Progress::new("prepare", u64::from(*done), Some(u64::from(*total)))
+                    .with_message(stage.clone())
+            }
             TuneEvent::Finished { .. } => return None,
         })
     }
+}
+
+/// The rows of the label set's dataset still to label, without labels: `max` of them drawn with
+/// `seed` (in row order), or every one.
+fn unlabelled_sample(
+    store: &crate::store::Store,
+    set: &crate::store::LabelSet,
+    max: Option<u32>,
+    seed: u64,
+) -> Result<Vec<crate::data::Example>> {
+    if max == Some(0) {
+        return Err(Error::invalid("distil at least 1 row still to label (or every one)"));
+    }
+    let mut ids = store.unlabelled_rows(set)?;
+    if ids.is_empty() {
+        return Err(Error::precondition(format!(
+            "label set {:?} has no rows still to label, so there is nothing to distil; import more rows, or turn \
+             distillation off",
+            set.name
+        )));
+    }
+    if let Some(max) = max.map(|m| m as usize).filter(|&m| m < ids.len()) {
+        crate::data::shuffle(&mut ids, seed);
+        ids.truncate(max);
+        ids.sort_unstable();
+    }
+    ids.iter()
+        .map(|&id| {
+            let mut example = store.row(id)?.example;
+            example.label = None;
+            Ok(example)
+        })
+        .collect()
 }
 
 pub(super) fn valid_name(name: &str) -> Result<&str> {
@@ -228,6 +282,16 @@ impl Studio {
         config.dev_fraction = Some(request.dev_fraction);
         config.hyper = request.hyper.clone();
         config.precision = request.precision;
+        let mut rows = rows;
+        if let Some(d) = &request.distill {
+            let saved = store.ensemble(d.ensemble_id)?;
+            config.distill = Some(tune::distill::Distill {
+                ensemble: saved.ensemble,
+                teacher: None,
+                temperature: d.temperature,
+            });
+            rows.extend(unlabelled_sample(&store, &set, d.max_rows, config.hyper.seed)?);
+        }
         Ok((config, rows))
     }
 

@@ -880,6 +880,24 @@ pub struct DisagreementView {
     pub ensemble: String,
 }
 
+/// The live probabilities of a saved ensemble on one row: the combined prediction and each
+/// member's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct EnsemblePredictionView {
+    pub combined: PredictionView,
+    /// Each member's prediction and its probability, in the ensemble's member order.
+    pub members: Vec<MemberPredictionView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct MemberPredictionView {
+    pub name: String,
+    pub predicted: String,
+    pub prob: f64,
+}
+
 /// An ensemble as the prompt studio shows it: members and every weighting side by side, weights,
 /// and (right after a fit) the rows the members disagree on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

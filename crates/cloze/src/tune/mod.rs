@@ -366,7 +366,11 @@ pub fn run_estimated(
             Some(t) if t != &config.model => Some(Plm::load(t, device)?),
             _ => None,
         };
-        distill::pseudo_label(d, other.as_ref().unwrap_or(&plm), &mut train, run_dir, &mut |_, _| true)?;
+        let stage = format!("pseudo-labelling {todo} rows");
+        let mut progress = |done: usize, total: usize| {
+            on_event(&TuneEvent::Preparing { stage: stage.clone(), done: done as u32, total: total as u32 })
+        };
+        distill::pseudo_label(d, other.as_ref().unwrap_or(&plm), &mut train, run_dir, &mut progress)?;
     }
     let (train, dev) = (train.as_slice(), dev.as_slice());
     // Demonstrations are written through the plain template; the model reads the rows through the

@@ -70,7 +70,7 @@ pub trait Objective {
     fn set_rng_state(&mut self, _state: u64) {}
 }
 
-/// Progress of a run, in order: any `Notice`s, `Started`, then `Step`s and `Eval`s, then `Finished`.
+/// Progress of a run, in order: any `Notice`s and `Preparing`s, `Started`, then `Step`s and `Eval`s, then `Finished`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -79,6 +79,12 @@ pub enum TuneEvent {
     /// and the older one resumed from instead).
     Notice {
         message: String,
+    },
+    /// Work before the first update, `done` of `total` (distillation's pseudo-labelling: rows).
+    Preparing {
+        stage: String,
+        done: u32,
+        total: u32,
     },
     Started {
         total_steps: u32,
