@@ -3,6 +3,7 @@ import {
   commands,
   type ConfigDiff,
   type DevExampleView,
+  type EnsembleView,
   type Estimate,
   type Hyper,
   type Precision,
@@ -25,6 +26,7 @@ import { formatBytes } from "../lib/format";
 import { useLatest } from "../lib/useLatest";
 import { usePoll } from "../lib/usePoll";
 import { costKey, estimateText, formatDuration, measurementText, ratio } from "./cost";
+import { DISTILL_DEFAULTS, type DistillForm, DistillSettings, distillRequest } from "./DistillSettings";
 import { RunList } from "./RunList";
 import { GroupDetails, SpreadComparison } from "./SeedGroups";
 import { LM_BFF_SEEDS, type RunEntry, entryKey, entryLabel, parseSeeds, runEntries, spreadText } from "./seeds";
@@ -109,6 +111,8 @@ export function TuneScreen() {
   const [groups, setGroups] = useState<SeedGroupView[]>([]);
   const [seedsOn, setSeedsOn] = useState(false);
   const [seedsText, setSeedsText] = useState(LM_BFF_SEEDS);
+  const [distillForm, setDistillForm] = useState<DistillForm>(DISTILL_DEFAULTS);
+  const [ensembles, setEnsembles] = useState<EnsembleView[]>([]);
   const [name, setName] = useState("run-1");
   const [strategy, setStrategy] = useState<TuneStrategy>("finetune");
   const [template, setTemplate] = useState(prompt.template);
@@ -147,6 +151,18 @@ export function TuneScreen() {
   useEffect(() => {
     void refreshRuns();
   }, [refreshRuns]);
+
+  // The saved ensembles a run can distil, read again when distillation is turned on.
+  useEffect(() => {
+    if (!project || !distillForm.on) return;
+    let live = true;
+    void guard(commands.ensembles()).then((e) => {
+      if (live && e) setEnsembles(e);
+    });
+    return () => {
+      live = false;
+    };
+  }, [project, distillForm.on, guard]);
 
   useEffect(() => {
     setTemplate(prompt.template);
@@ -203,7 +219,9 @@ export function TuneScreen() {
   const devNum = Number(devFraction);
   const parsedSeeds = parseSeeds(seedsText);
   const seedsError = seedsOn && "error" in parsedSeeds ? parsedSeeds.error : null;
-  const formValid = validName && labelSetId !== null && (shotsNum === null || (Number.isInteger(shotsNum) && shotsNum > 0)) && devNum >= 0 && devNum < 1 && seedsError === null;
+  const distill = distillRequest(distillForm, ensembles, strategy, prompt.verbalizer.classes.map((c) => c.name));
+  const distillError = "error" in distill ? distill.error : null;
+  const formValid = validName && labelSetId !== null && (shotsNum === null || (Number.isInteger(shotsNum) && shotsNum > 0)) && devNum >= 0 && devNum < 1 && seedsError === null && distillError === null;
   const busy = running !== null || runningGroup !== null;
 
   const request = (runName: string, resume: boolean): TuneRequest | null => {
@@ -224,6 +242,7 @@ export function TuneScreen() {
       resume,
       estimate: null,
       seeds: null,
+      distill: "distill" in distill ? distill.distill : null,
     };
   };
 
@@ -416,6 +435,7 @@ export function TuneScreen() {
             </div>
           ))}
         </div>
+        <DistillSettings form={distillForm} onChange={setDistillForm} ensembles={ensembles} error={distillError} />
         <div className="row gap wrap align-end" data-testid="tune-seeds-settings">
           <label className="check">
             <input type="checkbox" data-testid="tune-seeds-on" checked={seedsOn} onChange={(e) => setSeedsOn(e.target.checked)} />
