@@ -1,7 +1,7 @@
 import { act, screen, waitFor } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { commands, type ModelView, type PredictionView, type PromptSpec } from "../bindings";
+import { commands, type EnsembleView, type ModelView, type PredictionView, type PromptSpec } from "../bindings";
 import { DEFAULT_PROMPT } from "../app/PromptContext";
 import { PromptScreen } from "../prompt/PromptScreen";
 import { BASIC_SEGMENTS, PROJECT, templateView } from "../test/fixtures";
@@ -115,6 +115,33 @@ describe("PromptScreen", () => {
     expect(fits).toHaveAttribute("title", summary);
     expect(none).toHaveTextContent("No demonstration fits: the rest of the row takes 132 of 127 tokens");
     expect(none).toHaveClass("warn");
+  });
+
+  it("shows a saved ensemble's live probabilities, each member's prediction beside them", async () => {
+    const user = userEvent.setup();
+    const saved: EnsembleView = {
+      id: 3, name: "mix", version: 2, created_at: "2026-12-05", classes: ["negative", "positive"], weighting: "dev-accuracy", rows: 8,
+      members: [{ name: "a v1", template: "{text_a} a {mask}.", accuracy: 0.6, weight: 0.5 }, { name: "b v1", template: "{text_a} b {mask}.", accuracy: 0.7, weight: 0.5 }],
+      weightings: [], note: null, disagreements: [], disagreement_count: null, json: "{}",
+    };
+    m.zeroShot.mockResolvedValue(preds(0.2));
+    m.promptVersions.mockResolvedValue([]);
+    m.ensembles.mockResolvedValue([saved]);
+    m.ensembleZeroShot.mockResolvedValue(preds(0.9).map((p) => ({
+      combined: p,
+      members: [{ name: "a v1", predicted: "positive", prob: 0.8 }, { name: "b v1", predicted: "negative", prob: 0.55 }],
+    })));
+    renderWithApp(<PromptScreen />, { project: PROJECT, model: MODEL, prompt: DEFAULT_PROMPT });
+    const source = await screen.findByTestId("live-source");
+    await waitFor(() => expect(m.zeroShot).toHaveBeenCalled());
+    expect(screen.queryByTestId("prob-members")).toBeNull();
+    await user.selectOptions(source, "3");
+    await waitFor(() => expect(m.ensembleZeroShot).toHaveBeenCalledWith(3, [1, 2]));
+    const cells = await screen.findAllByTestId("prob-members");
+    expect(cells[0]).toHaveTextContent("a v1: positive 80%b v1: negative 55%");
+    expect(screen.getAllByTestId("prob-row")[0]).toHaveTextContent("positive90.0%");
+    await user.selectOptions(source, "");
+    await waitFor(() => expect(screen.queryByTestId("prob-members")).toBeNull());
   });
 
   it("says when the loaded model has no chat template", async () => {

@@ -39,7 +39,13 @@ function fits(v: PromptVersion, set: LabelSetInfo | null): boolean {
   return set !== null && v.classes.length === set.classes.length && set.classes.every((c) => v.classes.includes(c));
 }
 
-export function EnsemblePanel({ labelSet, hasModel, refreshKey }: { labelSet: LabelSetInfo | null; hasModel: boolean; refreshKey: unknown }) {
+export function EnsemblePanel({ labelSet, hasModel, refreshKey, onSavedChange }: {
+  labelSet: LabelSetInfo | null;
+  hasModel: boolean;
+  refreshKey: unknown;
+  /** Told the saved ensembles whenever the list changes (the live probabilities offer them). */
+  onSavedChange?: (saved: EnsembleView[]) => void;
+}) {
   const { guard, notify } = useNotify();
   const { runJob, cancelJob } = useJobs();
   const setScreen = useSetScreen();
@@ -56,6 +62,10 @@ export function EnsemblePanel({ labelSet, hasModel, refreshKey }: { labelSet: La
     }, (e) => setListError(errorMessage(e)));
     return listRequest.cancel;
   }, [refreshKey, listRequest]);
+
+  useEffect(() => {
+    onSavedChange?.(saved);
+  }, [saved, onSavedChange]);
 
   const [ticked, setTicked] = useState<string[]>([]);
   const key = (v: PromptVersion) => `${v.template_id}:${v.verbalizer_id}`;

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import {
-  commands, type EvaluationView, type PredictionView, type RenderPreview, type RowView, type VerbalizerCheck, type WordSuggestions,
+  commands, type EnsembleView, type EvaluationView, type MemberPredictionView, type PredictionView, type RenderPreview, type RowView, type VerbalizerCheck, type WordSuggestions,
 } from "../bindings";
 import { useJobs } from "../app/JobsContext";
 import { useSetScreen } from "../app/NavigationContext";
@@ -109,21 +109,30 @@ export function PromptScreen() {
     }, (e) => setCheckError(errorMessage(e)));
   }, [prompt.template, prompt.verbalizer, prompt.chat, model, checkRequest]);
 
-  // ---- live zero-shot probabilities
+  // ---- live zero-shot probabilities: of the prompt being built, or of a saved ensemble
+  const [savedEnsembles, setSavedEnsembles] = useState<EnsembleView[]>([]);
+  const [liveEnsemble, setLiveEnsemble] = useState<number | null>(null);
+  const shownEnsemble = savedEnsembles.find((e) => e.id === liveEnsemble) ?? null;
+  const liveEnsembleId = shownEnsemble?.id ?? null;
+  const [members, setMembers] = useState<Record<number, MemberPredictionView[]> | null>(null);
   const [preds, setPreds] = useState<PredictionView[] | null>(null);
   const [probError, setProbError] = useState<string | null>(null);
   const [latency, setLatency] = useState<number | null>(null);
   const [probPending, setProbPending] = useState(false);
   const probRequest = useLatest();
   useEffect(() => {
-    if (!model || rowIds.length === 0 || prompt.verbalizer.classes.length === 0) return;
+    if (!model || rowIds.length === 0) return;
+    if (liveEnsembleId === null && prompt.verbalizer.classes.length === 0) return;
     let started = 0;
-    return probRequest.later(LIVE_DEBOUNCE_MS, () => {
+    return probRequest.later(LIVE_DEBOUNCE_MS, async () => {
       started = performance.now();
       setProbPending(true);
-      return commands.zeroShot(prompt, rowIds);
+      if (liveEnsembleId === null) return { preds: await commands.zeroShot(prompt, rowIds), members: null };
+      const e = await commands.ensembleZeroShot(liveEnsembleId, rowIds);
+      return { preds: e.map((x) => x.combined), members: Object.fromEntries(e.map((x) => [x.combined.row_id, x.members])) };
     }, (p) => {
-      setPreds(p);
+      setPreds(p.preds);
+      setMembers(p.members);
       setProbError(null);
       setLatency(Math.round(performance.now() - started));
       setProbPending(false);
@@ -131,7 +140,7 @@ export function PromptScreen() {
       setProbError(errorMessage(e));
       setProbPending(false);
     });
-  }, [prompt, rowIds, model, probRequest]);
+  }, [prompt, rowIds, model, probRequest, liveEnsembleId]);
 
   // ---- evaluation, suggestions, saving
   const [evalJob, setEvalJob] = useState<string | null>(null);
@@ -296,6 +305,15 @@ export function PromptScreen() {
             <h2>Live probabilities</h2>
             {latency !== null && model ? <span className="muted small" data-testid="latency">{probPending ? "updating… " : ""}{latency} ms</span> : null}
           </div>
+          {savedEnsembles.length > 0 ? (
+            <div className="field">
+              <label htmlFor="live-source">Probabilities of</label>
+              <select id="live-source" data-testid="live-source" value={String(liveEnsembleId ?? "")} onChange={(e) => setLiveEnsemble(e.target.value === "" ? null : Number(e.target.value))}>
+                <option value="">this prompt</option>
+                {savedEnsembles.map((e) => <option key={e.id ?? 0} value={String(e.id)}>ensemble {e.name} v{e.version} ({e.members.length} prompts)</option>)}
+              </select>
+            </div>
+          ) : null}
           {!model ? (
             <EmptyState title="Load a model to see probabilities">Pick a local folder or a cached model on the <button type="button" className="link" onClick={() => setScreen("model")}>Model screen</button>.</EmptyState>
           ) : samples.length === 0 ? <p className="muted">Probabilities appear here for the sample rows once a dataset is imported.</p> : (
@@ -303,7 +321,7 @@ export function PromptScreen() {
               {probError ? <p className="inline-error small">{probError}</p> : null}
               {preds ? (
                 <div className="probs-wrap"><table className="table probs">
-                  <thead><tr><th>Row</th><th>Class probabilities</th><th>Label</th></tr></thead>
+                  <thead><tr><th>Row</th><th>Class probabilities</th>{members ? <th>Members</th> : null}<th>Label</th></tr></thead>
                   <tbody>
                     {preds.map((p) => {
                       const row = samples.find((r) => r.id === p.row_id);
@@ -320,6 +338,13 @@ export function PromptScreen() {
                               </div>
                             ))}
                           </td>
+                          {members ? (
+                            <td data-testid="prob-members">
+                              {(members[p.row_id] ?? []).map((m) => (
+                                <div key={m.name} className={`small${m.predicted === p.predicted ? "" : " muted"}`}>{m.name}: {m.predicted} {pct(m.prob, 0)}</div>
+                              ))}
+                            </td>
+                          ) : null}
                           <td>{label ?? <span className="muted">—</span>}</td>
                         </tr>
                       );
@@ -380,7 +405,7 @@ export function PromptScreen() {
         </div>
       </div>
 
-      <EnsemblePanel labelSet={labelSet} hasModel={model !== null} refreshKey={project} />
+      <EnsemblePanel labelSet={labelSet} hasModel={model !== null} refreshKey={project} onSavedChange={setSavedEnsembles} />
     </div>
   );
 }

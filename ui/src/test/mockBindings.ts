@@ -7,7 +7,7 @@ const names = [
   "hubSearch", "hubDetails", "hubDownload", "hubDownloadGguf", "modelTypes", "cachedModels", "removeCachedModel", "devices", "loadModel", "currentModel", "setPrecision",
   "parseTemplate", "templateFromSegments", "previewPrompt", "checkVerbalizer", "zeroShot", "evaluatePrompt", "suggestLabelWords", "savePrompt",
   "generationPrompt", "generateText",
-  "promptVersions", "fitEnsemble", "saveEnsemble", "ensembles", "deleteEnsemble", "scoreRowsWithEnsemble",
+  "promptVersions", "fitEnsemble", "saveEnsemble", "ensembles", "deleteEnsemble", "scoreRowsWithEnsemble", "ensembleZeroShot",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept", "checkLabels", "acceptCheckSuggestion",
   "exportLabels", "exportRun", "importPrompt", "openReport",
   "tuneDefaults", "estimateTuning", "startTuning", "listRuns", "runDetails", "compareRuns", "tuneOverSeeds", "listSeedGroups", "seedGroup",
