@@ -75,6 +75,7 @@ macro_rules! builder_for {
                 ensembles::delete_ensemble,
                 ensembles::score_rows_with_ensemble::<$runtime>,
                 ensembles::ensemble_zero_shot,
+                ensembles::export_ensemble::<$runtime>,
                 labelling::start_labelling,
                 labelling::label_state,
                 labelling::label_current,

@@ -65,6 +65,7 @@ export const commands = {
 	deleteEnsemble: (id: number) => __TAURI_INVOKE<EnsembleView[]>("delete_ensemble", { id }),
 	scoreRowsWithEnsemble: (job: string, labelSetId: number, ensembleId: number) => __TAURI_INVOKE<RunView>("score_rows_with_ensemble", { job, labelSetId, ensembleId }),
 	ensembleZeroShot: (ensembleId: number, rowIds: number[]) => __TAURI_INVOKE<EnsemblePredictionView[]>("ensemble_zero_shot", { ensembleId, rowIds }),
+	exportEnsemble: (ensembleId: number, path: string) => __TAURI_INVOKE<string>("export_ensemble", { ensembleId, path }),
 	startLabelling: (labelSetId: number, strategy: QueueOrder, runId: number | null) => __TAURI_INVOKE<LabelState>("start_labelling", { labelSetId, strategy, runId }),
 	labelState: () => __TAURI_INVOKE<LabelState | null>("label_state"),
 	labelCurrent: (classIndex: number) => __TAURI_INVOKE<LabelState>("label_current", { classIndex }),

@@ -353,3 +353,39 @@ pub fn classify_with_ensemble(
     }
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct ExportEnsembleArgs {
+    /// The project file.
+    file: PathBuf,
+    /// The saved ensemble's name.
+    #[arg(long)]
+    name: String,
+    /// Its version (default: the newest).
+    #[arg(long)]
+    version: Option<i64>,
+    /// The file to write (JSON).
+    #[arg(long, short = 'o')]
+    output: PathBuf,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    force: bool,
+}
+
+/// `cloze export ensemble`: a saved ensemble written as an ensemble file.
+pub fn export_saved(args: ExportEnsembleArgs) -> Result<()> {
+    let store = crate::project::open(&args.file)?;
+    let saved = store.ensemble_named(&args.name, args.version)?;
+    saved.ensemble.export(&args.output, &[&args.file], args.force.into())?;
+    errln!(
+        "wrote ensemble {} v{} ({} prompts, {}) to {}; classify with `cloze classify --model {} --ensemble {} --input FILE`",
+        saved.name,
+        saved.version,
+        saved.ensemble.members.len(),
+        saved.ensemble.weighting.label(),
+        args.output.display(),
+        saved.ensemble.model.as_deref().unwrap_or("MODEL"),
+        args.output.display()
+    );
+    Ok(())
+}

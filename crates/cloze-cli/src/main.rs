@@ -437,6 +437,9 @@ enum ExportCommand {
     Report(export_cmd::ExportReportArgs),
     /// A run as a transformers + peft + accelerate job (data, config, train.py) for a cluster.
     Job(export_cmd::ExportJobArgs),
+    /// A template ensemble saved in a project, as the file `cloze classify --ensemble` and
+    /// `cloze label --ensemble` read.
+    Ensemble(ensemble_cmd::ExportEnsembleArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -896,6 +899,7 @@ fn main() -> ExitCode {
         Command::Export(ExportCommand::Model(args)) => export_cmd::export_model(args),
         Command::Export(ExportCommand::Report(args)) => export_cmd::export_report(args),
         Command::Export(ExportCommand::Job(args)) => export_cmd::export_job(args),
+        Command::Export(ExportCommand::Ensemble(args)) => ensemble_cmd::export_saved(args),
         Command::Import(ImportCommand::Prompt(args)) => export_cmd::import_prompt(args),
         Command::Hub(command) => hub(command),
         Command::Bench(args) => bench::run(args),

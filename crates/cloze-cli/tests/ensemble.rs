@@ -401,7 +401,8 @@ fn cloze_with_input(args: &[&str], stdin: &str) -> std::process::Output {
 /// `cloze label --model --ensemble`: the rows still to label are scored by the ensemble in the
 /// background, as a run whose suggestions are the ensemble's predictions (checked against
 /// `classify --ensemble`); Enter accepts them. An ensemble with other classes than the label set's
-/// is refused before the loop starts, and nothing is labelled.
+/// is refused before the loop starts, and nothing is labelled. `cloze export ensemble` writes a
+/// saved one back as the file.
 #[test]
 fn label_suggests_with_an_ensemble() {
     let dir = scratch("cli-label-ensemble");
@@ -476,4 +477,27 @@ fn label_suggests_with_an_ensemble() {
         let want = preds.iter().find(|r| r["id"] == id.as_str()).unwrap_or_else(|| panic!("row {id}"));
         assert_eq!(value, want["predicted"].as_str().unwrap(), "row {id}");
     }
+
+    // `cloze export ensemble`: an ensemble the app saved in the project, written back as the file.
+    let fitted = cloze::ensemble::Ensemble::read(&ens).unwrap();
+    cloze::store::Store::open(&project).unwrap().save_ensemble("mix", &fitted).unwrap();
+    let out = dir.join("exported.json");
+    let o = out.to_str().unwrap();
+    let stderr = text(&cloze(&["export", "ensemble", p, "--name", "mix", "-o", o]).stderr);
+    assert!(stderr.contains("wrote ensemble mix v1 (3 prompts"), "{stderr}");
+    assert_eq!(cloze::ensemble::Ensemble::read(&out).unwrap(), fitted);
+    for (args, want) in [
+        (&["--name", "mix", "-o", o][..], "already exists"),
+        (
+            &["--name", "mix", "--version", "2", "--force", "-o", o][..],
+            "no saved ensemble \"mix\" version 2; saved ensembles: mix v1",
+        ),
+        (&["--name", "mix", "--force", "-o", p][..], "is also this job's input"),
+    ] {
+        let mut all = vec!["export", "ensemble", p];
+        all.extend(args);
+        let out = cloze(&all);
+        assert!(!out.status.success() && text(&out.stderr).contains(want), "{args:?}: {}", text(&out.stderr));
+    }
+    assert_eq!(cloze::ensemble::Ensemble::read(&out).unwrap(), fitted, "a refused export leaves the file");
 }

@@ -363,6 +363,13 @@ impl Ensemble {
         Ok(e)
     }
 
+    /// Exports the ensemble as the file `cloze classify --ensemble` reads: `out` must not be one
+    /// of `inputs` (the project), nor exist unless `replace` allows it.
+    pub fn export(&self, out: &Path, inputs: &[&Path], replace: crate::files::Replace) -> Result<()> {
+        crate::files::check_output(out, inputs, replace)?;
+        self.write(out)
+    }
+
     /// Writes the ensemble as JSON (to a temporary name, renamed into place).
     pub fn write(&self, path: &Path) -> Result<()> {
         let json =

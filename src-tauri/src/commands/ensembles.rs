@@ -2,10 +2,11 @@
 //! listing, deleting, and scoring rows for labelling with a saved ensemble (a job).
 
 use cloze::studio::views::{EnsemblePredictionView, EnsembleRequest, EnsembleView, PromptVersion, RunView};
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Runtime, State, Window};
 
 use crate::error::AppError;
 use crate::jobs::{Shared, run, run_job};
+use crate::paths::{PickPurpose, check_path};
 
 #[tauri::command]
 #[specta::specta]
@@ -64,4 +65,16 @@ pub async fn ensemble_zero_shot(
     row_ids: Vec<i64>,
 ) -> Result<Vec<EnsemblePredictionView>, AppError> {
     run(&studio, move |s| s.ensemble_zero_shot(ensemble_id, &row_ids)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn export_ensemble<R: Runtime>(
+    window: Window<R>,
+    studio: State<'_, Shared>,
+    ensemble_id: i64,
+    path: String,
+) -> Result<String, AppError> {
+    check_path(&window, &path, &[PickPurpose::ExportFile])?;
+    run(&studio, move |s| s.export_ensemble(ensemble_id, &path)).await
 }

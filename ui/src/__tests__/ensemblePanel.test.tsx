@@ -92,7 +92,7 @@ describe("EnsemblePanel", () => {
     expect(await screen.findByText(/run #9/)).toBeInTheDocument();
   });
 
-  it("lists saved ensembles; delete removes one", async () => {
+  it("lists saved ensembles; export writes one to the file chosen, delete removes one", async () => {
     const user = userEvent.setup();
     const saved = { ...FITTED, id: 5, name: "mix", version: 2, created_at: "2026-01-01", disagreements: [], disagreement_count: null };
     m.ensembles.mockResolvedValue([saved]);
@@ -103,6 +103,12 @@ describe("EnsemblePanel", () => {
     expect(list).toHaveTextContent("87.5% out-of-fold");
     await user.click(within(list).getByText("Show"));
     expect(screen.getByTestId("disagreements")).toHaveTextContent("Fit these prompts again");
+    m.pickPath.mockResolvedValue("/tmp/mix-v2.json");
+    m.exportEnsemble.mockResolvedValue("/tmp/mix-v2.json");
+    await user.click(within(list).getByRole("button", { name: "Export mix v2" }));
+    await waitFor(() => expect(m.exportEnsemble).toHaveBeenCalledWith(5, "/tmp/mix-v2.json"));
+    expect(m.pickPath.mock.calls[0][0]).toMatchObject({ purpose: "export-file", default_path: "mix-v2.json" });
+    expect(await screen.findByTestId("notice")).toHaveTextContent("Wrote /tmp/mix-v2.json; classify with it: cloze classify --model MODEL --ensemble /tmp/mix-v2.json");
     await user.click(within(list).getByRole("button", { name: "Delete mix v2" }));
     await waitFor(() => expect(m.deleteEnsemble).toHaveBeenCalledWith(5));
     await waitFor(() => expect(screen.queryByTestId("saved-ensembles")).not.toBeInTheDocument());

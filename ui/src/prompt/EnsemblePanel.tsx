@@ -7,6 +7,7 @@ import { useJobs } from "../app/JobsContext";
 import { useSetScreen } from "../app/NavigationContext";
 import { useNotify } from "../app/NotificationsContext";
 import { JobProgressBar, NameForm } from "../components/common";
+import { pickPath } from "../lib/dialog";
 import { errorMessage } from "../lib/errors";
 import { pct } from "../lib/format";
 import { useLatest } from "../lib/useLatest";
@@ -103,6 +104,18 @@ export function EnsemblePanel({ labelSet, hasModel, refreshKey, onSavedChange }:
     setScoreJob(null);
     if (run) setScored(`Scored the rows still to label with “${ensemble.name}” v${ensemble.version} (run #${run.id}, ${run.status}); the Label screen's queue and suggestions use it.`);
   };
+  const exportFile = async (ensemble: EnsembleView) => {
+    if (ensemble.id === null) return;
+    const id = ensemble.id;
+    const path = await guard(pickPath("export-file", {
+      title: "Export the ensemble",
+      filters: [{ name: "Ensemble (JSON)", extensions: ["json"] }],
+      defaultPath: `${ensemble.name ?? "ensemble"}-v${ensemble.version ?? 1}.json`,
+    }));
+    if (!path) return;
+    const written = await guard(commands.exportEnsemble(id, path));
+    if (written) notify(`Wrote ${written}; classify with it: cloze classify --model MODEL --ensemble ${written} --input FILE`);
+  };
   const remove = async (ensemble: EnsembleView) => {
     if (ensemble.id === null) return;
     const list = await guard(commands.deleteEnsemble(ensemble.id));
@@ -198,6 +211,7 @@ export function EnsemblePanel({ labelSet, hasModel, refreshKey, onSavedChange }:
                   <div className="row gap">
                     <button type="button" className="btn small" onClick={() => setView(e)}>Show</button>
                     <button type="button" className="btn small" disabled={scoreBlocker !== null || scoreJob !== null} title={scoreBlocker ?? "Score the rows still to label with it"} onClick={() => void score(e)}>Score rows</button>
+                    <button type="button" className="btn small" aria-label={`Export ${e.name} v${e.version}`} title="Write it as a file for cloze classify --ensemble" onClick={() => void exportFile(e)}>Export…</button>
                     <button type="button" className="btn small ghost" aria-label={`Delete ${e.name} v${e.version}`} onClick={() => void remove(e)}>Delete</button>
                   </div>
                 </li>

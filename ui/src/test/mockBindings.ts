@@ -2,12 +2,12 @@
 import { vi } from "vitest";
 
 const names = [
-  "uiReady", "cancelJob", "recentProjects", "forgetRecentProject", "createProject", "openProject", "closeProject", "currentProject",
+  "uiReady", "cancelJob", "pickPath", "recentProjects", "forgetRecentProject", "createProject", "openProject", "closeProject", "currentProject",
   "previewFile", "importDataset", "createLabelSet", "datasetStats", "rowsPage",
   "hubSearch", "hubDetails", "hubDownload", "hubDownloadGguf", "modelTypes", "cachedModels", "removeCachedModel", "devices", "loadModel", "currentModel", "setPrecision",
   "parseTemplate", "templateFromSegments", "previewPrompt", "checkVerbalizer", "zeroShot", "evaluatePrompt", "suggestLabelWords", "savePrompt",
   "generationPrompt", "generateText",
-  "promptVersions", "fitEnsemble", "saveEnsemble", "ensembles", "deleteEnsemble", "scoreRowsWithEnsemble", "ensembleZeroShot",
+  "promptVersions", "fitEnsemble", "saveEnsemble", "ensembles", "deleteEnsemble", "scoreRowsWithEnsemble", "ensembleZeroShot", "exportEnsemble",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept", "checkLabels", "acceptCheckSuggestion",
   "exportLabels", "exportRun", "importPrompt", "openReport",
   "tuneDefaults", "estimateTuning", "startTuning", "listRuns", "runDetails", "compareRuns", "tuneOverSeeds", "listSeedGroups", "seedGroup",

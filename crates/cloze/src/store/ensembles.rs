@@ -69,6 +69,31 @@ impl Store {
         parsed(saved)
     }
 
+    /// A saved ensemble by name: version `version`, or the newest.
+    pub fn ensemble_named(&self, name: &str, version: Option<i64>) -> Result<SavedEnsemble> {
+        let all = self.ensembles()?;
+        let mut same: Vec<&SavedEnsemble> = all.iter().filter(|e| e.name == name.trim()).collect();
+        same.sort_by_key(|e| e.version);
+        let found = match version {
+            Some(v) => same.iter().find(|e| e.version == v).copied(),
+            None => same.last().copied(),
+        };
+        found.cloned().ok_or_else(|| {
+            let mut names: Vec<String> = all.iter().map(|e| format!("{} v{}", e.name, e.version)).collect();
+            names.dedup();
+            let known = if names.is_empty() {
+                "the project has no saved ensemble; fit and save one in the prompt studio".to_string()
+            } else {
+                format!("saved ensembles: {}", names.join(", "))
+            };
+            let which = match version {
+                Some(v) => format!("{name:?} version {v}"),
+                None => format!("{name:?}"),
+            };
+            self.failure(ErrorKind::NotFound, format!("there is no saved ensemble {which}; {known}"))
+        })
+    }
+
     /// Deletes one saved ensemble version (runs it scored keep their suggestions).
     pub fn delete_ensemble(&self, id: i64) -> Result<()> {
         let n = self.conn().execute("DELETE FROM ensembles WHERE id = ?1", [id]).map_err(|e| self.err(e))?;
@@ -133,6 +158,23 @@ mod tests {
         );
         assert_eq!(store.ensemble(b.id).unwrap().ensemble, dev);
         assert!(!other.created_at.is_empty());
+        // By name: the newest version, or the one asked for; a missing one lists what there is.
+        assert_eq!(store.ensemble_named("sentiment", None).unwrap().id, b.id);
+        assert_eq!(store.ensemble_named(" sentiment", Some(1)).unwrap().id, a.id);
+        for (name, version, want) in [
+            (
+                "sentiment",
+                Some(9),
+                "no saved ensemble \"sentiment\" version 9; saved ensembles: other v1, sentiment v1, sentiment v2",
+            ),
+            ("nope", None, "no saved ensemble \"nope\"; saved ensembles: other v1"),
+        ] {
+            let e = store.ensemble_named(name, version).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotFound);
+            assert!(e.to_string().contains(want), "{e}");
+        }
+        let empty = Store::open_in_memory().unwrap().ensemble_named("x", None).unwrap_err();
+        assert!(empty.to_string().contains("has no saved ensemble; fit and save one"), "{empty}");
 
         store.delete_ensemble(a.id).unwrap();
         assert_eq!(store.ensembles().unwrap().len(), 2);

@@ -346,4 +346,17 @@ impl Studio {
             })
             .collect())
     }
+
+    /// Writes a saved ensemble as the file `cloze classify --ensemble` reads (the save dialog
+    /// asked before replacing a file); the path written.
+    pub fn export_ensemble(&self, ensemble_id: i64, path: &str) -> Result<String> {
+        let path = std::path::Path::new(path.trim());
+        if path.as_os_str().is_empty() {
+            return Err(Error::invalid("give the file to write, e.g. ~/sentiment-ensemble.json"));
+        }
+        let project = self.project_file()?;
+        let saved = self.with_store(|store| store.ensemble(ensemble_id))?;
+        saved.ensemble.export(path, &[&project], crate::files::Replace::Allow)?;
+        Ok(path.display().to_string())
+    }
 }

@@ -1249,6 +1249,14 @@ fn ensembles_fit_from_saved_prompts_save_and_score_rows() {
     let kept = config.distill.unwrap();
     assert_eq!((kept.ensemble, kept.temperature), (stored_ensemble(&f, id), 2.0));
 
+    // Exporting: the file `cloze classify --ensemble` reads; never over the project.
+    let file = f.dir.join("sentiment.json");
+    assert_eq!(f.studio.export_ensemble(id, file.to_str().unwrap()).unwrap(), file.display().to_string());
+    assert_eq!(crate::ensemble::Ensemble::read(&file).unwrap(), stored_ensemble(&f, id));
+    let project = f.studio.project_file().unwrap();
+    let over = f.studio.export_ensemble(id, project.to_str().unwrap()).unwrap_err();
+    assert!(over.to_string().contains("is also this job's input"), "{over}");
+
     // Deleting.
     assert_eq!(f.studio.delete_ensemble(id).unwrap().len(), 1);
     let gone = f.studio.score_rows_with_ensemble(fresh.id, id, &mut yes).unwrap_err();
