@@ -401,6 +401,17 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.textMatches("ensemble-scored", /Scored the rows still to label with .news-ensemble. v1 \(run #\d+, finished\)/, LONG);
     await h.assertNoError("after fitting and scoring with the ensemble");
 
+    // Live probabilities of the saved ensemble: each member's prediction beside the combined one.
+    const sources = await h.options("live-source");
+    const ens = sources.find((o) => /ensemble news-ensemble v1 \(2 prompts\)/.test(o.text));
+    assert.ok(ens, `the saved ensemble is offered: ${JSON.stringify(sources)}`);
+    await h.selectValue("live-source", ens.value);
+    await h.textMatches("prob-members", /news v1: \S+ \d+%[\s\S]*news v2: \S+ \d+%/, LONG);
+    await h.scrollTo(await h.$t("live-probs"));
+    await h.screenshot("06c-prompt-ensemble-live");
+    await h.selectValue("live-source", "");
+    await h.gone("prob-members", LONG);
+
     // Back to the first template for the steps that follow.
     await h.typeInto("template-source", TEMPLATE);
     await browser.waitUntil(async () => (await h.value("template-source")) === TEMPLATE, { timeout: SHORT, timeoutMsg: "template not restored" });
@@ -747,6 +758,42 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await browser.keys(["Backspace"]);
     await browser.waitUntil(async () => (await h.value("tune-shots")) === "", { timeout: SHORT, timeoutMsg: "rows per class not cleared" });
     await h.textMatches("tune-start", /^Start training$/);
+  });
+
+  step("9g", "distillation: a probe distils the saved ensemble's soft labels on 20 rows still to label", async () => {
+    await h.click("nav-tune");
+    await h.shown("tune-screen");
+    await h.selectValue("tune-strategy", "probe");
+    await browser.waitUntil(async () => (await h.value("tune-epochs")) === "100", { timeout: SHORT, timeoutMsg: "probe defaults were not loaded" });
+    await h.typeInto("tune-epochs", "3");
+    await h.typeInto("tune-name", "distilled");
+    await h.click("tune-distill-on");
+    await h.textMatches("tune-distill-ensemble", /news-ensemble v1 · 2 prompts · dev-accuracy/);
+    await h.textMatches("tune-distill-help", /pseudo_labels\.jsonl/);
+    await h.typeInto("tune-distill-temperature", "0");
+    await h.textMatches("tune-distill-error", /Temperature .0. must be a positive number/);
+    assert.equal(await (await h.$t("tune-start")).isEnabled(), false, "no start with a temperature of 0");
+    await h.typeInto("tune-distill-temperature", "2");
+    await h.gone("tune-distill-error");
+    await h.typeInto("tune-distill-max-rows", "20");
+    await h.click("tune-start");
+    await h.textMatches("tune-details", /distilled · probe · finished/, LONG);
+    await h.assertNoError("after a distilled run");
+    const dir = path.join(`${PROJECT}.runs`, "distilled");
+    const pseudo = fs.readFileSync(path.join(dir, "pseudo_labels.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(pseudo.length, 20, "20 rows still to label were pseudo-labelled");
+    for (const p of pseudo) {
+      const total = Object.values(p.soft).reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(total - 1) < 1e-4 && p.soft[p.label] === Math.max(...Object.values(p.soft)), `a soft label: ${JSON.stringify(p)}`);
+    }
+    const config = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8"));
+    assert.equal(config.distill.temperature, 2);
+    assert.equal(config.distill.ensemble.members.length, 2, "the run keeps the whole ensemble");
+    await h.scrollTo(await h.$t("tune-details"));
+    await h.screenshot("08g-tune-distilled");
+    // The form keeps its settings between screens: distillation off for the steps that follow.
+    await h.click("tune-distill-on");
+    await h.gone("tune-distill-ensemble");
   });
 
   // ---- Every model family: the same screens with the tiny decoder (Llama) and T5 fixtures. ----
