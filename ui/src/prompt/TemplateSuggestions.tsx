@@ -40,6 +40,7 @@ export function SuggestionChips({ result, current, onPick }: { result: TemplateS
             type="button"
             className={`chip suggestion${s.template === current ? " selected" : ""}`}
             data-testid="template-suggestion"
+            data-template={s.template}
             title={`${s.origin} · mean log-probability of the right class ${s.mean_log_prob.toFixed(3)}`}
             onClick={() => onPick(s.template)}
           >
