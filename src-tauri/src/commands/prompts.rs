@@ -9,8 +9,8 @@ use cloze::studio::views::{
 use cloze::template::chat::Chat;
 use tauri::{AppHandle, Runtime, State, Window};
 
-use crate::error::AppError;
 use crate::commands::models::check_model_spec;
+use crate::error::AppError;
 use crate::jobs::{Shared, run, run_job, send_pieces};
 
 #[tauri::command]
@@ -140,6 +140,8 @@ pub async fn generate_templates<R: Runtime>(
     if let Some(spec) = generator.as_deref().filter(|g| !g.trim().is_empty()) {
         check_model_spec(&app, &window, spec).await?;
     }
-    run_job(&app, job, move |s, p| s.generate_template_suggestions(&prompt, label_set_id, generator.as_deref(), p))
-        .await
+    run_job(&app, job, move |s, p| {
+        s.generate_template_suggestions(&prompt, label_set_id, generator.as_deref(), p)
+    })
+    .await
 }

@@ -54,13 +54,14 @@ impl Studio {
         let (template, verbalizer, rows) = self.suggestion_inputs(prompt, label_set_id)?;
         let options = SearchOptions::default();
         let mut round = 0;
-        let found = autotemplate::search(&model.plm, &template, &verbalizer, &rows, options, &mut |done, total| {
-            round += usize::from(done == 0);
-            progress(
-                Progress::new("edit", done as u64, Some(total as u64))
-                    .with_message(format!("round {round} of {}", options.rounds)),
-            )
-        })?;
+        let found =
+            autotemplate::search(&model.plm, &template, &verbalizer, &rows, options, &mut |done, total| {
+                round += usize::from(done == 0);
+                progress(
+                    Progress::new("edit", done as u64, Some(total as u64))
+                        .with_message(format!("round {round} of {}", options.rounds)),
+                )
+            })?;
         Ok(TemplateSuggestions {
             method: SuggestionMethod::WordEdits,
             rows: rows.len().min(options.max_rows) as i64,
@@ -134,7 +135,12 @@ impl Studio {
                 &template,
                 &verbalizer,
                 &rows,
-                SearchOptions { rounds: 0, max_rows: options.max_rows, seed: options.seed, ..Default::default() },
+                SearchOptions {
+                    rounds: 0,
+                    max_rows: options.max_rows,
+                    seed: options.seed,
+                    ..Default::default()
+                },
                 &mut |_, _| true,
             )?;
             suggestions.extend(start.into_iter().map(|c| TemplateSuggestion {
