@@ -264,6 +264,28 @@ fn every_command_through_ipc() {
     assert_eq!(eval["rows"], 16);
     let words = h.ok("suggest_label_words", json!({"prompt": prompt(), "labelSetId": set, "perClass": 3}));
     assert_eq!(words[0]["words"].as_array().unwrap().len(), 3);
+    // Template suggestions (jobs): word edits with the loaded model; T5's with a T5 folder as the
+    // generator (refused until it is chosen), and the loaded RoBERTa refused as a generator.
+    let edits =
+        h.ok("suggest_template_edits", json!({"job": "tpl-1", "prompt": prompt(), "labelSetId": set}));
+    assert_eq!((edits["method"].as_str(), edits["rows"].as_i64()), (Some("word-edits"), Some(16)));
+    let list = edits["suggestions"].as_array().unwrap();
+    assert!(list.len() > 5 && list.iter().filter(|s| s["current"] == true).count() == 1, "{edits}");
+    assert!(events.lock().unwrap().iter().any(|e| e["job"] == "tpl-1" && e["stage"] == "edit"));
+    let t5 = format!("{ROOT}/tests/fixtures/parity/t5");
+    let with = |job: &str, generator: Value| json!({"job": job, "prompt": prompt(), "labelSetId": set, "generator": generator});
+    h.err("generate_templates", with("tpl-2", json!(t5)), "not-allowed");
+    h.choose("model-folder", &t5);
+    let generated = h.ok("generate_templates", with("tpl-3", json!(t5)));
+    assert_eq!(
+        (generated["method"].as_str(), generated["generator"].as_str()),
+        (Some("t5"), Some(t5.as_str()))
+    );
+    let list = generated["suggestions"].as_array().unwrap();
+    assert!(list.iter().any(|s| s["current"] == true) && list.len() > 1, "{generated}");
+    assert!(list.iter().all(|s| !s["template"].as_str().unwrap().contains("extra_id")));
+    let refused = h.err("generate_templates", with("tpl-4", Value::Null), "invalid-input");
+    assert!(refused.contains("roberta cannot generate templates"), "{refused}");
     assert_eq!(
         h.ok("save_prompt", json!({"name": "sentiment", "prompt": prompt()}))["template"]["version"],
         1

@@ -65,6 +65,8 @@ macro_rules! builder_for {
                 prompts::zero_shot,
                 prompts::evaluate_prompt::<$runtime>,
                 prompts::suggest_label_words,
+                prompts::suggest_template_edits::<$runtime>,
+                prompts::generate_templates::<$runtime>,
                 prompts::save_prompt,
                 prompts::generation_prompt,
                 prompts::generate_text::<$runtime>,

@@ -3,7 +3,8 @@
 // the keyboard and undo one, reopen the project, export the 4 human labels; tune runs, export a
 // soft prompt as a PEFT adapter and a report of two runs, and open the report "in the browser";
 // switch the model to bf16 and tune a probe in it; check the labels for suspicious ones and relabel one;
-// repeat a fine-tuning run over 3 seeds and see the group's spread.
+// repeat a fine-tuning run over 3 seeds and see the group's spread; template suggestions (word edits,
+// and T5's with the T5 fixture as the generator) as chips.
 //
 // Run through scripts/e2e.sh (it starts Xvfb and tauri-driver and sets the environment).
 // Environment: E2E_APP (absolute path of the app binary), E2E_REPO (repo root), E2E_TMP (scratch
@@ -414,6 +415,48 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.gone("prob-members", LONG);
 
     // Back to the first template for the steps that follow.
+    await h.typeInto("template-source", TEMPLATE);
+    await browser.waitUntil(async () => (await h.value("template-source")) === TEMPLATE, { timeout: SHORT, timeoutMsg: "template not restored" });
+  });
+
+  step("6c", "prompt studio: template suggestions — word edits and T5's (the T5 fixture as the generator) as chips with scores; a click puts one in the builder", async () => {
+    const T5_DIR = path.join(REPO, "tests", "fixtures", "parity", "t5");
+    const chips = async () => {
+      const out = [];
+      for (const c of await h.$$t("template-suggestion")) out.push(await h.txt(c));
+      return out;
+    };
+    // Word edits of the current template, scored by RoBERTa on the 4 labelled rows.
+    await h.scrollTo(h.$t("template-suggest"));
+    await h.click("suggest-edits");
+    await h.textMatches("template-suggestions", /\d+ templates \(word edits, scored by .+ on 4 labelled rows\)/, LONG);
+    const edits = await chips();
+    assert.ok(edits.length > 3, `several edits: ${edits}`);
+    for (const c of edits) assert.match(c, /\{mask\}[\s\S]*\d{1,3}\.\d%/, `a chip shows its template and score: ${c}`);
+    assert.ok(edits.some((c) => /This is about \{mask\}\.[\s\S]*current/.test(c)), `the current template is among them: ${edits}`);
+    // T5 writes templates (the generator: the T5 fixture's folder), RoBERTa scores them.
+    await h.typeInto("generator-path", T5_DIR);
+    await h.click("suggest-templates");
+    await h.textMatches("template-suggestions", /written by .*t5.*scored by .+ on 4 labelled rows/, LONG);
+    const generated = await chips();
+    assert.ok(generated.length > 1, `T5's templates: ${generated}`);
+    for (const c of generated) {
+      assert.match(c, /\d{1,3}\.\d%/, `a score on each chip: ${c}`);
+      assert.doesNotMatch(c, /extra_id/, `no sentinel in a template: ${c}`);
+    }
+    await h.screenshot("06c-template-suggestions");
+    // Clicking a chip that is not the current template puts it into the builder.
+    const all = await h.$$t("template-suggestion");
+    let pick = -1;
+    for (let i = 0; i < all.length && pick < 0; i++) if (!/current/.test(await h.txt(all[i]))) pick = i;
+    assert.ok(pick >= 0, `a chip other than the current template: ${generated}`);
+    const picked = await all[pick].getAttribute("data-template");
+    await all[pick].click();
+    await browser.waitUntil(async () => (await h.value("template-source")) === picked, {
+      timeout: SHORT, timeoutMsg: `the builder shows the picked template ${JSON.stringify(picked)}, not ${JSON.stringify(await h.value("template-source"))}`,
+    });
+    await h.assertNoError("after the template suggestions");
+    // Back to the first template for the steps that follow (nothing was saved).
     await h.typeInto("template-source", TEMPLATE);
     await browser.waitUntil(async () => (await h.value("template-source")) === TEMPLATE, { timeout: SHORT, timeoutMsg: "template not restored" });
   });

@@ -54,6 +54,13 @@ export const commands = {
 	zeroShot: (prompt: PromptSpec, rowIds: number[]) => __TAURI_INVOKE<PredictionView[]>("zero_shot", { prompt, rowIds }),
 	evaluatePrompt: (job: string, prompt: PromptSpec, labelSetId: number) => __TAURI_INVOKE<EvaluationView>("evaluate_prompt", { job, prompt, labelSetId }),
 	suggestLabelWords: (prompt: PromptSpec, labelSetId: number, perClass: number) => __TAURI_INVOKE<WordSuggestions[]>("suggest_label_words", { prompt, labelSetId, perClass }),
+	/**  Edits of the template's fixed words, scored on the label set's labelled rows (a job). */
+	suggestTemplateEdits: (job: string, prompt: PromptSpec, labelSetId: number) => __TAURI_INVOKE<TemplateSuggestions>("suggest_template_edits", { job, prompt, labelSetId }),
+	/**
+	 *  Templates a T5 model writes (LM-BFF), scored on the label set's labelled rows (a job); the
+	 *  generator is a chosen folder or a downloaded model, or the loaded model when `None`.
+	 */
+	generateTemplates: (job: string, prompt: PromptSpec, labelSetId: number, generator: string | null) => __TAURI_INVOKE<TemplateSuggestions>("generate_templates", { job, prompt, labelSetId, generator }),
 	savePrompt: (name: string, prompt: PromptSpec) => __TAURI_INVOKE<SavedPrompt>("save_prompt", { name, prompt }),
 	generationPrompt: (template: string, chat: Chat, rowId: number) => __TAURI_INVOKE<string>("generation_prompt", { template, chat, rowId }),
 	/**  Generation as job `job`: each piece arrives as a `generated-text` event, then the result. */
@@ -1215,6 +1222,13 @@ export type StopReason =
 /**  The prompt and the new tokens fill the model's context. */
 "context";
 
+/**  How template suggestions were made. */
+export type SuggestionMethod = 
+/**  Edits of the template's fixed words (any family). */
+"word-edits" | 
+/**  LM-BFF's generation with a T5 model. */
+"t5";
+
 export type SuggestionView = {
 	run_id: number,
 	predicted: string,
@@ -1257,6 +1271,27 @@ export type TableRow = {
 	 *  one the check contradicted.
 	 */
 	suspicion: FlaggedRow | null,
+};
+
+/**  One suggested template and its score on the labelled rows. */
+export type TemplateSuggestion = {
+	template: string,
+	accuracy: number,
+	/**  The mean log-probability of each row's right class (the tie-break). */
+	mean_log_prob: number,
+	/**  What made it: the edit, or the placement and T5's log-probability. */
+	origin: string,
+	/**  The prompt's own template. */
+	current: boolean,
+};
+
+/**  Template suggestions, best first, scored with `scorer` on `rows` labelled rows. */
+export type TemplateSuggestions = {
+	method: SuggestionMethod,
+	rows: number,
+	scorer: string,
+	generator: string | null,
+	suggestions: TemplateSuggestion[],
 };
 
 export type TemplateView = {

@@ -62,6 +62,7 @@ use std::process::ExitCode;
 
 use choices::engine;
 use clap::{Args, Parser, Subcommand};
+use cloze::autotemplate::t5gen::Placement;
 use cloze::classify::{ClassifyOptions, Prediction, evaluate};
 use cloze::data::{ColumnRef, Format, ImportOptions};
 use cloze::metrics::Metrics;
@@ -147,6 +148,10 @@ enum Command {
     /// (delete a word, swap one for a near synonym, an opener before the mask), every candidate
     /// scored on labelled rows and listed with its accuracy. Works for any model family.
     SearchTemplate(Box<SearchTemplateArgs>),
+    /// Generate templates with a T5 model (LM-BFF): T5 fills the words around each labelled row's
+    /// text and label word in one decoding shared by every row; each candidate is scored on the
+    /// labelled rows with --model (any family) and listed with its accuracy.
+    GenerateTemplates(Box<GenerateTemplatesArgs>),
     /// Train a prompt: soft-prompt tuning (model frozen), prompt-based fine-tuning, prompted
     /// continued pretraining (the model family's own objective) or a probe on frozen embeddings.
     /// Writes a run folder.
@@ -783,6 +788,111 @@ fn search_template(args: SearchTemplateArgs) -> Result<()> {
 }
 
 #[derive(Args, Debug)]
+struct GenerateTemplatesArgs {
+    /// The model that scores the candidates (any family).
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The T5 model that writes them (a folder or a cached repository id; t5, Flan-T5, mT5).
+    #[arg(long, short = 'g', value_name = "DIR|REPO")]
+    generator: String,
+    /// Label words per class (JSON or a JSON file); each class's first word goes into the
+    /// generator's input. The classes must be the labels in the data.
+    #[arg(long, short = 'v', value_name = "FILE|JSON")]
+    verbalizer: String,
+    /// Labelled rows: the generator reads them, the candidates are scored on them.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    input: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Sequences kept at each step of the beam search (candidates per placement).
+    #[arg(long, default_value_t = 20)]
+    beam: usize,
+    /// At most this many tokens in each span T5 fills.
+    #[arg(long, default_value_t = 8)]
+    max_span_tokens: usize,
+    /// Where the text and the mask stand (repeat for several): text-first ({text_a} … {mask} …),
+    /// mask-first (… {mask} … {text_a}), between ({text_a} … {mask} … {text_b}). Default: the
+    /// first two, or between when the rows have a second text.
+    #[arg(long = "placement", value_name = "PLACEMENT", value_parser = engine::<Placement>)]
+    placements: Vec<Placement>,
+    /// Labelled rows the generator reads (a seeded sample when the file has more).
+    #[arg(long, default_value_t = 32)]
+    max_examples: usize,
+    /// Labelled rows each candidate is scored on (a seeded sample when the file has more).
+    #[arg(long, default_value_t = 100)]
+    max_rows: usize,
+    /// Seed of the samples.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Candidates to print.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Print every candidate as JSON instead.
+    #[arg(long)]
+    json: bool,
+}
+
+fn generate_templates(args: GenerateTemplatesArgs) -> Result<()> {
+    let verbalizer = Verbalizer::from_file_or_json(&args.verbalizer)?;
+    let options = cloze::autotemplate::t5gen::GenerationOptions {
+        beam: args.beam,
+        max_span_tokens: args.max_span_tokens,
+        placements: args.placements.clone(),
+        max_examples: args.max_examples,
+        max_rows: args.max_rows,
+        seed: args.seed,
+        ..Default::default()
+    };
+    options.check()?;
+    let (rows, report) = cloze::data::load(&args.input, &args.data.import_options()?)?;
+    report_import(&args.input, &report.notes, &report.skipped);
+    check_labels_in(&args.input, &rows, &verbalizer.class_names())?;
+    let generator =
+        load_model(&ModelArgs { model: args.generator.clone(), device: args.model.device, precision: None })?;
+    let plm = load_model(&args.model)?;
+    let bar = indicatif::ProgressBar::new(0);
+    let found = cloze::autotemplate::t5gen::generate_templates(
+        &generator,
+        &plm,
+        &verbalizer,
+        &rows,
+        &options,
+        &mut |stage, done, total| {
+            bar.set_length(total as u64);
+            bar.set_message(stage.to_string());
+            bar.set_position(done as u64);
+            true
+        },
+    )?;
+    bar.finish_and_clear();
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&found).map_err(|e| Error::internal(e.to_string()))?)?;
+        return Ok(());
+    }
+    outln!(
+        "{:>4} {:>8} {:>9} {:>10}  {:<10} template",
+        "rank",
+        "accuracy",
+        "log-prob",
+        "T5 log-p",
+        "placement"
+    )?;
+    for (k, c) in found.iter().take(args.top).enumerate() {
+        outln!(
+            "{:>4} {:>8.4} {:>9.4} {:>10.2}  {:<10} {:?}",
+            k + 1,
+            c.accuracy,
+            c.mean_log_prob,
+            c.generation_log_prob,
+            c.placement.name(),
+            c.template
+        )?;
+    }
+    errln!("{} templates generated and scored on the labelled rows of {}", found.len(), args.input.display());
+    Ok(())
+}
+
+#[derive(Args, Debug)]
 struct InspectArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -908,6 +1018,7 @@ fn main() -> ExitCode {
         Command::Multilabel(args) => multilabel_cmd::run(*args),
         Command::SearchWords(args) => search_words(*args),
         Command::SearchTemplate(args) => search_template(*args),
+        Command::GenerateTemplates(args) => generate_templates(*args),
     };
     exit_code(result)
 }

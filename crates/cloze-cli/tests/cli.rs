@@ -816,3 +816,73 @@ fn search_template_scores_every_candidate() {
     let want = format!("accuracy {:.4}", found[0]["accuracy"].as_f64().unwrap());
     assert!(text(&out.stderr).contains(&want), "{want}: {}", text(&out.stderr));
 }
+
+/// `cloze generate-templates`: T5 (the tiny fixture) writes templates, the RoBERTa fixture scores
+/// them; every candidate is a classification template, best first, with the accuracy `classify`
+/// gives it; the same command again gives the same list; a generator that is not T5 is refused,
+/// naming the families that can generate.
+#[test]
+fn generate_templates_scores_every_candidate() {
+    let model = model();
+    let t5 = repo().join("tests/fixtures/parity/t5");
+    let run = |generator: &std::path::Path, extra: &[&str]| {
+        let mut a = vec![
+            "generate-templates",
+            "--model",
+            model.to_str().unwrap(),
+            "--generator",
+            generator.to_str().unwrap(),
+            "-v",
+            "samples/sentiment.verbalizer.json",
+            "-i",
+            "samples/reviews.csv",
+            "--beam",
+            "6",
+            "--max-span-tokens",
+            "4",
+        ];
+        a.extend_from_slice(extra);
+        cloze(&a)
+    };
+    let out = run(&t5, &["--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let found: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!found.is_empty());
+    let score =
+        |c: &serde_json::Value| (c["accuracy"].as_f64().unwrap(), c["mean_log_prob"].as_f64().unwrap());
+    assert!(found.windows(2).all(|w| score(&w[0]) >= score(&w[1])), "best first");
+    for c in &found {
+        let t = c["template"].as_str().unwrap();
+        assert!(t.contains("{mask}") && t.contains("{text_a}") && !t.contains("extra_id"), "{t}");
+        assert!(["text-first", "mask-first"].contains(&c["placement"].as_str().unwrap()));
+    }
+    let again = run(&t5, &["--json"]);
+    assert_eq!(again.stdout, out.stdout, "deterministic");
+    let best = found[0]["template"].as_str().unwrap();
+    let out = cloze(&[
+        "classify",
+        "--model",
+        model.to_str().unwrap(),
+        "-t",
+        best,
+        "-v",
+        "samples/sentiment.verbalizer.json",
+        "-i",
+        "samples/reviews.csv",
+    ]);
+    let want = format!("accuracy {:.4}", found[0]["accuracy"].as_f64().unwrap());
+    assert!(text(&out.stderr).contains(&want), "{want}: {}", text(&out.stderr));
+    // The table: a header and one line per candidate, at most --top.
+    let out = run(&t5, &["--top", "2"]);
+    let table = text(&out.stdout);
+    assert!(table.starts_with("rank accuracy"), "{table}");
+    assert_eq!(table.lines().count(), 1 + found.len().min(2), "{table}");
+    // RoBERTa cannot generate.
+    let out = run(&model, &[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("roberta cannot generate templates") && err.contains("families learned: t5"),
+        "{err}"
+    );
+}

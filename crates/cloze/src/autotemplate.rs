@@ -5,7 +5,10 @@
 //! or puts a summarising phrase before the mask ([`PHRASES`], LM-BFF's manual templates' openers);
 //! every candidate is scored on labelled rows (accuracy, ties broken by the mean log-probability
 //! of the right class) and the best [`SearchOptions::beam`] go on to the next round. Every
-//! candidate's score is reported. (LM-BFF's generation of templates with T5 is not here yet.)
+//! candidate's score is reported. LM-BFF's generation of templates with a T5 model, whose candidates
+//! are ranked the same way, is [`t5gen`].
+
+pub mod t5gen;
 
 use std::collections::BTreeSet;
 
@@ -173,19 +176,37 @@ fn lower_first(word: &str) -> String {
     }
 }
 
+/// Up to `max` of `rows`' labelled rows (a seeded sample when there are more); an error naming
+/// `what` needs them when there are none.
+fn labelled_sample(rows: &[Example], max: usize, seed: u64, what: &str) -> Result<Vec<Example>> {
+    let labelled: Vec<Example> = rows.iter().filter(|r| r.label.is_some()).cloned().collect();
+    if labelled.is_empty() {
+        return Err(Error::precondition(format!(
+            "{what} scores candidates on labelled rows, and none of the {} rows has a label; label some rows first",
+            rows.len()
+        )));
+    }
+    if labelled.len() <= max {
+        return Ok(labelled);
+    }
+    let mut order: Vec<usize> = (0..labelled.len()).collect();
+    crate::data::shuffle(&mut order, seed);
+    Ok(order.into_iter().take(max).map(|i| labelled[i].clone()).collect())
+}
+
 /// Accuracy and mean log-probability of the right class of `template` on `rows`.
 fn score(
     plm: &Plm,
     template: &Template,
     verbalizer: &Verbalizer,
     rows: &[Example],
-    options: &SearchOptions,
+    batch_size: usize,
 ) -> Result<(f64, f64)> {
     let classifier = Classifier::new(
         plm,
         template.clone(),
         verbalizer,
-        ClassifyOptions { batch_size: options.batch_size, ..Default::default() },
+        ClassifyOptions { batch_size, ..Default::default() },
     )?;
     let preds = classifier.classify(rows, &mut |_, _| true)?;
     let mut hits = 0;
@@ -216,20 +237,8 @@ pub fn search(
         return Err(Error::invalid("the template search needs a beam and rows of at least 1"));
     }
     crate::classify::check_labels(rows, &verbalizer.class_names())?;
-    let labelled: Vec<Example> = rows.iter().filter(|r| r.label.is_some()).cloned().collect();
-    if labelled.is_empty() {
-        return Err(Error::precondition(
-            "the template search scores candidates on labelled rows; label some rows first",
-        ));
-    }
-    let sample: Vec<Example> = if labelled.len() > options.max_rows {
-        let mut order: Vec<usize> = (0..labelled.len()).collect();
-        crate::data::shuffle(&mut order, options.seed);
-        order.into_iter().take(options.max_rows).map(|i| labelled[i].clone()).collect()
-    } else {
-        labelled
-    };
-    let (accuracy, mean_log_prob) = score(plm, start, verbalizer, &sample, &options)?;
+    let sample = labelled_sample(rows, options.max_rows, options.seed, "the template search")?;
+    let (accuracy, mean_log_prob) = score(plm, start, verbalizer, &sample, options.batch_size)?;
     let mut all = vec![Candidate {
         template: start.source().to_string(),
         round: 0,
@@ -252,7 +261,7 @@ pub fn search(
             if !progress(k, todo.len()) {
                 return Err(Error::Cancelled);
             }
-            let (accuracy, mean_log_prob) = score(plm, c, verbalizer, &sample, &options)?;
+            let (accuracy, mean_log_prob) = score(plm, c, verbalizer, &sample, options.batch_size)?;
             all.push(Candidate {
                 template: c.source().to_string(),
                 round,

@@ -226,8 +226,8 @@ pub fn greedy_ids(plm: &Plm, input_ids: &[u32], max_new_tokens: usize) -> Result
 enum Stepper {
     /// A decoder: the prompt not yet run (then empty) and the keys and values of what was.
     Decoder { pending: Vec<u32>, cache: KvCache },
-    /// An encoder–decoder: the encoder's states and mask, and the decoder's input so far.
-    Seq2Seq { encoded: Tensor, mask: Tensor, decoder_ids: Vec<u32> },
+    /// An encoder–decoder: the encoder's states, and the decoder's input so far.
+    Seq2Seq { encoded: Encoded, decoder_ids: Vec<u32> },
 }
 
 impl Stepper {
@@ -236,23 +236,8 @@ impl Stepper {
         match plm.kind() {
             Kind::Decoder => Ok(Stepper::Decoder { pending: ids.to_vec(), cache: plm.kv_cache() }),
             Kind::EncoderDecoder => {
-                if ids.len() > plm.max_len() {
-                    return Err(Error::invalid(format!(
-                        "the prompt is {} tokens; {} reads at most {}: shorten it",
-                        ids.len(),
-                        plm.family().name(),
-                        plm.max_len()
-                    )));
-                }
-                let start = plm.decoder_start_id().ok_or_else(|| {
-                    Error::invalid(format!(
-                        "{}: config.json names no decoder_start_token_id",
-                        plm.family().name()
-                    ))
-                })?;
-                let batch = plm.batch(&[ids])?;
-                let encoded = plm.encode_batch(&batch)?;
-                Ok(Stepper::Seq2Seq { encoded, mask: batch.attention().clone(), decoder_ids: vec![start] })
+                let encoded = Encoded::new(plm, &[ids.to_vec()])?;
+                Ok(Stepper::Seq2Seq { decoder_ids: vec![encoded.start], encoded })
             }
             Kind::Encoder => Err(Error::invalid("a masked LM does not generate text")),
         }
@@ -272,13 +257,18 @@ impl Stepper {
                 pending.clear();
                 h
             }
-            Stepper::Seq2Seq { encoded, mask, decoder_ids } => {
+            Stepper::Seq2Seq { encoded, decoder_ids } => {
                 decoder_ids.extend(last);
                 if decoder_ids.len() > plm.max_len() {
                     return Ok(None);
                 }
                 let batch = plm.batch(&[decoder_ids.as_slice()])?;
-                plm.decode(encoded, mask, &plm.embed_tokens(batch.ids())?, batch.attention())?
+                plm.decode(
+                    &encoded.states,
+                    &encoded.mask,
+                    &plm.embed_tokens(batch.ids())?,
+                    batch.attention(),
+                )?
             }
         };
         let t = hidden.dim(1)?;
@@ -293,6 +283,98 @@ impl Stepper {
         .get(0)?;
         Ok(Some(logits.to_dtype(DType::F32)?.to_vec1::<f32>()?))
     }
+}
+
+/// An encoder–decoder's encoder states for several inputs, computed once and read by every decoder
+/// pass over them: a decoding shared by many inputs (LM-BFF's template generation) runs the decoder
+/// over each prefix against every input without encoding them again.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    /// `[inputs, width, hidden]`, right-padded.
+    states: Tensor,
+    /// `[inputs, width]` 0/1.
+    mask: Tensor,
+    inputs: usize,
+    /// The decoder's start token.
+    pub start: u32,
+}
+
+impl Encoded {
+    /// Encodes `inputs` (token ids, the model's special tokens included) with `plm`, an
+    /// encoder–decoder; each must fit the model's context.
+    pub fn new(plm: &Plm, inputs: &[Vec<u32>]) -> Result<Self> {
+        if plm.kind() != Kind::EncoderDecoder {
+            return Err(Error::invalid(format!(
+                "{} is not an encoder–decoder; only T5 and BART encode an input for a decoder",
+                plm.family().name()
+            )));
+        }
+        if inputs.is_empty() || inputs.iter().any(Vec::is_empty) {
+            return Err(Error::invalid("an encoder input is empty; give it some text"));
+        }
+        if let Some((i, long)) = inputs.iter().enumerate().find(|(_, ids)| ids.len() > plm.max_len()) {
+            return Err(Error::invalid(format!(
+                "{}the prompt is {} tokens; {} reads at most {}: shorten it",
+                if inputs.len() > 1 { format!("input {}: ", i + 1) } else { String::new() },
+                long.len(),
+                plm.family().name(),
+                plm.max_len()
+            )));
+        }
+        let start = plm.decoder_start_id().ok_or_else(|| {
+            Error::invalid(format!("{}: config.json names no decoder_start_token_id", plm.family().name()))
+        })?;
+        plm.lm_head()?;
+        let rows: Vec<&[u32]> = inputs.iter().map(Vec::as_slice).collect();
+        let batch = plm.batch(&rows)?;
+        let states = plm.encode_batch(&batch)?;
+        Ok(Self { states, mask: batch.attention().clone(), inputs: inputs.len(), start })
+    }
+
+    /// How many inputs were encoded.
+    pub fn len(&self) -> usize {
+        self.inputs
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inputs == 0
+    }
+
+    /// The log-probability of every vocabulary token after each `(input, decoder ids)` pair (the
+    /// decoder ids start with [`Encoded::start`]): `[pairs][vocab]`, in one decoder pass.
+    pub fn next_log_probs(&self, plm: &Plm, pairs: &[(usize, &[u32])]) -> Result<Vec<Vec<f32>>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some((i, _)) = pairs.iter().find(|(i, ids)| *i >= self.inputs || ids.is_empty()) {
+            return Err(Error::internal(format!(
+                "decoder row for input {i} of {} (or an empty decoder row)",
+                self.inputs
+            )));
+        }
+        let device = plm.device();
+        let index = Tensor::new(pairs.iter().map(|(i, _)| *i as u32).collect::<Vec<_>>(), device)?;
+        let states = self.states.index_select(&index, 0)?;
+        let mask = self.mask.index_select(&index, 0)?;
+        let rows: Vec<&[u32]> = pairs.iter().map(|(_, ids)| *ids).collect();
+        let batch = plm.batch(&rows)?;
+        let hidden = plm.decode(&states, &mask, &plm.embed_tokens(batch.ids())?, batch.attention())?;
+        let last: Vec<u32> =
+            rows.iter().enumerate().map(|(r, ids)| batch.flat(r, ids.len() - 1) as u32).collect();
+        let head = plm.lm_head()?;
+        let logits = head.logits_full(&head.transform(&batch.select(&hidden, &last)?)?)?;
+        let logits = logits.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        Ok(logits.into_iter().map(log_softmax).collect())
+    }
+}
+
+/// `x - logsumexp(x)`.
+fn log_softmax(mut x: Vec<f32>) -> Vec<f32> {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = x.iter().map(|&v| f64::from(v - max).exp()).sum();
+    let log_z = max as f64 + sum.ln();
+    x.iter_mut().for_each(|v| *v = (f64::from(*v) - log_z) as f32);
+    x
 }
 
 /// The logits of the position after `ids` (one forward pass of a decoder over the whole row, no

@@ -86,8 +86,18 @@ pub async fn load_model<R: Runtime>(
     spec: String,
     device: DeviceKind,
 ) -> Result<ModelView, AppError> {
-    // A downloaded model loads by its name (org/name[@revision], or org/name/FILE.gguf[@revision])
-    // from the cache; a folder must have been chosen in this window (or be inside one that was).
+    check_model_spec(&app, &window, &spec).await?;
+    run_job(&app, job, move |s, p| s.load_model(&spec, device, p)).await
+}
+
+/// A model named by the web view: a downloaded model loads by its name (org/name[@revision], or
+/// org/name/FILE.gguf[@revision]) from the cache; a folder must have been chosen in this window (or
+/// be inside one that was).
+pub async fn check_model_spec<R: Runtime>(
+    app: &AppHandle<R>,
+    window: &Window<R>,
+    spec: &str,
+) -> Result<(), AppError> {
     let studio = app.state::<Shared>().inner().clone();
     let name = match cloze::hub::gguf_spec(spec.trim()) {
         Some((repo, _, _)) => repo.to_string(),
@@ -99,9 +109,9 @@ pub async fn load_model<R: Runtime>(
         .iter()
         .any(|m| m.repo_id == name);
     if !cached || std::path::Path::new(spec.trim()).exists() {
-        check_path(&window, &spec, &[PickPurpose::ModelFolder])?;
+        check_path(window, spec, &[PickPurpose::ModelFolder])?;
     }
-    run_job(&app, job, move |s, p| s.load_model(&spec, device, p)).await
+    Ok(())
 }
 
 /// The loaded model's precision (f32, or bf16 on the CPU), changed without reloading it.

@@ -4,11 +4,12 @@
 use cloze::generate::GenerateOptions;
 use cloze::studio::views::{
     EvaluationView, GenerationView, PredictionView, PromptSpec, RenderPreview, SavedPrompt, SegmentView,
-    TemplateView, VerbalizerCheck, WordSuggestions,
+    TemplateSuggestions, TemplateView, VerbalizerCheck, WordSuggestions,
 };
 use cloze::template::chat::Chat;
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Runtime, State, Window};
 
+use crate::commands::models::check_model_spec;
 use crate::error::AppError;
 use crate::jobs::{Shared, run, run_job, send_pieces};
 
@@ -110,4 +111,37 @@ pub async fn generate_text<R: Runtime>(
 ) -> Result<GenerationView, AppError> {
     let mut pieces = send_pieces(&app, &job);
     run_job(&app, job, move |s, p| s.generate(&prompt, &options, &mut pieces, p)).await
+}
+
+/// Edits of the template's fixed words, scored on the label set's labelled rows (a job).
+#[tauri::command]
+#[specta::specta]
+pub async fn suggest_template_edits<R: Runtime>(
+    app: AppHandle<R>,
+    job: String,
+    prompt: PromptSpec,
+    label_set_id: i64,
+) -> Result<TemplateSuggestions, AppError> {
+    run_job(&app, job, move |s, p| s.suggest_template_edits(&prompt, label_set_id, p)).await
+}
+
+/// Templates a T5 model writes (LM-BFF), scored on the label set's labelled rows (a job); the
+/// generator is a chosen folder or a downloaded model, or the loaded model when `None`.
+#[tauri::command]
+#[specta::specta]
+pub async fn generate_templates<R: Runtime>(
+    app: AppHandle<R>,
+    window: Window<R>,
+    job: String,
+    prompt: PromptSpec,
+    label_set_id: i64,
+    generator: Option<String>,
+) -> Result<TemplateSuggestions, AppError> {
+    if let Some(spec) = generator.as_deref().filter(|g| !g.trim().is_empty()) {
+        check_model_spec(&app, &window, spec).await?;
+    }
+    run_job(&app, job, move |s, p| {
+        s.generate_template_suggestions(&prompt, label_set_id, generator.as_deref(), p)
+    })
+    .await
 }

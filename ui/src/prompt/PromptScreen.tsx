@@ -12,6 +12,7 @@ import { errorMessage } from "../lib/errors";
 import { pct } from "../lib/format";
 import { useLatest } from "../lib/useLatest";
 import { TemplateBuilder } from "./TemplateBuilder";
+import { TemplateSuggestPanel } from "./TemplateSuggestions";
 import { TryItPanel } from "./TryItPanel";
 import { DemoBudget } from "./DemoBudget";
 import { EnsemblePanel } from "./EnsemblePanel";
@@ -216,6 +217,8 @@ export function PromptScreen() {
           maskToken={model?.mask_token ?? null}
           fields={samples.some((r) => r.text_b !== null && r.text_b !== "") ? ["text_a", "text_b"] : ["text_a"]}
         />
+        <TemplateSuggestPanel prompt={prompt} labelSet={labelSet} model={model}
+          onPick={(text) => setPrompt((p) => (p.template === text ? p : { ...p, template: text }))} />
         {model ? <p className="hint" data-testid="model-reads">{model.family} reads the label word {model.reads}.</p> : null}
         <div className="row gap wrap align-end" data-testid="chat-options">
           <label className="check" title={model && !model.chat_template ? "This model has no chat template" : "Wrap the prompt in the model's chat template: the text before {mask} is the user's turn, the label word starts the assistant's answer"}>

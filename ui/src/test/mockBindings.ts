@@ -6,6 +6,7 @@ const names = [
   "previewFile", "importDataset", "createLabelSet", "datasetStats", "rowsPage",
   "hubSearch", "hubDetails", "hubDownload", "hubDownloadGguf", "modelTypes", "cachedModels", "removeCachedModel", "devices", "loadModel", "currentModel", "setPrecision",
   "parseTemplate", "templateFromSegments", "previewPrompt", "checkVerbalizer", "zeroShot", "evaluatePrompt", "suggestLabelWords", "savePrompt",
+  "suggestTemplateEdits", "generateTemplates",
   "generationPrompt", "generateText",
   "promptVersions", "fitEnsemble", "saveEnsemble", "ensembles", "deleteEnsemble", "scoreRowsWithEnsemble", "ensembleZeroShot", "exportEnsemble",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept", "checkLabels", "acceptCheckSuggestion",

@@ -17,6 +17,7 @@ mod model;
 mod prompt;
 mod recent;
 pub mod seeds;
+mod templates;
 pub mod tuning;
 pub mod views;
 

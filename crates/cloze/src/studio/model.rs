@@ -39,7 +39,7 @@ fn cached_view(m: CachedModel) -> CachedModelView {
     }
 }
 
-fn device_choice(kind: DeviceKind) -> DeviceChoice {
+pub(super) fn device_choice(kind: DeviceKind) -> DeviceChoice {
     match kind {
         DeviceKind::Cpu => DeviceChoice::Cpu,
         DeviceKind::Cuda => DeviceChoice::Cuda(0),

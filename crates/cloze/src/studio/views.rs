@@ -627,6 +627,42 @@ pub struct WordSuggestions {
     pub words: Vec<WordScore>,
 }
 
+/// How template suggestions were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+#[serde(rename_all = "kebab-case")]
+pub enum SuggestionMethod {
+    /// Edits of the template's fixed words (any family).
+    WordEdits,
+    /// LM-BFF's generation with a T5 model.
+    T5,
+}
+
+/// One suggested template and its score on the labelled rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct TemplateSuggestion {
+    pub template: String,
+    pub accuracy: f64,
+    /// The mean log-probability of each row's right class (the tie-break).
+    pub mean_log_prob: f64,
+    /// What made it: the edit, or the placement and T5's log-probability.
+    pub origin: String,
+    /// The prompt's own template.
+    pub current: bool,
+}
+
+/// Template suggestions, best first, scored with `scorer` on `rows` labelled rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct TemplateSuggestions {
+    pub method: SuggestionMethod,
+    pub rows: i64,
+    pub scorer: String,
+    pub generator: Option<String>,
+    pub suggestions: Vec<TemplateSuggestion>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(Type))]
 pub struct SavedPrompt {
