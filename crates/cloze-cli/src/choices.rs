@@ -105,6 +105,29 @@ choice!(
         Finetune => cloze::tune::TuneStrategy::Finetune,
         Pretrain => cloze::tune::TuneStrategy::Pretrain,
         Probe => cloze::tune::TuneStrategy::Probe,
+        Contrastive => cloze::tune::TuneStrategy::Contrastive,
+    }
+);
+
+choice!(
+    /// How `cloze tune --strategy contrastive` draws its pairs (SetFit's sampling strategies).
+    PairSampling => cloze::tune::PairSampling {
+        /// As many positive as negative pairs, the rarer kind repeated (SetFit's default).
+        Oversampling => cloze::tune::PairSampling::Oversampling,
+        /// As many of each kind as the rarer kind has.
+        Undersampling => cloze::tune::PairSampling::Undersampling,
+        /// Every unique pair once.
+        Unique => cloze::tune::PairSampling::Unique,
+    }
+);
+
+choice!(
+    /// The classifier `cloze tune --strategy contrastive` fits on the tuned embeddings.
+    ContrastiveHead => cloze::tune::ContrastiveHead {
+        /// scikit-learn's LogisticRegression() as SetFit fits it (C = 1).
+        Sklearn => cloze::tune::ContrastiveHead::Sklearn,
+        /// The L2 penalty chosen by cross-validation on the training rows.
+        CrossValidated => cloze::tune::ContrastiveHead::CrossValidated,
     }
 );
 

@@ -17,7 +17,9 @@ pub struct TuneArgs {
     /// soft-prompt (only {soft} vectors train), finetune (all weights, PET/LM-BFF), pretrain
     /// (the family's own objective on text rendered through the template — masked LM on encoders,
     /// causal LM on decoders, span corruption on T5, denoising on BART — saved as a model folder),
-    /// or probe (a classifier on frozen pooled embeddings).
+    /// probe (a classifier on frozen pooled embeddings), or contrastive (SetFit: the encoder
+    /// trained on pairs of rows with a cosine-similarity loss, then a logistic regression on its
+    /// embeddings).
     #[arg(long, short = 's', value_enum)]
     strategy: choices::TuneStrategy,
     /// The model folder, or a cached Hugging Face repository id.
@@ -67,6 +69,25 @@ pub struct TuneArgs {
     /// Probe: logistic or mlp.
     #[arg(long, value_enum, default_value_t = choices::ProbeHead::Logistic)]
     probe_head: choices::ProbeHead,
+    /// Contrastive: how pairs are drawn — oversampling (as many positive as negative pairs, the
+    /// rarer kind repeated; SetFit's default), undersampling or unique.
+    #[arg(long, value_enum, default_value_t = choices::PairSampling::Oversampling)]
+    pair_sampling: choices::PairSampling,
+    /// Contrastive: N × rows positive and as many negative pairs (SetFit's num_iterations),
+    /// instead of --pair-sampling's counts.
+    #[arg(long, value_name = "N")]
+    iterations: Option<u32>,
+    /// Contrastive: draw at most N unique pairs, half of each kind (SetFit's max_pairs).
+    #[arg(long, value_name = "N")]
+    max_pairs: Option<u32>,
+    /// Contrastive: render each row through --template before embedding it (training, the head
+    /// and classifying), e.g. --template 'Review: {text_a}'.
+    #[arg(long)]
+    render_template: bool,
+    /// Contrastive: the logistic regression on the tuned embeddings — sklearn (C = 1, as SetFit)
+    /// or cross-validated (the L2 penalty chosen on the training rows).
+    #[arg(long, value_enum, default_value_t = choices::ContrastiveHead::Sklearn)]
+    contrastive_head: choices::ContrastiveHead,
     /// {demo}: demonstrations per class, drawn from the training rows.
     #[arg(long, default_value_t = 1)]
     demos_per_class: u32,
@@ -79,17 +100,17 @@ pub struct TuneArgs {
     #[arg(long, value_name = "K")]
     shots: Option<u32>,
     /// Peak learning rate (default per strategy: soft-prompt 3e-2, finetune 2e-5, pretrain 5e-5,
-    /// probe 1e-2).
+    /// probe 1e-2, contrastive 2e-5).
     #[arg(long)]
     lr: Option<f64>,
     /// Passes over the training rows (default per strategy: soft-prompt 20, finetune 10, pretrain 3,
-    /// probe 100).
+    /// probe 100; contrastive: 1 pass over its pairs).
     #[arg(long)]
     epochs: Option<u32>,
     /// Stop after N updates.
     #[arg(long)]
     max_steps: Option<u32>,
-    /// Rows per batch (default 8; probe 32).
+    /// Rows per batch (default 8; probe 32; contrastive 16 pairs).
     #[arg(long)]
     batch_size: Option<u32>,
     /// Batches per update.
@@ -100,7 +121,7 @@ pub struct TuneArgs {
     #[arg(long)]
     weight_decay: Option<f64>,
     /// Fraction of the updates spent warming the learning rate up from 0 before its linear decay
-    /// (default 0.06).
+    /// (default 0.06; contrastive 0.1).
     #[arg(long)]
     warmup_ratio: Option<f64>,
     /// Clip the gradient norm to this (0 = off).
@@ -202,6 +223,22 @@ pub fn run(args: TuneArgs) -> Result<()> {
     config.pooling = args.pooling.into();
     config.probe_head = args.probe_head.into();
     config.shots = args.shots;
+    let contrastive = tune::ContrastiveOptions {
+        sampling: args.pair_sampling.into(),
+        iterations: args.iterations,
+        max_pairs: args.max_pairs,
+        render_template: args.render_template,
+        head: args.contrastive_head.into(),
+    };
+    if strategy == TuneStrategy::Contrastive {
+        config.contrastive = Some(contrastive);
+    } else if contrastive != tune::ContrastiveOptions::default() {
+        return Err(Error::invalid(format!(
+            "--pair-sampling, --iterations, --max-pairs, --render-template and --contrastive-head apply to \
+             --strategy contrastive only, not {}",
+            strategy.name()
+        )));
+    }
     config.demos = Some(cloze::demo::DemoConfig {
         per_class: args.demos_per_class,
         selection: args.demos_select.into(),

@@ -45,6 +45,17 @@ pub struct ModelExport {
 pub fn export_model(run_dir: &Path, out: &Path, replace: Replace) -> Result<ModelExport> {
     let run = RunDir::new(run_dir);
     let config = run.read_config()?;
+    if config.strategy == TuneStrategy::Contrastive {
+        return Err(Error::precondition(
+            Text::from(format!(
+                "{} is a contrastive run: its tuned encoder classifies only with the logistic head beside it, which a \
+                 Hugging Face model folder cannot hold; export the run as a prompt bundle instead",
+                run_dir.display()
+            ))
+            .cli_only(format!(" (`cloze export prompt {} --format bundle --output DIR`)", run_dir.display()))
+            .app_only(" (Export → Prompt bundle)"),
+        ));
+    }
     if !matches!(config.strategy, TuneStrategy::Finetune | TuneStrategy::Pretrain) {
         return Err(Error::precondition(
             Text::from(format!(

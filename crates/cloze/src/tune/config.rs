@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, Setting, Text};
 use crate::verbalizer::Verbalizer;
 
-/// The four ways of training.
+/// The five ways of training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -25,11 +25,21 @@ pub enum TuneStrategy {
     Pretrain,
     /// A logistic regression or small MLP on frozen, pooled sentence embeddings.
     Probe,
+    /// Contrastive sentence fine-tuning (SetFit): the whole encoder trains on pairs of labelled
+    /// rows with a cosine-similarity loss (same class 1, different class 0), then a logistic
+    /// regression is fitted on the tuned, normalised sentence embeddings. See
+    /// [`super::contrastive`].
+    Contrastive,
 }
 
 impl TuneStrategy {
-    pub const ALL: [TuneStrategy; 4] =
-        [TuneStrategy::SoftPrompt, TuneStrategy::Finetune, TuneStrategy::Pretrain, TuneStrategy::Probe];
+    pub const ALL: [TuneStrategy; 5] = [
+        TuneStrategy::SoftPrompt,
+        TuneStrategy::Finetune,
+        TuneStrategy::Pretrain,
+        TuneStrategy::Probe,
+        TuneStrategy::Contrastive,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -37,6 +47,7 @@ impl TuneStrategy {
             TuneStrategy::Finetune => "finetune",
             TuneStrategy::Pretrain => "pretrain",
             TuneStrategy::Probe => "probe",
+            TuneStrategy::Contrastive => "contrastive",
         }
     }
 }
@@ -45,7 +56,9 @@ impl std::str::FromStr for TuneStrategy {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         TuneStrategy::ALL.into_iter().find(|x| x.name() == s).ok_or_else(|| {
-            Error::invalid(format!("unknown strategy {s:?}; use soft-prompt, finetune, pretrain or probe"))
+            Error::invalid(format!(
+                "unknown strategy {s:?}; use soft-prompt, finetune, pretrain, probe or contrastive"
+            ))
         })
     }
 }
@@ -179,6 +192,11 @@ impl Hyper {
             TuneStrategy::Probe => {
                 Hyper { learning_rate: 1e-2, weight_decay: 0.0, epochs: 100, batch_size: 32, ..base }
             }
+            // SetFit 1.x's defaults: body learning rate 2e-5, one epoch of pairs in batches of 16,
+            // AdamW with weight decay 0.01 (`l2_weight`), 10 % linear warmup, clipping at 1.
+            TuneStrategy::Contrastive => {
+                Hyper { learning_rate: 2e-5, warmup_ratio: 0.1, epochs: 1, batch_size: 16, ..base }
+            }
         }
     }
 
@@ -270,6 +288,9 @@ pub struct TuneConfig {
     pub pooling: Pooling,
     #[serde(default)]
     pub probe_head: ProbeHead,
+    /// The contrastive strategy's options (pairs, input, head); `None` = the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contrastive: Option<super::contrastive::ContrastiveOptions>,
     /// Few-shot: k training rows per class, sampled with the seed (`None` = all rows).
     pub shots: Option<u32>,
     /// Dev rows to hold out of the training rows when no dev set is given.
@@ -309,6 +330,8 @@ impl TuneConfig {
             soft_placement: SoftPlacement::default(),
             pooling: Pooling::default(),
             probe_head: ProbeHead::default(),
+            contrastive: (strategy == TuneStrategy::Contrastive)
+                .then(super::contrastive::ContrastiveOptions::default),
             shots: None,
             dev_fraction: None,
             demos: None,
@@ -324,7 +347,11 @@ impl TuneConfig {
     /// Checks that the parts the strategy needs are there.
     pub fn validate(&self) -> Result<()> {
         self.hyper.validate()?;
-        let needs_prompt = self.strategy != TuneStrategy::Probe;
+        let needs_prompt = match self.strategy {
+            TuneStrategy::Probe => false,
+            TuneStrategy::Contrastive => self.contrastive_options().render_template,
+            _ => true,
+        };
         if needs_prompt && self.template.is_none() {
             return Err(Error::invalid(
                 Text::from(format!("the {} strategy needs a template; add one", self.strategy.name()))
@@ -345,8 +372,22 @@ impl TuneConfig {
             let template = crate::template::Template::parse(self.template.as_deref().unwrap_or_default())?;
             check_before_input(&template)?;
         }
+        if self.strategy == TuneStrategy::Contrastive {
+            self.contrastive_options().validate(self.template.as_deref())?;
+        } else if self.contrastive.is_some() {
+            return Err(Error::invalid(format!(
+                "contrastive options were given to a {} run; they apply to the contrastive strategy only",
+                self.strategy.name()
+            )));
+        }
         if let Some(d) = &self.distill {
             d.validate()?;
+            if self.strategy == TuneStrategy::Contrastive {
+                return Err(Error::invalid(
+                    "contrastive fine-tuning draws its pairs from hard labels, so it cannot distil an ensemble's \
+                     soft labels; choose the probe, soft-prompt or fine-tuning strategy",
+                ));
+            }
             if self.strategy == TuneStrategy::Pretrain {
                 return Err(Error::invalid(
                     "prompted pretraining trains on text, not labels, so it cannot distil an ensemble; choose the \
@@ -378,6 +419,13 @@ impl TuneConfig {
     }
 }
 
+impl TuneConfig {
+    /// The contrastive options in force (the defaults when none are set).
+    pub fn contrastive_options(&self) -> super::contrastive::ContrastiveOptions {
+        self.contrastive.clone().unwrap_or_default()
+    }
+}
+
 /// Checks that a template can put its soft vectors before the input ([`SoftPlacement::BeforeInput`]):
 /// it starts with `{soft}` and has no other soft segment.
 pub fn check_before_input(template: &crate::template::Template) -> Result<()> {
@@ -404,7 +452,7 @@ mod tests {
             assert_eq!(s.name().parse::<TuneStrategy>().unwrap(), s);
         }
         let msg = "lora".parse::<TuneStrategy>().unwrap_err().to_string();
-        assert!(msg.contains("soft-prompt, finetune, pretrain or probe"), "{msg}");
+        assert!(msg.contains("soft-prompt, finetune, pretrain, probe or contrastive"), "{msg}");
     }
 
     #[test]

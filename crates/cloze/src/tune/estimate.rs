@@ -37,7 +37,8 @@ use super::config::{TuneConfig, TuneStrategy};
 use super::optim::{AdamW, AdamWConfig};
 use super::trainer::{Objective, Plan, update};
 use super::{
-    TuneEvent, load_for_training, pretrain_objective, probe, probe_labels, prompt_objective, with_demos,
+    TuneEvent, contrastive_objective, load_for_training, pretrain_objective, probe, probe_labels,
+    prompt_objective, with_demos,
 };
 use crate::data::Example;
 use crate::error::{Error, Result};
@@ -450,6 +451,47 @@ pub fn estimate(
             let once = timed(|| objective.evaluate(false).map(|_| ()))?;
             (updates, once, 0.0, objective.vars(), train_lens, load_seconds)
         }
+        TuneStrategy::Contrastive => {
+            let mut objective = contrastive_objective(config, plm, template.as_ref(), &train, &dev)?;
+            let load_seconds = started.elapsed().as_secs_f64();
+            let (rows, dev_rows) = objective.token_rows();
+            let (rows, dev_rows) = (rows.to_vec(), dev_rows.to_vec());
+            let row_lens: Vec<usize> = rows.iter().map(Vec::len).collect();
+            let dev_lens: Vec<usize> = dev_rows.iter().map(Vec::len).collect();
+            // An update encodes each side of its pairs as a batch: twice the longer row's tokens.
+            let pair_lens: Vec<usize> = objective
+                .pairs
+                .iter()
+                .map(|p| 2 * row_lens[p.a as usize].max(row_lens[p.b as usize]))
+                .collect();
+            let updates = time_updates(&mut objective, config, &|i| pair_lens[i], progress)?;
+            // Each evaluation embeds the training rows (for the head) and the dev rows, in batches
+            // of 32 longest first, and fits the head; the final one is reused when nothing changed.
+            let all: Vec<Vec<u32>> = rows.iter().chain(&dev_rows).cloned().collect();
+            let lens: Vec<usize> = row_lens.iter().chain(&dev_lens).copied().collect();
+            let mut batches = longest_first(&row_lens, EVAL_BATCH);
+            if !dev.is_empty() {
+                batches.extend(
+                    longest_first(&dev_lens, EVAL_BATCH)
+                        .into_iter()
+                        .map(|b| b.into_iter().map(|i| i + rows.len()).collect()),
+                );
+            }
+            let pooling = config.pooling;
+            let mut time = |batch: &[usize]| {
+                let ids: Vec<Vec<u32>> = batch.iter().map(|&i| all[i].clone()).collect();
+                timed(|| probe::features_of_ids(&objective.plm, &ids, pooling, &mut |_, _| true).map(|_| ()))
+            };
+            let (embed, warm, n) =
+                price_batches(&batches, &|i| lens[i], &mut time, progress, "timing evaluation")?;
+            eval_batches_timed += n;
+            let fit = timed(|| objective.head().map(|_| ()))?;
+            // The head is fitted once more after the loop when there is no dev set.
+            if dev.is_empty() {
+                features_seconds = embed + warm + fit;
+            }
+            (updates, embed + fit, warm, objective.vars(), row_lens, load_seconds)
+        }
     };
     let plan = Plan::new(lengths.len(), hyper);
     let evaluations = if dev.is_empty() {
@@ -463,7 +505,7 @@ pub fn estimate(
     let per_byte = checkpoint_seconds_per_byte();
     let checkpoints = (1..=plan.total).filter(|&s| plan.evaluates_after(s)).count() as f64;
     let final_files = match config.strategy {
-        TuneStrategy::Finetune | TuneStrategy::Pretrain => model_bytes,
+        TuneStrategy::Finetune | TuneStrategy::Pretrain | TuneStrategy::Contrastive => model_bytes,
         _ => trained,
     };
     let save_seconds = checkpoints * CHECKPOINT_FIXED_S

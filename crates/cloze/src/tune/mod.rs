@@ -5,8 +5,9 @@
 //! - `config.json` — the [`TuneConfig`]: strategy, model, template, verbalizer, data, hyperparameters
 //!   and seed; enough to run it again;
 //! - `metrics.jsonl` — every update's loss and learning rate and every evaluation, one JSON per line;
-//! - `prompt.safetensors` (soft prompt, soft verbalizer) or `probe.safetensors`, and for fine-tuning
-//!   and pretraining `model/`, a checkpoint folder that [`crate::plm::Plm::load`] and transformers read;
+//! - `prompt.safetensors` (soft prompt, soft verbalizer) or `probe.safetensors` (probe, contrastive
+//!   head), and for fine-tuning, pretraining and contrastive tuning `model/`, a checkpoint folder
+//!   that [`crate::plm::Plm::load`] and transformers read; `head.json` for a contrastive run;
 //! - `dev_predictions.jsonl`, then `summary.json`, written last: a run is finished when it has one;
 //! - `checkpoints/` to resume an interrupted run (see [`checkpoint`]; removed once the run finishes).
 //!
@@ -19,6 +20,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod contrastive;
 pub mod distill;
 pub mod estimate;
 pub mod optim;
@@ -37,6 +39,7 @@ use candle_core::{DType, Device};
 pub use config::{
     DataSource, Hyper, Pooling, ProbeHead, SoftInit, SoftPlacement, TuneConfig, TuneStrategy, VerbalizerKind,
 };
+pub use contrastive::{ContrastiveHead, ContrastiveOptions, PairSampling};
 pub use estimate::{Estimate, estimate};
 pub use prompt_model::PromptModel;
 pub use trainer::{Checkpoints, DevPrediction, EvalMetrics, Summary, TuneEvent};
@@ -77,6 +80,10 @@ impl RunDir {
     }
     pub fn model(&self) -> PathBuf {
         self.path.join("model")
+    }
+    /// A contrastive run's head and pair counts ([`contrastive::HeadRecord`]).
+    pub fn head(&self) -> PathBuf {
+        self.path.join("head.json")
     }
     /// The cost predicted before the run started, when one was made.
     pub fn estimate(&self) -> PathBuf {
@@ -315,6 +322,7 @@ pub fn run_estimated(
             || stored.hyper != config.hyper
             || stored.template != config.template
             || stored.chat != config.chat
+            || stored.contrastive != config.contrastive
         {
             return Err(Error::invalid(format!(
                 "the run in {} was made with another configuration; resume it with the same settings, or start a \
@@ -448,6 +456,25 @@ pub fn run_estimated(
             objective.plm.save_pretrained(&dir.model())?;
             out
         }
+        TuneStrategy::Contrastive => {
+            let mut objective = contrastive_objective(config, plm, template.as_ref(), train, dev)?;
+            write_json(&run_dir.join("classes.json"), &objective.classes)?;
+            let c = objective.counts;
+            let message = format!(
+                "contrastive pairs: {} positive and {} negative per epoch ({} and {} unique)",
+                c.positive, c.negative, c.unique_positive, c.unique_negative
+            );
+            if !writer(&TuneEvent::Notice { message }) {
+                return Err(Error::Cancelled);
+            }
+            let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)
+                .map_err(|e| metrics_error.take().unwrap_or(e))?;
+            let (head, _) = objective.head()?;
+            checkpoint::save_tensors_atomic(&head.tensors(), &dir.probe())?;
+            write_json(&dir.head(), &objective.record()?)?;
+            objective.plm.save_pretrained(&dir.model())?;
+            out
+        }
     };
     let mut text = String::new();
     for p in &predictions {
@@ -569,6 +596,39 @@ pub(crate) fn probe_labels(
     Ok((classes, train_y, dev_meta))
 }
 
+/// The template a contrastive run renders its rows through (`template` as the model reads it,
+/// chat template applied), when its options ask for one.
+fn contrastive_template<'a>(config: &TuneConfig, template: Option<&'a Template>) -> Option<&'a Template> {
+    template.filter(|_| config.contrastive_options().render_template)
+}
+
+/// Contrastive fine-tuning's objective: the rows' tokens (rendered through the template when
+/// asked), the pairs, the model made trainable with the run's dropout.
+pub(crate) fn contrastive_objective(
+    config: &TuneConfig,
+    plm: Plm,
+    template: Option<&Template>,
+    train: &[Example],
+    dev: &[Example],
+) -> Result<contrastive::ContrastiveObjective> {
+    let (classes, train_y, dev_meta) = probe_labels(config, train, dev)?;
+    let limit = config.hyper.max_len.map(|m| m as usize).unwrap_or(plm.max_len());
+    let template = contrastive_template(config, template);
+    let rows = contrastive::encode_rows(&plm, train, template, limit)?;
+    let dev_rows = contrastive::encode_rows(&plm, dev, template, limit)?;
+    let dropout = training_dropout(config, &plm);
+    contrastive::ContrastiveObjective::new(
+        plm,
+        &config.contrastive_options(),
+        config.pooling,
+        dropout,
+        config.hyper.seed,
+        (rows, train_y),
+        (dev_rows, dev_meta),
+        classes,
+    )
+}
+
 /// Prompted continued pretraining's objective: the rows prepared with the family's own objective,
 /// and zero-shot evaluation of labelled dev rows when there is a verbalizer.
 pub(crate) fn pretrain_objective(
@@ -658,8 +718,20 @@ fn probe_classes(config: &TuneConfig, train: &[Example]) -> Result<Vec<String>> 
 
 /// A finished run, loaded to classify new rows.
 pub enum TunedRun {
-    Prompt { model: Box<PromptModel>, demos: Option<demo::Demonstrations> },
-    Probe { plm: Box<Plm>, probe: probe::Probe, pooling: Pooling, max_len: usize, classes: Vec<String> },
+    Prompt {
+        model: Box<PromptModel>,
+        demos: Option<demo::Demonstrations>,
+    },
+    /// A probe, or a contrastive run's head over its tuned encoder (whose rows may be rendered
+    /// through its template first).
+    Probe {
+        plm: Box<Plm>,
+        probe: probe::Probe,
+        pooling: Pooling,
+        max_len: usize,
+        classes: Vec<String>,
+        template: Option<Template>,
+    },
 }
 
 impl TunedRun {
@@ -699,7 +771,7 @@ impl TunedRun {
         plm.set_precision(config.precision)?;
         let max_len = config.hyper.max_len.map(|m| m as usize);
         let run = match config.strategy {
-            TuneStrategy::Probe => {
+            TuneStrategy::Probe | TuneStrategy::Contrastive => {
                 let tensors = candle_core::safetensors::load(dir.probe(), device)
                     .map_err(|e| Error::io(dir.probe(), e))?;
                 let probe = probe::Probe::from_tensors(&tensors, device)?;
@@ -707,7 +779,20 @@ impl TunedRun {
                 let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
                 let classes: Vec<String> = serde_json::from_str(&text).map_err(|e| Error::io(&path, e))?;
                 let max_len = max_len.unwrap_or(plm.max_len());
-                TunedRun::Probe { plm: Box::new(plm), probe, pooling: config.pooling, max_len, classes }
+                let template = match (config.strategy, config.template.as_deref()) {
+                    (TuneStrategy::Contrastive, Some(t)) if config.contrastive_options().render_template => {
+                        Some(config.chat.apply(&plm, &Template::parse(t)?)?)
+                    }
+                    _ => None,
+                };
+                TunedRun::Probe {
+                    plm: Box::new(plm),
+                    probe,
+                    pooling: config.pooling,
+                    max_len,
+                    classes,
+                    template,
+                }
             }
             _ => {
                 let plain = Template::parse(
@@ -822,8 +907,9 @@ impl TunedRun {
                 }
                 (model.classes(), out)
             }
-            TunedRun::Probe { plm, probe, pooling, max_len, classes } => {
-                let x = probe::features(plm, rows, *pooling, *max_len, progress)?;
+            TunedRun::Probe { plm, probe, pooling, max_len, classes, template } => {
+                let ids = contrastive::encode_rows(plm, rows, template.as_ref(), *max_len)?;
+                let x = probe::features_of_ids(plm, &ids, *pooling, progress)?;
                 let p = candle_nn::ops::softmax_last_dim(&probe.logits(&x)?)?.to_vec2::<f32>()?;
                 (classes.clone(), p)
             }

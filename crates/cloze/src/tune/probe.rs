@@ -47,38 +47,58 @@ pub fn features(
     max_len: usize,
     progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Tensor> {
+    let encoded = encode(plm, examples, max_len)?;
+    features_of_ids(plm, &encoded, pooling, progress)
+}
+
+/// Pooled sentence vectors `[rows, hidden]` of token rows (special tokens included), in
+/// length-sorted batches of 32, with the model's weights detached (no gradient, no dropout).
+pub fn features_of_ids(
+    plm: &Plm,
+    encoded: &[Vec<u32>],
+    pooling: Pooling,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Tensor> {
     let plm = plm.detached();
-    let encoded = encode(&plm, examples, max_len)?;
     let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
     let h = plm.hidden_size();
-    let mut out = vec![0f32; examples.len() * h];
+    let mut out = vec![0f32; encoded.len() * h];
     let mut done = 0;
     for chunk in batch::longest_first(&lengths, 32) {
         let rows: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].as_slice()).collect();
         let batch = plm.batch(&rows)?;
         let hidden = plm.encode_batch(&batch)?.to_dtype(DType::F32)?;
-        let pooled = match pooling {
-            Pooling::Cls => {
-                let first: Vec<u32> = (0..chunk.len()).map(|k| batch.flat(k, 0) as u32).collect();
-                batch.select(&hidden, &first)?
-            }
-            Pooling::Mean => layers::masked_mean(&hidden, batch.attention())?,
-        };
+        let pooled = pool(&hidden, &batch, pooling)?;
         for (k, row) in pooled.to_vec2::<f32>()?.into_iter().enumerate() {
             let i = chunk[k];
             out[i * h..(i + 1) * h].copy_from_slice(&row);
         }
         done += chunk.len();
-        if !progress(done, examples.len()) {
+        if !progress(done, encoded.len()) {
             return Err(Error::Cancelled);
         }
     }
-    Ok(Tensor::from_vec(out, (examples.len(), h), plm.device())?)
+    Ok(Tensor::from_vec(out, (encoded.len(), h), plm.device())?)
+}
+
+/// One vector per row of a batch's hidden states `[rows, seq, hidden]`: the mean over its tokens
+/// (padding left out) or its first token. Differentiable.
+pub fn pool(hidden: &Tensor, batch: &batch::Batch, pooling: Pooling) -> Result<Tensor> {
+    Ok(match pooling {
+        Pooling::Cls => {
+            let first: Vec<u32> = (0..batch.rows()).map(|k| batch.flat(k, 0) as u32).collect();
+            batch.select(hidden, &first)?
+        }
+        Pooling::Mean => layers::masked_mean(hidden, batch.attention())?,
+    })
 }
 
 /// The probe's trained tensors: the standardisation and the classifier.
 #[derive(Debug, Clone)]
 pub struct Probe {
+    /// Whether each vector is scaled to unit length first (the contrastive strategy's head, which
+    /// reads normalised sentence embeddings as SetFit does; saved as `probe.normalise`).
+    pub normalise: bool,
     pub mean: Tensor,
     pub std: Tensor,
     pub layers: Vec<(Tensor, Tensor)>,
@@ -107,10 +127,11 @@ impl Probe {
             }
             ProbeHead::Mlp => vec![dense(MLP_HIDDEN, h)?, dense(classes, MLP_HIDDEN)?],
         };
-        Ok(Self { mean, std, layers })
+        Ok(Self { normalise: false, mean, std, layers })
     }
 
     pub fn logits(&self, features: &Tensor) -> Result<Tensor> {
+        let features = if self.normalise { &unit_rows(features)? } else { features };
         let mut x = features.broadcast_sub(&self.mean)?.broadcast_div(&self.std)?;
         for (i, (w, b)) in self.layers.iter().enumerate() {
             if i > 0 {
@@ -125,6 +146,10 @@ impl Probe {
         let mut out = HashMap::new();
         out.insert("probe.mean".into(), self.mean.detach());
         out.insert("probe.std".into(), self.std.detach());
+        if self.normalise {
+            let one = Tensor::ones(1, DType::F32, self.mean.device()).expect("a one-element tensor");
+            out.insert("probe.normalise".into(), one);
+        }
         for (i, (w, b)) in self.layers.iter().enumerate() {
             out.insert(format!("probe.{i}.weight"), w.detach());
             out.insert(format!("probe.{i}.bias"), b.detach());
@@ -145,8 +170,28 @@ impl Probe {
             let i = layers.len();
             layers.push((get(&format!("probe.{i}.weight"))?, get(&format!("probe.{i}.bias"))?));
         }
-        Ok(Self { mean: get("probe.mean")?, std: get("probe.std")?, layers })
+        let normalise = match t.get("probe.normalise") {
+            Some(x) => x.flatten_all()?.to_vec1::<f32>()?.first().is_some_and(|v| *v != 0.0),
+            None => false,
+        };
+        Ok(Self { normalise, mean: get("probe.mean")?, std: get("probe.std")?, layers })
     }
+
+    /// The detached copy that scores without building a graph.
+    pub fn detached(&self) -> Probe {
+        Probe {
+            normalise: self.normalise,
+            mean: self.mean.clone(),
+            std: self.std.clone(),
+            layers: self.layers.iter().map(|(w, b)| (w.detach(), b.detach())).collect(),
+        }
+    }
+}
+
+/// Each row scaled to unit length (`x / max(‖x‖, 1e-12)`, as torch's `normalize`).
+pub fn unit_rows(x: &Tensor) -> Result<Tensor> {
+    let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?.maximum(1e-12)?;
+    Ok(x.broadcast_div(&norm)?)
 }
 
 /// Training the probe's classifier on cached features.
@@ -212,31 +257,38 @@ impl Objective for ProbeObjective {
 
     fn evaluate(&mut self, keep: bool) -> Result<Option<(EvalMetrics, Vec<DevPrediction>)>> {
         let Some(x) = &self.dev_x else { return Ok(None) };
-        let detached = Probe {
-            mean: self.probe.mean.clone(),
-            std: self.probe.std.clone(),
-            layers: self.probe.layers.iter().map(|(w, b)| (w.detach(), b.detach())).collect(),
-        };
-        let probs = candle_nn::ops::softmax_last_dim(&detached.logits(x)?)?.to_vec2::<f32>()?;
-        let mut pairs = Vec::new();
-        let mut loss = 0f64;
-        let mut kept = Vec::new();
-        for ((id, text, label), p) in self.dev.iter().zip(&probs) {
-            let best = crate::verbalizer::argmax(p);
-            pairs.push((*label, best));
-            loss -= f64::from(p[*label].max(1e-12)).ln();
-            if keep {
-                kept.push(DevPrediction {
-                    id: id.clone(),
-                    text: text.clone(),
-                    label: self.classes[*label].clone(),
-                    predicted: self.classes[best].clone(),
-                    p_label: f64::from(p[*label]),
-                    probs: p.iter().map(|&v| f64::from(v)).collect(),
-                });
-            }
-        }
-        let loss = Some(loss / self.dev.len().max(1) as f64);
-        Ok(Some((EvalMetrics::classification(&pairs, &self.classes, loss)?, kept)))
+        Ok(Some(score_dev(&self.probe.detached(), x, &self.dev, &self.classes, keep)?))
     }
+}
+
+/// A probe's dev evaluation on the dev rows' features `x`: the metrics (the loss is the mean
+/// cross-entropy) and, with `keep`, every row's prediction.
+pub fn score_dev(
+    probe: &Probe,
+    x: &Tensor,
+    dev: &[(String, String, usize)],
+    classes: &[String],
+    keep: bool,
+) -> Result<(EvalMetrics, Vec<DevPrediction>)> {
+    let probs = candle_nn::ops::softmax_last_dim(&probe.logits(x)?)?.to_vec2::<f32>()?;
+    let mut pairs = Vec::new();
+    let mut loss = 0f64;
+    let mut kept = Vec::new();
+    for ((id, text, label), p) in dev.iter().zip(&probs) {
+        let best = crate::verbalizer::argmax(p);
+        pairs.push((*label, best));
+        loss -= f64::from(p[*label].max(1e-12)).ln();
+        if keep {
+            kept.push(DevPrediction {
+                id: id.clone(),
+                text: text.clone(),
+                label: classes[*label].clone(),
+                predicted: classes[best].clone(),
+                p_label: f64::from(p[*label]),
+                probs: p.iter().map(|&v| f64::from(v)).collect(),
+            });
+        }
+    }
+    let loss = Some(loss / dev.len().max(1) as f64);
+    Ok((EvalMetrics::classification(&pairs, classes, loss)?, kept))
 }
