@@ -426,6 +426,10 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
       for (const c of await h.$$t("template-suggestion")) out.push(await h.txt(c));
       return out;
     };
+    // Step 6b's last template reaches the prompt once the builder has parsed it (its chips show it).
+    await browser.waitUntil(async () => /This\s+is\s+about/.test((await h.$$t("chip").map((c) => h.txt(c))).join(" | ")), {
+      timeout: SHORT, timeoutMsg: "the builder's chips do not show the restored template",
+    });
     // Word edits of the current template, scored by RoBERTa on the 4 labelled rows.
     await h.scrollTo(h.$t("template-suggest"));
     await h.click("suggest-edits");

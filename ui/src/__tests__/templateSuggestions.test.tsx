@@ -38,7 +38,7 @@ describe("SuggestionChips", () => {
     const chips = screen.getAllByTestId("template-suggestion");
     expect(chips.map((c) => c.textContent)).toEqual([
       "{text_a} Take 0: {mask}. 100.0%",
-      "{text_a} It was {mask}. 95.0% current",
+      "{text_a} It was {mask}. 95.0% current (#2)",
       "{text_a} Take 2: {mask}. 90.0%",
     ]);
     expect(chips[1]).toHaveClass("selected");
@@ -53,6 +53,16 @@ describe("SuggestionChips", () => {
     expect(screen.getAllByTestId("template-suggestion")).toHaveLength(MAX_CHIPS);
     expect(screen.getByTestId("template-suggestions")).toHaveTextContent("… and 3 more scored lower.");
     expect(screen.getByTestId("template-suggestions")).toHaveTextContent("written by t5-small");
+  });
+
+  it("keeps the prompt's own template in view when it ranks below the chips shown", () => {
+    const r = result("word-edits", MAX_CHIPS + 5);
+    r.suggestions = [...r.suggestions.filter((s) => !s.current), ...r.suggestions.filter((s) => s.current)];
+    render(<SuggestionChips result={r} current={PROMPT.template} onPick={() => {}} />);
+    const chips = screen.getAllByTestId("template-suggestion");
+    expect(chips).toHaveLength(MAX_CHIPS + 1);
+    expect(chips[MAX_CHIPS]).toHaveTextContent(`{text_a} It was {mask}. 95.0% current (#${MAX_CHIPS + 5})`);
+    expect(screen.getByTestId("template-suggestions")).toHaveTextContent("… and 4 more scored lower.");
   });
 });
 

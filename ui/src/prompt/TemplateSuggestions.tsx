@@ -23,9 +23,16 @@ export function suggestBlocker(p: { model: ModelView | null; labelSet: LabelSetI
   return null;
 }
 
+/** The candidates shown: the best MAX_CHIPS, and the prompt's own template after them when it ranks lower. */
+export function shownSuggestions(result: TemplateSuggestions) {
+  const top = result.suggestions.slice(0, MAX_CHIPS);
+  const own = result.suggestions.slice(MAX_CHIPS).filter((s) => s.current);
+  return [...top, ...own];
+}
+
 /** The candidates as chips, best first, each with its accuracy; clicking one picks its template. */
 export function SuggestionChips({ result, current, onPick }: { result: TemplateSuggestions; current: string; onPick: (template: string) => void }) {
-  const shown = result.suggestions.slice(0, MAX_CHIPS);
+  const shown = shownSuggestions(result);
   const rest = result.suggestions.length - shown.length;
   const by = result.method === "t5" ? `written by ${result.generator ?? "T5"}, ` : "word edits, ";
   return (
@@ -46,7 +53,7 @@ export function SuggestionChips({ result, current, onPick }: { result: TemplateS
           >
             <span className="mono">{s.template}</span>{" "}
             <span className="badge small" data-testid="suggestion-score">{pct(s.accuracy, 1)}</span>
-            {s.current ? <span className="badge small muted"> current</span> : null}
+            {s.current ? <span className="badge small muted"> current (#{result.suggestions.indexOf(s) + 1})</span> : null}
           </button>
         ))}
       </div>
