@@ -109,6 +109,33 @@ choice!(
     }
 );
 
+/// `cloze tune --strategy`: a strategy, or `auto` to let the model, the rows and the template
+/// decide ([`cloze::tune::auto`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StrategyArg {
+    Auto,
+    SoftPrompt,
+    Finetune,
+    Pretrain,
+    Probe,
+    Contrastive,
+}
+
+impl StrategyArg {
+    /// The strategy asked for; `None` for `auto`.
+    pub fn fixed(self) -> Option<cloze::tune::TuneStrategy> {
+        use cloze::tune::TuneStrategy as S;
+        match self {
+            StrategyArg::Auto => None,
+            StrategyArg::SoftPrompt => Some(S::SoftPrompt),
+            StrategyArg::Finetune => Some(S::Finetune),
+            StrategyArg::Pretrain => Some(S::Pretrain),
+            StrategyArg::Probe => Some(S::Probe),
+            StrategyArg::Contrastive => Some(S::Contrastive),
+        }
+    }
+}
+
 choice!(
     /// How `cloze tune --strategy contrastive` draws its pairs (SetFit's sampling strategies).
     PairSampling => cloze::tune::PairSampling {

@@ -19,9 +19,14 @@ pub struct TuneArgs {
     /// causal LM on decoders, span corruption on T5, denoising on BART — saved as a model folder),
     /// probe (a classifier on frozen pooled embeddings), or contrastive (SetFit: the encoder
     /// trained on pairs of rows with a cosine-similarity loss, then a logistic regression on its
-    /// embeddings).
+    /// embeddings). `auto` chooses one from the model (can it read a label word, its size), the
+    /// labelled rows per class and the template, within --budget when given, and the run keeps why.
     #[arg(long, short = 's', value_enum)]
-    strategy: choices::TuneStrategy,
+    strategy: choices::StrategyArg,
+    /// With --strategy auto: the time the run may take, in seconds; a choice estimated over it
+    /// falls back to the probe.
+    #[arg(long, value_name = "SECONDS")]
+    budget: Option<f64>,
     /// The model folder, or a cached Hugging Face repository id.
     #[arg(long, short = 'm', value_name = "DIR|REPO")]
     model: String,
@@ -199,13 +204,11 @@ pub(crate) fn load_rows(
     Ok(rows)
 }
 
-pub fn run(args: TuneArgs) -> Result<()> {
-    let strategy: TuneStrategy = args.strategy.into();
-    let device = args.device.open()?;
-    let model = cloze::hub::resolve_model(&args.model)?;
+/// The run's config for `strategy` from the command line.
+fn build_config(args: &TuneArgs, strategy: TuneStrategy, model: &Path) -> Result<TuneConfig> {
     let mut config = TuneConfig::new(
         strategy,
-        model,
+        model.to_path_buf(),
         DataSource::Files {
             train: args.train.clone(),
             dev: args.dev.clone(),
@@ -274,6 +277,70 @@ pub fn run(args: TuneArgs) -> Result<()> {
         patience = args.patience
     );
     config.validate()?;
+    Ok(config)
+}
+
+/// `--strategy auto`: the model's facts, the training rows' labels (as sampled) and the template
+/// decide ([`tune::auto::choose`]); with `--budget`, a choice estimated over it falls back to the
+/// probe. Says what it chose and why.
+fn choose_strategy(
+    args: &TuneArgs,
+    model: &Path,
+    device: &candle_core::Device,
+) -> Result<(TuneConfig, Option<tune::auto::AutoChoice>)> {
+    let rows = load_rows(&args.train, &args.data, args.template.as_deref(), "training")?;
+    let mut labels: Vec<Option<String>> = rows.iter().map(|r| r.label.clone()).collect();
+    if let Some(k) = args.shots {
+        // The few-shot sample takes at most k rows of each class.
+        let mut seen = std::collections::BTreeMap::<String, u32>::new();
+        labels.retain(|l| match l {
+            Some(l) => {
+                let n = seen.entry(l.clone()).or_default();
+                *n += 1;
+                *n <= k
+            }
+            None => false,
+        });
+    }
+    let template = args.template.as_deref().map(cloze::template::Template::parse).transpose()?;
+    let info = cloze::plm::Plm::load(model, device)?.info();
+    let mut choice = tune::auto::choose(&tune::auto::AutoInput::for_model(&info, &labels, template.as_ref()));
+    let mut config = build_config(args, choice.strategy, model)?;
+    if let Some(budget) = args.budget {
+        if !(budget.is_finite() && budget > 0.0) {
+            return Err(Error::invalid(format!("--budget {budget} must be a positive number of seconds")));
+        }
+        let dev = match &args.dev {
+            Some(p) => load_rows(p, &args.data, args.template.as_deref(), "dev")?,
+            None => Vec::new(),
+        };
+        let (train, dev) = tune::select_rows(&config, rows, dev)?;
+        let estimate = tune::estimate(&config, &train, &dev, device, &mut |_, _, _| true)?;
+        let before = choice.strategy;
+        choice = tune::auto::within_budget(choice, estimate.seconds, budget);
+        if choice.strategy != before {
+            config = build_config(args, choice.strategy, model)?;
+        }
+    }
+    errln!("auto chose {}:", choice.strategy.name());
+    for reason in &choice.reasons {
+        errln!("  - {reason}");
+    }
+    Ok((config, Some(choice)))
+}
+
+pub fn run(args: TuneArgs) -> Result<()> {
+    let device = args.device.open()?;
+    let model = cloze::hub::resolve_model(&args.model)?;
+    if args.budget.is_some() && args.strategy.fixed().is_some() {
+        return Err(Error::invalid("--budget applies to --strategy auto only"));
+    }
+    let (mut config, auto) = match args.strategy.fixed() {
+        Some(strategy) => (build_config(&args, strategy, &model)?, None),
+        None => choose_strategy(&args, &model, &device)?,
+    };
+    config.auto = auto;
+    let strategy = config.strategy;
     let mut train = load_rows(&args.train, &args.data, args.template.as_deref(), "training")?;
     if config.distill.is_none() && strategy != TuneStrategy::Pretrain {
         // Without distillation every training row needs a label: said before the model loads.

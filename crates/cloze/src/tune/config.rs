@@ -312,6 +312,9 @@ pub struct TuneConfig {
     /// labels before training (see [`super::distill`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<super::distill::Distill>,
+    /// `--strategy auto` / "Recommended": the strategy it chose for `strategy`, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<super::auto::AutoChoice>,
     /// The engine's version, for the record.
     #[serde(default)]
     pub engine: String,
@@ -340,6 +343,7 @@ impl TuneConfig {
             hyper: Hyper::for_strategy(strategy),
             precision: Default::default(),
             distill: None,
+            auto: None,
             engine: env!("CARGO_PKG_VERSION").into(),
         }
     }

@@ -18,6 +18,7 @@
 //!
 //! [`TunedRun::load`] reads a finished run back for classification (`cloze classify --prompt DIR`).
 
+pub mod auto;
 pub mod checkpoint;
 pub mod config;
 pub mod contrastive;
