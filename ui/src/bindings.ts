@@ -1288,7 +1288,7 @@ export type TuneRequest = {
 	seeds?: number[] | null,
 };
 
-/**  The four ways of training. */
+/**  The five ways of training. */
 export type TuneStrategy = 
 /**
  *  Only the template's `{soft}` vectors (and a soft verbalizer, if chosen) train; the model is
@@ -1307,7 +1307,14 @@ export type TuneStrategy =
  */
 "pretrain" | 
 /**  A logistic regression or small MLP on frozen, pooled sentence embeddings. */
-"probe";
+"probe" | 
+/**
+ *  Contrastive sentence fine-tuning (SetFit): the whole encoder trains on pairs of labelled
+ *  rows with a cosine-similarity loss (same class 1, different class 0), then a logistic
+ *  regression is fitted on the tuned, normalised sentence embeddings. See
+ *  [`super::contrastive`].
+ */
+"contrastive";
 
 export type VerbalizerCheck = {
 	classes: ClassWords[],
