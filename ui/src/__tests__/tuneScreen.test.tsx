@@ -85,6 +85,23 @@ describe("TuneScreen", () => {
     expect(request.hyper).toMatchObject({ epochs: 3, learning_rate: 2e-5 });
   });
 
+  it("offers contrastive fine-tuning (SetFit) with its own defaults and sends it as the strategy", async () => {
+    const user = userEvent.setup();
+    mocked.startTuning.mockClear().mockResolvedValue(run("run-4", 0.8));
+    mocked.tuneDefaults.mockClear();
+    renderWithApp(<TuneScreen />, { project: PROJECT, model: MODEL, prompt: DEFAULT_PROMPT });
+    await waitFor(() => expect(screen.getByTestId("tune-learning-rate")).toHaveValue("0.00002"));
+    expect(screen.getByRole("option", { name: "Contrastive fine-tuning (SetFit)" })).toBeInTheDocument();
+    await user.selectOptions(screen.getByTestId("tune-strategy"), "contrastive");
+    expect(screen.getByTestId("tune-strategy-help")).toHaveTextContent("cosine-similarity loss");
+    await waitFor(() => expect(mocked.tuneDefaults).toHaveBeenCalledWith("contrastive"));
+    await user.clear(screen.getByTestId("tune-name"));
+    await user.type(screen.getByTestId("tune-name"), "run-4");
+    await user.click(screen.getByTestId("tune-start"));
+    await waitFor(() => expect(mocked.startTuning).toHaveBeenCalledTimes(1));
+    expect(mocked.startTuning.mock.calls[0][1]).toMatchObject({ name: "run-4", strategy: "contrastive" });
+  });
+
   it("offers the loaded model's precision, sends the one chosen, and marks bf16 runs", async () => {
     const user = userEvent.setup();
     mocked.listRuns.mockResolvedValue([{ ...run("run-1", 0.75), precision: "bf16" }, run("run-2", 0.5)]);

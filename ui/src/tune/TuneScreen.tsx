@@ -36,6 +36,7 @@ export const STRATEGIES: { value: TuneStrategy; label: string; help: string }[] 
   { value: "finetune", label: "Prompt-based fine-tuning", help: "Every weight trains on rows rendered by the template, scored at the mask (PET / LM-BFF)." },
   { value: "pretrain", label: "Prompted pretraining", help: "Continued pretraining with the model family's own objective on text rendered through the template; the run saves a model folder to use zero-shot." },
   { value: "probe", label: "Probe", help: "A logistic regression on frozen, pooled sentence embeddings: fast, and a baseline beside prompts." },
+  { value: "contrastive", label: "Contrastive fine-tuning (SetFit)", help: "The whole encoder trains on pairs of labelled rows (same class close, different classes apart: a cosine-similarity loss), then a logistic regression on its sentence embeddings. No template or verbalizer needed; defaults: 1 epoch of pairs, batch 16, learning rate 2e-5." },
 ];
 
 /** Each family's own pretraining objective, as the Tune screen names and explains it. */

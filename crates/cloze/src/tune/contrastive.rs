@@ -483,7 +483,9 @@ mod tests {
     /// 8·4 + 8·8 + 4·8 = 128 negative.
     #[test]
     fn pair_counts_follow_the_sampling() {
-        let cases: [(&[usize], ContrastiveOptions, (usize, usize), (usize, usize)); 8] = [
+        // Class sizes, options, unique (positive, negative), trained (positive, negative).
+        type Case<'a> = (&'a [usize], ContrastiveOptions, (usize, usize), (usize, usize));
+        let cases: [Case; 8] = [
             (&[16, 16], options(PairSampling::Oversampling), (272, 256), (272, 272)),
             (&[16, 16], options(PairSampling::Undersampling), (272, 256), (256, 256)),
             (&[16, 16], options(PairSampling::Unique), (272, 256), (272, 256)),

@@ -490,7 +490,9 @@ pub fn estimate(
             if dev.is_empty() {
                 features_seconds = embed + warm + fit;
             }
-            (updates, embed + fit, warm, objective.vars(), row_lens, load_seconds)
+            // The plan counts pairs: one length per pair (its longer row's tokens).
+            let lengths = pair_lens.iter().map(|l| l / 2).collect();
+            (updates, embed + fit, warm, objective.vars(), lengths, load_seconds)
         }
     };
     let plan = Plan::new(lengths.len(), hyper);
