@@ -16,6 +16,9 @@ use crate::multilabel::{self, Answer, MultiLabelPrompt, MultiLabelScorer, Thresh
 use crate::store::{LabelSet, RunStatus, Seen, Store, Suggestion};
 use crate::verbalizer::{Class, Verbalizer};
 
+/// Thresholds are shown with 3 decimals: a value sent back within half of the last one is unchanged.
+const SHOWN_PRECISION: f64 = 5e-4;
+
 /// The run kind of a multi-label scoring run.
 pub const RUN_KIND: &str = "multi-label";
 
@@ -350,11 +353,11 @@ impl Studio {
                 .iter()
                 .zip(&settings.thresholds)
                 .map(|(&v, old)| {
-                    let same = (f64::from(old.value) - v).abs() < 1e-9;
-                    StoredThreshold {
-                        value: v as f32,
-                        f1: if same { old.f1 } else { None },
-                        positives: old.positives,
+                    // A value as shown (3 decimals) is the fitted one: it keeps its value and F1.
+                    if (f64::from(old.value) - v).abs() < SHOWN_PRECISION {
+                        *old
+                    } else {
+                        StoredThreshold { value: v as f32, f1: None, positives: old.positives }
                     }
                 })
                 .collect();
