@@ -120,8 +120,11 @@ fn hot(set: &LabelSet, value: &str) -> Vec<bool> {
     set.classes.iter().map(|c| parts.contains(&c.as_str())).collect()
 }
 
+/// Per row, each class's score (p(yes)) and whether the row carries it.
+type ScoresAndGold = (Vec<Vec<f32>>, Vec<Vec<bool>>);
+
 /// The scores and classes of the labelled rows the run scored.
-fn labelled_scores(store: &Store, set: &LabelSet, run: i64) -> Result<(Vec<Vec<f32>>, Vec<Vec<bool>>)> {
+fn labelled_scores(store: &Store, set: &LabelSet, run: i64) -> Result<ScoresAndGold> {
     let (mut scores, mut gold) = (Vec::new(), Vec::new());
     for (row_id, example) in store.labelled_examples_by_row(set.id)? {
         if let Some(s) = store.suggestion(run, row_id)?
