@@ -30,7 +30,9 @@ pub const BINDINGS: &str = "ui/src/bindings.ts";
 /// that cannot be generic).
 macro_rules! builder_for {
     ($runtime:ty) => {{
-        use crate::commands::{app, data, ensembles, export, labelling, models, projects, prompts, tuning};
+        use crate::commands::{
+            app, data, ensembles, export, labelling, models, multilabel, projects, prompts, tuning,
+        };
         tauri_specta::Builder::<$runtime>::new()
             .commands(collect_commands![
                 app::ui_ready::<$runtime>,
@@ -90,6 +92,12 @@ macro_rules! builder_for {
                 labelling::bulk_accept,
                 labelling::check_labels::<$runtime>,
                 labelling::accept_check_suggestion,
+                multilabel::multi_label,
+                multilabel::set_multi_label,
+                multilabel::set_multi_label_prompt,
+                multilabel::set_multi_label_thresholds,
+                multilabel::fit_multi_label_thresholds,
+                multilabel::score_multi_label::<$runtime>,
                 export::export_labels::<$runtime>,
                 export::export_run::<$runtime>,
                 export::import_prompt::<$runtime>,

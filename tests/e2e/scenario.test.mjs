@@ -846,6 +846,144 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.gone("tune-distill-ensemble");
   });
 
+  step("9f", "multi-label: a second dataset's label set takes several labels per row; number keys and a checkbox toggle two labels, Enter moves on; Score labels fits thresholds, shows the metrics; a threshold edited; multi-hot CSV and Hugging Face datasets exported", async () => {
+    const MULTI = ["World", "Sports", "Business", "Tech"];
+    const topics = path.join(TMP, "data", "topics.csv");
+    fs.mkdirSync(path.dirname(topics), { recursive: true });
+    fs.writeFileSync(topics, [
+      "id,text",
+      "t1,Leaders met in Geneva as the trade talks stalled over steel tariffs.",
+      "t2,The striker scored twice and the club won the cup final.",
+      "t3,The chip maker's shares jumped after record quarterly profits.",
+      "t4,A new phone chip doubles battery life according to the company.",
+      "t5,The minister resigned after the election result.",
+      "t6,The tennis star signed a sponsorship deal with a bank.",
+      "t7,Investors cheered the merger of two software firms.",
+      "t8,Scientists launched a satellite to study the climate.",
+    ].join("\n") + "\n");
+    await h.click("nav-data");
+    await h.typeInto("import-path", topics);
+    await h.click("import-preview");
+    await h.shown("preview-table", LONG);
+    const previewIdle = () => browser.waitUntil(async () => await h.txt(h.$t("import-preview")) === "Preview",
+      { timeout: LONG, timeoutMsg: "preview kept reading" });
+    await previewIdle();
+    await h.selectValue("map-text", "text");
+    await previewIdle();
+    await h.selectValue("map-label", "(none)");
+    await previewIdle();
+    await h.typeInto("import-classes", MULTI.join(", "));
+    await h.typeInto("import-name", "topics");
+    await h.click("import-start");
+    const result = await h.textMatches("import-result", /Imported\s+8\s+rows\s+into\s+topics/, LONG);
+    const ls = /label set\s+(.+?)\s+\(World, Sports, Business, Tech\)/.exec(result);
+    assert.ok(ls, `import result names the label set: ${result}`);
+    // Both data sets' label sets may have the same name: the new one is the one not chosen now.
+    const otherValue = async (id, current) => {
+      const opts = await h.options(id);
+      const o = opts.find((x) => x.value !== current && x.text.startsWith(`${ls[1]} ·`));
+      assert.ok(o, `label set ${ls[1]} of topics offered: ${JSON.stringify(opts)}`);
+      return o.value;
+    };
+
+    await h.click("nav-label");
+    const newsValue = await h.value("label-set-select");
+    await h.selectValue("label-set-select", await otherValue("label-set-select", newsValue));
+    const toggle = await h.shown("multi-label-switch");
+    assert.equal(await toggle.isSelected(), false, "one label per row until switched");
+    await h.click("multi-label-switch");
+    await h.shown("ml-score");
+    await h.textMatches("ml-run", /Not scored yet/);
+    await h.selectValue("label-strategy", "file-order");
+    await h.click("label-start");
+    await h.shown("label-checks");
+    await h.textMatches("label-text", /Leaders met in Geneva/);
+    await h.textMatches("label-counter", /^0 labelled this session · 8 remaining$/);
+    const checked = async (i) => (await h.$t(`label-check-${i}`)).isSelected();
+    const waitChecked = (want) => browser.waitUntil(async () => {
+      for (let i = 0; i < MULTI.length; i++) if ((await checked(i)) !== want.includes(i)) return false;
+      return true;
+    }, { timeout: SHORT, timeoutMsg: `checkboxes should be ${JSON.stringify(want)}` });
+    // A number key toggles World, a click toggles Business: one row, saved at once, still on screen.
+    await browser.keys(["1"]);
+    await waitChecked([0]);
+    await h.click("label-check-2");
+    await waitChecked([0, 2]);
+    await h.textMatches("label-counter", /^1 labelled this session · 7 remaining$/);
+    await h.textMatches("label-text", /Leaders met in Geneva/);
+    await h.textMatches("label-suggestion", /\(saved\)/);
+    await h.screenshot("09f-multi-label-card");
+    await browser.keys(["Enter"]);
+    await h.textMatches("label-text", /The striker scored twice/);
+    await browser.keys(["2"]);
+    await waitChecked([1]);
+    await browser.keys(["Enter"]);
+    await h.textMatches("label-text", /chip maker/);
+    await browser.keys(["3"]);
+    await browser.keys(["4"]);
+    await waitChecked([2, 3]);
+    await browser.keys(["Enter"]);
+    await h.textMatches("label-counter", /^3 labelled this session · 5 remaining$/);
+    await h.assertNoError("after multi-label labelling");
+
+    // The tiny fixture's vocabulary reads " Yes" and " No" as one token: answer with two words it
+    // tells apart (the question and its words are editable and kept with the label set).
+    await h.typeInto("ml-yes", "sports");
+    await h.typeInto("ml-no", "business");
+    await h.click("ml-save-prompt");
+    await anyNotice(/Multi-label question saved/);
+    // Score every label of every row; the thresholds are fitted on the 3 labelled rows.
+    await h.click("ml-score");
+    await anyNotice(/Labels scored \(run #\d+, 8 rows\); thresholds fitted on 3 labelled rows/, LONG);
+    const metrics = await h.textMatches("ml-metrics", /On 3 labelled rows: micro-F1 \d+\.\d% · macro-F1 \d+\.\d% · subset accuracy \d+\.\d%/);
+    for (const l of MULTI) assert.match(metrics, new RegExp(l), `per-label metrics name ${l}: ${metrics}`);
+    const thresholds = await h.textMatches("ml-thresholds", /World/);
+    assert.match(thresholds, /Business\s+(\d\.\d{3}|—)\s+2/, `Business carried by 2 labelled rows: ${thresholds}`);
+    await h.typeInto("ml-threshold-0", "0.400");
+    await h.click("ml-apply-thresholds");
+    // Set by hand, the threshold has no F1 from a fit any more.
+    await browser.waitUntil(async () => (await h.value("ml-threshold-0")) === "0.400" && /World\s+—/.test(await h.txt(h.$t("ml-thresholds"))),
+      { timeout: SHORT, timeoutMsg: "the edited threshold was not kept" });
+    await h.assertNoError("after scoring labels and editing a threshold");
+    await h.scrollTo(h.$t("multi-label-panel"));
+    await h.screenshot("09f-multi-label-thresholds-metrics");
+
+    // Multi-hot exports of the 3 labelled rows.
+    await h.click("nav-export");
+    const newsExport = await h.value("export-label-set");
+    await h.selectValue("export-label-set", await otherValue("export-label-set", newsExport));
+    await h.selectValue("export-format", "multi-hot-csv");
+    const csvOut = path.join(TMP, "export", "topics-multi-hot.csv");
+    await h.typeInto("export-path", csvOut);
+    await h.click("export-start");
+    await h.textMatches("export-result", /Wrote\s+3\s+rows/, LONG);
+    const lines = fs.readFileSync(csvOut, "utf8").trim().split("\n");
+    assert.equal(lines[0], "id,split,text_a,text_b,labels,World,Sports,Business,Tech");
+    assert.match(lines[1], /^t1,train,.*,World;Business,1,0,1,0$/, lines[1]);
+    assert.match(lines[2], /^t2,train,.*,Sports,0,1,0,0$/, lines[2]);
+    assert.match(lines[3], /^t3,train,.*,Business;Tech,0,0,1,1$/, lines[3]);
+    await h.selectValue("export-format", "hf-datasets");
+    const hfOut = path.join(TMP, "export", "topics-hf");
+    await h.typeInto("export-path", hfOut);
+    await h.click("export-start");
+    const hfResult = await h.textMatches("export-result", /Wrote\s+3\s+rows to/, LONG);
+    assert.ok(hfResult.includes(hfOut), `the result names the folder: ${hfResult}`);
+    const info = JSON.parse(fs.readFileSync(path.join(hfOut, "dataset_info.json"), "utf8"));
+    assert.deepEqual(info.features.labels, { feature: { names: MULTI, _type: "ClassLabel" }, _type: "Sequence" });
+    const data = fs.readFileSync(path.join(hfOut, "data.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(data.map((d) => d.labels), [[0, 2], [1], [2, 3]]);
+    await h.assertNoError("after the multi-hot exports");
+    await h.screenshot("09f-multi-label-export");
+
+    // The later steps work on the news label set again.
+    await h.selectValue("export-label-set", newsExport);
+    await h.selectValue("export-format", "csv");
+    await h.click("nav-label");
+    await h.selectValue("label-set-select", newsValue);
+    await browser.waitUntil(async () => !(await (await h.$t("multi-label-switch")).isSelected()),
+      { timeout: SHORT, timeoutMsg: "the news label set shows one label per row" });
+  });
+
   // ---- Every model family: the same screens with the tiny decoder (Llama) and T5 fixtures. ----
   // Llama: steps 10–15; T5: 16–22 (its long generation adds the Cancel step).
   for (const [n0, fam] of [[10, FAMILIES[0]], [16, FAMILIES[1]]]) familySteps(n0, fam);

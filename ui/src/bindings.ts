@@ -85,6 +85,12 @@ export const commands = {
 	bulkAccept: (labelSetId: number, runId: number, rowIds: number[]) => __TAURI_INVOKE<number>("bulk_accept", { labelSetId, runId, rowIds }),
 	checkLabels: (job: string, labelSetId: number, options: SuspicionOptions) => __TAURI_INVOKE<LabelCheckView>("check_labels", { job, labelSetId, options }),
 	acceptCheckSuggestion: (labelSetId: number, rowId: number) => __TAURI_INVOKE<RowView>("accept_check_suggestion", { labelSetId, rowId }),
+	multiLabel: (labelSetId: number) => __TAURI_INVOKE<MultiLabelView>("multi_label", { labelSetId }),
+	setMultiLabel: (labelSetId: number, on: boolean) => __TAURI_INVOKE<MultiLabelView>("set_multi_label", { labelSetId, on }),
+	setMultiLabelPrompt: (labelSetId: number, prompt: MultiLabelPromptSpec) => __TAURI_INVOKE<MultiLabelView>("set_multi_label_prompt", { labelSetId, prompt }),
+	setMultiLabelThresholds: (labelSetId: number, values: number[]) => __TAURI_INVOKE<MultiLabelView>("set_multi_label_thresholds", { labelSetId, values }),
+	fitMultiLabelThresholds: (labelSetId: number) => __TAURI_INVOKE<MultiLabelView>("fit_multi_label_thresholds", { labelSetId }),
+	scoreMultiLabel: (job: string, labelSetId: number) => __TAURI_INVOKE<MultiLabelView>("score_multi_label", { job, labelSetId }),
 	exportLabels: (request: ExportRequest) => __TAURI_INVOKE<ExportResult>("export_labels", { request }),
 	exportRun: (job: string, request: RunExportRequest) => __TAURI_INVOKE<RunExportResult>("export_run", { job, request }),
 	importPrompt: (job: string, request: PromptImportRequest) => __TAURI_INVOKE<RunSummaryView>("import_prompt", { job, request }),
@@ -464,7 +470,16 @@ export type EvaluationView = {
 	confusion_svg: string,
 };
 
-export type ExportFormat = "csv" | "jsonl" | "hf-jsonl";
+export type ExportFormat = "csv" | "jsonl" | "hf-jsonl" | 
+/**  Multi-label: a `labels` column (`a;b`) and a 0/1 column per class. */
+"multi-hot-csv" | 
+/**  Multi-label: `labels` as names and `multi_hot`. */
+"multi-hot-jsonl" | 
+/**
+ *  Multi-label: a Hugging Face `datasets` folder (`data.jsonl`, `dataset_info.json` with a
+ *  `Sequence(ClassLabel)` feature).
+ */
+"hf-datasets";
 
 export type ExportRequest = {
 	label_set_id: number,
@@ -723,6 +738,14 @@ export type LabelCheckView = {
 	thresholds: ClassProb[],
 };
 
+export type LabelScores = {
+	label: string,
+	precision: number,
+	recall: number,
+	f1: number,
+	support: number,
+};
+
 export type LabelSetInfo = {
 	id: number,
 	dataset_id: number,
@@ -730,7 +753,10 @@ export type LabelSetInfo = {
 	classes: string[],
 	/**  Rows with a live label of any source. */
 	labelled: number,
+	/**  Rows per class; in a multi-label set a row counts once for each of its classes. */
 	by_class: ClassCount[],
+	/**  A row may carry several of the classes (see [`MultiLabelView`]). */
+	multi_label: boolean,
 };
 
 export type LabelState = {
@@ -743,6 +769,16 @@ export type LabelState = {
 	can_undo: boolean,
 	/**  The label set's class distribution so far, as an SVG bar chart (redrawn after every label). */
 	distribution_svg: string,
+};
+
+/**  A label's threshold on p(yes): the row is suggested the label at or above it. */
+export type LabelThreshold = {
+	label: string,
+	value: number,
+	/**  The label's F1 on the labelled rows it was fitted on; `None` when set by hand or never fitted. */
+	f1: number | null,
+	/**  Labelled rows carrying the label when it was fitted. */
+	positives: number,
 };
 
 export type LabelValue = {
@@ -849,6 +885,50 @@ export type ModelView = {
 	 *  gives the same results but slower).
 	 */
 	bf16_native: boolean,
+};
+
+/**  A row of a multi-label set on the labelling card, per class in the label set's order. */
+export type MultiItemView = {
+	/**  What the checkboxes show: the row's saved classes, else the suggested ones. */
+	checked: boolean[],
+	/**  The classes whose score is at least their threshold (all off without a scoring run). */
+	suggested: boolean[],
+	/**  Whether `checked` is saved as the row's label (a number key or a checkbox saved it). */
+	saved: boolean,
+};
+
+/**  Multi-label metrics of the suggestions (scores over the current thresholds) on the labelled rows. */
+export type MultiLabelMetricsView = {
+	rows: number,
+	micro_f1: number,
+	macro_f1: number,
+	/**  Rows whose every label is right. */
+	subset_accuracy: number,
+	hamming_loss: number,
+	per_label: LabelScores[],
+};
+
+/**  The question asked of every label of a multi-label set, and the words read as its answers. */
+export type MultiLabelPromptSpec = {
+	/**  One `{mask}` and `{label}` (the label's name), e.g. `{text_a} Is this about {label}? {mask}`. */
+	template: string,
+	yes_words: string[],
+	no_words: string[],
+};
+
+/**  A label set's multi-label settings, thresholds and metrics. */
+export type MultiLabelView = {
+	label_set_id: number,
+	multi_label: boolean,
+	prompt: MultiLabelPromptSpec,
+	/**  One per class, in the label set's order. */
+	thresholds: LabelThreshold[],
+	/**  The newest finished multi-label scoring run, whose scores the suggestions and metrics use. */
+	run_id: number | null,
+	/**  Rows that run scored. */
+	scored_rows: number,
+	/**  On the labelled rows that run scored; `None` without any. */
+	metrics: MultiLabelMetricsView | null,
 };
 
 /**
@@ -989,6 +1069,8 @@ export type PromptVersion = {
 export type QueueItemView = {
 	row: RowView,
 	suggestion: SuggestionView | null,
+	/**  In a multi-label set: the row's checkboxes. */
+	multi: MultiItemView | null,
 };
 
 /**  How the next row is chosen. */

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use cloze::data::Example;
 use cloze::error::{Error, Result};
+use cloze::export::multi_hot::{MultiHotRow, write_hf_dir};
 use cloze::multilabel::{self, MultiLabelPrompt, MultiLabelScorer, Threshold};
 use cloze::verbalizer::Verbalizer;
 
@@ -222,22 +223,19 @@ pub fn run(args: MultiLabelArgs) -> Result<()> {
     Ok(())
 }
 
-/// `DIR/data.jsonl` (id, text, labels as class indices) and `DIR/dataset_info.json` (features).
+/// `DIR/data.jsonl` (id, text, labels as class indices) and `DIR/dataset_info.json` (features),
+/// as the app's multi-label export writes them.
 fn write_hf(dir: &Path, rows: &[Example], predicted: &[Vec<bool>], labels: &[String]) -> Result<()> {
-    let out = cloze::files::AtomicDir::create(dir)?;
-    let mut text = String::new();
-    for (r, p) in rows.iter().zip(predicted) {
-        let idx: Vec<usize> = p.iter().enumerate().filter(|(_, on)| **on).map(|(i, _)| i).collect();
-        let line = serde_json::json!({"id": r.id, "text": r.text_a, "labels": idx});
-        text.push_str(&line.to_string());
-        text.push('\n');
-    }
-    std::fs::write(out.path().join("data.jsonl"), text).map_err(|e| Error::io(dir, e))?;
-    let info = serde_json::json!({"features": multilabel::hf_features(labels)});
-    std::fs::write(
-        out.path().join("dataset_info.json"),
-        serde_json::to_vec_pretty(&info).unwrap_or_default(),
-    )
-    .map_err(|e| Error::io(dir, e))?;
-    out.commit()
+    let rows: Vec<MultiHotRow> = rows
+        .iter()
+        .zip(predicted)
+        .map(|(r, p)| MultiHotRow {
+            id: r.id.clone(),
+            split: String::new(),
+            text_a: r.text_a.clone(),
+            text_b: r.text_b.clone(),
+            hot: p.clone(),
+        })
+        .collect();
+    write_hf_dir(dir, &rows, labels)
 }

@@ -8,6 +8,7 @@ pub mod export;
 pub mod jobs;
 pub mod labelling;
 pub mod models;
+pub mod multilabel;
 pub mod projects;
 pub mod prompts;
 pub mod tuning;

@@ -57,7 +57,7 @@ describe("LabelScreen", () => {
     const message = "row 1 was labelled `positive` by another session of the same annotator (no name) since you loaded it";
     m.labelCurrent.mockRejectedValue({ kind: "conflict", message });
     const reloaded = labelState();
-    reloaded.item = { row: { ...reloaded.item!.row, id: 101, ext_id: "2", text_a: "Dull and slow." }, suggestion: null };
+    reloaded.item = { row: { ...reloaded.item!.row, id: 101, ext_id: "2", text_a: "Dull and slow." }, suggestion: null, multi: null };
     m.labelState.mockResolvedValue(reloaded);
     await user.keyboard("1");
     expect(await screen.findByTestId("error-banner")).toHaveTextContent(message);

@@ -10,6 +10,7 @@ import { pct } from "../lib/format";
 import { useLatest } from "../lib/useLatest";
 import { keyToAction, type LabelAction } from "./keys";
 import { LabelTable } from "./LabelTable";
+import { MultiLabelPanel } from "./MultiLabelPanel";
 
 type StrategyKind = "file-order" | "random" | "least-confidence" | "margin" | "entropy";
 const UNCERTAINTY: StrategyKind[] = ["least-confidence", "margin", "entropy"];
@@ -162,7 +163,7 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
       setHint("Nothing to undo in this session.");
       return;
     }
-    if (action.type === "accept" && !state.item?.suggestion) {
+    if (action.type === "accept" && !state.item?.suggestion && !state.item?.multi) {
       setHint("No suggestion for this row — press 1–9 to pick a class, or score rows with the current prompt first.");
       return;
     }
@@ -208,6 +209,8 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
 
   const item = state?.item ?? null;
   const classes = state?.label_set.classes ?? [];
+  const multi = item?.multi ?? null;
+  const selectedSet = labelSets.find((l) => l.id === labelSetId) ?? null;
 
   return (
     <div className="stack label-screen">
@@ -262,6 +265,15 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
           {checkJob ? <div className="full" data-testid="check-progress"><JobProgressBar job={checkJob} label="Checking labels" onCancel={() => void cancelJob(checkJob)} /></div> : null}
         </form>
       )}
+      {selectedSet ? (
+        <MultiLabelPanel labelSetId={selectedSet.id} labelled={selectedSet.labelled + (state?.labelled_in_session ?? 0)}
+          onModeChanged={() => {
+            // The backend ended the session on this label set: start again in the new mode.
+            setState(null);
+            setHint(null);
+            void loadRuns(selectedSet.id);
+          }} />
+      ) : null}
 
       {tableView && labelSetId !== null ? (
         <LabelTable labelSetId={labelSetId} runId={runId} classes={labelSets.find((l) => l.id === labelSetId)?.classes ?? []}
@@ -281,7 +293,14 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
               <div className="label-row-meta muted small">{state.label_set.name} · row {item.row.ext_id || item.row.position + 1}{item.row.label ? ` · current label: ${item.row.label}` : ""}</div>
               <div className="label-text" data-testid="label-text">{item.row.text_a}</div>
               {item.row.text_b ? <div className="label-text-b" data-testid="label-text-b">{item.row.text_b}</div> : null}
-              {item.suggestion ? (
+              {multi ? (
+                <div className="label-suggestion" data-testid="label-suggestion">
+                  {item.suggestion
+                    ? <>Suggested: <strong>{item.suggestion.predicted === "" ? "none" : item.suggestion.predicted.split(";").join(", ")}</strong></>
+                    : <span className="muted">No model scores for this row (Score labels in the panel above).</span>}
+                  {" "}— press <kbd>Enter</kbd> to save the checked labels{multi.saved ? " (saved)" : ""} and move on
+                </div>
+              ) : item.suggestion ? (
                 <div className="label-suggestion" data-testid="label-suggestion">
                   <div>
                     Model suggests <strong>{item.suggestion.predicted}</strong> <span className="muted">({pct(item.suggestion.confidence)})</span> — press <kbd>Enter</kbd> to accept
@@ -297,7 +316,23 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
                   </div>
                 </div>
               ) : <div className="label-suggestion muted" data-testid="label-suggestion">No model suggestion for this row.</div>}
-              <div className="class-buttons">
+              {multi ? (
+                <div className="class-buttons" data-testid="label-checks">
+                  {classes.map((c, i) => {
+                    const p = item.suggestion?.probs[i]?.prob;
+                    return (
+                      <label key={c} className={`class-button check${multi.suggested[i] ? " suggested" : ""}`}>
+                        <input type="checkbox" data-testid={`label-check-${i}`} checked={multi.checked[i] ?? false} disabled={busy}
+                          onChange={() => {
+                            dispatch({ type: "label", index: i });
+                            cardRef.current?.focus();
+                          }} />
+                        {i < 9 ? <kbd>{i + 1}</kbd> : null} {c}{p !== undefined ? <span className="muted small"> p(yes) {pct(p)}</span> : null}
+                      </label>
+                    );
+                  })}
+                </div>
+              ) : <div className="class-buttons">
                 {classes.map((c, i) => (
                   <button
                     key={c}
@@ -313,7 +348,7 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
                     {i < 9 ? <kbd>{i + 1}</kbd> : null} {c}
                   </button>
                 ))}
-              </div>
+              </div>}
               <div className="row gap">
                 <button type="button" className="btn small" disabled={busy} onClick={() => { dispatch({ type: "skip" }); cardRef.current?.focus(); }}>Skip (S)</button>
                 <button type="button" className="btn small" disabled={busy || !state.can_undo} onClick={() => { dispatch({ type: "undo" }); cardRef.current?.focus(); }}>Undo (Backspace)</button>
@@ -341,8 +376,8 @@ export function LabelScreen({ active = true }: { active?: boolean }) {
           <div className="overlay-card" onClick={(e) => e.stopPropagation()}>
             <h2>Labelling keys</h2>
             <dl className="kv keys">
-              <dt><kbd>1</kbd>–<kbd>9</kbd></dt><dd>label the row with class 1–9</dd>
-              <dt><kbd>Enter</kbd></dt><dd>accept the model’s suggestion</dd>
+              <dt><kbd>1</kbd>–<kbd>9</kbd></dt><dd>{multi ? "toggle label 1–9 on the row (saved at once)" : "label the row with class 1–9"}</dd>
+              <dt><kbd>Enter</kbd></dt><dd>{multi ? "save the checked labels and move on" : "accept the model’s suggestion"}</dd>
               <dt><kbd>Backspace</kbd></dt><dd>undo the last label</dd>
               <dt><kbd>S</kbd></dt><dd>skip this row</dd>
               <dt><kbd>?</kbd></dt><dd>show / hide this help</dd>

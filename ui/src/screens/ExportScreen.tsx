@@ -13,6 +13,19 @@ const FORMATS: { value: ExportFormat; label: string; help: string; ext: string }
   { value: "jsonl", label: "JSONL", help: "One JSON object per line with the same fields as the CSV (id, split, text_a, text_b, label, source, confidence, annotator, created_at, run_id) plus meta: the source file's other columns.", ext: "jsonl" },
   { value: "hf-jsonl", label: "Hugging Face JSONL", help: "One object per line with text, text_b, label (the class index) and label_text — ready for datasets.load_dataset(\"json\", …) and fine-tuning.", ext: "jsonl" },
 ];
+/** The layouts of a multi-label set: every labelled row once with its live labels (the source and
+ * confidence filters do not apply). */
+const MULTI_FORMATS: typeof FORMATS = [
+  { value: "multi-hot-csv", label: "Multi-hot CSV", help: "One row per labelled example: id, split, text_a, text_b, labels (joined by ;), then a 0/1 column per label.", ext: "csv" },
+  { value: "multi-hot-jsonl", label: "Multi-hot JSONL", help: "One object per line: id, split, text_a, text_b, labels (their names) and multi_hot (0/1 per label, in the label set's order).", ext: "jsonl" },
+  { value: "hf-datasets", label: "Hugging Face datasets (multi-label)", help: "A folder with data.jsonl (id, text, labels as label indices) and dataset_info.json whose features declare labels a Sequence(ClassLabel): load_dataset(\"json\", data_files=…, features=Features.from_dict(info[\"features\"])).", ext: "" },
+  ...FORMATS.filter((f) => f.value !== "hf-jsonl"),
+];
+
+/** The formats offered for a label set. */
+export function formatsFor(multiLabel: boolean): typeof FORMATS {
+  return multiLabel ? MULTI_FORMATS : FORMATS;
+}
 const SOURCES = [
   { value: "human", label: "Human labels" },
   { value: "import", label: "Imported labels" },
@@ -26,7 +39,11 @@ export function ExportScreen() {
   const labelSets = project?.label_sets ?? [];
   const [labelSetChoice, setLabelSetChoice] = useState<number | null>(null);
   const labelSetId = labelSets.find((l) => l.id === labelSetChoice)?.id ?? labelSets[0]?.id ?? null;
-  const [format, setFormat] = useState<ExportFormat>("csv");
+  const multiLabel = labelSets.find((l) => l.id === labelSetId)?.multi_label ?? false;
+  const formats = formatsFor(multiLabel);
+  // Until the user picks one: the first layout of the label set's kind (multi-hot for a multi-label set).
+  const [formatChoice, setFormat] = useState<ExportFormat | null>(null);
+  const format: ExportFormat = formats.find((f) => f.value === formatChoice)?.value ?? formats[0].value;
   const [sources, setSources] = useState<string[]>(["human", "import"]);
   const [minConf, setMinConf] = useState("");
   const [path, setPath] = useState("");
@@ -35,8 +52,8 @@ export function ExportScreen() {
   // The path the user is asked about: it exists; export again only if they choose Replace.
   const [confirmReplace, setConfirmReplace] = useState<string | null>(null);
 
-  const fmt = FORMATS.find((f) => f.value === format) ?? FORMATS[0];
-  const filters = [{ name: fmt.label, extensions: [fmt.ext] }];
+  const fmt = formats.find((f) => f.value === format) ?? formats[0];
+  const filters = fmt.ext === "" ? [] : [{ name: fmt.label, extensions: [fmt.ext] }];
   const minConfidence = minConf.trim() === "" ? null : Number(minConf);
   const minValid = minConfidence === null || (Number.isFinite(minConfidence) && minConfidence >= 0 && minConfidence <= 1);
   const canExport = labelSetId !== null && path.trim() !== "" && sources.length > 0 && minValid && !busy;
@@ -105,7 +122,7 @@ export function ExportScreen() {
           <div className="field">
             <label htmlFor="export-format">Format</label>
             <select id="export-format" data-testid="export-format" value={format} onChange={(e) => setFormat(e.target.value as ExportFormat)}>
-              {FORMATS.map((f) => <option key={f.value} value={f.value}>{f.label}</option>)}
+              {formats.map((f) => <option key={f.value} value={f.value}>{f.label}</option>)}
             </select>
           </div>
           <div className="field">
@@ -131,7 +148,7 @@ export function ExportScreen() {
           {sources.length === 0 ? <p className="inline-error small">Pick at least one source.</p> : null}
         </fieldset>
         <PathInput label="Write to" testId="export-path" value={path} onChange={(v) => { setPath(v); setConfirmReplace(null); }} onSubmit={() => void run()} purpose="export-file"
-          filters={filters} placeholder={`/home/me/labels.${fmt.ext}`} />
+          filters={filters} placeholder={fmt.ext === "" ? "/home/me/labels-dataset" : `/home/me/labels.${fmt.ext}`} />
         {confirmReplace !== null ? (
           <div className="confirm card" role="alertdialog" aria-label="Replace the file?" data-testid="export-confirm-replace">
             <p><span className="mono">{confirmReplace}</span> exists — Replace?</p>

@@ -20,7 +20,7 @@ export const BASIC_SEGMENTS: SegmentView[] = [
 
 export const LABEL_SET: LabelSetInfo = {
   id: 7, dataset_id: 3, name: "sentiment", classes: ["negative", "positive"], labelled: 2,
-  by_class: [{ class: "negative", count: 1 }, { class: "positive", count: 1 }],
+  by_class: [{ class: "negative", count: 1 }, { class: "positive", count: 1 }], multi_label: false,
 };
 
 export const PROJECT: ProjectSummary = {
@@ -37,6 +37,7 @@ export function labelState(over: Partial<LabelState> = {}): LabelState {
     item: {
       row: { id: 100, position: 0, ext_id: "1", text_a: "A gorgeous, witty film.", text_b: null, split: "train", label: null, label_source: null },
       suggestion: { run_id: 1, predicted: "positive", confidence: 0.91, probs: [{ class: "negative", prob: 0.09 }, { class: "positive", prob: 0.91 }] },
+      multi: null,
     },
     remaining: 9,
     labelled_in_session: 0,

@@ -9,6 +9,7 @@ const names = [
   "suggestTemplateEdits", "generateTemplates",
   "generationPrompt", "generateText",
   "promptVersions", "fitEnsemble", "saveEnsemble", "ensembles", "deleteEnsemble", "scoreRowsWithEnsemble", "ensembleZeroShot", "exportEnsemble",
+  "multiLabel", "setMultiLabel", "setMultiLabelPrompt", "setMultiLabelThresholds", "fitMultiLabelThresholds", "scoreMultiLabel",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept", "checkLabels", "acceptCheckSuggestion",
   "exportLabels", "exportRun", "importPrompt", "openReport",
   "tuneDefaults", "estimateTuning", "startTuning", "listRuns", "runDetails", "compareRuns", "tuneOverSeeds", "listSeedGroups", "seedGroup",
@@ -17,6 +18,11 @@ const names = [
 export function mockBindings() {
   const commands: Record<string, ReturnType<typeof vi.fn>> = {};
   for (const n of names) commands[n] = vi.fn(() => Promise.reject({ kind: "test", message: `${n} not mocked` }));
+  // The Label screen's multi-label panel loads with every label set: one label per row unless a test says otherwise.
+  commands.multiLabel = vi.fn((labelSetId: number) => Promise.resolve({
+    label_set_id: labelSetId, multi_label: false, prompt: { template: "{text_a} Is this about {label}? {mask}", yes_words: ["Yes"], no_words: ["No"] },
+    thresholds: [], run_id: null, scored_rows: 0, metrics: null,
+  }));
   return {
     commands,
     events: {

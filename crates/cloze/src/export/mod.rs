@@ -12,6 +12,7 @@ pub mod charts;
 pub mod job;
 pub mod labels;
 pub mod model;
+pub mod multi_hot;
 pub mod openprompt;
 pub mod peft;
 pub mod report;

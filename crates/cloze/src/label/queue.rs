@@ -164,8 +164,20 @@ impl Queue {
 /// What a session did, for undo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
-    Labelled { label_id: i64, row_id: i64 },
-    Skipped { row_id: i64 },
+    /// A label written; undo retracts it and, in a multi-label set, brings back `restore`, the
+    /// label it replaced.
+    Labelled {
+        label_id: i64,
+        row_id: i64,
+        restore: Option<i64>,
+    },
+    Skipped {
+        row_id: i64,
+    },
+    /// A multi-label row left as it was labelled.
+    Kept {
+        row_id: i64,
+    },
 }
 
 /// One annotator's labelling session: every decision is committed at once (its own transaction);
@@ -239,10 +251,41 @@ impl Session {
                 return Err(e);
             }
         };
-        self.history.push(Action::Labelled { label_id, row_id: item.row.id });
+        self.history.push(Action::Labelled { label_id, row_id: item.row.id, restore: None });
         self.pending = None;
         self.shown = None;
         Ok(label_id)
+    }
+
+    /// Multi-label: writes the row's whole set of classes (`value`: joined by `;`) as one label,
+    /// replacing the one the session saw; undo brings that one back. With `stay` the row stays on
+    /// screen (a toggle), else the session moves on.
+    pub fn set_labels(
+        &mut self,
+        store: &mut Store,
+        item: &QueueItem,
+        value: &str,
+        stay: bool,
+    ) -> Result<i64> {
+        let restore = match item.seen {
+            Seen::Label(id) => Some(id),
+            _ => None,
+        };
+        let label_id = self.record(store, item, value, None)?;
+        if let Some(Action::Labelled { restore: r, .. }) = self.history.last_mut() {
+            *r = restore;
+        }
+        if stay {
+            self.shown = Some(QueueItem { seen: Seen::Label(label_id), ..item.clone() });
+        }
+        Ok(label_id)
+    }
+
+    /// Multi-label: moves on from the row on screen, its labels as they are.
+    pub fn keep(&mut self, item: &QueueItem) {
+        self.history.push(Action::Kept { row_id: item.row.id });
+        self.pending = None;
+        self.shown = None;
     }
 
     /// Labels the row with class number `class` (0-based) of the label set.
@@ -278,10 +321,15 @@ impl Session {
     pub fn undo(&mut self, store: &Store) -> Result<Option<i64>> {
         let Some(action) = self.history.pop() else { return Ok(None) };
         let row_id = match action {
-            Action::Labelled { label_id, row_id } => {
+            Action::Labelled { label_id, row_id, restore: None } => {
                 store.retract_label(label_id)?;
                 row_id
             }
+            Action::Labelled { label_id, row_id, restore } => {
+                store.undo_label(label_id, restore)?;
+                row_id
+            }
+            Action::Kept { row_id } => row_id,
             Action::Skipped { row_id } => {
                 self.skipped.retain(|&r| r != row_id);
                 row_id
@@ -297,9 +345,18 @@ impl Session {
         !self.history.is_empty()
     }
 
-    /// Labels recorded in this session and not undone.
+    /// Rows labelled in this session and not undone (a multi-label row changed several times
+    /// counts once).
     pub fn labelled(&self) -> usize {
-        self.history.iter().filter(|a| matches!(a, Action::Labelled { .. })).count()
+        let rows: std::collections::BTreeSet<i64> = self
+            .history
+            .iter()
+            .filter_map(|a| match a {
+                Action::Labelled { row_id, .. } => Some(*row_id),
+                _ => None,
+            })
+            .collect();
+        rows.len()
     }
 }
 

@@ -46,6 +46,39 @@ pub struct LabelSet {
     pub dataset_id: i64,
     pub name: String,
     pub classes: Vec<String>,
+    /// A row may carry several of the classes (one label, the classes joined by
+    /// [`MULTI_SEPARATOR`]); see [`Store::set_multi_label`].
+    pub multi_label: bool,
+}
+
+/// Separates the classes of a multi-label set's label value (`World;Sports`).
+pub const MULTI_SEPARATOR: char = ';';
+
+impl LabelSet {
+    /// A multi-label value as a multi-hot vector over the classes; a part that is not a class is an
+    /// error naming it.
+    pub fn multi_hot(&self, value: &str) -> Result<Vec<bool>> {
+        let mut hot = vec![false; self.classes.len()];
+        for part in value.split(MULTI_SEPARATOR).map(str::trim).filter(|p| !p.is_empty()) {
+            let i = self.classes.iter().position(|c| c == part).ok_or_else(|| {
+                Error::invalid(format!(
+                    "{part:?} is not a class of label set {:?} ({})",
+                    self.name,
+                    self.classes.join(", ")
+                ))
+            })?;
+            hot[i] = true;
+        }
+        Ok(hot)
+    }
+
+    /// The label value of a multi-hot vector: the classes on, in the set's order, joined by
+    /// [`MULTI_SEPARATOR`] (empty when none is on).
+    pub fn multi_value(&self, hot: &[bool]) -> String {
+        let on: Vec<&str> =
+            self.classes.iter().zip(hot).filter(|(_, on)| **on).map(|(c, _)| c.as_str()).collect();
+        on.join(&MULTI_SEPARATOR.to_string())
+    }
 }
 
 /// One labelled example as it leaves the project.
@@ -156,6 +189,9 @@ fn label_from_row(r: &rusqlite::Row) -> rusqlite::Result<Label> {
     })
 }
 
+/// The columns [`label_set_from_row`] reads.
+const LABEL_SET_COLUMNS: &str = "id, dataset_id, name, classes, multi_label";
+
 fn label_set_from_row(r: &rusqlite::Row) -> rusqlite::Result<LabelSet> {
     let classes: String = r.get(3)?;
     Ok(LabelSet {
@@ -163,6 +199,7 @@ fn label_set_from_row(r: &rusqlite::Row) -> rusqlite::Result<LabelSet> {
         dataset_id: r.get(1)?,
         name: r.get(2)?,
         classes: serde_json::from_str(&classes).unwrap_or_default(),
+        multi_label: r.get::<_, i64>(4)? != 0,
     })
 }
 
@@ -182,6 +219,7 @@ impl Store {
             dataset_id,
             name: name.into(),
             classes: classes.to_vec(),
+            multi_label: false,
         })
     }
 }
@@ -210,11 +248,11 @@ impl Store {
     pub fn label_sets(&self, dataset_id: i64) -> Result<Vec<LabelSet>> {
         let mut stmt = self
             .conn()
-            .prepare(
-                "SELECT id, dataset_id, name, classes FROM label_sets
+            .prepare(&format!(
+                "SELECT {LABEL_SET_COLUMNS} FROM label_sets
                  WHERE dataset_id = ?1 AND dataset_id IN (SELECT id FROM datasets WHERE status = 'ready')
-                 ORDER BY id",
-            )
+                 ORDER BY id"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt.query_map([dataset_id], label_set_from_row).map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| self.err(e))
@@ -224,8 +262,10 @@ impl Store {
     pub fn label_set_by_id(&self, label_set_id: i64) -> Result<Option<LabelSet>> {
         self.conn()
             .query_row(
-                "SELECT id, dataset_id, name, classes FROM label_sets
-                 WHERE id = ?1 AND dataset_id IN (SELECT id FROM datasets WHERE status = 'ready')",
+                &format!(
+                    "SELECT {LABEL_SET_COLUMNS} FROM label_sets
+                     WHERE id = ?1 AND dataset_id IN (SELECT id FROM datasets WHERE status = 'ready')"
+                ),
                 [label_set_id],
                 label_set_from_row,
             )
@@ -371,19 +411,30 @@ impl Store {
 
     /// Records a label in its own transaction. A person's new label on a row replaces (retracts)
     /// their previous live label on it; the value must be one of the label set's classes.
+    /// In a multi-label set the value is a set of classes joined by [`MULTI_SEPARATOR`] (empty:
+    /// none applies), stored in the set's class order.
     pub fn add_label(&mut self, label: &NewLabel) -> Result<i64> {
-        let classes: String = self
+        let set = self
             .conn()
-            .query_row("SELECT classes FROM label_sets WHERE id = ?1", [label.label_set_id], |r| r.get(0))
+            .query_row(
+                &format!("SELECT {LABEL_SET_COLUMNS} FROM label_sets WHERE id = ?1"),
+                [label.label_set_id],
+                label_set_from_row,
+            )
             .map_err(|e| self.err_in(format!("label set {}", label.label_set_id), e))?;
-        let classes: Vec<String> = serde_json::from_str(&classes).unwrap_or_default();
-        if !classes.iter().any(|c| c == label.value) {
+        let canonical;
+        let label = if set.multi_label {
+            canonical = set.multi_value(&set.multi_hot(label.value)?);
+            &NewLabel { value: &canonical, ..label.clone() }
+        } else if !set.classes.iter().any(|c| c == label.value) {
             return Err(Error::invalid(format!(
                 "{:?} is not a class of this label set ({})",
                 label.value,
-                classes.join(", ")
+                set.classes.join(", ")
             )));
-        }
+        } else {
+            label
+        };
         let path = self.path().map(std::path::Path::to_path_buf);
         // Immediate: the check of what the writer saw and the write are one step for every process.
         let tx = self
@@ -473,6 +524,108 @@ impl Store {
                 ErrorKind::NotFound,
                 format!("label {label_id} does not exist or was already undone"),
             ));
+        }
+        Ok(())
+    }
+
+    /// Undoes a multi-label change: retracts `label_id` and, in the same transaction, brings back
+    /// `restore` (the label it replaced) unless the row has another live human label of that
+    /// annotator by now. Retracting a retracted label is an error.
+    pub fn undo_label(&self, label_id: i64, restore: Option<i64>) -> Result<()> {
+        let path = self.path().map(std::path::Path::to_path_buf);
+        // Its first statement takes the write lock, so the two are one step for every process.
+        let tx = self.conn().unchecked_transaction().map_err(|e| super::db_err(path.as_deref(), e))?;
+        let n = tx
+            .execute(
+                "UPDATE labels SET retracted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?1 AND retracted_at IS NULL",
+                [label_id],
+            )
+            .map_err(|e| super::db_err(path.as_deref(), e))?;
+        if n == 0 {
+            return Err(super::store_failure(
+                path.as_deref(),
+                ErrorKind::NotFound,
+                format!("label {label_id} does not exist or was already undone"),
+            ));
+        }
+        if let Some(old) = restore {
+            tx.execute(
+                "UPDATE labels SET retracted_at = NULL WHERE id = ?1 AND retracted_at IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM labels o, labels l WHERE l.id = ?1
+                     AND o.label_set_id = l.label_set_id AND o.row_id = l.row_id AND o.source = 'human'
+                     AND o.annotator IS l.annotator AND o.retracted_at IS NULL)",
+                [old],
+            )
+            .map_err(|e| super::db_err(path.as_deref(), e))?;
+        }
+        tx.commit().map_err(|e| super::db_err(path.as_deref(), e))
+    }
+
+    /// Lets a label set take several classes per row, or one again. Turning it on needs class
+    /// names without [`MULTI_SEPARATOR`]; turning it off is refused while a row holds several
+    /// classes (or none), which one class per row could not keep.
+    pub fn set_multi_label(&self, label_set_id: i64, on: bool) -> Result<LabelSet> {
+        let set = self.label_set_by_id(label_set_id)?.ok_or_else(|| {
+            Error::not_found(format!(
+                "label set {label_set_id} is not in this project; pick one from the list"
+            ))
+        })?;
+        if on {
+            if let Some(bad) = set.classes.iter().find(|c| c.contains(MULTI_SEPARATOR)) {
+                return Err(Error::invalid(format!(
+                    "class {bad:?} holds {MULTI_SEPARATOR:?}, which separates a row's classes in a multi-label \
+                     set; import the data again with classes without it"
+                )));
+            }
+        } else if set.multi_label {
+            let several: i64 = self
+                .conn()
+                .query_row(
+                    &format!(
+                        "SELECT count(*) FROM rows r WHERE r.dataset_id = :dataset
+                         AND ({LIVE_VALUE} LIKE '%{MULTI_SEPARATOR}%' OR {LIVE_VALUE} = '')"
+                    ),
+                    rusqlite::named_params! {":dataset": set.dataset_id, ":set": set.id},
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            if several > 0 {
+                return Err(Error::precondition(format!(
+                    "{several} rows of label set {:?} hold several classes or none; one class per row cannot \
+                     keep them. Relabel those rows with one class each first, or keep several labels per row",
+                    set.name
+                )));
+            }
+        }
+        self.conn()
+            .execute("UPDATE label_sets SET multi_label = ?2 WHERE id = ?1", params![set.id, on as i64])
+            .map_err(|e| self.err(e))?;
+        Ok(LabelSet { multi_label: on, ..set })
+    }
+
+    /// The multi-label prompt and thresholds kept with a label set (JSON, as the studio wrote it).
+    pub fn multi_label_prompt(&self, label_set_id: i64) -> Result<Option<String>> {
+        self.conn()
+            .query_row("SELECT multi_label_prompt FROM label_sets WHERE id = ?1", [label_set_id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Keeps a label set's multi-label prompt and thresholds (JSON).
+    pub fn set_multi_label_prompt(&self, label_set_id: i64, json: &str) -> Result<()> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE label_sets SET multi_label_prompt = ?2 WHERE id = ?1",
+                params![label_set_id, json],
+            )
+            .map_err(|e| self.err(e))?;
+        if n == 0 {
+            return Err(Error::not_found(format!("label set {label_set_id} is not in this project")));
         }
         Ok(())
     }
@@ -628,6 +781,55 @@ mod tests {
                 .map(|(i, l, c)| (i, l.into(), c))
                 .to_vec();
         assert_eq!(streamed, expected, "one item per live label, in file order");
+    }
+
+    /// A multi-label set keeps a row's classes as one label in class order; single-label sets
+    /// refuse such values; undoing a change brings the set it replaced back; one class per row
+    /// again is refused while a row holds several.
+    #[test]
+    fn multi_label_sets_keep_one_label_per_change() {
+        let (mut store, set, rows) = project();
+        let err = store.add_label(&human(set, rows[0], "pos;neg", "ann")).unwrap_err().to_string();
+        assert!(err.contains("not a class"), "single-label sets are unchanged: {err}");
+        let on = store.set_multi_label(set, true).unwrap();
+        assert!(on.multi_label && store.label_set_by_id(set).unwrap().unwrap().multi_label);
+        assert_eq!(on.multi_hot("pos; neg").unwrap(), [true, true]);
+        assert_eq!(on.multi_value(&[false, true]), "pos");
+        let cases: [(&str, Result<&str, &str>); 4] = [
+            ("pos;neg", Ok("neg;pos")),
+            ("pos", Ok("pos")),
+            ("", Ok("")),
+            ("pos;maybe", Err("\"maybe\" is not a class")),
+        ];
+        for (value, want) in cases {
+            match (store.add_label(&human(set, rows[1], value, "ann")), want) {
+                (Ok(id), Ok(w)) => assert_eq!(store.label(id).unwrap().value, w, "{value:?}"),
+                (Err(e), Err(w)) => assert!(e.to_string().contains(w), "{e}"),
+                (got, want) => panic!("{value:?}: {got:?} vs {want:?}"),
+            }
+        }
+        let first = store.add_label(&human(set, rows[0], "neg", "ann")).unwrap();
+        let second = store.add_label(&human(set, rows[0], "neg;pos", "ann")).unwrap();
+        store.undo_label(second, Some(first)).unwrap();
+        let live = store.live_labels(set, rows[0]).unwrap();
+        assert_eq!(live.iter().map(|l| (l.id, l.value.as_str())).collect::<Vec<_>>(), [(first, "neg")]);
+        assert!(store.undo_label(second, Some(first)).unwrap_err().to_string().contains("already undone"));
+        let err = store.set_multi_label(set, false).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Precondition);
+        assert!(
+            err.to_string().contains("1 rows of label set \"sentiment\" hold several classes or none"),
+            "{err}"
+        );
+        let last = store.live_labels(set, rows[1]).unwrap()[0].id;
+        store.retract_label(last).unwrap();
+        assert!(!store.set_multi_label(set, false).unwrap().multi_label, "one class per row again");
+        assert_eq!(store.multi_label_prompt(set).unwrap(), None);
+        store.set_multi_label_prompt(set, "{\"template\": \"t\"}").unwrap();
+        assert_eq!(store.multi_label_prompt(set).unwrap().as_deref(), Some("{\"template\": \"t\"}"));
+        assert!(store.set_multi_label_prompt(set + 100, "{}").is_err());
+        let d = store.dataset("d").unwrap();
+        let semi = store.create_label_set(d.id, "odd", &["a;b".into(), "c".into()]).unwrap();
+        assert!(store.set_multi_label(semi.id, true).unwrap_err().to_string().contains("holds ';'"));
     }
 
     #[test]

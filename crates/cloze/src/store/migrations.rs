@@ -200,6 +200,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         UNIQUE (name, version)
     );
     "#,
+    // 7: multi-label label sets. `multi_label` 1: a row may carry several of the set's classes,
+    // kept as ONE label whose value is the classes joined by `;` in the set's class order (an empty
+    // value: none applies), so every change is one transaction and single-label sets are as before.
+    // `multi_label_prompt`: JSON of the yes/no prompt, its words and the per-label thresholds.
+    r#"
+    ALTER TABLE label_sets ADD COLUMN multi_label INTEGER NOT NULL DEFAULT 0 CHECK (multi_label IN (0, 1));
+    ALTER TABLE label_sets ADD COLUMN multi_label_prompt TEXT;
+    "#,
 ];
 
 /// The `application_id` in the header of every project file (migration 3 sets it): "Clz1".

@@ -26,7 +26,7 @@ use crate::error::{Error, ErrorKind, Result, Text, project_path, sqlite_kind};
 pub use artifacts::Artifact;
 pub use checks::{FlaggedRow, LabelCheck, NewLabelCheck};
 pub use ensembles::SavedEnsemble;
-pub use labels::{Label, LabelSet, LabelSource, LabelledRow, NewLabel, Seen};
+pub use labels::{Label, LabelSet, LabelSource, LabelledRow, MULTI_SEPARATOR, NewLabel, Seen};
 pub use migrations::SCHEMA_VERSION;
 pub use prompts::{ModelRow, Saved};
 pub use queue::{RowFilter, RowIdPage, RowOrder, ToLabel, Uncertainty};

@@ -160,6 +160,13 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// How many rows a run left a suggestion for.
+    pub fn suggestion_count(&self, run_id: i64) -> Result<i64> {
+        self.conn()
+            .query_row("SELECT count(*) FROM suggestions WHERE run_id = ?1", [run_id], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Appends a metric value of a run at a step.
     pub fn log_metric(&self, run_id: i64, step: i64, name: &str, value: f64) -> Result<()> {
         self.conn()

@@ -8,7 +8,7 @@ use super::views::*;
 use crate::data::{ColumnRef, Encoding, Format, ImportOptions, Reader};
 use crate::error::{Error, Result};
 use crate::export::charts;
-use crate::store::{Dataset, LabelSet, Split, Store};
+use crate::store::{Dataset, LabelSet, MULTI_SEPARATOR, Split, Store};
 
 /// Rows shown in a file preview.
 const PREVIEW_ROWS: usize = 20;
@@ -71,7 +71,17 @@ pub(super) fn dataset_info(store: &Store, d: Dataset) -> Result<DatasetInfo> {
 
 /// Live labels per class (any source), counting each row once (a human label beats an imported one).
 fn class_counts(store: &Store, set: &LabelSet) -> Result<Vec<ClassCount>> {
-    let counts = store.live_label_counts(set.id)?;
+    let mut counts = store.live_label_counts(set.id)?;
+    if set.multi_label {
+        // A row counts once for each of its classes; "none applies" is no class.
+        let mut split: BTreeMap<String, i64> = BTreeMap::new();
+        for (value, n) in counts {
+            for part in value.split(MULTI_SEPARATOR).map(str::trim).filter(|p| !p.is_empty()) {
+                *split.entry(part.to_string()).or_default() += n;
+            }
+        }
+        counts = split;
+    }
     let mut out: Vec<ClassCount> = set
         .classes
         .iter()
@@ -93,8 +103,13 @@ pub(super) fn label_set_info(store: &Store, set: &LabelSet) -> Result<LabelSetIn
         dataset_id: set.dataset_id,
         name: set.name.clone(),
         classes: set.classes.clone(),
-        labelled: by_class.iter().map(|c| c.count).sum(),
+        labelled: if set.multi_label {
+            store.labelled_rows(set.id)?.len() as i64
+        } else {
+            by_class.iter().map(|c| c.count).sum()
+        },
         by_class,
+        multi_label: set.multi_label,
     })
 }
 

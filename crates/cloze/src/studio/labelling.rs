@@ -7,8 +7,9 @@ use std::path::Path;
 use super::data::{label_set, label_set_info, row_view};
 use super::prompt::checked_verbalizer;
 use super::views::*;
-use super::{Project, Studio, lock, no_project};
+use super::{Project, Studio, lock, multilabel, no_project};
 use crate::error::{Error, Result};
+use crate::export::multi_hot::{MultiHotFormat, export_multi_hot};
 use crate::export::{ExportFormat, LabelFilter, charts, export_labels};
 use crate::label::suspicious::{SuspicionOptions, suspicious_labels};
 use crate::label::{Queue, QueueItem, QueueOrder, ScoringPrompt, ScoringRun, Session};
@@ -51,13 +52,16 @@ fn check_view(c: LabelCheck, classes: &[String]) -> LabelCheckView {
 
 fn label_state(store: &Store, session: &mut Session) -> Result<LabelState> {
     let item = session.show(store)?;
-    let classes = &session.queue.label_set.classes;
+    let set = &session.queue.label_set;
     let item = item
-        .map(|QueueItem { row, suggestion, .. }| -> Result<QueueItemView> {
-            Ok(QueueItemView {
-                suggestion: suggestion.as_ref().map(|s| suggestion_view(s, classes)),
-                row: row_view(store, row, Some(session.queue.label_set.id))?,
-            })
+        .map(|item| -> Result<QueueItemView> {
+            let multi = if set.multi_label { Some(multilabel::multi_item(store, set, &item)?) } else { None };
+            let mut suggestion = item.suggestion.as_ref().map(|s| suggestion_view(s, &set.classes));
+            if let (Some(s), Some(m)) = (&mut suggestion, &multi) {
+                // The classes over the thresholds as they are now (they may have changed since scoring).
+                s.predicted = set.multi_value(&m.suggested);
+            }
+            Ok(QueueItemView { suggestion, multi, row: row_view(store, item.row, Some(set.id))? })
         })
         .transpose()?;
     let info = label_set_info(store, &session.queue.label_set)?;
@@ -127,22 +131,32 @@ impl Studio {
         session.as_mut().map(|s| label_state(store, s)).transpose()
     }
 
-    /// Labels the row on screen with class `class_index` (0-based). If another session of the same
+    /// Labels the row on screen with class `class_index` (0-based); in a multi-label set, toggles
+    /// it and saves the row's classes, the row staying on screen. If another session of the same
     /// annotator labelled it since it was shown, nothing is saved: the error is a conflict naming the
     /// other decision, and the next [`label_state`](Self::label_state) shows the row as it is now.
     pub fn label_current(&self, class_index: usize) -> Result<LabelState> {
         self.with_session(|store, session| {
             let item = on_screen(store, session)?;
-            session.label(store, &item, class_index)?;
+            if session.queue.label_set.multi_label {
+                multilabel::toggle(store, session, &item, class_index)?;
+            } else {
+                session.label(store, &item, class_index)?;
+            }
             label_state(store, session)
         })
     }
 
-    /// Confirms the model's suggestion for the current row.
+    /// Confirms the model's suggestion for the current row; in a multi-label set, saves the classes
+    /// the checkboxes show (the suggested ones unless changed) and moves on.
     pub fn accept_suggestion(&self) -> Result<LabelState> {
         self.with_session(|store, session| {
             let item = on_screen(store, session)?;
-            session.accept(store, &item)?;
+            if session.queue.label_set.multi_label {
+                multilabel::confirm(store, session, &item)?;
+            } else {
+                session.accept(store, &item)?;
+            }
             label_state(store, session)
         })
     }
@@ -182,6 +196,9 @@ impl Studio {
         };
         let mut store = Store::open(self.project_file()?)?;
         let set = label_set(&store, label_set_id)?;
+        if set.multi_label {
+            return Err(multi_refused(&set, "scored with one prompt over its classes", "Score labels"));
+        }
         let run = ScoringRun::start(&store, &set, prompt, &model.spec, model.device.name())?;
         let run_id = run.run_id;
         run.score(&mut store, &model.plm, &mut |p| {
@@ -260,6 +277,13 @@ impl Studio {
         let model = self.model()?;
         let mut store = Store::open(self.project_file()?)?;
         let set = label_set(&store, label_set_id)?;
+        if set.multi_label {
+            return Err(multi_refused(
+                &set,
+                "checked for suspicious labels",
+                "Fit thresholds and the metrics",
+            ));
+        }
         let (ids, rows): (Vec<i64>, Vec<_>) = store.labelled_examples_by_row(set.id)?.into_iter().unzip();
         let found = suspicious_labels(&model.plm, &rows, &set.classes, options, &mut |done, total| {
             progress(Progress::new("check", done as u64, Some(total as u64)))
@@ -357,11 +381,35 @@ impl Studio {
         }
         self.with_store(|store| {
             let set = label_set(store, request.label_set_id)?;
+            let multi_hot = match request.format {
+                ExportFormatView::MultiHotCsv => Some(MultiHotFormat::Csv),
+                ExportFormatView::MultiHotJsonl => Some(MultiHotFormat::Jsonl),
+                ExportFormatView::HfDatasets => Some(MultiHotFormat::HfDatasets),
+                _ => None,
+            };
+            if let Some(format) = multi_hot {
+                let written = export_multi_hot(store, &set, path, format, request.replace.into())?;
+                return Ok(ExportResult {
+                    path: path.display().to_string(),
+                    written: written as i64,
+                    filtered_out: 0,
+                });
+            }
             let format = match request.format {
                 ExportFormatView::Csv => ExportFormat::Csv,
                 ExportFormatView::Jsonl => ExportFormat::Jsonl,
-                ExportFormatView::HfJsonl => ExportFormat::HfJsonl,
+                _ if set.multi_label => {
+                    return Err(Error::invalid(format!(
+                        "label set {:?} holds several labels per row; export it as Hugging Face datasets \
+                         (multi-hot), or as multi-hot CSV or JSONL",
+                        set.name
+                    )));
+                }
+                _ => ExportFormat::HfJsonl,
             };
+            // A multi-label value (`a;b`) is no one class: its class index is not checked.
+            let set =
+                if set.multi_label { crate::store::LabelSet { classes: Vec::new(), ..set } } else { set };
             let filter = LabelFilter {
                 sources: request.sources.clone(),
                 annotators: Vec::new(),
@@ -375,6 +423,15 @@ impl Studio {
             })
         })
     }
+}
+
+/// Why a multi-label set cannot do what a one-label-per-row set does.
+fn multi_refused(set: &crate::store::LabelSet, what: &str, instead: &str) -> Error {
+    Error::precondition(format!(
+        "label set {:?} takes several labels per row, so it cannot be {what}; use the Several labels panel's \
+         {instead} instead",
+        set.name
+    ))
 }
 
 pub(super) fn run_view(store: &Store, run_id: i64) -> Result<RunView> {

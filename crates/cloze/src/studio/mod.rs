@@ -14,6 +14,7 @@ pub mod exports;
 mod generation;
 mod labelling;
 mod model;
+pub mod multilabel;
 mod prompt;
 mod recent;
 pub mod seeds;

@@ -1490,3 +1490,158 @@ fn runs_over_seeds_record_every_seed_and_their_spread() {
     let e = f.studio.tune_over_seeds(&request("nothing", true), &mut yes).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Precondition, "{e}");
 }
+
+/// Multi-label end to end: the switch, number keys toggling classes on a row that stays on
+/// screen, undo bringing the previous set back, Enter saving what the checkboxes show, scoring as
+/// a job with thresholds fitted on the labelled rows, thresholds set by hand, the metrics and the
+/// multi-hot exports; one-label-per-row workflows refuse the set.
+#[test]
+fn multi_label_labelling_scoring_thresholds_and_export() {
+    let f = fixture("multi-label");
+    f.studio.create_project(f.dir.join("p.cloze").to_str().unwrap()).unwrap();
+    let set = import_texts(&f);
+    assert!(!set.multi_label);
+    let v = f.studio.set_multi_label(set.id, true).unwrap();
+    assert!(v.multi_label && v.run_id.is_none() && v.metrics.is_none());
+    assert_eq!(v.prompt.template, crate::multilabel::DEFAULT_TEMPLATE);
+    assert_eq!(v.thresholds.iter().map(|t| t.value).collect::<Vec<_>>(), [0.5, 0.5]);
+
+    let s = f.studio.start_labelling(set.id, QueueOrder::FileOrder, None).unwrap();
+    assert!(s.label_set.multi_label);
+    let multi = |s: &LabelState| s.item.as_ref().unwrap().multi.clone().unwrap();
+    assert_eq!(
+        multi(&s),
+        MultiItemView { checked: vec![false, false], suggested: vec![false, false], saved: false }
+    );
+    let first = s.item.as_ref().unwrap().row.id;
+    let s = f.studio.label_current(0).unwrap();
+    let s2 = f.studio.label_current(1).unwrap();
+    assert_eq!(s2.item.as_ref().unwrap().row.id, first, "a toggle keeps the row on screen");
+    assert_eq!(multi(&s2).checked, [true, true]);
+    assert!(multi(&s2).saved);
+    assert_eq!(s2.labelled_in_session, 1, "one row, however many toggles");
+    assert_eq!(s.remaining, s2.remaining);
+    let back = f.studio.undo_last().unwrap();
+    assert_eq!(back.item.as_ref().unwrap().row.id, first);
+    assert_eq!(multi(&back).checked, [true, false], "undo brings the previous set back");
+    let next = f.studio.accept_suggestion().unwrap();
+    assert_ne!(next.item.as_ref().unwrap().row.id, first, "Enter moves on");
+    f.studio.accept_suggestion().unwrap(); // none applies
+    f.studio.label_current(1).unwrap();
+    f.studio.accept_suggestion().unwrap();
+    f.studio.label_current(0).unwrap();
+    f.studio.label_current(1).unwrap();
+    let s = f.studio.accept_suggestion().unwrap();
+    assert_eq!(s.labelled_in_session, 4);
+    assert_eq!(s.label_set.labelled, 4);
+    let counts: Vec<(String, i64)> =
+        s.label_set.by_class.iter().map(|c| (c.class.clone(), c.count)).collect();
+    assert_eq!(counts, [("positive".to_string(), 2), ("negative".to_string(), 2)]);
+    assert!(f.studio.label_current(5).unwrap_err().to_string().contains("no label 6"));
+
+    // One label per row again is refused while rows hold several; so are single-label workflows.
+    let err = f.studio.set_multi_label(set.id, false).unwrap_err().to_string();
+    assert!(err.contains("2 rows") && err.contains("several classes or none"), "{err}");
+    load_roberta(&f);
+    let err = f.studio.score_rows(set.id, &prompt(), &mut yes).unwrap_err().to_string();
+    assert!(err.contains("several labels per row") && err.contains("Score labels"), "{err}");
+    let bad = MultiLabelPromptSpec {
+        template: "{text_a} {mask}".into(),
+        yes_words: vec!["Yes".into()],
+        no_words: vec!["No".into()],
+    };
+    assert!(f.studio.set_multi_label_prompt(set.id, &bad).unwrap_err().to_string().contains("no {label}"));
+    let good = MultiLabelPromptSpec {
+        template: "{text_a} Is it {label}? {mask}".into(),
+        yes_words: vec!["yes".into()],
+        no_words: vec!["no".into()],
+    };
+    assert_eq!(f.studio.set_multi_label_prompt(set.id, &good).unwrap().prompt, good);
+    assert!(f.studio.fit_multi_label_thresholds(set.id).unwrap_err().to_string().contains("Score labels"));
+
+    let mut last = None;
+    let v = f
+        .studio
+        .score_multi_label(set.id, &mut |p| {
+            last = Some(p);
+            true
+        })
+        .unwrap();
+    assert_eq!(last.map(|p| (p.done, p.total)), Some((16, Some(16))));
+    assert_eq!(v.scored_rows, 16);
+    let run = v.run_id.unwrap();
+    assert_eq!(f.studio.runs(set.id).unwrap()[0].kind, "multi-label");
+    assert_eq!(v.thresholds.iter().map(|t| t.positives).collect::<Vec<_>>(), [2, 2]);
+    assert!(v.thresholds.iter().all(|t| t.f1.is_some_and(|f1| f1 > 0.0)), "{:?}", v.thresholds);
+    let m = v.metrics.clone().unwrap();
+    assert_eq!(m.rows, 4);
+    assert_eq!(m.per_label.len(), 2);
+    assert!((0.0..=1.0).contains(&m.micro_f1) && (0.0..=1.0).contains(&m.subset_accuracy));
+    // Thresholds fitted to maximise each label's F1 do at least as well as any hand-set pair.
+    for t in [0.0, 0.3, 0.6, 1.0] {
+        let hand = f.studio.set_multi_label_thresholds(set.id, &[t, t]).unwrap();
+        assert!(hand.thresholds.iter().all(|x| (x.value - t).abs() < 5e-4), "{t}: {:?}", hand.thresholds);
+        let hm = hand.metrics.unwrap();
+        assert!(hm.macro_f1 <= m.macro_f1 + 1e-9, "{t}: {} > {}", hm.macro_f1, m.macro_f1);
+    }
+    let refit = f.studio.fit_multi_label_thresholds(set.id).unwrap();
+    assert_eq!(refit.thresholds, v.thresholds);
+    // Sent back as shown (3 decimals), a fitted threshold keeps its F1; one changed loses it.
+    let shown: Vec<f64> = v.thresholds.iter().map(|t| (t.value * 1000.0).round() / 1000.0).collect();
+    assert_eq!(f.studio.set_multi_label_thresholds(set.id, &shown).unwrap().thresholds, v.thresholds);
+    let other = if shown[1] > 0.5 { shown[1] - 0.1 } else { shown[1] + 0.1 };
+    let moved = f.studio.set_multi_label_thresholds(set.id, &[shown[0], other]).unwrap();
+    assert_eq!(moved.thresholds[0], v.thresholds[0]);
+    assert_eq!(moved.thresholds[1].f1, None);
+    f.studio.fit_multi_label_thresholds(set.id).unwrap();
+    assert!(
+        f.studio
+            .set_multi_label_thresholds(set.id, &[0.5])
+            .unwrap_err()
+            .to_string()
+            .contains("1 thresholds for 2")
+    );
+    assert!(
+        f.studio
+            .set_multi_label_thresholds(set.id, &[0.5, 1.5])
+            .unwrap_err()
+            .to_string()
+            .contains("between 0 and 1")
+    );
+
+    // The card shows the suggestion set of the new run over the thresholds.
+    let s = f.studio.start_labelling(set.id, QueueOrder::LeastConfidence, Some(run)).unwrap();
+    let item = s.item.clone().unwrap();
+    let (sug, m) = (item.suggestion.unwrap(), item.multi.unwrap());
+    assert_eq!(m.checked, m.suggested, "an unlabelled row shows the suggested classes");
+    let on: Vec<&str> = ["positive", "negative"]
+        .into_iter()
+        .zip(&m.suggested)
+        .filter(|(_, on)| **on)
+        .map(|(c, _)| c)
+        .collect();
+    assert_eq!(sug.predicted, on.join(";"));
+
+    // Multi-hot exports; the one-label-per-row Hugging Face layout is refused.
+    let request = |format, path: &std::path::Path| ExportRequest {
+        label_set_id: set.id,
+        path: path.display().to_string(),
+        format,
+        sources: vec![],
+        min_confidence: None,
+        replace: false,
+    };
+    let csv = f.dir.join("multi.csv");
+    assert_eq!(f.studio.export_labels(&request(ExportFormatView::MultiHotCsv, &csv)).unwrap().written, 4);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("id,split,text_a,text_b,labels,positive,negative\n"), "{text}");
+    assert_eq!(text.lines().filter(|l| l.ends_with(",positive;negative,1,1")).count(), 1, "{text}");
+    let hf = f.dir.join("hf");
+    assert_eq!(f.studio.export_labels(&request(ExportFormatView::HfDatasets, &hf)).unwrap().written, 4);
+    assert!(hf.join("dataset_info.json").is_file() && hf.join("data.jsonl").is_file());
+    let err =
+        f.studio.export_labels(&request(ExportFormatView::HfJsonl, &f.dir.join("x.jsonl"))).unwrap_err();
+    assert!(err.to_string().contains("several labels per row"), "{err}");
+    let plain = f.dir.join("plain.csv");
+    assert_eq!(f.studio.export_labels(&request(ExportFormatView::Csv, &plain)).unwrap().written, 4);
+}

@@ -79,7 +79,10 @@ pub struct LabelSetInfo {
     pub classes: Vec<String>,
     /// Rows with a live label of any source.
     pub labelled: i64,
+    /// Rows per class; in a multi-label set a row counts once for each of its classes.
     pub by_class: Vec<ClassCount>,
+    /// A row may carry several of the classes (see [`MultiLabelView`]).
+    pub multi_label: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -710,6 +713,20 @@ pub struct SuggestionView {
 pub struct QueueItemView {
     pub row: RowView,
     pub suggestion: Option<SuggestionView>,
+    /// In a multi-label set: the row's checkboxes.
+    pub multi: Option<MultiItemView>,
+}
+
+/// A row of a multi-label set on the labelling card, per class in the label set's order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct MultiItemView {
+    /// What the checkboxes show: the row's saved classes, else the suggested ones.
+    pub checked: Vec<bool>,
+    /// The classes whose score is at least their threshold (all off without a scoring run).
+    pub suggested: Vec<bool>,
+    /// Whether `checked` is saved as the row's label (a number key or a checkbox saved it).
+    pub saved: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -803,6 +820,70 @@ pub struct LabelCheckView {
     pub thresholds: Vec<ClassProb>,
 }
 
+// ------------------------------------------------------------------------------------------ multi-label
+
+/// The question asked of every label of a multi-label set, and the words read as its answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct MultiLabelPromptSpec {
+    /// One `{mask}` and `{label}` (the label's name), e.g. `{text_a} Is this about {label}? {mask}`.
+    pub template: String,
+    pub yes_words: Vec<String>,
+    pub no_words: Vec<String>,
+}
+
+/// A label's threshold on p(yes): the row is suggested the label at or above it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct LabelThreshold {
+    pub label: String,
+    pub value: f64,
+    /// The label's F1 on the labelled rows it was fitted on; `None` when set by hand or never fitted.
+    pub f1: Option<f64>,
+    /// Labelled rows carrying the label when it was fitted.
+    pub positives: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct LabelScores {
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: i64,
+}
+
+/// Multi-label metrics of the suggestions (scores over the current thresholds) on the labelled rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct MultiLabelMetricsView {
+    pub rows: i64,
+    pub micro_f1: f64,
+    pub macro_f1: f64,
+    /// Rows whose every label is right.
+    pub subset_accuracy: f64,
+    pub hamming_loss: f64,
+    pub per_label: Vec<LabelScores>,
+}
+
+/// A label set's multi-label settings, thresholds and metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct MultiLabelView {
+    pub label_set_id: i64,
+    pub multi_label: bool,
+    pub prompt: MultiLabelPromptSpec,
+    /// One per class, in the label set's order.
+    pub thresholds: Vec<LabelThreshold>,
+    /// The newest finished multi-label scoring run, whose scores the suggestions and metrics use.
+    pub run_id: Option<i64>,
+    /// Rows that run scored.
+    pub scored_rows: i64,
+    /// On the labelled rows that run scored; `None` without any.
+    pub metrics: Option<MultiLabelMetricsView>,
+}
+
 // ------------------------------------------------------------------------------------------ export
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -812,6 +893,13 @@ pub enum ExportFormatView {
     Csv,
     Jsonl,
     HfJsonl,
+    /// Multi-label: a `labels` column (`a;b`) and a 0/1 column per class.
+    MultiHotCsv,
+    /// Multi-label: `labels` as names and `multi_hot`.
+    MultiHotJsonl,
+    /// Multi-label: a Hugging Face `datasets` folder (`data.jsonl`, `dataset_info.json` with a
+    /// `Sequence(ClassLabel)` feature).
+    HfDatasets,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
