@@ -516,6 +516,39 @@ fn every_command_through_ipc() {
     );
     h.err("seed_group", json!({"name": "ft-1"}), "not-found");
 
+    // Multi-label, on a third label set of the same rows: the switch, a toggle, scoring as a job,
+    // thresholds fitted and set, a multi-hot export.
+    let tags = h.ok("create_label_set", json!({"datasetId": dataset, "name": "tags", "classes": ["x", "y"]}));
+    let ml = h.ok("multi_label", json!({"labelSetId": tags["id"]}));
+    assert_eq!((&ml["multi_label"], &ml["run_id"]), (&json!(false), &Value::Null));
+    assert_eq!(h.ok("set_multi_label", json!({"labelSetId": tags["id"], "on": true}))["multi_label"], true);
+    let question = json!({"template": "{text_a} Is it {label}? {mask}", "yes_words": ["great"], "no_words": ["terrible"]});
+    let ml = h.ok("set_multi_label_prompt", json!({"labelSetId": tags["id"], "prompt": question}));
+    assert_eq!(ml["prompt"], question);
+    h.err("fit_multi_label_thresholds", json!({"labelSetId": tags["id"]}), "precondition");
+    h.ok(
+        "start_labelling",
+        json!({"labelSetId": tags["id"], "strategy": {"kind": "file-order"}, "runId": null}),
+    );
+    let s = h.ok("label_current", json!({"classIndex": 0}));
+    assert_eq!(s["item"]["multi"]["checked"], json!([true, false]), "{s}");
+    let ml = h.ok("score_multi_label", json!({"job": "ml-1", "labelSetId": tags["id"]}));
+    assert_eq!(ml["scored_rows"], 16);
+    assert_eq!(ml["thresholds"][0]["positives"], 1);
+    assert_eq!(ml["metrics"]["rows"], 1);
+    let ml = h.ok("set_multi_label_thresholds", json!({"labelSetId": tags["id"], "values": [0.25, 0.75]}));
+    assert_eq!(ml["thresholds"][1]["value"], 0.75);
+    assert_eq!(
+        h.ok("fit_multi_label_thresholds", json!({"labelSetId": tags["id"]}))["thresholds"][0]["positives"],
+        1
+    );
+    let multi_out = h.dir.join("tags.csv");
+    h.choose("export-file", &multi_out);
+    let request = json!({"request": {"label_set_id": tags["id"], "path": multi_out,
+        "format": "multi-hot-csv", "sources": [], "min_confidence": null, "replace": false}});
+    assert_eq!(h.ok("export_labels", request)["written"], 1);
+    assert!(std::fs::read_to_string(&multi_out).unwrap().starts_with("id,split,text_a,text_b,labels,x,y\n"));
+
     // Jobs, the app, closing.
     assert_eq!(h.ok("cancel_job", json!({"job": "nothing-running"})), false);
     assert!(h.ok("ui_ready", json!({})).as_f64().unwrap() >= 0.0);
