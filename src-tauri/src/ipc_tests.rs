@@ -324,6 +324,13 @@ fn every_command_through_ipc() {
     let live = live.as_array().unwrap();
     assert_eq!((live.len(), live[0]["members"].as_array().unwrap().len()), (2, 2));
     assert_eq!(live[0]["combined"]["row_id"], ids[0]);
+    // Exported to a file chosen in the save dialog; a path not chosen there is not allowed.
+    let file = h.dir.join("both.json");
+    let export = json!({"ensembleId": saved["id"], "path": file});
+    h.err("export_ensemble", export.clone(), "not-allowed");
+    h.choose("export-file", &file);
+    assert_eq!(h.ok("export_ensemble", export), json!(file.display().to_string()));
+    assert!(std::fs::read_to_string(&file).unwrap().contains("\"weighting\": \"dev-accuracy\""));
     assert_eq!(h.ok("delete_ensemble", json!({"id": saved["id"]})), json!([]));
     let no_chat = json!({"format": "none", "system": null});
     let text = h.ok(
