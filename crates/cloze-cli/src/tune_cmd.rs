@@ -282,29 +282,22 @@ fn build_config(args: &TuneArgs, strategy: TuneStrategy, model: &Path) -> Result
 
 /// `--strategy auto`: the model's facts, the training rows' labels (as sampled) and the template
 /// decide ([`tune::auto::choose`]); with `--budget`, a choice estimated over it falls back to the
-/// probe. Says what it chose and why.
+/// probe. Says what it chose and why; the training rows it read are handed back for the run.
 fn choose_strategy(
     args: &TuneArgs,
     model: &Path,
     device: &candle_core::Device,
-) -> Result<(TuneConfig, Option<tune::auto::AutoChoice>)> {
+) -> Result<(TuneConfig, tune::auto::AutoChoice, Vec<cloze::data::Example>)> {
     let rows = load_rows(&args.train, &args.data, args.template.as_deref(), "training")?;
-    let mut labels: Vec<Option<String>> = rows.iter().map(|r| r.label.clone()).collect();
-    if let Some(k) = args.shots {
-        // The few-shot sample takes at most k rows of each class.
-        let mut seen = std::collections::BTreeMap::<String, u32>::new();
-        labels.retain(|l| match l {
-            Some(l) => {
-                let n = seen.entry(l.clone()).or_default();
-                *n += 1;
-                *n <= k
-            }
-            None => false,
-        });
-    }
+    let labels: Vec<Option<String>> = rows.iter().map(|r| r.label.clone()).collect();
     let template = args.template.as_deref().map(cloze::template::Template::parse).transpose()?;
     let info = cloze::plm::Plm::load(model, device)?.info();
-    let mut choice = tune::auto::choose(&tune::auto::AutoInput::for_model(&info, &labels, template.as_ref()));
+    let mut input = tune::auto::AutoInput::for_model(&info, &labels, template.as_ref());
+    // The few-shot sample takes at most k rows of each class.
+    if let Some(k) = args.shots {
+        input.rows_per_class = input.rows_per_class.min(k as usize);
+    }
+    let mut choice = tune::auto::choose(&input);
     let mut config = build_config(args, choice.strategy, model)?;
     if let Some(budget) = args.budget {
         if !(budget.is_finite() && budget > 0.0) {
@@ -314,7 +307,7 @@ fn choose_strategy(
             Some(p) => load_rows(p, &args.data, args.template.as_deref(), "dev")?,
             None => Vec::new(),
         };
-        let (train, dev) = tune::select_rows(&config, rows, dev)?;
+        let (train, dev) = tune::select_rows(&config, rows.clone(), dev)?;
         let estimate = tune::estimate(&config, &train, &dev, device, &mut |_, _, _| true)?;
         let before = choice.strategy;
         choice = tune::auto::within_budget(choice, estimate.seconds, budget);
@@ -326,7 +319,7 @@ fn choose_strategy(
     for reason in &choice.reasons {
         errln!("  - {reason}");
     }
-    Ok((config, Some(choice)))
+    Ok((config, choice, rows))
 }
 
 pub fn run(args: TuneArgs) -> Result<()> {
@@ -335,13 +328,20 @@ pub fn run(args: TuneArgs) -> Result<()> {
     if args.budget.is_some() && args.strategy.fixed().is_some() {
         return Err(Error::invalid("--budget applies to --strategy auto only"));
     }
-    let (mut config, auto) = match args.strategy.fixed() {
+    // `auto` reads the training rows to decide; they are not read again.
+    let (config, read) = match args.strategy.fixed() {
         Some(strategy) => (build_config(&args, strategy, &model)?, None),
-        None => choose_strategy(&args, &model, &device)?,
+        None => {
+            let (mut config, choice, rows) = choose_strategy(&args, &model, &device)?;
+            config.auto = Some(choice);
+            (config, Some(rows))
+        }
     };
-    config.auto = auto;
     let strategy = config.strategy;
-    let mut train = load_rows(&args.train, &args.data, args.template.as_deref(), "training")?;
+    let mut train = match read {
+        Some(rows) => rows,
+        None => load_rows(&args.train, &args.data, args.template.as_deref(), "training")?,
+    };
     if config.distill.is_none() && strategy != TuneStrategy::Pretrain {
         // Without distillation every training row needs a label: said before the model loads.
         if let Some(row) = train.iter().find(|r| r.label.is_none()) {
