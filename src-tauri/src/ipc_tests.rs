@@ -42,7 +42,10 @@ impl Harness {
         let studio: Shared = Arc::new(Studio::new(dir.join("config"), hub));
         // Reports "open" with a script that records the path it was given (no browser here).
         let opener = dir.join("open-with.sh");
-        std::fs::write(&opener, "#!/bin/sh\nprintf '%s' \"$1\" > \"$(dirname \"$0\")/opened.txt\"\n")
+        std::fs::write(
+            &opener,
+            "#!/bin/sh\nd=\"$(dirname \"$0\")\"\nprintf '%s' \"$1\" > \"$d/opened.tmp\" && mv -f \"$d/opened.tmp\" \"$d/opened.txt\"\n",
+        )
             .unwrap();
         std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         let builder = mock_specta_builder();
@@ -486,7 +489,14 @@ fn every_command_through_ipc() {
     // The report just written opens (with the recording opener); a file it did not write as a report
     // does not.
     assert_eq!(h.ok("open_report", json!({"path": h.dir.join("report.html")})), Value::Null);
-    let opened = std::fs::read_to_string(h.dir.join("opened.txt")).unwrap();
+    // The launcher is taken to have opened the file once it has run for a moment, so on a loaded
+    // machine the recording script may finish after the command returned: wait for its file.
+    let recorded = h.dir.join("opened.txt");
+    let waited = std::time::Instant::now();
+    while !recorded.exists() && waited.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let opened = std::fs::read_to_string(&recorded).unwrap();
     assert_eq!(PathBuf::from(opened), h.dir.join("report.html").canonicalize().unwrap());
     let m = h.err("open_report", json!({"path": h.dir.join("ft-model/README.md")}), "not-allowed");
     assert!(m.contains("README.md") && m.contains("“Open in browser”"), "{m}");
