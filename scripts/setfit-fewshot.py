@@ -16,6 +16,13 @@ install setfit==1.2.0`):
 
 The training seed is the folder's (seed-N → N), as cloze's run uses its seed for the sample and the
 training; --train-seed fixes one for every folder instead (SetFit's default is 42).
+
+With --protocol DIR (a `cloze bench fewshot --out DIR` folder), every sample DIR/k-K/seed-S/ that
+has no setfit.json yet is trained on (its train.jsonl; SetFit uses no dev rows) and scored on
+DIR/test.jsonl (the bench's test rows), and the result is written to DIR/k-K/seed-S/setfit.json in
+the bench's cell format, so `cloze bench fewshot --out DIR --table-only` shows SetFit's column:
+
+    /tmp/setfit-venv/bin/python scripts/setfit-fewshot.py --model $MINILM --protocol runs/sst2
 """
 import argparse
 import csv
@@ -48,14 +55,36 @@ def read_train(folder):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="a sentence-transformers model folder (or Hub id)")
-    ap.add_argument("--dev", required=True, help="dev rows: TSV/CSV with text and label columns, or JSONL")
+    ap.add_argument("--dev", help="dev rows: TSV/CSV with text and label columns, or JSONL "
+                    "(with --protocol: default DIR/test.jsonl)")
+    ap.add_argument("--protocol", metavar="DIR", help="a `cloze bench fewshot` folder: fill in SetFit's cells")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--iterations", type=int, default=None, help="SetFit's num_iterations (default: oversampling)")
     ap.add_argument("--train-seed", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("folders", nargs="+", help="seed folders of `cloze tune --seeds` (each with train.jsonl)")
+    ap.add_argument("folders", nargs="*", help="seed folders of `cloze tune --seeds` (each with train.jsonl)")
     args = ap.parse_args()
+    cells = {}
+    if args.protocol:
+        if args.folders:
+            ap.error("give --protocol DIR or seed folders, not both")
+        args.dev = args.dev or os.path.join(args.protocol, "test.jsonl")
+        for k_dir in sorted(os.listdir(args.protocol)):
+            mk = re.fullmatch(r"k-(\d+)", k_dir)
+            if not mk:
+                continue
+            for seed_dir in sorted(os.listdir(os.path.join(args.protocol, k_dir))):
+                ms = re.fullmatch(r"seed-(\d+)", seed_dir)
+                folder = os.path.join(args.protocol, k_dir, seed_dir)
+                if ms and not os.path.exists(os.path.join(folder, "setfit.json")):
+                    cells[folder] = (int(mk.group(1)), int(ms.group(1)))
+                    args.folders.append(folder)
+        if not args.folders:
+            print(f"every sample in {args.protocol} has its setfit.json already", file=sys.stderr)
+            return
+    elif not args.folders or not args.dev:
+        ap.error("give --dev and seed folders, or --protocol DIR")
 
     import torch
     from datasets import Dataset
@@ -92,6 +121,22 @@ def main():
         predicted = [str(p) for p in model.predict(dev_texts, batch_size=32)]
         acc = sum(p == l for p, l in zip(predicted, dev_labels)) / len(dev_labels)
         accs.append(acc)
+        if folder in cells:
+            k, sample_seed = cells[folder]
+            f1s = []
+            for c in sorted(set(dev_labels)):
+                tp = sum(p == c and l == c for p, l in zip(predicted, dev_labels))
+                fp = sum(p == c and l != c for p, l in zip(predicted, dev_labels))
+                fn = sum(p != c and l == c for p, l in zip(predicted, dev_labels))
+                f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+            dev_rows = sum(1 for line in open(os.path.join(folder, "dev.jsonl"), encoding="utf-8") if line.strip())
+            result = {"method": "setfit", "k": k, "seed": sample_seed, "train_rows": len(texts),
+                      "dev_rows": dev_rows, "test_rows": len(dev_labels), "accuracy": acc,
+                      "macro_f1": sum(f1s) / len(f1s), "seconds": time.time() - started}
+            path = os.path.join(folder, "setfit.json")
+            with open(path + ".tmp", "w", encoding="utf-8") as f:
+                json.dump(result, f, indent=2)
+            os.replace(path + ".tmp", path)
         print(f"{folder}: seed {seed}, {len(texts)} training rows: dev accuracy {100 * acc:.2f} % "
               f"(training {trained:.1f} s, with scoring {time.time() - started:.1f} s)")
     if len(accs) > 1:

@@ -31,6 +31,9 @@ pub enum BenchCommand {
     Render(crate::bench_render::RenderBenchArgs),
     /// Greedy generation speed (new tokens/s), with the key/value cache or without.
     Generate(crate::bench_generate::GenerateBenchArgs),
+    /// LM-BFF's few-shot protocol: K rows per class for training and K for model selection, drawn
+    /// with each of 5 seeds; every method on the same samples; mean ± s.d. on the test rows.
+    Fewshot(Box<crate::bench_fewshot::FewshotBenchArgs>),
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -43,6 +46,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Tune(args) => crate::bench_tune::run(args),
         BenchCommand::Render(args) => crate::bench_render::render(args),
         BenchCommand::Generate(args) => crate::bench_generate::run(args),
+        BenchCommand::Fewshot(args) => crate::bench_fewshot::run(*args),
     }
 }
 

@@ -167,6 +167,18 @@ choice!(
 );
 
 choice!(
+    /// How a soft verbalizer's projection starts.
+    HeadInit => cloze::tune::HeadInit {
+        /// label-words on a model with an LM head, probe on one without.
+        Auto => cloze::tune::HeadInit::Auto,
+        /// The mean of the label words' rows.
+        LabelWords => cloze::tune::HeadInit::LabelWords,
+        /// A logistic regression on the frozen states at the mask (LP-FT).
+        Probe => cloze::tune::HeadInit::Probe,
+    }
+);
+
+choice!(
     /// How `{soft:N}` vectors start.
     SoftInit => cloze::tune::SoftInit {
         Vocab => cloze::tune::SoftInit::Vocab,

@@ -43,6 +43,7 @@ macro_rules! errln {
 }
 
 mod bench;
+mod bench_fewshot;
 mod bench_generate;
 mod bench_live;
 mod bench_render;

@@ -54,6 +54,12 @@ pub struct TuneArgs {
     /// the label words; works on encoders without an MLM head).
     #[arg(long, value_enum, default_value_t = choices::VerbalizerKind::Manual)]
     verbalizer_kind: choices::VerbalizerKind,
+    /// How a soft verbalizer starts: from the label words, or from a probe (a logistic regression
+    /// on the frozen model's states at the mask, then fine-tuned: LP-FT). auto: label-words on a
+    /// model with an MLM head, probe on one without (on all-MiniLM-L6-v2, SST-2, 16 rows per class:
+    /// see README, "Few-shot: what to expect").
+    #[arg(long, value_enum, default_value_t = choices::HeadInit::Auto)]
+    head_init: choices::HeadInit,
     /// How {soft:N} vectors start: vocab (embeddings of random vocabulary tokens) or random.
     #[arg(long, value_enum, default_value_t = choices::SoftInit::Vocab)]
     soft_init: choices::SoftInit,
@@ -220,6 +226,7 @@ fn build_config(args: &TuneArgs, strategy: TuneStrategy, model: &Path) -> Result
     config.chat = args.chat.chat();
     config.verbalizer = args.verbalizer.as_deref().map(Verbalizer::from_file_or_json).transpose()?;
     config.verbalizer_kind = args.verbalizer_kind.into();
+    config.head_init = args.head_init.into();
     config.soft_init = args.soft_init.into();
     config.soft_placement = args.soft_placement.into();
     config.precision = args.precision;
@@ -419,7 +426,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
     Ok(())
 }
 
-fn progress_bar() -> indicatif::ProgressBar {
+pub(crate) fn progress_bar() -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {prefix}  {msg}")
@@ -431,7 +438,7 @@ fn progress_bar() -> indicatif::ProgressBar {
 }
 
 /// Shows a run's event on the progress bar (evaluations as lines above it).
-fn show_event(bar: &indicatif::ProgressBar, e: &TuneEvent) -> bool {
+pub(crate) fn show_event(bar: &indicatif::ProgressBar, e: &TuneEvent) -> bool {
     match e {
         TuneEvent::Started { total_steps, resumed_from, .. } => {
             bar.set_prefix("updates");

@@ -616,3 +616,57 @@ fn contrastive_tuning_learns_repeats_and_classifies() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+#[test]
+fn a_soft_verbalizer_starts_from_a_probe_on_the_states_at_the_mask() {
+    // LP-FT's first stage: the projection is the logistic regression (C = 1) fitted on the frozen
+    // model's states at the mask — through the MLM head's transform, as the soft verbalizer reads
+    // them — so before any update its probabilities are the regression's.
+    let device = Device::Cpu;
+    let train = synthetic(48, 11);
+    let mut c = config(TuneStrategy::Finetune);
+    c.template = Some("{text_a} It was {mask}.".into());
+    c.verbalizer_kind = VerbalizerKind::Soft;
+    c.head_init = tune::HeadInit::Probe;
+    let plm = Plm::load(roberta(), &device).unwrap();
+    let template = cloze::template::Template::parse(c.template.as_deref().unwrap()).unwrap();
+    let mut model =
+        PromptModel::from_config(plm.clone(), template, &verbalizer(), VerbalizerKind::Soft, &c).unwrap();
+    let rows = render_rows(&model, &train, "training").unwrap();
+    let refs: Vec<&cloze::template::Rendered> = rows.iter().map(|r| &r.rendered).collect();
+    let before = model.class_scores(&refs).unwrap();
+    model.fit_soft_verbalizer(&rows).unwrap();
+    let after = candle_nn::ops::softmax(&model.class_scores(&refs).unwrap(), D::Minus1).unwrap();
+
+    let states = model.mask_states(&refs).unwrap();
+    let head = plm.lm_head().unwrap();
+    let x: Vec<Vec<f64>> = head.transform(&states).unwrap().to_dtype(DType::F64).unwrap().to_vec2().unwrap();
+    let targets = cloze::logreg::one_hot(&rows.iter().map(|r| r.label).collect::<Vec<_>>(), 2);
+    let fitted = cloze::logreg::LogisticRegression::fit(&x, &targets, 1.0 / 48.0).unwrap();
+    let after = after.to_vec2::<f32>().unwrap();
+    for (i, row) in x.iter().enumerate() {
+        let want = fitted.probs(row);
+        for c in 0..2 {
+            assert!((f64::from(after[i][c]) - want[c]).abs() < 1e-4, "row {i}: {:?} vs {want:?}", after[i]);
+        }
+    }
+    // It starts where the regression is, not where the label words were.
+    assert!(
+        before
+            .sub(&model.class_scores(&refs).unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+            > 1e-3
+    );
+    let correct = after.iter().zip(&rows).filter(|(p, r)| (p[1] > p[0]) == (r.label == 1)).count();
+    eprintln!("probe-initialised soft verbalizer: {correct}/48 training rows right before any update");
+    assert_eq!(
+        correct,
+        x.iter().zip(&rows).filter(|(x, r)| (fitted.probs(x)[1] > 0.5) == (r.label == 1)).count()
+    );
+}

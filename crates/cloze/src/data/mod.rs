@@ -50,7 +50,7 @@ use crate::error::{Error, Result, Setting, Text};
 pub use format::Format;
 pub use reader::{MAX_FIELD_CHARS, Reader};
 pub(crate) use sample::fnv1a;
-pub use sample::{SplitMix64, few_shot, label_counts, shuffle, split, stratified_folds};
+pub use sample::{SplitMix64, few_shot, few_shot_split, label_counts, shuffle, split, stratified_folds};
 
 /// One labelled (or unlabelled) example.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -100,6 +100,40 @@ pub(crate) fn fnv1a(s: &str) -> u64 {
 /// Fails when there are no labelled examples, or when a class has fewer than `k_per_class` (every such
 /// class is named).
 pub fn few_shot(examples: &[Example], k_per_class: usize, seed: u64) -> Result<Vec<Example>> {
+    let drawn = draw_per_class(examples, k_per_class, 1, seed)?;
+    let mut picked: Vec<usize> = drawn.iter().flat_map(|idx| idx.iter().take(k_per_class).copied()).collect();
+    shuffle(&mut picked, seed);
+    Ok(picked.into_iter().map(|i| examples[i].clone()).collect())
+}
+
+/// LM-BFF's few-shot training and dev sets: `k_per_class` training rows of every label and
+/// `k_per_class` more for model selection, disjoint, drawn with `seed`. The training rows are
+/// exactly [`few_shot`]'s (so `cloze tune --shots K --seed S` trains on the same sample); the dev
+/// rows are the next `k_per_class` of each class's stream. Fails as [`few_shot`] does when a class
+/// has fewer than `2 × k_per_class` rows.
+pub fn few_shot_split(
+    examples: &[Example],
+    k_per_class: usize,
+    seed: u64,
+) -> Result<(Vec<Example>, Vec<Example>)> {
+    let drawn = draw_per_class(examples, k_per_class, 2, seed)?;
+    let mut train: Vec<usize> = drawn.iter().flat_map(|idx| idx.iter().take(k_per_class).copied()).collect();
+    let mut dev: Vec<usize> =
+        drawn.iter().flat_map(|idx| idx.iter().skip(k_per_class).take(k_per_class).copied()).collect();
+    shuffle(&mut train, seed);
+    shuffle(&mut dev, seed ^ fnv1a("dev"));
+    let rows = |idx: Vec<usize>| idx.into_iter().map(|i| examples[i].clone()).collect();
+    Ok((rows(train), rows(dev)))
+}
+
+/// Every class's row indices in its own seeded order (classes sorted by name), after checking that
+/// each class has `parts × k_per_class` rows.
+fn draw_per_class(
+    examples: &[Example],
+    k_per_class: usize,
+    parts: usize,
+    seed: u64,
+) -> Result<Vec<Vec<usize>>> {
     let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, ex) in examples.iter().enumerate() {
         if let Some(label) = ex.label.as_deref() {
@@ -117,25 +151,31 @@ pub fn few_shot(examples: &[Example], k_per_class: usize, seed: u64) -> Result<V
             .then(")"),
         ));
     }
+    let need = k_per_class.saturating_mul(parts);
     let short: Vec<String> = by_label
         .iter()
-        .filter(|(_, idx)| idx.len() < k_per_class)
+        .filter(|(_, idx)| idx.len() < need)
         .map(|(label, idx)| format!("{label:?} has {}", idx.len()))
         .collect();
     if !short.is_empty() {
+        let what = if parts == 1 {
+            format!("{k_per_class} examples per class")
+        } else {
+            format!("{k_per_class} training and {k_per_class} dev examples per class ({need} in all)")
+        };
         return Err(Error::invalid(format!(
-            "cannot draw {k_per_class} examples per class: {}; lower k or add examples of {}",
+            "cannot draw {what}: {}; lower k or add examples of {}",
             short.join(", "),
             if short.len() == 1 { "that class" } else { "those classes" }
         )));
     }
-    let mut picked = Vec::with_capacity(by_label.len() * k_per_class);
-    for (label, mut idx) in by_label {
-        shuffle_with(&mut idx, &mut SplitMix64::new(seed ^ fnv1a(label)));
-        picked.extend(idx.into_iter().take(k_per_class));
-    }
-    shuffle(&mut picked, seed);
-    Ok(picked.into_iter().map(|i| examples[i].clone()).collect())
+    Ok(by_label
+        .into_iter()
+        .map(|(label, mut idx)| {
+            shuffle_with(&mut idx, &mut SplitMix64::new(seed ^ fnv1a(label)));
+            idx
+        })
+        .collect())
 }
 
 /// How many examples carry each label (unlabelled examples are not counted).
@@ -292,6 +332,28 @@ mod tests {
         }
         let err = few_shot(&data, 1, 0).unwrap_err();
         assert!(err.to_string().contains("none of the 7 examples has a label"), "{err}");
+    }
+
+    #[test]
+    fn few_shot_split_is_disjoint_and_trains_on_few_shots_sample() {
+        let data = examples(60, 3);
+        let (train, dev) = few_shot_split(&data, 8, 21).unwrap();
+        assert_eq!(train, few_shot(&data, 8, 21).unwrap(), "the training rows are few_shot's");
+        let per_class = BTreeMap::from([("c0".into(), 8), ("c1".into(), 8), ("c2".into(), 8)]);
+        assert_eq!(label_counts(&train), per_class);
+        assert_eq!(label_counts(&dev), per_class);
+        let mut all: Vec<&str> = ids(&train).into_iter().chain(ids(&dev)).collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), 48, "train and dev share no row");
+        assert_eq!(few_shot_split(&data, 8, 21).unwrap(), (train.clone(), dev), "a seed repeats");
+        assert_ne!(few_shot_split(&data, 8, 42).unwrap().0, train);
+        // 20 rows per class hold 8 + 8, not 8 + 16.
+        let err = few_shot_split(&data, 16, 1).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot draw 16 training and 16 dev examples per class (32 in all)"),
+            "{err}"
+        );
     }
 
     #[test]

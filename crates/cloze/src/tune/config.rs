@@ -76,6 +76,42 @@ pub enum VerbalizerKind {
     Soft,
 }
 
+/// How a soft verbalizer's projection starts before training.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub enum HeadInit {
+    /// From the label words on a model with an LM head (the head's rows for them), from a probe on
+    /// a model without one: the rule below, recorded as such in the run's config.
+    #[default]
+    Auto,
+    /// Each class's row is the mean of its label words' decoder rows (input embeddings when the
+    /// model has no LM head), so before training it scores as the manual verbalizer does.
+    LabelWords,
+    /// A logistic regression fitted on the frozen model's states at the mask for the training rows
+    /// (C = 1, as scikit-learn's default), then fine-tuned with the rest: LP-FT (Kumar et al.,
+    /// "Fine-Tuning can Distort Pretrained Features and Underperform Out-of-Distribution", ICLR
+    /// 2022). On an encoder without an LM head the label words' input embeddings say nothing of
+    /// its final states, so the projection starts as noise and fine-tuning at 2e-5 barely moves it.
+    Probe,
+}
+
+impl HeadInit {
+    /// What `Auto` means for a model with (`true`) or without an LM head.
+    pub fn resolve(self, has_lm_head: bool) -> HeadInit {
+        match self {
+            HeadInit::Auto if has_lm_head => HeadInit::LabelWords,
+            HeadInit::Auto => HeadInit::Probe,
+            other => other,
+        }
+    }
+
+    /// Configs written before the choice existed started from the label words.
+    fn before_the_choice() -> Self {
+        HeadInit::LabelWords
+    }
+}
+
 /// How soft tokens without init text start.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -279,6 +315,9 @@ pub struct TuneConfig {
     pub verbalizer: Option<Verbalizer>,
     #[serde(default)]
     pub verbalizer_kind: VerbalizerKind,
+    /// How the soft verbalizer starts (soft verbalizers only).
+    #[serde(default = "HeadInit::before_the_choice")]
+    pub head_init: HeadInit,
     #[serde(default)]
     pub soft_init: SoftInit,
     /// Where the leading soft vectors stand (PEFT's place, or the template's).
@@ -329,6 +368,7 @@ impl TuneConfig {
             template: None,
             verbalizer: None,
             verbalizer_kind: VerbalizerKind::default(),
+            head_init: HeadInit::default(),
             soft_init: SoftInit::default(),
             soft_placement: SoftPlacement::default(),
             pooling: Pooling::default(),
@@ -475,6 +515,27 @@ mod tests {
         for s in TuneStrategy::ALL {
             Hyper::for_strategy(s).validate().unwrap();
         }
+    }
+
+    #[test]
+    fn the_head_init_resolves_and_old_configs_keep_the_label_words() {
+        use HeadInit::*;
+        let cases = [
+            (Auto, true, LabelWords),
+            (Auto, false, Probe),
+            (LabelWords, false, LabelWords),
+            (Probe, true, Probe),
+        ];
+        for (init, head, want) in cases {
+            assert_eq!(init.resolve(head), want, "{init:?} with head {head}");
+        }
+        let new = TuneConfig::new(TuneStrategy::Finetune, "m", DataSource::Inline);
+        assert_eq!(new.head_init, Auto);
+        // A config written before the choice existed trained from the label words; read back, it
+        // still does.
+        let mut json = serde_json::to_value(&new).unwrap();
+        json.as_object_mut().unwrap().remove("head_init");
+        assert_eq!(serde_json::from_value::<TuneConfig>(json).unwrap().head_init, LabelWords);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod config;
 pub mod contrastive;
 pub mod distill;
 pub mod estimate;
+pub mod fewshot;
 pub mod optim;
 pub mod pretrain;
 pub mod probe;
@@ -31,6 +32,7 @@ pub mod prompt_model;
 pub mod prompt_task;
 pub mod seeds;
 pub mod trainer;
+pub mod trials;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,7 +40,8 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device};
 
 pub use config::{
-    DataSource, Hyper, Pooling, ProbeHead, SoftInit, SoftPlacement, TuneConfig, TuneStrategy, VerbalizerKind,
+    DataSource, HeadInit, Hyper, Pooling, ProbeHead, SoftInit, SoftPlacement, TuneConfig, TuneStrategy,
+    VerbalizerKind,
 };
 pub use contrastive::{ContrastiveHead, ContrastiveOptions, PairSampling};
 pub use estimate::{Estimate, estimate};
@@ -553,9 +556,14 @@ pub(crate) fn prompt_objective(
     }
     plm.set_dropout(Some(training_dropout(config, &plm)));
     let mut model = PromptModel::from_config(plm, template, verbalizer, config.verbalizer_kind, config)?;
+    let train_rows = prompt_task::render_rows(&model, train, "training")?;
+    if config.verbalizer_kind == VerbalizerKind::Soft
+        && config.head_init.resolve(model.plm().lm_head().is_ok()) == HeadInit::Probe
+    {
+        model.fit_soft_verbalizer(&train_rows)?;
+    }
     let mut vars = model.prompt_vars()?;
     vars.extend(base_vars);
-    let train_rows = prompt_task::render_rows(&model, train, "training")?;
     let dev_rows = prompt_task::render_rows(&model, dev, "dev")?;
     Ok(prompt_task::PromptObjective { model, train: train_rows, dev: dev_rows, vars })
 }

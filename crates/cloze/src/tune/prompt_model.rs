@@ -213,6 +213,35 @@ impl PromptModel {
         }
     }
 
+    /// Starts the soft verbalizer from a logistic regression on the frozen model's states at the
+    /// mask for `rows` (their labels, or a pseudo-labelled row's soft label): LP-FT's probe stage
+    /// ([`super::HeadInit::Probe`]). Call before [`Self::prompt_vars`]. A manual verbalizer has
+    /// nothing to fit.
+    pub fn fit_soft_verbalizer(&mut self, rows: &[super::prompt_task::PromptRow]) -> Result<()> {
+        if !matches!(self.head, ClassHead::Soft(_)) || rows.is_empty() {
+            return Ok(());
+        }
+        let frozen = self.detached();
+        let classes = self.bound.num_classes();
+        let mut states = Vec::with_capacity(rows.len().div_ceil(16));
+        for chunk in rows.chunks(16) {
+            let refs: Vec<&Rendered> = chunk.iter().map(|r| &r.rendered).collect();
+            states.push(frozen.mask_states(&refs)?);
+        }
+        let states = Tensor::cat(&states, 0)?;
+        let targets: Vec<Vec<f64>> = rows
+            .iter()
+            .map(|r| match &r.soft {
+                Some(p) => p.iter().map(|&v| f64::from(v)).collect(),
+                None => (0..classes).map(|c| f64::from(u8::from(c == r.label))).collect(),
+            })
+            .collect();
+        if let ClassHead::Soft(v) = &mut self.head {
+            v.fit(&self.plm, &states, &targets)?;
+        }
+        Ok(())
+    }
+
     /// Makes the prompt's own tensors (soft vectors, soft verbalizer) variables and returns them.
     pub fn prompt_vars(&mut self) -> Result<Vec<(String, Var)>> {
         let mut vars = Vec::new();

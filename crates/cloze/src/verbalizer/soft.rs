@@ -63,6 +63,30 @@ impl SoftVerbalizer {
         Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
     }
 
+    /// Fits the projection as a logistic regression (L2 penalty `1/n`: scikit-learn's `C = 1`) on
+    /// the frozen model's states at the mask `at_mask` (`[rows, hidden]`) against `targets` (a
+    /// distribution over the classes per row): LP-FT's first stage (see
+    /// [`crate::tune::HeadInit::Probe`]). The states go through the MLM head's transform first
+    /// when the model has one, as [`Self::scores`] reads them.
+    pub fn fit(&mut self, plm: &Plm, at_mask: &Tensor, targets: &[Vec<f64>]) -> Result<()> {
+        let x = match plm.lm_head() {
+            Ok(head) => head.transform(at_mask)?,
+            Err(_) => at_mask.clone(),
+        };
+        let rows: Vec<Vec<f64>> = x.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+        if rows.len() != targets.len() {
+            return Err(Error::internal(format!("{} states for {} targets", rows.len(), targets.len())));
+        }
+        let fitted = crate::logreg::LogisticRegression::fit(&rows, targets, 1.0 / rows.len().max(1) as f64)?;
+        let (classes, hidden) = self.weight.dims2()?;
+        fitted.check(classes, hidden)?;
+        let (dtype, device) = (self.weight.dtype(), self.weight.device().clone());
+        let flat: Vec<f64> = fitted.weights.into_iter().flatten().collect();
+        self.weight = Tensor::from_vec(flat, (classes, hidden), &device)?.to_dtype(dtype)?;
+        self.bias = Tensor::from_vec(fitted.bias, classes, &device)?.to_dtype(dtype)?;
+        Ok(())
+    }
+
     /// Makes the weight and bias variables and returns them by their saved names.
     pub fn vars(&mut self) -> Result<Vec<(String, Var)>> {
         let w = Var::from_tensor(&self.weight)?;
