@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::TuneStrategy;
+use crate::error::{Error, Result};
 use crate::plm::{Kind, ModelInfo};
 
 /// Above this many parameters, full fine-tuning on a laptop's CPU is slow enough that `auto`
@@ -61,6 +62,42 @@ impl AutoInput {
     ) -> Self {
         Self::new((model.kind, model.has_lm_head, model.parameters), labels, template)
     }
+
+    /// The input once the few-shot sample is drawn: `shots` rows of a class at most (`None`: every
+    /// row).
+    pub fn with_shots(mut self, shots: Option<u32>) -> Self {
+        if let Some(k) = shots {
+            self.rows_per_class = self.rows_per_class.min(k as usize);
+        }
+        self
+    }
+}
+
+/// The decision `--strategy auto` and the Tune screen's "Recommended" make: [`choose`] for
+/// `input`; with a time budget (seconds; a positive number, or refused before anything is
+/// estimated), the chosen strategy's run is estimated by `estimate` and a choice over the budget
+/// falls back to the probe ([`within_budget`]).
+pub fn decide(
+    input: &AutoInput,
+    budget_seconds: Option<f64>,
+    estimate: impl FnOnce(TuneStrategy) -> Result<f64>,
+) -> Result<AutoChoice> {
+    if let Some(budget) = budget_seconds.filter(|b| !(b.is_finite() && *b > 0.0)) {
+        return Err(Error::invalid(
+            crate::error::Text::default()
+                .cli_only("--budget")
+                .app_only("“Time budget”")
+                .then(format!(" {budget} must be a positive number of seconds (e.g. 600 for ten minutes)")),
+        ));
+    }
+    let choice = choose(input);
+    Ok(match budget_seconds {
+        Some(budget) => {
+            let seconds = estimate(choice.strategy)?;
+            within_budget(choice, seconds, budget)
+        }
+        None => choice,
+    })
 }
 
 /// The fewest labelled rows of any class (0 without labels).
@@ -224,6 +261,39 @@ mod tests {
         let cut = within_budget(chosen, 600.0, 60.0);
         assert_eq!(cut.strategy, TuneStrategy::Probe);
         assert!(cut.reasons.last().unwrap().contains("over the budget"), "{:?}", cut.reasons);
+    }
+
+    #[test]
+    fn decide_caps_rows_at_the_shots_checks_the_budget_and_estimates_only_with_one() {
+        let headless = input(Kind::Encoder, false, 22, 100, false, false);
+        let never = |_: TuneStrategy| -> Result<f64> { panic!("estimated without a budget") };
+        // (shots, budget, estimated seconds, strategy, last reason contains)
+        let cases = [
+            (None::<u32>, None::<f64>, 0.0, TuneStrategy::Probe, "100 rows per class"),
+            (Some(8), None, 0.0, TuneStrategy::Contrastive, "8 rows per class"),
+            (Some(200), None, 0.0, TuneStrategy::Probe, "100 rows per class"),
+            (Some(8), Some(60.0), 30.0, TuneStrategy::Contrastive, "estimated at"),
+            (Some(8), Some(60.0), 90.0, TuneStrategy::Probe, "over the budget"),
+        ];
+        for (i, (shots, budget, seconds, want, why)) in cases.into_iter().enumerate() {
+            let input = headless.clone().with_shots(shots);
+            let choice = match budget {
+                None => decide(&input, None, never).unwrap(),
+                Some(b) => decide(&input, Some(b), |s| {
+                    assert_eq!(s, TuneStrategy::Contrastive, "case {i}: the chosen strategy is estimated");
+                    Ok(seconds)
+                })
+                .unwrap(),
+            };
+            assert_eq!(choice.strategy, want, "case {i}: {:?}", choice.reasons);
+            assert!(choice.reasons.last().unwrap().contains(why), "case {i}: {:?}", choice.reasons);
+        }
+        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+            let e = decide(&headless, Some(bad), never).unwrap_err();
+            assert!(e.to_string().contains("positive number of seconds"), "{bad}: {e}");
+        }
+        let failed = decide(&headless, Some(1.0), |_| Err(Error::invalid("no rows"))).unwrap_err();
+        assert!(failed.to_string().contains("no rows"), "{failed}");
     }
 
     #[test]
