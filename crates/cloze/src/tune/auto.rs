@@ -121,7 +121,9 @@ pub struct AutoChoice {
 /// `auto`'s choice for `input`: a pure function (the same input, the same choice).
 pub fn choose(input: &AutoInput) -> AutoChoice {
     let mut reasons = Vec::new();
+    // "135 M", or "0.3 M" for a tiny model (not "0 M").
     let millions = input.parameters as f64 / 1e6;
+    let millions = if millions < 10.0 { format!("{millions:.1}") } else { format!("{millions:.0}") };
     let k = input.rows_per_class;
     let reads_words = input.has_lm_head && input.template_has_mask;
     if !input.has_lm_head {
@@ -156,7 +158,7 @@ pub fn choose(input: &AutoInput) -> AutoChoice {
         TuneStrategy::SoftPrompt
     } else if input.parameters <= FINETUNE_MAX_PARAMETERS {
         reasons.push(format!(
-            "the model reads label words at the template's {{mask}} and has {millions:.0} M parameters (at most \
+            "the model reads label words at the template's {{mask}} and has {millions} M parameters (at most \
              {} M): prompt-based fine-tuning (LM-BFF) trains every weight through the prompt, the strongest \
              few-shot method for such a model",
             FINETUNE_MAX_PARAMETERS / 1_000_000
@@ -164,7 +166,7 @@ pub fn choose(input: &AutoInput) -> AutoChoice {
         TuneStrategy::Finetune
     } else {
         reasons.push(format!(
-            "the model has {millions:.0} M parameters (more than {} M), too many to fine-tune quickly on a CPU; \
+            "the model has {millions} M parameters (more than {} M), too many to fine-tune quickly on a CPU; \
              without {{soft}} in the template a probe on its frozen states is the cheap choice (add {{soft}} \
              to tune a soft prompt instead)",
             FINETUNE_MAX_PARAMETERS / 1_000_000
@@ -235,6 +237,12 @@ mod tests {
             (input(Encoder, true, 125, 8, false, false), Contrastive, "no template with {mask}"),
             // Decoders and encoder–decoders read label words too.
             (input(Decoder, true, 135, 16, true, false), Finetune, "135 M parameters"),
+            // A tiny model's size is not rounded away.
+            (
+                AutoInput { parameters: 300_000, ..input(Encoder, true, 0, 16, true, false) },
+                Finetune,
+                "has 0.3 M parameters",
+            ),
             (input(Decoder, true, 1700, 16, true, false), Probe, "too many to fine-tune"),
             (input(Decoder, true, 1700, 16, true, true), SoftPrompt, "model frozen"),
             (input(EncoderDecoder, true, 60, 200, false, false), Probe, "a probe on frozen embeddings"),
