@@ -852,6 +852,16 @@ fn tune_screen_recommends_a_strategy_and_the_run_keeps_why() {
     assert_eq!(config["auto"]["strategy"], "contrastive");
     assert_eq!(config["auto"]["reasons"], serde_json::json!(choice.reasons));
     assert_eq!(f.studio.run_details("rec").unwrap().auto, Some(choice.clone()));
+    // Repeated over seeds, every seed's run keeps the choice too.
+    let group = super::tuning::TuneRequest {
+        seeds: Some(vec![13, 21]),
+        ..recommended("rec-seeds", TuneStrategy::Contrastive, None)
+    };
+    f.studio.tune_over_seeds(&group, &mut yes).unwrap();
+    for seed in [13, 21] {
+        let run = super::seeds::seed_run_name("rec-seeds", seed);
+        assert_eq!(f.studio.run_details(&run).unwrap().auto, Some(choice.clone()), "{run}");
+    }
 
     // A budget: estimated within it, the choice stands; over it, the probe; not a number of
     // seconds, refused naming the field.
