@@ -466,6 +466,17 @@ fn every_command_through_ipc() {
     assert!(details["wall_seconds"].as_f64().unwrap() > 0.0, "{details}");
     let second_details = h.ok("run_details", json!({"name": "ft-2"}));
     assert_eq!(second_details["estimate"], Value::Null);
+    assert_eq!(second_details["auto"], Value::Null, "a strategy chosen by hand has no reasons");
+    // "Recommended": the tiny RoBERTa reads label words at the template's {mask}: fine-tuning.
+    let mut recommend = request.clone();
+    recommend["recommended"] = json!({"budget_seconds": null});
+    let choice = h.ok("recommend_tuning", json!({"request": recommend}));
+    assert_eq!(choice["strategy"], "finetune", "{choice}");
+    assert!(choice["reasons"][0].as_str().unwrap().contains("LM-BFF"), "{choice}");
+    recommend["recommended"]["budget_seconds"] = json!(-1);
+    assert!(
+        h.err("recommend_tuning", json!({"request": recommend}), "invalid-input").contains("“Time budget”")
+    );
     let diff = h.ok("compare_runs", json!({"a": "ft-1", "b": "ft-2"}));
     assert!(diff.as_array().unwrap().iter().any(|d| d["key"] == "hyper.seed"), "{diff}");
     assert!(

@@ -103,6 +103,7 @@ macro_rules! builder_for {
                 export::import_prompt::<$runtime>,
                 export::open_report,
                 tuning::tune_defaults,
+                tuning::recommend_tuning,
                 tuning::estimate_tuning::<$runtime>,
                 tuning::start_tuning::<$runtime>,
                 tuning::list_runs,

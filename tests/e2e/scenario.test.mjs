@@ -571,6 +571,34 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.screenshot("08b-tune-compare");
   });
 
+  step("9a", "tune: Recommended — why prompt-based fine-tuning for the tiny RoBERTa, a recommended 1-epoch run keeps why", async () => {
+    await h.click("nav-tune");
+    await h.shown("tune-screen");
+    await h.selectValue("tune-strategy", "auto");
+    // The tiny RoBERTa has its masked-LM head and the template a {mask}: LM-BFF's fine-tuning.
+    await h.textMatches("tune-recommend-reasons", /reads label words at the template's \{mask\}.*prompt-based fine-tuning \(LM-BFF\)/s);
+    const first = await browser.execute(() => {
+      const option = document.querySelector('[data-testid="tune-strategy"] option');
+      return option ? `${option.value}: ${option.textContent}` : "";
+    });
+    assert.equal(first, "auto: Recommended (Prompt-based fine-tuning)", "the first option names the recommended strategy");
+    await browser.waitUntil(async () => (await h.value("tune-epochs")) === "10", { timeout: SHORT, timeoutMsg: "the recommended strategy's defaults (fine-tuning: 10 epochs) were not loaded" });
+    await h.typeInto("tune-epochs", "1");
+    await h.typeInto("tune-name", "recommended");
+    await h.click("tune-start");
+    await h.textMatches("tune-details", /recommended · finetune · finished/, LONG);
+    // The heading is set in capitals (h3), which innerText reads as shown.
+    await h.textMatches("tune-auto", /^why finetune\b/i);
+    await h.textMatches("tune-auto-reasons", /prompt-based fine-tuning \(LM-BFF\)/);
+    const config = JSON.parse(fs.readFileSync(path.join(`${PROJECT}.runs`, "recommended", "config.json"), "utf8"));
+    assert.equal(config.auto.strategy, "finetune", "the run's config.json keeps the choice");
+    assert.ok(config.auto.reasons.length >= 1, "and why");
+    assert.equal(config.hyper.epochs, 1);
+    await h.assertNoError("after a recommended run");
+    await h.scrollTo(await h.$t("tune-auto"));
+    await h.screenshot("08a-tune-recommended");
+  });
+
   step("9b", "export: a soft prompt tuned before the input as a PEFT adapter, and a report of two runs, opened in the browser", async () => {
     await h.click("nav-tune");
     await h.shown("tune-screen");

@@ -100,6 +100,11 @@ export const commands = {
 	 */
 	openReport: (path: string) => __TAURI_INVOKE<null>("open_report", { path }),
 	tuneDefaults: (strategy: TuneStrategy) => __TAURI_INVOKE<Hyper>("tune_defaults", { strategy }),
+	/**
+	 *  "Recommended": the strategy `cloze tune --strategy auto` chooses for these settings, and why
+	 *  (with a time budget, the choice's run is estimated first).
+	 */
+	recommendTuning: (request: TuneRequest) => __TAURI_INVOKE<AutoChoice>("recommend_tuning", { request }),
 	estimateTuning: (job: string, request: TuneRequest) => __TAURI_INVOKE<Estimate>("estimate_tuning", { job, request }),
 	startTuning: (job: string, request: TuneRequest) => __TAURI_INVOKE<RunSummaryView>("start_tuning", { job, request }),
 	listRuns: () => __TAURI_INVOKE<RunSummaryView[]>("list_runs"),
@@ -130,6 +135,13 @@ export type Aggregate =
 export type AppError = {
 	kind: ErrorKind,
 	message: string,
+};
+
+/**  The strategy `auto` chose, and why (kept in the run's config.json). */
+export type AutoChoice = {
+	strategy: TuneStrategy,
+	/**  One sentence per consideration, in the order they were weighed. */
+	reasons: string[],
 };
 
 export type CachedModelView = {
@@ -1095,6 +1107,15 @@ export type RecentProject = {
 	exists: boolean,
 };
 
+/**  The Tune form's "Recommended" strategy and its optional time budget. */
+export type Recommended = {
+	/**
+	 *  The time the run may take, in seconds: the recommended strategy's run is estimated, and over
+	 *  the budget the probe is recommended instead. `None`: no budget (nothing is estimated).
+	 */
+	budget_seconds: number | null,
+};
+
 export type RenderPreview = {
 	row_id: number,
 	/**  The exact text the model reads (with the chat template's wrapper, when on). */
@@ -1150,6 +1171,11 @@ export type RunDetailsView = {
 	 */
 	wall_seconds: number | null,
 	peak_bytes: number | null,
+	/**
+	 *  A recommended run's choice and why (its config's `auto`); `None` for a strategy chosen by
+	 *  hand.
+	 */
+	auto: AutoChoice | null,
 };
 
 /**  What to export from runs. */
@@ -1439,6 +1465,14 @@ export type TuneRequest = {
 	 *  and the run trains on them beside the human labels.
 	 */
 	distill?: DistillRequest | null,
+	/**
+	 *  "Recommended" (`cloze tune --strategy auto`): `strategy` is the one the form showed as
+	 *  recommended; the studio decides again ([`Studio::recommend_tuning`]), keeps the choice and
+	 *  its reasons in the run's config (`auto`), and refuses to train when the choice is another
+	 *  strategy now (the form's hyperparameters would be another strategy's). `None`: `strategy`
+	 *  as chosen.
+	 */
+	recommended?: Recommended | null,
 };
 
 /**  The five ways of training. */

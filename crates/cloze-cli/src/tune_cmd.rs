@@ -288,7 +288,7 @@ fn build_config(args: &TuneArgs, strategy: TuneStrategy, model: &Path) -> Result
 }
 
 /// `--strategy auto`: the model's facts, the training rows' labels (as sampled) and the template
-/// decide ([`tune::auto::choose`]); with `--budget`, a choice estimated over it falls back to the
+/// decide ([`tune::auto::decide`]); with `--budget`, a choice estimated over it falls back to the
 /// probe. Says what it chose and why; the training rows it read are handed back for the run.
 fn choose_strategy(
     args: &TuneArgs,
@@ -299,29 +299,17 @@ fn choose_strategy(
     let labels: Vec<Option<String>> = rows.iter().map(|r| r.label.clone()).collect();
     let template = args.template.as_deref().map(cloze::template::Template::parse).transpose()?;
     let info = cloze::plm::Plm::load(model, device)?.info();
-    let mut input = tune::auto::AutoInput::for_model(&info, &labels, template.as_ref());
-    // The few-shot sample takes at most k rows of each class.
-    if let Some(k) = args.shots {
-        input.rows_per_class = input.rows_per_class.min(k as usize);
-    }
-    let mut choice = tune::auto::choose(&input);
-    let mut config = build_config(args, choice.strategy, model)?;
-    if let Some(budget) = args.budget {
-        if !(budget.is_finite() && budget > 0.0) {
-            return Err(Error::invalid(format!("--budget {budget} must be a positive number of seconds")));
-        }
+    let input = tune::auto::AutoInput::for_model(&info, &labels, template.as_ref()).with_shots(args.shots);
+    let choice = tune::auto::decide(&input, args.budget, |strategy| {
+        let config = build_config(args, strategy, model)?;
         let dev = match &args.dev {
             Some(p) => load_rows(p, &args.data, args.template.as_deref(), "dev")?,
             None => Vec::new(),
         };
         let (train, dev) = tune::select_rows(&config, rows.clone(), dev)?;
-        let estimate = tune::estimate(&config, &train, &dev, device, &mut |_, _, _| true)?;
-        let before = choice.strategy;
-        choice = tune::auto::within_budget(choice, estimate.seconds, budget);
-        if choice.strategy != before {
-            config = build_config(args, choice.strategy, model)?;
-        }
-    }
+        Ok(tune::estimate(&config, &train, &dev, device, &mut |_, _, _| true)?.seconds)
+    })?;
+    let config = build_config(args, choice.strategy, model)?;
     errln!("auto chose {}:", choice.strategy.name());
     for reason in &choice.reasons {
         errln!("  - {reason}");

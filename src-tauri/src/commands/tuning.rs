@@ -1,9 +1,10 @@
-//! Tuning: defaults per strategy, a run's estimated cost (a job), start / resume a run (a job with progress and cancel), list runs,
+//! Tuning: defaults per strategy, the recommended strategy for the form's settings and why, a run's estimated cost (a job), start / resume a run (a job with progress and cancel), list runs,
 //! one run's details with live charts, and two runs' config differences; runs over seeds (a job:
 //! one run per seed), the project's groups of them and one group's spread.
 
 use cloze::studio::seeds::SeedGroupView;
 use cloze::studio::tuning::{ConfigDiff, RunDetailsView, RunSummaryView, TuneRequest};
+use cloze::tune::auto::AutoChoice;
 use cloze::tune::{Estimate, Hyper, TuneStrategy};
 use tauri::{AppHandle, Runtime, State};
 
@@ -14,6 +15,17 @@ use crate::jobs::{Shared, run, run_job};
 #[specta::specta]
 pub async fn tune_defaults(studio: State<'_, Shared>, strategy: TuneStrategy) -> Result<Hyper, AppError> {
     run(&studio, move |s| Ok(s.tune_defaults(strategy))).await
+}
+
+/// "Recommended": the strategy `cloze tune --strategy auto` chooses for these settings, and why
+/// (with a time budget, the choice's run is estimated first).
+#[tauri::command]
+#[specta::specta]
+pub async fn recommend_tuning(
+    studio: State<'_, Shared>,
+    request: TuneRequest,
+) -> Result<AutoChoice, AppError> {
+    run(&studio, move |s| s.recommend_tuning(&request)).await
 }
 
 #[tauri::command]

@@ -5,7 +5,7 @@ import { commands, type EnsembleView } from "../bindings";
 import { DEFAULT_PROMPT } from "../app/PromptContext";
 import { DISTILL_DEFAULTS, distillRequest } from "../tune/DistillSettings";
 import { TuneScreen } from "../tune/TuneScreen";
-import { PROJECT, TUNE_MODEL, finishedRun, tuneHyper } from "../test/fixtures";
+import { PROJECT, TUNE_MODEL, RECOMMEND_FINETUNE, finishedRun, tuneHyper } from "../test/fixtures";
 import { renderWithApp } from "../test/render";
 
 vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
@@ -26,6 +26,7 @@ function ensemble(id: number, name: string, classes = CLASSES): EnsembleView {
 
 describe("distillation on the Tune screen", () => {
   beforeEach(() => {
+    mocked.recommendTuning.mockResolvedValue(RECOMMEND_FINETUNE);
     mocked.tuneDefaults.mockResolvedValue(tuneHyper(2e-5, 10));
     mocked.listRuns.mockResolvedValue([]);
     mocked.listSeedGroups.mockResolvedValue([]);

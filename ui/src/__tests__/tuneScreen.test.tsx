@@ -5,7 +5,7 @@ import { commands, type Estimate, type ModelView, type RunDetailsView } from "..
 import { DEFAULT_PROMPT } from "../app/PromptContext";
 import { TuneScreen, nextRunName } from "../tune/TuneScreen";
 import { formatDuration, ratio } from "../tune/cost";
-import { PROJECT, TUNE_MODEL, finishedRun, tuneHyper } from "../test/fixtures";
+import { PROJECT, TUNE_MODEL, RECOMMEND_FINETUNE, finishedRun, tuneHyper } from "../test/fixtures";
 import { renderWithApp } from "../test/render";
 
 vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
@@ -21,7 +21,7 @@ const details = (name: string): RunDetailsView => ({
   last_eval: { rows: 4, score: 0.75, accuracy: 0.75, macro_f1: 0.7, per_class_f1: [0.8, 0.6], classes: ["negative", "positive"], confusion: [[2, 0], [1, 1]], loss: 0.5 },
   best: [{ text: "a joy", label: "positive", predicted: "positive", p_label: 0.9 }],
   worst: [{ text: "not bad", label: "positive", predicted: "negative", p_label: 0.2 }],
-  total_steps: 6, last_step: 6, last_loss: 0.31, estimate: null, wall_seconds: null, peak_bytes: null,
+  total_steps: 6, last_step: 6, last_loss: 0.31, estimate: null, wall_seconds: null, peak_bytes: null, auto: null,
 });
 const ESTIMATE: Estimate = {
   strategy: "finetune", seconds: 83, load_seconds: 0.5, features_seconds: 0, train_seconds: 60, eval_seconds: 22, save_seconds: 0.5,
@@ -32,6 +32,7 @@ const ESTIMATE: Estimate = {
 
 describe("TuneScreen", () => {
   beforeEach(() => {
+    mocked.recommendTuning.mockResolvedValue(RECOMMEND_FINETUNE);
     mocked.tuneDefaults.mockImplementation((s: string) => Promise.resolve(s === "probe" ? hyper(0.01, 100) : hyper(2e-5, 10)));
     mocked.listRuns.mockResolvedValue([run("run-1", 0.75), run("run-2", 0.5)]);
     mocked.listSeedGroups.mockResolvedValue([]);

@@ -6,7 +6,7 @@ import { DEFAULT_PROMPT } from "../app/PromptContext";
 import { TuneScreen } from "../tune/TuneScreen";
 import { SpreadStrip } from "../tune/SeedGroups";
 import { parseSeeds, runEntries, seedCount, spreadText } from "../tune/seeds";
-import { PROJECT, TUNE_MODEL, finishedRun, tuneHyper } from "../test/fixtures";
+import { PROJECT, TUNE_MODEL, RECOMMEND_FINETUNE, finishedRun, tuneHyper } from "../test/fixtures";
 import { renderWithApp } from "../test/render";
 
 vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
@@ -26,6 +26,7 @@ const GROUP: SeedGroupView = {
 
 describe("runs over seeds", () => {
   beforeEach(() => {
+    mocked.recommendTuning.mockResolvedValue(RECOMMEND_FINETUNE);
     mocked.tuneDefaults.mockResolvedValue(HYPER);
     mocked.listRuns.mockResolvedValue([run("lmbff-seed-42", 0.8), run("lmbff-seed-21", 0.7), run("lmbff-seed-13", 0.6), run("run-1", 0.75)]);
     mocked.listSeedGroups.mockResolvedValue([GROUP]);

@@ -1,4 +1,4 @@
-import type { Hyper, LabelSetInfo, LabelState, ModelView, ProjectSummary, RunSummaryView, SegmentView, TemplateView } from "../bindings";
+import type { AutoChoice, Hyper, LabelSetInfo, LabelState, ModelView, ProjectSummary, RunSummaryView, SegmentView, TemplateView } from "../bindings";
 
 export function templateView(segments: SegmentView[]): TemplateView {
   const text = segments.map((s) => (s.kind === "text" ? s.text : s.kind === "field" ? `{${s.name}}` : s.kind === "mask" ? "{mask}" : `{soft:${s.count}}`)).join("");
@@ -60,6 +60,12 @@ export const tuneHyper = (lr: number, epochs: number): Hyper => ({
   learning_rate: lr, weight_decay: 0.01, warmup_ratio: 0.06, epochs, max_steps: null, batch_size: 8, grad_accumulation: 1,
   max_grad_norm: 1, eval_every: 0, patience: 0, seed: 13, dropout: null, max_len: null,
 });
+
+/** "Recommended" for the tests' settings: prompt-based fine-tuning (the strategy the form used to start with). */
+export const RECOMMEND_FINETUNE: AutoChoice = {
+  strategy: "finetune",
+  reasons: ["the model reads label words at the template's {mask} and has 4 M parameters (at most 400 M): prompt-based fine-tuning (LM-BFF)"],
+};
 
 /** A finished fine-tuning run in the run list. */
 export const finishedRun = (name: string, acc: number): RunSummaryView => ({

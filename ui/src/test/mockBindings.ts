@@ -12,7 +12,7 @@ const names = [
   "multiLabel", "setMultiLabel", "setMultiLabelPrompt", "setMultiLabelThresholds", "fitMultiLabelThresholds", "scoreMultiLabel",
   "startLabelling", "labelState", "labelCurrent", "acceptSuggestion", "skipCurrent", "undoLast", "scoreRows", "runs", "labelTable", "bulkAccept", "checkLabels", "acceptCheckSuggestion",
   "exportLabels", "exportRun", "importPrompt", "openReport",
-  "tuneDefaults", "estimateTuning", "startTuning", "listRuns", "runDetails", "compareRuns", "tuneOverSeeds", "listSeedGroups", "seedGroup",
+  "tuneDefaults", "recommendTuning", "estimateTuning", "startTuning", "listRuns", "runDetails", "compareRuns", "tuneOverSeeds", "listSeedGroups", "seedGroup",
 ] as const;
 
 export function mockBindings() {

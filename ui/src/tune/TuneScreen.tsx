@@ -27,6 +27,7 @@ import { useLatest } from "../lib/useLatest";
 import { usePoll } from "../lib/usePoll";
 import { costKey, estimateText, formatDuration, measurementText, ratio } from "./cost";
 import { DISTILL_DEFAULTS, type DistillForm, DistillSettings, distillRequest } from "./DistillSettings";
+import { AutoReasons, type Recommendation, RecommendSettings, type StrategyChoice, parseBudget, useRecommendation } from "./Recommend";
 import { RunList } from "./RunList";
 import { GroupDetails, SpreadComparison } from "./SeedGroups";
 import { LM_BFF_SEEDS, type RunEntry, entryKey, entryLabel, parseSeeds, runEntries, spreadText } from "./seeds";
@@ -115,7 +116,11 @@ export function TuneScreen() {
   const [distillForm, setDistillForm] = useState<DistillForm>(DISTILL_DEFAULTS);
   const [ensembles, setEnsembles] = useState<EnsembleView[]>([]);
   const [name, setName] = useState("run-1");
-  const [strategy, setStrategy] = useState<TuneStrategy>("finetune");
+  // "Recommended" (auto) is preselected: the strategy the studio chooses for the settings.
+  const [strategyChoice, setStrategyChoice] = useState<StrategyChoice>("auto");
+  const [recommendation, setRecommendation] = useState<Recommendation>({ state: "none" });
+  const [recommendNonce, setRecommendNonce] = useState(0);
+  const [budgetText, setBudgetText] = useState("");
   const [template, setTemplate] = useState(prompt.template);
   const [kind, setKind] = useState<VerbalizerKind>("manual");
   const [placement, setPlacement] = useState<SoftPlacement>("in-template");
@@ -141,6 +146,58 @@ export function TuneScreen() {
   const [diff, setDiff] = useState<ConfigDiff[] | null>(null);
   const [compared, setCompared] = useState<{ a: RunEntry; b: RunEntry } | null>(null);
   const labelSetId = labelSets.find((l) => l.id === labelSetChoice)?.id ?? labelSets[0]?.id ?? null;
+
+  const strategy: TuneStrategy =
+    strategyChoice !== "auto" ? strategyChoice : recommendation.state === "ready" ? recommendation.choice.strategy : "finetune";
+  const validName = /^[A-Za-z0-9_-]+$/.test(name.trim());
+  const shotsNum = shots.trim() === "" ? null : Number(shots);
+  const devNum = Number(devFraction);
+  const parsedSeeds = parseSeeds(seedsText);
+  const seedsError = seedsOn && "error" in parsedSeeds ? parsedSeeds.error : null;
+  const distill = distillRequest(distillForm, ensembles, strategy, prompt.verbalizer.classes.map((c) => c.name));
+  const distillError = "error" in distill ? distill.error : null;
+  const budget = parseBudget(budgetText);
+  const budgetError = strategyChoice === "auto" && "error" in budget ? budget.error : null;
+  const recommended = strategyChoice === "auto" ? { budget_seconds: "seconds" in budget ? budget.seconds : null } : null;
+  const busy = running !== null || runningGroup !== null;
+
+  const request = (runName: string, resume: boolean): TuneRequest | null => {
+    if (labelSetId === null) return null;
+    return {
+      name: runName,
+      strategy,
+      template,
+      chat: prompt.chat,
+      verbalizer: prompt.verbalizer,
+      verbalizer_kind: kind,
+      soft_placement: strategy === "soft-prompt" ? placement : "in-template",
+      label_set_id: labelSetId,
+      shots: shotsNum,
+      dev_fraction: devNum,
+      hyper,
+      precision,
+      resume,
+      estimate: null,
+      seeds: null,
+      distill: "distill" in distill ? distill.distill : null,
+      recommended,
+    };
+  };
+  // Asked for whatever strategy is selected (the select's first option names it); the budget only
+  // with "Recommended" selected.
+  const shotsValid = shotsNum === null || (Number.isInteger(shotsNum) && shotsNum > 0);
+  const recommendRequest = model !== null && shotsValid && budgetError === null ? request("", false) : null;
+  const recommendFresh = useRecommendation(
+    recommendRequest && { ...recommendRequest, recommended: recommended ?? { budget_seconds: null } },
+    // A model loaded since (or a refused start) asks again.
+    `${recommendNonce}|${model?.spec ?? ""}`,
+    recommendation,
+    setRecommendation,
+  );
+  // Start need not wait for an answer on its way: the studio decides again when the run starts and
+  // refuses it if the strategy is no longer the one the form shows (and the form asks again).
+  const recommendReady = strategyChoice !== "auto" || recommendation.state === "ready";
+  const formValid = validName && labelSetId !== null && shotsValid && devNum >= 0 && devNum < 1 && seedsError === null && distillError === null && budgetError === null && recommendReady;
 
   const refreshRuns = useCallback(async () => {
     if (!project) return;
@@ -174,10 +231,13 @@ export function TuneScreen() {
   }, [modelPrecision]);
 
   const defaultsRequest = useLatest();
+  // The hyperparameters are the strategy's defaults (with "Recommended", the recommended one's, once known).
+  const defaultsFor = strategyChoice === "auto" && recommendation.state !== "ready" ? null : strategy;
   useEffect(() => {
-    defaultsRequest.run(commands.tuneDefaults(strategy), setHyper);
+    if (defaultsFor === null) return;
+    defaultsRequest.run(commands.tuneDefaults(defaultsFor), setHyper);
     return defaultsRequest.cancel;
-  }, [strategy, defaultsRequest]);
+  }, [defaultsFor, defaultsRequest]);
 
   // While a run trains, redraw its charts from the metrics it writes; while a group of runs over
   // seeds trains, its seeds as they finish (a group not yet recorded is not shown).
@@ -215,38 +275,6 @@ export function TuneScreen() {
     );
   }
 
-  const validName = /^[A-Za-z0-9_-]+$/.test(name.trim());
-  const shotsNum = shots.trim() === "" ? null : Number(shots);
-  const devNum = Number(devFraction);
-  const parsedSeeds = parseSeeds(seedsText);
-  const seedsError = seedsOn && "error" in parsedSeeds ? parsedSeeds.error : null;
-  const distill = distillRequest(distillForm, ensembles, strategy, prompt.verbalizer.classes.map((c) => c.name));
-  const distillError = "error" in distill ? distill.error : null;
-  const formValid = validName && labelSetId !== null && (shotsNum === null || (Number.isInteger(shotsNum) && shotsNum > 0)) && devNum >= 0 && devNum < 1 && seedsError === null && distillError === null;
-  const busy = running !== null || runningGroup !== null;
-
-  const request = (runName: string, resume: boolean): TuneRequest | null => {
-    if (labelSetId === null) return null;
-    return {
-      name: runName,
-      strategy,
-      template,
-      chat: prompt.chat,
-      verbalizer: prompt.verbalizer,
-      verbalizer_kind: kind,
-      soft_placement: strategy === "soft-prompt" ? placement : "in-template",
-      label_set_id: labelSetId,
-      shots: shotsNum,
-      dev_fraction: devNum,
-      hyper,
-      precision,
-      resume,
-      estimate: null,
-      seeds: null,
-      distill: "distill" in distill ? distill.distill : null,
-    };
-  };
-
   // The estimate shown is kept with the run started for the same settings.
   const current = request("", false);
   const estimateFresh = estimate !== null && current !== null && estimate.key === costKey(current);
@@ -282,6 +310,9 @@ export function TuneScreen() {
     if (r) {
       notify(`${runName} finished: dev accuracy ${pct(r.dev_accuracy)}`);
       setName(nextRunName([...runs, r], groups));
+    } else if (req.recommended) {
+      // Refused when the recommendation changed (or cancelled): ask again for these settings.
+      setRecommendNonce((n) => n + 1);
     }
   };
 
@@ -370,7 +401,8 @@ export function TuneScreen() {
           </div>
           <div className="field">
             <label htmlFor="tune-strategy">Strategy</label>
-            <select id="tune-strategy" data-testid="tune-strategy" value={strategy} onChange={(e) => setStrategy(e.target.value as TuneStrategy)}>
+            <select id="tune-strategy" data-testid="tune-strategy" aria-describedby="tune-recommend-reasons" value={strategyChoice} onChange={(e) => setStrategyChoice(e.target.value as StrategyChoice)}>
+              <option value="auto">Recommended ({recommendation.state === "ready" ? strategyText(recommendation.choice.strategy, model.pretraining).label : "…"})</option>
               {STRATEGIES.map((s) => <option key={s.value} value={s.value}>{strategyText(s.value, model.pretraining).label}</option>)}
             </select>
           </div>
@@ -404,6 +436,9 @@ export function TuneScreen() {
             </div>
           ) : null}
         </div>
+        {strategyChoice === "auto" ? (
+          <RecommendSettings recommendation={recommendation} fresh={recommendFresh} budget={budgetText} onBudget={setBudgetText} budgetError={budgetError} />
+        ) : null}
         <p className="hint" data-testid="tune-strategy-help">{strategyHelp}</p>
         {!validName ? <p className="inline-error small">Run names are letters, digits, - and _ (e.g. run-2).</p> : null}
         <div className="field">
@@ -561,6 +596,7 @@ export function TuneScreen() {
             {details.last_eval?.accuracy !== null && details.last_eval?.accuracy !== undefined ? ` · dev accuracy ${pct(details.last_eval.accuracy)}` : ""}
             {details.last_eval?.macro_f1 !== null && details.last_eval?.macro_f1 !== undefined ? ` · macro-F1 ${pct(details.last_eval.macro_f1)}` : ""}
           </p>
+          <AutoReasons auto={details.auto} />
           {details.estimate || details.wall_seconds !== null ? (
             <table className="table" data-testid="tune-cost">
               <thead><tr><th>Cost</th><th>Predicted</th><th>Took</th><th>Ratio</th></tr></thead>

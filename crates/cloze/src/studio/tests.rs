@@ -653,6 +653,7 @@ fn tune_request(
         estimate: None,
         seeds: None,
         distill: None,
+        recommended: None,
     }
 }
 
@@ -788,6 +789,106 @@ fn tune_screen_resumes_exactly_and_refuses_what_does_not_verify() {
     assert!(message.starts_with("checkpoint step-000001 of the run in"), "{message}");
     assert!(message.contains("does not verify") && message.contains("delete the run folder"), "{message}");
     assert!(message.contains("“Resume” off, under another name"), "{message}");
+}
+
+/// The tiny BERT fixture without its masked-LM head (`cls.*`): a bare encoder, as
+/// all-MiniLM-L6-v2 is.
+fn headless_bert(f: &Fixture) -> String {
+    let from = PathBuf::from(format!("{ROOT}/tests/fixtures/parity/bert"));
+    let to = f.dir.join("headless-bert");
+    std::fs::create_dir_all(&to).unwrap();
+    for name in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(from.join(name), to.join(name)).unwrap();
+    }
+    let mut tensors =
+        candle_core::safetensors::load(from.join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
+    tensors.retain(|name, _| !name.starts_with("cls."));
+    candle_core::safetensors::save(&tensors, to.join("model.safetensors")).unwrap();
+    to.display().to_string()
+}
+
+/// The Tune screen's "Recommended": a bare encoder with 4 rows per class gets contrastive
+/// fine-tuning, a masked LM with a {mask} template prompt-based fine-tuning, the same settings the
+/// same choice; a run started as recommended keeps the choice and why in its config.json and its
+/// details, a request whose strategy is no longer the recommended one is refused, and a time
+/// budget the estimate exceeds recommends the probe.
+#[test]
+fn tune_screen_recommends_a_strategy_and_the_run_keeps_why() {
+    use super::tuning::Recommended;
+    use crate::error::{ErrorKind, Front};
+    use crate::tune::{Hyper, TuneStrategy};
+    let (f, imported) = with_reviews("recommend");
+    let set = imported.label_set.unwrap().id;
+    let view = f.studio.load_model(&headless_bert(&f), DeviceKind::Cpu, &mut yes).unwrap();
+    assert!(!view.has_lm_head);
+    let hyper = Hyper { epochs: 1, ..Hyper::for_strategy(TuneStrategy::Contrastive) };
+    let recommended = |name: &str, strategy: TuneStrategy, budget: Option<f64>| super::tuning::TuneRequest {
+        shots: Some(4),
+        recommended: Some(Recommended { budget_seconds: budget }),
+        ..tune_request(name, strategy, "{text_a} It was {mask}.", set, hyper.clone())
+    };
+    let choice = f.studio.recommend_tuning(&recommended("r", TuneStrategy::Finetune, None)).unwrap();
+    assert_eq!(choice.strategy, TuneStrategy::Contrastive, "{:?}", choice.reasons);
+    assert!(choice.reasons[0].contains("no LM head"), "{:?}", choice.reasons);
+    assert!(choice.reasons[1].starts_with("4 rows per class"), "{:?}", choice.reasons);
+    let again = f.studio.recommend_tuning(&recommended("r", TuneStrategy::Probe, None)).unwrap();
+    assert_eq!(again, choice, "the same settings, the same choice (whatever the form's strategy)");
+
+    // Started with the strategy the form showed before the settings changed: refused, nothing made.
+    let e = f.studio.start_tuning(&recommended("stale", TuneStrategy::Finetune, None), &mut yes).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Precondition, "{e}");
+    assert!(
+        e.message(Front::App).starts_with("the recommended strategy for these settings is now contrastive"),
+        "{e}"
+    );
+    assert!(!f.studio.runs_dir().unwrap().join("stale").exists());
+
+    let run = f.studio.start_tuning(&recommended("rec", TuneStrategy::Contrastive, None), &mut yes).unwrap();
+    assert_eq!((run.status.as_str(), run.strategy), ("finished", TuneStrategy::Contrastive));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.studio.runs_dir().unwrap().join("rec/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["strategy"], "contrastive");
+    assert_eq!(config["auto"]["strategy"], "contrastive");
+    assert_eq!(config["auto"]["reasons"], serde_json::json!(choice.reasons));
+    assert_eq!(f.studio.run_details("rec").unwrap().auto, Some(choice.clone()));
+    // Repeated over seeds, every seed's run keeps the choice too.
+    let group = super::tuning::TuneRequest {
+        seeds: Some(vec![13, 21]),
+        ..recommended("rec-seeds", TuneStrategy::Contrastive, None)
+    };
+    f.studio.tune_over_seeds(&group, &mut yes).unwrap();
+    for seed in [13, 21] {
+        let run = super::seeds::seed_run_name("rec-seeds", seed);
+        assert_eq!(f.studio.run_details(&run).unwrap().auto, Some(choice.clone()), "{run}");
+    }
+
+    // A budget: estimated within it, the choice stands; over it, the probe; not a number of
+    // seconds, refused naming the field.
+    let roomy =
+        f.studio.recommend_tuning(&recommended("r", TuneStrategy::Contrastive, Some(3600.0))).unwrap();
+    assert_eq!(roomy.strategy, TuneStrategy::Contrastive);
+    assert!(roomy.reasons.last().unwrap().contains("for a budget of"), "{:?}", roomy.reasons);
+    let cut = f.studio.recommend_tuning(&recommended("r", TuneStrategy::Contrastive, Some(1e-6))).unwrap();
+    assert_eq!(cut.strategy, TuneStrategy::Probe);
+    assert!(cut.reasons.last().unwrap().starts_with("contrastive was estimated at"), "{:?}", cut.reasons);
+    let bad = f.studio.recommend_tuning(&recommended("r", TuneStrategy::Contrastive, Some(0.0))).unwrap_err();
+    assert_eq!(bad.kind(), ErrorKind::InvalidInput);
+    assert!(bad.message(Front::App).starts_with("“Time budget” 0 must be a positive number"), "{bad}");
+
+    // A masked LM with its head and a {mask} template: prompt-based fine-tuning; without {mask},
+    // no label word to read.
+    load_roberta(&f);
+    let lm = f.studio.recommend_tuning(&recommended("r", TuneStrategy::Contrastive, None)).unwrap();
+    assert_eq!(lm.strategy, TuneStrategy::Finetune, "{:?}", lm.reasons);
+    assert!(lm.reasons[0].contains("prompt-based fine-tuning (LM-BFF)"), "{:?}", lm.reasons);
+    let plain = super::tuning::TuneRequest {
+        template: "Review: {text_a}".into(),
+        ..recommended("r", TuneStrategy::Finetune, None)
+    };
+    let no_mask = f.studio.recommend_tuning(&plain).unwrap();
+    assert_eq!(no_mask.strategy, TuneStrategy::Contrastive);
+    assert!(no_mask.reasons[0].contains("no template with {mask}"), "{:?}", no_mask.reasons);
 }
 
 /// The Tune screen pretrains every kind of model with its family's own objective (causal LM,

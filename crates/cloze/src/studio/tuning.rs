@@ -62,6 +62,22 @@ pub struct TuneRequest {
     /// and the run trains on them beside the human labels.
     #[serde(default)]
     pub distill: Option<DistillRequest>,
+    /// "Recommended" (`cloze tune --strategy auto`): `strategy` is the one the form showed as
+    /// recommended; the studio decides again ([`Studio::recommend_tuning`]), keeps the choice and
+    /// its reasons in the run's config (`auto`), and refuses to train when the choice is another
+    /// strategy now (the form's hyperparameters would be another strategy's). `None`: `strategy`
+    /// as chosen.
+    #[serde(default)]
+    pub recommended: Option<Recommended>,
+}
+
+/// The Tune form's "Recommended" strategy and its optional time budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(Type))]
+pub struct Recommended {
+    /// The time the run may take, in seconds: the recommended strategy's run is estimated, and over
+    /// the budget the probe is recommended instead. `None`: no budget (nothing is estimated).
+    pub budget_seconds: Option<f64>,
 }
 
 /// The Tune form's "Distil a template ensemble".
@@ -135,6 +151,9 @@ pub struct RunDetailsView {
     /// runs).
     pub wall_seconds: Option<f64>,
     pub peak_bytes: Option<u64>,
+    /// A recommended run's choice and why (its config's `auto`); `None` for a strategy chosen by
+    /// hand.
+    pub auto: Option<tune::auto::AutoChoice>,
 }
 
 /// A run's progress from its events: one [`Progress`] per update, evaluation and notice.
@@ -247,11 +266,65 @@ impl Studio {
     }
 
     /// The config a request asks for and the label set's labelled rows, before the dev rows are
-    /// held out and the few-shot sample is drawn (both with the config's seed).
+    /// held out and the few-shot sample is drawn (both with the config's seed). A recommended
+    /// request's config keeps the choice (`auto`), which must be the request's strategy.
     pub(super) fn tune_inputs(
         &self,
         request: &TuneRequest,
     ) -> Result<(TuneConfig, Vec<crate::data::Example>)> {
+        let (mut config, rows) = self.tune_settings(request)?;
+        if let Some(recommended) = &request.recommended {
+            let choice = self.recommendation(&config, &rows, recommended.budget_seconds)?;
+            if choice.strategy != request.strategy {
+                return Err(Error::precondition(format!(
+                    "the recommended strategy for these settings is now {} (the form showed {}), so the form's \
+                     settings are another strategy's; check {}'s settings on the form and start again",
+                    choice.strategy.name(),
+                    request.strategy.name(),
+                    choice.strategy.name()
+                )));
+            }
+            config.auto = Some(choice);
+        }
+        Ok((config, rows))
+    }
+
+    /// "Recommended" for the Tune form's settings: the strategy `cloze tune --strategy auto` would
+    /// choose ([`tune::auto::decide`]) from the loaded model, the label set's labelled rows per
+    /// class (at most the form's rows per class), the template and, with a time budget, an
+    /// estimate of the chosen strategy's run; and why. The request's own strategy is not read.
+    pub fn recommend_tuning(&self, request: &TuneRequest) -> Result<tune::auto::AutoChoice> {
+        let (config, rows) = self.tune_settings(request)?;
+        self.recommendation(&config, &rows, request.recommended.as_ref().and_then(|r| r.budget_seconds))
+    }
+
+    /// The choice for `config`'s model, template and shots on `rows`; with a budget, the chosen
+    /// strategy's run is estimated with `config`'s settings (its hyperparameters when `config`
+    /// already has that strategy, the strategy's defaults otherwise).
+    fn recommendation(
+        &self,
+        config: &TuneConfig,
+        rows: &[crate::data::Example],
+        budget_seconds: Option<f64>,
+    ) -> Result<tune::auto::AutoChoice> {
+        let model = self.model()?;
+        let template = config.template.as_deref().map(crate::template::Template::parse).transpose()?;
+        let labels: Vec<Option<String>> = rows.iter().map(|r| r.label.clone()).collect();
+        let input = tune::auto::AutoInput::for_model(&model.plm.info(), &labels, template.as_ref())
+            .with_shots(config.shots);
+        tune::auto::decide(&input, budget_seconds, |strategy| {
+            let mut config = config.clone();
+            if strategy != config.strategy {
+                config.hyper = Hyper { seed: config.hyper.seed, ..Hyper::for_strategy(strategy) };
+                config.strategy = strategy;
+            }
+            let (train, dev) = tune::select_rows(&config, rows.to_vec(), Vec::new())?;
+            Ok(tune::estimate(&config, &train, &dev, model.plm.device(), &mut |_, _, _| true)?.seconds)
+        })
+    }
+
+    /// The config the form's settings ask for (the request's strategy as given) and the rows.
+    fn tune_settings(&self, request: &TuneRequest) -> Result<(TuneConfig, Vec<crate::data::Example>)> {
         let model = self.model()?;
         let file = self.project_file()?;
         let store = crate::store::Store::open(&file)?;
@@ -435,6 +508,7 @@ impl Studio {
             estimate: dir.read_estimate()?,
             wall_seconds: summary.as_ref().and_then(|s| s.wall_seconds),
             peak_bytes: summary.as_ref().and_then(|s| s.peak_bytes),
+            auto: config.auto.clone(),
         })
     }
 

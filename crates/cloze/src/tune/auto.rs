@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::TuneStrategy;
+use crate::error::{Error, Result};
 use crate::plm::{Kind, ModelInfo};
 
 /// Above this many parameters, full fine-tuning on a laptop's CPU is slow enough that `auto`
@@ -61,6 +62,42 @@ impl AutoInput {
     ) -> Self {
         Self::new((model.kind, model.has_lm_head, model.parameters), labels, template)
     }
+
+    /// The input once the few-shot sample is drawn: `shots` rows of a class at most (`None`: every
+    /// row).
+    pub fn with_shots(mut self, shots: Option<u32>) -> Self {
+        if let Some(k) = shots {
+            self.rows_per_class = self.rows_per_class.min(k as usize);
+        }
+        self
+    }
+}
+
+/// The decision `--strategy auto` and the Tune screen's "Recommended" make: [`choose`] for
+/// `input`; with a time budget (seconds; a positive number, or refused before anything is
+/// estimated), the chosen strategy's run is estimated by `estimate` and a choice over the budget
+/// falls back to the probe ([`within_budget`]).
+pub fn decide(
+    input: &AutoInput,
+    budget_seconds: Option<f64>,
+    estimate: impl FnOnce(TuneStrategy) -> Result<f64>,
+) -> Result<AutoChoice> {
+    if let Some(budget) = budget_seconds.filter(|b| !(b.is_finite() && *b > 0.0)) {
+        return Err(Error::invalid(
+            crate::error::Text::default()
+                .cli_only("--budget")
+                .app_only("“Time budget”")
+                .then(format!(" {budget} must be a positive number of seconds (e.g. 600 for ten minutes)")),
+        ));
+    }
+    let choice = choose(input);
+    Ok(match budget_seconds {
+        Some(budget) => {
+            let seconds = estimate(choice.strategy)?;
+            within_budget(choice, seconds, budget)
+        }
+        None => choice,
+    })
 }
 
 /// The fewest labelled rows of any class (0 without labels).
@@ -84,7 +121,9 @@ pub struct AutoChoice {
 /// `auto`'s choice for `input`: a pure function (the same input, the same choice).
 pub fn choose(input: &AutoInput) -> AutoChoice {
     let mut reasons = Vec::new();
+    // "135 M", or "0.3 M" for a tiny model (not "0 M").
     let millions = input.parameters as f64 / 1e6;
+    let millions = if millions < 10.0 { format!("{millions:.1}") } else { format!("{millions:.0}") };
     let k = input.rows_per_class;
     let reads_words = input.has_lm_head && input.template_has_mask;
     if !input.has_lm_head {
@@ -119,7 +158,7 @@ pub fn choose(input: &AutoInput) -> AutoChoice {
         TuneStrategy::SoftPrompt
     } else if input.parameters <= FINETUNE_MAX_PARAMETERS {
         reasons.push(format!(
-            "the model reads label words at the template's {{mask}} and has {millions:.0} M parameters (at most \
+            "the model reads label words at the template's {{mask}} and has {millions} M parameters (at most \
              {} M): prompt-based fine-tuning (LM-BFF) trains every weight through the prompt, the strongest \
              few-shot method for such a model",
             FINETUNE_MAX_PARAMETERS / 1_000_000
@@ -127,7 +166,7 @@ pub fn choose(input: &AutoInput) -> AutoChoice {
         TuneStrategy::Finetune
     } else {
         reasons.push(format!(
-            "the model has {millions:.0} M parameters (more than {} M), too many to fine-tune quickly on a CPU; \
+            "the model has {millions} M parameters (more than {} M), too many to fine-tune quickly on a CPU; \
              without {{soft}} in the template a probe on its frozen states is the cheap choice (add {{soft}} \
              to tune a soft prompt instead)",
             FINETUNE_MAX_PARAMETERS / 1_000_000
@@ -198,6 +237,12 @@ mod tests {
             (input(Encoder, true, 125, 8, false, false), Contrastive, "no template with {mask}"),
             // Decoders and encoder–decoders read label words too.
             (input(Decoder, true, 135, 16, true, false), Finetune, "135 M parameters"),
+            // A tiny model's size is not rounded away.
+            (
+                AutoInput { parameters: 300_000, ..input(Encoder, true, 0, 16, true, false) },
+                Finetune,
+                "has 0.3 M parameters",
+            ),
             (input(Decoder, true, 1700, 16, true, false), Probe, "too many to fine-tune"),
             (input(Decoder, true, 1700, 16, true, true), SoftPrompt, "model frozen"),
             (input(EncoderDecoder, true, 60, 200, false, false), Probe, "a probe on frozen embeddings"),
@@ -224,6 +269,39 @@ mod tests {
         let cut = within_budget(chosen, 600.0, 60.0);
         assert_eq!(cut.strategy, TuneStrategy::Probe);
         assert!(cut.reasons.last().unwrap().contains("over the budget"), "{:?}", cut.reasons);
+    }
+
+    #[test]
+    fn decide_caps_rows_at_the_shots_checks_the_budget_and_estimates_only_with_one() {
+        let headless = input(Kind::Encoder, false, 22, 100, false, false);
+        let never = |_: TuneStrategy| -> Result<f64> { panic!("estimated without a budget") };
+        // (shots, budget, estimated seconds, strategy, last reason contains)
+        let cases = [
+            (None::<u32>, None::<f64>, 0.0, TuneStrategy::Probe, "100 rows per class"),
+            (Some(8), None, 0.0, TuneStrategy::Contrastive, "8 rows per class"),
+            (Some(200), None, 0.0, TuneStrategy::Probe, "100 rows per class"),
+            (Some(8), Some(60.0), 30.0, TuneStrategy::Contrastive, "estimated at"),
+            (Some(8), Some(60.0), 90.0, TuneStrategy::Probe, "over the budget"),
+        ];
+        for (i, (shots, budget, seconds, want, why)) in cases.into_iter().enumerate() {
+            let input = headless.clone().with_shots(shots);
+            let choice = match budget {
+                None => decide(&input, None, never).unwrap(),
+                Some(b) => decide(&input, Some(b), |s| {
+                    assert_eq!(s, TuneStrategy::Contrastive, "case {i}: the chosen strategy is estimated");
+                    Ok(seconds)
+                })
+                .unwrap(),
+            };
+            assert_eq!(choice.strategy, want, "case {i}: {:?}", choice.reasons);
+            assert!(choice.reasons.last().unwrap().contains(why), "case {i}: {:?}", choice.reasons);
+        }
+        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+            let e = decide(&headless, Some(bad), never).unwrap_err();
+            assert!(e.to_string().contains("positive number of seconds"), "{bad}: {e}");
+        }
+        let failed = decide(&headless, Some(1.0), |_| Err(Error::invalid("no rows"))).unwrap_err();
+        assert!(failed.to_string().contains("no rows"), "{failed}");
     }
 
     #[test]
