@@ -489,6 +489,7 @@ mod tests {
             classes: vec!["a".into(), "b".into()],
             confusion: vec![vec![2, 1], vec![1, 1]],
             loss: None,
+            multi_label: None,
         };
         let per = class_metrics(&m).unwrap();
         assert_eq!(per.rows, 5);
