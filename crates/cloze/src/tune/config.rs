@@ -450,8 +450,10 @@ impl TuneConfig {
                  has a set of labels; remove {demo}",
             ));
         }
+        // The prompt strategies read each label's score from its label words.
         if let Some(v) = &self.verbalizer
             && !m.labels.is_empty()
+            && matches!(self.strategy, TuneStrategy::SoftPrompt | TuneStrategy::Finetune)
         {
             let mut ours: Vec<&str> = m.labels.iter().map(String::as_str).collect();
             let mut theirs = v.class_names();

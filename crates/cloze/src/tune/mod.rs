@@ -601,6 +601,8 @@ pub(crate) fn multi_targets(
     dev: &[Example],
 ) -> Result<Option<multi::Targets>> {
     let Some(m) = &config.multi_label else { return Ok(None) };
+    // The probe and the contrastive head read no label words: a verbalizer's classes name the
+    // labels only when the config does not.
     let labels = m.labels_for(config.verbalizer.as_ref(), train)?;
     multi::Targets::new(m.thresholds, labels, train, dev).map(Some)
 }
