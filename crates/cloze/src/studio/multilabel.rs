@@ -108,7 +108,7 @@ fn multi_set(store: &Store, label_set_id: i64) -> Result<LabelSet> {
 /// What scores a multi-label set's rows: the yes/no question (or label words) on the loaded model,
 /// or a finished multi-label tuning run.
 enum LabelScorer<'a> {
-    Prompt(MultiLabelScorer<'a>),
+    Prompt(Box<MultiLabelScorer<'a>>),
     /// The run and, per class of the label set, its column in the run's probabilities.
     Run(Box<crate::tune::TunedRun>, Vec<usize>),
 }
@@ -454,7 +454,10 @@ impl Studio {
                     "verbalizer": match &prompt.answer { Answer::YesNo(v) | Answer::LabelWords(v) => v },
                     "labels": set.classes,
                 });
-                (LabelScorer::Prompt(MultiLabelScorer::new(&model.plm, prompt, SCORE_BATCH)?), config)
+                (
+                    LabelScorer::Prompt(Box::new(MultiLabelScorer::new(&model.plm, prompt, SCORE_BATCH)?)),
+                    config,
+                )
             }
             Some(name) => {
                 let name = super::tuning::valid_name(name)?;
