@@ -562,6 +562,9 @@ fn every_command_through_ipc() {
     assert_eq!(s["item"]["multi"]["checked"], json!([true, false]), "{s}");
     let ml = h.ok("score_multi_label", json!({"job": "ml-1", "labelSetId": tags["id"]}));
     assert_eq!(ml["scored_rows"], 16);
+    // With a tuning run instead of the question: a one-label-per-row run is refused.
+    let refused = json!({"job": "ml-2", "labelSetId": tags["id"], "run": "ft-1"});
+    assert!(h.err("score_multi_label", refused, "precondition").contains("one label per row"));
     assert_eq!(ml["thresholds"][0]["positives"], 1);
     assert_eq!(ml["metrics"]["rows"], 1);
     let ml = h.ok("set_multi_label_thresholds", json!({"labelSetId": tags["id"], "values": [0.25, 0.75]}));

@@ -1003,9 +1003,40 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.assertNoError("after the multi-hot exports");
     await h.screenshot("09f-multi-label-export");
 
-    // The later steps work on the news label set again.
+    // A fourth row labelled, then a short probe tuned on the multi-label set: one sigmoid per
+    // label, its details show micro-F1, macro-F1 and subset accuracy instead of accuracy.
     await h.selectValue("export-label-set", newsExport);
     await h.selectValue("export-format", "csv");
+    await h.click("nav-label");
+    await h.selectValue("label-set-select", await otherValue("label-set-select", newsValue));
+    await h.selectValue("label-strategy", "file-order");
+    await h.click("label-start");
+    await h.textMatches("label-text", /A new phone chip/);
+    // The scored labels are pre-checked; a key toggles Tech on top of them and saves the row.
+    await browser.keys(["4"]);
+    await h.textMatches("label-suggestion", /\(saved\)/);
+    await browser.keys(["Enter"]);
+    await h.textMatches("label-counter", /^1 labelled this session/);
+    await h.click("nav-tune");
+    await h.shown("tune-screen");
+    const newsTune = await h.value("tune-label-set");
+    await h.selectValue("tune-label-set", await otherValue("tune-label-set", newsTune));
+    // The probe is chosen already (step 9g); a few epochs are enough.
+    await h.selectValue("tune-strategy", "probe");
+    await h.typeInto("tune-epochs", "5");
+    await h.typeInto("tune-name", "topics-probe");
+    await h.click("tune-start");
+    await h.textMatches("tune-details", /topics-probe · probe · finished/, LONG);
+    await h.textMatches("tune-details", /dev micro-F1 \d+\.\d% · subset accuracy \d+\.\d%/);
+    await h.shown("tune-multi-label");
+    await h.textMatches("tune-per-label", /World[\s\S]*Tech/);
+    const topicsConfig = JSON.parse(fs.readFileSync(path.join(`${PROJECT}.runs`, "topics-probe", "config.json"), "utf8"));
+    assert.deepEqual(topicsConfig.multi_label.labels, MULTI, "the run's config.json keeps the multi-label settings");
+    await h.assertNoError("after a multi-label probe run");
+    await h.screenshot("09f-multi-label-tuned");
+    await h.selectValue("tune-label-set", newsTune);
+
+    // The later steps work on the news label set again.
     await h.click("nav-label");
     await h.selectValue("label-set-select", newsValue);
     await browser.waitUntil(async () => !(await (await h.$t("multi-label-switch")).isSelected()),

@@ -90,7 +90,7 @@ export const commands = {
 	setMultiLabelPrompt: (labelSetId: number, prompt: MultiLabelPromptSpec) => __TAURI_INVOKE<MultiLabelView>("set_multi_label_prompt", { labelSetId, prompt }),
 	setMultiLabelThresholds: (labelSetId: number, values: number[]) => __TAURI_INVOKE<MultiLabelView>("set_multi_label_thresholds", { labelSetId, values }),
 	fitMultiLabelThresholds: (labelSetId: number) => __TAURI_INVOKE<MultiLabelView>("fit_multi_label_thresholds", { labelSetId }),
-	scoreMultiLabel: (job: string, labelSetId: number) => __TAURI_INVOKE<MultiLabelView>("score_multi_label", { job, labelSetId }),
+	scoreMultiLabel: (job: string, labelSetId: number, run: string | null) => __TAURI_INVOKE<MultiLabelView>("score_multi_label", { job, labelSetId, run }),
 	exportLabels: (request: ExportRequest) => __TAURI_INVOKE<ExportResult>("export_labels", { request }),
 	exportRun: (job: string, request: RunExportRequest) => __TAURI_INVOKE<RunExportResult>("export_run", { job, request }),
 	importPrompt: (job: string, request: PromptImportRequest) => __TAURI_INVOKE<RunSummaryView>("import_prompt", { job, request }),
@@ -469,6 +469,11 @@ export type EvalMetrics = {
 	confusion: number[][],
 	/**  Mean loss on the dev rows. */
 	loss: number | null,
+	/**
+	 *  A multi-label run's figures (micro/macro-F1, subset accuracy, thresholds); `accuracy` is
+	 *  `None` then and `score` is the micro-F1.
+	 */
+	multi_label?: MultiLabelScores | null,
 };
 
 export type EvaluationView = {
@@ -928,6 +933,21 @@ export type MultiLabelPromptSpec = {
 	no_words: string[],
 };
 
+/**
+ *  A multi-label evaluation's figures, beside [`EvalMetrics`]' (whose `macro_f1` and
+ *  `per_class_f1` are the labels').
+ */
+export type MultiLabelScores = {
+	micro_f1: number,
+	macro_f1: number,
+	/**  Rows whose every label is right. */
+	subset_accuracy: number,
+	hamming_loss: number,
+	/**  Each label's threshold on its probability, in label order. */
+	thresholds: number[],
+	rule: ThresholdRule,
+};
+
 /**  A label set's multi-label settings, thresholds and metrics. */
 export type MultiLabelView = {
 	label_set_id: number,
@@ -1224,6 +1244,10 @@ export type RunSummaryView = {
 	steps: number,
 	dev_accuracy: number | null,
 	dev_macro_f1: number | null,
+	/**  A multi-label run (one sigmoid per class; its rows' labels are sets). */
+	multi_label: boolean,
+	/**  A finished multi-label run's dev micro-F1 (its accuracy is `None`). */
+	dev_micro_f1: number | null,
 	seconds: number | null,
 };
 
@@ -1411,6 +1435,13 @@ export type TemplateView = {
 };
 
 export type TextEncoding = "auto" | "utf-8" | "latin-1" | "utf-16le" | "utf-16be" | "utf-32le" | "utf-32be";
+
+/**  Where a multi-label run's per-label thresholds come from. */
+export type ThresholdRule = 
+/**  Each label's threshold maximises its F1 on the dev rows ([`multilabel::fit_thresholds`]). */
+"fit-on-dev" | 
+/**  0.5 for every label. */
+"half";
 
 export type TokenKind = "special" | "text" | "field" | "mask" | "soft";
 

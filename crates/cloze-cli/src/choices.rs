@@ -217,6 +217,14 @@ choice!(
 );
 
 choice!(
+    /// Where a multi-label run's per-label thresholds come from.
+    ThresholdRule => cloze::tune::ThresholdRule {
+        FitOnDev => cloze::tune::ThresholdRule::FitOnDev,
+        Half => cloze::tune::ThresholdRule::Half,
+    }
+);
+
+choice!(
     /// The probe's classifier.
     ProbeHead => cloze::tune::ProbeHead {
         Logistic => cloze::tune::ProbeHead::Logistic,

@@ -107,7 +107,23 @@ pub struct TuneArgs {
     demos_select: choices::DemoSelect,
     #[command(flatten)]
     chat: crate::ChatArgs,
-    /// Few-shot: sample K training rows per class with the seed.
+    /// Multi-label: each row's label field is a set of labels separated by ';' (`World;Sports`, as
+    /// `cloze multilabel` reads them), and every strategy trains one sigmoid per label with binary
+    /// cross-entropy (soft-prompt and finetune: the verbalizer's label-word logit, one class per
+    /// label; probe: one output per label; contrastive: pairs positive when their label sets are
+    /// equal, one logistic regression per label). Dev rows are scored by micro/macro-F1 and subset
+    /// accuracy.
+    #[arg(long)]
+    multi_label: bool,
+    /// With --multi-label: the labels, comma-separated, in order (default: the verbalizer's
+    /// classes, else every label of the training rows, sorted).
+    #[arg(long, value_delimiter = ',', value_name = "LABEL,...", requires = "multi_label")]
+    labels: Vec<String>,
+    /// With --multi-label: each label's threshold maximises its F1 on the dev rows (fit-on-dev), or
+    /// is 0.5 (half). The run predicts label sets with them.
+    #[arg(long, value_enum, default_value_t = choices::ThresholdRule::FitOnDev)]
+    thresholds: choices::ThresholdRule,
+    /// Few-shot: sample K training rows per class with the seed (with --multi-label: per label set).
     #[arg(long, value_name = "K")]
     shots: Option<u32>,
     /// Peak learning rate (default per strategy: soft-prompt 3e-2, finetune 2e-5, pretrain 5e-5,
@@ -254,6 +270,12 @@ fn build_config(args: &TuneArgs, strategy: TuneStrategy, model: &Path) -> Result
         selection: args.demos_select.into(),
     });
     config.dev_fraction = args.dev_fraction;
+    if args.multi_label {
+        config.multi_label =
+            Some(tune::MultiLabel { labels: args.labels.clone(), thresholds: args.thresholds.into() });
+    } else if args.thresholds != choices::ThresholdRule::FitOnDev {
+        return Err(Error::invalid("--thresholds applies to --multi-label runs only; add --multi-label"));
+    }
     if let Some(path) = &args.distill {
         let ensemble = cloze::ensemble::Ensemble::read(path)?;
         // The ensemble scores with the model its weights were fitted on, unless told otherwise.
@@ -393,7 +415,25 @@ pub fn run(args: TuneArgs) -> Result<()> {
         );
     }
     if let Some(m) = &summary.final_metrics {
-        if let (Some(a), Some(f)) = (m.accuracy, m.macro_f1) {
+        if let Some(ml) = &m.multi_label {
+            errln!(
+                "dev ({} rows, best update {}): micro-F1 {:.4}  macro-F1 {:.4}  subset accuracy {:.4}  Hamming loss {:.4}",
+                m.rows,
+                summary.best_step.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                ml.micro_f1,
+                ml.macro_f1,
+                ml.subset_accuracy,
+                ml.hamming_loss
+            );
+            let per: Vec<String> = m
+                .classes
+                .iter()
+                .zip(&ml.thresholds)
+                .zip(&m.per_class_f1)
+                .map(|((c, t), f)| format!("{c} ≥ {t:.3} (F1 {f:.3})"))
+                .collect();
+            errln!("thresholds ({}): {}", ml.rule.name(), per.join(", "));
+        } else if let (Some(a), Some(f)) = (m.accuracy, m.macro_f1) {
             errln!(
                 "dev ({} rows, best update {}): accuracy {a:.4}  macro-F1 {f:.4}",
                 m.rows,
@@ -626,7 +666,9 @@ pub fn classify_with_run(
     tuned.set_precision(precision)?;
     crate::note_precision(precision);
     let rows = load_rows(input, data, config.template.as_deref(), "input")?;
-    crate::check_labels_in(input, &rows, &tuned.classes())?;
+    if tuned.thresholds().is_none() {
+        crate::check_labels_in(input, &rows, &tuned.classes())?;
+    }
     let bar = indicatif::ProgressBar::new(rows.len() as u64);
     let preds = tuned.classify(&rows, &mut |done, _| {
         bar.set_position(done as u64);
@@ -634,6 +676,9 @@ pub fn classify_with_run(
     })?;
     bar.finish_and_clear();
     write_predictions(&preds, output)?;
+    if tuned.thresholds().is_some() {
+        return print_multi_label_evaluation(&rows, &preds, &tuned.classes());
+    }
     let classes: Vec<String> =
         preds.first().map(|p| p.probs.iter().map(|(c, _)| c.clone()).collect()).unwrap_or_default();
     match cloze::classify::evaluate(&preds, &classes)? {
@@ -643,6 +688,46 @@ pub fn classify_with_run(
             preds.len(),
             config.strategy.name()
         ),
+    }
+    Ok(())
+}
+
+/// A multi-label run's predictions against the rows' label sets, when they have them.
+fn print_multi_label_evaluation(
+    rows: &[cloze::data::Example],
+    preds: &[cloze::classify::Prediction],
+    labels: &[String],
+) -> Result<()> {
+    let mut gold = Vec::new();
+    let mut predicted = Vec::new();
+    for (row, p) in rows.iter().zip(preds) {
+        let Some(g) = cloze::multilabel::parse_labels(row, labels)? else { continue };
+        let mut guess = row.clone();
+        guess.label = Some(p.predicted.clone());
+        predicted.push(cloze::multilabel::parse_labels(&guess, labels)?.unwrap_or_default());
+        gold.push(g);
+    }
+    if gold.is_empty() {
+        errln!("{} rows classified with the multi-label run (no labels, so no metrics)", preds.len());
+        return Ok(());
+    }
+    let m = cloze::multilabel::metrics(&predicted, &gold, labels);
+    errln!(
+        "{} labelled rows: micro-F1 {:.4}  macro-F1 {:.4}  subset accuracy {:.4}  Hamming loss {:.4}",
+        m.rows,
+        m.micro_f1,
+        m.macro_f1,
+        m.subset_accuracy,
+        m.hamming_loss
+    );
+    for (label, s) in &m.per_label {
+        errln!(
+            "  {label:<16} precision {:.3}  recall {:.3}  F1 {:.3}  support {}",
+            s.precision,
+            s.recall,
+            s.f1,
+            s.support
+        );
     }
     Ok(())
 }

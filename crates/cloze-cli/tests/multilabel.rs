@@ -185,3 +185,95 @@ fn multilabel_with_label_words_asks_once_per_row() {
     let out = multilabel(&input, &["--label-words", words]);
     assert!(text(&out.stderr).contains("needs a --template without {label}"), "{}", text(&out.stderr));
 }
+
+/// `cloze tune --multi-label` on the same rows: the probe and fine-tuning train with the per-label
+/// binary loss, print the multi-label dev metrics and thresholds, keep the settings in the run's
+/// config, and `classify --prompt RUN` predicts label sets and scores them.
+#[test]
+fn tune_multi_label_trains_and_classifies_label_sets() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-tune-multilabel");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = data(&dir);
+    let model = model();
+    let words = r#"{"film": ["film"], "food": ["food"], "travel": ["travel"]}"#;
+    let cases: [(&str, &[&str]); 2] = [
+        ("probe", &["--epochs", "5", "--thresholds", "half"]),
+        ("finetune", &["--epochs", "1", "--template", "{text_a} It is about {mask}.", "--verbalizer", words]),
+    ];
+    for (strategy, extra) in cases {
+        let run = dir.join(strategy);
+        let mut args = vec![
+            "tune",
+            "--strategy",
+            strategy,
+            "--model",
+            model.to_str().unwrap(),
+            "--train",
+            input.to_str().unwrap(),
+            "--dev",
+            input.to_str().unwrap(),
+            "--multi-label",
+            "--labels",
+            "film,food,travel",
+            "--out",
+            run.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = cloze(&args);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{strategy}: {err}");
+        assert!(err.contains("micro-F1") && err.contains("subset accuracy"), "{strategy}: {err}");
+        assert!(err.contains("thresholds (") && err.contains("travel ≥"), "{strategy}: {err}");
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["multi_label"]["labels"], serde_json::json!(["film", "food", "travel"]));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+        let ml = &summary["final_metrics"]["multi_label"];
+        assert!(
+            ml["micro_f1"].as_f64().is_some() && ml["thresholds"].as_array().unwrap().len() == 3,
+            "{summary}"
+        );
+        assert!(summary["final_metrics"]["accuracy"].is_null());
+
+        let preds = dir.join(format!("{strategy}.jsonl"));
+        let out = cloze(&[
+            "classify",
+            "--prompt",
+            run.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            preds.to_str().unwrap(),
+        ]);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{strategy}: {err}");
+        assert!(err.contains("8 labelled rows: micro-F1"), "{strategy}: {err}");
+        for line in std::fs::read_to_string(&preds).unwrap().lines() {
+            let p: serde_json::Value = serde_json::from_str(line).unwrap();
+            let predicted = p["predicted"].as_str().unwrap();
+            assert!(predicted.split(';').filter(|l| !l.is_empty()).all(|l| LABELS.contains(&l)), "{line}");
+        }
+    }
+
+    // Refused: a label outside --labels (naming the row), --thresholds without --multi-label.
+    let bad = dir.join("bad.tsv");
+    std::fs::write(&bad, "text\tlabel\nsome text\tfilm;sport\nmore\tfood\n").unwrap();
+    let m = model.to_str().unwrap();
+    let runs = [
+        (
+            vec!["--train", bad.to_str().unwrap(), "--multi-label", "--labels", "film,food,travel"],
+            "\"sport\"",
+        ),
+        (vec!["--train", input.to_str().unwrap(), "--thresholds", "half"], "add --multi-label"),
+    ];
+    for (extra, needle) in runs {
+        let out_dir = dir.join("refused");
+        let mut args = vec!["tune", "--strategy", "probe", "--model", m, "--out", out_dir.to_str().unwrap()];
+        args.extend(extra);
+        let out = cloze(&args);
+        let err = text(&out.stderr);
+        assert!(!out.status.success() && err.contains(needle), "{needle}: {err}");
+    }
+}

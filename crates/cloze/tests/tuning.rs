@@ -148,7 +148,7 @@ fn soft_prompt_learns_with_the_model_frozen() {
         dropout: Some(0.0),
         ..teach.hyper.clone()
     };
-    let mut objective = PromptObjective { model, train, dev, vars };
+    let mut objective = PromptObjective { model, train, dev, vars, multi: None };
     let mut evals = Vec::new();
     let (summary, _) = trainer::train(&mut objective, &hyper, None, &mut |e| {
         if let TuneEvent::Eval { metrics, .. } = e {

@@ -58,6 +58,7 @@ pub async fn score_multi_label<R: Runtime>(
     app: AppHandle<R>,
     job: String,
     label_set_id: i64,
+    run: Option<String>,
 ) -> Result<MultiLabelView, AppError> {
-    run_job(&app, job, move |s, p| s.score_multi_label(label_set_id, p)).await
+    run_job(&app, job, move |s, p| s.score_multi_label_with(label_set_id, run.as_deref(), p)).await
 }

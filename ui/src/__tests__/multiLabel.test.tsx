@@ -5,7 +5,7 @@ import { commands, type LabelSetInfo, type MultiLabelView } from "../bindings";
 import { LabelScreen } from "../label/LabelScreen";
 import { MultiLabelPanel, parseThresholds, parseWords } from "../label/MultiLabelPanel";
 import { ExportScreen, formatsFor } from "../screens/ExportScreen";
-import { LABEL_SET, labelState, PROJECT } from "../test/fixtures";
+import { finishedRun, LABEL_SET, labelState, PROJECT } from "../test/fixtures";
 import { renderWithApp } from "../test/render";
 
 vi.mock("../bindings", async () => (await import("../test/mockBindings")).mockBindings());
@@ -87,7 +87,7 @@ describe("MultiLabelPanel", () => {
 
     m.scoreMultiLabel.mockResolvedValue(SCORED);
     await user.click(screen.getByTestId("ml-score"));
-    expect(m.scoreMultiLabel).toHaveBeenCalledWith(expect.any(String), 7);
+    expect(m.scoreMultiLabel).toHaveBeenCalledWith(expect.any(String), 7, null);
     expect(await screen.findByTestId("ml-metrics")).toHaveTextContent("On 3 labelled rows: micro-F1 85.7% · macro-F1 90.0% · subset accuracy 66.7%");
     expect(screen.getByTestId("ml-threshold-0")).toHaveValue("0.310");
     expect(screen.getByTestId("ml-thresholds")).toHaveTextContent("0.800");
@@ -104,6 +104,25 @@ describe("MultiLabelPanel", () => {
     await user.click(screen.getByTestId("ml-fit"));
     expect(m.fitMultiLabelThresholds).toHaveBeenCalledWith(7);
     expect(screen.queryByTestId("error-banner")).toBeNull();
+  });
+
+  it("scores with a finished multi-label tuning run when one is chosen", async () => {
+    const user = userEvent.setup();
+    m.multiLabel.mockResolvedValue(view());
+    const runs = [
+      { ...finishedRun("ml-probe", 0), strategy: "probe" as const, dev_accuracy: null, multi_label: true, dev_micro_f1: 0.8 },
+      finishedRun("single", 0.9),
+    ];
+    m.listRuns.mockResolvedValue(runs);
+    renderWithApp(<MultiLabelPanel labelSetId={7} labelled={2} onModeChanged={() => {}} />, { project: PROJECT });
+    const select = await screen.findByTestId("ml-score-with");
+    const options = Array.from(select.querySelectorAll("option")).map((o) => o.textContent);
+    expect(options).toEqual(["the question (loaded model)", "tuned run ml-probe (probe)"]);
+    await user.selectOptions(select, "ml-probe");
+    m.scoreMultiLabel.mockResolvedValue(SCORED);
+    await user.click(screen.getByTestId("ml-score"));
+    expect(m.scoreMultiLabel).toHaveBeenCalledWith(expect.any(String), 7, "ml-probe");
+    expect(await screen.findByTestId("ml-metrics")).toHaveTextContent("micro-F1 85.7%");
   });
 });
 

@@ -153,6 +153,35 @@ describe("TuneScreen", () => {
     expect(mocked.compareRuns).toHaveBeenCalledWith("run-1", "run-2");
   });
 
+  it("shows a multi-label run's micro-F1, macro-F1, subset accuracy and thresholds instead of accuracy", async () => {
+    const user = userEvent.setup();
+    const ml = { ...run("ml-1", 0), strategy: "probe" as const, dev_accuracy: null, dev_macro_f1: 0.7, multi_label: true, dev_micro_f1: 0.8 };
+    mocked.listRuns.mockResolvedValue([ml]);
+    mocked.runDetails.mockResolvedValue({
+      ...details("ml-1"), summary: ml, confusion_svg: null,
+      last_eval: {
+        rows: 6, score: 0.8, accuracy: null, macro_f1: 0.7, per_class_f1: [0.9, 0.5], classes: ["World", "Sports"], confusion: [], loss: 0.4,
+        multi_label: { micro_f1: 0.8, macro_f1: 0.7, subset_accuracy: 0.5, hamming_loss: 0.25, thresholds: [0.42, 0.61], rule: "fit-on-dev" },
+      },
+    });
+    renderWithApp(<TuneScreen />, { project: PROJECT, model: MODEL });
+    const [row] = await screen.findAllByTestId("tune-run-row");
+    expect(row).toHaveTextContent("80.0% micro-F1");
+    await user.click(row);
+    const d = await screen.findByTestId("tune-details");
+    expect(d).toHaveTextContent("dev micro-F1 80.0% · subset accuracy 50.0%");
+    expect(d).not.toHaveTextContent("dev accuracy");
+    expect(screen.getByTestId("tune-micro-f1")).toHaveTextContent("80.0%");
+    expect(screen.getByTestId("tune-macro-f1")).toHaveTextContent("70.0%");
+    expect(screen.getByTestId("tune-subset-accuracy")).toHaveTextContent("50.0%");
+    const perLabel = screen.getByTestId("tune-per-label");
+    expect(perLabel).toHaveTextContent("fitted on the dev rows");
+    expect(perLabel).toHaveTextContent("World90.0%0.420");
+    expect(perLabel).toHaveTextContent("Sports50.0%0.610");
+    expect(screen.queryByTestId("tune-per-class")).toBeNull();
+    expect(screen.queryByTestId("tune-confusion")).toBeNull();
+  });
+
   it("estimates the run's cost as a job, keeps it with a run of the same settings, and shows predicted beside actual", async () => {
     const user = userEvent.setup();
     mocked.estimateTuning.mockClear().mockResolvedValue(ESTIMATE);

@@ -2,7 +2,7 @@
 // question asked per label (editable), Score labels (a job), the per-label thresholds (fitted on
 // the labelled rows to maximise F1, editable) and the multi-label metrics.
 import { useEffect, useState } from "react";
-import { commands, type MultiLabelView } from "../bindings";
+import { commands, type MultiLabelView, type RunSummaryView } from "../bindings";
 import { useJobs } from "../app/JobsContext";
 import { useNotify } from "../app/NotificationsContext";
 import { useProject } from "../app/ProjectContext";
@@ -37,6 +37,9 @@ export function MultiLabelPanel({ labelSetId, labelled, onModeChanged }: { label
   const [thresholds, setThresholds] = useState<string[]>([]);
   const [job, setJob] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // Finished multi-label tuning runs (Tune screen) that can score the rows instead of the question.
+  const [runs, setRuns] = useState<RunSummaryView[]>([]);
+  const [scoreWith, setScoreWith] = useState("");
 
   const show = (v: MultiLabelView) => {
     setView(v);
@@ -54,6 +57,18 @@ export function MultiLabelPanel({ labelSetId, labelled, onModeChanged }: { label
     });
     return request.cancel;
   }, [labelSetId, labelled, guard, request]);
+  useEffect(() => {
+    let live = true;
+    void commands.listRuns().then(
+      (all) => {
+        if (live) setRuns(all.filter((r) => r.multi_label && r.status === "finished"));
+      },
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [labelSetId]);
 
   const act = async (p: Promise<MultiLabelView>, done?: (v: MultiLabelView) => void) => {
     setBusy(true);
@@ -72,7 +87,7 @@ export function MultiLabelPanel({ labelSetId, labelled, onModeChanged }: { label
 
   const score = async () => {
     if (job) return;
-    const v = await runJob("Score labels", (j) => commands.scoreMultiLabel(j, labelSetId), setJob);
+    const v = await runJob("Score labels", (j) => commands.scoreMultiLabel(j, labelSetId, scoreWith === "" ? null : scoreWith), setJob);
     setJob(null);
     if (v) {
       show(v);
@@ -111,6 +126,15 @@ export function MultiLabelPanel({ labelSetId, labelled, onModeChanged }: { label
               <input id="ml-no" data-testid="ml-no" value={no} onChange={(e) => setNo(e.target.value)} />
             </div>
             <button type="submit" className="btn" data-testid="ml-save-prompt" disabled={busy}>Save question</button>
+            {runs.length > 0 ? (
+              <div className="field">
+                <label htmlFor="ml-score-with">Score with</label>
+                <select id="ml-score-with" data-testid="ml-score-with" value={scoreWith} onChange={(e) => setScoreWith(e.target.value)}>
+                  <option value="">the question (loaded model)</option>
+                  {runs.map((r) => <option key={r.name} value={r.name}>tuned run {r.name} ({r.strategy})</option>)}
+                </select>
+              </div>
+            ) : null}
             <button type="button" className="btn primary" data-testid="ml-score" disabled={job !== null} onClick={() => void score()}>Score labels</button>
             <button type="button" className="btn" data-testid="ml-fit" disabled={busy || view.run_id === null}
               title="Fit each label's threshold again on the labelled rows (maximising its F1)"

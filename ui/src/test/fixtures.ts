@@ -69,5 +69,5 @@ export const RECOMMEND_FINETUNE: AutoChoice = {
 
 /** A finished fine-tuning run in the run list. */
 export const finishedRun = (name: string, acc: number): RunSummaryView => ({
-  name, strategy: "finetune", model: "/m", precision: "f32", status: "finished", steps: 6, dev_accuracy: acc, dev_macro_f1: acc, seconds: 1.5,
+  name, strategy: "finetune", model: "/m", precision: "f32", status: "finished", steps: 6, dev_accuracy: acc, dev_macro_f1: acc, multi_label: false, dev_micro_f1: null, seconds: 1.5,
 });

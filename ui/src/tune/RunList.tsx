@@ -15,7 +15,7 @@ function RunRow({ run, selected, onSelect, nested }: { run: RunSummaryView; sele
       <td>{run.strategy}{run.precision !== "f32" ? <> <span className="badge small" data-testid="tune-run-precision">{run.precision}</span></> : null}</td>
       <td>{run.status}</td>
       <td>{run.steps}</td>
-      <td>{pct(run.dev_accuracy)}</td>
+      <td>{run.multi_label ? <span title="Multi-label: dev micro-F1">{pct(run.dev_micro_f1)} micro-F1</span> : pct(run.dev_accuracy)}</td>
       <td>{pct(run.dev_macro_f1)}</td>
       <td>{seconds(run.seconds)}</td>
     </tr>

@@ -27,6 +27,7 @@ import { useLatest } from "../lib/useLatest";
 import { usePoll } from "../lib/usePoll";
 import { costKey, estimateText, formatDuration, measurementText, ratio } from "./cost";
 import { DISTILL_DEFAULTS, type DistillForm, DistillSettings, distillRequest } from "./DistillSettings";
+import { MultiLabelMetrics } from "./MultiLabelMetrics";
 import { AutoReasons, type Recommendation, RecommendSettings, type StrategyChoice, parseBudget, useRecommendation } from "./Recommend";
 import { RunList } from "./RunList";
 import { GroupDetails, SpreadComparison } from "./SeedGroups";
@@ -308,7 +309,7 @@ export function TuneScreen() {
     const label = resume ? `Resume ${runName}` : `Tune ${runName}`;
     const r = await tuningJob(label, (j) => commands.startTuning(j, req), (on) => setRunning(on ? runName : null), () => commands.runDetails(runName), setDetails);
     if (r) {
-      notify(`${runName} finished: dev accuracy ${pct(r.dev_accuracy)}`);
+      notify(`${runName} finished: ${r.multi_label ? `dev micro-F1 ${pct(r.dev_micro_f1)}` : `dev accuracy ${pct(r.dev_accuracy)}`}`);
       setName(nextRunName([...runs, r], groups));
     } else if (req.recommended) {
       // Refused when the recommendation changed (or cancelled): ask again for these settings.
@@ -593,6 +594,7 @@ export function TuneScreen() {
           <p className="muted">
             Update {details.last_step}{details.total_steps ? ` of ${details.total_steps}` : ""}
             {details.last_loss !== null ? ` · training loss ${details.last_loss.toFixed(4)}` : ""}
+            {details.last_eval?.multi_label ? ` · dev micro-F1 ${pct(details.last_eval.multi_label.micro_f1)} · subset accuracy ${pct(details.last_eval.multi_label.subset_accuracy)}` : ""}
             {details.last_eval?.accuracy !== null && details.last_eval?.accuracy !== undefined ? ` · dev accuracy ${pct(details.last_eval.accuracy)}` : ""}
             {details.last_eval?.macro_f1 !== null && details.last_eval?.macro_f1 !== undefined ? ` · macro-F1 ${pct(details.last_eval.macro_f1)}` : ""}
           </p>
@@ -621,7 +623,7 @@ export function TuneScreen() {
             <div data-testid="tune-accuracy-chart"><SvgImage svg={details.accuracy_svg} alt="Dev accuracy by update" /></div>
             {details.confusion_svg ? <div data-testid="tune-confusion"><SvgImage svg={details.confusion_svg} alt="Dev confusion matrix" /></div> : null}
           </div>
-          {details.last_eval && details.last_eval.per_class_f1.length > 0 ? (
+          {details.last_eval?.multi_label ? <MultiLabelMetrics m={details.last_eval} /> : details.last_eval && details.last_eval.per_class_f1.length > 0 ? (
             <table className="table" data-testid="tune-per-class">
               <thead><tr><th>Class</th><th>F1</th></tr></thead>
               <tbody>

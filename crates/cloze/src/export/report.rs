@@ -85,7 +85,8 @@ fn curve_svg(title: &str, series: Vec<Series>, y_label: &str, y_range: Option<(f
 
 /// The confusion matrix of an evaluation as a chart, when it has classes.
 pub fn confusion_svg(m: &EvalMetrics, size: (u32, u32)) -> Result<Option<String>> {
-    if m.classes.is_empty() {
+    // A multi-label evaluation has no confusion matrix (a row's labels are a set).
+    if m.classes.is_empty() || m.confusion.is_empty() {
         return Ok(None);
     }
     let conf: Vec<Vec<usize>> = m.confusion.iter().map(|r| r.iter().map(|&c| c as usize).collect()).collect();
@@ -320,6 +321,27 @@ fn run_section(html: &mut String, r: &RunReport) -> Result<()> {
     html.push_str("</div>");
 
     match r.final_metrics() {
+        Some(m) if m.multi_label.is_some() => {
+            let ml = m.multi_label.as_ref().expect("matched");
+            let _ = write!(
+                html,
+                "<h3>Dev metrics (multi-label)</h3><p>micro F1 <b>{}</b>, macro F1 <b>{}</b>, subset accuracy \
+                 <b>{}</b>, Hamming loss {:.3} on {} rows</p><table><tr><th>label</th><th>F1</th><th>threshold</th></tr>",
+                pct(Some(ml.micro_f1)),
+                pct(Some(ml.macro_f1)),
+                pct(Some(ml.subset_accuracy)),
+                ml.hamming_loss,
+                m.rows
+            );
+            for ((name, f1), t) in m.classes.iter().zip(&m.per_class_f1).zip(&ml.thresholds) {
+                let _ = write!(
+                    html,
+                    "<tr><td>{}</td><td class=\"n\">{f1:.3}</td><td class=\"n\">{t:.3}</td></tr>",
+                    esc(name)
+                );
+            }
+            html.push_str("</table>");
+        }
         Some(m) => {
             let _ = write!(
                 html,
@@ -489,6 +511,7 @@ mod tests {
             classes: vec!["a".into(), "b".into()],
             confusion: vec![vec![2, 1], vec![1, 1]],
             loss: None,
+            multi_label: None,
         };
         let per = class_metrics(&m).unwrap();
         assert_eq!(per.rows, 5);

@@ -105,6 +105,52 @@ fn multi_set(store: &Store, label_set_id: i64) -> Result<LabelSet> {
     Ok(set)
 }
 
+/// What scores a multi-label set's rows: the yes/no question (or label words) on the loaded model,
+/// or a finished multi-label tuning run.
+enum LabelScorer<'a> {
+    Prompt(Box<MultiLabelScorer<'a>>),
+    /// The run and, per class of the label set, its column in the run's probabilities.
+    Run(Box<crate::tune::TunedRun>, Vec<usize>),
+}
+
+impl LabelScorer<'_> {
+    fn run(tuned: crate::tune::TunedRun, name: &str, set: &LabelSet) -> Result<Self> {
+        let classes = tuned.classes();
+        if tuned.thresholds().is_none() {
+            return Err(Error::precondition(format!(
+                "run {name:?} was trained with one label per row; score a multi-label set with a run tuned on it \
+                 (this label set chosen on the Tune screen), or with the question"
+            )));
+        }
+        let columns = set
+            .classes
+            .iter()
+            .map(|c| classes.iter().position(|k| k == c))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| {
+                Error::precondition(format!(
+                    "run {name:?} was trained on the labels {classes:?}, not label set {:?}'s {:?}; tune a run on it",
+                    set.name, set.classes
+                ))
+            })?;
+        Ok(LabelScorer::Run(Box::new(tuned), columns))
+    }
+
+    /// `scores[row][class]` in the label set's class order.
+    fn scores(&self, rows: &[crate::data::Example]) -> Result<Vec<Vec<f32>>> {
+        match self {
+            LabelScorer::Prompt(s) => s.scores(rows, &mut |_, _| true),
+            LabelScorer::Run(run, columns) => {
+                // The file's own label column is not what the run scores.
+                let rows: Vec<_> =
+                    rows.iter().map(|r| crate::data::Example { label: None, ..r.clone() }).collect();
+                let preds = run.classify(&rows, &mut |_, _| true)?;
+                Ok(preds.iter().map(|p| columns.iter().map(|&c| p.probs[c].1).collect()).collect())
+            }
+        }
+    }
+}
+
 /// The newest finished multi-label run of the label set.
 fn latest_run(store: &Store, set: &LabelSet) -> Result<Option<i64>> {
     Ok(store
@@ -385,17 +431,42 @@ impl Studio {
     /// the thresholds on the labelled rows, when there are any. Cancel keeps what was scored, as a
     /// cancelled run.
     pub fn score_multi_label(&self, label_set_id: i64, progress: ProgressFn) -> Result<MultiLabelView> {
+        self.score_multi_label_with(label_set_id, None, progress)
+    }
+
+    /// [`Self::score_multi_label`] with the finished multi-label tuning run `run` (its per-class
+    /// probabilities; the run's own model) instead of the question, when given.
+    pub fn score_multi_label_with(
+        &self,
+        label_set_id: i64,
+        run: Option<&str>,
+        progress: ProgressFn,
+    ) -> Result<MultiLabelView> {
         let model = self.model()?;
         let mut store = Store::open(self.project_file()?)?;
         let set = multi_set(&store, label_set_id)?;
         let settings = Settings::load(&store, &set)?;
-        let prompt = settings.prompt(&set)?;
-        let scorer = MultiLabelScorer::new(&model.plm, prompt.clone(), SCORE_BATCH)?;
-        let config = serde_json::json!({
-            "model": model.spec, "device": model.device.name(), "template": prompt.template,
-            "verbalizer": match &prompt.answer { Answer::YesNo(v) | Answer::LabelWords(v) => v },
-            "labels": set.classes,
-        });
+        let (scorer, config) = match run {
+            None => {
+                let prompt = settings.prompt(&set)?;
+                let config = serde_json::json!({
+                    "model": model.spec, "device": model.device.name(), "template": prompt.template,
+                    "verbalizer": match &prompt.answer { Answer::YesNo(v) | Answer::LabelWords(v) => v },
+                    "labels": set.classes,
+                });
+                (
+                    LabelScorer::Prompt(Box::new(MultiLabelScorer::new(&model.plm, prompt, SCORE_BATCH)?)),
+                    config,
+                )
+            }
+            Some(name) => {
+                let name = super::tuning::valid_name(name)?;
+                let dir = self.runs_dir()?.join(name);
+                let (_, tuned) = crate::tune::TunedRun::load(&dir, model.plm.device())?;
+                let config = serde_json::json!({ "tuned_run": name, "labels": set.classes });
+                (LabelScorer::run(tuned, name, &set)?, config)
+            }
+        };
         let run_id = store.start_run(RUN_KIND, &config, 0, Some(set.id))?;
         let thresholds = settings.values();
         let total = store.datasets()?.into_iter().find(|d| d.id == set.dataset_id).map_or(0, |d| d.row_count);
@@ -409,7 +480,7 @@ impl Studio {
                     return Ok(());
                 }
                 let examples: Vec<_> = rows.iter().map(|r| r.example.clone()).collect();
-                let scores = scorer.scores(&examples, &mut |_, _| true)?;
+                let scores = scorer.scores(&examples)?;
                 let suggestions: Vec<Suggestion> = rows
                     .iter()
                     .zip(&scores)

@@ -1746,3 +1746,82 @@ fn multi_label_labelling_scoring_thresholds_and_export() {
     let plain = f.dir.join("plain.csv");
     assert_eq!(f.studio.export_labels(&request(ExportFormatView::Csv, &plain)).unwrap().written, 4);
 }
+
+/// Tuning on a multi-label set: the run trains one sigmoid per class (its config says
+/// multi-label, with the set's classes), the run list and details carry micro-F1, macro-F1 and
+/// subset accuracy instead of accuracy, and the tuned run scores the set's rows on the Several
+/// labels panel; a single-label run is refused there.
+#[test]
+fn multi_label_sets_tune_and_score_with_the_run() {
+    let f = fixture("multi-label-tune");
+    f.studio.create_project(f.dir.join("p.cloze").to_str().unwrap()).unwrap();
+    let set = import_texts(&f);
+    f.studio.set_multi_label(set.id, true).unwrap();
+    f.studio.start_labelling(set.id, QueueOrder::FileOrder, None).unwrap();
+    // Eight rows: both classes, one, the other, none — in turn.
+    for i in 0..8 {
+        match i % 4 {
+            0 => {
+                f.studio.label_current(0).unwrap();
+                f.studio.label_current(1).unwrap();
+            }
+            1 => drop(f.studio.label_current(0).unwrap()),
+            2 => drop(f.studio.label_current(1).unwrap()),
+            _ => {}
+        }
+        f.studio.accept_suggestion().unwrap();
+    }
+    load_roberta(&f);
+    let hyper = crate::tune::Hyper {
+        epochs: 3,
+        ..crate::tune::Hyper::for_strategy(crate::tune::TuneStrategy::Probe)
+    };
+    let request =
+        tune_request("ml-probe", crate::tune::TuneStrategy::Probe, "{text_a} It was {mask}.", set.id, hyper);
+    let mut messages = Vec::new();
+    let run = f
+        .studio
+        .start_tuning(&request, &mut |p| {
+            messages.extend(p.message);
+            true
+        })
+        .unwrap();
+    assert!(messages.iter().any(|m| m.starts_with("dev micro-F1")), "{messages:?}");
+    assert!(run.multi_label && run.status == "finished");
+    assert_eq!(run.dev_accuracy, None);
+    let details = f.studio.run_details("ml-probe").unwrap();
+    let m = details.last_eval.unwrap();
+    let ml = m.multi_label.unwrap();
+    assert_eq!(run.dev_micro_f1, Some(ml.micro_f1));
+    assert_eq!(m.classes, ["positive", "negative"]);
+    assert!((0.0..=1.0).contains(&ml.subset_accuracy) && ml.thresholds.len() == 2, "{ml:?}");
+    assert!(details.config_json.contains("\"multi_label\""));
+    assert!(details.confusion_svg.is_none());
+
+    let v = f.studio.score_multi_label_with(set.id, Some("ml-probe"), &mut yes).unwrap();
+    assert_eq!(v.scored_rows, 16);
+    assert_eq!(v.metrics.unwrap().rows, 8);
+    let err = f.studio.score_multi_label_with(set.id, Some("no-such-run"), &mut yes).unwrap_err().to_string();
+    assert!(err.contains("no-such-run"), "{err}");
+
+    // A one-label-per-row run cannot score the set.
+    let classes = ["positive".to_string(), "negative".to_string()];
+    let single = f.studio.create_label_set(set.dataset_id, "one", &classes).unwrap();
+    f.studio.start_labelling(single.id, QueueOrder::FileOrder, None).unwrap();
+    for i in 0..6 {
+        f.studio.label_current(i % 2).unwrap();
+    }
+    let request = tune_request(
+        "single",
+        crate::tune::TuneStrategy::Probe,
+        "{text_a} It was {mask}.",
+        single.id,
+        crate::tune::Hyper {
+            epochs: 1,
+            ..crate::tune::Hyper::for_strategy(crate::tune::TuneStrategy::Probe)
+        },
+    );
+    assert!(!f.studio.start_tuning(&request, &mut yes).unwrap().multi_label);
+    let err = f.studio.score_multi_label_with(set.id, Some("single"), &mut yes).unwrap_err().to_string();
+    assert!(err.contains("one label per row"), "{err}");
+}

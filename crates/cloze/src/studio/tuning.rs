@@ -107,6 +107,10 @@ pub struct RunSummaryView {
     pub steps: u32,
     pub dev_accuracy: Option<f64>,
     pub dev_macro_f1: Option<f64>,
+    /// A multi-label run (one sigmoid per class; its rows' labels are sets).
+    pub multi_label: bool,
+    /// A finished multi-label run's dev micro-F1 (its accuracy is `None`).
+    pub dev_micro_f1: Option<f64>,
     pub seconds: Option<f64>,
 }
 
@@ -174,8 +178,13 @@ impl RunProgress {
             TuneEvent::Step { step, loss, .. } => {
                 Progress::new("tune", u64::from(*step), total).with_message(format!("loss {loss:.4}"))
             }
-            TuneEvent::Eval { step, metrics, .. } => Progress::new("tune", u64::from(*step), total)
-                .with_message(format!("dev accuracy {:.3}", metrics.accuracy.unwrap_or(0.0))),
+            TuneEvent::Eval { step, metrics, .. } => {
+                let message = match &metrics.multi_label {
+                    Some(m) => format!("dev micro-F1 {:.3}", m.micro_f1),
+                    None => format!("dev accuracy {:.3}", metrics.accuracy.unwrap_or(0.0)),
+                };
+                Progress::new("tune", u64::from(*step), total).with_message(message)
+            }
             TuneEvent::Notice { message } => Progress::new("tune", 0, total).with_message(message.clone()),
             TuneEvent::Preparing { stage, done, total } => {
                 Progress::new("prepare", u64::from(*done), Some(u64::from(*total)))
@@ -219,7 +228,7 @@ fn unlabelled_sample(
         .collect()
 }
 
-pub(super) fn valid_name(name: &str) -> Result<&str> {
+pub(crate) fn valid_name(name: &str) -> Result<&str> {
     let name = name.trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(Error::invalid(format!(
@@ -355,6 +364,11 @@ impl Studio {
         config.dev_fraction = Some(request.dev_fraction);
         config.hyper = request.hyper.clone();
         config.precision = request.precision;
+        if set.multi_label {
+            // Each row's label is its set of classes (`a;b`): every strategy trains one sigmoid per
+            // class, thresholds fitted on the held-out dev rows.
+            config.multi_label = Some(tune::MultiLabel { labels: set.classes.clone(), ..Default::default() });
+        }
         let mut rows = rows;
         if let Some(d) = &request.distill {
             let saved = store.ensemble(d.ensemble_id)?;
@@ -438,6 +452,8 @@ impl Studio {
             steps,
             dev_accuracy: metrics.as_ref().and_then(|m| m.accuracy),
             dev_macro_f1: metrics.as_ref().and_then(|m| m.macro_f1),
+            multi_label: config.multi_label.is_some(),
+            dev_micro_f1: metrics.as_ref().and_then(|m| m.multi_label.as_ref()).map(|m| m.micro_f1),
             seconds: summary.map(|s| s.seconds),
         })
     }

@@ -351,6 +351,10 @@ pub struct TuneConfig {
     /// labels before training (see [`super::distill`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<super::distill::Distill>,
+    /// Multi-label: every row carries a set of labels (`a;b`) and the strategies train with a
+    /// per-label binary loss (see [`super::multi`]); `None` = one label per row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_label: Option<super::multi::MultiLabel>,
     /// `--strategy auto` / "Recommended": the strategy it chose for `strategy`, and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto: Option<super::auto::AutoChoice>,
@@ -383,6 +387,7 @@ impl TuneConfig {
             hyper: Hyper::for_strategy(strategy),
             precision: Default::default(),
             distill: None,
+            multi_label: None,
             auto: None,
             engine: env!("CARGO_PKG_VERSION").into(),
         }
@@ -424,6 +429,9 @@ impl TuneConfig {
                 self.strategy.name()
             )));
         }
+        if let Some(m) = &self.multi_label {
+            self.validate_multi_label(m)?;
+        }
         if let Some(d) = &self.distill {
             d.validate()?;
             if self.strategy == TuneStrategy::Contrastive {
@@ -464,6 +472,45 @@ impl TuneConfig {
 }
 
 impl TuneConfig {
+    /// A multi-label run's settings against the rest: no distillation (its soft labels are one
+    /// distribution over classes), no `{demo}` (demonstrations are drawn per class), the
+    /// verbalizer's classes the labels when both are given.
+    fn validate_multi_label(&self, m: &super::multi::MultiLabel) -> Result<()> {
+        m.validate()?;
+        if self.distill.is_some() {
+            return Err(Error::invalid(
+                "distillation cannot train a multi-label run: the ensemble's soft labels are one distribution over \
+                 classes, not a probability per label; turn off multi-label or distillation",
+            ));
+        }
+        let template = self.template.as_deref().map(crate::template::Template::parse).transpose()?;
+        if self.strategy != TuneStrategy::Pretrain && template.as_ref().is_some_and(crate::demo::uses_demos) {
+            return Err(Error::invalid(
+                "{demo} is not supported in a multi-label run: demonstrations are drawn per class, and a row here \
+                 has a set of labels; remove {demo}",
+            ));
+        }
+        // The prompt strategies read each label's score from its label words.
+        if let Some(v) = &self.verbalizer
+            && !m.labels.is_empty()
+            && matches!(self.strategy, TuneStrategy::SoftPrompt | TuneStrategy::Finetune)
+        {
+            let mut ours: Vec<&str> = m.labels.iter().map(String::as_str).collect();
+            let mut theirs = v.class_names();
+            ours.sort();
+            theirs.sort();
+            if ours != theirs {
+                return Err(Error::invalid(format!(
+                    "the multi-label run's labels {:?} and the verbalizer's classes {:?} must be the same; give the \
+                     verbalizer a class per label",
+                    m.labels,
+                    v.class_names()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The contrastive options in force (the defaults when none are set).
     pub fn contrastive_options(&self) -> super::contrastive::ContrastiveOptions {
         self.contrastive.clone().unwrap_or_default()

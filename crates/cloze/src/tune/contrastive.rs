@@ -354,6 +354,9 @@ pub struct ContrastiveObjective {
     /// The head fitted on the current weights and its penalty; cleared by every update and
     /// refitted by every evaluation (the loop may have restored other weights before it).
     head: Option<(Probe, f64)>,
+    /// Multi-label: pairs are positive when the label sets are equal (`train_y` holds a set's
+    /// index), the head is one-vs-rest ([`super::multi::fit_one_vs_rest`]).
+    pub multi: Option<super::multi::Targets>,
 }
 
 impl ContrastiveObjective {
@@ -388,6 +391,7 @@ impl ContrastiveObjective {
             head_kind: options.head,
             seed,
             head: None,
+            multi: None,
         })
     }
 
@@ -403,7 +407,13 @@ impl ContrastiveObjective {
     pub fn head(&mut self) -> Result<(Probe, f64)> {
         if self.head.is_none() {
             let x = probe::features_of_ids(&self.plm, &self.rows, self.pooling, &mut |_, _| true)?;
-            self.head = Some(fit_head(&x, &self.train_y, self.classes.len(), self.head_kind, self.seed)?);
+            self.head = Some(match &self.multi {
+                Some(m) => {
+                    let l2 = sklearn_l2(1.0, self.rows.len(), 2);
+                    (super::multi::fit_one_vs_rest(&x, &m.train, m.labels.len())?, l2)
+                }
+                None => fit_head(&x, &self.train_y, self.classes.len(), self.head_kind, self.seed)?,
+            });
         }
         Ok(self.head.clone().expect("fitted above"))
     }
@@ -417,7 +427,9 @@ impl ContrastiveObjective {
     pub fn record(&mut self) -> Result<HeadRecord> {
         let (_, l2) = self.head()?;
         let n = self.rows.len().max(1) as f64;
-        let c = if self.classes.len() == 2 { 2.0 } else { 1.0 } / (l2 * n);
+        // A multi-label head is one binary regression per label at C = 1.
+        let binary = self.classes.len() == 2 || self.multi.is_some();
+        let c = if binary { 2.0 } else { 1.0 } / (l2 * n);
         Ok(HeadRecord { head: self.head_kind, l2, c, rows: self.rows.len() as u32, pairs: self.counts })
     }
 }
@@ -450,6 +462,9 @@ impl Objective for ContrastiveObjective {
         self.head = None;
         let (head, _) = self.head()?;
         let x = probe::features_of_ids(&self.plm, &self.dev_rows, self.pooling, &mut |_, _| true)?;
+        if let Some(m) = &self.multi {
+            return Ok(Some(m.score(&head, &x, keep)?));
+        }
         Ok(Some(probe::score_dev(&head, &x, &self.dev, &self.classes, keep)?))
     }
 

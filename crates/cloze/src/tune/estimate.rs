@@ -446,6 +446,7 @@ pub fn estimate(
                 if dev.is_empty() { None } else { Some(Tensor::zeros((dev.len(), h), DType::F32, device)?) };
             let head = probe::Probe::new(&train_x, classes.len(), config.probe_head, hyper.seed)?;
             let mut objective = probe::ProbeObjective::new(head, train_x, train_y, dev_x, dev_meta, classes)?;
+            objective.multi = super::multi_targets(config, &train, &dev)?;
             let updates = time_updates(&mut objective, config, &|_| 1, progress)?;
             let _ = objective.evaluate(false)?;
             let once = timed(|| objective.evaluate(false).map(|_| ()))?;

@@ -25,6 +25,7 @@ pub mod contrastive;
 pub mod distill;
 pub mod estimate;
 pub mod fewshot;
+pub mod multi;
 pub mod optim;
 pub mod pretrain;
 pub mod probe;
@@ -45,6 +46,7 @@ pub use config::{
 };
 pub use contrastive::{ContrastiveHead, ContrastiveOptions, PairSampling};
 pub use estimate::{Estimate, estimate};
+pub use multi::{MultiLabel, MultiLabelScores, ThresholdRule};
 pub use prompt_model::PromptModel;
 pub use trainer::{Checkpoints, DevPrediction, EvalMetrics, Summary, TuneEvent};
 
@@ -447,6 +449,7 @@ pub fn run_estimated(
             let mut objective = probe::ProbeObjective::new(head, train_x, train_y, dev_x, dev_meta, classes)?;
             objective.soft =
                 train.iter().map(|r| distill::soft_target(r, &objective.classes)).collect::<Result<_>>()?;
+            objective.multi = multi_targets(config, train, dev)?;
             let out = trainer::train(&mut objective, hyper, Some(&checkpoints), &mut writer)
                 .map_err(|e| metrics_error.take().unwrap_or(e))?;
             checkpoint::save_tensors_atomic(&objective.probe.tensors(), &dir.probe())?;
@@ -556,16 +559,60 @@ pub(crate) fn prompt_objective(
     }
     plm.set_dropout(Some(training_dropout(config, &plm)));
     let mut model = PromptModel::from_config(plm, template, verbalizer, config.verbalizer_kind, config)?;
-    let train_rows = prompt_task::render_rows(&model, train, "training")?;
-    if config.verbalizer_kind == VerbalizerKind::Soft
+    let multi = config.multi_label.as_ref().map(|m| m.thresholds);
+    let train_rows = prompt_task::render_rows_as(&model, train, "training", multi.is_some())?;
+    let dev_rows = prompt_task::render_rows_as(&model, dev, "dev", multi.is_some())?;
+    if multi.is_some() {
+        let bias = label_bias_init(&model, &train_rows)?;
+        model = model.with_label_bias(&bias)?;
+    } else if config.verbalizer_kind == VerbalizerKind::Soft
         && config.head_init.resolve(model.plm().lm_head().is_ok()) == HeadInit::Probe
     {
+        // LP-FT's probe stage (single-label: one softmax over the classes).
         model.fit_soft_verbalizer(&train_rows)?;
     }
     let mut vars = model.prompt_vars()?;
     vars.extend(base_vars);
-    let dev_rows = prompt_task::render_rows(&model, dev, "dev")?;
-    Ok(prompt_task::PromptObjective { model, train: train_rows, dev: dev_rows, vars })
+    Ok(prompt_task::PromptObjective { model, train: train_rows, dev: dev_rows, vars, multi })
+}
+
+/// A multi-label prompt model's starting bias per label: `logit(prior) − mean logit`, so that before
+/// training each label's mean probability over the training rows (up to 256 of them) is about its
+/// share of the rows (smoothed) — the raw label-word logits sit far from 0.
+fn label_bias_init(model: &PromptModel, rows: &[prompt_task::PromptRow]) -> Result<Vec<f32>> {
+    let rows = &rows[..rows.len().min(256)];
+    let labels = model.classes().len();
+    let refs: Vec<&crate::template::Rendered> = rows.iter().map(|r| &r.rendered).collect();
+    let eval = model.detached();
+    let mut sum = vec![0f64; labels];
+    for chunk in refs.chunks(32) {
+        for row in eval.label_logits(chunk)?.to_vec2::<f32>()? {
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += f64::from(v);
+            }
+        }
+    }
+    let n = rows.len() as f64;
+    Ok((0..labels)
+        .map(|j| {
+            let pos = rows.iter().filter(|r| r.hot.as_ref().is_some_and(|h| h[j])).count() as f64;
+            let prior = (pos + 0.5) / (n + 1.0);
+            ((prior / (1.0 - prior)).ln() - sum[j] / n.max(1.0)) as f32
+        })
+        .collect())
+}
+
+/// A multi-label run's label sets of the training and dev rows (`None` for a single-label run).
+pub(crate) fn multi_targets(
+    config: &TuneConfig,
+    train: &[Example],
+    dev: &[Example],
+) -> Result<Option<multi::Targets>> {
+    let Some(m) = &config.multi_label else { return Ok(None) };
+    // The probe and the contrastive head read no label words: a verbalizer's classes name the
+    // labels only when the config does not.
+    let labels = m.labels_for(config.verbalizer.as_ref(), train)?;
+    multi::Targets::new(m.thresholds, labels, train, dev).map(Some)
 }
 
 /// A dev row of the probe: id, text and class index.
@@ -577,6 +624,10 @@ pub(crate) fn probe_labels(
     train: &[Example],
     dev: &[Example],
 ) -> Result<(Vec<String>, Vec<u32>, Vec<ProbeDevRow>)> {
+    if let Some(m) = multi_targets(config, train, dev)? {
+        let dev_meta = m.dev.iter().map(|r| (r.id.clone(), r.text.clone(), 0)).collect();
+        return Ok((m.labels, multi::set_ids(&m.train), dev_meta));
+    }
     let classes = probe_classes(config, train)?;
     let label_of = |ex: &Example, what: &str, i: usize| -> Result<usize> {
         let l = ex
@@ -626,7 +677,8 @@ pub(crate) fn contrastive_objective(
     let rows = contrastive::encode_rows(&plm, train, template, limit)?;
     let dev_rows = contrastive::encode_rows(&plm, dev, template, limit)?;
     let dropout = training_dropout(config, &plm);
-    contrastive::ContrastiveObjective::new(
+    let multi = multi_targets(config, train, dev)?;
+    let mut objective = contrastive::ContrastiveObjective::new(
         plm,
         &config.contrastive_options(),
         config.pooling,
@@ -635,7 +687,9 @@ pub(crate) fn contrastive_objective(
         (rows, train_y),
         (dev_rows, dev_meta),
         classes,
-    )
+    )?;
+    objective.multi = multi;
+    Ok(objective)
 }
 
 /// Prompted continued pretraining's objective: the rows prepared with the family's own objective,
@@ -653,8 +707,9 @@ pub(crate) fn pretrain_objective(
     let vars = plm.trainable()?;
     plm.set_dropout(Some(training_dropout(config, &plm)));
     let limit = max_len.unwrap_or(plm.max_len());
+    // A multi-label run's label sets are no verbalizer class: its text trains, unlabelled.
     let zero_shot = match &config.verbalizer {
-        Some(v) => {
+        Some(v) if config.multi_label.is_none() => {
             let model = PromptModel::new(
                 plm.clone(),
                 template.clone(),
@@ -668,7 +723,7 @@ pub(crate) fn pretrain_objective(
             let rows = prompt_task::render_rows(&model, &labelled, "dev")?;
             Some((model, rows))
         }
-        None => None,
+        _ => None,
     };
     // A labelled row's answer: its class's first label word, as the model reads it.
     let answer_ids: Vec<(String, Vec<u32>)> = match &zero_shot {
@@ -730,6 +785,8 @@ pub enum TunedRun {
     Prompt {
         model: Box<PromptModel>,
         demos: Option<demo::Demonstrations>,
+        /// A multi-label run's per-label thresholds (its probabilities are per label then).
+        multi: Option<Vec<f32>>,
     },
     /// A probe, or a contrastive run's head over its tuned encoder (whose rows may be rendered
     /// through its template first).
@@ -740,6 +797,8 @@ pub enum TunedRun {
         max_len: usize,
         classes: Vec<String>,
         template: Option<Template>,
+        /// A multi-label run's per-label thresholds (its probabilities are per label then).
+        multi: Option<Vec<f32>>,
     },
 }
 
@@ -760,7 +819,8 @@ impl TunedRun {
     ) -> Result<(TuneConfig, TunedRun)> {
         let dir = RunDir::new(run_dir);
         let config = dir.read_config()?;
-        if dir.read_summary()?.is_none() {
+        let summary = dir.read_summary()?;
+        if summary.is_none() {
             return Err(Error::precondition(
                 Text::from(format!(
                     "the run in {} has not finished (no summary.json); resume it",
@@ -788,6 +848,10 @@ impl TunedRun {
                 let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
                 let classes: Vec<String> = serde_json::from_str(&text).map_err(|e| Error::io(&path, e))?;
                 let max_len = max_len.unwrap_or(plm.max_len());
+                let multi = config
+                    .multi_label
+                    .as_ref()
+                    .map(|_| multi::run_thresholds(summary.as_ref(), classes.len()));
                 let template = match (config.strategy, config.template.as_deref()) {
                     (TuneStrategy::Contrastive, Some(t)) if config.contrastive_options().render_template => {
                         Some(config.chat.apply(&plm, &Template::parse(t)?)?)
@@ -801,6 +865,7 @@ impl TunedRun {
                     max_len,
                     classes,
                     template,
+                    multi,
                 }
             }
             _ => {
@@ -824,6 +889,14 @@ impl TunedRun {
                     config.verbalizer_kind
                 };
                 let mut model = PromptModel::from_config(plm, template, verbalizer, kind, &config)?;
+                let multi = match &config.multi_label {
+                    Some(_) if config.strategy != TuneStrategy::Pretrain => {
+                        let labels = model.classes().len();
+                        model = model.with_label_bias(&vec![0.0; labels])?;
+                        Some(multi::run_thresholds(summary.as_ref(), labels))
+                    }
+                    _ => None,
+                };
                 if dir.prompt().is_file() {
                     let tensors = candle_core::safetensors::load(dir.prompt(), device)
                         .map_err(|e| Error::io(dir.prompt(), e))?;
@@ -852,7 +925,7 @@ impl TunedRun {
                 } else {
                     None
                 };
-                TunedRun::Prompt { model: Box::new(model), demos }
+                TunedRun::Prompt { model: Box::new(model), demos, multi }
             }
         };
         Ok((config, run))
@@ -865,6 +938,14 @@ impl TunedRun {
         match self {
             TunedRun::Prompt { model, .. } => model.set_precision(precision),
             TunedRun::Probe { plm, .. } => plm.set_precision(precision),
+        }
+    }
+
+    /// A multi-label run's per-label thresholds: [`Self::classify`] then gives each label's own
+    /// probability and predicts the set of labels at or above their thresholds (`a;b`).
+    pub fn thresholds(&self) -> Option<&[f32]> {
+        match self {
+            TunedRun::Prompt { multi, .. } | TunedRun::Probe { multi, .. } => multi.as_deref(),
         }
     }
 
@@ -882,9 +963,18 @@ impl TunedRun {
         rows: &[Example],
         progress: &mut dyn FnMut(usize, usize) -> bool,
     ) -> Result<Vec<Prediction>> {
-        crate::classify::check_labels(rows, &self.classes())?;
+        let thresholds = self.thresholds();
+        match thresholds {
+            Some(_) => {
+                let classes = self.classes();
+                for r in rows {
+                    crate::multilabel::parse_labels(r, &classes)?;
+                }
+            }
+            None => crate::classify::check_labels(rows, &self.classes())?,
+        }
         let (classes, probs): (Vec<String>, Vec<Vec<f32>>) = match self {
-            TunedRun::Prompt { model, demos } => {
+            TunedRun::Prompt { model, demos, multi } => {
                 let mut filled;
                 let rows = match demos {
                     Some(d) => {
@@ -909,17 +999,24 @@ impl TunedRun {
                 let mut out = Vec::with_capacity(rows.len());
                 for chunk in rendered.chunks(256) {
                     let refs: Vec<_> = chunk.iter().collect();
-                    out.extend(prompt_task::predict(model, &refs, 32)?);
+                    out.extend(match multi {
+                        Some(_) => prompt_task::predict_labels(model, &refs, 32)?,
+                        None => prompt_task::predict(model, &refs, 32)?,
+                    });
                     if !progress(out.len(), rows.len()) {
                         return Err(Error::Cancelled);
                     }
                 }
                 (model.classes(), out)
             }
-            TunedRun::Probe { plm, probe, pooling, max_len, classes, template } => {
+            TunedRun::Probe { plm, probe, pooling, max_len, classes, template, multi } => {
                 let ids = contrastive::encode_rows(plm, rows, template.as_ref(), *max_len)?;
                 let x = probe::features_of_ids(plm, &ids, *pooling, progress)?;
-                let p = candle_nn::ops::softmax_last_dim(&probe.logits(&x)?)?.to_vec2::<f32>()?;
+                let logits = probe.logits(&x)?;
+                let p = match multi {
+                    Some(_) => multi::sigmoid_rows(&logits)?,
+                    None => candle_nn::ops::softmax_last_dim(&logits)?.to_vec2::<f32>()?,
+                };
                 (classes.clone(), p)
             }
         };
@@ -928,11 +1025,17 @@ impl TunedRun {
             .zip(probs)
             .enumerate()
             .map(|(i, (row, p))| {
-                let best = crate::verbalizer::argmax(&p);
+                let predicted = match thresholds {
+                    Some(t) => {
+                        let hot: Vec<bool> = p.iter().zip(t).map(|(p, t)| p >= t).collect();
+                        multi::join(&hot, &classes)
+                    }
+                    None => classes[crate::verbalizer::argmax(&p)].clone(),
+                };
                 Prediction {
                     id: if row.id.is_empty() { (i + 1).to_string() } else { row.id.clone() },
                     label: row.label.clone(),
-                    predicted: classes[best].clone(),
+                    predicted,
                     probs: classes.iter().cloned().zip(p).collect(),
                     label_word_logits: Vec::new(),
                     top_words: Vec::new(),

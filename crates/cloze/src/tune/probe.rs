@@ -206,6 +206,9 @@ pub struct ProbeObjective {
     /// Soft labels of pseudo-labelled training rows (distillation), by row; empty or `None` for
     /// rows trained on their label.
     pub soft: Vec<Option<Vec<f32>>>,
+    /// Multi-label: the rows' label sets, trained with one sigmoid per output (`classes` are the
+    /// labels then).
+    pub multi: Option<super::multi::Targets>,
 }
 
 impl ProbeObjective {
@@ -226,7 +229,7 @@ impl ProbeObjective {
             vars.push((format!("probe.{i}.weight"), wv));
             vars.push((format!("probe.{i}.bias"), bv));
         }
-        Ok(Self { probe, vars, train_x, train_y, dev_x, dev, classes, soft: Vec::new() })
+        Ok(Self { probe, vars, train_x, train_y, dev_x, dev, classes, soft: Vec::new(), multi: None })
     }
 }
 
@@ -246,6 +249,12 @@ impl Objective for ProbeObjective {
         let x = self.train_x.index_select(&idx, 0)?;
         let y: Vec<u32> = batch.iter().map(|&i| self.train_y[i]).collect();
         let logits = self.probe.logits(&x)?;
+        if let Some(m) = &self.multi {
+            return super::multi::bce_with_logits(
+                &logits,
+                &super::multi::batch_targets(&m.train, batch, device)?,
+            );
+        }
         if let Some(targets) =
             super::distill::batch_targets(&self.soft, batch, &y, self.classes.len(), device)?
         {
@@ -257,6 +266,9 @@ impl Objective for ProbeObjective {
 
     fn evaluate(&mut self, keep: bool) -> Result<Option<(EvalMetrics, Vec<DevPrediction>)>> {
         let Some(x) = &self.dev_x else { return Ok(None) };
+        if let Some(m) = &self.multi {
+            return Ok(Some(m.score(&self.probe.detached(), x, keep)?));
+        }
         Ok(Some(score_dev(&self.probe.detached(), x, &self.dev, &self.classes, keep)?))
     }
 }

@@ -23,6 +23,8 @@ use crate::verbalizer::{BoundVerbalizer, Verbalizer};
 /// The name of the trained soft prompt in `prompt.safetensors` (a soft verbalizer's tensors are
 /// named in [`crate::verbalizer::soft`]).
 pub const SOFT_PROMPT: &str = "soft_prompt";
+/// The name of a multi-label run's per-label bias in `prompt.safetensors`.
+pub const LABEL_BIAS: &str = "multi_label.bias";
 
 /// How class scores are computed from the mask.
 #[derive(Debug, Clone)]
@@ -44,6 +46,9 @@ pub struct PromptModel {
     soft: Option<Tensor>,
     max_len: usize,
     placement: SoftPlacement,
+    /// A multi-label run's per-label bias `[classes]`, added to [`Self::label_logits`] (the
+    /// intercept of each label's logistic model; see [`Self::with_label_bias`]).
+    label_bias: Option<Tensor>,
 }
 
 /// Box–Muller normal numbers from the seeded generator.
@@ -91,8 +96,16 @@ impl PromptModel {
                 ClassHead::Soft(SoftVerbalizer::from_label_words(&plm, &bound, &embeddings)?)
             }
         };
-        let mut model =
-            Self { plm, template, bound, head, soft: None, max_len, placement: SoftPlacement::InTemplate };
+        let mut model = Self {
+            plm,
+            template,
+            bound,
+            head,
+            soft: None,
+            max_len,
+            placement: SoftPlacement::InTemplate,
+            label_bias: None,
+        };
         model.soft = model.init_soft(&embeddings, soft_init, seed)?;
         Ok(model)
     }
@@ -253,6 +266,11 @@ impl PromptModel {
         if let ClassHead::Soft(v) = &mut self.head {
             vars.extend(v.vars()?);
         }
+        if let Some(b) = &mut self.label_bias {
+            let v = Var::from_tensor(b)?;
+            *b = v.as_tensor().clone();
+            vars.push((LABEL_BIAS.to_string(), v));
+        }
         Ok(vars)
     }
 
@@ -265,6 +283,9 @@ impl PromptModel {
         if let ClassHead::Soft(v) = &self.head {
             out.extend(v.tensors().map(|(name, t)| (name.to_string(), t)));
         }
+        if let Some(b) = &self.label_bias {
+            out.insert(LABEL_BIAS.to_string(), b.detach());
+        }
         out
     }
 
@@ -276,6 +297,9 @@ impl PromptModel {
         if let ClassHead::Soft(v) = &mut self.head {
             v.load(tensors)?;
         }
+        if let Some(b) = &self.label_bias {
+            self.label_bias = Some(soft::take(tensors, LABEL_BIAS, b)?);
+        }
         Ok(())
     }
 
@@ -284,6 +308,7 @@ impl PromptModel {
         let mut copy = self.clone();
         copy.plm = self.plm.detached();
         copy.soft = self.soft.as_ref().map(|s| s.detach());
+        copy.label_bias = self.label_bias.as_ref().map(|b| b.detach());
         copy.head = match &self.head {
             ClassHead::Manual { label_ids } => ClassHead::Manual { label_ids: label_ids.clone() },
             ClassHead::Soft(v) => ClassHead::Soft(v.detached()),
@@ -338,6 +363,45 @@ impl PromptModel {
                 self.bound.class_scores(&head.logits_for(&head.transform(&at_mask)?, label_ids)?)
             }
         }
+    }
+
+    /// Makes this a multi-label model: a bias per label (`bias`, one value per class), added to
+    /// [`Self::label_logits`], trained with the prompt's tensors and saved with them.
+    pub fn with_label_bias(mut self, bias: &[f32]) -> Result<Self> {
+        let n = self.bound.num_classes();
+        if bias.len() != n {
+            return Err(Error::internal(format!("{} label biases for {n} labels", bias.len())));
+        }
+        self.label_bias = Some(Tensor::new(bias, self.plm.device())?);
+        Ok(self)
+    }
+
+    /// Each label's own logit `[batch, classes]` for multi-label runs: the label words' logits at
+    /// the mask aggregated per label with no softmax across labels (a decoder's exact rule: each
+    /// word's continuation log-probability; a soft verbalizer: its projection), plus the label's
+    /// bias when there is one. A sigmoid of each is that label's probability.
+    pub fn label_logits(&self, rows: &[&Rendered]) -> Result<Tensor> {
+        let raw = if matches!(self.head, ClassHead::Manual { .. })
+            && self.bound.verbalizer.multi_token.reads_sequence(self.plm.kind())
+        {
+            let embed = |rows: &[&Rendered], batch: &Batch| self.input_embeddings(rows, batch);
+            let s = crate::scoring::continuation_scores(&self.plm, &self.bound, rows, &embed)?;
+            self.bound.aggregate_classes(&s.words)?
+        } else {
+            let at_mask = self.mask_states(rows)?;
+            match &self.head {
+                ClassHead::Soft(v) => v.scores(&self.plm, &at_mask)?,
+                ClassHead::Manual { label_ids } => {
+                    let head = self.plm.lm_head()?;
+                    self.bound.label_logits(&head.logits_for(&head.transform(&at_mask)?, label_ids)?)?
+                }
+            }
+        };
+        let raw = raw.to_dtype(DType::F32)?;
+        Ok(match &self.label_bias {
+            Some(b) => raw.broadcast_add(&b.unsqueeze(0)?)?,
+            None => raw,
+        })
     }
 
     /// Mean cross-entropy of the class scores against `labels` (class indices).

@@ -18,16 +18,41 @@ pub struct PromptRow {
     pub label: usize,
     /// A pseudo-labelled row's soft label (distillation).
     pub soft: Option<Vec<f32>>,
+    /// A multi-label row's label set over the classes (`label` is 0 then).
+    pub hot: Option<Vec<bool>>,
 }
 
 /// Renders labelled examples, mapping labels to class indices (an unknown label is an error naming
 /// the row and the classes).
 pub fn render_rows(model: &PromptModel, examples: &[Example], what: &str) -> Result<Vec<PromptRow>> {
+    render_rows_as(model, examples, what, false)
+}
+
+/// [`render_rows`]; with `multi`, each row's label field is a label set (`a;b`) over the classes.
+pub fn render_rows_as(
+    model: &PromptModel,
+    examples: &[Example],
+    what: &str,
+    multi: bool,
+) -> Result<Vec<PromptRow>> {
     let classes = model.classes();
+    let hot = if multi { Some(super::multi::targets(examples, &classes, what)?) } else { None };
     examples
         .iter()
         .enumerate()
         .map(|(i, ex)| {
+            let rendered = |ex: &Example| {
+                model.render(ex).map_err(|e| match e {
+                    Error::Template { position, message } => {
+                        Error::Template { position, message: format!("{what} row {}: {message}", i + 1) }
+                    }
+                    other => other,
+                })
+            };
+            if let Some(hot) = &hot {
+                let (id, text, rendered) = (ex.id.clone(), ex.text_a.clone(), rendered(ex)?);
+                return Ok(PromptRow { id, text, rendered, label: 0, soft: None, hot: Some(hot[i].clone()) });
+            }
             let label = ex.label.as_deref().ok_or_else(|| {
                 Error::invalid(format!("{what} row {} (id {:?}) has no label; every training row needs one", i + 1, ex.id))
             })?;
@@ -40,14 +65,9 @@ pub fn render_rows(model: &PromptModel, examples: &[Example], what: &str) -> Res
                     classes.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
                 ))
             })?;
-            let rendered = model.render(ex).map_err(|e| match e {
-                Error::Template { position, message } => {
-                    Error::Template { position, message: format!("{what} row {}: {message}", i + 1) }
-                }
-                other => other,
-            })?;
+            let rendered = rendered(ex)?;
             let soft = super::distill::soft_target(ex, &classes)?;
-            Ok(PromptRow { id: ex.id.clone(), text: ex.text_a.clone(), rendered, label, soft })
+            Ok(PromptRow { id: ex.id.clone(), text: ex.text_a.clone(), rendered, label, soft, hot: None })
         })
         .collect()
 }
@@ -55,12 +75,28 @@ pub fn render_rows(model: &PromptModel, examples: &[Example], what: &str) -> Res
 /// Class probabilities for many rows with the model's current weights, in length-sorted batches,
 /// through the fast inference kernels.
 pub fn predict(model: &PromptModel, rows: &[&Rendered], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    predict_by(model, rows, batch_size, &|m, batch| m.probabilities(batch))
+}
+
+/// A multi-label model's per-label probabilities (a sigmoid of each label's logit) for many rows.
+pub fn predict_labels(model: &PromptModel, rows: &[&Rendered], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    predict_by(model, rows, batch_size, &|m, batch| super::multi::sigmoid_rows(&m.label_logits(batch)?))
+}
+
+type Scorer<'a> = &'a dyn Fn(&PromptModel, &[&Rendered]) -> Result<Vec<Vec<f32>>>;
+
+fn predict_by(
+    model: &PromptModel,
+    rows: &[&Rendered],
+    batch_size: usize,
+    score: Scorer,
+) -> Result<Vec<Vec<f32>>> {
     let eval = model.detached();
     let lengths: Vec<usize> = rows.iter().map(|r| r.ids.len()).collect();
     let mut out = vec![Vec::new(); rows.len()];
     for chunk in crate::plm::batch::longest_first(&lengths, batch_size) {
         let batch: Vec<&Rendered> = chunk.iter().map(|&i| rows[i]).collect();
-        for (k, p) in eval.probabilities(&batch)?.into_iter().enumerate() {
+        for (k, p) in score(&eval, &batch)?.into_iter().enumerate() {
             out[chunk[k]] = p;
         }
     }
@@ -73,9 +109,32 @@ pub fn evaluate_rows(
     rows: &[PromptRow],
     keep: bool,
 ) -> Result<(EvalMetrics, Vec<DevPrediction>)> {
+    evaluate_rows_as(model, rows, None, keep)
+}
+
+/// [`evaluate_rows`]; with `multi`, the multi-label metrics of the rows' label sets at thresholds
+/// by that rule.
+pub fn evaluate_rows_as(
+    model: &PromptModel,
+    rows: &[PromptRow],
+    multi: Option<super::multi::ThresholdRule>,
+    keep: bool,
+) -> Result<(EvalMetrics, Vec<DevPrediction>)> {
     let refs: Vec<&Rendered> = rows.iter().map(|r| &r.rendered).collect();
-    let probs = predict(model, &refs, 32)?;
     let classes = model.classes();
+    if let Some(rule) = multi {
+        let probs = predict_labels(model, &refs, 32)?;
+        let dev: Vec<super::multi::DevRow> = rows
+            .iter()
+            .map(|r| super::multi::DevRow {
+                id: r.id.clone(),
+                text: r.text.clone(),
+                gold: r.hot.clone().unwrap_or_else(|| vec![false; classes.len()]),
+            })
+            .collect();
+        return super::multi::evaluate(&probs, &dev, &classes, rule, keep);
+    }
+    let probs = predict(model, &refs, 32)?;
     let mut pairs = Vec::with_capacity(rows.len());
     let mut loss = 0f64;
     let mut kept = Vec::new();
@@ -104,6 +163,8 @@ pub struct PromptObjective {
     pub train: Vec<PromptRow>,
     pub dev: Vec<PromptRow>,
     pub vars: Vec<(String, Var)>,
+    /// Multi-label: the per-label binary loss, and the dev thresholds' rule.
+    pub multi: Option<super::multi::ThresholdRule>,
 }
 
 impl Objective for PromptObjective {
@@ -117,6 +178,13 @@ impl Objective for PromptObjective {
 
     fn loss(&mut self, batch: &[usize]) -> Result<Tensor> {
         let rows: Vec<&Rendered> = batch.iter().map(|&i| &self.train[i].rendered).collect();
+        if self.multi.is_some() {
+            let hot: Vec<Vec<bool>> =
+                batch.iter().map(|&i| self.train[i].hot.clone().unwrap_or_default()).collect();
+            let order: Vec<usize> = (0..batch.len()).collect();
+            let targets = super::multi::batch_targets(&hot, &order, self.model.plm().device())?;
+            return super::multi::bce_with_logits(&self.model.label_logits(&rows)?, &targets);
+        }
         let labels: Vec<u32> = batch.iter().map(|&i| self.train[i].label as u32).collect();
         let soft: Vec<Option<Vec<f32>>> = batch.iter().map(|&i| self.train[i].soft.clone()).collect();
         let order: Vec<usize> = (0..batch.len()).collect();
@@ -131,7 +199,7 @@ impl Objective for PromptObjective {
         if self.dev.is_empty() {
             return Ok(None);
         }
-        evaluate_rows(&self.model, &self.dev, keep).map(Some)
+        evaluate_rows_as(&self.model, &self.dev, self.multi, keep).map(Some)
     }
 
     fn rng_state(&self) -> Option<u64> {

@@ -37,6 +37,10 @@ pub struct EvalMetrics {
     pub confusion: Vec<Vec<u32>>,
     /// Mean loss on the dev rows.
     pub loss: Option<f64>,
+    /// A multi-label run's figures (micro/macro-F1, subset accuracy, thresholds); `accuracy` is
+    /// `None` then and `score` is the micro-F1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_label: Option<super::multi::MultiLabelScores>,
 }
 
 /// One dev row's prediction, kept for the final report (best and worst examples).
@@ -462,6 +466,7 @@ impl EvalMetrics {
             classes: m.classes,
             confusion: m.confusion.iter().map(|r| r.iter().map(|&n| n as u32).collect()).collect(),
             loss,
+            multi_label: None,
         })
     }
 }

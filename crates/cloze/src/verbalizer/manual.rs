@@ -155,6 +155,19 @@ impl BoundVerbalizer {
     /// `[batch, classes]` from label-token logits `[batch, token_ids]` — log-probabilities up to a
     /// constant per row, so a softmax over them gives the class probabilities.
     pub fn class_scores(&self, token_logits: &Tensor) -> Result<Tensor> {
+        self.class_scores_from_words(&self.word_scores(token_logits)?)
+    }
+
+    /// Each label's own score `[batch, classes]` from label-token logits, with no softmax across
+    /// the label words: the word logits aggregated per class (mean, log-mean-exp or max, as the
+    /// verbalizer's aggregation says). Multi-label tuning reads one independent sigmoid per label
+    /// from these.
+    pub fn label_logits(&self, token_logits: &Tensor) -> Result<Tensor> {
+        self.aggregate_classes(&self.word_scores(token_logits)?)
+    }
+
+    /// One score per bound word `[batch, words]` from label-token logits.
+    fn word_scores(&self, token_logits: &Tensor) -> Result<Tensor> {
         let device = token_logits.device();
         let mut words = Vec::with_capacity(self.words.len());
         for w in &self.words {
@@ -167,13 +180,17 @@ impl BoundVerbalizer {
                 MultiToken::Sum => x.sum_keepdim(1)?,
             });
         }
-        self.class_scores_from_words(&Tensor::cat(&words, 1)?)
+        Ok(Tensor::cat(&words, 1)?)
     }
 
     /// [`Self::class_scores`] from word scores `[batch, words]` (one per bound word).
     pub fn class_scores_from_words(&self, word_scores: &Tensor) -> Result<Tensor> {
-        let device = word_scores.device();
-        let word_logp = candle_nn::ops::log_softmax(word_scores, D::Minus1)?;
+        self.aggregate_classes(&candle_nn::ops::log_softmax(word_scores, D::Minus1)?)
+    }
+
+    /// Word scores `[batch, words]` aggregated into class scores `[batch, classes]`.
+    pub fn aggregate_classes(&self, word_logp: &Tensor) -> Result<Tensor> {
+        let device = word_logp.device();
         let mut classes = Vec::with_capacity(self.num_classes());
         for c in 0..self.num_classes() {
             let idx: Vec<u32> =

@@ -281,6 +281,7 @@ impl Objective for PretrainObjective {
                     classes: vec![],
                     confusion: vec![],
                     loss: Some(l),
+                    multi_label: None,
                 },
                 vec![],
             )
