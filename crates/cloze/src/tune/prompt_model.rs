@@ -250,7 +250,10 @@ impl PromptModel {
             })
             .collect();
         if let ClassHead::Soft(v) = &mut self.head {
-            v.fit(&self.plm, &states, &targets)?;
+            // scikit-learn's C = 1 is an L2 penalty of 1/n on the mean loss.
+            let x: Vec<Vec<f64>> = v.features(&self.plm, &states)?.to_dtype(DType::F64)?.to_vec2::<f64>()?;
+            let fitted = crate::logreg::LogisticRegression::fit(&x, &targets, 1.0 / x.len().max(1) as f64)?;
+            v.set(fitted.weights.into_iter().flatten().collect(), fitted.bias)?;
         }
         Ok(())
     }

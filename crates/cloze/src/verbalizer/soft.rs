@@ -63,27 +63,29 @@ impl SoftVerbalizer {
         Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
     }
 
-    /// Fits the projection as a logistic regression (L2 penalty `1/n`: scikit-learn's `C = 1`) on
-    /// the frozen model's states at the mask `at_mask` (`[rows, hidden]`) against `targets` (a
-    /// distribution over the classes per row): LP-FT's first stage (see
-    /// [`crate::tune::HeadInit::Probe`]). The states go through the MLM head's transform first
-    /// when the model has one, as [`Self::scores`] reads them.
-    pub fn fit(&mut self, plm: &Plm, at_mask: &Tensor, targets: &[Vec<f64>]) -> Result<()> {
-        let x = match plm.lm_head() {
+    /// What the projection reads from the states at the mask `[rows, hidden]`: the MLM head's
+    /// transform of them when the model has one, else the states themselves (as [`Self::scores`]).
+    pub fn features(&self, plm: &Plm, at_mask: &Tensor) -> Result<Tensor> {
+        Ok(match plm.lm_head() {
             Ok(head) => head.transform(at_mask)?,
             Err(_) => at_mask.clone(),
-        };
-        let rows: Vec<Vec<f64>> = x.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
-        if rows.len() != targets.len() {
-            return Err(Error::internal(format!("{} states for {} targets", rows.len(), targets.len())));
-        }
-        let fitted = crate::logreg::LogisticRegression::fit(&rows, targets, 1.0 / rows.len().max(1) as f64)?;
+        })
+    }
+
+    /// Sets the projection to `weights` (`classes × hidden`, row-major) and `bias` (`classes`),
+    /// e.g. a logistic regression fitted on [`Self::features`] (LP-FT's probe stage).
+    pub fn set(&mut self, weights: Vec<f64>, bias: Vec<f64>) -> Result<()> {
         let (classes, hidden) = self.weight.dims2()?;
-        fitted.check(classes, hidden)?;
+        if weights.len() != classes * hidden || bias.len() != classes {
+            return Err(Error::internal(format!(
+                "a {classes} × {hidden} projection cannot take {} weights and {} biases",
+                weights.len(),
+                bias.len()
+            )));
+        }
         let (dtype, device) = (self.weight.dtype(), self.weight.device().clone());
-        let flat: Vec<f64> = fitted.weights.into_iter().flatten().collect();
-        self.weight = Tensor::from_vec(flat, (classes, hidden), &device)?.to_dtype(dtype)?;
-        self.bias = Tensor::from_vec(fitted.bias, classes, &device)?.to_dtype(dtype)?;
+        self.weight = Tensor::from_vec(weights, (classes, hidden), &device)?.to_dtype(dtype)?;
+        self.bias = Tensor::from_vec(bias, classes, &device)?.to_dtype(dtype)?;
         Ok(())
     }
 
