@@ -465,7 +465,19 @@ impl LineSource {
                             ));
                         }
                     };
-                    for (key, value) in object {
+                    // A "meta" object (as Cloze's own JSONL files write it: the few-shot samples,
+                    // the label export) holds more columns; a top-level field of the same name wins.
+                    let mut object = object;
+                    let nested = match object.remove("meta") {
+                        Some(serde_json::Value::Object(meta)) => meta,
+                        Some(other) => {
+                            object.insert("meta".into(), other);
+                            serde_json::Map::new()
+                        }
+                        None => serde_json::Map::new(),
+                    };
+                    let nested: Vec<_> = nested.into_iter().filter(|(k, _)| !object.contains_key(k)).collect();
+                    for (key, value) in object.into_iter().chain(nested) {
                         let i = columns.slot(&key);
                         if fields.len() <= i {
                             fields.resize(i + 1, None);
@@ -725,6 +737,23 @@ mod tests {
                 "{app}"
             );
         }
+    }
+
+    #[test]
+    fn jsonl_meta_objects_are_read_back() {
+        // As the few-shot bench and the label export write rows: `meta` holds more columns.
+        let content = "{\"id\":\"7\",\"text_a\":\"a\",\"text_b\":null,\"label\":\"1\",\"meta\":{\"topic\":\"film\"}}\n\
+                       {\"id\":\"8\",\"text_a\":\"b\",\"label\":\"0\",\"topic\":\"top\",\"meta\":{\"topic\":\"inner\"}}\n\
+                       {\"id\":\"9\",\"text_a\":\"c\",\"label\":\"0\",\"meta\":{}}\n";
+        let (ex, _) = load_str("s.jsonl", content, &opts()).unwrap();
+        assert_eq!(texts(&ex), ["a", "b", "c"]);
+        assert_eq!(labels(&ex), [Some("1"), Some("0"), Some("0")]);
+        assert_eq!(ex[0].meta, BTreeMap::from([("topic".into(), "film".into())]));
+        assert_eq!(ex[1].meta, BTreeMap::from([("topic".into(), "top".into())]));
+        // A nested object inside meta is still refused, naming the field.
+        let bad = "{\"text\":\"a\",\"meta\":{\"deep\":{\"x\":1}}}\n";
+        let err = load_str("b.jsonl", bad, &opts()).unwrap_err();
+        assert!(err.to_string().contains("field \"deep\" is an object"), "{err}");
     }
 
     #[test]
