@@ -137,11 +137,16 @@ export type AppError = {
 	message: string,
 };
 
-/**  The strategy `auto` chose, and why (kept in the run's config.json). */
+/**
+ *  The strategy `auto` chose, the settings it chose for it, and why (kept in the run's
+ *  config.json).
+ */
 export type AutoChoice = {
 	strategy: TuneStrategy,
 	/**  One sentence per consideration, in the order they were weighed. */
 	reasons: string[],
+	/**  Contrastive fine-tuning's pairs per row (`iterations`), when `auto` sets them. */
+	contrastive_iterations?: number | null,
 };
 
 export type CachedModelView = {

@@ -42,8 +42,9 @@ pub struct FewshotBenchArgs {
     /// One sample per seed (LM-BFF's five by default).
     #[arg(long, value_delimiter = ',', value_name = "SEED,...", default_values_t = cloze::tune::seeds::LM_BFF_SEEDS)]
     seeds: Vec<u64>,
-    /// The methods to run: soft-prompt, finetune, probe, contrastive, auto (setfit's column is
-    /// read from the folder when the script has written it).
+    /// The methods to run: soft-prompt, finetune, probe, contrastive, auto, zero-shot (the
+    /// template and verbalizer untrained), demos (with --demo-template); setfit's column is read
+    /// from the folder when the script has written it.
     #[arg(long, value_delimiter = ',', value_name = "METHOD,...", value_parser = engine::<Method>,
           default_value = "probe,contrastive,finetune,soft-prompt,auto")]
     methods: Vec<Method>,
@@ -53,6 +54,16 @@ pub struct FewshotBenchArgs {
     /// The soft-prompt column's template (default: 8 {soft} vectors before --template).
     #[arg(long)]
     soft_template: Option<String>,
+    /// The demos column's template: --template's prompt with {demo} where the sample's training
+    /// rows go, each written out through the same template with its label word.
+    #[arg(long, value_name = "TEMPLATE")]
+    demo_template: Option<String>,
+    /// Demonstrations per class for the demos column.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    demos_per_class: u32,
+    /// random, or similar (the closest training rows by sentence embedding).
+    #[arg(long, value_enum, default_value_t = choices::DemoSelect::Random)]
+    demos_select: choices::DemoSelect,
     /// Label words per class (JSON file or inline JSON).
     #[arg(long, short = 'v', value_name = "FILE|JSON")]
     verbalizer: Option<String>,
@@ -96,6 +107,17 @@ pub fn run(args: FewshotBenchArgs) -> Result<()> {
         fewshot::write_rows(&layout.test(), &test)?;
     }
     let verbalizer = args.verbalizer.as_deref().map(Verbalizer::from_file_or_json).transpose()?;
+    let untrained = args.methods.iter().any(|m| matches!(m, Method::ZeroShot | Method::Demos));
+    let prompt = match (template, &verbalizer) {
+        (Some(t), Some(v)) if untrained => Some(fewshot::PromptColumns::new(
+            model.clone(),
+            t,
+            v.clone(),
+            args.demo_template.as_deref(),
+            cloze::demo::DemoConfig { per_class: args.demos_per_class, selection: args.demos_select.into() },
+        )?),
+        _ => None,
+    };
     let soft_template = args.soft_template.clone().or_else(|| template.map(|t| format!("{{soft:8}} {t}")));
     let config_for = |strategy: TuneStrategy| -> Result<TuneConfig> {
         let mut c = TuneConfig::new(
@@ -137,7 +159,15 @@ pub fn run(args: FewshotBenchArgs) -> Result<()> {
                 }
                 errln!("K={k} seed {seed}: {method} ({} training rows, {} dev rows)", train.len(), dev.len());
                 let bar = progress_bar();
-                let cell = Cell { k, seed, method, config_for: &config_for, model: &info, template };
+                let cell = Cell {
+                    k,
+                    seed,
+                    method,
+                    config_for: &config_for,
+                    model: &info,
+                    template,
+                    prompt: prompt.as_ref(),
+                };
                 let r = fewshot::run_cell(&layout, &cell, (&train, &dev), &test, &device, &mut |e| {
                     show_event(&bar, e)
                 })?;

@@ -322,8 +322,9 @@ fn choose_strategy(
     let template = args.template.as_deref().map(cloze::template::Template::parse).transpose()?;
     let info = cloze::plm::Plm::load(model, device)?.info();
     let input = tune::auto::AutoInput::for_model(&info, &labels, template.as_ref()).with_shots(args.shots);
-    let choice = tune::auto::decide(&input, args.budget, |strategy| {
-        let config = build_config(args, strategy, model)?;
+    let choice = tune::auto::decide(&input, args.budget, |choice| {
+        let mut config = build_config(args, choice.strategy, model)?;
+        choice.apply(&mut config);
         let dev = match &args.dev {
             Some(p) => load_rows(p, &args.data, args.template.as_deref(), "dev")?,
             None => Vec::new(),
@@ -331,7 +332,8 @@ fn choose_strategy(
         let (train, dev) = tune::select_rows(&config, rows.clone(), dev)?;
         Ok(tune::estimate(&config, &train, &dev, device, &mut |_, _, _| true)?.seconds)
     })?;
-    let config = build_config(args, choice.strategy, model)?;
+    let mut config = build_config(args, choice.strategy, model)?;
+    choice.apply(&mut config);
     errln!("auto chose {}:", choice.strategy.name());
     for reason in &choice.reasons {
         errln!("  - {reason}");
@@ -349,8 +351,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
     let (config, read) = match args.strategy.fixed() {
         Some(strategy) => (build_config(&args, strategy, &model)?, None),
         None => {
-            let (mut config, choice, rows) = choose_strategy(&args, &model, &device)?;
-            config.auto = Some(choice);
+            let (config, _, rows) = choose_strategy(&args, &model, &device)?;
             (config, Some(rows))
         }
     };
@@ -396,7 +397,31 @@ pub fn run(args: TuneArgs) -> Result<()> {
     let (train, dev) = tune::select_rows(&config, train, dev)?;
     errln!("{}: {} training rows, {} dev rows → {}", strategy.name(), train.len(), dev.len(), out.display());
     let bar = progress_bar();
-    let summary = tune::run(&config, &train, &dev, &out, &device, args.resume, &mut |e| show_event(&bar, e))?;
+    let summary = match &config.auto {
+        // `auto` with dev rows also trains the cheap alternative and keeps it only when the dev
+        // rows show it better beyond their noise.
+        Some(choice) if dev.iter().any(|r| r.label.is_some()) => {
+            let others = tune::trials::alternatives(choice.strategy)
+                .into_iter()
+                .map(|s| build_config(&args, s, &model))
+                .collect::<Result<Vec<_>>>()?;
+            tune::trials::run(&config, &others, &train, &dev, &out, &device, args.resume, &mut |e| {
+                show_event(&bar, e)
+            })?
+        }
+        _ => tune::run(&config, &train, &dev, &out, &device, args.resume, &mut |e| show_event(&bar, e))?,
+    };
+    if let Some(choice) = tune::RunDir::new(&out).read_config()?.auto.filter(|_| config.auto.is_some()) {
+        if choice.strategy != strategy {
+            errln!(
+                "auto kept {} instead: {}",
+                choice.strategy.name(),
+                choice.reasons.last().map_or("", |r| r)
+            );
+        } else if let Some(tried) = choice.reasons.last().filter(|r| r.starts_with("tried ")) {
+            errln!("auto {tried}");
+        }
+    }
     bar.finish_and_clear();
     errln!(
         "done: {} updates in {:.1}s ({:.2} updates/s){}",

@@ -49,6 +49,25 @@ fn auto_chooses_from_the_template_and_the_budget_and_keeps_why() {
     let (pairs, stderr) = auto("none", &[]);
     assert_eq!(pairs["strategy"], "contrastive", "{stderr}");
     assert!(stderr.contains("no template with {mask}"), "{stderr}");
+    // At 8 rows per class auto also sets the pairs: 20 per row, not just the unique ones.
+    assert_eq!(pairs["contrastive"]["iterations"], 20, "{}", pairs["contrastive"]);
+    assert_eq!(pairs["auto"]["contrastive_iterations"], 20);
+    assert!(stderr.contains("20 positive and 20 negative pairs per row"), "{stderr}");
+
+    // With dev rows auto tries the probe beside its choice, keeps its choice unless the dev rows
+    // show the probe better beyond their noise, and says what it tried; the candidates are gone.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-auto").join("trials");
+    let (tried, stderr) =
+        auto("trials", &["--template", "{text_a} It was {mask}.", "--dev-fraction", "0.25"]);
+    assert!(stderr.contains("auto: trying probe too"), "{stderr}");
+    let last = tried["auto"]["reasons"].as_array().unwrap().last().unwrap().as_str().unwrap().to_string();
+    assert!(last.starts_with("tried finetune (") && last.contains("and probe ("), "{last}");
+    assert!(
+        stderr.contains(&format!("auto {last}")) || stderr.contains("auto kept probe instead"),
+        "{stderr}"
+    );
+    assert_eq!(tried["strategy"], tried["auto"]["strategy"]);
+    assert!(dir.join("summary.json").is_file() && !dir.join("candidates").exists());
 
     // A budget the estimate exceeds: the probe, and the estimate beside the budget in the reasons.
     let (cut, stderr) = auto("budget", &["--template", "{text_a} It was {mask}.", "--budget", "0.001"]);

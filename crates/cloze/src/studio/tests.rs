@@ -850,8 +850,16 @@ fn tune_screen_recommends_a_strategy_and_the_run_keeps_why() {
             .unwrap();
     assert_eq!(config["strategy"], "contrastive");
     assert_eq!(config["auto"]["strategy"], "contrastive");
-    assert_eq!(config["auto"]["reasons"], serde_json::json!(choice.reasons));
-    assert_eq!(f.studio.run_details("rec").unwrap().auto, Some(choice.clone()));
+    assert_eq!(config["contrastive"]["iterations"], 20, "auto's pairs per row are the run's");
+    // The form holds dev rows out, so the probe was tried beside the choice; with 4 dev rows no
+    // lead is beyond their noise, so the choice stands, and the reasons say what was tried.
+    let reasons = config["auto"]["reasons"].as_array().unwrap();
+    assert_eq!(reasons[..choice.reasons.len()], choice.reasons[..]);
+    let tried = reasons.last().unwrap().as_str().unwrap();
+    assert!(tried.starts_with("tried contrastive (") && tried.contains("and probe ("), "{tried}");
+    let details = f.studio.run_details("rec").unwrap().auto.unwrap();
+    assert_eq!((details.strategy, details.reasons.len()), (TuneStrategy::Contrastive, choice.reasons.len() + 1));
+    assert!(!f.studio.runs_dir().unwrap().join("rec/candidates").exists());
     // Repeated over seeds, every seed's run keeps the choice too.
     let group = super::tuning::TuneRequest {
         seeds: Some(vec![13, 21]),

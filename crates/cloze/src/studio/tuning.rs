@@ -293,7 +293,7 @@ impl Studio {
                     choice.strategy.name()
                 )));
             }
-            config.auto = Some(choice);
+            choice.apply(&mut config);
         }
         Ok((config, rows))
     }
@@ -321,15 +321,27 @@ impl Studio {
         let labels: Vec<Option<String>> = rows.iter().map(|r| r.label.clone()).collect();
         let input = tune::auto::AutoInput::for_model(&model.plm.info(), &labels, template.as_ref())
             .with_shots(config.shots);
-        tune::auto::decide(&input, budget_seconds, |strategy| {
-            let mut config = config.clone();
-            if strategy != config.strategy {
-                config.hyper = Hyper { seed: config.hyper.seed, ..Hyper::for_strategy(strategy) };
-                config.strategy = strategy;
-            }
+        tune::auto::decide(&input, budget_seconds, |choice| {
+            let mut config = self.config_as(config, choice.strategy);
+            choice.apply(&mut config);
             let (train, dev) = tune::select_rows(&config, rows.to_vec(), Vec::new())?;
             Ok(tune::estimate(&config, &train, &dev, model.plm.device(), &mut |_, _, _| true)?.seconds)
         })
+    }
+
+    /// `config` for `strategy`: itself when it has that strategy, else with the strategy's default
+    /// hyperparameters (and `config`'s seed).
+    fn config_as(&self, config: &TuneConfig, strategy: TuneStrategy) -> TuneConfig {
+        let mut config = config.clone();
+        if strategy != config.strategy {
+            config.hyper = Hyper { seed: config.hyper.seed, ..Hyper::for_strategy(strategy) };
+            config.strategy = strategy;
+            config.auto = None;
+            if strategy != TuneStrategy::Contrastive {
+                config.contrastive = None;
+            }
+        }
+        config
     }
 
     /// The config the form's settings ask for (the request's strategy as given) and the rows.
@@ -413,12 +425,42 @@ impl Studio {
         let device = model.plm.device().clone();
         let estimate = request.estimate.as_ref();
         let mut events = RunProgress::default();
-        tune::run_estimated(&config, &train, &dev, &dir, &device, request.resume, estimate, &mut |e| {
-            match events.of(e) {
-                Some(p) => progress(p),
-                None => true,
+        let mut on_event = |e: &TuneEvent| match events.of(e) {
+            Some(p) => progress(p),
+            None => true,
+        };
+        match &config.auto {
+            // Recommended with held-out dev rows also trains the cheap alternative and keeps it
+            // only when the dev rows show it better beyond their noise (`tune::trials`).
+            Some(choice) if dev.iter().any(|r| r.label.is_some()) => {
+                let others: Vec<TuneConfig> = tune::trials::alternatives(choice.strategy)
+                    .into_iter()
+                    .map(|s| self.config_as(&config, s))
+                    .collect();
+                tune::trials::run(
+                    &config,
+                    &others,
+                    &train,
+                    &dev,
+                    &dir,
+                    &device,
+                    request.resume,
+                    &mut on_event,
+                )?;
             }
-        })?;
+            _ => {
+                tune::run_estimated(
+                    &config,
+                    &train,
+                    &dev,
+                    &dir,
+                    &device,
+                    request.resume,
+                    estimate,
+                    &mut on_event,
+                )?;
+            }
+        }
         self.run_summary(name)
     }
 

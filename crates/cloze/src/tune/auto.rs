@@ -20,6 +20,13 @@ pub const FINETUNE_MAX_PARAMETERS: usize = 400_000_000;
 /// Up to this many rows per class, contrastive pairs add signal the probe misses (SetFit's
 /// setting); above it the probe has rows enough and costs far less.
 pub const CONTRASTIVE_MAX_ROWS_PER_CLASS: usize = 64;
+/// Up to this many rows per class, `auto` trains contrastive fine-tuning on
+/// [`CONTRASTIVE_ITERATIONS`] pairs per row (the SetFit paper's setting) instead of SetFit 1.x's
+/// default, every unique pair once: at 8 and 16 rows per class that is 9 and 34 updates, too few
+/// (README, "Few-shot: what to expect").
+pub const CONTRASTIVE_ITERATIONS_MAX_ROWS: usize = 32;
+/// Positive (and as many negative) pairs per training row when `auto` sets the pairs.
+pub const CONTRASTIVE_ITERATIONS: u32 = 20;
 
 /// What `auto` decides from.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,12 +82,13 @@ impl AutoInput {
 
 /// The decision `--strategy auto` and the Tune screen's "Recommended" make: [`choose`] for
 /// `input`; with a time budget (seconds; a positive number, or refused before anything is
-/// estimated), the chosen strategy's run is estimated by `estimate` and a choice over the budget
-/// falls back to the probe ([`within_budget`]).
+/// estimated), the chosen run is estimated by `estimate` (with the choice [applied](AutoChoice::apply)
+/// to its config) and a choice over the budget first drops its extra pairs, then falls back to the
+/// probe ([`within_budget`]).
 pub fn decide(
     input: &AutoInput,
     budget_seconds: Option<f64>,
-    estimate: impl FnOnce(TuneStrategy) -> Result<f64>,
+    mut estimate: impl FnMut(&AutoChoice) -> Result<f64>,
 ) -> Result<AutoChoice> {
     if let Some(budget) = budget_seconds.filter(|b| !(b.is_finite() && *b > 0.0)) {
         return Err(Error::invalid(
@@ -91,13 +99,24 @@ pub fn decide(
         ));
     }
     let choice = choose(input);
-    Ok(match budget_seconds {
-        Some(budget) => {
-            let seconds = estimate(choice.strategy)?;
-            within_budget(choice, seconds, budget)
+    let Some(budget) = budget_seconds else { return Ok(choice) };
+    let seconds = estimate(&choice)?;
+    if seconds > budget && choice.contrastive_iterations.is_some() {
+        let mut fewer = choice.clone();
+        fewer.contrastive_iterations = None;
+        let fewer_seconds = estimate(&fewer)?;
+        if fewer_seconds <= budget {
+            fewer.reasons.push(format!(
+                "{CONTRASTIVE_ITERATIONS} pairs per row were estimated at {}, over the budget of {}: every unique \
+                 pair once instead, estimated at {}",
+                super::estimate::duration(seconds),
+                super::estimate::duration(budget),
+                super::estimate::duration(fewer_seconds)
+            ));
+            return Ok(fewer);
         }
-        None => choice,
-    })
+    }
+    Ok(within_budget(choice, seconds, budget))
 }
 
 /// The fewest labelled rows of any class (0 without labels).
@@ -109,13 +128,33 @@ pub fn rows_per_class(labels: &[Option<String>]) -> usize {
     counts.values().copied().min().unwrap_or(0)
 }
 
-/// The strategy `auto` chose, and why (kept in the run's config.json).
+/// The strategy `auto` chose, the settings it chose for it, and why (kept in the run's
+/// config.json).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct AutoChoice {
     pub strategy: TuneStrategy,
     /// One sentence per consideration, in the order they were weighed.
     pub reasons: Vec<String>,
+    /// Contrastive fine-tuning's pairs per row (`iterations`), when `auto` sets them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contrastive_iterations: Option<u32>,
+}
+
+impl AutoChoice {
+    /// Puts the choice's settings into `config` (built for [`Self::strategy`]) and keeps the
+    /// choice in it. Settings the user gave explicitly (pairs per row) win.
+    pub fn apply(&self, config: &mut super::TuneConfig) {
+        if config.strategy == TuneStrategy::Contrastive
+            && let Some(n) = self.contrastive_iterations
+        {
+            let options = config.contrastive.get_or_insert_with(Default::default);
+            if options.iterations.is_none() && options.max_pairs.is_none() {
+                options.iterations = Some(n);
+            }
+        }
+        config.auto = Some(self.clone());
+    }
 }
 
 /// `auto`'s choice for `input`: a pure function (the same input, the same choice).
@@ -173,6 +212,15 @@ pub fn choose(input: &AutoInput) -> AutoChoice {
         ));
         TuneStrategy::Probe
     };
+    let mut contrastive_iterations = None;
+    if strategy == TuneStrategy::Contrastive && k <= CONTRASTIVE_ITERATIONS_MAX_ROWS {
+        reasons.push(format!(
+            "{k} rows per class (at most {CONTRASTIVE_ITERATIONS_MAX_ROWS}): {CONTRASTIVE_ITERATIONS} positive and \
+             {CONTRASTIVE_ITERATIONS} negative pairs per row (the SetFit paper's setting), not just the unique pairs \
+             (SetFit 1.x's default, a handful of updates at this size)"
+        ));
+        contrastive_iterations = Some(CONTRASTIVE_ITERATIONS);
+    }
     if input.kind != Kind::Encoder && strategy == TuneStrategy::Contrastive {
         reasons.push(format!(
             "the model is {}; its pooled states embed the rows as an encoder's do",
@@ -182,7 +230,7 @@ pub fn choose(input: &AutoInput) -> AutoChoice {
             }
         ));
     }
-    AutoChoice { strategy, reasons }
+    AutoChoice { strategy, reasons, contrastive_iterations }
 }
 
 /// `choice` again within `budget_seconds`, when the chosen strategy's estimate (`estimated`
@@ -204,6 +252,7 @@ pub fn within_budget(mut choice: AutoChoice, estimated: f64, budget_seconds: f64
         super::estimate::duration(budget_seconds)
     ));
     choice.strategy = TuneStrategy::Probe;
+    choice.contrastive_iterations = None;
     choice
 }
 
@@ -274,26 +323,34 @@ mod tests {
     #[test]
     fn decide_caps_rows_at_the_shots_checks_the_budget_and_estimates_only_with_one() {
         let headless = input(Kind::Encoder, false, 22, 100, false, false);
-        let never = |_: TuneStrategy| -> Result<f64> { panic!("estimated without a budget") };
-        // (shots, budget, estimated seconds, strategy, last reason contains)
+        let never = |_: &AutoChoice| -> Result<f64> { panic!("estimated without a budget") };
+        // (shots, budget, estimated seconds with 20 pairs per row and with the unique pairs,
+        // strategy, pairs per row, last reason contains)
         let cases = [
-            (None::<u32>, None::<f64>, 0.0, TuneStrategy::Probe, "100 rows per class"),
-            (Some(8), None, 0.0, TuneStrategy::Contrastive, "8 rows per class"),
-            (Some(200), None, 0.0, TuneStrategy::Probe, "100 rows per class"),
-            (Some(8), Some(60.0), 30.0, TuneStrategy::Contrastive, "estimated at"),
-            (Some(8), Some(60.0), 90.0, TuneStrategy::Probe, "over the budget"),
+            (None::<u32>, None::<f64>, (0.0, 0.0), TuneStrategy::Probe, None, "100 rows per class"),
+            (Some(8), None, (0.0, 0.0), TuneStrategy::Contrastive, Some(20), "8 rows per class"),
+            (Some(48), None, (0.0, 0.0), TuneStrategy::Contrastive, None, "48 rows per class"),
+            (Some(200), None, (0.0, 0.0), TuneStrategy::Probe, None, "100 rows per class"),
+            (Some(8), Some(60.0), (30.0, 10.0), TuneStrategy::Contrastive, Some(20), "estimated at"),
+            (Some(8), Some(60.0), (90.0, 40.0), TuneStrategy::Contrastive, None, "every unique pair once"),
+            (Some(8), Some(60.0), (90.0, 70.0), TuneStrategy::Probe, None, "over the budget"),
         ];
-        for (i, (shots, budget, seconds, want, why)) in cases.into_iter().enumerate() {
+        for (i, (shots, budget, (with_pairs, unique), want, pairs, why)) in cases.into_iter().enumerate() {
             let input = headless.clone().with_shots(shots);
             let choice = match budget {
                 None => decide(&input, None, never).unwrap(),
-                Some(b) => decide(&input, Some(b), |s| {
-                    assert_eq!(s, TuneStrategy::Contrastive, "case {i}: the chosen strategy is estimated");
-                    Ok(seconds)
+                Some(b) => decide(&input, Some(b), |c| {
+                    assert_eq!(
+                        c.strategy,
+                        TuneStrategy::Contrastive,
+                        "case {i}: the chosen strategy is estimated"
+                    );
+                    Ok(if c.contrastive_iterations.is_some() { with_pairs } else { unique })
                 })
                 .unwrap(),
             };
             assert_eq!(choice.strategy, want, "case {i}: {:?}", choice.reasons);
+            assert_eq!(choice.contrastive_iterations, pairs, "case {i}: {:?}", choice.reasons);
             assert!(choice.reasons.last().unwrap().contains(why), "case {i}: {:?}", choice.reasons);
         }
         for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
@@ -302,6 +359,30 @@ mod tests {
         }
         let failed = decide(&headless, Some(1.0), |_| Err(Error::invalid("no rows"))).unwrap_err();
         assert!(failed.to_string().contains("no rows"), "{failed}");
+    }
+
+    #[test]
+    fn applying_the_choice_sets_the_pairs_unless_the_user_did() {
+        use super::super::{ContrastiveOptions, DataSource, TuneConfig};
+        let choice = choose(&input(Kind::Encoder, false, 22, 16, true, false));
+        assert_eq!(choice.contrastive_iterations, Some(CONTRASTIVE_ITERATIONS));
+        let mut config = TuneConfig::new(TuneStrategy::Contrastive, "m", DataSource::Inline);
+        choice.apply(&mut config);
+        assert_eq!(config.contrastive.as_ref().and_then(|c| c.iterations), Some(CONTRASTIVE_ITERATIONS));
+        assert_eq!(config.auto.as_ref(), Some(&choice));
+        for given in [
+            ContrastiveOptions { iterations: Some(3), ..Default::default() },
+            ContrastiveOptions { max_pairs: Some(100), ..Default::default() },
+        ] {
+            let mut config = TuneConfig::new(TuneStrategy::Contrastive, "m", DataSource::Inline);
+            config.contrastive = Some(given.clone());
+            choice.apply(&mut config);
+            assert_eq!(config.contrastive, Some(given));
+        }
+        // Another strategy's config takes nothing but the choice itself.
+        let mut probe = TuneConfig::new(TuneStrategy::Probe, "m", DataSource::Inline);
+        choice.apply(&mut probe);
+        assert!(probe.contrastive.is_none());
     }
 
     #[test]

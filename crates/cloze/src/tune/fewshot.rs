@@ -23,10 +23,13 @@ use super::auto::{AutoChoice, AutoInput};
 use super::seeds::Spread;
 use super::{TuneConfig, TuneEvent, TuneStrategy, TunedRun};
 use crate::data::Example;
+use crate::demo::DemoConfig;
 use crate::error::{Error, Result};
 use crate::files::write_atomic;
 use crate::metrics::Metrics;
 use crate::plm::ModelInfo;
+use crate::template::Template;
+use crate::verbalizer::Verbalizer;
 
 /// The seed that holds test rows out of a data set without a test file (fixed, so every seed's
 /// sample is drawn from the same pool).
@@ -34,12 +37,20 @@ pub const HOLD_OUT_SEED: u64 = 2021;
 /// LM-BFF's test size for the data sets that come without a test split (MR, CR, SUBJ, MPQA).
 pub const DEFAULT_TEST_ROWS: usize = 2000;
 
-/// A column of the table: a strategy trained by Cloze, `auto`, or SetFit (run by
-/// `scripts/setfit-fewshot.py` on the same samples; its results are read, never made here).
+/// A column of the table: a strategy trained by Cloze, `auto`, the untrained prompt (zero-shot,
+/// and with in-context demonstrations drawn from the sample — the baselines a few-shot method must
+/// beat on a model that reads label words), or SetFit (run by `scripts/setfit-fewshot.py` on the
+/// same samples; its results are read, never made here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     Strategy(TuneStrategy),
     Auto,
+    /// The template and verbalizer as they are, on the test rows: no sample is read, so every cell
+    /// has the same result (scored once, in `zero-shot.json` at the folder's root).
+    ZeroShot,
+    /// The template with `{demo}` filled from the sample's training rows (LM-BFF §6, seeded with
+    /// the sample's seed).
+    Demos,
     SetFit,
 }
 
@@ -52,7 +63,7 @@ impl Method {
             .filter(|s| *s != TuneStrategy::Pretrain)
             .map(Method::Strategy)
             .collect();
-        all.extend([Method::Auto, Method::SetFit]);
+        all.extend([Method::Auto, Method::ZeroShot, Method::Demos, Method::SetFit]);
         all
     }
 
@@ -60,6 +71,8 @@ impl Method {
         match self {
             Method::Strategy(s) => s.name(),
             Method::Auto => "auto",
+            Method::ZeroShot => "zero-shot",
+            Method::Demos => "demos",
             Method::SetFit => "setfit",
         }
     }
@@ -176,6 +189,10 @@ impl Layout {
     pub fn test(&self) -> PathBuf {
         self.root.join("test.jsonl")
     }
+    /// The zero-shot column's one result, which every cell of the column copies.
+    pub fn zero_shot(&self) -> PathBuf {
+        self.root.join("zero-shot.json")
+    }
 
     /// The sample for `k` and `seed`: read back when it was written before (so a resumed job and
     /// other tools see the same rows), else drawn from `pool` ([`crate::data::few_shot_split`]) and
@@ -195,16 +212,7 @@ impl Layout {
 
     /// The result of a cell, when it is done.
     pub fn read_result(&self, k: u32, seed: u64, method: Method) -> Result<Option<CellResult>> {
-        let path = self.result(k, seed, method);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Data {
-                path: path.clone(),
-                line: None,
-                message: format!("not a cell result ({e}); delete it to run the cell again").into(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::io(&path, e)),
-        }
+        read_cell(&self.result(k, seed, method))
     }
 
     /// Every result in the folder, for the table.
@@ -218,6 +226,18 @@ impl Layout {
             }
         }
         Ok(out)
+    }
+}
+
+fn read_cell(path: &Path) -> Result<Option<CellResult>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| Error::Data {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("not a cell result ({e}); delete it to run the cell again").into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
     }
 }
 
@@ -256,6 +276,77 @@ pub struct Cell<'a> {
     /// The model's facts and the template, for `auto`.
     pub model: &'a ModelInfo,
     pub template: Option<&'a str>,
+    /// The prompt the zero-shot and demonstration columns classify with.
+    pub prompt: Option<&'a PromptColumns>,
+}
+
+/// What the untrained columns need: the model, the classification template and the verbalizer;
+/// for [`Method::Demos`], the template with `{demo}` and how many demonstrations per class.
+#[derive(Debug, Clone)]
+pub struct PromptColumns {
+    pub model: PathBuf,
+    pub template: Template,
+    pub verbalizer: Verbalizer,
+    pub demo_template: Option<Template>,
+    pub demos: DemoConfig,
+}
+
+impl PromptColumns {
+    /// Checks the templates: both classify (one `{mask}`); the demonstrations' has `{demo}`.
+    pub fn new(
+        model: PathBuf,
+        template: &str,
+        verbalizer: Verbalizer,
+        demo_template: Option<&str>,
+        demos: DemoConfig,
+    ) -> Result<Self> {
+        let template = Template::parse(template)?;
+        template.check_classification()?;
+        let demo_template = demo_template.map(Template::parse).transpose()?;
+        if let Some(t) = &demo_template {
+            t.check_classification()?;
+            if !crate::demo::uses_demos(t) {
+                return Err(Error::invalid(format!(
+                    "the demonstrations' template {:?} has no {{demo}}; add one where the examples go, e.g. \
+                     \"{{demo}}{}\"",
+                    t.source(),
+                    template.source()
+                )));
+            }
+        }
+        Ok(Self { model, template, verbalizer, demo_template, demos })
+    }
+
+    /// The test rows classified with `template`, the rows' `{demo}` filled from `pool` first when
+    /// the template has one.
+    fn score(
+        &self,
+        template: &Template,
+        pool: &[Example],
+        seed: u64,
+        test: &[Example],
+        device: &Device,
+    ) -> Result<Metrics> {
+        let plm = crate::plm::Plm::load(&self.model, device)?;
+        let mut rows = test.to_vec();
+        if crate::demo::uses_demos(template) {
+            let demos =
+                crate::demo::Demonstrations::new(&plm, template, &self.verbalizer, pool, self.demos, seed)?;
+            demos.fill(&plm, &mut rows)?;
+        }
+        let classifier = crate::classify::Classifier::new(
+            &plm,
+            template.clone(),
+            &self.verbalizer,
+            crate::classify::ClassifyOptions::default(),
+        )?;
+        let predictions = classifier.classify(&rows, &mut |_, _| true)?;
+        let pairs = rows
+            .iter()
+            .zip(&predictions)
+            .filter_map(|(row, p)| Some((row.label.as_deref()?, p.predicted.as_str())));
+        Metrics::from_labels(pairs, &self.verbalizer.class_names())
+    }
 }
 
 /// `auto`'s choice for a sample: the model, the training rows per class and the template decide
@@ -302,7 +393,7 @@ pub fn run_cell(
         Method::Auto => {
             let choice = auto_choice(cell.model, train, cell.template)?;
             let mut chosen = config_for(choice.strategy)?;
-            chosen.auto = Some(choice.clone());
+            choice.apply(&mut chosen);
             let others = super::trials::alternatives(choice.strategy)
                 .into_iter()
                 .map(config_for)
@@ -337,6 +428,40 @@ pub fn run_cell(
                         false,
                     )
                 }
+            }
+        }
+        Method::ZeroShot | Method::Demos => {
+            let prompt = cell.prompt.ok_or_else(|| {
+                Error::invalid(format!(
+                    "the {} column classifies with the template and verbalizer; give --template and --verbalizer",
+                    cell.method
+                ))
+            })?;
+            if cell.method == Method::ZeroShot {
+                let (mut r, reused) = match read_cell(&layout.zero_shot())? {
+                    Some(r) => (r, true),
+                    None => {
+                        let metrics = prompt.score(&prompt.template, &[], cell.seed, test, device)?;
+                        let mut r = cell_result(cell, sample, None, None, &metrics, None, false);
+                        r.seconds = started.elapsed().as_secs_f64();
+                        let json = serde_json::to_vec_pretty(&r)
+                            .map_err(|e| Error::internal(format!("cell result: {e}")))?;
+                        write_atomic(layout.zero_shot(), &json)?;
+                        (r, false)
+                    }
+                };
+                (r.k, r.seed, r.train_rows, r.dev_rows) = (cell.k, cell.seed, 0, 0);
+                r.reused_runs = reused;
+                r
+            } else {
+                let template = prompt.demo_template.as_ref().ok_or_else(|| {
+                    Error::invalid(
+                        "the demos column needs a template with {demo}; give one with --demo-template, e.g. \
+                         \"{demo}{text_a} It was {mask}.\"",
+                    )
+                })?;
+                let metrics = prompt.score(template, train, cell.seed, test, device)?;
+                cell_result(cell, sample, None, None, &metrics, None, false)
             }
         }
         Method::SetFit => {
@@ -542,15 +667,18 @@ mod tests {
 
     #[test]
     fn methods_parse_by_name() {
-        let cases: [(&str, std::result::Result<Method, &str>); 5] = [
+        let cases: [(&str, std::result::Result<Method, &str>); 7] = [
             ("probe", Ok(Method::Strategy(TuneStrategy::Probe))),
             ("auto", Ok(Method::Auto)),
+            ("zero-shot", Ok(Method::ZeroShot)),
+            ("demos", Ok(Method::Demos)),
             ("setfit", Ok(Method::SetFit)),
             ("pretrain", Err("learns from text alone")),
             (
                 "svm",
                 Err(
-                    "unknown method \"svm\"; choose from soft-prompt, finetune, probe, contrastive, auto, setfit",
+                    "unknown method \"svm\"; choose from soft-prompt, finetune, probe, contrastive, auto, zero-shot, \
+                     demos, setfit",
                 ),
             ),
         ];

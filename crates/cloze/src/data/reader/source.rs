@@ -476,7 +476,8 @@ impl LineSource {
                         }
                         None => serde_json::Map::new(),
                     };
-                    let nested: Vec<_> = nested.into_iter().filter(|(k, _)| !object.contains_key(k)).collect();
+                    let nested: Vec<_> =
+                        nested.into_iter().filter(|(k, _)| !object.contains_key(k)).collect();
                     for (key, value) in object.into_iter().chain(nested) {
                         let i = columns.slot(&key);
                         if fields.len() <= i {
