@@ -139,15 +139,21 @@ fn the_protocol_runs_every_method_on_the_same_samples_and_resumes() {
 
     // auto alone trains both candidates inside its own run folder and keeps the better: the same
     // runs (a seed repeats bit for bit), so the same choice and test accuracy as from the columns.
+    // (The probe's column is there, so its run is copied in and its time counted, not trained.)
     let alone = out.join("alone");
+    let (ok, _, stderr) = bench(&alone, &["--methods", "probe"]);
+    assert!(ok, "{stderr}");
     let (ok, _, stderr) = bench(&alone, &["--methods", "auto"]);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("auto: trying probe too"), "{stderr}");
+    let probe_cell: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(alone.join("k-2/seed-1/probe.json")).unwrap()).unwrap();
     let read = |dir: &Path| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(dir.join("k-2/seed-1/auto.json")).unwrap()).unwrap()
     };
     let (trained, shared) = (read(&alone), read(&out));
     assert_eq!(trained["reused_runs"], serde_json::Value::Null);
+    assert!(trained["seconds"].as_f64().unwrap() > probe_cell["seconds"].as_f64().unwrap());
     for key in ["strategy", "accuracy", "macro_f1", "dev_accuracy", "auto"] {
         assert_eq!(trained[key], shared[key], "{key}");
     }

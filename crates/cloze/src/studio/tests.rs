@@ -858,7 +858,10 @@ fn tune_screen_recommends_a_strategy_and_the_run_keeps_why() {
     let tried = reasons.last().unwrap().as_str().unwrap();
     assert!(tried.starts_with("tried contrastive (") && tried.contains("and probe ("), "{tried}");
     let details = f.studio.run_details("rec").unwrap().auto.unwrap();
-    assert_eq!((details.strategy, details.reasons.len()), (TuneStrategy::Contrastive, choice.reasons.len() + 1));
+    assert_eq!(
+        (details.strategy, details.reasons.len()),
+        (TuneStrategy::Contrastive, choice.reasons.len() + 1)
+    );
     assert!(!f.studio.runs_dir().unwrap().join("rec/candidates").exists());
     // Repeated over seeds, every seed's run keeps the choice too.
     let group = super::tuning::TuneRequest {

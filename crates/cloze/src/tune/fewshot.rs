@@ -413,12 +413,26 @@ pub fn run_cell(
                 }
                 _ => {
                     let resume = super::RunDir::new(&run_dir).config().is_file();
+                    // A candidate a column trained with the very same config on this sample is
+                    // copied in rather than trained again; its time is counted.
+                    let mut borrowed = 0.0;
+                    for other in &others {
+                        if let Some(done) = column_trained(layout, cell, other)? {
+                            let to = run_dir.join(super::trials::CANDIDATES).join(other.strategy.name());
+                            if !resume && !to.exists() {
+                                let from =
+                                    layout.run_dir(cell.k, cell.seed, Method::Strategy(other.strategy));
+                                copy_run(&from, &to)?;
+                            }
+                            borrowed += done.seconds;
+                        }
+                    }
                     let summary =
                         super::trials::run(&chosen, &others, train, dev, &run_dir, device, resume, on_event)?;
                     let (config, _) = TunedRun::load(&run_dir, device)?;
                     let metrics = score_test(&run_dir, test, device)?;
                     let dev_accuracy = super::trials::dev_accuracy(&summary);
-                    cell_result(
+                    let mut r = cell_result(
                         cell,
                         sample,
                         Some(config.strategy),
@@ -426,7 +440,9 @@ pub fn run_cell(
                         &metrics,
                         dev_accuracy,
                         false,
-                    )
+                    );
+                    r.seconds = borrowed;
+                    r
                 }
             }
         }
@@ -447,6 +463,8 @@ pub fn run_cell(
                         let json = serde_json::to_vec_pretty(&r)
                             .map_err(|e| Error::internal(format!("cell result: {e}")))?;
                         write_atomic(layout.zero_shot(), &json)?;
+                        // The time is counted once, below.
+                        r.seconds = 0.0;
                         (r, false)
                     }
                 };
@@ -472,7 +490,12 @@ pub fn run_cell(
         }
     };
     let result = CellResult {
-        seconds: if result.reused_runs { result.seconds } else { started.elapsed().as_secs_f64() },
+        // Trained here: the time it took, plus any candidate's borrowed from a column.
+        seconds: if result.reused_runs {
+            result.seconds
+        } else {
+            result.seconds + started.elapsed().as_secs_f64()
+        },
         ..result
     };
     let json =
@@ -488,6 +511,19 @@ fn columns_trained(
     cell: &Cell,
     candidates: &[&TuneConfig],
 ) -> Result<Option<Vec<CellResult>>> {
+    let mut cells = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        match column_trained(layout, cell, c)? {
+            Some(done) => cells.push(done),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(cells))
+}
+
+/// The finished cell of the column that trained exactly `candidate` (its config equal but for
+/// `auto`) on this sample, if any.
+fn column_trained(layout: &Layout, cell: &Cell, candidate: &TuneConfig) -> Result<Option<CellResult>> {
     let comparable = |c: &TuneConfig| -> Result<serde_json::Value> {
         let mut v = serde_json::to_value(c).map_err(|e| Error::internal(format!("config: {e}")))?;
         if let Some(o) = v.as_object_mut() {
@@ -500,17 +536,39 @@ fn columns_trained(
         }
         Ok(v)
     };
-    let mut cells = Vec::with_capacity(candidates.len());
-    for c in candidates {
-        let method = Method::Strategy(c.strategy);
-        let Some(done) = layout.read_result(cell.k, cell.seed, method)? else { return Ok(None) };
-        let run = super::RunDir::new(layout.run_dir(cell.k, cell.seed, method));
-        if !run.config().is_file() || comparable(&run.read_config()?)? != comparable(c)? || done.reused_runs {
-            return Ok(None);
-        }
-        cells.push(done);
+    let method = Method::Strategy(candidate.strategy);
+    let Some(done) = layout.read_result(cell.k, cell.seed, method)? else { return Ok(None) };
+    let run = super::RunDir::new(layout.run_dir(cell.k, cell.seed, method));
+    if !run.config().is_file()
+        || comparable(&run.read_config()?)? != comparable(candidate)?
+        || done.reused_runs
+    {
+        return Ok(None);
     }
-    Ok(Some(cells))
+    Ok(Some(done))
+}
+
+/// Copies the folder `from` to `to` through a temporary folder beside `to`, renamed into place.
+fn copy_run(from: &Path, to: &Path) -> Result<()> {
+    fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+        std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
+        for entry in std::fs::read_dir(from).map_err(|e| Error::io(from, e))? {
+            let entry = entry.map_err(|e| Error::io(from, e))?;
+            let (src, dst) = (entry.path(), to.join(entry.file_name()));
+            if entry.file_type().map_err(|e| Error::io(&src, e))?.is_dir() {
+                copy_tree(&src, &dst)?;
+            } else {
+                std::fs::copy(&src, &dst).map_err(|e| Error::io(&dst, e))?;
+            }
+        }
+        Ok(())
+    }
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    let tmp = crate::files::temp_path_for(to);
+    copy_tree(from, &tmp)?;
+    std::fs::rename(&tmp, to).map_err(|e| Error::io(to, e))
 }
 
 /// The finished run in `run_dir` scored on the test rows.

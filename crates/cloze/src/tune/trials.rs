@@ -102,15 +102,22 @@ pub fn run(
         if i > 0
             && !on_event(&TuneEvent::Notice {
                 message: format!(
-                    "auto: trying {} too, to keep the better on the dev rows",
-                    c.strategy.name()
+                    "auto: trying {} too; it replaces {} only if better beyond the dev rows' noise",
+                    c.strategy.name(),
+                    config.strategy.name()
                 ),
             })
         {
             return Err(Error::Cancelled);
         }
-        let again = RunDir::new(&sub).config().is_file();
-        summaries.push(super::run(c, train, dev, &sub, device, again, on_event)?);
+        // A candidate finished before the job stopped (or copied in) is read back; an
+        // unfinished one continues from its checkpoint.
+        let candidate = RunDir::new(&sub);
+        let summary = match candidate.read_summary()? {
+            Some(done) => done,
+            None => super::run(c, train, dev, &sub, device, candidate.config().is_file(), on_event)?,
+        };
+        summaries.push(summary);
     }
     let scores: Vec<Option<f64>> = summaries.iter().map(dev_accuracy).collect();
     let (kept, chosen) = record(choice, &candidates, &scores, labelled_dev);
