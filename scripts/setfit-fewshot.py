@@ -63,6 +63,8 @@ def main():
     ap.add_argument("--iterations", type=int, default=None, help="SetFit's num_iterations (default: oversampling)")
     ap.add_argument("--train-seed", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--column", default="setfit", help="with --protocol: the cells' name, NAME.json "
+                    "(e.g. setfit-it20 for a run with --iterations 20; the bench's table shows `setfit`)")
     ap.add_argument("folders", nargs="*", help="seed folders of `cloze tune --seeds` (each with train.jsonl)")
     args = ap.parse_args()
     cells = {}
@@ -77,11 +79,11 @@ def main():
             for seed_dir in sorted(os.listdir(os.path.join(args.protocol, k_dir))):
                 ms = re.fullmatch(r"seed-(\d+)", seed_dir)
                 folder = os.path.join(args.protocol, k_dir, seed_dir)
-                if ms and not os.path.exists(os.path.join(folder, "setfit.json")):
+                if ms and not os.path.exists(os.path.join(folder, f"{args.column}.json")):
                     cells[folder] = (int(mk.group(1)), int(ms.group(1)))
                     args.folders.append(folder)
         if not args.folders:
-            print(f"every sample in {args.protocol} has its setfit.json already", file=sys.stderr)
+            print(f"every sample in {args.protocol} has its {args.column}.json already", file=sys.stderr)
             return
     elif not args.folders or not args.dev:
         ap.error("give --dev and seed folders, or --protocol DIR")
@@ -130,10 +132,10 @@ def main():
                 fn = sum(p != c and l == c for p, l in zip(predicted, dev_labels))
                 f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
             dev_rows = sum(1 for line in open(os.path.join(folder, "dev.jsonl"), encoding="utf-8") if line.strip())
-            result = {"method": "setfit", "k": k, "seed": sample_seed, "train_rows": len(texts),
+            result = {"method": args.column, "k": k, "seed": sample_seed, "train_rows": len(texts),
                       "dev_rows": dev_rows, "test_rows": len(dev_labels), "accuracy": acc,
                       "macro_f1": sum(f1s) / len(f1s), "seconds": time.time() - started}
-            path = os.path.join(folder, "setfit.json")
+            path = os.path.join(folder, f"{args.column}.json")
             with open(path + ".tmp", "w", encoding="utf-8") as f:
                 json.dump(result, f, indent=2)
             os.replace(path + ".tmp", path)

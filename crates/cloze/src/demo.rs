@@ -87,7 +87,10 @@ pub fn check_placement(kind: Kind, template: &Template) -> Result<()> {
     Ok(())
 }
 
-/// A row written out through the template with `word` at the mask (no soft tokens, no `{demo}`).
+/// A row written out through the template with `word` at the mask (no soft tokens, no `{demo}`):
+/// whitespace collapsed within each line, the template's line breaks kept, so a prompt laid out
+/// in lines (`Review: {text_a}\nSentiment: {mask}`, a decoder's usual shape) shows each
+/// demonstration in the shape of the query.
 pub fn demo_text(template: &Template, row: &Example, word: &str) -> String {
     let mut out = String::new();
     for seg in template.segments() {
@@ -99,7 +102,18 @@ pub fn demo_text(template: &Template, row: &Example, word: &str) -> String {
             Segment::Soft(_) => {}
         }
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("\n")
+}
+
+/// The demonstrations of a row as `{demo}` holds them: one-line demonstrations side by side
+/// (LM-BFF's), multi-line ones separated by a blank line.
+fn join_demos(parts: &[String]) -> String {
+    parts.join(if parts.iter().any(|p| p.contains('\n')) { "\n\n" } else { " " })
 }
 
 /// What the demonstrations take of a model's input, for the prompt's author: shown by `cloze
@@ -264,7 +278,7 @@ impl Demonstrations {
                 parts.extend(chosen.into_iter().map(|i| self.texts[i].clone()));
             }
             counts.push(parts.len());
-            row.meta.insert(DEMO_FIELD.to_string(), parts.join(" "));
+            row.meta.insert(DEMO_FIELD.to_string(), join_demos(&parts));
         }
         Ok(counts)
     }
@@ -280,6 +294,12 @@ mod tests {
         let mut ex = Example::new("1", "A Fine Film");
         ex.label = Some("pos".into());
         assert_eq!(demo_text(&t, &ex, "great"), "a fine film It was great.");
+        // A prompt in lines keeps them; demonstrations in lines are set apart by a blank line.
+        let lines = Template::parse("{demo}\n\nReview:  {text_a}\nSentiment: {mask}").unwrap();
+        assert_eq!(demo_text(&lines, &ex, "positive"), "Review: A Fine Film\nSentiment: positive");
+        let two = ["a\nb".to_string(), "c\nd".to_string()];
+        assert_eq!(join_demos(&two), "a\nb\n\nc\nd");
+        assert_eq!(join_demos(&["x y".to_string(), "z".to_string()]), "x y z");
         assert!(uses_demos(&t));
         assert!(!uses_demos(&Template::parse("{text_a} It was {mask}.").unwrap()));
         assert_eq!("similar".parse::<DemoSelection>().unwrap(), DemoSelection::Similar);
