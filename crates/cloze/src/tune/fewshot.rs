@@ -459,6 +459,7 @@ pub fn run_cell(
                     None => {
                         let metrics = prompt.score(&prompt.template, &[], cell.seed, test, device)?;
                         let mut r = cell_result(cell, sample, None, None, &metrics, None, false);
+                        (r.train_rows, r.dev_rows) = (0, 0);
                         r.seconds = started.elapsed().as_secs_f64();
                         let json = serde_json::to_vec_pretty(&r)
                             .map_err(|e| Error::internal(format!("cell result: {e}")))?;
@@ -468,7 +469,7 @@ pub fn run_cell(
                         (r, false)
                     }
                 };
-                (r.k, r.seed, r.train_rows, r.dev_rows) = (cell.k, cell.seed, 0, 0);
+                (r.k, r.seed) = (cell.k, cell.seed);
                 r.reused_runs = reused;
                 r
             } else {
