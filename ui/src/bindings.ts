@@ -1201,6 +1201,11 @@ export type RunDetailsView = {
 	 *  hand.
 	 */
 	auto: AutoChoice | null,
+	/**
+	 *  The update whose weights a finished run kept (best on the dev rows); 0 when no update beat
+	 *  the starting weights.
+	 */
+	best_step: number | null,
 };
 
 /**  What to export from runs. */

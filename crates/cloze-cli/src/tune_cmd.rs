@@ -464,6 +464,12 @@ pub fn run(args: TuneArgs) -> Result<()> {
                 m.rows,
                 summary.best_step.map(|s| s.to_string()).unwrap_or_else(|| "-".into())
             );
+            if summary.best_step == Some(0) {
+                errln!(
+                    "no update beat the starting weights on the dev rows, so the run keeps them; \
+                     try more training rows, another learning rate or another strategy"
+                );
+            }
         } else if let Some(l) = m.loss {
             errln!("dev {} loss {l:.4}", pretraining_name(&out));
         }

@@ -20,7 +20,7 @@ const PROBE: AutoChoice = { strategy: "probe", reasons: ["12 rows per class: the
 
 const details = (name: string, auto: AutoChoice | null): RunDetailsView => ({
   summary: { ...finishedRun(name, 0.75), strategy: auto?.strategy ?? "finetune" }, config_json: "{}", loss_svg: "<svg></svg>", accuracy_svg: "<svg></svg>",
-  confusion_svg: null, last_eval: null, best: [], worst: [], total_steps: 6, last_step: 6, last_loss: 0.3, estimate: null, wall_seconds: null, peak_bytes: null, auto,
+  confusion_svg: null, last_eval: null, best: [], worst: [], total_steps: 6, last_step: 6, last_loss: 0.3, estimate: null, wall_seconds: null, peak_bytes: null, auto, best_step: null,
 });
 
 describe("Recommended on the Tune screen", () => {

@@ -21,7 +21,7 @@ const details = (name: string): RunDetailsView => ({
   last_eval: { rows: 4, score: 0.75, accuracy: 0.75, macro_f1: 0.7, per_class_f1: [0.8, 0.6], classes: ["negative", "positive"], confusion: [[2, 0], [1, 1]], loss: 0.5 },
   best: [{ text: "a joy", label: "positive", predicted: "positive", p_label: 0.9 }],
   worst: [{ text: "not bad", label: "positive", predicted: "negative", p_label: 0.2 }],
-  total_steps: 6, last_step: 6, last_loss: 0.31, estimate: null, wall_seconds: null, peak_bytes: null, auto: null,
+  total_steps: 6, last_step: 6, last_loss: 0.31, estimate: null, wall_seconds: null, peak_bytes: null, auto: null, best_step: 4,
 });
 const ESTIMATE: Estimate = {
   strategy: "finetune", seconds: 83, load_seconds: 0.5, features_seconds: 0, train_seconds: 60, eval_seconds: 22, save_seconds: 0.5,
@@ -151,6 +151,19 @@ describe("TuneScreen", () => {
     await user.click(screen.getByTestId("tune-compare-go"));
     expect(await screen.findByTestId("tune-diff")).toHaveTextContent("hyper.seed");
     expect(mocked.compareRuns).toHaveBeenCalledWith("run-1", "run-2");
+  });
+
+  it("says which update's weights a run keeps, and when no update beat the starting weights", async () => {
+    const user = userEvent.setup();
+    mocked.runDetails.mockImplementation((n: string) => Promise.resolve({ ...details(n), best_step: n === "run-2" ? 0 : 4 }));
+    renderWithApp(<TuneScreen />, { project: PROJECT, model: MODEL });
+    const rows = await screen.findAllByTestId("tune-run-row");
+    await user.click(rows[0]);
+    expect(await screen.findByTestId("tune-kept-step")).toHaveTextContent("Keeps the weights of update 4");
+    expect(screen.queryByTestId("tune-kept-start")).toBeNull();
+    await user.click(rows[1]);
+    expect(await screen.findByTestId("tune-kept-start")).toHaveTextContent("No update beat the starting weights on the dev rows");
+    expect(screen.queryByTestId("tune-kept-step")).toBeNull();
   });
 
   it("shows a multi-label run's micro-F1, macro-F1, subset accuracy and thresholds instead of accuracy", async () => {

@@ -599,6 +599,13 @@ export function TuneScreen() {
             {details.last_eval?.macro_f1 !== null && details.last_eval?.macro_f1 !== undefined ? ` · macro-F1 ${pct(details.last_eval.macro_f1)}` : ""}
           </p>
           <AutoReasons auto={details.auto} />
+          {details.best_step === 0 ? (
+            <p className="warn" data-testid="tune-kept-start">
+              No update beat the starting weights on the dev rows, so the run keeps them. Try more training rows, another learning rate or another strategy.
+            </p>
+          ) : details.best_step !== null && details.best_step !== undefined ? (
+            <p className="muted small" data-testid="tune-kept-step">Keeps the weights of update {details.best_step}, the best on the dev rows.</p>
+          ) : null}
           {details.estimate || details.wall_seconds !== null ? (
             <table className="table" data-testid="tune-cost">
               <thead><tr><th>Cost</th><th>Predicted</th><th>Took</th><th>Ratio</th></tr></thead>

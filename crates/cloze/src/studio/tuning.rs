@@ -158,6 +158,9 @@ pub struct RunDetailsView {
     /// A recommended run's choice and why (its config's `auto`); `None` for a strategy chosen by
     /// hand.
     pub auto: Option<tune::auto::AutoChoice>,
+    /// The update whose weights a finished run kept (best on the dev rows); 0 when no update beat
+    /// the starting weights.
+    pub best_step: Option<u32>,
 }
 
 /// A run's progress from its events: one [`Progress`] per update, evaluation and notice.
@@ -567,6 +570,7 @@ impl Studio {
             wall_seconds: summary.as_ref().and_then(|s| s.wall_seconds),
             peak_bytes: summary.as_ref().and_then(|s| s.peak_bytes),
             auto: config.auto.clone(),
+            best_step: summary.as_ref().and_then(|s| s.best_step),
         })
     }
 

@@ -74,7 +74,8 @@ pub trait Objective {
     fn set_rng_state(&mut self, _state: u64) {}
 }
 
-/// Progress of a run, in order: any `Notice`s and `Preparing`s, `Started`, then `Step`s and `Eval`s, then `Finished`.
+/// Progress of a run, in order: any `Notice`s and `Preparing`s, `Started`, with dev rows an `Eval`
+/// of the starting weights (update 0), then `Step`s and `Eval`s, then `Finished`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -120,6 +121,7 @@ pub enum TuneEvent {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Summary {
     pub steps: u32,
+    /// The update whose weights were kept; 0 when none beat the starting weights on the dev rows.
     pub best_step: Option<u32>,
     pub best: Option<EvalMetrics>,
     /// Dev metrics of the weights kept (the best ones when there was a dev set).
@@ -364,6 +366,21 @@ pub fn train(
         return Err(Error::Cancelled);
     }
     let started = Instant::now();
+    // The starting weights are a candidate too (update 0): an update is kept only when it beats
+    // them on the dev rows, so selection never returns something worse there than the prompt (or
+    // model) the run began with — a zero-shot prompt, a label-word head, a probe's head.
+    if state.step == 0
+        && state.best_step.is_none()
+        && let Some((metrics, _)) = objective.evaluate(false)?
+    {
+        state.best_score = Some(metrics.score);
+        state.best_step = Some(0);
+        state.best = Some(metrics.clone());
+        best = Some(snapshot(&vars));
+        if !on_event(&TuneEvent::Eval { step: 0, metrics, best: true }) {
+            return Err(Error::Cancelled);
+        }
+    }
     let mut order_epoch = u32::MAX;
     let mut order = Vec::new();
     let mut stopped_early = false;
@@ -505,6 +522,8 @@ mod tests {
     struct Line {
         w: Var,
         xs: Vec<f64>,
+        /// The slope training fits; the dev score is closeness to 3.
+        fit: f64,
     }
 
     impl Objective for Line {
@@ -517,7 +536,7 @@ mod tests {
         fn loss(&mut self, batch: &[usize]) -> Result<Tensor> {
             let x: Vec<f64> = batch.iter().map(|&i| self.xs[i]).collect();
             let x = Tensor::new(x.as_slice(), self.w.device())?;
-            let y = (&x * 3.0)?;
+            let y = (&x * self.fit)?;
             Ok(x.broadcast_mul(self.w.as_tensor())?.sub(&y)?.sqr()?.mean_all()?)
         }
         fn evaluate(&mut self, _keep: bool) -> Result<Option<(EvalMetrics, Vec<DevPrediction>)>> {
@@ -532,7 +551,35 @@ mod tests {
         Line {
             w: Var::new(&[0.0f64], &candle_core::Device::Cpu).unwrap(),
             xs: (1..=8).map(f64::from).collect(),
+            fit: 3.0,
         }
+    }
+
+    #[test]
+    fn starting_weights_are_kept_when_no_update_beats_them() {
+        let hyper = Hyper { learning_rate: 0.1, epochs: 5, batch_size: 4, eval_every: 2, ..Hyper::default() };
+        // Training pulls w from the dev optimum 3 towards 3.5: every update scores worse.
+        let mut drifting = Line { w: Var::new(&[3.0f64], &candle_core::Device::Cpu).unwrap(), ..line() };
+        drifting.fit = 3.5;
+        let mut events = Vec::new();
+        let (summary, _) = train(&mut drifting, &hyper, None, &mut |e| {
+            events.push(e.clone());
+            true
+        })
+        .unwrap();
+        assert!(
+            matches!(&events[1], TuneEvent::Eval { step: 0, best: true, .. }),
+            "the starting weights are evaluated right after Started: {:?}",
+            &events[..2]
+        );
+        assert_eq!(summary.best_step, Some(0));
+        assert_eq!(drifting.w.as_tensor().to_vec1::<f64>().unwrap()[0], 3.0, "restored to the start");
+        assert_eq!(summary.steps, 10, "the run still trains to the end");
+
+        // When training helps, an update wins over the start.
+        let mut learning = line();
+        let (summary, _) = train(&mut learning, &hyper, None, &mut |_| true).unwrap();
+        assert!(summary.best_step.is_some_and(|s| s > 0), "{:?}", summary.best_step);
     }
 
     #[test]
