@@ -32,8 +32,11 @@ fn fused(tensors: &[&Tensor]) -> bool {
     on_cpu_f32(tensors) && tensors.iter().all(|t| !t.track_op())
 }
 
+/// Whether the CPU kernels apply: f32 tensors on the CPU, unless
+/// [`super::cpu_kernels::force_composed`] asks for the path other devices take.
 fn on_cpu_f32(tensors: &[&Tensor]) -> bool {
-    tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+    super::cpu_kernels::kernels_allowed()
+        && tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
 }
 
 /// Dropout for training (Srivastava et al., 2014): each element is zeroed with probability `p`

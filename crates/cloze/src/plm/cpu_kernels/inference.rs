@@ -33,6 +33,7 @@ impl CustomOp3 for LinearOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let x = f32_slice(s1, l1, "linear input")?;
         let w = f32_slice(s2, l2, "linear weight")?;
         let b = f32_slice(s3, l3, "linear bias")?;
@@ -125,7 +126,8 @@ impl CustomOp3 for LinearOp {
         let (out_dim, in_dim) = w.dims2()?;
         let rows = grad.elem_count() / out_dim;
         let g2 = grad.reshape((rows, out_dim))?;
-        let on_cpu = g2.device().is_cpu() && g2.dtype() == candle_core::DType::F32;
+        let on_cpu =
+            super::kernels_allowed() && g2.device().is_cpu() && g2.dtype() == candle_core::DType::F32;
         let gx = match (x.track_op(), self.precision) {
             (false, _) => None,
             (true, Precision::Bf16) if on_cpu => {
@@ -166,6 +168,7 @@ impl candle_core::CustomOp2 for Bf16MatmulOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let a = f32_slice(s1, l1, "bf16 product, left factor")?;
         let b = f32_slice(s2, l2, "bf16 product, right factor")?;
         let (m, k) = l1.shape().dims2()?;
@@ -195,6 +198,7 @@ impl CustomOp1 for AttentionOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let qkv = f32_slice(s, l, "attention input")?;
         let (b, t, three_h) = l.shape().dims3()?;
         let (nh, hd) = (self.heads, self.head_dim);

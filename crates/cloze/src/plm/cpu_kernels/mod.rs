@@ -25,7 +25,34 @@ mod math;
 mod quantised;
 mod training;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::{CpuStorage, Layout};
+
+static COMPOSED_ONLY: AtomicBool = AtomicBool::new(false);
+
+/// Makes every model take the composed candle ops on the CPU too — the path a CUDA or Metal device
+/// takes, since these kernels are CPU-only — and makes the kernels refuse to run (an error naming
+/// the kernel) while it is on. Process-wide: `tests/composed_path.rs` uses it to prove each
+/// strategy's code is device-generic, and to compare the two paths' results.
+pub fn force_composed(on: bool) {
+    COMPOSED_ONLY.store(on, Ordering::SeqCst);
+}
+
+/// Whether the fused kernels may run (not [`force_composed`]).
+pub fn kernels_allowed() -> bool {
+    !COMPOSED_ONLY.load(Ordering::Relaxed)
+}
+
+/// The first step of every kernel: an error while [`force_composed`] is on, so a dispatch that
+/// would not happen on another device is caught on the CPU.
+fn refuse_when_composed(kernel: &str) -> candle_core::Result<()> {
+    if kernels_allowed() {
+        Ok(())
+    } else {
+        candle_core::bail!("{kernel}: a CPU kernel ran on the composed path (force_composed is on)")
+    }
+}
 
 pub use self::bf16::native as bf16_native;
 pub use self::inference::{AttentionOp, LinearOp};

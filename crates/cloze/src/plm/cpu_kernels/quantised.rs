@@ -54,6 +54,7 @@ impl CustomOp1 for QuantisedMatmulOp {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let x = f32_slice(storage, layout, "quantised matmul input")?;
         let (n, k) = self.0.shape().dims2()?;
         let dims = layout.shape().dims();

@@ -29,6 +29,7 @@ impl candle_core::CustomOp2 for WeightGradOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let g = f32_slice(s1, l1, "linear output gradient")?;
         let x = f32_slice(s2, l2, "linear input")?;
         let (rows, out_dim) = l1.shape().dims2()?;
@@ -92,6 +93,7 @@ impl CustomOp1 for ColumnSumOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let g = f32_slice(s, l, "column sum input")?;
         let (_, cols) = l.shape().dims2()?;
         const BLOCK: usize = 64;
@@ -126,6 +128,7 @@ impl CustomOp1 for GeluOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let x = f32_slice(s, l, "gelu input")?;
         let mut out = x.to_vec();
         activate(&mut out, if self.tanh { Activation::GeluTanh } else { Activation::Gelu });
@@ -155,6 +158,7 @@ impl candle_core::CustomOp2 for GeluBwdOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let x = f32_slice(s1, l1, "gelu backward input")?;
         let g = f32_slice(s2, l2, "gelu backward gradient")?;
         let mut out = vec![0f32; x.len()];
@@ -183,6 +187,7 @@ impl CustomOp1 for SoftmaxOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let x = f32_slice(s, l, "softmax input")?;
         let n = *l.shape().dims().last().unwrap_or(&1);
         let mut out = x.to_vec();
@@ -219,6 +224,7 @@ impl candle_core::CustomOp2 for SoftmaxBwdOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let y = f32_slice(s1, l1, "softmax backward output")?;
         let g = f32_slice(s2, l2, "softmax backward gradient")?;
         let n = (*l1.shape().dims().last().unwrap_or(&1)).max(1);
@@ -265,6 +271,7 @@ impl CustomOp3 for LayerNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let x = f32_slice(s1, l1, "layer norm input")?;
         let gamma = f32_slice(s2, l2, "layer norm weight")?;
         let beta = f32_slice(s3, l3, "layer norm bias")?;
@@ -326,6 +333,7 @@ impl CustomOp3 for LayerNormBwdOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let x = f32_slice(s1, l1, "layer norm backward input")?;
         let gamma = f32_slice(s2, l2, "layer norm backward weight")?;
         let dy = f32_slice(s3, l3, "layer norm backward gradient")?;
@@ -463,6 +471,7 @@ impl CustomOp1 for AttentionTrainOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let qkv = f32_slice(s, l, "attention input")?;
         let (b, t, three_h) = self.check(l.shape())?;
         let (nh, hd) = (self.heads, self.head_dim);
@@ -557,6 +566,7 @@ impl candle_core::CustomOp2 for AttentionBwdOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let qkv = f32_slice(s1, l1, "attention backward input")?;
         let dc = f32_slice(s2, l2, "attention backward gradient")?;
         let (b, t, three_h) = l1.shape().dims3()?;
@@ -664,6 +674,7 @@ impl CustomOp3 for LinearCrossEntropyOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
         let x = f32_slice(s1, l1, "cross-entropy input")?;
         let w = f32_slice(s2, l2, "cross-entropy weight")?;
         let targets = match (s3, l3.contiguous_offsets()) {
