@@ -164,6 +164,22 @@ fn the_protocol_runs_every_method_on_the_same_samples_and_resumes() {
     assert_eq!(config["strategy"], trained["strategy"]);
     assert_eq!(config["auto"], trained["auto"]);
 
+    // The rule's own choice is copied in from its column too: only the probe trains. The kept
+    // fine-tuning run is the column's, byte for byte (a run trained again would log other times).
+    let chosen = out.join("chosen");
+    let (ok, _, stderr) = bench(&chosen, &["--methods", "finetune"]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = bench(&chosen, &["--methods", "auto"]);
+    assert!(ok, "{stderr}");
+    let kept = read(&chosen);
+    assert_eq!(kept["strategy"], "finetune", "{kept}");
+    let metrics =
+        |run: &str| std::fs::read(chosen.join("k-2/seed-1").join(run).join("metrics.jsonl")).unwrap();
+    assert!(metrics("auto") == metrics("finetune"), "the column's run is copied, not trained again");
+    let column: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(chosen.join("k-2/seed-1/finetune.json")).unwrap()).unwrap();
+    assert!(kept["seconds"].as_f64().unwrap() > column["seconds"].as_f64().unwrap(), "its time is counted");
+
     // The untrained prompt: zero-shot is scored once and every cell copies it; demonstrations are
     // drawn from each sample's training rows.
     let prompt = out.join("prompt");

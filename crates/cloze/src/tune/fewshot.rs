@@ -413,10 +413,11 @@ pub fn run_cell(
                 }
                 _ => {
                     let resume = super::RunDir::new(&run_dir).config().is_file();
-                    // A candidate a column trained with the very same config on this sample is
-                    // copied in rather than trained again; its time is counted.
+                    // A candidate a column trained with the very same config on this sample (the
+                    // rule's choice too) is copied in rather than trained again; its time is
+                    // counted.
                     let mut borrowed = 0.0;
-                    for other in &others {
+                    for other in &candidates {
                         if let Some(done) = column_trained(layout, cell, other)? {
                             let to = run_dir.join(super::trials::CANDIDATES).join(other.strategy.name());
                             if !resume && !to.exists() {
