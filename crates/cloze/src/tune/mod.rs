@@ -158,13 +158,14 @@ impl RunDir {
             .collect()
     }
 
-    /// Keeps the metric lines up to `step` (a resumed run rewrites what follows).
+    /// Keeps the metric lines up to `step` (a resumed run rewrites what follows); none when the run
+    /// starts over from update 0, whose evaluation it logs again.
     fn truncate_metrics(&self, step: u32) -> Result<()> {
         let kept: Vec<String> = self
             .read_metrics()?
             .into_iter()
             .filter(|e| match e {
-                TuneEvent::Step { step: s, .. } | TuneEvent::Eval { step: s, .. } => *s <= step,
+                TuneEvent::Step { step: s, .. } | TuneEvent::Eval { step: s, .. } => step > 0 && *s <= step,
                 _ => false,
             })
             .map(|e| serde_json::to_string(&e).unwrap_or_default())
