@@ -1202,8 +1202,8 @@ export type RunDetailsView = {
 	 */
 	auto: AutoChoice | null,
 	/**
-	 *  The update whose weights a finished run kept (best on the dev rows); 0 when every update scored
-	 *  clearly below the starting weights (see `tune::trainer::beats`).
+	 *  The update whose weights a finished run kept (best on the dev rows); 0 when no update scored
+	 *  higher than the starting weights.
 	 */
 	best_step: number | null,
 };

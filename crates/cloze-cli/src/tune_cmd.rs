@@ -466,7 +466,7 @@ pub fn run(args: TuneArgs) -> Result<()> {
             );
             if summary.best_step == Some(0) {
                 errln!(
-                    "every update scored clearly below the starting weights on the dev rows, so the run keeps them; \
+                    "no update scored higher than the starting weights on the dev rows, so the run keeps them; \
                      try more training rows, another learning rate or another strategy"
                 );
             }

@@ -153,7 +153,7 @@ describe("TuneScreen", () => {
     expect(mocked.compareRuns).toHaveBeenCalledWith("run-1", "run-2");
   });
 
-  it("says which update's weights a run keeps, and when every update scored below the starting weights", async () => {
+  it("says which update's weights a run keeps, and when no update scored higher than the starting weights", async () => {
     const user = userEvent.setup();
     mocked.runDetails.mockImplementation((n: string) => Promise.resolve({ ...details(n), best_step: n === "run-2" ? 0 : 4 }));
     renderWithApp(<TuneScreen />, { project: PROJECT, model: MODEL });
@@ -162,7 +162,7 @@ describe("TuneScreen", () => {
     expect(await screen.findByTestId("tune-kept-step")).toHaveTextContent("Keeps the weights of update 4");
     expect(screen.queryByTestId("tune-kept-start")).toBeNull();
     await user.click(rows[1]);
-    expect(await screen.findByTestId("tune-kept-start")).toHaveTextContent("Every update scored clearly below the starting weights on the dev rows");
+    expect(await screen.findByTestId("tune-kept-start")).toHaveTextContent("No update scored higher than the starting weights on the dev rows");
     expect(screen.queryByTestId("tune-kept-step")).toBeNull();
   });
 

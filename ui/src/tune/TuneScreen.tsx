@@ -601,7 +601,7 @@ export function TuneScreen() {
           <AutoReasons auto={details.auto} />
           {details.best_step === 0 ? (
             <p className="warn" data-testid="tune-kept-start">
-              Every update scored clearly below the starting weights on the dev rows, so the run keeps them. Try more training rows, another learning rate or another strategy.
+              No update scored higher than the starting weights on the dev rows, so the run keeps them. Try more training rows, another learning rate or another strategy.
             </p>
           ) : details.best_step !== null && details.best_step !== undefined ? (
             <p className="muted small" data-testid="tune-kept-step">Keeps the weights of update {details.best_step}, the best on the dev rows.</p>

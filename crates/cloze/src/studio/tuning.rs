@@ -158,8 +158,8 @@ pub struct RunDetailsView {
     /// A recommended run's choice and why (its config's `auto`); `None` for a strategy chosen by
     /// hand.
     pub auto: Option<tune::auto::AutoChoice>,
-    /// The update whose weights a finished run kept (best on the dev rows); 0 when every update scored
-    /// clearly below the starting weights (see `tune::trainer::beats`).
+    /// The update whose weights a finished run kept (best on the dev rows); 0 when no update scored
+    /// higher than the starting weights.
     pub best_step: Option<u32>,
 }
 

@@ -121,8 +121,8 @@ pub enum TuneEvent {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Summary {
     pub steps: u32,
-    /// The update whose weights were kept; 0 when every update scored clearly below the starting
-    /// weights on the dev rows (see [`beats`]).
+    /// The update whose weights were kept; 0 when no update scored higher than the starting
+    /// weights on the dev rows.
     pub best_step: Option<u32>,
     pub best: Option<EvalMetrics>,
     /// Dev metrics of the weights kept (the best ones when there was a dev set).
@@ -367,9 +367,11 @@ pub fn train(
         return Err(Error::Cancelled);
     }
     let started = Instant::now();
-    // The starting weights are a candidate too (update 0), so selection never returns something
-    // clearly worse on the dev rows than the prompt (or model) the run began with — a zero-shot
-    // prompt, a label-word head, a probe's head. See [`beats`] for "clearly".
+    // The starting weights are a candidate too (update 0): an update is kept only when it scores
+    // higher on the dev rows, so selection never returns something worse there than the prompt (or
+    // model) the run began with — a zero-shot prompt, a label-word head, a probe's head. (A margin
+    // in the updates' favour was tried and measured worse: on SmolLM2 it kept soft prompts 10 and
+    // 11 points below the prompt they started as, to win 3 points on one fine-tuning run.)
     if state.step == 0
         && state.best_step.is_none()
         && let Some((metrics, _)) = objective.evaluate(false)?
@@ -412,10 +414,7 @@ pub fn train(
         let eval_now = plan.evaluates_after(state.step);
         let mut stop = false;
         if eval_now && let Some((metrics, _)) = objective.evaluate(false)? {
-            let better = match (&state.best, state.best_step) {
-                (Some(best), Some(best_step)) => beats(&metrics, best, best_step == 0),
-                _ => state.best_score.is_none_or(|b| metrics.score > b),
-            };
+            let better = state.best_score.is_none_or(|b| metrics.score > b);
             if better {
                 state.best_score = Some(metrics.score);
                 state.best_step = Some(state.step);
@@ -471,23 +470,6 @@ pub fn train(
     };
     on_event(&TuneEvent::Finished { summary: Box::new(summary.clone()) });
     Ok((summary, predictions))
-}
-
-/// Whether an update's dev evaluation `candidate` replaces the `best` so far. Against another
-/// update it must score higher. Against the starting weights (`best_is_start`) an update gets the
-/// benefit of the doubt the user's choice to train deserves: it wins unless the start's accuracy
-/// leads by more than two standard errors of the difference ([`super::trials::margin`]; 0.22 on
-/// 32 rows, 0.05 on 600). Few dev rows are noisy, and a lead within that noise kept the untrained
-/// prompt on a sample where training gained 3 points on the test rows. Scores other than accuracy
-/// (a pretraining loss, micro-F1) are compared plainly.
-pub fn beats(candidate: &EvalMetrics, best: &EvalMetrics, best_is_start: bool) -> bool {
-    match (best_is_start, candidate.accuracy, best.accuracy) {
-        (true, Some(c), Some(b)) => {
-            let rows = candidate.rows.min(best.rows) as usize;
-            b - c <= super::trials::margin(c, b, rows)
-        }
-        _ => candidate.score > best.score,
-    }
 }
 
 impl EvalMetrics {
@@ -575,34 +557,6 @@ mod tests {
             xs: (1..=8).map(f64::from).collect(),
             fit: 3.0,
         }
-    }
-
-    #[test]
-    fn an_update_replaces_the_start_unless_the_start_clearly_leads() {
-        let classes = vec!["a".to_string(), "b".to_string()];
-        let acc = |right: usize, rows: usize| {
-            let pairs: Vec<(usize, usize)> = (0..rows).map(|i| (0, usize::from(i >= right))).collect();
-            EvalMetrics::classification(&pairs, &classes, None).unwrap()
-        };
-        // (candidate, best, best is the start, replaces)
-        let table = [
-            (acc(27, 32), acc(28, 32), true, true), // 84.4 vs 87.5: within the noise of 32 rows
-            (acc(22, 32), acc(28, 32), true, true), // 68.8 vs 87.5: 19 points, margin 20
-            (acc(20, 32), acc(28, 32), true, false), // 62.5 vs 87.5: 25 points, margin 21
-            (acc(16, 32), acc(28, 32), true, false), // 50.0 vs 87.5: training broke it
-            (acc(27, 32), acc(28, 32), false, false), // between updates: higher wins
-            (acc(28, 32), acc(28, 32), false, false),
-            (acc(29, 32), acc(28, 32), false, true),
-            (acc(540, 600), acc(570, 600), true, false), // 90 vs 95 on 600 rows: margin 3.0
-            (acc(560, 600), acc(570, 600), true, true),
-        ];
-        for (i, (candidate, best, start, replaces)) in table.iter().enumerate() {
-            assert_eq!(beats(candidate, best, *start), *replaces, "row {i}");
-        }
-        // A loss (no accuracy) is compared plainly, start or not.
-        let loss = |score: f64| EvalMetrics { score, accuracy: None, ..acc(1, 2) };
-        assert!(!beats(&loss(-0.6), &loss(-0.5), true));
-        assert!(beats(&loss(-0.4), &loss(-0.5), true));
     }
 
     #[test]
