@@ -2,11 +2,12 @@
 # Sets up and runs every check: the UI's type check, lint, unit tests and build; Rust formatting,
 # clippy with warnings as errors and all tests (engine, CLI, app commands, binding drift); then the
 # desktop end-to-end tests, driving the real app under Xvfb through WebDriver; last, each fuzz target
-# for a short fixed time over its committed corpus (fuzz/run.sh check).
+# for a short fixed time over its committed corpus (fuzz/run.sh check); and last the CUDA build
+# (scripts/cuda-check.sh: clippy, a portable build, and that build starting without a GPU).
 # Tests that read ../shared (the labelled datasets) need the repository cloned beside it, as CI has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CLOZE_SETUP_E2E=1
+export CLOZE_SETUP_E2E=1 CLOZE_SETUP_CUDA=1
 source scripts/setup.sh
 
 # A from-scratch build gains nothing from incremental caches, which are large on disk.
@@ -39,4 +40,8 @@ step "Fuzz: each target ${CLOZE_FUZZ_SECONDS:-10} s over its corpus"
 bash fuzz/run.sh check "${CLOZE_FUZZ_SECONDS:-10}"
 # A from-scratch CI clone needs none of the instrumented build afterwards.
 if [ "${CI:-}" = true ]; then rm -rf fuzz/target; fi
+step "CUDA: clippy, and a portable build that starts without a GPU or driver"
+bash scripts/cuda-check.sh
+# The CUDA build's crates (a few GB) are not needed again either.
+if [ "${CI:-}" = true ]; then rm -rf target/debug target/cuda-toolkit; fi
 step "all checks passed"

@@ -55,24 +55,7 @@ pub struct TuneBenchArgs {
     precision: cloze::plm::Precision,
 }
 
-/// The CPU model and the vector extensions that decide the kernels' speed, printed with every
-/// figure (the machine changes between sessions, so a figure without it means little).
-pub fn cpu_model() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |key: &str| {
-        info.lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    };
-    let flags = field("flags");
-    let has: Vec<&str> = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]
-        .into_iter()
-        .filter(|f| flags.split_whitespace().any(|x| x == *f))
-        .collect();
-    format!("{} [{}]", field("model name"), has.join(" "))
-}
+pub use cloze::plm::cpu_model;
 
 /// The middle value (the upper one of an even count); `xs` is not empty.
 fn median(xs: &[f64]) -> f64 {

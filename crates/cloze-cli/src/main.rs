@@ -124,6 +124,9 @@ enum Command {
     Classify(Box<ClassifyArgs>),
     /// Print a model folder's family, sizes and special tokens.
     Inspect(InspectArgs),
+    /// The devices this build and machine offer (CPU, CUDA, Metal): each one's name, or why it is
+    /// unavailable and what to do about it.
+    Devices(DevicesArgs),
     /// Continue a prompt with a decoder (GPT-2, Llama, SmolLM2, Qwen2, a GGUF file): greedy, or
     /// sampled with --temperature / --top-p / --seed; the text streams to standard output.
     Generate(GenerateArgs),
@@ -903,6 +906,13 @@ struct InspectArgs {
 }
 
 #[derive(Args, Debug)]
+struct DevicesArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
 struct GenerateArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -1002,6 +1012,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Classify(args) => classify(*args),
         Command::Inspect(args) => inspect(args),
+        Command::Devices(args) => devices(args),
         Command::Generate(args) => generate_cmd(args),
         Command::Project(command) => project::run(command),
         Command::Label(args) => label::run(*args),
@@ -1270,6 +1281,42 @@ pub(crate) fn print_evaluation(e: &Metrics) {
         let s = e.per_class[i];
         let _ = writeln!(err, "{:>8.4} {:>8.4} {:>8.4}", s.precision, s.recall, s.f1);
     }
+}
+
+/// Opens each device the product knows (the CPU, CUDA device 0, Metal device 0) and says what it
+/// is or why it cannot be used.
+fn devices(args: DevicesArgs) -> Result<()> {
+    let rows: Vec<(DeviceChoice, std::result::Result<String, String>)> =
+        [DeviceChoice::Cpu, DeviceChoice::Cuda(0), DeviceChoice::Metal(0)]
+            .into_iter()
+            .map(|choice| {
+                let opened =
+                    choice.open().map(|d| cloze::plm::describe_device(&d)).map_err(|e| e.to_string());
+                (choice, opened)
+            })
+            .collect();
+    if args.json {
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(choice, opened)| match opened {
+                Ok(name) => {
+                    serde_json::json!({"device": choice.to_string(), "available": true, "name": name})
+                }
+                Err(why) => {
+                    serde_json::json!({"device": choice.to_string(), "available": false, "reason": why})
+                }
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&json).expect("devices serialise"))?;
+        return Ok(());
+    }
+    for (choice, opened) in &rows {
+        match opened {
+            Ok(name) => outln!("{:<8} available    {name}", choice.to_string())?,
+            Err(why) => outln!("{:<8} unavailable  {why}", choice.to_string())?,
+        }
+    }
+    Ok(())
 }
 
 fn inspect(args: InspectArgs) -> Result<()> {

@@ -97,6 +97,40 @@ fn inspect_prints_family_and_special_tokens() {
     assert_eq!(v["has_lm_head"], true);
 }
 
+/// `cloze devices` names the CPU and says why the GPU backends are not there, in text and JSON. In
+/// a CUDA build on a machine without the driver, CUDA is unavailable for the missing library
+/// instead (scripts/cuda-env.sh checks that build).
+#[test]
+fn devices_name_the_cpu_and_say_why_a_gpu_is_unavailable() {
+    let out = cloze(&["devices"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("cpu      available    "), "{stdout}");
+    assert!(lines[1].starts_with("cuda:0   unavailable  "), "{stdout}");
+    assert!(
+        lines[2].starts_with("metal:0  unavailable  device: this build has no Metal support"),
+        "{stdout}"
+    );
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+    if cpu.split_whitespace().any(|w| w == "avx2") {
+        assert!(lines[0].contains("avx2"), "the CPU's extensions are listed: {stdout}");
+    }
+    let json = cloze(&["devices", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v[0]["device"], "cpu");
+    assert_eq!(v[0]["available"], true);
+    assert_eq!(v[1]["device"], "cuda:0");
+    assert_eq!(v[1]["available"], false);
+    let reason = v[1]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("this build has no CUDA support")
+            || reason.contains("libcuda.so.1 could not be loaded"),
+        "{reason}"
+    );
+}
+
 /// ALBERT (an encoder with factorised embeddings) and Gemma 3 (a decoder) load through the
 /// registry, and classify reads the label word where each family reads it.
 #[test]

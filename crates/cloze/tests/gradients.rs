@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use candle_core::{D, DType, Device, Tensor, Var};
 use cloze::plm::Plm;
 
+mod common;
+
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity");
 
 /// A right-padded batch of two prompts: ids `[2, t]`, mask `[2, t]`, each row's mask position.
@@ -82,7 +84,7 @@ fn scalar(t: &Tensor) -> f64 {
 fn input_embedding_gradients_match_finite_differences() {
     for family in ["bert", "roberta", "distilbert"] {
         let dir = PathBuf::from(ROOT).join(family);
-        let plm = Plm::load_with_dtype(&dir, &Device::Cpu, DType::F64).unwrap();
+        let plm = Plm::load_with_dtype(&dir, &common::test_device(), DType::F64).unwrap();
         let (ids, mask, positions) = batch(&plm);
         // Two label words: the first two ordinary vocabulary ids after the specials.
         let words = Tensor::new(&[5u32, 9], plm.device()).unwrap();
@@ -158,7 +160,7 @@ fn inference_stays_on_the_fused_kernels() {
 fn the_last_block_at_the_mask_rows_equals_the_whole_block() {
     for family in ["bert", "roberta", "distilbert"] {
         let dir = PathBuf::from(ROOT).join(family);
-        let mut plm = Plm::load_with_dtype(&dir, &Device::Cpu, DType::F64).unwrap();
+        let mut plm = Plm::load_with_dtype(&dir, &common::test_device(), DType::F64).unwrap();
         let vars = plm.trainable().unwrap();
         let (ids, mask, positions) = batch(&plm);
         let words = Tensor::new(&[5u32, 9], plm.device()).unwrap();
@@ -190,7 +192,7 @@ fn the_last_block_at_the_mask_rows_equals_the_whole_block() {
 fn every_weight_gets_a_gradient_that_matches_finite_differences() {
     for family in ["bert", "roberta", "distilbert"] {
         let dir = PathBuf::from(ROOT).join(family);
-        let mut plm = Plm::load_with_dtype(&dir, &Device::Cpu, DType::F64).unwrap();
+        let mut plm = Plm::load_with_dtype(&dir, &common::test_device(), DType::F64).unwrap();
         let vars = plm.trainable().unwrap();
         let names: Vec<&str> = vars.iter().map(|(n, _)| n.as_str()).collect();
         assert!(names.contains(&"layers.0.attention.qkv.weight"), "{family}: {names:?}");
@@ -263,7 +265,7 @@ fn every_weight_gets_a_gradient_that_matches_finite_differences() {
 fn decoder_input_embedding_gradients_match_finite_differences() {
     let shared = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/parity/gpt2"));
     for dir in [shared, PathBuf::from(ROOT).join("llama")] {
-        let plm = Plm::load_with_dtype(&dir, &Device::Cpu, DType::F64).unwrap();
+        let plm = Plm::load_with_dtype(&dir, &common::test_device(), DType::F64).unwrap();
         let (ids, mask, masks) = batch(&plm);
         let reads: Vec<usize> = masks.iter().map(|&m| m - 1).collect();
         let words = Tensor::new(&[5u32, 9], plm.device()).unwrap();

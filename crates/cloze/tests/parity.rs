@@ -28,7 +28,7 @@ fn repo_fixtures() -> PathBuf {
 fn check(dir: PathBuf, family: Family) -> f32 {
     let reference: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
-    let plm = Plm::load(&dir, &Device::Cpu).unwrap();
+    let plm = Plm::load(&dir, &common::test_device()).unwrap();
     assert_eq!(plm.family(), family);
     let mask = &plm.tokenizer().special().mask.0;
     let template_src =
@@ -176,7 +176,7 @@ fn shared_fixtures() -> PathBuf {
 fn check_decoder(dir: PathBuf, family: Family) -> f32 {
     let reference: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
-    let plm = Plm::load(&dir, &Device::Cpu).unwrap();
+    let plm = Plm::load(&dir, &common::test_device()).unwrap();
     assert_eq!(plm.family(), family);
     let words: Vec<String> = reference["label_words"]
         .as_array()

@@ -18,6 +18,8 @@ pub mod batch;
 pub mod bert;
 pub mod checks;
 pub mod cpu_kernels;
+#[cfg(target_os = "linux")]
+mod cuda_libs;
 pub mod decoder;
 pub mod distilbert;
 pub mod family;
@@ -103,9 +105,18 @@ impl DeviceChoice {
                         source: None,
                     });
                 }
+                #[cfg(all(feature = "cuda", target_os = "linux"))]
+                cuda_libs::ensure_loaded().map_err(|why| Error::Device {
+                    message: format!("CUDA is unavailable: {why}").into(),
+                    source: None,
+                })?;
                 Device::new_cuda(n).map_err(|e| Error::Device {
-                    message: format!("cannot open CUDA device {n}").into(),
-                    source: Some(e.into()),
+                    message: format!(
+                        "cannot open CUDA device {n} ({}); check that `nvidia-smi` lists the GPU, or use the CPU",
+                        without_backtrace(e)
+                    )
+                    .into(),
+                    source: None,
                 })
             }
             DeviceChoice::Metal(n) => {
@@ -118,11 +129,68 @@ impl DeviceChoice {
                     });
                 }
                 Device::new_metal(n).map_err(|e| Error::Device {
-                    message: format!("cannot open Metal device {n}").into(),
-                    source: Some(e.into()),
+                    message: format!("cannot open Metal device {n} ({}); use the CPU", without_backtrace(e))
+                        .into(),
+                    source: None,
                 })
             }
         }
+    }
+}
+
+/// candle's error without the backtrace it attaches when RUST_BACKTRACE is set: a device error is
+/// read by a user, who needs the driver's answer, not candle's stack.
+fn without_backtrace(e: candle_core::Error) -> candle_core::Error {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => *inner,
+        e => e,
+    }
+}
+
+/// The CPU's model name and the vector extensions that decide the kernels' speed, e.g.
+/// `AMD EPYC [avx2 fma avx512f avx512_bf16]`: printed with every benchmark figure, because the
+/// machine changes between runs and a figure without it means little.
+pub fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        info.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let flags = field("flags");
+    let has: Vec<&str> = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"]
+        .into_iter()
+        .filter(|f| flags.split_whitespace().any(|x| x == *f))
+        .collect();
+    let name = field("model name");
+    let name = if name.is_empty() { std::env::consts::ARCH.to_string() } else { name };
+    format!("{name} [{}]", has.join(" "))
+}
+
+/// What an open device is: the CPU's model and extensions ([`cpu_model`]), or the GPU's name,
+/// compute capability and memory.
+pub fn describe_device(device: &Device) -> String {
+    match device {
+        Device::Cpu => cpu_model(),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(d) => {
+            let stream = d.cuda_stream();
+            let context = stream.context();
+            let name = context.name().unwrap_or_else(|_| "an NVIDIA GPU".into());
+            let capability = context
+                .compute_capability()
+                .map(|(a, b)| format!(", compute capability {a}.{b}"))
+                .unwrap_or_default();
+            let memory = context
+                .total_mem()
+                .map(|bytes| format!(", {:.1} GiB", bytes as f64 / (1u64 << 30) as f64))
+                .unwrap_or_default();
+            format!("{name}{capability}{memory}")
+        }
+        #[allow(unreachable_patterns)]
+        other => format!("{other:?}"),
     }
 }
 
