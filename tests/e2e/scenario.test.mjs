@@ -211,8 +211,17 @@ describe("Cloze Studio desktop scenario", { timeout: 15 * 60_000 }, () => {
     await h.screenshot("02-data");
   });
 
-  step(3, "model: load the tiny RoBERTa fixture", async () => {
+  step(3, "model: the devices (CUDA unavailable, and why), then load the tiny RoBERTa fixture", async () => {
     await h.click("nav-model");
+    // No GPU here: the CPU is chosen and CUDA's option says why it is unavailable, whether the app
+    // was built without CUDA or with it (a CUDA build without the NVIDIA driver names the library).
+    await browser.waitUntil(async () => (await h.options("device-select")).length === 3, {
+      timeout: SHORT, timeoutMsg: "the device list did not load",
+    });
+    const devices = await h.options("device-select");
+    assert.equal(await h.value("device-select"), "cpu", "the CPU is chosen");
+    const cuda = devices.find((d) => d.value === "cuda");
+    assert.match(cuda.text, /^CUDA — device: (this build has no CUDA support|CUDA is unavailable: libcuda\.so\.1 could not be loaded)/, "why CUDA is unavailable");
     await h.typeInto("model-path", MODEL_DIR);
     await h.click("model-load");
     const info = await h.shown("model-info", LONG);

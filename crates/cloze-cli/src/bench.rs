@@ -34,6 +34,56 @@ pub enum BenchCommand {
     /// LM-BFF's few-shot protocol: K rows per class for training and K for model selection, drawn
     /// with each of 5 seeds; every method on the same samples; mean ± s.d. on the test rows.
     Fewshot(Box<crate::bench_fewshot::FewshotBenchArgs>),
+    /// Gradients against central finite differences in f64, on a device: the input embeddings and
+    /// a spread of weights of a masked LM (scripts/gpu-check.sh runs it on CUDA). Fails above 1e-4.
+    Gradcheck(GradcheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GradcheckArgs {
+    /// A masked LM's folder (e.g. tests/fixtures/parity/bert: the check runs the model in f64).
+    #[arg(long, short = 'm', value_name = "DIR")]
+    model: std::path::PathBuf,
+    /// cpu, cuda[:N] or metal.
+    #[arg(long, default_value = "cpu", value_parser = crate::choices::engine::<DeviceChoice>)]
+    device: DeviceChoice,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The largest relative error a correct backward pass leaves against f64 finite differences here.
+const GRADCHECK_TOLERANCE: f64 = 1e-4;
+
+fn gradcheck(args: GradcheckArgs) -> Result<()> {
+    let device = args.device.open()?;
+    let c = cloze::plm::gradcheck::check_gradients(&args.model, &device)?;
+    if args.json {
+        let mut v = serde_json::to_value(&c).expect("a check serialises");
+        v["device"] = args.device.to_string().into();
+        v["device_name"] = cloze::plm::describe_device(&device).into();
+        outln!("{v}")?;
+    } else {
+        outln!(
+            "{}: {} coordinates on {} ({}), {} of {} weights with a gradient; largest relative error {:.1e} at {}",
+            args.model.display(),
+            c.checked,
+            args.device,
+            cloze::plm::describe_device(&device),
+            c.weights_with_gradient,
+            c.weights,
+            c.worst_relative_error,
+            c.worst_at
+        )?;
+    }
+    if c.worst_relative_error > GRADCHECK_TOLERANCE || c.weights_with_gradient < c.weights {
+        return Err(Error::internal(format!(
+            "the gradients on {} differ from finite differences by {:.1e} (at {}; tolerance {GRADCHECK_TOLERANCE:.0e}), \
+             or a weight got none: training on this device would be wrong",
+            args.device, c.worst_relative_error, c.worst_at
+        )));
+    }
+    Ok(())
 }
 
 pub fn run(command: BenchCommand) -> Result<()> {
@@ -47,6 +97,7 @@ pub fn run(command: BenchCommand) -> Result<()> {
         BenchCommand::Render(args) => crate::bench_render::render(args),
         BenchCommand::Generate(args) => crate::bench_generate::run(args),
         BenchCommand::Fewshot(args) => crate::bench_fewshot::run(*args),
+        BenchCommand::Gradcheck(args) => gradcheck(args),
     }
 }
 

@@ -1009,6 +1009,11 @@ fn closed_pipe(e: &Error) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cloze::plm::cpu_kernels::keep_freed_memory();
+    // CLOZE_FORCE_COMPOSED=1 runs the composed differentiable ops instead of the CPU kernels: the
+    // path a GPU takes, on the CPU (scripts/gpu-check.sh --rehearse compares the two).
+    if std::env::var_os("CLOZE_FORCE_COMPOSED").is_some_and(|v| v == "1") {
+        cloze::plm::cpu_kernels::force_composed(true);
+    }
     let result = match cli.command {
         Command::Classify(args) => classify(*args),
         Command::Inspect(args) => inspect(args),

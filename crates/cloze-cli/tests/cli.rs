@@ -131,6 +131,22 @@ fn devices_name_the_cpu_and_say_why_a_gpu_is_unavailable() {
     );
 }
 
+/// `cloze bench gradcheck` compares a masked LM's gradients with finite differences on the chosen
+/// device (scripts/gpu-check.sh runs it on CUDA) and refuses a decoder with the reason.
+#[test]
+fn gradcheck_passes_on_an_encoder_and_refuses_a_decoder() {
+    let out = cloze(&["bench", "gradcheck", "--model", "tests/fixtures/parity/bert", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["device"], "cpu");
+    assert!(v["worst_relative_error"].as_f64().unwrap() < 1e-4, "{v}");
+    assert_eq!(v["weights_with_gradient"], v["weights"], "{v}");
+    assert!(v["checked"].as_u64().unwrap() >= 10, "{v}");
+    let out = cloze(&["bench", "gradcheck", "--model", "tests/fixtures/parity/llama"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("the gradient check takes a masked LM"), "{}", text(&out.stderr));
+}
+
 /// ALBERT (an encoder with factorised embeddings) and Gemma 3 (a decoder) load through the
 /// registry, and classify reads the label word where each family reads it.
 #[test]

@@ -16,26 +16,13 @@ mod common;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/parity");
 
-/// A right-padded batch of two prompts: ids `[2, t]`, mask `[2, t]`, each row's mask position.
+/// A right-padded batch of two prompts: ids `[2, t]`, mask `[2, t]`, each row's mask position
+/// (the engine's gradient check's batch).
 fn batch(plm: &Plm) -> (Tensor, Tensor, Vec<usize>) {
-    let mask = plm.tokenizer().special().mask.0.clone();
-    let texts = [format!("the movie was {mask} ."), format!("a long and boring film , it was {mask} !")];
-    let encoded: Vec<Vec<u32>> =
-        texts.iter().map(|t| plm.tokenizer().encode_with_specials(t).unwrap().get_ids().to_vec()).collect();
-    let mask_id = plm.tokenizer().special().mask.1;
-    let positions: Vec<usize> =
-        encoded.iter().map(|ids| ids.iter().position(|&i| i == mask_id).unwrap()).collect();
-    let t = encoded.iter().map(Vec::len).max().unwrap();
-    let pad = plm.tokenizer().special().pad.1;
-    let mut ids = vec![pad; 2 * t];
-    let mut keep = vec![0u32; 2 * t];
-    for (r, row) in encoded.iter().enumerate() {
-        ids[r * t..r * t + row.len()].copy_from_slice(row);
-        keep[r * t..r * t + row.len()].iter_mut().for_each(|k| *k = 1);
-    }
-    assert_ne!(encoded[0].len(), encoded[1].len(), "the batch must need padding");
-    let dev = plm.device();
-    (Tensor::from_vec(ids, (2, t), dev).unwrap(), Tensor::from_vec(keep, (2, t), dev).unwrap(), positions)
+    let (ids, mask, positions) = cloze::plm::gradcheck::probe_batch(plm).unwrap();
+    let lens: Vec<u32> = mask.sum(1).unwrap().to_vec1().unwrap();
+    assert_ne!(lens[0], lens[1], "the batch must need padding");
+    (ids, mask, positions)
 }
 
 /// Summed cross-entropy at the masks over two label-word ids (target: the first for row 0, the
@@ -56,19 +43,18 @@ fn loss_via(
     words: &Tensor,
     at_rows: bool,
 ) -> Tensor {
+    if at_rows {
+        return cloze::plm::gradcheck::mask_loss(plm, embeds, mask, positions, words).unwrap();
+    }
     let t = mask.dim(1).unwrap();
     let gather: Vec<u32> = positions.iter().enumerate().map(|(r, &p)| (r * t + p) as u32).collect();
-    let at_mask = if at_rows {
-        plm.encode_at(embeds, mask, &gather).unwrap()
-    } else {
-        let hidden = plm.encode(embeds, mask).unwrap();
-        let (b, t, h) = hidden.dims3().unwrap();
-        hidden
-            .reshape((b * t, h))
-            .unwrap()
-            .index_select(&Tensor::new(gather.as_slice(), plm.device()).unwrap(), 0)
-            .unwrap()
-    };
+    let hidden = plm.encode(embeds, mask).unwrap();
+    let (b, t, h) = hidden.dims3().unwrap();
+    let at_mask = hidden
+        .reshape((b * t, h))
+        .unwrap()
+        .index_select(&Tensor::new(gather.as_slice(), plm.device()).unwrap(), 0)
+        .unwrap();
     let head = plm.lm_head().unwrap();
     let logits = head.logits_for(&head.transform(&at_mask).unwrap(), words).unwrap();
     let logp = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap();

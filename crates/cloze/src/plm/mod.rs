@@ -27,6 +27,7 @@ pub mod gemma3;
 pub mod gguf;
 pub mod gguf_tokenizer;
 pub mod gpt2;
+pub mod gradcheck;
 pub mod layers;
 pub mod llama;
 pub mod network;
