@@ -67,20 +67,28 @@ cuda_portable_link() {
   export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C relro-level=partial -L native=$stubs -C link-arg=-Wl,--unresolved-symbols=ignore-all"
 }
 
-# Fails unless FILE needs no CUDA library to start and every symbol it leaves unresolved is a
-# CUDA library's (cu*, nvrtc*): a symbol of any other library left unresolved would be a link
-# error that --unresolved-symbols=ignore-all hid.
+# Fails unless FILE needs no CUDA library to start and every function it leaves unresolved is
+# either a CUDA library's (cu*, nvrtc*) or defined by a library it does need: anything else would
+# be a link error that --unresolved-symbols=ignore-all hid.
 cuda_check_binary() {
-  local file=$1 needed stray
+  local file=$1 needed libs stray
   needed=$(readelf -d "$file" | grep NEEDED | grep -E 'lib(cuda|cudart|nvrtc|cublas|cublasLt|curand)\.' || true)
   if [ -n "$needed" ]; then
     echo "cuda-env: $file needs a CUDA library to start:" >&2
     echo "$needed" >&2
     return 1
   fi
-  # Strong (U), unversioned undefined symbols: glibc's and libstdc++'s carry a version
-  # (name@GLIBC_2.x), and weak ones (w) may stay unresolved by design.
-  stray=$(nm -D --undefined-only "$file" | awk '$1 == "U" {print $2}' | grep -v '@' | grep -Ev '^(cu|nvrtc)' || true)
+  # A call whose relocation the linker dropped (R_X86_64_NONE and the like) would jump to address 0.
+  if readelf -r "$file" | grep -qE 'R_[A-Z0-9_]+_NONE'; then
+    echo "cuda-env: $file has calls to functions the linker left unbound (R_*_NONE relocations)" >&2
+    return 1
+  fi
+  libs=$(ldd "$file" | awk '/=> \// {print $3} $1 ~ /^\// {print $1}')
+  # Strong (U) undefined symbols, without their version; weak ones (w) may stay unresolved.
+  stray=$(comm -23 \
+    <(nm -D --undefined-only "$file" | awk '$1 == "U" {print $2}' | sed 's/@.*//' | sort -u) \
+    <(for lib in $libs; do nm -D --defined-only "$lib" 2>/dev/null | awk '{print $3}' | sed 's/@.*//'; done | sort -u) \
+    | grep -Ev '^(cu|nvrtc)' || true)
   if [ -n "$stray" ]; then
     echo "cuda-env: $file leaves symbols unresolved that no CUDA library provides:" >&2
     echo "$stray" | head -n 20 >&2
