@@ -4,13 +4,16 @@
 //!
 //! Reference: <https://github.com/pytorch/pytorch/blob/main/torch/optim/adamw.py>
 //!
-//! The moments are plain tensors so a checkpoint can save them and a resumed run continue exactly.
+//! The moments are saved with a checkpoint so a resumed run continues exactly. On the CPU in f32
+//! they are plain vectors and each parameter is updated in one pass
+//! ([`crate::plm::cpu_kernels::AdamWOp`]); elsewhere they are tensors and the update is composed.
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Tensor, Var, backprop::GradStore};
+use candle_core::{DType, Device, Tensor, Var, backprop::GradStore};
 
 use crate::error::{Error, Result};
+use crate::plm::cpu_kernels::{self, AdamWOp, AdamWStep};
 
 /// AdamW's settings.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -27,13 +30,69 @@ impl Default for AdamWConfig {
     }
 }
 
+/// AdamW's two moments of one parameter.
+#[derive(Debug)]
+enum Moments {
+    /// On the CPU in f32: updated in place with the parameter, in one pass.
+    Host { m: Vec<f32>, v: Vec<f32> },
+    /// Anywhere else (a GPU, f64): tensors, updated by composed ops.
+    Tensors { m: Tensor, v: Tensor },
+}
+
+impl Moments {
+    fn zeros(var: &Var) -> Result<Self> {
+        let t = var.as_tensor();
+        if Self::fused(t) {
+            let n = t.elem_count();
+            return Ok(Self::Host { m: vec![0.0; n], v: vec![0.0; n] });
+        }
+        Ok(Self::Tensors { m: t.zeros_like()?, v: t.zeros_like()? })
+    }
+
+    /// Whether the fused update applies to this parameter.
+    fn fused(t: &Tensor) -> bool {
+        matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32 && cpu_kernels::kernels_allowed()
+    }
+
+    /// The moments as tensors shaped like the parameter (for a checkpoint, or the composed path).
+    fn tensors(&self, like: &Tensor) -> Result<(Tensor, Tensor)> {
+        match self {
+            Self::Host { m, v } => Ok((
+                Tensor::from_slice(m, like.shape(), like.device())?,
+                Tensor::from_slice(v, like.shape(), like.device())?,
+            )),
+            Self::Tensors { m, v } => Ok((m.clone(), v.clone())),
+        }
+    }
+
+    /// Moments read from a checkpoint, kept the way [`Moments::zeros`] would for this parameter.
+    fn restored(var: &Var, m: Tensor, v: Tensor) -> Result<Self> {
+        let t = var.as_tensor();
+        if m.dims() != t.dims() || v.dims() != t.dims() {
+            return Err(Error::invalid(format!(
+                "the checkpoint's optimiser state has shape {:?} for a parameter of shape {:?}; start the run afresh",
+                m.dims(),
+                t.dims()
+            )));
+        }
+        if Self::fused(t) {
+            let host =
+                |x: Tensor| -> Result<Vec<f32>> { Ok(x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?) };
+            return Ok(Self::Host { m: host(m)?, v: host(v)? });
+        }
+        Ok(Self::Tensors {
+            m: m.to_dtype(t.dtype())?.to_device(t.device())?,
+            v: v.to_dtype(t.dtype())?.to_device(t.device())?,
+        })
+    }
+}
+
 /// One trained tensor with its optimiser state.
 #[derive(Debug)]
 struct Slot {
     name: String,
     var: Var,
-    m: Tensor,
-    v: Tensor,
+    moments: Moments,
     /// Whether weight decay applies (not to biases and layer-norm weights, as transformers' Trainer).
     decay: bool,
 }
@@ -57,10 +116,9 @@ impl AdamW {
         let slots = vars
             .into_iter()
             .map(|(name, var)| {
-                let m = var.as_tensor().zeros_like()?;
-                let v = var.as_tensor().zeros_like()?;
+                let moments = Moments::zeros(&var)?;
                 let decay = decays(&name);
-                Ok(Slot { name, var, m, v, decay })
+                Ok(Slot { name, var, moments, decay })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { slots, config, step: 0 })
@@ -79,7 +137,10 @@ impl AdamW {
         let mut sum = 0f64;
         for s in &self.slots {
             if let Some(g) = grads.get(s.var.as_tensor()) {
-                sum += g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?;
+                sum += match cpu_kernels::sum_squares(g) {
+                    Some(s) => s,
+                    None => g.to_dtype(DType::F64)?.sqr()?.sum_all()?.to_scalar::<f64>()?,
+                };
             }
         }
         Ok(sum.sqrt())
@@ -95,17 +156,30 @@ impl AdamW {
         let bias2 = 1.0 - c.beta2.powi(t);
         for s in &mut self.slots {
             let Some(g) = grads.get(s.var.as_tensor()) else { continue };
+            let fused = Moments::fused(s.var.as_tensor());
+            if let (Moments::Host { m, v }, true) = (&mut s.moments, fused) {
+                let decay = if s.decay && c.weight_decay > 0.0 { 1.0 - lr * c.weight_decay } else { 1.0 };
+                let step = AdamWStep { grad_scale, beta1: c.beta1, beta2: c.beta2, eps: c.eps, lr, decay, t };
+                s.var.as_tensor().inplace_op2(&g.contiguous()?, &AdamWOp::new(step, m, v))?;
+                continue;
+            }
+            if let Moments::Host { .. } = s.moments {
+                // The kernels were turned off since (force_composed): continue composed.
+                let (m, v) = s.moments.tensors(s.var.as_tensor())?;
+                s.moments = Moments::Tensors { m, v };
+            }
+            let Moments::Tensors { m, v } = &mut s.moments else { unreachable!("made tensors above") };
             // Gradients computed from variables carry their own op graph; detached, the moments
             // do not chain every step's graph to the next (which would keep them all in memory).
             let g = g.detach();
             let g = if grad_scale == 1.0 { g } else { (g * grad_scale)? };
-            s.m = ((&s.m * c.beta1)? + (&g * (1.0 - c.beta1))?)?.detach();
-            s.v = ((&s.v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?.detach();
+            *m = ((&*m * c.beta1)? + (&g * (1.0 - c.beta1))?)?.detach();
+            *v = ((&*v * c.beta2)? + (g.sqr()? * (1.0 - c.beta2))?)?.detach();
             let w = s.var.as_tensor().detach();
             let decayed =
                 if s.decay && c.weight_decay > 0.0 { (w * (1.0 - lr * c.weight_decay))? } else { w.clone() };
-            let m_hat = (&s.m / bias1)?;
-            let denom = ((&s.v / bias2)?.sqrt()? + c.eps)?;
+            let m_hat = (&*m / bias1)?;
+            let denom = ((&*v / bias2)?.sqrt()? + c.eps)?;
             let update = (m_hat / denom)?;
             s.var.set(&(decayed - (update * lr)?)?)?;
         }
@@ -113,13 +187,14 @@ impl AdamW {
     }
 
     /// The moments by `{name}.m` / `{name}.v`, for a checkpoint.
-    pub fn state_tensors(&self) -> HashMap<String, Tensor> {
+    pub fn state_tensors(&self) -> Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
         for s in &self.slots {
-            out.insert(format!("{}.m", s.name), s.m.clone());
-            out.insert(format!("{}.v", s.name), s.v.clone());
+            let (m, v) = s.moments.tensors(s.var.as_tensor())?;
+            out.insert(format!("{}.m", s.name), m);
+            out.insert(format!("{}.v", s.name), v);
         }
-        out
+        Ok(out)
     }
 
     /// Restores moments saved by [`AdamW::state_tensors`] and the step count.
@@ -132,8 +207,8 @@ impl AdamW {
                     ))
                 })
             };
-            s.m = get(format!("{}.m", s.name))?;
-            s.v = get(format!("{}.v", s.name))?;
+            s.moments =
+                Moments::restored(&s.var, get(format!("{}.m", s.name))?, get(format!("{}.v", s.name))?)?;
         }
         self.step = steps;
         Ok(())
@@ -206,10 +281,59 @@ mod tests {
         }
         assert!((opt.grad_norm(&grads).unwrap() - (4.0f64 + 16.0).sqrt()).abs() < 1e-12);
         // Saved state restores to the same step.
-        let state = opt.state_tensors();
+        let state = opt.state_tensors().unwrap();
         let mut again = AdamW::new(vec![("w".into(), w.clone())], cfg).unwrap();
         again.load_state(&state, 1).unwrap();
         assert_eq!(again.steps_taken(), 1);
         assert!(again.load_state(&HashMap::new(), 1).unwrap_err().to_string().contains("afresh"));
+    }
+
+    /// The one-pass update of an f32 parameter on the CPU against the composed update of the same
+    /// values in f64, over steps with decay, clipping scale and a learning-rate change; and a
+    /// checkpoint taken in between continues exactly.
+    #[test]
+    fn fused_update_matches_composed() {
+        let w0: Vec<f64> = (0..1000).map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0).collect();
+        let w32 = Var::from_slice(&w0.iter().map(|&x| x as f32).collect::<Vec<_>>(), (10, 100), &Device::Cpu)
+            .unwrap();
+        let w64 = Var::from_slice(&w0, (10, 100), &Device::Cpu).unwrap();
+        let cfg = AdamWConfig { weight_decay: 0.05, ..Default::default() };
+        let mut fused = AdamW::new(vec![("a.weight".into(), w32.clone())], cfg).unwrap();
+        let mut composed = AdamW::new(vec![("a.weight".into(), w64.clone())], cfg).unwrap();
+        assert!(matches!(fused.slots[0].moments, Moments::Host { .. }));
+        assert!(matches!(composed.slots[0].moments, Moments::Tensors { .. }));
+        // loss = Σ (w³ / 3 + w): gradient w² + 1, different for every weight.
+        let loss = |w: &Var| -> Tensor {
+            let w = w.as_tensor();
+            ((w.sqr().unwrap() * w).unwrap() / 3.0).unwrap().add(w).unwrap().sum_all().unwrap()
+        };
+        let mut resumed = None;
+        for (step, (lr, scale)) in [(1e-2, 1.0), (5e-3, 0.5), (2e-3, 0.25)].into_iter().enumerate() {
+            let (grads32, grads64) = (loss(&w32).backward().unwrap(), loss(&w64).backward().unwrap());
+            let (n32, n64) = (fused.grad_norm(&grads32).unwrap(), composed.grad_norm(&grads64).unwrap());
+            assert!((n32 - n64).abs() < 1e-5 * n64, "norms {n32} and {n64}");
+            if step == 1 {
+                // A checkpoint after the first update: the resumed optimiser takes the same steps.
+                let copy = Var::from_tensor(&w32.as_tensor().copy().unwrap()).unwrap();
+                let mut again = AdamW::new(vec![("a.weight".into(), copy.clone())], cfg).unwrap();
+                again.load_state(&fused.state_tensors().unwrap(), fused.steps_taken()).unwrap();
+                resumed = Some((again, copy));
+            }
+            if let Some((again, copy)) = resumed.as_mut() {
+                again.step(&loss(copy).backward().unwrap(), lr, scale).unwrap();
+            }
+            fused.step(&grads32, lr, scale).unwrap();
+            composed.step(&grads64, lr, scale).unwrap();
+        }
+        let a = w32.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = w64.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let worst = a.iter().zip(&b).map(|(&x, &y)| (x as f64 - y).abs()).fold(0.0, f64::max);
+        assert!(worst < 1e-6, "fused and composed differ by {worst}");
+        let (_, copy) = resumed.unwrap();
+        assert_eq!(
+            copy.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            a,
+            "resumed run differs"
+        );
     }
 }

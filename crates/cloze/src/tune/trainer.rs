@@ -260,7 +260,7 @@ fn save(
 ) -> Result<()> {
     let params: HashMap<String, Tensor> =
         vars.iter().map(|(n, v)| (n.clone(), v.as_tensor().detach())).collect();
-    c.save(&params, &opt.state_tensors(), best, state)
+    c.save(&params, &opt.state_tensors()?, best, state)
 }
 
 fn snapshot(vars: &[(String, Var)]) -> HashMap<String, Tensor> {

@@ -16,12 +16,14 @@
 //!   attention with dropout);
 //! - [`quantised`]: matrix products on a GGUF file's quantised blocks;
 //! - [`bf16`]: matrix products with bf16 factors and f32 sums (AVX512_BF16, or emulated);
-//! - [`malloc`]: allocator tuning that keeps freed activation buffers for reuse.
+//! - [`malloc`]: allocator tuning that keeps freed activation buffers for reuse;
+//! - [`optim`]: AdamW's update in place and the gradients' sum of squares, one pass each.
 
 pub mod bf16;
 mod inference;
 mod malloc;
 mod math;
+mod optim;
 mod quantised;
 mod training;
 
@@ -58,6 +60,7 @@ pub use self::bf16::native as bf16_native;
 pub use self::inference::{AttentionOp, LinearOp};
 pub use self::malloc::keep_freed_memory;
 pub use self::math::{erf_f32, exp_f32};
+pub use self::optim::{AdamWOp, AdamWStep, sum_squares};
 pub use self::quantised::{
     DENSE_FROM_ROWS, QuantisedMatmulOp, dequantise as dequantise_blocks, multiplies as multiplies_quantised,
 };
