@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::super::layers::Activation;
 use super::super::precision::Precision;
 use super::bf16::{self, View};
-use super::math::{activate, exp_f32};
+use super::math::{activate, softmax_rows};
 use super::training::{ColumnSumOp, WeightGradOp};
 use super::{OutPtr, f32_slice, threads};
 
@@ -290,13 +290,7 @@ impl CustomOp1 for AttentionOp {
                         gemm::Parallelism::None,
                     );
                 }
-                for row in scores.chunks_mut(n) {
-                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    row.iter_mut().for_each(|x| *x = exp_f32(*x - max));
-                    let sum: f32 = row.iter().sum();
-                    let inv = 1.0 / sum;
-                    row.iter_mut().for_each(|x| *x *= inv);
-                }
+                softmax_rows(scores, n);
                 let dst = &out_ptr;
                 unsafe {
                     gemm::gemm(

@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use super::super::layers::Activation;
+use super::simd::{self, multiversion};
 
 /// `eˣ` in f32, branch-free so that loops over slices vectorise: Cody–Waite range reduction and
 /// Cephes' degree-6 polynomial; relative error below 2e-7 on the whole f32 range. It never returns
@@ -62,13 +63,82 @@ pub(super) fn silu(x: f32) -> f32 {
 }
 
 pub(super) fn activate(out: &mut [f32], act: Activation) {
-    // One loop per activation, so each inlines and vectorises.
-    out.par_chunks_mut(1 << 14).for_each(|c| match act {
-        Activation::Gelu => c.iter_mut().for_each(|x| *x = gelu_erf(*x)),
-        Activation::GeluTanh => c.iter_mut().for_each(|x| *x = gelu_tanh(*x)),
-        Activation::Relu => c.iter_mut().for_each(|x| *x = x.max(0.0)),
-        Activation::Silu => c.iter_mut().for_each(|x| *x = silu(*x)),
-    });
+    out.par_chunks_mut(1 << 14).for_each(|c| activate_chunk(c, act));
+}
+
+multiversion! {
+    /// One loop per activation, so each inlines and vectorises.
+    fn activate_chunk(c: &mut [f32], act: Activation) {
+        // Plain `for` loops: an iterator's `for_each` may stay a call to a generic `fold`
+        // compiled without the version's vector extension.
+        match act {
+            Activation::Gelu => {
+                for x in c.iter_mut() {
+                    *x = gelu_erf(*x);
+                }
+            }
+            Activation::GeluTanh => {
+                for x in c.iter_mut() {
+                    *x = gelu_tanh(*x);
+                }
+            }
+            Activation::Relu => {
+                for x in c.iter_mut() {
+                    *x = x.max(0.0);
+                }
+            }
+            Activation::Silu => {
+                for x in c.iter_mut() {
+                    *x = silu(*x);
+                }
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// `grad · act'(x)` element by element, for GELU (exact or tanh).
+    pub(super) fn gelu_grad_chunk(out: &mut [f32], x: &[f32], grad: &[f32], tanh: bool) {
+        if tanh {
+            for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
+                *o = g * gelu_tanh_grad(x);
+            }
+        } else {
+            for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
+                *o = g * gelu_erf_grad(x);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The softmax's backward pass in place, row by row: `g ← p · (g − Σ g·p)` for the gradient
+    /// rows `g` of probability rows `p`, each `width` long.
+    pub(super) fn softmax_bwd_rows(g: &mut [f32], p: &[f32], width: usize) {
+        let w = width.max(1);
+        for (g, p) in g.chunks_mut(w).zip(p.chunks(w)) {
+            let dot = simd::dot(g, p);
+            for (g, &p) in g.iter_mut().zip(p) {
+                *g = p * (*g - dot);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Each `width`-long row of `rows` turned into its softmax in place: `exp(x − max) / Σ`.
+    pub(super) fn softmax_rows(rows: &mut [f32], width: usize) {
+        for row in rows.chunks_mut(width.max(1)) {
+            let max = simd::max(row);
+            for x in row.iter_mut() {
+                *x = exp_f32(*x - max);
+            }
+            let inv = 1.0 / simd::sum(row);
+            for x in row.iter_mut() {
+                *x *= inv;
+            }
+        }
+    }
 }
 
 /// `Φ(x) + x·φ(x)`: the derivative of exact GELU.

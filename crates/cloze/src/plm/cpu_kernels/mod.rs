@@ -15,6 +15,8 @@
 //! - [`training`]: the kernels with backward passes (linear gradients, GELU, softmax, layer norm,
 //!   attention with dropout);
 //! - [`quantised`]: matrix products on a GGUF file's quantised blocks;
+//! - [`simd`]: the element-wise loops compiled for AVX-512, AVX2 + FMA and the baseline, picked
+//!   at run time;
 //! - [`bf16`]: matrix products with bf16 factors and f32 sums (AVX512_BF16, or emulated);
 //! - [`malloc`]: allocator tuning that keeps freed activation buffers for reuse;
 //! - [`optim`]: AdamW's update in place and the gradients' sum of squares, one pass each.
@@ -25,6 +27,7 @@ mod malloc;
 mod math;
 mod optim;
 mod quantised;
+pub(crate) mod simd;
 mod training;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,7 +7,8 @@ use rayon::prelude::*;
 use super::super::layers::Activation;
 use super::super::precision::Precision;
 use super::bf16::{self, View};
-use super::math::{activate, exp_f32, gelu_erf_grad, gelu_tanh_grad};
+use super::math::{activate, exp_f32, gelu_grad_chunk, softmax_bwd_rows, softmax_rows};
+use super::simd::{self, multiversion};
 use super::{OutPtr, f32_slice, threads};
 
 /// The weight gradient of a linear layer, `gᵀ·x` for `g` `[rows, out]` and `x` `[..., in]`, as one
@@ -163,15 +164,10 @@ impl candle_core::CustomOp2 for GeluBwdOp {
         let g = f32_slice(s2, l2, "gelu backward gradient")?;
         let mut out = vec![0f32; x.len()];
         let tanh = self.tanh;
-        out.par_chunks_mut(1 << 14).zip(x.par_chunks(1 << 14)).zip(g.par_chunks(1 << 14)).for_each(
-            |((o, x), g)| {
-                if tanh {
-                    o.iter_mut().zip(x).zip(g).for_each(|((o, &x), &g)| *o = g * gelu_tanh_grad(x));
-                } else {
-                    o.iter_mut().zip(x).zip(g).for_each(|((o, &x), &g)| *o = g * gelu_erf_grad(x));
-                }
-            },
-        );
+        out.par_chunks_mut(1 << 14)
+            .zip(x.par_chunks(1 << 14))
+            .zip(g.par_chunks(1 << 14))
+            .for_each(|((o, x), g)| gelu_grad_chunk(o, x, g, tanh));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -191,16 +187,7 @@ impl CustomOp1 for SoftmaxOp {
         let x = f32_slice(s, l, "softmax input")?;
         let n = *l.shape().dims().last().unwrap_or(&1);
         let mut out = x.to_vec();
-        out.par_chunks_mut(n.max(1)).for_each(|row| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0f32;
-            for v in row.iter_mut() {
-                *v = exp_f32(*v - max);
-                sum += *v;
-            }
-            let inv = 1.0 / sum;
-            row.iter_mut().for_each(|v| *v *= inv);
-        });
+        out.par_chunks_mut(n.max(1) * 16).for_each(|rows| softmax_rows(rows, n));
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
@@ -228,11 +215,8 @@ impl candle_core::CustomOp2 for SoftmaxBwdOp {
         let y = f32_slice(s1, l1, "softmax backward output")?;
         let g = f32_slice(s2, l2, "softmax backward gradient")?;
         let n = (*l1.shape().dims().last().unwrap_or(&1)).max(1);
-        let mut out = vec![0f32; y.len()];
-        out.par_chunks_mut(n).zip(y.par_chunks(n)).zip(g.par_chunks(n)).for_each(|((o, y), g)| {
-            let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
-            o.iter_mut().zip(y).zip(g).for_each(|((o, &y), &g)| *o = y * (g - dot));
-        });
+        let mut out = g.to_vec();
+        out.par_chunks_mut(n * 16).zip(y.par_chunks(n * 16)).for_each(|(o, y)| softmax_bwd_rows(o, y, n));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -252,9 +236,67 @@ const NORM_ROWS: usize = 32;
 #[inline(always)]
 fn mean_rstd(row: &[f32], eps: f32) -> (f32, f32) {
     let d = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / d;
-    let var = row.iter().map(|&x| (x - mean) * (x - mean)).sum::<f32>() / d;
+    let mean = simd::sum(row) / d;
+    let mut sq = [0f32; simd::LANES];
+    let mut chunks = row.chunks_exact(simd::LANES);
+    for c in &mut chunks {
+        for (a, &x) in sq.iter_mut().zip(c) {
+            *a += (x - mean) * (x - mean);
+        }
+    }
+    for (a, &x) in sq.iter_mut().zip(chunks.remainder()) {
+        *a += (x - mean) * (x - mean);
+    }
+    let var = sq.iter().sum::<f32>() / d;
     (mean, 1.0 / (var + eps).sqrt())
+}
+
+multiversion! {
+    /// Layer norm of each `gamma.len()`-long row of `x` into `out`.
+    fn layer_norm_rows(out: &mut [f32], x: &[f32], gamma: &[f32], beta: &[f32], eps: f32) {
+        let d = gamma.len();
+        for (o, x) in out.chunks_mut(d).zip(x.chunks(d)) {
+            let (mean, rstd) = mean_rstd(x, eps);
+            for (((o, &x), &g), &b) in o.iter_mut().zip(x).zip(gamma).zip(beta) {
+                *o = (x - mean) * rstd * g + b;
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The backward pass of [`layer_norm_rows`] over a block of rows: the input gradient into
+    /// `dx`, and when `acc` is `2·d` long, the γ and β gradients added into it. `scratch`: `2·d`.
+    fn layer_norm_bwd_rows(
+        dx: &mut [f32],
+        x: &[f32],
+        dy: &[f32],
+        gamma: &[f32],
+        eps: f32,
+        scratch: &mut [f32],
+        acc: &mut [f32],
+    ) {
+        let d = gamma.len();
+        let (xhat, g) = scratch.split_at_mut(d);
+        for ((dx, x), dy) in dx.chunks_mut(d).zip(x.chunks(d)).zip(dy.chunks(d)) {
+            let (mean, rstd) = mean_rstd(x, eps);
+            for (((xh, g), &x), (&dy, &gamma)) in xhat.iter_mut().zip(g.iter_mut()).zip(x).zip(dy.iter().zip(gamma)) {
+                *xh = (x - mean) * rstd;
+                *g = dy * gamma;
+            }
+            let (a, b) = (simd::sum(g) / d as f32, simd::dot(g, xhat) / d as f32);
+            for ((dx, &xh), &g) in dx.iter_mut().zip(xhat.iter()).zip(g.iter()) {
+                *dx = rstd * (g - a - xh * b);
+            }
+            if acc.len() == 2 * d {
+                let (ag, ab) = acc.split_at_mut(d);
+                for (((ag, ab), &xh), &dy) in ag.iter_mut().zip(ab.iter_mut()).zip(xhat.iter()).zip(dy) {
+                    *ag += dy * xh;
+                    *ab += dy;
+                }
+            }
+        }
+    }
 }
 
 impl CustomOp3 for LayerNormOp {
@@ -281,14 +323,9 @@ impl CustomOp3 for LayerNormOp {
         }
         let mut out = vec![0f32; x.len()];
         let eps = self.eps;
-        out.par_chunks_mut(d * NORM_ROWS).zip(x.par_chunks(d * NORM_ROWS)).for_each(|(o, x)| {
-            for (o, x) in o.chunks_mut(d).zip(x.chunks(d)) {
-                let (mean, rstd) = mean_rstd(x, eps);
-                for (((o, &x), &g), &b) in o.iter_mut().zip(x).zip(gamma).zip(beta) {
-                    *o = (x - mean) * rstd * g + b;
-                }
-            }
-        });
+        out.par_chunks_mut(d * NORM_ROWS)
+            .zip(x.par_chunks(d * NORM_ROWS))
+            .for_each(|(o, x)| layer_norm_rows(o, x, gamma, beta, eps));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -349,28 +386,8 @@ impl CustomOp3 for LayerNormBwdOp {
             .zip(dy.par_chunks(d * NORM_ROWS))
             .map(|((dx, x), dy)| {
                 let mut acc = if self.params { vec![0f32; 2 * d] } else { Vec::new() };
-                let mut xhat = vec![0f32; d];
-                for ((dx, x), dy) in dx.chunks_mut(d).zip(x.chunks(d)).zip(dy.chunks(d)) {
-                    let (mean, rstd) = mean_rstd(x, eps);
-                    let (mut sum_g, mut sum_gx) = (0f32, 0f32);
-                    for (((xh, &x), &dy), &g) in xhat.iter_mut().zip(x).zip(dy).zip(gamma) {
-                        *xh = (x - mean) * rstd;
-                        let g = dy * g;
-                        sum_g += g;
-                        sum_gx += g * *xh;
-                    }
-                    let (a, b) = (sum_g / d as f32, sum_gx / d as f32);
-                    for (((dx, &xh), &dy), &g) in dx.iter_mut().zip(&xhat).zip(dy).zip(gamma) {
-                        *dx = rstd * (dy * g - a - xh * b);
-                    }
-                    if self.params {
-                        let (ag, ab) = acc.split_at_mut(d);
-                        for (((ag, ab), &xh), &dy) in ag.iter_mut().zip(ab.iter_mut()).zip(&xhat).zip(dy) {
-                            *ag += dy * xh;
-                            *ab += dy;
-                        }
-                    }
-                }
+                let mut scratch = vec![0f32; 2 * d];
+                layer_norm_bwd_rows(dx, x, dy, gamma, eps, &mut scratch, &mut acc);
                 acc
             })
             .collect();
@@ -495,12 +512,7 @@ impl CustomOp1 for AttentionTrainOp {
                 // SAFETY: q, k, v rows are `three_h` apart inside this sequence's block; p is n×n;
                 // the output cells (row < n, columns of this head) belong to this task only.
                 unsafe { gemm_strided((n, n, hd), (p.as_mut_ptr(), 1, n_), (q, 1, th), (k, th, 1)) };
-                for row in p.chunks_mut(n) {
-                    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    row.iter_mut().for_each(|x| *x = exp_f32(*x - max));
-                    let inv = 1.0 / row.iter().sum::<f32>();
-                    row.iter_mut().for_each(|x| *x *= inv);
-                }
+                softmax_rows(&mut p, n);
                 let dropped;
                 let used = if self.dropout > 0.0 {
                     let mut m = vec![0f32; n * n];
@@ -620,10 +632,7 @@ impl candle_core::CustomOp2 for AttentionBwdOp {
             if let Some(m) = &mask {
                 ds.iter_mut().zip(m).for_each(|(d, m)| *d *= m);
             }
-            for (drow, prow) in ds.chunks_mut(n).zip(p.chunks(n)) {
-                let dot: f32 = drow.iter().zip(prow).map(|(d, p)| d * p).sum();
-                drow.iter_mut().zip(prow).for_each(|(d, &p)| *d = p * (*d - dot));
-            }
+            softmax_bwd_rows(&mut ds, p, n);
             unsafe {
                 gemm_strided((n, hd, n), (dq, 1, th), (ds.as_ptr(), 1, n_), (k, 1, th));
                 gemm_strided((n, hd, n), (dk, 1, th), (ds.as_ptr(), n_, 1), (q, 1, th));
