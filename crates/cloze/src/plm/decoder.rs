@@ -10,11 +10,12 @@
 //!   `_compute_llama3_parameters`)
 //!
 //! As in [`super::layers`], untracked f32 tensors on the CPU run candle's fused ops, and any tracked
-//! input switches to differentiable ones (`rms_norm_slow`, `rope_slow`, the engine's softmax).
+//! input switches to differentiable ones (the engine's RMSNorm and softmax kernels with their own
+//! backward passes on the CPU, `rms_norm_slow` elsewhere, `rope_slow`).
 
 use candle_core::{DType, Device, Module, Tensor};
 
-use super::layers::{Dropout, Linear, ParamFn, dropout, softmax};
+use super::layers::{Dropout, Linear, ParamFn, dropout, on_cpu_f32, softmax};
 
 /// Which keys each query may attend to in a causal LM: itself, the tokens before it, never padding.
 #[derive(Debug, Clone)]
@@ -245,7 +246,12 @@ impl RmsNorm {
 impl Module for RmsNorm {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         let w = if self.plus_one { (&self.weight + 1.0)? } else { self.weight.clone() };
-        if xs.track_op() || w.track_op() || xs.dtype() == DType::F64 {
+        let tracked = xs.track_op() || w.track_op();
+        if tracked && on_cpu_f32(&[xs, &w]) {
+            // Training on the CPU: the kernel with a one-pass backward.
+            return xs.contiguous()?.apply_op2(&w, super::cpu_kernels::RmsNormOp { eps: self.eps as f32 });
+        }
+        if tracked || xs.dtype() == DType::F64 {
             candle_nn::ops::rms_norm_slow(xs, &w, self.eps as f32)
         } else {
             candle_nn::ops::rms_norm(&xs.contiguous()?, &w, self.eps as f32)

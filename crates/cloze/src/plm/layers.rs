@@ -34,7 +34,7 @@ fn fused(tensors: &[&Tensor]) -> bool {
 
 /// Whether the CPU kernels apply: f32 tensors on the CPU, unless
 /// [`super::cpu_kernels::force_composed`] asks for the path other devices take.
-fn on_cpu_f32(tensors: &[&Tensor]) -> bool {
+pub(super) fn on_cpu_f32(tensors: &[&Tensor]) -> bool {
     super::cpu_kernels::kernels_allowed()
         && tensors.iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
 }
@@ -114,11 +114,10 @@ pub enum Activation {
 
 impl Activation {
     pub fn forward(self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        // GELU on the CPU in f32: the fused op, whose backward is one pass (candle's composed
+        // On the CPU in f32: the fused op, whose backward is one pass (candle's composed
         // gelu_erf backward is most of a training step's time otherwise).
-        if matches!(self, Activation::Gelu | Activation::GeluTanh) && on_cpu_f32(&[xs]) {
-            let op = super::cpu_kernels::GeluOp { tanh: self == Activation::GeluTanh };
-            return xs.contiguous()?.apply_op1(op);
+        if on_cpu_f32(&[xs]) {
+            return xs.contiguous()?.apply_op1(super::cpu_kernels::ActivationOp { act: self });
         }
         match self {
             Activation::Gelu => xs.gelu_erf(),

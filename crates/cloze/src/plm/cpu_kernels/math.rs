@@ -97,15 +97,28 @@ multiversion! {
 }
 
 multiversion! {
-    /// `grad · act'(x)` element by element, for GELU (exact or tanh).
-    pub(super) fn gelu_grad_chunk(out: &mut [f32], x: &[f32], grad: &[f32], tanh: bool) {
-        if tanh {
-            for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
-                *o = g * gelu_tanh_grad(x);
+    /// `grad · act'(x)` element by element.
+    pub(super) fn activation_grad_chunk(out: &mut [f32], x: &[f32], grad: &[f32], act: Activation) {
+        match act {
+            Activation::Gelu => {
+                for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
+                    *o = g * gelu_erf_grad(x);
+                }
             }
-        } else {
-            for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
-                *o = g * gelu_erf_grad(x);
+            Activation::GeluTanh => {
+                for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
+                    *o = g * gelu_tanh_grad(x);
+                }
+            }
+            Activation::Relu => {
+                for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
+                    *o = if x > 0.0 { g } else { 0.0 };
+                }
+            }
+            Activation::Silu => {
+                for ((o, &x), &g) in out.iter_mut().zip(x).zip(grad) {
+                    *o = g * silu_grad(x);
+                }
             }
         }
     }
@@ -148,6 +161,13 @@ pub(super) fn gelu_erf_grad(x: f32) -> f32 {
     0.5 * (1.0 + erf_f32(x * std::f32::consts::FRAC_1_SQRT_2)) + x * INV_SQRT_2PI * exp_f32(-0.5 * x * x)
 }
 
+/// `σ(x) · (1 + x · (1 − σ(x)))`: the derivative of SiLU.
+#[inline(always)]
+pub(super) fn silu_grad(x: f32) -> f32 {
+    let s = 1.0 / (1.0 + exp_f32(-x));
+    s * (1.0 + x * (1.0 - s))
+}
+
 /// The derivative of the tanh approximation of GELU.
 #[inline(always)]
 pub(super) fn gelu_tanh_grad(x: f32) -> f32 {
@@ -185,17 +205,41 @@ mod tests {
         assert!(exp_f32(1000.0).is_finite());
     }
 
-    #[test]
-    fn activations_match_their_definitions() {
-        type Reference = fn(f64) -> f64;
-        let cases: [(Activation, Reference); 4] = [
+    type Reference = fn(f64) -> f64;
+
+    /// Each activation's definition in f64.
+    fn references() -> [(Activation, Reference); 4] {
+        [
             (Activation::Gelu, |x| 0.5 * x * (1.0 + libm::erf(x / std::f64::consts::SQRT_2))),
             (Activation::GeluTanh, |x| {
                 0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x * x * x)).tanh())
             }),
             (Activation::Relu, |x| x.max(0.0)),
             (Activation::Silu, |x| x / (1.0 + (-x).exp())),
-        ];
+        ]
+    }
+
+    /// Each derivative against a central difference of its activation in f64.
+    #[test]
+    fn activation_gradients_match_finite_differences() {
+        let cases = references();
+        // Away from 0, where ReLU has no derivative.
+        let xs: Vec<f32> = (-800..800).filter(|i| i % 100 != 0).map(|i| i as f32 * 0.01 + 0.005).collect();
+        let ones = vec![1f32; xs.len()];
+        for (act, f) in cases {
+            let mut got = vec![0f32; xs.len()];
+            activation_grad_chunk(&mut got, &xs, &ones, act);
+            for (&x, &g) in xs.iter().zip(&got) {
+                let (x, h) = (x as f64, 1e-5);
+                let want = (f(x + h) - f(x - h)) / (2.0 * h);
+                assert!((g as f64 - want).abs() < 1e-5, "{act:?}'({x}) = {g}, want {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn activations_match_their_definitions() {
+        let cases = references();
         for (act, reference) in cases {
             let mut xs: Vec<f32> = (-800..800).map(|i| i as f32 * 0.01).collect();
             let inputs = xs.clone();

@@ -3,7 +3,7 @@
 //! keys and values straight out of the fused QKV projection and writes each head into place — no
 //! permuted copies, no padded key columns, one task per (sequence, head) on the thread pool.
 //! For training: the same linear kernel with a backward pass that skips frozen weights, and layer
-//! norm, GELU, softmax and attention (with seeded dropout) kernels with one-pass backward passes.
+//! norm, RMSNorm, activation, softmax and attention (with seeded dropout) kernels with one-pass backward passes.
 //!
 //! The results equal the composed candle ops up to float rounding (the parity tests run through
 //! the inference kernels; the tests at the bottom and `tests/tuning.rs` compare the training
@@ -12,7 +12,8 @@
 //!
 //! - [`math`]: the f32 approximations (`exp`, `erf`) and activations the kernels apply;
 //! - [`inference`]: the linear and attention kernels of the forward pass;
-//! - [`training`]: the kernels with backward passes (linear gradients, GELU, softmax, layer norm,
+//! - [`training`]: the kernels with backward passes (linear gradients, activations, softmax, layer
+//!   norm, RMSNorm,
 //!   attention with dropout);
 //! - [`quantised`]: matrix products on a GGUF file's quantised blocks;
 //! - [`simd`]: the element-wise loops compiled for AVX-512, AVX2 + FMA and the baseline, picked
@@ -68,7 +69,7 @@ pub use self::quantised::{
     DENSE_FROM_ROWS, QuantisedMatmulOp, dequantise as dequantise_blocks, multiplies as multiplies_quantised,
 };
 pub use self::training::{
-    AttentionTrainOp, GeluOp, IGNORE_TARGET, LayerNormOp, LinearCrossEntropyOp, SoftmaxOp,
+    ActivationOp, AttentionTrainOp, IGNORE_TARGET, LayerNormOp, LinearCrossEntropyOp, RmsNormOp, SoftmaxOp,
 };
 
 pub(super) fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {

@@ -1,5 +1,6 @@
 //! Training kernels, each with a one-pass backward: the linear layer's weight and bias gradients,
-//! GELU, softmax, layer norm, and self-attention with seeded dropout over the fused QKV projection.
+//! activations, softmax, layer norm, RMSNorm, and self-attention with seeded dropout over the fused QKV
+//! projection.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -7,7 +8,7 @@ use rayon::prelude::*;
 use super::super::layers::Activation;
 use super::super::precision::Precision;
 use super::bf16::{self, View};
-use super::math::{activate, exp_f32, gelu_grad_chunk, softmax_bwd_rows, softmax_rows};
+use super::math::{activate, activation_grad_chunk, exp_f32, softmax_bwd_rows, softmax_rows};
 use super::simd::{self, multiversion};
 use super::{OutPtr, f32_slice, threads};
 
@@ -116,40 +117,41 @@ impl CustomOp1 for ColumnSumOp {
     }
 }
 
-/// GELU (exact or tanh) over every element, on the thread pool, with a backward pass — for
-/// training, where candle's composed `gelu_erf` backward costs a dozen passes over the tensor.
+/// An activation (GELU exact or tanh, ReLU, SiLU) over every element, on the thread pool, with a
+/// one-pass backward — for training, where candle's composed `gelu_erf` backward costs a dozen
+/// passes over the tensor and SiLU's several.
 #[derive(Debug, Clone, Copy)]
-pub struct GeluOp {
-    pub tanh: bool,
+pub struct ActivationOp {
+    pub act: Activation,
 }
 
-impl CustomOp1 for GeluOp {
+impl CustomOp1 for ActivationOp {
     fn name(&self) -> &'static str {
-        "cloze-gelu"
+        "cloze-activation"
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         super::refuse_when_composed(self.name())?;
-        let x = f32_slice(s, l, "gelu input")?;
+        let x = f32_slice(s, l, "activation input")?;
         let mut out = x.to_vec();
-        activate(&mut out, if self.tanh { Activation::GeluTanh } else { Activation::Gelu });
+        activate(&mut out, self.act);
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let g = grad.contiguous()?;
-        Ok(Some(x.apply_op2_no_bwd(&g, &GeluBwdOp { tanh: self.tanh })?))
+        Ok(Some(x.apply_op2_no_bwd(&g, &ActivationBwdOp { act: self.act })?))
     }
 }
 
-/// `grad · gelu'(x)` in one pass.
-struct GeluBwdOp {
-    tanh: bool,
+/// `grad · act'(x)` in one pass.
+struct ActivationBwdOp {
+    act: Activation,
 }
 
-impl candle_core::CustomOp2 for GeluBwdOp {
+impl candle_core::CustomOp2 for ActivationBwdOp {
     fn name(&self) -> &'static str {
-        "cloze-gelu-bwd"
+        "cloze-activation-bwd"
     }
 
     fn cpu_fwd(
@@ -160,14 +162,17 @@ impl candle_core::CustomOp2 for GeluBwdOp {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         super::refuse_when_composed(self.name())?;
-        let x = f32_slice(s1, l1, "gelu backward input")?;
-        let g = f32_slice(s2, l2, "gelu backward gradient")?;
+        let x = f32_slice(s1, l1, "activation backward input")?;
+        let g = f32_slice(s2, l2, "activation backward gradient")?;
+        if x.len() != g.len() {
+            candle_core::bail!("activation backward: input {:?}, gradient {:?}", l1.shape(), l2.shape());
+        }
         let mut out = vec![0f32; x.len()];
-        let tanh = self.tanh;
+        let act = self.act;
         out.par_chunks_mut(1 << 14)
             .zip(x.par_chunks(1 << 14))
             .zip(g.par_chunks(1 << 14))
-            .for_each(|((o, x), g)| gelu_grad_chunk(o, x, g, tanh));
+            .for_each(|((o, x), g)| activation_grad_chunk(o, x, g, act));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -394,6 +399,160 @@ impl CustomOp3 for LayerNormBwdOp {
         // Summed in chunk order: the same result on every run.
         for p in &partials {
             for (o, v) in param_grads.iter_mut().zip(p) {
+                *o += v;
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((rows + extra, d))))
+    }
+}
+
+/// RMSNorm over the last dimension, `x / √(mean(x²) + ε) · w` (Zhang & Sennrich, 2019), with a
+/// one-pass backward — for training the decoder families, where candle's composed `rms_norm_slow`
+/// takes several passes each way. `w` is the scale as applied (Gemma's `1 + w` already added).
+#[derive(Debug, Clone, Copy)]
+pub struct RmsNormOp {
+    pub eps: f32,
+}
+
+#[inline(always)]
+fn rstd_of(row: &[f32], eps: f32) -> f32 {
+    1.0 / (simd::dot(row, row) / row.len().max(1) as f32 + eps).sqrt()
+}
+
+multiversion! {
+    /// RMSNorm of each `w.len()`-long row of `x` into `out`.
+    fn rms_norm_rows(out: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+        let d = w.len();
+        for (o, x) in out.chunks_mut(d).zip(x.chunks(d)) {
+            let rstd = rstd_of(x, eps);
+            for ((o, &x), &w) in o.iter_mut().zip(x).zip(w) {
+                *o = w * (x * rstd);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// The backward pass of [`rms_norm_rows`] over a block of rows: with `x̂ = x · rstd` and
+    /// `g = dy · w`, `dx = rstd · (g − x̂ · mean(g · x̂))` into `dx`, and `Σ dy · x̂` added into
+    /// `acc` when it is `d` long. `scratch`: `2·d`.
+    fn rms_norm_bwd_rows(dx: &mut [f32], x: &[f32], dy: &[f32], w: &[f32], eps: f32, scratch: &mut [f32], acc: &mut [f32]) {
+        let d = w.len();
+        let (xhat, g) = scratch.split_at_mut(d);
+        for ((dx, x), dy) in dx.chunks_mut(d).zip(x.chunks(d)).zip(dy.chunks(d)) {
+            let rstd = rstd_of(x, eps);
+            for (((xh, g), &x), (&dy, &w)) in xhat.iter_mut().zip(g.iter_mut()).zip(x).zip(dy.iter().zip(w)) {
+                *xh = x * rstd;
+                *g = dy * w;
+            }
+            let b = simd::dot(g, xhat) / d as f32;
+            for ((dx, &xh), &g) in dx.iter_mut().zip(xhat.iter()).zip(g.iter()) {
+                *dx = rstd * (g - xh * b);
+            }
+            if acc.len() == d {
+                for ((a, &xh), &dy) in acc.iter_mut().zip(xhat.iter()).zip(dy) {
+                    *a += dy * xh;
+                }
+            }
+        }
+    }
+}
+
+impl candle_core::CustomOp2 for RmsNormOp {
+    fn name(&self) -> &'static str {
+        "cloze-rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
+        let x = f32_slice(s1, l1, "rms norm input")?;
+        let w = f32_slice(s2, l2, "rms norm weight")?;
+        let d = w.len();
+        if l1.shape().dims().last() != Some(&d) {
+            candle_core::bail!("rms norm: input {:?}, weight {d}", l1.shape());
+        }
+        let mut out = vec![0f32; x.len()];
+        let eps = self.eps;
+        out.par_chunks_mut(d * NORM_ROWS)
+            .zip(x.par_chunks(d * NORM_ROWS))
+            .for_each(|(o, x)| rms_norm_rows(o, x, w, eps));
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let d = w.elem_count();
+        let rows = x.elem_count() / d.max(1);
+        let op = RmsNormBwdOp { eps: self.eps, weight: w.track_op() };
+        // `[rows (+ 1), d]`: the input gradient, then (when wanted) the weight's.
+        let out = x.contiguous()?.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
+        let gx = if x.track_op() { Some(out.narrow(0, 0, rows)?.reshape(x.dims())?) } else { None };
+        let gw = if w.track_op() { Some(out.get(rows)?) } else { None };
+        Ok((gx, gw))
+    }
+}
+
+struct RmsNormBwdOp {
+    eps: f32,
+    weight: bool,
+}
+
+impl CustomOp3 for RmsNormBwdOp {
+    fn name(&self) -> &'static str {
+        "cloze-rms-norm-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        super::refuse_when_composed(self.name())?;
+        let x = f32_slice(s1, l1, "rms norm backward input")?;
+        let w = f32_slice(s2, l2, "rms norm backward weight")?;
+        let dy = f32_slice(s3, l3, "rms norm backward gradient")?;
+        let d = w.len();
+        if d == 0 || x.len() % d != 0 || dy.len() != x.len() {
+            candle_core::bail!(
+                "rms norm backward: input {:?}, weight {d}, gradient {:?}",
+                l1.shape(),
+                l3.shape()
+            );
+        }
+        let rows = x.len() / d;
+        let extra = usize::from(self.weight);
+        let mut out = vec![0f32; (rows + extra) * d];
+        let eps = self.eps;
+        let (dx, weight_grad) = out.split_at_mut(rows * d);
+        let partials: Vec<Vec<f32>> = dx
+            .par_chunks_mut(d * NORM_ROWS)
+            .zip(x.par_chunks(d * NORM_ROWS))
+            .zip(dy.par_chunks(d * NORM_ROWS))
+            .map(|((dx, x), dy)| {
+                let mut acc = if self.weight { vec![0f32; d] } else { Vec::new() };
+                let mut scratch = vec![0f32; 2 * d];
+                rms_norm_bwd_rows(dx, x, dy, w, eps, &mut scratch, &mut acc);
+                acc
+            })
+            .collect();
+        // Summed in chunk order: the same result on every run.
+        for p in &partials {
+            for (o, v) in weight_grad.iter_mut().zip(p) {
                 *o += v;
             }
         }
@@ -857,6 +1016,43 @@ mod tests {
 
     /// The attention kernel against composed candle ops on the real rows of each sequence, with
     /// the same dropout masks; gradients of the whole fused QKV input.
+    #[test]
+    fn rms_norm_kernel_matches_composed_ops_forward_and_backward() {
+        let x = var(&[3, 37, 48], 11);
+        let w = var(&[48], 12);
+        let y = x.as_tensor().apply_op2(w.as_tensor(), RmsNormOp { eps: 1e-6 }).unwrap();
+        let want = candle_nn::ops::rms_norm_slow(x.as_tensor(), w.as_tensor(), 1e-6).unwrap();
+        assert!(max_diff(&y, &want) < 1e-5, "forward {}", max_diff(&y, &want));
+        let probe = var(&[3, 37, 48], 13);
+        let loss = |y: &Tensor| (y * probe.as_tensor()).unwrap().sum_all().unwrap();
+        let (g1, g2) = (loss(&y).backward().unwrap(), loss(&want).backward().unwrap());
+        for (name, t) in [("x", x.as_tensor()), ("w", w.as_tensor())] {
+            let (a, b) = (g1.get(t).unwrap(), g2.get(t).unwrap());
+            assert!(max_diff(a, b) < 1e-4, "{name} gradient {}", max_diff(a, b));
+        }
+    }
+
+    #[test]
+    fn activation_kernel_gradients_match_composed_ops() {
+        let x = var(&[5, 300], 21);
+        let probe = var(&[5, 300], 22);
+        for act in [Activation::Gelu, Activation::GeluTanh, Activation::Relu, Activation::Silu] {
+            let y = x.as_tensor().apply_op1(ActivationOp { act }).unwrap();
+            let want = match act {
+                Activation::Gelu => x.as_tensor().gelu_erf(),
+                Activation::GeluTanh => x.as_tensor().gelu(),
+                Activation::Relu => x.as_tensor().relu(),
+                Activation::Silu => x.as_tensor().silu(),
+            }
+            .unwrap();
+            assert!(max_diff(&y, &want) < 1e-5, "{act:?} forward {}", max_diff(&y, &want));
+            let loss = |y: &Tensor| (y * probe.as_tensor()).unwrap().sum_all().unwrap();
+            let (g1, g2) = (loss(&y).backward().unwrap(), loss(&want).backward().unwrap());
+            let (a, b) = (g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
+            assert!(max_diff(a, b) < 1e-4, "{act:?} gradient {}", max_diff(a, b));
+        }
+    }
+
     #[test]
     fn attention_kernel_matches_composed_ops_with_and_without_dropout() {
         let (b, t, nh, hd) = (3, 9, 2, 4);
