@@ -374,6 +374,15 @@ fn tune_each_strategy_then_classify_with_the_run() {
     ]);
     assert!(!again.status.success());
     assert!(text(&again.stderr).contains("--resume"), "{}", text(&again.stderr));
+    // A soft prompt with no {soft} and a manual verbalizer has nothing to train: refused before
+    // the model loads or a run folder is made.
+    let nothing = tmp.join("nothing");
+    let mut args = sample_tune("soft-prompt", model.to_str().unwrap());
+    args.extend_from_slice(&["--template", "{text_a} It was {mask}.", "--out", nothing.to_str().unwrap()]);
+    let out = cloze(&args);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("nothing to train"), "{}", text(&out.stderr));
+    assert!(!nothing.exists(), "a refused run left {}", nothing.display());
     // --estimate: the predicted cost on stdout, no run folder; a finished run says what it took.
     let estimated = tmp.join("estimated");
     let mut args = sample_tune("soft-prompt", model.to_str().unwrap());

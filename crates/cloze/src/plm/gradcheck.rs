@@ -13,7 +13,7 @@ use std::path::Path;
 
 use candle_core::{D, DType, Device, Tensor, Var};
 
-use super::{Kind, Plm};
+use super::{Family, Kind, Plm};
 use crate::error::{Error, Result};
 
 /// The step of the central differences; the loss is f64, so its rounding error (~1e-16 / 1e-6)
@@ -87,13 +87,30 @@ fn relative_error(analytic: f64, finite: f64) -> f64 {
 /// differences: 5 input-embedding coordinates and one element of each of up to 8 weights spread
 /// over the model.
 pub fn check_gradients(dir: &Path, device: &Device) -> Result<GradCheck> {
+    // Refused from its config alone: a decoder or GGUF file is not read in full (in f64) first.
+    let refuse = |what: &str| {
+        Error::invalid(format!(
+            "{}: the gradient check takes a masked LM (BERT, RoBERTa, …); this is a {what}",
+            dir.display()
+        ))
+    };
+    if super::find_gguf(dir)?.is_some() {
+        return Err(refuse("GGUF file (a decoder)"));
+    }
+    let config_path = dir.join("config.json");
+    if config_path.is_file() {
+        let text =
+            super::checks::read_text_limited(&config_path, super::checks::SMALL_FILE_LIMIT, "config.json")?;
+        if let Ok(config) = serde_json::from_str::<serde_json::Value>(&text)
+            && let Ok(family) = Family::from_config(&config, &config_path)
+            && family.kind() != Kind::Encoder
+        {
+            return Err(refuse(family.name()));
+        }
+    }
     let mut plm = Plm::load_with_dtype(dir, device, DType::F64)?;
     if plm.kind() != Kind::Encoder {
-        return Err(Error::invalid(format!(
-            "{}: the gradient check takes a masked LM (BERT, RoBERTa, …); this is a {}",
-            dir.display(),
-            plm.family().name()
-        )));
+        return Err(refuse(plm.family().name()));
     }
     let (ids, mask, positions) = probe_batch(&plm)?;
     let words = Tensor::new(&[5u32, 9], device)?;
@@ -186,6 +203,23 @@ mod tests {
         }
         let e = check_gradients(&fixture("llama"), &Device::Cpu).unwrap_err().to_string();
         assert!(e.contains("the gradient check takes a masked LM"), "{e}");
+    }
+
+    /// A decoder is refused from its config.json or its file name alone: folders that hold no
+    /// weights (nothing is read in full before the refusal).
+    #[test]
+    fn decoders_are_refused_before_loading() {
+        let cases = [
+            ("config.json", r#"{"model_type": "llama"}"#, "this is a llama"),
+            ("config.json", r#"{"model_type": "gpt2"}"#, "this is a gpt2"),
+            ("model.gguf", "", "this is a GGUF file"),
+        ];
+        for (file, body, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(file), body).unwrap();
+            let e = check_gradients(dir.path(), &Device::Cpu).unwrap_err().to_string();
+            assert!(e.contains(want), "{file} {body}: {e}");
+        }
     }
 
     #[test]

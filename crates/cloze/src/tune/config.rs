@@ -417,6 +417,17 @@ impl TuneConfig {
                     ),
             ));
         }
+        if self.strategy == TuneStrategy::SoftPrompt
+            && self.verbalizer_kind == VerbalizerKind::Manual
+            && let Some(text) = self.template.as_deref()
+            && crate::template::Template::parse(text)?.soft_token_count() == 0
+        {
+            // Refused here, before a run folder is made or the model loaded.
+            return Err(Error::invalid(
+                "nothing to train: the template has no {soft} tokens and the verbalizer is manual; add {soft} to \
+                 the template (e.g. \"{soft} {text_a} It was {mask}.\") or choose a soft verbalizer",
+            ));
+        }
         if self.soft_placement == SoftPlacement::BeforeInput {
             let template = crate::template::Template::parse(self.template.as_deref().unwrap_or_default())?;
             check_before_input(&template)?;
@@ -591,6 +602,14 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("needs a template"));
         let c = TuneConfig { template: Some("{text_a} {mask}".into()), ..c };
         assert!(c.validate().unwrap_err().to_string().contains("needs a verbalizer"));
+        // A soft prompt with nothing to train is refused before any run folder is made.
+        let words = Verbalizer::from_json(r#"{"a": ["good"], "b": ["bad"]}"#).unwrap();
+        let c = TuneConfig { verbalizer: Some(words), ..c };
+        assert!(c.validate().unwrap_err().to_string().contains("nothing to train"));
+        let soft_head = TuneConfig { verbalizer_kind: VerbalizerKind::Soft, ..c.clone() };
+        soft_head.validate().unwrap();
+        let soft_tokens = TuneConfig { template: Some("{soft} {text_a} {mask}".into()), ..c };
+        soft_tokens.validate().unwrap();
         let probe = TuneConfig::new(TuneStrategy::Probe, "m", DataSource::Inline);
         probe.validate().unwrap();
         let json = serde_json::to_string(&probe).unwrap();
