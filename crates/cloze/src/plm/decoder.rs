@@ -362,6 +362,15 @@ impl Attention {
     ) -> candle_core::Result<Tensor> {
         let (b, _, t, _) = q.dims4()?;
         let tk = k.dim(2)?;
+        let tracked = q.track_op() || k.track_op() || v.track_op();
+        let plain_mask = additive.rank() == 4 && additive.dim(1)? == 1 && !additive.track_op();
+        if tracked && plain_mask && drop.is_none_or(|d| d.p() == 0.0) && on_cpu_f32(&[q, &k, &v, additive]) {
+            // Training on the CPU: the kernel with its one-pass backward (grouped heads read in
+            // place, the context written in [b, t, heads · d]).
+            let op = super::cpu_kernels::MaskedAttentionOp::new(self.scale, Some(additive))?;
+            let ctx = q.contiguous()?.apply_op3(&k.contiguous()?, &v.contiguous()?, op)?;
+            return self.o.forward(&ctx);
+        }
         let (k, v) = if self.kv_heads == self.heads {
             (k, v)
         } else {

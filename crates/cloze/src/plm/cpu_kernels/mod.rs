@@ -12,6 +12,8 @@
 //!
 //! - [`math`]: the f32 approximations (`exp`, `erf`) and activations the kernels apply;
 //! - [`inference`]: the linear and attention kernels of the forward pass;
+//! - [`attention`]: attention over separate queries, keys and values with any additive mask
+//!   (the decoders' and encoder–decoders'), for training;
 //! - [`training`]: the kernels with backward passes (linear gradients, activations, softmax, layer
 //!   norm, RMSNorm,
 //!   attention with dropout);
@@ -22,6 +24,7 @@
 //! - [`malloc`]: allocator tuning that keeps freed activation buffers for reuse;
 //! - [`optim`]: AdamW's update in place and the gradients' sum of squares, one pass each.
 
+mod attention;
 pub mod bf16;
 mod inference;
 mod malloc;
@@ -60,6 +63,7 @@ fn refuse_when_composed(kernel: &str) -> candle_core::Result<()> {
     }
 }
 
+pub use self::attention::MaskedAttentionOp;
 pub use self::bf16::native as bf16_native;
 pub use self::inference::{AttentionOp, LinearOp};
 pub use self::malloc::keep_freed_memory;
