@@ -168,7 +168,11 @@ impl AdamW {
                 let (m, v) = s.moments.tensors(s.var.as_tensor())?;
                 s.moments = Moments::Tensors { m, v };
             }
-            let Moments::Tensors { m, v } = &mut s.moments else { unreachable!("made tensors above") };
+            let Moments::Tensors { m, v } = &mut s.moments else {
+                return Err(Error::internal(
+                    "AdamW: the moments were not made tensors for the composed update",
+                ));
+            };
             // Gradients computed from variables carry their own op graph; detached, the moments
             // do not chain every step's graph to the next (which would keep them all in memory).
             let g = g.detach();

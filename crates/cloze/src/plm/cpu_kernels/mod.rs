@@ -3,7 +3,8 @@
 //! keys and values straight out of the fused QKV projection and writes each head into place — no
 //! permuted copies, no padded key columns, one task per (sequence, head) on the thread pool.
 //! For training: the same linear kernel with a backward pass that skips frozen weights, and layer
-//! norm, RMSNorm, activation, softmax and attention (with seeded dropout) kernels with one-pass backward passes.
+//! norm, RMSNorm, activation, softmax and attention (with seeded dropout) kernels with one-pass
+//! backward passes; AdamW's update in place.
 //!
 //! The results equal the composed candle ops up to float rounding (the parity tests run through
 //! the inference kernels; the tests at the bottom and `tests/tuning.rs` compare the training
@@ -15,8 +16,7 @@
 //! - [`attention`]: attention over separate queries, keys and values with any additive mask
 //!   (the decoders' and encoder–decoders'), for training;
 //! - [`training`]: the kernels with backward passes (linear gradients, activations, softmax, layer
-//!   norm, RMSNorm,
-//!   attention with dropout);
+//!   norm, RMSNorm, attention over the fused QKV with dropout);
 //! - [`quantised`]: matrix products on a GGUF file's quantised blocks;
 //! - [`simd`]: the element-wise loops compiled for AVX-512, AVX2 + FMA and the baseline, picked
 //!   at run time;
