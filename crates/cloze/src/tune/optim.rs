@@ -292,6 +292,19 @@ mod tests {
         assert!(again.load_state(&HashMap::new(), 1).unwrap_err().to_string().contains("afresh"));
     }
 
+    /// A checkpoint whose moments do not fit the parameter is refused with the fix, on both paths.
+    #[test]
+    fn misshapen_moments_are_refused() {
+        for dtype in [DType::F32, DType::F64] {
+            let w = Var::zeros((2, 3), dtype, &Device::Cpu).unwrap();
+            let mut opt = AdamW::new(vec![("w".into(), w)], AdamWConfig::default()).unwrap();
+            let wrong = Tensor::zeros(5, dtype, &Device::Cpu).unwrap();
+            let state = HashMap::from([("w.m".to_string(), wrong.clone()), ("w.v".to_string(), wrong)]);
+            let e = opt.load_state(&state, 3).unwrap_err().to_string();
+            assert!(e.contains("shape [5] for a parameter of shape [2, 3]") && e.contains("afresh"), "{e}");
+        }
+    }
+
     /// The one-pass update of an f32 parameter on the CPU against the composed update of the same
     /// values in f64, over steps with decay, clipping scale and a learning-rate change; and a
     /// checkpoint taken in between continues exactly.
