@@ -84,26 +84,13 @@ impl MaskedAttentionOp {
         let g = head / (h / kvh);
         // SAFETY: q's head block is t×d, k's key/value head block tk×d (read transposed), s t×tk.
         unsafe {
-            gemm::gemm(
-                t,
-                tk,
-                d,
-                s.as_mut_ptr(),
-                1,
-                tk as isize,
+            product(
+                (t, tk, d),
+                (s.as_mut_ptr(), 1, tk as isize),
+                (q.add((bi * h + head) * t * d), 1, d as isize),
+                (k.add((bi * kvh + g) * tk * d), d as isize, 1),
                 false,
-                q.add((bi * h + head) * t * d),
-                1,
-                d as isize,
-                k.add((bi * kvh + g) * tk * d),
-                d as isize,
-                1,
-                0.0,
                 self.scale,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
             )
         };
         if let Some((m, mb, mt)) = &self.mask {
@@ -123,7 +110,7 @@ impl MaskedAttentionOp {
 /// # Safety
 /// The pointers must cover the elements their strides address.
 #[allow(clippy::too_many_arguments)]
-unsafe fn product(
+pub(super) unsafe fn product(
     (m, n, k): (usize, usize, usize),
     dst: (*mut f32, isize, isize),
     lhs: (*const f32, isize, isize),

@@ -572,41 +572,18 @@ fn attention_dropout_mask(seed: u64, task: usize, p: f32, out: &mut [f32]) {
 }
 
 /// `dst (m×n) = lhs (m×k) · rhs (k×n)`, each operand given by its pointer, column stride and row
-/// stride (in elements).
+/// stride (in elements): [`super::attention::product`] without accumulating.
 ///
 /// # Safety
 /// The pointers must cover the elements their strides address.
-#[allow(clippy::too_many_arguments)]
 unsafe fn gemm_strided(
-    (m, n, k): (usize, usize, usize),
+    dims: (usize, usize, usize),
     dst: (*mut f32, isize, isize),
     lhs: (*const f32, isize, isize),
     rhs: (*const f32, isize, isize),
 ) {
     // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.0,
-            dst.1,
-            dst.2,
-            false,
-            lhs.0,
-            lhs.1,
-            lhs.2,
-            rhs.0,
-            rhs.1,
-            rhs.2,
-            0.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    unsafe { super::attention::product(dims, dst, lhs, rhs, false, 1.0) }
 }
 
 /// Self-attention for training: as [`AttentionOp`] (fused `[batch, seq, 3·hidden]` QKV input,
